@@ -1,0 +1,67 @@
+/**
+ * The portable reference backend: @noble/* only. Runs in browsers, React
+ * Native and Node alike.
+ */
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import type { CryptoBackend } from './backend.ts';
+
+const TAG = 16;
+
+export const nobleBackend: CryptoBackend = {
+  name: 'noble',
+
+  x25519PublicKey: (priv) => x25519.getPublicKey(priv),
+  x25519(priv, pub) {
+    // noble rejects low-order inputs itself by throwing; our contract is to
+    // return the raw output and let x25519.ts decide, so map that to zeros.
+    try {
+      return x25519.getSharedSecret(priv, pub);
+    } catch {
+      return new Uint8Array(32);
+    }
+  },
+
+  ed25519PublicKey: (seed) => ed25519.getPublicKey(seed),
+  ed25519Sign: (seed, msg) => ed25519.sign(msg, seed),
+  ed25519Verify(pub, msg, sig) {
+    if (pub.length !== 32 || sig.length !== 64) return false;
+    try {
+      return ed25519.verify(sig, msg, pub, { zip215: false });
+    } catch {
+      return false;
+    }
+  },
+
+  sha256: (d) => sha256(d),
+  sha512: (d) => sha512(d),
+  hmacSha256: (key, data) => hmac(sha256, key, data),
+  hkdfSha256: (ikm, salt, info, length) => hkdf(sha256, ikm, salt, info, length),
+
+  aeadSeal: (key, nonce, pt, ad) => chacha20poly1305(key, nonce, ad).encrypt(pt),
+  aeadOpen(key, nonce, sealed, ad) {
+    if (sealed.length < TAG) return null;
+    try {
+      return chacha20poly1305(key, nonce, ad).decrypt(sealed);
+    } catch {
+      return null;
+    }
+  },
+
+  mlkemKeygen(seed) {
+    const { publicKey, secretKey } = ml_kem768.keygen(seed);
+    return { publicKey, secretKey };
+  },
+  mlkemEncapsulate(pub, m) {
+    const { cipherText, sharedSecret } = ml_kem768.encapsulate(pub, m);
+    return { ciphertext: cipherText, sharedSecret };
+  },
+  mlkemDecapsulate: (ct, sk) => ml_kem768.decapsulate(ct, sk),
+
+  randomBytes: (n) => randomBytes(n),
+};

@@ -1,0 +1,47 @@
+/**
+ * @parley/core: the Parley protocol. No I/O, no clock, no global state.
+ * Start with spec/README.md; every module cites the section it implements.
+ */
+export { ErrorCode, ParleyError, isParleyError, type ErrorDetails } from './errors.ts';
+export { concatBytes, constantTimeEqual, fromHex, fromUtf8, toHex, utf8 } from './bytes.ts';
+export type { CryptoBackend, KemKeyPair, KemEncapsulation } from './crypto/backend.ts';
+export { nobleBackend } from './crypto/noble.ts';
+export { type CryptoProvider, type RandomSource, cryptoProvider, defaultProvider } from './crypto/provider.ts';
+export { checkX25519PublicKey, isLowOrderX25519 } from './crypto/x25519.ts';
+export { encodeCbor, decodeCbor, type CborValue } from './codec/cbor.ts';
+export * as limits from './limits.ts';
+export { Label, PROTOCOL_VERSION, MessageType } from './labels.ts';
+export {
+  type DeviceCertificate,
+  decodeCertificate,
+  encodeCertificate,
+  verifyCertificate,
+  certificateFromCbor,
+  certificateToCbor,
+  certificatesEqual,
+} from './keys/certificate.ts';
+export { Account, DeviceIdentity, Ed25519KeyPair, X25519KeyPair } from './keys/identity.ts';
+export {
+  type KemPreKeyPublic,
+  type OneTimePreKeyPublic,
+  type PreKeyBundle,
+  type PreKeyGenerationOptions,
+  type PreKeyUse,
+  type SignedPreKeyPublic,
+  PreKeyStore,
+  decodeBundle,
+  decodeKemPreKey,
+  decodeOneTimePreKey,
+  decodeSignedPreKey,
+  encodeBundle,
+  encodeKemPreKey,
+  encodeOneTimePreKey,
+  encodeSignedPreKey,
+  verifyBundle,
+  verifyKemPreKey,
+  verifySignedPreKey,
+} from './keys/prekeys.ts';
+export { type SafetyNumber, safetyNumber, verifyScannedSafetyNumber } from './keys/safety-number.ts';
+export { pad, unpad, paddedLength } from './ratchet/padding.ts';
+export { type Message, type PreKeyMessage, type RatchetMessage, decodeMessage } from './session/messages.ts';
+export { type DecryptContext, type DecryptResult, type InitiateOptions, SessionRecord } from './session/record.ts';

@@ -1,0 +1,444 @@
+/**
+ * Prekeys and bundles. spec/02-keys.md §5-§6.
+ *
+ * A device publishes, through the relay:
+ *  - one current signed X25519 prekey (rotated on a schedule; old ones are
+ *    kept for a grace period so in-flight initial messages still work);
+ *  - a pool of unsigned one-time X25519 prekeys;
+ *  - a pool of signed one-time ML-KEM-768 prekeys, and one signed
+ *    last-resort ML-KEM-768 prekey used when the pool is empty.
+ * The relay hands out a bundle: certificate, signed prekey, at most one
+ * one-time prekey, and one KEM prekey.
+ *
+ * `PreKeyStore` holds the private halves on the device. It does not know
+ * about sessions; the session layer calls `_consume` when an initial
+ * message that used prekeys has been fully decrypted.
+ */
+import { fromHex, toHex } from '../bytes.ts';
+import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
+import { readArray, readBool, readBytes, readOptional, readTag, readUint, readVersion } from '../codec/fields.ts';
+import { MLKEM768_PUBLIC_KEY_BYTES, MLKEM768_SECRET_KEY_BYTES, MLKEM768_SEED_BYTES } from '../crypto/backend.ts';
+import { type CryptoProvider, resolveProvider } from '../crypto/provider.ts';
+import { checkX25519PublicKey } from '../crypto/x25519.ts';
+import { fail } from '../errors.ts';
+import { Label, PROTOCOL_VERSION } from '../labels.ts';
+import { MAX_BUNDLE_BYTES, MAX_PREKEY_ID, MAX_RECORD_BYTES, MAX_REMEMBERED_BASE_KEYS } from '../limits.ts';
+import { type DeviceCertificate, certificateFromCbor, certificateToCbor, verifyCertificate } from './certificate.ts';
+import { type DeviceIdentity, X25519KeyPair, asRecordError } from './identity.ts';
+import { inspectSymbol, redacted } from './redact.ts';
+
+export interface SignedPreKeyPublic {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+export interface OneTimePreKeyPublic {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+}
+
+export interface KemPreKeyPublic {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+  /** True for the reusable last-resort key, false for a one-time key. */
+  readonly lastResort: boolean;
+  readonly signature: Uint8Array;
+}
+
+export interface PreKeyBundle {
+  readonly version: number;
+  readonly certificate: DeviceCertificate;
+  readonly signedPreKey: SignedPreKeyPublic;
+  readonly oneTimePreKey: OneTimePreKeyPublic | null;
+  readonly kemPreKey: KemPreKeyPublic;
+}
+
+// ---- signed bytes ------------------------------------------------------
+
+export function signedPreKeySignedBytes(id: number, publicKey: Uint8Array): Uint8Array {
+  return encodeCbor([Label.signedPreKey, id, publicKey]);
+}
+
+export function kemPreKeySignedBytes(id: number, publicKey: Uint8Array, lastResort: boolean): Uint8Array {
+  return encodeCbor([Label.kemPreKey, id, publicKey, lastResort]);
+}
+
+// ---- encodings -----------------------------------------------------------
+
+export const signedPreKeyToCbor = (k: SignedPreKeyPublic) => [k.id, k.publicKey, k.signature];
+export const oneTimePreKeyToCbor = (k: OneTimePreKeyPublic) => [k.id, k.publicKey];
+export const kemPreKeyToCbor = (k: KemPreKeyPublic) => [k.id, k.publicKey, k.lastResort, k.signature];
+
+function readPreKeyId(v: unknown, field: string): number {
+  const id = readUint(v, field, MAX_PREKEY_ID);
+  if (id === 0) fail('MALFORMED', `${field}: prekey id 0 is reserved`, { field });
+  return id;
+}
+
+export function signedPreKeyFromCbor(v: unknown): SignedPreKeyPublic {
+  const f = readArray(v, 'SignedPreKey', 3);
+  return {
+    id: readPreKeyId(f[0], 'signedPreKey.id'),
+    publicKey: checkX25519PublicKey(readBytes(f[1], 'signedPreKey.publicKey', 32), 'signedPreKey.publicKey'),
+    signature: readBytes(f[2], 'signedPreKey.signature', 64),
+  };
+}
+
+export function oneTimePreKeyFromCbor(v: unknown): OneTimePreKeyPublic {
+  const f = readArray(v, 'OneTimePreKey', 2);
+  return {
+    id: readPreKeyId(f[0], 'oneTimePreKey.id'),
+    publicKey: checkX25519PublicKey(readBytes(f[1], 'oneTimePreKey.publicKey', 32), 'oneTimePreKey.publicKey'),
+  };
+}
+
+export function kemPreKeyFromCbor(v: unknown): KemPreKeyPublic {
+  const f = readArray(v, 'KemPreKey', 4);
+  return {
+    id: readPreKeyId(f[0], 'kemPreKey.id'),
+    publicKey: readBytes(f[1], 'kemPreKey.publicKey', MLKEM768_PUBLIC_KEY_BYTES),
+    lastResort: readBool(f[2], 'kemPreKey.lastResort'),
+    signature: readBytes(f[3], 'kemPreKey.signature', 64),
+  };
+}
+
+export const encodeSignedPreKey = (k: SignedPreKeyPublic) => encodeCbor(signedPreKeyToCbor(k));
+export const encodeOneTimePreKey = (k: OneTimePreKeyPublic) => encodeCbor(oneTimePreKeyToCbor(k));
+export const encodeKemPreKey = (k: KemPreKeyPublic) => encodeCbor(kemPreKeyToCbor(k));
+export const decodeSignedPreKey = (b: Uint8Array) => signedPreKeyFromCbor(decodeCbor(b, 'SignedPreKey', MAX_BUNDLE_BYTES));
+export const decodeOneTimePreKey = (b: Uint8Array) => oneTimePreKeyFromCbor(decodeCbor(b, 'OneTimePreKey', MAX_BUNDLE_BYTES));
+export const decodeKemPreKey = (b: Uint8Array) => kemPreKeyFromCbor(decodeCbor(b, 'KemPreKey', MAX_BUNDLE_BYTES));
+
+export function bundleToCbor(b: PreKeyBundle) {
+  return [
+    b.version,
+    certificateToCbor(b.certificate),
+    signedPreKeyToCbor(b.signedPreKey),
+    b.oneTimePreKey ? oneTimePreKeyToCbor(b.oneTimePreKey) : null,
+    kemPreKeyToCbor(b.kemPreKey),
+  ];
+}
+
+export function encodeBundle(b: PreKeyBundle): Uint8Array {
+  return encodeCbor(bundleToCbor(b));
+}
+
+/** Decodes a bundle and checks shapes and key validity; `verifyBundle` checks the signatures. */
+export function decodeBundle(bytes: Uint8Array): PreKeyBundle {
+  const f = readArray(decodeCbor(bytes, 'PreKeyBundle', MAX_BUNDLE_BYTES), 'PreKeyBundle', 5);
+  return {
+    version: readVersion(f[0], 'PreKeyBundle', [PROTOCOL_VERSION]),
+    certificate: certificateFromCbor(f[1]),
+    signedPreKey: signedPreKeyFromCbor(f[2]),
+    oneTimePreKey: readOptional(f[3], oneTimePreKeyFromCbor),
+    kemPreKey: kemPreKeyFromCbor(f[4]),
+  };
+}
+
+export function verifySignedPreKey(provider: CryptoProvider, signingKey: Uint8Array, k: SignedPreKeyPublic): void {
+  if (!provider.backend.ed25519Verify(signingKey, signedPreKeySignedBytes(k.id, k.publicKey), k.signature)) {
+    fail('BAD_SIGNATURE', 'signed prekey signature does not verify', { prekeyId: k.id });
+  }
+}
+
+export function verifyKemPreKey(provider: CryptoProvider, signingKey: Uint8Array, k: KemPreKeyPublic): void {
+  if (!provider.backend.ed25519Verify(signingKey, kemPreKeySignedBytes(k.id, k.publicKey, k.lastResort), k.signature)) {
+    fail('BAD_SIGNATURE', 'KEM prekey signature does not verify', { prekeyId: k.id });
+  }
+}
+
+/**
+ * Verifies the certificate (optionally against an expected account) and
+ * every prekey signature in a bundle. Throws BAD_CERTIFICATE / BAD_SIGNATURE.
+ */
+export function verifyBundle(bundle: PreKeyBundle, options: { expectedAccountKey?: Uint8Array; provider?: CryptoProvider } = {}): void {
+  const p = resolveProvider(options.provider);
+  verifyCertificate(p.backend, bundle.certificate, options.expectedAccountKey);
+  verifySignedPreKey(p, bundle.certificate.signingKey, bundle.signedPreKey);
+  verifyKemPreKey(p, bundle.certificate.signingKey, bundle.kemPreKey);
+}
+
+// ---- the private store ---------------------------------------------------
+
+interface SignedPreKeyRecord {
+  readonly keyPair: X25519KeyPair;
+  readonly signature: Uint8Array;
+}
+
+interface KemPreKeyRecord {
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+  readonly lastResort: boolean;
+  readonly signature: Uint8Array;
+}
+
+export interface PreKeyGenerationOptions {
+  /** One-time X25519 prekeys to create (default 100). */
+  oneTimePreKeys?: number;
+  /** One-time ML-KEM prekeys to create (default 10; each public key is 1184 bytes). */
+  kemPreKeys?: number;
+}
+
+const STORE_TAG = 'parley/prekey-store';
+
+/** What a successful initial message used up; the session layer passes it back to `_consume`. */
+export interface PreKeyUse {
+  readonly signedPreKeyId: number;
+  readonly oneTimePreKeyId: number | null;
+  readonly kemPreKeyId: number;
+  readonly baseKey: Uint8Array;
+}
+
+/**
+ * The private halves of a device's prekeys. Mutable: generation, rotation
+ * and consumption change it; persist it after each change (`serialize`).
+ */
+export class PreKeyStore {
+  readonly #device: DeviceIdentity;
+  readonly #provider: CryptoProvider;
+  #nextSignedId = 1;
+  #nextOneTimeId = 1;
+  #nextKemId = 1;
+  #currentSignedId = 0;
+  #lastResortKemId = 0;
+  readonly #signed = new Map<number, SignedPreKeyRecord>();
+  readonly #oneTime = new Map<number, X25519KeyPair>();
+  readonly #kem = new Map<number, KemPreKeyRecord>();
+  /**
+   * Base keys of initial messages accepted without a one-time X25519 prekey,
+   * per signed prekey id: such a message could otherwise be replayed to
+   * create a second session. Dropped with their signed prekey.
+   */
+  readonly #seenBaseKeys = new Map<number, Set<string>>();
+
+  private constructor(device: DeviceIdentity, provider: CryptoProvider) {
+    this.#device = device;
+    this.#provider = provider;
+  }
+
+  /** A new store with a signed prekey, a last-resort KEM prekey and pools of one-time keys. */
+  static generate(device: DeviceIdentity, options: PreKeyGenerationOptions = {}, provider?: CryptoProvider): PreKeyStore {
+    const store = new PreKeyStore(device, provider ?? device.provider);
+    store.rotateSignedPreKey();
+    store.rotateLastResortKemPreKey();
+    store.generateOneTimePreKeys(options.oneTimePreKeys ?? 100);
+    store.generateKemPreKeys(options.kemPreKeys ?? 10);
+    return store;
+  }
+
+  get device(): DeviceIdentity {
+    return this.#device;
+  }
+
+  /** Creates a new signed prekey and makes it current. Older ones stay until pruned. */
+  rotateSignedPreKey(): SignedPreKeyPublic {
+    const id = this.#takeId('signed');
+    const keyPair = X25519KeyPair.generate(this.#provider);
+    const signature = this.#device.sign(signedPreKeySignedBytes(id, keyPair.publicKey));
+    this.#signed.set(id, { keyPair, signature });
+    this.#currentSignedId = id;
+    return { id, publicKey: keyPair.publicKey, signature };
+  }
+
+  /**
+   * Deletes signed prekeys other than the current one and the `keep` most
+   * recent before it. The client calls this once the grace period of a
+   * rotated key has passed (core has no clock).
+   */
+  pruneSignedPreKeys(keep = 1): number[] {
+    const older = [...this.#signed.keys()].filter((id) => id !== this.#currentSignedId).sort((a, b) => b - a);
+    const removed = older.slice(keep);
+    for (const id of removed) {
+      this.#signed.delete(id);
+      this.#seenBaseKeys.delete(id);
+    }
+    return removed;
+  }
+
+  generateOneTimePreKeys(count: number): OneTimePreKeyPublic[] {
+    checkCount(count);
+    const out: OneTimePreKeyPublic[] = [];
+    for (let i = 0; i < count; i++) {
+      const id = this.#takeId('oneTime');
+      const keyPair = X25519KeyPair.generate(this.#provider);
+      this.#oneTime.set(id, keyPair);
+      out.push({ id, publicKey: keyPair.publicKey });
+    }
+    return out;
+  }
+
+  generateKemPreKeys(count: number): KemPreKeyPublic[] {
+    checkCount(count);
+    const out: KemPreKeyPublic[] = [];
+    for (let i = 0; i < count; i++) out.push(this.#newKem(false));
+    return out;
+  }
+
+  /** Replaces the last-resort KEM prekey (the old one is deleted). */
+  rotateLastResortKemPreKey(): KemPreKeyPublic {
+    if (this.#lastResortKemId) this.#kem.delete(this.#lastResortKemId);
+    const k = this.#newKem(true);
+    this.#lastResortKemId = k.id;
+    return k;
+  }
+
+  currentSignedPreKey(): SignedPreKeyPublic {
+    const r = this.#signed.get(this.#currentSignedId) as SignedPreKeyRecord;
+    return { id: this.#currentSignedId, publicKey: r.keyPair.publicKey, signature: r.signature };
+  }
+
+  lastResortKemPreKey(): KemPreKeyPublic {
+    return this.#kemPublic(this.#lastResortKemId);
+  }
+
+  oneTimePreKeys(): OneTimePreKeyPublic[] {
+    return [...this.#oneTime].map(([id, kp]) => ({ id, publicKey: kp.publicKey }));
+  }
+
+  /** The unused one-time KEM prekeys (the last-resort key is not among them). */
+  kemPreKeys(): KemPreKeyPublic[] {
+    return [...this.#kem.keys()].filter((id) => id !== this.#lastResortKemId).map((id) => this.#kemPublic(id));
+  }
+
+  /**
+   * A bundle built locally from the lowest unused one-time keys. The relay
+   * normally assembles bundles; this is for tests, vectors and direct
+   * exchange. It does not consume anything.
+   */
+  bundle(options: { oneTimePreKey?: boolean; oneTimeKemPreKey?: boolean } = {}): PreKeyBundle {
+    const ot = options.oneTimePreKey === false ? undefined : this.oneTimePreKeys()[0];
+    const kem = options.oneTimeKemPreKey === false ? undefined : this.kemPreKeys()[0];
+    return {
+      version: PROTOCOL_VERSION,
+      certificate: this.#device.certificate,
+      signedPreKey: this.currentSignedPreKey(),
+      oneTimePreKey: ot ?? null,
+      kemPreKey: kem ?? this.lastResortKemPreKey(),
+    };
+  }
+
+  /** @internal Private keys for an initial message; throws UNKNOWN_PREKEY / PREKEY_REUSED. */
+  _lookup(use: PreKeyUse): { signed: X25519KeyPair; oneTime: X25519KeyPair | null; kemSecretKey: Uint8Array } {
+    const signed = this.#signed.get(use.signedPreKeyId);
+    if (!signed) fail('UNKNOWN_PREKEY', 'unknown signed prekey id', { prekeyId: use.signedPreKeyId, kind: 'signed' });
+    let oneTime: X25519KeyPair | null = null;
+    if (use.oneTimePreKeyId !== null) {
+      oneTime = this.#oneTime.get(use.oneTimePreKeyId) ?? null;
+      if (!oneTime)
+        fail('UNKNOWN_PREKEY', 'unknown or already used one-time prekey id', { prekeyId: use.oneTimePreKeyId, kind: 'oneTime' });
+    } else if (this.#seenBaseKeys.get(use.signedPreKeyId)?.has(toHex(use.baseKey))) {
+      fail('PREKEY_REUSED', 'initial message already processed (replay)', { prekeyId: use.signedPreKeyId });
+    }
+    const kem = this.#kem.get(use.kemPreKeyId);
+    if (!kem) fail('UNKNOWN_PREKEY', 'unknown or already used KEM prekey id', { prekeyId: use.kemPreKeyId, kind: 'kem' });
+    return { signed: signed.keyPair, oneTime, kemSecretKey: kem.secretKey };
+  }
+
+  /** @internal Deletes the one-time keys an accepted initial message used. */
+  _consume(use: PreKeyUse): void {
+    if (use.oneTimePreKeyId !== null) this.#oneTime.delete(use.oneTimePreKeyId);
+    else {
+      let seen = this.#seenBaseKeys.get(use.signedPreKeyId);
+      if (!seen) this.#seenBaseKeys.set(use.signedPreKeyId, (seen = new Set()));
+      seen.add(toHex(use.baseKey));
+      // Oldest first: a Set iterates in insertion order.
+      if (seen.size > MAX_REMEMBERED_BASE_KEYS) seen.delete(seen.values().next().value as string);
+    }
+    const kem = this.#kem.get(use.kemPreKeyId);
+    if (kem && !kem.lastResort) this.#kem.delete(use.kemPreKeyId);
+  }
+
+  serialize(): Uint8Array {
+    return encodeCbor([
+      STORE_TAG,
+      PROTOCOL_VERSION,
+      [this.#nextSignedId, this.#nextOneTimeId, this.#nextKemId, this.#currentSignedId, this.#lastResortKemId],
+      [...this.#signed].map(([id, r]) => [id, r.keyPair.privateKey, r.keyPair.publicKey, r.signature]),
+      [...this.#oneTime].map(([id, kp]) => [id, kp.privateKey, kp.publicKey]),
+      [...this.#kem].map(([id, r]) => [id, r.publicKey, r.secretKey, r.lastResort, r.signature]),
+      [...this.#seenBaseKeys].map(([id, set]) => [id, [...set].map((h) => fromHex(h))]),
+    ]);
+  }
+
+  /** Loads a store for `device`. Any malformed content is BAD_RECORD; nothing is partially loaded. */
+  static deserialize(bytes: Uint8Array, device: DeviceIdentity, provider?: CryptoProvider): PreKeyStore {
+    try {
+      const f = readArray(decodeCbor(bytes, 'PreKeyStore', MAX_RECORD_BYTES), 'PreKeyStore', 7);
+      readTag(f[0], 'PreKeyStore', STORE_TAG);
+      readVersion(f[1], 'PreKeyStore', [PROTOCOL_VERSION]);
+      const s = new PreKeyStore(device, provider ?? device.provider);
+      const c = readArray(f[2], 'counters', 5).map((v, i) => readUint(v, `counter${i}`));
+      [s.#nextSignedId, s.#nextOneTimeId, s.#nextKemId, s.#currentSignedId, s.#lastResortKemId] = c as [
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
+      for (const e of readArray(f[3], 'signed', { min: 1, max: 1000 })) {
+        const r = readArray(e, 'signed entry', 4);
+        const kp = X25519KeyPair._unchecked(readBytes(r[1], 'private', 32), readBytes(r[2], 'public', 32));
+        s.#signed.set(readPreKeyId(r[0], 'id'), { keyPair: kp, signature: readBytes(r[3], 'signature', 64) });
+      }
+      for (const e of readArray(f[4], 'oneTime', { min: 0, max: 1_000_000 })) {
+        const r = readArray(e, 'oneTime entry', 3);
+        s.#oneTime.set(readPreKeyId(r[0], 'id'), X25519KeyPair._unchecked(readBytes(r[1], 'private', 32), readBytes(r[2], 'public', 32)));
+      }
+      for (const e of readArray(f[5], 'kem', { min: 1, max: 100_000 })) {
+        const r = readArray(e, 'kem entry', 5);
+        s.#kem.set(readPreKeyId(r[0], 'id'), {
+          publicKey: readBytes(r[1], 'public', MLKEM768_PUBLIC_KEY_BYTES),
+          secretKey: readBytes(r[2], 'secret', MLKEM768_SECRET_KEY_BYTES),
+          lastResort: readBool(r[3], 'lastResort'),
+          signature: readBytes(r[4], 'signature', 64),
+        });
+      }
+      for (const e of readArray(f[6], 'seenBaseKeys', { min: 0, max: 1000 })) {
+        const r = readArray(e, 'seen entry', 2);
+        const keys = readArray(r[1], 'keys', { min: 0, max: MAX_REMEMBERED_BASE_KEYS });
+        s.#seenBaseKeys.set(readPreKeyId(r[0], 'id'), new Set(keys.map((k) => toHex(readBytes(k, 'baseKey', 32)))));
+      }
+      if (!s.#signed.has(s.#currentSignedId) || !s.#kem.get(s.#lastResortKemId)?.lastResort) {
+        fail('BAD_RECORD', 'PreKeyStore: current signed or last-resort KEM prekey missing');
+      }
+      return s;
+    } catch (e) {
+      throw asRecordError(e, 'PreKeyStore');
+    }
+  }
+
+  #takeId(kind: 'signed' | 'oneTime' | 'kem'): number {
+    const id = kind === 'signed' ? this.#nextSignedId++ : kind === 'oneTime' ? this.#nextOneTimeId++ : this.#nextKemId++;
+    // Ids are never reused: a wrapped counter could make a relay hand out an id twice.
+    if (id > MAX_PREKEY_ID) fail('INVALID_STATE', `${kind} prekey ids exhausted`);
+    return id;
+  }
+
+  #newKem(lastResort: boolean): KemPreKeyPublic {
+    const id = this.#takeId('kem');
+    const { publicKey, secretKey } = this.#provider.backend.mlkemKeygen(this.#provider.random(MLKEM768_SEED_BYTES));
+    const signature = this.#device.sign(kemPreKeySignedBytes(id, publicKey, lastResort));
+    this.#kem.set(id, { publicKey, secretKey, lastResort, signature });
+    return { id, publicKey, lastResort, signature };
+  }
+
+  #kemPublic(id: number): KemPreKeyPublic {
+    const r = this.#kem.get(id) as KemPreKeyRecord;
+    return { id, publicKey: r.publicKey, lastResort: r.lastResort, signature: r.signature };
+  }
+
+  toString(): string {
+    return redacted('PreKeyStore', { deviceId: this.#device.deviceId, oneTime: this.#oneTime.size, kem: this.#kem.size });
+  }
+  toJSON(): string {
+    return this.toString();
+  }
+  [inspectSymbol](): string {
+    return this.toString();
+  }
+}
+
+function checkCount(count: number): void {
+  if (!Number.isInteger(count) || count < 0 || count > 100_000) throw new RangeError('"count" expected an integer in 0..100000');
+}

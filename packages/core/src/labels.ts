@@ -1,0 +1,41 @@
+/**
+ * Domain-separation labels and protocol constants that appear on the wire or
+ * in key derivations. Changing any of them is a wire break.
+ * spec/01-conventions.md §5 lists them.
+ */
+import { utf8 } from './bytes.ts';
+
+/** Wire and record format version carried by every structure. */
+export const PROTOCOL_VERSION = 1;
+
+export const Label = {
+  deviceCertificate: 'Parley v1 device certificate',
+  signedPreKey: 'Parley v1 signed prekey',
+  kemPreKey: 'Parley v1 KEM prekey',
+  associatedData: 'Parley v1 associated data',
+  safetyNumber: 'Parley v1 safety number',
+  groupDistribution: 'Parley v1 group sender key',
+  groupMessage: 'Parley v1 group message',
+  groupChain: 'Parley v1 group chain',
+} as const;
+
+/** HKDF `info` strings (bytes). */
+export const Info = {
+  pqxdh: utf8('Parley_v1_PQXDH_X25519_ML-KEM-768_SHA-256_ChaCha20-Poly1305'),
+  rootChain: utf8('Parley v1 root chain'),
+} as const;
+
+/** Chain-key HMAC inputs (Double Ratchet KDF_CK). Distinct single bytes. */
+export const ChainConstant = {
+  messageKey: Uint8Array.of(0x01),
+  nextChainKey: Uint8Array.of(0x02),
+  messageNonce: Uint8Array.of(0x03),
+} as const;
+
+/** Message type tags in wire messages. */
+export const MessageType = {
+  preKey: 1,
+  ratchet: 2,
+  group: 3,
+  distribution: 4,
+} as const;

@@ -1,0 +1,241 @@
+/**
+ * The Double Ratchet as pure transitions: each function takes a state and
+ * returns a new one, never mutating its input. That is what makes decryption
+ * a transaction: on any failure the caller still holds the old state,
+ * untouched. spec/04-double-ratchet.md §3-§4.
+ *
+ * This module knows nothing of sessions, handshakes or wire messages beyond
+ * the header; padding and message framing are the session layer's job.
+ */
+import { bytesEqual, concatBytes, toHex } from '../bytes.ts';
+import type { CryptoBackend } from '../crypto/backend.ts';
+import type { CryptoProvider } from '../crypto/provider.ts';
+import { dh } from '../crypto/x25519.ts';
+import { fail } from '../errors.ts';
+import { MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS } from '../limits.ts';
+import { type Header, encodeHeader } from './header.ts';
+import { type MessageKeys, kdfRoot, messageKeys, nextChainKey } from './kdf.ts';
+
+/** Counters are uint32 on the wire; a chain never reaches the top. */
+const MAX_COUNTER = 0xfffffffe;
+
+export interface DhKeyPair {
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+export interface ChainState {
+  readonly chainKey: Uint8Array;
+  /** Index of the next message in this chain. */
+  readonly counter: number;
+}
+
+export interface ReceivingChain extends ChainState {
+  /** The peer's ratchet public key that identifies this chain. */
+  readonly ratchetKey: Uint8Array;
+}
+
+export interface RatchetState {
+  readonly rootKey: Uint8Array;
+  readonly sendingRatchetKey: DhKeyPair;
+  /** Null only for a responder that has not yet received (never observable: sessions are created on receipt). */
+  readonly sendingChain: ChainState | null;
+  /** Length of our previous sending chain (PN in the header). */
+  readonly previousCounter: number;
+  /** Newest last; at most MAX_RECEIVER_CHAINS. */
+  readonly receivingChains: readonly ReceivingChain[];
+  /** Keys of messages skipped over, oldest first; at most MAX_SKIPPED_KEYS. */
+  readonly skipped: ReadonlyMap<string, MessageKeys>;
+}
+
+export function skippedKeyId(ratchetKey: Uint8Array, counter: number): string {
+  return `${toHex(ratchetKey)}:${counter}`;
+}
+
+/** Initiator: the first sending chain comes from a DH with the responder's signed prekey. */
+export function initInitiator(
+  p: CryptoProvider,
+  sharedSecret: Uint8Array,
+  remoteRatchetKey: Uint8Array,
+  ownRatchetKey: DhKeyPair,
+): RatchetState {
+  const { rootKey, chainKey } = kdfRoot(p.backend, sharedSecret, dh(p.backend, ownRatchetKey.privateKey, remoteRatchetKey));
+  return {
+    rootKey,
+    sendingRatchetKey: ownRatchetKey,
+    sendingChain: { chainKey, counter: 0 },
+    previousCounter: 0,
+    receivingChains: [],
+    skipped: new Map(),
+  };
+}
+
+/** Responder: the signed prekey is the first ratchet key; chains start at the first received message. */
+export function initResponder(sharedSecret: Uint8Array, signedPreKey: DhKeyPair): RatchetState {
+  return {
+    rootKey: sharedSecret,
+    sendingRatchetKey: signedPreKey,
+    sendingChain: null,
+    previousCounter: 0,
+    receivingChains: [],
+    skipped: new Map(),
+  };
+}
+
+export interface Encrypted {
+  readonly state: RatchetState;
+  readonly headerBytes: Uint8Array;
+  readonly ciphertext: Uint8Array;
+}
+
+/** Encrypts already-padded bytes. `adPrefix` is the session's associated data. */
+export function ratchetEncrypt(p: CryptoProvider, s: RatchetState, padded: Uint8Array, adPrefix: Uint8Array): Encrypted {
+  const chain = s.sendingChain;
+  if (!chain) fail('INVALID_STATE', 'session has no sending chain yet');
+  if (chain.counter > MAX_COUNTER) fail('INVALID_STATE', 'sending chain exhausted');
+  const b = p.backend;
+  const headerBytes = encodeHeader({
+    ratchetKey: s.sendingRatchetKey.publicKey,
+    previousCounter: s.previousCounter,
+    counter: chain.counter,
+  });
+  const mk = messageKeys(b, chain.chainKey);
+  const ciphertext = b.aeadSeal(mk.key, mk.nonce, padded, concatBytes(adPrefix, headerBytes));
+  const state: RatchetState = { ...s, sendingChain: { chainKey: nextChainKey(b, chain.chainKey), counter: chain.counter + 1 } };
+  return { state, headerBytes, ciphertext };
+}
+
+export interface Decrypted {
+  readonly state: RatchetState;
+  /** Still padded. */
+  readonly plaintext: Uint8Array;
+}
+
+/**
+ * Decrypts a message. Throws DECRYPT_FAILED, DUPLICATE_MESSAGE,
+ * TOO_FAR_AHEAD or WEAK_KEY; the input state is never modified.
+ */
+export function ratchetDecrypt(
+  p: CryptoProvider,
+  s: RatchetState,
+  header: Header,
+  headerBytes: Uint8Array,
+  ciphertext: Uint8Array,
+  adPrefix: Uint8Array,
+): Decrypted {
+  const b = p.backend;
+  const ad = concatBytes(adPrefix, headerBytes);
+
+  // 1. A key we skipped over earlier: use it once and delete it.
+  if (s.skipped.size > 0) {
+    const id = skippedKeyId(header.ratchetKey, header.counter);
+    const mk = s.skipped.get(id);
+    if (mk) {
+      const plaintext = open(b, mk, ciphertext, ad, header);
+      const skipped = new Map(s.skipped);
+      skipped.delete(id);
+      return { state: { ...s, skipped }, plaintext };
+    }
+  }
+
+  // 2. A chain we already have.
+  const index = s.receivingChains.findIndex((c) => bytesEqual(c.ratchetKey, header.ratchetKey));
+  if (index >= 0) {
+    const chain = s.receivingChains[index] as ReceivingChain;
+    if (header.counter < chain.counter) {
+      fail('DUPLICATE_MESSAGE', 'message was already received', { counter: header.counter });
+    }
+    const walk = walkChain(b, chain.chainKey, chain.counter, header.counter);
+    const plaintext = open(b, walk.keys, ciphertext, ad, header);
+    const receivingChains = s.receivingChains.slice();
+    receivingChains[index] = { ratchetKey: chain.ratchetKey, chainKey: walk.chainKey, counter: header.counter + 1 };
+    return {
+      state: { ...s, receivingChains, skipped: addSkipped(s.skipped, chain.ratchetKey, chain.counter, walk.skipped) },
+      plaintext,
+    };
+  }
+
+  // 3. A new ratchet key from the peer: a DH ratchet step.
+  let skipped = s.skipped;
+  const current = s.receivingChains[s.receivingChains.length - 1];
+  if (current && header.previousCounter > current.counter) {
+    // Keep the keys of the peer's previous chain that we have not seen yet.
+    const rest = walkChain(b, current.chainKey, current.counter, header.previousCounter);
+    skipped = addSkipped(skipped, current.ratchetKey, current.counter, [...rest.skipped, rest.keys]);
+  }
+  const receiving = kdfRoot(b, s.rootKey, dh(b, s.sendingRatchetKey.privateKey, header.ratchetKey));
+  const walk = walkChain(b, receiving.chainKey, 0, header.counter);
+  const plaintext = open(b, walk.keys, ciphertext, ad, header);
+
+  // Only now, with the message authenticated, turn the sending side.
+  const ownRatchetKey = generateDhKeyPair(p);
+  const sending = kdfRoot(b, receiving.rootKey, dh(b, ownRatchetKey.privateKey, header.ratchetKey));
+  const receivingChains = [
+    ...s.receivingChains,
+    { ratchetKey: header.ratchetKey, chainKey: walk.chainKey, counter: header.counter + 1 },
+  ].slice(-MAX_RECEIVER_CHAINS);
+  return {
+    state: {
+      rootKey: sending.rootKey,
+      sendingRatchetKey: ownRatchetKey,
+      sendingChain: { chainKey: sending.chainKey, counter: 0 },
+      previousCounter: s.sendingChain?.counter ?? 0,
+      receivingChains,
+      skipped: addSkipped(skipped, header.ratchetKey, 0, walk.skipped),
+    },
+    plaintext,
+  };
+}
+
+export function generateDhKeyPair(p: CryptoProvider): DhKeyPair {
+  const privateKey = p.random(32);
+  return { privateKey, publicKey: p.backend.x25519PublicKey(privateKey) };
+}
+
+function open(b: CryptoBackend, mk: MessageKeys, ciphertext: Uint8Array, ad: Uint8Array, header: Header): Uint8Array {
+  const plaintext = b.aeadOpen(mk.key, mk.nonce, ciphertext, ad);
+  if (!plaintext) fail('DECRYPT_FAILED', 'message authentication failed', { counter: header.counter });
+  return plaintext;
+}
+
+/**
+ * Steps a chain from `from` to `to`, returning the keys of the skipped
+ * messages (from..to-1), the keys for message `to`, and the chain key after it.
+ */
+function walkChain(
+  b: CryptoBackend,
+  chainKey: Uint8Array,
+  from: number,
+  to: number,
+): { skipped: MessageKeys[]; keys: MessageKeys; chainKey: Uint8Array } {
+  if (to - from > MAX_FORWARD_JUMP) {
+    fail('TOO_FAR_AHEAD', `message is ${to - from} ahead in its chain (limit ${MAX_FORWARD_JUMP})`, {
+      jump: to - from,
+      limit: MAX_FORWARD_JUMP,
+    });
+  }
+  const skipped: MessageKeys[] = [];
+  let ck = chainKey;
+  for (let i = from; i < to; i++) {
+    skipped.push(messageKeys(b, ck));
+    ck = nextChainKey(b, ck);
+  }
+  return { skipped, keys: messageKeys(b, ck), chainKey: nextChainKey(b, ck) };
+}
+
+function addSkipped(
+  map: ReadonlyMap<string, MessageKeys>,
+  ratchetKey: Uint8Array,
+  firstCounter: number,
+  keys: readonly MessageKeys[],
+): ReadonlyMap<string, MessageKeys> {
+  if (keys.length === 0) return map;
+  const out = new Map(map);
+  for (let i = 0; i < keys.length; i++) out.set(skippedKeyId(ratchetKey, firstCounter + i), keys[i] as MessageKeys);
+  // Oldest first: a Map iterates in insertion order.
+  for (const id of out.keys()) {
+    if (out.size <= MAX_SKIPPED_KEYS) break;
+    out.delete(id);
+  }
+  return out;
+}

@@ -1,0 +1,108 @@
+/**
+ * One-to-one wire messages. spec/05-wire-format.md §2-§4.
+ *
+ *   RatchetMessage = [version, 2, header: bstr, ciphertext: bstr]
+ *   PreKeyMessage  = [version, 1, initiatorCertificate, baseKey: bstr .size 32,
+ *                     signedPreKeyId, oneTimePreKeyId / null, kemPreKeyId,
+ *                     kemCiphertext: bstr .size 1088, message: bstr (a RatchetMessage)]
+ *
+ * The header travels as its own byte string so the exact bytes that were
+ * authenticated (as associated data) are the bytes on the wire.
+ */
+import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
+import { readArray, readBytes, readOptional, readUint, readVersion } from '../codec/fields.ts';
+import { AEAD_TAG_BYTES, MLKEM768_CIPHERTEXT_BYTES } from '../crypto/backend.ts';
+import { checkX25519PublicKey } from '../crypto/x25519.ts';
+import { fail } from '../errors.ts';
+import { type DeviceCertificate, certificateFromCbor, certificateToCbor } from '../keys/certificate.ts';
+import type { PreKeyUse } from '../keys/prekeys.ts';
+import { MessageType, PROTOCOL_VERSION } from '../labels.ts';
+import { MAX_MESSAGE_BYTES, MAX_PREKEY_ID } from '../limits.ts';
+import { type Header, decodeHeader } from '../ratchet/header.ts';
+
+export interface RatchetMessage {
+  readonly type: 'ratchet';
+  readonly header: Header;
+  readonly headerBytes: Uint8Array;
+  readonly ciphertext: Uint8Array;
+}
+
+export interface PreKeyMessage {
+  readonly type: 'prekey';
+  readonly initiatorCertificate: DeviceCertificate;
+  readonly use: PreKeyUse;
+  readonly kemCiphertext: Uint8Array;
+  readonly message: RatchetMessage;
+  /** The embedded RatchetMessage bytes, as received. */
+  readonly messageBytes: Uint8Array;
+}
+
+export type Message = RatchetMessage | PreKeyMessage;
+
+export function encodeRatchetMessage(headerBytes: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  return encodeCbor([PROTOCOL_VERSION, MessageType.ratchet, headerBytes, ciphertext]);
+}
+
+export function encodePreKeyMessage(
+  initiatorCertificate: DeviceCertificate,
+  use: PreKeyUse,
+  kemCiphertext: Uint8Array,
+  messageBytes: Uint8Array,
+): Uint8Array {
+  return encodeCbor([
+    PROTOCOL_VERSION,
+    MessageType.preKey,
+    certificateToCbor(initiatorCertificate),
+    use.baseKey,
+    use.signedPreKeyId,
+    use.oneTimePreKeyId,
+    use.kemPreKeyId,
+    kemCiphertext,
+    messageBytes,
+  ]);
+}
+
+/** Decodes either message type; every field is checked. */
+export function decodeMessage(bytes: Uint8Array): Message {
+  const f = decodeCbor(bytes, 'Message', MAX_MESSAGE_BYTES);
+  if (!Array.isArray(f) || f.length < 2) fail('MALFORMED', 'Message: expected an array with version and type');
+  readVersion(f[0], 'Message', [PROTOCOL_VERSION]);
+  switch (f[1]) {
+    case MessageType.ratchet:
+      return ratchetFromFields(f);
+    case MessageType.preKey:
+      return preKeyFromFields(f);
+    default:
+      return fail('MALFORMED', 'Message: unknown message type');
+  }
+}
+
+function ratchetFromFields(f: unknown[]): RatchetMessage {
+  readArray(f, 'RatchetMessage', 4);
+  const headerBytes = readBytes(f[2], 'header', { max: 64 });
+  const ciphertext = readBytes(f[3], 'ciphertext', { min: AEAD_TAG_BYTES, max: MAX_MESSAGE_BYTES });
+  return { type: 'ratchet', header: decodeHeader(headerBytes), headerBytes, ciphertext };
+}
+
+function readId(v: unknown, field: string): number {
+  const id = readUint(v, field, MAX_PREKEY_ID);
+  if (id === 0) fail('MALFORMED', `${field}: prekey id 0 is reserved`, { field });
+  return id;
+}
+
+function preKeyFromFields(f: unknown[]): PreKeyMessage {
+  readArray(f, 'PreKeyMessage', 9);
+  const initiatorCertificate = certificateFromCbor(f[2]);
+  const baseKey = checkX25519PublicKey(readBytes(f[3], 'baseKey', 32), 'baseKey');
+  const use: PreKeyUse = {
+    baseKey,
+    signedPreKeyId: readId(f[4], 'signedPreKeyId'),
+    oneTimePreKeyId: readOptional(f[5], (v) => readId(v, 'oneTimePreKeyId')),
+    kemPreKeyId: readId(f[6], 'kemPreKeyId'),
+  };
+  const kemCiphertext = readBytes(f[7], 'kemCiphertext', MLKEM768_CIPHERTEXT_BYTES);
+  const messageBytes = readBytes(f[8], 'message', { max: MAX_MESSAGE_BYTES });
+  const inner = decodeMessage(messageBytes);
+  if (inner.type !== 'ratchet') fail('MALFORMED', 'PreKeyMessage: embedded message must be a RatchetMessage');
+  return { type: 'prekey', initiatorCertificate, use, kemCiphertext, message: inner, messageBytes };
+}

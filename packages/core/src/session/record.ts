@@ -1,0 +1,283 @@
+/**
+ * SessionRecord: every session this device has with one peer device, the
+ * current one and up to MAX_ARCHIVED_SESSIONS older ones.
+ * spec/04-double-ratchet.md §6 (sessions), spec/03-handshake.md §5
+ * (simultaneous initiation).
+ *
+ * `encrypt` and `decrypt` are transactions: they compute a whole new record
+ * from the old one (the ratchet transitions are pure) and swap it in only on
+ * success, so any failure leaves the record exactly as it was, byte for byte.
+ */
+import { bytesEqual } from '../bytes.ts';
+import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
+import { readArray, readOptional, readTag, readVersion } from '../codec/fields.ts';
+import { type CryptoProvider, resolveProvider } from '../crypto/provider.ts';
+import { ParleyError, fail } from '../errors.ts';
+import { initiate, respond } from '../handshake/pqxdh.ts';
+import type { DeviceCertificate } from '../keys/certificate.ts';
+import { type DeviceIdentity, asRecordError } from '../keys/identity.ts';
+import type { PreKeyBundle, PreKeyStore, PreKeyUse } from '../keys/prekeys.ts';
+import { inspectSymbol, redacted } from '../keys/redact.ts';
+import { PROTOCOL_VERSION } from '../labels.ts';
+import { MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
+import { pad, unpad } from '../ratchet/padding.ts';
+import { generateDhKeyPair, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet/ratchet.ts';
+import { type Message, type RatchetMessage, decodeMessage, encodePreKeyMessage, encodeRatchetMessage } from './messages.ts';
+import { type SessionState, sessionFromCbor, sessionToCbor } from './state.ts';
+
+const RECORD_TAG = 'parley/session-record';
+
+export interface InitiateOptions {
+  /** Refuse the bundle unless its certificate names this account (the contact's known key). */
+  expectedAccountKey?: Uint8Array;
+}
+
+export interface DecryptContext {
+  /** Needed only to accept a new session from a PreKeyMessage. */
+  device?: DeviceIdentity;
+  /** Needed only to accept a new session; its one-time keys are consumed on success. */
+  prekeys?: PreKeyStore;
+  /** Refuse a new session unless the sender's certificate names this account. */
+  expectedAccountKey?: Uint8Array;
+}
+
+export interface DecryptResult {
+  readonly plaintext: Uint8Array;
+  /** The sender device's certificate (already verified). */
+  readonly sender: DeviceCertificate;
+  /** True when this message created a new session (a PreKeyMessage accepted). */
+  readonly newSession: boolean;
+  /** The prekeys a new session used (the one-time ones are now deleted from the store). */
+  readonly usedPreKeys: PreKeyUse | null;
+}
+
+interface RecordState {
+  readonly current: SessionState | null;
+  /** Most recent first. */
+  readonly previous: readonly SessionState[];
+}
+
+export class SessionRecord {
+  #state: RecordState;
+  readonly #provider: CryptoProvider;
+
+  constructor(provider?: CryptoProvider) {
+    this.#provider = resolveProvider(provider);
+    this.#state = { current: null, previous: [] };
+  }
+
+  /**
+   * Starts a new session from a peer device's bundle (verifying its
+   * certificate and signatures) and makes it current; any existing session
+   * is archived. Messages will be PreKeyMessages until the peer answers.
+   */
+  static initiate(
+    device: DeviceIdentity,
+    bundle: PreKeyBundle,
+    options: InitiateOptions & { provider?: CryptoProvider } = {},
+  ): SessionRecord {
+    const record = new SessionRecord(options.provider ?? device.provider);
+    record.initiate(device, bundle, options);
+    return record;
+  }
+
+  /** As the static form, on an existing record (a fresh session replaces the current one). */
+  initiate(device: DeviceIdentity, bundle: PreKeyBundle, options: InitiateOptions = {}): void {
+    const p = this.#provider;
+    const current = this.#state.current;
+    if (current && !bytesEqual(current.remoteCertificate.accountKey, bundle.certificate.accountKey) && !options.expectedAccountKey) {
+      fail('IDENTITY_MISMATCH', "bundle names another account than this record's peer");
+    }
+    const hs = initiate(p, device, bundle, options);
+    const ratchet = initInitiator(p, hs.sharedSecret, bundle.signedPreKey.publicKey, generateDhKeyPair(p));
+    const session: SessionState = {
+      remoteCertificate: bundle.certificate,
+      associatedData: hs.associatedData,
+      baseKey: hs.baseKey.publicKey,
+      initiator: true,
+      ratchet,
+      pendingPreKey: {
+        localCertificate: device.certificate,
+        signedPreKeyId: hs.use.signedPreKeyId,
+        oneTimePreKeyId: hs.use.oneTimePreKeyId,
+        kemPreKeyId: hs.use.kemPreKeyId,
+        kemCiphertext: hs.kemCiphertext,
+      },
+    };
+    this.#state = withCurrent(this.#state, session);
+  }
+
+  get hasSession(): boolean {
+    return this.#state.current !== null;
+  }
+
+  /** The current session's peer certificate, if any. */
+  get remoteCertificate(): DeviceCertificate | null {
+    return this.#state.current?.remoteCertificate ?? null;
+  }
+
+  /** The current session's id (its base key), for logs and tests; not secret. */
+  get sessionId(): Uint8Array | null {
+    return this.#state.current?.baseKey ?? null;
+  }
+
+  get archivedCount(): number {
+    return this.#state.previous.length;
+  }
+
+  /** True while the current session still sends PreKeyMessages (no answer from the peer yet). */
+  get awaitingReply(): boolean {
+    return this.#state.current?.pendingPreKey != null;
+  }
+
+  /** Encrypts with the current session. Throws NO_SESSION without one. */
+  encrypt(plaintext: Uint8Array): Uint8Array {
+    if (!(plaintext instanceof Uint8Array)) throw new TypeError('"plaintext" expected Uint8Array');
+    if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new RangeError(`"plaintext" exceeds ${MAX_PLAINTEXT_BYTES} bytes`);
+    const current = this.#state.current;
+    if (!current) fail('NO_SESSION', 'no session with this device');
+    const out = ratchetEncrypt(this.#provider, current.ratchet, pad(plaintext), current.associatedData);
+    const inner = encodeRatchetMessage(out.headerBytes, out.ciphertext);
+    const pending = current.pendingPreKey;
+    const message = pending
+      ? encodePreKeyMessage(
+          pending.localCertificate,
+          {
+            baseKey: current.baseKey,
+            signedPreKeyId: pending.signedPreKeyId,
+            oneTimePreKeyId: pending.oneTimePreKeyId,
+            kemPreKeyId: pending.kemPreKeyId,
+          },
+          pending.kemCiphertext,
+          inner,
+        )
+      : inner;
+    this.#state = { ...this.#state, current: { ...current, ratchet: out.state } };
+    return message;
+  }
+
+  /**
+   * Decrypts a message from the peer device. A RatchetMessage is tried on
+   * the current session, then on archived ones (a success there promotes
+   * that session to current). A PreKeyMessage goes to the session with its
+   * base key if one exists, else creates a new session (needs `device` and
+   * `prekeys`). On any failure nothing changes: not the record, not the
+   * prekey store.
+   */
+  decrypt(bytes: Uint8Array, context: DecryptContext = {}): DecryptResult {
+    const message: Message = decodeMessage(bytes);
+    if (message.type === 'ratchet') return this.#decryptOnExisting(message, null);
+
+    const existing = this.#find((s) => bytesEqual(s.baseKey, message.use.baseKey));
+    if (existing) return this.#decryptOnExisting(message.message, existing);
+
+    const { device, prekeys } = context;
+    if (!device || !prekeys) fail('NO_SESSION', 'a new session needs the device identity and prekey store');
+    const current = this.#state.current;
+    const sender = message.initiatorCertificate;
+    if (current && !bytesEqual(current.remoteCertificate.accountKey, sender.accountKey)) {
+      fail('IDENTITY_MISMATCH', "message is from another account than this record's peer", { deviceId: sender.deviceId });
+    }
+    const p = this.#provider;
+    const hs = respond(p, device, prekeys, sender, message.use, message.kemCiphertext, context);
+    const inner = message.message;
+    const decrypted = ratchetDecrypt(
+      p,
+      initResponder(hs.sharedSecret, hs.signedPreKey),
+      inner.header,
+      inner.headerBytes,
+      inner.ciphertext,
+      hs.associatedData,
+    );
+    const plaintext = unpad(decrypted.plaintext);
+    const session: SessionState = {
+      remoteCertificate: sender,
+      associatedData: hs.associatedData,
+      baseKey: message.use.baseKey,
+      initiator: false,
+      ratchet: decrypted.state,
+      pendingPreKey: null,
+    };
+    // Commit: the record, then the prekey store. Neither changed before this point.
+    this.#state = withCurrent(this.#state, session);
+    prekeys._consume(message.use);
+    return { plaintext, sender, newSession: true, usedPreKeys: message.use };
+  }
+
+  #find(match: (s: SessionState) => boolean): SessionState | null {
+    const { current, previous } = this.#state;
+    if (current && match(current)) return current;
+    return previous.find(match) ?? null;
+  }
+
+  /** Tries `only`, or the current session then each archived one. */
+  #decryptOnExisting(message: RatchetMessage, only: SessionState | null): DecryptResult {
+    const { current, previous } = this.#state;
+    const candidates = only ? [only] : current ? [current, ...previous] : [...previous];
+    if (candidates.length === 0) fail('NO_SESSION', 'no session with this device');
+    let firstError: unknown = null;
+    for (const session of candidates) {
+      try {
+        const out = ratchetDecrypt(
+          this.#provider,
+          session.ratchet,
+          message.header,
+          message.headerBytes,
+          message.ciphertext,
+          session.associatedData,
+        );
+        const plaintext = unpad(out.plaintext);
+        // The peer answered on this session, so it holds it: stop sending PreKeyMessages.
+        const updated: SessionState = { ...session, ratchet: out.state, pendingPreKey: null };
+        this.#state = session === current ? { ...this.#state, current: updated } : promote(this.#state, session, updated);
+        return { plaintext, sender: session.remoteCertificate, newSession: false, usedPreKeys: null };
+      } catch (e) {
+        if (!(e instanceof ParleyError)) throw e;
+        firstError ??= e;
+      }
+    }
+    throw firstError;
+  }
+
+  serialize(): Uint8Array {
+    const { current, previous } = this.#state;
+    return encodeCbor([RECORD_TAG, PROTOCOL_VERSION, current ? sessionToCbor(current) : null, previous.map(sessionToCbor)]);
+  }
+
+  /** Loads a record; anything malformed is BAD_RECORD (unknown versions UNSUPPORTED_VERSION), never a partial load. */
+  static deserialize(bytes: Uint8Array, provider?: CryptoProvider): SessionRecord {
+    const record = new SessionRecord(provider);
+    try {
+      const f = readArray(decodeCbor(bytes, 'SessionRecord', MAX_RECORD_BYTES), 'SessionRecord', 4);
+      readTag(f[0], 'SessionRecord', RECORD_TAG);
+      readVersion(f[1], 'SessionRecord', [PROTOCOL_VERSION]);
+      const current = readOptional(f[2], sessionFromCbor);
+      const previous = readArray(f[3], 'previous', { min: 0, max: MAX_ARCHIVED_SESSIONS }).map(sessionFromCbor);
+      record.#state = { current, previous };
+    } catch (e) {
+      throw asRecordError(e, 'SessionRecord');
+    }
+    return record;
+  }
+
+  toString(): string {
+    return redacted('SessionRecord', { hasSession: this.hasSession, archived: this.archivedCount });
+  }
+  toJSON(): string {
+    return this.toString();
+  }
+  [inspectSymbol](): string {
+    return this.toString();
+  }
+}
+
+function withCurrent(state: RecordState, session: SessionState): RecordState {
+  const previous = state.current ? [state.current, ...state.previous] : [...state.previous];
+  return { current: session, previous: previous.slice(0, MAX_ARCHIVED_SESSIONS) };
+}
+
+function promote(state: RecordState, old: SessionState, updated: SessionState): RecordState {
+  const rest = state.previous.filter((s) => s !== old);
+  const previous = state.current ? [state.current, ...rest] : rest;
+  return { current: updated, previous: previous.slice(0, MAX_ARCHIVED_SESSIONS) };
+}
