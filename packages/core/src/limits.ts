@@ -36,8 +36,12 @@ export const MAX_ARCHIVED_SESSIONS = 40;
 /** Largest plaintext one message may carry (media goes as attachments). */
 export const MAX_PLAINTEXT_BYTES = 1 << 20;
 
-/** Largest encoded one-to-one message accepted by a decoder. */
-export const MAX_MESSAGE_BYTES = MAX_PLAINTEXT_BYTES + 4096 + 2048;
+/**
+ * Largest encoded one-to-one message accepted by a decoder: the padded
+ * maximum plaintext (Padme adds at most 1/32 at this size; 1/16 leaves room)
+ * plus the AEAD tag, header and PreKeyMessage fields (~2.3 KB).
+ */
+export const MAX_MESSAGE_BYTES = MAX_PLAINTEXT_BYTES + (MAX_PLAINTEXT_BYTES >> 4) + 4096;
 
 /** Largest encoded bundle, certificate or prekey structure accepted. */
 export const MAX_BUNDLE_BYTES = 4096;

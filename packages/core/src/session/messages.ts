@@ -39,6 +39,23 @@ export interface PreKeyMessage {
 
 export type Message = RatchetMessage | PreKeyMessage;
 
+/**
+ * The handshake fields of a PreKeyMessage (everything but the embedded
+ * message), encoded. A responder keeps their digest with the session it
+ * created, so a repeated PreKeyMessage whose handshake fields were altered
+ * is refused rather than silently accepted.
+ */
+export function preKeyFieldsBytes(m: Pick<PreKeyMessage, 'initiatorCertificate' | 'use' | 'kemCiphertext'>): Uint8Array {
+  return encodeCbor([
+    certificateToCbor(m.initiatorCertificate),
+    m.use.baseKey,
+    m.use.signedPreKeyId,
+    m.use.oneTimePreKeyId,
+    m.use.kemPreKeyId,
+    m.kemCiphertext,
+  ]);
+}
+
 export function encodeRatchetMessage(headerBytes: Uint8Array, ciphertext: Uint8Array): Uint8Array {
   return encodeCbor([PROTOCOL_VERSION, MessageType.ratchet, headerBytes, ciphertext]);
 }

@@ -22,7 +22,14 @@ import { PROTOCOL_VERSION } from '../labels.ts';
 import { MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
 import { pad, unpad } from '../ratchet/padding.ts';
 import { generateDhKeyPair, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet/ratchet.ts';
-import { type Message, type RatchetMessage, decodeMessage, encodePreKeyMessage, encodeRatchetMessage } from './messages.ts';
+import {
+  type Message,
+  type RatchetMessage,
+  decodeMessage,
+  encodePreKeyMessage,
+  encodeRatchetMessage,
+  preKeyFieldsBytes,
+} from './messages.ts';
 import { type SessionState, sessionFromCbor, sessionToCbor } from './state.ts';
 
 const RECORD_TAG = 'parley/session-record';
@@ -103,6 +110,7 @@ export class SessionRecord {
         kemPreKeyId: hs.use.kemPreKeyId,
         kemCiphertext: hs.kemCiphertext,
       },
+      preKeyDigest: null,
     };
     this.#state = withCurrent(this.#state, session);
   }
@@ -168,8 +176,16 @@ export class SessionRecord {
     const message: Message = decodeMessage(bytes);
     if (message.type === 'ratchet') return this.#decryptOnExisting(message, null);
 
+    const p = this.#provider;
+    const preKeyDigest = p.backend.sha256(preKeyFieldsBytes(message));
     const existing = this.#find((s) => bytesEqual(s.baseKey, message.use.baseKey));
-    if (existing) return this.#decryptOnExisting(message.message, existing);
+    if (existing) {
+      // A repeat of the PreKeyMessage that created this session: its handshake fields must be the same.
+      if (!existing.preKeyDigest || !bytesEqual(existing.preKeyDigest, preKeyDigest)) {
+        fail('DECRYPT_FAILED', 'PreKeyMessage handshake fields differ from those of its session');
+      }
+      return this.#decryptOnExisting(message.message, existing);
+    }
 
     const { device, prekeys } = context;
     if (!device || !prekeys) fail('NO_SESSION', 'a new session needs the device identity and prekey store');
@@ -178,7 +194,6 @@ export class SessionRecord {
     if (current && !bytesEqual(current.remoteCertificate.accountKey, sender.accountKey)) {
       fail('IDENTITY_MISMATCH', "message is from another account than this record's peer", { deviceId: sender.deviceId });
     }
-    const p = this.#provider;
     const hs = respond(p, device, prekeys, sender, message.use, message.kemCiphertext, context);
     const inner = message.message;
     const decrypted = ratchetDecrypt(
@@ -197,6 +212,7 @@ export class SessionRecord {
       initiator: false,
       ratchet: decrypted.state,
       pendingPreKey: null,
+      preKeyDigest,
     };
     // Commit: the record, then the prekey store. Neither changed before this point.
     this.#state = withCurrent(this.#state, session);

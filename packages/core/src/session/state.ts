@@ -2,7 +2,7 @@
  * One session's state and its stored form. spec/05-wire-format.md §6.
  *
  *   SessionState = [remoteCertificate, associatedData, baseKey, initiator,
- *                   ratchet, pendingPreKey / null]
+ *                   ratchet, pendingPreKey / null, preKeyDigest / null]
  *   ratchet      = [rootKey, sendingPrivate, sendingPublic, [chainKey, counter] / null,
  *                   previousCounter, [[ratchetKey, chainKey, counter]...],
  *                   [[ratchetKey, counter, key, nonce]...]]
@@ -35,6 +35,8 @@ export interface SessionState {
   readonly initiator: boolean;
   readonly ratchet: RatchetState;
   readonly pendingPreKey: PendingPreKey | null;
+  /** Responder only: SHA-256 of the PreKeyMessage handshake fields that created this session. */
+  readonly preKeyDigest: Uint8Array | null;
 }
 
 export function sessionToCbor(s: SessionState): CborValue {
@@ -60,11 +62,12 @@ export function sessionToCbor(s: SessionState): CborValue {
       skipped,
     ],
     p ? [certificateToCbor(p.localCertificate), p.signedPreKeyId, p.oneTimePreKeyId, p.kemPreKeyId, p.kemCiphertext] : null,
+    s.preKeyDigest,
   ];
 }
 
 export function sessionFromCbor(v: unknown): SessionState {
-  const f = readArray(v, 'SessionState', 6);
+  const f = readArray(v, 'SessionState', 7);
   const r = readArray(f[4], 'RatchetState', 7);
   const receivingChains: ReceivingChain[] = readArray(r[5], 'receivingChains', { min: 0, max: MAX_RECEIVER_CHAINS }).map((c) => {
     const cf = readArray(c, 'ReceivingChain', 3);
@@ -109,5 +112,6 @@ export function sessionFromCbor(v: unknown): SessionState {
         kemCiphertext: readBytes(pf[4], 'kemCiphertext', MLKEM768_CIPHERTEXT_BYTES),
       };
     }),
+    preKeyDigest: readOptional(f[6], (d) => readBytes(d, 'preKeyDigest', 32)),
   };
 }
