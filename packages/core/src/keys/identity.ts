@@ -167,10 +167,14 @@ export class Account {
   }
 
   static deserialize(bytes: Uint8Array, provider?: CryptoProvider): Account {
-    const f = readArray(decodeCbor(bytes, 'Account', MAX_RECORD_BYTES), 'Account', 3);
-    readTag(f[0], 'Account', ACCOUNT_TAG);
-    readVersion(f[1], 'Account', [PROTOCOL_VERSION]);
-    return Account.fromSeed(readBytes(f[2], 'seed', 32), provider);
+    try {
+      const f = readArray(decodeCbor(bytes, 'Account', MAX_RECORD_BYTES), 'Account', 3);
+      readTag(f[0], 'Account', ACCOUNT_TAG);
+      readVersion(f[1], 'Account', [PROTOCOL_VERSION]);
+      return Account.fromSeed(readBytes(f[2], 'seed', 32), provider);
+    } catch (e) {
+      throw asRecordError(e, 'Account');
+    }
   }
 
   toString(): string {

@@ -21,7 +21,7 @@ export function paddedLength(n: number): number {
   const e = Math.floor(Math.log2(n));
   const s = Math.floor(Math.log2(e)) + 1;
   const mask = 2 ** (e - s) - 1;
-  return Math.ceil((n + mask) / (mask + 1)) * (mask + 1);
+  return Math.floor((n + mask) / (mask + 1)) * (mask + 1);
 }
 
 export function pad(plaintext: Uint8Array): Uint8Array {
