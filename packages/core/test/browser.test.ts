@@ -1,0 +1,177 @@
+/**
+ * The portable build of @parley/core in a real browser.
+ * spec/01-conventions.md §4: outside Node the package resolves
+ * `#default-backend` to the noble backend, and nothing it imports may be a
+ * Node built-in.
+ *
+ * 1. esbuild bundles test/browser/entry.ts for `platform: 'browser'`, with
+ *    every Node built-in marked external so that one slipping in shows up as
+ *    an import in the output (and in this test's message) rather than as a
+ *    resolver error. The bundle must import nothing at all.
+ * 2. A local HTTP server on 127.0.0.1 serves it; headless Chromium (Debian's
+ *    package, driven by playwright-core, fresh empty profile) runs it and the
+ *    test reads `window.__result`: the README flow's output, and the name of
+ *    the backend the page used, which must be noble.
+ *
+ * Step 2 skips with a reason when /usr/bin/chromium is absent, except under
+ * CI, where the browser is installed by .ci/install-browser.sh and its
+ * absence is a failure.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserResult } from './browser/entry.ts';
+
+const ENTRY = fileURLToPath(new URL('./browser/entry.ts', import.meta.url));
+const NODE_BACKEND = fileURLToPath(new URL('../src/crypto/node.ts', import.meta.url));
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** What the README's example prints; the page must produce the same. */
+const EXPECTED_LINES = ['hello Bob', 'hi Alice', 'safety numbers match: true'];
+
+const chromiumSkipReason = existsSync(CHROMIUM) || process.env.CI ? null : `no Chromium at ${CHROMIUM} (run .ci/install-browser.sh)`;
+if (chromiumSkipReason) console.warn(`browser.test.ts: browser run skipped: ${chromiumSkipReason}`);
+
+/** Every spelling of every Node built-in: `fs`, `node:fs`, `fs/promises`, `node:test`, ... */
+const NODE_BUILTINS = [...new Set(builtinModules.flatMap((m) => (m.startsWith('node:') ? [m] : [m, `node:${m}`])))];
+const NODE_BUILTIN_SET: ReadonlySet<string> = new Set(NODE_BUILTINS);
+
+interface Bundle {
+  readonly code: string;
+  /** Source files that went into the bundle, relative to the working directory. */
+  readonly inputs: readonly string[];
+  /** Modules the bundle still imports at run time (externals). */
+  readonly imports: readonly string[];
+}
+
+/** Bundles `entry` as the browser would get it: portable conditions, ESM, no Node built-ins resolved. */
+async function bundleForBrowser(entry: string): Promise<Bundle> {
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    external: NODE_BUILTINS,
+  });
+  const [out] = result.outputFiles;
+  const meta = Object.values(result.metafile.outputs)[0];
+  if (!out || !meta) throw new Error('esbuild produced no output');
+  return { code: out.text, inputs: Object.keys(result.metafile.inputs), imports: meta.imports.map((i) => i.path) };
+}
+
+/** Node built-ins a bundle refers to, found both in esbuild's import list and in the code text. */
+function nodeImportsOf(b: Bundle): string[] {
+  const fromMeta = b.imports.filter((p) => NODE_BUILTIN_SET.has(p));
+  const fromText = [...b.code.matchAll(/\b(?:from|import|require)\s*\(?\s*["'](node:[^"']+)["']/g)].map((m) => m[1] as string);
+  return [...new Set([...fromMeta, ...fromText])];
+}
+
+/** Serves the page and the bundle on 127.0.0.1 (an ephemeral port); nothing else. */
+async function serve(bundleCode: string): Promise<{ server: Server; url: string }> {
+  // The empty data: icon keeps Chromium from asking for /favicon.ico (a 404 in the console).
+  const html =
+    '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>parley core</title>' +
+    '<script type="module" src="/parley.js"></script>';
+  const server = createServer((req, res) => {
+    if (req.url === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+    } else if (req.url === '/parley.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundleCode);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}/` };
+}
+
+describe('portable build (browser)', () => {
+  let bundle: Bundle;
+
+  beforeAll(async () => {
+    bundle = await bundleForBrowser(ENTRY);
+  });
+
+  it('bundles with esbuild for the browser importing no Node built-in, and picks the noble default backend', () => {
+    expect(nodeImportsOf(bundle)).toEqual([]);
+    // A self-contained bundle: nothing left to fetch at run time.
+    expect(bundle.imports).toEqual([]);
+    const inputs = bundle.inputs.map((p) => p.replaceAll('\\', '/'));
+    expect(inputs.some((p) => p.endsWith('packages/core/src/crypto/default-portable.ts'))).toBe(true);
+    expect(inputs.some((p) => p.endsWith('packages/core/src/crypto/noble.ts'))).toBe(true);
+    expect(inputs.filter((p) => /packages\/core\/src\/crypto\/(default-node|node)\.ts$/.test(p))).toEqual([]);
+  });
+
+  it('the Node built-in check finds node:crypto in the node backend (so it can fail)', async () => {
+    expect(nodeImportsOf(await bundleForBrowser(NODE_BACKEND))).toContain('node:crypto');
+  });
+
+  describe.skipIf(chromiumSkipReason !== null)(
+    chromiumSkipReason ? `in headless Chromium (skipped: ${chromiumSkipReason})` : 'in headless Chromium',
+    () => {
+      let server: Server | undefined;
+      let userDataDir: string | undefined;
+      let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+
+      afterAll(async () => {
+        await context?.close();
+        await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+        if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+      });
+
+      it('runs the README flow (accounts, bundle, session both ways, safety number) on the noble backend', async () => {
+        const served = await serve(bundle.code);
+        server = served.server;
+        userDataDir = mkdtempSync(join(tmpdir(), 'parley-chromium-'));
+        context = await chromium.launchPersistentContext(userDataDir, {
+          executablePath: CHROMIUM,
+          headless: true,
+          args: CHROMIUM_ARGS,
+          timeout: 60_000,
+        });
+        const page = context.pages()[0] ?? (await context.newPage());
+        const pageErrors: string[] = [];
+        page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
+        page.on('console', (m) => {
+          if (m.type() === 'error') pageErrors.push(m.text());
+        });
+
+        await page.goto(served.url);
+        await page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, undefined, { timeout: 30_000 });
+        const result = await page.evaluate(() => (window as { __result?: BrowserResult }).__result);
+
+        expect(pageErrors).toEqual([]);
+        expect(result?.error).toBeUndefined();
+        expect(result?.lines).toEqual(EXPECTED_LINES);
+        expect(result?.backend).toBe('noble');
+        // The page really was a browser without Node: no `process` global.
+        expect(await page.evaluate(() => typeof (globalThis as { process?: unknown }).process)).toBe('undefined');
+      });
+    },
+  );
+});
