@@ -323,6 +323,7 @@ describe.skipIf(skipReason !== null)(skipReason ? `Wycheproof (skipped: ${skipRe
 
   describe('the loops catch broken backends', () => {
     it('a ZIP-215 (lenient) Ed25519 verifier fails the Ed25519 vectors', () => {
+      // A test double built on noble directly: our backends expose only the strict verifier.
       const lenient: CryptoBackend = {
         ...nobleBackend,
         ed25519Verify(pub, msg, sig) {
