@@ -71,3 +71,18 @@ describe('secret redaction', () => {
     expect(renderings(new SessionRecord(provider))).toContain('redacted');
   });
 });
+
+describe('node backend key cache', () => {
+  it('never answers with a stale key when a key buffer is overwritten in place', () => {
+    const k = nodeBackend.randomBytes(32);
+    const first = nodeBackend.x25519PublicKey(k);
+    k.set(nodeBackend.randomBytes(32));
+    const second = nodeBackend.x25519PublicKey(k);
+    expect(toHex(second)).not.toBe(toHex(first));
+    expect(toHex(second)).toBe(toHex(nodeBackend.x25519PublicKey(k.slice())));
+  });
+
+  it('reports wrong key lengths as misuse, not as a weak key', () => {
+    expect(() => nodeBackend.x25519(new Uint8Array(31), new Uint8Array(32))).toThrow(RangeError);
+  });
+});

@@ -18,6 +18,7 @@ export const nobleBackend: CryptoBackend = {
 
   x25519PublicKey: (priv) => x25519.getPublicKey(priv),
   x25519(priv, pub) {
+    if (priv.length !== 32 || pub.length !== 32) throw new RangeError('X25519 keys must be 32 bytes');
     // noble rejects low-order inputs itself by throwing; our contract is to
     // return the raw output and let x25519.ts decide, so map that to zeros.
     try {

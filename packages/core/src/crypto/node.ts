@@ -42,8 +42,15 @@ const PLACEHOLDER_X = b64url(new Uint8Array(32));
 // Importing a key still costs as much as using it, so KeyObjects are memoised
 // per key buffer, one cache per key type (the same bytes must never come back
 // as the wrong type). A WeakMap holds no strong reference: when a key's bytes
-// are dropped, its KeyObject goes with them. Core never mutates a live key.
-type KeyCache = WeakMap<Uint8Array, KeyObject>;
+// are dropped, its KeyObject goes with them. Each entry also keeps a copy of
+// the bytes it was imported from and is used only while the buffer still
+// holds them, so a caller who overwrites a key buffer in place (or wipes it)
+// never gets a result computed with the old key.
+interface CachedKey {
+  readonly bytes: Uint8Array;
+  readonly key: KeyObject;
+}
+type KeyCache = WeakMap<Uint8Array, CachedKey>;
 const caches: Record<`${Curve}:${'private' | 'public'}`, KeyCache> = {
   'X25519:private': new WeakMap(),
   'X25519:public': new WeakMap(),
@@ -51,24 +58,34 @@ const caches: Record<`${Curve}:${'private' | 'public'}`, KeyCache> = {
   'Ed25519:public': new WeakMap(),
 };
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let d = 0;
+  for (let i = 0; i < 32; i++) d |= (a[i] as number) ^ (b[i] as number);
+  return d === 0;
+}
+
+function check32(raw: Uint8Array, what: string): void {
+  if (!(raw instanceof Uint8Array) || raw.length !== 32) throw new RangeError(`"${what}" expected 32 bytes`);
+}
+
 function privateKey(crv: Curve, raw: Uint8Array): KeyObject {
+  check32(raw, `${crv} private key`);
   const cache = caches[`${crv}:private`];
-  let k = cache.get(raw);
-  if (!k) {
-    k = createPrivateKey({ key: { kty: 'OKP', crv, d: b64url(raw), x: PLACEHOLDER_X }, format: 'jwk' });
-    cache.set(raw, k);
-  }
-  return k;
+  const hit = cache.get(raw);
+  if (hit && sameBytes(hit.bytes, raw)) return hit.key;
+  const key = createPrivateKey({ key: { kty: 'OKP', crv, d: b64url(raw), x: PLACEHOLDER_X }, format: 'jwk' });
+  cache.set(raw, { bytes: raw.slice(), key });
+  return key;
 }
 
 function publicKey(crv: Curve, raw: Uint8Array): KeyObject {
+  check32(raw, `${crv} public key`);
   const cache = caches[`${crv}:public`];
-  let k = cache.get(raw);
-  if (!k) {
-    k = createPublicKey({ key: { kty: 'OKP', crv, x: b64url(raw) }, format: 'jwk' });
-    cache.set(raw, k);
-  }
-  return k;
+  const hit = cache.get(raw);
+  if (hit && sameBytes(hit.bytes, raw)) return hit.key;
+  const key = createPublicKey({ key: { kty: 'OKP', crv, x: b64url(raw) }, format: 'jwk' });
+  cache.set(raw, { bytes: raw.slice(), key });
+  return key;
 }
 
 function rawPublic(k: KeyObject): Uint8Array {
@@ -83,8 +100,10 @@ export const nodeBackend: CryptoBackend = {
 
   x25519PublicKey: (priv) => rawPublic(privateKey('X25519', priv)),
   x25519(priv, pub) {
+    const privateKeyObject = privateKey('X25519', priv);
+    const publicKeyObject = publicKey('X25519', pub);
     try {
-      return u8(diffieHellman({ privateKey: privateKey('X25519', priv), publicKey: publicKey('X25519', pub) }));
+      return u8(diffieHellman({ privateKey: privateKeyObject, publicKey: publicKeyObject }));
     } catch {
       // OpenSSL refuses an all-zero output (low-order point); our contract
       // is to return the raw output and let x25519.ts reject it.
@@ -95,7 +114,7 @@ export const nodeBackend: CryptoBackend = {
   ed25519PublicKey: (seed) => rawPublic(privateKey('Ed25519', seed)),
   ed25519Sign: (seed, msg) => u8(sign(null, msg, privateKey('Ed25519', seed))),
   ed25519Verify(pub, msg, sig) {
-    if (pub.length !== 32 || sig.length !== 64) return false;
+    if (!(pub instanceof Uint8Array) || pub.length !== 32 || !(sig instanceof Uint8Array) || sig.length !== 64) return false;
     try {
       return verify(null, msg, publicKey('Ed25519', pub), sig);
     } catch {
