@@ -1,0 +1,172 @@
+/**
+ * The report: the comparison table for the terminal, and the files under
+ * bench/results/ (results.json, results.md, group-chart.svg). Issue 5
+ * ("prints a comparison table and writes results (JSON plus a Markdown
+ * table, and an SVG ... chart)").
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { renderGroupChart } from './chart.ts';
+import { type Cell, type ComparisonRow, PEERS, checkTargets, comparisonRows } from './compare.ts';
+import type { Result, RunReport } from './results.ts';
+import { formatValue } from './runner.ts';
+
+export const FILES = { json: 'results.json', markdown: 'results.md', chart: 'group-chart.svg' } as const;
+
+/** What is not like for like, per library; printed under every table. */
+export const CAVEATS: readonly string[] = [
+  'Parley: PQXDH with ML-KEM-768 (noble ML-KEM on both backends: Node 20 has none), plaintext padded inside the AEAD (100 B → 160 B), every message CBOR-framed and strictly decoded, decrypt as a transaction on a copied state.',
+  'libsignal-client: native Rust; every session is PQXDH with ML-KEM-1024, and every message also carries its SPQR post-quantum ratchet, which has no public switch to turn off (its ping-pong figure includes it). Four async store round trips per message, with in-memory stores (the cheapest possible).',
+  'olm: libolm 3.2.16 in WebAssembly; 3DH with no post-quantum KEM and no padding; string API (base64 ciphertexts). Megolm messages are Ed25519-signed.',
+  'privacyresearch: X3DH with no post-quantum KEM; asm.js curve25519 and async WebCrypto for HMAC/AES/SHA; one operation per sample (it is slow).',
+  "ts-mls: MLS (RFC 9420), ciphersuite 1 (X25519, AES-128-GCM, Ed25519) on WebCrypto. Its group was built by one commit adding N-1 members, so parent nodes are blank and each commit encrypts to ~N leaves (MLS's worst case; a group where everyone has committed pays ~log2 N).",
+  'Floor: the same primitive calls as the Parley operation through the same backend, without state copies, validation, records or error handling.',
+];
+
+const ratioText = (r: number | null) => (r === null ? '' : ` (${r < 10 ? r.toFixed(2) : r.toFixed(1)}×)`);
+
+function cellText(c: Cell | undefined, withRatio: boolean): string {
+  if (!c?.result) return '—';
+  const r = c.result;
+  if (r.status !== 'measured') return r.status === 'failed' ? 'failed' : 'not measured';
+  return `${formatValue(r.median, r.unit)}${withRatio ? ratioText(c.ratio) : ''}`;
+}
+
+function bestText(row: ComparisonRow): string {
+  if (!row.bestPeer) return '—';
+  return `${row.bestPeer.ratio.toFixed(2)}× ${row.bestPeer.subject}`;
+}
+
+function comparisonTable(results: readonly Result[]): string[][] {
+  const header = ['Operation', 'Parley (node)', 'Parley (noble)', 'Floor (node)', ...PEERS, 'vs best peer'];
+  const rows = comparisonRows(results).map((row) => [
+    row.label,
+    cellText(row.parleyNode, false),
+    cellText(row.parleyNoble, false),
+    cellText(row.floorNode, true),
+    ...PEERS.map((p) => cellText(row.peers[p], true)),
+    bestText(row),
+  ]);
+  return [header, ...rows];
+}
+
+function targetTable(results: readonly Result[]): string[][] {
+  const rows = checkTargets(results).map((t) => [
+    t.target,
+    t.ratio === null ? '—' : `${t.ratio.toFixed(2)}×`,
+    `${t.strict ? '<' : '≤'} ${t.maxRatio}`,
+    t.met === null ? 'not measured' : t.met ? 'met' : 'NOT MET',
+  ]);
+  return [['Target', 'Parley (node) ÷ peer', 'needed', 'status'], ...rows];
+}
+
+function otherUnitTable(results: readonly Result[]): string[][] {
+  const rows = results
+    .filter((r) => r.section === 'relay')
+    .map((r) => [r.label, r.status === 'measured' ? formatValue(r.median, r.unit) : r.status, r.note ?? r.reason ?? '']);
+  return rows.length > 0 ? [['Relay (SQLite, loopback)', 'value', 'note'], ...rows] : [];
+}
+
+function detailTable(results: readonly Result[]): string[][] {
+  const rows = results.map((r) => [
+    r.subject,
+    r.variant ?? '',
+    r.label,
+    r.status === 'measured' ? formatValue(r.median, r.unit) : r.status,
+    formatValue(r.min, r.unit),
+    formatValue(r.max, r.unit),
+    r.samples === null ? '' : r.iterations === null ? `${r.samples}` : `${r.samples} × ${r.iterations}`,
+    r.status === 'measured' ? (r.note ?? '') : (r.reason ?? ''),
+  ]);
+  return [['Subject', 'Backend', 'Operation', 'Median', 'Min', 'Max', 'Samples × iterations', 'Note'], ...rows];
+}
+
+function markdownTable(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const [header, ...body] = rows as [string[], ...string[][]];
+  return [
+    `| ${header.map(esc).join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...body.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+function textTable(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
+  return [line(rows[0] as string[]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+function machineLine(r: RunReport): string {
+  const m = r.machine;
+  return `profile ${r.profile}, ${m.node} on ${m.platform}/${m.arch}, ${m.cpus} × ${m.cpuModel.trim()}, load ${m.loadAverage.join(' ')}, started ${r.startedAt}, took ${r.durationSeconds} s`;
+}
+
+export function renderConsole(report: RunReport): string {
+  const parts = [
+    `Parley benchmarks (${machineLine(report)})`,
+    'Medians. Ratios in parentheses = Parley (node) ÷ that figure: below 1 means Parley is faster.',
+    '',
+    textTable(comparisonTable(report.results)),
+    '',
+    textTable(targetTable(report.results)),
+  ];
+  const other = otherUnitTable(report.results);
+  if (other.length > 0) parts.push('', textTable(other));
+  const problems = report.results.filter((r) => r.status !== 'measured');
+  if (problems.length > 0) parts.push('', ...problems.map((r) => `${r.status}: ${r.id}: ${r.reason}`));
+  return parts.join('\n');
+}
+
+export function renderMarkdown(report: RunReport): string {
+  const other = otherUnitTable(report.results);
+  return [
+    '# Parley benchmark results',
+    '',
+    `Generated by \`npm run bench${report.profile === 'quick' ? ' -- --quick' : ''}\` (${machineLine(report)}).`,
+    '',
+    'Each figure is the median over samples taken after warm-up; each sample times a batch of operations and counts their mean.',
+    'Ratios in parentheses are Parley (node) ÷ that column, from the same run: below 1 means Parley is faster.',
+    'Min and max for every figure are in the detail table below.',
+    '',
+    '## Comparison',
+    '',
+    markdownTable(comparisonTable(report.results)),
+    '',
+    '## Targets',
+    '',
+    markdownTable(targetTable(report.results)),
+    '',
+    ...(other.length > 0 ? ['## Relay', '', markdownTable(other), ''] : []),
+    '## Not like for like',
+    '',
+    ...CAVEATS.map((c) => `- ${c}`),
+    '',
+    `![Group cost against group size](${FILES.chart})`,
+    '',
+    '## All results',
+    '',
+    markdownTable(detailTable(report.results)),
+    '',
+  ].join('\n');
+}
+
+/** Writes results.json, results.md and group-chart.svg into `dir`; returns the file names. */
+export async function writeReport(report: RunReport, dir: string): Promise<string[]> {
+  await writeFile(join(dir, FILES.json), `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(join(dir, FILES.markdown), renderMarkdown(report));
+  await writeFile(
+    join(dir, FILES.chart),
+    renderGroupChart(
+      report.results,
+      `Medians from one run (${report.profile} profile, ${report.machine.node}, ${report.startedAt.slice(0, 10)}); log-log`,
+    ),
+  );
+  return Object.values(FILES);
+}

@@ -1,0 +1,80 @@
+/**
+ * The shape of one benchmark result, shared by every scenario, the report
+ * and the JSON file. Issue 5 (results as JSON plus a Markdown table).
+ *
+ * Results from different libraries line up by `op`: the same operation key
+ * (`setup`, `ping-pong`, `group-message@100`...) names the same work for
+ * every subject, so the report can pivot them into one row per operation.
+ */
+
+/** Parts of the suite, selectable with `--only`. */
+export const SECTIONS = ['one-to-one', 'groups', 'floor', 'peers', 'relay'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** Who did the work: our library, the bare primitives, or a peer library. */
+export type Subject = 'parley' | 'floor' | 'libsignal-client' | 'privacyresearch' | 'olm' | 'ts-mls' | 'relay';
+
+/** Crypto backend for Parley and the floor; null for peers. */
+export type Variant = 'node' | 'noble' | null;
+
+/**
+ * `us`: microseconds per operation (the median is the median of sample
+ * means). `per-second`: a throughput. `ms`: a latency. `count`: a number of
+ * things (connections).
+ */
+export type Unit = 'us' | 'per-second' | 'ms' | 'count';
+
+export type Status = 'measured' | 'not-measured' | 'failed';
+
+/** What a scenario says about a result before it is measured. */
+export interface ResultMeta {
+  readonly section: Section;
+  readonly subject: Subject;
+  readonly variant?: Variant;
+  /** The operation key shared across subjects (see the module comment). */
+  readonly op: string;
+  /** Human-readable description of exactly what was timed. */
+  readonly label: string;
+  readonly unit?: Unit;
+  /** Member devices, for group operations. */
+  readonly groupSize?: number;
+  /** A caveat printed next to the figure (not like for like, sizes...). */
+  readonly note?: string;
+}
+
+export interface Result extends Required<Omit<ResultMeta, 'groupSize' | 'note'>> {
+  readonly id: string;
+  readonly groupSize: number | null;
+  readonly note: string | null;
+  readonly status: Status;
+  readonly median: number | null;
+  readonly min: number | null;
+  readonly max: number | null;
+  readonly samples: number | null;
+  readonly iterations: number | null;
+  /** Why a result is not measured or failed (never secret material: only error codes and messages from our harness). */
+  readonly reason: string | null;
+}
+
+/** The stable id of a result: subject, variant and operation. */
+export function resultId(meta: Pick<ResultMeta, 'subject' | 'variant' | 'op'>): string {
+  return meta.variant ? `${meta.subject}/${meta.variant}/${meta.op}` : `${meta.subject}/${meta.op}`;
+}
+
+/** The whole run, as written to results.json. */
+export interface RunReport {
+  readonly version: 1;
+  readonly profile: 'quick' | 'full';
+  readonly startedAt: string;
+  readonly durationSeconds: number;
+  readonly machine: {
+    readonly node: string;
+    readonly platform: string;
+    readonly arch: string;
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly loadAverage: readonly number[];
+  };
+  readonly sections: readonly Section[];
+  readonly results: readonly Result[];
+}

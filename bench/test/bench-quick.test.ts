@@ -1,0 +1,117 @@
+/**
+ * Runs the quick benchmark set in-process (what CI runs) and checks the
+ * results' shape: every expected row present, nothing failed, every
+ * measured figure finite and positive with min ≤ median ≤ max, and the
+ * report files written. No timing assertions: figures depend on the machine.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FILES, renderConsole, writeReport } from '../src/report.ts';
+import { type RunReport, SECTIONS } from '../src/results.ts';
+import { runSuite } from '../src/suite.ts';
+
+const ONE_TO_ONE = ['setup', 'same-direction-100', 'same-direction-1024', 'ping-pong', 'skipped-1000', 'serialize', 'deserialize'];
+const FLOOR_COMPOSITES = ['setup', 'same-direction-100', 'same-direction-1024', 'ping-pong', 'skipped-1000'];
+const FLOOR_PRIMITIVES = ['prim-chain-step', 'prim-aead-100', 'prim-cbor', 'prim-x25519', 'prim-ed25519-verify', 'prim-mlkem-encaps'];
+
+const EXPECTED_MEASURED = [
+  ...['node', 'noble'].flatMap((b) => ONE_TO_ONE.map((op) => `parley/${b}/${op}`)),
+  ...['node', 'noble'].flatMap((b) => [...FLOOR_COMPOSITES, ...FLOOR_PRIMITIVES].map((op) => `floor/${b}/${op}`)),
+  ...['setup', 'same-direction-100', 'same-direction-1024', 'ping-pong', 'group-message'].map((op) => `olm/${op}`),
+  ...['setup', 'same-direction-100', 'same-direction-1024', 'ping-pong', 'group-message'].map((op) => `libsignal-client/${op}`),
+  ...['setup', 'same-direction-100', 'same-direction-1024', 'ping-pong'].map((op) => `privacyresearch/${op}`),
+  ...['group-message', 'group-add-sender', 'group-add-member', 'group-add-joiner', 'group-remove-sender', 'group-remove-member'].map(
+    (op) => `ts-mls/${op}@10`,
+  ),
+];
+
+/** Rows that must be present, measured or (while the code they need is missing) marked not measured with a reason. */
+const EXPECTED_PRESENT = [...EXPECTED_MEASURED, 'parley/node/group-message@10', 'parley/node/group-message@100'];
+
+let report: RunReport;
+const progress: string[] = [];
+
+beforeAll(async () => {
+  report = await runSuite({ quick: true, sections: SECTIONS, log: (line) => progress.push(line) });
+}, 180_000);
+
+describe('quick benchmark set', () => {
+  it('has every expected row, and no failed one', () => {
+    const ids = new Set(report.results.map((r) => r.id));
+    for (const id of EXPECTED_PRESENT) expect(ids, id).toContain(id);
+    const failed = report.results.filter((r) => r.status === 'failed').map((r) => `${r.id}: ${r.reason}`);
+    expect(failed).toEqual([]);
+    for (const id of EXPECTED_MEASURED) expect(report.results.find((r) => r.id === id)?.status, id).toBe('measured');
+  });
+
+  it('reports finite, positive, ordered figures for every measured row', () => {
+    for (const r of report.results.filter((x) => x.status === 'measured')) {
+      for (const v of [r.median, r.min, r.max]) {
+        expect(Number.isFinite(v), r.id).toBe(true);
+        expect(v as number, r.id).toBeGreaterThan(0);
+      }
+      expect(r.min as number, r.id).toBeLessThanOrEqual(r.median as number);
+      expect(r.median as number, r.id).toBeLessThanOrEqual(r.max as number);
+      expect(r.samples as number, r.id).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('gives a reason for every row that is not measured', () => {
+    for (const r of report.results.filter((x) => x.status === 'not-measured')) expect(r.reason, r.id).toMatch(/\S/);
+  });
+
+  it('printed one progress line per result', () => {
+    expect(progress.length).toBeGreaterThanOrEqual(report.results.length);
+  });
+
+  describe('report files', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'parley-bench-'));
+      await writeReport(report, dir);
+    });
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('writes JSON that reads back as the same report', async () => {
+      const json = JSON.parse(await readFile(join(dir, FILES.json), 'utf8')) as RunReport;
+      expect(json.results.length).toBe(report.results.length);
+      expect(json.profile).toBe('quick');
+    });
+
+    it('writes a Markdown comparison with peers and targets', async () => {
+      const md = await readFile(join(dir, FILES.markdown), 'utf8');
+      expect(md).toContain(
+        '| Operation | Parley (node) | Parley (noble) | Floor (node) | olm | libsignal-client | privacyresearch | ts-mls |',
+      );
+      expect(md).toContain('## Targets');
+      expect(md).toMatch(/\| Ping-pong message \(DH ratchet step\) \| [\d.]+ (µs|ms) \|/);
+    });
+
+    it('writes an SVG chart with a line per library', async () => {
+      const svg = await readFile(join(dir, FILES.chart), 'utf8');
+      expect(svg.startsWith('<svg')).toBe(true);
+      expect(svg).toContain('libsignal sender keys');
+      expect(svg).toContain('ts-mls');
+    });
+
+    it('prints the same comparison for the terminal', () => {
+      expect(renderConsole(report)).toContain('Session setup');
+    });
+  });
+});
+
+describe('command line', () => {
+  it('refuses an unknown section with usage and exit code 2', () => {
+    const out = spawnSync(process.execPath, ['--import', 'tsx', 'bench/src/main.ts', '--only', 'nope'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(out.status).toBe(2);
+    expect(out.stderr).toContain('unknown section "nope"');
+  });
+});

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { measure, median, quantile } from '../src/harness.ts';
+
+const options = { warmupSamples: 1, samples: 5, minSamples: 3, targetSampleMs: 1, maxIterations: 50, budgetMs: 2_000 };
+
+describe('median and quantile', () => {
+  it('takes the middle value, or the mean of the two middle values', () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(() => median([])).toThrow(RangeError);
+  });
+
+  it('picks percentiles by nearest rank', () => {
+    const values = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
+    expect(quantile(values, 0.5)).toBe(50);
+    expect(quantile(values, 0.99)).toBe(99);
+    expect(quantile(values, 1)).toBe(100);
+    expect(() => quantile(values, 1.5)).toThrow(RangeError);
+  });
+});
+
+describe('measure', () => {
+  it('prepares each sample untimed and runs the body once per iteration', async () => {
+    const prepared: number[] = [];
+    let runs = 0;
+    const stats = await measure(
+      {
+        prepare: (n) => {
+          prepared.push(n);
+          return Array.from({ length: n }, (_, i) => i);
+        },
+        run(ctx, i) {
+          if (ctx[i] !== i) throw new Error('context does not match the iteration');
+          runs++;
+        },
+      },
+      options,
+    );
+    expect(stats.samples).toBe(5);
+    expect(stats.iterations).toBeGreaterThanOrEqual(1);
+    expect(stats.iterations).toBeLessThanOrEqual(options.maxIterations);
+    // probe (1) + warm-up + 5 samples, each prepared for exactly the iterations it ran
+    expect(prepared.length).toBe(1 + 1 + 5);
+    expect(runs).toBe(prepared.reduce((a, b) => a + b, 0));
+    expect(stats.min).toBeLessThanOrEqual(stats.median);
+    expect(stats.median).toBeLessThanOrEqual(stats.max);
+  });
+
+  it('awaits async bodies, so their time is counted', async () => {
+    const stats = await measure(
+      { async: true, run: () => new Promise((resolve) => setTimeout(resolve, 2)) },
+      { ...options, maxIterations: 2, samples: 3 },
+    );
+    // A 2 ms timer cannot complete in under 1 ms: if the promise were not awaited this would be ~0.
+    expect(stats.median).toBeGreaterThan(1000);
+  });
+
+  it('stops sampling at the budget but keeps the minimum number of samples', async () => {
+    const stats = await measure(
+      { run: () => new Promise((resolve) => setTimeout(resolve, 5)), async: true },
+      { ...options, samples: 50, minSamples: 3, maxIterations: 1, budgetMs: 1 },
+    );
+    expect(stats.samples).toBe(3);
+  });
+
+  it('propagates a failing body instead of timing it', async () => {
+    await expect(
+      measure(
+        {
+          run() {
+            throw new Error('boom');
+          },
+        },
+        options,
+      ),
+    ).rejects.toThrow('boom');
+  });
+});
