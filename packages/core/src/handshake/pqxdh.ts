@@ -12,7 +12,7 @@
  * This module knows nothing of the ratchet or of wire messages: it returns
  * the shared secret, the associated data and what the responder needs.
  */
-import { concatBytes } from '../bytes.ts';
+import { concatBytes, wipe } from '../bytes.ts';
 import { encodeCbor } from '../codec/cbor.ts';
 import { MLKEM768_CIPHERTEXT_BYTES } from '../crypto/backend.ts';
 import type { CryptoProvider } from '../crypto/provider.ts';
@@ -33,7 +33,11 @@ export function associatedData(p: CryptoProvider, initiator: DeviceCertificate, 
 }
 
 function deriveSecret(p: CryptoProvider, dhs: Uint8Array[], kemSecret: Uint8Array): Uint8Array {
-  return p.backend.hkdfSha256(concatBytes(F, ...dhs, kemSecret), SALT, Info.pqxdh, 32);
+  const ikm = concatBytes(F, ...dhs, kemSecret);
+  const secret = p.backend.hkdfSha256(ikm, SALT, Info.pqxdh, 32);
+  // Best effort: the DH outputs and the KEM secret are not needed again.
+  wipe(ikm, kemSecret, ...dhs);
+  return secret;
 }
 
 export interface InitiatorHandshake {

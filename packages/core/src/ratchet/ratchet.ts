@@ -7,7 +7,7 @@
  * This module knows nothing of sessions, handshakes or wire messages beyond
  * the header; padding and message framing are the session layer's job.
  */
-import { bytesEqual, concatBytes, toHex } from '../bytes.ts';
+import { bytesEqual, concatBytes, toHex, wipe } from '../bytes.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import type { CryptoProvider } from '../crypto/provider.ts';
 import { dh } from '../crypto/x25519.ts';
@@ -101,6 +101,8 @@ export function ratchetEncrypt(p: CryptoProvider, s: RatchetState, padded: Uint8
   });
   const mk = messageKeys(b, chain.chainKey);
   const ciphertext = b.aeadSeal(mk.key, mk.nonce, padded, concatBytes(adPrefix, headerBytes));
+  // The message key is used exactly once and is not kept (best effort: spec/07-security.md on JS memory).
+  wipe(mk.key, mk.nonce);
   const state: RatchetState = { ...s, sendingChain: { chainKey: nextChainKey(b, chain.chainKey), counter: chain.counter + 1 } };
   return { state, headerBytes, ciphertext };
 }
@@ -147,6 +149,7 @@ export function ratchetDecrypt(
     }
     const walk = walkChain(b, chain.chainKey, chain.counter, header.counter);
     const plaintext = open(b, walk.keys, ciphertext, ad, header);
+    wipe(walk.keys.key, walk.keys.nonce);
     const receivingChains = s.receivingChains.slice();
     receivingChains[index] = { ratchetKey: chain.ratchetKey, chainKey: walk.chainKey, counter: header.counter + 1 };
     return {
@@ -163,13 +166,18 @@ export function ratchetDecrypt(
     const rest = walkChain(b, current.chainKey, current.counter, header.previousCounter);
     skipped = addSkipped(skipped, current.ratchetKey, current.counter, [...rest.skipped, rest.keys]);
   }
-  const receiving = kdfRoot(b, s.rootKey, dh(b, s.sendingRatchetKey.privateKey, header.ratchetKey));
+  const dhReceive = dh(b, s.sendingRatchetKey.privateKey, header.ratchetKey);
+  const receiving = kdfRoot(b, s.rootKey, dhReceive);
+  wipe(dhReceive);
   const walk = walkChain(b, receiving.chainKey, 0, header.counter);
   const plaintext = open(b, walk.keys, ciphertext, ad, header);
+  wipe(walk.keys.key, walk.keys.nonce);
 
   // Only now, with the message authenticated, turn the sending side.
   const ownRatchetKey = generateDhKeyPair(p);
-  const sending = kdfRoot(b, receiving.rootKey, dh(b, ownRatchetKey.privateKey, header.ratchetKey));
+  const dhSend = dh(b, ownRatchetKey.privateKey, header.ratchetKey);
+  const sending = kdfRoot(b, receiving.rootKey, dhSend);
+  wipe(dhSend);
   const receivingChains = [
     ...s.receivingChains,
     { ratchetKey: header.ratchetKey, chainKey: walk.chainKey, counter: header.counter + 1 },
