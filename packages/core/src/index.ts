@@ -45,3 +45,4 @@ export { type SafetyNumber, safetyNumber, verifyScannedSafetyNumber } from './ke
 export { pad, unpad, paddedLength } from './ratchet/padding.ts';
 export { type Message, type PreKeyMessage, type RatchetMessage, decodeMessage } from './session/messages.ts';
 export { type DecryptContext, type DecryptResult, type InitiateOptions, SessionRecord } from './session/record.ts';
+export * from './group/index.ts';
