@@ -45,6 +45,7 @@ const GROUP: readonly [string, string][] = [
   ['group-add-joiner', 'Add member: the joiner'],
   ['group-remove-sender', 'Remove member: sender side'],
   ['group-remove-member', 'Remove member: per remaining member'],
+  ['group-rotate-sender', 'Chain rotation: sender side'],
 ];
 
 function find(results: readonly Result[], subject: Subject, variant: string | null, op: string): Result | null {

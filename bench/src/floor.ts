@@ -12,8 +12,8 @@
  *   ping-pong       = same-direction + the receiver's DH ratchet step:
  *                     2 X25519 + 1 X25519 key generation + 2 HKDF
  *   skipped-1000    = 1,001 chain steps, CBOR decode, AEAD open
- *   setup           = 4 Ed25519 verify, 10 X25519, 3 X25519 key generations,
- *                     ML-KEM-768 encaps+decaps, 5 HKDF, 2 SHA-256, 2 chain steps,
+ *   setup           = 4 Ed25519 verify, 11 X25519, 3 X25519 key generations,
+ *                     ML-KEM-768 encaps+decaps, 5 HKDF, 3 SHA-256, 2 chain steps,
  *                     AEAD seal+open, CBOR
  * Public keys that arrive over the wire are fresh byte arrays each time (as
  * after decoding), so node's per-buffer key cache helps the floor exactly as
@@ -22,6 +22,7 @@
 import { type CryptoBackend, concatBytes, decodeCbor, encodeCbor, nobleBackend, paddedLength } from '@parley/core';
 import { nodeBackend } from '@parley/core/node';
 import { BACKENDS, type Backend, payload } from './parley/fixtures.ts';
+import type { MeasureOptions, Task } from './harness.ts';
 import type { Runner } from './runner.ts';
 
 const MESSAGE_KEY = Uint8Array.of(1);
@@ -146,6 +147,8 @@ function setupFloor(b: CryptoBackend, k: SetupKeys): void {
     b.x25519(k.signed.privateKey, baseKey),
     b.x25519(k.oneTime.privateKey, baseKey),
   ];
+  // The responder keeps a digest of the handshake fields (certificate, ids, KEM ciphertext) with the session.
+  b.sha256(encodeCbor([k.signedBytes[0] as Uint8Array, baseKey, 1, 1, 1, enc.ciphertext]));
   const ss = b.mlkemDecapsulate(enc.ciphertext, k.kem.secretKey);
   const skB = b.hkdfSha256(concatBytes(...dhB, ss), SALT, PQXDH_INFO, 32);
   b.sha256(encodeCbor(['ad', k.aliceIdentity.publicKey, k.bobIdentity.publicKey]));
@@ -154,6 +157,99 @@ function setupFloor(b: CryptoBackend, k: SetupKeys): void {
   const next = keyPair(b);
   b.hkdfSha256(b.x25519(next.privateKey, theirRatchet), skB, ROOT_INFO, 64);
   symmetricMessage(b, send, { chainKey: receiveChain, counter: 0 }, ratchet.publicKey, 100);
+}
+
+/** A floor composite: the bare-primitive counterpart of one Parley operation. */
+export interface FloorComposite {
+  readonly op: string;
+  readonly label: string;
+  readonly note: string;
+  readonly task: Task<FloorContext>;
+  readonly overrides?: Partial<MeasureOptions>;
+}
+
+type FloorContext = { start: Uint8Array; wire: Uint8Array } | undefined;
+
+/**
+ * The composites for one backend, with the same op keys as Parley's
+ * scenarios so the report lines them up. A test runs each composite and the
+ * matching Parley operation on counting backends and checks that they make
+ * the same primitive calls.
+ */
+export function floorComposites(b: CryptoBackend, quick: boolean): FloorComposite[] {
+  const out: FloorComposite[] = [];
+  for (const [op, length, label] of [
+    ['same-direction-100', 100, 'floor: same-direction message, 100 B'],
+    ['same-direction-1024', 1024, 'floor: same-direction message, 1 KiB'],
+  ] as const) {
+    const send: Link = { chainKey: b.randomBytes(32), counter: 0 };
+    const receive: Link = { chainKey: send.chainKey, counter: 0 };
+    const ratchetKey = keyPair(b).publicKey;
+    out.push({
+      op,
+      label,
+      note: '6 HMAC, AEAD seal+open of the padded size, CBOR encode+decode',
+      task: { run: () => symmetricMessage(b, send, receive, ratchetKey, length) },
+    });
+  }
+
+  {
+    const send: Link = { chainKey: b.randomBytes(32), counter: 0 };
+    const receive: Link = { chainKey: send.chainKey, counter: 0 };
+    let rootKey = b.randomBytes(32);
+    let sides: [KeyPair, KeyPair] = [keyPair(b), keyPair(b)];
+    out.push({
+      op: 'ping-pong',
+      label: 'floor: ping-pong message, 100 B',
+      note: 'same-direction + 2 X25519, 1 key generation, 2 HKDF',
+      task: {
+        run() {
+          const [sender, receiver] = sides;
+          symmetricMessage(b, send, receive, sender.publicKey, 100);
+          const step = dhRatchetStep(b, rootKey, receiver, fresh(sender.publicKey));
+          rootKey = step.rootKey;
+          sides = [step.own, sender];
+        },
+      },
+    });
+  }
+
+  out.push({
+    op: 'skipped-1000',
+    label: 'floor: 1,001 chain steps + decode + open',
+    note: '3,003 HMAC, AEAD open, CBOR decode',
+    task: {
+      prepare() {
+        const start = b.randomBytes(32);
+        let ck = start;
+        for (let j = 0; j < 1000; j++) ck = chainStep(b, ck).next;
+        const s = chainStep(b, ck);
+        const header = encodeCbor([keyPair(b).publicKey, 0, 1000]);
+        const wire = encodeCbor([1, 2, header, b.aeadSeal(s.key, s.nonce, new Uint8Array(160), concatBytes(AD_PREFIX, header))]);
+        return { start, wire };
+      },
+      run(ctx) {
+        const { start, wire } = ctx as { start: Uint8Array; wire: Uint8Array };
+        const fields = decodeCbor(wire, 'floor message', 1 << 21) as [number, number, Uint8Array, Uint8Array];
+        decodeCbor(fields[2], 'floor header', 64);
+        let ck = start;
+        for (let j = 0; j < 1000; j++) ck = chainStep(b, ck).next;
+        const s = chainStep(b, ck);
+        if (!b.aeadOpen(s.key, s.nonce, fields[3], concatBytes(AD_PREFIX, fields[2]))) throw new Error('floor: AEAD open failed');
+      },
+    },
+    overrides: { maxIterations: quick ? 20 : 200 },
+  });
+
+  const keys = setupKeys(b);
+  out.push({
+    op: 'setup',
+    label: 'floor: PQXDH both sides + first message',
+    note: '4 Ed25519 verify, 11 X25519, 3 keygen, ML-KEM encaps+decaps',
+    task: { run: () => setupFloor(b, keys) },
+    overrides: { maxIterations: quick ? 5 : 40 },
+  });
+  return out;
 }
 
 export async function runFloor(runner: Runner): Promise<void> {
@@ -168,75 +264,8 @@ async function runFloorFor(runner: Runner, variant: Backend): Promise<void> {
   const nonce = b.randomBytes(12);
   const ad = b.randomBytes(64);
 
-  // Composites, one per Parley operation (same op keys, so the report lines them up).
-  for (const [op, length, label] of [
-    ['same-direction-100', 100, 'floor: same-direction message, 100 B'],
-    ['same-direction-1024', 1024, 'floor: same-direction message, 1 KiB'],
-  ] as const) {
-    const send: Link = { chainKey: b.randomBytes(32), counter: 0 };
-    const receive: Link = { chainKey: send.chainKey, counter: 0 };
-    const ratchetKey = keyPair(b).publicKey;
-    await runner.time(
-      { ...base, op, label, note: '6 HMAC, AEAD seal+open of the padded size, CBOR encode+decode' },
-      { run: () => symmetricMessage(b, send, receive, ratchetKey, length) },
-    );
-  }
-
-  {
-    const send: Link = { chainKey: b.randomBytes(32), counter: 0 };
-    const receive: Link = { chainKey: send.chainKey, counter: 0 };
-    let rootKey = b.randomBytes(32);
-    let sides: [KeyPair, KeyPair] = [keyPair(b), keyPair(b)];
-    await runner.time(
-      { ...base, op: 'ping-pong', label: 'floor: ping-pong message, 100 B', note: 'same-direction + 2 X25519, 1 key generation, 2 HKDF' },
-      {
-        run() {
-          const [sender, receiver] = sides;
-          symmetricMessage(b, send, receive, sender.publicKey, 100);
-          const step = dhRatchetStep(b, rootKey, receiver, fresh(sender.publicKey));
-          rootKey = step.rootKey;
-          sides = [step.own, sender];
-        },
-      },
-    );
-  }
-  await runner.time(
-    { ...base, op: 'skipped-1000', label: 'floor: 1,001 chain steps + decode + open', note: '3,003 HMAC, AEAD open, CBOR decode' },
-    {
-      prepare() {
-        const send: Link = { chainKey: b.randomBytes(32), counter: 0 };
-        const start = send.chainKey;
-        const s = chainStep(b, start);
-        const header = encodeCbor([keyPair(b).publicKey, 0, 1000]);
-        const wire = encodeCbor([1, 2, header, b.aeadSeal(s.key, s.nonce, new Uint8Array(160), concatBytes(AD_PREFIX, header))]);
-        return { start, wire };
-      },
-      run({ start, wire }) {
-        const fields = decodeCbor(wire, 'floor message', 1 << 21) as [number, number, Uint8Array, Uint8Array];
-        decodeCbor(fields[2], 'floor header', 64);
-        let ck = start;
-        for (let j = 0; j < 1000; j++) ck = chainStep(b, ck).next;
-        chainStep(b, ck);
-        // The floor opens with the first key: same cost as the 1,001st, and the bytes need not match.
-        const s = chainStep(b, start);
-        b.aeadOpen(s.key, s.nonce, fields[3], concatBytes(AD_PREFIX, fields[2]));
-      },
-    },
-    { maxIterations: runner.quick ? 20 : 200 },
-  );
-
-  {
-    const keys = setupKeys(b);
-    await runner.time(
-      {
-        ...base,
-        op: 'setup',
-        label: 'floor: PQXDH both sides + first message',
-        note: '4 Ed25519 verify, 10 X25519, 3 keygen, ML-KEM encaps+decaps',
-      },
-      { run: () => setupFloor(b, keys) },
-      { maxIterations: runner.quick ? 5 : 40 },
-    );
+  for (const c of floorComposites(b, runner.quick)) {
+    await runner.time({ ...base, op: c.op, label: c.label, note: c.note }, c.task, c.overrides);
   }
 
   // Single primitives, for reading the composites.

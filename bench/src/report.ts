@@ -7,6 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderGroupChart } from './chart.ts';
+import { FAMILIES } from './breakdown.ts';
 import { type Cell, type ComparisonRow, PEERS, checkTargets, comparisonRows } from './compare.ts';
 import type { Result, RunReport } from './results.ts';
 import { formatValue } from './runner.ts';
@@ -67,6 +68,19 @@ function otherUnitTable(results: readonly Result[]): string[][] {
   return rows.length > 0 ? [['Relay (SQLite, loopback)', 'value', 'note'], ...rows] : [];
 }
 
+function breakdownTable(report: RunReport): string[][] {
+  if (report.breakdowns.length === 0) return [];
+  const share = (us: number, total: number) => (us <= 0 ? '' : `${formatValue(us, 'us')} (${Math.round((us / total) * 100)}%)`);
+  const rows = report.breakdowns.map((b) => [
+    b.label,
+    b.backend,
+    formatValue(b.totalMicros, 'us'),
+    share(b.protocolMicros, b.totalMicros),
+    ...FAMILIES.map((f) => share(b.families[f], b.totalMicros)),
+  ]);
+  return [['Operation', 'Backend', 'Total (instrumented)', 'Protocol code', ...FAMILIES], ...rows];
+}
+
 function detailTable(results: readonly Result[]): string[][] {
   const rows = results.map((r) => [
     r.subject,
@@ -119,6 +133,8 @@ export function renderConsole(report: RunReport): string {
   ];
   const other = otherUnitTable(report.results);
   if (other.length > 0) parts.push('', textTable(other));
+  const breakdown = breakdownTable(report);
+  if (breakdown.length > 0) parts.push('', 'Where Parley spends the time (instrumented backend):', textTable(breakdown));
   const problems = report.results.filter((r) => r.status !== 'measured');
   if (problems.length > 0) parts.push('', ...problems.map((r) => `${r.status}: ${r.id}: ${r.reason}`));
   return parts.join('\n');
@@ -144,6 +160,16 @@ export function renderMarkdown(report: RunReport): string {
     markdownTable(targetTable(report.results)),
     '',
     ...(other.length > 0 ? ['## Relay', '', markdownTable(other), ''] : []),
+    ...(report.breakdowns.length > 0
+      ? [
+          '## Where Parley spends the time',
+          '',
+          'Each operation run on an instrumented copy of the backend that times every primitive call. "Protocol code" is the rest: CBOR, validation, state copies, padding, allocation. The timer reads add a little to the totals; read the shares.',
+          '',
+          markdownTable(breakdownTable(report)),
+          '',
+        ]
+      : []),
     '## Not like for like',
     '',
     ...CAVEATS.map((c) => `- ${c}`),

@@ -6,9 +6,10 @@
  * (`setup`, `ping-pong`, `group-message@100`...) names the same work for
  * every subject, so the report can pivot them into one row per operation.
  */
+import type { Breakdown } from './breakdown.ts';
 
 /** Parts of the suite, selectable with `--only`. */
-export const SECTIONS = ['one-to-one', 'groups', 'floor', 'peers', 'relay'] as const;
+export const SECTIONS = ['one-to-one', 'groups', 'floor', 'peers', 'breakdown', 'relay'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** Who did the work: our library, the bare primitives, or a peer library. */
@@ -77,4 +78,6 @@ export interface RunReport {
   };
   readonly sections: readonly Section[];
   readonly results: readonly Result[];
+  /** Per-operation split of Parley's time by primitive family (section `breakdown`). */
+  readonly breakdowns: readonly Breakdown[];
 }

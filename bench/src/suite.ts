@@ -8,8 +8,9 @@
  */
 import { arch, cpus, loadavg, platform } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { type Breakdown, runBreakdowns } from './breakdown.ts';
 import { runFloor } from './floor.ts';
-import { runParleyGroups } from './parley/groups.ts';
+import { groupScenarioSources, runParleyGroups } from './parley/groups.ts';
 import { runParleyOneToOne } from './parley/one-to-one.ts';
 import { runPeers } from './peers/index.ts';
 import { runRelay } from './relay.ts';
@@ -22,23 +23,25 @@ export interface SuiteOptions {
   readonly log: (line: string) => void;
 }
 
-const ORDER: readonly [Section, (r: Runner) => Promise<void>][] = [
-  ['one-to-one', runParleyOneToOne],
-  ['peers', runPeers],
-  ['groups', runParleyGroups],
-  ['floor', runFloor],
-  ['relay', runRelay],
-];
-
 export async function runSuite(options: SuiteOptions): Promise<RunReport> {
   const runner = new Runner(options.quick ? QUICK : FULL, options.log);
+  const breakdowns: Breakdown[] = [];
+  const order: readonly [Section, () => Promise<void>][] = [
+    ['one-to-one', () => runParleyOneToOne(runner)],
+    ['peers', () => runPeers(runner)],
+    ['groups', () => runParleyGroups(runner)],
+    ['floor', () => runFloor(runner)],
+    ['breakdown', async () => void breakdowns.push(...(await runBreakdowns(runner, groupScenarioSources)))],
+    ['relay', () => runRelay(runner)],
+  ];
+
   const startedAt = new Date();
   const started = performance.now();
-  const selected = ORDER.filter(([s]) => options.sections.includes(s));
+  const selected = order.filter(([s]) => options.sections.includes(s));
   runner.progress(`profile ${runner.profile.name}: ${selected.map(([s]) => s).join(', ')}`);
   for (const [index, [section, run]] of selected.entries()) {
     runner.progress(`== section ${index + 1}/${selected.length}: ${section}`);
-    await run(runner);
+    await run();
   }
   const cpuList = cpus();
   return {
@@ -56,5 +59,6 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
     },
     sections: selected.map(([s]) => s),
     results: runner.results,
+    breakdowns,
   };
 }

@@ -28,8 +28,21 @@ const EXPECTED_MEASURED = [
   ),
 ];
 
+const PARLEY_GROUP_OPS = [
+  'group-message',
+  'group-add-sender',
+  'group-add-member',
+  'group-add-joiner',
+  'group-remove-sender',
+  'group-remove-member',
+  'group-rotate-sender',
+];
+EXPECTED_MEASURED.push(
+  ...[10, 100].flatMap((n) => [...PARLEY_GROUP_OPS.map((op) => `parley/node/${op}@${n}`), `parley/noble/group-message@${n}`]),
+);
+
 /** Rows that must be present, measured or (while the code they need is missing) marked not measured with a reason. */
-const EXPECTED_PRESENT = [...EXPECTED_MEASURED, 'parley/node/group-message@10', 'parley/node/group-message@100'];
+const EXPECTED_PRESENT = [...EXPECTED_MEASURED];
 
 let report: RunReport;
 const progress: string[] = [];
@@ -61,6 +74,23 @@ describe('quick benchmark set', () => {
 
   it('gives a reason for every row that is not measured', () => {
     for (const r of report.results.filter((x) => x.status === 'not-measured')) expect(r.reason, r.id).toMatch(/\S/);
+  });
+
+  it('splits Parley operations into primitive calls on both backends', () => {
+    for (const backend of ['node', 'noble']) {
+      for (const op of ['setup', 'same-direction-100', 'ping-pong', 'skipped-1000', 'group-message@10']) {
+        const b = report.breakdowns.find((x) => x.op === op && x.backend === backend);
+        expect(b, `${op} ${backend}`).toBeDefined();
+        if (!b) continue;
+        const inPrimitives = Object.values(b.families).reduce((x, y) => x + y, 0);
+        expect(b.totalMicros).toBeGreaterThan(0);
+        expect(inPrimitives + b.protocolMicros).toBeCloseTo(Math.max(b.totalMicros, inPrimitives), 3);
+      }
+    }
+    // A group message is signed by its sender and verified by its reader: the one-to-one ops never sign.
+    const group = report.breakdowns.find((x) => x.op === 'group-message@10' && x.backend === 'node');
+    expect(group?.methods['ed25519Sign']?.calls).toBe(1);
+    expect(group?.methods['ed25519Verify']?.calls).toBe(1);
   });
 
   it('printed one progress line per result', () => {

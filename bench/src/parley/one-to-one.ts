@@ -9,8 +9,9 @@
  * round-tripping fails loudly instead of timing an error path.
  */
 import { type CryptoProvider, PreKeyStore, SessionRecord, decodeBundle, encodeBundle } from '@parley/core';
+import type { MeasureOptions, Task } from '../harness.ts';
 import type { Runner } from '../runner.ts';
-import { BACKENDS, type Backend, establishedPair, party, payload, providerFor } from './fixtures.ts';
+import { BACKENDS, establishedPair, party, payload, providerFor } from './fixtures.ts';
 
 function expectLength(plaintext: Uint8Array, length: number): void {
   if (plaintext.length !== length) throw new Error(`round trip returned ${plaintext.length} bytes, expected ${length}`);
@@ -29,26 +30,40 @@ function setupBatch(provider: CryptoProvider, n: number) {
   return { alice, bob, prekeys, bundles };
 }
 
-export async function runParleyOneToOne(runner: Runner): Promise<void> {
-  for (const backend of BACKENDS) await runBackend(runner, backend);
+/** One measurable Parley operation: what it is, its task, and any sampling overrides. */
+export interface Scenario {
+  readonly meta: { op: string; label: string; note?: string };
+  // biome-ignore lint/suspicious/noExplicitAny: each scenario's task has its own context type
+  readonly task: Task<any>;
+  readonly overrides?: Partial<MeasureOptions>;
 }
 
-async function runBackend(runner: Runner, backend: Backend): Promise<void> {
-  const provider = providerFor(backend);
-  const base = { section: 'one-to-one', subject: 'parley', variant: backend } as const;
+export async function runParleyOneToOne(runner: Runner): Promise<void> {
+  for (const backend of BACKENDS) {
+    for (const s of oneToOneScenarios(providerFor(backend), runner.quick)) {
+      await runner.time({ section: 'one-to-one', subject: 'parley', variant: backend, ...s.meta }, s.task, s.overrides);
+    }
+  }
+}
+
+/**
+ * The one-to-one scenarios for one provider, in report order. Built lazily
+ * (each scenario's parties are created when the generator reaches it), so
+ * the sessions a scenario uses are fresh when it is timed.
+ */
+export function* oneToOneScenarios(provider: CryptoProvider, quick: boolean): Generator<Scenario> {
   const small = payload(100);
   const kib = payload(1024);
 
-  await runner.time(
-    {
-      ...base,
+  yield {
+    meta: {
       op: 'setup',
       label: 'setup: bundle decode+verify, PQXDH, 1st msg, responder',
       note: 'PQXDH with ML-KEM-768 and a one-time prekey; first message carries 100 B',
     },
-    {
-      prepare: (n) => setupBatch(provider, n),
-      run(ctx, i) {
+    task: {
+      prepare: (n: number) => setupBatch(provider, n),
+      run(ctx: ReturnType<typeof setupBatch>, i: number) {
         const bundle = decodeBundle(ctx.bundles[i] as Uint8Array);
         const initiator = SessionRecord.initiate(ctx.alice.device, bundle, { provider });
         const first = initiator.encrypt(small);
@@ -56,8 +71,8 @@ async function runBackend(runner: Runner, backend: Backend): Promise<void> {
         expectLength(responder.decrypt(first, { device: ctx.bob.device, prekeys: ctx.prekeys }).plaintext, 100);
       },
     },
-    { maxIterations: runner.quick ? 5 : 40 },
-  );
+    overrides: { maxIterations: quick ? 5 : 40 },
+  };
 
   for (const [op, bytes, label] of [
     ['same-direction-100', small, 'same-direction encrypt+decrypt, 100 B'],
@@ -65,31 +80,30 @@ async function runBackend(runner: Runner, backend: Backend): Promise<void> {
   ] as const) {
     const pair = establishedPair(provider);
     const probe = pair.aliceToBob.encrypt(bytes);
-    const size = probe.length;
     pair.bobToAlice.decrypt(probe); // delivered, so Bob holds no skipped keys
-    await runner.time(
-      { ...base, op, label, note: `${size} B on the wire (plaintext padded inside the AEAD)` },
-      {
+    yield {
+      meta: { op, label, note: `${probe.length} B on the wire (plaintext padded inside the AEAD)` },
+      task: {
         run() {
           expectLength(pair.bobToAlice.decrypt(pair.aliceToBob.encrypt(bytes)).plaintext, bytes.length);
         },
       },
-    );
+    };
   }
 
   {
     const pair = establishedPair(provider);
     let turn = 0;
-    await runner.time(
-      { ...base, op: 'ping-pong', label: 'ping-pong, 100 B (DH ratchet step per message)' },
-      {
+    yield {
+      meta: { op: 'ping-pong', label: 'ping-pong, 100 B (DH ratchet step per message)' },
+      task: {
         run() {
           // A turn counter, not the sample index: samples may hold an odd number of iterations.
           const [from, to] = turn++ % 2 === 0 ? [pair.aliceToBob, pair.bobToAlice] : [pair.bobToAlice, pair.aliceToBob];
           expectLength(to.decrypt(from.encrypt(small)).plaintext, 100);
         },
       },
-    );
+    };
   }
 
   {
@@ -99,21 +113,20 @@ async function runBackend(runner: Runner, backend: Backend): Promise<void> {
     for (let i = 0; i < 1000; i++) pair.aliceToBob.encrypt(small);
     const late = pair.aliceToBob.encrypt(small);
     const bobState = pair.bobToAlice.serialize();
-    await runner.time(
-      {
-        ...base,
+    yield {
+      meta: {
         op: 'skipped-1000',
         label: 'decrypt after 1,000 skipped (same chain)',
         note: 'derives and stores 1,000 skipped message keys',
       },
-      {
-        prepare: (n) => Array.from({ length: n }, () => SessionRecord.deserialize(bobState, provider)),
-        run(copies, i) {
+      task: {
+        prepare: (n: number) => Array.from({ length: n }, () => SessionRecord.deserialize(bobState, provider)),
+        run(copies: SessionRecord[], i: number) {
           expectLength((copies[i] as SessionRecord).decrypt(late).plaintext, 100);
         },
       },
-      { maxIterations: runner.quick ? 20 : 200 },
-    );
+      overrides: { maxIterations: quick ? 20 : 200 },
+    };
   }
 
   {
@@ -125,10 +138,10 @@ async function runBackend(runner: Runner, backend: Backend): Promise<void> {
     }
     const bytes = pair.aliceToBob.serialize();
     const note = `${bytes.length} B record (current session, no archived ones)`;
-    await runner.time({ ...base, op: 'serialize', label: 'session record serialize', note }, { run: () => pair.aliceToBob.serialize() });
-    await runner.time(
-      { ...base, op: 'deserialize', label: 'session record deserialize', note },
-      { run: () => SessionRecord.deserialize(bytes, provider) },
-    );
+    yield { meta: { op: 'serialize', label: 'session record serialize', note }, task: { run: () => pair.aliceToBob.serialize() } };
+    yield {
+      meta: { op: 'deserialize', label: 'session record deserialize', note },
+      task: { run: () => SessionRecord.deserialize(bytes, provider) },
+    };
   }
 }
