@@ -30,6 +30,7 @@ import {
   setField,
   truncate,
   withTrailingByte,
+  withUint64,
 } from '../lib/mutate.ts';
 import { type TestCase, type TestGroup, type VectorFile, finish, hex } from '../lib/vector-file.ts';
 
@@ -189,7 +190,21 @@ function signedPreKeyGroup(cast: Cast): TestGroup {
         'BAD_SIGNATURE',
       ),
       invalid('id 0 (reserved)', setField(bytes, [0], 0), 'MALFORMED'),
-      invalid('id 2^32 (above the uint32 range)', setField(bytes, [0], 2 ** 32), 'OVERSIZED'),
+      invalid(
+        'id 2^32 in the 8-byte integer form (integers above 2^32-1 are outside the subset)',
+        withUint64((x) => setField(bytes, [0], x), 2n ** 32n),
+        'MALFORMED',
+      ),
+      {
+        ...invalid('id 2^32 written as a float64 (no floats in the subset)', setField(bytes, [0], 2 ** 32), 'MALFORMED'),
+        flags: ['D5'],
+        v1Error: 'OVERSIZED',
+      },
+      invalid(
+        'id 2^32-1 (the largest id): accepted by decoding, so the signature fails',
+        setField(bytes, [0], 2 ** 32 - 1),
+        'BAD_SIGNATURE',
+      ),
       invalid(
         'publicKey 31 bytes',
         editField(bytes, [1], (k) => (k as Uint8Array).slice(1)),

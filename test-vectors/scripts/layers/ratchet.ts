@@ -25,7 +25,7 @@ import {
 } from '@parley/core';
 import { type Cast, deviceJson, freshBobPrekeys, responderJson } from '../lib/cast.ts';
 import { Info, chainStep, dh, kdfRoot, pqxdh } from '../lib/derive.ts';
-import { BAD_X25519_KEYS, appendField, editField, flipInField, getField, setField, truncate } from '../lib/mutate.ts';
+import { BAD_X25519_KEYS, appendField, editField, flipInField, getField, setField, truncate, withUint64 } from '../lib/mutate.ts';
 import { type SessionState, currentSession } from '../lib/session-state.ts';
 import { type Json, type TestCase, type TestGroup, type VectorFile, finish, hex } from '../lib/vector-file.ts';
 
@@ -546,7 +546,22 @@ function deliveryGroup(cast: Cast, run: ConversationRun): TestGroup {
       ),
       deliver('RatchetMessage with five fields', afterA3, 'responder', appendField(msg('a4'), [], 0), 'MALFORMED'),
       deliver('header with two fields', afterA3, 'responder', setField(msg('a4'), [2], encodeCbor([a3Key, 0])), 'MALFORMED'),
-      deliver('header counter 2^32 (above the uint32 range)', afterA3, 'responder', withHeader('a4', a3Key, 3, 2 ** 32), 'OVERSIZED'),
+      deliver(
+        'header counter 2^32 in the 8-byte integer form (outside the subset)',
+        afterA3,
+        'responder',
+        setField(
+          msg('a4'),
+          [2],
+          withUint64((x) => encodeCbor([a3Key, 3, x]), 2n ** 32n),
+        ),
+        'MALFORMED',
+      ),
+      {
+        ...deliver('header counter 2^32 written as a float64', afterA3, 'responder', withHeader('a4', a3Key, 3, 2 ** 32), 'MALFORMED'),
+        flags: ['D5'],
+        v1Error: 'OVERSIZED',
+      },
       deliver('last byte cut off', afterA3, 'responder', truncate(msg('a4')), 'MALFORMED'),
       deliver('version 2', afterA3, 'responder', setField(msg('a4'), [0], 2), 'UNSUPPORTED_VERSION'),
     ],

@@ -107,12 +107,14 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
       type: 'PreKeyStoreRecord',
       spec: 'spec/05-wire-format.md §6',
       description:
-        "A device's prekey store; it loads only with its device (the group's device record). Its keys are those of keys.json and handshake.json's responder.",
+        "A device's prekey store; it loads only with its device (the group's device record). It is the responder's store of the named ratchet.json conversation after step afterStep (step 0: every prekey unused, as listed in that conversation's group).",
       device: hex(cast.bobDevice1.serialize()),
       tests: [
-        { comment: "bob's store as generated", record: hex(store), result: 'valid' },
+        { comment: "bob's store as generated", conversation: run.name, afterStep: 0, record: hex(store), result: 'valid' },
         {
           comment: "bob's store after the conversation's first message consumed one-time prekey 2 and KEM prekey 2",
+          conversation: run.name,
+          afterStep: run.snapshots.length - 1,
           record: hex(run.prekeys.serialize()),
           result: 'valid',
         },

@@ -105,6 +105,23 @@ export function longFormArrayLength(bytes: Uint8Array): Uint8Array {
   return Uint8Array.of(0x98, first & 0x1f, ...bytes.subarray(1));
 }
 
+const PLACEHOLDER = Uint8Array.of(0x48, 0x9a, 0x51, 0xc3, 0x07, 0xe4, 0x2d, 0x6b, 0xf0);
+
+/**
+ * Bytes where one integer is written in CBOR's 8-byte form (0x1b), which
+ * core's encoder never writes for values of 2^32 and above (spec README,
+ * D5): `build` encodes with the given stand-in in that integer's place.
+ */
+export function withUint64(build: (standIn: Uint8Array) => Uint8Array, value: bigint): Uint8Array {
+  const bytes = build(PLACEHOLDER.subarray(1));
+  const at = bytes.findIndex((_, i) => PLACEHOLDER.every((b, j) => bytes[i + j] === b));
+  if (at < 0) throw new Error('stand-in not found');
+  const out = bytes.slice();
+  out[at] = 0x1b;
+  new DataView(out.buffer, out.byteOffset + at + 1, 8).setBigUint64(0, value, false);
+  return out;
+}
+
 /** X25519 public keys every receiver must refuse (spec/02-keys.md §2). */
 export const BAD_X25519_KEYS: readonly { name: string; key: Uint8Array }[] = [
   { name: 'small-order point u = 0', key: new Uint8Array(32) },

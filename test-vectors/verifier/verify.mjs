@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * The independent verifier: `npm run vectors:verify` (or
+ * `node test-vectors/verifier/verify.mjs [dir]`).
+ *
+ * It recomputes every valid vector and checks that every invalid one is
+ * refused with its error code, on a second implementation written from
+ * spec/: Node's built-in crypto for every primitive it has, @noble/post-quantum
+ * for ML-KEM-768 only, cborg for CBOR. It imports nothing from packages/core.
+ * Where it disagrees with the vectors, either the implementation or the spec
+ * is wrong; the spec is the arbiter.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { checkHandshake } from './checks/handshake.mjs';
+import { checkKeys } from './checks/keys.mjs';
+import { checkPadding } from './checks/padding.mjs';
+import { checkRatchet } from './checks/ratchet.mjs';
+import { checkRecords } from './checks/records.mjs';
+import { checkSafetyNumber } from './checks/safety-number.mjs';
+import { FileCheck } from './lib/check.mjs';
+
+const FILES = ['keys.json', 'handshake.json', 'ratchet.json', 'padding.json', 'safety-number.json', 'records.json'];
+
+/** Checks every vector file in `dir`; returns one report per file. */
+export function verifyAll(dir = new URL('..', import.meta.url)) {
+  const base = dir instanceof URL ? dir : new URL(`file://${dir.endsWith('/') ? dir : `${dir}/`}`);
+  const load = (name) => new FileCheck(name, JSON.parse(readFileSync(new URL(name, base), 'utf8')));
+  const files = Object.fromEntries(FILES.map((name) => [name, load(name)]));
+  checkKeys(files['keys.json']);
+  checkHandshake(files['handshake.json']);
+  const conversations = checkRatchet(files['ratchet.json']);
+  checkPadding(files['padding.json']);
+  checkSafetyNumber(files['safety-number.json']);
+  checkRecords(files['records.json'], conversations);
+  return FILES.map((name) => files[name].finish());
+}
+
+function main() {
+  const dir = process.argv[2];
+  const reports = verifyAll(dir ?? undefined);
+  let failures = 0;
+  for (const r of reports) {
+    failures += r.failures.length;
+    console.log(`${r.failures.length === 0 ? 'ok  ' : 'FAIL'} ${r.file}: ${r.tests} tests, ${r.failures.length} failed`);
+    for (const x of r.failures) console.log(`     tcId ${x.tcId}${x.comment ? ` (${x.comment})` : ''}: ${x.message}`);
+  }
+  const total = reports.reduce((n, r) => n + r.tests, 0);
+  console.log(failures === 0 ? `all ${total} vectors verified` : `${failures} of ${total} vectors failed`);
+  process.exitCode = failures === 0 ? 0 : 1;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
