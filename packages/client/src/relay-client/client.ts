@@ -1,0 +1,409 @@
+/**
+ * A typed client for every relay route: signs each request, decodes and
+ * verifies what comes back (certificates, bundles), retries what is safe to
+ * retry. spec/09-relay.md §3-§4.
+ *
+ * Runs wherever `fetch` exists (Node 20, browsers, React Native); the
+ * websocket side is in mailbox.ts.
+ */
+import {
+  type CryptoProvider,
+  type DeviceCertificate,
+  type KemPreKeyPublic,
+  type OneTimePreKeyPublic,
+  type PreKeyStore,
+  type SignedPreKeyPublic,
+  decodeBundle,
+  decodeCertificate,
+  defaultProvider,
+  encodeCertificate,
+  encodeKemPreKey,
+  encodeOneTimePreKey,
+  encodeSignedPreKey,
+  utf8,
+  verifyBundle,
+  verifyCertificate,
+} from '@parley/core';
+import { backoffDelay, sleep } from './backoff.ts';
+import { decodeDelivered } from './decode.ts';
+import { fromBase64Url, toBase64Url } from './encoding.ts';
+import { RelayError } from './errors.ts';
+import { type MailboxHandlers, MailboxReceiver, type MailboxOptions } from './mailbox.ts';
+import { type RelaySigner, authorizationHeader } from './signing.ts';
+import type {
+  DeviceMismatch,
+  FetchedBundle,
+  ListedDevice,
+  OutgoingEnvelope,
+  ReceivedEnvelope,
+  WireBundleResponse,
+  WireDeviceListResponse,
+  WireErrorResponse,
+  WireFetchResponse,
+  WirePreKeyCounts,
+  WirePreKeyUploadResponse,
+  WireRegisterDeviceResponse,
+  WireSendBody,
+  WireSendResponse,
+  WireUploadStatus,
+  WebSocketConstructor,
+} from './types.ts';
+
+export interface RelayClientOptions {
+  /** e.g. https://relay.example or http://127.0.0.1:8787 */
+  readonly baseUrl: string;
+  readonly signer: RelaySigner;
+  /** Hashing and nonces; default: core's platform provider. */
+  readonly provider?: CryptoProvider;
+  readonly fetch?: typeof fetch;
+  /** Browsers: omit (global WebSocket). Node 20: pass `WebSocket` from the `ws` package. */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Attempts after the first for requests that are safe to repeat (default 2). */
+  readonly retries?: number;
+  /** Per-request timeout (default 30 s). */
+  readonly timeoutMs?: number;
+  /** Clock in ms (tests). */
+  readonly now?: () => number;
+}
+
+export interface PreKeyUploadInput {
+  readonly signedPreKey?: SignedPreKeyPublic;
+  readonly lastResortKemPreKey?: KemPreKeyPublic;
+  readonly oneTimePreKeys?: readonly OneTimePreKeyPublic[];
+  readonly kemPreKeys?: readonly KemPreKeyPublic[];
+}
+
+/** Everything a PreKeyStore currently publishes: what a device uploads at registration. */
+export function preKeysOf(store: PreKeyStore): Required<PreKeyUploadInput> {
+  return {
+    signedPreKey: store.currentSignedPreKey(),
+    lastResortKemPreKey: store.lastResortKemPreKey(),
+    oneTimePreKeys: store.oneTimePreKeys(),
+    kemPreKeys: store.kemPreKeys(),
+  };
+}
+
+export interface UploadProgress {
+  readonly offset: number;
+  readonly size: number;
+}
+
+export interface DownloadResult {
+  /** 200 for the whole blob, 206 for a range. */
+  readonly status: 200 | 206;
+  readonly bytes: Uint8Array;
+  /** Total size of the attachment. */
+  readonly size: number;
+  readonly start: number;
+}
+
+interface RequestOptions {
+  readonly json?: unknown;
+  readonly octets?: Uint8Array;
+  readonly headers?: Record<string, string>;
+  /** Safe to send again after a network error or a 502/503/504. */
+  readonly idempotent: boolean;
+}
+
+const NO_BODY_HASH = new Uint8Array(32);
+
+export class RelayClient {
+  readonly #base: URL;
+  readonly #signer: RelaySigner;
+  readonly #provider: CryptoProvider;
+  readonly #fetch: typeof fetch;
+  readonly #WebSocket: WebSocketConstructor | undefined;
+  readonly #retries: number;
+  readonly #timeoutMs: number;
+  readonly #now: () => number;
+  /** Server clock minus ours, learned from AUTH_STALE_TIMESTAMP answers. */
+  #clockOffset = 0;
+
+  constructor(options: RelayClientOptions) {
+    this.#base = new URL(options.baseUrl);
+    this.#signer = options.signer;
+    this.#provider = options.provider ?? defaultProvider();
+    this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
+    this.#WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    this.#retries = options.retries ?? 2;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get signer(): RelaySigner {
+    return this.#signer;
+  }
+
+  /** The same client signing as someone else (e.g. the account key for device removal). */
+  withSigner(signer: RelaySigner): RelayClient {
+    const options: RelayClientOptions = {
+      baseUrl: this.#base.href,
+      signer,
+      provider: this.#provider,
+      fetch: this.#fetch,
+      retries: this.#retries,
+      timeoutMs: this.#timeoutMs,
+      now: this.#now,
+      ...(this.#WebSocket ? { WebSocket: this.#WebSocket } : {}),
+    };
+    return new RelayClient(options);
+  }
+
+  // ---- devices -----------------------------------------------------------
+
+  /** Registers the signing device: `certificate` must be its own, with its first prekeys. */
+  async registerDevice(
+    certificate: DeviceCertificate,
+    keys: Required<Pick<PreKeyUploadInput, 'signedPreKey' | 'lastResortKemPreKey'>> & PreKeyUploadInput,
+  ): Promise<WireRegisterDeviceResponse> {
+    const json = { certificate: toBase64Url(encodeCertificate(certificate)), ...encodeUpload(keys) };
+    return this.#json<WireRegisterDeviceResponse>('PUT', '/v1/devices', { json, idempotent: true });
+  }
+
+  /** An account's devices; every certificate is checked against `accountKey` (throws BAD_CERTIFICATE from core). */
+  async listDevices(accountKey: Uint8Array): Promise<ListedDevice[]> {
+    const r = await this.#json<WireDeviceListResponse>('GET', `/v1/accounts/${toBase64Url(accountKey)}/devices`, { idempotent: true });
+    return r.devices.map((d) => {
+      const certificate = verifyCertificate(this.#provider.backend, decodeCertificate(fromBase64Url(d.certificate)), accountKey);
+      if (certificate.deviceId !== d.deviceId) throw new RelayError(200, 'BAD_RESPONSE', 'device list: certificate names another device');
+      return { deviceId: d.deviceId, certificate, certificateHash: fromBase64Url(d.certificateHash), registeredAt: d.registeredAt };
+    });
+  }
+
+  /** Removes a device: the signer's own, or any of the account's when signing with the account key. */
+  async removeDevice(accountKey: Uint8Array, deviceId: number): Promise<void> {
+    await this.#request('DELETE', `/v1/accounts/${toBase64Url(accountKey)}/devices/${deviceId}`, { idempotent: true });
+  }
+
+  // ---- prekeys -------------------------------------------------------------
+
+  async uploadPreKeys(upload: PreKeyUploadInput): Promise<WirePreKeyUploadResponse> {
+    return this.#json<WirePreKeyUploadResponse>('PUT', '/v1/keys', { json: encodeUpload(upload), idempotent: true });
+  }
+
+  async preKeyCounts(): Promise<WirePreKeyCounts> {
+    return this.#json<WirePreKeyCounts>('GET', '/v1/keys', { idempotent: true });
+  }
+
+  /**
+   * Bundles for one device or all (`'*'`) of an account, each decoded and
+   * verified against `accountKey`. A failed verification throws: the relay
+   * (or someone between) served a key the account did not sign.
+   */
+  async fetchBundles(accountKey: Uint8Array, deviceId: number | '*'): Promise<FetchedBundle[]> {
+    const r = await this.#json<WireBundleResponse>('GET', `/v1/keys/${toBase64Url(accountKey)}/${deviceId}`, { idempotent: true });
+    return r.bundles.map((b) => {
+      const bundle = decodeBundle(fromBase64Url(b.bundle));
+      verifyBundle(bundle, { expectedAccountKey: accountKey, provider: this.#provider });
+      if (bundle.certificate.deviceId !== b.deviceId || (deviceId !== '*' && b.deviceId !== deviceId)) {
+        throw new RelayError(200, 'BAD_BUNDLE', 'bundle names another device than requested');
+      }
+      return { deviceId: b.deviceId, bundle, certificateHash: fromBase64Url(b.certificateHash) };
+    });
+  }
+
+  // ---- messages ------------------------------------------------------------
+
+  /**
+   * Sends one envelope per device. Safe to retry with the same ids (the
+   * relay stores each id once). Throws RelayError MISMATCHED_DEVICES (see
+   * `mismatchesOf`), STALE_DEVICES, MAILBOX_FULL, RATE_LIMITED, ...
+   */
+  async send(envelopes: readonly OutgoingEnvelope[], options: { ttlSeconds?: number } = {}): Promise<WireSendResponse> {
+    const json: WireSendBody = {
+      messages: envelopes.map((e) => ({
+        account: toBase64Url(e.accountKey),
+        deviceId: e.deviceId,
+        id: e.id,
+        envelope: toBase64Url(e.envelope),
+        ...(e.certificateHash ? { certificateHash: toBase64Url(e.certificateHash) } : {}),
+      })),
+      ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
+    };
+    return this.#json<WireSendResponse>('POST', '/v1/messages', { json, idempotent: true });
+  }
+
+  /** Stored messages of the signing device, oldest first (the HTTP path; see `connect` for push). */
+  async fetchMessages(options: { limit?: number; after?: number } = {}): Promise<{ messages: ReceivedEnvelope[]; more: boolean }> {
+    const q = new URLSearchParams();
+    if (options.limit !== undefined) q.set('limit', String(options.limit));
+    if (options.after !== undefined) q.set('after', String(options.after));
+    const query = q.size ? `?${q}` : '';
+    const r = await this.#json<WireFetchResponse>('GET', `/v1/messages${query}`, { idempotent: true });
+    return { messages: r.messages.map(decodeDelivered), more: r.more };
+  }
+
+  /** Deletes acknowledged messages (the signer's own; other seqs are ignored by the relay). */
+  async ack(seqs: readonly number[]): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.#request('POST', '/v1/messages/ack', { json: { seqs }, idempotent: true });
+  }
+
+  /** A websocket receiver for the signing device (push, ack, drained, reconnect with backoff). */
+  connect(handlers: MailboxHandlers, options: MailboxOptions = {}): MailboxReceiver {
+    if (!this.#WebSocket) {
+      throw new TypeError('no WebSocket available: pass `WebSocket` (from the ws package on Node 20) in RelayClientOptions');
+    }
+    const url = new URL('/v1/websocket', this.#base);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    return new MailboxReceiver({ url: url.href, host: url.host, signer: this.#signer, WebSocket: this.#WebSocket }, handlers, options);
+  }
+
+  // ---- attachments -----------------------------------------------------------
+
+  async createAttachment(size: number): Promise<WireUploadStatus> {
+    return this.#json<WireUploadStatus>('POST', '/v1/attachments', { json: { size }, idempotent: false });
+  }
+
+  async attachmentStatus(id: string): Promise<WireUploadStatus> {
+    return this.#json<WireUploadStatus>('GET', `/v1/attachments/${id}/upload`, { idempotent: true });
+  }
+
+  /** Uploads `bytes` at `offset` (one request, no retry). */
+  async uploadChunk(id: string, offset: number, bytes: Uint8Array): Promise<WireUploadStatus> {
+    return this.#json<WireUploadStatus>('PATCH', `/v1/attachments/${id}?offset=${offset}`, { octets: bytes, idempotent: false });
+  }
+
+  /**
+   * Uploads a whole (already encrypted) blob in chunks, resuming from the
+   * relay's offset after any failure, up to `retries` failures in a row.
+   */
+  async uploadAttachment(
+    id: string,
+    data: Uint8Array,
+    options: { chunkBytes?: number; retries?: number; onProgress?: (p: UploadProgress) => void } = {},
+  ): Promise<WireUploadStatus> {
+    const chunkBytes = options.chunkBytes ?? 4 * 1024 * 1024;
+    const retries = options.retries ?? 5;
+    let status = await this.attachmentStatus(id);
+    let failures = 0;
+    while (!status.complete) {
+      try {
+        const end = Math.min(status.offset + chunkBytes, data.length);
+        status = await this.uploadChunk(id, status.offset, data.subarray(status.offset, end));
+        failures = 0;
+        options.onProgress?.({ offset: status.offset, size: status.size });
+      } catch (error) {
+        if (++failures > retries) throw error;
+        await sleep(backoffDelay(failures, 200, 5000));
+        status = await this.attachmentStatus(id);
+      }
+    }
+    return status;
+  }
+
+  /** Downloads a finished attachment, or `range` of it (inclusive end; omit for "to the end"). */
+  async downloadAttachment(id: string, range?: { start: number; end?: number }): Promise<DownloadResult> {
+    const headers: Record<string, string> = {};
+    if (range) headers['range'] = `bytes=${range.start}-${range.end ?? ''}`;
+    const response = await this.#request('GET', `/v1/attachments/${id}`, { headers, idempotent: true });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (response.status === 206) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
+      if (!m) throw new RelayError(206, 'BAD_RESPONSE', 'partial content without a valid Content-Range');
+      return { status: 206, bytes, start: Number(m[1]), size: Number(m[3]) };
+    }
+    return { status: 200, bytes, start: 0, size: bytes.length };
+  }
+
+  async deleteAttachment(id: string): Promise<void> {
+    await this.#request('DELETE', `/v1/attachments/${id}`, { idempotent: true });
+  }
+
+  // ---- transport ---------------------------------------------------------------
+
+  async #json<T>(method: string, path: string, options: RequestOptions): Promise<T> {
+    const response = await this.#request(method, path, options);
+    try {
+      return (await response.json()) as T;
+    } catch {
+      throw new RelayError(response.status, 'BAD_RESPONSE', 'the relay answered with something other than JSON');
+    }
+  }
+
+  async #request(method: string, path: string, options: RequestOptions): Promise<Response> {
+    let adjustedClock = false;
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        response = await this.#send(method, path, options);
+      } catch (error) {
+        if (options.idempotent && attempt < this.#retries) {
+          await sleep(backoffDelay(attempt + 1, 100, 2000));
+          continue;
+        }
+        throw new RelayError(0, 'NETWORK', error instanceof Error ? error.message : 'request failed');
+      }
+      if (response.ok) return response;
+      const error = await errorOf(response);
+      const serverTime = error.details['serverTime'];
+      if (error.code === 'AUTH_STALE_TIMESTAMP' && !adjustedClock && typeof serverTime === 'number') {
+        // Our clock is off: learn the relay's and sign again (once).
+        this.#clockOffset = serverTime - this.#now();
+        adjustedClock = true;
+        attempt--;
+        continue;
+      }
+      if (options.idempotent && attempt < this.#retries && [502, 503, 504].includes(response.status)) {
+        await sleep(backoffDelay(attempt + 1, 100, 2000));
+        continue;
+      }
+      throw error;
+    }
+  }
+
+  #send(method: string, path: string, options: RequestOptions): Promise<Response> {
+    const url = new URL(path, this.#base);
+    const body = options.json !== undefined ? utf8(JSON.stringify(options.json)) : options.octets;
+    const authorization = authorizationHeader(
+      {
+        method,
+        host: url.host,
+        pathAndQuery: url.pathname + url.search,
+        bodySha256: options.octets ? NO_BODY_HASH : this.#provider.backend.sha256(body ?? new Uint8Array(0)),
+        timestamp: this.#now() + this.#clockOffset,
+        nonce: this.#provider.random(16),
+      },
+      this.#signer,
+    );
+    const headers: Record<string, string> = { authorization, ...options.headers };
+    if (options.json !== undefined) headers['content-type'] = 'application/json';
+    if (options.octets) headers['content-type'] = 'application/octet-stream';
+    return this.#fetch(url, {
+      method,
+      headers,
+      ...(body ? { body: body as BodyInit } : {}),
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
+  }
+}
+
+function encodeUpload(u: PreKeyUploadInput) {
+  return {
+    ...(u.signedPreKey ? { signedPreKey: toBase64Url(encodeSignedPreKey(u.signedPreKey)) } : {}),
+    ...(u.lastResortKemPreKey ? { lastResortKemPreKey: toBase64Url(encodeKemPreKey(u.lastResortKemPreKey)) } : {}),
+    ...(u.oneTimePreKeys ? { oneTimePreKeys: u.oneTimePreKeys.map((k) => toBase64Url(encodeOneTimePreKey(k))) } : {}),
+    ...(u.kemPreKeys ? { kemPreKeys: u.kemPreKeys.map((k) => toBase64Url(encodeKemPreKey(k))) } : {}),
+  };
+}
+
+async function errorOf(response: Response): Promise<RelayError> {
+  let body: Partial<WireErrorResponse> = {};
+  try {
+    body = (await response.json()) as WireErrorResponse;
+  } catch {
+    // Not our JSON (a proxy's page): keep the status.
+  }
+  return new RelayError(response.status, body.code ?? `HTTP_${response.status}`, body.message ?? response.statusText, body.details ?? {});
+}
+
+/** The per-account device mismatches of a MISMATCHED_DEVICES error, decoded. */
+export function mismatchesOf(error: RelayError): DeviceMismatch[] {
+  const list = error.details['mismatches'];
+  if (!Array.isArray(list)) return [];
+  return list.map((m: { account: string; missingDevices: number[]; extraDevices: number[] }) => ({
+    accountKey: fromBase64Url(m.account),
+    missingDevices: m.missingDevices,
+    extraDevices: m.extraDevices,
+  }));
+}

@@ -1,0 +1,227 @@
+/**
+ * The device's delivery websocket: authenticates to the relay's challenge,
+ * hands envelopes to the application one at a time and in order,
+ * acknowledges each once the handler finished, reports "drained" after the
+ * backlog, and reconnects with exponential backoff and jitter.
+ * spec/09-relay.md §5.
+ *
+ * Delivery is at-least-once: an envelope whose acknowledgement was lost
+ * comes again on the next connection. The receiver remembers recent seqs
+ * and acknowledges such repeats without calling the handler again.
+ */
+import { backoffDelay } from './backoff.ts';
+import { decodeDelivered } from './decode.ts';
+import { fromBase64Url, toBase64Url } from './encoding.ts';
+import { RelayError } from './errors.ts';
+import { type RelaySigner, WEBSOCKET_LABEL, websocketStatementBody } from './signing.ts';
+import type { ReceivedEnvelope, WebSocketConstructor, WebSocketLike, WireDeliveredMessage } from './types.ts';
+
+export type MailboxState = 'connecting' | 'open' | 'reconnecting' | 'stopped';
+
+export interface MailboxHandlers {
+  /**
+   * Called once per envelope, in relay order. The envelope is acknowledged
+   * (deleted from the relay) after the returned promise resolves; if it
+   * throws, the envelope is not acknowledged and comes back on the next
+   * connection.
+   */
+  onEnvelope(envelope: ReceivedEnvelope): void | Promise<void>;
+  /** Every envelope stored when the connection opened has been handled. Once per connection. */
+  onDrained?(): void;
+  onStateChange?(state: MailboxState, detail: { code?: number; reason?: string; delayMs?: number }): void;
+  onError?(error: unknown): void;
+}
+
+export interface MailboxOptions {
+  /** First reconnect delay ceiling (default 250 ms); doubles per failure. */
+  readonly baseDelayMs?: number;
+  /** Largest reconnect delay ceiling (default 30 s). */
+  readonly maxDelayMs?: number;
+  /** How many handled seqs to remember for deduplication (default 2000). */
+  readonly rememberSeqs?: number;
+  readonly random?: () => number;
+}
+
+/** Close codes after which reconnecting cannot help (spec §5.3). */
+const TERMINAL = new Map<number, string>([
+  [4001, 'WS_AUTH_FAILED'],
+  [4002, 'WS_REPLACED'],
+  [4004, 'WS_DEVICE_REMOVED'],
+]);
+
+const OPEN = 1;
+
+interface Endpoint {
+  readonly url: string;
+  readonly host: string;
+  readonly signer: RelaySigner;
+  readonly WebSocket: WebSocketConstructor;
+}
+
+export class MailboxReceiver {
+  readonly #endpoint: Endpoint;
+  readonly #handlers: MailboxHandlers;
+  readonly #baseDelay: number;
+  readonly #maxDelay: number;
+  readonly #remember: number;
+  readonly #random: () => number;
+  #socket: WebSocketLike | undefined;
+  #state: MailboxState = 'stopped';
+  #stopped = true;
+  #failures = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  readonly #handled = new Set<number>();
+  #pendingAcks: number[] = [];
+  #ackTimer: ReturnType<typeof setTimeout> | undefined;
+  #openWaiters: (() => void)[] = [];
+
+  constructor(endpoint: Endpoint, handlers: MailboxHandlers, options: MailboxOptions = {}) {
+    this.#endpoint = endpoint;
+    this.#handlers = handlers;
+    this.#baseDelay = options.baseDelayMs ?? 250;
+    this.#maxDelay = options.maxDelayMs ?? 30_000;
+    this.#remember = options.rememberSeqs ?? 2000;
+    this.#random = options.random ?? Math.random;
+  }
+
+  get state(): MailboxState {
+    return this.#state;
+  }
+
+  /** Connects (and keeps reconnecting until `stop`). */
+  start(): this {
+    if (!this.#stopped) return this;
+    this.#stopped = false;
+    this.#connect();
+    return this;
+  }
+
+  /** Resolves the next time the relay says "ready". */
+  whenOpen(): Promise<void> {
+    if (this.#state === 'open') return Promise.resolve();
+    return new Promise((resolve) => this.#openWaiters.push(resolve));
+  }
+
+  /** Closes and stops reconnecting. Envelopes being handled finish, unacknowledged ones stay on the relay. */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#flushAcks();
+    this.#socket?.close(1000, 'client stopped');
+    this.#setState('stopped', {});
+  }
+
+  #setState(state: MailboxState, detail: { code?: number; reason?: string; delayMs?: number }): void {
+    this.#state = state;
+    this.#handlers.onStateChange?.(state, detail);
+    if (state === 'open') for (const resolve of this.#openWaiters.splice(0)) resolve();
+  }
+
+  #connect(): void {
+    this.#setState('connecting', {});
+    let socket: WebSocketLike;
+    try {
+      socket = new this.#endpoint.WebSocket(this.#endpoint.url);
+    } catch (error) {
+      this.#handlers.onError?.(error);
+      this.#scheduleReconnect(1006, 'could not connect');
+      return;
+    }
+    this.#socket = socket;
+    socket.onmessage = (event) => this.#onFrame(socket, event.data);
+    socket.onerror = () => {
+      // The close event follows with the code; nothing to do here.
+    };
+    socket.onclose = (event) => {
+      if (this.#socket !== socket) return;
+      this.#socket = undefined;
+      this.#pendingAcks = [];
+      if (this.#stopped) return;
+      const terminal = TERMINAL.get(event.code);
+      if (terminal) {
+        this.#stopped = true;
+        this.#setState('stopped', { code: event.code, reason: event.reason });
+        this.#handlers.onError?.(new RelayError(0, terminal, event.reason || 'connection closed by the relay'));
+        return;
+      }
+      this.#scheduleReconnect(event.code, event.reason);
+    };
+  }
+
+  #scheduleReconnect(code: number, reason: string): void {
+    const delayMs = backoffDelay(++this.#failures, this.#baseDelay, this.#maxDelay, this.#random);
+    this.#setState('reconnecting', { code, reason, delayMs });
+    this.#timer = setTimeout(() => {
+      if (!this.#stopped) this.#connect();
+    }, delayMs);
+  }
+
+  #onFrame(socket: WebSocketLike, data: unknown): void {
+    let frame: { type?: unknown } & Record<string, unknown>;
+    try {
+      frame = JSON.parse(typeof data === 'string' ? data : String(data));
+    } catch {
+      this.#handlers.onError?.(new RelayError(0, 'BAD_RESPONSE', 'websocket frame is not JSON'));
+      return;
+    }
+    switch (frame.type) {
+      case 'challenge': {
+        const { signer, host } = this.#endpoint;
+        const challenge = fromBase64Url(String(frame['challenge']));
+        const signature = signer.signStatement(WEBSOCKET_LABEL, websocketStatementBody(host, challenge, signer));
+        socket.send(
+          JSON.stringify({
+            type: 'auth',
+            account: toBase64Url(signer.accountKey),
+            deviceId: signer.deviceId,
+            signature: toBase64Url(signature),
+          }),
+        );
+        return;
+      }
+      case 'ready':
+        this.#failures = 0;
+        this.#setState('open', {});
+        return;
+      case 'envelope': {
+        const envelope = decodeDelivered(frame as unknown as WireDeliveredMessage);
+        this.#chain = this.#chain.then(() => this.#deliver(socket, envelope));
+        return;
+      }
+      case 'drained':
+        this.#chain = this.#chain.then(() => {
+          if (this.#socket === socket) this.#handlers.onDrained?.();
+        });
+        return;
+      default:
+        this.#handlers.onError?.(new RelayError(0, 'BAD_RESPONSE', 'unknown websocket frame type'));
+    }
+  }
+
+  async #deliver(socket: WebSocketLike, envelope: ReceivedEnvelope): Promise<void> {
+    if (!this.#handled.has(envelope.seq)) {
+      try {
+        await this.#handlers.onEnvelope(envelope);
+      } catch (error) {
+        this.#handlers.onError?.(error);
+        return;
+      }
+      this.#handled.add(envelope.seq);
+      if (this.#handled.size > this.#remember) this.#handled.delete(this.#handled.values().next().value as number);
+    }
+    if (this.#socket !== socket) return;
+    this.#pendingAcks.push(envelope.seq);
+    this.#ackTimer ??= setTimeout(() => this.#flushAcks(), 0);
+  }
+
+  #flushAcks(): void {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    const socket = this.#socket;
+    if (!socket || socket.readyState !== OPEN || this.#pendingAcks.length === 0) return;
+    const seqs = this.#pendingAcks;
+    this.#pendingAcks = [];
+    for (let i = 0; i < seqs.length; i += 1000) socket.send(JSON.stringify({ type: 'ack', seqs: seqs.slice(i, i + 1000) }));
+  }
+}

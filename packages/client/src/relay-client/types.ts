@@ -1,0 +1,147 @@
+/**
+ * The relay's JSON wire shapes as the client sees them (spec/09-relay.md §4,
+ * spec/openapi.json), and the decoded forms the client hands to callers.
+ * Declared here, not imported, so the client does not depend on the relay
+ * package; test/relay-wire-types.test.ts checks they match the relay's
+ * schemas at compile time.
+ */
+import type { DeviceCertificate, PreKeyBundle } from '@parley/core';
+
+// ---- wire (JSON; byte strings are base64url) ----------------------------
+
+export interface WirePreKeyCounts {
+  oneTimePreKeys: number;
+  kemPreKeys: number;
+  signedPreKeyId: number;
+  lastResortKemPreKeyId: number;
+}
+
+export interface WirePreKeyUploadResponse extends WirePreKeyCounts {
+  ignored: number;
+}
+
+export interface WireRegisterDeviceResponse {
+  status: 'created' | 'replaced' | 'unchanged';
+  account: string;
+  deviceId: number;
+  preKeys: WirePreKeyUploadResponse;
+}
+
+export interface WireDeviceListResponse {
+  account: string;
+  devices: { deviceId: number; certificate: string; certificateHash: string; registeredAt: number }[];
+}
+
+export interface WireBundleResponse {
+  account: string;
+  bundles: { deviceId: number; bundle: string; certificateHash: string }[];
+}
+
+export interface WireOutgoingMessage {
+  account: string;
+  deviceId: number;
+  id: string;
+  envelope: string;
+  certificateHash?: string;
+}
+
+export interface WireSendBody {
+  messages: WireOutgoingMessage[];
+  ttlSeconds?: number;
+}
+
+export interface WireSendResponse {
+  accepted: number;
+}
+
+export interface WireDeliveredMessage {
+  seq: number;
+  sender: { account: string; deviceId: number };
+  id: string;
+  serverTimestamp: number;
+  expiresAt: number;
+  envelope: string;
+}
+
+export interface WireFetchResponse {
+  messages: WireDeliveredMessage[];
+  more: boolean;
+}
+
+export interface WireUploadStatus {
+  id: string;
+  size: number;
+  offset: number;
+  complete: boolean;
+  expiresAt: number;
+}
+
+export interface WireErrorResponse {
+  statusCode: number;
+  code: string;
+  error: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+// ---- decoded ------------------------------------------------------------
+
+export interface DeviceAddress {
+  readonly accountKey: Uint8Array;
+  readonly deviceId: number;
+}
+
+export interface ListedDevice {
+  readonly deviceId: number;
+  /** Verified against the account key by the client. */
+  readonly certificate: DeviceCertificate;
+  readonly certificateHash: Uint8Array;
+  readonly registeredAt: number;
+}
+
+export interface FetchedBundle {
+  readonly deviceId: number;
+  /** Decoded and verified (certificate against the account, prekey signatures). */
+  readonly bundle: PreKeyBundle;
+  /** Pass back with envelopes so the relay can answer STALE_DEVICES when the device re-registers. */
+  readonly certificateHash: Uint8Array;
+}
+
+export interface OutgoingEnvelope {
+  readonly accountKey: Uint8Array;
+  readonly deviceId: number;
+  /** Client-chosen idempotency key: reuse it when retrying the same message. */
+  readonly id: string;
+  readonly envelope: Uint8Array;
+  readonly certificateHash?: Uint8Array;
+}
+
+export interface ReceivedEnvelope {
+  readonly seq: number;
+  readonly sender: DeviceAddress;
+  readonly id: string;
+  readonly serverTimestamp: number;
+  readonly expiresAt: number;
+  readonly envelope: Uint8Array;
+}
+
+/** What 409 MISMATCHED_DEVICES says, per recipient account. */
+export interface DeviceMismatch {
+  readonly accountKey: Uint8Array;
+  readonly missingDevices: readonly number[];
+  readonly extraDevices: readonly number[];
+}
+
+// ---- websocket ------------------------------------------------------------
+
+/** The subset of the WebSocket API the client uses (browser WebSocket and the `ws` package both fit). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;

@@ -1,0 +1,281 @@
+/**
+ * The relay as a fastify application: shared context (storage, blobs,
+ * metrics, delivery hub), then cross-cutting plugins (OpenAPI, websocket,
+ * rate limits, body parsing, errors, auth), then routes. spec/09-relay.md.
+ *
+ * `buildApp` returns an instance that is not listening: tests call
+ * `app.inject()`, server.ts calls `listen`.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultProvider, isParleyError } from '@parley/core';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import websocket from '@fastify/websocket';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
+import fp from 'fastify-plugin';
+import { FileBlobStore } from './attachments/blob-store.ts';
+import { authPlugin } from './auth.ts';
+import { ReplayCache } from './auth/replay-cache.ts';
+import { type RelayConfig, type RelayConfigOverrides, withDefaults } from './config.ts';
+import type { RelayContext } from './context.ts';
+import { CloseCode, DeliveryHub } from './delivery/hub.ts';
+import { ERROR_STATUS, type RelayErrorCode, isRelayError, relayError } from './errors.ts';
+import { createMetrics } from './metrics.ts';
+import { attachmentRoutes } from './routes/attachments.ts';
+import { deviceRoutes } from './routes/devices.ts';
+import { healthRoutes } from './routes/health.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { websocketRoutes } from './routes/websocket.ts';
+import { ErrorResponse } from './schemas.ts';
+import { SqliteStorage } from './storage/sqlite.ts';
+import type { RelayStorage } from './storage/types.ts';
+import { startSweeper } from './sweeper.ts';
+
+export interface BuildAppOptions {
+  /** Full config or overrides of the defaults. */
+  readonly config?: RelayConfigOverrides;
+  /** A storage backend; default: SQLite at `<dataDir>/relay.sqlite`. Closed with the app. */
+  readonly storage?: RelayStorage;
+  /** Clock in milliseconds (tests move it to expire things). */
+  readonly now?: () => number;
+  /** Fastify logger option; default: pino at config.logLevel with redaction. */
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+/** Header values and bodies never reach the logs; these paths are redacted if anything logs them. */
+const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.body', 'res.body', 'body', 'envelope'];
+
+export function loggerOptions(config: RelayConfig): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: {
+      // Route pattern instead of the URL: no account keys or attachment ids in logs.
+      req: (req: { method?: string; routeOptions?: { url?: string }; id?: string }) => ({
+        method: req.method,
+        route: req.routeOptions?.url ?? 'unmatched',
+      }),
+    },
+  };
+}
+
+/**
+ * Request logs at debug level with the route pattern, status and time only:
+ * an operator gets an access log when asking for one, and never the URL's
+ * account keys or ids.
+ */
+class RelayLogController extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(_error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    request.log.debug(
+      { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: reply.statusCode, ms: reply.elapsedTime },
+      'request completed',
+    );
+  }
+}
+
+export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const config = withDefaults(options.config);
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(config),
+    bodyLimit: config.limits.maxRequestBytes,
+    trustProxy: config.trustProxy,
+    logController: new RelayLogController(),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  await app.register(relayApp, { config, storage: options.storage, now: options.now });
+  return app;
+}
+
+interface RelayAppOptions {
+  readonly config: RelayConfig;
+  readonly storage?: RelayStorage | undefined;
+  readonly now?: (() => number) | undefined;
+}
+
+const contextPlugin = fp(
+  async (app: FastifyInstance, opts: RelayAppOptions) => {
+    const { config } = opts;
+    mkdirSync(config.dataDir, { recursive: true });
+    // Metrics need the storage, and the storage reports its commits to metrics: late-bound.
+    const commits: { observe?: (size: number, seconds: number) => void } = {};
+    const storage =
+      opts.storage ?? new SqliteStorage({ path: join(config.dataDir, 'relay.sqlite'), observeBatch: (n, s) => commits.observe?.(n, s) });
+    const metrics = createMetrics(storage);
+    commits.observe = (n, s) => {
+      metrics.commitBatchSize.observe(n);
+      metrics.commitDuration.observe(s);
+    };
+    const context: RelayContext = {
+      config,
+      storage,
+      blobs: await FileBlobStore.open(join(config.dataDir, 'attachments')),
+      metrics,
+      hub: new DeliveryHub(),
+      replay: new ReplayCache(config.authWindowSeconds * 1000, config.replayCacheEntries),
+      provider: defaultProvider(),
+      now: opts.now ?? Date.now,
+      closing: false,
+    };
+    app.decorate('relay', context);
+    app.addHook('preClose', async () => {
+      context.closing = true;
+      context.hub.closeAll(CloseCode.goingAway, 'relay shutting down');
+    });
+    app.addHook('onClose', async () => {
+      await context.storage.close();
+    });
+  },
+  { name: 'parley-context' },
+);
+
+/** Maps any thrown error to a status and a stable code; 5xx details stay in the log. */
+function errorPlugin(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    let code: RelayErrorCode;
+    let status: number;
+    let message = error.message;
+    let details: Record<string, unknown> | undefined;
+    if (isRelayError(error)) {
+      code = error.code;
+      status = error.statusCode;
+      details = error.details as Record<string, unknown> | undefined;
+    } else if (error.validation) {
+      code = 'VALIDATION_FAILED';
+      status = 400;
+      message = `${error.validationContext ?? 'request'}${error.validation[0]?.instancePath ?? ''} ${error.validation[0]?.message ?? 'is invalid'}`;
+    } else if (isParleyError(error)) {
+      code = error.code in ERROR_STATUS ? (error.code as RelayErrorCode) : 'MALFORMED';
+      status = ERROR_STATUS[code];
+    } else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      code = 'PAYLOAD_TOO_LARGE';
+      status = 413;
+    } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      code = 'UNSUPPORTED_MEDIA_TYPE';
+      status = 415;
+    } else if (error.statusCode === 429) {
+      code = 'RATE_LIMITED';
+      status = 429;
+    } else if (
+      error instanceof SyntaxError ||
+      (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500)
+    ) {
+      // Fastify's own 4xx (bad JSON, bad content-length, ...): the client's input.
+      code = 'MALFORMED';
+      status = error.statusCode && error.statusCode !== 429 ? error.statusCode : 400;
+    } else {
+      code = 'INTERNAL';
+      status = 500;
+    }
+    if (status >= 500) {
+      if (status === 500) request.log.error({ err: error }, 'internal error');
+      message = status === 500 ? 'internal error' : message;
+    } else {
+      request.log.debug({ code }, 'request refused');
+    }
+    if (code === 'RATE_LIMITED') app.relay.metrics.rateLimited.inc({ limit: 'requests_per_ip' });
+    const body: Record<string, unknown> = { statusCode: status, code, error: httpReason(status), message };
+    if (details) body['details'] = details;
+    return reply.code(status).type('application/json; charset=utf-8').send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ statusCode: 404, code: 'NOT_FOUND', error: 'Not Found', message: `no route ${request.method} ${request.url}` });
+  });
+}
+
+function httpReason(status: number): string {
+  const reasons: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    409: 'Conflict',
+    410: 'Gone',
+    413: 'Payload Too Large',
+    415: 'Unsupported Media Type',
+    416: 'Range Not Satisfiable',
+    429: 'Too Many Requests',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+    507: 'Insufficient Storage',
+  };
+  return reasons[status] ?? 'Error';
+}
+
+/** JSON bodies: parsed by fastify's poisoning-safe parser, raw bytes kept for the body hash. */
+function jsonBodyPlugin(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    request.rawBody = body as Buffer;
+    parse(request, (body as Buffer).toString('utf8'), done);
+  });
+}
+
+export const relayApp = fp(
+  async (app: FastifyInstance, opts: RelayAppOptions) => {
+    await app.register(contextPlugin, opts);
+    const { config } = opts;
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'Parley relay',
+          version: '1',
+          description:
+            'Blind store-and-forward relay for Parley: device directory, prekey bundles, ciphertext mailboxes, websocket delivery, attachments. Authentication and guarantees: spec/09-relay.md.',
+        },
+        components: {
+          securitySchemes: {
+            parleySignature: {
+              type: 'apiKey',
+              in: 'header',
+              name: 'Authorization',
+              description: 'Parley <account>.<deviceId>.<timestampMs>.<nonce>.<signature> (spec/09-relay.md §3)',
+            },
+          },
+          schemas: { ErrorResponse },
+        },
+        security: [{ parleySignature: [] }],
+      },
+    });
+    await app.register(websocket, { options: { maxPayload: config.limits.maxWebSocketFrameBytes } });
+    await app.register(rateLimit, {
+      global: true,
+      max: config.rateLimits.requestsPerMinutePerIp,
+      timeWindow: 60_000,
+      errorResponseBuilder: (_request, context) =>
+        relayError('RATE_LIMITED', `rate limit exceeded, retry in ${context.after}`, { retryAfterSeconds: Math.ceil(context.ttl / 1000) }),
+    });
+    app.decorateRequest('rawBody', undefined);
+    jsonBodyPlugin(app);
+    errorPlugin(app);
+    await app.register(authPlugin);
+    app.addHook('onResponse', async (request, reply) => {
+      app.relay.metrics.httpDuration.observe(
+        { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
+    });
+    await app.register(healthRoutes);
+    await app.register(deviceRoutes);
+    await app.register(keyRoutes);
+    await app.register(messageRoutes);
+    await app.register(websocketRoutes);
+    await app.register(attachmentRoutes);
+    startSweeper(app);
+  },
+  { name: 'parley-relay' },
+);

@@ -1,0 +1,228 @@
+/**
+ * Relay configuration: defaults, environment variables and command-line
+ * flags (flags win over the environment, which wins over defaults).
+ * packages/relay/README.md lists every option; spec/09-relay.md §8 explains
+ * the limits.
+ *
+ * Each option has one name in three spellings: `messageTtlSeconds` in code,
+ * `PARLEY_MESSAGE_TTL_SECONDS` in the environment, `--message-ttl-seconds`
+ * on the command line. HOST and PORT keep their conventional names.
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { limits as coreLimits } from '@parley/core';
+
+export interface RelayLimits {
+  /** Largest HTTP request body (JSON routes). Base64url costs 4/3, so keep it well above the envelope limit. */
+  maxRequestBytes: number;
+  /** Largest envelope (one encrypted message to one device); core's own bound by default. */
+  maxEnvelopeBytes: number;
+  /** Most envelopes in one send: a fan-out to every device of many accounts still fits. */
+  maxEnvelopesPerSend: number;
+  /** Devices per account (Signal allows a handful of linked devices; this is generous). */
+  maxDevicesPerAccount: number;
+  /** Stored messages per device mailbox; a sender gets MAILBOX_FULL beyond it. */
+  maxQueuedMessagesPerDevice: number;
+  /** Stored envelope bytes per device mailbox. */
+  maxQueuedBytesPerDevice: number;
+  /** One-time X25519 prekeys held per device. */
+  maxOneTimePreKeys: number;
+  /** One-time ML-KEM prekeys held per device (1184 bytes each). */
+  maxKemPreKeys: number;
+  /** Largest attachment (encrypted blob). */
+  maxAttachmentBytes: number;
+  /** Largest single upload request (a chunk of a resumable upload). */
+  maxUploadChunkBytes: number;
+  /** Unfinished uploads per device. */
+  maxPendingUploadsPerDevice: number;
+  /** Largest websocket frame a client may send (auth and acks only). */
+  maxWebSocketFrameBytes: number;
+  /** Envelopes pushed on a websocket and not yet acknowledged. */
+  maxInFlightPerConnection: number;
+  /** Bytes of envelopes pushed and not yet acknowledged. */
+  maxInFlightBytesPerConnection: number;
+}
+
+export interface RelayRateLimits {
+  /** All HTTP requests and websocket upgrades per client IP per minute. */
+  requestsPerMinutePerIp: number;
+  /** Bundle fetches per requesting account per minute (prekey exhaustion). */
+  bundleFetchesPerMinutePerAccount: number;
+  /**
+   * One-time prekeys handed out per target device per hour. Past this the
+   * relay still answers, with the last-resort KEM key and no one-time key, so
+   * an attacker with many accounts cannot drain a device's pool.
+   */
+  oneTimePreKeysPerHourPerDevice: number;
+  /** Envelope bytes accepted for one recipient account per minute. */
+  messageBytesPerMinutePerRecipient: number;
+  /** Attachment uploads started per device per hour. */
+  attachmentsPerHourPerDevice: number;
+}
+
+export interface RelayConfig {
+  host: string;
+  port: number;
+  /** Folder for relay.sqlite and attachments/; created on first start. */
+  dataDir: string;
+  logLevel: string;
+  /** How long an unacknowledged message waits (default 30 days). */
+  messageTtlSeconds: number;
+  /** How long a finished attachment is kept (default 30 days). */
+  attachmentTtlSeconds: number;
+  /** How long an unfinished upload may be resumed (default 1 day). */
+  uploadTtlSeconds: number;
+  /** Accepted clock difference for signed requests, each way. */
+  authWindowSeconds: number;
+  /** Signatures remembered for replay detection; requests are refused (503) when full. */
+  replayCacheEntries: number;
+  sweepIntervalSeconds: number;
+  /** Trust X-Forwarded-For (only behind a reverse proxy you run). */
+  trustProxy: boolean;
+  /** Serve /metrics (Prometheus text format). */
+  metrics: boolean;
+  limits: RelayLimits;
+  rateLimits: RelayRateLimits;
+}
+
+const DAY = 24 * 60 * 60;
+const MiB = 1024 * 1024;
+
+export const DEFAULT_LIMITS: RelayLimits = {
+  maxRequestBytes: 8 * MiB,
+  maxEnvelopeBytes: coreLimits.MAX_MESSAGE_BYTES,
+  maxEnvelopesPerSend: 1024,
+  maxDevicesPerAccount: 32,
+  maxQueuedMessagesPerDevice: 50_000,
+  maxQueuedBytesPerDevice: 256 * MiB,
+  maxOneTimePreKeys: 1000,
+  maxKemPreKeys: 200,
+  maxAttachmentBytes: 100 * MiB,
+  maxUploadChunkBytes: 16 * MiB,
+  maxPendingUploadsPerDevice: 16,
+  maxWebSocketFrameBytes: 64 * 1024,
+  maxInFlightPerConnection: 256,
+  maxInFlightBytesPerConnection: 8 * MiB,
+};
+
+export const DEFAULT_RATE_LIMITS: RelayRateLimits = {
+  requestsPerMinutePerIp: 6000,
+  bundleFetchesPerMinutePerAccount: 120,
+  oneTimePreKeysPerHourPerDevice: 300,
+  messageBytesPerMinutePerRecipient: 128 * MiB,
+  attachmentsPerHourPerDevice: 300,
+};
+
+export const DEFAULT_CONFIG: RelayConfig = {
+  host: '127.0.0.1',
+  port: 8787,
+  dataDir: './data',
+  logLevel: 'info',
+  messageTtlSeconds: 30 * DAY,
+  attachmentTtlSeconds: 30 * DAY,
+  uploadTtlSeconds: DAY,
+  authWindowSeconds: 300,
+  replayCacheEntries: 1_000_000,
+  sweepIntervalSeconds: 60,
+  trustProxy: false,
+  metrics: true,
+  limits: DEFAULT_LIMITS,
+  rateLimits: DEFAULT_RATE_LIMITS,
+};
+
+/** A deep partial, for tests and embedders: `{ limits: { maxEnvelopeBytes: 2048 } }`. */
+export type RelayConfigOverrides = Partial<Omit<RelayConfig, 'limits' | 'rateLimits'>> & {
+  limits?: Partial<RelayLimits>;
+  rateLimits?: Partial<RelayRateLimits>;
+};
+
+export function withDefaults(overrides: RelayConfigOverrides = {}): RelayConfig {
+  return {
+    ...DEFAULT_CONFIG,
+    ...overrides,
+    limits: { ...DEFAULT_LIMITS, ...overrides.limits },
+    rateLimits: { ...DEFAULT_RATE_LIMITS, ...overrides.rateLimits },
+  };
+}
+
+type Kind = 'string' | 'int' | 'bool';
+interface OptionSpec {
+  /** Where the value goes: a top-level key or `limits.x` / `rateLimits.x`. */
+  readonly path: string;
+  readonly kind: Kind;
+  readonly env: string;
+  readonly flag: string;
+}
+
+const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const screaming = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+
+function option(path: string, kind: Kind, env?: string): OptionSpec {
+  const leaf = path.split('.').pop() as string;
+  return { path, kind, env: env ?? `PARLEY_${screaming(leaf)}`, flag: kebab(leaf) };
+}
+
+/** Every configurable option (also the README's table). */
+export const OPTIONS: readonly OptionSpec[] = [
+  option('host', 'string', 'HOST'),
+  option('port', 'int', 'PORT'),
+  option('dataDir', 'string'),
+  option('logLevel', 'string'),
+  option('messageTtlSeconds', 'int'),
+  option('attachmentTtlSeconds', 'int'),
+  option('uploadTtlSeconds', 'int'),
+  option('authWindowSeconds', 'int'),
+  option('replayCacheEntries', 'int'),
+  option('sweepIntervalSeconds', 'int'),
+  option('trustProxy', 'bool'),
+  option('metrics', 'bool'),
+  ...Object.keys(DEFAULT_LIMITS).map((k) => option(`limits.${k}`, 'int')),
+  ...Object.keys(DEFAULT_RATE_LIMITS).map((k) => option(`rateLimits.${k}`, 'int')),
+];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function parseValue(spec: OptionSpec, raw: string, source: string): string | number | boolean {
+  if (spec.kind === 'string') {
+    if (raw.length === 0) throw new ConfigError(`${source}: must not be empty`);
+    return raw;
+  }
+  if (spec.kind === 'bool') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(`${source}: expected true or false`);
+  }
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${source}: expected a non-negative integer`);
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n)) throw new ConfigError(`${source}: too large`);
+  return n;
+}
+
+/**
+ * Reads configuration from `argv` (without the node and script entries) and
+ * `env`. Throws ConfigError naming the bad option.
+ */
+export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): RelayConfig {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: Object.fromEntries(OPTIONS.map((o) => [o.flag, { type: 'string' as const }])),
+    strict: true,
+    allowPositionals: false,
+  });
+  const config = withDefaults();
+  for (const spec of OPTIONS) {
+    const flagValue = values[spec.flag];
+    const raw = typeof flagValue === 'string' ? flagValue : env[spec.env];
+    if (raw === undefined) continue;
+    const source = typeof flagValue === 'string' ? `--${spec.flag}` : spec.env;
+    const value = parseValue(spec, raw, source);
+    const [head, leaf] = spec.path.split('.') as [string, string | undefined];
+    if (leaf === undefined) (config as unknown as Record<string, unknown>)[head] = value;
+    else (config as unknown as Record<string, Record<string, unknown>>)[head]![leaf] = value;
+  }
+  if (config.port > 65535) throw new ConfigError('port: must be at most 65535');
+  config.dataDir = resolve(config.dataDir);
+  return config;
+}

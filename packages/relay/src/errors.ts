@@ -1,0 +1,102 @@
+/**
+ * The relay's coded errors: every failure a client can cause has a stable
+ * `code` and an HTTP status, listed in spec/09-relay.md §9. Messages name
+ * fields and limits, never values: no key, envelope or body byte ever lands
+ * in an error (or, through it, in a log).
+ *
+ * Built with @fastify/error so fastify's reply path knows the status.
+ */
+import createError, { type FastifyError } from '@fastify/error';
+
+/** Every code the relay answers with, and its HTTP status. */
+export const ERROR_STATUS = {
+  /** Body, parameter, base64url or CBOR that is not well-formed. */
+  MALFORMED: 400,
+  /** The request does not match the route's schema. */
+  VALIDATION_FAILED: 400,
+  /** A certificate in the request does not verify or names another account/device. */
+  BAD_CERTIFICATE: 400,
+  /** A prekey signature does not verify against the device's signing key. */
+  BAD_SIGNATURE: 400,
+  /** A public key in the request is malformed or of low order. */
+  BAD_PUBLIC_KEY: 400,
+  /** A format version this relay does not know. */
+  UNSUPPORTED_VERSION: 400,
+  /** An uploaded chunk does not hash to the value that was signed. */
+  BODY_HASH_MISMATCH: 400,
+  /** No Authorization header. */
+  AUTH_REQUIRED: 401,
+  /** The Authorization header is not in the Parley format. */
+  AUTH_MALFORMED: 401,
+  /** The request signature does not verify. */
+  AUTH_BAD_SIGNATURE: 401,
+  /** The signed timestamp is outside the replay window. */
+  AUTH_STALE_TIMESTAMP: 401,
+  /** This exact signed request was already seen within the window. */
+  AUTH_REPLAYED: 401,
+  /** The signer names a device (or account) the relay does not know. */
+  AUTH_UNKNOWN_DEVICE: 401,
+  /** Authenticated, but this signer may not call this route (e.g. the account key on a device route). */
+  FORBIDDEN: 403,
+  /** A certificate that was replaced or removed may not be registered again. */
+  CERTIFICATE_REVOKED: 403,
+  /** Unknown target, or a target the caller may not touch: the same answer for both. */
+  NOT_FOUND: 404,
+  /** The send does not cover exactly the recipient accounts' devices. */
+  MISMATCHED_DEVICES: 409,
+  /** Too many devices on one account. */
+  TOO_MANY_DEVICES: 409,
+  /** The upload would exceed the per-device prekey pool. */
+  TOO_MANY_PREKEYS: 409,
+  /** Attachment upload: the offset is not where the stored bytes end. */
+  OFFSET_MISMATCH: 409,
+  /** Attachment upload: another request is writing this upload now. */
+  UPLOAD_IN_PROGRESS: 409,
+  /** Attachment: the device has too many unfinished uploads. */
+  TOO_MANY_UPLOADS: 409,
+  /** Envelopes were encrypted for a certificate the device no longer has. */
+  STALE_DEVICES: 410,
+  /** A body, envelope, attachment or field above its limit. */
+  PAYLOAD_TOO_LARGE: 413,
+  /** One field (an envelope, a key) is above its limit. */
+  OVERSIZED: 413,
+  /** More envelopes in one send than the relay accepts. */
+  TOO_MANY_ENVELOPES: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RANGE_NOT_SATISFIABLE: 416,
+  RATE_LIMITED: 429,
+  /** A recipient device's mailbox is at its message or byte limit. */
+  MAILBOX_FULL: 507,
+  /** The relay is shutting down or cannot take the request now. */
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+} as const;
+
+export type RelayErrorCode = keyof typeof ERROR_STATUS;
+
+/** Non-secret, structured context returned to the client (device ids, limits, offsets). */
+export type RelayErrorDetails = Readonly<Record<string, unknown>>;
+
+export interface RelayError extends FastifyError {
+  readonly code: RelayErrorCode;
+  readonly statusCode: number;
+  readonly details?: RelayErrorDetails;
+}
+
+const constructors = new Map(
+  (Object.keys(ERROR_STATUS) as RelayErrorCode[]).map((code) => [code, createError(code, '%s', ERROR_STATUS[code])]),
+);
+
+/** Makes a coded error; throw it from any route or hook. */
+export function relayError(code: RelayErrorCode, message: string, details?: RelayErrorDetails): RelayError {
+  const Ctor = constructors.get(code) as NonNullable<ReturnType<typeof constructors.get>>;
+  const error = new Ctor(message) as RelayError & { details?: RelayErrorDetails };
+  if (details) error.details = details;
+  return error;
+}
+
+export function isRelayError(e: unknown): e is RelayError {
+  if (!(e instanceof Error)) return false;
+  const { code, statusCode } = e as Error & { code?: unknown; statusCode?: unknown };
+  return typeof code === 'string' && Object.hasOwn(ERROR_STATUS, code) && typeof statusCode === 'number';
+}

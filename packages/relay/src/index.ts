@@ -1,0 +1,24 @@
+/**
+ * @parley/relay: the blind relay. spec/09-relay.md.
+ */
+export { buildApp, loggerOptions, relayApp, type BuildAppOptions } from './app.ts';
+export { startServer, closeOnSignals, type RunningRelay } from './server.ts';
+export {
+  type RelayConfig,
+  type RelayConfigOverrides,
+  type RelayLimits,
+  type RelayRateLimits,
+  ConfigError,
+  DEFAULT_CONFIG,
+  OPTIONS,
+  loadConfig,
+  withDefaults,
+} from './config.ts';
+export { ERROR_STATUS, type RelayErrorCode } from './errors.ts';
+export { REQUEST_LABEL, WEBSOCKET_LABEL, requestSignedBytes, websocketSignedBytes } from './auth/canonical.ts';
+export { UNSIGNED_BODY_HASH } from './auth.ts';
+export { CloseCode } from './delivery/hub.ts';
+export { SqliteStorage, type SqliteStorageOptions } from './storage/sqlite.ts';
+export type * from './storage/types.ts';
+export type * as Wire from './schemas.ts';
+export { sweepOnce } from './sweeper.ts';

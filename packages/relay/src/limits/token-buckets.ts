@@ -1,0 +1,65 @@
+/**
+ * Keyed token buckets for limits that count something other than requests
+ * (envelope bytes per recipient, one-time prekeys handed out per device).
+ * Request-count limits use @fastify/rate-limit instead. spec/09-relay.md §8.
+ *
+ * Each key holds up to `capacity` tokens and refills continuously at
+ * `capacity` per `windowMs`. In memory and per process: a restart forgives
+ * everyone, which errs on the side of availability.
+ */
+interface Bucket {
+  tokens: number;
+  updated: number;
+}
+
+export type TakeResult = { readonly ok: true } | { readonly ok: false; readonly retryAfterMs: number };
+
+export class TokenBuckets {
+  readonly #buckets = new Map<string, Bucket>();
+  readonly #capacity: number;
+  readonly #perMs: number;
+  readonly #maxKeys: number;
+
+  constructor(capacity: number, windowMs: number, maxKeys = 100_000) {
+    this.#capacity = capacity;
+    this.#perMs = capacity / windowMs;
+    this.#maxKeys = maxKeys;
+  }
+
+  #current(key: string, now: number): Bucket {
+    const b = this.#buckets.get(key);
+    if (!b) return { tokens: this.#capacity, updated: now };
+    const tokens = Math.min(this.#capacity, b.tokens + Math.max(0, now - b.updated) * this.#perMs);
+    return { tokens, updated: now };
+  }
+
+  /** Whether `amount` tokens are available now (without taking them). */
+  check(key: string, amount: number, now: number): TakeResult {
+    const b = this.#current(key, now);
+    // An amount above capacity passes only from a full bucket (it could never pass otherwise).
+    const need = Math.min(amount, this.#capacity);
+    if (b.tokens >= need) return { ok: true };
+    return { ok: false, retryAfterMs: Math.ceil((need - b.tokens) / this.#perMs) };
+  }
+
+  /** Takes `amount` tokens if available. */
+  take(key: string, amount: number, now: number): TakeResult {
+    const verdict = this.check(key, amount, now);
+    if (verdict.ok) this.#store(key, { tokens: Math.max(0, this.#current(key, now).tokens - amount), updated: now });
+    return verdict;
+  }
+
+  #store(key: string, b: Bucket): void {
+    this.#buckets.delete(key);
+    this.#buckets.set(key, b);
+    if (this.#buckets.size > this.#maxKeys) {
+      // Oldest-touched first; dropping a key only refills its bucket early.
+      const oldest = this.#buckets.keys().next().value as string;
+      this.#buckets.delete(oldest);
+    }
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Prometheus metrics (prom-client), one registry per app so tests can build
+ * several apps in one process. packages/relay/README.md lists them.
+ *
+ * Labels never carry account keys, device ids or client ids: only routes,
+ * methods, status classes and reason codes, so a scrape reveals volumes,
+ * not who talks to whom.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RelayStorage } from './storage/types.ts';
+
+export type RelayMetrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics(storage: RelayStorage) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const r = [registry];
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'parley_relay_http_request_duration_seconds',
+      help: 'HTTP request duration by route pattern, method and status code',
+      labelNames: ['route', 'method', 'status'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: r,
+    }),
+    envelopesAccepted: new Counter({
+      name: 'parley_relay_envelopes_accepted_total',
+      help: 'Envelopes newly stored',
+      registers: r,
+    }),
+    envelopeBytesAccepted: new Counter({
+      name: 'parley_relay_envelope_bytes_accepted_total',
+      help: 'Bytes of envelopes newly stored',
+      registers: r,
+    }),
+    envelopesDuplicate: new Counter({
+      name: 'parley_relay_envelopes_duplicate_total',
+      help: 'Envelopes whose client id was already accepted (retries)',
+      registers: r,
+    }),
+    sendsRejected: new Counter({
+      name: 'parley_relay_sends_rejected_total',
+      help: 'Sends refused, by error code',
+      labelNames: ['code'] as const,
+      registers: r,
+    }),
+    envelopesPushed: new Counter({
+      name: 'parley_relay_envelopes_pushed_total',
+      help: 'Envelopes pushed on websockets (including redeliveries)',
+      registers: r,
+    }),
+    envelopesAcked: new Counter({
+      name: 'parley_relay_envelopes_acked_total',
+      help: 'Envelopes deleted on acknowledgement',
+      registers: r,
+    }),
+    websockets: new Gauge({
+      name: 'parley_relay_websocket_connections',
+      help: 'Authenticated websocket connections',
+      registers: r,
+    }),
+    commitBatchSize: new Histogram({
+      name: 'parley_relay_commit_batch_writes',
+      help: 'Writes per group commit',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers: r,
+    }),
+    commitDuration: new Histogram({
+      name: 'parley_relay_commit_duration_seconds',
+      help: 'Duration of one group commit (execution and fsync)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: r,
+    }),
+    preKeysHandedOut: new Counter({
+      name: 'parley_relay_prekeys_handed_out_total',
+      help: 'Bundle parts handed out, by kind (one_time, kem_one_time, kem_last_resort, no_one_time)',
+      labelNames: ['kind'] as const,
+      registers: r,
+    }),
+    authFailures: new Counter({
+      name: 'parley_relay_auth_failures_total',
+      help: 'Authentication failures by code',
+      labelNames: ['code'] as const,
+      registers: r,
+    }),
+    rateLimited: new Counter({
+      name: 'parley_relay_rate_limited_total',
+      help: 'Requests refused or degraded by a rate limit, by limit',
+      labelNames: ['limit'] as const,
+      registers: r,
+    }),
+    swept: new Counter({
+      name: 'parley_relay_swept_total',
+      help: 'Expired items deleted by the sweeper, by kind',
+      labelNames: ['kind'] as const,
+      registers: r,
+    }),
+    attachmentBytesReceived: new Counter({
+      name: 'parley_relay_attachment_bytes_received_total',
+      help: 'Attachment bytes written to disk',
+      registers: r,
+    }),
+    storage: new Gauge({
+      name: 'parley_relay_storage',
+      help: 'Stored items: devices, queued_messages, queued_bytes, attachments',
+      labelNames: ['kind'] as const,
+      registers: r,
+      async collect() {
+        const s = await storage.stats();
+        this.set({ kind: 'devices' }, s.devices);
+        this.set({ kind: 'queued_messages' }, s.queuedMessages);
+        this.set({ kind: 'queued_bytes' }, s.queuedBytes);
+        this.set({ kind: 'attachments' }, s.attachments);
+      },
+    }),
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * Checks an uploaded set of prekeys before it is stored: each decodes
+ * (core's strict codecs), signed ones verify against the device's signing
+ * key, and KEM keys carry the right last-resort flag. The relay stores the
+ * canonical bytes it received and hands them out unchanged in bundles.
+ * spec/09-relay.md §4.2.
+ */
+import {
+  type CryptoProvider,
+  decodeKemPreKey,
+  decodeOneTimePreKey,
+  decodeSignedPreKey,
+  verifyKemPreKey,
+  verifySignedPreKey,
+} from '@parley/core';
+import { fromBase64Url } from './encoding.ts';
+import { relayError } from './errors.ts';
+import type { PreKeyUploadBody } from './schemas.ts';
+import type { PreKeyUpload, StoredPreKey } from './storage/types.ts';
+
+export function checkPreKeyUpload(body: PreKeyUploadBody, signingKey: Uint8Array, provider: CryptoProvider): PreKeyUpload {
+  const upload: { -readonly [K in keyof PreKeyUpload]: PreKeyUpload[K] } = {};
+  if (body.signedPreKey !== undefined) {
+    const encoded = fromBase64Url(body.signedPreKey, 'signedPreKey');
+    const k = decodeSignedPreKey(encoded);
+    verifySignedPreKey(provider, signingKey, k);
+    upload.signedPreKey = { id: k.id, encoded };
+  }
+  if (body.lastResortKemPreKey !== undefined) {
+    const encoded = fromBase64Url(body.lastResortKemPreKey, 'lastResortKemPreKey');
+    const k = decodeKemPreKey(encoded);
+    if (!k.lastResort) throw relayError('MALFORMED', 'lastResortKemPreKey: the key is not marked last-resort');
+    verifyKemPreKey(provider, signingKey, k);
+    upload.lastResortKemPreKey = { id: k.id, encoded };
+  }
+  if (body.oneTimePreKeys !== undefined) {
+    upload.oneTimePreKeys = body.oneTimePreKeys.map((text, i): StoredPreKey => {
+      const encoded = fromBase64Url(text, `oneTimePreKeys[${i}]`);
+      return { id: decodeOneTimePreKey(encoded).id, encoded };
+    });
+  }
+  if (body.kemPreKeys !== undefined) {
+    upload.kemPreKeys = body.kemPreKeys.map((text, i): StoredPreKey => {
+      const encoded = fromBase64Url(text, `kemPreKeys[${i}]`);
+      const k = decodeKemPreKey(encoded);
+      if (k.lastResort) throw relayError('MALFORMED', `kemPreKeys[${i}]: a one-time KEM prekey must not be marked last-resort`);
+      verifyKemPreKey(provider, signingKey, k);
+      return { id: k.id, encoded };
+    });
+  }
+  return upload;
+}

@@ -1,0 +1,131 @@
+/**
+ * Prekeys: upload (append, idempotent), count, and bundle fetch (one
+ * device or all), which takes each one-time prekey exactly once.
+ * spec/09-relay.md §4.2.
+ */
+import { PROTOCOL_VERSION, decodeCertificate, decodeKemPreKey, decodeOneTimePreKey, decodeSignedPreKey, encodeBundle } from '@parley/core';
+import type { FastifyInstance } from 'fastify';
+import { deviceOf, identityOf } from '../auth.ts';
+import { fromBase64Url, toBase64Url } from '../encoding.ts';
+import { relayError } from '../errors.ts';
+import { TokenBuckets } from '../limits/token-buckets.ts';
+import { checkPreKeyUpload } from '../prekey-upload.ts';
+import { BundleParams, BundleResponse, PreKeyCounts, PreKeyUploadBody, PreKeyUploadResponse, errorResponses } from '../schemas.ts';
+import type { ClaimedKeys } from '../storage/types.ts';
+
+const HOUR = 3_600_000;
+
+export async function keyRoutes(app: FastifyInstance): Promise<void> {
+  const { relay } = app;
+  const { rateLimits } = relay.config;
+  // Request-count limit per requesting account (a library limiter) ...
+  const bundleFetchLimit = app.createRateLimit({
+    max: rateLimits.bundleFetchesPerMinutePerAccount,
+    timeWindow: 60_000,
+    keyGenerator: (request) => `bundles:${identityOf(request).account}`,
+  });
+  // ... and a budget per target device: past it, bundles come without one-time keys.
+  const oneTimeBudget = new TokenBuckets(rateLimits.oneTimePreKeysPerHourPerDevice, HOUR);
+
+  app.put(
+    '/v1/keys',
+    {
+      config: { auth: 'device' },
+      schema: {
+        summary: "Upload the signing device's prekeys",
+        description:
+          'Signed and last-resort keys replace the current ones unless older; one-time keys are appended. Keys already stored, and one-time key ids at or below the highest id ever handed out, are ignored: a retried upload changes nothing.',
+        tags: ['keys'],
+        body: PreKeyUploadBody,
+        response: { 200: PreKeyUploadResponse, ...errorResponses(409) },
+      },
+    },
+    async (request) => {
+      const me = deviceOf(request);
+      const upload = checkPreKeyUpload(request.body as PreKeyUploadBody, me.device.signingKey, relay.provider);
+      const result = await relay.storage.uploadPreKeys(me, upload, relay.config.limits);
+      if (result.status === 'not-found') throw relayError('AUTH_UNKNOWN_DEVICE', 'device was removed');
+      if (result.status === 'too-many-prekeys') {
+        throw relayError('TOO_MANY_PREKEYS', `at most ${result.limit} ${result.kind} prekeys per device`, {
+          kind: result.kind,
+          limit: result.limit,
+        });
+      }
+      return { ...result.counts, ignored: result.ignored };
+    },
+  );
+
+  app.get(
+    '/v1/keys',
+    {
+      config: { auth: 'device' },
+      schema: {
+        summary: 'How many prekeys the signing device has left (replenish when low)',
+        tags: ['keys'],
+        response: { 200: PreKeyCounts, ...errorResponses() },
+      },
+    },
+    async (request) => {
+      const counts = await relay.storage.preKeyCounts(deviceOf(request));
+      if (!counts) throw relayError('AUTH_UNKNOWN_DEVICE', 'device was removed');
+      return counts;
+    },
+  );
+
+  app.get(
+    '/v1/keys/:account/:deviceId',
+    {
+      config: { auth: 'device' },
+      schema: {
+        summary: "Fetch prekey bundles for one device or all of an account's devices",
+        description:
+          "Each bundle holds the device certificate, its signed prekey, at most one one-time prekey (taken: never handed out again) and a one-time KEM prekey, or the last-resort KEM prekey when none is left. With '*', the requesting device itself is left out. Rate-limited per requesting account; past a per-device hourly budget, bundles come without one-time keys.",
+        tags: ['keys'],
+        params: BundleParams,
+        response: { 200: BundleResponse, ...errorResponses(404) },
+      },
+    },
+    async (request, reply) => {
+      const me = deviceOf(request);
+      const limit = await bundleFetchLimit(request);
+      if (!limit.isAllowed && limit.isExceeded) {
+        relay.metrics.rateLimited.inc({ limit: 'bundle_fetches' });
+        reply.header('retry-after', String(limit.ttlInSeconds));
+        throw relayError('RATE_LIMITED', 'too many bundle fetches', { retryAfterSeconds: limit.ttlInSeconds });
+      }
+      const params = request.params as { account: string; deviceId: string };
+      const accountKey = fromBase64Url(params.account, 'account', 32);
+      const now = relay.now();
+      const claimed = await relay.storage.claimPreKeys({
+        accountKey,
+        deviceId: params.deviceId === '*' ? 'all' : Number(params.deviceId),
+        exclude: me,
+        mayTakeOneTime: (deviceId) => {
+          const ok = oneTimeBudget.take(`${params.account}:${deviceId}`, 1, now).ok;
+          if (!ok) relay.metrics.rateLimited.inc({ limit: 'one_time_prekeys' });
+          return ok;
+        },
+      });
+      if (claimed.length === 0) throw relayError('NOT_FOUND', 'no such device');
+      return { account: params.account, bundles: claimed.map((c) => bundleEntry(app, c)) };
+    },
+  );
+}
+
+function bundleEntry(app: FastifyInstance, c: ClaimedKeys) {
+  const { metrics, provider } = app.relay;
+  metrics.preKeysHandedOut.inc({ kind: c.oneTimePreKey ? 'one_time' : 'no_one_time' });
+  metrics.preKeysHandedOut.inc({ kind: c.kemLastResort ? 'kem_last_resort' : 'kem_one_time' });
+  const bundle = encodeBundle({
+    version: PROTOCOL_VERSION,
+    certificate: decodeCertificate(c.certificate),
+    signedPreKey: decodeSignedPreKey(c.signedPreKey),
+    oneTimePreKey: c.oneTimePreKey ? decodeOneTimePreKey(c.oneTimePreKey) : null,
+    kemPreKey: decodeKemPreKey(c.kemPreKey),
+  });
+  return {
+    deviceId: c.deviceId,
+    bundle: toBase64Url(bundle),
+    certificateHash: toBase64Url(provider.backend.sha256(c.certificate)),
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * Messages: send (one envelope per recipient device, idempotent by client
+ * id, device-list checked), fetch and acknowledge over HTTP.
+ * spec/09-relay.md §4.3-§4.4.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { deviceOf } from '../auth.ts';
+import { deliveredMessage } from '../delivery/mailbox-pump.ts';
+import { fromBase64Url, toBase64Url } from '../encoding.ts';
+import { relayError } from '../errors.ts';
+import { TokenBuckets } from '../limits/token-buckets.ts';
+import { AckBody, FetchResponse, MAX_FETCH_LIMIT, SendBody, SendResponse, errorResponses } from '../schemas.ts';
+import type { OutgoingEnvelope } from '../storage/types.ts';
+
+const MINUTE = 60_000;
+
+/** Query integers travel as strings; the schema only lets digits through. */
+const QueryInt = (description: string) => Type.String({ pattern: '^[0-9]{1,15}$', description });
+
+export async function messageRoutes(app: FastifyInstance): Promise<void> {
+  const { relay } = app;
+  const { limits } = relay.config;
+  const recipientBytes = new TokenBuckets(relay.config.rateLimits.messageBytesPerMinutePerRecipient, MINUTE);
+
+  app.post(
+    '/v1/messages',
+    {
+      config: { auth: 'device' },
+      schema: {
+        summary: 'Send one envelope to each device of one or more recipient accounts',
+        description:
+          "All or nothing. Each recipient account's registered devices (other than the sender's own) must be covered exactly, or the answer is 409 MISMATCHED_DEVICES with the missing and extra device ids. An envelope whose (sender device, recipient device, id) was accepted before is not stored again; a request made only of such envelopes answers 200 at once. 200 means every envelope is committed to disk.",
+        tags: ['messages'],
+        body: SendBody,
+        response: { 200: SendResponse, ...errorResponses(409, 410, 507) },
+      },
+    },
+    async (request) => {
+      const me = deviceOf(request);
+      const body = request.body as SendBody;
+      if (body.messages.length > limits.maxEnvelopesPerSend) {
+        throw relayError('TOO_MANY_ENVELOPES', `at most ${limits.maxEnvelopesPerSend} envelopes per send`, {
+          limit: limits.maxEnvelopesPerSend,
+        });
+      }
+      const seen = new Set<string>();
+      const bytesPerAccount = new Map<string, number>();
+      const envelopes = body.messages.map((m, i): OutgoingEnvelope => {
+        const target = `${m.account}:${m.deviceId}`;
+        if (seen.has(target)) throw relayError('MALFORMED', `messages[${i}]: a second envelope for the same device`);
+        seen.add(target);
+        const envelope = fromBase64Url(m.envelope, `messages[${i}].envelope`, { max: limits.maxEnvelopeBytes });
+        if (envelope.length === 0) throw relayError('MALFORMED', `messages[${i}].envelope: empty`);
+        bytesPerAccount.set(m.account, (bytesPerAccount.get(m.account) ?? 0) + envelope.length);
+        return {
+          recipient: { accountKey: fromBase64Url(m.account, `messages[${i}].account`, 32), deviceId: m.deviceId },
+          clientId: m.id,
+          envelope,
+          ...(m.certificateHash === undefined ? {} : { certificateHash: fromBase64Url(m.certificateHash, 'certificateHash', 32) }),
+        };
+      });
+
+      const now = relay.now();
+      for (const [account, bytes] of bytesPerAccount) {
+        const verdict = recipientBytes.check(account, bytes, now);
+        if (!verdict.ok) {
+          relay.metrics.rateLimited.inc({ limit: 'recipient_bytes' });
+          relay.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
+          const retryAfterSeconds = Math.ceil(verdict.retryAfterMs / 1000);
+          throw relayError('RATE_LIMITED', 'a recipient is receiving too much; retry later', { retryAfterSeconds });
+        }
+      }
+
+      const ttlSeconds = Math.min(body.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
+      const result = await relay.storage.storeMessages({
+        sender: me,
+        envelopes,
+        now,
+        expiresAt: now + ttlSeconds * 1000,
+        maxQueuedMessages: limits.maxQueuedMessagesPerDevice,
+        maxQueuedBytes: limits.maxQueuedBytesPerDevice,
+      });
+      switch (result.status) {
+        case 'stored': {
+          const { metrics, hub } = relay;
+          metrics.envelopesAccepted.inc(result.stored);
+          metrics.envelopesDuplicate.inc(result.duplicates);
+          if (result.stored > 0) {
+            for (const [account, bytes] of bytesPerAccount) recipientBytes.take(account, bytes, now);
+            metrics.envelopeBytesAccepted.inc(envelopes.reduce((n, e) => n + e.envelope.length, 0));
+            hub.notify(result.recipients);
+          }
+          return { accepted: envelopes.length };
+        }
+        case 'mismatched-devices':
+          relay.metrics.sendsRejected.inc({ code: 'MISMATCHED_DEVICES' });
+          throw relayError('MISMATCHED_DEVICES', "the send does not cover exactly the recipients' devices", {
+            mismatches: result.mismatches.map((m) => ({
+              account: toBase64Url(m.accountKey),
+              missingDevices: m.missingDevices,
+              extraDevices: m.extraDevices,
+            })),
+          });
+        case 'stale-devices':
+          relay.metrics.sendsRejected.inc({ code: 'STALE_DEVICES' });
+          throw relayError('STALE_DEVICES', 'some devices have a new certificate; fetch their bundles again', {
+            stale: result.stale.map((s) => ({ account: toBase64Url(s.accountKey), staleDevices: s.staleDevices })),
+          });
+        case 'mailbox-full':
+          relay.metrics.sendsRejected.inc({ code: 'MAILBOX_FULL' });
+          throw relayError('MAILBOX_FULL', 'a recipient mailbox is full', {
+            devices: result.devices.map((d) => ({ account: toBase64Url(d.accountKey), deviceId: d.deviceId })),
+          });
+      }
+    },
+  );
+
+  app.get(
+    '/v1/messages',
+    {
+      config: { auth: 'device' },
+      schema: {
+        summary: "Fetch the signing device's stored messages, oldest first",
+        description: 'The HTTP alternative to the websocket. Messages stay until acknowledged (POST /v1/messages/ack) or expired.',
+        tags: ['messages'],
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(QueryInt(`Most messages to return, 1..${MAX_FETCH_LIMIT} (default 100)`)),
+            after: Type.Optional(QueryInt('Only messages with a larger seq (default 0)')),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: FetchResponse, ...errorResponses() },
+      },
+    },
+    async (request) => {
+      const me = deviceOf(request);
+      const query = request.query as { limit?: string; after?: string };
+      const limit = Number(query.limit ?? 100);
+      if (limit < 1 || limit > MAX_FETCH_LIMIT) throw relayError('VALIDATION_FAILED', `querystring/limit must be 1..${MAX_FETCH_LIMIT}`);
+      const rows = await relay.storage.fetchMessages(me, Number(query.after ?? 0), limit + 1, relay.now());
+      return { messages: rows.slice(0, limit).map(deliveredMessage), more: rows.length > limit };
+    },
+  );
+
+  app.post(
+    '/v1/messages/ack',
+    {
+      config: { auth: 'device' },
+      schema: {
+        summary: 'Acknowledge (delete) messages of the signing device',
+        description: "Seqs that are unknown, already acknowledged or someone else's are ignored: the answer is always 204.",
+        tags: ['messages'],
+        body: AckBody,
+        response: { 204: Type.Null(), ...errorResponses() },
+      },
+    },
+    async (request, reply) => {
+      const me = deviceOf(request);
+      const { seqs } = request.body as AckBody;
+      const deleted = await relay.storage.ackMessages(me, seqs);
+      relay.metrics.envelopesAcked.inc(deleted);
+      relay.hub.acknowledged(me, seqs);
+      return reply.code(204).send();
+    },
+  );
+}

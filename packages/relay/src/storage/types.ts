@@ -1,0 +1,248 @@
+/**
+ * The relay's storage interface: everything the routes need to persist, and
+ * nothing about HTTP, auth or encodings. spec/09-relay.md §6-§7.
+ *
+ * Implementations: `SqliteStorage` (storage/sqlite.ts). A PostgreSQL backend
+ * is one more class implementing this interface that passes the contract
+ * suite in test/storage-contract.ts.
+ *
+ * Contract, beyond the method docs:
+ *  - A promise that resolves means the change is durable (committed to disk),
+ *    and every later read, by anyone, sees it.
+ *  - Each method is atomic: it fully happens or not at all.
+ *  - Message sequence numbers (`seq`) are positive, unique relay-wide, and
+ *    never reused. For one recipient device, once `fetchMessages` returned a
+ *    seq, no later call reveals a smaller one (per-device order). A backend
+ *    with concurrent writers must serialise inserts per device to keep this.
+ *  - Byte strings are opaque: the storage never interprets an envelope,
+ *    certificate or prekey.
+ */
+
+/** An account is its 32-byte Ed25519 account key. */
+export type AccountKey = Uint8Array;
+
+export interface DeviceAddress {
+  readonly accountKey: AccountKey;
+  readonly deviceId: number;
+}
+
+export interface DeviceRecord extends DeviceAddress {
+  /** The device certificate as registered (canonical CBOR, `encodeCertificate`). */
+  readonly certificate: Uint8Array;
+  /** SHA-256 of `certificate`. */
+  readonly certificateHash: Uint8Array;
+  /** The device's Ed25519 signing key (from the certificate): verifies its requests. */
+  readonly signingKey: Uint8Array;
+  /** Milliseconds since the epoch. */
+  readonly registeredAt: number;
+}
+
+/** A prekey as uploaded: its id and its canonical encoding (opaque to storage). */
+export interface StoredPreKey {
+  readonly id: number;
+  readonly encoded: Uint8Array;
+}
+
+export interface PreKeyUpload {
+  /** Replaces the current signed prekey when its id is not older. */
+  readonly signedPreKey?: StoredPreKey;
+  /** Replaces the last-resort KEM prekey when its id is not older. */
+  readonly lastResortKemPreKey?: StoredPreKey;
+  /** Appended; ids already stored or already handed out are ignored. */
+  readonly oneTimePreKeys?: readonly StoredPreKey[];
+  readonly kemPreKeys?: readonly StoredPreKey[];
+}
+
+export interface PreKeyLimits {
+  readonly maxOneTimePreKeys: number;
+  readonly maxKemPreKeys: number;
+}
+
+export interface PreKeyCounts {
+  readonly oneTimePreKeys: number;
+  readonly kemPreKeys: number;
+  readonly signedPreKeyId: number;
+  readonly lastResortKemPreKeyId: number;
+}
+
+export type PreKeyUploadResult =
+  | { readonly status: 'stored'; readonly counts: PreKeyCounts; readonly ignored: number }
+  | { readonly status: 'not-found' }
+  | { readonly status: 'too-many-prekeys'; readonly kind: 'oneTime' | 'kem'; readonly limit: number };
+
+export type RegisterResult =
+  | { readonly status: 'created' | 'replaced' | 'unchanged'; readonly counts: PreKeyCounts; readonly ignored: number }
+  | { readonly status: 'revoked' }
+  | { readonly status: 'too-many-devices'; readonly limit: number }
+  | { readonly status: 'too-many-prekeys'; readonly kind: 'oneTime' | 'kem'; readonly limit: number };
+
+export interface RegisterInput {
+  readonly device: DeviceRecord;
+  /** Must include the signed prekey and the last-resort KEM prekey. */
+  readonly keys: PreKeyUpload & { readonly signedPreKey: StoredPreKey; readonly lastResortKemPreKey: StoredPreKey };
+  readonly maxDevicesPerAccount: number;
+  readonly preKeyLimits: PreKeyLimits;
+}
+
+/** The parts of a bundle for one device, as stored. */
+export interface ClaimedKeys {
+  readonly deviceId: number;
+  readonly certificate: Uint8Array;
+  readonly signedPreKey: Uint8Array;
+  readonly oneTimePreKey: Uint8Array | null;
+  /** A one-time KEM prekey, or the last-resort one when `kemLastResort`. */
+  readonly kemPreKey: Uint8Array;
+  readonly kemLastResort: boolean;
+}
+
+export interface ClaimInput {
+  readonly accountKey: AccountKey;
+  /** One device, or every device of the account. */
+  readonly deviceId: number | 'all';
+  /** Left out of an 'all' claim: the requester's own device. */
+  readonly exclude?: DeviceAddress;
+  /**
+   * Asked (inside the transaction) before each one-time prekey is taken;
+   * `false` hands out the bundle without one (the rate budget is spent).
+   */
+  readonly mayTakeOneTime?: (deviceId: number) => boolean;
+}
+
+export interface OutgoingEnvelope {
+  readonly recipient: DeviceAddress;
+  /** Client-chosen id (idempotency key, per sender and recipient device). */
+  readonly clientId: string;
+  readonly envelope: Uint8Array;
+  /** When present, the certificate hash the sender encrypted for; a different one makes the device stale. */
+  readonly certificateHash?: Uint8Array;
+}
+
+export interface StoreMessagesInput {
+  readonly sender: DeviceAddress;
+  readonly envelopes: readonly OutgoingEnvelope[];
+  readonly now: number;
+  readonly expiresAt: number;
+  readonly maxQueuedMessages: number;
+  readonly maxQueuedBytes: number;
+}
+
+export interface DeviceMismatch {
+  readonly accountKey: AccountKey;
+  /** Registered devices the send left out. */
+  readonly missingDevices: number[];
+  /** Devices in the send that are not registered (or are the sender itself). */
+  readonly extraDevices: number[];
+}
+
+export interface StaleDevices {
+  readonly accountKey: AccountKey;
+  readonly staleDevices: number[];
+}
+
+export type StoreMessagesResult =
+  | {
+      readonly status: 'stored';
+      /** Envelopes newly stored (retries of known client ids are not). */
+      readonly stored: number;
+      readonly duplicates: number;
+      /** Devices that got at least one new envelope (to wake their websockets). */
+      readonly recipients: DeviceAddress[];
+    }
+  | { readonly status: 'mismatched-devices'; readonly mismatches: DeviceMismatch[] }
+  | { readonly status: 'stale-devices'; readonly stale: StaleDevices[] }
+  | { readonly status: 'mailbox-full'; readonly devices: DeviceAddress[] };
+
+export interface StoredMessage {
+  readonly seq: number;
+  readonly sender: DeviceAddress;
+  readonly clientId: string;
+  readonly serverTimestamp: number;
+  readonly expiresAt: number;
+  readonly envelope: Uint8Array;
+}
+
+export interface AttachmentRecord {
+  readonly id: string;
+  readonly owner: DeviceAddress;
+  readonly size: number;
+  /** Bytes durably received so far. */
+  readonly received: number;
+  readonly complete: boolean;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export interface SweepResult {
+  readonly messages: number;
+  readonly sentIds: number;
+  /** Attachment ids whose rows were removed: the caller deletes their bytes. */
+  readonly attachments: string[];
+}
+
+export interface StorageStats {
+  readonly devices: number;
+  readonly queuedMessages: number;
+  readonly queuedBytes: number;
+  readonly attachments: number;
+}
+
+export interface RelayStorage {
+  // ---- devices (spec §4.1)
+  /**
+   * Registers a device, or re-registers it: the same certificate changes
+   * nothing (but its keys are uploaded again, idempotently); a different
+   * certificate for the same device id replaces the device, dropping its
+   * mailbox and prekeys and revoking the old certificate. A revoked
+   * certificate is refused.
+   */
+  registerDevice(input: RegisterInput): Promise<RegisterResult>;
+  getDevice(address: DeviceAddress): Promise<DeviceRecord | undefined>;
+  /** Ordered by device id; empty for an unknown account. */
+  listDevices(accountKey: AccountKey): Promise<DeviceRecord[]>;
+  /** Deletes the device, its prekeys and mailbox, and revokes its certificate. False when unknown. */
+  removeDevice(address: DeviceAddress, now: number): Promise<boolean>;
+
+  // ---- prekeys (spec §4.2)
+  uploadPreKeys(address: DeviceAddress, upload: PreKeyUpload, limits: PreKeyLimits): Promise<PreKeyUploadResult>;
+  preKeyCounts(address: DeviceAddress): Promise<PreKeyCounts | undefined>;
+  /**
+   * Takes, atomically, the lowest one-time X25519 prekey and the lowest
+   * one-time KEM prekey of each device (or none / the last-resort KEM key
+   * when the pool is empty). A one-time prekey id is handed out at most once
+   * ever, even if an upload carrying it is repeated. Empty when the account
+   * or device is unknown.
+   */
+  claimPreKeys(input: ClaimInput): Promise<ClaimedKeys[]>;
+
+  // ---- messages (spec §4.3-§4.4)
+  /**
+   * Stores one envelope per recipient device, all or nothing, after checking
+   * inside the same transaction: (1) if every envelope's client id is already
+   * known, nothing is stored and the answer is 'stored' (a retry); (2) every
+   * recipient account's devices are covered exactly; (3) certificate hashes,
+   * when given, are current; (4) no mailbox goes over its limits. Envelopes
+   * whose (sender, recipient device, client id) is already known are skipped.
+   */
+  storeMessages(input: StoreMessagesInput): Promise<StoreMessagesResult>;
+  /** Unexpired messages for one device with seq > afterSeq, oldest first. */
+  fetchMessages(recipient: DeviceAddress, afterSeq: number, limit: number, now: number): Promise<StoredMessage[]>;
+  /** Deletes the recipient's own messages with these seqs; others' seqs are ignored. Returns how many went. */
+  ackMessages(recipient: DeviceAddress, seqs: readonly number[]): Promise<number>;
+
+  // ---- attachments (spec §4.5); the bytes live in a BlobStore
+  /** Records a new upload unless the owner already has `maxPending` unfinished ones. */
+  createAttachment(record: AttachmentRecord, maxPending: number): Promise<'created' | 'too-many-uploads'>;
+  getAttachment(id: string): Promise<AttachmentRecord | undefined>;
+  /** Records bytes durably received; completes the upload (and sets its final expiry) when received == size. */
+  recordUploadProgress(id: string, received: number, completeExpiresAt: number): Promise<AttachmentRecord | undefined>;
+  deleteAttachment(id: string): Promise<boolean>;
+
+  // ---- housekeeping
+  /** Deletes expired messages, idempotency records and attachments. */
+  sweep(now: number): Promise<SweepResult>;
+  stats(): Promise<StorageStats>;
+  /** Resolves when the storage can serve requests (readiness). */
+  ping(): Promise<void>;
+  /** Finishes pending writes and releases the database. */
+  close(): Promise<void>;
+}

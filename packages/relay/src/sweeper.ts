@@ -1,0 +1,40 @@
+/**
+ * Deletes what has expired: messages past their TTL, idempotency records,
+ * attachments (rows and files), stale replay-cache entries.
+ * spec/09-relay.md §6.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { SweepResult } from './storage/types.ts';
+
+/** One sweep; also called by tests with a moved clock. */
+export async function sweepOnce(app: FastifyInstance): Promise<SweepResult> {
+  const { storage, blobs, metrics, replay, now } = app.relay;
+  const t = now();
+  replay.prune(t);
+  const result = await storage.sweep(t);
+  for (const id of result.attachments) await blobs.remove(id);
+  metrics.swept.inc({ kind: 'messages' }, result.messages);
+  metrics.swept.inc({ kind: 'idempotency_records' }, result.sentIds);
+  metrics.swept.inc({ kind: 'attachments' }, result.attachments.length);
+  return result;
+}
+
+export function startSweeper(app: FastifyInstance): void {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  app.addHook('onReady', async () => {
+    timer = setInterval(() => {
+      if (running) return;
+      running = sweepOnce(app)
+        .catch((error) => app.log.error({ err: error }, 'sweep failed'))
+        .finally(() => {
+          running = undefined;
+        });
+    }, app.relay.config.sweepIntervalSeconds * 1000);
+    timer.unref();
+  });
+  app.addHook('preClose', async () => {
+    clearInterval(timer);
+    await running;
+  });
+}

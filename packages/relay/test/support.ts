@@ -1,0 +1,175 @@
+// Shared helpers for the relay tests: a relay on in-memory SQLite (or a
+// real listening one), devices with prekeys, and signed inject() calls made
+// with the client's signing code (so every test also checks interop).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  Account,
+  type DeviceIdentity,
+  PreKeyStore,
+  defaultProvider,
+  encodeCertificate,
+  encodeKemPreKey,
+  encodeOneTimePreKey,
+  encodeSignedPreKey,
+  utf8,
+} from '@parley/core';
+import {
+  RelayClient,
+  type RelaySigner,
+  accountSigner,
+  authorizationHeader,
+  deviceSigner,
+  preKeysOf,
+  toBase64Url,
+} from '@parley/client/relay-client';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import WebSocket from 'ws';
+import { buildApp } from '../src/app.ts';
+import type { RelayConfigOverrides } from '../src/config.ts';
+import { SqliteStorage } from '../src/storage/sqlite.ts';
+import type { RelayStorage } from '../src/storage/types.ts';
+
+export const HOST = 'relay.test';
+
+export interface TestRelay {
+  readonly app: FastifyInstance;
+  readonly dir: string;
+  readonly clock: { now: number };
+  close(): Promise<void>;
+}
+
+export async function testRelay(
+  config: RelayConfigOverrides = {},
+  options: { storage?: RelayStorage; clock?: boolean } = {},
+): Promise<TestRelay> {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-relay-'));
+  const clock = { now: Date.now() };
+  const app = await buildApp({
+    config: { dataDir: dir, logLevel: 'silent', ...config },
+    storage: options.storage ?? new SqliteStorage({ path: ':memory:' }),
+    ...(options.clock ? { now: () => clock.now } : {}),
+    logger: false,
+  });
+  await app.ready();
+  return {
+    app,
+    dir,
+    clock,
+    async close() {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestDevice {
+  readonly account: Account;
+  readonly device: DeviceIdentity;
+  readonly prekeys: PreKeyStore;
+  readonly signer: RelaySigner;
+  /** base64url account key, as in URLs */
+  readonly id: string;
+}
+
+export function makeDevice(account = Account.generate(), deviceId = 1, keys = { oneTimePreKeys: 5, kemPreKeys: 2 }): TestDevice {
+  const device = account.createDevice(deviceId);
+  const prekeys = PreKeyStore.generate(device, keys);
+  return { account, device, prekeys, signer: deviceSigner(device), id: toBase64Url(account.publicKey) };
+}
+
+export function accountOf(d: TestDevice): RelaySigner {
+  return accountSigner(d.account);
+}
+
+export interface SignedRequest {
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH';
+  url: string;
+  json?: unknown;
+  /** Raw body (sent as given; signed unless `unsignedBody`). */
+  body?: string | Uint8Array;
+  contentType?: string;
+  headers?: Record<string, string>;
+  unsignedBody?: boolean;
+  timestamp?: number;
+  nonce?: Uint8Array;
+}
+
+/** The Authorization header and body for a request, built by the client's code. */
+export function signRequest(signer: RelaySigner, r: SignedRequest, now = Date.now()) {
+  const raw = r.json !== undefined ? utf8(JSON.stringify(r.json)) : typeof r.body === 'string' ? utf8(r.body) : r.body;
+  const sha256 = (b: Uint8Array) => defaultProvider().backend.sha256(b);
+  const authorization = authorizationHeader(
+    {
+      method: r.method,
+      host: HOST,
+      pathAndQuery: r.url,
+      bodySha256: r.unsignedBody ? new Uint8Array(32) : sha256(raw ?? new Uint8Array(0)),
+      timestamp: r.timestamp ?? now,
+      nonce: r.nonce ?? crypto.getRandomValues(new Uint8Array(16)),
+    },
+    signer,
+  );
+  return { authorization, raw };
+}
+
+export function inject(app: FastifyInstance, signer: RelaySigner | null, r: SignedRequest): Promise<LightMyRequestResponse> {
+  const headers: Record<string, string> = { host: HOST, ...r.headers };
+  let payload: string | Buffer | undefined;
+  if (signer) {
+    const { authorization, raw } = signRequest(signer, r, app.relay.now());
+    headers['authorization'] = authorization;
+    if (raw) payload = Buffer.from(raw);
+  } else if (r.json !== undefined) payload = JSON.stringify(r.json);
+  else if (r.body !== undefined) payload = typeof r.body === 'string' ? r.body : Buffer.from(r.body);
+  if (payload !== undefined)
+    headers['content-type'] ??= r.contentType ?? (r.json !== undefined ? 'application/json' : 'application/octet-stream');
+  return app.inject({ method: r.method, url: r.url, headers, ...(payload !== undefined ? { payload } : {}) } as InjectOptions);
+}
+
+/** Registers a device with all its current prekeys. */
+export async function register(app: FastifyInstance, d: TestDevice): Promise<LightMyRequestResponse> {
+  const keys = preKeysOf(d.prekeys);
+  const json = {
+    certificate: toBase64Url(encodeCertificate(d.device.certificate)),
+    signedPreKey: toBase64Url(encodeSignedPreKey(keys.signedPreKey)),
+    lastResortKemPreKey: toBase64Url(encodeKemPreKey(keys.lastResortKemPreKey)),
+    oneTimePreKeys: keys.oneTimePreKeys.map((k) => toBase64Url(encodeOneTimePreKey(k))),
+    kemPreKeys: keys.kemPreKeys.map((k) => toBase64Url(encodeKemPreKey(k))),
+  };
+  const r = await inject(app, d.signer, { method: 'PUT', url: '/v1/devices', json });
+  if (r.statusCode !== 200) throw new Error(`registration failed: ${r.statusCode} ${r.body}`);
+  return r;
+}
+
+export function envelopeFor(to: TestDevice, id: string, body = `ciphertext ${id}`) {
+  return { account: to.id, deviceId: to.device.deviceId, id, envelope: toBase64Url(utf8(body)) };
+}
+
+/** A relay listening on 127.0.0.1 (random port), with a client factory. */
+export async function listeningRelay(config: RelayConfigOverrides = {}, options: { storage?: RelayStorage } = {}) {
+  const relay = await testRelay(config, options);
+  await relay.app.listen({ host: '127.0.0.1', port: 0 });
+  const address = relay.app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    ...relay,
+    url,
+    client: (signer: RelaySigner) => new RelayClient({ baseUrl: url, signer, WebSocket: WebSocket as never }),
+  };
+}
+
+export function json<T = Record<string, unknown>>(r: LightMyRequestResponse): T {
+  return JSON.parse(r.body) as T;
+}
+
+/** Waits until `predicate` holds (polling), or fails after `ms`. */
+export async function eventually(predicate: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
