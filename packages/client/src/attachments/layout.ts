@@ -1,0 +1,97 @@
+/**
+ * Where everything sits in an encrypted attachment: chunk counts, sizes and
+ * offsets, from the plaintext size and the chunk size alone.
+ * spec/11-attachments.md §4 (layout) and §7 (seeking).
+ *
+ * Pure arithmetic: this module knows nothing of keys or ciphers. Every value
+ * is an exact integer because sizes are bounded by MAX_PLAINTEXT_BYTES.
+ */
+import { HEADER_BYTES, MAX_CHUNK_EXPONENT, MAX_PLAINTEXT_BYTES, MIN_CHUNK_EXPONENT, TAG_BYTES } from './constants.ts';
+
+export interface Layout {
+  readonly plaintextSize: number;
+  readonly chunkSize: number;
+  /** At least 1: an empty attachment is one empty final chunk. */
+  readonly chunkCount: number;
+  readonly ciphertextSize: number;
+}
+
+/** A run of whole chunks and the ciphertext bytes that hold them. */
+export interface ChunkSpan {
+  readonly firstChunk: number;
+  /** Inclusive. */
+  readonly lastChunk: number;
+  /** Ciphertext offset of `firstChunk`. */
+  readonly start: number;
+  /** Ciphertext offset just past `lastChunk`. */
+  readonly end: number;
+}
+
+/** log2(chunkSize) if it is an allowed chunk size, else -1. */
+export function chunkExponent(chunkSize: number): number {
+  for (let e = MIN_CHUNK_EXPONENT; e <= MAX_CHUNK_EXPONENT; e++) if (chunkSize === 2 ** e) return e;
+  return -1;
+}
+
+/** True for the sizes the format allows; callers turn false into their own error kind. */
+export function isValidPlaintextSize(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0 && n <= MAX_PLAINTEXT_BYTES;
+}
+
+/**
+ * The layout of an attachment. Callers validate both arguments first (with
+ * `chunkExponent` and `isValidPlaintextSize`); this throws a RangeError if
+ * they did not.
+ */
+export function layoutOf(plaintextSize: number, chunkSize: number): Layout {
+  if (!isValidPlaintextSize(plaintextSize)) throw new RangeError('"plaintextSize" out of range');
+  if (chunkExponent(chunkSize) < 0) throw new RangeError('"chunkSize" must be a power of two from 16 B to 4 MiB');
+  const chunkCount = Math.max(1, Math.ceil(plaintextSize / chunkSize));
+  return { plaintextSize, chunkSize, chunkCount, ciphertextSize: HEADER_BYTES + plaintextSize + chunkCount * TAG_BYTES };
+}
+
+/** Plaintext bytes in chunk `index`: the chunk size, except for the final chunk. */
+export function chunkPlaintextLength(layout: Layout, index: number): number {
+  checkIndex(layout, index);
+  return index < layout.chunkCount - 1 ? layout.chunkSize : layout.plaintextSize - index * layout.chunkSize;
+}
+
+/** Ciphertext bytes of chunk `index` (its plaintext plus the tag). */
+export function sealedChunkLength(layout: Layout, index: number): number {
+  return chunkPlaintextLength(layout, index) + TAG_BYTES;
+}
+
+/** Ciphertext offset at which chunk `index` starts. */
+export function sealedChunkOffset(layout: Layout, index: number): number {
+  checkIndex(layout, index);
+  return HEADER_BYTES + index * (layout.chunkSize + TAG_BYTES);
+}
+
+/** Ciphertext span of chunks `firstChunk..lastChunk` (inclusive). */
+export function chunkSpan(layout: Layout, firstChunk: number, lastChunk: number): ChunkSpan {
+  if (lastChunk < firstChunk) throw new RangeError('"lastChunk" must not precede "firstChunk"');
+  const start = sealedChunkOffset(layout, firstChunk);
+  const end = sealedChunkOffset(layout, lastChunk) + sealedChunkLength(layout, lastChunk);
+  return { firstChunk, lastChunk, start, end };
+}
+
+/**
+ * The chunks, and the ciphertext bytes, that hold plaintext bytes
+ * [start, end). An empty range still names the one chunk holding `start`
+ * (clamped to the final chunk), so a caller can verify a position.
+ */
+export function chunkSpanForPlaintext(layout: Layout, start: number, end: number): ChunkSpan {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > layout.plaintextSize) {
+    throw new RangeError(`plaintext range [${start}, ${end}) is outside [0, ${layout.plaintextSize})`);
+  }
+  const last = layout.chunkCount - 1;
+  const firstChunk = Math.min(Math.floor(start / layout.chunkSize), last);
+  const lastChunk = end > start ? Math.floor((end - 1) / layout.chunkSize) : firstChunk;
+  return chunkSpan(layout, firstChunk, lastChunk);
+}
+
+function checkIndex(layout: Layout, index: number): void {
+  if (!Number.isSafeInteger(index) || index < 0 || index >= layout.chunkCount) {
+    throw new RangeError(`chunk index ${index} is outside 0..${layout.chunkCount - 1}`);
+  }
+}
