@@ -1,6 +1,6 @@
 /**
  * Byte helpers shared by every module. No crypto here beyond a constant-time
- * comparison; no dependency on any other part of core.
+ * comparison; no dependency on any other part of core. spec/01-conventions.md §1.
  */
 
 /** Throws a TypeError/RangeError naming the argument (caller misuse, not peer input). */

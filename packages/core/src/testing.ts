@@ -1,6 +1,7 @@
 /**
  * Test helpers published as `@parley/core/testing`. NOT for production:
  * a deterministic random source makes every key predictable.
+ * spec/01-conventions.md §4.3.
  */
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import { sha256 } from '@noble/hashes/sha2.js';

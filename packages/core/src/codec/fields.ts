@@ -2,7 +2,7 @@
  * Field readers for decoded CBOR structures. Each one checks a type, a length
  * or a range and throws a `ParleyError` that names the field (never its
  * value). Byte strings are copied, so a decoded structure never aliases the
- * caller's input buffer.
+ * caller's input buffer. spec/01-conventions.md §2.3.
  */
 import { fail } from '../errors.ts';
 

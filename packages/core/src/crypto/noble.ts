@@ -1,6 +1,6 @@
 /**
  * The portable reference backend: @noble/* only. Runs in browsers, React
- * Native and Node alike.
+ * Native and Node alike. spec/01-conventions.md §4.2.
  */
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';

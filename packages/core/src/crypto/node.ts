@@ -3,6 +3,7 @@
  * Node's built-in OpenSSL; ML-KEM stays on noble (Node 20's OpenSSL 3.0 has
  * no ML-KEM). Reached only through the `node` export condition or an explicit
  * import, so the portable build never pulls in a Node built-in.
+ * spec/01-conventions.md §4.2; its key cache: spec/07-security.md §12.
  */
 import {
   type KeyObject,

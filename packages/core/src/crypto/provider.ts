@@ -2,7 +2,7 @@
  * A `CryptoProvider` pairs a backend with a random source. It is the one
  * object every core function takes (optionally) to reach primitives and
  * randomness, which keeps core free of global state: tests and vectors pass a
- * seeded random source, applications take the default.
+ * seeded random source, applications take the default. spec/01-conventions.md §4.3.
  */
 import { defaultBackend } from '#default-backend';
 import type { CryptoBackend } from './backend.ts';

@@ -1,6 +1,6 @@
 /**
  * X25519 public-key validation and the checked Diffie-Hellman function.
- * spec/02-keys.md §2: every X25519 public key received from outside must be
+ * spec/02-keys.md §2.3: every X25519 public key received from outside must be
  * canonical (little-endian value below p = 2^255 - 19, top bit clear) and
  * not one of the points of small order; every DH output must be non-zero.
  *

@@ -1,6 +1,6 @@
 /**
  * The PQXDH key agreement (after Signal's PQXDH specification), with a
- * device's X25519 identity key in the role of IK. spec/03-handshake.md.
+ * device's X25519 identity key in the role of IK. spec/03-handshake.md §2-§4.
  *
  *   DH1 = DH(IK_A, SPK_B)   DH2 = DH(EK_A, IK_B)   DH3 = DH(EK_A, SPK_B)
  *   DH4 = DH(EK_A, OPK_B)   (only when a one-time prekey was used)

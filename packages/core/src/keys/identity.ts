@@ -6,7 +6,7 @@
  * a separate X25519 identity key, both named in its certificate. Keeping the
  * DH key separate (rather than converting the Ed25519 key, as XEdDSA does)
  * means no key is ever used in two algorithms, and both backends can use
- * standard primitives only. The rationale is in spec/02-keys.md §2.
+ * standard primitives only. The rationale is in spec/02-keys.md §2.2.
  */
 import { abytes, bytesEqual } from '../bytes.ts';
 import { decodeCbor, encodeCbor } from '../codec/cbor.ts';

@@ -2,7 +2,7 @@
  * Objects that hold secrets keep them in private (#) fields and describe
  * themselves through these hooks, so that `String(x)`, `JSON.stringify(x)`
  * and `util.inspect(x)` (console.log) never print key bytes. A test checks
- * every secret-holding type.
+ * every secret-holding type. spec/07-security.md §12.
  */
 
 // util.inspect's hook, reached through the global symbol registry so this

@@ -101,7 +101,7 @@ export function ratchetEncrypt(p: CryptoProvider, s: RatchetState, padded: Uint8
   });
   const mk = messageKeys(b, chain.chainKey);
   const ciphertext = b.aeadSeal(mk.key, mk.nonce, padded, concatBytes(adPrefix, headerBytes));
-  // The message key is used exactly once and is not kept (best effort: spec/07-security.md on JS memory).
+  // The message key is used exactly once and is not kept (best effort: spec/07-security.md §12).
   wipe(mk.key, mk.nonce);
   const state: RatchetState = { ...s, sendingChain: { chainKey: nextChainKey(b, chain.chainKey), counter: chain.counter + 1 } };
   return { state, headerBytes, ciphertext };

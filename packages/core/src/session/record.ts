@@ -1,8 +1,8 @@
 /**
  * SessionRecord: every session this device has with one peer device, the
  * current one and up to MAX_ARCHIVED_SESSIONS older ones.
- * spec/04-double-ratchet.md §6 (sessions), spec/03-handshake.md §5
- * (simultaneous initiation).
+ * spec/04-double-ratchet.md §6 (sessions), spec/03-handshake.md §3-§6
+ * (initiator and responder steps, simultaneous initiation, identity changes).
  *
  * `encrypt` and `decrypt` are transactions: they compute a whole new record
  * from the old one (the ratchet transitions are pure) and swap it in only on

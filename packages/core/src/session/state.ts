@@ -1,5 +1,5 @@
 /**
- * One session's state and its stored form. spec/05-wire-format.md §6.
+ * One session's state and its stored form. spec/05-wire-format.md §6.5.
  *
  *   SessionState = [remoteCertificate, associatedData, baseKey, initiator,
  *                   ratchet, pendingPreKey / null, preKeyDigest / null]
