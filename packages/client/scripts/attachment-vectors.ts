@@ -407,7 +407,6 @@ function pointerGroup(): TestGroup {
   const edit = (over: Partial<PointerFields>) => encodeCbor(pointerArray({ ...BASE_POINTER, ...over }));
   const items = pointerArray(BASE_POINTER).map((v) => encodeCbor(v));
   const withItem = (index: number, encoded: Uint8Array) => rawArray(items.map((it, i) => (i === index ? encoded : it)));
-  const big = 2 ** 40 + 1;
   return {
     type: 'AttachmentPointer',
     spec: 'spec/11-attachments.md §5',
@@ -426,6 +425,12 @@ function pointerGroup(): TestGroup {
         contentType: 'text/plain; charset=utf-8',
         fileName: 'notes — été.txt',
       }),
+      valid('a 4 GB video at the default chunk size', {
+        ...BASE_POINTER,
+        plaintextSize: 4_000_000_000,
+        ciphertextSize: HEADER + 4_000_000_000 + TAG * Math.ceil(4_000_000_000 / 65536),
+        chunkSize: 65536,
+      }),
       bad('version 2', encodeCbor(pointerArray(BASE_POINTER, 2)), 'UNSUPPORTED_VERSION'),
       bad('eight fields', encodeCbor(pointerArray(BASE_POINTER).slice(0, 8)), 'MALFORMED'),
       bad('ten fields', encodeCbor([...pointerArray(BASE_POINTER), null]), 'MALFORMED'),
@@ -438,9 +443,14 @@ function pointerGroup(): TestGroup {
       bad('ciphertext size one byte short of the layout', edit({ ciphertextSize: THREE.ciphertext.length - 1 }), 'MALFORMED'),
       bad('negative plaintext size', edit({ plaintextSize: -1 }), 'MALFORMED'),
       bad(
-        'plaintext size above 1 TiB',
-        edit({ plaintextSize: big, ciphertextSize: HEADER + big + TAG * Math.ceil(big / 16) }),
-        'OVERSIZED',
+        'plaintext size 2^32, an 8-byte integer outside the CBOR subset',
+        withItem(4, Uint8Array.of(0x1b, 0, 0, 0, 1, 0, 0, 0, 0)),
+        'MALFORMED',
+      ),
+      bad(
+        'plaintext size 2^32 - 1: its ciphertext would exceed 2^32 - 1, so no ciphertext size matches',
+        edit({ plaintextSize: 2 ** 32 - 1, ciphertextSize: 2 ** 32 - 1, chunkSize: 65536 }),
+        'MALFORMED',
       ),
       bad('empty id', edit({ id: '' }), 'MALFORMED'),
       bad('id with a slash', edit({ id: '../etc' }), 'MALFORMED'),

@@ -112,7 +112,7 @@ describe('attachment vectors', () => {
     expect(buildAttachmentVectors()).toBe(text);
     const counted = file.testGroups.reduce((n, g) => n + g.tests.length, 0);
     expect(file.numberOfTests).toBe(counted);
-    expect(counted).toBe(69);
+    expect(counted).toBe(71);
   });
 
   for (const backend of BACKENDS) {
@@ -179,7 +179,7 @@ describe('attachment vectors', () => {
 
   it('pointers decode and re-encode, or fail, as stated', () => {
     const cases = group('AttachmentPointer');
-    expect(cases.length).toBe(28);
+    expect(cases.length).toBe(30);
     for (const c of cases) {
       const where = `tcId ${c.tcId}: ${c.comment}`;
       const bytes = fromHex(c.encoding as string);

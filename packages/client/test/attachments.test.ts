@@ -531,6 +531,14 @@ describe('attachment tampering', () => {
       'bad-pointer',
       'MALFORMED',
     );
+    // Sizes are CBOR unsigned integers of at most 2^32 - 1 (spec/01-conventions.md §2.1).
+    const huge = { ...info, plaintextSize: 2 ** 32, ciphertextSize: 2 ** 32 + 56 + 16 * 2 ** 28 };
+    expectFailure(
+      failureOf(() => decryptAttachment(ciphertext, huge)),
+      'bad-pointer',
+      'OVERSIZED',
+    );
+    expect(() => layoutOf(2 ** 32 - 100, 65536)).toThrow(RangeError);
     expectFailure(
       failureOf(() => decryptAttachmentStream(streamOf(ciphertext), { ...info, digest: info.digest.subarray(1) })),
       'bad-pointer',
@@ -546,7 +554,8 @@ describe('attachment pointer', () => {
       id: fc.stringMatching(/^[A-Za-z0-9_-]{1,128}$/),
       key: fc.uint8Array({ minLength: 32, maxLength: 32 }),
       digest: fc.uint8Array({ minLength: 32, maxLength: 32 }),
-      plaintextSize: fc.oneof(fc.integer({ min: 0, max: 1 << 20 }), fc.integer({ min: 0, max: 2 ** 40 })),
+      // Up to 2^31 - 64: within the 2^32 - 1 ciphertext bound even with 16-byte chunks (which double the size).
+      plaintextSize: fc.oneof(fc.integer({ min: 0, max: 1 << 20 }), fc.integer({ min: 0, max: 2 ** 31 - 64 })),
       exponent: fc.integer({ min: 4, max: 22 }),
       contentType: fc.option(fc.constantFrom('video/mp4', 'image/jpeg', 'text/plain; charset=utf-8', 'application/octet-stream'), {
         nil: undefined,

@@ -9,11 +9,11 @@
 import { type CryptoProvider, defaultProvider } from '@parley/core';
 import { ByteQueue } from './byte-queue.ts';
 import { ChunkSealer } from './chunk-cipher.ts';
-import { ATTACHMENT_KEY_BYTES, DEFAULT_CHUNK_SIZE, MAX_PLAINTEXT_BYTES, SALT_BYTES } from './constants.ts';
+import { ATTACHMENT_KEY_BYTES, DEFAULT_CHUNK_SIZE, MAX_CIPHERTEXT_BYTES, SALT_BYTES } from './constants.ts';
 import { streamingSha256 } from './digest.ts';
 import { buildHeader } from './header.ts';
 import { type AttachmentKeyInfo, redactedInspect } from './key-info.ts';
-import { chunkExponent } from './layout.ts';
+import { chunkExponent, ciphertextSizeOf } from './layout.ts';
 
 export interface EncryptOptions {
   /** Backend and randomness; the platform default unless given (tests and vectors inject one). */
@@ -109,7 +109,9 @@ export function encryptAttachmentStream(source: ReadableStream<Uint8Array>, opti
           }
           if (!(value instanceof Uint8Array)) throw new TypeError('attachment source must yield Uint8Array pieces');
           plaintextSize += value.length;
-          if (plaintextSize > MAX_PLAINTEXT_BYTES) throw new RangeError('attachment larger than the format allows (1 TiB)');
+          if (ciphertextSizeOf(plaintextSize, chunkSize) > MAX_CIPHERTEXT_BYTES) {
+            throw new RangeError('attachment larger than the format allows (4 GiB of ciphertext)');
+          }
           queue.push(value);
         }
         const final = sourceDone && queue.length <= chunkSize;

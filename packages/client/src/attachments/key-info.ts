@@ -2,9 +2,9 @@
  * What a receiver needs to fetch, check and decrypt one attachment, and the
  * checks that make it self-consistent. spec/11-attachments.md §5.
  */
-import { ATTACHMENT_KEY_BYTES } from './constants.ts';
+import { ATTACHMENT_KEY_BYTES, MAX_CIPHERTEXT_BYTES } from './constants.ts';
 import { fail } from './errors.ts';
-import { type Layout, chunkExponent, isValidPlaintextSize, layoutOf } from './layout.ts';
+import { type Layout, chunkExponent, ciphertextSizeOf, layoutOf } from './layout.ts';
 
 /** Digest of the whole ciphertext: SHA-256, 32 bytes. */
 export const DIGEST_BYTES = 32;
@@ -65,13 +65,17 @@ export function layoutOfKeyInfo(info: AttachmentKeyInfo): Layout {
   if (chunkExponent(info.chunkSize) < 0) {
     fail.pointer('MALFORMED', 'chunkSize: not a power of two from 16 B to 4 MiB', { field: 'chunkSize' });
   }
-  if (!isValidPlaintextSize(info.plaintextSize)) {
-    const code = Number.isSafeInteger(info.plaintextSize) && info.plaintextSize > 0 ? 'OVERSIZED' : 'MALFORMED';
-    fail.pointer(code, 'plaintextSize: out of range', { field: 'plaintextSize' });
+  // The field readers of spec/01-conventions.md §2.3: an unsigned integer, at most 2^32 - 1.
+  for (const field of ['plaintextSize', 'ciphertextSize'] as const) {
+    const n = info[field];
+    if (!Number.isSafeInteger(n) || n < 0) fail.pointer('MALFORMED', `${field}: expected an unsigned integer`, { field });
+    if (n > MAX_CIPHERTEXT_BYTES) fail.pointer('OVERSIZED', `${field}: above 2^32 - 1`, { field });
   }
-  const layout = layoutOf(info.plaintextSize, info.chunkSize);
-  if (info.ciphertextSize !== layout.ciphertextSize) {
+  // One size determines the other; a pointer whose sizes disagree is refused
+  // rather than trusted for either. (A plaintext too large for the format has
+  // no ciphertext size within the bound, so it fails here too.)
+  if (info.ciphertextSize !== ciphertextSizeOf(info.plaintextSize, info.chunkSize)) {
     fail.pointer('MALFORMED', 'ciphertextSize: does not match plaintextSize and chunkSize', { field: 'ciphertextSize' });
   }
-  return layout;
+  return layoutOf(info.plaintextSize, info.chunkSize);
 }

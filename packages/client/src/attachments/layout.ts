@@ -4,9 +4,9 @@
  * spec/11-attachments.md §4 (layout) and §7 (seeking).
  *
  * Pure arithmetic: this module knows nothing of keys or ciphers. Every value
- * is an exact integer because sizes are bounded by MAX_PLAINTEXT_BYTES.
+ * is an exact integer because sizes are bounded by MAX_CIPHERTEXT_BYTES.
  */
-import { HEADER_BYTES, MAX_CHUNK_EXPONENT, MAX_PLAINTEXT_BYTES, MIN_CHUNK_EXPONENT, TAG_BYTES } from './constants.ts';
+import { HEADER_BYTES, MAX_CHUNK_EXPONENT, MAX_CIPHERTEXT_BYTES, MIN_CHUNK_EXPONENT, TAG_BYTES } from './constants.ts';
 
 export interface Layout {
   readonly plaintextSize: number;
@@ -33,21 +33,26 @@ export function chunkExponent(chunkSize: number): number {
   return -1;
 }
 
-/** True for the sizes the format allows; callers turn false into their own error kind. */
-export function isValidPlaintextSize(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0 && n <= MAX_PLAINTEXT_BYTES;
+/**
+ * Ciphertext size for a plaintext size and chunk size (both already in
+ * range): the header, the plaintext, and a tag per chunk. May exceed
+ * MAX_CIPHERTEXT_BYTES; `layoutOf` refuses that.
+ */
+export function ciphertextSizeOf(plaintextSize: number, chunkSize: number): number {
+  return HEADER_BYTES + plaintextSize + Math.max(1, Math.ceil(plaintextSize / chunkSize)) * TAG_BYTES;
 }
 
 /**
- * The layout of an attachment. Callers validate both arguments first (with
- * `chunkExponent` and `isValidPlaintextSize`); this throws a RangeError if
- * they did not.
+ * The layout of an attachment. Throws a RangeError for a chunk size the
+ * format does not allow or an attachment too large for it (callers checking
+ * peer input validate first and raise their own errors).
  */
 export function layoutOf(plaintextSize: number, chunkSize: number): Layout {
-  if (!isValidPlaintextSize(plaintextSize)) throw new RangeError('"plaintextSize" out of range');
+  if (!Number.isSafeInteger(plaintextSize) || plaintextSize < 0) throw new RangeError('"plaintextSize" must be a non-negative integer');
   if (chunkExponent(chunkSize) < 0) throw new RangeError('"chunkSize" must be a power of two from 16 B to 4 MiB');
-  const chunkCount = Math.max(1, Math.ceil(plaintextSize / chunkSize));
-  return { plaintextSize, chunkSize, chunkCount, ciphertextSize: HEADER_BYTES + plaintextSize + chunkCount * TAG_BYTES };
+  const ciphertextSize = ciphertextSizeOf(plaintextSize, chunkSize);
+  if (ciphertextSize > MAX_CIPHERTEXT_BYTES) throw new RangeError('attachment larger than the format allows (4 GiB of ciphertext)');
+  return { plaintextSize, chunkSize, chunkCount: Math.max(1, Math.ceil(plaintextSize / chunkSize)), ciphertextSize };
 }
 
 /** Plaintext bytes in chunk `index`: the chunk size, except for the final chunk. */
