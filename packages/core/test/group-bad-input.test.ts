@@ -203,6 +203,35 @@ describe.each([nodeBackend, nobleBackend].map((b) => [b.name, b] as const))('gro
   });
 });
 
+describe('group counters at the top of their range', () => {
+  const p = cryptoProvider(nodeBackend);
+
+  it('a chain that reaches the largest iteration still saves and loads, and nothing goes past it', () => {
+    const [a, b] = makeGroup(p, 2) as [Device, Device];
+    // a hands b a chain (its own keys, through its own session) that starts near the top of the counter range.
+    const seed = new Uint8Array(32).fill(5);
+    const chain = { generation: 7, epoch: 0, iteration: 0xfffffffe, chainKey: new Uint8Array(32).fill(6) };
+    const distribution = encodeDistribution({
+      groupId: a.session.groupId,
+      epoch: 0,
+      sender: a.member,
+      generation: chain.generation,
+      iteration: chain.iteration,
+      chainKey: chain.chainKey,
+      signingKey: p.backend.ed25519PublicKey(seed),
+    });
+    b.session.processDistribution(distribution, a.device.certificate);
+    expect(b.session.decrypt(craft(p, a.session.groupId, a.member, chain, seed, padded('last'))).iteration).toBe(0xfffffffe);
+    const copy = GroupSession.deserialize(b.session.serialize(), p);
+    expect(toHex(copy.serialize())).toBe(toHex(b.session.serialize()));
+    expectUnchanged(
+      copy,
+      () => copy.decrypt(craft(p, a.session.groupId, a.member, { ...chain, iteration: 0xffffffff }, seed, padded('x'))),
+      'OVERSIZED',
+    );
+  });
+});
+
 describe('group bad input: encodings', () => {
   const p = cryptoProvider(nodeBackend);
   const [a, b] = makeGroup(p, 2) as [Device, Device];

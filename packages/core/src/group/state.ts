@@ -176,6 +176,8 @@ export function serializeGroupState(s: GroupState): Uint8Array {
 }
 
 const counter = (v: unknown, field: string) => readUint(v, field, MAX_GROUP_COUNTER);
+/** A chain's next iteration may be one past the largest counter a message can carry. */
+const position = (v: unknown, field: string) => readUint(v, field, MAX_GROUP_COUNTER + 1);
 
 /**
  * Parses a decoded record and checks its invariants (members unique and
@@ -207,7 +209,7 @@ export function groupStateFromCbor(v: unknown, provider: CryptoProvider): GroupS
   const sending: SendingChain = {
     generation: counter(sf[0], 'sending.generation'),
     epoch: counter(sf[1], 'sending.epoch'),
-    iteration: counter(sf[2], 'sending.iteration'),
+    iteration: position(sf[2], 'sending.iteration'),
     chainKey: readBytes(sf[3], 'sending.chainKey', 32),
     signing: Ed25519KeyPair.fromSeed(readBytes(sf[4], 'sending.signingSeed', 32), provider),
   };
@@ -258,7 +260,7 @@ function receivingChainFromCbor(v: unknown): ReceivingChain {
   return {
     generation: counter(f[0], 'chain.generation'),
     epoch: counter(f[1], 'chain.epoch'),
-    iteration: counter(f[2], 'chain.iteration'),
+    iteration: position(f[2], 'chain.iteration'),
     chainKey: readBytes(f[3], 'chain.chainKey', 32),
     signingKey: readBytes(f[4], 'chain.signingKey', 32),
     graceEnd: readOptional(f[5], (x) => readUint(x, 'chain.graceEnd')),
