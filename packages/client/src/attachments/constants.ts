@@ -56,7 +56,7 @@ export const DEFAULT_CHUNK_SIZE = 1 << 16;
  * Largest ciphertext, and so the bound on both size fields of a pointer:
  * 2^32 - 1 bytes (4 GiB), the largest unsigned integer in the CBOR subset of
  * spec/01-conventions.md §2.1. The ciphertext is the larger of the two sizes,
- * so the plaintext is a little smaller (4 GiB - 1 MiB - 57 bytes at the
- * default chunk size). 40 times the relay's default upload limit.
+ * so the plaintext is a little smaller (about 4 GiB - 1 MiB at the default
+ * chunk size, 2 GiB with 16-byte chunks). 40 times the relay's default upload limit.
  */
 export const MAX_CIPHERTEXT_BYTES = 2 ** 32 - 1;
