@@ -1,0 +1,80 @@
+/**
+ * What every engine module shares: the store, the crypto provider, the
+ * clock, the relay link, this device's identity and the event emitter.
+ * spec/10-client.md §1.
+ *
+ * Rule for everything that uses it: mutable protocol state (session
+ * records, the prekey store, group sessions) is loaded from the store
+ * inside the synchronous transaction that changes it and saved before the
+ * transaction ends; nothing mutable is cached across an `await`. So a
+ * failed transaction leaves no in-memory copy ahead of the stored one.
+ */
+import type { Account, CryptoProvider, DeviceIdentity } from '@parley/core';
+import type { ClientEvents, Emitter, EventName } from '../events.ts';
+import type { DeviceAddress } from '../ids.ts';
+import type { AccountRelayLink, RelayLink } from '../relay-link.ts';
+import type { Clock, ClientStore } from '../store/types.ts';
+
+export interface ClientOptions {
+  /** One-time X25519 prekeys kept on the relay (refilled to this). */
+  oneTimePreKeys: number;
+  /** One-time ML-KEM prekeys kept on the relay (1184 bytes each). */
+  kemPreKeys: number;
+  /** Refill when the relay holds fewer than this fraction of the targets. */
+  refillBelow: number;
+  /** How often the signed prekey is replaced. */
+  signedPreKeyRotationMs: number;
+  /** How long a replaced signed prekey still accepts initial messages (at least the relay's message TTL). */
+  signedPreKeyGraceMs: number;
+  /** A device list fetched longer ago than this is fetched again before sending. */
+  deviceListMaxAgeMs: number;
+  /** How often upkeep runs (rotation, refill, sweep, outbox retry). */
+  maintenanceIntervalMs: number;
+  /** Send delivery receipts for received messages. */
+  deliveryReceipts: boolean;
+  /** First delay before retrying the outbox after the relay was unreachable (doubles up to 30 s). */
+  retryDelayMs: number;
+}
+
+export const DEFAULT_OPTIONS: ClientOptions = {
+  oneTimePreKeys: 100,
+  kemPreKeys: 20,
+  refillBelow: 0.25,
+  // Signal rotates every two days and keeps old keys for a month; a week is gentler on a relay
+  // that many clients share, and still limits what a stolen signed prekey exposes.
+  signedPreKeyRotationMs: 7 * 24 * 3600 * 1000,
+  signedPreKeyGraceMs: 31 * 24 * 3600 * 1000,
+  deviceListMaxAgeMs: 24 * 3600 * 1000,
+  maintenanceIntervalMs: 3600 * 1000,
+  deliveryReceipts: true,
+  retryDelayMs: 500,
+};
+
+export interface Context {
+  readonly store: ClientStore;
+  readonly provider: CryptoProvider;
+  readonly clock: Clock;
+  readonly relay: RelayLink & Partial<AccountRelayLink>;
+  readonly device: DeviceIdentity;
+  /** Only on the primary device. */
+  readonly account: Account | null;
+  readonly self: DeviceAddress;
+  readonly events: Emitter;
+  readonly options: ClientOptions;
+}
+
+/**
+ * Events gathered during a transaction and emitted only after it commits,
+ * so the app never hears of a change that was rolled back.
+ */
+export class Pending {
+  readonly #events: [EventName, unknown][] = [];
+
+  add<E extends EventName>(event: E, payload: ClientEvents[E]): void {
+    this.#events.push([event, payload]);
+  }
+
+  flush(events: Emitter): void {
+    for (const [name, payload] of this.#events.splice(0)) events.emit(name, payload as never);
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Processing one envelope from the relay. spec/10-client.md §4.2.
+ *
+ * The order is what makes delivery exactly-once: (1) an envelope already
+ * handled is only acknowledged again; (2) decryption, the session update,
+ * the prekey store, the stored message and the deduplication records commit
+ * in one transaction; (3) only then does the caller acknowledge, so the
+ * relay deletes nothing the store does not hold. A failure that a fresh
+ * session can cure queues a retry request (retry.ts) in the same transaction
+ * that marks the envelope handled.
+ */
+import { type DeviceCertificate, MessageType, ParleyError, PreKeyStore, peekGroupMessage } from '@parley/core';
+import { bytesEqual } from '../bytes.ts';
+import { type Content, decodeContent } from '../content/content.ts';
+import { ClientError, isClientError } from '../errors.ts';
+import { accountId } from '../ids.ts';
+import type { IncomingEnvelope } from '../relay-link.ts';
+import { envelopeSeen, markEnvelope } from '../state/dedup.ts';
+import { loadGroup, saveGroup } from '../state/groups.ts';
+import { savePreKeys } from '../state/identity.ts';
+import { loadSession, saveSession } from '../state/sessions.ts';
+import { applyContent } from './apply.ts';
+import { type Context, Pending } from './context.ts';
+import { acceptSignedList, trustSender, trustedCertificate } from './directory.ts';
+import { RETRY_CODES, requestRetry } from './retry.ts';
+
+export interface ReceiveOutcome {
+  /** A new session used our prekeys: upkeep should check the relay's counts. */
+  readonly usedPreKeys: boolean;
+}
+
+/**
+ * Handles one envelope; when it returns, the envelope may be acknowledged.
+ * Throws only for failures of our own (the store), never for bad input: then
+ * the envelope must not be acknowledged, and the relay delivers it again.
+ */
+export async function receiveEnvelope(ctx: Context, env: IncomingEnvelope): Promise<ReceiveOutcome> {
+  if (envelopeSeen(ctx.store, env.sender, env.clientId)) return { usedPreKeys: false };
+  const attempt = new Pending();
+  try {
+    const usedPreKeys = ctx.store.transaction(() => {
+      const used = messageTypeOf(env.envelope) === MessageType.group ? receiveGroup(ctx, env, attempt) : receiveDirect(ctx, env, attempt);
+      markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
+      return used;
+    });
+    attempt.flush(ctx.events);
+    return { usedPreKeys };
+  } catch (e) {
+    if (!(e instanceof ParleyError) && !(e instanceof ClientError)) throw e;
+    const failed = new Pending();
+    ctx.store.transaction(() => recordFailure(ctx, env, e, failed));
+    failed.flush(ctx.events);
+    return { usedPreKeys: false };
+  }
+}
+
+/** The type byte of a core message: [version, type, ...] with a one-byte array header. Full decoding checks it all. */
+function messageTypeOf(bytes: Uint8Array): number {
+  return bytes.length >= 3 && (bytes[0] as number) >= 0x82 && (bytes[0] as number) <= 0x97 ? (bytes[2] as number) : -1;
+}
+
+function receiveDirect(ctx: Context, env: IncomingEnvelope, pending: Pending): boolean {
+  const peer = env.sender;
+  const { record, corrupted } = loadSession(ctx.store, peer, ctx.provider);
+  if (corrupted) pending.add('warning', { code: 'BAD_RECORD', message: 'a stored session did not load; it will be rebuilt' });
+  const prekeyBytes = messageTypeOf(env.envelope) === MessageType.preKey ? ctx.store.get('identity', 'prekeys') : undefined;
+  const prekeys = prekeyBytes ? PreKeyStore.deserialize(prekeyBytes, ctx.device, ctx.provider) : undefined;
+  const result = record.decrypt(env.envelope, { device: ctx.device, prekeys, expectedAccountKey: peer.accountKey });
+  if (result.sender.deviceId !== peer.deviceId || !bytesEqual(result.sender.accountKey, peer.accountKey)) {
+    throw new ClientError('RELAY_MISBEHAVED', 'the envelope was sent by another device than the relay says', { deviceId: peer.deviceId });
+  }
+  let content: Content | null = null;
+  try {
+    content = decodeContent(result.plaintext);
+  } catch (e) {
+    pending.add('warning', {
+      code: (e as ParleyError).code ?? 'MALFORMED',
+      message: 'a decrypted message has content this client cannot read',
+    });
+  }
+  if (content?.deviceList) {
+    try {
+      acceptSignedList(ctx, peer.accountKey, content.deviceList, pending);
+    } catch (e) {
+      pending.add('warning', { code: (e as ParleyError).code ?? 'BAD_DEVICE_LIST', message: 'a device list in a message did not verify' });
+    }
+  }
+  if (!trustSender(ctx, result.sender, pending)) throw untrusted(result.sender);
+  saveSession(ctx.store, peer, record);
+  if (result.newSession && prekeys) savePreKeys(ctx.store, prekeys);
+  if (content) applyContent(ctx, { sender: result.sender, content, via: 'direct' }, pending);
+  return result.newSession;
+}
+
+function receiveGroup(ctx: Context, env: IncomingEnvelope, pending: Pending): boolean {
+  const header = peekGroupMessage(env.envelope);
+  const sender = env.sender;
+  if (header.sender.deviceId !== sender.deviceId || !bytesEqual(header.sender.accountKey, sender.accountKey)) {
+    throw new ClientError('RELAY_MISBEHAVED', 'the group message names another sender than the relay says', { deviceId: sender.deviceId });
+  }
+  const group = loadGroup(ctx.store, header.groupId, ctx.provider);
+  if (!group) throw new ParleyError('UNKNOWN_GROUP', 'a group message for a group we do not hold');
+  if (!group.members.some((m) => bytesEqual(m, sender.accountKey)))
+    throw new ParleyError('UNKNOWN_SENDER', 'a group message from a non-member account');
+  const certificate = trustedCertificate(ctx, sender.accountKey, sender.deviceId);
+  if (!certificate)
+    throw new ParleyError('UNKNOWN_SENDER', 'a group message from a device we do not know yet', { deviceId: sender.deviceId });
+  const member = { accountKey: sender.accountKey, deviceId: sender.deviceId };
+  if (!group.session.isMember(member)) group.session.changeMembers({ add: [member] });
+  const opened = group.session.decrypt(env.envelope);
+  saveGroup(ctx.store, group);
+  let content: Content;
+  try {
+    content = decodeContent(opened.plaintext);
+  } catch (e) {
+    pending.add('warning', {
+      code: (e as ParleyError).code ?? 'MALFORMED',
+      message: 'a group message has content this client cannot read',
+    });
+    return false;
+  }
+  if (!content.group || !bytesEqual(content.group, header.groupId)) {
+    pending.add('warning', { code: 'MALFORMED', message: 'a group message whose content names another group' });
+    return false;
+  }
+  applyContent(ctx, { sender: certificate, content, via: 'group' }, pending);
+  return false;
+}
+
+function untrusted(c: DeviceCertificate): ClientError {
+  return new ClientError('UNTRUSTED_DEVICE', 'a message from a device its account does not list', {
+    account: accountId(c.accountKey),
+    deviceId: c.deviceId,
+  });
+}
+
+/** Marks a failed envelope handled and, when a fresh session can cure it, asks its sender to re-send. */
+function recordFailure(ctx: Context, env: IncomingEnvelope, error: ParleyError | ClientError, pending: Pending): void {
+  markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
+  const sender = { account: accountId(env.sender.accountKey), deviceId: env.sender.deviceId };
+  if (isClientError(error, 'UNTRUSTED_DEVICE')) {
+    pending.add('untrusted-device', { account: sender.account, deviceId: sender.deviceId, reason: 'not-in-device-list' });
+    return;
+  }
+  let retryRequested = false;
+  if (RETRY_CODES.has(error.code)) {
+    // A group failure needs no new one-to-one session, only the content again.
+    const direct = messageTypeOf(env.envelope) !== MessageType.group;
+    retryRequested = requestRetry(ctx, env.sender, env.clientId, direct);
+  }
+  pending.add('undecryptable', { sender, clientId: env.clientId, code: error.code, retryRequested });
+}

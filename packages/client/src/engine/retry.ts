@@ -1,0 +1,85 @@
+/**
+ * Self-healing: the two halves of the retry flow. spec/10-client.md §6.
+ *
+ * Receiver: an envelope that fails to decrypt for a reason a new session can
+ * cure (no session, a lost or corrupted record, an unknown prekey, a failed
+ * tag, an unknown group chain) is answered with a retry request naming its
+ * client id, sent in a fresh session started from the sender's bundle (or
+ * in the fresh session we already started and that is still waiting for an
+ * answer).
+ *
+ * Sender: a retry request for a message we still hold, from a device it was
+ * sent to, makes us re-send the same content (same message id, so the
+ * receiver applies it once) on the session the request just created, once
+ * per device. The re-send must cover every device of the requester's
+ * account (the relay insists); the others drop it as a duplicate.
+ */
+import type { DeviceCertificate } from '@parley/core';
+import { bytesEqual } from '../bytes.ts';
+import { type DeviceAddress, accountId, deviceKey, messageIdFromClientId, messageIdText } from '../ids.ts';
+import { getSent, putSent, sameDevice } from '../state/sent-log.ts';
+import { newContent, queueDirect, queueEntry } from './compose.ts';
+import type { Context, Pending } from './context.ts';
+
+/** Codes a fresh session (or a re-send over one) can cure. */
+export const RETRY_CODES: ReadonlySet<string> = new Set([
+  'DECRYPT_FAILED',
+  'NO_SESSION',
+  'UNKNOWN_PREKEY',
+  'UNKNOWN_CHAIN',
+  'BAD_PADDING',
+  'TOO_FAR_AHEAD',
+  // Only reached for an envelope we never processed (processed ones are caught first): the sender reused keys,
+  // e.g. it was restored from a backup.
+  'DUPLICATE_MESSAGE',
+  // Group messages: a chain or membership we do not hold yet.
+  'UNKNOWN_SENDER',
+  'UNKNOWN_GROUP',
+  'STALE_EPOCH',
+]);
+
+/** Retry requests one sender device can cause per hour: a peer sending garbage cannot make us spam it. */
+export const MAX_RETRY_REQUESTS_PER_HOUR = 100;
+
+const HOUR = 3600 * 1000;
+
+/** Queues a retry request for a failed envelope, unless the hourly budget for that device is spent. Returns true if queued. */
+export function requestRetry(ctx: Context, sender: DeviceAddress, clientId: string, freshSession: boolean): boolean {
+  const now = ctx.clock();
+  const budgetKey = `r/${deviceKey(sender)}/${Math.floor(now / HOUR)}`;
+  const used = Number(new TextDecoder().decode(ctx.store.get('processed', budgetKey) ?? new Uint8Array()) || '0');
+  if (used >= MAX_RETRY_REQUESTS_PER_HOUR) return false;
+  ctx.store.put('processed', budgetKey, new TextEncoder().encode(String(used + 1)), now + 2 * HOUR);
+  queueDirect(ctx, sender.accountKey, newContent(ctx, { type: 'retry', clientId }), {
+    freshSession: freshSession ? sender : null,
+    keepForRetry: true,
+  });
+  return true;
+}
+
+/** Answers a retry request from `requester` (the certificate of the session it arrived on). */
+export function answerRetry(ctx: Context, requester: DeviceCertificate, clientId: string, pending: Pending): void {
+  const messageId = messageIdFromClientId(clientId);
+  if (!messageId) return;
+  const sent = getSent(ctx.store, messageId);
+  const who: DeviceAddress = { accountKey: requester.accountKey, deviceId: requester.deviceId };
+  // Only a device the message went to may have it again, and only once.
+  if (!sent || !sent.recipients.some((r) => sameDevice(r, who)) || sent.resent.some((r) => sameDevice(r, who))) return;
+  const own = bytesEqual(requester.accountKey, ctx.self.accountKey);
+  const payload = own ? sent.toOwnDevices : sent.toContacts;
+  if (!payload) return;
+  queueEntry(ctx, {
+    messageId,
+    attempt: sent.resent.length + 1,
+    accounts: [requester.accountKey],
+    toContacts: own ? null : payload,
+    toOwnDevices: own ? payload : null,
+    groupMessage: null,
+    freshSession: null,
+    keepForRetry: false,
+    conversation: null,
+    ttlSeconds: null,
+  });
+  putSent(ctx.store, { ...sent, resent: [...sent.resent, who] });
+  pending.add('resent', { messageId: messageIdText(messageId), to: accountId(requester.accountKey) });
+}

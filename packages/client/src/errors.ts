@@ -1,0 +1,55 @@
+/**
+ * The client SDK's coded errors. spec/10-client.md §9 lists every code.
+ *
+ * Failures from the protocol itself stay core's `ParleyError` (DECRYPT_FAILED,
+ * BAD_CERTIFICATE, ...); this type covers what only the client can detect:
+ * an untrusted device on the relay, an unknown contact, a relay that answers
+ * out of contract. Messages name ids and counts, never key bytes or plaintext.
+ */
+
+export const ClientErrorCode = {
+  /** The relay lists a device the account never certified (or removed): a ghost. */
+  UNTRUSTED_DEVICE: 'UNTRUSTED_DEVICE',
+  /** The relay answered something the protocol does not allow (wrong sender, bad bundle, ...). */
+  RELAY_MISBEHAVED: 'RELAY_MISBEHAVED',
+  /** The relay could not be reached or answered with an error; the operation may be retried. */
+  RELAY_UNAVAILABLE: 'RELAY_UNAVAILABLE',
+  /** The relay refused a request permanently (a 4xx other than the ones handled). */
+  RELAY_REFUSED: 'RELAY_REFUSED',
+  /** The account has no registered device on the relay. */
+  UNKNOWN_ACCOUNT: 'UNKNOWN_ACCOUNT',
+  /** No contact or group with this id. */
+  UNKNOWN_CONVERSATION: 'UNKNOWN_CONVERSATION',
+  /** This device does not hold the account key (only the primary can add or remove devices). */
+  NOT_PRIMARY: 'NOT_PRIMARY',
+  /** The store holds no identity yet, or one for another account. */
+  NOT_REGISTERED: 'NOT_REGISTERED',
+  /** A signed device list that does not verify, goes backwards, or equivocates. */
+  BAD_DEVICE_LIST: 'BAD_DEVICE_LIST',
+  /** A link request or response that does not match or does not verify. */
+  BAD_LINK: 'BAD_LINK',
+  /** An attachment whose size or digest differs from its pointer. */
+  ATTACHMENT_MISMATCH: 'ATTACHMENT_MISMATCH',
+  /** The client was closed. */
+  CLOSED: 'CLOSED',
+} as const;
+
+export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
+
+export type ClientErrorDetails = Readonly<Record<string, string | number | boolean | null>>;
+
+export class ClientError extends Error {
+  readonly code: ClientErrorCode;
+  readonly details: ClientErrorDetails;
+
+  constructor(code: ClientErrorCode, message: string, details: ClientErrorDetails = {}) {
+    super(`${code}: ${message}`);
+    this.name = 'ClientError';
+    this.code = code;
+    this.details = Object.freeze({ ...details });
+  }
+}
+
+export function isClientError(e: unknown, code?: ClientErrorCode): e is ClientError {
+  return e instanceof ClientError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,116 @@
+/**
+ * What the SDK needs from a relay, as one small interface. spec/10-client.md §1.
+ *
+ * The SDK's logic is written against this interface, not against HTTP:
+ * `relay-adapter.ts` implements it on the typed relay client
+ * (`./relay-client/`), and the unit tests implement it with an in-memory
+ * fake relay. Every byte string here is opaque to the relay (certificates,
+ * prekeys and bundles are core's canonical encodings; envelopes are core
+ * messages).
+ *
+ * Errors: a method that cannot reach the relay, or gets a 5xx or 429, throws
+ * ClientError RELAY_UNAVAILABLE (retry later); a refusal throws
+ * RELAY_REFUSED with the relay's code in `details.relayCode`.
+ */
+import type { DeviceAddress } from './ids.ts';
+
+export interface RelayDevice {
+  readonly deviceId: number;
+  /** Canonical certificate encoding, exactly as registered (unverified until the SDK checks it). */
+  readonly certificate: Uint8Array;
+}
+
+export interface RelayBundle {
+  readonly deviceId: number;
+  /** Core's `encodeBundle` bytes (unverified until the SDK checks them). */
+  readonly bundle: Uint8Array;
+}
+
+export interface PreKeyCounts {
+  readonly oneTimePreKeys: number;
+  readonly kemPreKeys: number;
+  readonly signedPreKeyId: number | null;
+  readonly lastResortKemPreKeyId: number | null;
+}
+
+/** Encoded prekeys (core's encodeSignedPreKey / encodeOneTimePreKey / encodeKemPreKey). */
+export interface PreKeyUpload {
+  readonly signedPreKey?: Uint8Array;
+  readonly lastResortKemPreKey?: Uint8Array;
+  readonly oneTimePreKeys?: readonly Uint8Array[];
+  readonly kemPreKeys?: readonly Uint8Array[];
+}
+
+export interface Registration extends PreKeyUpload {
+  readonly certificate: Uint8Array;
+  readonly signedPreKey: Uint8Array;
+  readonly lastResortKemPreKey: Uint8Array;
+}
+
+export interface OutgoingEnvelope {
+  readonly recipient: DeviceAddress;
+  readonly clientId: string;
+  readonly envelope: Uint8Array;
+  /** SHA-256 of the certificate the envelope was encrypted for (the relay answers stale-devices if it changed). */
+  readonly certificateHash?: Uint8Array;
+}
+
+export type SendOutcome =
+  | { readonly status: 'stored' }
+  | {
+      readonly status: 'mismatched-devices';
+      readonly mismatches: readonly { accountKey: Uint8Array; missingDevices: readonly number[]; extraDevices: readonly number[] }[];
+    }
+  | { readonly status: 'stale-devices'; readonly stale: readonly { accountKey: Uint8Array; staleDevices: readonly number[] }[] };
+
+export interface IncomingEnvelope {
+  /** The relay's handle for acknowledging. */
+  readonly seq: number;
+  /** Who sent it, as the relay says (checked against the decrypted session). */
+  readonly sender: DeviceAddress;
+  readonly clientId: string;
+  readonly serverTimestamp: number;
+  readonly expiresAt: number;
+  readonly envelope: Uint8Array;
+}
+
+export interface MailboxHandlers {
+  /** Called for each envelope, in relay order. The SDK acknowledges through `Mailbox.ack`. */
+  onEnvelope(envelope: IncomingEnvelope): void;
+  /** The connection is up (again): queued envelopes follow. */
+  onOpen?(): void;
+  /** The connection dropped; the link reconnects by itself until closed. */
+  onClose?(reason: string): void;
+}
+
+export interface Mailbox {
+  /** Acknowledges processed envelopes: the relay deletes them. */
+  ack(seqs: readonly number[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface RelayLink {
+  /** This link's device. */
+  readonly self: DeviceAddress;
+  registerDevice(registration: Registration): Promise<PreKeyCounts>;
+  uploadPreKeys(upload: PreKeyUpload): Promise<PreKeyCounts>;
+  preKeyCounts(): Promise<PreKeyCounts>;
+  /** An account's devices as the relay has them (empty for an unknown account). */
+  listDevices(accountKey: Uint8Array): Promise<RelayDevice[]>;
+  /** Claims bundles: one device, or every device of the account (without the caller's own device). */
+  fetchBundles(accountKey: Uint8Array, deviceId: number | 'all'): Promise<RelayBundle[]>;
+  /** One atomic send; covers every device of each recipient account (and the sender's other devices). */
+  send(envelopes: readonly OutgoingEnvelope[], options?: { ttlSeconds?: number }): Promise<SendOutcome>;
+  /** Opens the push connection for this device (a websocket); envelopes arrive through `handlers`. */
+  openMailbox(handlers: MailboxHandlers): Mailbox;
+  /** Uploads an encrypted attachment; returns the relay's id for it. */
+  uploadAttachment(ciphertext: AsyncIterable<Uint8Array>, size: number): Promise<string>;
+  /** Streams an attachment's ciphertext (all of it, or `range` [start, end)). */
+  downloadAttachment(id: string, range?: { start: number; end: number }): AsyncIterable<Uint8Array>;
+}
+
+/** Signing as the account key: only the primary device holds it. */
+export interface AccountRelayLink {
+  /** Removes one of the account's devices (revoking its certificate on the relay). */
+  removeDevice(deviceId: number): Promise<void>;
+}

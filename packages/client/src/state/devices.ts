@@ -1,0 +1,67 @@
+/**
+ * What this device knows about an account's devices (its own account and
+ * every contact's), in the `devices` table under the account id.
+ * spec/10-client.md §5.
+ *
+ *   ["parley/client-devices", 1, signedList: bstr / null,
+ *    trusted: [* certificate (core array form)], refused: [* [deviceId, reason]],
+ *    checkedAt: bstr .size 8]
+ *
+ * `trusted` is the last verdict on the relay's list (devices we encrypt to);
+ * `signedList` is the highest revision of the account-signed list we have
+ * accepted, which later relay lists are judged against.
+ */
+import { type CryptoProvider, type DeviceCertificate, certificateFromCbor, certificateToCbor } from '@parley/core';
+import { readArray, readBytes, readOptional, readText, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
+import { type DeviceList, decodeSignedDeviceList } from '../devices/device-list.ts';
+import type { RefusalReason, RefusedDevice } from '../devices/trust.ts';
+import { accountId } from '../ids.ts';
+import type { ClientStore } from '../store/types.ts';
+import { asRecord, decodeRecord, encodeRecord } from './record.ts';
+
+const TAG = 'parley/client-devices';
+const REASONS: readonly RefusalReason[] = ['malformed', 'bad-certificate', 'wrong-device-id', 'duplicate', 'not-in-device-list'];
+
+export interface KnownDevices {
+  readonly accountKey: Uint8Array;
+  readonly list: DeviceList | null;
+  readonly trusted: readonly DeviceCertificate[];
+  readonly refused: readonly RefusedDevice[];
+  /** When the relay's list was last fetched and judged (0: never). */
+  readonly checkedAt: number;
+}
+
+export function emptyDevices(accountKey: Uint8Array): KnownDevices {
+  return { accountKey, list: null, trusted: [], refused: [], checkedAt: 0 };
+}
+
+export function loadDevices(store: ClientStore, accountKey: Uint8Array, provider: CryptoProvider): KnownDevices {
+  const bytes = store.get('devices', accountId(accountKey));
+  if (!bytes) return emptyDevices(accountKey);
+  const f = decodeRecord(bytes, TAG, 4);
+  return asRecord(TAG, () => ({
+    accountKey,
+    list: readOptional(f[0], (v) => decodeSignedDeviceList(readBytes(v, 'signedList', { max: 16384 }), accountKey, provider)),
+    trusted: readArray(f[1], 'trusted', { min: 0, max: 256 }).map((c) => certificateFromCbor(c)),
+    refused: readArray(f[2], 'refused', { min: 0, max: 256 }).map((r) => {
+      const e = readArray(r, 'refused entry', 2);
+      const reason = readText(e[1], 'reason', 32) as RefusalReason;
+      if (!REASONS.includes(reason)) throw new TypeError('unknown refusal reason');
+      return { deviceId: readUint(e[0], 'deviceId'), reason };
+    }),
+    checkedAt: readTimestamp(f[3], 'checkedAt'),
+  }));
+}
+
+export function saveDevices(store: ClientStore, known: KnownDevices): void {
+  store.put(
+    'devices',
+    accountId(known.accountKey),
+    encodeRecord(TAG, [
+      known.list?.encoded ?? null,
+      known.trusted.map(certificateToCbor),
+      known.refused.map((r) => [r.deviceId, r.reason]),
+      timestampToBytes(known.checkedAt),
+    ]),
+  );
+}
