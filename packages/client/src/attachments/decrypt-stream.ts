@@ -64,7 +64,7 @@ export function decryptAttachmentStream(
     return true;
   };
 
-  // Extra bytes are reported only after the final chunk (spec §6 fixes the
+  // Extra bytes are reported only after the final chunk (spec §6.2 fixes the
   // order, so the outcome never depends on how the input was cut into
   // pieces); until then at most one piece beyond the current chunk is held.
   const accept = (value: unknown) => {

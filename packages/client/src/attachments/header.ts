@@ -92,7 +92,7 @@ export function buildHeader(
 
 /**
  * Checks a received header against the pointer's chunk size and key, in the
- * order spec §6 fixes (magic, version, chunk size, commitment), and returns
+ * order spec §6.2 fixes (magic, version, chunk size, commitment), and returns
  * the payload key. Throws AttachmentError bad-header or wrong-key.
  */
 export function openHeader(backend: CryptoBackend, attachmentKey: Uint8Array, header: Uint8Array, chunkSize: number): Uint8Array {
