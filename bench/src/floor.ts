@@ -23,7 +23,7 @@ import { type CryptoBackend, concatBytes, decodeCbor, encodeCbor, nobleBackend, 
 import { nodeBackend } from '@parley/core/node';
 import { BACKENDS, type Backend, payload } from './parley/fixtures.ts';
 import type { MeasureOptions, Task } from './harness.ts';
-import type { Runner } from './runner.ts';
+import type { Entry, Runner } from './runner.ts';
 
 const MESSAGE_KEY = Uint8Array.of(1);
 const NEXT_CHAIN_KEY = Uint8Array.of(2);
@@ -252,23 +252,32 @@ export function floorComposites(b: CryptoBackend, quick: boolean): FloorComposit
   return out;
 }
 
-export async function runFloor(runner: Runner): Promise<void> {
-  for (const variant of BACKENDS) await runFloorFor(runner, variant);
+const backendOf = (variant: Backend) => (variant === 'node' ? nodeBackend : nobleBackend);
+
+/** The composites on both backends, for the interleaved comparison with Parley's operations. */
+export function floorEntries(quick: boolean): Entry[] {
+  return BACKENDS.flatMap((variant) =>
+    floorComposites(backendOf(variant), quick).map((c) => ({
+      meta: { section: 'floor', subject: 'floor', variant, op: c.op, label: c.label, note: c.note } as const,
+      task: c.task,
+      ...(c.overrides ? { overrides: c.overrides } : {}),
+    })),
+  );
 }
 
-async function runFloorFor(runner: Runner, variant: Backend): Promise<void> {
-  const b = variant === 'node' ? nodeBackend : nobleBackend;
+/** Single primitives on both backends, for reading the composites. */
+export async function runFloorPrimitives(runner: Runner): Promise<void> {
+  for (const variant of BACKENDS) await runPrimitivesFor(runner, variant);
+}
+
+async function runPrimitivesFor(runner: Runner, variant: Backend): Promise<void> {
+  const b = backendOf(variant);
   const base = { section: 'floor', subject: 'floor', variant } as const;
   const chainKey = b.randomBytes(32);
   const key = b.randomBytes(32);
   const nonce = b.randomBytes(12);
   const ad = b.randomBytes(64);
 
-  for (const c of floorComposites(b, runner.quick)) {
-    await runner.time({ ...base, op: c.op, label: c.label, note: c.note }, c.task, c.overrides);
-  }
-
-  // Single primitives, for reading the composites.
   const payload100 = payload(100);
   const payload1k = payload(1024);
   const cborMessage = [1, 2, encodeCbor([b.randomBytes(32), 3, 17]), b.randomBytes(176)];

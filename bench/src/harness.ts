@@ -11,6 +11,15 @@
  * we report, because on 2 cores shared with other work the mean is dragged
  * up by whatever else ran during one unlucky sample.
  *
+ * Each sample records two clocks: the process's CPU time (user + system,
+ * `process.cpuUsage`) and the wall clock. CPU time is the primary figure:
+ * it is what an operation costs the device or server that runs it, and it
+ * does not count the time this process spent descheduled while other
+ * engineers' jobs ran, which on a shared 2-core machine can double the wall
+ * clock. It does count work on other threads of the process (GC helpers,
+ * the libuv pool behind WebCrypto), which is real cost too. Wall time is
+ * kept alongside.
+ *
  * This module knows nothing of protocols or libraries: a task is a prepare
  * step (untimed) and a body (timed).
  */
@@ -46,11 +55,12 @@ export interface MeasureOptions {
   readonly budgetMs: number;
 }
 
-/** Per-operation statistics, in microseconds. */
+/** Per-operation statistics, in microseconds: CPU time (median, min, max) and wall-clock time. */
 export interface Stats {
   readonly median: number;
   readonly min: number;
   readonly max: number;
+  readonly wall: { readonly median: number; readonly min: number; readonly max: number };
   /** Samples kept (after warm-up). */
   readonly samples: number;
   /** Iterations timed in each sample. */
@@ -74,26 +84,118 @@ export function quantile(values: readonly number[], q: number): number {
   return sorted[rank - 1] as number;
 }
 
-/** Runs one sample of `iterations` and returns its mean time per iteration in microseconds. */
-async function sample<C>(task: Task<C>, iterations: number): Promise<number> {
+interface Sample {
+  /** CPU microseconds per iteration. */
+  readonly cpu: number;
+  /** Wall-clock microseconds per iteration. */
+  readonly wall: number;
+}
+
+const cpuMicros = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/** Runs one sample of `iterations` and returns its mean time per iteration. */
+async function sample<C>(task: Task<C>, iterations: number): Promise<Sample> {
   const context = (await task.prepare?.(iterations)) as C;
-  let elapsed: number;
+  let wall: number;
+  let cpu: number;
   if (task.async) {
+    const c0 = cpuMicros();
     const start = performance.now();
     for (let i = 0; i < iterations; i++) await task.run(context, i);
-    elapsed = performance.now() - start;
+    wall = (performance.now() - start) * 1000;
+    cpu = cpuMicros() - c0;
   } else {
+    const c0 = cpuMicros();
     const start = performance.now();
     for (let i = 0; i < iterations; i++) task.run(context, i);
-    elapsed = performance.now() - start;
+    wall = (performance.now() - start) * 1000;
+    cpu = cpuMicros() - c0;
   }
   await task.cleanup?.(context);
-  return (elapsed * 1000) / iterations;
+  return { cpu: cpu / iterations, wall: wall / iterations };
+}
+
+function statsOf(values: readonly Sample[], iterations: number): Stats {
+  const cpu = values.map((v) => v.cpu);
+  const wall = values.map((v) => v.wall);
+  return {
+    median: median(cpu),
+    min: Math.min(...cpu),
+    max: Math.max(...cpu),
+    wall: { median: median(wall), min: Math.min(...wall), max: Math.max(...wall) },
+    samples: values.length,
+    iterations,
+  };
 }
 
 function clampIterations(perOpMicros: number, options: MeasureOptions): number {
   const wanted = Math.round((options.targetSampleMs * 1000) / Math.max(perOpMicros, 0.001));
   return Math.min(options.maxIterations, Math.max(1, wanted));
+}
+
+/**
+ * Measures several tasks side by side: each is probed and warmed up in
+ * turn, then samples are taken in rounds (one sample of each task per
+ * round) until every task has its samples or has spent its budget. On a
+ * machine shared with other work, load comes and goes over seconds; taking
+ * the samples of compared tasks in alternation exposes them to the same
+ * load, so their ratio holds even when their absolute figures drift.
+ *
+ * Returns one outcome per task, in order: its stats, or the error it threw
+ * (a failing task is dropped from the rounds; the others carry on).
+ */
+export async function measureInterleaved(
+  entries: readonly { readonly task: Task<unknown>; readonly options: MeasureOptions }[],
+): Promise<(Stats | Error)[]> {
+  const state = entries.map(() => ({ iterations: 1, values: [] as Sample[], spent: 0, error: null as Error | null, done: false }));
+  const timed = async (i: number, iterations: number): Promise<Sample> => {
+    const s = state[i] as (typeof state)[number];
+    const start = performance.now();
+    try {
+      return await sample((entries[i] as (typeof entries)[number]).task, iterations);
+    } finally {
+      s.spent += performance.now() - start;
+    }
+  };
+  for (const [i, { options }] of entries.entries()) {
+    const s = state[i] as (typeof state)[number];
+    try {
+      s.iterations = clampIterations((await timed(i, 1)).wall, options);
+      for (let w = 0; w < options.warmupSamples && s.spent <= options.budgetMs; w++) {
+        s.iterations = clampIterations((await timed(i, s.iterations)).wall, options);
+      }
+    } catch (e) {
+      s.error = e instanceof Error ? e : new Error(String(e));
+      s.done = true;
+    }
+  }
+  while (state.some((s) => !s.done)) {
+    for (const [i, { options }] of entries.entries()) {
+      const s = state[i] as (typeof state)[number];
+      if (s.done) continue;
+      try {
+        s.values.push(await timed(i, s.iterations));
+      } catch (e) {
+        s.error = e instanceof Error ? e : new Error(String(e));
+        s.done = true;
+        continue;
+      }
+      if (s.values.length >= options.samples || (s.values.length >= options.minSamples && s.spent > options.budgetMs)) s.done = true;
+    }
+  }
+  return state.map(
+    (s) =>
+      s.error ?? {
+        median: median(s.values),
+        min: Math.min(...s.values),
+        max: Math.max(...s.values),
+        samples: s.values.length,
+        iterations: s.iterations,
+      },
+  );
 }
 
 /**
@@ -105,23 +207,17 @@ export async function measure<C>(task: Task<C>, options: MeasureOptions): Promis
   const started = performance.now();
   const overBudget = () => performance.now() - started > options.budgetMs;
 
-  let iterations = clampIterations(await sample(task, 1), options);
+  // Batches are sized by the wall clock: that is what bounds how long a sample (and the run) takes.
+  let iterations = clampIterations((await sample(task, 1)).wall, options);
   for (let w = 0; w < options.warmupSamples; w++) {
-    const perOp = await sample(task, iterations);
-    iterations = clampIterations(perOp, options);
+    iterations = clampIterations((await sample(task, iterations)).wall, options);
     if (overBudget()) break;
   }
 
-  const values: number[] = [];
+  const values: Sample[] = [];
   while (values.length < options.samples) {
     values.push(await sample(task, iterations));
     if (values.length >= options.minSamples && overBudget()) break;
   }
-  return {
-    median: median(values),
-    min: Math.min(...values),
-    max: Math.max(...values),
-    samples: values.length,
-    iterations,
-  };
+  return statsOf(values, iterations);
 }

@@ -20,7 +20,7 @@ export type Variant = 'node' | 'noble' | null;
 
 /**
  * `us`: microseconds per operation (the median is the median of sample
- * means). `per-second`: a throughput. `ms`: a latency. `count`: a number of
+ * means; CPU time, with the wall clock kept beside it). `per-second`: a throughput. `ms`: a latency. `count`: a number of
  * things (connections).
  */
 export type Unit = 'us' | 'per-second' | 'ms' | 'count';
@@ -48,9 +48,12 @@ export interface Result extends Required<Omit<ResultMeta, 'groupSize' | 'note'>>
   readonly groupSize: number | null;
   readonly note: string | null;
   readonly status: Status;
+  /** For timings: CPU time per operation (see harness.ts for why); for other units, the figure itself. */
   readonly median: number | null;
   readonly min: number | null;
   readonly max: number | null;
+  /** For timings: wall-clock time per operation, median over the same samples. */
+  readonly wallMedian: number | null;
   readonly samples: number | null;
   readonly iterations: number | null;
   /** Why a result is not measured or failed (never secret material: only error codes and messages from our harness). */

@@ -8,8 +8,16 @@
  * row never hides the rest of the table.
  */
 import { performance } from 'node:perf_hooks';
-import { type MeasureOptions, type Stats, type Task, measure } from './harness.ts';
+import { type MeasureOptions, type Stats, type Task, measure, measureInterleaved } from './harness.ts';
 import { type Result, type ResultMeta, resultId } from './results.ts';
+
+/** A task with what it measures, ready to be timed (alone or interleaved with others). */
+export interface Entry {
+  readonly meta: ResultMeta;
+  // biome-ignore lint/suspicious/noExplicitAny: each entry's task has its own context type
+  readonly task: Task<any>;
+  readonly overrides?: Partial<MeasureOptions>;
+}
 
 export interface Profile {
   readonly name: 'quick' | 'full';
@@ -95,8 +103,23 @@ export class Runner {
     }
   }
 
+  /**
+   * Measures entries that will be compared with each other, their samples
+   * interleaved (see `measureInterleaved`), and records each.
+   */
+  async timeTogether(entries: readonly Entry[]): Promise<Result[]> {
+    const outcomes = await measureInterleaved(
+      entries.map((e) => ({ task: e.task as Task<unknown>, options: { ...this.profile.measure, ...e.overrides } })),
+    );
+    return outcomes.map((o, i) => {
+      const meta = (entries[i] as Entry).meta;
+      return o instanceof Error ? this.failed(meta, o) : this.recordStats(meta, o);
+    });
+  }
+
   recordStats(meta: ResultMeta, stats: Stats): Result {
-    return this.#push(meta, { status: 'measured', ...stats, reason: null });
+    const { wall, ...cpu } = stats;
+    return this.#push(meta, { status: 'measured', ...cpu, wallMedian: wall.median, reason: null });
   }
 
   /** A figure measured by other means (throughput, latency percentiles, counts). */
@@ -128,6 +151,7 @@ export class Runner {
       median: null,
       min: null,
       max: null,
+      wallMedian: null,
       samples: null,
       iterations: null,
       ...fields,
@@ -136,7 +160,7 @@ export class Runner {
     const who = result.variant ? `${result.subject} (${result.variant})` : result.subject;
     const figure =
       result.status === 'measured'
-        ? `${formatValue(result.median, result.unit)}  [min ${formatValue(result.min, result.unit)}, max ${formatValue(result.max, result.unit)}]`
+        ? `${formatValue(result.median, result.unit)}  [min ${formatValue(result.min, result.unit)}, max ${formatValue(result.max, result.unit)}${result.wallMedian === null ? '' : `; wall ${formatValue(result.wallMedian, result.unit)}`}]`
         : `${result.status.toUpperCase()}: ${result.reason}`;
     this.progress(`${result.section.padEnd(10)} ${who.padEnd(22)} ${result.label.padEnd(48)} ${figure}`);
     return result;

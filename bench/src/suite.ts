@@ -2,20 +2,26 @@
  * The suite: which scenarios run, in which order, for a profile. Used by the
  * CLI (main.ts) and by the in-process quick test. Issue 5.
  *
- * Sections run one after another in one process (never in parallel: they
- * would time each other). Peers come right after our one-to-one rows so the
- * figures that are compared as ratios are taken close together in time.
+ * Two stages:
+ *  1. Compared operations. Every figure that appears in a ratio (Parley on
+ *     both backends, the floor composites, olm, libsignal-client,
+ *     privacyresearch) is gathered by operation and timed interleaved, one
+ *     sample of each in turn, so the load other work puts on this shared
+ *     machine falls on all of them alike.
+ *  2. Everything else, one after another: the single primitives, ts-mls,
+ *     Parley's group membership changes, the time breakdown, the relay.
+ * Nothing runs in parallel: concurrent measurements would time each other.
  */
 import { arch, cpus, loadavg, platform } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type Breakdown, runBreakdowns } from './breakdown.ts';
-import { runFloor } from './floor.ts';
-import { groupScenarioSources, runParleyGroups } from './parley/groups.ts';
-import { runParleyOneToOne } from './parley/one-to-one.ts';
-import { runPeers } from './peers/index.ts';
+import { floorEntries, runFloorPrimitives } from './floor.ts';
+import { groupMessageEntries, groupScenarioSources, runParleyMembership } from './parley/groups.ts';
+import { parleyOneToOneEntries } from './parley/one-to-one.ts';
+import { type PeerSet, peerEntries, runTsMlsPeer } from './peers/index.ts';
 import { runRelay } from './relay.ts';
 import type { RunReport, Section } from './results.ts';
-import { FULL, QUICK, Runner } from './runner.ts';
+import { type Entry, FULL, QUICK, Runner } from './runner.ts';
 
 export interface SuiteOptions {
   readonly quick: boolean;
@@ -23,24 +29,65 @@ export interface SuiteOptions {
   readonly log: (line: string) => void;
 }
 
+/** Operation families in the order they are compared (a family holds every size of a group op). */
+const FAMILY_ORDER = [
+  'setup',
+  'same-direction-100',
+  'same-direction-1024',
+  'ping-pong',
+  'skipped-1000',
+  'serialize',
+  'deserialize',
+  'group-message',
+];
+
+const familyOf = (op: string) => op.split('@')[0] as string;
+
+async function runCompared(runner: Runner, sections: readonly Section[]): Promise<void> {
+  const entries: Entry[] = [];
+  let peers: PeerSet | null = null;
+  if (sections.includes('one-to-one')) entries.push(...parleyOneToOneEntries(runner.quick));
+  if (sections.includes('groups')) entries.push(...groupMessageEntries(runner));
+  if (sections.includes('floor')) entries.push(...floorEntries(runner.quick));
+  if (sections.includes('peers')) {
+    peers = await peerEntries(runner);
+    entries.push(...peers.entries);
+  }
+  try {
+    const families = [...new Set(entries.map((e) => familyOf(e.meta.op)))].sort(
+      (a, b) => (FAMILY_ORDER.indexOf(a) + 1 || 99) - (FAMILY_ORDER.indexOf(b) + 1 || 99),
+    );
+    for (const family of families) {
+      const group = entries.filter((e) => familyOf(e.meta.op) === family);
+      runner.progress(`-- ${family}: ${group.length} figures, samples interleaved`);
+      await runner.timeTogether(group);
+    }
+  } finally {
+    peers?.dispose?.();
+  }
+}
+
 export async function runSuite(options: SuiteOptions): Promise<RunReport> {
   const runner = new Runner(options.quick ? QUICK : FULL, options.log);
+  const sections = options.sections;
   const breakdowns: Breakdown[] = [];
-  const order: readonly [Section, () => Promise<void>][] = [
-    ['one-to-one', () => runParleyOneToOne(runner)],
-    ['peers', () => runPeers(runner)],
-    ['groups', () => runParleyGroups(runner)],
-    ['floor', () => runFloor(runner)],
-    ['breakdown', async () => void breakdowns.push(...(await runBreakdowns(runner, groupScenarioSources)))],
-    ['relay', () => runRelay(runner)],
-  ];
+  const stages: [string, () => Promise<void>][] = [];
+  if (sections.some((s) => s === 'one-to-one' || s === 'groups' || s === 'floor' || s === 'peers')) {
+    stages.push(['compared operations (interleaved)', () => runCompared(runner, sections)]);
+  }
+  if (sections.includes('floor')) stages.push(['floor: single primitives', () => runFloorPrimitives(runner)]);
+  if (sections.includes('peers')) stages.push(['peers: ts-mls groups', () => runTsMlsPeer(runner)]);
+  if (sections.includes('groups')) stages.push(['groups: Parley membership changes', () => runParleyMembership(runner)]);
+  if (sections.includes('breakdown')) {
+    stages.push(['breakdown', async () => void breakdowns.push(...(await runBreakdowns(runner, groupScenarioSources)))]);
+  }
+  if (sections.includes('relay')) stages.push(['relay', () => runRelay(runner)]);
 
   const startedAt = new Date();
   const started = performance.now();
-  const selected = order.filter(([s]) => options.sections.includes(s));
-  runner.progress(`profile ${runner.profile.name}: ${selected.map(([s]) => s).join(', ')}`);
-  for (const [index, [section, run]] of selected.entries()) {
-    runner.progress(`== section ${index + 1}/${selected.length}: ${section}`);
+  runner.progress(`profile ${runner.profile.name}: ${sections.join(', ')}`);
+  for (const [index, [name, run]] of stages.entries()) {
+    runner.progress(`== stage ${index + 1}/${stages.length}: ${name}`);
     await run();
   }
   const cpuList = cpus();
@@ -57,7 +104,7 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
       cpuModel: cpuList[0]?.model ?? 'unknown',
       loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
     },
-    sections: selected.map(([s]) => s),
+    sections: [...sections],
     results: runner.results,
     breakdowns,
   };

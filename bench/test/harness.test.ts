@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { measure, median, quantile } from '../src/harness.ts';
+import { measure, measureInterleaved, median, quantile } from '../src/harness.ts';
 
 const options = { warmupSamples: 1, samples: 5, minSamples: 3, targetSampleMs: 1, maxIterations: 50, budgetMs: 2_000 };
 
@@ -46,13 +46,32 @@ describe('measure', () => {
     expect(stats.median).toBeLessThanOrEqual(stats.max);
   });
 
-  it('awaits async bodies, so their time is counted', async () => {
+  it('awaits async bodies, so their wall time is counted, but not as CPU time', async () => {
     const stats = await measure(
       { async: true, run: () => new Promise((resolve) => setTimeout(resolve, 2)) },
       { ...options, maxIterations: 2, samples: 3 },
     );
     // A 2 ms timer cannot complete in under 1 ms: if the promise were not awaited this would be ~0.
-    expect(stats.median).toBeGreaterThan(1000);
+    expect(stats.wall.median).toBeGreaterThan(1000);
+    // Waiting on a timer costs almost no CPU.
+    expect(stats.median).toBeLessThan(stats.wall.median / 2);
+  });
+
+  it('counts busy work as CPU time', async () => {
+    const stats = await measure(
+      {
+        run() {
+          // Spin until this process has used 1 ms of CPU (however long that takes on a busy machine).
+          const start = process.cpuUsage();
+          while (process.cpuUsage(start).user + process.cpuUsage(start).system < 1000) {
+            // busy
+          }
+        },
+      },
+      { ...options, maxIterations: 3, samples: 3 },
+    );
+    expect(stats.median).toBeGreaterThanOrEqual(1000);
+    expect(stats.median).toBeLessThan(5000);
   });
 
   it('stops sampling at the budget but keeps the minimum number of samples', async () => {
@@ -61,6 +80,27 @@ describe('measure', () => {
       { ...options, samples: 50, minSamples: 3, maxIterations: 1, budgetMs: 1 },
     );
     expect(stats.samples).toBe(3);
+  });
+
+  it('interleaves samples of several tasks and reports a failing one without losing the others', async () => {
+    const order: string[] = [];
+    const outcomes = await measureInterleaved([
+      { task: { run: () => order.push('a') }, options: { ...options, warmupSamples: 0, maxIterations: 1, samples: 3 } },
+      {
+        task: {
+          run() {
+            throw new Error('broken');
+          },
+        },
+        options,
+      },
+      { task: { run: () => order.push('b') }, options: { ...options, warmupSamples: 0, maxIterations: 1, samples: 3 } },
+    ]);
+    expect(outcomes[1]).toBeInstanceOf(Error);
+    expect((outcomes[0] as { samples: number }).samples).toBe(3);
+    expect((outcomes[2] as { samples: number }).samples).toBe(3);
+    // a's probe, b's probe, then three rounds of one sample each
+    expect(order.join('')).toBe('ab' + 'ababab');
   });
 
   it('propagates a failing body instead of timing it', async () => {

@@ -25,7 +25,7 @@
  */
 import { type CryptoProvider, GroupSession, sealDistribution } from '@parley/core';
 import type { MeasureOptions } from '../harness.ts';
-import type { Runner } from '../runner.ts';
+import type { Entry, Runner } from '../runner.ts';
 import { BACKENDS, payload, providerFor } from './fixtures.ts';
 import { type Device, type GroupWorld, buildGroupWorld, distributionOf, messageOnlyGroup } from './group-world.ts';
 import type { Scenario } from './one-to-one.ts';
@@ -186,7 +186,25 @@ export function* membershipScenarios(
   };
 }
 
-export async function runParleyGroups(runner: Runner): Promise<void> {
+/**
+ * Parley's group-message entries at every profile size on both backends,
+ * for the interleaved comparison with the peers' group messages. The other
+ * members are names only: a message's cost does not involve their sessions.
+ */
+export function groupMessageEntries(runner: Runner): Entry[] {
+  const out: Entry[] = [];
+  for (const size of runner.profile.groupSizes) {
+    const states = messageOnlyGroup(size, providerFor('node'));
+    for (const backend of BACKENDS) {
+      const s = groupMessageScenario(size, states, providerFor(backend));
+      out.push({ meta: { section: 'groups', subject: 'parley', variant: backend, groupSize: size, ...s.meta }, task: s.task });
+    }
+  }
+  return out;
+}
+
+/** The membership scenarios (node backend) at every profile size, each on a group with real devices and sessions. */
+export async function runParleyMembership(runner: Runner): Promise<void> {
   const setup = providerFor('node');
   for (const size of runner.profile.groupSizes) {
     runner.progress(`groups: building a group of ${size} member devices (3 one-to-one sessions per member, untimed)`);
@@ -199,10 +217,6 @@ export async function runParleyGroups(runner: Runner): Promise<void> {
         e,
       );
       continue;
-    }
-    for (const backend of BACKENDS) {
-      const s = groupMessageScenario(size, world, providerFor(backend));
-      await runner.time({ section: 'groups', subject: 'parley', variant: backend, groupSize: size, ...s.meta }, s.task, s.overrides);
     }
     for (const s of membershipScenarios(world, setup, runner.quick)) {
       await runner.time({ section: 'groups', subject: 'parley', variant: 'node', groupSize: size, ...s.meta }, s.task, s.overrides);

@@ -10,7 +10,7 @@
  */
 import { type CryptoProvider, PreKeyStore, SessionRecord, decodeBundle, encodeBundle } from '@parley/core';
 import type { MeasureOptions, Task } from '../harness.ts';
-import type { Runner } from '../runner.ts';
+import type { Entry } from '../runner.ts';
 import { BACKENDS, establishedPair, party, payload, providerFor } from './fixtures.ts';
 
 function expectLength(plaintext: Uint8Array, length: number): void {
@@ -38,12 +38,15 @@ export interface Scenario {
   readonly overrides?: Partial<MeasureOptions>;
 }
 
-export async function runParleyOneToOne(runner: Runner): Promise<void> {
-  for (const backend of BACKENDS) {
-    for (const s of oneToOneScenarios(providerFor(backend), runner.quick)) {
-      await runner.time({ section: 'one-to-one', subject: 'parley', variant: backend, ...s.meta }, s.task, s.overrides);
-    }
-  }
+/** Parley's one-to-one entries on both backends, for the interleaved comparison. */
+export function parleyOneToOneEntries(quick: boolean): Entry[] {
+  return BACKENDS.flatMap((backend) =>
+    [...oneToOneScenarios(providerFor(backend), quick)].map((s) => ({
+      meta: { section: 'one-to-one', subject: 'parley', variant: backend, ...s.meta } as const,
+      task: s.task,
+      ...(s.overrides ? { overrides: s.overrides } : {}),
+    })),
+  );
 }
 
 /**

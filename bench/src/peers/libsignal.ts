@@ -45,7 +45,8 @@ import {
   signalDecryptPreKey,
   signalEncrypt,
 } from '@signalapp/libsignal-client';
-import type { Runner } from '../runner.ts';
+import type { Entry } from '../runner.ts';
+import type { PeerSet } from './index.ts';
 
 const SUBJECT = { section: 'peers', subject: 'libsignal-client' } as const;
 const PQ_NOTE = 'always PQXDH with ML-KEM-1024, plus its SPQR post-quantum ratchet on every message (no switch to turn it off)';
@@ -252,104 +253,114 @@ async function establish(alice: Device, bob: Device, spk: { publicKey: PublicKey
   await decrypt(alice, bob, reply.serialize(), reply.type());
 }
 
-export async function runLibsignal(runner: Runner): Promise<void> {
+/** A fresh Alice and Bob (own identities and stores), so interleaved scenarios never share state. */
+function pair(): { alice: Device; bob: Device; spk: { publicKey: PublicKey; signature: Uint8Array<ArrayBuffer> } } {
   const alice = device('alice', 1001);
   const bob = device('bob', 1002);
-  const spk = publishSignedPreKey(bob);
-  const small = bytes(100);
+  return { alice, bob, spk: publishSignedPreKey(bob) };
+}
 
-  await runner.time(
-    { ...SUBJECT, op: 'setup', label: 'setup: bundle, PQXDH, 1st msg, responder', note: PQ_NOTE },
-    {
-      async: true,
-      prepare: (n) => Array.from({ length: n }, () => publishOneTimeKeys(bob)),
-      async run(keys, i) {
-        const k = keys[i] as BundleKeys;
-        // Fresh session stores: each setup starts from no session, as Parley's does.
-        alice.sessions = new MemorySessionStore();
-        bob.sessions = new MemorySessionStore();
-        const bundle = PreKeyBundle.new(
-          bob.identity.registrationId,
-          1,
-          k.preKeyId,
-          k.preKey,
-          SIGNED_ID,
-          spk.publicKey,
-          spk.signature,
-          bob.identity.identity.publicKey,
-          k.kyberId,
-          k.kyberPublic,
-          k.kyberSignature,
-        );
-        await processPreKeyBundle(bundle, bob.address, alice.address, alice.sessions, alice.identity);
-        const first = await encrypt(alice, bob, small);
-        if (first.type() !== CiphertextMessageType.PreKey) throw new Error('expected a PreKey message');
-        expectLength(await decrypt(bob, alice, first.serialize(), first.type()), 100);
+/** The libsignal-client entries: setup, same-direction, ping-pong, sender-key group message. */
+export async function libsignalEntries(quick: boolean): Promise<PeerSet> {
+  const small = bytes(100);
+  const entries: Entry[] = [];
+
+  {
+    const { alice, bob, spk } = pair();
+    entries.push({
+      meta: { ...SUBJECT, op: 'setup', label: 'setup: bundle, PQXDH, 1st msg, responder', note: PQ_NOTE },
+      task: {
+        async: true,
+        prepare: (n: number) => Array.from({ length: n }, () => publishOneTimeKeys(bob)),
+        async run(keys: BundleKeys[], i: number) {
+          const k = keys[i] as BundleKeys;
+          // Fresh session stores: each setup starts from no session, as Parley's does.
+          alice.sessions = new MemorySessionStore();
+          bob.sessions = new MemorySessionStore();
+          const bundle = PreKeyBundle.new(
+            bob.identity.registrationId,
+            1,
+            k.preKeyId,
+            k.preKey,
+            SIGNED_ID,
+            spk.publicKey,
+            spk.signature,
+            bob.identity.identity.publicKey,
+            k.kyberId,
+            k.kyberPublic,
+            k.kyberSignature,
+          );
+          await processPreKeyBundle(bundle, bob.address, alice.address, alice.sessions, alice.identity);
+          const first = await encrypt(alice, bob, small);
+          if (first.type() !== CiphertextMessageType.PreKey) throw new Error('expected a PreKey message');
+          expectLength(await decrypt(bob, alice, first.serialize(), first.type()), 100);
+        },
       },
-    },
-    { maxIterations: runner.quick ? 5 : 40 },
-  );
+      overrides: { maxIterations: quick ? 5 : 40 },
+    });
+  }
 
   for (const [op, length, label] of [
     ['same-direction-100', 100, 'same-direction encrypt+decrypt, 100 B'],
     ['same-direction-1024', 1024, 'same-direction encrypt+decrypt, 1 KiB'],
   ] as const) {
-    alice.sessions = new MemorySessionStore();
-    bob.sessions = new MemorySessionStore();
+    const { alice, bob, spk } = pair();
     await establish(alice, bob, spk);
     const body = bytes(length);
     const probe = await encrypt(alice, bob, body);
     await decrypt(bob, alice, probe.serialize(), probe.type());
-    await runner.time(
-      { ...SUBJECT, op, label, note: `${probe.serialize().length} B on the wire; ${PQ_NOTE}` },
-      {
+    entries.push({
+      meta: { ...SUBJECT, op, label, note: `${probe.serialize().length} B on the wire; ${PQ_NOTE}` },
+      task: {
         async: true,
         async run() {
           const m = await encrypt(alice, bob, body);
           expectLength(await decrypt(bob, alice, m.serialize(), m.type()), length);
         },
       },
-    );
+    });
   }
 
   {
-    alice.sessions = new MemorySessionStore();
-    bob.sessions = new MemorySessionStore();
+    const { alice, bob, spk } = pair();
     await establish(alice, bob, spk);
     let turn = 0;
-    await runner.time(
-      { ...SUBJECT, op: 'ping-pong', label: 'ping-pong, 100 B (DH ratchet step per message)', note: PQ_NOTE },
-      {
+    entries.push({
+      meta: { ...SUBJECT, op: 'ping-pong', label: 'ping-pong, 100 B (DH ratchet step per message)', note: PQ_NOTE },
+      task: {
         async: true,
         async run() {
+          // A turn counter, not the sample index: samples may hold an odd number of iterations.
           const [from, to] = turn++ % 2 === 0 ? [alice, bob] : [bob, alice];
           const m = await encrypt(from, to, small);
           expectLength(await decrypt(to, from, m.serialize(), m.type()), 100);
         },
       },
-    );
+    });
   }
 
   {
+    const { alice } = pair();
     const distributionId: Uuid = '4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b';
     const aliceKeys = new MemorySenderKeyStore();
     const bobKeys = new MemorySenderKeyStore();
     const distribution = await SenderKeyDistributionMessage.create(alice.address, distributionId, aliceKeys);
     await processSenderKeyDistributionMessage(alice.address, SenderKeyDistributionMessage.deserialize(distribution.serialize()), bobKeys);
-    await runner.time(
-      {
+    entries.push({
+      meta: {
         ...SUBJECT,
         op: 'group-message',
         label: 'sender-key encrypt + one member decrypt, 100 B',
         note: 'any group size: one ciphertext per message; every message XEdDSA-signed and verified',
       },
-      {
+      task: {
         async: true,
         async run() {
           const m = await groupEncrypt(alice.address, distributionId, aliceKeys, small);
           expectLength(await groupDecrypt(alice.address, bobKeys, m.serialize()), 100);
         },
       },
-    );
+    });
   }
+  return { entries };
 }

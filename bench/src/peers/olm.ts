@@ -11,7 +11,8 @@
  */
 import OlmInit from '@towns-protocol/olm';
 import type { Account, OlmImpl, Session } from '@towns-protocol/olm';
-import type { Runner } from '../runner.ts';
+import type { Entry } from '../runner.ts';
+import type { PeerSet } from './index.ts';
 
 const SUBJECT = { section: 'peers', subject: 'olm' } as const;
 
@@ -50,105 +51,112 @@ function established(Olm: OlmImpl, alice: Account, bob: Account): { a: Session; 
   return { a, b };
 }
 
-export async function runOlm(runner: Runner): Promise<void> {
+/** The olm entries (setup, same-direction, ping-pong, Megolm); `dispose` frees every wasm object. */
+export async function olmEntries(): Promise<PeerSet> {
   const Olm = await OlmInit.initAsync();
-  const alice = new Olm.Account();
+  const owned: { free(): void }[] = [];
+  const own = <T extends { free(): void }>(o: T): T => {
+    owned.push(o);
+    return o;
+  };
+  const alice = own(new Olm.Account());
   alice.create();
-  const bob = new Olm.Account();
+  const bob = own(new Olm.Account());
   bob.create();
   const small = text(100);
   // Olm accounts hold at most this many unpublished one-time keys.
   const maxKeys = Math.min(50, bob.max_number_of_one_time_keys() / 2);
+  const entries: Entry[] = [];
 
-  try {
-    await runner.time(
-      {
-        ...SUBJECT,
-        op: 'setup',
-        label: 'setup: outbound 3DH, 1st msg, inbound + decrypt',
-        note: 'no post-quantum KEM; no signature check on the one-time key',
+  entries.push({
+    meta: {
+      ...SUBJECT,
+      op: 'setup',
+      label: 'setup: outbound 3DH, 1st msg, inbound + decrypt',
+      note: 'no post-quantum KEM; no signature check on the one-time key',
+    },
+    task: {
+      prepare: (n: number) => ({ keys: oneTimeKeys(bob, n), bobKey: curveKey(bob), sessions: [] as Session[] }),
+      run(ctx: { keys: string[]; bobKey: string; sessions: Session[] }, i: number) {
+        const outbound = new Olm.Session();
+        outbound.create_outbound(alice, ctx.bobKey, ctx.keys[i] as string);
+        const first = outbound.encrypt(small);
+        const inbound = new Olm.Session();
+        inbound.create_inbound(bob, first.body);
+        bob.remove_one_time_keys(inbound);
+        expectText(inbound.decrypt(first.type, first.body), 100);
+        ctx.sessions.push(outbound, inbound);
       },
-      {
-        prepare: (n) => ({ keys: oneTimeKeys(bob, n), bobKey: curveKey(bob), sessions: [] as Session[] }),
-        run(ctx, i) {
-          const outbound = new Olm.Session();
-          outbound.create_outbound(alice, ctx.bobKey, ctx.keys[i] as string);
-          const first = outbound.encrypt(small);
-          const inbound = new Olm.Session();
-          inbound.create_inbound(bob, first.body);
-          bob.remove_one_time_keys(inbound);
-          expectText(inbound.decrypt(first.type, first.body), 100);
-          ctx.sessions.push(outbound, inbound);
-        },
-        cleanup(ctx) {
-          for (const s of ctx.sessions) s.free();
+      cleanup(ctx: { sessions: Session[] }) {
+        for (const s of ctx.sessions) s.free();
+      },
+    },
+    overrides: { maxIterations: maxKeys },
+  });
+
+  for (const [op, length, label] of [
+    ['same-direction-100', 100, 'same-direction encrypt+decrypt, 100 B'],
+    ['same-direction-1024', 1024, 'same-direction encrypt+decrypt, 1 KiB'],
+  ] as const) {
+    const { a, b } = established(Olm, alice, bob);
+    own(a);
+    own(b);
+    const body = text(length);
+    const probe = a.encrypt(body);
+    b.decrypt(probe.type, probe.body);
+    entries.push({
+      meta: { ...SUBJECT, op, label, note: `${probe.body.length} B base64 on the wire; no padding` },
+      task: {
+        run() {
+          const m = a.encrypt(body);
+          expectText(b.decrypt(m.type, m.body), length);
         },
       },
-      { maxIterations: maxKeys },
-    );
-
-    for (const [op, length, label] of [
-      ['same-direction-100', 100, 'same-direction encrypt+decrypt, 100 B'],
-      ['same-direction-1024', 1024, 'same-direction encrypt+decrypt, 1 KiB'],
-    ] as const) {
-      const { a, b } = established(Olm, alice, bob);
-      const body = text(length);
-      const probe = a.encrypt(body);
-      const size = probe.body.length;
-      b.decrypt(probe.type, probe.body);
-      await runner.time(
-        { ...SUBJECT, op, label, note: `${size} B base64 on the wire; no padding` },
-        {
-          run() {
-            const m = a.encrypt(body);
-            expectText(b.decrypt(m.type, m.body), length);
-          },
-        },
-      );
-      a.free();
-      b.free();
-    }
-
-    {
-      const { a, b } = established(Olm, alice, bob);
-      let turn = 0;
-      await runner.time(
-        { ...SUBJECT, op: 'ping-pong', label: 'ping-pong, 100 B (DH ratchet step per message)' },
-        {
-          run() {
-            const [from, to] = turn++ % 2 === 0 ? [a, b] : [b, a];
-            const m = from.encrypt(small);
-            expectText(to.decrypt(m.type, m.body), 100);
-          },
-        },
-      );
-      a.free();
-      b.free();
-    }
-
-    {
-      const outbound = new Olm.OutboundGroupSession();
-      outbound.create();
-      const inbound = new Olm.InboundGroupSession();
-      inbound.create(outbound.session_key());
-      await runner.time(
-        {
-          ...SUBJECT,
-          op: 'group-message',
-          label: 'Megolm encrypt + one member decrypt, 100 B',
-          note: 'any group size: one ciphertext per message; Ed25519-signed',
-        },
-        {
-          run() {
-            expectText(inbound.decrypt(outbound.encrypt(small)).plaintext, 100);
-          },
-        },
-      );
-      outbound.free();
-      inbound.free();
-    }
-  } finally {
-    alice.free();
-    bob.free();
+    });
   }
+
+  {
+    const { a, b } = established(Olm, alice, bob);
+    own(a);
+    own(b);
+    let turn = 0;
+    entries.push({
+      meta: { ...SUBJECT, op: 'ping-pong', label: 'ping-pong, 100 B (DH ratchet step per message)' },
+      task: {
+        run() {
+          // A turn counter, not the sample index: samples may hold an odd number of iterations.
+          const [from, to] = turn++ % 2 === 0 ? [a, b] : [b, a];
+          const m = from.encrypt(small);
+          expectText(to.decrypt(m.type, m.body), 100);
+        },
+      },
+    });
+  }
+
+  {
+    const outbound = own(new Olm.OutboundGroupSession());
+    outbound.create();
+    const inbound = own(new Olm.InboundGroupSession());
+    inbound.create(outbound.session_key());
+    entries.push({
+      meta: {
+        ...SUBJECT,
+        op: 'group-message',
+        label: 'Megolm encrypt + one member decrypt, 100 B',
+        note: 'any group size: one ciphertext per message; Ed25519-signed',
+      },
+      task: {
+        run() {
+          expectText(inbound.decrypt(outbound.encrypt(small)).plaintext, 100);
+        },
+      },
+    });
+  }
+
+  return {
+    entries,
+    dispose() {
+      for (const o of owned.reverse()) o.free();
+    },
+  };
 }

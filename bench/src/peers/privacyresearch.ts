@@ -18,7 +18,8 @@ import {
   SignalProtocolAddress,
   type StorageType,
 } from '@privacyresearch/libsignal-protocol-typescript';
-import type { Runner } from '../runner.ts';
+import type { Entry } from '../runner.ts';
+import type { PeerSet } from './index.ts';
 
 const SUBJECT = { section: 'peers', subject: 'privacyresearch' } as const;
 const NOTE = 'X3DH only (no post-quantum KEM); asm.js curve, WebCrypto HMAC/AES';
@@ -151,67 +152,83 @@ async function send(from: Party, to: Party, message: ArrayBuffer): Promise<Array
     : cipher.decryptWhisperMessage(m.body as string, 'binary');
 }
 
-export async function runPrivacyResearch(runner: Runner): Promise<void> {
-  const alice = await party('alice');
-  const bob = await party('bob');
+/** A fresh Alice and Bob, so interleaved scenarios never share state. */
+async function pair(): Promise<{ alice: Party; bob: Party }> {
+  return { alice: await party('alice'), bob: await party('bob') };
+}
+
+/** Alice and Bob with a session each way, past the PreKey stage. */
+async function establishedPair(): Promise<{ alice: Party; bob: Party }> {
+  const { alice, bob } = await pair();
+  await startSession(alice, bob, await publish(bob));
+  await send(alice, bob, buffer(16));
+  await send(bob, alice, buffer(16));
+  return { alice, bob };
+}
+
+/** The privacyresearch entries: setup, same-direction, ping-pong. */
+export async function privacyResearchEntries(quick: boolean): Promise<PeerSet> {
   const small = buffer(100);
   // One operation per sample: a setup costs tens of milliseconds here.
-  const slow = { maxIterations: 1, samples: runner.quick ? 3 : 7, minSamples: 3, warmupSamples: 1 };
+  const slow = { maxIterations: 1, samples: quick ? 3 : 7, minSamples: 3, warmupSamples: 1 };
+  const entries: Entry[] = [];
 
-  await runner.time(
-    { ...SUBJECT, op: 'setup', label: 'setup: bundle, X3DH, 1st msg, responder', note: NOTE },
-    {
-      async: true,
-      prepare: async () => {
-        alice.store.sessions = new Map();
-        bob.store.sessions = new Map();
-        return publish(bob);
+  {
+    const { alice, bob } = await pair();
+    entries.push({
+      meta: { ...SUBJECT, op: 'setup', label: 'setup: bundle, X3DH, 1st msg, responder', note: NOTE },
+      task: {
+        async: true,
+        prepare: async (n: number) => {
+          const keys: Published[] = [];
+          for (let i = 0; i < n; i++) keys.push(await publish(bob));
+          return keys;
+        },
+        async run(keys: Published[], i: number) {
+          // Fresh sessions: each setup starts from none, as Parley's does.
+          alice.store.sessions = new Map();
+          bob.store.sessions = new Map();
+          await startSession(alice, bob, keys[i] as Published);
+          expectLength(await send(alice, bob, small), 100);
+        },
       },
-      async run(keys) {
-        await startSession(alice, bob, keys);
-        expectLength(await send(alice, bob, small), 100);
-      },
-    },
-    slow,
-  );
+      overrides: slow,
+    });
+  }
 
   for (const [op, length, label] of [
     ['same-direction-100', 100, 'same-direction encrypt+decrypt, 100 B'],
     ['same-direction-1024', 1024, 'same-direction encrypt+decrypt, 1 KiB'],
   ] as const) {
-    alice.store.sessions = new Map();
-    bob.store.sessions = new Map();
-    await startSession(alice, bob, await publish(bob));
-    await send(alice, bob, buffer(16));
-    await send(bob, alice, buffer(16));
+    const { alice, bob } = await establishedPair();
     const body = buffer(length);
-    await runner.time(
-      { ...SUBJECT, op, label, note: NOTE },
-      {
+    entries.push({
+      meta: { ...SUBJECT, op, label, note: NOTE },
+      task: {
         async: true,
         async run() {
           expectLength(await send(alice, bob, body), length);
         },
       },
-      { ...slow, maxIterations: 4 },
-    );
+      overrides: { ...slow, maxIterations: 4 },
+    });
   }
 
-  alice.store.sessions = new Map();
-  bob.store.sessions = new Map();
-  await startSession(alice, bob, await publish(bob));
-  await send(alice, bob, buffer(16));
-  await send(bob, alice, buffer(16));
-  let turn = 0;
-  await runner.time(
-    { ...SUBJECT, op: 'ping-pong', label: 'ping-pong, 100 B (DH ratchet step per message)', note: NOTE },
-    {
-      async: true,
-      async run() {
-        const [from, to] = turn++ % 2 === 0 ? [alice, bob] : [bob, alice];
-        expectLength(await send(from, to, small), 100);
+  {
+    const { alice, bob } = await establishedPair();
+    let turn = 0;
+    entries.push({
+      meta: { ...SUBJECT, op: 'ping-pong', label: 'ping-pong, 100 B (DH ratchet step per message)', note: NOTE },
+      task: {
+        async: true,
+        async run() {
+          // A turn counter, not the sample index: samples may hold an odd number of iterations.
+          const [from, to] = turn++ % 2 === 0 ? [alice, bob] : [bob, alice];
+          expectLength(await send(from, to, small), 100);
+        },
       },
-    },
-    { ...slow, maxIterations: 2 },
-  );
+      overrides: { ...slow, maxIterations: 2 },
+    });
+  }
+  return { entries };
 }
