@@ -186,16 +186,7 @@ export async function measureInterleaved(
       if (s.values.length >= options.samples || (s.values.length >= options.minSamples && s.spent > options.budgetMs)) s.done = true;
     }
   }
-  return state.map(
-    (s) =>
-      s.error ?? {
-        median: median(s.values),
-        min: Math.min(...s.values),
-        max: Math.max(...s.values),
-        samples: s.values.length,
-        iterations: s.iterations,
-      },
-  );
+  return state.map((s) => s.error ?? statsOf(s.values, s.iterations));
 }
 
 /**
