@@ -33,6 +33,15 @@ export const MAX_RECEIVER_CHAINS = 5;
  */
 export const MAX_ARCHIVED_SESSIONS = 40;
 
+/**
+ * Archived sessions (most recent first) on which an incoming message with an
+ * unknown ratchet key is tried; each try costs a DH ratchet step. Two covers
+ * simultaneous initiation (the peer answers on the session we archived when
+ * its PreKeyMessage arrived) while bounding what one forged message costs.
+ * Archived sessions that know the ratchet key are always tried (cheap).
+ */
+export const MAX_ARCHIVED_RATCHET_TRIALS = 2;
+
 /** Largest plaintext one message may carry (media goes as attachments). */
 export const MAX_PLAINTEXT_BYTES = 1 << 20;
 
@@ -48,6 +57,15 @@ export const MAX_BUNDLE_BYTES = 4096;
 
 /** Largest stored record accepted (sessions with full skipped-key stores and archives). */
 export const MAX_RECORD_BYTES = 64 << 20;
+
+/** Signed prekeys a device keeps (the current one plus rotated ones in their grace period). */
+export const MAX_STORED_SIGNED_PREKEYS = 100;
+
+/** One-time X25519 prekeys a device keeps unconsumed (a relay holds at most as many). */
+export const MAX_STORED_ONE_TIME_PREKEYS = 10_000;
+
+/** ML-KEM prekeys a device keeps (one-time plus last-resort); each private key is 2400 bytes. */
+export const MAX_STORED_KEM_PREKEYS = 1000;
 
 /** Base keys remembered per signed prekey to refuse replayed initial messages without a one-time prekey. */
 export const MAX_REMEMBERED_BASE_KEYS = 10_000;

@@ -69,12 +69,14 @@ export function decodeCbor(bytes: Uint8Array, what: string, maxBytes: number): u
 
 const MAX_DEPTH = 8;
 
-/** Rejects anything outside the subset: maps, tags, floats, bigints, undefined, deep nesting. */
+/** Rejects anything outside the subset: maps, tags, floats, negative or >32-bit integers, bigints, undefined, deep nesting. */
 function checkSubset(v: unknown, what: string, depth: number): void {
   if (depth > MAX_DEPTH) fail('MALFORMED', `${what}: nested too deeply`);
   if (v === null || typeof v === 'string' || typeof v === 'boolean' || v instanceof Uint8Array) return;
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) fail('MALFORMED', `${what}: non-integer number`);
+    // Every integer in Parley is an unsigned 32-bit value (cbor-x would
+    // write larger ones as floats, so nothing larger is ever valid).
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) fail('MALFORMED', `${what}: integer outside 0..2^32-1`);
     return;
   }
   if (Array.isArray(v)) {

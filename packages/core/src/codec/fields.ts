@@ -52,6 +52,26 @@ export function readOptional<T>(v: unknown, read: (x: unknown) => T): T | null {
   return v === null ? null : read(v);
 }
 
+/**
+ * An array whose element `versionIndex` is a version: the version is checked
+ * before the field count, so a structure from a future version is reported
+ * as UNSUPPORTED_VERSION rather than MALFORMED. For stored records, `tag`
+ * (element 0) is checked first.
+ */
+export function readVersionedArray(
+  v: unknown,
+  what: string,
+  supported: readonly number[],
+  length: number,
+  options: { versionIndex?: number; tag?: string } = {},
+): unknown[] {
+  const versionIndex = options.versionIndex ?? 0;
+  if (!Array.isArray(v) || v.length <= versionIndex) fail('MALFORMED', `${what}: expected an array with a version`);
+  if (options.tag !== undefined) readTag(v[0], what, options.tag);
+  readVersion(v[versionIndex], what, supported);
+  return readArray(v, what, length);
+}
+
 /** A format tag for stored records ("parley/session-record" and the like). */
 export function readTag(v: unknown, what: string, expected: string): void {
   if (v !== expected) fail('BAD_RECORD', `${what}: expected format tag ${expected}`);

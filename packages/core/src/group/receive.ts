@@ -1,7 +1,7 @@
 /**
  * The receiving side as pure functions: accept a sender-key distribution,
  * decrypt a group message. spec/08-groups.md §4.2 (distribution rules) and
- * §5.2 (message rules).
+ * §5.3 (message rules).
  *
  * Neither function modifies the state it is given; each returns a
  * `ReceiveChange` that the caller commits only when the whole receive has

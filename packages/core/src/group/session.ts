@@ -1,6 +1,6 @@
 /**
  * GroupSession: one device's sender-key state for one group.
- * spec/08-groups.md (the whole chapter; §8 walks through the API).
+ * spec/08-groups.md (the whole chapter; §12 walks through the API).
  *
  * It wraps the pure transitions of send.ts, receive.ts and membership.ts
  * and swaps its state only when a call succeeds: every failed decrypt or

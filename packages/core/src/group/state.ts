@@ -1,6 +1,6 @@
 /**
  * One device's state for one group, and its stored form.
- * spec/08-groups.md §2 (state) and §6 (record format).
+ * spec/08-groups.md §2 (state) and §8 (record format).
  *
  *   GroupRecord   = ["parley/group-session", version: 1, groupId: bstr .size 32,
  *                    epoch: uint, rotateAfter: uint, self: Member, members: [* Member],
@@ -186,9 +186,11 @@ const position = (v: unknown, field: string) => readUint(v, field, MAX_GROUP_COU
  * maps it to BAD_RECORD.
  */
 export function groupStateFromCbor(v: unknown, provider: CryptoProvider): GroupState {
+  // Tag and version first, so that a record of a future version reads as UNSUPPORTED_VERSION whatever its layout.
+  if (!Array.isArray(v) || v.length < 2) fail('MALFORMED', 'GroupRecord: expected an array with format tag and version');
+  readTag(v[0], 'GroupRecord', GROUP_RECORD_TAG);
+  readVersion(v[1], 'GroupRecord', [PROTOCOL_VERSION]);
   const f = readArray(v, 'GroupRecord', 10);
-  readTag(f[0], 'GroupRecord', GROUP_RECORD_TAG);
-  readVersion(f[1], 'GroupRecord', [PROTOCOL_VERSION]);
   const groupId = readBytes(f[2], 'groupId', GROUP_ID_BYTES);
   const epoch = counter(f[3], 'epoch');
   const rotateAfter = readUint(f[4], 'rotateAfter', MAX_ROTATE_AFTER_MESSAGES);

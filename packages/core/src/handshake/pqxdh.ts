@@ -20,7 +20,7 @@ import { dh } from '../crypto/x25519.ts';
 import { fail } from '../errors.ts';
 import { type DeviceCertificate, certificateToCbor, verifyCertificate } from '../keys/certificate.ts';
 import type { DeviceIdentity } from '../keys/identity.ts';
-import { type PreKeyBundle, type PreKeyStore, type PreKeyUse, verifyBundle } from '../keys/prekeys.ts';
+import { type PreKeyBundle, type PreKeyStore, type PreKeyUse, decodeBundle, encodeBundle, verifyBundle } from '../keys/prekeys.ts';
 import { Info, Label } from '../labels.ts';
 import { type DhKeyPair, generateDhKeyPair } from '../ratchet/ratchet.ts';
 
@@ -59,6 +59,9 @@ export function initiate(
   bundle: PreKeyBundle,
   options: { expectedAccountKey?: Uint8Array } = {},
 ): InitiatorHandshake {
+  // A bundle may be handed in as an object rather than decoded from bytes:
+  // re-decode it so every length and key is checked exactly as on the wire.
+  bundle = decodeBundle(encodeBundle(bundle));
   verifyBundle(bundle, { provider: p, ...options });
   const b = p.backend;
   const ik = device.identityKeyPair;

@@ -7,7 +7,7 @@
  */
 import { bytesEqual } from '../bytes.ts';
 import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
-import { readArray, readBytes, readUint, readVersion } from '../codec/fields.ts';
+import { readBytes, readUint, readVersionedArray } from '../codec/fields.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { checkX25519PublicKey } from '../crypto/x25519.ts';
 import { fail } from '../errors.ts';
@@ -42,8 +42,8 @@ export function encodeCertificate(c: DeviceCertificate): Uint8Array {
 
 /** Parses the array form; checks shapes and key validity, not the signature. */
 export function certificateFromCbor(v: unknown): DeviceCertificate {
-  const f = readArray(v, 'DeviceCertificate', 6);
-  const version = readVersion(f[0], 'DeviceCertificate', [PROTOCOL_VERSION]);
+  const f = readVersionedArray(v, 'DeviceCertificate', [PROTOCOL_VERSION], 6);
+  const version = f[0] as number;
   const accountKey = readBytes(f[1], 'accountKey', 32);
   const deviceId = readUint(f[2], 'deviceId', MAX_DEVICE_ID);
   if (deviceId === 0) fail('MALFORMED', 'deviceId: must be at least 1', { field: 'deviceId' });

@@ -10,8 +10,9 @@
  */
 import { abytes, bytesEqual } from '../bytes.ts';
 import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
-import { readArray, readBytes, readTag, readVersion } from '../codec/fields.ts';
+import { readBytes, readVersionedArray } from '../codec/fields.ts';
 import { type CryptoProvider, resolveProvider } from '../crypto/provider.ts';
+import { checkX25519PublicKey } from '../crypto/x25519.ts';
 import { ParleyError, fail } from '../errors.ts';
 import { PROTOCOL_VERSION } from '../labels.ts';
 import { MAX_DEVICE_ID, MAX_RECORD_BYTES } from '../limits.ts';
@@ -153,6 +154,8 @@ export class Account {
     checkDeviceId(deviceId);
     abytes(signingKey, 'signingKey', 32);
     abytes(identityKey, 'identityKey', 32);
+    // The keys come from the new device (linking): validate like any received key.
+    checkX25519PublicKey(identityKey, 'identityKey');
     const body = { version: PROTOCOL_VERSION, accountKey: this.publicKey, deviceId, signingKey, identityKey };
     return { ...body, signature: this.#keyPair.sign(certificateSignedBytes(body), this.#provider) };
   }
@@ -168,9 +171,10 @@ export class Account {
 
   static deserialize(bytes: Uint8Array, provider?: CryptoProvider): Account {
     try {
-      const f = readArray(decodeCbor(bytes, 'Account', MAX_RECORD_BYTES), 'Account', 3);
-      readTag(f[0], 'Account', ACCOUNT_TAG);
-      readVersion(f[1], 'Account', [PROTOCOL_VERSION]);
+      const f = readVersionedArray(decodeCbor(bytes, 'Account', MAX_RECORD_BYTES), 'Account', [PROTOCOL_VERSION], 3, {
+        versionIndex: 1,
+        tag: ACCOUNT_TAG,
+      });
       return Account.fromSeed(readBytes(f[2], 'seed', 32), provider);
     } catch (e) {
       throw asRecordError(e, 'Account');
@@ -267,9 +271,10 @@ export class DeviceIdentity {
   static deserialize(bytes: Uint8Array, provider?: CryptoProvider): DeviceIdentity {
     const p = resolveProvider(provider);
     try {
-      const f = readArray(decodeCbor(bytes, 'DeviceIdentity', MAX_RECORD_BYTES), 'DeviceIdentity', 5);
-      readTag(f[0], 'DeviceIdentity', DEVICE_TAG);
-      readVersion(f[1], 'DeviceIdentity', [PROTOCOL_VERSION]);
+      const f = readVersionedArray(decodeCbor(bytes, 'DeviceIdentity', MAX_RECORD_BYTES), 'DeviceIdentity', [PROTOCOL_VERSION], 5, {
+        versionIndex: 1,
+        tag: DEVICE_TAG,
+      });
       const certificate = certificateFromCbor(f[2]);
       const signing = Ed25519KeyPair.fromSeed(readBytes(f[3], 'signingSeed', 32), p);
       const identity = X25519KeyPair.fromPrivateKey(readBytes(f[4], 'identityPrivateKey', 32), p);

@@ -16,13 +16,21 @@
  */
 import { fromHex, toHex } from '../bytes.ts';
 import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
-import { readArray, readBool, readBytes, readOptional, readTag, readUint, readVersion } from '../codec/fields.ts';
+import { readArray, readBool, readBytes, readOptional, readUint, readVersionedArray } from '../codec/fields.ts';
 import { MLKEM768_PUBLIC_KEY_BYTES, MLKEM768_SECRET_KEY_BYTES, MLKEM768_SEED_BYTES } from '../crypto/backend.ts';
 import { type CryptoProvider, resolveProvider } from '../crypto/provider.ts';
 import { checkX25519PublicKey } from '../crypto/x25519.ts';
 import { fail } from '../errors.ts';
 import { Label, PROTOCOL_VERSION } from '../labels.ts';
-import { MAX_BUNDLE_BYTES, MAX_PREKEY_ID, MAX_RECORD_BYTES, MAX_REMEMBERED_BASE_KEYS } from '../limits.ts';
+import {
+  MAX_BUNDLE_BYTES,
+  MAX_PREKEY_ID,
+  MAX_RECORD_BYTES,
+  MAX_REMEMBERED_BASE_KEYS,
+  MAX_STORED_KEM_PREKEYS,
+  MAX_STORED_ONE_TIME_PREKEYS,
+  MAX_STORED_SIGNED_PREKEYS,
+} from '../limits.ts';
 import { type DeviceCertificate, certificateFromCbor, certificateToCbor, verifyCertificate } from './certificate.ts';
 import { type DeviceIdentity, X25519KeyPair, asRecordError } from './identity.ts';
 import { inspectSymbol, redacted } from './redact.ts';
@@ -126,9 +134,9 @@ export function encodeBundle(b: PreKeyBundle): Uint8Array {
 
 /** Decodes a bundle and checks shapes and key validity; `verifyBundle` checks the signatures. */
 export function decodeBundle(bytes: Uint8Array): PreKeyBundle {
-  const f = readArray(decodeCbor(bytes, 'PreKeyBundle', MAX_BUNDLE_BYTES), 'PreKeyBundle', 5);
+  const f = readVersionedArray(decodeCbor(bytes, 'PreKeyBundle', MAX_BUNDLE_BYTES), 'PreKeyBundle', [PROTOCOL_VERSION], 5);
   return {
-    version: readVersion(f[0], 'PreKeyBundle', [PROTOCOL_VERSION]),
+    version: f[0] as number,
     certificate: certificateFromCbor(f[1]),
     signedPreKey: signedPreKeyFromCbor(f[2]),
     oneTimePreKey: readOptional(f[3], oneTimePreKeyFromCbor),
@@ -233,6 +241,7 @@ export class PreKeyStore {
 
   /** Creates a new signed prekey and makes it current. Older ones stay until pruned. */
   rotateSignedPreKey(): SignedPreKeyPublic {
+    this.#checkCapacity(this.#signed.size + 1, MAX_STORED_SIGNED_PREKEYS, 'signed prekeys');
     const id = this.#takeId('signed');
     const keyPair = X25519KeyPair.generate(this.#provider);
     const signature = this.#device.sign(signedPreKeySignedBytes(id, keyPair.publicKey));
@@ -258,6 +267,7 @@ export class PreKeyStore {
 
   generateOneTimePreKeys(count: number): OneTimePreKeyPublic[] {
     checkCount(count);
+    this.#checkCapacity(this.#oneTime.size + count, MAX_STORED_ONE_TIME_PREKEYS, 'one-time prekeys');
     const out: OneTimePreKeyPublic[] = [];
     for (let i = 0; i < count; i++) {
       const id = this.#takeId('oneTime');
@@ -270,17 +280,33 @@ export class PreKeyStore {
 
   generateKemPreKeys(count: number): KemPreKeyPublic[] {
     checkCount(count);
+    this.#checkCapacity(this.#kem.size + count, MAX_STORED_KEM_PREKEYS, 'KEM prekeys');
     const out: KemPreKeyPublic[] = [];
     for (let i = 0; i < count; i++) out.push(this.#newKem(false));
     return out;
   }
 
-  /** Replaces the last-resort KEM prekey (the old one is deleted). */
+  /**
+   * Creates a new last-resort KEM prekey and makes it current. The old one
+   * stays (initial messages made with it may still be in flight) until
+   * `pruneLastResortKemPreKeys`, which the client calls after a grace period.
+   */
   rotateLastResortKemPreKey(): KemPreKeyPublic {
-    if (this.#lastResortKemId) this.#kem.delete(this.#lastResortKemId);
+    this.#checkCapacity(this.#kem.size + 1, MAX_STORED_KEM_PREKEYS, 'KEM prekeys');
     const k = this.#newKem(true);
     this.#lastResortKemId = k.id;
     return k;
+  }
+
+  /** Deletes last-resort KEM prekeys other than the current one and the `keep` most recent before it. */
+  pruneLastResortKemPreKeys(keep = 1): number[] {
+    const older = [...this.#kem]
+      .filter(([id, r]) => r.lastResort && id !== this.#lastResortKemId)
+      .map(([id]) => id)
+      .sort((a, b) => b - a);
+    const removed = older.slice(keep);
+    for (const id of removed) this.#kem.delete(id);
+    return removed;
   }
 
   currentSignedPreKey(): SignedPreKeyPublic {
@@ -364,9 +390,10 @@ export class PreKeyStore {
   /** Loads a store for `device`. Any malformed content is BAD_RECORD; nothing is partially loaded. */
   static deserialize(bytes: Uint8Array, device: DeviceIdentity, provider?: CryptoProvider): PreKeyStore {
     try {
-      const f = readArray(decodeCbor(bytes, 'PreKeyStore', MAX_RECORD_BYTES), 'PreKeyStore', 7);
-      readTag(f[0], 'PreKeyStore', STORE_TAG);
-      readVersion(f[1], 'PreKeyStore', [PROTOCOL_VERSION]);
+      const f = readVersionedArray(decodeCbor(bytes, 'PreKeyStore', MAX_RECORD_BYTES), 'PreKeyStore', [PROTOCOL_VERSION], 7, {
+        versionIndex: 1,
+        tag: STORE_TAG,
+      });
       const s = new PreKeyStore(device, provider ?? device.provider);
       const c = readArray(f[2], 'counters', 5).map((v, i) => readUint(v, `counter${i}`));
       [s.#nextSignedId, s.#nextOneTimeId, s.#nextKemId, s.#currentSignedId, s.#lastResortKemId] = c as [
@@ -376,16 +403,16 @@ export class PreKeyStore {
         number,
         number,
       ];
-      for (const e of readArray(f[3], 'signed', { min: 1, max: 1000 })) {
+      for (const e of readArray(f[3], 'signed', { min: 1, max: MAX_STORED_SIGNED_PREKEYS })) {
         const r = readArray(e, 'signed entry', 4);
         const kp = X25519KeyPair._unchecked(readBytes(r[1], 'private', 32), readBytes(r[2], 'public', 32));
         s.#signed.set(readPreKeyId(r[0], 'id'), { keyPair: kp, signature: readBytes(r[3], 'signature', 64) });
       }
-      for (const e of readArray(f[4], 'oneTime', { min: 0, max: 1_000_000 })) {
+      for (const e of readArray(f[4], 'oneTime', { min: 0, max: MAX_STORED_ONE_TIME_PREKEYS })) {
         const r = readArray(e, 'oneTime entry', 3);
         s.#oneTime.set(readPreKeyId(r[0], 'id'), X25519KeyPair._unchecked(readBytes(r[1], 'private', 32), readBytes(r[2], 'public', 32)));
       }
-      for (const e of readArray(f[5], 'kem', { min: 1, max: 100_000 })) {
+      for (const e of readArray(f[5], 'kem', { min: 1, max: MAX_STORED_KEM_PREKEYS })) {
         const r = readArray(e, 'kem entry', 5);
         s.#kem.set(readPreKeyId(r[0], 'id'), {
           publicKey: readBytes(r[1], 'public', MLKEM768_PUBLIC_KEY_BYTES),
@@ -394,7 +421,7 @@ export class PreKeyStore {
           signature: readBytes(r[4], 'signature', 64),
         });
       }
-      for (const e of readArray(f[6], 'seenBaseKeys', { min: 0, max: 1000 })) {
+      for (const e of readArray(f[6], 'seenBaseKeys', { min: 0, max: MAX_STORED_SIGNED_PREKEYS })) {
         const r = readArray(e, 'seen entry', 2);
         const keys = readArray(r[1], 'keys', { min: 0, max: MAX_REMEMBERED_BASE_KEYS });
         s.#seenBaseKeys.set(readPreKeyId(r[0], 'id'), new Set(keys.map((k) => toHex(readBytes(k, 'baseKey', 32)))));
@@ -406,6 +433,11 @@ export class PreKeyStore {
     } catch (e) {
       throw asRecordError(e, 'PreKeyStore');
     }
+  }
+
+  /** A store never grows past what `deserialize` accepts (prune, or consume, first). */
+  #checkCapacity(size: number, limit: number, what: string): void {
+    if (size > limit) fail('INVALID_STATE', `too many stored ${what} (limit ${limit}); prune or wait for consumption`, { limit });
   }
 
   #takeId(kind: 'signed' | 'oneTime' | 'kem'): number {

@@ -13,11 +13,8 @@ import type { CryptoProvider } from '../crypto/provider.ts';
 import { dh } from '../crypto/x25519.ts';
 import { fail } from '../errors.ts';
 import { MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS } from '../limits.ts';
-import { type Header, encodeHeader } from './header.ts';
+import { type Header, MAX_MESSAGE_COUNTER, encodeHeader } from './header.ts';
 import { type MessageKeys, kdfRoot, messageKeys, nextChainKey } from './kdf.ts';
-
-/** Counters are uint32 on the wire; a chain never reaches the top. */
-const MAX_COUNTER = 0xfffffffe;
 
 export interface DhKeyPair {
   readonly privateKey: Uint8Array;
@@ -92,7 +89,7 @@ export interface Encrypted {
 export function ratchetEncrypt(p: CryptoProvider, s: RatchetState, padded: Uint8Array, adPrefix: Uint8Array): Encrypted {
   const chain = s.sendingChain;
   if (!chain) fail('INVALID_STATE', 'session has no sending chain yet');
-  if (chain.counter > MAX_COUNTER) fail('INVALID_STATE', 'sending chain exhausted');
+  if (chain.counter > MAX_MESSAGE_COUNTER) fail('INVALID_STATE', 'sending chain exhausted');
   const b = p.backend;
   const headerBytes = encodeHeader({
     ratchetKey: s.sendingRatchetKey.publicKey,
@@ -160,11 +157,18 @@ export function ratchetDecrypt(
 
   // 3. A new ratchet key from the peer: a DH ratchet step.
   let skipped = s.skipped;
-  const current = s.receivingChains[s.receivingChains.length - 1];
+  let previousChains: readonly ReceivingChain[] = s.receivingChains;
+  const currentIndex = s.receivingChains.length - 1;
+  const current = s.receivingChains[currentIndex];
   if (current && header.previousCounter > current.counter) {
-    // Keep the keys of the peer's previous chain that we have not seen yet.
-    const rest = walkChain(b, current.chainKey, current.counter, header.previousCounter);
-    skipped = addSkipped(skipped, current.ratchetKey, current.counter, [...rest.skipped, rest.keys]);
+    // Keep the keys of the peer's previous chain (counters current.counter .. PN-1)
+    // that we have not seen yet, and close that chain at PN, so a message from it
+    // can only ever be decrypted with its stored key, once.
+    const rest = skipAhead(b, current.chainKey, current.counter, header.previousCounter);
+    skipped = addSkipped(skipped, current.ratchetKey, current.counter, rest.skipped);
+    const closed = s.receivingChains.slice();
+    closed[currentIndex] = { ratchetKey: current.ratchetKey, chainKey: rest.chainKey, counter: header.previousCounter };
+    previousChains = closed;
   }
   const dhReceive = dh(b, s.sendingRatchetKey.privateKey, header.ratchetKey);
   const receiving = kdfRoot(b, s.rootKey, dhReceive);
@@ -179,7 +183,7 @@ export function ratchetDecrypt(
   const sending = kdfRoot(b, receiving.rootKey, dhSend);
   wipe(dhSend);
   const receivingChains = [
-    ...s.receivingChains,
+    ...previousChains,
     { ratchetKey: header.ratchetKey, chainKey: walk.chainKey, counter: header.counter + 1 },
   ].slice(-MAX_RECEIVER_CHAINS);
   return {
@@ -207,15 +211,10 @@ function open(b: CryptoBackend, mk: MessageKeys, ciphertext: Uint8Array, ad: Uin
 }
 
 /**
- * Steps a chain from `from` to `to`, returning the keys of the skipped
- * messages (from..to-1), the keys for message `to`, and the chain key after it.
+ * Steps a chain from position `from` to position `to`: returns the keys of
+ * messages from..to-1 and the chain key at position `to`.
  */
-function walkChain(
-  b: CryptoBackend,
-  chainKey: Uint8Array,
-  from: number,
-  to: number,
-): { skipped: MessageKeys[]; keys: MessageKeys; chainKey: Uint8Array } {
+function skipAhead(b: CryptoBackend, chainKey: Uint8Array, from: number, to: number): { skipped: MessageKeys[]; chainKey: Uint8Array } {
   if (to - from > MAX_FORWARD_JUMP) {
     fail('TOO_FAR_AHEAD', `message is ${to - from} ahead in its chain (limit ${MAX_FORWARD_JUMP})`, {
       jump: to - from,
@@ -228,7 +227,18 @@ function walkChain(
     skipped.push(messageKeys(b, ck));
     ck = nextChainKey(b, ck);
   }
-  return { skipped, keys: messageKeys(b, ck), chainKey: nextChainKey(b, ck) };
+  return { skipped, chainKey: ck };
+}
+
+/** As `skipAhead`, plus the keys for message `to` and the chain key after it. */
+function walkChain(
+  b: CryptoBackend,
+  chainKey: Uint8Array,
+  from: number,
+  to: number,
+): { skipped: MessageKeys[]; keys: MessageKeys; chainKey: Uint8Array } {
+  const ahead = skipAhead(b, chainKey, from, to);
+  return { skipped: ahead.skipped, keys: messageKeys(b, ahead.chainKey), chainKey: nextChainKey(b, ahead.chainKey) };
 }
 
 function addSkipped(

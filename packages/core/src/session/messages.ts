@@ -119,7 +119,12 @@ function preKeyFromFields(f: unknown[]): PreKeyMessage {
   };
   const kemCiphertext = readBytes(f[7], 'kemCiphertext', MLKEM768_CIPHERTEXT_BYTES);
   const messageBytes = readBytes(f[8], 'message', { max: MAX_MESSAGE_BYTES });
-  const inner = decodeMessage(messageBytes);
-  if (inner.type !== 'ratchet') fail('MALFORMED', 'PreKeyMessage: embedded message must be a RatchetMessage');
+  // The embedded message must be a RatchetMessage; its type is checked
+  // before anything else is parsed, so PreKeyMessages cannot nest.
+  const e = decodeCbor(messageBytes, 'RatchetMessage', MAX_MESSAGE_BYTES);
+  if (!Array.isArray(e) || e.length < 2) fail('MALFORMED', 'RatchetMessage: expected an array with version and type');
+  readVersion(e[0], 'RatchetMessage', [PROTOCOL_VERSION]);
+  if (e[1] !== MessageType.ratchet) fail('MALFORMED', 'PreKeyMessage: embedded message must be a RatchetMessage');
+  const inner = ratchetFromFields(e);
   return { type: 'prekey', initiatorCertificate, use, kemCiphertext, message: inner, messageBytes };
 }

@@ -8,9 +8,9 @@
  * from the old one (the ratchet transitions are pure) and swap it in only on
  * success, so any failure leaves the record exactly as it was, byte for byte.
  */
-import { bytesEqual } from '../bytes.ts';
+import { bytesEqual, toHex } from '../bytes.ts';
 import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
-import { readArray, readOptional, readTag, readVersion } from '../codec/fields.ts';
+import { readArray, readOptional, readVersionedArray } from '../codec/fields.ts';
 import { type CryptoProvider, resolveProvider } from '../crypto/provider.ts';
 import { ParleyError, fail } from '../errors.ts';
 import { initiate, respond } from '../handshake/pqxdh.ts';
@@ -19,7 +19,7 @@ import { type DeviceIdentity, asRecordError } from '../keys/identity.ts';
 import type { PreKeyBundle, PreKeyStore, PreKeyUse } from '../keys/prekeys.ts';
 import { inspectSymbol, redacted } from '../keys/redact.ts';
 import { PROTOCOL_VERSION } from '../labels.ts';
-import { MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
+import { MAX_ARCHIVED_RATCHET_TRIALS, MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
 import { pad, unpad } from '../ratchet/padding.ts';
 import { generateDhKeyPair, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet/ratchet.ts';
 import {
@@ -37,6 +37,12 @@ const RECORD_TAG = 'parley/session-record';
 export interface InitiateOptions {
   /** Refuse the bundle unless its certificate names this account (the contact's known key). */
   expectedAccountKey?: Uint8Array;
+  /**
+   * Allow a bundle from another account or device than the record's current
+   * peer (after the user accepted a safety-number change). Without it that
+   * is IDENTITY_MISMATCH.
+   */
+  allowIdentityChange?: boolean;
 }
 
 export interface DecryptContext {
@@ -46,6 +52,8 @@ export interface DecryptContext {
   prekeys?: PreKeyStore;
   /** Refuse a new session unless the sender's certificate names this account. */
   expectedAccountKey?: Uint8Array;
+  /** Accept a new session from another account or device than the record's current peer. */
+  allowIdentityChange?: boolean;
 }
 
 export interface DecryptResult {
@@ -92,8 +100,10 @@ export class SessionRecord {
   initiate(device: DeviceIdentity, bundle: PreKeyBundle, options: InitiateOptions = {}): void {
     const p = this.#provider;
     const current = this.#state.current;
-    if (current && !bytesEqual(current.remoteCertificate.accountKey, bundle.certificate.accountKey) && !options.expectedAccountKey) {
-      fail('IDENTITY_MISMATCH', "bundle names another account than this record's peer");
+    if (current && !samePeer(current.remoteCertificate, bundle.certificate) && !options.allowIdentityChange) {
+      fail('IDENTITY_MISMATCH', "bundle names another account or device than this record's peer", {
+        deviceId: bundle.certificate.deviceId,
+      });
     }
     const hs = initiate(p, device, bundle, options);
     const ratchet = initInitiator(p, hs.sharedSecret, bundle.signedPreKey.publicKey, generateDhKeyPair(p));
@@ -191,8 +201,8 @@ export class SessionRecord {
     if (!device || !prekeys) fail('NO_SESSION', 'a new session needs the device identity and prekey store');
     const current = this.#state.current;
     const sender = message.initiatorCertificate;
-    if (current && !bytesEqual(current.remoteCertificate.accountKey, sender.accountKey)) {
-      fail('IDENTITY_MISMATCH', "message is from another account than this record's peer", { deviceId: sender.deviceId });
+    if (current && !samePeer(current.remoteCertificate, sender) && !context.allowIdentityChange) {
+      fail('IDENTITY_MISMATCH', "message is from another account or device than this record's peer", { deviceId: sender.deviceId });
     }
     const hs = respond(p, device, prekeys, sender, message.use, message.kemCiphertext, context);
     const inner = message.message;
@@ -226,11 +236,20 @@ export class SessionRecord {
     return previous.find(match) ?? null;
   }
 
-  /** Tries `only`, or the current session then each archived one. */
+  /**
+   * Tries `only`, or the current session and then those archived sessions
+   * that could plausibly hold the message: any that knows the header's
+   * ratchet key (a receiving chain or a skipped key: cheap to try), and the
+   * MAX_ARCHIVED_RATCHET_TRIALS most recent ones otherwise (which need a DH
+   * ratchet step to try: that is where a peer answers after simultaneous
+   * initiation). A forged message so costs a bounded number of DH steps,
+   * not one per archived session.
+   */
   #decryptOnExisting(message: RatchetMessage, only: SessionState | null): DecryptResult {
     const { current, previous } = this.#state;
-    const candidates = only ? [only] : current ? [current, ...previous] : [...previous];
-    if (candidates.length === 0) fail('NO_SESSION', 'no session with this device');
+    const plausible = previous.filter((s, i) => i < MAX_ARCHIVED_RATCHET_TRIALS || knowsRatchetKey(s, message.header.ratchetKey));
+    const candidates = only ? [only] : current ? [current, ...plausible] : plausible;
+    if (candidates.length === 0) fail('NO_SESSION', 'no session with this device holds this message');
     let firstError: unknown = null;
     for (const session of candidates) {
       try {
@@ -264,9 +283,10 @@ export class SessionRecord {
   static deserialize(bytes: Uint8Array, provider?: CryptoProvider): SessionRecord {
     const record = new SessionRecord(provider);
     try {
-      const f = readArray(decodeCbor(bytes, 'SessionRecord', MAX_RECORD_BYTES), 'SessionRecord', 4);
-      readTag(f[0], 'SessionRecord', RECORD_TAG);
-      readVersion(f[1], 'SessionRecord', [PROTOCOL_VERSION]);
+      const f = readVersionedArray(decodeCbor(bytes, 'SessionRecord', MAX_RECORD_BYTES), 'SessionRecord', [PROTOCOL_VERSION], 4, {
+        versionIndex: 1,
+        tag: RECORD_TAG,
+      });
       const current = readOptional(f[2], sessionFromCbor);
       const previous = readArray(f[3], 'previous', { min: 0, max: MAX_ARCHIVED_SESSIONS }).map(sessionFromCbor);
       record.#state = { current, previous };
@@ -285,6 +305,19 @@ export class SessionRecord {
   [inspectSymbol](): string {
     return this.toString();
   }
+}
+
+/** Sessions are per peer device: the same account and the same device id. */
+function samePeer(a: DeviceCertificate, b: DeviceCertificate): boolean {
+  return a.deviceId === b.deviceId && bytesEqual(a.accountKey, b.accountKey);
+}
+
+function knowsRatchetKey(s: SessionState, ratchetKey: Uint8Array): boolean {
+  if (s.ratchet.receivingChains.some((c) => bytesEqual(c.ratchetKey, ratchetKey))) return true;
+  if (s.ratchet.skipped.size === 0) return false;
+  const prefix = `${toHex(ratchetKey)}:`;
+  for (const id of s.ratchet.skipped.keys()) if (id.startsWith(prefix)) return true;
+  return false;
 }
 
 function withCurrent(state: RecordState, session: SessionState): RecordState {
