@@ -1,5 +1,5 @@
 // Group bad input: every kind is a typed error with a stable code, and the session is left byte for byte as it was.
-// spec/08-groups.md §4.2, §5.2 and §9.
+// spec/08-groups.md §4.2, §5.3 and §9.
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

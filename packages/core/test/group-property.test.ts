@@ -497,7 +497,7 @@ describe('random group histories', () => {
         const w = runHistory(p, h);
         largest = Math.max(largest, w.devs.size);
       }),
-      { numRuns: 8 },
+      { numRuns: 6 },
     );
     expect(largest).toBeGreaterThan(10);
   });

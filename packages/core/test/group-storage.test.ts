@@ -1,5 +1,5 @@
 // Group records saved by an earlier release must load and keep working (storage stability), and damaged records must
-// be refused as a whole. spec/08-groups.md §6.
+// be refused as a whole. spec/08-groups.md §8.
 //
 // fixtures/group-records-v1.json was generated once, with a deterministic provider, by running this file with
 // PARLEY_WRITE_GROUP_FIXTURE=1; it is never regenerated for format version 1.
@@ -120,6 +120,7 @@ describe('damaged group records', () => {
     for (const n of [0, 1, 10, bytes.length - 1]) expect(code(bytes.subarray(0, n))).toBe('BAD_RECORD');
     expect(code(withField(0, 'parley/session-record'))).toBe('BAD_RECORD');
     expect(code(withField(1, 2))).toBe('UNSUPPORTED_VERSION');
+    expect(code(encodeCbor(['parley/group-session', 2, 'a future layout']))).toBe('UNSUPPORTED_VERSION');
     expect(code(withField(4, 0))).toBe('BAD_RECORD');
     const members = fields[6] as unknown[];
     expect(code(withField(6, [members[0], members[0]]))).toBe('BAD_RECORD');
