@@ -206,6 +206,7 @@ function httpReason(status: number): string {
     413: 'Payload Too Large',
     415: 'Unsupported Media Type',
     416: 'Range Not Satisfiable',
+    426: 'Upgrade Required',
     429: 'Too Many Requests',
     500: 'Internal Server Error',
     503: 'Service Unavailable',

@@ -63,6 +63,8 @@ export const ERROR_STATUS = {
   /** More envelopes in one send than the relay accepts. */
   TOO_MANY_ENVELOPES: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  /** A plain HTTP request to the websocket route. */
+  UPGRADE_REQUIRED: 426,
   RANGE_NOT_SATISFIABLE: 416,
   RATE_LIMITED: 429,
   /** A recipient device's mailbox is at its message or byte limit. */

@@ -148,7 +148,7 @@ export function envelopeFor(to: TestDevice, id: string, body = `ciphertext ${id}
 }
 
 /** A relay listening on 127.0.0.1 (random port), with a client factory. */
-export async function listeningRelay(config: RelayConfigOverrides = {}, options: { storage?: RelayStorage } = {}) {
+export async function listeningRelay(config: RelayConfigOverrides = {}, options: { storage?: RelayStorage; clock?: boolean } = {}) {
   const relay = await testRelay(config, options);
   await relay.app.listen({ host: '127.0.0.1', port: 0 });
   const address = relay.app.server.address();
@@ -161,7 +161,7 @@ export async function listeningRelay(config: RelayConfigOverrides = {}, options:
   };
 }
 
-export function json<T = Record<string, unknown>>(r: LightMyRequestResponse): T {
+export function json<T = Record<string, unknown>>(r: { body: string }): T {
   return JSON.parse(r.body) as T;
 }
 
@@ -169,6 +169,14 @@ export function json<T = Record<string, unknown>>(r: LightMyRequestResponse): T 
 export async function eventually(predicate: () => boolean, ms = 5000): Promise<void> {
   const until = Date.now() + ms;
   while (!predicate()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function eventuallyAsync(predicate: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await predicate())) {
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }

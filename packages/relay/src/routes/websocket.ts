@@ -18,6 +18,7 @@ import { websocketSignedBytes } from '../auth/canonical.ts';
 import { CloseCode, type MailboxConnection } from '../delivery/hub.ts';
 import { MailboxPump } from '../delivery/mailbox-pump.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
+import { relayError } from '../errors.ts';
 import { ErrorResponse, WsAckFrame, WsAuthFrame } from '../schemas.ts';
 import type { DeviceAddress } from '../storage/types.ts';
 
@@ -30,21 +31,23 @@ const isAuthFrame = TypeCompiler.Compile(WsAuthFrame);
 const isAckFrame = TypeCompiler.Compile(WsAckFrame);
 
 export async function websocketRoutes(app: FastifyInstance): Promise<void> {
-  app.get(
-    '/v1/websocket',
-    {
-      websocket: true,
-      config: { auth: 'none' },
-      schema: {
-        summary: 'Delivery websocket (upgrade): challenge-response auth, then pushed envelopes with acknowledgements',
-        description: 'Frames and close codes: spec/09-relay.md §5. Authentication happens inside the socket, so browsers can connect.',
-        tags: ['messages'],
-        security: [],
-        response: { 429: ErrorResponse },
-      },
+  app.route({
+    method: 'GET',
+    url: '/v1/websocket',
+    config: { auth: 'none' },
+    schema: {
+      summary: 'Delivery websocket: challenge-response auth, then pushed envelopes with acknowledgements',
+      description:
+        'Upgrade to a websocket (101). Authentication happens inside the socket (browsers cannot sign headers on an upgrade). Frames and close codes: spec/09-relay.md §5. A plain GET answers 426.',
+      tags: ['messages'],
+      security: [],
+      response: { 426: ErrorResponse, 429: ErrorResponse },
     },
-    (socket, request) => handleConnection(app, socket, request),
-  );
+    handler: async () => {
+      throw relayError('UPGRADE_REQUIRED', 'this route speaks websocket only');
+    },
+    wsHandler: (socket, request) => handleConnection(app, socket, request),
+  });
 }
 
 function handleConnection(app: FastifyInstance, socket: WebSocket, request: FastifyRequest): void {
