@@ -311,7 +311,10 @@ describe('group bad input: encodings', () => {
     walk(record[8]);
     walk(record[9]);
     expect(secrets.length).toBeGreaterThan(3);
+    const d = a.session.distribution();
+    walk(decodeCbor(d.bytes, 'd', 256));
     const printed = [String(b.session), JSON.stringify({ s: b.session }), inspect(b.session, { depth: 10, showHidden: true })];
+    printed.push(String(d), JSON.stringify({ d }), inspect({ d }, { depth: 10 }));
     for (const code of ['DUPLICATE_MESSAGE', 'FORGED_DISTRIBUTION']) {
       try {
         if (code === 'DUPLICATE_MESSAGE') b.session.decrypt(message);

@@ -30,7 +30,7 @@ export interface SealedDistribution {
  * the records after this returns, before the messages leave.
  */
 export function sealDistribution(
-  distribution: GroupDistribution,
+  distribution: Pick<GroupDistribution, 'bytes' | 'recipients'>,
   sessionFor: (member: GroupMember) => SessionRecord | undefined,
 ): SealedDistribution[] {
   const records = distribution.recipients.map((recipient) => {

@@ -5,7 +5,7 @@ export { type DistributionInfo, peekDistribution } from './distribution.ts';
 export { type SealedDistribution, sealDistribution } from './fanout.ts';
 export * as groupLimits from './limits.ts';
 export { type GroupMember, memberOf, sameMember } from './member.ts';
-export type { GroupDistribution, MembershipChange } from './membership.ts';
+export { GroupDistribution, type MembershipChange } from './membership.ts';
 export { type GroupHeader, peekGroupMessage } from './message.ts';
 export type { DistributionAccepted } from './receive.ts';
 export { type GroupDecryptResult, type GroupEncryptResult, GroupSession, type GroupSessionOptions } from './session.ts';

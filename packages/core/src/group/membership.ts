@@ -17,17 +17,37 @@
  */
 import type { CryptoProvider } from '../crypto/provider.ts';
 import { fail } from '../errors.ts';
+import { inspectSymbol, redacted } from '../keys/redact.ts';
 import { EPOCH_GRACE_EPOCHS, MAX_GROUP_COUNTER, MAX_GROUP_MEMBER_DEVICES } from './limits.ts';
 import { type GroupMember, checkMember, copyMember, memberKey } from './member.ts';
 import { graceEndFrom } from './receive.ts';
 import { encodeMyDistribution, newSendingChain } from './send.ts';
 import type { GroupState, SenderChains, SkippedKey } from './state.ts';
 
-/** A distribution to send: the same bytes, through each recipient's one-to-one session. */
-export interface GroupDistribution {
-  /** The plaintext for `SessionRecord.encrypt` (or `sealDistribution`). Holds a chain key: never send it in the clear. */
+/**
+ * A distribution to send: the same bytes, through each recipient's
+ * one-to-one session. The bytes hold a chain key, so the object prints
+ * without them (toString, JSON, util.inspect).
+ */
+export class GroupDistribution {
+  /** The plaintext for `SessionRecord.encrypt` (or `sealDistribution`). Never send it in the clear. */
   readonly bytes: Uint8Array;
   readonly recipients: readonly GroupMember[];
+
+  constructor(bytes: Uint8Array, recipients: readonly GroupMember[]) {
+    this.bytes = bytes;
+    this.recipients = recipients;
+  }
+
+  toString(): string {
+    return redacted('GroupDistribution', { recipients: this.recipients.length });
+  }
+  toJSON(): string {
+    return this.toString();
+  }
+  [inspectSymbol](): string {
+    return this.toString();
+  }
 }
 
 export interface MembershipChange {
@@ -78,7 +98,7 @@ export function changeMembers(
 
   if (removeKeys.size === 0) {
     const next: GroupState = { ...state, members };
-    return { state: next, distribution: { bytes: encodeMyDistribution(next), recipients: add.map(copyMember) } };
+    return { state: next, distribution: new GroupDistribution(encodeMyDistribution(next), add.map(copyMember)) };
   }
 
   if (state.epoch >= MAX_GROUP_COUNTER) fail('INVALID_STATE', 'no epochs left in this group');
@@ -107,11 +127,11 @@ export function changeMembers(
     skipped,
     sending: newSendingChain(p, state.sending.generation + 1, epoch),
   };
-  return { state: next, distribution: { bytes: encodeMyDistribution(next), recipients: othersOf(next) } };
+  return { state: next, distribution: new GroupDistribution(encodeMyDistribution(next), othersOf(next)) };
 }
 
 /** A new chain for me in the same epoch, for every other member. */
 export function rotate(p: CryptoProvider, state: GroupState): { state: GroupState; distribution: GroupDistribution } {
   const next: GroupState = { ...state, sending: newSendingChain(p, state.sending.generation + 1, state.epoch) };
-  return { state: next, distribution: { bytes: encodeMyDistribution(next), recipients: othersOf(next) } };
+  return { state: next, distribution: new GroupDistribution(encodeMyDistribution(next), othersOf(next)) };
 }

@@ -28,7 +28,7 @@ import {
   MAX_ROTATE_AFTER_MESSAGES,
 } from './limits.ts';
 import { type GroupMember, checkMember, copyMember, memberKey, memberOf } from './member.ts';
-import { type GroupDistribution, type MembershipChange, changeMembers, othersOf, rotate } from './membership.ts';
+import { GroupDistribution, type MembershipChange, changeMembers, othersOf, rotate } from './membership.ts';
 import { type DistributionAccepted, acceptDistribution, openGroupMessage } from './receive.ts';
 import { encodeMyDistribution, newSendingChain, sealGroupMessage } from './send.ts';
 import { type GroupState, commitReceive, groupStateFromCbor, serializeGroupState } from './state.ts';
@@ -151,7 +151,7 @@ export class GroupSession {
    */
   distribution(recipients?: readonly GroupMember[]): GroupDistribution {
     const list = recipients ? recipients.map((m, i) => checkMember(m, `recipients[${i}]`)) : othersOf(this.#state);
-    return { bytes: encodeMyDistribution(this.#state), recipients: list };
+    return new GroupDistribution(encodeMyDistribution(this.#state), list);
   }
 
   /**
