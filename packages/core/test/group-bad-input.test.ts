@@ -175,7 +175,7 @@ describe.each([nodeBackend, nobleBackend].map((b) => [b.name, b] as const))('gro
     );
     expectUnchanged(b.session, () => b.session.processDistribution(d.bytes, c.device.certificate), 'FORGED_DISTRIBUTION');
     // A distribution describing the receiver itself.
-    const own = b.session.distribution([b.member]);
+    const own = b.session.distribution();
     expectUnchanged(b.session, () => b.session.processDistribution(own.bytes, b.device.certificate), 'FORGED_DISTRIBUTION');
     // The right session, but a second, different chain for a generation already held.
     const chain = sendingChainOf(a.session);

@@ -288,6 +288,9 @@ describe('group sessions: membership', () => {
     expect(() => a.session.addMembers([n, n])).toThrow(RangeError);
     expect(() => a.session.addMembers([{ accountKey: new Uint8Array(31), deviceId: 1 }])).toThrow(RangeError);
     expect(() => a.session.addMembers([{ accountKey: new Uint8Array(32), deviceId: 0 }])).toThrow(RangeError);
+    expect(() => a.session.distribution([n])).toThrow(RangeError);
+    expect(() => a.session.distribution([a.member])).toThrow(RangeError);
+    expect(a.session.distribution([b.member]).recipients.length).toBe(1);
     expect(toHex(a.session.serialize())).toBe(before);
   });
 });

@@ -151,6 +151,12 @@ export class GroupSession {
    */
   distribution(recipients?: readonly GroupMember[]): GroupDistribution {
     const list = recipients ? recipients.map((m, i) => checkMember(m, `recipients[${i}]`)) : othersOf(this.#state);
+    // My chain reads every message I send from now on: it goes to other members only.
+    for (const m of list) {
+      const key = memberKey(m);
+      if (key === this.#state.selfKey || !this.#state.members.has(key))
+        throw new RangeError('"recipients" names a device that is not another member');
+    }
     return new GroupDistribution(encodeMyDistribution(this.#state), list);
   }
 
