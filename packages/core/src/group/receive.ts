@@ -11,12 +11,12 @@
  * This module does not know how distributions travel: the caller passes the
  * certificate of the one-to-one session the distribution arrived on.
  */
-import { bytesEqual } from '../bytes.ts';
+import { bytesEqual, wipe } from '../bytes.ts';
 import { fail } from '../errors.ts';
 import type { DeviceCertificate } from '../keys/certificate.ts';
 import type { CryptoProvider } from '../crypto/provider.ts';
 import { unpad } from '../ratchet/padding.ts';
-import { decodeDistribution } from './distribution.ts';
+import { type SenderKeyDistribution, decodeDistribution } from './distribution.ts';
 import { walkGroupChain } from './kdf.ts';
 import { EPOCH_GRACE_EPOCHS, EPOCH_GRACE_MESSAGES, MAX_CHAINS_PER_SENDER } from './limits.ts';
 import { type GroupHeader, decodeGroupMessage, groupSignedBytes } from './message.ts';
@@ -52,6 +52,19 @@ export function acceptDistribution(
     throw new TypeError('"certificate" expected the DeviceCertificate of the session the distribution arrived on');
   }
   const d = decodeDistribution(bytes);
+  try {
+    return checkDistribution(state, d, certificate);
+  } catch (e) {
+    wipe(d.chainKey); // refused: the decoded chain key goes nowhere (best effort)
+    throw e;
+  }
+}
+
+function checkDistribution(
+  state: GroupState,
+  d: SenderKeyDistribution,
+  certificate: DeviceCertificate,
+): { accepted: DistributionAccepted; change: ReceiveChange } {
   if (!bytesEqual(d.groupId, state.groupId)) fail('UNKNOWN_GROUP', 'distribution is for another group');
   const details = { deviceId: d.sender.deviceId, generation: d.generation };
   // The one rule that makes distributions unforgeable: a device may only describe its own chain.
