@@ -604,17 +604,20 @@ export class ParleyClient {
 
   // ---- internals ------------------------------------------------------------
 
-  #onEnvelope(e: IncomingEnvelope): void {
-    if (this.#closed) return;
-    this.#serial
+  #onEnvelope(e: IncomingEnvelope): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClientError('CLOSED', 'the client was closed'));
+    return this.#serial
       .run(async () => {
         const outcome = await receiveEnvelope(this.#ctx, e);
-        this.#mailbox?.ack([e.seq]).catch(() => undefined);
         if (outcome.usedPreKeys) this.#scheduleUpkeep();
       })
       .then(
         () => this.#kick(),
-        (err) => this.#warn(err),
+        (err) => {
+          // Our own failure (the store): the envelope is not acknowledged and comes again.
+          this.#warn(err);
+          throw err;
+        },
       );
   }
 

@@ -12,6 +12,7 @@
  * ClientError RELAY_UNAVAILABLE (retry later); a refusal throws
  * RELAY_REFUSED with the relay's code in `details.relayCode`.
  */
+import type { DeviceCertificate, KemPreKeyPublic, OneTimePreKeyPublic, SignedPreKeyPublic } from '@parley/core';
 import type { DeviceAddress } from './ids.ts';
 
 export interface RelayDevice {
@@ -33,18 +34,18 @@ export interface PreKeyCounts {
   readonly lastResortKemPreKeyId: number | null;
 }
 
-/** Encoded prekeys (core's encodeSignedPreKey / encodeOneTimePreKey / encodeKemPreKey). */
+/** Public prekeys to publish. */
 export interface PreKeyUpload {
-  readonly signedPreKey?: Uint8Array;
-  readonly lastResortKemPreKey?: Uint8Array;
-  readonly oneTimePreKeys?: readonly Uint8Array[];
-  readonly kemPreKeys?: readonly Uint8Array[];
+  readonly signedPreKey?: SignedPreKeyPublic;
+  readonly lastResortKemPreKey?: KemPreKeyPublic;
+  readonly oneTimePreKeys?: readonly OneTimePreKeyPublic[];
+  readonly kemPreKeys?: readonly KemPreKeyPublic[];
 }
 
 export interface Registration extends PreKeyUpload {
-  readonly certificate: Uint8Array;
-  readonly signedPreKey: Uint8Array;
-  readonly lastResortKemPreKey: Uint8Array;
+  readonly certificate: DeviceCertificate;
+  readonly signedPreKey: SignedPreKeyPublic;
+  readonly lastResortKemPreKey: KemPreKeyPublic;
 }
 
 export interface OutgoingEnvelope {
@@ -75,8 +76,12 @@ export interface IncomingEnvelope {
 }
 
 export interface MailboxHandlers {
-  /** Called for each envelope, in relay order. The SDK acknowledges through `Mailbox.ack`. */
-  onEnvelope(envelope: IncomingEnvelope): void;
+  /**
+   * Called for each envelope, one at a time, in relay order. The link
+   * acknowledges the envelope once the promise resolves; when it rejects,
+   * the envelope stays on the relay and comes again.
+   */
+  onEnvelope(envelope: IncomingEnvelope): Promise<void>;
   /** The connection is up (again): queued envelopes follow. */
   onOpen?(): void;
   /** The connection dropped; the link reconnects by itself until closed. */
@@ -84,8 +89,7 @@ export interface MailboxHandlers {
 }
 
 export interface Mailbox {
-  /** Acknowledges processed envelopes: the relay deletes them. */
-  ack(seqs: readonly number[]): Promise<void>;
+  /** Stops receiving (and reconnecting). Unacknowledged envelopes stay on the relay. */
   close(): Promise<void>;
 }
 
@@ -105,8 +109,8 @@ export interface RelayLink {
   openMailbox(handlers: MailboxHandlers): Mailbox;
   /** Uploads an encrypted attachment; returns the relay's id for it. */
   uploadAttachment(ciphertext: AsyncIterable<Uint8Array>, size: number): Promise<string>;
-  /** Streams an attachment's ciphertext (all of it, or `range` [start, end)). */
-  downloadAttachment(id: string, range?: { start: number; end: number }): AsyncIterable<Uint8Array>;
+  /** Streams an attachment's ciphertext, in pieces. */
+  downloadAttachment(id: string): AsyncIterable<Uint8Array>;
 }
 
 /** Signing as the account key: only the primary device holds it. */

@@ -12,6 +12,7 @@
  * receiver stored the message). This module only encodes and decodes.
  */
 import { ParleyError, decodeCbor, encodeCbor, type CborValue } from '@parley/core';
+import { MAX_POINTER_BYTES, decodeAttachmentPointer } from '../attachments/index.ts';
 import { malformed, readArray, readBool, readBytes, readOptional, readText, readTimestamp, readUint, timestampToBytes } from './fields.ts';
 
 export const CONTENT_VERSION = 1;
@@ -25,8 +26,6 @@ export const MAX_TEXT_BYTES = 64 * 1024;
 export const MAX_RECEIPT_IDS = 512;
 /** Longest disappearing-message timer: one year, in seconds. */
 export const MAX_EXPIRE_TIMER = 365 * 24 * 3600;
-/** Largest attachment pointer (spec/11-attachments.md), with room to grow. */
-export const MAX_POINTER_BYTES = 1024;
 /** Largest signed device list: 32 devices (the relay's per-account limit) at ~40 bytes, and the signature. */
 export const MAX_DEVICE_LIST_BYTES = 4096;
 /** Accounts in one group update. */
@@ -50,13 +49,32 @@ export const ContentType = {
   timer: 10,
 } as const;
 
+/**
+ * An attachment as a message carries it: the encoded AttachmentPointer
+ * (spec/11-attachments.md §5: relay id, key, digest, sizes, chunk size, file
+ * name, media type) and, decoded from it for display, the fields an app
+ * shows before downloading. The pointer holds the key: it only ever travels
+ * inside an encrypted message.
+ */
 export interface AttachmentInfo {
-  /** The relay's id for the uploaded ciphertext. */
-  readonly relayId: string;
-  /** The attachment pointer (spec/11-attachments.md): key, digest, sizes. Secret: it holds the key. */
   readonly pointer: Uint8Array;
-  readonly fileName: string;
-  readonly contentType: string;
+  /** The relay's id for the ciphertext. */
+  readonly id: string;
+  readonly size: number;
+  readonly fileName: string | null;
+  readonly contentType: string | null;
+}
+
+/** Reads the display fields of an encoded pointer (throws AttachmentError bad-pointer). */
+export function attachmentInfo(pointer: Uint8Array): AttachmentInfo {
+  const p = decodeAttachmentPointer(pointer);
+  return {
+    pointer: new Uint8Array(pointer),
+    id: p.id,
+    size: p.plaintextSize,
+    fileName: p.fileName ?? null,
+    contentType: p.contentType ?? null,
+  };
 }
 
 /** A group as its sender sees it. */
@@ -105,10 +123,8 @@ function bodyToCbor(body: ContentBody): CborValue[] {
   switch (body.type) {
     case 'text':
       return [body.text];
-    case 'attachment': {
-      const a = body.attachment;
-      return [[a.relayId, a.pointer, a.fileName, a.contentType], body.caption];
-    }
+    case 'attachment':
+      return [body.attachment.pointer, body.caption];
     case 'receipt':
       return [body.kind === 'delivered' ? 1 : 2, [...body.messageIds]];
     case 'typing':
@@ -202,17 +218,8 @@ function readBody(type: number, v: unknown, nested: boolean): ContentBody {
     }
     case ContentType.attachment: {
       const b = readArray(v, 'attachment body', 2);
-      const a = readArray(b[0], 'attachment', 4);
-      return {
-        type: 'attachment',
-        attachment: {
-          relayId: readText(a[0], 'attachment.relayId', 256),
-          pointer: readBytes(a[1], 'attachment.pointer', { min: 1, max: MAX_POINTER_BYTES }),
-          fileName: readText(a[2], 'attachment.fileName', 255),
-          contentType: readText(a[3], 'attachment.contentType', 255),
-        },
-        caption: readText(b[1], 'caption', MAX_TEXT_BYTES),
-      };
+      const pointer = readBytes(b[0], 'attachment.pointer', { min: 1, max: MAX_POINTER_BYTES });
+      return { type: 'attachment', attachment: attachmentInfo(pointer), caption: readText(b[1], 'caption', MAX_TEXT_BYTES) };
     }
     case ContentType.receipt: {
       const b = readArray(v, 'receipt body', 2);

@@ -17,6 +17,9 @@ import { type KnownDevices, loadDevices, saveDevices } from '../state/devices.ts
 import { deleteSession } from '../state/sessions.ts';
 import type { Context, Pending } from './context.ts';
 
+/** A `checkedAt` in the distant past: fetched before, but due again (0 means never fetched). */
+const NEEDS_REFRESH = 1;
+
 /** The devices we would send to (our own device left out), loading or refreshing the relay's list when too old. */
 export async function devicesFor(ctx: Context, accountKey: Uint8Array, pending: Pending, force = false): Promise<KnownDevices> {
   const known = loadDevices(ctx.store, accountKey, ctx.provider);
@@ -81,11 +84,9 @@ export function acceptSignedList(ctx: Context, accountKey: Uint8Array, encoded: 
   }
   if (verdict !== 'newer') return before.list;
   const trusted = before.trusted.filter((c) => listsCertificate(incoming, c, ctx.provider));
-  const dropped = before.trusted
-    .filter((c) => !trusted.includes(c))
-    .map((c) => ({ deviceId: c.deviceId, reason: 'not-in-device-list' as const }));
-  const refused = [...before.refused.filter((r) => !dropped.some((d) => d.deviceId === r.deviceId)), ...dropped];
-  commitDevices(ctx, before, { ...before, list: incoming, trusted, refused }, pending);
+  // Earlier refusals were judged against the old list: the relay's list is fetched and judged again before the next send.
+  const checkedAt = before.checkedAt > 0 ? NEEDS_REFRESH : 0;
+  commitDevices(ctx, before, { ...before, list: incoming, trusted, refused: [], checkedAt }, pending);
   return incoming;
 }
 

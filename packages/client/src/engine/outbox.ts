@@ -24,7 +24,7 @@ import { getSent, putSent, sameDevice } from '../state/sent-log.ts';
 import { deleteSession, loadSession, saveSession } from '../state/sessions.ts';
 import { fetchBundles } from './bundles.ts';
 import { type Context, Pending } from './context.ts';
-import { devicesFor } from './directory.ts';
+import { devicesFor, refreshDevices } from './directory.ts';
 
 /** Rounds of "the relay says the device list changed" before giving up for now. */
 const MAX_ROUNDS = 4;
@@ -58,7 +58,9 @@ export async function flushEntry(ctx: Context, key: string): Promise<FlushResult
       // 1. Whom to cover: every trusted device of every account (a refused one blocks the entry).
       const targets: Target[] = [];
       for (const accountKey of entry.accounts) {
-        const known = await devicesFor(ctx, accountKey, pending, refresh.has(accountId(accountKey)));
+        let known = await devicesFor(ctx, accountKey, pending, refresh.has(accountId(accountKey)));
+        // A refusal may be out of date (the ghost removed, or the list that names a new device arrived): ask again once.
+        if (known.refused.length && !refresh.has(accountId(accountKey))) known = await refreshDevices(ctx, accountKey, pending);
         const refused = known.refused[0];
         if (refused) {
           return {

@@ -13,7 +13,8 @@ import { type DeviceCertificate, MessageType, ParleyError, PreKeyStore, peekGrou
 import { bytesEqual } from '../bytes.ts';
 import { type Content, decodeContent } from '../content/content.ts';
 import { ClientError, isClientError } from '../errors.ts';
-import { accountId } from '../ids.ts';
+import { type DeviceAddress, accountId } from '../ids.ts';
+import { loadDevices } from '../state/devices.ts';
 import type { IncomingEnvelope } from '../relay-link.ts';
 import { envelopeSeen, markEnvelope } from '../state/dedup.ts';
 import { loadGroup, saveGroup } from '../state/groups.ts';
@@ -38,6 +39,9 @@ export async function receiveEnvelope(ctx: Context, env: IncomingEnvelope): Prom
   if (envelopeSeen(ctx.store, env.sender, env.clientId)) return { usedPreKeys: false };
   const attempt = new Pending();
   try {
+    // A device the account's signed list leaves out is refused before any decryption. A PreKeyMessage
+    // is the exception: it may carry a newer list that names its sender (a just-linked device).
+    if (messageTypeOf(env.envelope) !== MessageType.preKey && !listedSender(ctx, env.sender)) throw untrustedAddress(env.sender);
     const usedPreKeys = ctx.store.transaction(() => {
       const used = messageTypeOf(env.envelope) === MessageType.group ? receiveGroup(ctx, env, attempt) : receiveDirect(ctx, env, attempt);
       markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
@@ -128,17 +132,28 @@ function receiveGroup(ctx: Context, env: IncomingEnvelope, pending: Pending): bo
 }
 
 function untrusted(c: DeviceCertificate): ClientError {
+  return untrustedAddress({ accountKey: c.accountKey, deviceId: c.deviceId });
+}
+
+function untrustedAddress(a: DeviceAddress): ClientError {
   return new ClientError('UNTRUSTED_DEVICE', 'a message from a device its account does not list', {
-    account: accountId(c.accountKey),
-    deviceId: c.deviceId,
+    account: accountId(a.accountKey),
+    deviceId: a.deviceId,
   });
+}
+
+/** False when we hold the sender account's signed device list and it does not name this device id. */
+function listedSender(ctx: Context, sender: DeviceAddress): boolean {
+  const list = loadDevices(ctx.store, sender.accountKey, ctx.provider).list;
+  return list === null || list.devices.has(sender.deviceId);
 }
 
 /** Marks a failed envelope handled and, when a fresh session can cure it, asks its sender to re-send. */
 function recordFailure(ctx: Context, env: IncomingEnvelope, error: ParleyError | ClientError, pending: Pending): void {
   markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
   const sender = { account: accountId(env.sender.accountKey), deviceId: env.sender.deviceId };
-  if (isClientError(error, 'UNTRUSTED_DEVICE')) {
+  // A device outside the account's list gets no retry request (it would not be encrypted to anyway).
+  if (isClientError(error, 'UNTRUSTED_DEVICE') || !listedSender(ctx, env.sender)) {
     pending.add('untrusted-device', { account: sender.account, deviceId: sender.deviceId, reason: 'not-in-device-list' });
     return;
   }

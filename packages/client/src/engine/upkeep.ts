@@ -7,7 +7,7 @@
  * upload re-sends them) but never a public key on the relay whose private
  * half we lost.
  */
-import { PreKeyStore, encodeCertificate, encodeKemPreKey, encodeOneTimePreKey, encodeSignedPreKey } from '@parley/core';
+import { PreKeyStore } from '@parley/core';
 import type { PreKeyCounts, PreKeyUpload } from '../relay-link.ts';
 import { type Upkeep, loadUpkeep, savePreKeys, saveUpkeep } from '../state/identity.ts';
 import type { Context } from './context.ts';
@@ -22,11 +22,11 @@ function loadPreKeys(ctx: Context): PreKeyStore {
 export async function registerDevice(ctx: Context): Promise<PreKeyCounts> {
   const prekeys = loadPreKeys(ctx);
   const counts = await ctx.relay.registerDevice({
-    certificate: encodeCertificate(ctx.device.certificate),
-    signedPreKey: encodeSignedPreKey(prekeys.currentSignedPreKey()),
-    lastResortKemPreKey: encodeKemPreKey(prekeys.lastResortKemPreKey()),
-    oneTimePreKeys: prekeys.oneTimePreKeys().map(encodeOneTimePreKey),
-    kemPreKeys: prekeys.kemPreKeys().map(encodeKemPreKey),
+    certificate: ctx.device.certificate,
+    signedPreKey: prekeys.currentSignedPreKey(),
+    lastResortKemPreKey: prekeys.lastResortKemPreKey(),
+    oneTimePreKeys: prekeys.oneTimePreKeys(),
+    kemPreKeys: prekeys.kemPreKeys(),
   });
   ctx.store.transaction(() => {
     const upkeep = loadUpkeep(ctx.store);
@@ -71,15 +71,15 @@ export async function maintainPreKeys(ctx: Context): Promise<UpkeepReport> {
 
   const counts = await ctx.relay.preKeyCounts();
   const upload: { -readonly [K in keyof PreKeyUpload]: PreKeyUpload[K] } = {};
-  if (local.rotated || counts.signedPreKeyId !== local.signed.id) upload.signedPreKey = encodeSignedPreKey(local.signed);
-  if (counts.lastResortKemPreKeyId !== local.lastResort.id) upload.lastResortKemPreKey = encodeKemPreKey(local.lastResort);
+  if (local.rotated || counts.signedPreKeyId !== local.signed.id) upload.signedPreKey = local.signed;
+  if (counts.lastResortKemPreKeyId !== local.lastResort.id) upload.lastResortKemPreKey = local.lastResort;
   const needOneTime = counts.oneTimePreKeys < Math.ceil(o.oneTimePreKeys * o.refillBelow) ? o.oneTimePreKeys - counts.oneTimePreKeys : 0;
   const needKem = counts.kemPreKeys < Math.ceil(o.kemPreKeys * o.refillBelow) ? o.kemPreKeys - counts.kemPreKeys : 0;
   if (needOneTime > 0 || needKem > 0) {
     ctx.store.transaction(() => {
       const prekeys = loadPreKeys(ctx);
-      if (needOneTime > 0) upload.oneTimePreKeys = prekeys.generateOneTimePreKeys(needOneTime).map(encodeOneTimePreKey);
-      if (needKem > 0) upload.kemPreKeys = prekeys.generateKemPreKeys(needKem).map(encodeKemPreKey);
+      if (needOneTime > 0) upload.oneTimePreKeys = prekeys.generateOneTimePreKeys(needOneTime);
+      if (needKem > 0) upload.kemPreKeys = prekeys.generateKemPreKeys(needKem);
       savePreKeys(ctx.store, prekeys);
     });
   }

@@ -1,0 +1,86 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ParleyClient } from '../src/client.ts';
+import { FakeRelay } from './support/fake-relay.ts';
+import { newClient, next, record, until } from './support/harness.ts';
+
+describe('one-to-one messaging on a fake relay', () => {
+  const open: ParleyClient[] = [];
+  afterEach(async () => {
+    for (const c of open.splice(0)) await c.close();
+  });
+  const make = async (relay: FakeRelay) => {
+    const c = await newClient(relay);
+    open.push(c);
+    return c;
+  };
+
+  it('delivers text both ways, stores it, and raises delivered and read receipts', async () => {
+    const relay = new FakeRelay();
+    const alice = await make(relay);
+    const bob = await make(relay);
+    const bobGot = next(bob, 'message');
+    const sent = await alice.sendText(bob.accountId, 'hello Bob');
+    const m = await bobGot;
+    expect(m).toMatchObject({
+      conversation: alice.accountId,
+      messageId: sent.messageId,
+      outgoing: false,
+      body: { type: 'text', text: 'hello Bob' },
+    });
+    expect(m.sender).toEqual({ account: alice.accountId, deviceId: 1 });
+    const delivered = await next(alice, 'receipt', (r) => r.status === 'delivered');
+    expect(delivered).toMatchObject({ messageId: sent.messageId, from: bob.accountId, conversation: bob.accountId });
+
+    const aliceGot = next(alice, 'message');
+    const bobDelivered = next(bob, 'receipt', (r) => r.status === 'delivered');
+    await bob.sendText(alice.accountId, 'hi Alice');
+    expect((await aliceGot).body).toEqual({ type: 'text', text: 'hi Alice' });
+    await bobDelivered;
+
+    const read = next(alice, 'receipt', (r) => r.status === 'read');
+    await bob.markRead(alice.accountId);
+    expect((await read).messageId).toBe(sent.messageId);
+    expect(alice.history(bob.accountId).map((h) => [h.outgoing, h.status])).toEqual([
+      [true, 'read'],
+      [false, 'delivered'],
+    ]);
+    expect(bob.history(alice.accountId).map((h) => h.status)).toEqual(['read', 'delivered']);
+  });
+
+  it('never lets plaintext reach the relay', async () => {
+    const relay = new FakeRelay();
+    const alice = await make(relay);
+    const bob = await make(relay);
+    const got = next(bob, 'message');
+    await alice.sendText(bob.accountId, 'the secret is PARLEY-CANARY-7731');
+    await got;
+    const needle = new TextEncoder().encode('PARLEY-CANARY-7731');
+    const contains = (hay: Uint8Array) => hay.some((_, i) => needle.every((b, j) => hay[i + j] === b));
+    expect(relay.stored.length).toBeGreaterThan(0);
+    expect(relay.stored.some(contains)).toBe(false);
+  });
+
+  it('keeps a message sent while the relay is down and delivers it once it is back', async () => {
+    const relay = new FakeRelay();
+    const alice = await make(relay);
+    const bob = await make(relay);
+    await alice.sendText(bob.accountId, 'warm-up');
+    await until(() => bob.history(alice.accountId).length === 1);
+    relay.setDown(true);
+    await expect(alice.sendText(bob.accountId, 'while down')).rejects.toMatchObject({ code: 'RELAY_UNAVAILABLE' });
+    const got = next(bob, 'message', (m) => m.body.type === 'text' && m.body.text === 'while down');
+    relay.setDown(false);
+    await got;
+    await alice.flush();
+    const texts = bob.history(alice.accountId).map((h) => (h.content.body.type === 'text' ? h.content.body.text : ''));
+    expect(texts).toEqual(['warm-up', 'while down']);
+  });
+
+  it('refuses to add an account that has no device', async () => {
+    const relay = new FakeRelay();
+    const alice = await make(relay);
+    await expect(alice.addContact('A'.repeat(42) + 'A', 'nobody')).rejects.toMatchObject({ code: 'UNKNOWN_ACCOUNT' });
+    const messages = record(alice, 'message');
+    expect(messages).toEqual([]);
+  });
+});

@@ -1,0 +1,356 @@
+/**
+ * An in-memory relay for the SDK's unit tests: the RelayLink contract
+ * (packages/client/src/relay-link.ts) with the real relay's rules that the
+ * SDK depends on: exact device coverage per account, idempotent client ids,
+ * stale certificate hashes, one-time prekeys handed out once, in-order
+ * delivery with acknowledgement after the handler. The end-to-end tests run
+ * the real relay; this one is for fast, targeted scenarios (and for
+ * injecting faults the real one does not have).
+ */
+import {
+  type Account,
+  type DeviceIdentity,
+  type KemPreKeyPublic,
+  type OneTimePreKeyPublic,
+  type SignedPreKeyPublic,
+  decodeCertificate,
+  defaultProvider,
+  encodeBundle,
+  encodeCertificate,
+  toHex,
+} from '@parley/core';
+import type { RelayConnector } from '../../src/client.ts';
+import { ClientError } from '../../src/errors.ts';
+import { type DeviceAddress, deviceKey } from '../../src/ids.ts';
+import type {
+  AccountRelayLink,
+  IncomingEnvelope,
+  Mailbox,
+  MailboxHandlers,
+  OutgoingEnvelope,
+  PreKeyCounts,
+  PreKeyUpload,
+  Registration,
+  RelayBundle,
+  RelayDevice,
+  RelayLink,
+  SendOutcome,
+} from '../../src/relay-link.ts';
+
+const hex = toHex;
+const sha = (b: Uint8Array) => defaultProvider().backend.sha256(b);
+
+interface DeviceRow {
+  certificate: Uint8Array;
+  hash: Uint8Array;
+}
+
+interface Keys {
+  signed: SignedPreKeyPublic;
+  lastResort: KemPreKeyPublic;
+  oneTime: OneTimePreKeyPublic[];
+  kem: KemPreKeyPublic[];
+}
+
+export class FakeRelay {
+  readonly accounts = new Map<string, Map<number, DeviceRow>>();
+  readonly keys = new Map<string, Keys>();
+  readonly mailboxes = new Map<string, IncomingEnvelope[]>();
+  readonly sentIds = new Set<string>();
+  readonly attachments = new Map<string, Uint8Array>();
+  readonly #wakers = new Map<string, () => void>();
+  #seq = 0;
+  #down = false;
+  /** Every envelope ever stored (the "database" a test can search for plaintext). */
+  readonly stored: Uint8Array[] = [];
+  /** Bundle fetches served, for assertions on prekey use. */
+  bundleFetches = 0;
+
+  readonly connector: RelayConnector = ({ device, account }) => new FakeLink(this, device, account);
+
+  get down(): boolean {
+    return this.#down;
+  }
+
+  /** Makes every request fail (RELAY_UNAVAILABLE) and drops connections, or brings the relay back. */
+  setDown(down: boolean): void {
+    this.#down = down;
+    if (!down) for (const wake of this.#wakers.values()) wake();
+  }
+
+  /** Puts a device row straight into the "database", as an attacker with database access would. */
+  injectDevice(accountKey: Uint8Array, deviceId: number, certificate: Uint8Array): void {
+    this.#devicesOf(accountKey).set(deviceId, { certificate, hash: sha(certificate) });
+  }
+
+  deleteDeviceRow(accountKey: Uint8Array, deviceId: number): void {
+    this.#devicesOf(accountKey).delete(deviceId);
+  }
+
+  queued(address: DeviceAddress): IncomingEnvelope[] {
+    return this.mailboxes.get(deviceKey(address)) ?? [];
+  }
+
+  #devicesOf(accountKey: Uint8Array): Map<number, DeviceRow> {
+    let m = this.accounts.get(hex(accountKey));
+    if (!m) this.accounts.set(hex(accountKey), (m = new Map()));
+    return m;
+  }
+
+  check(): void {
+    if (this.#down) throw new ClientError('RELAY_UNAVAILABLE', 'fake relay is down');
+  }
+
+  register(self: DeviceAddress, r: Registration): PreKeyCounts {
+    this.check();
+    const certificate = encodeCertificate(r.certificate);
+    this.#devicesOf(self.accountKey).set(self.deviceId, { certificate, hash: sha(certificate) });
+    const k = deviceKey(self);
+    const held = this.keys.get(k);
+    this.keys.set(k, {
+      signed: r.signedPreKey,
+      lastResort: r.lastResortKemPreKey,
+      oneTime: [...(held?.oneTime ?? []), ...(r.oneTimePreKeys ?? [])],
+      kem: [...(held?.kem ?? []), ...(r.kemPreKeys ?? [])],
+    });
+    return this.counts(self);
+  }
+
+  upload(self: DeviceAddress, u: PreKeyUpload): PreKeyCounts {
+    this.check();
+    const k = this.keys.get(deviceKey(self));
+    if (!k) throw new ClientError('RELAY_REFUSED', 'unknown device');
+    if (u.signedPreKey && u.signedPreKey.id >= k.signed.id) k.signed = u.signedPreKey;
+    if (u.lastResortKemPreKey && u.lastResortKemPreKey.id >= k.lastResort.id) k.lastResort = u.lastResortKemPreKey;
+    k.oneTime.push(...(u.oneTimePreKeys ?? []));
+    k.kem.push(...(u.kemPreKeys ?? []));
+    return this.counts(self);
+  }
+
+  counts(self: DeviceAddress): PreKeyCounts {
+    const k = this.keys.get(deviceKey(self));
+    if (!k) throw new ClientError('RELAY_REFUSED', 'unknown device');
+    return {
+      oneTimePreKeys: k.oneTime.length,
+      kemPreKeys: k.kem.length,
+      signedPreKeyId: k.signed.id,
+      lastResortKemPreKeyId: k.lastResort.id,
+    };
+  }
+
+  list(accountKey: Uint8Array): RelayDevice[] {
+    this.check();
+    return [...this.#devicesOf(accountKey).entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([deviceId, row]) => ({ deviceId, certificate: row.certificate }));
+  }
+
+  bundles(self: DeviceAddress, accountKey: Uint8Array, deviceId: number | 'all'): RelayBundle[] {
+    this.check();
+    this.bundleFetches++;
+    const out: RelayBundle[] = [];
+    for (const [id, row] of this.#devicesOf(accountKey)) {
+      if (deviceId !== 'all' && id !== deviceId) continue;
+      if (deviceId === 'all' && hex(accountKey) === hex(self.accountKey) && id === self.deviceId) continue;
+      const k = this.keys.get(deviceKey({ accountKey, deviceId: id }));
+      if (!k) continue;
+      const oneTime = k.oneTime.shift() ?? null;
+      const kem = k.kem.shift() ?? k.lastResort;
+      out.push({
+        deviceId: id,
+        bundle: encodeBundle({
+          version: 1,
+          certificate: decodeCertificate(row.certificate),
+          signedPreKey: k.signed,
+          oneTimePreKey: oneTime,
+          kemPreKey: kem,
+        }),
+      });
+    }
+    return out;
+  }
+
+  remove(accountKey: Uint8Array, deviceId: number): void {
+    this.check();
+    this.#devicesOf(accountKey).delete(deviceId);
+    this.mailboxes.delete(deviceKey({ accountKey, deviceId }));
+    this.keys.delete(deviceKey({ accountKey, deviceId }));
+  }
+
+  send(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[]): SendOutcome {
+    this.check();
+    const idOf = (e: OutgoingEnvelope) => `${deviceKey(sender)}>${deviceKey(e.recipient)}>${e.clientId}`;
+    const fresh = envelopes.filter((e) => !this.sentIds.has(idOf(e)));
+    if (fresh.length === 0) return { status: 'stored' };
+    const byAccount = new Map<string, { accountKey: Uint8Array; devices: Set<number> }>();
+    for (const e of envelopes) {
+      const k = hex(e.recipient.accountKey);
+      const entry = byAccount.get(k) ?? { accountKey: e.recipient.accountKey, devices: new Set<number>() };
+      entry.devices.add(e.recipient.deviceId);
+      byAccount.set(k, entry);
+    }
+    const mismatches = [];
+    for (const [k, { accountKey, devices }] of byAccount) {
+      const registered = new Set(
+        [...this.#devicesOf(accountKey).keys()].filter((d) => !(k === hex(sender.accountKey) && d === sender.deviceId)),
+      );
+      const missingDevices = [...registered].filter((d) => !devices.has(d));
+      const extraDevices = [...devices].filter((d) => !registered.has(d));
+      if (missingDevices.length || extraDevices.length) mismatches.push({ accountKey, missingDevices, extraDevices });
+    }
+    if (mismatches.length) return { status: 'mismatched-devices', mismatches };
+    const stale = new Map<string, { accountKey: Uint8Array; staleDevices: number[] }>();
+    for (const e of fresh) {
+      const row = this.#devicesOf(e.recipient.accountKey).get(e.recipient.deviceId);
+      if (e.certificateHash && row && hex(row.hash) !== hex(e.certificateHash)) {
+        const s = stale.get(hex(e.recipient.accountKey)) ?? { accountKey: e.recipient.accountKey, staleDevices: [] };
+        s.staleDevices.push(e.recipient.deviceId);
+        stale.set(hex(e.recipient.accountKey), s);
+      }
+    }
+    if (stale.size) return { status: 'stale-devices', stale: [...stale.values()] };
+    for (const e of fresh) {
+      this.sentIds.add(idOf(e));
+      const k = deviceKey(e.recipient);
+      const box = this.mailboxes.get(k) ?? [];
+      box.push({
+        seq: ++this.#seq,
+        sender,
+        clientId: e.clientId,
+        serverTimestamp: Date.now(),
+        expiresAt: Date.now() + 86_400_000,
+        envelope: e.envelope,
+      });
+      this.mailboxes.set(k, box);
+      this.stored.push(e.envelope);
+    }
+    for (const e of fresh) this.#wakers.get(deviceKey(e.recipient))?.();
+    return { status: 'stored' };
+  }
+
+  ack(self: DeviceAddress, seq: number): void {
+    const box = this.mailboxes.get(deviceKey(self));
+    if (box)
+      this.mailboxes.set(
+        deviceKey(self),
+        box.filter((e) => e.seq !== seq),
+      );
+  }
+
+  /** Queues a raw envelope to a device as if `sender` had sent it (fault injection). */
+  deliverRaw(sender: DeviceAddress, recipient: DeviceAddress, clientId: string, envelope: Uint8Array): void {
+    const k = deviceKey(recipient);
+    const box = this.mailboxes.get(k) ?? [];
+    box.push({ seq: ++this.#seq, sender, clientId, serverTimestamp: Date.now(), expiresAt: Date.now() + 86_400_000, envelope });
+    this.mailboxes.set(k, box);
+    this.#wakers.get(k)?.();
+  }
+
+  openMailbox(self: DeviceAddress, h: MailboxHandlers): Mailbox {
+    const k = deviceKey(self);
+    let closed = false;
+    let running = false;
+    let again = false;
+    let wasOpen = false;
+    const run = async (): Promise<void> => {
+      if (closed) return;
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          if (this.#down) {
+            if (wasOpen) h.onClose?.('relay down');
+            wasOpen = false;
+            return;
+          }
+          if (!wasOpen) {
+            wasOpen = true;
+            h.onOpen?.();
+          }
+          for (;;) {
+            if (closed || this.#down) break;
+            const next = this.mailboxes.get(k)?.[0];
+            if (!next) break;
+            try {
+              await h.onEnvelope(next);
+            } catch {
+              break;
+            }
+            this.ack(self, next.seq);
+          }
+        } while (again && !closed);
+      } finally {
+        running = false;
+      }
+    };
+    this.#wakers.set(k, () => void run());
+    setTimeout(() => void run(), 0);
+    return {
+      close: async () => {
+        closed = true;
+        if (this.#wakers.get(k)) this.#wakers.delete(k);
+      },
+    };
+  }
+}
+
+class FakeLink implements RelayLink, AccountRelayLink {
+  readonly self: DeviceAddress;
+  readonly #relay: FakeRelay;
+
+  constructor(relay: FakeRelay, device: DeviceIdentity, _account: Account | null) {
+    this.#relay = relay;
+    this.self = { accountKey: device.accountKey, deviceId: device.deviceId };
+  }
+
+  async registerDevice(r: Registration): Promise<PreKeyCounts> {
+    return this.#relay.register(this.self, r);
+  }
+  async uploadPreKeys(u: PreKeyUpload): Promise<PreKeyCounts> {
+    return this.#relay.upload(this.self, u);
+  }
+  async preKeyCounts(): Promise<PreKeyCounts> {
+    this.#relay.check();
+    return this.#relay.counts(this.self);
+  }
+  async listDevices(accountKey: Uint8Array): Promise<RelayDevice[]> {
+    return this.#relay.list(accountKey);
+  }
+  async fetchBundles(accountKey: Uint8Array, deviceId: number | 'all'): Promise<RelayBundle[]> {
+    return this.#relay.bundles(this.self, accountKey, deviceId);
+  }
+  async send(envelopes: readonly OutgoingEnvelope[]): Promise<SendOutcome> {
+    return this.#relay.send(this.self, envelopes);
+  }
+  openMailbox(handlers: MailboxHandlers): Mailbox {
+    return this.#relay.openMailbox(this.self, handlers);
+  }
+  async removeDevice(deviceId: number): Promise<void> {
+    this.#relay.remove(this.self.accountKey, deviceId);
+  }
+  async uploadAttachment(ciphertext: AsyncIterable<Uint8Array>, size: number): Promise<string> {
+    this.#relay.check();
+    const parts: Uint8Array[] = [];
+    for await (const p of ciphertext) parts.push(p);
+    const all = new Uint8Array(size);
+    let off = 0;
+    for (const p of parts) {
+      all.set(p, off);
+      off += p.length;
+    }
+    if (off !== size) throw new ClientError('RELAY_REFUSED', 'size mismatch');
+    const id = `att${this.#relay.attachments.size + 1}`;
+    this.#relay.attachments.set(id, all);
+    return id;
+  }
+  async *downloadAttachment(id: string): AsyncIterable<Uint8Array> {
+    this.#relay.check();
+    const blob = this.#relay.attachments.get(id);
+    if (!blob) throw new ClientError('RELAY_REFUSED', 'no such attachment');
+    for (let i = 0; i < blob.length; i += 100_000) yield blob.slice(i, i + 100_000);
+  }
+}
