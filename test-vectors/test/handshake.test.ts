@@ -5,18 +5,7 @@ import { SessionRecord, concatBytes, cryptoProvider, decodeBundle, decodeMessage
 import { describe, expect, it } from 'vitest';
 import { messageKeys } from '../../packages/core/src/ratchet/kdf.ts';
 import { pad } from '../../packages/core/src/ratchet/padding.ts';
-import {
-  VectorRandom,
-  backends,
-  bytes,
-  deviceFrom,
-  expectParleyError,
-  hexOf,
-  loadVectors,
-  prekeyStoreFrom,
-  testsOf,
-  codeFor,
-} from './support.ts';
+import { VectorRandom, backends, bytes, deviceFrom, expectRefusal, hexOf, loadVectors, prekeyStoreFrom, testsOf } from './support.ts';
 
 const file = loadVectors('handshake.json');
 
@@ -68,9 +57,10 @@ describe.each(backends.map((b) => [b.name, b] as const))('handshake.json (%s bac
       for (const m of test.acceptedBefore) new SessionRecord(p).decrypt(bytes(m), { device: bob, prekeys });
       const record = new SessionRecord(p);
       const before = [hexOf(record.serialize()), hexOf(prekeys.serialize())];
-      expectParleyError(
+      expectRefusal(
         () => record.decrypt(bytes(test.message), { device: bob, prekeys, expectedAccountKey: bytes(test.expectedAccountKey) }),
-        codeFor(test),
+        test,
+        backend,
       );
       expect([hexOf(record.serialize()), hexOf(prekeys.serialize())], test.comment).toEqual(before);
     }
@@ -80,13 +70,14 @@ describe.each(backends.map((b) => [b.name, b] as const))('handshake.json (%s bac
     const p = cryptoProvider(backend);
     for (const { group, test } of testsOf(file, 'InitiatorBundle')) {
       const alice = deviceFrom(group.initiator, p);
-      expectParleyError(
+      expectRefusal(
         () =>
           SessionRecord.initiate(alice, decodeBundle(bytes(test.bundle)), {
             expectedAccountKey: bytes(test.expectedAccountKey),
             provider: p,
           }),
-        codeFor(test),
+        test,
+        backend,
       );
     }
   });

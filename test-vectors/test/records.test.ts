@@ -2,7 +2,7 @@
 // bytes and keeps working; every malformed record is refused with its code.
 import { Account, DeviceIdentity, PreKeyStore, SessionRecord, cryptoProvider, encodeCertificate } from '@parley/core';
 import { describe, expect, it } from 'vitest';
-import { VectorRandom, backends, bytes, expectParleyError, hexOf, loadVectors, testsOf, codeFor } from './support.ts';
+import { VectorRandom, backends, bytes, expectRefusal, hexOf, loadVectors, testsOf } from './support.ts';
 
 const file = loadVectors('records.json');
 
@@ -51,7 +51,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('records.json (%s backe
         PreKeyStore: () => PreKeyStore.deserialize(record, DeviceIdentity.deserialize(bytes(group.device), p), p),
         SessionRecord: () => SessionRecord.deserialize(record, p),
       };
-      expectParleyError(load[test.kind] as () => unknown, codeFor(test));
+      expectRefusal(load[test.kind] as () => unknown, test, backend);
     }
   });
 });

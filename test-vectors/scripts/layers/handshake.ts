@@ -167,7 +167,7 @@ function preKeyMessageGroup(cast: Cast, withOneTime: FirstMessage, withoutOneTim
   // PreKeyMessage = [version, 1, initiatorCertificate, baseKey, signedPreKeyId, oneTimePreKeyId / null, kemPreKeyId, kemCiphertext, message].
   return {
     type: 'PreKeyMessage',
-    spec: 'spec/03-handshake.md §4',
+    spec: 'spec/03-handshake.md §4, spec/05-wire-format.md §4.2',
     description:
       "Each message is delivered to a new session record of the responder (bob's device 1 with all its prekeys unused, as listed in the group), after the messages in acceptedBefore were accepted, each into its own new record, by the same prekey store. The sender must be expectedAccountKey. Decrypting the message must fail with the error and change neither the record nor the prekey store.",
     responder: responderJson(cast),
@@ -310,7 +310,7 @@ export function handshakeFile(cast: Cast): string {
     testGroups: [
       {
         type: 'PQXDH',
-        spec: 'spec/03-handshake.md §3',
+        spec: 'spec/03-handshake.md §2-§4',
         description:
           'The initiator builds the PreKeyMessage from the bundle and its random values; the responder (the group responder, every prekey unused) accepts it, reads plaintext, and takes its first DH ratchet step: (responderRootKey, responderSendingChainKey) = KDF_RK(rootKey, X25519(responderRatchetPrivateKey, initiatorRatchetKey)).',
         initiator: deviceJson(cast, cast.aliceDevice1, 'alice.device1'),

@@ -15,6 +15,7 @@ import {
   encodeKemPreKey,
   encodeOneTimePreKey,
   encodeSignedPreKey,
+  fromHex,
   limits,
 } from '@parley/core';
 import { type Cast, accountJson, deviceJson, kemPreKeyJson, oneTimePreKeyJson, signedPreKeyJson } from '../lib/cast.ts';
@@ -32,10 +33,32 @@ import {
   withTrailingByte,
   withUint64,
 } from '../lib/mutate.ts';
-import { type TestCase, type TestGroup, type VectorFile, finish, hex } from '../lib/vector-file.ts';
+import { type TestCase, type TestGroup, type VectorFile, DEVIATION_NOTE, finish, hex } from '../lib/vector-file.ts';
 
 function certificateSignedBytes(c: DeviceCertificate): Uint8Array {
   return encodeCbor([Label.deviceCertificate, c.version, c.accountKey, c.deviceId, c.signingKey, c.identityKey]);
+}
+
+/**
+ * Certificates "signed" by an account key of small order: with A and R the
+ * identity point and s = 0, [s]B = R + [k]A holds for every message, so only
+ * the refusal of small-order A (spec/01-conventions.md §3.2) stops them.
+ */
+function smallOrderAccountKeys(cast: Cast): TestCase[] {
+  const identity = fromHex(`01${'00'.repeat(31)}`);
+  const signature = Uint8Array.of(...identity, ...new Uint8Array(32));
+  const c = cast.aliceDevice1.certificate;
+  return [
+    ['the identity point', identity],
+    ['a non-canonical encoding of the identity point', fromHex(`ee${'ff'.repeat(30)}7f`)],
+  ].map(([name, accountKey]) => ({
+    comment: `accountKey is ${name} (small order) and the signature is R = identity, s = 0, which satisfies the cofactorless equation for any message`,
+    certificate: hex(encodeCbor([c.version, accountKey as Uint8Array, c.deviceId, c.signingKey, c.identityKey, signature])),
+    expectedAccountKey: hex(accountKey as Uint8Array),
+    result: 'invalid',
+    error: 'BAD_CERTIFICATE',
+    knownDeviation: { id: 'D4', backends: ['node'], v1Error: null },
+  }));
 }
 
 function accountGroup(cast: Cast): TestGroup {
@@ -73,7 +96,7 @@ function certificateGroup(cast: Cast): TestGroup {
   // Field positions in DeviceCertificate = [version, accountKey, deviceId, signingKey, identityKey, signature].
   return {
     type: 'DeviceCertificate',
-    spec: 'spec/02-keys.md §3',
+    spec: 'spec/02-keys.md §3, spec/05-wire-format.md §5.1',
     description:
       'Valid: the account signs signedBytes = CBOR(["Parley v1 device certificate", version, accountKey, deviceId, signingKey, identityKey]) with Ed25519; certificate = CBOR([version, accountKey, deviceId, signingKey, identityKey, signature]). Invalid: decoding the certificate, then verifying it against expectedAccountKey, must fail with the error.',
     tests: [
@@ -108,8 +131,14 @@ function certificateGroup(cast: Cast): TestGroup {
         editField(cert, [5], (s) => malleateSignature(s as Uint8Array)),
         'BAD_CERTIFICATE',
       ),
+      ...smallOrderAccountKeys(cast),
       invalid('version 2', setField(cert, [0], 2), 'UNSUPPORTED_VERSION'),
       invalid('version 0', setField(cert, [0], 0), 'UNSUPPORTED_VERSION'),
+      invalid(
+        'version 2 with seven fields (the version is checked before the field count)',
+        appendField(setField(cert, [0], 2), [], 0),
+        'UNSUPPORTED_VERSION',
+      ),
       invalid('last byte cut off', truncate(cert), 'MALFORMED'),
       invalid('trailing byte after the certificate', withTrailingByte(cert), 'MALFORMED'),
       invalid(
@@ -160,7 +189,7 @@ function signedPreKeyGroup(cast: Cast): TestGroup {
   });
   return {
     type: 'SignedPreKey',
-    spec: 'spec/02-keys.md §5',
+    spec: 'spec/02-keys.md §5.2',
     description:
       'The device signing key signs signedBytes = CBOR(["Parley v1 signed prekey", id, publicKey]); encoded = CBOR([id, publicKey, signature]). Invalid: decoding signedPreKey, then verifying it with the group\'s signingKey, must fail with the error.',
     signingSeed: hex(cast.rng.drawn('bob.device1.signingSeed')),
@@ -195,11 +224,7 @@ function signedPreKeyGroup(cast: Cast): TestGroup {
         withUint64((x) => setField(bytes, [0], x), 2n ** 32n),
         'MALFORMED',
       ),
-      {
-        ...invalid('id 2^32 written as a float64 (no floats in the subset)', setField(bytes, [0], 2 ** 32), 'MALFORMED'),
-        flags: ['D5'],
-        v1Error: 'OVERSIZED',
-      },
+      invalid('id 2^32 written as a float64 (no floats in the subset)', setField(bytes, [0], 2 ** 32), 'MALFORMED'),
       invalid(
         'id 2^32-1 (the largest id): accepted by decoding, so the signature fails',
         setField(bytes, [0], 2 ** 32 - 1),
@@ -227,7 +252,7 @@ function oneTimePreKeyGroup(cast: Cast): TestGroup {
   });
   return {
     type: 'OneTimePreKey',
-    spec: 'spec/02-keys.md §5',
+    spec: 'spec/02-keys.md §5.3',
     description: 'Unsigned one-time X25519 prekeys: encoded = CBOR([id, publicKey]). Invalid: decoding must fail with the error.',
     tests: [
       ...[first, second].map((k) => ({
@@ -266,7 +291,7 @@ function kemPreKeyGroup(cast: Cast): TestGroup {
   };
   return {
     type: 'KemPreKey',
-    spec: 'spec/02-keys.md §5',
+    spec: 'spec/02-keys.md §5.4',
     description:
       'ML-KEM-768 prekeys: (publicKey, secretKey) = ML-KEM-768.KeyGen_internal(d, z) with seed = d || z (FIPS 203 §6.1); the device signing key signs signedBytes = CBOR(["Parley v1 KEM prekey", id, publicKey, lastResort]); encoded = CBOR([id, publicKey, lastResort, signature]). Invalid: decoding kemPreKey, then verifying it with signingKey, must fail with the error.',
     signingSeed: hex(cast.rng.drawn('bob.device1.signingSeed')),
@@ -319,7 +344,7 @@ function bundleGroup(cast: Cast): TestGroup {
   // PreKeyBundle = [version, certificate, signedPreKey, oneTimePreKey / null, kemPreKey].
   return {
     type: 'PreKeyBundle',
-    spec: 'spec/02-keys.md §6',
+    spec: 'spec/02-keys.md §6, spec/05-wire-format.md §5.5',
     description:
       'bundle = CBOR([version, certificate, signedPreKey, oneTimePreKey or null, kemPreKey]) with each part in its array form (the encoded parts are given separately). Accepting a bundle = decode it, verify the certificate against expectedAccountKey, verify both prekey signatures with the certificate signingKey. Invalid: that must fail with the error.',
     tests: [
@@ -384,6 +409,7 @@ export function keysFile(cast: Cast): string {
       labels: `Signed-bytes labels are UTF-8 text: ${JSON.stringify(Label.deviceCertificate)}, ${JSON.stringify(Label.signedPreKey)}, ${JSON.stringify(Label.kemPreKey)}.`,
       randomness:
         'accountSeed, signingSeed, identityPrivateKey, privateKey and seed fields are the random values drawn when the keys were made; everything else is derived from them.',
+      deviations: DEVIATION_NOTE,
       encoding:
         'Every structure is deterministic CBOR (spec/01-conventions.md §2); the invalid cases include encodings that are well-formed CBOR but not deterministic.',
     },

@@ -50,6 +50,8 @@ export interface ConversationRun {
   readonly prekeys: PreKeyStore;
 }
 
+type StoredKey = { ratchetKey: Uint8Array; counter: number; keys: Keys };
+
 const skippedId = (ratchetKey: Uint8Array, counter: number) => `${hex(ratchetKey)}:${counter}`;
 
 /** The receive transition spelled out (spec/04-double-ratchet.md §4), from the state before and the header. */
@@ -58,9 +60,10 @@ function explicitReceive(
   s: RatchetState,
   header: { ratchetKey: Uint8Array; previousCounter: number; counter: number },
   newRatchetPrivateKey: Uint8Array | null,
-): { state: RatchetState; path: string; used: Keys; stored: { ratchetKey: Uint8Array; counter: number; keys: Keys }[]; dhRatchet: Json } {
-  const stored: { ratchetKey: Uint8Array; counter: number; keys: Keys }[] = [];
-  const walk = (ck: Uint8Array, from: number, to: number, ratchetKey: Uint8Array, storeLast: boolean) => {
+): { state: RatchetState; path: string; used: Keys; stored: StoredKey[]; dhRatchet: Json } {
+  const stored: StoredKey[] = [];
+  /** Stores the keys of counters from..to-1; returns the keys of `to`, and the chain keys at and after it. */
+  const walk = (ck: Uint8Array, from: number, to: number, ratchetKey: Uint8Array) => {
     let chainKey = ck;
     for (let i = from; i < to; i++) {
       const st = chainStep(b, chainKey);
@@ -68,8 +71,7 @@ function explicitReceive(
       chainKey = st.nextChainKey;
     }
     const last = chainStep(b, chainKey);
-    if (storeLast) stored.push({ ratchetKey, counter: to, keys: { key: last.messageKey, nonce: last.nonce } });
-    return { keys: { key: last.messageKey, nonce: last.nonce }, chainKey: last.nextChainKey };
+    return { keys: { key: last.messageKey, nonce: last.nonce }, chainKeyAt: chainKey, chainKey: last.nextChainKey };
   };
   const withStored = (map: RatchetState['skipped']) => {
     const out = new Map(map);
@@ -87,7 +89,7 @@ function explicitReceive(
   const index = s.receivingChains.findIndex((c) => hex(c.ratchetKey) === hex(header.ratchetKey));
   if (index >= 0) {
     const chain = s.receivingChains[index] as RatchetState['receivingChains'][number];
-    const w = walk(chain.chainKey, chain.counter, header.counter, chain.ratchetKey, false);
+    const w = walk(chain.chainKey, chain.counter, header.counter, chain.ratchetKey);
     const receivingChains = s.receivingChains.slice();
     receivingChains[index] = { ratchetKey: chain.ratchetKey, chainKey: w.chainKey, counter: header.counter + 1 };
     return {
@@ -100,15 +102,17 @@ function explicitReceive(
   }
 
   if (!newRatchetPrivateKey) throw new Error('a DH ratchet step needs a new ratchet key');
-  const current = s.receivingChains[s.receivingChains.length - 1];
+  // Step 1: finish the previous receiving chain at previousCounter, storing the keys of the messages not yet seen.
+  let chains = s.receivingChains;
+  const current = chains[chains.length - 1];
   if (current && header.previousCounter > current.counter) {
-    // Core stores the keys of counters current.counter .. previousCounter (inclusive) here.
-    walk(current.chainKey, current.counter, header.previousCounter, current.ratchetKey, true);
+    const rest = walk(current.chainKey, current.counter, header.previousCounter, current.ratchetKey);
+    chains = [...chains.slice(0, -1), { ratchetKey: current.ratchetKey, chainKey: rest.chainKeyAt, counter: header.previousCounter }];
   }
   const previousChainStored = stored.length;
   const dhReceive = dh(b, s.sendingRatchetKey.privateKey, header.ratchetKey);
   const receiving = kdfRoot(b, s.rootKey, dhReceive);
-  const w = walk(receiving.chainKey, 0, header.counter, header.ratchetKey, false);
+  const w = walk(receiving.chainKey, 0, header.counter, header.ratchetKey);
   const newRatchetKey = b.x25519PublicKey(newRatchetPrivateKey);
   const dhSend = dh(b, newRatchetPrivateKey, header.ratchetKey);
   const sending = kdfRoot(b, receiving.rootKey, dhSend);
@@ -118,7 +122,7 @@ function explicitReceive(
     sendingRatchetKey: { privateKey: newRatchetPrivateKey, publicKey: newRatchetKey },
     sendingChain: { chainKey: sending.chainKey, counter: 0 },
     previousCounter,
-    receivingChains: [...s.receivingChains, { ratchetKey: header.ratchetKey, chainKey: w.chainKey, counter: header.counter + 1 }].slice(
+    receivingChains: [...chains, { ratchetKey: header.ratchetKey, chainKey: w.chainKey, counter: header.counter + 1 }].slice(
       -limits.MAX_RECEIVER_CHAINS,
     ),
     skipped: withStored(s.skipped),
@@ -378,7 +382,7 @@ export function runConversation(cast: Cast): { run: ConversationRun; group: Test
 
   const group: TestGroup = {
     type: 'Conversation',
-    spec: 'spec/04-double-ratchet.md §3-§4',
+    spec: 'spec/04-double-ratchet.md §3-§4, §6; spec/05-wire-format.md §3-§4',
     description:
       "A scripted conversation between the initiator (alice device 1) and the responder (bob device 1, prekeys unused). Setup: the initiator creates the session from the bundle with the setup's random values (handshake.json shows every step of that). Then each step either sends (the sender's chain before the message, the derived keys and the bytes) or receives (which key decrypts it: a stored key, the current chain, or a new chain after a DH ratchet step, with the keys stored for skipped messages in the order they are stored). Every receive must yield plaintext.",
     initiator: deviceJson(cast, cast.aliceDevice1, 'alice.device1'),
@@ -427,6 +431,21 @@ function forgeNext(cast: Cast, record: Uint8Array, padded: Uint8Array): Uint8Arr
   return encodeCbor([PROTOCOL_VERSION, MessageType.ratchet, headerBytes, ciphertext]);
 }
 
+/** A PreKeyMessage from alice's device 2 to bob (same account as the conversation's peer, another device). */
+function otherDeviceMessage(cast: Cast): Uint8Array {
+  const bundle = cast.bobPrekeys.bundle({ oneTimeKemPreKey: false });
+  const labels = [
+    'conversation.invalid.device2.ephemeralPrivateKey',
+    'conversation.invalid.device2.kemEncapsulationRandomness',
+    'conversation.invalid.device2.ratchetPrivateKey',
+  ];
+  const record = cast.rng.run(
+    labels.map((l) => [l, 32] as const),
+    () => SessionRecord.initiate(cast.aliceDevice2, bundle, { expectedAccountKey: cast.bob.publicKey }),
+  );
+  return record.encrypt(utf8('From my second device.'));
+}
+
 function deliveryGroup(cast: Cast, run: ConversationRun): TestGroup {
   const msg = (name: string) => (run.messages.get(name) as { bytes: Uint8Array }).bytes;
   const sentAt = (name: string) => (run.messages.get(name) as { step: number }).step;
@@ -454,9 +473,9 @@ function deliveryGroup(cast: Cast, run: ConversationRun): TestGroup {
   const last = run.snapshots.length - 1;
   return {
     type: 'ConversationDelivery',
-    spec: 'spec/04-double-ratchet.md §4',
+    spec: 'spec/04-double-ratchet.md §4, §6.3; spec/06-errors.md §3.4',
     description:
-      "Each message is delivered to the recipient's session record as it stood after step afterStep of the named conversation. Decrypting it must fail with the error and leave the record unchanged.",
+      "Each message is delivered to the recipient's session record as it stood after step afterStep of the named conversation (with withDeviceAndPrekeys, also with the responder's device and its prekey store as it stood then). Decrypting it must fail with the error and leave the record (and the prekey store) unchanged.",
     tests: [
       deliver('the first PreKeyMessage again, on the session it created', receivedAt('a0'), 'responder', msg('a0'), 'DUPLICATE_MESSAGE'),
       deliver(
@@ -557,13 +576,41 @@ function deliveryGroup(cast: Cast, run: ConversationRun): TestGroup {
         ),
         'MALFORMED',
       ),
-      {
-        ...deliver('header counter 2^32 written as a float64', afterA3, 'responder', withHeader('a4', a3Key, 3, 2 ** 32), 'MALFORMED'),
-        flags: ['D5'],
-        v1Error: 'OVERSIZED',
-      },
+      deliver('header counter 2^32 written as a float64', afterA3, 'responder', withHeader('a4', a3Key, 3, 2 ** 32), 'MALFORMED'),
       deliver('last byte cut off', afterA3, 'responder', truncate(msg('a4')), 'MALFORMED'),
       deliver('version 2', afterA3, 'responder', setField(msg('a4'), [0], 2), 'UNSUPPORTED_VERSION'),
+      deliver(
+        'header counter 0xffffffff (a sender never uses it, so a header may not carry it)',
+        afterA3,
+        'responder',
+        withHeader('a4', a3Key, 3, 0xffffffff),
+        'OVERSIZED',
+      ),
+      deliver('header previousCounter 0xffffffff', afterA3, 'responder', withHeader('a4', a3Key, 0xffffffff, 1), 'OVERSIZED'),
+      deliver(
+        "a5 again, after its key (stored when alice's next chain began) was used",
+        receivedAt('a5'),
+        'responder',
+        msg('a5'),
+        'DUPLICATE_MESSAGE',
+      ),
+      deliver(
+        'a4 again at the end of the conversation (its key was stored at a DH step)',
+        last,
+        'responder',
+        msg('a4'),
+        'DUPLICATE_MESSAGE',
+      ),
+      {
+        ...deliver(
+          "a new session from alice's device 2 delivered to bob's record for alice's device 1 (with bob's device and prekeys)",
+          last,
+          'responder',
+          otherDeviceMessage(cast),
+          'IDENTITY_MISMATCH',
+        ),
+        withDeviceAndPrekeys: true,
+      },
     ],
   };
 }
@@ -611,8 +658,13 @@ export function ratchetFile(cast: Cast): { text: string; run: ConversationRun } 
       randomness: 'setup and dhRatchet.newRatchetPrivateKey hold every random value; KDF inputs are arbitrary fixed bytes.',
     },
     testGroups: [
-      { type: 'KDF_RK', spec: 'spec/04-double-ratchet.md §2', description: 'The root-key KDF.', tests: kdfRk },
-      { type: 'KDF_CK', spec: 'spec/04-double-ratchet.md §2', description: 'The chain-key KDF, four steps along one chain.', tests: kdfCk },
+      { type: 'KDF_RK', spec: 'spec/04-double-ratchet.md §2.1', description: 'The root-key KDF.', tests: kdfRk },
+      {
+        type: 'KDF_CK',
+        spec: 'spec/04-double-ratchet.md §2.2',
+        description: 'The chain-key KDF, four steps along one chain.',
+        tests: kdfCk,
+      },
       group,
       deliveryGroup(cast, run),
     ],

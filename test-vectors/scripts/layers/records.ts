@@ -7,7 +7,7 @@
  */
 import { PROTOCOL_VERSION, SessionRecord, encodeBundle, fromUtf8, utf8 } from '@parley/core';
 import { type Cast, accountJson, deviceJson } from '../lib/cast.ts';
-import { editField, flipInField, indefiniteArray, setField, truncate } from '../lib/mutate.ts';
+import { appendField, editField, flipInField, indefiniteArray, setField, truncate } from '../lib/mutate.ts';
 import { type TestCase, type TestGroup, type VectorFile, finish, hex } from '../lib/vector-file.ts';
 import type { ConversationRun, Role } from './ratchet.ts';
 
@@ -82,7 +82,7 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
   const groups: TestGroup[] = [
     {
       type: 'AccountRecord',
-      spec: 'spec/05-wire-format.md §6',
+      spec: 'spec/05-wire-format.md §6.2',
       description: 'record = CBOR(["parley/account", 1, accountSeed]).',
       tests: (['alice', 'bob'] as const).map((name) => ({
         comment: `${name}'s account`,
@@ -93,7 +93,7 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
     },
     {
       type: 'DeviceIdentityRecord',
-      spec: 'spec/05-wire-format.md §6',
+      spec: 'spec/05-wire-format.md §6.3',
       description: 'record = CBOR(["parley/device-identity", 1, certificate (array form), signingSeed, identityPrivateKey]).',
       tests: (
         [
@@ -105,7 +105,7 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
     },
     {
       type: 'PreKeyStoreRecord',
-      spec: 'spec/05-wire-format.md §6',
+      spec: 'spec/05-wire-format.md §6.4',
       description:
         "A device's prekey store; it loads only with its device (the group's device record). It is the responder's store of the named ratchet.json conversation after step afterStep (step 0: every prekey unused, as listed in that conversation's group).",
       device: hex(cast.bobDevice1.serialize()),
@@ -122,7 +122,7 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
     },
     {
       type: 'SessionRecord',
-      spec: 'spec/05-wire-format.md §6',
+      spec: 'spec/05-wire-format.md §6.5',
       description:
         "A party's session record as saved after a step of the ratchet.json conversation. It must load, save back to the same bytes, and decrypt the listed later messages in order, with their plaintexts (a decryption that takes a DH ratchet step draws newRatchetPrivateKey).",
       tests: [
@@ -135,7 +135,7 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
     },
     {
       type: 'InvalidRecord',
-      spec: 'spec/05-wire-format.md §6',
+      spec: 'spec/05-wire-format.md §6.1, spec/06-errors.md §3.6',
       description:
         'Loading the record as its kind (PreKeyStore with the PreKeyStoreRecord group device) must fail with the error; a record is never partly loaded.',
       device: hex(cast.bobDevice1.serialize()),
@@ -167,6 +167,12 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
         invalid('PreKeyStore', 'version 2', setField(store, [1], 2), 'UNSUPPORTED_VERSION'),
         invalid('PreKeyStore', 'format tag missing', setField(store, [0], null), 'BAD_RECORD'),
         invalid('SessionRecord', 'version 2', setField(session, [1], 2), 'UNSUPPORTED_VERSION'),
+        invalid(
+          'SessionRecord',
+          'version 2 with five fields (tag and version are checked before the field count)',
+          appendField(setField(session, [1], 2), [], null),
+          'UNSUPPORTED_VERSION',
+        ),
         invalid('SessionRecord', 'format tag of another record kind', setField(session, [0], 'parley/account'), 'BAD_RECORD'),
         invalid(
           'SessionRecord',

@@ -82,19 +82,19 @@ export function safetyNumberFile(cast: Cast): string {
     testGroups: [
       {
         type: 'Fingerprint',
-        spec: 'spec/02-keys.md §7',
+        spec: 'spec/02-keys.md §7.1-§7.2',
         description: 'The fingerprint of one account key and its 30 digits.',
         tests: fingerprints,
       },
       {
         type: 'SafetyNumber',
-        spec: 'spec/02-keys.md §7',
+        spec: 'spec/02-keys.md §7.2-§7.3',
         description: 'The safety number and scannable payload of the local account for the remote one.',
         tests: numbers,
       },
       {
         type: 'ScannedSafetyNumber',
-        spec: 'spec/02-keys.md §7',
+        spec: 'spec/02-keys.md §7.4',
         description:
           "The local side (its own safety number for remote) scans the other side's payload: valid cases verify, invalid ones return false.",
         tests: [

@@ -109,8 +109,8 @@ const PLACEHOLDER = Uint8Array.of(0x48, 0x9a, 0x51, 0xc3, 0x07, 0xe4, 0x2d, 0x6b
 
 /**
  * Bytes where one integer is written in CBOR's 8-byte form (0x1b), which
- * core's encoder never writes for values of 2^32 and above (spec README,
- * D5): `build` encodes with the given stand-in in that integer's place.
+ * core's encoder refuses to write (integers stop at 2^32-1, spec/01 §2.1):
+ * `build` encodes with the given stand-in in that integer's place.
  */
 export function withUint64(build: (standIn: Uint8Array) => Uint8Array, value: bigint): Uint8Array {
   const bytes = build(PLACEHOLDER.subarray(1));

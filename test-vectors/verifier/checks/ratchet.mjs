@@ -3,7 +3,7 @@ import { Mismatch, refuses, same } from '../lib/check.mjs';
 import { fromHex as h, toHex } from '../lib/hex.mjs';
 import { deviceFrom, prekeysFrom } from '../lib/parties.mjs';
 import { kdfChain, kdfRoot } from '../lib/ratchet.mjs';
-import { SessionRecord, startSession } from '../lib/records.mjs';
+import { PreKeyStore, SessionRecord, startSession } from '../lib/records.mjs';
 import { decodeBundle } from '../lib/structures.mjs';
 
 const DH_FIELDS = [
@@ -31,7 +31,7 @@ const storedText = (entries) =>
     })),
   );
 
-/** Runs one conversation; returns the encoded records after each step and the live ones at the end. */
+/** Runs one conversation; returns the encoded records and prekey store after each step. */
 function runConversation(g, t) {
   const alice = deviceFrom(g.initiator);
   const bob = deviceFrom(g.responder);
@@ -132,12 +132,18 @@ export function checkRatchet(f) {
   for (const g of f.groups('ConversationDelivery')) {
     for (const t of g.tests) {
       f.run(t, () => {
-        const saved = conversations.get(t.conversation)?.snapshots[t.afterStep]?.[t.recipient];
+        const run = conversations.get(t.conversation);
+        const snap = run?.snapshots[t.afterStep];
+        const saved = snap?.[t.recipient];
         if (!saved) throw new Mismatch(`no ${t.recipient} record after step ${t.afterStep} of ${t.conversation}`);
         const record = SessionRecord.load(saved);
         same('record loads and re-encodes', record.encode(), saved);
-        refuses('delivery', () => record.decrypt(h(t.message), { newRatchetPrivateKey: () => new Uint8Array(32).fill(9) }), t.error);
+        const context = { newRatchetPrivateKey: () => new Uint8Array(32).fill(9) };
+        const prekeys = PreKeyStore.load(snap.prekeys);
+        if (t.withDeviceAndPrekeys) Object.assign(context, { device: run.devices.responder, prekeys });
+        refuses('delivery', () => record.decrypt(h(t.message), context), t.error);
         same('record after the refusal', record.encode(), saved);
+        same('prekey store after the refusal', prekeys.encode(), snap.prekeys);
       });
     }
   }

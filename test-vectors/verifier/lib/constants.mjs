@@ -40,6 +40,7 @@ export const Limits = {
   MAX_DEVICE_ID: 2 ** 31 - 1,
   MAX_PREKEY_ID: 2 ** 32 - 1,
   MAX_HEADER_BYTES: 64,
+  MAX_MESSAGE_COUNTER: 2 ** 32 - 2,
   SAFETY_NUMBER_PAYLOAD_BYTES: 256,
 };
 

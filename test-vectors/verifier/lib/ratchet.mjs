@@ -58,14 +58,6 @@ export function unpad(padded) {
 
 export const skippedId = (ratchetKey, counter) => `${toHex(ratchetKey)}:${counter}`;
 
-/**
- * v1 of the reference code also stores a key for counter previousCounter of
- * the peer's previous chain (spec README, deviation D1). The stored records
- * in the vectors contain that key, so the verifier reproduces it to compare
- * records byte for byte; set to false for the behaviour the spec requires.
- */
-export const REPRODUCE_D1 = true;
-
 export function initInitiator(sharedSecret, remoteRatchetKey, ownRatchetPrivateKey) {
   const own = { privateKey: ownRatchetPrivateKey, publicKey: x25519PublicKey(ownRatchetPrivateKey) };
   const dhOut = dh(own.privateKey, remoteRatchetKey);
@@ -110,7 +102,7 @@ function walk(chainKey, from, to) {
     ck = k.nextChainKey;
   }
   const k = kdfChain(ck);
-  return { skipped, keys: { counter: to, key: k.messageKey, nonce: k.nonce }, chainKey: k.nextChainKey };
+  return { skipped, keys: { counter: to, key: k.messageKey, nonce: k.nonce }, chainKeyAt: ck, chainKey: k.nextChainKey };
 }
 
 function store(map, ratchetKey, entries) {
@@ -162,15 +154,17 @@ export function ratchetDecrypt(s, header, headerBytes, ciphertext, ad, newRatche
     };
   }
 
-  // A DH ratchet step.
+  // A DH ratchet step. Step 1: finish the previous receiving chain.
   let skipped = s.skipped;
+  let chains = s.receiving;
   const storedNow = [];
   const current = s.receiving[s.receiving.length - 1];
   if (current && header.previousCounter > current.counter) {
     const rest = walk(current.chainKey, current.counter, header.previousCounter);
-    const keep = REPRODUCE_D1 ? [...rest.skipped, rest.keys] : rest.skipped;
-    skipped = store(skipped, current.ratchetKey, keep);
-    storedNow.push(...keep.map((e) => ({ ratchetKey: current.ratchetKey, ...e, ...(e === rest.keys ? { deviation: 'D1' } : {}) })));
+    skipped = store(skipped, current.ratchetKey, rest.skipped);
+    storedNow.push(...rest.skipped.map((e) => ({ ratchetKey: current.ratchetKey, ...e })));
+    // The chain itself moves to previousCounter, so replaying a message whose stored key was used is a duplicate.
+    chains = [...chains.slice(0, -1), { ratchetKey: current.ratchetKey, chainKey: rest.chainKeyAt, counter: header.previousCounter }];
   }
   const previousChainStored = storedNow.length;
   const dhReceive = dh(s.sending.privateKey, header.ratchetKey);
@@ -189,7 +183,7 @@ export function ratchetDecrypt(s, header, headerBytes, ciphertext, ad, newRatche
     sending: own,
     sendingChain: { chainKey: sendingRoot.chainKey, counter: 0 },
     previousCounter,
-    receiving: [...s.receiving, { ratchetKey: header.ratchetKey, chainKey: w.chainKey, counter: header.counter + 1 }].slice(
+    receiving: [...chains, { ratchetKey: header.ratchetKey, chainKey: w.chainKey, counter: header.counter + 1 }].slice(
       -Limits.MAX_RECEIVER_CHAINS,
     ),
     skipped: store(skipped, header.ratchetKey, w.skipped),

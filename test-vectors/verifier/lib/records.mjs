@@ -32,11 +32,13 @@ function asRecord(what, load) {
   }
 }
 
+/** Tag, then version, then the field count (spec/05 §6.6: an unknown version is always UNSUPPORTED_VERSION). */
 function readRecordHead(bytes, what, tag, fields) {
-  const f = readArray(decode(bytes, what, Limits.MAX_RECORD_BYTES), what, fields);
+  const f = decode(bytes, what, Limits.MAX_RECORD_BYTES);
+  if (!Array.isArray(f) || f.length < 2) fail('MALFORMED', `${what}: not a record`);
   readTag(f[0], what, tag);
   readVersion(f[1], what);
-  return f;
+  return readArray(f, what, fields);
 }
 
 // ---- accounts and devices (§6.2-§6.3) -----------------------------------
@@ -338,8 +340,10 @@ export class SessionRecord {
       return this.#onExisting(m.message, existing, nextKey);
     }
     if (!ctx.device || !ctx.prekeys) fail('NO_SESSION', 'no device or prekeys');
-    if (this.current && !equal(this.current.remoteCertificate.accountKey, m.initiatorCertificate.accountKey))
-      fail('IDENTITY_MISMATCH', 'account');
+    // A record belongs to one peer device (spec/03 §6): another account, or another device of it, is refused.
+    const peer = this.current?.remoteCertificate;
+    if (peer && !equal(peer.accountKey, m.initiatorCertificate.accountKey)) fail('IDENTITY_MISMATCH', 'account');
+    if (peer && peer.deviceId !== m.initiatorCertificate.deviceId) fail('IDENTITY_MISMATCH', 'device');
     const hs = respond(ctx.device, ctx.prekeys, m, ctx.expectedAccountKey);
     const inner = m.message;
     const out = ratchetDecrypt(

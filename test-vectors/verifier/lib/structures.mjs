@@ -14,9 +14,15 @@ export const certificateArray = (c) => [c.version, c.accountKey, c.deviceId, c.s
 export const certificateSignedBytes = (c) =>
   encode([Label.deviceCertificate, c.version, c.accountKey, c.deviceId, c.signingKey, c.identityKey]);
 
+/** A versioned structure: the version is read before the field count (spec/05 §6.6). */
+function readVersioned(v, what, fields) {
+  if (!Array.isArray(v) || v.length === 0) fail('MALFORMED', `${what}: not an array`);
+  const version = readVersion(v[0], what);
+  return { f: readArray(v, what, fields), version };
+}
+
 export function certificateFromArray(v) {
-  const f = readArray(v, 'DeviceCertificate', 6);
-  const version = readVersion(f[0], 'DeviceCertificate');
+  const { f, version } = readVersioned(v, 'DeviceCertificate', 6);
   const accountKey = readBytes(f[1], 'accountKey', 32);
   const deviceId = readUint(f[2], 'deviceId', Limits.MAX_DEVICE_ID);
   if (deviceId === 0) fail('MALFORMED', 'deviceId 0');
@@ -101,9 +107,9 @@ export function bundleArray(b) {
 }
 
 export function decodeBundle(bytes) {
-  const f = readArray(decode(bytes, 'PreKeyBundle', Limits.MAX_BUNDLE_BYTES), 'PreKeyBundle', 5);
+  const { f, version } = readVersioned(decode(bytes, 'PreKeyBundle', Limits.MAX_BUNDLE_BYTES), 'PreKeyBundle', 5);
   return {
-    version: readVersion(f[0], 'PreKeyBundle'),
+    version,
     certificate: certificateFromArray(f[1]),
     signedPreKey: signedPreKeyFromArray(f[2]),
     oneTimePreKey: readOptional(f[3], oneTimePreKeyFromArray),
@@ -125,8 +131,9 @@ export function decodeHeader(bytes) {
   const f = readArray(decode(bytes, 'Header', Limits.MAX_HEADER_BYTES), 'Header', 3);
   return {
     ratchetKey: checkX25519PublicKey(readBytes(f[0], 'header.ratchetKey', 32), 'header.ratchetKey'),
-    previousCounter: readUint(f[1], 'header.previousCounter'),
-    counter: readUint(f[2], 'header.counter'),
+    // A sender never uses counter 2^32-1 (spec/04 §3.3), so a header carries at most 2^32-2 and counter + 1 stays a uint32.
+    previousCounter: readUint(f[1], 'header.previousCounter', Limits.MAX_MESSAGE_COUNTER),
+    counter: readUint(f[2], 'header.counter', Limits.MAX_MESSAGE_COUNTER),
   };
 }
 
@@ -158,10 +165,12 @@ export function preKeyFieldsBytes(m) {
   ]);
 }
 
-export function decodeMessage(bytes) {
+/** spec/05 §2. `only`: the one type an embedded message may have, checked before any other field is read. */
+export function decodeMessage(bytes, only = null) {
   const f = decode(bytes, 'Message', Limits.MAX_MESSAGE_BYTES);
   if (!Array.isArray(f) || f.length < 2) fail('MALFORMED', 'Message: no version and type');
   readVersion(f[0], 'Message');
+  if (only !== null && f[1] !== only) fail('MALFORMED', 'embedded message is not a RatchetMessage');
   if (f[1] === MessageType.ratchet) return ratchetFromFields(f);
   if (f[1] === MessageType.preKey) return preKeyFromFields(f);
   fail('MALFORMED', 'Message: unknown type');
@@ -186,7 +195,7 @@ function preKeyFromFields(f) {
   };
   const kemCiphertext = readBytes(f[7], 'kemCiphertext', Sizes.mlkemCiphertext);
   const messageBytes = readBytes(f[8], 'message', { max: Limits.MAX_MESSAGE_BYTES });
-  const inner = decodeMessage(messageBytes);
-  if (inner.type !== 'ratchet') fail('MALFORMED', 'PreKeyMessage: embedded message is not a RatchetMessage');
+  // The embedded message's version and type come first; nothing else of a non-RatchetMessage is parsed (spec/05 §4.2).
+  const inner = decodeMessage(messageBytes, MessageType.ratchet);
   return { type: 'prekey', initiatorCertificate, use, kemCiphertext, message: inner, messageBytes };
 }
