@@ -154,8 +154,13 @@ interface OptionSpec {
   readonly flag: string;
 }
 
-const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-const screaming = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+// "PreKey" and "WebSocket" are one word each in names: PREKEYS, --websocket-...
+const words = (s: string) => s.replace('PreKey', 'Prekey').replace('WebSocket', 'Websocket');
+const kebab = (s: string) => words(s).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const screaming = (s: string) =>
+  words(s)
+    .replace(/[A-Z]/g, (c) => `_${c}`)
+    .toUpperCase();
 
 function option(path: string, kind: Kind, env?: string): OptionSpec {
   const leaf = path.split('.').pop() as string;

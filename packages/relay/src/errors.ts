@@ -22,8 +22,6 @@ export const ERROR_STATUS = {
   BAD_PUBLIC_KEY: 400,
   /** A format version this relay does not know. */
   UNSUPPORTED_VERSION: 400,
-  /** An uploaded chunk does not hash to the value that was signed. */
-  BODY_HASH_MISMATCH: 400,
   /** No Authorization header. */
   AUTH_REQUIRED: 401,
   /** The Authorization header is not in the Parley format. */

@@ -1,4 +1,5 @@
 // Configuration from defaults, environment and flags. README.md lists the options.
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_CONFIG, OPTIONS, loadConfig } from '../src/config.ts';
@@ -43,5 +44,13 @@ describe('loadConfig', () => {
       expect(o.flag).toMatch(/^[a-z-]+$/);
     }
     expect(OPTIONS.map((o) => o.env)).toContain('PARLEY_DATA_DIR');
+  });
+
+  it('the README documents every option', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const o of OPTIONS) {
+      expect(readme).toContain(`\`${o.env}\``);
+      expect(readme).toContain(`\`--${o.flag}\``);
+    }
   });
 });
