@@ -5,6 +5,7 @@
  */
 import type { CryptoBackend } from '@parley/core';
 import { createCast } from './lib/cast.ts';
+import { groupsFile } from './layers/groups.ts';
 import { handshakeFile } from './layers/handshake.ts';
 import { keysFile } from './layers/keys.ts';
 import { paddingFile } from './layers/padding.ts';
@@ -23,5 +24,6 @@ export function buildVectors(backend: CryptoBackend): Map<string, string> {
     ['padding.json', paddingFile(cast)],
     ['safety-number.json', safetyNumberFile(cast)],
     ['records.json', recordsFile(cast, ratchet.run)],
+    ['groups.json', groupsFile(cast)],
   ]);
 }

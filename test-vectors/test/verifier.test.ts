@@ -14,6 +14,7 @@ describe('independent verifier', () => {
       'padding.json',
       'safety-number.json',
       'records.json',
+      'groups.json',
     ]);
     for (const r of reports) {
       expect(r.failures, r.file).toEqual([]);

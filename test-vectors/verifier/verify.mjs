@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { checkGroups } from './checks/groups.mjs';
 import { checkHandshake } from './checks/handshake.mjs';
 import { checkKeys } from './checks/keys.mjs';
 import { checkPadding } from './checks/padding.mjs';
@@ -20,7 +21,7 @@ import { checkRecords } from './checks/records.mjs';
 import { checkSafetyNumber } from './checks/safety-number.mjs';
 import { FileCheck } from './lib/check.mjs';
 
-const FILES = ['keys.json', 'handshake.json', 'ratchet.json', 'padding.json', 'safety-number.json', 'records.json'];
+const FILES = ['keys.json', 'handshake.json', 'ratchet.json', 'padding.json', 'safety-number.json', 'records.json', 'groups.json'];
 
 /** Checks every vector file in `dir`; returns one report per file. */
 export function verifyAll(dir = new URL('..', import.meta.url)) {
@@ -33,6 +34,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkPadding(files['padding.json']);
   checkSafetyNumber(files['safety-number.json']);
   checkRecords(files['records.json'], conversations);
+  checkGroups(files['groups.json']);
   return FILES.map((name) => files[name].finish());
 }
 

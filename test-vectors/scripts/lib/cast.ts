@@ -7,7 +7,7 @@
  *          keys made on the device, certified by the account)
  *   bob:   account; device 1 with a prekey store: signed prekey 1,
  *          one-time prekeys 1 and 2, KEM prekeys 1 (last resort) and 2
- *   carol: an account only (a third party for mismatch cases)
+ *   carol: an account (a third party for mismatch cases) and device 1 (groups only)
  */
 import {
   Account,
@@ -36,6 +36,8 @@ export interface Cast {
   /** Bob's prekeys as generated; clone with `freshBobPrekeys` before a scenario consumes any. */
   readonly bobPrekeys: PreKeyStore;
   readonly carol: Account;
+  /** Carol's device 1: used only by the group vectors. */
+  readonly carolDevice1: DeviceIdentity;
 }
 
 export function createCast(backend: CryptoBackend): Cast {
@@ -80,7 +82,14 @@ export function createCast(backend: CryptoBackend): Cast {
     () => PreKeyStore.generate(bobDevice1, { oneTimePreKeys: 2, kemPreKeys: 1 }),
   );
   const carol = rng.run([['carol.accountSeed', 32]], () => Account.generate(provider));
-  return { backend, rng, provider, alice, aliceDevice1, aliceDevice2, bob, bobDevice1, bobPrekeys, carol };
+  const carolDevice1 = rng.run(
+    [
+      ['carol.device1.signingSeed', 32],
+      ['carol.device1.identityPrivateKey', 32],
+    ],
+    () => carol.createDevice(1),
+  );
+  return { backend, rng, provider, alice, aliceDevice1, aliceDevice2, bob, bobDevice1, bobPrekeys, carol, carolDevice1 };
 }
 
 /** An unused copy of Bob's prekey store. */

@@ -9,6 +9,8 @@ export const Label = {
   kemPreKey: 'Parley v1 KEM prekey',
   associatedData: 'Parley v1 associated data',
   safetyNumber: 'Parley v1 safety number',
+  groupMessage: 'Parley v1 group message',
+  groupChain: 'Parley v1 group chain',
 };
 
 export const Info = {
