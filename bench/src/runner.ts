@@ -134,7 +134,7 @@ export class Runner {
   failed(meta: ResultMeta, error: unknown): Result {
     const code = typeof error === 'object' && error !== null && 'code' in error ? `${String((error as { code: unknown }).code)}: ` : '';
     const message = error instanceof Error ? error.message : String(error);
-    return this.#push(meta, { status: 'failed', reason: `${code}${message}`.slice(0, 300) });
+    return this.#push(meta, { status: 'failed', reason: `${code}${message}`.slice(0, 800) });
   }
 
   #push(meta: ResultMeta, fields: Partial<Result> & Pick<Result, 'status' | 'reason'>): Result {

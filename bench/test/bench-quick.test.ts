@@ -4,7 +4,7 @@
  * measured figure finite and positive with min ≤ median ≤ max, and the
  * report files written. No timing assertions: figures depend on the machine.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,8 +41,10 @@ EXPECTED_MEASURED.push(
   ...[10, 100].flatMap((n) => [...PARLEY_GROUP_OPS.map((op) => `parley/node/${op}@${n}`), `parley/noble/group-message@${n}`]),
 );
 
+EXPECTED_MEASURED.push('relay/relay-websockets');
+
 /** Rows that must be present, measured or (while the code they need is missing) marked not measured with a reason. */
-const EXPECTED_PRESENT = [...EXPECTED_MEASURED];
+const EXPECTED_PRESENT = [...EXPECTED_MEASURED, 'relay/relay-envelopes', 'relay/relay-latency-p50', 'relay/relay-latency-p99'];
 
 let report: RunReport;
 const progress: string[] = [];
@@ -70,6 +72,14 @@ describe('quick benchmark set', () => {
       expect(r.median as number, r.id).toBeLessThanOrEqual(r.max as number);
       expect(r.samples as number, r.id).toBeGreaterThanOrEqual(1);
     }
+  });
+
+  it('counts websocket connections up to the quick cap and leaves no process behind', () => {
+    const ws = report.results.find((r) => r.id === 'relay/relay-websockets');
+    expect(ws?.median).toBe(300);
+    expect(ws?.note).toMatch(/300 reached "ready"/);
+    const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+    expect(children.split('\n').filter((line) => /host\.ts|ws-clients\.ts/.test(line))).toEqual([]);
   });
 
   it('gives a reason for every row that is not measured', () => {

@@ -1,0 +1,202 @@
+/**
+ * How many concurrent delivery websockets one relay process holds here.
+ * Issue 5 §4. Bounded: stops at the profile's cap or time limit, loopback
+ * only, and every process it starts is stopped before it returns.
+ *
+ * The relay runs in a child process (host.ts); two more processes
+ * (ws-clients.ts) create devices, which the host registers in the relay's
+ * storage, and open one authenticated websocket per device. A connection counts once the relay has answered
+ * "ready" (signature checked, mailbox attached). The figure is what the
+ * relay held at the end, with its memory, and what stopped the climb: the
+ * cap, the time limit, or the first error (for example running out of file
+ * descriptors: `ulimit -n` bounds every process).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Runner } from '../runner.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..', '..');
+const WORKERS = 2;
+
+interface Done {
+  type: 'done';
+  connected: number;
+  failed: number;
+  firstError: string | null;
+}
+
+interface HostStats {
+  type: 'stats';
+  heapUsed: number;
+  sockets: number;
+}
+
+/** A process's resident memory in bytes and its open-files limit, from /proc (Linux); null elsewhere. */
+async function procInfo(pid: number | undefined): Promise<{ rss: number | null; maxFiles: number | null }> {
+  if (pid === undefined) return { rss: null, maxFiles: null };
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const limits = await readFile(`/proc/${pid}/limits`, 'utf8');
+    const rss = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+    const files = /Max open files\s+(\d+)/.exec(limits)?.[1];
+    return { rss: rss ? Number(rss) * 1024 : null, maxFiles: files ? Number(files) : null };
+  } catch {
+    return { rss: null, maxFiles: null };
+  }
+}
+
+function start(script: string, args: string[]): ChildProcess {
+  return fork(join(HERE, script), args, { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+}
+
+/** The next IPC message from `child` that satisfies `match`, or a rejection after `ms`. */
+function next<T>(child: ChildProcess, match: (m: unknown) => m is T, ms: number, what: string): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      reject(new Error(`timed out waiting for ${what}`));
+    }, ms);
+    const onMessage = (m: unknown) => {
+      if (!match(m)) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolvePromise(m);
+    };
+    child.on('message', onMessage);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what}: process exited (${code})`));
+    });
+  });
+}
+
+const isType =
+  <T>(type: string) =>
+  (m: unknown): m is T =>
+    typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type;
+
+export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
+  const { maxWebSockets, webSocketSeconds } = runner.profile.relay;
+  const meta = {
+    section: 'relay',
+    subject: 'relay',
+    op: 'relay-websockets',
+    label: 'concurrent authenticated websockets, one relay process',
+    unit: 'count',
+  } as const;
+  const dataDir = await mkdtemp(join(tmpdir(), 'parley-bench-relay-'));
+  const children: ChildProcess[] = [];
+  const stderr: string[] = [];
+  try {
+    const host = start('host.ts', [dataDir]);
+    children.push(host);
+    host.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+    const { url } = await next(host, isType<{ type: 'ready'; url: string }>('ready'), 30_000, 'the relay to start');
+    const stats = async () => {
+      host.send({ type: 'stats' });
+      const s = await next(host, isType<HostStats>('stats'), 10_000, 'relay stats');
+      return { ...s, ...(await procInfo(host.pid)) };
+    };
+
+    const share = Math.ceil(maxWebSockets / WORKERS);
+    const registerSeconds = runner.quick ? 30 : 120;
+    runner.progress(`relay: creating ${maxWebSockets} devices in ${WORKERS} client processes and registering them in the relay's storage`);
+
+    // Devices: each worker generates its share and streams registration records; the host stores them.
+    let registered = 0;
+    let registerError: string | null = null;
+    const workers = Array.from({ length: WORKERS }, () => {
+      const w = start('ws-clients.ts', []);
+      children.push(w);
+      w.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+      return w;
+    });
+    await new Promise<void>((resolveAll, reject) => {
+      let chunksOut = 0;
+      let chunksBack = 0;
+      let lastSeen = 0;
+      const timer = setTimeout(() => reject(new Error(`device registration took more than ${registerSeconds} s`)), registerSeconds * 1000);
+      const maybeDone = () => {
+        if (lastSeen === WORKERS && chunksBack === chunksOut) {
+          clearTimeout(timer);
+          host.off('message', onRegistered);
+          resolveAll();
+        }
+      };
+      const onRegistered = (m: { type?: string; n?: number; firstError?: string | null }) => {
+        if (m?.type !== 'registered') return;
+        chunksBack++;
+        registered += m.n ?? 0;
+        registerError ??= m.firstError ?? null;
+        if (Math.floor(registered / 5000) !== Math.floor((registered - (m.n ?? 0)) / 5000))
+          runner.progress(`relay: ${registered} devices registered`);
+        maybeDone();
+      };
+      host.on('message', onRegistered);
+      for (const w of workers) {
+        w.on('message', (m: { type?: string; records?: unknown[]; last?: boolean }) => {
+          if (m?.type !== 'devices') return;
+          chunksOut++;
+          host.send({ type: 'register', records: m.records ?? [] });
+          if (m.last) lastSeen++;
+          maybeDone();
+        });
+        w.send({ type: 'generate', count: share });
+      }
+    });
+    if (registerError) throw new Error(registerError);
+    // Memory with every device registered and no connection yet: the baseline for the per-connection figure.
+    const before = await stats();
+
+    runner.progress(`relay: ${registered} devices registered; opening one websocket each (≤ ${webSocketSeconds} s)`);
+    const results = await Promise.all(
+      workers.map((w) => {
+        w.on('message', (m: { type?: string; n?: number }) => {
+          if (m?.type === 'progress' && (m.n ?? 0) % 5000 === 0) runner.progress(`relay: a client process holds ${m.n} connections`);
+        });
+        const done = next(w, isType<Done>('done'), (webSocketSeconds + 60) * 1000, 'a client process');
+        w.send({ type: 'connect', url, seconds: webSocketSeconds });
+        return done;
+      }),
+    );
+    const connected = results.reduce((a, r) => a + r.connected, 0);
+    const failed = results.reduce((a, r) => a + r.failed, 0);
+    const firstError = results.map((r) => r.firstError).find((e) => e) ?? null;
+
+    // Hold for a moment, then count what the relay still has open.
+    await new Promise((r) => setTimeout(r, 2000));
+    const after = await stats();
+    const memory =
+      after.rss !== null && before.rss !== null
+        ? `RSS ${Math.round(after.rss / 2 ** 20)} MiB, ≈${(connected > 0 ? (after.rss - before.rss) / 1024 / connected : 0).toFixed(1)} KiB per connection`
+        : 'RSS unknown';
+    const fdLimit = after.maxFiles === null ? '' : `; open-files limit per process ${after.maxFiles}`;
+    const atFdLimit = after.maxFiles !== null && after.sockets >= after.maxFiles - 200;
+    const stoppedBy =
+      connected >= maxWebSockets
+        ? `the cap of ${maxWebSockets}`
+        : atFdLimit
+          ? `the relay process's open-files limit (ulimit -n ${after.maxFiles}, one descriptor per socket), not the relay itself; first error: ${firstError}`
+          : firstError
+            ? `the first error (${firstError})`
+            : `the ${webSocketSeconds} s time limit`;
+    const note = `${connected} reached "ready" (${failed} failed); the relay holds ${after.sockets} sockets (${memory}${fdLimit}); stopped by ${stoppedBy}`;
+    runner.recordValue({ ...meta, note }, { median: connected, min: connected, max: connected, samples: 1 });
+  } catch (e) {
+    runner.failed(
+      meta,
+      new Error(`${e instanceof Error ? e.message : String(e)}${stderr.length ? `; stderr: ${stderr.join('').slice(-600)}` : ''}`),
+    );
+  } finally {
+    for (const c of children.reverse()) {
+      if (c.exitCode === null && c.connected) c.send({ type: 'close' });
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
