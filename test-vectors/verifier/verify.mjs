@@ -11,7 +11,8 @@
  * is wrong; the spec is the arbiter.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkGroups } from './checks/groups.mjs';
 import { checkHandshake } from './checks/handshake.mjs';
 import { checkKeys } from './checks/keys.mjs';
@@ -25,7 +26,7 @@ const FILES = ['keys.json', 'handshake.json', 'ratchet.json', 'padding.json', 's
 
 /** Checks every vector file in `dir`; returns one report per file. */
 export function verifyAll(dir = new URL('..', import.meta.url)) {
-  const base = dir instanceof URL ? dir : new URL(`file://${dir.endsWith('/') ? dir : `${dir}/`}`);
+  const base = dir instanceof URL ? dir : pathToFileURL(`${resolve(dir)}/`);
   const load = (name) => new FileCheck(name, JSON.parse(readFileSync(new URL(name, base), 'utf8')));
   const files = Object.fromEntries(FILES.map((name) => [name, load(name)]));
   checkKeys(files['keys.json']);
