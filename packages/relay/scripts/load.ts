@@ -12,7 +12,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -49,6 +49,15 @@ export interface RelayLoadResult {
   readonly sendLatencyMs: { readonly median: number; readonly p99: number };
   /** From the start of a send to the recipient's websocket receiving it, at moderate load, ms. */
   readonly deliveryLatencyMs: { readonly median: number; readonly p99: number; readonly samples: number };
+  /** From the relay's own metrics over the whole run: group commits and CPU. */
+  readonly relay: {
+    readonly commits: number;
+    readonly meanWritesPerCommit: number;
+    readonly meanCommitMs: number;
+    readonly cpuSeconds: number;
+  };
+  /** 1-minute load average when the run ended: other work on the machine skews every figure. */
+  readonly loadAverage: number;
   readonly machine: { readonly cpus: number; readonly cpu: string; readonly node: string };
 }
 
@@ -205,6 +214,9 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     while (latencies.length < samples && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     for (const r of receivers) r.stop();
     latencies.sort((a, b) => a - b);
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
+    const commits = metric('parley_relay_commit_batch_writes_count');
 
     return {
       envelopeBytes,
@@ -215,6 +227,13 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
       errors: run.errors + run.timeouts + run.non2xx,
       sendLatencyMs: { median: run.latency.p50, p99: run.latency.p99 },
       deliveryLatencyMs: { median: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), samples: latencies.length },
+      relay: {
+        commits,
+        meanWritesPerCommit: round(metric('parley_relay_commit_batch_writes_sum') / commits, 1),
+        meanCommitMs: round((metric('parley_relay_commit_duration_seconds_sum') / commits) * 1000),
+        cpuSeconds: round(metric('process_cpu_seconds_total')),
+      },
+      loadAverage: round(loadavg()[0] ?? Number.NaN),
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
     };
   } finally {
@@ -238,7 +257,9 @@ export function formatTable(r: RelayLoadResult): string {
       'send -> websocket delivery latency',
       `median ${r.deliveryLatencyMs.median} ms, p99 ${r.deliveryLatencyMs.p99} ms (${r.deliveryLatencyMs.samples} samples)`,
     ],
-    ['machine', `${r.machine.cpus} x ${r.machine.cpu}, Node ${r.machine.node}`],
+    ['relay group commits', `${r.relay.commits}, ${r.relay.meanWritesPerCommit} writes and ${r.relay.meanCommitMs} ms each on average`],
+    ['relay CPU', `${r.relay.cpuSeconds} s for the whole run`],
+    ['machine', `${r.machine.cpus} x ${r.machine.cpu}, Node ${r.machine.node}, load average ${r.loadAverage}`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
