@@ -146,3 +146,34 @@ describe('spec review regressions', () => {
     );
   });
 });
+
+describe('second review round', () => {
+  it('D15: rotated last-resort KEM keys are never offered as one-time keys', () => {
+    const bob = party(provider);
+    const old = bob.prekeys.lastResortKemPreKey();
+    bob.prekeys.rotateLastResortKemPreKey();
+    expect(bob.prekeys.kemPreKeys().every((k) => !k.lastResort)).toBe(true);
+    expect(bob.prekeys.kemPreKeys().map((k) => k.id)).not.toContain(old.id);
+  });
+
+  it('after an allowed identity change, the old peer cannot switch the record back', () => {
+    const alice = party(provider);
+    const bob = party(provider);
+    const mallory = party(provider);
+    const { a, b } = establish(alice, bob);
+    const late = b.encrypt(text('late from bob'));
+    a.initiate(alice.device, mallory.prekeys.bundle(), { allowIdentityChange: true });
+    expect(a.archivedCount).toBe(0);
+    expect(() => a.decrypt(late)).toThrow(ParleyError);
+    expect(toHex(a.remoteCertificate?.accountKey as Uint8Array)).toBe(toHex(mallory.account.publicKey));
+  });
+
+  it('a record does not share byte arrays with the bundle object it was made from', () => {
+    const alice = party(provider);
+    const bob = party(provider);
+    const bundle = bob.prekeys.bundle();
+    const a = SessionRecord.initiate(alice.device, bundle, { provider });
+    expect(a.remoteCertificate?.accountKey).not.toBe(bundle.certificate.accountKey);
+    expect(toHex(a.remoteCertificate?.accountKey as Uint8Array)).toBe(toHex(bundle.certificate.accountKey));
+  });
+});

@@ -41,6 +41,8 @@ function deriveSecret(p: CryptoProvider, dhs: Uint8Array[], kemSecret: Uint8Arra
 }
 
 export interface InitiatorHandshake {
+  /** The bundle as validated (a fresh copy, decoded from its encoding). */
+  readonly bundle: PreKeyBundle;
   readonly sharedSecret: Uint8Array;
   readonly associatedData: Uint8Array;
   /** EK_A: the base key, sent in the clear; it also names the session. */
@@ -78,10 +80,14 @@ export function initiate(
   } catch {
     fail('BAD_PUBLIC_KEY', 'kemPreKey.publicKey: invalid ML-KEM-768 public key', { field: 'kemPreKey.publicKey' });
   }
+  // EK_A's private half is used only in the DHs above.
+  const baseKey = { publicKey: ek.publicKey, privateKey: new Uint8Array(0) };
+  wipe(ek.privateKey);
   return {
+    bundle,
     sharedSecret: deriveSecret(p, dhs, kem.sharedSecret),
     associatedData: associatedData(p, device.certificate, bundle.certificate),
-    baseKey: ek,
+    baseKey,
     kemCiphertext: kem.ciphertext,
     use: {
       signedPreKeyId: bundle.signedPreKey.id,

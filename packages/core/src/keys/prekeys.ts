@@ -322,9 +322,9 @@ export class PreKeyStore {
     return [...this.#oneTime].map(([id, kp]) => ({ id, publicKey: kp.publicKey }));
   }
 
-  /** The unused one-time KEM prekeys (the last-resort key is not among them). */
+  /** The unused one-time KEM prekeys (no last-resort key, current or rotated, is among them). */
   kemPreKeys(): KemPreKeyPublic[] {
-    return [...this.#kem.keys()].filter((id) => id !== this.#lastResortKemId).map((id) => this.#kemPublic(id));
+    return [...this.#kem].filter(([, r]) => !r.lastResort).map(([id]) => this.#kemPublic(id));
   }
 
   /**

@@ -56,7 +56,9 @@ export function initInitiator(
   remoteRatchetKey: Uint8Array,
   ownRatchetKey: DhKeyPair,
 ): RatchetState {
-  const { rootKey, chainKey } = kdfRoot(p.backend, sharedSecret, dh(p.backend, ownRatchetKey.privateKey, remoteRatchetKey));
+  const dhOut = dh(p.backend, ownRatchetKey.privateKey, remoteRatchetKey);
+  const { rootKey, chainKey } = kdfRoot(p.backend, sharedSecret, dhOut);
+  wipe(dhOut);
   return {
     rootKey,
     sendingRatchetKey: ownRatchetKey,
@@ -133,6 +135,8 @@ export function ratchetDecrypt(
       const plaintext = open(b, mk, ciphertext, ad, header);
       const skipped = new Map(s.skipped);
       skipped.delete(id);
+      // Used once: the key leaves the state and its bytes are cleared (best effort).
+      wipe(mk.key, mk.nonce);
       return { state: { ...s, skipped }, plaintext };
     }
   }

@@ -8,7 +8,7 @@
  * from the old one (the ratchet transitions are pure) and swap it in only on
  * success, so any failure leaves the record exactly as it was, byte for byte.
  */
-import { bytesEqual, toHex } from '../bytes.ts';
+import { bytesEqual, toHex, wipe } from '../bytes.ts';
 import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
 import { readArray, readOptional, readVersionedArray } from '../codec/fields.ts';
 import { type CryptoProvider, resolveProvider } from '../crypto/provider.ts';
@@ -106,9 +106,10 @@ export class SessionRecord {
       });
     }
     const hs = initiate(p, device, bundle, options);
-    const ratchet = initInitiator(p, hs.sharedSecret, bundle.signedPreKey.publicKey, generateDhKeyPair(p));
+    const ratchet = initInitiator(p, hs.sharedSecret, hs.bundle.signedPreKey.publicKey, generateDhKeyPair(p));
+    wipe(hs.sharedSecret);
     const session: SessionState = {
-      remoteCertificate: bundle.certificate,
+      remoteCertificate: hs.bundle.certificate,
       associatedData: hs.associatedData,
       baseKey: hs.baseKey.publicKey,
       initiator: true,
@@ -320,8 +321,15 @@ function knowsRatchetKey(s: SessionState, ratchetKey: Uint8Array): boolean {
   return false;
 }
 
+/**
+ * Makes `session` current and archives the old current session. Archived
+ * sessions of another peer (left from before an allowed identity change) are
+ * dropped, so a late message on one of them cannot switch the record back.
+ */
 function withCurrent(state: RecordState, session: SessionState): RecordState {
-  const previous = state.current ? [state.current, ...state.previous] : [...state.previous];
+  const previous = (state.current ? [state.current, ...state.previous] : [...state.previous]).filter((s) =>
+    samePeer(s.remoteCertificate, session.remoteCertificate),
+  );
   return { current: session, previous: previous.slice(0, MAX_ARCHIVED_SESSIONS) };
 }
 
