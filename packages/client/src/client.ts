@@ -25,7 +25,8 @@ import {
   verifyScannedSafetyNumber,
 } from '@parley/core';
 import { bytesEqual } from './bytes.ts';
-import { type AttachmentInfo, type ContentBody, MAX_EXPIRE_TIMER } from './content/content.ts';
+import { type FileToSend, downloadFile, uploadFile } from './attachment-transfer.ts';
+import { type AttachmentInfo, type ContentBody, MAX_EXPIRE_TIMER, attachmentInfo } from './content/content.ts';
 import { readBytes } from './content/fields.ts';
 import { decodeSignedDeviceList, listsCertificate, signDeviceList } from './devices/device-list.ts';
 import { decodeLinkRequest, decodeLinkResponse, encodeLinkRequest, encodeLinkResponse } from './devices/linking.ts';
@@ -85,8 +86,6 @@ const PENDING_LINK = 'pending-link';
 const PENDING_LINK_TAG = 'parley/client-pending-link';
 /** Longest the retry delay grows to while the relay is unreachable. */
 const MAX_RETRY_DELAY_MS = 30_000;
-/** Delay before re-trying entries held by a refused device (a relay lie rarely fixes itself quickly). */
-const BLOCKED_RETRY_MS = 10_000;
 
 export class ParleyClient {
   readonly #ctx: Context;
@@ -349,11 +348,29 @@ export class ParleyClient {
   }
 
   /**
-   * Sends an attachment whose ciphertext is already on the relay (see
-   * `sendFile` in attachments.ts for the whole flow).
+   * Sends a file (a video, a photo, anything): encrypts it as a stream into
+   * the relay upload, then sends the pointer (relay id, key, digest, sizes)
+   * in an end-to-end encrypted message. Resolves once the message is on the relay.
    */
+  async sendFile(conversation: string, file: FileToSend & { caption?: string }): Promise<SendResult> {
+    this.#open();
+    parseConversationId(conversation);
+    const pointer = await uploadFile(this.#ctx.relay, file, this.#ctx.provider);
+    return this.#send(conversation, { type: 'attachment', attachment: attachmentInfo(pointer), caption: file.caption ?? '' }, true);
+  }
+
+  /** Re-sends an attachment that is already on the relay (forwarding) from its pointer. */
   sendAttachment(conversation: string, attachment: AttachmentInfo, caption = ''): Promise<SendResult> {
-    return this.#send(conversation, { type: 'attachment', attachment, caption }, true);
+    return this.#send(conversation, { type: 'attachment', attachment: attachmentInfo(attachment.pointer), caption }, true);
+  }
+
+  /**
+   * Downloads, verifies and decrypts a received attachment as a stream. The
+   * stream errors if the ciphertext is not exactly what the sender described.
+   */
+  openAttachment(attachment: AttachmentInfo): ReadableStream<Uint8Array> {
+    this.#open();
+    return downloadFile(this.#ctx.relay, attachment.pointer, this.#ctx.provider);
   }
 
   /** Marks messages in a conversation read: read receipts to their senders, and a note to our other devices. */
@@ -669,13 +686,18 @@ export class ParleyClient {
       this.#waiters.delete(next.key);
       for (const w of waiters) w(result);
       if (result.status === 'unavailable') {
+        // Later entries would meet the same relay: their callers hear now, and the entries wait for the retry.
+        for (const [key, list] of this.#waiters) {
+          this.#waiters.delete(key);
+          for (const w of list) w(result);
+        }
         this.#retryLater(this.#retryDelay);
         this.#retryDelay = Math.min(this.#retryDelay * 2, MAX_RETRY_DELAY_MS);
         return;
       }
       if (result.status === 'blocked') {
         skip.add(next.key);
-        this.#retryLater(BLOCKED_RETRY_MS);
+        this.#retryLater(this.#ctx.options.blockedRetryMs);
         continue;
       }
       if (result.status === 'failed') this.#warn(result.error);

@@ -34,6 +34,8 @@ export interface ClientOptions {
   deliveryReceipts: boolean;
   /** First delay before retrying the outbox after the relay was unreachable (doubles up to 30 s). */
   retryDelayMs: number;
+  /** Delay before retrying a send held back by a refused (ghost) device. */
+  blockedRetryMs: number;
 }
 
 export const DEFAULT_OPTIONS: ClientOptions = {
@@ -48,6 +50,8 @@ export const DEFAULT_OPTIONS: ClientOptions = {
   maintenanceIntervalMs: 3600 * 1000,
   deliveryReceipts: true,
   retryDelayMs: 500,
+  // A lying relay rarely stops lying within seconds; each retry costs a device-list fetch.
+  blockedRetryMs: 30_000,
 };
 
 export interface Context {

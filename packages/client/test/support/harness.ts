@@ -9,7 +9,7 @@ import type { ClientStore } from '../../src/store/types.ts';
 import type { FakeRelay } from './fake-relay.ts';
 
 /** Small prekey pools keep ML-KEM key generation (the slow part of setup) short. */
-export const TEST_OPTIONS: Partial<ClientOptions> = { oneTimePreKeys: 5, kemPreKeys: 2, retryDelayMs: 20 };
+export const TEST_OPTIONS: Partial<ClientOptions> = { oneTimePreKeys: 5, kemPreKeys: 2, retryDelayMs: 20, blockedRetryMs: 100 };
 
 export async function newClient(relay: FakeRelay, store: ClientStore = new MemoryStore()): Promise<ParleyClient> {
   const client = await ParleyClient.createAccount({ store, relay: relay.connector, options: TEST_OPTIONS });

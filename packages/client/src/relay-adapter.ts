@@ -1,0 +1,323 @@
+/**
+ * The SDK's RelayLink on the typed relay client (./relay-client/).
+ * spec/10-client.md §1.
+ *
+ * Translates shapes and errors: a relay that cannot be reached, or answers
+ * 5xx / 429 / 503, becomes ClientError RELAY_UNAVAILABLE (the SDK retries
+ * later); MISMATCHED_DEVICES and STALE_DEVICES become send outcomes; any
+ * other refusal is RELAY_REFUSED with the relay's code in `details`.
+ *
+ * Device lists are judged by the SDK (devices/trust.ts), which needs every
+ * entry the relay returned, bad ones included, to name the ghost it
+ * refuses. The relay client's `listDevices` throws on the first bad
+ * certificate instead, so on such a failure this adapter reads the raw list
+ * itself (one signed GET) and hands every entry over.
+ */
+import {
+  type Account,
+  type CryptoProvider,
+  type DeviceIdentity,
+  ParleyError,
+  defaultProvider,
+  encodeBundle,
+  encodeCertificate,
+} from '@parley/core';
+import { ClientError } from './errors.ts';
+import type { DeviceAddress } from './ids.ts';
+import type {
+  AccountRelayLink,
+  IncomingEnvelope,
+  Mailbox,
+  MailboxHandlers,
+  OutgoingEnvelope,
+  PreKeyCounts,
+  PreKeyUpload,
+  Registration,
+  RelayBundle,
+  RelayDevice,
+  RelayLink,
+  SendOutcome,
+} from './relay-link.ts';
+import {
+  RelayClient,
+  RelayError,
+  type WebSocketConstructor,
+  type WireDeviceListResponse,
+  accountSigner,
+  authorizationHeader,
+  deviceSigner,
+  fromBase64Url,
+  mismatchesOf,
+  toBase64Url,
+} from './relay-client/index.ts';
+
+export interface RelayConnectOptions {
+  /** Node 20 has no global WebSocket: pass the `ws` package's (the `@parley/client/node` helpers do). */
+  readonly WebSocket?: WebSocketConstructor;
+  readonly fetch?: typeof fetch;
+  readonly provider?: CryptoProvider;
+  /** Per-request timeout (default 30 s). */
+  readonly timeoutMs?: number;
+}
+
+/** Bytes per attachment upload request: well under the relay's 16 MiB chunk limit, small enough to retry cheaply. */
+const UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Bytes per download range request. */
+const DOWNLOAD_RANGE_BYTES = 4 * 1024 * 1024;
+/** Consecutive failures of one upload chunk before giving up. */
+const UPLOAD_RETRIES = 5;
+
+/** A RelayConnector (for ParleyClient) that talks to the relay at `baseUrl`. */
+export function connectRelay(baseUrl: string, options: RelayConnectOptions = {}) {
+  return (self: { readonly device: DeviceIdentity; readonly account: Account | null }): RelayLink & AccountRelayLink =>
+    new RelayAdapter(baseUrl, self.device, self.account, options);
+}
+
+/** Maps a relay-client failure onto the SDK's error codes (never carrying bodies or keys). */
+export function asClientError(e: unknown): unknown {
+  if (e instanceof ClientError) return e;
+  if (e instanceof RelayError) {
+    if (e.status === 0 || e.status >= 500 || e.status === 429) {
+      return new ClientError('RELAY_UNAVAILABLE', `relay unavailable (${e.code})`, { relayCode: e.code, status: e.status });
+    }
+    return new ClientError('RELAY_REFUSED', `relay refused the request (${e.code})`, { relayCode: e.code, status: e.status });
+  }
+  if (e instanceof ParleyError)
+    return new ClientError('RELAY_MISBEHAVED', `the relay answered with bad data (${e.code})`, { code: e.code });
+  return e;
+}
+
+async function guard<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    throw asClientError(e);
+  }
+}
+
+class RelayAdapter implements RelayLink, AccountRelayLink {
+  readonly self: DeviceAddress;
+  readonly #base: string;
+  readonly #client: RelayClient;
+  readonly #accountClient: RelayClient | null;
+  readonly #provider: CryptoProvider;
+  readonly #fetch: typeof fetch;
+
+  constructor(baseUrl: string, device: DeviceIdentity, account: Account | null, options: RelayConnectOptions) {
+    this.self = { accountKey: device.accountKey, deviceId: device.deviceId };
+    this.#base = baseUrl;
+    this.#provider = options.provider ?? defaultProvider();
+    this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
+    this.#client = new RelayClient({
+      baseUrl,
+      signer: deviceSigner(device),
+      provider: this.#provider,
+      fetch: this.#fetch,
+      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+    });
+    this.#accountClient = account ? this.#client.withSigner(accountSigner(account)) : null;
+  }
+
+  registerDevice(r: Registration): Promise<PreKeyCounts> {
+    return guard(async () => {
+      const answer = await this.#client.registerDevice(r.certificate, {
+        signedPreKey: r.signedPreKey,
+        lastResortKemPreKey: r.lastResortKemPreKey,
+        ...(r.oneTimePreKeys ? { oneTimePreKeys: r.oneTimePreKeys } : {}),
+        ...(r.kemPreKeys ? { kemPreKeys: r.kemPreKeys } : {}),
+      });
+      return answer.preKeys;
+    });
+  }
+
+  uploadPreKeys(u: PreKeyUpload): Promise<PreKeyCounts> {
+    return guard(() => this.#client.uploadPreKeys(u));
+  }
+
+  preKeyCounts(): Promise<PreKeyCounts> {
+    return guard(() => this.#client.preKeyCounts());
+  }
+
+  listDevices(accountKey: Uint8Array): Promise<RelayDevice[]> {
+    return guard(async () => {
+      try {
+        const listed = await this.#client.listDevices(accountKey);
+        return listed.map((d) => ({ deviceId: d.deviceId, certificate: encodeCertificate(d.certificate) }));
+      } catch (e) {
+        // A certificate the relay client refused: read the raw list so the SDK can name the ghost.
+        if (e instanceof ParleyError || (e instanceof RelayError && e.code === 'BAD_RESPONSE')) return this.#rawDeviceList(accountKey);
+        throw e;
+      }
+    });
+  }
+
+  async #rawDeviceList(accountKey: Uint8Array): Promise<RelayDevice[]> {
+    const url = new URL(`/v1/accounts/${toBase64Url(accountKey)}/devices`, this.#base);
+    const authorization = authorizationHeader(
+      {
+        method: 'GET',
+        host: url.host,
+        pathAndQuery: url.pathname + url.search,
+        bodySha256: this.#provider.backend.sha256(new Uint8Array(0)),
+        timestamp: Date.now(),
+        nonce: this.#provider.random(16),
+      },
+      this.#client.signer,
+    );
+    let response: Response;
+    try {
+      response = await this.#fetch(url, { headers: { authorization }, signal: AbortSignal.timeout(30_000) });
+    } catch {
+      throw new RelayError(0, 'NETWORK', 'request failed');
+    }
+    if (!response.ok) throw new RelayError(response.status, `HTTP_${response.status}`, 'device list request failed');
+    const body = (await response.json()) as WireDeviceListResponse;
+    const out: RelayDevice[] = [];
+    for (const d of Array.isArray(body.devices) ? body.devices : []) {
+      if (!Number.isInteger(d?.deviceId) || typeof d.certificate !== 'string') continue;
+      let certificate: Uint8Array;
+      try {
+        certificate = fromBase64Url(d.certificate);
+      } catch {
+        certificate = new Uint8Array(0);
+      }
+      out.push({ deviceId: d.deviceId, certificate });
+    }
+    return out;
+  }
+
+  fetchBundles(accountKey: Uint8Array, deviceId: number | 'all'): Promise<RelayBundle[]> {
+    return guard(async () => {
+      try {
+        const bundles = await this.#client.fetchBundles(accountKey, deviceId === 'all' ? '*' : deviceId);
+        return bundles.map((b) => ({ deviceId: b.deviceId, bundle: encodeBundle(b.bundle) }));
+      } catch (e) {
+        // A bundle that does not verify is reported as missing: the SDK fetches the device list again.
+        if (e instanceof ParleyError || (e instanceof RelayError && (e.code === 'BAD_BUNDLE' || e.code === 'NOT_FOUND'))) return [];
+        throw e;
+      }
+    });
+  }
+
+  send(envelopes: readonly OutgoingEnvelope[], options?: { ttlSeconds?: number }): Promise<SendOutcome> {
+    return guard(async () => {
+      try {
+        await this.#client.send(
+          envelopes.map((e) => ({
+            accountKey: e.recipient.accountKey,
+            deviceId: e.recipient.deviceId,
+            id: e.clientId,
+            envelope: e.envelope,
+            ...(e.certificateHash ? { certificateHash: e.certificateHash } : {}),
+          })),
+          options?.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {},
+        );
+        return { status: 'stored' };
+      } catch (e) {
+        if (e instanceof RelayError && e.code === 'MISMATCHED_DEVICES')
+          return { status: 'mismatched-devices', mismatches: mismatchesOf(e) };
+        if (e instanceof RelayError && e.code === 'STALE_DEVICES') {
+          const list = Array.isArray(e.details['stale']) ? (e.details['stale'] as { account: string; staleDevices: number[] }[]) : [];
+          return {
+            status: 'stale-devices',
+            stale: list.map((s) => ({ accountKey: fromBase64Url(s.account), staleDevices: s.staleDevices })),
+          };
+        }
+        throw e;
+      }
+    });
+  }
+
+  openMailbox(handlers: MailboxHandlers): Mailbox {
+    const receiver = this.#client.connect({
+      onEnvelope: (e) =>
+        handlers.onEnvelope({
+          seq: e.seq,
+          sender: e.sender,
+          clientId: e.id,
+          serverTimestamp: e.serverTimestamp,
+          expiresAt: e.expiresAt,
+          envelope: e.envelope,
+        } satisfies IncomingEnvelope),
+      // Terminal refusals (device removed, replaced, auth failed) arrive here; the SDK reports them as a closed connection.
+      onError: (e) => {
+        if (e instanceof RelayError && e.code.startsWith('WS_')) handlers.onClose?.(e.code);
+      },
+      onStateChange: (state, detail) => {
+        if (state === 'open') handlers.onOpen?.();
+        else if (state === 'reconnecting' || state === 'stopped') handlers.onClose?.(detail.reason ?? state);
+      },
+    });
+    receiver.start();
+    return {
+      close: async () => receiver.stop(),
+    };
+  }
+
+  removeDevice(deviceId: number): Promise<void> {
+    const client = this.#accountClient;
+    if (!client) return Promise.reject(new ClientError('NOT_PRIMARY', 'only the primary device holds the account key'));
+    return guard(() => client.removeDevice(this.self.accountKey, deviceId));
+  }
+
+  uploadAttachment(ciphertext: AsyncIterable<Uint8Array>, size: number): Promise<string> {
+    return guard(async () => {
+      const { id } = await this.#client.createAttachment(size);
+      let offset = 0;
+      for await (const chunk of rechunk(ciphertext, UPLOAD_CHUNK_BYTES)) {
+        // Each chunk is held until the relay has it durably, so a failed request is resent from memory.
+        for (let failures = 0; ; ) {
+          try {
+            const status = await this.#client.uploadChunk(id, offset, chunk);
+            offset = status.offset;
+            break;
+          } catch (e) {
+            if (++failures > UPLOAD_RETRIES) throw e;
+            await new Promise((r) => setTimeout(r, 100 * 2 ** failures));
+            const status = await this.#client.attachmentStatus(id);
+            if (status.offset === offset + chunk.length) {
+              offset = status.offset;
+              break;
+            }
+          }
+        }
+      }
+      if (offset !== size) throw new ClientError('RELAY_REFUSED', 'the upload ended before its announced size', { offset, size });
+      return id;
+    });
+  }
+
+  async *downloadAttachment(id: string): AsyncIterable<Uint8Array> {
+    let start = 0;
+    let size = Number.POSITIVE_INFINITY;
+    while (start < size) {
+      const part = await guard(() => this.#client.downloadAttachment(id, { start, end: start + DOWNLOAD_RANGE_BYTES - 1 }));
+      size = part.size;
+      if (part.start !== start || part.bytes.length === 0) throw new ClientError('RELAY_MISBEHAVED', 'the relay answered another range');
+      start += part.bytes.length;
+      yield part.bytes;
+    }
+  }
+}
+
+/** Regroups a stream of pieces into chunks of exactly `size` bytes (the last may be shorter). */
+async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncIterable<Uint8Array> {
+  let buffer = new Uint8Array(size);
+  let filled = 0;
+  for await (const piece of source) {
+    let offset = 0;
+    while (offset < piece.length) {
+      const n = Math.min(size - filled, piece.length - offset);
+      buffer.set(piece.subarray(offset, offset + n), filled);
+      filled += n;
+      offset += n;
+      if (filled === size) {
+        yield buffer;
+        buffer = new Uint8Array(size);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
+}
