@@ -5,7 +5,9 @@
  *   npm run bench -- --quick            reduced set (under a minute; what CI runs)
  *   npm run bench -- --only peers,floor sections: one-to-one, groups, floor, peers, relay
  *   npm run bench -- --json             print the JSON report on stdout instead of the table
- *   npm run bench -- --out <dir>        where to write results (default bench/results)
+ *   npm run bench -- --out <dir>        where to write results (default bench/results, or
+ *                                       bench/results/quick for --quick, so a quick run never
+ *                                       replaces the full results)
  *
  * Progress goes to stderr, the table (or JSON) to stdout.
  */
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
     sections,
     log: (line) => process.stderr.write(`${line}\n`),
   });
-  const outDir = resolve(values.out ?? DEFAULT_OUT);
+  const outDir = resolve(values.out ?? (values.quick ? join(DEFAULT_OUT, 'quick') : DEFAULT_OUT));
   await mkdir(outDir, { recursive: true });
   const files = await writeReport(report, outDir);
   if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -21,6 +21,7 @@ export const CAVEATS: readonly string[] = [
   'olm: libolm 3.2.16 in WebAssembly; 3DH with no post-quantum KEM and no padding; string API (base64 ciphertexts). Megolm messages are Ed25519-signed.',
   'privacyresearch: X3DH with no post-quantum KEM; asm.js curve25519 and async WebCrypto for HMAC/AES/SHA; one operation per sample (it is slow).',
   "ts-mls: MLS (RFC 9420), ciphersuite 1 (X25519, AES-128-GCM, Ed25519) on WebCrypto. Its group was built by one commit adding N-1 members, so parent nodes are blank and each commit encrypts to ~N leaves (MLS's worst case; a group where everyone has committed pays ~log2 N).",
+  "Parley groups: sender keys. A membership change costs one one-to-one encryption per recipient device (on removal every remaining member re-keys: O(N) each, O(N²) for the group), not an MLS tree update; it gives newcomers no history, but unlike an MLS commit it does not heal the other members' keys after a compromise. One-to-one sessions with every member are assumed (set up untimed). Group messages do not rotate inside the timed loop; rotation (every 1,000 messages by default) has its own row.",
   'Floor: the same primitive calls as the Parley operation through the same backend, without state copies, validation, records or error handling.',
 ];
 
