@@ -232,6 +232,7 @@ export class ParleyClient {
         this.#kick();
       },
       onClose: (reason) => this.#emit('connection', { state: 'closed', reason }),
+      onDrained: () => this.#emit('connection', { state: 'drained' }),
     });
     this.#maintenance = setInterval(() => void this.maintain().catch(() => undefined), this.#ctx.options.maintenanceIntervalMs);
     (this.#maintenance as { unref?: () => void }).unref?.();

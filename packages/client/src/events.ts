@@ -62,7 +62,8 @@ export interface ClientEvents {
   resent: { readonly messageId: string; readonly to: string };
   /** The relay accepted a queued message. */
   sent: { readonly messageId: string; readonly conversation: string | null };
-  connection: { readonly state: 'open' | 'closed'; readonly reason?: string };
+  /** The relay connection: 'drained' once everything that waited when it opened has been processed. */
+  connection: { readonly state: 'open' | 'drained' | 'closed'; readonly reason?: string };
   /** A background problem the app may want to log (codes only, never secrets). */
   warning: { readonly code: string; readonly message: string };
   'listener-error': { readonly event: string; readonly error: unknown };

@@ -244,6 +244,7 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
       onError: (e) => {
         if (e instanceof RelayError && e.code.startsWith('WS_')) handlers.onClose?.(e.code);
       },
+      onDrained: () => handlers.onDrained?.(),
       onStateChange: (state, detail) => {
         if (state === 'open') handlers.onOpen?.();
         else if (state === 'reconnecting' || state === 'stopped') handlers.onClose?.(detail.reason ?? state);

@@ -86,6 +86,8 @@ export interface MailboxHandlers {
   onOpen?(): void;
   /** The connection dropped; the link reconnects by itself until closed. */
   onClose?(reason: string): void;
+  /** Every envelope waiting when the connection opened has been handled. */
+  onDrained?(): void;
 }
 
 export interface Mailbox {

@@ -282,6 +282,7 @@ export class FakeRelay {
             }
             this.ack(self, next.seq);
           }
+          if (!closed && !this.#down) h.onDrained?.();
         } while (again && !closed);
       } finally {
         running = false;
