@@ -5,19 +5,20 @@
  *   npm run bench -- --quick            reduced set (under a minute; what CI runs)
  *   npm run bench -- --only peers,floor sections: one-to-one, groups, floor, peers, relay
  *   npm run bench -- --json             print the JSON report on stdout instead of the table
+ *   npm run bench -- --render <file>    no measuring: re-render the table, Markdown and chart from a results.json
  *   npm run bench -- --out <dir>        where to write results (default bench/results, or
  *                                       bench/results/quick for --quick, so a quick run never
  *                                       replaces the full results)
  *
  * Progress goes to stderr, the table (or JSON) to stdout.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runSuite } from './suite.ts';
 import { renderConsole, writeReport } from './report.ts';
-import { SECTIONS, type Section } from './results.ts';
+import { type RunReport, SECTIONS, type Section } from './results.ts';
 
 const DEFAULT_OUT = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
@@ -27,7 +28,7 @@ function usage(message: string): never {
 }
 
 async function main(): Promise<void> {
-  let values: { quick?: boolean; json?: boolean; only?: string[]; out?: string };
+  let values: { quick?: boolean; json?: boolean; only?: string[]; out?: string; render?: string };
   try {
     ({ values } = parseArgs({
       options: {
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
         json: { type: 'boolean' },
         only: { type: 'string', multiple: true },
         out: { type: 'string' },
+        render: { type: 'string' },
       },
       strict: true,
     }));
@@ -45,12 +47,14 @@ async function main(): Promise<void> {
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) usage(`unknown section "${s}"`);
   const sections = (only.length > 0 ? only : SECTIONS) as Section[];
 
-  const report = await runSuite({
-    quick: values.quick ?? false,
-    sections,
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
-  const outDir = resolve(values.out ?? (values.quick ? join(DEFAULT_OUT, 'quick') : DEFAULT_OUT));
+  const report: RunReport = values.render
+    ? (JSON.parse(await readFile(values.render, 'utf8')) as RunReport)
+    : await runSuite({
+        quick: values.quick ?? false,
+        sections,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+  const outDir = resolve(values.out ?? (values.render ? dirname(values.render) : values.quick ? join(DEFAULT_OUT, 'quick') : DEFAULT_OUT));
   await mkdir(outDir, { recursive: true });
   const files = await writeReport(report, outDir);
   if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

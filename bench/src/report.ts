@@ -25,7 +25,14 @@ export const CAVEATS: readonly string[] = [
   'Floor: the same primitive calls as the Parley operation through the same backend, without state copies, validation, records or error handling.',
 ];
 
-const ratioText = (r: number | null) => (r === null ? '' : ` (${r < 10 ? r.toFixed(2) : r.toFixed(1)}×)`);
+/** A ratio with two significant digits below 0.1 (so 1/300 reads 0.0033×, not 0.00×). */
+export function formatRatio(r: number): string {
+  if (r >= 10) return `${r.toFixed(1)}×`;
+  if (r >= 0.1) return `${r.toFixed(2)}×`;
+  return `${r.toPrecision(2)}×`;
+}
+
+const ratioText = (r: number | null) => (r === null ? '' : ` (${formatRatio(r)})`);
 
 function cellText(c: Cell | undefined, withRatio: boolean): string {
   if (!c?.result) return '—';
@@ -36,7 +43,7 @@ function cellText(c: Cell | undefined, withRatio: boolean): string {
 
 function bestText(row: ComparisonRow): string {
   if (!row.bestPeer) return '—';
-  return `${row.bestPeer.ratio.toFixed(2)}× ${row.bestPeer.subject}`;
+  return `${formatRatio(row.bestPeer.ratio)} ${row.bestPeer.subject}`;
 }
 
 function comparisonTable(results: readonly Result[]): string[][] {
@@ -55,7 +62,7 @@ function comparisonTable(results: readonly Result[]): string[][] {
 function targetTable(results: readonly Result[]): string[][] {
   const rows = checkTargets(results).map((t) => [
     t.target,
-    t.ratio === null ? '—' : `${t.ratio.toFixed(2)}×`,
+    t.ratio === null ? '—' : formatRatio(t.ratio),
     `${t.strict ? '<' : '≤'} ${t.maxRatio}`,
     t.met === null ? 'not measured' : t.met ? 'met' : 'NOT MET',
   ]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkTargets, comparisonRows } from '../src/compare.ts';
+import { formatRatio } from '../src/report.ts';
 import type { Result, ResultMeta } from '../src/results.ts';
 import { Runner, QUICK } from '../src/runner.ts';
 
@@ -71,5 +72,14 @@ describe('targets', () => {
     expect(by('ping-pong')?.met).toBe(false); // strictly below: equal is not
     expect(by('group-message@10')?.met).toBe(false); // 0.6 > 0.5
     expect(by('setup')?.met).toBeNull();
+  });
+});
+
+describe('ratio formatting', () => {
+  it('keeps two significant digits for small ratios', () => {
+    expect(formatRatio(1 / 300)).toBe('0.0033×');
+    expect(formatRatio(0.5)).toBe('0.50×');
+    expect(formatRatio(2.345)).toBe('2.35×');
+    expect(formatRatio(12.34)).toBe('12.3×');
   });
 });
