@@ -34,6 +34,7 @@ const ONE_TO_ONE: readonly [string, string][] = [
   ['same-direction-1024', 'Same-direction message, 1 KiB'],
   ['ping-pong', 'Ping-pong message (DH ratchet step)'],
   ['skipped-1000', 'Decrypt after 1,000 skipped'],
+  ['late-of-1000', 'Decrypt a late message (1,000 keys held)'],
   ['serialize', 'Session record serialize'],
   ['deserialize', 'Session record deserialize'],
 ];

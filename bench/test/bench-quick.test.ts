@@ -13,7 +13,16 @@ import { FILES, renderConsole, writeReport } from '../src/report.ts';
 import { type RunReport, SECTIONS } from '../src/results.ts';
 import { runSuite } from '../src/suite.ts';
 
-const ONE_TO_ONE = ['setup', 'same-direction-100', 'same-direction-1024', 'ping-pong', 'skipped-1000', 'serialize', 'deserialize'];
+const ONE_TO_ONE = [
+  'setup',
+  'same-direction-100',
+  'same-direction-1024',
+  'ping-pong',
+  'skipped-1000',
+  'late-of-1000',
+  'serialize',
+  'deserialize',
+];
 const FLOOR_COMPOSITES = ['setup', 'same-direction-100', 'same-direction-1024', 'ping-pong', 'skipped-1000'];
 const FLOOR_PRIMITIVES = ['prim-chain-step', 'prim-aead-100', 'prim-cbor', 'prim-x25519', 'prim-ed25519-verify', 'prim-mlkem-encaps'];
 

@@ -2,8 +2,9 @@
  * Parley one-to-one scenarios, each on both crypto backends. Issue 5 §1:
  * session setup (bundle processing, first message, responder),
  * same-direction encrypt+decrypt of 100 B and 1 KiB, ping-pong (a DH
- * ratchet step on every message), decrypt after 1,000 skipped messages,
- * record serialize and deserialize.
+ * ratchet step on every message), decrypt after 1,000 skipped messages
+ * (and, the other side of that gap, of one of the late messages), record
+ * serialize and deserialize.
  *
  * Every timed body checks the decrypted length, so a scenario that stopped
  * round-tripping fails loudly instead of timing an error path.
@@ -126,6 +127,30 @@ export function* oneToOneScenarios(provider: CryptoProvider, quick: boolean): Ge
         prepare: (n: number) => Array.from({ length: n }, () => SessionRecord.deserialize(bobState, provider)),
         run(copies: SessionRecord[], i: number) {
           expectLength((copies[i] as SessionRecord).decrypt(late).plaintext, 100);
+        },
+      },
+      overrides: { maxIterations: quick ? 20 : 200 },
+    };
+  }
+
+  {
+    // The other side of the gap: one of the 1,000 late messages arrives while Bob holds all their keys.
+    const pair = establishedPair(provider);
+    pair.bobToAlice.decrypt(pair.aliceToBob.encrypt(small));
+    const late: Uint8Array[] = [];
+    for (let i = 0; i < 1000; i++) late.push(pair.aliceToBob.encrypt(small));
+    pair.bobToAlice.decrypt(pair.aliceToBob.encrypt(small));
+    const bobState = pair.bobToAlice.serialize();
+    yield {
+      meta: {
+        op: 'late-of-1000',
+        label: 'decrypt a late message (1,000 skipped keys held)',
+        note: 'uses and deletes one stored key',
+      },
+      task: {
+        prepare: (n: number) => Array.from({ length: n }, () => SessionRecord.deserialize(bobState, provider)),
+        run(copies: SessionRecord[], i: number) {
+          expectLength((copies[i] as SessionRecord).decrypt(late[(i * 7) % 1000] as Uint8Array).plaintext, 100);
         },
       },
       overrides: { maxIterations: quick ? 20 : 200 },
