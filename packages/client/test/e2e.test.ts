@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { type RunningRelay, startServer, withDefaults } from '@parley/relay';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Account, encodeCertificate } from '@parley/core';
 import { ParleyClient } from '../src/client.ts';
 import { deviceKey, parseAccountId } from '../src/ids.ts';
 import { connectRelayNode } from '../src/node.ts';
@@ -205,10 +206,24 @@ describe('Parley end to end on a real relay', () => {
     expect(refused).toEqual([{ account: alice.accountId, deviceId: 2, reason: 'not-in-device-list' }]);
     const ghostMail = db.prepare('SELECT COUNT(*) AS n FROM messages WHERE recipient_device = 2').get() as { n: number };
     expect(ghostMail.n).toBe(0);
-    // The ghost leaves; the waiting message goes out to the real devices.
-    db.prepare('DELETE FROM devices WHERE device_id = 2').run();
+    // A second ghost whose certificate the account never signed (Mallory's signature under Alice's name).
+    const forged = Account.generate().createDevice(7).certificate;
+    const forgedBytes = encodeCertificate({ ...forged, accountKey: parseAccountId(alice.accountId) });
+    db.prepare(`INSERT INTO devices (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`).run(
+      ...columns.map((c) => (c === 'device_id' ? 7 : c === 'certificate' ? Buffer.from(forgedBytes) : laptopCertificate[c])),
+    );
+    const forgedRefused = record(carol, 'untrusted-device');
+    await expect(carol.sendText(alice.accountId, say('not for the forged ghost, canary-ghost-2'))).rejects.toMatchObject({
+      code: 'UNTRUSTED_DEVICE',
+    });
+    expect(forgedRefused).toContainEqual({ account: alice.accountId, deviceId: 7, reason: 'bad-certificate' });
+    // The ghosts leave; the waiting messages go out to the real devices.
+    db.prepare('DELETE FROM devices WHERE device_id IN (2, 7)').run();
+    const ghostMail7 = db.prepare('SELECT COUNT(*) AS n FROM messages WHERE recipient_device = 7').get() as { n: number };
+    expect(ghostMail7.n).toBe(0);
     db.close();
     await waitFor(alice, bob.accountId, '<not for the ghost, canary-ghost', 'the message held back by the ghost');
+    await waitFor(alice, carol.accountId, '<not for the forged ghost, canary-ghost-2', 'the message held back by the forged ghost');
 
     // ---- nothing lost, nothing duplicated
     for (const c of [alice, bob, carol, laptop]) await c.flush();
