@@ -177,3 +177,21 @@ describe('second review round', () => {
     expect(toHex(a.remoteCertificate?.accountKey as Uint8Array)).toBe(toHex(bundle.certificate.accountKey));
   });
 });
+
+describe('D4: Ed25519 keys both backends refuse', () => {
+  it('no backend verifies a signature under a small-order or non-canonical public key', async () => {
+    const { nobleBackend } = await import('../src/index.ts');
+    const identity = new Uint8Array(32);
+    identity[0] = 1;
+    const sig = new Uint8Array(64);
+    sig[0] = 1; // R = identity, s = 0: satisfies the cofactorless equation under A = identity
+    const keys = [
+      identity,
+      Uint8Array.from([0xee, ...new Uint8Array(30).fill(0xff), 0x7f]),
+      Uint8Array.from([...identity.subarray(0, 31), 0x80]),
+    ];
+    for (const backend of [nodeBackend, nobleBackend]) {
+      for (const k of keys) expect(backend.ed25519Verify(k, text('any message'), sig)).toBe(false);
+    }
+  });
+});

@@ -57,7 +57,6 @@ function smallOrderAccountKeys(cast: Cast): TestCase[] {
     expectedAccountKey: hex(accountKey as Uint8Array),
     result: 'invalid',
     error: 'BAD_CERTIFICATE',
-    knownDeviation: { id: 'D4', backends: ['node'], v1Error: null },
   }));
 }
 

@@ -10,6 +10,7 @@ import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import type { CryptoBackend } from './backend.ts';
+import { isRefusedEd25519Key } from './ed25519-keys.ts';
 
 const TAG = 16;
 
@@ -31,7 +32,7 @@ export const nobleBackend: CryptoBackend = {
   ed25519PublicKey: (seed) => ed25519.getPublicKey(seed),
   ed25519Sign: (seed, msg) => ed25519.sign(msg, seed),
   ed25519Verify(pub, msg, sig) {
-    if (pub.length !== 32 || sig.length !== 64) return false;
+    if (pub.length !== 32 || sig.length !== 64 || isRefusedEd25519Key(pub)) return false;
     try {
       return ed25519.verify(sig, msg, pub, { zip215: false });
     } catch {

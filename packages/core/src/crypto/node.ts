@@ -21,6 +21,7 @@ import {
 } from 'node:crypto';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import type { CryptoBackend } from './backend.ts';
+import { isRefusedEd25519Key } from './ed25519-keys.ts';
 
 /** A Uint8Array view of a Buffer, so callers never see Buffer-specific behaviour. */
 function u8(buf: Buffer): Uint8Array {
@@ -116,6 +117,7 @@ export const nodeBackend: CryptoBackend = {
   ed25519Sign: (seed, msg) => u8(sign(null, msg, privateKey('Ed25519', seed))),
   ed25519Verify(pub, msg, sig) {
     if (!(pub instanceof Uint8Array) || pub.length !== 32 || !(sig instanceof Uint8Array) || sig.length !== 64) return false;
+    if (isRefusedEd25519Key(pub)) return false;
     try {
       return verify(null, msg, publicKey('Ed25519', pub), sig);
     } catch {
