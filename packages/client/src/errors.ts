@@ -24,12 +24,8 @@ export const ClientErrorCode = {
   NOT_PRIMARY: 'NOT_PRIMARY',
   /** The store holds no identity yet, or one for another account. */
   NOT_REGISTERED: 'NOT_REGISTERED',
-  /** A signed device list that does not verify, goes backwards, or equivocates. */
-  BAD_DEVICE_LIST: 'BAD_DEVICE_LIST',
   /** A link request or response that does not match or does not verify. */
   BAD_LINK: 'BAD_LINK',
-  /** An attachment whose size or digest differs from its pointer. */
-  ATTACHMENT_MISMATCH: 'ATTACHMENT_MISMATCH',
   /** The client was closed. */
   CLOSED: 'CLOSED',
 } as const;

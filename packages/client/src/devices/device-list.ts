@@ -89,11 +89,12 @@ export function decodeSignedDeviceList(
   const outer = readArray(decodeCbor(encoded, 'SignedDeviceList', MAX_LIST_BYTES), 'SignedDeviceList', 2);
   const body = readBytes(outer[0], 'deviceList.body', { max: MAX_LIST_BYTES });
   const signature = readBytes(outer[1], 'deviceList.signature', 64);
-  const f = readArray(decodeCbor(body, 'DeviceList', MAX_LIST_BYTES), 'DeviceList', 4);
-  if (f[0] !== DEVICE_LIST_VERSION) {
-    if (typeof f[0] !== 'number') malformed('DeviceList: version must be an integer');
-    throw new ParleyError('UNSUPPORTED_VERSION', `DeviceList: unsupported version ${f[0]}`, { version: f[0] });
-  }
+  const v = decodeCbor(body, 'DeviceList', MAX_LIST_BYTES);
+  // The version is checked before the field count, so a later version may have other fields.
+  if (!Array.isArray(v) || typeof v[0] !== 'number') malformed('DeviceList: expected an array starting with a version');
+  if (v[0] !== DEVICE_LIST_VERSION)
+    throw new ParleyError('UNSUPPORTED_VERSION', `DeviceList: unsupported version ${v[0]}`, { version: v[0] });
+  const f = readArray(v, 'DeviceList', 4);
   const listed = readBytes(f[1], 'deviceList.accountKey', 32);
   const revision = readUint(f[2], 'deviceList.revision');
   if (revision === 0) malformed('deviceList.revision: must be at least 1', 'deviceList.revision');

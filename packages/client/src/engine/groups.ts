@@ -11,10 +11,10 @@
  *
  * Membership changes are decided by members: any member may send a
  * group-update with a higher revision (ties: the same revision from two
- * members at once is resolved in favour of the larger encoded update, so
- * every device converges on one).
+ * members at once is resolved in favour of the larger CBOR([name, members]),
+ * so every device converges on one).
  */
-import { type DeviceCertificate, type GroupMember, GroupSession } from '@parley/core';
+import { type DeviceCertificate, type GroupMember, GroupSession, encodeCbor } from '@parley/core';
 import { bytesEqual, compareBytes } from '../bytes.ts';
 import { type Content, type ContentBody, type GroupState, encodeContent } from '../content/content.ts';
 import { ClientError } from '../errors.ts';
@@ -119,11 +119,8 @@ export function applyGroupState(ctx: Context, from: DeviceCertificate, groupId: 
   if (group) {
     if (!has(group.members, from.accountKey)) return;
     if (state.revision < group.revision) return;
-    if (state.revision === group.revision) {
-      const mine = encodeContent(stateContent(groupId, stateOf(group)));
-      const theirs = encodeContent(stateContent(groupId, { ...state, epoch: group.session.epoch }));
-      if (compareBytes(theirs, mine) <= 0) return;
-    }
+    // Two members changed the group at once: every device keeps the same one of the two.
+    if (state.revision === group.revision && compareBytes(tieBreak(state), tieBreak(group)) <= 0) return;
   } else if (!has(state.members, ctx.self.accountKey) || !has(state.members, from.accountKey)) {
     return;
   }
@@ -159,15 +156,9 @@ export function applyGroupState(ctx: Context, from: DeviceCertificate, groupId: 
   pending.add('group-change', event);
 }
 
-function stateContent(groupId: Uint8Array, state: GroupState): Content {
-  return {
-    messageId: new Uint8Array(16),
-    sentAt: 0,
-    expireTimer: 0,
-    group: groupId,
-    body: { type: 'group-update', state },
-    deviceList: null,
-  };
+/** What decides between two states of one revision: CBOR([name, members]), the larger wins. */
+function tieBreak(g: Pick<GroupState, 'name' | 'members'>): Uint8Array {
+  return encodeCbor([g.name, [...g.members]]);
 }
 
 /** Saves a group, forgetting who had our chain when the chain changed (a rotation: everyone needs the new one). */
