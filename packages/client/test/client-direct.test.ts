@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ParleyClient } from '../src/client.ts';
+import { ParleyClient } from '../src/client.ts';
+import { SqliteStore } from '../src/store/sqlite.ts';
 import { FakeRelay } from './support/fake-relay.ts';
-import { newClient, next, record, until } from './support/harness.ts';
+import { TEST_OPTIONS, newClient, next, record, until } from './support/harness.ts';
 
 describe('one-to-one messaging on a fake relay', () => {
   const open: ParleyClient[] = [];
@@ -74,6 +78,37 @@ describe('one-to-one messaging on a fake relay', () => {
     await alice.flush();
     const texts = bob.history(alice.accountId).map((h) => (h.content.body.type === 'text' ? h.content.body.text : ''));
     expect(texts).toEqual(['warm-up', 'while down']);
+  });
+
+  it('keeps a queued message across a restart of the client itself (durable outbox in SQLite)', async () => {
+    const relay = new FakeRelay();
+    const dir = mkdtempSync(join(tmpdir(), 'parley-outbox-'));
+    try {
+      const path = join(dir, 'alice.sqlite');
+      let store = new SqliteStore(path);
+      let alice = await ParleyClient.createAccount({ store, relay: relay.connector, options: TEST_OPTIONS });
+      await alice.start();
+      const bob = await make(relay);
+      await alice.sendText(bob.accountId, 'before');
+      await until(() => bob.history(alice.accountId).length === 1);
+      relay.setDown(true);
+      await expect(alice.sendText(bob.accountId, 'queued, then the app quit')).rejects.toMatchObject({ code: 'RELAY_UNAVAILABLE' });
+      await alice.close();
+      store.close();
+      relay.setDown(false);
+
+      store = new SqliteStore(path);
+      alice = await ParleyClient.open({ store, relay: relay.connector, options: TEST_OPTIONS });
+      open.push(alice);
+      await alice.start();
+      await until(() => bob.history(alice.accountId).length === 2, 10_000, 'the queued message after the restart');
+      await until(() => alice.history(bob.accountId).every((m) => m.status === 'delivered'), 10_000, 'delivery receipts');
+      expect(alice.history(bob.accountId)).toHaveLength(2);
+      await alice.close();
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to add an account that has no device', async () => {
