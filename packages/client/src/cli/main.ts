@@ -169,7 +169,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = positionals;
   if (!command || values.help) {
     console.log(USAGE);
-    return command ? 0 : 1;
+    return values.help ? 0 : 1;
   }
   const home = openHome(values.home, values.relay);
 
