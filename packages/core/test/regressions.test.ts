@@ -89,7 +89,13 @@ describe('spec review regressions', () => {
     const { b } = establish(bob, alice);
     const forged = b.encrypt(text('not for these sessions'));
     let calls = 0;
-    const counting = cryptoProvider({ ...nodeBackend, x25519: (k, p) => (calls++, nodeBackend.x25519(k, p)) });
+    const counting = cryptoProvider({
+      ...nodeBackend,
+      x25519: (k, p) => {
+        calls++;
+        return nodeBackend.x25519(k, p);
+      },
+    });
     const probe = SessionRecord.deserialize(a.serialize(), counting);
     expect(() => probe.decrypt(forged)).toThrow(ParleyError);
     // One DH per tried session (current + MAX_ARCHIVED_RATCHET_TRIALS); each fails before its second DH.
@@ -193,5 +199,17 @@ describe('D4: Ed25519 keys both backends refuse', () => {
     for (const backend of [nodeBackend, nobleBackend]) {
       for (const k of keys) expect(backend.ed25519Verify(k, text('any message'), sig)).toBe(false);
     }
+  });
+});
+
+describe('late messages are cheap', () => {
+  it('a late message uses and deletes its stored key without copying the store; its replay is refused', () => {
+    const { a, b } = establish(party(provider), party(provider));
+    const held = Array.from({ length: 50 }, (_, i) => a.encrypt(text(`m${i}`)));
+    b.decrypt(a.encrypt(text('ahead')));
+    for (const [i, m] of held.entries()) expect(str(b.decrypt(m).plaintext)).toBe(`m${i}`);
+    for (const m of held) expect(codeOf(() => b.decrypt(m))).toBe('DUPLICATE_MESSAGE');
+    const reloaded = SessionRecord.deserialize(b.serialize(), provider);
+    expect(codeOf(() => reloaded.decrypt(held[7] as Uint8Array))).toBe('DUPLICATE_MESSAGE');
   });
 });

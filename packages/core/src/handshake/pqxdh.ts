@@ -58,12 +58,12 @@ export interface InitiatorHandshake {
 export function initiate(
   p: CryptoProvider,
   device: DeviceIdentity,
-  bundle: PreKeyBundle,
+  given: PreKeyBundle,
   options: { expectedAccountKey?: Uint8Array } = {},
 ): InitiatorHandshake {
   // A bundle may be handed in as an object rather than decoded from bytes:
   // re-decode it so every length and key is checked exactly as on the wire.
-  bundle = decodeBundle(encodeBundle(bundle));
+  const bundle = decodeBundle(encodeBundle(given));
   verifyBundle(bundle, { provider: p, ...options });
   const b = p.backend;
   const ik = device.identityKeyPair;

@@ -107,9 +107,30 @@ export function ratchetEncrypt(p: CryptoProvider, s: RatchetState, padded: Uint8
 }
 
 export interface Decrypted {
+  /** The new state; final only after `commitDecrypted`. */
   readonly state: RatchetState;
   /** Still padded. */
   readonly plaintext: Uint8Array;
+  /** The skipped key this message used, still in `state` until committed. */
+  readonly usedSkippedKey?: string;
+}
+
+/**
+ * Makes a successful decryption final and returns the new state. A message
+ * decrypted with a stored skipped key leaves `state` equal to the input
+ * state; its key is deleted here, in place, and wiped. The caller must
+ * therefore commit only a result it keeps, and drop the old state: the
+ * skipped-key map is shared between successive states of one session.
+ * SessionRecord does exactly that, which keeps a late message O(1).
+ */
+export function commitDecrypted(d: Decrypted): RatchetState {
+  if (d.usedSkippedKey !== undefined) {
+    const skipped = d.state.skipped as Map<string, MessageKeys>;
+    const mk = skipped.get(d.usedSkippedKey);
+    skipped.delete(d.usedSkippedKey);
+    if (mk) wipe(mk.key, mk.nonce);
+  }
+  return d.state;
 }
 
 /**
@@ -133,11 +154,9 @@ export function ratchetDecrypt(
     const mk = s.skipped.get(id);
     if (mk) {
       const plaintext = open(b, mk, ciphertext, ad, header);
-      const skipped = new Map(s.skipped);
-      skipped.delete(id);
-      // Used once: the key leaves the state and its bytes are cleared (best effort).
-      wipe(mk.key, mk.nonce);
-      return { state: { ...s, skipped }, plaintext };
+      // Copying the map here would cost O(stored keys) per late message, so the
+      // deletion is deferred to commitDecrypted (see there).
+      return { state: s, plaintext, usedSkippedKey: id };
     }
   }
 

@@ -21,7 +21,7 @@ import { inspectSymbol, redacted } from '../keys/redact.ts';
 import { PROTOCOL_VERSION } from '../labels.ts';
 import { MAX_ARCHIVED_RATCHET_TRIALS, MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
 import { pad, unpad } from '../ratchet/padding.ts';
-import { generateDhKeyPair, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet/ratchet.ts';
+import { commitDecrypted, generateDhKeyPair, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet/ratchet.ts';
 import {
   type Message,
   type RatchetMessage,
@@ -221,7 +221,7 @@ export class SessionRecord {
       associatedData: hs.associatedData,
       baseKey: message.use.baseKey,
       initiator: false,
-      ratchet: decrypted.state,
+      ratchet: commitDecrypted(decrypted),
       pendingPreKey: null,
       preKeyDigest,
     };
@@ -264,7 +264,7 @@ export class SessionRecord {
         );
         const plaintext = unpad(out.plaintext);
         // The peer answered on this session, so it holds it: stop sending PreKeyMessages.
-        const updated: SessionState = { ...session, ratchet: out.state, pendingPreKey: null };
+        const updated: SessionState = { ...session, ratchet: commitDecrypted(out), pendingPreKey: null };
         this.#state = session === current ? { ...this.#state, current: updated } : promote(this.#state, session, updated);
         return { plaintext, sender: session.remoteCertificate, newSession: false, usedPreKeys: null };
       } catch (e) {
