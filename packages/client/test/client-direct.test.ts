@@ -111,11 +111,29 @@ describe('one-to-one messaging on a fake relay', () => {
     }
   });
 
+  it('shows typing, and warns when a contact name is pointed at another account', async () => {
+    const relay = new FakeRelay();
+    const alice = await make(relay);
+    const bob = await make(relay);
+    const bobAgain = await make(relay);
+    const typing = next(bob, 'typing');
+    await alice.setTyping(bob.accountId, true);
+    expect(await typing).toEqual({ conversation: alice.accountId, from: { account: alice.accountId, deviceId: 1 }, typing: true });
+    expect(bob.history(alice.accountId)).toEqual([]);
+
+    await alice.addContact(bob.accountId, 'bob');
+    const changes = record(alice, 'safety-number-change');
+    await alice.addContact(bob.accountId, 'bob');
+    expect(changes).toEqual([]);
+    await alice.addContact(bobAgain.accountId, 'bob');
+    expect(changes).toEqual([{ name: 'bob', previous: bob.accountId, account: bobAgain.accountId }]);
+    expect(alice.resolveName('bob')).toBe(bobAgain.accountId);
+    expect(alice.safetyNumber(bobAgain.accountId).digits).not.toBe(alice.safetyNumber(bob.accountId).digits);
+  });
+
   it('refuses to add an account that has no device', async () => {
     const relay = new FakeRelay();
     const alice = await make(relay);
     await expect(alice.addContact('A'.repeat(42) + 'A', 'nobody')).rejects.toMatchObject({ code: 'UNKNOWN_ACCOUNT' });
-    const messages = record(alice, 'message');
-    expect(messages).toEqual([]);
   });
 });
