@@ -3,7 +3,7 @@
  * Start with spec/README.md; every module cites the section it implements.
  */
 export { ErrorCode, ParleyError, isParleyError, type ErrorDetails } from './errors.ts';
-export { concatBytes, constantTimeEqual, fromHex, fromUtf8, toHex, utf8 } from './bytes.ts';
+export { bytesEqual, compareBytes, concatBytes, constantTimeEqual, fromHex, fromUtf8, toHex, utf8 } from './bytes.ts';
 export type { CryptoBackend, KemKeyPair, KemEncapsulation } from './crypto/backend.ts';
 export { nobleBackend } from './crypto/noble.ts';
 export { type CryptoProvider, type RandomSource, cryptoProvider, defaultProvider } from './crypto/provider.ts';

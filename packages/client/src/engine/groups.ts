@@ -179,6 +179,11 @@ export function applyDistribution(
   applyGroupState(ctx, sender, groupId, state, pending);
   const group = loadGroup(ctx.store, groupId, ctx.provider);
   if (!group || !has(group.members, sender.accountKey)) return;
+  // receive.ts already refuses senders outside the trusted device list; this
+  // keeps a revoked device of a member from re-entering the group even if
+  // that ever changes.
+  const trusted = loadDevices(ctx.store, sender.accountKey, ctx.provider).trusted;
+  if (!trusted.some((c) => deviceKey(c) === deviceKey(sender))) return;
   const member: GroupMember = { accountKey: sender.accountKey, deviceId: sender.deviceId };
   if (!group.session.isMember(member)) group.session.changeMembers({ add: [member] });
   try {
