@@ -22,18 +22,9 @@ import {
 } from '../src/index.ts';
 import { nodeBackend } from '../src/crypto/node.ts';
 import { establish, party, text } from './support/parties.ts';
+import { codeOf } from './support/errors.ts';
 
 const provider = cryptoProvider(nodeBackend);
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ParleyError) return e.code;
-    throw e;
-  }
-  return 'NO_ERROR';
-}
 
 describe('strict CBOR', () => {
   it('rejects non-canonical encodings, trailing bytes, maps, tags, floats and deep nesting', () => {

@@ -19,6 +19,7 @@ import {
   utf8,
 } from '../src/index.ts';
 import { nodeBackend } from '../src/crypto/node.ts';
+import { expectCode, expectUnchanged } from './support/errors.ts';
 
 const backends = [nodeBackend, nobleBackend] as const;
 
@@ -52,25 +53,6 @@ function deliver(from: Device, distribution: GroupDistribution, group: readonly 
     const to = group.find((d) => toHex(d.member.accountKey) === toHex(r.accountKey) && d.member.deviceId === r.deviceId);
     to?.session.processDistribution(distribution.bytes, from.device.certificate);
   }
-}
-
-function expectCode(fn: () => unknown, code: string): ParleyError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ParleyError);
-    expect((e as ParleyError).code).toBe(code);
-    return e as ParleyError;
-  }
-  throw new Error(`expected ParleyError ${code}, nothing was thrown`);
-}
-
-/** `fn` must fail with `code` and leave the session's stored bytes as they were. */
-function expectUnchanged(session: GroupSession, fn: () => unknown, code: string): ParleyError {
-  const before = toHex(session.serialize());
-  const e = expectCode(fn, code);
-  expect(toHex(session.serialize())).toBe(before);
-  return e;
 }
 
 const read = (d: Device, message: Uint8Array) => fromUtf8(d.session.decrypt(message).plaintext);

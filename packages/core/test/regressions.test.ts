@@ -16,18 +16,9 @@ import {
 } from '../src/index.ts';
 import { nodeBackend } from '../src/crypto/node.ts';
 import { establish, party, str, text } from './support/parties.ts';
+import { codeOf } from './support/errors.ts';
 
 const provider = cryptoProvider(nodeBackend);
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ParleyError) return e.code;
-    throw e;
-  }
-  return 'NO_ERROR';
-}
 
 describe('spec review regressions', () => {
   it('D1/D2: a late message from a previous chain decrypts once, and its replay is refused', () => {

@@ -12,24 +12,7 @@ import {
   toHex,
 } from '../src/index.ts';
 import { backends, establish, party, seeded, str, text } from './support/parties.ts';
-
-function expectCode(fn: () => unknown, code: string) {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ParleyError);
-    expect((e as ParleyError).code).toBe(code);
-    return e as ParleyError;
-  }
-  throw new Error(`expected ParleyError ${code}, nothing was thrown`);
-}
-
-/** Runs `fn`, which must fail with `code`, and checks that the record's bytes did not change. */
-function expectUnchanged(record: SessionRecord, fn: () => unknown, code: string) {
-  const before = toHex(record.serialize());
-  expectCode(fn, code);
-  expect(toHex(record.serialize())).toBe(before);
-}
+import { expectCode, expectUnchanged } from './support/errors.ts';
 
 describe.each(backends.map((b) => [b.name, b] as const))('one-to-one sessions (%s backend)', (_name, backend) => {
   const provider = cryptoProvider(backend);

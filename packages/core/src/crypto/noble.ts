@@ -8,8 +8,8 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
-import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import type { CryptoBackend } from './backend.ts';
+import { mlkem768 } from './mlkem.ts';
 import { isRefusedEd25519Key } from './ed25519-keys.ts';
 
 const TAG = 16;
@@ -55,15 +55,7 @@ export const nobleBackend: CryptoBackend = {
     }
   },
 
-  mlkemKeygen(seed) {
-    const { publicKey, secretKey } = ml_kem768.keygen(seed);
-    return { publicKey, secretKey };
-  },
-  mlkemEncapsulate(pub, m) {
-    const { cipherText, sharedSecret } = ml_kem768.encapsulate(pub, m);
-    return { ciphertext: cipherText, sharedSecret };
-  },
-  mlkemDecapsulate: (ct, sk) => ml_kem768.decapsulate(ct, sk),
+  ...mlkem768,
 
   randomBytes: (n) => randomBytes(n),
 };

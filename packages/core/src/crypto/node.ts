@@ -19,8 +19,8 @@ import {
   sign,
   verify,
 } from 'node:crypto';
-import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import type { CryptoBackend } from './backend.ts';
+import { mlkem768 } from './mlkem.ts';
 import { isRefusedEd25519Key } from './ed25519-keys.ts';
 
 /** A Uint8Array view of a Buffer, so callers never see Buffer-specific behaviour. */
@@ -155,15 +155,7 @@ export const nodeBackend: CryptoBackend = {
     }
   },
 
-  mlkemKeygen(seed) {
-    const { publicKey, secretKey } = ml_kem768.keygen(seed);
-    return { publicKey, secretKey };
-  },
-  mlkemEncapsulate(pub, m) {
-    const { cipherText, sharedSecret } = ml_kem768.encapsulate(pub, m);
-    return { ciphertext: cipherText, sharedSecret };
-  },
-  mlkemDecapsulate: (ct, sk) => ml_kem768.decapsulate(ct, sk),
+  ...mlkem768,
 
   randomBytes(n) {
     const out = new Uint8Array(n);
