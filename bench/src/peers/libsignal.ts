@@ -230,10 +230,9 @@ function bytes(length: number): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/** Alice and Bob with a session each way, past the PreKey stage. */
-async function establish(alice: Device, bob: Device, spk: { publicKey: PublicKey; signature: Uint8Array<ArrayBuffer> }) {
-  const k = publishOneTimeKeys(bob);
-  const bundle = PreKeyBundle.new(
+/** Bob's bundle from his signed prekey and one set of one-time keys. */
+function bundleOf(bob: Device, spk: { publicKey: PublicKey; signature: Uint8Array<ArrayBuffer> }, k: BundleKeys): PreKeyBundle {
+  return PreKeyBundle.new(
     bob.identity.registrationId,
     1,
     k.preKeyId,
@@ -246,6 +245,12 @@ async function establish(alice: Device, bob: Device, spk: { publicKey: PublicKey
     k.kyberPublic,
     k.kyberSignature,
   );
+}
+
+/** Alice and Bob with a session each way, past the PreKey stage. */
+async function establish(alice: Device, bob: Device, spk: { publicKey: PublicKey; signature: Uint8Array<ArrayBuffer> }) {
+  const k = publishOneTimeKeys(bob);
+  const bundle = bundleOf(bob, spk, k);
   await processPreKeyBundle(bundle, bob.address, alice.address, alice.sessions, alice.identity);
   const first = await encrypt(alice, bob, bytes(16));
   await decrypt(bob, alice, first.serialize(), first.type());
@@ -277,19 +282,7 @@ export async function libsignalEntries(quick: boolean): Promise<PeerSet> {
           // Fresh session stores: each setup starts from no session, as Parley's does.
           alice.sessions = new MemorySessionStore();
           bob.sessions = new MemorySessionStore();
-          const bundle = PreKeyBundle.new(
-            bob.identity.registrationId,
-            1,
-            k.preKeyId,
-            k.preKey,
-            SIGNED_ID,
-            spk.publicKey,
-            spk.signature,
-            bob.identity.identity.publicKey,
-            k.kyberId,
-            k.kyberPublic,
-            k.kyberSignature,
-          );
+          const bundle = bundleOf(bob, spk, k);
           await processPreKeyBundle(bundle, bob.address, alice.address, alice.sessions, alice.identity);
           const first = await encrypt(alice, bob, small);
           if (first.type() !== CiphertextMessageType.PreKey) throw new Error('expected a PreKey message');
