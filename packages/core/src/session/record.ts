@@ -248,11 +248,20 @@ export class SessionRecord {
    */
   #decryptOnExisting(message: RatchetMessage, only: SessionState | null): DecryptResult {
     const { current, previous } = this.#state;
-    const plausible = previous.filter((s, i) => i < MAX_ARCHIVED_RATCHET_TRIALS || knowsRatchetKey(s, message.header.ratchetKey));
-    const candidates = only ? [only] : current ? [current, ...plausible] : plausible;
-    if (candidates.length === 0) fail('NO_SESSION', 'no session with this device holds this message');
+    // Archived sessions are examined only if the current one fails (the common case never looks at them).
+    function* candidates(): Generator<SessionState> {
+      if (only) {
+        yield only;
+        return;
+      }
+      if (current) yield current;
+      for (let i = 0; i < previous.length; i++) {
+        const s = previous[i] as SessionState;
+        if (i < MAX_ARCHIVED_RATCHET_TRIALS || knowsRatchetKey(s, message.header.ratchetKey)) yield s;
+      }
+    }
     let firstError: unknown = null;
-    for (const session of candidates) {
+    for (const session of candidates()) {
       try {
         const out = ratchetDecrypt(
           this.#provider,
@@ -272,6 +281,7 @@ export class SessionRecord {
         firstError ??= e;
       }
     }
+    if (firstError === null) fail('NO_SESSION', 'no session with this device holds this message');
     throw firstError;
   }
 
