@@ -248,34 +248,23 @@ export class SessionRecord {
    */
   #decryptOnExisting(message: RatchetMessage, only: SessionState | null): DecryptResult {
     const { current, previous } = this.#state;
-    // Archived sessions are examined only if the current one fails (the common case never looks at them).
-    function* candidates(): Generator<SessionState> {
-      if (only) {
-        yield only;
-        return;
-      }
-      if (current) yield current;
-      for (let i = 0; i < previous.length; i++) {
-        const s = previous[i] as SessionState;
-        if (i < MAX_ARCHIVED_RATCHET_TRIALS || knowsRatchetKey(s, message.header.ratchetKey)) yield s;
-      }
-    }
+    const first = only ?? current;
     let firstError: unknown = null;
-    for (const session of candidates()) {
+    if (first) {
       try {
-        const out = ratchetDecrypt(
-          this.#provider,
-          session.ratchet,
-          message.header,
-          message.headerBytes,
-          message.ciphertext,
-          session.associatedData,
-        );
-        const plaintext = unpad(out.plaintext);
-        // The peer answered on this session, so it holds it: stop sending PreKeyMessages.
-        const updated: SessionState = { ...session, ratchet: commitDecrypted(out), pendingPreKey: null };
-        this.#state = session === current ? { ...this.#state, current: updated } : promote(this.#state, session, updated);
-        return { plaintext, sender: session.remoteCertificate, newSession: false, usedPreKeys: null };
+        return this.#commitOn(first, message);
+      } catch (e) {
+        if (!(e instanceof ParleyError)) throw e;
+        firstError = e;
+      }
+      if (only) throw firstError;
+    }
+    // Archived sessions are examined only when the current one fails (the common case never looks at them).
+    for (let i = 0; i < previous.length; i++) {
+      const session = previous[i] as SessionState;
+      if (i >= MAX_ARCHIVED_RATCHET_TRIALS && !knowsRatchetKey(session, message.header.ratchetKey)) continue;
+      try {
+        return this.#commitOn(session, message);
       } catch (e) {
         if (!(e instanceof ParleyError)) throw e;
         firstError ??= e;
@@ -283,6 +272,23 @@ export class SessionRecord {
     }
     if (firstError === null) fail('NO_SESSION', 'no session with this device holds this message');
     throw firstError;
+  }
+
+  /** Decrypts `message` on `session` and, on success, makes the result the record's state. */
+  #commitOn(session: SessionState, message: RatchetMessage): DecryptResult {
+    const out = ratchetDecrypt(
+      this.#provider,
+      session.ratchet,
+      message.header,
+      message.headerBytes,
+      message.ciphertext,
+      session.associatedData,
+    );
+    const plaintext = unpad(out.plaintext);
+    // The peer answered on this session, so it holds it: stop sending PreKeyMessages.
+    const updated: SessionState = { ...session, ratchet: commitDecrypted(out), pendingPreKey: null };
+    this.#state = session === this.#state.current ? { ...this.#state, current: updated } : promote(this.#state, session, updated);
+    return { plaintext, sender: session.remoteCertificate, newSession: false, usedPreKeys: null };
   }
 
   serialize(): Uint8Array {
