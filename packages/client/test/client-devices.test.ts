@@ -1,23 +1,16 @@
 import { Account, encodeCertificate } from '@parley/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { parseAccountId } from '../src/ids.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { FakeRelay } from './support/fake-relay.ts';
-import { TEST_OPTIONS, newClient, next, until } from './support/harness.ts';
+import { closedAfterEach, newClient, next, TEST_OPTIONS, until } from './support/harness.ts';
 
 const texts = (c: ParleyClient, conversation: string) =>
   c.history(conversation).map((h) => (h.content.body.type === 'text' ? `${h.outgoing ? '>' : '<'}${h.content.body.text}` : '?'));
 
 describe('devices: linking, fan-out to all devices, removal, ghosts', () => {
-  const open: ParleyClient[] = [];
-  afterEach(async () => {
-    for (const c of open.splice(0)) await c.close();
-  });
-  const track = (c: ParleyClient) => {
-    open.push(c);
-    return c;
-  };
+  const track = closedAfterEach();
 
   async function linkDevice(relay: FakeRelay, primary: ParleyClient): Promise<ParleyClient> {
     const store = new MemoryStore();

@@ -1,22 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { FakeRelay } from './support/fake-relay.ts';
-import { TEST_OPTIONS, newClient, next, record, until } from './support/harness.ts';
+import { closedAfterEach, newClient, next, record, TEST_OPTIONS, until } from './support/harness.ts';
 
 describe('one-to-one messaging on a fake relay', () => {
-  const open: ParleyClient[] = [];
-  afterEach(async () => {
-    for (const c of open.splice(0)) await c.close();
-  });
-  const make = async (relay: FakeRelay) => {
-    const c = await newClient(relay);
-    open.push(c);
-    return c;
-  };
+  const track = closedAfterEach();
+  const make = async (relay: FakeRelay) => track(await newClient(relay));
 
   it('delivers text both ways, stores it, and raises delivered and read receipts', async () => {
     const relay = new FakeRelay();
@@ -99,7 +92,7 @@ describe('one-to-one messaging on a fake relay', () => {
 
       store = new SqliteStore(path);
       alice = await ParleyClient.open({ store, relay: relay.connector, options: TEST_OPTIONS });
-      open.push(alice);
+      track(alice);
       await alice.start();
       await until(() => bob.history(alice.accountId).length === 2, 10_000, 'the queued message after the restart');
       await until(() => alice.history(bob.accountId).every((m) => m.status === 'delivered'), 10_000, 'delivery receipts');

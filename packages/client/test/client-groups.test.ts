@@ -1,22 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { FakeRelay } from './support/fake-relay.ts';
-import { TEST_OPTIONS, newClient, next, until } from './support/harness.ts';
+import { closedAfterEach, newClient, next, TEST_OPTIONS, until } from './support/harness.ts';
 
 const texts = (c: ParleyClient, conversation: string) =>
   c.history(conversation).map((h) => (h.content.body.type === 'text' ? `${h.outgoing ? '>' : '<'}${h.content.body.text}` : '?'));
 
 describe('groups', () => {
-  const open: ParleyClient[] = [];
-  afterEach(async () => {
-    for (const c of open.splice(0)) await c.close();
-  });
-  const make = async (relay: FakeRelay) => {
-    const c = await newClient(relay);
-    open.push(c);
-    return c;
-  };
+  const track = closedAfterEach();
+  const make = async (relay: FakeRelay) => track(await newClient(relay));
 
   it('creates a group, fans one message out to every member device, and follows adds and removes', async () => {
     const relay = new FakeRelay();
@@ -65,7 +58,7 @@ describe('groups', () => {
     const store = new MemoryStore();
     const response = await bob.approveLink(ParleyClient.requestLink({ store }));
     const bob2 = await ParleyClient.completeLink({ store, relay: relay.connector, options: TEST_OPTIONS }, response);
-    open.push(bob2);
+    track(bob2);
     await bob2.start();
     await bob.flush();
     await alice.sendText(group, 'second');

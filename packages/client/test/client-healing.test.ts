@@ -3,13 +3,13 @@
  * broke on one side recovers through a retry request and a re-send in a
  * fresh session, without losing or duplicating the message that failed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { deviceKey, parseAccountId } from '../src/ids.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { TABLES } from '../src/store/types.ts';
 import { FakeRelay } from './support/fake-relay.ts';
-import { TEST_OPTIONS, newClient, next, record, until } from './support/harness.ts';
+import { closedAfterEach, newClient, next, record, TEST_OPTIONS, until } from './support/harness.ts';
 
 const texts = (c: ParleyClient, conversation: string) =>
   c.history(conversation).map((h) => (h.content.body.type === 'text' ? `${h.outgoing ? '>' : '<'}${h.content.body.text}` : '?'));
@@ -22,10 +22,7 @@ function snapshot(store: MemoryStore): MemoryStore {
 }
 
 describe('self-healing sessions', () => {
-  const open: ParleyClient[] = [];
-  afterEach(async () => {
-    for (const c of open.splice(0)) await c.close();
-  });
+  const track = closedAfterEach();
 
   async function pair() {
     const relay = new FakeRelay();
@@ -33,7 +30,7 @@ describe('self-healing sessions', () => {
     const bobStore = new MemoryStore();
     const alice = await newClient(relay, aliceStore);
     const bob = await newClient(relay, bobStore);
-    open.push(alice, bob);
+    track(alice, bob);
     await alice.sendText(bob.accountId, 'a1');
     await until(() => texts(bob, alice.accountId).length === 1);
     await bob.sendText(alice.accountId, 'b1');
@@ -75,7 +72,7 @@ describe('self-healing sessions', () => {
 
     await bob.close();
     const restored = await ParleyClient.open({ store: backup, relay: relay.connector, options: TEST_OPTIONS });
-    open.push(restored);
+    track(restored);
     await restored.start();
     await alice.sendText(bob.accountId, 'after the restore');
     await until(() => texts(restored, alice.accountId).includes('<after the restore'), 10_000, 'message after restore');
@@ -92,7 +89,7 @@ describe('self-healing sessions', () => {
 
     await alice.close();
     const restored = await ParleyClient.open({ store: backup, relay: relay.connector, options: TEST_OPTIONS });
-    open.push(restored);
+    track(restored);
     await restored.start();
     const failures = record(bob, 'undecryptable');
     await restored.sendText(bob.accountId, 'after the restore');

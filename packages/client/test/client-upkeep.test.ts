@@ -3,20 +3,17 @@
  * (spec/10-client.md §4.4 and §4.6).
  */
 import { DeviceIdentity, PreKeyStore } from '@parley/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { parseAccountId } from '../src/ids.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { FakeRelay } from './support/fake-relay.ts';
-import { TEST_OPTIONS, until } from './support/harness.ts';
+import { closedAfterEach, TEST_OPTIONS, until } from './support/harness.ts';
 
 const DAY = 24 * 3600 * 1000;
 
 describe('upkeep and expiry', () => {
-  const open: ParleyClient[] = [];
-  afterEach(async () => {
-    for (const c of open.splice(0)) await c.close();
-  });
+  const track = closedAfterEach();
 
   async function make(relay: FakeRelay, clock: { now: number }) {
     const store = new MemoryStore({ clock: () => clock.now });
@@ -33,7 +30,7 @@ describe('upkeep and expiry', () => {
         signedPreKeyGraceMs: 30 * DAY,
       },
     });
-    open.push(client);
+    track(client);
     await client.start();
     return { client, store };
   }

@@ -1,6 +1,7 @@
 /**
  * Helpers for SDK tests: clients on a fake relay, and waiting for events.
  */
+import { afterEach } from 'vitest';
 import { ParleyClient } from '../../src/client.ts';
 import type { ClientOptions } from '../../src/engine/context.ts';
 import type { ClientEvents, EventName } from '../../src/events.ts';
@@ -52,4 +53,19 @@ export async function until(condition: () => boolean, ms = 10_000, what = 'condi
     if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * Registers an afterEach that closes every client handed to the returned
+ * `track` (which returns its argument), so no test leaves a client running.
+ */
+export function closedAfterEach(): (...clients: ParleyClient[]) => ParleyClient {
+  const open: ParleyClient[] = [];
+  afterEach(async () => {
+    for (const c of open.splice(0)) await c.close();
+  });
+  return (...clients) => {
+    open.push(...clients);
+    return clients[0] as ParleyClient;
+  };
 }
