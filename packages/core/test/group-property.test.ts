@@ -313,7 +313,13 @@ class World {
         encodeGroupMessage(headerBytes, ciphertext, this.p.backend.ed25519Sign(seed, groupSignedBytes(headerBytes, ciphertext))),
       );
     }
-    const own = decodeGroupMessage(attacker.session.encrypt(utf8('mine')).message);
+    // Encrypting may rotate the attacker's chain (rotateAfter); its distribution must still reach the group, or the
+    // attacker's later messages could never be read.
+    if (attacker.session.sendingPosition.iteration >= this.rotateAfter) this.beforeRotation(attacker);
+    const genuine = attacker.session.encrypt(utf8('mine'));
+    if (genuine.distribution) this.distribute(attacker, genuine.distribution);
+    this.touched.add(attacker.id);
+    const own = decodeGroupMessage(genuine.message);
     attempts.push(encodeGroupMessage(encodeGroupHeader({ ...own.header, sender: victim.member }), own.ciphertext, own.signature));
     for (const bytes of attempts) {
       const before = target.session.serialize();
