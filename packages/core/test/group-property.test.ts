@@ -517,4 +517,14 @@ describe('random group histories', () => {
       { numRuns: 2 },
     );
   });
+
+  // Found by CI (seed 291042888): a forgery attempt's genuine encrypt rotated the attacker's chain at rotateAfter = 2,
+  // and the model dropped that distribution. Kept as a fixed case so the model cannot regress.
+  it('regression: a rotation triggered inside a forgery attempt is distributed', () => {
+    const h: History = JSON.parse(
+      '{"total":3,"twoDeviceAccounts":0,"ops":[{"t":"deliver","count":1},{"t":"send","who":1165881962},{"t":"send","who":0},{"t":"send","who":17},{"t":"send","who":1543503860},{"t":"deliver","count":1},{"t":"send","who":1140850673},{"t":"deliver","count":1},{"t":"send","who":1114139477},{"t":"forge","who":210822527,"victim":0,"to":0},{"t":"forge","who":5,"victim":0,"to":0},{"t":"send","who":0},{"t":"send","who":0},{"t":"send","who":0},{"t":"send","who":5},{"t":"send","who":0}],"rotateAfter":2,"seed":0}',
+    );
+    const w = runHistory(cryptoProvider(nobleBackend), h);
+    expect(w.sent.length).toBeGreaterThan(5);
+  });
 });
