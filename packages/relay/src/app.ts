@@ -111,7 +111,7 @@ const contextPlugin = fp(
     mkdirSync(config.dataDir, { recursive: true });
     // Metrics need the storage, and the storage reports its commits to metrics: late-bound.
     const commits: { observe?: (size: number, seconds: number) => void } = {};
-    const storage =
+    const storage: RelayStorage =
       opts.storage ?? new SqliteStorage({ path: join(config.dataDir, 'relay.sqlite'), observeBatch: (n, s) => commits.observe?.(n, s) });
     const metrics = createMetrics(storage);
     commits.observe = (n, s) => {
@@ -134,7 +134,12 @@ const contextPlugin = fp(
       context.closing = true;
       context.hub.closeAll(CloseCode.goingAway, 'relay shutting down');
     });
+    // A storage shared with other relay processes reports their sends too.
+    const unwatch = await storage.watchMailboxes?.((addresses) =>
+      addresses === 'all' ? context.hub.wakeAll() : context.hub.notify(addresses),
+    );
     app.addHook('onClose', async () => {
+      await unwatch?.();
       await context.storage.close();
     });
   },

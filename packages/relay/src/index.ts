@@ -19,6 +19,7 @@ export { REQUEST_LABEL, WEBSOCKET_LABEL, requestSignedBytes, websocketSignedByte
 export { UNSIGNED_BODY_HASH } from './auth.ts';
 export { CloseCode } from './delivery/hub.ts';
 export { SqliteStorage, type SqliteStorageOptions } from './storage/sqlite.ts';
+export { PostgresStorage, type PostgresStorageOptions } from './storage/postgres.ts';
 export type * from './storage/types.ts';
 export type * as Wire from './schemas.ts';
 export { sweepOnce } from './sweeper.ts';

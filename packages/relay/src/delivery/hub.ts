@@ -3,8 +3,9 @@
  * when new envelopes are committed. spec/09-relay.md §5.
  *
  * One connection per device: attaching a second one closes the first
- * ("replaced"). The hub is in-process; a multi-node deployment (PostgreSQL)
- * would forward `notify` between nodes (LISTEN/NOTIFY), nothing else changes.
+ * ("replaced"). The hub is in-process; with a storage shared by several
+ * relay processes (PostgreSQL), the storage's `watchMailboxes` feeds
+ * `notify` from every process's sends (LISTEN/NOTIFY).
  */
 import type { DeviceAddress } from '../storage/types.ts';
 
@@ -50,6 +51,11 @@ export class DeliveryHub {
 
   notify(addresses: readonly DeviceAddress[]): void {
     for (const a of addresses) this.#connections.get(addressKey(a))?.wake();
+  }
+
+  /** Wakes every connection (wake-ups may have been missed). */
+  wakeAll(): void {
+    for (const c of this.#connections.values()) c.wake();
   }
 
   acknowledged(address: DeviceAddress, seqs: readonly number[]): void {

@@ -2,9 +2,10 @@
  * The relay's storage interface: everything the routes need to persist, and
  * nothing about HTTP, auth or encodings. spec/09-relay.md §6-§7.
  *
- * Implementations: `SqliteStorage` (storage/sqlite.ts). A PostgreSQL backend
- * is one more class implementing this interface that passes the contract
- * suite in test/storage-contract.ts.
+ * Implementations: `SqliteStorage` (storage/sqlite.ts), one process on one
+ * machine; `PostgresStorage` (storage/postgres.ts), any number of relay
+ * processes sharing one database. Both pass the contract suite in
+ * test/storage-contract.ts.
  *
  * Contract, beyond the method docs:
  *  - A promise that resolves means the change is durable (committed to disk),
@@ -186,6 +187,9 @@ export interface StorageStats {
   readonly attachments: number;
 }
 
+/** Wakes the websockets of these devices; 'all' after wake-ups may have been missed. */
+export type MailboxWake = (addresses: readonly DeviceAddress[] | 'all') => void;
+
 export interface RelayStorage {
   // ---- devices (spec §4.1)
   /**
@@ -241,6 +245,14 @@ export interface RelayStorage {
   /** Deletes expired messages, idempotency records and attachments. */
   sweep(now: number): Promise<SweepResult>;
   stats(): Promise<StorageStats>;
+  /**
+   * Only for a backend that several relay processes share: calls `wake` for
+   * devices that got envelopes through any of them (this one included),
+   * once each send commits. Resolves once listening; the returned function
+   * stops. A single-process backend leaves it out: the routes wake local
+   * websockets themselves.
+   */
+  watchMailboxes?(wake: MailboxWake): Promise<() => Promise<void>>;
   /** Resolves when the storage can serve requests (readiness). */
   ping(): Promise<void>;
   /** Finishes pending writes and releases the database. */
