@@ -25,13 +25,13 @@
  */
 import pg from 'pg';
 import { migratePostgres } from './postgres-schema.ts';
+import { type RecipientDeviceState, checkSend, hexOf as hex, recipientAccounts } from './send-checks.ts';
 import type {
   AccountKey,
   AttachmentRecord,
   ClaimInput,
   ClaimedKeys,
   DeviceAddress,
-  DeviceMismatch,
   DeviceRecord,
   MailboxWake,
   PreKeyCounts,
@@ -41,7 +41,6 @@ import type {
   RegisterInput,
   RegisterResult,
   RelayStorage,
-  StaleDevices,
   StorageStats,
   StoreMessagesInput,
   StoreMessagesResult,
@@ -108,7 +107,6 @@ interface AttachmentRow {
 const DEVICE_COLUMNS = 'account, device_id, certificate, certificate_hash, signing_key, registered_at';
 
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-const hex = (a: Uint8Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 
 function buf(a: Uint8Array): Buffer {
   return Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -384,13 +382,7 @@ export class PostgresStorage implements RelayStorage {
     return this.#transaction(async (q): Promise<StoreMessagesResult> => {
       // Lock every device row of every recipient account, in the global
       // order, before reading counters or drawing seqs (see the header).
-      const byAccount = new Map<string, { accountKey: Uint8Array; devices: Set<number> }>();
-      for (const e of input.envelopes) {
-        const k = hex(e.recipient.accountKey);
-        let entry = byAccount.get(k);
-        if (!entry) byAccount.set(k, (entry = { accountKey: e.recipient.accountKey, devices: new Set() }));
-        entry.devices.add(e.recipient.deviceId);
-      }
+      const byAccount = recipientAccounts(input.envelopes);
       const { rows: deviceRows } = await q.query<{
         account: Buffer;
         device_id: number;
@@ -422,57 +414,16 @@ export class PostgresStorage implements RelayStorage {
       const duplicates = input.envelopes.length - fresh.length;
       if (fresh.length === 0) return { status: 'stored', stored: 0, duplicates, recipients: [] };
 
-      // Device-list check: per recipient account, the send must name every
-      // registered device except the sender's own, and nothing else.
-      const state = new Map<string, (typeof deviceRows)[number]>();
-      const registeredByAccount = new Map<string, Set<number>>();
+      const rowsByAccount = new Map<string, RecipientDeviceState[]>();
       for (const row of deviceRows) {
         const k = row.account.toString('hex');
-        if (k === senderAccount.toString('hex') && row.device_id === senderDevice) continue;
-        let set = registeredByAccount.get(k);
-        if (!set) registeredByAccount.set(k, (set = new Set()));
-        set.add(row.device_id);
-        state.set(`${k}:${row.device_id}`, row);
+        rowsByAccount.set(k, [...(rowsByAccount.get(k) ?? []), row]);
       }
-      const mismatches: DeviceMismatch[] = [];
-      for (const [k, { accountKey, devices }] of byAccount) {
-        const registered = registeredByAccount.get(k) ?? new Set<number>();
-        const missingDevices = [...registered].filter((id) => !devices.has(id)).sort((a, b) => a - b);
-        const extraDevices = [...devices].filter((id) => !registered.has(id)).sort((a, b) => a - b);
-        if (missingDevices.length || extraDevices.length) mismatches.push({ accountKey, missingDevices, extraDevices });
-      }
-      if (mismatches.length) return { status: 'mismatched-devices', mismatches };
+      const verdict = checkSend(input, fresh, (accountKey) => rowsByAccount.get(hex(accountKey)) ?? []);
+      if (verdict.status !== 'ok') return verdict;
+      const recipients = verdict.recipients;
 
-      const stale = new Map<string, StaleDevices>();
-      for (const e of fresh) {
-        if (!e.certificateHash) continue;
-        const k = hex(e.recipient.accountKey);
-        const row = state.get(`${k}:${e.recipient.deviceId}`);
-        if (row && Buffer.compare(row.certificate_hash, buf(e.certificateHash)) !== 0) {
-          let entry = stale.get(k);
-          if (!entry) stale.set(k, (entry = { accountKey: e.recipient.accountKey, staleDevices: [] }));
-          entry.staleDevices.push(e.recipient.deviceId);
-        }
-      }
-      if (stale.size) return { status: 'stale-devices', stale: [...stale.values()] };
-
-      const added = new Map<string, { address: DeviceAddress; messages: number; bytes: number }>();
-      for (const e of fresh) {
-        const k = `${hex(e.recipient.accountKey)}:${e.recipient.deviceId}`;
-        let entry = added.get(k);
-        if (!entry) added.set(k, (entry = { address: e.recipient, messages: 0, bytes: 0 }));
-        entry.messages++;
-        entry.bytes += e.envelope.length;
-      }
-      const full = [...added.entries()]
-        .filter(([k, a]) => {
-          const row = state.get(k);
-          return row && (row.queued_messages + a.messages > input.maxQueuedMessages || row.queued_bytes + a.bytes > input.maxQueuedBytes);
-        })
-        .map(([, a]) => a.address);
-      if (full.length) return { status: 'mailbox-full', devices: full };
-
-      const recipientAccounts = fresh.map((e) => buf(e.recipient.accountKey));
+      const freshAccounts = fresh.map((e) => buf(e.recipient.accountKey));
       const recipientDevices = fresh.map((e) => e.recipient.deviceId);
       const clientIds = fresh.map((e) => e.clientId);
       // ORDER BY the position: seqs follow the order of the request.
@@ -486,7 +437,7 @@ export class PostgresStorage implements RelayStorage {
           senderDevice,
           input.now,
           input.expiresAt,
-          recipientAccounts,
+          freshAccounts,
           recipientDevices,
           clientIds,
           fresh.map((e) => buf(e.envelope)),
@@ -495,9 +446,8 @@ export class PostgresStorage implements RelayStorage {
       await q.query(
         `INSERT INTO sent_ids (sender_account, sender_device, recipient_account, recipient_device, client_id, expires_at)
          SELECT $1, $2, t.ra, t.rd, t.cid, $3 FROM unnest($4::bytea[], $5::bigint[], $6::text[]) AS t(ra, rd, cid)`,
-        [senderAccount, senderDevice, input.expiresAt, recipientAccounts, recipientDevices, clientIds],
+        [senderAccount, senderDevice, input.expiresAt, freshAccounts, recipientDevices, clientIds],
       );
-      const recipients = [...added.values()].map((a) => a.address);
       await q.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [this.#channel, notifyPayloads(recipients)]);
       return { status: 'stored', stored: fresh.length, duplicates, recipients };
     });

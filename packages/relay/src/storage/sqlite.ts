@@ -11,6 +11,7 @@
  * stay in the WAL file until it is checkpointed and reused.)
  */
 import Database from 'better-sqlite3';
+import { checkSend } from './send-checks.ts';
 import { migrate } from './sqlite-schema.ts';
 import type {
   AccountKey,
@@ -18,7 +19,6 @@ import type {
   ClaimInput,
   ClaimedKeys,
   DeviceAddress,
-  DeviceMismatch,
   DeviceRecord,
   PreKeyCounts,
   PreKeyLimits,
@@ -27,7 +27,6 @@ import type {
   RegisterInput,
   RegisterResult,
   RelayStorage,
-  StaleDevices,
   StorageStats,
   StoreMessagesInput,
   StoreMessagesResult,
@@ -84,7 +83,6 @@ interface AttachmentRow {
 }
 
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-const key = (a: Uint8Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 
 function toDevice(r: DeviceRow): DeviceRecord {
   return {
@@ -391,59 +389,8 @@ export class SqliteStorage implements RelayStorage {
       const duplicates = input.envelopes.length - fresh.length;
       if (fresh.length === 0) return { status: 'stored', stored: 0, duplicates, recipients: [] };
 
-      // Device-list check: per recipient account, the send must name every
-      // registered device except the sender's own, and nothing else.
-      const byAccount = new Map<string, { accountKey: Uint8Array; devices: Set<number> }>();
-      for (const e of input.envelopes) {
-        const k = key(e.recipient.accountKey);
-        let entry = byAccount.get(k);
-        if (!entry) byAccount.set(k, (entry = { accountKey: e.recipient.accountKey, devices: new Set() }));
-        entry.devices.add(e.recipient.deviceId);
-      }
-      const mismatches: DeviceMismatch[] = [];
-      const state = new Map<string, { certificate_hash: Buffer; queued_messages: number; queued_bytes: number }>();
-      for (const [k, { accountKey, devices }] of byAccount) {
-        const isSenderAccount = Buffer.compare(buf(accountKey), sender.account) === 0;
-        const registered = new Set<number>();
-        for (const row of this.#s.deviceState.all(buf(accountKey))) {
-          if (isSenderAccount && row.device_id === sender.deviceId) continue;
-          registered.add(row.device_id);
-          state.set(`${k}:${row.device_id}`, row);
-        }
-        const missingDevices = [...registered].filter((id) => !devices.has(id)).sort((a, b) => a - b);
-        const extraDevices = [...devices].filter((id) => !registered.has(id)).sort((a, b) => a - b);
-        if (missingDevices.length || extraDevices.length) mismatches.push({ accountKey, missingDevices, extraDevices });
-      }
-      if (mismatches.length) return { status: 'mismatched-devices', mismatches };
-
-      const stale = new Map<string, StaleDevices>();
-      for (const e of fresh) {
-        if (!e.certificateHash) continue;
-        const k = key(e.recipient.accountKey);
-        const row = state.get(`${k}:${e.recipient.deviceId}`);
-        if (row && Buffer.compare(row.certificate_hash, buf(e.certificateHash)) !== 0) {
-          let entry = stale.get(k);
-          if (!entry) stale.set(k, (entry = { accountKey: e.recipient.accountKey, staleDevices: [] }));
-          entry.staleDevices.push(e.recipient.deviceId);
-        }
-      }
-      if (stale.size) return { status: 'stale-devices', stale: [...stale.values()] };
-
-      const added = new Map<string, { address: DeviceAddress; messages: number; bytes: number }>();
-      for (const e of fresh) {
-        const k = `${key(e.recipient.accountKey)}:${e.recipient.deviceId}`;
-        let entry = added.get(k);
-        if (!entry) added.set(k, (entry = { address: e.recipient, messages: 0, bytes: 0 }));
-        entry.messages++;
-        entry.bytes += e.envelope.length;
-      }
-      const full = [...added.entries()]
-        .filter(([k, a]) => {
-          const row = state.get(k);
-          return row && (row.queued_messages + a.messages > input.maxQueuedMessages || row.queued_bytes + a.bytes > input.maxQueuedBytes);
-        })
-        .map(([, a]) => a.address);
-      if (full.length) return { status: 'mailbox-full', devices: full };
+      const verdict = checkSend(input, fresh, (accountKey) => this.#s.deviceState.all(buf(accountKey)));
+      if (verdict.status !== 'ok') return verdict;
 
       for (const e of fresh) {
         const recipient = buf(e.recipient.accountKey);
@@ -459,7 +406,7 @@ export class SqliteStorage implements RelayStorage {
         );
         this.#s.insertSentId.run(sender.account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, input.expiresAt);
       }
-      return { status: 'stored', stored: fresh.length, duplicates, recipients: [...added.values()].map((a) => a.address) };
+      return { status: 'stored', stored: fresh.length, duplicates, recipients: verdict.recipients };
     });
   }
 
