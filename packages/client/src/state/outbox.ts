@@ -13,11 +13,17 @@
  *       groupMessage / null, freshSession: [account, deviceId] / null, keepForRetry: bool,
  *       conversation: tstr / null, ttlSeconds: uint / null,
  *       envelopes: [* [account, deviceId, clientId, envelope, certificateHash]], createdAt]
+ *
+ * An entry for a disappearing message expires with it (spec §7.3): at
+ * `createdAt + ttlSeconds`, or at its contents' own `sentAt + expireTimer`,
+ * whichever is sooner. A message whose timer runs out before the relay took
+ * it is never sent: it is gone from history too.
  */
 import { readArray, readBool, readBytes, readOptional, readText, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
 import type { DeviceAddress } from '../ids.ts';
 import type { OutgoingEnvelope } from '../relay-link.ts';
 import type { ClientStore } from '../store/types.ts';
+import { contentExpiry, sooner } from './expiry.ts';
 import { asRecord, decodeRecord, encodeRecord } from './record.ts';
 
 const TAG = 'parley/client-outbox';
@@ -109,12 +115,19 @@ export function enqueue(store: ClientStore, entry: OutboxEntry): string {
   const seq = seqBytes ? Number(new TextDecoder().decode(seqBytes)) + 1 : 1;
   store.put('identity', SEQUENCE_KEY, new TextEncoder().encode(String(seq)));
   const key = String(seq).padStart(12, '0');
-  store.put('outbox', key, encode(entry));
+  store.put('outbox', key, encode(entry), expiryOf(entry));
   return key;
 }
 
 export function updateQueued(store: ClientStore, key: string, entry: OutboxEntry): void {
-  store.put('outbox', key, encode(entry));
+  store.put('outbox', key, encode(entry), expiryOf(entry));
+}
+
+/** When the entry disappears (null: it waits until sent). */
+export function expiryOf(entry: OutboxEntry): number | null {
+  let at = entry.ttlSeconds ? entry.createdAt + entry.ttlSeconds * 1000 : null;
+  for (const payload of [entry.toContacts, entry.toOwnDevices]) if (payload) at = sooner(at, contentExpiry(payload));
+  return at;
 }
 
 export function dequeue(store: ClientStore, key: string): void {

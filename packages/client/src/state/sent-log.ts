@@ -7,12 +7,17 @@
  *                         resent: [* [account, deviceId]], sentAt: bstr .size 8]
  *
  * Bounded twice: each entry expires RETRY_WINDOW_MS after it was sent, and
- * `pruneSentLog` keeps at most MAX_SENT_LOG entries. A re-send to a device
+ * `pruneSentLog` keeps at most MAX_SENT_LOG entries. A disappearing message
+ * leaves the log no later than it leaves history (spec §7.3): the entry
+ * expires at the content's own `sentAt + expireTimer` when that is sooner,
+ * which is never after the sender's history entry (stored at or after
+ * `sentAt`) disappears. A re-send to a device
  * is done at most once (the `resent` list), so a retry request cannot make
  * a sender loop. Only devices the message was sent to may get it again.
  */
 
 import { bytesEqual } from '../bytes.ts';
+import { contentExpiry } from './expiry.ts';
 import { readArray, readBytes, readOptional, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
 import { type DeviceAddress, messageIdText } from '../ids.ts';
 import type { ClientStore } from '../store/types.ts';
@@ -54,8 +59,18 @@ export function putSent(store: ClientStore, entry: SentEntry): void {
       entry.resent.map(toCbor),
       timestampToBytes(entry.sentAt),
     ]),
-    entry.sentAt + RETRY_WINDOW_MS,
+    sentExpiry(entry),
   );
+}
+
+/** When an entry must be gone: the retry window, or the soonest disappearing timer among its contents. */
+export function sentExpiry(entry: Pick<SentEntry, 'toContacts' | 'toOwnDevices' | 'sentAt'>): number {
+  let at = entry.sentAt + RETRY_WINDOW_MS;
+  for (const payload of [entry.toContacts, entry.toOwnDevices]) {
+    const disappears = payload ? contentExpiry(payload) : null;
+    if (disappears !== null) at = Math.min(at, disappears);
+  }
+  return at;
 }
 
 export function getSent(store: ClientStore, messageId: Uint8Array): SentEntry | null {

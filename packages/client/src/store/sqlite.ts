@@ -7,6 +7,13 @@
  * must survive a power cut, or a message acknowledged (and deleted by the
  * relay) could vanish with the rolled-back write.
  *
+ * Deleting must destroy (spec/10-client.md §7.3): a plain DELETE leaves the
+ * row's bytes in free pages and in the -wal file until they happen to be
+ * reused. So `secure_delete` is on (SQLite zeroes what a delete frees), and
+ * `sweep` ends with a TRUNCATE checkpoint whenever anything was deleted
+ * since the last one: the WAL's old frames (which still hold the rows as
+ * they were before the delete) are copied over and the file cut to zero.
+ *
  * Published as `@parley/client/sqlite` so that browser bundles of the SDK
  * never pull in a native module.
  */
@@ -30,6 +37,8 @@ interface Row {
 export class SqliteStore implements ClientStore {
   readonly #db: Database.Database;
   readonly #clock: Clock;
+  /** Something was deleted or replaced since the last checkpoint: its old bytes may still be in the WAL. */
+  #dirty = false;
   readonly #stmt: {
     get: Database.Statement<[string, string, number], Row>;
     put: Database.Statement<[string, string, Uint8Array, number | null]>;
@@ -46,6 +55,8 @@ export class SqliteStore implements ClientStore {
     try {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = FULL');
+      // Zeroes the bytes a delete frees, in the database and in the WAL frames it writes.
+      this.#db.pragma('secure_delete = ON');
       const version = this.#db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) throw new Error(`client store schema ${version} is newer than this SDK (${SCHEMA_VERSION})`);
       this.#db.exec(`
@@ -86,11 +97,13 @@ export class SqliteStore implements ClientStore {
     if (!(value instanceof Uint8Array)) throw new TypeError('"value" expected Uint8Array');
     if (expiresAt !== null && !Number.isSafeInteger(expiresAt)) throw new TypeError('"expiresAt" expected an integer or null');
     this.#stmt.put.run(table, key, value, expiresAt);
+    // A replace frees the old row as a delete does (and most puts replace).
+    this.#dirty = true;
   }
 
   delete(table: Table, key: string): void {
     checkTable(table);
-    this.#stmt.del.run(table, key);
+    if (this.#stmt.del.run(table, key).changes > 0) this.#dirty = true;
   }
 
   list(table: Table, prefix = ''): StoreEntry[] {
@@ -112,7 +125,22 @@ export class SqliteStore implements ClientStore {
   }
 
   sweep(now: number): number {
-    return this.#stmt.sweep.run(now).changes;
+    const removed = this.#stmt.sweep.run(now).changes;
+    if (removed > 0 || this.#dirty) this.#scrub();
+    return removed;
+  }
+
+  /**
+   * Makes deleted rows unrecoverable from the files: a TRUNCATE checkpoint
+   * writes every WAL frame back (secure_delete already zeroed the freed
+   * cells) and cuts the -wal file to zero bytes. Inside a transaction it
+   * cannot run; the next sweep does it.
+   */
+  #scrub(): void {
+    if (this.#db.inTransaction) return;
+    const [result] = this.#db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    // busy: another connection holds a read snapshot; keep the flag so the next sweep tries again.
+    this.#dirty = result !== undefined && result.busy !== 0;
   }
 
   close(): void {
