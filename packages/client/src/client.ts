@@ -51,6 +51,7 @@ import { loadIdentity, loadUpkeep, saveIdentity } from './state/identity.ts';
 import { listQueued } from './state/outbox.ts';
 import { decodeRecord, encodeRecord } from './state/record.ts';
 import { pruneSentLog } from './state/sent-log.ts';
+import { type AttachmentFiles, forgetDownload, recordDownload, sweepDownloads } from './store/downloads.ts';
 import type { Clock, ClientStore } from './store/types.ts';
 
 /** Builds the relay link for this device (it signs requests with the device key, and with the account key on the primary). */
@@ -63,6 +64,12 @@ export interface ClientConfig {
   readonly provider?: CryptoProvider;
   readonly clock?: Clock;
   readonly options?: Partial<ClientOptions>;
+  /**
+   * Where `saveAttachment` keeps downloaded files (Node: `DownloadFolder`
+   * from `@parley/client/node`). Files of disappearing messages are
+   * destroyed by upkeep when the message disappears.
+   */
+  readonly files?: AttachmentFiles;
 }
 
 export interface SendResult {
@@ -92,6 +99,7 @@ export class ParleyClient {
   readonly #serial = new SerialQueue();
   readonly #events: Emitter;
   readonly #waiters = new Map<string, ((r: FlushResult) => void)[]>();
+  readonly #files: AttachmentFiles | null;
   #mailbox: Mailbox | null = null;
   #maintenance: ReturnType<typeof setInterval> | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -101,8 +109,9 @@ export class ParleyClient {
   #upkeepSoon = false;
   #closed = false;
 
-  private constructor(ctx: Context, events: Emitter) {
+  private constructor(ctx: Context, events: Emitter, files: AttachmentFiles | null) {
     this.#ctx = ctx;
+    this.#files = files;
     this.#events = events;
     this.#retryDelay = ctx.options.retryDelayMs;
   }
@@ -193,7 +202,7 @@ export class ParleyClient {
       events,
       options: { ...DEFAULT_OPTIONS, ...config.options },
     };
-    const client = new ParleyClient(ctx, events);
+    const client = new ParleyClient(ctx, events, config.files ?? null);
     if (!loadUpkeep(config.store).registered) await client.#serial.run(() => registerDevice(ctx));
     return client;
   }
@@ -264,6 +273,12 @@ export class ParleyClient {
   async maintain(): Promise<void> {
     this.#open();
     await this.#serial.run(async () => {
+      // Files first: their records are what finds them, and the sweep below then scrubs those records too.
+      if (this.#files) {
+        const files = await sweepDownloads(this.#ctx.store, this.#files, this.#ctx.clock());
+        if (files.failed)
+          this.#emit('warning', { code: 'DOWNLOAD_NOT_REMOVED', message: `${files.failed} expired download(s) could not be removed yet` });
+      }
       this.#ctx.store.sweep(this.#ctx.clock());
       this.#ctx.store.transaction(() => pruneSentLog(this.#ctx.store));
       await maintainPreKeys(this.#ctx);
@@ -372,6 +387,41 @@ export class ParleyClient {
   openAttachment(attachment: AttachmentInfo): ReadableStream<Uint8Array> {
     this.#open();
     return downloadFile(this.#ctx.relay, attachment.pointer, this.#ctx.provider);
+  }
+
+  /**
+   * Downloads a received (or sent) attachment message into the configured
+   * `files`, and returns where it is. The file of a disappearing message is
+   * recorded before it is written and destroyed by upkeep when the message
+   * disappears (spec §7.3); an app that copies it elsewhere takes that on itself.
+   */
+  async saveAttachment(conversation: string, messageId: string): Promise<string> {
+    this.#open();
+    const files = this.#files;
+    if (!files) throw new TypeError('saveAttachment needs "files" in the client config');
+    const store = this.#ctx.store;
+    const found = this.history(conversation).find((m) => messageIdText(m.content.messageId) === messageId);
+    if (!found || found.content.body.type !== 'attachment')
+      throw new ClientError('UNKNOWN_MESSAGE', 'no stored attachment message with this id in the conversation');
+    const { attachment } = found.content.body;
+    const location = await files.reserve(attachment.fileName ?? `${attachment.id}.bin`);
+    const record = found.expiresAt === null ? null : recordDownload(store, location, found.expiresAt);
+    const discard = async () => {
+      await files.remove(location);
+      if (record) store.transaction(() => forgetDownload(store, record));
+    };
+    try {
+      await files.write(location, this.openAttachment(attachment));
+    } catch (e) {
+      await discard();
+      throw e;
+    }
+    // The timer may have run out during the download: upkeep may already have passed this record by.
+    if (found.expiresAt !== null && this.#ctx.clock() >= found.expiresAt) {
+      await discard();
+      throw new ClientError('UNKNOWN_MESSAGE', 'the message disappeared during the download');
+    }
+    return location;
   }
 
   /** Marks messages in a conversation read: read receipts to their senders, and a note to our other devices. */

@@ -28,6 +28,8 @@ export const ClientErrorCode = {
   BAD_LINK: 'BAD_LINK',
   /** The client was closed. */
   CLOSED: 'CLOSED',
+  /** No stored message with this id in the conversation (never received, or disappeared). */
+  UNKNOWN_MESSAGE: 'UNKNOWN_MESSAGE',
 } as const;
 
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];

@@ -9,6 +9,7 @@ import { type RelayConnectOptions, connectRelay } from './relay-adapter.ts';
 import type { WebSocketConstructor } from './relay-client/index.ts';
 
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite.ts';
+export { DownloadFolder } from './store/download-folder.ts';
 
 /** `connectRelay` for Node: the same, with `ws` as the WebSocket. */
 export function connectRelayNode(baseUrl: string, options: Omit<RelayConnectOptions, 'WebSocket'> = {}) {

@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ParleyClient } from '../client.ts';
 import { connectRelayNode } from '../node.ts';
+import { DownloadFolder } from '../store/download-folder.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 
 export const DEFAULT_RELAY = 'http://127.0.0.1:8787';
@@ -52,7 +53,10 @@ function session(client: ParleyClient, store: SqliteStore): Session {
 export async function openClient(home: Home): Promise<Session> {
   const store = new SqliteStore(home.storePath);
   try {
-    return session(await ParleyClient.open({ store, relay: connectRelayNode(home.relay) }), store);
+    return session(
+      await ParleyClient.open({ store, relay: connectRelayNode(home.relay), files: new DownloadFolder(home.downloads) }),
+      store,
+    );
   } catch (e) {
     store.close();
     throw e;
@@ -62,7 +66,10 @@ export async function openClient(home: Home): Promise<Session> {
 export async function registerClient(home: Home): Promise<Session> {
   const store = new SqliteStore(home.storePath);
   try {
-    return session(await ParleyClient.createAccount({ store, relay: connectRelayNode(home.relay) }), store);
+    return session(
+      await ParleyClient.createAccount({ store, relay: connectRelayNode(home.relay), files: new DownloadFolder(home.downloads) }),
+      store,
+    );
   } catch (e) {
     store.close();
     throw e;
@@ -81,7 +88,10 @@ export function linkRequest(home: Home): string {
 export async function completeLink(home: Home, response: string): Promise<Session> {
   const store = new SqliteStore(home.storePath);
   try {
-    return session(await ParleyClient.completeLink({ store, relay: connectRelayNode(home.relay) }, response), store);
+    return session(
+      await ParleyClient.completeLink({ store, relay: connectRelayNode(home.relay), files: new DownloadFolder(home.downloads) }, response),
+      store,
+    );
   } catch (e) {
     store.close();
     throw e;

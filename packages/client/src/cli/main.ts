@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import type { ParleyClient } from '../client.ts';
 import { isClientError } from '../errors.ts';
 import { parseAccountId } from '../ids.ts';
-import { fileToSend, saveAttachment } from './attachments.ts';
+import { fileToSend } from './attachments.ts';
 import { formatEvent, formatStored, nameOf } from './format.ts';
 import { type Home, type Session, completeLink, linkRequest, openClient, openHome, registerClient } from './home.ts';
 
@@ -69,7 +69,7 @@ function follow(session: Session, home: Home, options: { markRead?: string }): (
     client.on('message', (m) => {
       console.log(formatEvent(client, m));
       if (m.body.type === 'attachment' && !m.outgoing) {
-        saveAttachment(client, m.body.attachment, home.downloads).then(
+        client.saveAttachment(m.conversation, m.messageId).then(
           (path) => console.log(`  saved to ${path}`),
           (e) => console.log(`  could not save the file: ${(e as Error).message}`),
         );

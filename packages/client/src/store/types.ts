@@ -47,6 +47,8 @@ export const TABLES = [
   'outbox',
   /** Group state: members and the core group session. */
   'groups',
+  /** Downloaded attachment files to destroy when their message disappears (store/downloads.ts). */
+  'downloads',
 ] as const;
 
 export type Table = (typeof TABLES)[number];
