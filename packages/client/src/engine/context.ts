@@ -26,6 +26,10 @@ export interface ClientOptions {
   signedPreKeyRotationMs: number;
   /** How long a replaced signed prekey still accepts initial messages (at least the relay's message TTL). */
   signedPreKeyGraceMs: number;
+  /** How often the last-resort ML-KEM prekey is replaced (spec/10-client.md §4.4). */
+  lastResortKemRotationMs: number;
+  /** How long a replaced last-resort ML-KEM prekey still accepts initial messages (at least the relay's message TTL). */
+  lastResortKemGraceMs: number;
   /** A device list fetched longer ago than this is fetched again before sending. */
   deviceListMaxAgeMs: number;
   /** How often upkeep runs (rotation, refill, sweep, outbox retry). */
@@ -46,6 +50,11 @@ export const DEFAULT_OPTIONS: ClientOptions = {
   // that many clients share, and still limits what a stolen signed prekey exposes.
   signedPreKeyRotationMs: 7 * 24 * 3600 * 1000,
   signedPreKeyGraceMs: 31 * 24 * 3600 * 1000,
+  // The last-resort KEM key is what every initiator falls back on when the relay has (or claims to
+  // have) no one-time KEM key left: rotating it with the signed prekey bounds how many sessions one
+  // leaked or withheld-for key covers to a week's worth, as Signal does for its last-resort Kyber key.
+  lastResortKemRotationMs: 7 * 24 * 3600 * 1000,
+  lastResortKemGraceMs: 31 * 24 * 3600 * 1000,
   deviceListMaxAgeMs: 24 * 3600 * 1000,
   maintenanceIntervalMs: 3600 * 1000,
   deliveryReceipts: true,

@@ -20,6 +20,7 @@ import type { OutgoingEnvelope } from '../relay-link.ts';
 import { loadDevices } from '../state/devices.ts';
 import { MessageStatus, raiseStatus } from '../state/history.ts';
 import { type OutboxEntry, dequeue, getQueued, updateQueued } from '../state/outbox.ts';
+import { isRetired } from '../state/restore.ts';
 import { getSent, putSent, sameDevice } from '../state/sent-log.ts';
 import { deleteSession, loadSession, saveSession } from '../state/sessions.ts';
 import { fetchBundles } from './bundles.ts';
@@ -150,6 +151,8 @@ function needsNewSession(ctx: Context, entry: OutboxEntry, c: DeviceCertificate)
   const { record } = loadSession(ctx.store, addressOf(c), ctx.provider);
   const peer = record.remoteCertificate;
   if (!record.hasSession || !peer || !certificatesEqual(peer, c)) return true;
+  // A session retired after a store restore never encrypts again (spec §7.4).
+  if (isRetired(ctx.store, addressOf(c), record.sessionId)) return true;
   const fresh = entry.freshSession;
   if (fresh && fresh.deviceId === c.deviceId && bytesEqual(fresh.accountKey, c.accountKey)) return !record.awaitingReply;
   return false;
