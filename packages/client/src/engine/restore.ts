@@ -36,7 +36,12 @@ import type { Context } from './context.ts';
  */
 export const MAX_RESTORE_ID_CATCHUP = 512;
 
-export type RestoreVerdict = 'none' | 'restored' | 'relay-lied';
+/**
+ * 'unproven': the relay claims a newer last-resort key, but served a
+ * one-time KEM key (it serves the last-resort one only when none is left),
+ * so the claim could not be checked this round; nothing is done.
+ */
+export type RestoreVerdict = 'none' | 'restored' | 'unproven' | 'relay-lied';
 
 /** Whether the relay's counts claim prekeys newer than this store's, and if so whether our own bundle proves it. */
 export async function checkRestore(
@@ -59,7 +64,9 @@ export async function checkRestore(
     if (!certificatesEqual(bundle.certificate, ctx.device.certificate)) return 'relay-lied';
     const newerSigned = bundle.signedPreKey.id > local.signedId;
     const newerLastResort = bundle.kemPreKey.lastResort && bundle.kemPreKey.id > local.lastResortId;
-    return newerSigned || newerLastResort ? 'restored' : 'relay-lied';
+    if (newerSigned || newerLastResort) return 'restored';
+    const signedClaimChecked = (counts.signedPreKeyId ?? 0) > local.signedId;
+    return !signedClaimChecked && !bundle.kemPreKey.lastResort ? 'unproven' : 'relay-lied';
   } catch {
     return 'relay-lied';
   }

@@ -86,6 +86,37 @@ export async function maintainPreKeys(ctx: Context): Promise<UpkeepReport> {
   const o = ctx.options;
   const pending = new Pending();
   try {
+    // First the restore check, against the ids as this store left them: a rotation made now
+    // would reuse the ids a lost newer copy already gave out.
+    const before = ctx.store.transaction(() => {
+      const prekeys = loadPreKeys(ctx);
+      return { signedId: prekeys.currentSignedPreKey().id, lastResortId: prekeys.lastResortKemPreKey().id };
+    });
+    const counts = await ctx.relay.preKeyCounts();
+    const upload: { -readonly [K in keyof PreKeyUpload]: PreKeyUpload[K] } = {};
+    // A relay-held key newer than any this store made means a newer copy of this store existed.
+    const verdict = await checkRestore(ctx, counts, before);
+    if (verdict === 'restored') {
+      const outcome = ctx.store.transaction(() => {
+        const prekeys = loadPreKeys(ctx);
+        const caughtUp = catchUpPreKeyIds(prekeys, counts);
+        const retired = retireRestoredState(ctx);
+        savePreKeys(ctx.store, prekeys);
+        const at = ctx.clock();
+        saveUpkeep(ctx.store, { ...loadUpkeep(ctx.store), signedPreKeys: [{ id: prekeys.currentSignedPreKey().id, createdAt: at }] });
+        saveLastResortSchedule(ctx.store, [{ id: prekeys.lastResortKemPreKey().id, createdAt: at }]);
+        return { caughtUp, retired };
+      });
+      pending.add('warning', {
+        code: 'STORE_RESTORED',
+        message: `this store was restored from an older copy: ${outcome.retired} session(s) retired, fresh sessions start with the next message${
+          outcome.caughtUp ? '' : '; the relay keeps newer prekeys than this store can replace'
+        }`,
+      });
+    } else if (verdict === 'relay-lied') {
+      pending.add('warning', { code: 'RELAY_MISBEHAVED', message: 'the relay reports prekeys newer than ours that it cannot show' });
+    }
+
     const local = ctx.store.transaction(() => {
       const prekeys = loadPreKeys(ctx);
       let upkeep = loadUpkeep(ctx.store);
@@ -126,37 +157,8 @@ export async function maintainPreKeys(ctx: Context): Promise<UpkeepReport> {
       };
     });
 
-    const counts = await ctx.relay.preKeyCounts();
-    const upload: { -readonly [K in keyof PreKeyUpload]: PreKeyUpload[K] } = {};
-    let signed = local.signed;
-    let lastResort = local.lastResort;
-
-    // A relay-held key newer than any this store made means a newer copy of this store existed.
-    const verdict = await checkRestore(ctx, counts, { signedId: local.signed.id, lastResortId: local.lastResort.id });
-    if (verdict === 'restored') {
-      const outcome = ctx.store.transaction(() => {
-        const prekeys = loadPreKeys(ctx);
-        const caughtUp = catchUpPreKeyIds(prekeys, counts);
-        const retired = retireRestoredState(ctx);
-        savePreKeys(ctx.store, prekeys);
-        const at = ctx.clock();
-        saveUpkeep(ctx.store, { ...loadUpkeep(ctx.store), signedPreKeys: [{ id: prekeys.currentSignedPreKey().id, createdAt: at }] });
-        saveLastResortSchedule(ctx.store, [{ id: prekeys.lastResortKemPreKey().id, createdAt: at }]);
-        return { caughtUp, retired, signed: prekeys.currentSignedPreKey(), lastResort: prekeys.lastResortKemPreKey() };
-      });
-      signed = outcome.signed;
-      lastResort = outcome.lastResort;
-      upload.signedPreKey = signed;
-      upload.lastResortKemPreKey = lastResort;
-      pending.add('warning', {
-        code: 'STORE_RESTORED',
-        message: `this store was restored from an older copy: ${outcome.retired} session(s) retired, fresh sessions start with the next message${
-          outcome.caughtUp ? '' : '; the relay keeps newer prekeys than this store can replace'
-        }`,
-      });
-    } else if (verdict === 'relay-lied') {
-      pending.add('warning', { code: 'RELAY_MISBEHAVED', message: 'the relay reports prekeys newer than ours that it cannot show' });
-    }
+    const signed = local.signed;
+    const lastResort = local.lastResort;
 
     if (local.rotated || counts.signedPreKeyId !== signed.id) upload.signedPreKey = signed;
     if (local.lastResortRotated || counts.lastResortKemPreKeyId !== lastResort.id) upload.lastResortKemPreKey = lastResort;
