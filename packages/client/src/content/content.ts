@@ -14,6 +14,7 @@
 import { ParleyError, decodeCbor, encodeCbor, type CborValue } from '@parley/core';
 import { MAX_POINTER_BYTES, decodeAttachmentPointer } from '../attachments/index.ts';
 import { malformed, readArray, readBool, readBytes, readOptional, readText, readTimestamp, readUint, timestampToBytes } from './fields.ts';
+import { secretBytes } from '../attachments/secret-bytes.ts';
 
 export const CONTENT_VERSION = 1;
 export const MESSAGE_ID_BYTES = 16;
@@ -69,7 +70,8 @@ export interface AttachmentInfo {
 export function attachmentInfo(pointer: Uint8Array): AttachmentInfo {
   const p = decodeAttachmentPointer(pointer);
   return {
-    pointer: new Uint8Array(pointer),
+    // Redacted when printed or serialized to JSON: the pointer holds the attachment key (spec/10 §8).
+    pointer: secretBytes(pointer),
     id: p.id,
     size: p.plaintextSize,
     fileName: p.fileName ?? null,
