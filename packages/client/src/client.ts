@@ -393,7 +393,7 @@ export class ParleyClient {
    * Downloads a received (or sent) attachment message into the configured
    * `files`, and returns where it is. The file of a disappearing message is
    * recorded before it is written and destroyed by upkeep when the message
-   * disappears (spec §7.3); an app that copies it elsewhere takes that on itself.
+   * disappears (spec §7.4); an app that copies it elsewhere takes that on itself.
    */
   async saveAttachment(conversation: string, messageId: string): Promise<string> {
     this.#open();

@@ -151,7 +151,7 @@ function needsNewSession(ctx: Context, entry: OutboxEntry, c: DeviceCertificate)
   const { record } = loadSession(ctx.store, addressOf(c), ctx.provider);
   const peer = record.remoteCertificate;
   if (!record.hasSession || !peer || !certificatesEqual(peer, c)) return true;
-  // A session retired after a store restore never encrypts again (spec §7.4).
+  // A session retired after a store restore never encrypts again (spec §7.5).
   if (isRetired(ctx.store, addressOf(c), record.sessionId)) return true;
   const fresh = entry.freshSession;
   if (fresh && fresh.deviceId === c.deviceId && bytesEqual(fresh.accountKey, c.accountKey)) return !record.awaitingReply;

@@ -1,6 +1,6 @@
 /**
  * Detecting that this device's store was restored from an older copy, and
- * what the SDK then does. spec/10-client.md §7.4.
+ * what the SDK then does. spec/10-client.md §7.5.
  *
  * The witness is the relay: it holds the signed prekey and the last-resort
  * KEM prekey this device uploaded last. Their ids only grow, and each is

@@ -1,7 +1,7 @@
 /**
  * Prekey upkeep: registration, refills, rotation of the signed prekey and
  * of the last-resort ML-KEM prekey with their grace periods, and the
- * restore check. spec/10-client.md §4.4 and §7.4.
+ * restore check. spec/10-client.md §4.4 and §7.5.
  *
  * New keys are generated and saved locally first, then uploaded: a crash
  * or a failed upload leaves extra private keys (harmless, and a later

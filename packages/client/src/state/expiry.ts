@@ -1,6 +1,6 @@
 /**
  * When a stored copy of one of our own contents must disappear.
- * spec/10-client.md §7.3.
+ * spec/10-client.md §7.4.
  *
  * History is not the only place a disappearing message lives on the
  * sending device: the outbox holds it until the relay takes it, and the

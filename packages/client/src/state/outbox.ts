@@ -14,7 +14,7 @@
  *       conversation: tstr / null, ttlSeconds: uint / null,
  *       envelopes: [* [account, deviceId, clientId, envelope, certificateHash]], createdAt]
  *
- * An entry for a disappearing message expires with it (spec §7.3): at
+ * An entry for a disappearing message expires with it (spec §7.4): at
  * `createdAt + ttlSeconds`, or at its contents' own `sentAt + expireTimer`,
  * whichever is sooner. A message whose timer runs out before the relay took
  * it is never sent: it is gone from history too.

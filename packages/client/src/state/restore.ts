@@ -1,7 +1,7 @@
 /**
  * Sessions this device must never encrypt on again, because the store
  * they were loaded from was restored from an older copy.
- * spec/10-client.md §7.4.
+ * spec/10-client.md §7.5.
  *
  *   identity/retired/<account id>.<device id> -> session id (the session's base key)
  *

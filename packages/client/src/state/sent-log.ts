@@ -8,7 +8,7 @@
  *
  * Bounded twice: each entry expires RETRY_WINDOW_MS after it was sent, and
  * `pruneSentLog` keeps at most MAX_SENT_LOG entries. A disappearing message
- * leaves the log no later than it leaves history (spec §7.3): the entry
+ * leaves the log no later than it leaves history (spec §7.4): the entry
  * expires at the content's own `sentAt + expireTimer` when that is sooner,
  * which is never after the sender's history entry (stored at or after
  * `sentAt`) disappears. A re-send to a device

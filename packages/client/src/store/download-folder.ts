@@ -1,6 +1,6 @@
 /**
  * `AttachmentFiles` on a Node folder: where the CLI (and any Node app)
- * saves received attachments. spec/10-client.md §7.3.
+ * saves received attachments. spec/10-client.md §7.4.
  *
  * A file is written under `<name>.part` and renamed only once its stream
  * closed (every chunk and the whole-blob digest verified). Removing

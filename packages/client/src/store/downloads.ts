@@ -1,6 +1,6 @@
 /**
  * Downloaded attachments that must disappear with their message.
- * spec/10-client.md §7.3.
+ * spec/10-client.md §7.4.
  *
  * The SDK does not write files itself (browsers have no file system; apps
  * save where they like), so an app hands it an `AttachmentFiles` (Node:

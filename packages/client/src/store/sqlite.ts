@@ -7,7 +7,7 @@
  * must survive a power cut, or a message acknowledged (and deleted by the
  * relay) could vanish with the rolled-back write.
  *
- * Deleting must destroy (spec/10-client.md §7.3): a plain DELETE leaves the
+ * Deleting must destroy (spec/10-client.md §7.4): a plain DELETE leaves the
  * row's bytes in free pages and in the -wal file until they happen to be
  * reused. So `secure_delete` is on (SQLite zeroes what a delete frees), and
  * `sweep` ends with a TRUNCATE checkpoint whenever anything was deleted

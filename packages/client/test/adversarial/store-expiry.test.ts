@@ -1,6 +1,6 @@
 /**
  * Finding 4 of issue 11: once a disappearing message's timer runs out,
- * nothing of it survives on either device (spec/10-client.md §7.3).
+ * nothing of it survives on either device (spec/10-client.md §7.4).
  *
  * Two clients on SQLite files exchange a text and an attachment, each
  * carrying a unique marker, under a one-minute timer. The clock moves past

@@ -1,7 +1,7 @@
 /**
  * Finding 8 (restore) of issue 11: a store restored from an older copy
  * would make the sender repeat message keys (and so AEAD key and nonce
- * pairs) its lost newer copy already used. spec/10-client.md §7.4: the SDK
+ * pairs) its lost newer copy already used. spec/10-client.md §7.5: the SDK
  * proves a restore from the relay's signed prekeys, retires every session
  * and starts fresh ones; a relay that merely claims newer keys is reported,
  * not obeyed.
