@@ -49,12 +49,16 @@ describe('store: restoring an old copy of the store', () => {
 
     await alice.sendText(bob.accountId, 'one');
     await until(() => bob.history(alice.accountId).length === 1);
+    const group = await alice.createGroup('pair', [bob.accountId]);
+    await alice.sendText(group, 'g-one');
+    await until(() => bob.history(group).length === 1);
     const backup = copyOf(aliceStore, () => clock.now);
 
     // The device goes on after the backup: more messages, then a scheduled rotation.
     await alice.sendText(bob.accountId, 'two');
     await alice.sendText(bob.accountId, 'three');
-    await until(() => bob.history(alice.accountId).length === 3);
+    await alice.sendText(group, 'g-two');
+    await until(() => bob.history(alice.accountId).length === 3 && bob.history(group).length === 2);
     clock.now += 8 * DAY;
     await alice.maintain();
     await alice.close();
@@ -69,6 +73,10 @@ describe('store: restoring an old copy of the store', () => {
     await restored.sendText(bob.accountId, 'four');
     await until(() => bob.history(alice.accountId).length === 4, 10_000, 'the message after the restore');
     // No repeated message key at Bob (the old code's restored chain re-used "two"'s: DUPLICATE_MESSAGE).
+    expect(undecryptable).toEqual([]);
+    // The group chain was rotated too: the next group message is not sealed with g-two's key.
+    await restored.sendText(group, 'g-three');
+    await until(() => bob.history(group).length === 3, 10_000, 'the group message after the restore');
     expect(undecryptable).toEqual([]);
     const texts = bob.history(alice.accountId).map((m) => (m.content.body.type === 'text' ? m.content.body.text : ''));
     expect(texts.sort()).toEqual(['four', 'one', 'three', 'two']);
