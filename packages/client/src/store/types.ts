@@ -73,7 +73,11 @@ export interface ClientStore {
    * synchronous; a function returning a promise is a TypeError.
    */
   transaction<T>(fn: () => T): T;
-  /** Deletes every entry whose expiry is at or before `now`; returns how many went. */
+  /**
+   * Deletes every entry whose expiry is at or before `now`; returns how many
+   * went. A durable backend also makes every entry deleted or replaced so far
+   * unrecoverable from its files here (free pages, journals): spec/10-client.md §7.4.
+   */
   sweep(now: number): number;
   close(): void;
 }
