@@ -143,4 +143,36 @@ describe('store: an expired message leaves nothing on disk', () => {
     expect(bob.client.history(alice.client.accountId)).toEqual([]);
     expect(findIn(alice.dir, needle)).toEqual([]);
   });
+
+  it('keeps the download of a message without a timer, and refuses one whose message disappeared mid-download', async () => {
+    const relay = new FakeRelay();
+    const clock = { now: Date.now() };
+    const alice = await device(relay, clock);
+    const bob = await device(relay, clock);
+    const file = new TextEncoder().encode('kept for good');
+    await alice.client.sendFile(bob.client.accountId, { stream: new Blob([file]).stream(), size: file.length, fileName: 'keep.txt' });
+    await until(() => bob.client.history(alice.client.accountId).length === 1);
+    const kept = bob.client.history(alice.client.accountId)[0];
+    const path = await bob.client.saveAttachment(alice.client.accountId, messageIdText(kept?.content.messageId as Uint8Array));
+    expect(bob.store.list('downloads')).toEqual([]);
+    clock.now += 400 * 24 * 3600 * 1000;
+    await bob.client.maintain();
+    expect(readFileSync(path)).toEqual(Buffer.from(file));
+
+    // A disappearing one whose timer runs out while its bytes are still coming.
+    await alice.client.setExpireTimer(bob.client.accountId, 5);
+    await alice.client.sendFile(bob.client.accountId, { stream: new Blob([file]).stream(), size: file.length, fileName: 'brief.txt' });
+    await until(() => bob.client.history(alice.client.accountId).length === 2);
+    const brief = bob.client.history(alice.client.accountId).find((m) => m.expiresAt !== null);
+    const originalOpen = bob.client.openAttachment.bind(bob.client);
+    bob.client.openAttachment = (a) => {
+      clock.now += 6_000; // the timer runs out during the download
+      return originalOpen(a);
+    };
+    await expect(bob.client.saveAttachment(alice.client.accountId, messageIdText(brief?.content.messageId as Uint8Array))).rejects.toMatchObject({
+      code: 'UNKNOWN_MESSAGE',
+    });
+    expect(readdirSync(join(bob.dir, 'downloads')).sort()).toEqual(['keep.txt']);
+    expect(bob.store.list('downloads')).toEqual([]);
+  });
 });
