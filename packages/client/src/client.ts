@@ -37,8 +37,8 @@ import { createGroup as createGroupState, prepareGroupSend, queueGroupContent, r
 import { type FlushResult, flushEntry } from './engine/outbox.ts';
 import { receiveEnvelope } from './engine/receive.ts';
 import { SerialQueue } from './engine/serial.ts';
-import { maintainPreKeys, registerDevice } from './engine/upkeep.ts';
-import { ClientError } from './errors.ts';
+import { checkForRestore, maintainPreKeys, registerDevice } from './engine/upkeep.ts';
+import { ClientError, isClientError } from './errors.ts';
 import { type ClientEvents, Emitter, type EventName, type Listener } from './events.ts';
 import { accountId, messageIdText, parseAccountId } from './ids.ts';
 import type { AccountRelayLink, IncomingEnvelope, Mailbox, RelayLink } from './relay-link.ts';
@@ -107,6 +107,8 @@ export class ParleyClient {
   #pumping: Promise<void> | null = null;
   #pumpAgain = false;
   #upkeepSoon = false;
+  /** The restore check (spec §7.5) ran against the relay since this client opened: sending may encrypt. */
+  #restoreChecked = false;
   #closed = false;
 
   private constructor(ctx: Context, events: Emitter, files: AttachmentFiles | null) {
@@ -282,6 +284,7 @@ export class ParleyClient {
       this.#ctx.store.sweep(this.#ctx.clock());
       this.#ctx.store.transaction(() => pruneSentLog(this.#ctx.store));
       await maintainPreKeys(this.#ctx);
+      this.#restoreChecked = true;
     });
     this.#kick();
   }
@@ -727,6 +730,24 @@ export class ParleyClient {
   }
 
   async #pump(): Promise<void> {
+    if (!this.#restoreChecked && listQueued(this.#ctx.store).length > 0) {
+      // No session state loaded from this store encrypts before the restore check ran (spec §7.5).
+      try {
+        await this.#serial.run(() => checkForRestore(this.#ctx));
+        this.#restoreChecked = true;
+      } catch (e) {
+        const unavailable = isClientError(e, 'RELAY_UNAVAILABLE');
+        for (const [key, list] of this.#waiters) {
+          this.#waiters.delete(key);
+          const error = unavailable ? (e as ClientError) : new ClientError('RELAY_UNAVAILABLE', 'the restore check could not run');
+          for (const w of list) w({ status: 'unavailable', error });
+        }
+        if (!unavailable) this.#warn(e);
+        this.#retryLater(this.#retryDelay);
+        this.#retryDelay = Math.min(this.#retryDelay * 2, MAX_RETRY_DELAY_MS);
+        return;
+      }
+    }
     const skip = new Set<string>();
     for (;;) {
       if (this.#closed) return;

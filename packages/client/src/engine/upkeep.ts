@@ -22,7 +22,7 @@ import type { PreKeyCounts, PreKeyUpload } from '../relay-link.ts';
 import { type Upkeep, loadUpkeep, savePreKeys, saveUpkeep } from '../state/identity.ts';
 import { type ScheduledKey, keysInGrace, loadLastResortSchedule, saveLastResortSchedule } from '../state/prekey-schedule.ts';
 import { type Context, Pending } from './context.ts';
-import { catchUpPreKeyIds, checkRestore, retireRestoredState } from './restore.ts';
+import { type RestoreVerdict, catchUpPreKeyIds, checkRestore, retireRestoredState } from './restore.ts';
 
 /**
  * Most unclaimed one-time keys (of each kind) held locally, as a multiple
@@ -88,34 +88,9 @@ export async function maintainPreKeys(ctx: Context): Promise<UpkeepReport> {
   try {
     // First the restore check, against the ids as this store left them: a rotation made now
     // would reuse the ids a lost newer copy already gave out.
-    const before = ctx.store.transaction(() => {
-      const prekeys = loadPreKeys(ctx);
-      return { signedId: prekeys.currentSignedPreKey().id, lastResortId: prekeys.lastResortKemPreKey().id };
-    });
-    const counts = await ctx.relay.preKeyCounts();
+    const before = currentIds(ctx);
+    const { counts, verdict } = await detectRestore(ctx, before, pending);
     const upload: { -readonly [K in keyof PreKeyUpload]: PreKeyUpload[K] } = {};
-    // A relay-held key newer than any this store made means a newer copy of this store existed.
-    const verdict = await checkRestore(ctx, counts, before);
-    if (verdict === 'restored') {
-      const outcome = ctx.store.transaction(() => {
-        const prekeys = loadPreKeys(ctx);
-        const caughtUp = catchUpPreKeyIds(prekeys, counts);
-        const retired = retireRestoredState(ctx);
-        savePreKeys(ctx.store, prekeys);
-        const at = ctx.clock();
-        saveUpkeep(ctx.store, { ...loadUpkeep(ctx.store), signedPreKeys: [{ id: prekeys.currentSignedPreKey().id, createdAt: at }] });
-        saveLastResortSchedule(ctx.store, [{ id: prekeys.lastResortKemPreKey().id, createdAt: at }]);
-        return { caughtUp, retired };
-      });
-      pending.add('warning', {
-        code: 'STORE_RESTORED',
-        message: `this store was restored from an older copy: ${outcome.retired} session(s) retired, fresh sessions start with the next message${
-          outcome.caughtUp ? '' : '; the relay keeps newer prekeys than this store can replace'
-        }`,
-      });
-    } else if (verdict === 'relay-lied') {
-      pending.add('warning', { code: 'RELAY_MISBEHAVED', message: 'the relay reports prekeys newer than ours that it cannot show' });
-    }
 
     const local = ctx.store.transaction(() => {
       const prekeys = loadPreKeys(ctx);
@@ -198,6 +173,71 @@ export async function maintainPreKeys(ctx: Context): Promise<UpkeepReport> {
       implausible,
       restored: verdict === 'restored',
     };
+  } finally {
+    pending.flush(ctx.events);
+  }
+}
+
+/**
+ * Reads the relay's counts and runs the restore check of spec §7.5 against
+ * `before` (this store's ids before any rotation); on a proven restore,
+ * retires sessions, rotates group chains and moves the prekey ids past the
+ * relay's (the caller uploads them: their ids now differ from the relay's).
+ */
+async function detectRestore(
+  ctx: Context,
+  before: { signedId: number; lastResortId: number },
+  pending: Pending,
+): Promise<{ counts: PreKeyCounts; verdict: RestoreVerdict }> {
+  const counts = await ctx.relay.preKeyCounts();
+  // A relay-held key newer than any this store made means a newer copy of this store existed.
+  const verdict = await checkRestore(ctx, counts, before);
+  if (verdict === 'restored') {
+    const outcome = ctx.store.transaction(() => {
+      const prekeys = loadPreKeys(ctx);
+      const caughtUp = catchUpPreKeyIds(prekeys, counts);
+      const retired = retireRestoredState(ctx);
+      savePreKeys(ctx.store, prekeys);
+      const at = ctx.clock();
+      saveUpkeep(ctx.store, { ...loadUpkeep(ctx.store), signedPreKeys: [{ id: prekeys.currentSignedPreKey().id, createdAt: at }] });
+      saveLastResortSchedule(ctx.store, [{ id: prekeys.lastResortKemPreKey().id, createdAt: at }]);
+      return { caughtUp, retired };
+    });
+    pending.add('warning', {
+      code: 'STORE_RESTORED',
+      message: `this store was restored from an older copy: ${outcome.retired} session(s) retired, fresh sessions start with the next message${
+        outcome.caughtUp ? '' : '; the relay keeps newer prekeys than this store can replace'
+      }`,
+    });
+  } else if (verdict === 'relay-lied') {
+    pending.add('warning', { code: 'RELAY_MISBEHAVED', message: 'the relay reports prekeys newer than ours that it cannot show' });
+  }
+
+  return { counts, verdict };
+}
+
+/** This store's current signed and last-resort ids. */
+function currentIds(ctx: Context): { signedId: number; lastResortId: number } {
+  return ctx.store.transaction(() => {
+    const prekeys = loadPreKeys(ctx);
+    return { signedId: prekeys.currentSignedPreKey().id, lastResortId: prekeys.lastResortKemPreKey().id };
+  });
+}
+
+/**
+ * The restore check alone, for the first send of a client that has not run
+ * upkeep yet: no restored sending chain may encrypt before it ran. A proven
+ * restore also uploads the new signed and last-resort keys.
+ */
+export async function checkForRestore(ctx: Context): Promise<RestoreVerdict> {
+  const pending = new Pending();
+  try {
+    const { verdict } = await detectRestore(ctx, currentIds(ctx), pending);
+    if (verdict === 'restored') {
+      const prekeys = loadPreKeys(ctx);
+      await ctx.relay.uploadPreKeys({ signedPreKey: prekeys.currentSignedPreKey(), lastResortKemPreKey: prekeys.lastResortKemPreKey() });
+    }
+    return verdict;
   } finally {
     pending.flush(ctx.events);
   }

@@ -38,7 +38,7 @@ describe('store: restoring an old copy of the store', () => {
     return client;
   }
 
-  it('is detected, and the next message starts a fresh session instead of repeating message keys', async () => {
+  async function restoreScenario(startFirst: boolean) {
     const relay = new FakeRelay();
     const clock = { now: Date.now() };
     const aliceStore = new MemoryStore({ clock: () => clock.now });
@@ -67,10 +67,11 @@ describe('store: restoring an old copy of the store', () => {
     const restored = await ParleyClient.open({ store: backup, relay: relay.connector, clock: () => clock.now, options: TEST_OPTIONS });
     track(restored);
     const warnings = record(restored, 'warning');
-    await restored.start();
-    expect(warnings.map((w) => w.code)).toContain('STORE_RESTORED');
+    // An app may send before (or without) start(): the first send runs the check itself.
+    if (startFirst) await restored.start();
 
     await restored.sendText(bob.accountId, 'four');
+    expect(warnings.map((w) => w.code)).toContain('STORE_RESTORED');
     await until(() => bob.history(alice.accountId).length === 4, 10_000, 'the message after the restore');
     // No repeated message key at Bob (the old code's restored chain re-used "two"'s: DUPLICATE_MESSAGE).
     expect(undecryptable).toEqual([]);
@@ -80,7 +81,11 @@ describe('store: restoring an old copy of the store', () => {
     expect(undecryptable).toEqual([]);
     const texts = bob.history(alice.accountId).map((m) => (m.content.body.type === 'text' ? m.content.body.text : ''));
     expect(texts.sort()).toEqual(['four', 'one', 'three', 'two']);
-  });
+  }
+
+  it('is detected, and the next message starts a fresh session instead of repeating message keys', () => restoreScenario(true));
+
+  it('is detected before the first send of a client that never ran upkeep', () => restoreScenario(false));
 
   it('a relay that only claims newer prekeys is reported and resets nothing', async () => {
     const relay = new FakeRelay();
