@@ -169,7 +169,9 @@ describe('store: an expired message leaves nothing on disk', () => {
       clock.now += 6_000; // the timer runs out during the download
       return originalOpen(a);
     };
-    await expect(bob.client.saveAttachment(alice.client.accountId, messageIdText(brief?.content.messageId as Uint8Array))).rejects.toMatchObject({
+    await expect(
+      bob.client.saveAttachment(alice.client.accountId, messageIdText(brief?.content.messageId as Uint8Array)),
+    ).rejects.toMatchObject({
       code: 'UNKNOWN_MESSAGE',
     });
     expect(readdirSync(join(bob.dir, 'downloads')).sort()).toEqual(['keep.txt']);
