@@ -50,7 +50,7 @@ import { MessageStatus, type StoredMessage, addMessage, listMessages, raiseStatu
 import { loadIdentity, loadUpkeep, saveIdentity } from './state/identity.ts';
 import { listQueued } from './state/outbox.ts';
 import { decodeRecord, encodeRecord } from './state/record.ts';
-import { pruneSentLog } from './state/sent-log.ts';
+import { pruneSentLog, reexpireSentLog } from './state/sent-log.ts';
 import { type AttachmentFiles, forgetDownload, recordDownload, sweepDownloads } from './store/downloads.ts';
 import type { Clock, ClientStore } from './store/types.ts';
 
@@ -281,6 +281,7 @@ export class ParleyClient {
         if (files.failed)
           this.#emit('warning', { code: 'DOWNLOAD_NOT_REMOVED', message: `${files.failed} expired download(s) could not be removed yet` });
       }
+      this.#ctx.store.transaction(() => reexpireSentLog(this.#ctx.store));
       this.#ctx.store.sweep(this.#ctx.clock());
       this.#ctx.store.transaction(() => pruneSentLog(this.#ctx.store));
       await maintainPreKeys(this.#ctx);

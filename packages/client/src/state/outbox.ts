@@ -115,18 +115,18 @@ export function enqueue(store: ClientStore, entry: OutboxEntry): string {
   const seq = seqBytes ? Number(new TextDecoder().decode(seqBytes)) + 1 : 1;
   store.put('identity', SEQUENCE_KEY, new TextEncoder().encode(String(seq)));
   const key = String(seq).padStart(12, '0');
-  store.put('outbox', key, encode(entry), expiryOf(entry));
+  store.put('outbox', key, encode(entry), expiryOf(entry, store));
   return key;
 }
 
 export function updateQueued(store: ClientStore, key: string, entry: OutboxEntry): void {
-  store.put('outbox', key, encode(entry), expiryOf(entry));
+  store.put('outbox', key, encode(entry), expiryOf(entry, store));
 }
 
 /** When the entry disappears (null: it waits until sent). */
-export function expiryOf(entry: OutboxEntry): number | null {
+export function expiryOf(entry: OutboxEntry, store?: ClientStore): number | null {
   let at = entry.ttlSeconds ? entry.createdAt + entry.ttlSeconds * 1000 : null;
-  for (const payload of [entry.toContacts, entry.toOwnDevices]) if (payload) at = sooner(at, contentExpiry(payload));
+  for (const payload of [entry.toContacts, entry.toOwnDevices]) if (payload) at = sooner(at, contentExpiry(payload, store));
   return at;
 }
 

@@ -19,7 +19,7 @@
 import { bytesEqual } from '../bytes.ts';
 import { contentExpiry } from './expiry.ts';
 import { readArray, readBytes, readOptional, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
-import { type DeviceAddress, messageIdText } from '../ids.ts';
+import { type DeviceAddress, fromBase64Url, messageIdText } from '../ids.ts';
 import type { ClientStore } from '../store/types.ts';
 import { asRecord, decodeRecord, encodeRecord } from './record.ts';
 
@@ -59,15 +59,15 @@ export function putSent(store: ClientStore, entry: SentEntry): void {
       entry.resent.map(toCbor),
       timestampToBytes(entry.sentAt),
     ]),
-    sentExpiry(entry),
+    sentExpiry(entry, store),
   );
 }
 
 /** When an entry must be gone: the retry window, or the soonest disappearing timer among its contents. */
-export function sentExpiry(entry: Pick<SentEntry, 'toContacts' | 'toOwnDevices' | 'sentAt'>): number {
+export function sentExpiry(entry: Pick<SentEntry, 'toContacts' | 'toOwnDevices' | 'sentAt'>, store?: ClientStore): number {
   let at = entry.sentAt + RETRY_WINDOW_MS;
   for (const payload of [entry.toContacts, entry.toOwnDevices]) {
-    const disappears = payload ? contentExpiry(payload) : null;
+    const disappears = payload ? contentExpiry(payload, store) : null;
     if (disappears !== null) at = Math.min(at, disappears);
   }
   return at;
@@ -85,6 +85,26 @@ export function getSent(store: ClientStore, messageId: Uint8Array): SentEntry | 
     resent: readArray(f[3], 'resent', { min: 0, max: 1 << 16 }).map(fromCbor),
     sentAt: readTimestamp(f[4], 'sentAt'),
   }));
+}
+
+/**
+ * Moves each entry's expiry earlier where a group timer set since it was
+ * logged now asks for it (distributions, see state/expiry.ts). Upkeep runs
+ * it before each sweep. Returns how many entries changed.
+ */
+export function reexpireSentLog(store: ClientStore): number {
+  let changed = 0;
+  for (const e of store.list('sent')) {
+    const id = fromBase64Url(e.key, 16);
+    const entry = id ? getSent(store, id) : null;
+    if (!entry) continue;
+    const at = sentExpiry(entry, store);
+    if (e.expiresAt === null || at < e.expiresAt) {
+      store.put('sent', e.key, e.value, at);
+      changed++;
+    }
+  }
+  return changed;
 }
 
 /** Deletes the oldest entries beyond `max`. Returns how many went. */

@@ -16,7 +16,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ParleyClient } from '../../src/client.ts';
 import { decodeAttachmentPointer } from '../../src/attachments/index.ts';
 import { DownloadFolder } from '../../src/store/download-folder.ts';
-import { messageIdText } from '../../src/ids.ts';
+import { decodeContent } from '../../src/content/content.ts';
+import { fromBase64Url, messageIdText } from '../../src/ids.ts';
+import { getSent } from '../../src/state/sent-log.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { TABLES } from '../../src/store/types.ts';
 import { FakeRelay } from '../support/fake-relay.ts';
@@ -176,5 +178,36 @@ describe('store: an expired message leaves nothing on disk', () => {
     });
     expect(readdirSync(join(bob.dir, 'downloads')).sort()).toEqual(['keep.txt']);
     expect(bob.store.list('downloads')).toEqual([]);
+  });
+
+  it('a group message leaves no text and no chain-key copy (distribution) behind once its timer ran out', async () => {
+    const relay = new FakeRelay();
+    const clock = { now: Date.now() };
+    const alice = await device(relay, clock);
+    const bob = await device(relay, clock);
+    const group = await alice.client.createGroup('brief', [bob.client.accountId]);
+    await until(() => bob.client.groups().length === 1, 10_000, 'the group at Bob');
+    // A message before the timer: its distribution (our chain key) is logged with the 7-day retry window;
+    // the timer set afterwards must shorten that copy too, since later messages use the same chain.
+    await alice.client.sendText(group, 'before the timer');
+    await until(() => bob.client.history(group).length === 1, 10_000, 'the first group message at Bob');
+    await alice.client.setExpireTimer(group, 60);
+    const marker = `GROUP-${Math.random().toString(36).slice(2)}`;
+    await alice.client.sendText(group, marker);
+    await until(() => bob.client.history(group).length === 2, 10_000, 'the group message at Bob');
+    const distributions = (d: typeof alice) =>
+      d.store.list('sent').filter((e) => {
+        const entry = getSent(d.store, fromBase64Url(e.key, 16) as Uint8Array);
+        const payload = entry?.toContacts ?? entry?.toOwnDevices;
+        return payload ? decodeContent(payload).body.type === 'distribution' : false;
+      });
+    expect(distributions(alice).length).toBeGreaterThan(0);
+
+    clock.now += 61_000;
+    await alice.client.maintain();
+    await bob.client.maintain();
+    expect(distributions(alice)).toEqual([]);
+    const needle = new TextEncoder().encode(marker);
+    expect({ alice: findIn(alice.dir, needle), bob: findIn(bob.dir, needle) }).toEqual({ alice: [], bob: [] });
   });
 });
