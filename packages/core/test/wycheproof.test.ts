@@ -8,13 +8,16 @@
  * keeps a tally (cases run per expected result, cases skipped as not
  * applicable, failures by tcId) and the test asserts the whole tally against
  * the counts of the pinned vector commit (dac1dd47, see
- * /work/shared/vectors/README.md), so a loader or loop bug that runs fewer
+ * test-vectors/wycheproof/NOTICE), so a loader or loop bug that runs fewer
  * cases fails instead of passing vacuously. The last block runs some loops
  * against deliberately broken backends to show that they can fail.
  *
  * Not used by core, so not run: xchacha20_poly1305_test.json,
  * aes_gcm_test.json.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import { bytesEqual, concatBytes, constantTimeEqual } from '../src/bytes.ts';
@@ -23,14 +26,11 @@ import { nobleBackend } from '../src/crypto/noble.ts';
 import { nodeBackend } from '../src/crypto/node.ts';
 import { checkX25519PublicKey, dh } from '../src/crypto/x25519.ts';
 import { isParleyError } from '../src/errors.ts';
-import { Tally, type WycheproofFile, hexField, loadWycheproof, numberField, wycheproofSkipReason } from './support/wycheproof.ts';
+import { Tally, WYCHEPROOF_DIR, type WycheproofFile, hexField, loadWycheproof, noticeDigests, numberField } from './support/wycheproof.ts';
 
 const BACKENDS: readonly CryptoBackend[] = [nobleBackend, nodeBackend];
 
-const skipReason = wycheproofSkipReason();
-if (skipReason) console.warn(`wycheproof.test.ts skipped: ${skipReason}`);
-
-/** Files are parsed once per test worker, on first use (never while collecting a skipped suite). */
+/** Files are parsed once per test worker, on first use. */
 const cache = new Map<string, WycheproofFile>();
 function load(name: string, algorithm: string, groupType: string): WycheproofFile {
   let file = cache.get(name);
@@ -243,7 +243,22 @@ function counts(t: Tally): { ran: Record<string, number>; skipped: number } {
   return { ran: t.ran, skipped: t.skipped };
 }
 
-describe.skipIf(skipReason !== null)(skipReason ? `Wycheproof (skipped: ${skipReason})` : 'Wycheproof', () => {
+describe('Wycheproof', () => {
+  it('the vendored files are exactly the ones the NOTICE lists, byte for byte (upstream copies, with their license)', () => {
+    const listed = noticeDigests();
+    const present = readdirSync(WYCHEPROOF_DIR).filter((f) => f !== 'NOTICE');
+    expect([...listed.keys()].sort()).toEqual(present.sort());
+    expect(present).toContain('LICENSE');
+    for (const [file, digest] of listed) {
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(WYCHEPROOF_DIR, file)))
+          .digest('hex'),
+        file,
+      ).toBe(digest);
+    }
+  });
+
   for (const backend of BACKENDS) {
     describe(`${backend.name} backend`, () => {
       it('X25519: raw output matches every case; dh() throws WEAK_KEY exactly on an all-zero output', () => {

@@ -1,18 +1,15 @@
 /**
  * Loader for Project Wycheproof vector files (C2SP/wycheproof,
- * `testvectors_v1/`), read at test time from outside the repository.
- *
- * Where the files live: `$WYCHEPROOF_DIR` when set, else
- * `../shared/vectors/wycheproof/` relative to the repository root (see
- * /work/shared/vectors/README.md; the files are never copied into the repo).
- * When the folder is absent the suites skip with a one-line reason, except
- * under CI (`process.env.CI` set), where a missing folder is a failure: CI
- * always has it, so its absence there means a broken setup, not a bare clone.
+ * `testvectors_v1/`), vendored unchanged in `test-vectors/wycheproof/` with
+ * their license and a NOTICE that names the upstream commit and lists each
+ * file's SHA-256. They live in the repository so that the suites run on every
+ * clone and in CI: nothing is skipped, and a missing or altered file fails.
  *
  * This module knows the file layout (`testGroups[].tests[]`) and checks the
  * parts every test relies on; it knows nothing of any primitive. Each test
  * file reads the fields its schema names through `hexField`.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,23 +44,21 @@ export interface WycheproofFile {
   readonly entries: readonly WycheproofEntry[];
 }
 
-const DEFAULT_DIR = fileURLToPath(new URL('../../../../../shared/vectors/wycheproof/', import.meta.url));
-
-/** The folder the vectors are read from. */
-export function wycheproofDir(): string {
-  return process.env.WYCHEPROOF_DIR || DEFAULT_DIR;
-}
+/** The vendored copy, relative to this file: repository root + test-vectors/wycheproof/. */
+export const WYCHEPROOF_DIR = fileURLToPath(new URL('../../../../test-vectors/wycheproof/', import.meta.url));
 
 /**
- * Why the Wycheproof suites must skip, or `null` when they should run.
- * Never skips under CI: there the suites run and fail on the missing files.
+ * The SHA-256 of each vendored file as the NOTICE lists it. A loaded file
+ * must match its entry, so the copy is provably the upstream bytes.
  */
-export function wycheproofSkipReason(): string | null {
-  const dir = wycheproofDir();
-  if (existsSync(join(dir, 'x25519_test.json'))) return null;
-  if (process.env.CI) return null;
-  return `Wycheproof vectors not found in ${dir} (set WYCHEPROOF_DIR to run these tests)`;
+export function noticeDigests(): Map<string, string> {
+  const notice = readFileSync(join(WYCHEPROOF_DIR, 'NOTICE'), 'utf8');
+  const digests = new Map<string, string>();
+  for (const m of notice.matchAll(/^\s+([0-9a-f]{64})\s+(\S+)$/gm)) digests.set(m[2] as string, m[1] as string);
+  return digests;
 }
+
+let digests: Map<string, string> | undefined;
 
 const RESULTS: ReadonlySet<string> = new Set(['valid', 'invalid', 'acceptable']);
 
@@ -77,11 +72,16 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * found) and returns the cases flattened with their groups.
  */
 export function loadWycheproof(name: string, expected: { algorithm: string; groupType: string }): WycheproofFile {
-  const path = join(wycheproofDir(), name);
-  if (!existsSync(path)) {
-    throw new Error(`Wycheproof file ${path} is missing${process.env.CI ? ' (CI must provide the vectors)' : ''}`);
+  const path = join(WYCHEPROOF_DIR, name);
+  if (!existsSync(path)) throw new Error(`Wycheproof file ${path} is missing (it is part of the repository)`);
+  const raw = readFileSync(path);
+  digests ??= noticeDigests();
+  const expectedDigest = digests.get(name);
+  if (!expectedDigest) throw new Error(`${name}: not listed in test-vectors/wycheproof/NOTICE`);
+  if (createHash('sha256').update(raw).digest('hex') !== expectedDigest) {
+    throw new Error(`${name}: SHA-256 differs from test-vectors/wycheproof/NOTICE (the copy must be the upstream bytes)`);
   }
-  const json: unknown = JSON.parse(readFileSync(path, 'utf8'));
+  const json: unknown = JSON.parse(raw.toString('utf8'));
   if (!isRecord(json) || !Array.isArray(json.testGroups)) throw new Error(`${name}: no testGroups array`);
   if (json.algorithm !== expected.algorithm) {
     throw new Error(`${name}: algorithm is ${String(json.algorithm)}, expected ${expected.algorithm}`);
