@@ -74,15 +74,22 @@ export function initiate(
     dh(b, ek.privateKey, bundle.signedPreKey.publicKey),
   ];
   if (bundle.oneTimePreKey) dhs.push(dh(b, ek.privateKey, bundle.oneTimePreKey.publicKey));
+  // EK_A's private half is used only in the DHs above.
+  wipe(ek.privateKey);
+  // m is the preimage of the KEM secret (K = G(m || H(ek))[0:32], FIPS 203):
+  // reading it later would reveal SS, so it is wiped once used, also when
+  // encapsulation refuses the key (noble wipes only an m it drew itself).
+  const m = p.random(32);
   let kem: { ciphertext: Uint8Array; sharedSecret: Uint8Array };
   try {
-    kem = b.mlkemEncapsulate(bundle.kemPreKey.publicKey, p.random(32));
+    kem = b.mlkemEncapsulate(bundle.kemPreKey.publicKey, m);
   } catch {
+    wipe(...dhs);
     fail('BAD_PUBLIC_KEY', 'kemPreKey.publicKey: invalid ML-KEM-768 public key', { field: 'kemPreKey.publicKey' });
+  } finally {
+    wipe(m);
   }
-  // EK_A's private half is used only in the DHs above.
   const baseKey = { publicKey: ek.publicKey, privateKey: new Uint8Array(0) };
-  wipe(ek.privateKey);
   return {
     bundle,
     sharedSecret: deriveSecret(p, dhs, kem.sharedSecret),

@@ -14,7 +14,7 @@
  * about sessions; the session layer calls `_consume` when an initial
  * message that used prekeys has been fully decrypted.
  */
-import { fromHex, toHex } from '../bytes.ts';
+import { fromHex, toHex, wipe } from '../bytes.ts';
 import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
 import { readArray, readBool, readBytes, readOptional, readUint, readVersionedArray } from '../codec/fields.ts';
 import { MLKEM768_PUBLIC_KEY_BYTES, MLKEM768_SECRET_KEY_BYTES, MLKEM768_SEED_BYTES } from '../crypto/backend.ts';
@@ -449,7 +449,10 @@ export class PreKeyStore {
 
   #newKem(lastResort: boolean): KemPreKeyPublic {
     const id = this.#takeId('kem');
-    const { publicKey, secretKey } = this.#provider.backend.mlkemKeygen(this.#provider.random(MLKEM768_SEED_BYTES));
+    // The seed d || z re-derives the decapsulation key; only the key is kept.
+    const seed = this.#provider.random(MLKEM768_SEED_BYTES);
+    const { publicKey, secretKey } = this.#provider.backend.mlkemKeygen(seed);
+    wipe(seed);
     const signature = this.#device.sign(kemPreKeySignedBytes(id, publicKey, lastResort));
     this.#kem.set(id, { publicKey, secretKey, lastResort, signature });
     return { id, publicKey, lastResort, signature };
