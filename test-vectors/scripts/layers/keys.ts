@@ -19,7 +19,7 @@ import {
   limits,
 } from '@parley/core';
 import { type Cast, accountJson, deviceJson, kemPreKeyJson, oneTimePreKeyJson, signedPreKeyJson } from '../lib/cast.ts';
-import { malleateSignature } from '../lib/ed25519.ts';
+import { malleateSignature, secretScalar, signWithTorsion, torsionedKey } from '../lib/ed25519.ts';
 import {
   BAD_X25519_KEYS,
   appendField,
@@ -58,6 +58,59 @@ function smallOrderAccountKeys(cast: Cast): TestCase[] {
     result: 'invalid',
     error: 'BAD_CERTIFICATE',
   }));
+}
+
+/**
+ * Signatures that involve a small torsion component (spec/01-conventions.md
+ * §3.2). An account key A = [a]B + T (T of order 8) is refused whatever the
+ * signature: with k = 0 mod 8 both the cofactored and the cofactorless
+ * equation hold, with k != 0 mod 8 only the cofactored one. A signature by a
+ * torsion-free key whose R = [r]B + T satisfies only the cofactored equation:
+ * the specification (cofactorless) refuses it, the noble backend accepts it
+ * (D4, the one place the backends still differ).
+ */
+function torsionCases(cast: Cast): TestCase[] {
+  const c = cast.aliceDevice1.certificate;
+  const certificate = (accountKey: Uint8Array, signature: Uint8Array) =>
+    hex(encodeCbor([c.version, accountKey, c.deviceId, c.signingKey, c.identityKey, signature]));
+  const torsioned = torsionedKey('accountKey');
+  const signedBytes = certificateSignedBytes({ ...c, accountKey: torsioned.publicKey });
+  const keyCase = (comment: string, label: string, accept: (k: bigint) => boolean): TestCase => ({
+    comment,
+    certificate: certificate(
+      torsioned.publicKey,
+      signWithTorsion(label, torsioned.a, torsioned.publicKey, signedBytes, { rTorsion: false, accept }),
+    ),
+    expectedAccountKey: hex(torsioned.publicKey),
+    result: 'invalid',
+    error: 'BAD_CERTIFICATE',
+  });
+  const aliceKey = cast.alice.publicKey;
+  const a = secretScalar(cast.rng.drawn('alice.accountSeed'));
+  return [
+    keyCase(
+      'accountKey A = [a]B + T with T of order 8 (canonical, not of small order, not torsion-free); signature S = r + k*a with k = 0 mod 8, so both the cofactored and the cofactorless equation hold: only the torsion check refuses it',
+      'accountKey/k0',
+      (k) => k % 8n === 0n,
+    ),
+    keyCase(
+      'the same torsioned accountKey; signature S = r + k*a with k != 0 mod 8: the cofactored equation holds, the cofactorless one does not (the backends used to disagree); refused by the key check',
+      'accountKey/k1',
+      (k) => k % 8n !== 0n,
+    ),
+    {
+      comment:
+        "alice's own (torsion-free) account key signs with R = [r]B + T, T of order 8, S = r + k*a: the cofactored equation holds, the cofactorless one of spec/01 §3.2 does not. Only the key holder can make such a signature. D4: the noble backend accepts it",
+      certificate: certificate(
+        aliceKey,
+        signWithTorsion('alice/rTorsion', a, aliceKey, certificateSignedBytes(c), { rTorsion: true, accept: () => true }),
+      ),
+      expectedAccountKey: hex(aliceKey),
+      result: 'invalid',
+      error: 'BAD_CERTIFICATE',
+      knownDeviation: { id: 'D4', backends: ['noble'], v1Error: null },
+    },
+  ];
 }
 
 function accountGroup(cast: Cast): TestGroup {
@@ -131,6 +184,7 @@ function certificateGroup(cast: Cast): TestGroup {
         'BAD_CERTIFICATE',
       ),
       ...smallOrderAccountKeys(cast),
+      ...torsionCases(cast),
       invalid('version 2', setField(cert, [0], 2), 'UNSUPPORTED_VERSION'),
       invalid('version 0', setField(cert, [0], 0), 'UNSUPPORTED_VERSION'),
       invalid(

@@ -18,7 +18,7 @@ import {
 } from 'node:crypto';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { ProtocolError } from './errors.mjs';
-import { concat, equal, fromHex } from './hex.mjs';
+import { concat, equal, fromHex, toHex } from './hex.mjs';
 
 const u8 = (buf) => new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).slice();
 
@@ -97,15 +97,77 @@ const SMALL_ORDER_ED25519_Y = [0n, 1n, P - 1n, P, P + 1n].concat(
   ].map((h) => leInt(fromHex(h))),
 );
 
+// Edwards25519 arithmetic for the one check node:crypto cannot do: whether A
+// is torsion-free ([L]A = identity). Written from RFC 8032 §5.1 in BigInt,
+// slow (milliseconds) and plain; the verifier checks few distinct keys.
+const mod = (n) => ((n % P) + P) % P;
+const pow = (b, e) => {
+  let r = 1n;
+  for (let x = mod(b), k = e; k > 0n; k >>= 1n, x = (x * x) % P) if (k & 1n) r = (r * x) % P;
+  return r;
+};
+const D = mod(-121665n * pow(121666n, P - 2n));
+const SQRT_M1 = pow(2n, (P - 1n) / 4n);
+
+/** RFC 8032 §5.1.3 point decoding, in extended coordinates [X, Y, Z, T]; null when not on the curve. */
+function decodePoint(bytes) {
+  const y = leInt(bytes) & ((1n << 255n) - 1n);
+  const sign = BigInt(bytes[31] >> 7);
+  if (y >= P) return null;
+  const u = mod(y * y - 1n);
+  const v = mod(D * y * y + 1n);
+  let x = mod(u * pow(v, 3n) * pow(u * pow(v, 7n), (P - 5n) / 8n));
+  if (mod(v * x * x) !== u) {
+    if (mod(v * x * x) !== mod(-u)) return null;
+    x = mod(x * SQRT_M1);
+  }
+  if (x === 0n && sign === 1n) return null;
+  if ((x & 1n) !== sign) x = P - x;
+  return [x, y, 1n, mod(x * y)];
+}
+
+/** RFC 8032 §5.1.4 point addition (complete; also used to double). */
+function addPoints([X1, Y1, Z1, T1], [X2, Y2, Z2, T2]) {
+  const a = mod((Y1 - X1) * (Y2 - X2));
+  const b = mod((Y1 + X1) * (Y2 + X2));
+  const c = mod(T1 * 2n * D * T2);
+  const d = mod(Z1 * 2n * Z2);
+  const [e, f, g, h] = [b - a, d - c, d + c, b + a];
+  return [mod(e * f), mod(g * h), mod(f * g), mod(e * h)];
+}
+
+const torsionChecked = new Map();
+
+/** [L]A = identity (X = 0, Y = Z): A lies in the prime-order subgroup. */
+function isTorsionFree(pub) {
+  const id = toHex(pub);
+  if (!torsionChecked.has(id)) {
+    const point = decodePoint(pub);
+    let ok = false;
+    if (point) {
+      let acc = [0n, 1n, 1n, 0n];
+      for (let i = 252n; i >= 0n; i--) {
+        acc = addPoints(acc, acc);
+        if ((L >> i) & 1n) acc = addPoints(acc, point);
+      }
+      ok = acc[0] === 0n && acc[1] === acc[2];
+    }
+    torsionChecked.set(id, ok);
+  }
+  return torsionChecked.get(id);
+}
+
 /**
- * Strict verification: lengths, canonical A with no small order, s < L,
- * then OpenSSL's check of the equation (R must re-encode exactly, so a
- * non-canonical R fails there). Never throws.
+ * Strict verification (spec/01 §3.2): lengths, canonical A with no small
+ * order, A torsion-free, s < L, then OpenSSL's cofactorless check of the
+ * equation (R must re-encode exactly, so a non-canonical R, or an R with a
+ * small-order component, fails there). Never throws.
  */
 export function ed25519Verify(pub, message, signature) {
   if (pub.length !== 32 || signature.length !== 64) return false;
   const y = leInt(pub) & ((1n << 255n) - 1n);
   if (y >= P || SMALL_ORDER_ED25519_Y.includes(y)) return false;
+  if (!isTorsionFree(pub)) return false;
   if (leInt(signature.subarray(32)) >= L) return false;
   try {
     return verify(null, message, publicKey('ed25519', pub), signature);
