@@ -128,6 +128,20 @@ describe('message, bundle, certificate and record decoders', () => {
     expect(codeOf(() => decodeBundle(encodeCbor([bf[0], bf[1], spk, bf[3], bf[4]] as never)))).toBe('BAD_PUBLIC_KEY');
   });
 
+  it('a wrong-length X25519 key is MALFORMED everywhere: the key check, a header, a bundle, a certificate (one code, 02 §2.3)', () => {
+    for (const n of [0, 31, 33, 64]) expect(codeOf(() => checkX25519PublicKey(new Uint8Array(n).fill(9), 'k'))).toBe('MALFORMED');
+    const [v, t, , ct] = decodeCbor(ratchetMsg, 'm', 1 << 22) as [number, number, Uint8Array, Uint8Array];
+    const short = new Uint8Array(31).fill(9);
+    expect(codeOf(() => decodeMessage(encodeCbor([v, t, encodeCbor([short, 0, 0]), ct])))).toBe('MALFORMED');
+    const bf = decodeCbor(bundle, 'b', 4096) as unknown[];
+    const spk = (bf[2] as unknown[]).slice();
+    spk[1] = short;
+    expect(codeOf(() => decodeBundle(encodeCbor([bf[0], bf[1], spk, bf[3], bf[4]] as never)))).toBe('MALFORMED');
+    const cf = (decodeCbor(encodeCertificate(alice.device.certificate), 'c', 4096) as unknown[]).slice();
+    cf[4] = short;
+    expect(codeOf(() => decodeCertificate(encodeCbor(cf as never)))).toBe('MALFORMED');
+  });
+
   it('never crashes on random mutations of valid messages (fuzz)', () => {
     const samples = [ratchetMsg, preKeyMsg, bundle, cert];
     fc.assert(

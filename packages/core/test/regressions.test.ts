@@ -153,6 +153,22 @@ describe('second review round', () => {
     expect(bob.prekeys.kemPreKeys().map((k) => k.id)).not.toContain(old.id);
   });
 
+  it('initiate decodes the bundle before the peer check: a malformed bundle is MALFORMED whatever peer it names (03 §3)', () => {
+    const alice = party(provider);
+    const bob = party(provider);
+    const carol = party(provider);
+    const { a } = establish(alice, bob);
+    const before = toHex(a.serialize());
+    const good = carol.prekeys.bundle();
+    const shortKey = { ...good, certificate: { ...good.certificate, accountKey: new Uint8Array(31) } };
+    const hugeId = { ...good, certificate: { ...good.certificate, deviceId: 2 ** 32 } };
+    expect(codeOf(() => a.initiate(alice.device, shortKey))).toBe('MALFORMED');
+    expect(codeOf(() => a.initiate(alice.device, hugeId))).toBe('MALFORMED');
+    // A well-formed bundle of another peer is still IDENTITY_MISMATCH.
+    expect(codeOf(() => a.initiate(alice.device, good))).toBe('IDENTITY_MISMATCH');
+    expect(toHex(a.serialize())).toBe(before);
+  });
+
   it('after an allowed identity change, the old peer cannot switch the record back', () => {
     const alice = party(provider);
     const bob = party(provider);

@@ -227,6 +227,22 @@ function preKeyMessageGroup(cast: Cast, withOneTime: FirstMessage, withoutOneTim
         'MALFORMED',
       ),
       invalid('baseKey as a text string', setField(m, [3], 'alice'), 'MALFORMED'),
+      // A wrong-length X25519 key is a shape error (01 §2.3, 02 §2.3): MALFORMED, never BAD_PUBLIC_KEY.
+      invalid(
+        'baseKey 31 bytes (a wrong-length X25519 key is MALFORMED)',
+        editField(m, [3], (k) => (k as Uint8Array).slice(1)),
+        'MALFORMED',
+      ),
+      invalid(
+        'baseKey 33 bytes (a wrong-length X25519 key is MALFORMED)',
+        editField(m, [3], (k) => Uint8Array.of(...(k as Uint8Array), 0)),
+        'MALFORMED',
+      ),
+      invalid(
+        'header ratchetKey 31 bytes (a wrong-length X25519 key is MALFORMED)',
+        editInner([2], () => encodeCbor([new Uint8Array(31).fill(9), 0, 0])),
+        'MALFORMED',
+      ),
       invalid('oneTimePreKeyId 0 (reserved)', setField(m, [5], 0), 'MALFORMED'),
       invalid('ten fields', appendField(m, [], null), 'MALFORMED'),
       invalid('embedded message is a PreKeyMessage', setField(m, [8], m), 'MALFORMED'),

@@ -541,6 +541,14 @@ function deliveryGroup(cast: Cast, run: ConversationRun): TestGroup {
       ...BAD_X25519_KEYS.slice(0, 4).map(({ name, key }) =>
         deliver(`header ratchetKey is the ${name}`, afterA3, 'responder', withHeader('a4', key, 0, 0), 'BAD_PUBLIC_KEY'),
       ),
+      // A wrong-length X25519 key is a shape error (01 §2.3, 02 §2.3): MALFORMED, never BAD_PUBLIC_KEY.
+      deliver(
+        'header ratchetKey of 33 bytes (a wrong-length X25519 key is MALFORMED)',
+        afterA3,
+        'responder',
+        withHeader('a4', new Uint8Array(33).fill(9), 0, 0),
+        'MALFORMED',
+      ),
       deliver(
         'authentic next message whose plaintext has no 0x80 marker (all zero)',
         aliceGotB1,

@@ -41,11 +41,14 @@ export function isLowOrderX25519(u: Uint8Array): boolean {
 
 /**
  * Validate an X25519 public key received from outside. `field` names it in
- * the error (never its value).
+ * the error (never its value). A value that is not 32 bytes is MALFORMED, a
+ * shape error like every fixed-size field of the wire (spec/01-conventions.md
+ * §2.3; decoders raise it before calling this); BAD_PUBLIC_KEY is only for 32
+ * bytes that are not an acceptable key (spec/02-keys.md §2.3).
  */
 export function checkX25519PublicKey(u: Uint8Array, field: string): Uint8Array {
   if (!(u instanceof Uint8Array) || u.length !== 32) {
-    fail('BAD_PUBLIC_KEY', `${field}: X25519 public key must be 32 bytes`, { field });
+    fail('MALFORMED', `${field}: X25519 public key must be 32 bytes`, { field });
   }
   if (!isCanonicalX25519(u)) fail('BAD_PUBLIC_KEY', `${field}: non-canonical X25519 public key`, { field });
   if (isLowOrderX25519(u)) fail('BAD_PUBLIC_KEY', `${field}: X25519 public key of small order`, { field });

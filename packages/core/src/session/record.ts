@@ -16,7 +16,7 @@ import { ParleyError, fail } from '../errors.ts';
 import { initiate, respond } from '../handshake/pqxdh.ts';
 import type { DeviceCertificate } from '../keys/certificate.ts';
 import { type DeviceIdentity, asRecordError } from '../keys/identity.ts';
-import type { PreKeyBundle, PreKeyStore, PreKeyUse } from '../keys/prekeys.ts';
+import { type PreKeyBundle, type PreKeyStore, type PreKeyUse, decodeBundle, encodeBundle } from '../keys/prekeys.ts';
 import { inspectSymbol, redacted } from '../keys/redact.ts';
 import { PROTOCOL_VERSION } from '../labels.ts';
 import { MAX_ARCHIVED_RATCHET_TRIALS, MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
@@ -100,12 +100,16 @@ export class SessionRecord {
   initiate(device: DeviceIdentity, bundle: PreKeyBundle, options: InitiateOptions = {}): void {
     const p = this.#provider;
     const current = this.#state.current;
-    if (current && !samePeer(current.remoteCertificate, bundle.certificate) && !options.allowIdentityChange) {
+    // Decode first (spec/03-handshake.md §3 step 1): the peer check then
+    // reads fields that passed the same checks as received bytes, and a
+    // malformed bundle is MALFORMED whatever peer it names.
+    const decoded = decodeBundle(encodeBundle(bundle));
+    if (current && !samePeer(current.remoteCertificate, decoded.certificate) && !options.allowIdentityChange) {
       fail('IDENTITY_MISMATCH', "bundle names another account or device than this record's peer", {
-        deviceId: bundle.certificate.deviceId,
+        deviceId: decoded.certificate.deviceId,
       });
     }
-    const hs = initiate(p, device, bundle, options);
+    const hs = initiate(p, device, decoded, options);
     const ratchet = initInitiator(p, hs.sharedSecret, hs.bundle.signedPreKey.publicKey, generateDhKeyPair(p));
     wipe(hs.sharedSecret);
     const session: SessionState = {
