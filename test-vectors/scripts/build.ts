@@ -4,6 +4,7 @@
  * rebuilds it with each backend and compares byte for byte.
  */
 import type { CryptoBackend } from '@parley/core';
+import { cborFile } from './layers/cbor.ts';
 import { createCast } from './lib/cast.ts';
 import { groupsFile } from './layers/groups.ts';
 import { handshakeFile } from './layers/handshake.ts';
@@ -25,5 +26,6 @@ export function buildVectors(backend: CryptoBackend): Map<string, string> {
     ['safety-number.json', safetyNumberFile(cast)],
     ['records.json', recordsFile(cast, ratchet.run)],
     ['groups.json', groupsFile(cast)],
+    ['cbor.json', cborFile()],
   ]);
 }

@@ -11,6 +11,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('regenerated vectors (%
   it('equal the checked-in files byte for byte', () => {
     const built = buildVectors(backend);
     expect([...built.keys()].sort()).toEqual([
+      'cbor.json',
       'groups.json',
       'handshake.json',
       'keys.json',

@@ -8,6 +8,7 @@ describe('independent verifier', () => {
   it('recomputes every valid vector and sees every invalid one refused with its code', () => {
     const reports: { file: string; tests: number; failures: unknown[] }[] = verifyAll();
     expect(reports.map((r) => r.file)).toEqual([
+      'cbor.json',
       'keys.json',
       'handshake.json',
       'ratchet.json',

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { checkCbor } from './checks/cbor.mjs';
 import { checkGroups } from './checks/groups.mjs';
 import { checkHandshake } from './checks/handshake.mjs';
 import { checkKeys } from './checks/keys.mjs';
@@ -22,13 +23,23 @@ import { checkRecords } from './checks/records.mjs';
 import { checkSafetyNumber } from './checks/safety-number.mjs';
 import { FileCheck } from './lib/check.mjs';
 
-const FILES = ['keys.json', 'handshake.json', 'ratchet.json', 'padding.json', 'safety-number.json', 'records.json', 'groups.json'];
+const FILES = [
+  'cbor.json',
+  'keys.json',
+  'handshake.json',
+  'ratchet.json',
+  'padding.json',
+  'safety-number.json',
+  'records.json',
+  'groups.json',
+];
 
 /** Checks every vector file in `dir`; returns one report per file. */
 export function verifyAll(dir = new URL('..', import.meta.url)) {
   const base = dir instanceof URL ? dir : pathToFileURL(`${resolve(dir)}/`);
   const load = (name) => new FileCheck(name, JSON.parse(readFileSync(new URL(name, base), 'utf8')));
   const files = Object.fromEntries(FILES.map((name) => [name, load(name)]));
+  checkCbor(files['cbor.json']);
   checkKeys(files['keys.json']);
   checkHandshake(files['handshake.json']);
   const conversations = checkRatchet(files['ratchet.json']);

@@ -38,7 +38,7 @@ export interface VectorFile {
 
 /** The note every file with a case flagged as a known deviation carries. */
 export const DEVIATION_NOTE =
-  'knownDeviation marks a case where the reference code still deviates from the specification (spec/README.md, "Known deviations"): the case states what the specification requires (result, error), and knownDeviation says on which crypto backends the reference code does otherwise (v1Error: the code it raises instead, or null when it accepts the input). A conforming implementation follows error.';
+  'knownDeviation marks a case where the reference code still deviates from the specification (spec/README.md, "Review findings", table "Open"): the case states what the specification requires (result, error), and knownDeviation says on which crypto backends the reference code does otherwise (v1Error: the code it raises instead, or null when it accepts the input). A conforming implementation follows error.';
 
 /** Lowercase hex, the only encoding of bytes in the files. */
 export const hex = (b: Uint8Array): string => toHex(b);

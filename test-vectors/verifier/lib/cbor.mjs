@@ -3,8 +3,8 @@
  * different library from core's cbor-x). Decoding walks cborg's tokens, so
  * each rule of §2.2 is checked directly: cborg's strict mode refuses
  * over-long integer and length forms and indefinite lengths; this module
- * refuses maps, tags, floats, undefined and other simple values, integers
- * above 2^32-1, invalid UTF-8, nesting deeper than 8, trailing bytes and
+ * refuses maps, tags, floats, undefined and other simple values, negative
+ * integers, integers above 2^32-1, invalid UTF-8, nesting deeper than 8, trailing bytes and
  * empty input.
  */
 import { Tokenizer, Type, encode as cborgEncode } from 'cborg';
@@ -55,10 +55,8 @@ function readItem(tokenizer, what, depth) {
     if (typeof token.value !== 'number' || token.value > MAX_UINT) fail('MALFORMED', `${what}: integer above 2^32-1`);
     return token.value;
   }
-  if (Type.equals(t, Type.negint)) {
-    // Parseable, but no Parley field admits it: returned as a negative number for the field readers to refuse.
-    return typeof token.value === 'number' ? token.value : -1;
-  }
+  // 01 §2.2: negative integers are outside the subset, refused by the decoder itself (D6).
+  if (Type.equals(t, Type.negint)) fail('MALFORMED', `${what}: negative integer`);
   if (Type.equals(t, Type.bytes)) return Uint8Array.from(token.value);
   if (Type.equals(t, Type.string)) {
     try {
