@@ -37,13 +37,20 @@ describe.each(backends.map((b) => [b.name, b] as const))('ratchet.json (%s backe
       const snapshot = replay.snapshots[test.afterStep];
       const saved = snapshot?.[test.recipient as 'initiator' | 'responder'];
       if (!snapshot || !saved) throw new Error(`no record for ${test.recipient} after step ${test.afterStep}`);
-      const record = SessionRecord.deserialize(bytes(saved), p);
+      // Counts the recipient's random draws (04 §4.6), for the cases that pin them.
+      let draws = 0;
+      const counting = cryptoProvider(backend, (n) => {
+        draws++;
+        return backend.randomBytes(n);
+      });
+      const record = SessionRecord.deserialize(bytes(saved), counting);
       const device = DeviceIdentity.deserialize(replay.responder.serialize(), p);
       const prekeys = PreKeyStore.deserialize(bytes(snapshot.prekeys), device, p);
       const context = test.withDeviceAndPrekeys ? { device, prekeys } : {};
       if (!expectRefusal(() => record.decrypt(bytes(test.message), context), test, backend)) continue; // a known deviation: accepted
       expect(hexOf(record.serialize()), test.comment).toBe(saved);
       expect(hexOf(prekeys.serialize()), test.comment).toBe(snapshot.prekeys);
+      if (test.randomDraws !== undefined) expect(draws, test.comment).toBe(test.randomDraws);
     }
   });
 });

@@ -473,9 +473,9 @@ function deliveryGroup(cast: Cast, run: ConversationRun): TestGroup {
   const last = run.snapshots.length - 1;
   return {
     type: 'ConversationDelivery',
-    spec: 'spec/04-double-ratchet.md §4, §6.3; spec/06-errors.md §3.4',
+    spec: 'spec/04-double-ratchet.md §4, §4.6, §6.3; spec/06-errors.md §3.4',
     description:
-      "Each message is delivered to the recipient's session record as it stood after step afterStep of the named conversation (with withDeviceAndPrekeys, also with the responder's device and its prekey store as it stood then). Decrypting it must fail with the error and leave the record (and the prekey store) unchanged.",
+      "Each message is delivered to the recipient's session record as it stood after step afterStep of the named conversation (with withDeviceAndPrekeys, also with the responder's device and its prekey store as it stood then). Decrypting it must fail with the error and leave the record (and the prekey store) unchanged. Where randomDraws is given, the recipient must have drawn exactly that many 32-byte random values before refusing (04 §4.6: the new sending ratchet key of a DH step is drawn after the AEAD has authenticated the message and before the padding is checked).",
     tests: [
       deliver('the first PreKeyMessage again, on the session it created', receivedAt('a0'), 'responder', msg('a0'), 'DUPLICATE_MESSAGE'),
       deliver(
@@ -503,13 +503,16 @@ function deliveryGroup(cast: Cast, run: ConversationRun): TestGroup {
         withHeader('b0', getField(header('b0'), [0]) as Uint8Array, 5, 0),
         'DECRYPT_FAILED',
       ),
-      deliver(
-        'a4 with the ratchet key of another chain in its header (a new chain: a DH step that does not authenticate)',
-        afterA3,
-        'responder',
-        withHeader('a4', unknownKey, 0, 1),
-        'DECRYPT_FAILED',
-      ),
+      {
+        ...deliver(
+          'a4 with the ratchet key of another chain in its header (a new chain: a DH step that does not authenticate, so nothing is drawn)',
+          afterA3,
+          'responder',
+          withHeader('a4', unknownKey, 0, 1),
+          'DECRYPT_FAILED',
+        ),
+        randomDraws: 0,
+      },
       deliver(
         `exactly ${limits.MAX_FORWARD_JUMP} messages ahead in the current chain: allowed, then fails authentication`,
         afterA3,
@@ -549,13 +552,16 @@ function deliveryGroup(cast: Cast, run: ConversationRun): TestGroup {
         withHeader('a4', new Uint8Array(33).fill(9), 0, 0),
         'MALFORMED',
       ),
-      deliver(
-        'authentic next message whose plaintext has no 0x80 marker (all zero)',
-        aliceGotB1,
-        'initiator',
-        padding(new Uint8Array(160)),
-        'BAD_PADDING',
-      ),
+      {
+        ...deliver(
+          'authentic next message whose plaintext has no 0x80 marker (all zero; the current chain: nothing is drawn)',
+          aliceGotB1,
+          'initiator',
+          padding(new Uint8Array(160)),
+          'BAD_PADDING',
+        ),
+        randomDraws: 0,
+      },
       deliver(
         'authentic next message whose padding has a non-zero byte after the marker',
         aliceGotB1,
@@ -564,6 +570,18 @@ function deliveryGroup(cast: Cast, run: ConversationRun): TestGroup {
         'BAD_PADDING',
       ),
       deliver('authentic next message with an empty padded plaintext', aliceGotB1, 'initiator', padding(new Uint8Array(0)), 'BAD_PADDING'),
+      // 04 §4.6: the one draw of decryption (the new sending ratchet key of a DH step) comes after the
+      // AEAD and before the padding check, so these cases pin how many values the refusal consumed.
+      {
+        ...deliver(
+          "authentic first message of bob's third chain (a DH ratchet step for alice) whose plaintext has no 0x80 marker",
+          receivedAt('b2') - 1,
+          'initiator',
+          forgeNext(cast, snapshot(sentAt('b2') - 1, 'responder'), new Uint8Array(160)),
+          'BAD_PADDING',
+        ),
+        randomDraws: 1,
+      },
       deliver(
         'ciphertext of 15 bytes (shorter than the tag)',
         afterA3,

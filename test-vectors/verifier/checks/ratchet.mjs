@@ -138,12 +138,19 @@ export function checkRatchet(f) {
         if (!saved) throw new Mismatch(`no ${t.recipient} record after step ${t.afterStep} of ${t.conversation}`);
         const record = SessionRecord.load(saved);
         same('record loads and re-encodes', record.encode(), saved);
-        const context = { newRatchetPrivateKey: () => new Uint8Array(32).fill(9) };
+        let draws = 0;
+        const context = {
+          newRatchetPrivateKey: () => {
+            draws++;
+            return new Uint8Array(32).fill(9);
+          },
+        };
         const prekeys = PreKeyStore.load(snap.prekeys);
         if (t.withDeviceAndPrekeys) Object.assign(context, { device: run.devices.responder, prekeys });
         refuses('delivery', () => record.decrypt(h(t.message), context), t.error);
         same('record after the refusal', record.encode(), saved);
         same('prekey store after the refusal', prekeys.encode(), snap.prekeys);
+        if (t.randomDraws !== undefined) same('random values drawn before the refusal (04 §4.6)', draws, t.randomDraws);
       });
     }
   }
