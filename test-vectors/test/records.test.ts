@@ -48,7 +48,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('records.json (%s backe
       const load: Record<string, () => unknown> = {
         Account: () => Account.deserialize(record, p),
         DeviceIdentity: () => DeviceIdentity.deserialize(record, p),
-        PreKeyStore: () => PreKeyStore.deserialize(record, DeviceIdentity.deserialize(bytes(group.device), p), p),
+        PreKeyStore: () => PreKeyStore.deserialize(record, DeviceIdentity.deserialize(bytes(test.device ?? group.device), p), p),
         SessionRecord: () => SessionRecord.deserialize(record, p),
       };
       expectRefusal(load[test.kind] as () => unknown, test, backend);

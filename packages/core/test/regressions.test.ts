@@ -169,6 +169,17 @@ describe('second review round', () => {
     expect(toHex(a.serialize())).toBe(before);
   });
 
+  it('a prekey store loads only with the device that signed it (05 §6.4): another device is BAD_RECORD', () => {
+    const alice = party(provider);
+    const bob = party(provider);
+    const stored = bob.prekeys.serialize();
+    expect(codeOf(() => PreKeyStore.deserialize(stored, alice.device, provider))).toBe('BAD_RECORD');
+    // Another device of the same account is another signing key: refused too.
+    const bob2 = bob.account.createDevice(2, provider);
+    expect(codeOf(() => PreKeyStore.deserialize(stored, bob2, provider))).toBe('BAD_RECORD');
+    expect(toHex(PreKeyStore.deserialize(stored, bob.device, provider).serialize())).toBe(toHex(stored));
+  });
+
   it('after an allowed identity change, the old peer cannot switch the record back', () => {
     const alice = party(provider);
     const bob = party(provider);

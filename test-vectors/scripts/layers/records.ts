@@ -137,7 +137,7 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
       type: 'InvalidRecord',
       spec: 'spec/05-wire-format.md §6.1, spec/06-errors.md §3.6',
       description:
-        'Loading the record as its kind (PreKeyStore with the PreKeyStoreRecord group device) must fail with the error; a record is never partly loaded.',
+        "Loading the record as its kind (PreKeyStore with this group's device, or the test's own device when it names one) must fail with the error; a record is never partly loaded.",
       device: hex(cast.bobDevice1.serialize()),
       tests: [
         invalid('Account', 'format tag of another record kind', setField(account, [0], 'parley/device-identity'), 'BAD_RECORD'),
@@ -165,6 +165,15 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
         invalid('DeviceIdentity', 'version 2', setField(device, [1], 2), 'UNSUPPORTED_VERSION'),
         invalid('PreKeyStore', 'current signed prekey id names no stored key', setField(store, [2, 3], 9), 'BAD_RECORD'),
         invalid('PreKeyStore', 'version 2', setField(store, [1], 2), 'UNSUPPORTED_VERSION'),
+        {
+          ...invalid(
+            'PreKeyStore',
+            "bob's store loaded with alice's device 1 (its current keys carry another device's signatures)",
+            store,
+            'BAD_RECORD',
+          ),
+          device: hex(cast.aliceDevice1.serialize()),
+        },
         invalid('PreKeyStore', 'format tag missing', setField(store, [0], null), 'BAD_RECORD'),
         invalid('SessionRecord', 'version 2', setField(session, [1], 2), 'UNSUPPORTED_VERSION'),
         invalid(

@@ -145,7 +145,7 @@ export function checkRatchet(f) {
             return new Uint8Array(32).fill(9);
           },
         };
-        const prekeys = PreKeyStore.load(snap.prekeys);
+        const prekeys = PreKeyStore.load(snap.prekeys, run.devices.responder);
         if (t.withDeviceAndPrekeys) Object.assign(context, { device: run.devices.responder, prekeys });
         refuses('delivery', () => record.decrypt(h(t.message), context), t.error);
         same('record after the refusal', record.encode(), saved);

@@ -58,7 +58,7 @@ export function checkRecords(f, conversations) {
     const device = loadDevice(h(g.device));
     for (const t of g.tests) {
       f.run(t, () => {
-        const store = PreKeyStore.load(h(t.record));
+        const store = PreKeyStore.load(h(t.record), device);
         same('store re-encodes', store.encode(), t.record);
         checkStoreKeys(store, device.certificate.signingKey);
         same('store of the conversation', conversation(t).snap.prekeys, t.record);
@@ -98,9 +98,8 @@ export function checkRecords(f, conversations) {
 
   for (const g of f.groups('InvalidRecord')) {
     for (const t of g.tests) {
-      const load = { Account: loadAccount, DeviceIdentity: loadDevice, PreKeyStore: PreKeyStore.load, SessionRecord: SessionRecord.load }[
-        t.kind
-      ];
+      const loadStore = (bytes) => PreKeyStore.load(bytes, loadDevice(h(t.device ?? g.device)));
+      const load = { Account: loadAccount, DeviceIdentity: loadDevice, PreKeyStore: loadStore, SessionRecord: SessionRecord.load }[t.kind];
       f.run(t, () => {
         if (!load) throw new Mismatch(`unknown record kind ${t.kind}`);
         refuses(t.kind, () => load(h(t.record)), t.error);

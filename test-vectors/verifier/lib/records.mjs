@@ -9,7 +9,7 @@ import { Limits, RecordTag, Sizes, VERSION } from './constants.mjs';
 import { ProtocolError, fail } from './errors.mjs';
 import { initiate, respond } from './handshake.mjs';
 import { equal, fromHex, toHex } from './hex.mjs';
-import { ed25519PublicKey, mlkemKeygen, sha256, x25519PublicKey } from './primitives.mjs';
+import { ed25519PublicKey, ed25519Verify, mlkemKeygen, sha256, x25519PublicKey } from './primitives.mjs';
 import { initInitiator, initResponder, pad, ratchetDecrypt, ratchetEncrypt, skippedId, unpad } from './ratchet.mjs';
 import {
   certificateArray,
@@ -17,7 +17,9 @@ import {
   decodeMessage,
   encodePreKeyMessage,
   encodeRatchetMessage,
+  kemPreKeySignedBytes,
   preKeyFieldsBytes,
+  signedPreKeySignedBytes,
   verifyCertificate,
 } from './structures.mjs';
 
@@ -169,12 +171,13 @@ export class PreKeyStore {
     ]);
   }
 
-  static load(bytes) {
+  /** `device` (a loaded DeviceIdentity): the store must belong to it (05 §6.4); omitted only where no device is at hand. */
+  static load(bytes, device) {
     return asRecord('PreKeyStore', () => {
       const f = readRecordHead(bytes, 'PreKeyStore', RecordTag.prekeyStore, 7);
       const counters = readArray(f[2], 'counters', 5).map((v, i) => readUint(v, `counter${i}`));
       const signed = new Map();
-      for (const e of readArray(f[3], 'signed', { min: 1, max: 1000 })) {
+      for (const e of readArray(f[3], 'signed', { min: 1, max: Limits.MAX_STORED_SIGNED_PREKEYS })) {
         const r = readArray(e, 'signed entry', 4);
         signed.set(readId(r[0], 'id'), {
           privateKey: readBytes(r[1], 'private', 32),
@@ -183,12 +186,12 @@ export class PreKeyStore {
         });
       }
       const oneTime = new Map();
-      for (const e of readArray(f[4], 'oneTime', { min: 0, max: 1_000_000 })) {
+      for (const e of readArray(f[4], 'oneTime', { min: 0, max: Limits.MAX_STORED_ONE_TIME_PREKEYS })) {
         const r = readArray(e, 'oneTime entry', 3);
         oneTime.set(readId(r[0], 'id'), { privateKey: readBytes(r[1], 'private', 32), publicKey: readBytes(r[2], 'public', 32) });
       }
       const kem = new Map();
-      for (const e of readArray(f[5], 'kem', { min: 1, max: 100_000 })) {
+      for (const e of readArray(f[5], 'kem', { min: 1, max: Limits.MAX_STORED_KEM_PREKEYS })) {
         const r = readArray(e, 'kem entry', 5);
         kem.set(readId(r[0], 'id'), {
           publicKey: readBytes(r[1], 'public', Sizes.mlkemPublicKey),
@@ -198,13 +201,24 @@ export class PreKeyStore {
         });
       }
       const seen = new Map();
-      for (const e of readArray(f[6], 'seenBaseKeys', { min: 0, max: 1000 })) {
+      for (const e of readArray(f[6], 'seenBaseKeys', { min: 0, max: Limits.MAX_STORED_SIGNED_PREKEYS })) {
         const r = readArray(e, 'seen entry', 2);
         const keys = readArray(r[1], 'keys', { min: 0, max: Limits.MAX_REMEMBERED_BASE_KEYS });
         seen.set(readId(r[0], 'id'), new Set(keys.map((k) => toHex(readBytes(k, 'baseKey', 32)))));
       }
       if (!signed.has(counters[3]) || !kem.get(counters[4])?.lastResort)
         fail('BAD_RECORD', 'current signed or last-resort KEM prekey missing');
+      // 05 §6.4: the current signed and last-resort KEM prekeys carry the loading device's signatures.
+      if (device) {
+        const signingKey = device.certificate.signingKey;
+        const spk = signed.get(counters[3]);
+        const lr = kem.get(counters[4]);
+        if (
+          !ed25519Verify(signingKey, signedPreKeySignedBytes(counters[3], spk.publicKey), spk.signature) ||
+          !ed25519Verify(signingKey, kemPreKeySignedBytes(counters[4], lr.publicKey, true), lr.signature)
+        )
+          fail('BAD_RECORD', "not signed by the device's signing key");
+      }
       return new PreKeyStore({ counters, signed, oneTime, kem, seen });
     });
   }

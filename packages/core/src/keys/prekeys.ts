@@ -426,8 +426,22 @@ export class PreKeyStore {
         const keys = readArray(r[1], 'keys', { min: 0, max: MAX_REMEMBERED_BASE_KEYS });
         s.#seenBaseKeys.set(readPreKeyId(r[0], 'id'), new Set(keys.map((k) => toHex(readBytes(k, 'baseKey', 32)))));
       }
-      if (!s.#signed.has(s.#currentSignedId) || !s.#kem.get(s.#lastResortKemId)?.lastResort) {
+      const signed = s.#signed.get(s.#currentSignedId);
+      const lastResort = s.#kem.get(s.#lastResortKemId);
+      if (!signed || !lastResort?.lastResort) {
         fail('BAD_RECORD', 'PreKeyStore: current signed or last-resort KEM prekey missing');
+      }
+      // A store belongs to the device it is loaded with (spec/05-wire-format.md
+      // §6.4): its two current keys must carry that device's signatures. Loaded
+      // with another device, it would hand out bundles no peer accepts. Two
+      // verifications, not one per entry: this checks the binding, not every key.
+      const b = s.#provider.backend;
+      const signingKey = device.certificate.signingKey;
+      if (
+        !b.ed25519Verify(signingKey, signedPreKeySignedBytes(s.#currentSignedId, signed.keyPair.publicKey), signed.signature) ||
+        !b.ed25519Verify(signingKey, kemPreKeySignedBytes(s.#lastResortKemId, lastResort.publicKey, true), lastResort.signature)
+      ) {
+        fail('BAD_RECORD', "PreKeyStore: not signed by this device's signing key");
       }
       return s;
     } catch (e) {
