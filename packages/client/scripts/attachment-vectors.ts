@@ -488,7 +488,7 @@ function seekGroup(): TestGroup {
     type: 'AttachmentSeek',
     spec: 'spec/11-attachments.md §7',
     description:
-      'Plaintext ranges [start, end) of the "three chunks" attachment (chunk size 16, 43 bytes): the chunks that hold them, the ciphertext range [ciphertextStart, ciphertextEnd) to fetch, and the plaintext they decrypt to.',
+      'Plaintext ranges [start, end) of the "three chunks" attachment (chunk size 16, 43 bytes): the chunks that hold them (firstChunk..lastChunk), the ciphertext range [ciphertextStart, ciphertextEnd) of those chunks (what ciphertextRangeFor returns and a reader fetches), and the plaintext they decrypt to. An empty range [x, x) names the one chunk holding x (the final chunk when x is the plaintext size) and its ciphertext range, so a player can check a position; a reader asked for it returns empty plaintext and fetches nothing beyond the header (spec/11-attachments.md §7).',
     tests: ranges.map(([start, end, comment]) => {
       const firstChunk = Math.min(Math.floor(start / 16), 2);
       const lastChunk = end > start ? Math.floor((end - 1) / 16) : firstChunk;

@@ -116,7 +116,8 @@ function checkPointer(p: AttachmentPointer): void {
   layoutOfKeyInfo(p);
   if (p.contentType !== undefined) {
     if (typeof p.contentType !== 'string') throw new TypeError('"contentType" expected a string');
-    if (p.contentType.length > MAX_CONTENT_TYPE_LENGTH) fail.pointer('OVERSIZED', 'contentType: too long', { field: 'contentType' });
+    // In UTF-8 bytes, like the file name (spec 11 §5): a non-ASCII string is measured as it is encoded.
+    if (utf8(p.contentType).length > MAX_CONTENT_TYPE_LENGTH) fail.pointer('OVERSIZED', 'contentType: too long', { field: 'contentType' });
     if (!CONTENT_TYPE_PATTERN.test(p.contentType)) fail.pointer('MALFORMED', 'contentType: not a media type', { field: 'contentType' });
   }
   if (p.fileName !== undefined) {
