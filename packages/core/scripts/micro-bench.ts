@@ -6,6 +6,7 @@
  *   node --import tsx packages/core/scripts/micro-bench.ts
  */
 import { Account, type CryptoBackend, PreKeyStore, SessionRecord, cryptoProvider, nobleBackend } from '../src/index.ts';
+import { isTorsionFreeEd25519 } from '../src/crypto/ed25519-keys.ts';
 import { nodeBackend } from '../src/crypto/node.ts';
 
 function median(xs: number[]): number {
@@ -72,3 +73,27 @@ for (const backend of [nodeBackend, nobleBackend]) {
 console.log('| backend | same-direction encrypt+decrypt 100 B (us) | ping-pong per message (us) | setup: bundle -> first reply (ms) |');
 console.log('| --- | --- | --- | --- |');
 for (const r of rows) console.log(r);
+
+// Ed25519 verification and the torsion-free key check (spec/01-conventions.md §3.2): a key seen
+// before is answered from the cache; a key never seen costs one [L]A multiplication on top.
+const edRows: string[] = [];
+const message = new Uint8Array(100).fill(7);
+for (const backend of [nodeBackend, nobleBackend]) {
+  const count = backend.name === 'noble' ? 40 : 200;
+  const keys = Array.from({ length: count }, (_, i) => {
+    const seed = backend.sha256(Uint8Array.of(i, backend.name.length));
+    return { publicKey: backend.ed25519PublicKey(seed), signature: backend.ed25519Sign(seed, message) };
+  });
+  const first = keys[0] as (typeof keys)[number];
+  const cached = measure(() => void backend.ed25519Verify(first.publicKey, message, first.signature), count, 11);
+  // Every key once: each verification is the first under its key (a cache miss).
+  const t0 = performance.now();
+  for (const k of keys.slice(1)) backend.ed25519Verify(k.publicKey, message, k.signature);
+  const fresh = ((performance.now() - t0) * 1000) / (keys.length - 1);
+  const check = measure(() => void isTorsionFreeEd25519(first.publicKey), backend.name === 'noble' ? 20 : 50, 11);
+  edRows.push(`| ${backend.name} | ${cached.toFixed(0)} | ${fresh.toFixed(0)} | ${check.toFixed(0)} |`);
+}
+console.log('');
+console.log('| backend | Ed25519 verify, key seen before (us) | verify under a new key (us) | torsion check alone (us) |');
+console.log('| --- | --- | --- | --- |');
+for (const r of edRows) console.log(r);
