@@ -116,6 +116,19 @@ describe('Ed25519 keys with a small torsion component', () => {
     }
   });
 
+  it('a key given as something other than a Uint8Array is refused without poisoning the answer for the real key', () => {
+    const seed = sha512(new TextEncoder().encode('type confusion')).subarray(0, 32);
+    const A = noble.ed25519PublicKey(seed);
+    const msg = new TextEncoder().encode('m');
+    const sig = noble.ed25519Sign(seed, msg);
+    expect(isRefusedEd25519Key(Array.from(A) as unknown as Uint8Array)).toBe(true);
+    for (const b of BACKENDS) {
+      expect(b.ed25519Verify(Array.from(A) as unknown as Uint8Array, msg, sig), b.name).toBe(false);
+      expect(b.ed25519Verify(A, msg, sig), b.name).toBe(true);
+    }
+    expect(isRefusedEd25519Key(A)).toBe(false);
+  });
+
   it('the cache of checked keys stays bounded, evicts the least recently used, and never changes an answer', () => {
     const cache = new KeyCheckCache(4);
     const calls: string[] = [];

@@ -53,6 +53,9 @@ export function isCanonicalEd25519(publicKey: Uint8Array): boolean {
  * non-canonical, of small order, off the curve, or not torsion-free.
  */
 export function isRefusedEd25519Key(publicKey: Uint8Array): boolean {
+  // Not a Uint8Array: refused, and never cached (a plain array with an honest
+  // key's bytes must not leave a "refused" answer under that key's hex).
+  if (!(publicKey instanceof Uint8Array)) return true;
   if (!isCanonicalEd25519(publicKey) || isSmallOrderEd25519(publicKey)) return true;
   return !torsionFreeCached(publicKey);
 }

@@ -32,7 +32,8 @@ export const nobleBackend: CryptoBackend = {
   ed25519PublicKey: (seed) => ed25519.getPublicKey(seed),
   ed25519Sign: (seed, msg) => ed25519.sign(msg, seed),
   ed25519Verify(pub, msg, sig) {
-    if (pub.length !== 32 || sig.length !== 64 || isRefusedEd25519Key(pub)) return false;
+    if (!(pub instanceof Uint8Array) || pub.length !== 32 || !(sig instanceof Uint8Array) || sig.length !== 64) return false;
+    if (isRefusedEd25519Key(pub)) return false;
     try {
       return ed25519.verify(sig, msg, pub, { zip215: false });
     } catch {
