@@ -116,6 +116,50 @@ describe('Ed25519 keys with a small torsion component', () => {
     }
   });
 
+  it('under torsion-free keys the backends differ exactly when R has a small-order component and the cofactored equation holds (D4)', () => {
+    const variants: { name: string; sig: Uint8Array; A: Uint8Array; msg: Uint8Array }[] = [];
+    for (let i = 0; i < 6; i++) {
+      const a = scalar(`d4/a${i}`);
+      const A = Point.BASE.multiply(a).toBytes();
+      const msg = new TextEncoder().encode(`d4 message ${i}`);
+      const r = scalar(`d4/r${i}`);
+      for (const [j, T] of [null, ...TORSION.map((t) => t.point)].entries()) {
+        let R = Point.BASE.multiply(r);
+        if (T) R = R.add(T);
+        const Rb = R.toBytes();
+        const k = leInt(sha512(new Uint8Array([...Rb, ...A, ...msg]))) % L;
+        const S = le32((r + k * a) % L);
+        // The signer's own signature (S matches the modified R), and the same R with the honest S (does not).
+        variants.push({ name: `key ${i}, R + T${j}, signer's S`, sig: new Uint8Array([...Rb, ...S]), A, msg });
+        const honest = honestSign(a, A, msg, `d4/${i}`);
+        variants.push({ name: `key ${i}, R + T${j}, honest S`, sig: new Uint8Array([...Rb, ...honest.subarray(32)]), A, msg });
+        // R's sign bit flipped (another point, or a non-canonical encoding), and S + L.
+        const flipped = new Uint8Array([...Rb, ...S]);
+        flipped[31] = (flipped[31] as number) ^ 0x80;
+        variants.push({ name: `key ${i}, R + T${j}, sign bit flipped`, sig: flipped, A, msg });
+        variants.push({ name: `key ${i}, R + T${j}, S + L`, sig: new Uint8Array([...Rb, ...le32(leInt(S) + L)]), A, msg });
+      }
+    }
+    let differ = 0;
+    for (const v of variants) {
+      const n = noble.ed25519Verify(v.A, v.msg, v.sig);
+      const o = node.ed25519Verify(v.A, v.msg, v.sig);
+      let rTorsionFree = true;
+      try {
+        rTorsionFree = Point.fromBytes(v.sig.subarray(0, 32)).isTorsionFree();
+      } catch {
+        rTorsionFree = true; // R does not decode: both must refuse
+      }
+      if (n !== o) {
+        differ++;
+        // The only difference allowed: noble accepts, OpenSSL refuses, R carries torsion.
+        expect({ name: v.name, noble: n, node: o, rTorsionFree }).toEqual({ name: v.name, noble: true, node: false, rTorsionFree: false });
+      }
+    }
+    // The signer's signatures with R + T for each of the four torsion points, for each key: all differ.
+    expect(differ).toBe(6 * TORSION.length);
+  });
+
   it('a key given as something other than a Uint8Array is refused without poisoning the answer for the real key', () => {
     const seed = sha512(new TextEncoder().encode('type confusion')).subarray(0, 32);
     const A = noble.ed25519PublicKey(seed);
