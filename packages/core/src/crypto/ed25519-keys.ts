@@ -22,13 +22,15 @@ import { fromHex, toHex } from '../bytes.ts';
 
 /**
  * How many keys the torsion check remembers (least recently used first out).
- * Why 4096: a client verifies under a working set of account keys, device
- * keys and group chain signing keys that is reused for every message; 4096
- * covers a device in several groups of hundreds of members, and costs about
- * 0.6 MB. A key beyond it is checked again (about 1 ms), never accepted
- * unchecked.
+ * Why 16384: a client verifies under a working set of account keys, device
+ * keys and group chain signing keys that it reuses for every message, and a
+ * relay process verifies every request under its active devices' signing
+ * keys; 16384 covers a device in many large groups and a relay process with
+ * that many active devices. Entries are made only as keys are seen (about
+ * 115 bytes each, 1.9 MB when full). A key beyond it is checked again (about
+ * 1 ms), never accepted unchecked.
  */
-export const ED25519_KEY_CHECK_CACHE_ENTRIES = 4096;
+export const ED25519_KEY_CHECK_CACHE_ENTRIES = 16384;
 
 const SMALL_ORDER: readonly Uint8Array[] = [
   '0000000000000000000000000000000000000000000000000000000000000000',
