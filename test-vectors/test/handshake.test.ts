@@ -55,7 +55,13 @@ describe.each(backends.map((b) => [b.name, b] as const))('handshake.json (%s bac
       const bob = deviceFrom(group.responder, p);
       const prekeys = prekeyStoreFrom(group.responder, bob, p);
       for (const m of test.acceptedBefore) new SessionRecord(p).decrypt(bytes(m), { device: bob, prekeys });
-      const record = new SessionRecord(p);
+      // Counts the responder's random draws (04 §4.6), for the cases that pin them.
+      let draws = 0;
+      const counting = cryptoProvider(backend, (n) => {
+        draws++;
+        return backend.randomBytes(n);
+      });
+      const record = new SessionRecord(counting);
       const before = [hexOf(record.serialize()), hexOf(prekeys.serialize())];
       expectRefusal(
         () => record.decrypt(bytes(test.message), { device: bob, prekeys, expectedAccountKey: bytes(test.expectedAccountKey) }),
@@ -63,6 +69,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('handshake.json (%s bac
         backend,
       );
       expect([hexOf(record.serialize()), hexOf(prekeys.serialize())], test.comment).toEqual(before);
+      if (test.randomDraws !== undefined) expect(draws, test.comment).toBe(test.randomDraws);
     }
   });
 

@@ -31,6 +31,8 @@ export interface FirstMessage {
   readonly message: Uint8Array;
   readonly bundle: PreKeyBundle;
   readonly case: TestCase;
+  /** The same PreKeyMessage with its embedded message sealing `padded` instead (for padding refusals). */
+  readonly withPadded: (padded: Uint8Array) => Uint8Array;
 }
 
 /** Runs one handshake through core and writes it out step by step. */
@@ -137,7 +139,13 @@ export function handshakeCase(cast: Cast, prefix: string, bundle: PreKeyBundle, 
     responderSendingChainKey: hex(responderChain.chainKey),
     result: 'valid',
   };
-  return { message, bundle, case: testCase };
+  const withPadded = (other: Uint8Array) =>
+    setField(
+      message,
+      [8],
+      encodeCbor([PROTOCOL_VERSION, MessageType.ratchet, headerBytes, b.aeadSeal(step.messageKey, step.nonce, other, aeadAssociatedData)]),
+    );
+  return { message, bundle, case: testCase, withPadded };
 }
 
 function badKemPublicKey(k: KemPreKeyPublic): Uint8Array {
@@ -169,7 +177,7 @@ function preKeyMessageGroup(cast: Cast, withOneTime: FirstMessage, withoutOneTim
     type: 'PreKeyMessage',
     spec: 'spec/03-handshake.md §4, spec/05-wire-format.md §4.2',
     description:
-      "Each message is delivered to a new session record of the responder (bob's device 1 with all its prekeys unused, as listed in the group), after the messages in acceptedBefore were accepted, each into its own new record, by the same prekey store. The sender must be expectedAccountKey. Decrypting the message must fail with the error and change neither the record nor the prekey store.",
+      "Each message is delivered to a new session record of the responder (bob's device 1 with all its prekeys unused, as listed in the group), after the messages in acceptedBefore were accepted, each into its own new record, by the same prekey store. The sender must be expectedAccountKey. Decrypting the message must fail with the error and change neither the record nor the prekey store. Where randomDraws is given, the responder must have drawn exactly that many 32-byte random values before refusing (04 §4.6).",
     responder: responderJson(cast),
     tests: [
       invalid(
@@ -221,6 +229,14 @@ function preKeyMessageGroup(cast: Cast, withOneTime: FirstMessage, withoutOneTim
         editInner([2], () => encodeCbor([BAD_X25519_KEYS[0]?.key as Uint8Array, 0, 0])),
         'BAD_PUBLIC_KEY',
       ),
+      {
+        ...invalid(
+          "authentic initial message whose plaintext has no 0x80 marker: the responder's first DH ratchet step has drawn its new ratchet key before the padding is checked",
+          withOneTime.withPadded(new Uint8Array(160)),
+          'BAD_PADDING',
+        ),
+        randomDraws: 1,
+      },
       invalid(
         'kemCiphertext 1087 bytes',
         editField(m, [7], (c) => (c as Uint8Array).slice(1)),

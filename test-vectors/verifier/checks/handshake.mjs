@@ -82,6 +82,11 @@ export function checkHandshake(f) {
         for (const m of t.acceptedBefore) new SessionRecord().decrypt(h(m), { device: responder, prekeys, newRatchetPrivateKey: ANY_KEY });
         const before = prekeys.encode();
         const record = new SessionRecord();
+        let draws = 0;
+        const counted = () => {
+          draws++;
+          return ANY_KEY();
+        };
         refuses(
           'PreKeyMessage',
           () =>
@@ -89,10 +94,11 @@ export function checkHandshake(f) {
               device: responder,
               prekeys,
               expectedAccountKey: h(t.expectedAccountKey),
-              newRatchetPrivateKey: ANY_KEY,
+              newRatchetPrivateKey: counted,
             }),
           t.error,
         );
+        if (t.randomDraws !== undefined) same('random values drawn before the refusal (04 §4.6)', draws, t.randomDraws);
         same('prekey store after the refusal', prekeys.encode(), before);
         if (record.current) throw new Mismatch('a refused message created a session');
       });
