@@ -23,12 +23,13 @@ import Fastify, {
 } from 'fastify';
 import fp from 'fastify-plugin';
 import { FileBlobStore } from './attachments/blob-store.ts';
-import { authPlugin } from './auth.ts';
+import { authPlugin, bodyMatches } from './auth.ts';
 import { ReplayCache } from './auth/replay-cache.ts';
 import { type RelayConfig, type RelayConfigOverrides, withDefaults } from './config.ts';
 import type { RelayContext } from './context.ts';
 import { CloseCode, DeliveryHub } from './delivery/hub.ts';
 import { ERROR_STATUS, type RelayErrorCode, isRelayError, relayError } from './errors.ts';
+import { PRE_AUTH_BODY_BYTES, applyRouteBodyLimit } from './front-door/body-limits.ts';
 import { createMetrics } from './metrics.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -88,7 +89,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   const config = withDefaults(options.config);
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
-    bodyLimit: config.limits.maxRequestBytes,
+    // Routes set their own (onRoute below); this bounds everything else, 404s included.
+    bodyLimit: PRE_AUTH_BODY_BYTES,
     trustProxy: config.trustProxy,
     logController: new RelayLogController(),
     return503OnClosing: true,
@@ -220,13 +222,25 @@ function httpReason(status: number): string {
   return reasons[status] ?? 'Error';
 }
 
-/** JSON bodies: parsed by fastify's poisoning-safe parser, raw bytes kept for the body hash. */
+/**
+ * JSON bodies: parsed by fastify's poisoning-safe parser, raw bytes kept for
+ * the body hash. A body whose signed digest was declared (auth.ts) is checked
+ * against it before it is parsed: no unauthenticated byte reaches the parser.
+ * Only JSON and, on the upload route, octets are taken (text/plain is 415).
+ */
 function jsonBodyPlugin(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    request.rawBody = body as Buffer;
-    parse(request, (body as Buffer).toString('utf8'), done);
+    const raw = body as Buffer;
+    if (!bodyMatches(request, app.relay.provider.backend.sha256(raw))) {
+      app.relay.metrics.authFailures.inc({ code: 'AUTH_BAD_DIGEST' });
+      done(relayError('AUTH_BAD_SIGNATURE', 'the body does not match the signed Content-Digest'), undefined);
+      return;
+    }
+    request.rawBody = raw;
+    parse(request, raw.toString('utf8'), done);
   });
 }
 
@@ -266,6 +280,8 @@ export const relayApp = fp(
         relayError('RATE_LIMITED', `rate limit exceeded, retry in ${context.after}`, { retryAfterSeconds: Math.ceil(context.ttl / 1000) }),
     });
     app.decorateRequest('rawBody', undefined);
+    // Each route reads at most what it needs (front-door/body-limits.ts).
+    app.addHook('onRoute', (route) => applyRouteBodyLimit(config, route));
     jsonBodyPlugin(app);
     errorPlugin(app);
     await app.register(authPlugin);

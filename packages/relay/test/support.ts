@@ -20,6 +20,7 @@ import {
   type RelaySigner,
   accountSigner,
   authorizationHeader,
+  contentDigest,
   deviceSigner,
   preKeysOf,
   toBase64Url,
@@ -92,6 +93,8 @@ export interface SignedRequest {
   contentType?: string;
   headers?: Record<string, string>;
   unsignedBody?: boolean;
+  /** Send the signed body's digest in Content-Digest, as the client does (default true). */
+  declareDigest?: boolean;
   timestamp?: number;
   nonce?: Uint8Array;
 }
@@ -121,6 +124,9 @@ export function inject(app: FastifyInstance, signer: RelaySigner | null, r: Sign
     const { authorization, raw } = signRequest(signer, r, app.relay.now());
     headers['authorization'] = authorization;
     if (raw) payload = Buffer.from(raw);
+    if (raw && !r.unsignedBody && r.declareDigest !== false) {
+      headers['content-digest'] ??= contentDigest(defaultProvider().backend.sha256(raw));
+    }
   } else if (r.json !== undefined) payload = JSON.stringify(r.json);
   else if (r.body !== undefined) payload = typeof r.body === 'string' ? r.body : Buffer.from(r.body);
   if (payload !== undefined)
@@ -138,7 +144,7 @@ export async function register(app: FastifyInstance, d: TestDevice): Promise<Lig
     oneTimePreKeys: keys.oneTimePreKeys.map((k) => toBase64Url(encodeOneTimePreKey(k))),
     kemPreKeys: keys.kemPreKeys.map((k) => toBase64Url(encodeKemPreKey(k))),
   };
-  const r = await inject(app, d.signer, { method: 'PUT', url: '/v1/devices', json });
+  const r = await inject(app, d.signer, { method: 'PUT', url: '/v1/devices', json, headers: { 'parley-certificate': json.certificate } });
   if (r.statusCode !== 200) throw new Error(`registration failed: ${r.statusCode} ${r.body}`);
   return r;
 }

@@ -29,7 +29,7 @@ import { decodeDelivered } from './decode.ts';
 import { fromBase64Url, toBase64Url } from './encoding.ts';
 import { RelayError } from './errors.ts';
 import { type MailboxHandlers, MailboxReceiver, type MailboxOptions } from './mailbox.ts';
-import { type RelaySigner, authorizationHeader } from './signing.ts';
+import { type RelaySigner, authorizationHeader, contentDigest } from './signing.ts';
 import type {
   DeviceMismatch,
   FetchedBundle,
@@ -157,7 +157,9 @@ export class RelayClient {
     keys: Required<Pick<PreKeyUploadInput, 'signedPreKey' | 'lastResortKemPreKey'>> & PreKeyUploadInput,
   ): Promise<WireRegisterDeviceResponse> {
     const json = { certificate: toBase64Url(encodeCertificate(certificate)), ...encodeUpload(keys) };
-    return this.#json<WireRegisterDeviceResponse>('PUT', '/v1/devices', { json, idempotent: true });
+    // The certificate also travels in a header so the relay can check the signature before reading the body (spec/09-relay.md §3.5).
+    const headers = { 'parley-certificate': json.certificate };
+    return this.#json<WireRegisterDeviceResponse>('PUT', '/v1/devices', { json, headers, idempotent: true });
   }
 
   /** An account's devices; every certificate is checked against `accountKey` (throws BAD_CERTIFICATE from core). */
@@ -355,19 +357,24 @@ export class RelayClient {
   #send(method: string, path: string, options: RequestOptions): Promise<Response> {
     const url = new URL(path, this.#base);
     const body = options.json !== undefined ? utf8(JSON.stringify(options.json)) : options.octets;
+    const bodySha256 = options.octets ? NO_BODY_HASH : this.#provider.backend.sha256(body ?? new Uint8Array(0));
     const authorization = authorizationHeader(
       {
         method,
         host: url.host,
         pathAndQuery: url.pathname + url.search,
-        bodySha256: options.octets ? NO_BODY_HASH : this.#provider.backend.sha256(body ?? new Uint8Array(0)),
+        bodySha256,
         timestamp: this.#now() + this.#clockOffset,
         nonce: this.#provider.random(16),
       },
       this.#signer,
     );
     const headers: Record<string, string> = { authorization, ...options.headers };
-    if (options.json !== undefined) headers['content-type'] = 'application/json';
+    if (options.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      // The signed digest, declared up front: the relay authenticates before it reads the body (spec/09-relay.md §3.3).
+      headers['content-digest'] = contentDigest(bodySha256);
+    }
     if (options.octets) headers['content-type'] = 'application/octet-stream';
     return this.#fetch(url, {
       method,

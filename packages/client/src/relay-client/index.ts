@@ -23,6 +23,7 @@ export {
   WEBSOCKET_LABEL,
   accountSigner,
   authorizationHeader,
+  contentDigest,
   deviceSigner,
   requestStatementBody,
   websocketStatementBody,

@@ -59,6 +59,13 @@ export function authorizationHeader(r: RequestToSign, signer: RelaySigner): stri
   return `Parley ${toBase64Url(signer.accountKey)}.${signer.deviceId}.${r.timestamp}.${toBase64Url(r.nonce)}.${toBase64Url(signature)}`;
 }
 
+/** `Content-Digest` (RFC 9530) for a body's SHA-256: the relay verifies the signature before reading the body. */
+export function contentDigest(bodySha256: Uint8Array): string {
+  let binary = '';
+  for (const b of bodySha256) binary += String.fromCharCode(b);
+  return `sha-256=:${btoa(binary)}:`;
+}
+
 /** The body signed to authenticate a websocket (spec §5.1). */
 export function websocketStatementBody(
   host: string,
