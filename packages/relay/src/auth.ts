@@ -131,7 +131,13 @@ function registrationSigner(app: FastifyInstance, certificateText: unknown, auth
 }
 
 /** Verifies the signature over the request with the given body hash, then remembers it against replay. */
-function verify(app: FastifyInstance, request: FastifyRequest, auth: ParsedAuthorization, signer: Signer, bodySha256: Uint8Array): Identity {
+function verify(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  auth: ParsedAuthorization,
+  signer: Signer,
+  bodySha256: Uint8Array,
+): Identity {
   const { provider, replay, now } = app.relay;
   const signed = requestSignedBytes({
     method: request.method,
