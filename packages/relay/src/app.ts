@@ -30,6 +30,7 @@ import type { RelayContext } from './context.ts';
 import { CloseCode, DeliveryHub } from './delivery/hub.ts';
 import { ERROR_STATUS, type RelayErrorCode, isRelayError, relayError } from './errors.ts';
 import { PRE_AUTH_BODY_BYTES, applyRouteBodyLimit } from './front-door/body-limits.ts';
+import { ConnectionGuard } from './front-door/connections.ts';
 import { createMetrics } from './metrics.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -95,10 +96,43 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     logController: new RelayLogController(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Slow clients hold a file descriptor each: every phase of a connection has a deadline (spec/09-relay.md §8.2).
+    connectionTimeout: config.idleTimeoutSeconds * 1000,
+    keepAliveTimeout: config.keepAliveTimeoutSeconds * 1000,
+    requestTimeout: config.requestTimeoutSeconds * 1000,
+    http: { headersTimeout: config.headersTimeoutSeconds * 1000, connectionsCheckingInterval: CONNECTION_CHECK_MS },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  guardConnections(app, config);
   await app.register(relayApp, { config, storage: options.storage, now: options.now });
   return app;
+}
+
+/**
+ * How often Node checks the header and request deadlines of open
+ * connections: its default (30 s) would let a slow client overstay a 10 s
+ * header deadline by three times; one check a second over a few thousand
+ * connections costs next to nothing.
+ */
+const CONNECTION_CHECK_MS = 1000;
+
+/** Caps connections per address and in total (front-door/connections.ts); the counts feed the metrics once they exist. */
+function guardConnections(app: FastifyInstance, config: RelayConfig): void {
+  const guard = new ConnectionGuard(
+    { maxConnections: config.limits.maxConnections, maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress },
+    (event, reason) => {
+      const metrics = (app as { relay?: RelayContext }).relay?.metrics;
+      if (event !== 'accepted') metrics?.connectionsShed.inc({ event, cap: reason ?? 'none' });
+    },
+  );
+  guard.attach(app.server);
+  app.decorate('connections', guard);
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    connections: ConnectionGuard;
+  }
 }
 
 interface RelayAppOptions {
@@ -115,7 +149,7 @@ const contextPlugin = fp(
     const commits: { observe?: (size: number, seconds: number) => void } = {};
     const storage: RelayStorage =
       opts.storage ?? new SqliteStorage({ path: join(config.dataDir, 'relay.sqlite'), observeBatch: (n, s) => commits.observe?.(n, s) });
-    const metrics = createMetrics(storage);
+    const metrics = createMetrics(storage, () => app.connections?.open ?? 0);
     commits.observe = (n, s) => {
       metrics.commitBatchSize.observe(n);
       metrics.commitDuration.observe(s);
@@ -202,6 +236,25 @@ function errorPlugin(app: FastifyInstance): void {
   });
 }
 
+/** Socket errors a client causes (an oversized or malformed frame, a reset), which are not the relay's to log loudly. */
+const CLIENT_SOCKET_ERROR = /^(WS_ERR_[A-Z_]+|ECONNRESET|EPIPE|ETIMEDOUT)$/;
+
+/**
+ * A websocket error: one the client caused is counted and logged at debug
+ * with its code only (an unauthenticated client must not be able to fill
+ * the log with stack traces); anything else is the relay's own failure.
+ */
+function websocketError(app: FastifyInstance, error: Error, socket: { terminate(): void }, request: FastifyRequest): void {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && CLIENT_SOCKET_ERROR.test(code)) {
+    app.relay.metrics.websocketClientErrors.inc({ code });
+    request.log.debug({ code }, 'websocket closed on a client error');
+  } else {
+    request.log.error({ err: error }, 'websocket failed');
+  }
+  socket.terminate();
+}
+
 function httpReason(status: number): string {
   const reasons: Record<number, string> = {
     400: 'Bad Request',
@@ -271,7 +324,10 @@ export const relayApp = fp(
         security: [{ parleySignature: [] }],
       },
     });
-    await app.register(websocket, { options: { maxPayload: config.limits.maxWebSocketFrameBytes } });
+    await app.register(websocket, {
+      options: { maxPayload: config.limits.maxWebSocketFrameBytes },
+      errorHandler: (error, socket, request) => websocketError(app, error, socket, request),
+    });
     await app.register(rateLimit, {
       global: true,
       max: config.rateLimits.requestsPerMinutePerIp,

@@ -24,6 +24,7 @@ import { declaredSha256 } from './auth/body-digest.ts';
 import type { Identity } from './context.ts';
 import { base64UrlLength, fromBase64Url, sameBytes, toBase64Url } from './encoding.ts';
 import { relayError } from './errors.ts';
+import { markAuthenticated } from './front-door/connections.ts';
 import { PRE_AUTH_BODY_BYTES, checkMediaType, hasBody, routeBody } from './front-door/body-limits.ts';
 
 /** `Authorization: Parley <account>.<deviceId>.<timestampMs>.<nonce>.<signature>` (all base64url but the integers). */
@@ -156,6 +157,8 @@ function verify(
   const verdict = replay.check(toBase64Url(auth.signature), now());
   if (verdict === 'replayed') throw relayError('AUTH_REPLAYED', 'this signed request was already received');
   if (verdict === 'full') throw relayError('UNAVAILABLE', 'too many requests in the replay window; retry later');
+  // This connection carried an authenticated request: a connection flood no longer displaces it.
+  markAuthenticated(request.raw.socket);
   return { accountKey: auth.accountKey, account: toBase64Url(auth.accountKey), deviceId: auth.deviceId, device: signer.device };
 }
 

@@ -39,6 +39,10 @@ export interface RelayLimits {
   maxWebSocketFrameBytes: number;
   /** Envelopes pushed on a websocket and not yet acknowledged. */
   maxInFlightPerConnection: number;
+  /** Open TCP connections in total (below the file-descriptor limit, with room for storage and files). */
+  maxConnections: number;
+  /** Open TCP connections from one client address. */
+  maxConnectionsPerAddress: number;
   /** Bytes of envelopes pushed and not yet acknowledged. */
   maxInFlightBytesPerConnection: number;
 }
@@ -77,6 +81,18 @@ export interface RelayConfig {
   /** Signatures remembered for replay detection; requests are refused (503) when full. */
   replayCacheEntries: number;
   sweepIntervalSeconds: number;
+  /** Time for a client to send a request's headers (slow-header clients are cut off). */
+  headersTimeoutSeconds: number;
+  /** Time for a whole request, body included (slow-body clients are cut off); bounds one upload chunk too. */
+  requestTimeoutSeconds: number;
+  /** A connection with no bytes either way for this long is closed. */
+  idleTimeoutSeconds: number;
+  /** How long an idle keep-alive connection waits for its next request. */
+  keepAliveTimeoutSeconds: number;
+  /** Time for a new websocket to authenticate (challenge-response). */
+  websocketAuthTimeoutSeconds: number;
+  /** Bearer token for /metrics; without one, /metrics answers only loopback clients. */
+  metricsToken: string;
   /** Trust X-Forwarded-For (only behind a reverse proxy you run). */
   trustProxy: boolean;
   /** Serve /metrics (Prometheus text format). */
@@ -102,6 +118,8 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxPendingUploadsPerDevice: 16,
   maxWebSocketFrameBytes: 64 * 1024,
   maxInFlightPerConnection: 256,
+  maxConnections: 8192,
+  maxConnectionsPerAddress: 64,
   maxInFlightBytesPerConnection: 8 * MiB,
 };
 
@@ -124,6 +142,12 @@ export const DEFAULT_CONFIG: RelayConfig = {
   authWindowSeconds: 300,
   replayCacheEntries: 1_000_000,
   sweepIntervalSeconds: 60,
+  headersTimeoutSeconds: 10,
+  requestTimeoutSeconds: 120,
+  idleTimeoutSeconds: 30,
+  keepAliveTimeoutSeconds: 10,
+  websocketAuthTimeoutSeconds: 5,
+  metricsToken: '',
   trustProxy: false,
   metrics: true,
   limits: DEFAULT_LIMITS,
@@ -179,6 +203,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   option('authWindowSeconds', 'int'),
   option('replayCacheEntries', 'int'),
   option('sweepIntervalSeconds', 'int'),
+  option('headersTimeoutSeconds', 'int'),
+  option('requestTimeoutSeconds', 'int'),
+  option('idleTimeoutSeconds', 'int'),
+  option('keepAliveTimeoutSeconds', 'int'),
+  option('websocketAuthTimeoutSeconds', 'int'),
+  option('metricsToken', 'string'),
   option('trustProxy', 'bool'),
   option('metrics', 'bool'),
   ...Object.keys(DEFAULT_LIMITS).map((k) => option(`limits.${k}`, 'int')),
@@ -228,6 +258,13 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     else (config as unknown as Record<string, Record<string, unknown>>)[head]![leaf] = value;
   }
   if (config.port > 65535) throw new ConfigError('port: must be at most 65535');
+  for (const key of ['headersTimeoutSeconds', 'requestTimeoutSeconds', 'idleTimeoutSeconds', 'keepAliveTimeoutSeconds'] as const) {
+    // Zero would mean "never" to Node: exactly the slow-client hole these close.
+    if (config[key] === 0) throw new ConfigError(`${key}: must be at least 1`);
+  }
+  if (config.headersTimeoutSeconds > config.requestTimeoutSeconds) {
+    throw new ConfigError('headersTimeoutSeconds: must not exceed requestTimeoutSeconds');
+  }
   config.dataDir = resolve(config.dataDir);
   return config;
 }

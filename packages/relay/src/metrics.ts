@@ -11,7 +11,8 @@ import type { RelayStorage } from './storage/types.ts';
 
 export type RelayMetrics = ReturnType<typeof createMetrics>;
 
-export function createMetrics(storage: RelayStorage) {
+/** `openConnections` reads the connection guard's count at scrape time. */
+export function createMetrics(storage: RelayStorage, openConnections: () => number = () => 0) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const r = [registry];
@@ -88,6 +89,26 @@ export function createMetrics(storage: RelayStorage) {
       name: 'parley_relay_rate_limited_total',
       help: 'Requests refused or degraded by a rate limit, by limit',
       labelNames: ['limit'] as const,
+      registers: r,
+    }),
+    connectionsShed: new Counter({
+      name: 'parley_relay_connections_shed_total',
+      help: 'Connections closed at a connection cap: evicted (an older unauthenticated one made room) or refused, by cap (address, total)',
+      labelNames: ['event', 'cap'] as const,
+      registers: r,
+    }),
+    connectionsOpen: new Gauge({
+      name: 'parley_relay_connections_open',
+      help: 'Open TCP connections (HTTP and websocket)',
+      registers: r,
+      collect() {
+        this.set(openConnections());
+      },
+    }),
+    websocketClientErrors: new Counter({
+      name: 'parley_relay_websocket_client_errors_total',
+      help: 'Websockets closed on a client-caused error (oversized or malformed frame, reset), by code',
+      labelNames: ['code'] as const,
       registers: r,
     }),
     swept: new Counter({

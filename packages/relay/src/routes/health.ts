@@ -1,14 +1,35 @@
 /**
  * Operations routes: liveness, readiness, Prometheus metrics, the OpenAPI
- * document. Unauthenticated and exempt from the per-IP rate limit (probes
- * and scrapers call them often). spec/09-relay.md §4.6.
+ * document. Not signed and exempt from the per-IP rate limit (probes and
+ * scrapers call them often); /metrics needs a token or a loopback client. spec/09-relay.md §4.6.
  */
-import type { FastifyInstance } from 'fastify';
+import { constantTimeEqual, utf8 } from '@parley/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { RelayContext } from '../context.ts';
 import { Type } from '@sinclair/typebox';
 import { relayError } from '../errors.ts';
 import { ErrorResponse } from '../schemas.ts';
 
 const open = { auth: 'none', rateLimit: false } as const;
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+
+/**
+ * Metrics reveal traffic volumes and timing, so they are not public: with
+ * `metricsToken` set, a scraper sends `Authorization: Bearer <token>`
+ * (compared in constant time); without one, only loopback clients (a local
+ * Prometheus or an SSH tunnel) are answered. Anyone else gets the 404 of an
+ * unknown route. spec/09-relay.md §4.6.
+ */
+function metricsAllowed({ config, provider }: RelayContext, request: FastifyRequest): boolean {
+  if (config.metricsToken !== '') {
+    const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    // Hashed first so the comparison does not reveal the token's length either.
+    const hash = (text: string) => provider.backend.sha256(utf8(text));
+    return constantTimeEqual(hash(given), hash(config.metricsToken));
+  }
+  return LOOPBACK.test(request.socket.remoteAddress ?? '') && LOOPBACK.test(request.ip);
+}
 
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get(
@@ -60,7 +81,8 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
           response: { 200: Type.String() },
         },
       },
-      async (_request, reply) => {
+      async (request, reply) => {
+        if (!metricsAllowed(app.relay, request)) throw relayError('NOT_FOUND', `no route ${request.method} ${request.url}`);
         const registry = app.relay.metrics.registry;
         reply.type(registry.contentType);
         return registry.metrics();

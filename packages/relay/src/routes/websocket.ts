@@ -17,13 +17,12 @@ import type { WebSocket } from 'ws';
 import { websocketSignedBytes } from '../auth/canonical.ts';
 import { CloseCode, type MailboxConnection } from '../delivery/hub.ts';
 import { MailboxPump } from '../delivery/mailbox-pump.ts';
+import { markAuthenticated } from '../front-door/connections.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
 import { relayError } from '../errors.ts';
 import { ErrorResponse, WsAckFrame, WsAuthFrame } from '../schemas.ts';
 import type { DeviceAddress } from '../storage/types.ts';
 
-/** A device that connects must authenticate within this time. */
-const AUTH_TIMEOUT_MS = 10_000;
 /** Ping interval; a connection that missed a whole interval's pong is dropped. */
 const HEARTBEAT_MS = 30_000;
 
@@ -65,7 +64,11 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
   const fail = (code: number, reason: string) => {
     if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
   };
-  const authTimer = setTimeout(() => fail(CloseCode.authTimeout, 'authentication timed out'), AUTH_TIMEOUT_MS);
+  // An unauthenticated socket holds a file descriptor: it gets a few seconds (config websocketAuthTimeoutSeconds).
+  const authTimer = setTimeout(
+    () => fail(CloseCode.authTimeout, 'authentication timed out'),
+    relay.config.websocketAuthTimeoutSeconds * 1000,
+  );
   authTimer.unref();
   const heartbeat = setInterval(() => {
     if (!alive) {
@@ -140,6 +143,7 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     }
     if (socket.readyState !== socket.OPEN) return;
     clearTimeout(authTimer);
+    markAuthenticated(request.raw.socket);
     pump = new MailboxPump({
       address,
       storage: relay.storage,
