@@ -15,10 +15,11 @@ export interface RawConnection {
   destroy(): void;
 }
 
-export function rawConnect(url: string): Promise<RawConnection> {
+/** Connects to the relay; `from` picks another loopback source address (127.0.0.2, ...) to act as another client. */
+export function rawConnect(url: string, from?: string): Promise<RawConnection> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port) });
+    const socket = connect({ host: hostname, port: Number(port), ...(from ? { localAddress: from } : {}) });
     let text = '';
     let ended = false;
     const waiters = new Set<() => void>();
