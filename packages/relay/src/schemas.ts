@@ -4,7 +4,7 @@
  *
  * Bounds here are hard wire bounds, independent of configuration; the
  * configurable limits (config.ts) are checked in the handlers and answered
- * with coded errors.
+ * with coded errors (so a configured limit is never shadowed by a schema).
  */
 import { limits as coreLimits } from '@parley/core';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
@@ -161,7 +161,13 @@ export const OutgoingMessage = Type.Object(
     account: AccountKey,
     deviceId: DeviceId,
     id: ClientId,
-    envelope: Bytes(coreLimits.MAX_MESSAGE_BYTES, 'Opaque envelope (ciphertext) for this device'),
+    // No length in the schema: the configured limit (maxEnvelopeBytes) is checked in the handler and
+    // answered 413 OVERSIZED; the route's body limit bounds what is read at all.
+    envelope: Type.String({
+      pattern: '^[A-Za-z0-9_-]*$',
+      contentEncoding: 'base64url',
+      description: "Opaque envelope (ciphertext) for this device, at most the relay's maxEnvelopeBytes (413 OVERSIZED)",
+    }),
     certificateHash: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9_-]{43}$',

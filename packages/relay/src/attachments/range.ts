@@ -11,7 +11,15 @@ export type RangeVerdict =
   | { readonly kind: 'partial'; readonly start: number; readonly end: number }
   | { readonly kind: 'unsatisfiable' };
 
-const SINGLE = /^bytes=(\d{0,15})-(\d{0,15})$/;
+/** Digits of any length: a position past 2^53 is still a valid range, just one past the end. */
+const SINGLE = /^bytes=(\d*)-(\d*)$/;
+/** Longer than any attachment size can be; parsed as "past the end" without losing precision. */
+const MAX_DIGITS = 15;
+
+function position(digits: string): number {
+  const trimmed = digits.replace(/^0+(?=\d)/, '');
+  return trimmed.length > MAX_DIGITS ? Number.MAX_SAFE_INTEGER : Number(trimmed);
+}
 
 export function parseRange(header: string | undefined, size: number): RangeVerdict {
   if (header === undefined) return { kind: 'full' };
@@ -19,13 +27,14 @@ export function parseRange(header: string | undefined, size: number): RangeVerdi
   // Not one well-formed byte range (several ranges, other units): ignore it.
   if (!m || (m[1] === '' && m[2] === '')) return { kind: 'full' };
   if (m[1] === '') {
-    const suffix = Number(m[2]);
+    const suffix = position(m[2] as string);
     if (suffix === 0) return { kind: 'unsatisfiable' };
     return { kind: 'partial', start: Math.max(0, size - suffix), end: size - 1 };
   }
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (m[2] !== '' && Number(m[2]) < start) return { kind: 'full' };
+  const start = position(m[1] as string);
+  const last = m[2] === '' ? undefined : position(m[2] as string);
+  if (last !== undefined && last < start) return { kind: 'full' };
+  const end = last === undefined ? size - 1 : Math.min(last, size - 1);
   if (start >= size) return { kind: 'unsatisfiable' };
   return { kind: 'partial', start, end };
 }
