@@ -2,14 +2,14 @@
  * The relay rows. Issue 5 §4: envelopes per second accepted (1 KiB, real
  * HTTP, concurrent senders, autocannon) and send-to-websocket delivery
  * latency, median and p99, with SQLite storage, from the relay team's
- * `runRelayLoad` (packages/relay/scripts/load.ts, which runs the relay as
+ * `runRelayLoad` (relay/load.ts, which runs the relay as
  * its own process with durable commits); then how many websocket
  * connections one relay process holds (relay/capacity.ts).
  *
  * These are single runs, not medians of samples: each is a sustained load
  * of several seconds, so min and max equal the figure.
  */
-import { type RelayLoadResult, runRelayLoad } from '../../packages/relay/scripts/load.ts';
+import { type RelayLoadResult, runRelayLoad } from './relay/load.ts';
 import { measureWebSocketCapacity } from './relay/capacity.ts';
 import type { ResultMeta } from './results.ts';
 import type { Runner } from './runner.ts';

@@ -3,7 +3,8 @@
 // addresses (127.0.0.2, ...) than the legitimate client (127.0.0.1), so
 // per-address caps apply to them alone; deadlines are configured short so
 // the test stays bounded. spec/09-relay.md §8.2.
-import { utf8 } from '@parley/core';
+import { defaultProvider, utf8 } from '@parley/core';
+import { contentDigest } from '@parley/client/relay-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { HOST, type TestDevice, listeningRelay, makeDevice, register, signRequest } from '../support.ts';
@@ -109,7 +110,7 @@ describe('finding 2: connection exhaustion and slow clients', () => {
     const slowBodies = await Promise.all(Array.from({ length: 5 }, () => rawConnect(relay.url, '127.0.0.4')));
     for (const c of slowBodies) {
       const { authorization } = signRequest(alice.signer, { method: 'POST', url: '/v1/messages/ack', body }, Date.now());
-      const digest = `sha-256=:${Buffer.from(await crypto.subtle.digest('SHA-256', body)).toString('base64')}:`;
+      const digest = contentDigest(defaultProvider().backend.sha256(body));
       c.write(
         head('POST', '/v1/messages/ack', {
           host: HOST,

@@ -5,9 +5,12 @@
  * `npm start` runs it, with a fresh data folder and durable commits), so the
  * load generator does not share its event loop.
  *
- *   node --import tsx packages/relay/scripts/load.ts [--duration 10] [--connections 64] [--json]
+ *   node --import tsx bench/src/relay/load.ts [--duration 10] [--connections 64] [--json]
  *
- * bench/ calls `runRelayLoad(options)`.
+ * bench/src/relay.ts calls `runRelayLoad(options)`; relay/attack.ts reuses
+ * `startRelay` and `participants`. (It lives in bench/, not in the relay
+ * package: it drives the relay through the client, which the relay must not
+ * import.)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -73,15 +76,19 @@ type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult
 // autocannon ships no types; this is the part of its API used here.
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../../packages/relay/src/main.ts', import.meta.url));
 
-interface Participant {
+export interface Participant {
   readonly account: Account;
   readonly device: DeviceIdentity;
   readonly client: RelayClient;
 }
 
-async function startRelay(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+/** Extra PARLEY_* variables for the relay process (each wins over the load defaults below). */
+export type RelayEnv = Readonly<Record<string, string>>;
+
+/** Starts `npm start`'s relay as a child process on a free loopback port; resolves once it listens. */
+export async function startRelay(dataDir: string, extraEnv: RelayEnv = {}): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
     env: {
       ...process.env,
@@ -91,6 +98,9 @@ async function startRelay(dataDir: string): Promise<{ child: ChildProcess; url: 
       PARLEY_MESSAGE_BYTES_PER_MINUTE_PER_RECIPIENT: String(2 ** 40),
       PARLEY_MAX_QUEUED_MESSAGES_PER_DEVICE: '10000000',
       PARLEY_MAX_QUEUED_BYTES_PER_DEVICE: String(2 ** 40),
+      // Every simulated user shares the one loopback address: room for autocannon's connections.
+      PARLEY_MAX_CONNECTIONS_PER_ADDRESS: '4096',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -115,7 +125,7 @@ async function startRelay(dataDir: string): Promise<{ child: ChildProcess; url: 
   });
 }
 
-async function participants(url: string, n: number): Promise<Participant[]> {
+export async function participants(url: string, n: number): Promise<Participant[]> {
   const out: Participant[] = [];
   for (let i = 0; i < n; i++) {
     const account = Account.generate();
@@ -127,7 +137,7 @@ async function participants(url: string, n: number): Promise<Participant[]> {
   return out;
 }
 
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
@@ -177,7 +187,8 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
               },
               deviceSigner(sender.device),
             );
-            return { ...request, body, headers: { 'content-type': 'application/json', authorization } };
+            const digest = `sha-256=:${Buffer.from(provider.backend.sha256(bytes)).toString('base64')}:`;
+            return { ...request, body, headers: { 'content-type': 'application/json', 'content-digest': digest, authorization } };
           },
         },
       ],

@@ -1,9 +1,9 @@
-// The load script (scripts/load.ts) still runs end to end: a tiny run, no
+// The relay load script (bench/src/relay/load.ts) still runs end to end: a tiny run, no
 // timing assertions (performance is measured by the script itself and bench/).
 import { describe, expect, it } from 'vitest';
-import { formatTable, runRelayLoad } from '../scripts/load.ts';
+import { formatTable, runRelayLoad } from '../src/relay/load.ts';
 
-describe('scripts/load.ts', () => {
+describe('relay/load.ts', () => {
   it('measures throughput and delivery latency against a relay process', async () => {
     const r = await runRelayLoad({ durationSeconds: 1, connections: 4, senders: 2, recipients: 2, latencySamples: 20, latencySenders: 2 });
     expect(r.accepted).toBeGreaterThan(0);
