@@ -57,6 +57,8 @@ export interface PhaseResult {
   readonly errors: number;
   /** What the attacker did and got (requests, statuses, connections held). */
   readonly attacker: Record<string, number>;
+  /** CPU seconds the relay process spent per second of the phase (its share of the machine). */
+  readonly relayCpuPerSecond: number;
   /** mailbox-fill only: whether a friend could still send to the victim afterwards (or the code refused). */
   readonly victimReachable?: string;
 }
@@ -65,6 +67,12 @@ export interface AttackBenchResult {
   readonly phases: PhaseResult[];
   readonly loadAverage: number;
   readonly machine: { readonly cpus: number; readonly cpu: string; readonly node: string };
+}
+
+/** The relay's own CPU seconds so far, from its metrics (the bench scrapes from loopback). */
+async function relayCpuSeconds(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
 }
 
 const ATTACKER = fileURLToPath(new URL('./attacker.ts', import.meta.url));
@@ -187,7 +195,11 @@ export async function runRelayUnderAttack(options: AttackBenchOptions = {}): Pro
             });
       // Let the attack reach full strength before measuring.
       if (attacker) await sleep(1500);
+      const cpu0 = await relayCpuSeconds(relay.url);
+      const t0 = performance.now();
       const legit = await legitimateTraffic(senders, recipients, seconds, phase);
+      const relayCpu = (await relayCpuSeconds(relay.url)) - cpu0;
+      const phaseSeconds = (performance.now() - t0) / 1000;
       let victimReachable: string | undefined;
       if (phase === 'mailbox-fill') {
         try {
@@ -212,6 +224,7 @@ export async function runRelayUnderAttack(options: AttackBenchOptions = {}): Pro
         ofBaseline: round((legit.envelopesPerSecond / baseline) * 100, 0),
         deliveryMs: { median: round(legit.median), p99: round(legit.p99) },
         errors: legit.errors,
+        relayCpuPerSecond: round(relayCpu / phaseSeconds, 2),
         attacker: attackerCounts,
         ...(victimReachable ? { victimReachable } : {}),
       });
@@ -234,7 +247,7 @@ export async function runRelayUnderAttack(options: AttackBenchOptions = {}): Pro
 }
 
 export function formatAttackTable(r: AttackBenchResult): string {
-  const head = ['attack', 'legit env/s', '% of none', 'p50 ms', 'p99 ms', 'errors', 'attacker'];
+  const head = ['attack', 'legit env/s', '% of none', 'p50 ms', 'p99 ms', 'errors', 'relay CPU', 'attacker'];
   const rows = r.phases.map((p) => [
     p.attack,
     String(p.envelopesPerSecond),
@@ -242,6 +255,7 @@ export function formatAttackTable(r: AttackBenchResult): string {
     String(p.deliveryMs.median),
     String(p.deliveryMs.p99),
     String(p.errors),
+    `${p.relayCpuPerSecond} s/s`,
     `${Object.entries(p.attacker)
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}${p.victimReachable ? ` victim_reachable=${p.victimReachable}` : ''}`,
