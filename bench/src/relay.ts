@@ -10,6 +10,7 @@
  * of several seconds, so min and max equal the figure.
  */
 import { type RelayLoadResult, runRelayLoad } from './relay/load.ts';
+import { PHASES, runRelayUnderAttack } from './relay/attack.ts';
 import { measureWebSocketCapacity } from './relay/capacity.ts';
 import type { ResultMeta } from './results.ts';
 import type { Runner } from './runner.ts';
@@ -69,4 +70,39 @@ export async function runRelay(runner: Runner): Promise<void> {
   }
 
   await measureWebSocketCapacity(runner);
+  // Issue 12: the same legitimate traffic with no attack and under attacks 1-4 (full runs only: about a minute).
+  if (!runner.quick) await measureUnderAttack(runner);
+}
+
+async function measureUnderAttack(runner: Runner): Promise<void> {
+  const metas = PHASES.flatMap((phase) => [
+    {
+      section: 'relay' as const,
+      subject: 'relay' as const,
+      op: `relay-attack-${phase}-rate`,
+      label: `legitimate envelopes/s delivered, attack: ${phase} (8 closed-loop senders, 1 KiB)`,
+      unit: 'per-second' as const,
+    },
+    {
+      section: 'relay' as const,
+      subject: 'relay' as const,
+      op: `relay-attack-${phase}-p99`,
+      label: `legitimate send → websocket delivery p99, attack: ${phase}`,
+      unit: 'ms' as const,
+    },
+  ]);
+  runner.progress('relay: legitimate traffic with no attack, then under attacks 1-4 (relay/attack.ts)');
+  try {
+    const r = await runRelayUnderAttack({ phaseSeconds: 6 });
+    for (const p of r.phases) {
+      const note = `${p.ofBaseline}% of the no-attack rate, ${p.errors} errors, relay CPU ${p.relayCpuPerSecond} s/s; load average ${r.loadAverage} at the end`;
+      runner.recordValue(
+        { ...(metas.find((m) => m.op === `relay-attack-${p.attack}-rate`) as ResultMeta), note },
+        once(p.envelopesPerSecond),
+      );
+      runner.recordValue({ ...(metas.find((m) => m.op === `relay-attack-${p.attack}-p99`) as ResultMeta), note }, once(p.deliveryMs.p99));
+    }
+  } catch (e) {
+    for (const meta of metas) runner.failed(meta, e);
+  }
 }

@@ -6,8 +6,8 @@
  *
  * The relay runs in its own process so that what it holds (sockets, file
  * descriptors, memory) is its own and not shared with the load generator.
- * The per-IP request limit is lifted: every connection comes from
- * 127.0.0.1, and counting them is the point.
+ * The per-IP request limit and the connection caps are lifted: every
+ * connection comes from 127.0.0.1, and counting them is the point.
  *
  * Devices are registered straight into the relay's storage (the same
  * `registerDevice` the PUT /v1/devices route ends in, minus the HTTP and
@@ -36,6 +36,10 @@ const relay = await startServer(
     logLevel: 'warn',
     metrics: false,
     rateLimits: { requestsPerMinutePerIp: 1_000_000_000 },
+    // Every probe connection comes from 127.0.0.1 and the probe opens thousands at once:
+    // lift the connection caps and give each socket time to authenticate under that load.
+    limits: { maxConnections: 1_000_000, maxConnectionsPerAddress: 1_000_000 },
+    websocketAuthTimeoutSeconds: 120,
   }),
 );
 const send = (m: unknown) => process.send?.(m);
