@@ -13,7 +13,10 @@ import { parseArgs } from 'node:util';
 import { limits as coreLimits } from '@parley/core';
 
 export interface RelayLimits {
-  /** Largest HTTP request body (JSON routes). Base64url costs 4/3, so keep it well above the envelope limit. */
+  /**
+   * Largest send body (POST /v1/messages): a fan-out of many envelopes. Other routes have fixed
+   * limits sized to their content (front-door/body-limits.ts). Never below one largest envelope.
+   */
   maxRequestBytes: number;
   /** Largest envelope (one encrypted message to one device); core's own bound by default. */
   maxEnvelopeBytes: number;

@@ -135,7 +135,12 @@ export function inject(app: FastifyInstance, signer: RelaySigner | null, r: Sign
 }
 
 /** Registers a device with all its current prekeys. */
-export async function register(app: FastifyInstance, d: TestDevice): Promise<LightMyRequestResponse> {
+export async function register(
+  app: FastifyInstance,
+  d: TestDevice,
+  headers: Record<string, string> = {},
+  override: Record<string, unknown> = {},
+): Promise<LightMyRequestResponse> {
   const keys = preKeysOf(d.prekeys);
   const json = {
     certificate: toBase64Url(encodeCertificate(d.device.certificate)),
@@ -143,8 +148,14 @@ export async function register(app: FastifyInstance, d: TestDevice): Promise<Lig
     lastResortKemPreKey: toBase64Url(encodeKemPreKey(keys.lastResortKemPreKey)),
     oneTimePreKeys: keys.oneTimePreKeys.map((k) => toBase64Url(encodeOneTimePreKey(k))),
     kemPreKeys: keys.kemPreKeys.map((k) => toBase64Url(encodeKemPreKey(k))),
+    ...override,
   };
-  const r = await inject(app, d.signer, { method: 'PUT', url: '/v1/devices', json, headers: { 'parley-certificate': json.certificate } });
+  const r = await inject(app, d.signer, {
+    method: 'PUT',
+    url: '/v1/devices',
+    json,
+    headers: { 'parley-certificate': json.certificate as string, ...headers },
+  });
   if (r.statusCode !== 200) throw new Error(`registration failed: ${r.statusCode} ${r.body}`);
   return r;
 }

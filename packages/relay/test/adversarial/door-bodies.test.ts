@@ -4,11 +4,11 @@
 // answer: the relay must refuse from the headers alone, before the rest of
 // the body exists. Meanwhile a signed client sends and fetches as usual.
 // spec/09-relay.md §3.3, §8.1.
-import { defaultProvider, utf8 } from '@parley/core';
-import { contentDigest } from '@parley/client/relay-client';
+import { defaultProvider, encodeCertificate, utf8 } from '@parley/core';
+import { contentDigest, toBase64Url } from '@parley/client/relay-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRE_AUTH_BODY_BYTES } from '../../src/front-door/body-limits.ts';
-import { HOST, type TestDevice, listeningRelay, makeDevice, register, signRequest } from '../support.ts';
+import { HOST, type TestDevice, inject, listeningRelay, makeDevice, register, signRequest } from '../support.ts';
 import { type RawConnection, head, rawConnect } from './raw-http.ts';
 
 let relay: Awaited<ReturnType<typeof listeningRelay>>;
@@ -52,6 +52,45 @@ async function legitimateRound(n: number): Promise<number> {
 }
 
 describe('finding 1: large bodies before authentication', () => {
+  it('a registration with its full prekey pools authenticates from its headers and fits its route', async () => {
+    // 1000 one-time X25519 and 100 ML-KEM keys: the largest registration the schema allows, about 225 KB.
+    const big = makeDevice(undefined, 1, { oneTimePreKeys: 1000, kemPreKeys: 100 });
+    const r = await register(relay.app, big);
+    expect(r.statusCode).toBe(200);
+  });
+
+  it('a registration whose body carries another certificate than its header is refused', async () => {
+    const carol = makeDevice(undefined, 1, { oneTimePreKeys: 0, kemPreKeys: 0 });
+    const mallory = makeDevice(undefined, 1, { oneTimePreKeys: 0, kemPreKeys: 0 });
+    const error = await register(relay.app, carol, {
+      'parley-certificate': toBase64Url(encodeCertificate(mallory.device.certificate)),
+    }).catch((e: Error) => e.message);
+    // Mallory's certificate does not name Carol's account, so it fails before the body is read.
+    expect(error).toMatch(/registration failed: 400 .*BAD_CERTIFICATE/);
+    const swapped = await register(
+      relay.app,
+      carol,
+      {
+        'parley-certificate': toBase64Url(encodeCertificate(carol.device.certificate)),
+        // The body then names another certificate of the same account and device id.
+      },
+      { certificate: toBase64Url(encodeCertificate(carol.account.createDevice(1).certificate)) },
+    ).catch((e: Error) => e.message);
+    expect(swapped).toMatch(/registration failed: 400 .*BAD_CERTIFICATE/);
+  });
+
+  it('a malformed Content-Digest is 400 MALFORMED', async () => {
+    for (const digest of ['sha-256=:abc:', 'md5', `sha-256=:${'A'.repeat(43)}=:, sha-256=:${'A'.repeat(43)}=:`]) {
+      const r = await inject(relay.app, alice.signer, {
+        method: 'POST',
+        url: '/v1/messages/ack',
+        json: { seqs: [1] },
+        headers: { 'content-digest': digest },
+      });
+      expect([digest, r.statusCode, JSON.parse(r.body).code]).toEqual([digest, 400, 'MALFORMED']);
+    }
+  });
+
   it('refuses each unauthenticated large body from its headers, before the body is sent, while a signed client is served', async () => {
     const forgedDigest = contentDigest(defaultProvider().backend.sha256(utf8('{"messages":[]}')));
     const bogusSignature = `Parley ${alice.id}.1.${Date.now()}.${'A'.repeat(22)}.${'B'.repeat(85)}A`;
