@@ -61,10 +61,16 @@ export class ConnectionGuard {
   admit(socket: Socket): void {
     const address = socket.remoteAddress ?? 'unknown';
     if ((this.#perAddress.get(address) ?? 0) >= this.#caps.maxConnectionsPerAddress) {
-      if (!this.#evictOldest(this.#unprovenByAddress.get(address), 'address')) return this.#refuse(socket, 'address');
+      if (!this.#evictOldest(this.#unprovenByAddress.get(address), 'address')) {
+        this.#refuse(socket, 'address');
+        return;
+      }
     }
     if (this.#open >= this.#caps.maxConnections) {
-      if (!this.#evictOldest(this.#unproven, 'total')) return this.#refuse(socket, 'total');
+      if (!this.#evictOldest(this.#unproven, 'total')) {
+        this.#refuse(socket, 'total');
+        return;
+      }
     }
     this.#open++;
     this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
