@@ -316,7 +316,8 @@ export const relayApp = fp(
               type: 'apiKey',
               in: 'header',
               name: 'Authorization',
-              description: 'Parley <account>.<deviceId>.<timestampMs>.<nonce>.<signature> (spec/09-relay.md §3)',
+              description:
+                'Parley <account>.<deviceId>.<timestampMs>.<nonce>.<signature> (spec/09-relay.md §3). A request with a body also sends Content-Digest: sha-256=:<base64>: (the signed body hash, so the relay authenticates before reading the body; without it the body may be at most 4 KiB), and a registration sends its certificate in Parley-Certificate.',
             },
           },
           schemas: { ErrorResponse },
