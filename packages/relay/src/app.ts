@@ -119,7 +119,12 @@ const CONNECTION_CHECK_MS = 1000;
 /** Caps connections per address and in total (front-door/connections.ts); the counts feed the metrics once they exist. */
 function guardConnections(app: FastifyInstance, config: RelayConfig): void {
   const guard = new ConnectionGuard(
-    { maxConnections: config.limits.maxConnections, maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress },
+    {
+      maxConnections: config.limits.maxConnections,
+      // Behind a reverse proxy every connection comes from the proxy: capping its address would cap
+      // everyone. The proxy limits connections per client there (spec/09-relay.md §8.2).
+      maxConnectionsPerAddress: config.trustProxy ? Number.POSITIVE_INFINITY : config.limits.maxConnectionsPerAddress,
+    },
     (event, reason) => {
       const metrics = (app as { relay?: RelayContext }).relay?.metrics;
       if (event !== 'accepted') metrics?.connectionsShed.inc({ event, cap: reason ?? 'none' });
