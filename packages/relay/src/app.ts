@@ -30,7 +30,7 @@ import type { RelayContext } from './context.ts';
 import { CloseCode, DeliveryHub } from './delivery/hub.ts';
 import { ERROR_STATUS, type RelayErrorCode, isRelayError, relayError } from './errors.ts';
 import { PRE_AUTH_BODY_BYTES, applyRouteBodyLimit } from './front-door/body-limits.ts';
-import { ConnectionGuard } from './front-door/connections.ts';
+import { ConnectionGuard, effectiveMaxConnections } from './front-door/connections.ts';
 import { createMetrics } from './metrics.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -118,9 +118,16 @@ const CONNECTION_CHECK_MS = 1000;
 
 /** Caps connections per address and in total (front-door/connections.ts); the counts feed the metrics once they exist. */
 function guardConnections(app: FastifyInstance, config: RelayConfig): void {
+  const maxConnections = effectiveMaxConnections(config.limits.maxConnections);
+  if (maxConnections < config.limits.maxConnections) {
+    app.log.warn(
+      { configured: config.limits.maxConnections, applied: maxConnections },
+      'maxConnections lowered to fit the open-file limit',
+    );
+  }
   const guard = new ConnectionGuard(
     {
-      maxConnections: config.limits.maxConnections,
+      maxConnections,
       // Behind a reverse proxy every connection comes from the proxy: capping its address would cap
       // everyone. The proxy limits connections per client there (spec/09-relay.md §8.2).
       maxConnectionsPerAddress: config.trustProxy ? Number.POSITIVE_INFINITY : config.limits.maxConnectionsPerAddress,

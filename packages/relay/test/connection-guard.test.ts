@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { ConnectionGuard, markAuthenticated } from '../src/front-door/connections.ts';
+import { ConnectionGuard, RESERVED_DESCRIPTORS, effectiveMaxConnections, markAuthenticated } from '../src/front-door/connections.ts';
 
 class FakeSocket extends EventEmitter {
   destroyed = false;
@@ -80,5 +80,11 @@ describe('ConnectionGuard', () => {
     g.admit(c);
     expect(c.destroyed).toBe(false);
     expect(g.open).toBe(2);
+  });
+
+  it('lowers the total cap to fit the open-file limit, with room for storage and files', () => {
+    expect(effectiveMaxConnections(8192, 1024)).toBe(1024 - RESERVED_DESCRIPTORS);
+    expect(effectiveMaxConnections(8192, 1_048_576)).toBe(8192);
+    expect(effectiveMaxConnections(8192, undefined)).toBe(8192);
   });
 });

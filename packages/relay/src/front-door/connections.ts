@@ -15,8 +15,40 @@
  *
  * This module knows nothing of HTTP: it sees sockets and addresses.
  */
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+
+/**
+ * Descriptors kept free for everything but client connections: the SQLite
+ * database, its WAL and shared memory, attachment files being written or
+ * read, PostgreSQL pool connections, stdio, timers' internals.
+ */
+export const RESERVED_DESCRIPTORS = 256;
+
+/**
+ * The process's open-file limit (Linux, from /proc/self/limits; Node has
+ * already raised the soft limit to the hard one), or undefined where it
+ * cannot be read.
+ */
+export function descriptorLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m && m[1] !== 'unlimited' ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The total cap actually applied: the configured one, lowered to fit the
+ * descriptor limit (a cap above it would let a flood reach "too many open
+ * files" first, and then nothing, not even the database, can open a file).
+ */
+export function effectiveMaxConnections(configured: number, limit = descriptorLimit()): number {
+  if (limit === undefined) return configured;
+  return Math.max(1, Math.min(configured, limit - RESERVED_DESCRIPTORS));
+}
 
 export interface ConnectionCaps {
   /** Open connections in total; keep it below the process's file-descriptor limit, minus room for storage and files. */
