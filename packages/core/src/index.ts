@@ -22,6 +22,21 @@ export {
 } from './keys/certificate.ts';
 export { Account, DeviceIdentity, Ed25519KeyPair, X25519KeyPair } from './keys/identity.ts';
 export {
+  type DeviceList,
+  type ListVerdict,
+  DEVICE_LIST_LABEL,
+  DEVICE_LIST_VERSION,
+  MAX_DEVICE_LIST_BYTES,
+  MAX_DEVICE_LIST_REVISION,
+  MAX_LISTED_DEVICES,
+  certificateHash,
+  compareDeviceLists,
+  decodeSignedDeviceList,
+  listsCertificate,
+  listsCertificateHash,
+  signDeviceList,
+} from './keys/device-list.ts';
+export {
   type KemPreKeyPublic,
   type OneTimePreKeyPublic,
   type PreKeyBundle,
