@@ -52,6 +52,8 @@ export const ERROR_STATUS = {
   UPLOAD_IN_PROGRESS: 409,
   /** Attachment: the device has too many unfinished uploads. */
   TOO_MANY_UPLOADS: 409,
+  /** A signed device list with a lower revision than the held one, or the same revision with other devices. */
+  DEVICE_LIST_OUTDATED: 409,
   /** Envelopes were encrypted for a certificate the device no longer has. */
   STALE_DEVICES: 410,
   /** A body, envelope, attachment or field above its limit. */

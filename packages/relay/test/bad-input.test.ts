@@ -108,7 +108,10 @@ describe('authentication failures', () => {
       signStatement: stranger.account.signStatement.bind(stranger.account),
     };
     expectRefused(
-      await inject(relay.app, ghostAccount, { method: 'DELETE', url: `/v1/accounts/${stranger.id}/devices/1` }),
+      await inject(relay.app, ghostAccount, {
+        method: 'DELETE',
+        url: `/v1/accounts/${stranger.id}/devices/1?certificateHash=${'A'.repeat(43)}`,
+      }),
       401,
       'AUTH_UNKNOWN_DEVICE',
     );

@@ -3,7 +3,7 @@
 import { Account, decodeCertificate, encodeCertificate } from '@parley/core';
 import { fromBase64Url, toBase64Url } from '@parley/client/relay-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type TestDevice, type TestRelay, accountOf, inject, json, makeDevice, register, testRelay } from './support.ts';
+import { type TestDevice, type TestRelay, accountOf, inject, json, makeDevice, register, removalUrl, testRelay } from './support.ts';
 
 let relay: TestRelay;
 beforeEach(async () => {
@@ -119,7 +119,7 @@ describe('device removal', () => {
   });
 
   it('a device removes itself', async () => {
-    const r = await inject(relay.app, laptop.signer, { method: 'DELETE', url: `/v1/accounts/${phone.id}/devices/2` });
+    const r = await inject(relay.app, laptop.signer, { method: 'DELETE', url: removalUrl(laptop) });
     expect(r.statusCode).toBe(204);
     const list = json<{ devices: { deviceId: number }[] }>(
       await inject(relay.app, phone.signer, { method: 'GET', url: `/v1/accounts/${phone.id}/devices` }),
@@ -128,14 +128,17 @@ describe('device removal', () => {
   });
 
   it('the account key removes any of its devices', async () => {
-    const r = await inject(relay.app, accountOf(phone), { method: 'DELETE', url: `/v1/accounts/${phone.id}/devices/2` });
+    const r = await inject(relay.app, accountOf(phone), { method: 'DELETE', url: removalUrl(laptop) });
     expect(r.statusCode).toBe(204);
   });
 
   it('another device, or another account, gets the same 404 as an unknown device', async () => {
-    const byOtherDevice = await inject(relay.app, phone.signer, { method: 'DELETE', url: `/v1/accounts/${phone.id}/devices/2` });
-    const byStranger = await inject(relay.app, stranger.signer, { method: 'DELETE', url: `/v1/accounts/${phone.id}/devices/2` });
-    const unknown = await inject(relay.app, accountOf(phone), { method: 'DELETE', url: `/v1/accounts/${phone.id}/devices/9` });
+    const byOtherDevice = await inject(relay.app, phone.signer, { method: 'DELETE', url: removalUrl(laptop) });
+    const byStranger = await inject(relay.app, stranger.signer, { method: 'DELETE', url: removalUrl(laptop) });
+    const unknown = await inject(relay.app, accountOf(phone), {
+      method: 'DELETE',
+      url: `/v1/accounts/${phone.id}/devices/9?certificateHash=${'A'.repeat(43)}`,
+    });
     for (const r of [byOtherDevice, byStranger, unknown]) {
       expect(r.statusCode).toBe(404);
       expect(json(r)).toEqual(json(unknown));
@@ -149,7 +152,7 @@ describe('device removal', () => {
   });
 
   it('a removed device cannot register its certificate again', async () => {
-    await inject(relay.app, laptop.signer, { method: 'DELETE', url: `/v1/accounts/${phone.id}/devices/2` });
+    await inject(relay.app, laptop.signer, { method: 'DELETE', url: removalUrl(laptop) });
     const r = await inject(relay.app, laptop.signer, { method: 'PUT', url: '/v1/devices', json: await registrationJson(laptop) });
     expect(json(r).code).toBe('CERTIFICATE_REVOKED');
   });

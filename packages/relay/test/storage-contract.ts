@@ -101,13 +101,60 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         await s.registerDevice(registration(device(a, 1), { oneTimePreKeys: ids(1, 2) }));
         await s.registerDevice(registration(device(a, 2)));
         await s.storeMessages(msg({ accountKey: a, deviceId: 2 }, [{ accountKey: a, deviceId: 1 }], 'm'));
-        expect(await s.removeDevice({ accountKey: a, deviceId: 1 }, 2000)).toBe(true);
-        expect(await s.removeDevice({ accountKey: a, deviceId: 1 }, 2000)).toBe(false);
+        const hash = device(a, 1).certificateHash;
+        expect(await s.removeDevice({ accountKey: a, deviceId: 1 }, hash, 2000)).toBe('removed');
+        // The same removal again: the certificate is already revoked, nothing changes.
+        expect(await s.removeDevice({ accountKey: a, deviceId: 1 }, hash, 2000)).toBe('gone');
         expect(await s.getDevice({ accountKey: a, deviceId: 1 })).toBeUndefined();
         expect(await s.fetchMessages({ accountKey: a, deviceId: 1 }, 0, 10, 1000)).toEqual([]);
         expect(await s.registerDevice(registration(device(a, 1)))).toEqual({ status: 'revoked' });
         expect((await s.stats()).queuedMessages).toBe(0);
       });
+
+      it('removes only the certificate it names: a replayed removal leaves a re-registered device alone', async () => {
+        const a = newAccount();
+        const first = { ...device(a, 6), certificateHash: bytes(0xa1) };
+        const relinked = { ...device(a, 6, 2), certificateHash: bytes(0xa2) };
+        await s.registerDevice(registration(first));
+        expect(await s.removeDevice({ accountKey: a, deviceId: 6 }, first.certificateHash, 2000)).toBe('removed');
+        expect((await s.registerDevice(registration(relinked))).status).toBe('created');
+        expect(await s.removeDevice({ accountKey: a, deviceId: 6 }, first.certificateHash, 3000)).toBe('gone');
+        expect((await s.getDevice({ accountKey: a, deviceId: 6 }))?.certificateHash).toEqual(relinked.certificateHash);
+        expect(await s.removeDevice({ accountKey: a, deviceId: 6 }, bytes(0xa3), 3000)).toBe('not-found');
+        expect(await s.removeDevice({ accountKey: a, deviceId: 7 }, bytes(0xa4), 3000)).toBe('not-found');
+      });
+    });
+
+    describe('device lists', () => {
+      const list = (revision: number, tag = 0) => ({ revision, encoded: Uint8Array.of(0x82, revision & 0xff, tag) });
+
+      it('keeps the highest revision; the same bytes again change nothing', async () => {
+        const a = newAccount();
+        expect(await s.getDeviceList(a)).toBeUndefined();
+        expect(await s.putDeviceList(a, list(1), 1000)).toEqual({ status: 'stored' });
+        expect(await s.putDeviceList(a, list(3), 2000)).toEqual({ status: 'stored' });
+        expect(await s.putDeviceList(a, list(3), 2500)).toEqual({ status: 'unchanged' });
+        expect(await s.getDeviceList(a)).toEqual({ revision: 3, encoded: list(3).encoded, updatedAt: 2000 });
+        expect(await s.getDeviceList(newAccount())).toBeUndefined();
+      });
+
+      it('refuses a lower revision and another list for the held revision', async () => {
+        const a = newAccount();
+        await s.putDeviceList(a, list(5), 1000);
+        expect(await s.putDeviceList(a, list(4), 2000)).toEqual({ status: 'outdated', revision: 5 });
+        expect(await s.putDeviceList(a, list(5, 9), 2000)).toEqual({ status: 'conflict', revision: 5 });
+        expect((await s.getDeviceList(a))?.encoded).toEqual(list(5).encoded);
+      });
+
+      if (options.durable) {
+        it('survives a reopen', async () => {
+          const a = newAccount();
+          await s.putDeviceList(a, list(2), 1000);
+          if (!fx.reopen) throw new Error('a durable backend must support reopen');
+          s = await fx.reopen();
+          expect((await s.getDeviceList(a))?.revision).toBe(2);
+        });
+      }
     });
 
     describe('prekeys', () => {

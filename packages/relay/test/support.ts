@@ -160,6 +160,12 @@ export async function register(
   return r;
 }
 
+/** The removal route for a device: it names the certificate removed (spec/09-relay.md §4.1). */
+export function removalUrl(d: TestDevice): string {
+  const hash = toBase64Url(defaultProvider().backend.sha256(encodeCertificate(d.device.certificate)));
+  return `/v1/accounts/${d.id}/devices/${d.device.deviceId}?certificateHash=${hash}`;
+}
+
 export function envelopeFor(to: TestDevice, id: string, body = `ciphertext ${id}`) {
   return { account: to.id, deviceId: to.device.deviceId, id, envelope: toBase64Url(utf8(body)) };
 }

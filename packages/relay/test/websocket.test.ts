@@ -6,7 +6,7 @@ import { encodeCbor, fromUtf8 } from '@parley/core';
 import { type ReceivedEnvelope, fromBase64Url, isRelayError, toBase64Url } from '@parley/client/relay-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type TestDevice, eventually, eventuallyAsync, inject, listeningRelay, makeDevice, register } from './support.ts';
+import { type TestDevice, eventually, eventuallyAsync, inject, listeningRelay, makeDevice, register, removalUrl } from './support.ts';
 
 let relay: Awaited<ReturnType<typeof listeningRelay>>;
 let alice: TestDevice;
@@ -138,7 +138,7 @@ describe('delivery', () => {
     await eventually(() => frames.length === 1);
     ws.send(authFrame(bob, String(frames[0]?.['challenge'])));
     await eventually(() => frames.some((f) => f['type'] === 'ready'));
-    await inject(relay.app, bob.signer, { method: 'DELETE', url: `/v1/accounts/${bob.id}/devices/1` });
+    await inject(relay.app, bob.signer, { method: 'DELETE', url: removalUrl(bob) });
     expect((await closed).code).toBe(4004);
   });
 });

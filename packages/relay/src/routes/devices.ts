@@ -1,9 +1,10 @@
 /**
  * Device directory: register a device (certificate + proof of possession +
  * initial prekeys), list an account's devices with their certificates,
- * remove a device. spec/09-relay.md §4.1.
+ * remove a device (naming the certificate it removes), and keep the
+ * account's latest signed device list. spec/09-relay.md §4.1.
  */
-import { decodeCertificate } from '@parley/core';
+import { MAX_DEVICE_LIST_BYTES, decodeCertificate, decodeSignedDeviceList } from '@parley/core';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { identityOf } from '../auth.ts';
@@ -11,7 +12,35 @@ import { CloseCode } from '../delivery/hub.ts';
 import { fromBase64Url, sameBytes, toBase64Url } from '../encoding.ts';
 import { relayError } from '../errors.ts';
 import { checkPreKeyUpload } from '../prekey-upload.ts';
-import { AccountParams, DeviceListResponse, DeviceParams, RegisterDeviceBody, RegisterDeviceResponse, errorResponses } from '../schemas.ts';
+import {
+  AccountParams,
+  Bytes,
+  DeviceListResponse,
+  DeviceParams,
+  RegisterDeviceBody,
+  RegisterDeviceResponse,
+  Sha256,
+  errorResponses,
+} from '../schemas.ts';
+
+const SignedDeviceList = Bytes(MAX_DEVICE_LIST_BYTES, 'SignedDeviceList (spec/10-client.md §5.1), signed by the account key');
+const DeviceListBody = Type.Object({ deviceList: SignedDeviceList }, { additionalProperties: false });
+const SignedDeviceListResponse = Type.Object({
+  account: Type.String(),
+  revision: Type.Integer({ minimum: 1 }),
+  deviceList: SignedDeviceList,
+  updatedAt: Type.Integer({ description: 'Milliseconds since the epoch' }),
+});
+const PutDeviceListResponse = Type.Object({
+  status: Type.Union([Type.Literal('stored'), Type.Literal('unchanged')]),
+  revision: Type.Integer({ minimum: 1 }),
+});
+const RemoveQuery = Type.Object(
+  { certificateHash: { ...Sha256, description: 'SHA-256 of the certificate being removed: a replay after a re-registration is a no-op' } },
+  { additionalProperties: false },
+);
+/** Body limit of the list upload: base64url of the largest list (16 KiB) plus the JSON around it. */
+const DEVICE_LIST_BODY_LIMIT = 24 * 1024;
 
 export async function deviceRoutes(app: FastifyInstance): Promise<void> {
   const { relay } = app;
@@ -110,21 +139,81 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Remove a device (itself, or any device of the account when signed by the account key)',
         description:
-          'Deletes the device, its prekeys and its mailbox, and revokes its certificate so it cannot be registered again. Unknown devices and devices the signer may not remove get the same 404.',
+          'Deletes the device, its prekeys and its mailbox, and revokes its certificate so it cannot be registered again. The query names the certificate removed: when the device now has another certificate (it was re-linked), nothing is removed, so a captured removal replayed later is a no-op. A certificate that is already revoked answers 204 again. Unknown devices and devices the signer may not remove get the same 404.',
         tags: ['devices'],
         params: DeviceParams,
+        querystring: RemoveQuery,
         response: { 204: Type.Null(), ...errorResponses(404) },
       },
     },
     async (request, reply) => {
       const identity = identityOf(request);
       const params = request.params as { account: string; deviceId: string };
+      const { certificateHash } = request.query as { certificateHash: string };
       const target = { accountKey: fromBase64Url(params.account, 'account', 32), deviceId: Number(params.deviceId) };
+      const hash = fromBase64Url(certificateHash, 'certificateHash', 32);
       const allowed =
         sameBytes(identity.accountKey, target.accountKey) && (identity.deviceId === 0 || identity.deviceId === target.deviceId);
-      if (!allowed || !(await relay.storage.removeDevice(target, relay.now()))) throw relayError('NOT_FOUND', 'no such device');
-      relay.hub.disconnect(target, CloseCode.deviceRemoved, 'device removed');
+      const outcome = allowed ? await relay.storage.removeDevice(target, hash, relay.now()) : 'not-found';
+      if (outcome === 'not-found') throw relayError('NOT_FOUND', 'no such device');
+      if (outcome === 'removed') relay.hub.disconnect(target, CloseCode.deviceRemoved, 'device removed');
       return reply.code(204).send();
+    },
+  );
+
+  app.put(
+    '/v1/accounts/:account/device-list',
+    {
+      bodyLimit: DEVICE_LIST_BODY_LIMIT,
+      config: { auth: 'device-or-account' },
+      schema: {
+        summary: "Store the account's signed device list (account key only)",
+        description:
+          'The list must verify under the account key (the same key that signs the request). Only a higher revision replaces the held list; the same list again answers `unchanged`; a lower revision, or the same revision with other devices, is 409 DEVICE_LIST_OUTDATED with the held revision.',
+        tags: ['devices'],
+        params: AccountParams,
+        body: DeviceListBody,
+        response: { 200: PutDeviceListResponse, ...errorResponses(403, 409) },
+      },
+    },
+    async (request) => {
+      const identity = identityOf(request);
+      const { account } = request.params as { account: string };
+      const accountKey = fromBase64Url(account, 'account', 32);
+      if (identity.deviceId !== 0 || !sameBytes(identity.accountKey, accountKey))
+        throw relayError('FORBIDDEN', 'only the account key may publish its device list');
+      const encoded = fromBase64Url((request.body as { deviceList: string }).deviceList, 'deviceList', { max: MAX_DEVICE_LIST_BYTES });
+      // Core's decoder checks the shape, that the list names this account, and the account's signature.
+      const list = decodeSignedDeviceList(encoded, accountKey, relay.provider);
+      const result = await relay.storage.putDeviceList(accountKey, { revision: list.revision, encoded }, relay.now());
+      if (result.status === 'outdated' || result.status === 'conflict') {
+        throw relayError('DEVICE_LIST_OUTDATED', 'the relay holds a newer (or another) list for this revision', {
+          revision: result.revision,
+          reason: result.status,
+        });
+      }
+      return { status: result.status, revision: list.revision };
+    },
+  );
+
+  app.get(
+    '/v1/accounts/:account/device-list',
+    {
+      config: { auth: 'device-or-account' },
+      schema: {
+        summary: "The account's latest signed device list",
+        description:
+          'Clients verify the signature themselves and never accept a lower revision than one they have seen; the relay is not trusted for the list. 404 when the account has published none.',
+        tags: ['devices'],
+        params: AccountParams,
+        response: { 200: SignedDeviceListResponse, ...errorResponses(404) },
+      },
+    },
+    async (request) => {
+      const { account } = request.params as { account: string };
+      const held = await relay.storage.getDeviceList(fromBase64Url(account, 'account', 32));
+      if (!held) throw relayError('NOT_FOUND', 'no device list for this account');
+      return { account, revision: held.revision, deviceList: toBase64Url(held.encoded), updatedAt: held.updatedAt };
     },
   );
 }

@@ -116,6 +116,15 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX attachments_expiry ON attachments (expires_at);
   CREATE INDEX attachments_pending ON attachments (owner_account, owner_device) WHERE NOT complete;
   `,
+  // 1 -> 2: the latest account-signed device list per account (spec/09-relay.md §4.1).
+  `
+  CREATE TABLE device_lists (
+    account BYTEA PRIMARY KEY,
+    revision BIGINT NOT NULL,
+    list BYTEA NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  `,
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;

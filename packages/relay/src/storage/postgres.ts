@@ -25,6 +25,7 @@
  */
 import pg from 'pg';
 import { migratePostgres } from './postgres-schema.ts';
+import { judgeDeviceList } from './device-lists.ts';
 import { type RecipientDeviceState, checkSend, hexOf as hex, recipientAccounts } from './send-checks.ts';
 import type {
   AccountKey,
@@ -38,10 +39,13 @@ import type {
   PreKeyLimits,
   PreKeyUpload,
   PreKeyUploadResult,
+  PutDeviceListResult,
   RegisterInput,
   RegisterResult,
   RelayStorage,
+  RemoveDeviceResult,
   StorageStats,
+  StoredDeviceList,
   StoreMessagesInput,
   StoreMessagesResult,
   StoredMessage,
@@ -289,18 +293,51 @@ export class PostgresStorage implements RelayStorage {
     return rows.map(toDevice);
   }
 
-  removeDevice(address: DeviceAddress, now: number): Promise<boolean> {
+  removeDevice(address: DeviceAddress, certificateHash: Uint8Array, now: number): Promise<RemoveDeviceResult> {
     const account = buf(address.accountKey);
-    return this.#transaction(async (q) => {
+    const hash = buf(certificateHash);
+    return this.#transaction(async (q): Promise<RemoveDeviceResult> => {
       await lockAccount(q, account);
       const { rows } = await q.query<{ certificate_hash: Buffer }>(
         'SELECT certificate_hash FROM devices WHERE account = $1 AND device_id = $2 FOR UPDATE',
         [account, address.deviceId],
       );
-      if (!rows[0]) return false;
-      await dropDevice(q, account, address.deviceId, rows[0].certificate_hash, now);
-      return true;
+      if (rows[0] && Buffer.compare(rows[0].certificate_hash, hash) === 0) {
+        await dropDevice(q, account, address.deviceId, rows[0].certificate_hash, now);
+        return 'removed';
+      }
+      const revoked = await q.query('SELECT 1 FROM revoked_certificates WHERE certificate_hash = $1', [hash]);
+      return revoked.rowCount ? 'gone' : 'not-found';
     });
+  }
+
+  putDeviceList(accountKey: AccountKey, list: { revision: number; encoded: Uint8Array }, now: number): Promise<PutDeviceListResult> {
+    const account = buf(accountKey);
+    return this.#transaction(async (q): Promise<PutDeviceListResult> => {
+      // The account lock orders concurrent uploads from several relay processes: the higher revision wins either way.
+      await lockAccount(q, account);
+      const { rows } = await q.query<{ revision: number; list: Buffer }>('SELECT revision, list FROM device_lists WHERE account = $1', [
+        account,
+      ]);
+      const verdict = judgeDeviceList(rows[0], list);
+      if (verdict.status === 'stored') {
+        await q.query(
+          `INSERT INTO device_lists (account, revision, list, updated_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (account) DO UPDATE SET revision = excluded.revision, list = excluded.list, updated_at = excluded.updated_at`,
+          [account, list.revision, buf(list.encoded), now],
+        );
+      }
+      return verdict;
+    });
+  }
+
+  async getDeviceList(accountKey: AccountKey): Promise<StoredDeviceList | undefined> {
+    const { rows } = await this.#pool.query<{ revision: number; list: Buffer; updated_at: number }>(
+      'SELECT revision, list, updated_at FROM device_lists WHERE account = $1',
+      [buf(accountKey)],
+    );
+    const row = rows[0];
+    return row && { revision: row.revision, encoded: bytes(row.list), updatedAt: row.updated_at };
   }
 
   // ---- prekeys ---------------------------------------------------------

@@ -101,6 +101,15 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX attachments_expiry ON attachments (expires_at);
   CREATE INDEX attachments_pending ON attachments (owner_account, owner_device) WHERE complete = 0;
   `,
+  // 1 -> 2: the latest account-signed device list per account (spec/09-relay.md §4.1).
+  `
+  CREATE TABLE device_lists (
+    account BLOB PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    list BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

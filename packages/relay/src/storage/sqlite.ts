@@ -11,6 +11,7 @@
  * stay in the WAL file until it is checkpointed and reused.)
  */
 import Database from 'better-sqlite3';
+import { judgeDeviceList } from './device-lists.ts';
 import { checkSend } from './send-checks.ts';
 import { migrate } from './sqlite-schema.ts';
 import type {
@@ -24,10 +25,13 @@ import type {
   PreKeyLimits,
   PreKeyUpload,
   PreKeyUploadResult,
+  PutDeviceListResult,
   RegisterInput,
   RegisterResult,
   RelayStorage,
+  RemoveDeviceResult,
   StorageStats,
+  StoredDeviceList,
   StoreMessagesInput,
   StoreMessagesResult,
   StoredMessage,
@@ -140,6 +144,13 @@ export class SqliteStorage implements RelayStorage {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       deleteDevice: db.prepare('DELETE FROM devices WHERE account = ? AND device_id = ?'),
+      deviceList: db.prepare<[Buffer], { revision: number; list: Buffer; updated_at: number }>(
+        'SELECT revision, list, updated_at FROM device_lists WHERE account = ?',
+      ),
+      putDeviceList: db.prepare(
+        `INSERT INTO device_lists (account, revision, list, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (account) DO UPDATE SET revision = excluded.revision, list = excluded.list, updated_at = excluded.updated_at`,
+      ),
       isRevoked: db.prepare<[Buffer], { n: number }>('SELECT 1 AS n FROM revoked_certificates WHERE certificate_hash = ?'),
       revoke: db.prepare('INSERT OR IGNORE INTO revoked_certificates (certificate_hash, revoked_at) VALUES (?, ?)'),
       keyState: db.prepare<
@@ -262,14 +273,31 @@ export class SqliteStorage implements RelayStorage {
     return Promise.resolve(this.#s.devices.all(buf(accountKey)).map(toDevice));
   }
 
-  removeDevice(address: DeviceAddress, now: number): Promise<boolean> {
+  removeDevice(address: DeviceAddress, certificateHash: Uint8Array, now: number): Promise<RemoveDeviceResult> {
     const account = buf(address.accountKey);
-    return this.#writes.submit(() => {
+    const hash = buf(certificateHash);
+    return this.#writes.submit((): RemoveDeviceResult => {
       const existing = this.#s.device.get(account, address.deviceId);
-      if (!existing) return false;
-      this.#dropDevice(account, address.deviceId, existing.certificate_hash, now);
-      return true;
+      if (existing && Buffer.compare(existing.certificate_hash, hash) === 0) {
+        this.#dropDevice(account, address.deviceId, existing.certificate_hash, now);
+        return 'removed';
+      }
+      return this.#s.isRevoked.get(hash) ? 'gone' : 'not-found';
     });
+  }
+
+  putDeviceList(accountKey: AccountKey, list: { revision: number; encoded: Uint8Array }, now: number): Promise<PutDeviceListResult> {
+    const account = buf(accountKey);
+    return this.#writes.submit((): PutDeviceListResult => {
+      const verdict = judgeDeviceList(this.#s.deviceList.get(account), list);
+      if (verdict.status === 'stored') this.#s.putDeviceList.run(account, list.revision, buf(list.encoded), now);
+      return verdict;
+    });
+  }
+
+  getDeviceList(accountKey: AccountKey): Promise<StoredDeviceList | undefined> {
+    const row = this.#s.deviceList.get(buf(accountKey));
+    return Promise.resolve(row && { revision: row.revision, encoded: bytes(row.list), updatedAt: row.updated_at });
   }
 
   /** Revokes the certificate and deletes the device with its mailbox and prekeys. */

@@ -190,6 +190,29 @@ export interface StorageStats {
 /** Wakes the websockets of these devices; 'all' after wake-ups may have been missed. */
 export type MailboxWake = (addresses: readonly DeviceAddress[] | 'all') => void;
 
+/** The latest account-signed device list the relay holds for an account (spec §4.1). */
+export interface StoredDeviceList {
+  readonly revision: number;
+  /** The SignedDeviceList bytes, verified by the route before they were stored. */
+  readonly encoded: Uint8Array;
+  readonly updatedAt: number;
+}
+
+export type PutDeviceListResult =
+  /** Stored: the first list, or a higher revision. */
+  | { readonly status: 'stored' }
+  /** The same revision with the same bytes: a retry or a replay, nothing changes. */
+  | { readonly status: 'unchanged' }
+  /** A lower revision, or the same revision with other bytes: refused, the held list stays. */
+  | { readonly status: 'outdated' | 'conflict'; readonly revision: number };
+
+/**
+ * What a removal did. A removal names the certificate it removes, so a
+ * replay after the device was re-registered with a new certificate finds
+ * nothing to do ('gone': that certificate is already revoked).
+ */
+export type RemoveDeviceResult = 'removed' | 'gone' | 'not-found';
+
 export interface RelayStorage {
   // ---- devices (spec §4.1)
   /**
@@ -203,8 +226,23 @@ export interface RelayStorage {
   getDevice(address: DeviceAddress): Promise<DeviceRecord | undefined>;
   /** Ordered by device id; empty for an unknown account. */
   listDevices(accountKey: AccountKey): Promise<DeviceRecord[]>;
-  /** Deletes the device, its prekeys and mailbox, and revokes its certificate. False when unknown. */
-  removeDevice(address: DeviceAddress, now: number): Promise<boolean>;
+  /**
+   * Deletes the device, its prekeys and mailbox, and revokes its
+   * certificate, only if its current certificate hash is `certificateHash`.
+   * 'gone' when that certificate is already revoked (a replayed or repeated
+   * removal); 'not-found' otherwise.
+   */
+  removeDevice(address: DeviceAddress, certificateHash: Uint8Array, now: number): Promise<RemoveDeviceResult>;
+  /**
+   * Stores an account's signed device list (already verified by the caller)
+   * when it is the first or has a higher revision than the one held.
+   */
+  putDeviceList(
+    accountKey: AccountKey,
+    list: { readonly revision: number; readonly encoded: Uint8Array },
+    now: number,
+  ): Promise<PutDeviceListResult>;
+  getDeviceList(accountKey: AccountKey): Promise<StoredDeviceList | undefined>;
 
   // ---- prekeys (spec §4.2)
   uploadPreKeys(address: DeviceAddress, upload: PreKeyUpload, limits: PreKeyLimits): Promise<PreKeyUploadResult>;
