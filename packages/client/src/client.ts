@@ -28,11 +28,11 @@ import { bytesEqual } from './bytes.ts';
 import { type FileToSend, downloadFile, uploadFile } from './attachment-transfer.ts';
 import { type AttachmentInfo, type ContentBody, MAX_EXPIRE_TIMER, attachmentInfo } from './content/content.ts';
 import { readBytes } from './content/fields.ts';
-import { decodeSignedDeviceList, listsCertificate, signDeviceList } from './devices/device-list.ts';
+import { certificateHash, decodeSignedDeviceList, listsCertificate, signDeviceList } from './devices/device-list.ts';
 import { decodeLinkRequest, decodeLinkResponse, encodeLinkRequest, encodeLinkResponse } from './devices/linking.ts';
 import { newContent, queueDirect, queueReceipt } from './engine/compose.ts';
 import { type ClientOptions, type Context, DEFAULT_OPTIONS, Pending } from './engine/context.ts';
-import { devicesFor, refreshDevices } from './engine/directory.ts';
+import { devicesFor, publishOwnList, refreshDevices } from './engine/directory.ts';
 import { createGroup as createGroupState, prepareGroupSend, queueGroupContent, requireGroup, updateGroup } from './engine/groups.ts';
 import { type FlushResult, flushEntry } from './engine/outbox.ts';
 import { receiveEnvelope } from './engine/receive.ts';
@@ -205,7 +205,12 @@ export class ParleyClient {
       options: { ...DEFAULT_OPTIONS, ...config.options },
     };
     const client = new ParleyClient(ctx, events, config.files ?? null);
-    if (!loadUpkeep(config.store).registered) await client.#serial.run(() => registerDevice(ctx));
+    if (!loadUpkeep(config.store).registered)
+      await client.#serial.run(async () => {
+        await registerDevice(ctx);
+        // A new account's first list (revision 1) goes to the relay once the account exists there.
+        await publishOwnList(ctx);
+      });
     return client;
   }
 
@@ -286,6 +291,8 @@ export class ParleyClient {
       this.#ctx.store.transaction(() => pruneSentLog(this.#ctx.store));
       await maintainPreKeys(this.#ctx);
       this.#restoreChecked = true;
+      // Covers a publication that failed earlier (the relay answers an unchanged list at no cost).
+      await publishOwnList(this.#ctx);
     });
     this.#kick();
   }
@@ -624,6 +631,8 @@ export class ParleyClient {
       const certificate = account.certify(deviceId, signingKey, identityKey);
       const certificates = [this.#ctx.device.certificate, ...known.trusted, certificate];
       const list = this.#ctx.store.transaction(() => this.#publishDeviceList(account, certificates, pending));
+      // On the relay before the new device registers, so no sender ever sees it listed but not signed for.
+      await publishOwnList(this.#ctx);
       return encodeLinkResponse({ certificate, deviceList: list });
     });
     pending.flush(this.#events);
@@ -631,7 +640,12 @@ export class ParleyClient {
     return response;
   }
 
-  /** Removes one of our devices (primary only): the relay revokes it, and a new signed list goes out. */
+  /**
+   * Removes one of our devices (primary only): the relay revokes it (the
+   * request names its certificate, so a replay can never remove a device
+   * re-linked under the same id), and a new signed list goes out, to the
+   * relay and to our devices and contacts.
+   */
   async removeDevice(deviceId: number): Promise<void> {
     const account = this.#requirePrimary();
     if (deviceId === this.#ctx.self.deviceId) throw new TypeError('the primary device cannot remove itself');
@@ -639,10 +653,19 @@ export class ParleyClient {
     if (!remove) throw new ClientError('NOT_PRIMARY', 'this relay link cannot sign as the account');
     const pending = new Pending();
     await this.#serial.run(async () => {
-      await remove.call(this.#ctx.relay, deviceId);
       const known = await refreshDevices(this.#ctx, this.#ctx.self.accountKey, pending);
+      // The certificate to revoke: the one we trust, else whatever the relay registered under that id (a ghost).
+      const trusted = known.trusted.find((c) => c.deviceId === deviceId);
+      const listed = trusted ? null : (await this.#ctx.relay.listDevices(this.#ctx.self.accountKey)).find((d) => d.deviceId === deviceId);
+      const hash = trusted
+        ? certificateHash(trusted, this.#ctx.provider)
+        : listed
+          ? this.#ctx.provider.backend.sha256(listed.certificate)
+          : null;
+      if (hash) await remove.call(this.#ctx.relay, deviceId, hash);
       const certificates = [this.#ctx.device.certificate, ...known.trusted.filter((c) => c.deviceId !== deviceId)];
       this.#ctx.store.transaction(() => this.#publishDeviceList(account, certificates, pending));
+      await publishOwnList(this.#ctx);
     });
     pending.flush(this.#events);
     this.#kick();

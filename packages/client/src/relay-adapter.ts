@@ -152,6 +152,10 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
     });
   }
 
+  fetchDeviceList(accountKey: Uint8Array): Promise<Uint8Array | null> {
+    return guard(() => this.#client.fetchDeviceList(accountKey));
+  }
+
   async #rawDeviceList(accountKey: Uint8Array): Promise<RelayDevice[]> {
     const url = new URL(`/v1/accounts/${toBase64Url(accountKey)}/devices`, this.#base);
     const authorization = authorizationHeader(
@@ -256,10 +260,24 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
     };
   }
 
-  removeDevice(deviceId: number): Promise<void> {
+  removeDevice(deviceId: number, certificateHash: Uint8Array): Promise<void> {
     const client = this.#accountClient;
     if (!client) return Promise.reject(new ClientError('NOT_PRIMARY', 'only the primary device holds the account key'));
-    return guard(() => client.removeDevice(this.self.accountKey, deviceId));
+    return guard(() => client.removeDevice(this.self.accountKey, deviceId, certificateHash));
+  }
+
+  publishDeviceList(signedList: Uint8Array): Promise<void> {
+    const client = this.#accountClient;
+    if (!client) return Promise.reject(new ClientError('NOT_PRIMARY', 'only the primary device holds the account key'));
+    return guard(async () => {
+      try {
+        await client.publishDeviceList(this.self.accountKey, signedList);
+      } catch (e) {
+        // The relay holds a newer list than ours: nothing to publish (we learn it when we fetch our own list).
+        if (e instanceof RelayError && e.code === 'DEVICE_LIST_OUTDATED') return;
+        throw e;
+      }
+    });
   }
 
   uploadAttachment(ciphertext: AsyncIterable<Uint8Array>, size: number): Promise<string> {

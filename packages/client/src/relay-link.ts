@@ -103,6 +103,8 @@ export interface RelayLink {
   preKeyCounts(): Promise<PreKeyCounts>;
   /** An account's devices as the relay has them (empty for an unknown account). */
   listDevices(accountKey: Uint8Array): Promise<RelayDevice[]>;
+  /** The account's signed device list as the relay holds it (unverified), or null when it has none. */
+  fetchDeviceList(accountKey: Uint8Array): Promise<Uint8Array | null>;
   /** Claims bundles: one device, or every device of the account (without the caller's own device). */
   fetchBundles(accountKey: Uint8Array, deviceId: number | 'all'): Promise<RelayBundle[]>;
   /** One atomic send; covers every device of each recipient account (and the sender's other devices). */
@@ -117,6 +119,12 @@ export interface RelayLink {
 
 /** Signing as the account key: only the primary device holds it. */
 export interface AccountRelayLink {
-  /** Removes one of the account's devices (revoking its certificate on the relay). */
-  removeDevice(deviceId: number): Promise<void>;
+  /**
+   * Removes one of the account's devices (revoking its certificate on the
+   * relay), naming the certificate removed, so a replayed removal cannot
+   * remove a device re-linked under the same id.
+   */
+  removeDevice(deviceId: number, certificateHash: Uint8Array): Promise<void>;
+  /** Stores our signed device list on the relay (a lower revision than the relay's is refused). */
+  publishDeviceList(signedList: Uint8Array): Promise<void>;
 }

@@ -48,10 +48,17 @@ describe('signed device lists', () => {
 describe('judging the relay list', () => {
   const entry = (c: typeof phone, deviceId = c.deviceId) => ({ deviceId, certificate: encodeCertificate(c) });
 
-  it('trusts certified devices when no list is held (first contact)', () => {
+  // Changed on purpose (issue 11 finding 3): certificates never expire, so without a signed list
+  // nothing tells a current device from a removed one; first contact is no longer trust on first use.
+  it('trusts no device while no signed list is held, however well certified', () => {
     const v = judgeDevices(alice.publicKey, [entry(phone), entry(laptop)], null);
-    expect(v.trusted.map((c) => c.deviceId)).toEqual([1, 2]);
-    expect(v.refused).toEqual([]);
+    expect(v.trusted).toEqual([]);
+    expect(v.refused).toEqual([
+      { deviceId: 1, reason: 'no-device-list' },
+      { deviceId: 2, reason: 'no-device-list' },
+    ]);
+    const list = signDeviceList(alice, 1, [phone, laptop]);
+    expect(judgeDevices(alice.publicKey, [entry(phone), entry(laptop)], list).trusted.map((c) => c.deviceId)).toEqual([1, 2]);
   });
 
   it('refuses a removed device the relay re-lists, once a newer list leaves it out', () => {
@@ -73,7 +80,7 @@ describe('judging the relay list', () => {
         entry(tablet),
         entry(tablet),
       ],
-      null,
+      signDeviceList(alice, 1, [phone, laptop, tablet]),
     );
     expect(v.trusted.map((c) => c.deviceId)).toEqual([1]);
     expect(v.refused).toEqual([
@@ -88,7 +95,7 @@ describe('judging the relay list', () => {
     const list = signDeviceList(alice, 2, [phone, laptop]);
     expect(trustsCertificate(alice.publicKey, laptop, list)).toBe(true);
     expect(trustsCertificate(alice.publicKey, tablet, list)).toBe(false);
-    expect(trustsCertificate(alice.publicKey, tablet, null)).toBe(true);
+    expect(trustsCertificate(alice.publicKey, tablet, null)).toBe(false);
     expect(trustsCertificate(mallory.publicKey, phone, null)).toBe(false);
   });
 });

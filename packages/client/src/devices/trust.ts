@@ -3,9 +3,11 @@
  *
  * The relay names an account's devices and hands out their certificates,
  * but it is not trusted to: a device is trusted only when its certificate
- * verifies under the account key and, once we hold the account's signed
- * device list, when the list names that exact certificate. Anything else
- * the relay lists is a ghost: refused, reported, never encrypted to.
+ * verifies under the account key and the newest signed device list we hold
+ * for the account names that exact certificate. Without a signed list no
+ * device is trusted: a certificate never expires, so on its own it cannot
+ * tell a current device from a removed one (issue 11 finding 3). Anything
+ * else the relay lists is a ghost: refused, reported, never encrypted to.
  *
  * This module is pure: certificates and lists in, a verdict out.
  */
@@ -23,7 +25,9 @@ export type RefusalReason =
   /** Two certificates for one device id. */
   | 'duplicate'
   /** A valid certificate the account's signed device list does not name (removed, or never added by the account). */
-  | 'not-in-device-list';
+  | 'not-in-device-list'
+  /** We hold no signed device list for the account (the relay serves none): nothing of it can be trusted yet. */
+  | 'no-device-list';
 
 export interface RefusedDevice {
   readonly deviceId: number;
@@ -75,7 +79,11 @@ export function judgeDevices(
       refused.push({ deviceId: entry.deviceId, reason: 'wrong-device-id' });
       continue;
     }
-    if (list && !listsCertificate(list, certificate, provider)) {
+    if (!list) {
+      refused.push({ deviceId: entry.deviceId, reason: 'no-device-list' });
+      continue;
+    }
+    if (!listsCertificate(list, certificate, provider)) {
       refused.push({ deviceId: entry.deviceId, reason: 'not-in-device-list' });
       continue;
     }
@@ -89,8 +97,9 @@ export function judgeDevices(
 
 /**
  * Whether a certificate that arrived inside a message (a PreKeyMessage's
- * sender) may be trusted on its own: it must verify under the account and,
- * when we hold the account's list, be named by it.
+ * sender) may be trusted: it must verify under the account and be named by
+ * the account's newest signed list we hold (a first message carries its
+ * sender's list, accepted before this check).
  */
 export function trustsCertificate(
   accountKey: Uint8Array,
@@ -104,5 +113,5 @@ export function trustsCertificate(
   } catch {
     return false;
   }
-  return list === null || listsCertificate(list, certificate, provider);
+  return list !== null && listsCertificate(list, certificate, provider);
 }

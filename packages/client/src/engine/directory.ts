@@ -3,10 +3,13 @@
  * accept messages from. spec/10-client.md §5.
  *
  * Three sources, trusted in this order: the account-signed device list
- * (the highest revision seen, from a message or a link), certificates
- * (each must verify under the account key), and the relay's list (only
- * ever a proposal, judged by trust.ts). A device the relay lists that fails
- * is reported once per change as `untrusted-device` and never encrypted to.
+ * (the highest revision seen, from a message, a link or the relay, which
+ * stores the latest one; never a lower revision than one already seen),
+ * certificates (each must verify under the account key and be named by
+ * that list), and the relay's directory (only ever a proposal, judged by
+ * trust.ts). A device the relay lists that fails is reported once per
+ * change as `untrusted-device` and never encrypted to; an account without a
+ * signed list has no trusted device at all.
  */
 import { type DeviceCertificate, certificatesEqual } from '@parley/core';
 import { bytesEqual } from '../bytes.ts';
@@ -27,12 +30,26 @@ export async function devicesFor(ctx: Context, accountKey: Uint8Array, pending: 
   return refreshDevices(ctx, accountKey, pending);
 }
 
-/** Fetches the relay's list for an account and judges it against what we hold. */
+/**
+ * Fetches the relay's directory and signed list for an account, accepts the
+ * list when it is newer than ours (it must verify; an older one changes
+ * nothing), and judges the directory against the newest list we hold.
+ */
 export async function refreshDevices(ctx: Context, accountKey: Uint8Array, pending: Pending): Promise<KnownDevices> {
-  const relayDevices = await ctx.relay.listDevices(accountKey);
+  const [relayDevices, relayList] = await Promise.all([ctx.relay.listDevices(accountKey), ctx.relay.fetchDeviceList(accountKey)]);
   const own = bytesEqual(accountKey, ctx.self.accountKey);
   const entries = relayDevices.filter((d) => !(own && d.deviceId === ctx.self.deviceId));
   return ctx.store.transaction(() => {
+    if (relayList) {
+      try {
+        acceptSignedList(ctx, accountKey, relayList, pending);
+      } catch (e) {
+        pending.add('warning', {
+          code: (e as { code?: string }).code ?? 'BAD_DEVICE_LIST',
+          message: `the relay served a device list that does not verify (${accountId(accountKey)})`,
+        });
+      }
+    }
     const before = loadDevices(ctx.store, accountKey, ctx.provider);
     const verdict = judgeDevices(accountKey, entries, before.list, ctx.provider);
     const next: KnownDevices = { ...before, trusted: verdict.trusted, refused: verdict.refused, checkedAt: ctx.clock() };
@@ -112,4 +129,17 @@ export function trustSender(ctx: Context, certificate: DeviceCertificate, pendin
 /** The trusted certificate we hold for one device, if any. */
 export function trustedCertificate(ctx: Context, accountKey: Uint8Array, deviceId: number): DeviceCertificate | null {
   return loadDevices(ctx.store, accountKey, ctx.provider).trusted.find((c) => c.deviceId === deviceId) ?? null;
+}
+
+/**
+ * Stores our signed device list on the relay (primary only), so a contact
+ * that never heard from us can still check which of our devices are
+ * current. The relay keeps the highest revision; publishing again is a
+ * no-op, so upkeep repeats it to cover a publication that failed.
+ */
+export async function publishOwnList(ctx: Context): Promise<void> {
+  const publish = ctx.relay.publishDeviceList;
+  if (!ctx.account || !publish) return;
+  const list = loadDevices(ctx.store, ctx.self.accountKey, ctx.provider).list;
+  if (list) await publish.call(ctx.relay, list.encoded);
 }

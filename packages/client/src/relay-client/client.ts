@@ -42,9 +42,11 @@ import type {
   WireFetchResponse,
   WirePreKeyCounts,
   WirePreKeyUploadResponse,
+  WirePutDeviceListResponse,
   WireRegisterDeviceResponse,
   WireSendBody,
   WireSendResponse,
+  WireSignedDeviceListResponse,
   WireUploadStatus,
   WebSocketConstructor,
 } from './types.ts';
@@ -172,9 +174,40 @@ export class RelayClient {
     });
   }
 
-  /** Removes a device: the signer's own, or any of the account's when signing with the account key. */
-  async removeDevice(accountKey: Uint8Array, deviceId: number): Promise<void> {
-    await this.#request('DELETE', `/v1/accounts/${toBase64Url(accountKey)}/devices/${deviceId}`, { idempotent: true });
+  /**
+   * Removes a device: the signer's own, or any of the account's when signing
+   * with the account key. The removal names the certificate it removes
+   * (`certificateHash`, SHA-256 of its encoding), so a replay after the
+   * device id was re-linked removes nothing.
+   */
+  async removeDevice(accountKey: Uint8Array, deviceId: number, certificateHash: Uint8Array): Promise<void> {
+    const query = `certificateHash=${toBase64Url(certificateHash)}`;
+    await this.#request('DELETE', `/v1/accounts/${toBase64Url(accountKey)}/devices/${deviceId}?${query}`, { idempotent: true });
+  }
+
+  /** Stores the account's signed device list on the relay (sign with the account key). Returns the relay's verdict. */
+  async publishDeviceList(accountKey: Uint8Array, signedList: Uint8Array): Promise<WirePutDeviceListResponse> {
+    return this.#json<WirePutDeviceListResponse>('PUT', `/v1/accounts/${toBase64Url(accountKey)}/device-list`, {
+      json: { deviceList: toBase64Url(signedList) },
+      idempotent: true,
+    });
+  }
+
+  /**
+   * The signed device list the relay holds for an account, unverified (the
+   * caller checks it with core's `decodeSignedDeviceList`), or null when the
+   * account published none.
+   */
+  async fetchDeviceList(accountKey: Uint8Array): Promise<Uint8Array | null> {
+    try {
+      const r = await this.#json<WireSignedDeviceListResponse>('GET', `/v1/accounts/${toBase64Url(accountKey)}/device-list`, {
+        idempotent: true,
+      });
+      return fromBase64Url(r.deviceList);
+    } catch (e) {
+      if (e instanceof RelayError && e.status === 404) return null;
+      throw e;
+    }
   }
 
   // ---- prekeys -------------------------------------------------------------

@@ -32,6 +32,19 @@ export interface WireDeviceListResponse {
   devices: { deviceId: number; certificate: string; certificateHash: string; registeredAt: number }[];
 }
 
+/** `GET /v1/accounts/{account}/device-list` (spec/09-relay.md §4.1). */
+export interface WireSignedDeviceListResponse {
+  account: string;
+  revision: number;
+  deviceList: string;
+  updatedAt: number;
+}
+
+export interface WirePutDeviceListResponse {
+  status: 'stored' | 'unchanged';
+  revision: number;
+}
+
 export interface WireBundleResponse {
   account: string;
   bundles: { deviceId: number; bundle: string; certificateHash: string }[];

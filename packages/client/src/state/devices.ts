@@ -20,7 +20,14 @@ import type { ClientStore } from '../store/types.ts';
 import { asRecord, decodeRecord, encodeRecord } from './record.ts';
 
 const TAG = 'parley/client-devices';
-const REASONS: readonly RefusalReason[] = ['malformed', 'bad-certificate', 'wrong-device-id', 'duplicate', 'not-in-device-list'];
+const REASONS: readonly RefusalReason[] = [
+  'malformed',
+  'bad-certificate',
+  'wrong-device-id',
+  'duplicate',
+  'not-in-device-list',
+  'no-device-list',
+];
 
 export interface KnownDevices {
   readonly accountKey: Uint8Array;

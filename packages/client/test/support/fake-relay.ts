@@ -14,6 +14,7 @@ import {
   type OneTimePreKeyPublic,
   type SignedPreKeyPublic,
   decodeCertificate,
+  decodeSignedDeviceList,
   defaultProvider,
   encodeBundle,
   encodeCertificate,
@@ -58,6 +59,8 @@ export class FakeRelay {
   readonly mailboxes = new Map<string, IncomingEnvelope[]>();
   readonly sentIds = new Set<string>();
   readonly attachments = new Map<string, Uint8Array>();
+  /** Account (hex) -> the signed device list it published (the real relay keeps the highest revision). */
+  readonly deviceLists = new Map<string, { revision: number; encoded: Uint8Array }>();
   readonly #wakers = new Map<string, () => void>();
   #seq = 0;
   #down = false;
@@ -170,8 +173,11 @@ export class FakeRelay {
     return out;
   }
 
-  remove(accountKey: Uint8Array, deviceId: number): void {
+  remove(accountKey: Uint8Array, deviceId: number, certificateHash: Uint8Array): void {
     this.check();
+    // As the real relay: a removal names the certificate it removes.
+    const row = this.#devicesOf(accountKey).get(deviceId);
+    if (!row || hex(row.hash) !== hex(certificateHash)) return;
     this.#devicesOf(accountKey).delete(deviceId);
     this.mailboxes.delete(deviceKey({ accountKey, deviceId }));
     this.keys.delete(deviceKey({ accountKey, deviceId }));
@@ -330,8 +336,19 @@ class FakeLink implements RelayLink, AccountRelayLink {
   openMailbox(handlers: MailboxHandlers): Mailbox {
     return this.#relay.openMailbox(this.self, handlers);
   }
-  async removeDevice(deviceId: number): Promise<void> {
-    this.#relay.remove(this.self.accountKey, deviceId);
+  async removeDevice(deviceId: number, certificateHash: Uint8Array): Promise<void> {
+    this.#relay.remove(this.self.accountKey, deviceId, certificateHash);
+  }
+  async publishDeviceList(signedList: Uint8Array): Promise<void> {
+    this.#relay.check();
+    const list = decodeSignedDeviceList(signedList, this.self.accountKey);
+    const held = this.#relay.deviceLists.get(hex(this.self.accountKey));
+    if (!held || list.revision > held.revision)
+      this.#relay.deviceLists.set(hex(this.self.accountKey), { revision: list.revision, encoded: signedList });
+  }
+  async fetchDeviceList(accountKey: Uint8Array): Promise<Uint8Array | null> {
+    this.#relay.check();
+    return this.#relay.deviceLists.get(hex(accountKey))?.encoded ?? null;
   }
   async uploadAttachment(ciphertext: AsyncIterable<Uint8Array>, size: number): Promise<string> {
     this.#relay.check();
