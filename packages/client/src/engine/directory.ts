@@ -59,8 +59,9 @@ export async function refreshDevices(ctx: Context, accountKey: Uint8Array, pendi
 }
 
 /**
- * Saves a new verdict, drops sessions with devices no longer trusted, and
- * queues the events describing the change. Call inside a transaction.
+ * Saves a new verdict, drops sessions with devices the signed list no
+ * longer names, and queues the events describing the change. Call inside a
+ * transaction.
  */
 export function commitDevices(ctx: Context, before: KnownDevices, next: KnownDevices, pending: Pending): void {
   saveDevices(ctx.store, next);
@@ -73,7 +74,11 @@ export function commitDevices(ctx: Context, before: KnownDevices, next: KnownDev
   const removed = [...was.keys()].filter(
     (d) => !now.has(d) || !certificatesEqual(was.get(d) as DeviceCertificate, now.get(d) as DeviceCertificate),
   );
-  for (const deviceId of removed) deleteSession(ctx.store, { accountKey: next.accountKey, deviceId });
+  // Only the account's signature removes a session: a device the relay stops listing (or lists with another
+  // certificate) keeps its record, unused while untrusted, archived when a new session starts (issue 11 finding 5).
+  for (const deviceId of removed) {
+    if (next.list && !next.list.devices.has(deviceId)) deleteSession(ctx.store, { accountKey: next.accountKey, deviceId });
+  }
   if (before.checkedAt > 0 && (added.length || removed.length)) pending.add('devices-change', { account: id, added, removed });
   const reported = new Set(before.refused.map((r) => `${r.deviceId}:${r.reason}`));
   for (const r of next.refused) {

@@ -9,6 +9,14 @@
  * The relay answers a send that does not cover an account's devices exactly
  * with the missing and extra devices; we fetch the list again, judge it,
  * encrypt for the newcomers, drop the envelopes of the departed, and retry.
+ *
+ * A "stale devices" answer (a device re-registered with a new certificate)
+ * is the relay's word only: it is checked against the account's signed
+ * list before anything changes. If the newest list still names the
+ * certificate we encrypted for, the claim is refused (RELAY_MISBEHAVED) and
+ * the session and envelope stay as they are; if the list names a new
+ * certificate, the envelope is re-encrypted on a new session and the old
+ * session is archived in its record, never deleted (issue 11 finding 5).
  */
 import { type DeviceCertificate, SessionRecord, certificatesEqual } from '@parley/core';
 import { bytesEqual } from '../bytes.ts';
@@ -22,7 +30,7 @@ import { MessageStatus, raiseStatus } from '../state/history.ts';
 import { type OutboxEntry, dequeue, getQueued, updateQueued } from '../state/outbox.ts';
 import { isRetired } from '../state/restore.ts';
 import { getSent, putSent, sameDevice } from '../state/sent-log.ts';
-import { deleteSession, loadSession, saveSession } from '../state/sessions.ts';
+import { loadSession, saveSession } from '../state/sessions.ts';
 import { fetchBundles } from './bundles.ts';
 import { type Context, Pending } from './context.ts';
 import { devicesFor, refreshDevices } from './directory.ts';
@@ -51,6 +59,8 @@ const addressOf = (c: DeviceCertificate): DeviceAddress => ({ accountKey: c.acco
 export async function flushEntry(ctx: Context, key: string): Promise<FlushResult> {
   const pending = new Pending();
   const refresh = new Set<string>();
+  /** Devices the relay called stale in the last round -> the certificate hash we had encrypted for. */
+  const staleClaims = new Map<string, { address: DeviceAddress; hash: Uint8Array | undefined }>();
   try {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const entry = getQueued(ctx.store, key);
@@ -77,6 +87,24 @@ export async function flushEntry(ctx: Context, key: string): Promise<FlushResult
         targets.push({ accountKey, devices: known.trusted });
       }
       refresh.clear();
+
+      // A stale claim stands only if the account's newest signed list moved the device to another certificate.
+      const refuted = refutedStaleClaims(ctx, targets, staleClaims);
+      staleClaims.clear();
+      if (refuted) {
+        pending.add('warning', {
+          code: 'RELAY_MISBEHAVED',
+          message: `the relay called a device stale that its account's signed list still names (${accountId(refuted.accountKey)} device ${refuted.deviceId})`,
+        });
+        return {
+          status: 'blocked',
+          error: new ClientError('RELAY_MISBEHAVED', 'the relay says a device was re-registered, but its signed device list disagrees', {
+            account: accountId(refuted.accountKey),
+            deviceId: refuted.deviceId,
+            messageId: messageIdText(entry.messageId),
+          }),
+        };
+      }
 
       // 2. Sessions to start (only for one-to-one payloads).
       const bundlesByAccount = new Map<string, Awaited<ReturnType<typeof fetchBundles>>>();
@@ -115,12 +143,13 @@ export async function flushEntry(ctx: Context, key: string): Promise<FlushResult
             for (const d of m.extraDevices) drop.add(deviceKey({ accountKey: m.accountKey, deviceId: d }));
           }
         } else {
+          // Nothing is dropped or deleted on the relay's word: the next round checks the claim (see above).
           for (const s of outcome.stale) {
             refresh.add(accountId(s.accountKey));
             for (const d of s.staleDevices) {
-              const peer = { accountKey: s.accountKey, deviceId: d };
-              drop.add(deviceKey(peer));
-              deleteSession(ctx.store, peer);
+              const address = { accountKey: s.accountKey, deviceId: d };
+              const sent = current.envelopes.find((e) => deviceKey(e.recipient) === deviceKey(address));
+              staleClaims.set(deviceKey(address), { address, hash: sent?.certificateHash });
             }
           }
         }
@@ -135,6 +164,24 @@ export async function flushEntry(ctx: Context, key: string): Promise<FlushResult
   } finally {
     pending.flush(ctx.events);
   }
+}
+
+/**
+ * The first stale claim that the trusted set (judged against the newest
+ * signed list, just fetched again) contradicts: the device is still trusted
+ * with the very certificate we encrypted for. Null when every claim holds.
+ */
+function refutedStaleClaims(
+  ctx: Context,
+  targets: readonly Target[],
+  claims: ReadonlyMap<string, { address: DeviceAddress; hash: Uint8Array | undefined }>,
+): DeviceAddress | null {
+  for (const { address, hash } of claims.values()) {
+    const target = targets.find((t) => bytesEqual(t.accountKey, address.accountKey));
+    const trusted = target?.devices.find((c) => c.deviceId === address.deviceId);
+    if (trusted && hash && bytesEqual(certificateHash(trusted, ctx.provider), hash)) return address;
+  }
+  return null;
 }
 
 function hasEnvelope(entry: OutboxEntry, c: DeviceCertificate): boolean {
@@ -165,9 +212,14 @@ function encryptMissing(
   bundlesByAccount: Map<string, Awaited<ReturnType<typeof fetchBundles>>>,
 ): OutgoingEnvelope[] {
   const entry = getQueued(ctx.store, key) as OutboxEntry;
-  const wanted = new Set(targets.flatMap((t) => t.devices.map((c) => deviceKey(addressOf(c)))));
-  // Envelopes for devices no longer trusted (or gone) are dropped; the relay would refuse them.
-  const envelopes = entry.envelopes.filter((e) => wanted.has(deviceKey(e.recipient)));
+  const wanted = new Map(
+    targets.flatMap((t) => t.devices.map((c) => [deviceKey(addressOf(c)), certificateHash(c, ctx.provider)] as const)),
+  );
+  // Envelopes for devices no longer trusted (or gone), or encrypted for a certificate the device no longer has, are dropped.
+  const envelopes = entry.envelopes.filter((e) => {
+    const hash = wanted.get(deviceKey(e.recipient));
+    return hash !== undefined && (!e.certificateHash || bytesEqual(hash, e.certificateHash));
+  });
   const ownList = loadDevices(ctx.store, ctx.self.accountKey, ctx.provider).list;
   for (const t of targets) {
     for (const c of t.devices) {

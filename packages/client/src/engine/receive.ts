@@ -23,7 +23,7 @@ import { loadSession, saveSession } from '../state/sessions.ts';
 import { applyContent } from './apply.ts';
 import { type Context, Pending } from './context.ts';
 import { acceptSignedList, trustSender, trustedCertificate } from './directory.ts';
-import { RETRY_CODES, requestRetry } from './retry.ts';
+import { RETRY_CODES, freshSessionMayCure, requestRetry } from './retry.ts';
 
 export interface ReceiveOutcome {
   /** A new session used our prekeys: upkeep should check the relay's counts. */
@@ -161,7 +161,7 @@ function recordFailure(ctx: Context, env: IncomingEnvelope, error: ParleyError |
   if (RETRY_CODES.has(error.code)) {
     // A group failure needs no new one-to-one session, only the content again.
     const direct = messageTypeOf(env.envelope) !== MessageType.group;
-    retryRequested = requestRetry(ctx, env.sender, env.clientId, direct);
+    retryRequested = requestRetry(ctx, env.sender, env.clientId, direct && freshSessionMayCure(error.code));
   }
   pending.add('undecryptable', { sender, clientId: env.clientId, code: error.code, retryRequested });
 }

@@ -18,6 +18,7 @@ import type { DeviceCertificate } from '@parley/core';
 import { bytesEqual } from '../bytes.ts';
 import { type DeviceAddress, accountId, deviceKey, messageIdFromClientId, messageIdText } from '../ids.ts';
 import { getSent, putSent, sameDevice } from '../state/sent-log.ts';
+import { loadSession } from '../state/sessions.ts';
 import { newContent, queueDirect, queueEntry } from './compose.ts';
 import type { Context, Pending } from './context.ts';
 
@@ -41,17 +42,68 @@ export const RETRY_CODES: ReadonlySet<string> = new Set([
 /** Retry requests one sender device can cause per hour: a peer sending garbage cannot make us spam it. */
 export const MAX_RETRY_REQUESTS_PER_HOUR = 100;
 
-const HOUR = 3600 * 1000;
+/**
+ * Working sessions with one peer account that failures may replace by fresh
+ * ones per day. Every failed envelope is the relay's word (it can forge or
+ * replay any number), and each fresh session throws away a working one and
+ * takes a prekey from a bundle the relay picks. A genuine loss of state
+ * needs one fresh session per device of the peer (an account has a handful),
+ * so 8 heals a restore of a several-device account with room for a repeat;
+ * past it the retry request goes on the current session (spec/10-client.md §6).
+ */
+export const MAX_SESSION_RESETS_PER_PEER_PER_DAY = 8;
 
-/** Queues a retry request for a failed envelope, unless the hourly budget for that device is spent. Returns true if queued. */
+/**
+ * Failures a fresh session may cure. Not DUPLICATE_MESSAGE: an envelope that
+ * decrypts to a message already read is exactly what a replay looks like
+ * (the relay re-sends an old envelope under a new client id), so it gets a
+ * retry request on the current session, never a new one.
+ */
+export function freshSessionMayCure(code: string): boolean {
+  return RETRY_CODES.has(code) && code !== 'DUPLICATE_MESSAGE';
+}
+
+const HOUR = 3600 * 1000;
+const DAY = 24 * HOUR;
+
+function readCount(ctx: Context, key: string): number {
+  return Number(new TextDecoder().decode(ctx.store.get('processed', key) ?? new Uint8Array()) || '0');
+}
+
+function writeCount(ctx: Context, key: string, value: number, expiresAt: number): void {
+  ctx.store.put('processed', key, new TextEncoder().encode(String(value)), expiresAt);
+}
+
+/**
+ * Whether a retry request may start a fresh session with `sender`: always
+ * when there is no working session to lose (none, or our own fresh one
+ * still awaiting its answer, which is reused); otherwise only within the
+ * daily per-account budget, which this spends.
+ */
+function mayReplaceSession(ctx: Context, sender: DeviceAddress): boolean {
+  const { record } = loadSession(ctx.store, sender, ctx.provider);
+  if (!record.hasSession || record.awaitingReply) return true;
+  const now = ctx.clock();
+  const key = `s/${accountId(sender.accountKey)}/${Math.floor(now / DAY)}`;
+  const used = readCount(ctx, key);
+  if (used >= MAX_SESSION_RESETS_PER_PEER_PER_DAY) return false;
+  writeCount(ctx, key, used + 1, now + 2 * DAY);
+  return true;
+}
+
+/**
+ * Queues a retry request for a failed envelope, unless the hourly budget for
+ * that device is spent. With `freshSession`, the request goes in a fresh
+ * session while the per-peer reset budget lasts. Returns true if queued.
+ */
 export function requestRetry(ctx: Context, sender: DeviceAddress, clientId: string, freshSession: boolean): boolean {
   const now = ctx.clock();
   const budgetKey = `r/${deviceKey(sender)}/${Math.floor(now / HOUR)}`;
-  const used = Number(new TextDecoder().decode(ctx.store.get('processed', budgetKey) ?? new Uint8Array()) || '0');
+  const used = readCount(ctx, budgetKey);
   if (used >= MAX_RETRY_REQUESTS_PER_HOUR) return false;
-  ctx.store.put('processed', budgetKey, new TextEncoder().encode(String(used + 1)), now + 2 * HOUR);
+  writeCount(ctx, budgetKey, used + 1, now + 2 * HOUR);
   queueDirect(ctx, sender.accountKey, newContent(ctx, { type: 'retry', clientId }), {
-    freshSession: freshSession ? sender : null,
+    freshSession: freshSession && mayReplaceSession(ctx, sender) ? sender : null,
     keepForRetry: true,
   });
   return true;
