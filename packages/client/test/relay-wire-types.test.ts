@@ -2,7 +2,7 @@
 // the relay package at runtime). These checks make `npm run typecheck` fail
 // when they drift from the relay's schemas; the test body only records that
 // the file was compiled.
-import type { Wire } from '@parley/relay';
+import type { DeviceListWire, Wire } from '@parley/relay';
 import { describe, expect, it } from 'vitest';
 import type {
   WireBundleResponse,
@@ -11,9 +11,11 @@ import type {
   WireFetchResponse,
   WirePreKeyCounts,
   WirePreKeyUploadResponse,
+  WirePutDeviceListResponse,
   WireRegisterDeviceResponse,
   WireSendBody,
   WireSendResponse,
+  WireSignedDeviceListResponse,
   WireUploadStatus,
 } from '../src/relay-client/types.ts';
 
@@ -31,6 +33,8 @@ const checks = {
   upload: true satisfies Same<WirePreKeyUploadResponse, Wire.PreKeyUploadResponse>,
   register: true satisfies Same<WireRegisterDeviceResponse, Wire.RegisterDeviceResponse>,
   uploadStatus: true satisfies Same<WireUploadStatus, Wire.UploadStatus>,
+  signedDeviceList: true satisfies Same<WireSignedDeviceListResponse, DeviceListWire.SignedDeviceListResponse>,
+  putDeviceList: true satisfies Same<WirePutDeviceListResponse, DeviceListWire.PutDeviceListResponse>,
 };
 
 describe('client wire types', () => {

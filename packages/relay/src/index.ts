@@ -22,4 +22,5 @@ export { SqliteStorage, type SqliteStorageOptions } from './storage/sqlite.ts';
 export { PostgresStorage, type PostgresStorageOptions } from './storage/postgres.ts';
 export type * from './storage/types.ts';
 export type * as Wire from './schemas.ts';
+export type * as DeviceListWire from './routes/device-list-schemas.ts';
 export { sweepOnce } from './sweeper.ts';

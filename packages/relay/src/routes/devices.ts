@@ -12,33 +12,9 @@ import { CloseCode } from '../delivery/hub.ts';
 import { fromBase64Url, sameBytes, toBase64Url } from '../encoding.ts';
 import { relayError } from '../errors.ts';
 import { checkPreKeyUpload } from '../prekey-upload.ts';
-import {
-  AccountParams,
-  Bytes,
-  DeviceListResponse,
-  DeviceParams,
-  RegisterDeviceBody,
-  RegisterDeviceResponse,
-  Sha256,
-  errorResponses,
-} from '../schemas.ts';
+import { AccountParams, DeviceListResponse, DeviceParams, RegisterDeviceBody, RegisterDeviceResponse, errorResponses } from '../schemas.ts';
+import { DeviceListBody, PutDeviceListResponse, RemoveQuery, SignedDeviceListResponse } from './device-list-schemas.ts';
 
-const SignedDeviceList = Bytes(MAX_DEVICE_LIST_BYTES, 'SignedDeviceList (spec/10-client.md §5.1), signed by the account key');
-const DeviceListBody = Type.Object({ deviceList: SignedDeviceList }, { additionalProperties: false });
-const SignedDeviceListResponse = Type.Object({
-  account: Type.String(),
-  revision: Type.Integer({ minimum: 1 }),
-  deviceList: SignedDeviceList,
-  updatedAt: Type.Integer({ description: 'Milliseconds since the epoch' }),
-});
-const PutDeviceListResponse = Type.Object({
-  status: Type.Union([Type.Literal('stored'), Type.Literal('unchanged')]),
-  revision: Type.Integer({ minimum: 1 }),
-});
-const RemoveQuery = Type.Object(
-  { certificateHash: { ...Sha256, description: 'SHA-256 of the certificate being removed: a replay after a re-registration is a no-op' } },
-  { additionalProperties: false },
-);
 /** Body limit of the list upload: base64url of the largest list (16 KiB) plus the JSON around it. */
 const DEVICE_LIST_BODY_LIMIT = 24 * 1024;
 
