@@ -161,7 +161,7 @@ function recordFailure(ctx: Context, env: IncomingEnvelope, error: ParleyError |
   if (RETRY_CODES.has(error.code)) {
     // A group failure needs no new one-to-one session, only the content again.
     const direct = messageTypeOf(env.envelope) !== MessageType.group;
-    retryRequested = requestRetry(ctx, env.sender, env.clientId, direct && freshSessionMayCure(error.code));
+    retryRequested = requestRetry(ctx, env.sender, env.clientId, direct && freshSessionMayCure(error.code), pending);
   }
   pending.add('undecryptable', { sender, clientId: env.clientId, code: error.code, retryRequested });
 }

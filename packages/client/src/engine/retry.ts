@@ -96,14 +96,21 @@ function mayReplaceSession(ctx: Context, sender: DeviceAddress): boolean {
  * that device is spent. With `freshSession`, the request goes in a fresh
  * session while the per-peer reset budget lasts. Returns true if queued.
  */
-export function requestRetry(ctx: Context, sender: DeviceAddress, clientId: string, freshSession: boolean): boolean {
+export function requestRetry(ctx: Context, sender: DeviceAddress, clientId: string, freshSession: boolean, pending?: Pending): boolean {
   const now = ctx.clock();
   const budgetKey = `r/${deviceKey(sender)}/${Math.floor(now / HOUR)}`;
   const used = readCount(ctx, budgetKey);
   if (used >= MAX_RETRY_REQUESTS_PER_HOUR) return false;
   writeCount(ctx, budgetKey, used + 1, now + 2 * HOUR);
+  const fresh = freshSession && mayReplaceSession(ctx, sender);
+  if (freshSession && !fresh) {
+    pending?.add('warning', {
+      code: 'SESSION_RESET_LIMIT',
+      message: `failures from ${accountId(sender.accountKey)} replaced ${MAX_SESSION_RESETS_PER_PEER_PER_DAY} sessions today; asking again on the current one`,
+    });
+  }
   queueDirect(ctx, sender.accountKey, newContent(ctx, { type: 'retry', clientId }), {
-    freshSession: freshSession && mayReplaceSession(ctx, sender) ? sender : null,
+    freshSession: fresh ? sender : null,
     keepForRetry: true,
   });
   return true;

@@ -90,6 +90,7 @@ describe('the relay cannot force session resets', () => {
   it(`failures the relay causes replace a working session at most ${MAX_SESSION_RESETS_PER_PEER_PER_DAY} times a day per peer`, async () => {
     const { alice, bob } = await talking();
     const fetches = bundleFetches(w, alice);
+    const warnings = record(bob, 'warning');
     const bobTag = deviceTag(bob.accountId, bob.deviceId);
     // Tamper with the first delivery of each of Alice's messages (not the re-sends, ids ending in .rN).
     w.evil.onEnvelope((frame, to) => {
@@ -107,5 +108,7 @@ describe('the relay cannot force session resets', () => {
     }
     expect(bundleFetches(w, alice) - fetches).toBeLessThanOrEqual(MAX_SESSION_RESETS_PER_PEER_PER_DAY);
     expect(texts(bob, alice.accountId).filter((t) => t.startsWith('tampered')).length).toBe(rounds);
+    // Each refusal past the budget is reported.
+    expect(warnings.filter((e) => e.code === 'SESSION_RESET_LIMIT').length).toBeGreaterThan(0);
   }, 60_000);
 });
