@@ -10,11 +10,12 @@
 import { SessionRecord, defaultProvider, encodeBundle, encodeCertificate } from '@parley/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeContent } from '../../src/content/content.ts';
-import { parseAccountId } from '../../src/ids.ts';
+import { parseAccountId, toBase64Url } from '../../src/ids.ts';
+import { loadDevices } from '../../src/state/devices.ts';
 import { loadIdentity } from '../../src/state/identity.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { record } from '../support/harness.ts';
-import { divertEnvelopes, relistDevice, serveBundle, withholdDeviceList } from '../support/malicious-relay.ts';
+import { divertEnvelopes, jsonAnswer, relistDevice, serveBundle, withholdDeviceList } from '../support/malicious-relay.ts';
 import { type World, world } from './support.ts';
 
 const provider = defaultProvider();
@@ -72,6 +73,45 @@ describe('a malicious relay re-lists a removed device', () => {
     // The ghost holds the send (the relay insists on covering every device it lists): denial, not disclosure.
     expect(outcome).toBe('UNTRUSTED_DEVICE');
     expect(refused).toContainEqual({ account: alice.accountId, deviceId: laptop.deviceId, reason: 'not-in-device-list' });
+  });
+
+  it('a relay that serves an older signed list cannot roll back a client that has seen a newer one', async () => {
+    const alice = await w.create();
+    const laptopStore = new MemoryStore();
+    const laptop = await w.link(alice, laptopStore);
+    const stolen = loadIdentity(laptopStore, provider);
+    if (!stolen) throw new Error('the laptop has no identity');
+    const aliceKey = parseAccountId(alice.accountId);
+    // The revision that still names the laptop, as the laptop itself holds it.
+    const oldList = loadDevices(laptopStore, aliceKey, provider).list;
+    if (!oldList) throw new Error('the laptop holds no list');
+
+    const carol = await w.create();
+    await carol.addContact(alice.accountId, 'alice');
+    expect((await carol.devices(alice.accountId)).map((d) => d.deviceId)).toEqual([1, laptop.deviceId]);
+    await laptop.close();
+    await alice.removeDevice(laptop.deviceId);
+    expect((await carol.devices(alice.accountId)).map((d) => d.deviceId)).toEqual([1]);
+
+    const certificate = encodeCertificate(stolen.device.certificate);
+    const hash = provider.backend.sha256(certificate);
+    w.evil.onRequest((req) =>
+      req.method === 'GET' && req.path === `/v1/accounts/${alice.accountId}/device-list`
+        ? jsonAnswer(200, { account: alice.accountId, revision: oldList.revision, deviceList: toBase64Url(oldList.encoded), updatedAt: 0 })
+        : undefined,
+    );
+    relistDevice(w.evil, aliceKey, laptop.deviceId, certificate, hash);
+    serveBundle(w.evil, aliceKey, laptop.deviceId, encodeBundle(stolen.prekeys.bundle()), hash);
+    const captured: Uint8Array[] = [];
+    divertEnvelopes(w.evil, aliceKey, laptop.deviceId, captured);
+
+    expect((await carol.devices(alice.accountId)).map((d) => d.deviceId)).toEqual([1]);
+    const outcome = await carol.sendText(alice.accountId, 'not for the laptop').then(
+      () => 'sent',
+      (e: { code?: string }) => e.code,
+    );
+    expect(outcome).toBe('UNTRUSTED_DEVICE');
+    expect(captured).toEqual([]);
   });
 
   it('a relay that withholds the signed list gets no message through: nothing is trusted without one', async () => {
