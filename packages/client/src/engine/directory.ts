@@ -26,7 +26,9 @@ const NEEDS_REFRESH = 1;
 /** The devices we would send to (our own device left out), loading or refreshing the relay's list when too old. */
 export async function devicesFor(ctx: Context, accountKey: Uint8Array, pending: Pending, force = false): Promise<KnownDevices> {
   const known = loadDevices(ctx.store, accountKey, ctx.provider);
-  if (!force && known.checkedAt > 0 && ctx.clock() - known.checkedAt < ctx.options.deviceListMaxAgeMs) return known;
+  // Without a signed list nothing is trusted, so a cached verdict is worth nothing: ask the relay again.
+  const fresh = known.checkedAt > 0 && known.list !== null && ctx.clock() - known.checkedAt < ctx.options.deviceListMaxAgeMs;
+  if (!force && fresh) return known;
   return refreshDevices(ctx, accountKey, pending);
 }
 
