@@ -14,7 +14,7 @@ import { parseAccountId } from '../../src/ids.ts';
 import { loadSession } from '../../src/state/sessions.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { next, record, until } from '../support/harness.ts';
-import { type EnvelopeFrame, deviceTag, fabricateStale } from '../support/malicious-relay.ts';
+import { type EnvelopeFrame, answerJson, deviceTag, fabricateStale, jsonAnswer } from '../support/malicious-relay.ts';
 import { type World, world } from './support.ts';
 
 const provider = defaultProvider();
@@ -66,6 +66,23 @@ describe('the relay cannot force session resets', () => {
     expect(sessionId(aliceStore, bob)).toBe(before);
     expect(bundleFetches(w, bob)).toBe(fetches);
     expect(warnings.map((e) => e.code)).toContain('RELAY_MISBEHAVED');
+  });
+
+  it('a device the relay stops listing for a while keeps its session (only the signed list removes one)', async () => {
+    const { alice, bob, aliceStore } = await talking();
+    const before = sessionId(aliceStore, bob);
+    const fetches = bundleFetches(w, bob);
+    const hide = w.evil.onRequest(async (req, forward) => {
+      if (req.method !== 'GET' || req.path !== `/v1/accounts/${bob.accountId}/devices`) return undefined;
+      const real = answerJson<{ account: string; devices: { deviceId: number }[] }>(await forward());
+      return jsonAnswer(200, { ...real, devices: real.devices.filter((d) => d.deviceId !== bob.deviceId) });
+    });
+    expect(await alice.devices(bob.accountId)).toEqual([]);
+    hide();
+    await alice.sendText(bob.accountId, 'still here');
+    await until(() => texts(bob, alice.accountId).includes('still here'), 10_000, 'still here');
+    expect(sessionId(aliceStore, bob)).toBe(before);
+    expect(bundleFetches(w, bob)).toBe(fetches);
   });
 
   it('a replayed envelope (DUPLICATE_MESSAGE) does not start a fresh session', async () => {
