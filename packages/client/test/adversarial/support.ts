@@ -11,7 +11,10 @@ import type { ClientOptions } from '../../src/engine/context.ts';
 import { connectRelayNode } from '../../src/node.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import type { ClientStore } from '../../src/store/types.ts';
-import { TEST_OPTIONS } from '../support/harness.ts';
+import { defaultProvider, toHex } from '@parley/core';
+import { parseAccountId } from '../../src/ids.ts';
+import { loadSession } from '../../src/state/sessions.ts';
+import { TEST_OPTIONS, until } from '../support/harness.ts';
 import { MaliciousRelay } from '../support/malicious-relay.ts';
 
 export interface World {
@@ -55,4 +58,34 @@ export async function world(): Promise<World> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Texts received from others in a conversation. */
+export const texts = (c: ParleyClient, conversation: string) =>
+  c.history(conversation).flatMap((h) => (h.content.body.type === 'text' && !h.outgoing ? [h.content.body.text] : []));
+
+/** Bundle fetches for an account's devices that went through the relay (each one is a fresh session). */
+export const bundleFetches = (w: World, of: ParleyClient) =>
+  w.evil.requests.filter((r) => r.method === 'GET' && r.path.startsWith(`/v1/keys/${of.accountId}/`)).length;
+
+export function sessionId(store: MemoryStore, peer: ParleyClient): string {
+  const { record } = loadSession(store, { accountKey: parseAccountId(peer.accountId), deviceId: peer.deviceId }, defaultProvider());
+  return record.sessionId ? toHex(record.sessionId) : 'none';
+}
+
+/** Alice and Bob, each with a working session with the other (both have answered). */
+export async function talking(w: World) {
+  const aliceStore = new MemoryStore();
+  const bobStore = new MemoryStore();
+  const alice = await w.create(aliceStore);
+  const bob = await w.create(bobStore);
+  await alice.addContact(bob.accountId, 'bob');
+  await bob.addContact(alice.accountId, 'alice');
+  await alice.sendText(bob.accountId, 'one');
+  await until(() => texts(bob, alice.accountId).includes('one'), 10_000, 'one');
+  await bob.sendText(alice.accountId, 'two');
+  await until(() => texts(alice, bob.accountId).includes('two'), 10_000, 'two');
+  await alice.sendText(bob.accountId, 'three');
+  await until(() => texts(bob, alice.accountId).includes('three'), 10_000, 'three');
+  return { alice, bob, aliceStore, bobStore };
 }
