@@ -345,9 +345,11 @@ export function serveBundle(relay: MaliciousRelay, accountKey: Uint8Array, devic
 }
 
 /**
- * Takes the envelopes a send addresses to one device out of the request
- * (keeping them in `captured`) and forwards the rest, so the real relay,
- * which no longer lists that device, accepts the send.
+ * Keeps (in `captured`) the envelopes a send addresses to one device and
+ * answers the send as stored. Nothing of that send reaches the real relay:
+ * the request signature covers the body, so a send without the diverted
+ * envelopes cannot be forwarded, and the real relay would refuse the
+ * envelope of a device it no longer lists.
  */
 export function divertEnvelopes(relay: MaliciousRelay, accountKey: Uint8Array, deviceId: number, captured: Uint8Array[]) {
   const account = toBase64Url(accountKey);
@@ -357,7 +359,6 @@ export function divertEnvelopes(relay: MaliciousRelay, accountKey: Uint8Array, d
     const mine = body.messages.filter((m) => m.account === account && m.deviceId === deviceId);
     if (mine.length === 0) return undefined;
     for (const m of mine) captured.push(new Uint8Array(Buffer.from(m.envelope, 'base64url')));
-    // The body changes, so the client's signature (over its hash) no longer holds: answer as the relay would have.
     return jsonAnswer(200, { accepted: body.messages.length });
   });
 }
