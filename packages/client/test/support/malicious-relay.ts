@@ -217,8 +217,7 @@ export class MaliciousRelay {
 
   #forward(req: InterceptedRequest): Promise<RelayAnswer> {
     return new Promise((resolve, reject) => {
-      const headers = { ...req.headers };
-      delete headers['content-length'];
+      const { 'content-length': _length, ...headers } = req.headers;
       if (req.body.length) headers['content-length'] = String(req.body.length);
       const out = request(
         { host: this.#upstream.hostname, port: this.#upstream.port, method: req.method, path: req.url, headers },
