@@ -111,6 +111,12 @@ export function createMetrics(storage: RelayStorage, openConnections: () => numb
       labelNames: ['code'] as const,
       registers: r,
     }),
+    deviceDirectory: new Counter({
+      name: 'parley_relay_device_directory_total',
+      help: 'Device removals (removed, gone: a repeat or replay, not_found) and signed device list uploads (stored, unchanged, outdated, conflict)',
+      labelNames: ['op', 'outcome'] as const,
+      registers: r,
+    }),
     swept: new Counter({
       name: 'parley_relay_swept_total',
       help: 'Expired items deleted by the sweeper, by kind',

@@ -131,6 +131,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
       const allowed =
         sameBytes(identity.accountKey, target.accountKey) && (identity.deviceId === 0 || identity.deviceId === target.deviceId);
       const outcome = allowed ? await relay.storage.removeDevice(target, hash, relay.now()) : 'not-found';
+      relay.metrics.deviceDirectory.inc({ op: 'remove', outcome: outcome.replace('-', '_') });
       if (outcome === 'not-found') throw relayError('NOT_FOUND', 'no such device');
       if (outcome === 'removed') relay.hub.disconnect(target, CloseCode.deviceRemoved, 'device removed');
       return reply.code(204).send();
@@ -162,6 +163,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
       // Core's decoder checks the shape, that the list names this account, and the account's signature.
       const list = decodeSignedDeviceList(encoded, accountKey, relay.provider);
       const result = await relay.storage.putDeviceList(accountKey, { revision: list.revision, encoded }, relay.now());
+      relay.metrics.deviceDirectory.inc({ op: 'device_list', outcome: result.status });
       if (result.status === 'outdated' || result.status === 'conflict') {
         throw relayError('DEVICE_LIST_OUTDATED', 'the relay holds a newer (or another) list for this revision', {
           revision: result.revision,

@@ -68,6 +68,9 @@ describe('a replayed removal is a no-op', () => {
       expect([204, 404]).toContain(replay.statusCode);
       expect(devices.map((d) => d.deviceId)).toEqual([1, 6]);
       expect(devices[1]?.certificateHash).toBe(certificateHash(relinked));
+      // The operator sees the replay for what it was.
+      const metrics = await second?.app.relay.metrics.registry.getSingleMetricAsString('parley_relay_device_directory_total');
+      expect(metrics).toContain('op="remove",outcome="gone"');
       await second?.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
