@@ -22,6 +22,7 @@ import {
   X25519KeyPair,
   defaultProvider,
   safetyNumber as coreSafetyNumber,
+  toHex,
   verifyScannedSafetyNumber,
 } from '@parley/core';
 import { bytesEqual } from './bytes.ts';
@@ -45,7 +46,8 @@ import type { AccountRelayLink, IncomingEnvelope, Mailbox, RelayLink } from './r
 import { type Contact, contactByName, getContact, getExpireTimer, listContacts, putContact, setExpireTimer } from './state/contacts.ts';
 import { type ConversationRef, conversationId, parseConversationId } from './state/conversation-id.ts';
 import { emptyDevices, loadDevices, saveDevices } from './state/devices.ts';
-import { listGroupIds, loadGroup } from './state/groups.ts';
+import { headOf } from './state/group-state.ts';
+import { type GroupRecord, listGroupIds, loadGroup } from './state/groups.ts';
 import { MessageStatus, type StoredMessage, addMessage, listMessages, raiseStatus } from './state/history.ts';
 import { loadIdentity, loadUpkeep, saveIdentity } from './state/identity.ts';
 import { listQueued } from './state/outbox.ts';
@@ -87,6 +89,24 @@ export interface GroupInfo {
   readonly conversation: string;
   readonly name: string;
   readonly members: readonly string[];
+  /** Members that may change the group (spec/08-groups.md §13). */
+  readonly admins: readonly string[];
+  /** The state's revision: one more at every change. */
+  readonly revision: number;
+  /** The state hash (hex) that the next change names as its parent. */
+  readonly stateHash: string;
+}
+
+function groupInfo(conversation: string, g: GroupRecord): GroupInfo {
+  const head = headOf(g.states);
+  return {
+    conversation,
+    name: head.state.name,
+    members: head.state.members.map(accountId),
+    admins: head.state.admins.map(accountId),
+    revision: head.state.revision,
+    stateHash: toHex(head.hash),
+  };
 }
 
 const PENDING_LINK = 'pending-link';
@@ -559,23 +579,40 @@ export class ParleyClient {
     return conversationId({ kind: 'group', groupId });
   }
 
-  /** Adds or removes member accounts, or renames the group. */
-  async updateGroup(conversation: string, change: { name?: string; add?: readonly string[]; remove?: readonly string[] }): Promise<void> {
+  /**
+   * Adds or removes member accounts, renames the group, or makes members
+   * admins (`addAdmins`) or not (`removeAdmins`). Only an admin may change a
+   * group: otherwise ClientError NOT_GROUP_ADMIN, and nothing changes.
+   */
+  async updateGroup(
+    conversation: string,
+    change: {
+      name?: string;
+      add?: readonly string[];
+      remove?: readonly string[];
+      addAdmins?: readonly string[];
+      removeAdmins?: readonly string[];
+    },
+  ): Promise<void> {
     const ref = parseConversationId(conversation);
     if (ref.kind !== 'group') throw new TypeError('"conversation" expected a group');
     const add = (change.add ?? []).map((m) => parseAccountId(m));
     const remove = (change.remove ?? []).map((m) => parseAccountId(m));
+    const addAdmins = (change.addAdmins ?? []).map((m) => parseAccountId(m));
+    const removeAdmins = (change.removeAdmins ?? []).map((m) => parseAccountId(m));
     if (remove.some((r) => bytesEqual(r, this.#ctx.self.accountKey))) throw new TypeError('use leaveGroup to leave');
     const pending = new Pending();
     await this.#serial.run(async () => {
       for (const k of add) await devicesFor(this.#ctx, k, pending);
-      this.#ctx.store.transaction(() => updateGroup(this.#ctx, ref.groupId, { name: change.name, add, remove }, pending));
+      this.#ctx.store.transaction(() =>
+        updateGroup(this.#ctx, ref.groupId, { name: change.name, add, remove, addAdmins, removeAdmins }, pending),
+      );
     });
     pending.flush(this.#events);
     this.#kick();
   }
 
-  /** Leaves a group: the others are told, and the group is deleted here. */
+  /** Leaves a group (any member may): the others are told, and the group is deleted here. */
   async leaveGroup(conversation: string): Promise<void> {
     const ref = parseConversationId(conversation);
     if (ref.kind !== 'group') throw new TypeError('"conversation" expected a group');
@@ -588,17 +625,14 @@ export class ParleyClient {
   }
 
   groups(): GroupInfo[] {
-    return listGroupIds(this.#ctx.store).map((groupId) => {
-      const g = requireGroup(this.#ctx, groupId);
-      return { conversation: conversationId({ kind: 'group', groupId }), name: g.name, members: g.members.map(accountId) };
-    });
+    return listGroupIds(this.#ctx.store).map((groupId) => groupInfo(conversationId({ kind: 'group', groupId }), requireGroup(this.#ctx, groupId)));
   }
 
   group(conversation: string): GroupInfo | null {
     const ref = parseConversationId(conversation);
     if (ref.kind !== 'group') return null;
     const g = loadGroup(this.#ctx.store, ref.groupId, this.#ctx.provider);
-    return g ? { conversation, name: g.name, members: g.members.map(accountId) } : null;
+    return g ? groupInfo(conversation, g) : null;
   }
 
   // ---- devices --------------------------------------------------------------

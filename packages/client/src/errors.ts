@@ -30,6 +30,12 @@ export const ClientErrorCode = {
   CLOSED: 'CLOSED',
   /** No stored message with this id in the conversation (never received, or disappeared). */
   UNKNOWN_MESSAGE: 'UNKNOWN_MESSAGE',
+  /** A group change its author may not make: not an admin (a member may only leave), or not a member (spec 08 §13). */
+  NOT_GROUP_ADMIN: 'NOT_GROUP_ADMIN',
+  /** A group change that is not exactly one revision after the state it names, or names a state not held (spec 08 §13). */
+  GROUP_OUT_OF_ORDER: 'GROUP_OUT_OF_ORDER',
+  /** A group at its last revision cannot change again (spec 08 §13). */
+  GROUP_LIMIT: 'GROUP_LIMIT',
 } as const;
 
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];

@@ -24,7 +24,9 @@ describe('groups', () => {
     await bob.sendText(group, 'yes');
     await until(() => texts(alice, group).includes('<yes') && texts(carol, group).includes('<yes'));
 
-    // Carol adds Dave; he reads what is said from then on.
+    // Alice (the creator, the first admin) makes Carol an admin; Carol adds Dave; he reads what is said from then on.
+    await alice.updateGroup(group, { addAdmins: [carol.accountId] });
+    await until(() => carol.group(group)?.admins.includes(carol.accountId) === true);
     const daveJoined = next(dave, 'group-change');
     await carol.updateGroup(group, { add: [dave.accountId] });
     await daveJoined;

@@ -11,7 +11,7 @@
  * shown, never trusted for ordering or expiry (expiry counts from when the
  * receiver stored the message). This module only encodes and decodes.
  */
-import { ParleyError, decodeCbor, encodeCbor, type CborValue } from '@parley/core';
+import { ParleyError, decodeCbor, encodeCbor, groupLimits, type CborValue } from '@parley/core';
 import { MAX_POINTER_BYTES, decodeAttachmentPointer } from '../attachments/index.ts';
 import { malformed, readArray, readBool, readBytes, readOptional, readText, readTimestamp, readUint, timestampToBytes } from './fields.ts';
 import { secretBytes } from '../attachments/secret-bytes.ts';
@@ -31,6 +31,16 @@ export const MAX_EXPIRE_TIMER = 365 * 24 * 3600;
 export const MAX_DEVICE_LIST_BYTES = 4096;
 /** Accounts in one group update. */
 export const MAX_GROUP_MEMBERS = 1000;
+/**
+ * Highest group revision. Revisions move by exactly one per change, so a
+ * group reaches this only after 2^32 - 2 changes; a state at the top cannot
+ * be changed again (refused with GROUP_LIMIT, never an overflow).
+ */
+export const MAX_GROUP_REVISION = 0xfffffffe;
+/** Longest group name, in UTF-8 bytes. */
+export const MAX_GROUP_NAME_BYTES = 256;
+/** A group state hash: SHA-256. */
+export const GROUP_STATE_HASH_BYTES = 32;
 /** Largest envelope id named in a retry request (the relay's client ids are shorter). */
 export const MAX_CLIENT_ID_CHARS = 128;
 /** Largest encoded content: core's plaintext bound. */
@@ -79,14 +89,23 @@ export function attachmentInfo(pointer: Uint8Array): AttachmentInfo {
   };
 }
 
-/** A group as its sender sees it. */
+/**
+ * A group state as it travels (spec/08-groups.md §13): the hashed state
+ * (revision, name, members, admins, parent) plus the sender's core epoch.
+ * A change names the state it changes by `parent`, the hash of that state
+ * (engine/groups.ts and state/group-state.ts apply the rules).
+ */
 export interface GroupState {
-  /** Grows with every change; the highest wins. */
+  /** Exactly one more than the parent state's; 1 for a new group. */
   readonly revision: number;
   readonly name: string;
-  /** Member accounts, the sender's included. */
+  /** Member accounts, the sender's included; no repeats. */
   readonly members: readonly Uint8Array[];
-  /** The sender's core group epoch (a joining device starts there). */
+  /** Accounts that may change the group: a non-empty subset of `members`. */
+  readonly admins: readonly Uint8Array[];
+  /** State hash of the state this one changes (32 zero bytes for a new group). */
+  readonly parent: Uint8Array;
+  /** The sender's core group epoch (a joining device starts there); not part of the hashed state. */
   readonly epoch: number;
 }
 
@@ -165,19 +184,44 @@ export function encodeContent(c: Content): Uint8Array {
   return out;
 }
 
+/** The group-state fields of a group-update or distribution body, in wire order. */
+const GROUP_STATE_FIELDS = 6;
+
 function groupStateToCbor(g: GroupState): CborValue[] {
-  return [g.revision, g.name, [...g.members], g.epoch];
+  return [g.revision, g.name, [...g.members], g.epoch, [...g.admins], g.parent];
 }
 
+/** Reads an account list: 32-byte keys, no repeats. */
+function readAccounts(v: unknown, field: string): Uint8Array[] {
+  const out = readArray(v, field, { min: 1, max: MAX_GROUP_MEMBERS }).map((m) => readBytes(m, field, ACCOUNT_KEY_BYTES));
+  const seen = new Set<string>();
+  for (const a of out) {
+    const key = a.join(',');
+    if (seen.has(key)) malformed(`${field}: an account is listed twice`, field);
+    seen.add(key);
+  }
+  return out;
+}
+
+/**
+ * Every peer-controlled number is bounded here: a revision past
+ * MAX_GROUP_REVISION and a joining epoch past core's MAX_GROUP_JOIN_EPOCH
+ * are OVERSIZED, so no later step can overflow.
+ */
 function readGroupState(f: unknown[]): GroupState {
-  const members = readArray(f[2], 'group.members', { min: 1, max: MAX_GROUP_MEMBERS }).map((m) =>
-    readBytes(m, 'group.member', ACCOUNT_KEY_BYTES),
-  );
+  const revision = readUint(f[0], 'group.revision', MAX_GROUP_REVISION);
+  if (revision === 0) malformed('group.revision: must be at least 1', 'group.revision');
+  const members = readAccounts(f[2], 'group.members');
+  const admins = readAccounts(f[4], 'group.admins');
+  const memberKeys = new Set(members.map((m) => m.join(',')));
+  if (!admins.every((a) => memberKeys.has(a.join(',')))) malformed('group.admins: every admin must be a member', 'group.admins');
   return {
-    revision: readUint(f[0], 'group.revision'),
-    name: readText(f[1], 'group.name', 256),
+    revision,
+    name: readText(f[1], 'group.name', MAX_GROUP_NAME_BYTES),
     members,
-    epoch: readUint(f[3], 'group.epoch'),
+    admins,
+    parent: readBytes(f[5], 'group.parent', GROUP_STATE_HASH_BYTES),
+    epoch: readUint(f[3], 'group.epoch', groupLimits.MAX_GROUP_JOIN_EPOCH),
   };
 }
 
@@ -255,7 +299,7 @@ function readBody(type: number, v: unknown, nested: boolean): ContentBody {
       return { type: 'sync', destination, content: inner };
     }
     case ContentType.distribution: {
-      const b = readArray(v, 'distribution body', 5);
+      const b = readArray(v, 'distribution body', 1 + GROUP_STATE_FIELDS);
       return {
         type: 'distribution',
         distribution: readBytes(b[0], 'distribution', { min: 1, max: 1024 }),
@@ -263,7 +307,7 @@ function readBody(type: number, v: unknown, nested: boolean): ContentBody {
       };
     }
     case ContentType.groupUpdate:
-      return { type: 'group-update', state: readGroupState(readArray(v, 'group-update body', 4)) };
+      return { type: 'group-update', state: readGroupState(readArray(v, 'group-update body', GROUP_STATE_FIELDS)) };
     case ContentType.deviceList:
       readArray(v, 'device-list body', 0);
       return { type: 'device-list' };

@@ -9,18 +9,27 @@
  * had it yet; the distribution carries the group's state too, so a device
  * added to a member account learns the group from it.
  *
- * Membership changes are decided by members: any member may send a
- * group-update with a higher revision (ties: the same revision from two
- * members at once is resolved in favour of the larger CBOR([name, members]),
- * so every device converges on one).
+ * Membership is a chain of states (state/group-state.ts, spec/08-groups.md
+ * §13): admins change the group, any member may leave, every change names
+ * the state it changes, and every device picks the same head. A change that
+ * is not allowed is refused with a typed warning and changes nothing.
  */
-import { type DeviceCertificate, type GroupMember, GroupSession, encodeCbor } from '@parley/core';
-import { bytesEqual, compareBytes } from '../bytes.ts';
+import { type DeviceCertificate, type GroupMember, GroupSession, groupLimits, isParleyError } from '@parley/core';
+import { bytesEqual } from '../bytes.ts';
 import { type Content, type ContentBody, type GroupState, encodeContent } from '../content/content.ts';
 import { ClientError } from '../errors.ts';
 import { type DeviceAddress, accountId, deviceKey } from '../ids.ts';
 import { conversationId } from '../state/conversation-id.ts';
 import { loadDevices } from '../state/devices.ts';
+import {
+  type GroupStateCore,
+  type KnownState,
+  ROOT_PARENT,
+  addState,
+  checkChange,
+  headOf,
+  stateHash,
+} from '../state/group-state.ts';
 import { type GroupRecord, deleteGroup, loadGroup, saveGroup } from '../state/groups.ts';
 import { MessageStatus, addMessage } from '../state/history.ts';
 import { newContent, queueEntry } from './compose.ts';
@@ -28,24 +37,35 @@ import type { Context, Pending } from './context.ts';
 import { devicesFor } from './directory.ts';
 
 const has = (list: readonly Uint8Array[], key: Uint8Array) => list.some((k) => bytesEqual(k, key));
+const without = (list: readonly Uint8Array[], drop: readonly Uint8Array[]) => list.filter((k) => !has(drop, k));
 
+/** The group's head as it travels, with our core epoch (bounded so that a joiner accepts it). */
 export function stateOf(g: GroupRecord): GroupState {
-  return { revision: g.revision, name: g.name, members: g.members, epoch: g.session.epoch };
+  return wireState(headOf(g.states).state, g.session.epoch);
 }
 
-/** Creates a group with us and `others` as members; queues the group-update to everyone. Call inside a transaction. */
+function wireState(s: GroupStateCore, epoch: number): GroupState {
+  return { ...s, epoch: Math.min(epoch, groupLimits.MAX_GROUP_JOIN_EPOCH) };
+}
+
+function record(g: Omit<GroupRecord, 'members'>): GroupRecord {
+  return { ...g, members: headOf(g.states).state.members };
+}
+
+/** Creates a group with us and `others` as members, us its first admin; queues the group-update to everyone. Call inside a transaction. */
 export function createGroup(ctx: Context, name: string, others: readonly Uint8Array[], pending: Pending): Uint8Array {
-  const members = [ctx.self.accountKey, ...others.filter((a) => !bytesEqual(a, ctx.self.accountKey))];
+  const members = [ctx.self.accountKey];
+  for (const a of others) if (!has(members, a)) members.push(a);
   const session = GroupSession.create(ctx.device, [], { provider: ctx.provider });
-  const group: GroupRecord = {
+  const state: GroupStateCore = { revision: 1, name, members, admins: [ctx.self.accountKey], parent: ROOT_PARENT };
+  const hash = stateHash(ctx.provider, session.groupId, state);
+  const group = record({
     groupId: session.groupId,
-    name,
-    revision: 1,
-    members,
+    states: [{ state, hash, author: ctx.self.accountKey, valid: true }],
     session,
     generation: session.sendingPosition.generation,
     distributedTo: [],
-  };
+  });
   saveGroup(ctx.store, group);
   announce(ctx, group, members);
   pending.add('group-change', {
@@ -59,29 +79,54 @@ export function createGroup(ctx: Context, name: string, others: readonly Uint8Ar
   return group.groupId;
 }
 
-/** Changes name or members (a new revision), applies it here and queues it to old and new members. Call inside a transaction. */
-export function updateGroup(
-  ctx: Context,
-  groupId: Uint8Array,
-  change: { name?: string; add?: readonly Uint8Array[]; remove?: readonly Uint8Array[] },
-  pending: Pending,
-): void {
-  const group = requireGroup(ctx, groupId);
-  let members = group.members.filter((m) => !has(change.remove ?? [], m));
-  for (const a of change.add ?? []) if (!has(members, a)) members = [...members, a];
-  const state: GroupState = { revision: group.revision + 1, name: change.name ?? group.name, members, epoch: group.session.epoch };
-  applyGroupState(ctx, ctx.device.certificate, groupId, state, pending);
-  const after = loadGroup(ctx.store, groupId, ctx.provider);
-  const recipients = [...group.members, ...members.filter((m) => !has(group.members, m))];
-  announce(ctx, after ?? { ...group, ...state }, recipients);
+export interface GroupChange {
+  readonly name?: string;
+  readonly add?: readonly Uint8Array[];
+  readonly remove?: readonly Uint8Array[];
+  /** Members (current or added now) to make admins. */
+  readonly addAdmins?: readonly Uint8Array[];
+  /** Admins to make ordinary members. */
+  readonly removeAdmins?: readonly Uint8Array[];
 }
 
-function announce(
-  ctx: Context,
-  group: Pick<GroupRecord, 'groupId' | 'revision' | 'name' | 'members'> & { session?: GroupSession },
-  to: readonly Uint8Array[],
-): void {
-  const state: GroupState = { revision: group.revision, name: group.name, members: group.members, epoch: group.session?.epoch ?? 0 };
+/**
+ * Makes the next state from ours (one revision up, naming our head as its
+ * parent), applies it here and queues it to old and new members. Only an
+ * admin may change the group; any member may leave (remove itself). A
+ * change we may not make is ClientError NOT_GROUP_ADMIN, and one past the
+ * last revision GROUP_LIMIT; both change nothing. Call inside a transaction.
+ */
+export function updateGroup(ctx: Context, groupId: Uint8Array, change: GroupChange, pending: Pending): void {
+  const group = requireGroup(ctx, groupId);
+  const self = ctx.self.accountKey;
+  const head = headOf(group.states);
+  const parent = head.state;
+  const removed = change.remove ?? [];
+  let members = without(parent.members, removed);
+  for (const a of change.add ?? []) if (!has(members, a)) members = [...members, a];
+  let admins = without(parent.admins, [...removed, ...(change.removeAdmins ?? [])]);
+  for (const a of change.addAdmins ?? []) if (has(members, a) && !has(admins, a)) admins = [...admins, a];
+  const leaving = has(removed, self);
+  if (leaving && members.length === 0) {
+    // The last member leaves: nobody is left to tell.
+    deleteGroup(ctx.store, groupId);
+    pending.add('group-change', changeEvent(groupId, parent.members, self, { ...parent, members: [] }));
+    return;
+  }
+  // The last admin leaving hands the group to the longest-standing member, so it never loses its admins.
+  if (leaving && admins.length === 0) admins = [members[0] as Uint8Array];
+  const next: GroupStateCore = { revision: parent.revision + 1, name: change.name ?? parent.name, members, admins, parent: head.hash };
+  const refusal = checkChange(parent, next, self);
+  if (refusal) throw new ClientError(refusal.code, refusal.message);
+  const hash = stateHash(ctx.provider, groupId, next);
+  const added = addState(group.states, next, hash, self);
+  if (added.kind !== 'added') throw new ClientError('GROUP_OUT_OF_ORDER', 'the change could not be applied to this group');
+  const after = moveHead(ctx, group, added.states, self, pending);
+  announce(ctx, after ?? { groupId, states: added.states, session: group.session }, [...parent.members, ...without(members, parent.members)]);
+}
+
+function announce(ctx: Context, group: Pick<GroupRecord, 'groupId' | 'states' | 'session'>, to: readonly Uint8Array[]): void {
+  const state = wireState(headOf(group.states).state, group.session.epoch);
   const content = newContent(ctx, { type: 'group-update', state }, { group: group.groupId });
   const encoded = encodeContent(content);
   // One entry per account: a ghost device on one account must not hold up the others.
@@ -108,63 +153,118 @@ export function requireGroup(ctx: Context, groupId: Uint8Array): GroupRecord {
   return g;
 }
 
+function changeEvent(groupId: Uint8Array, beforeMembers: readonly Uint8Array[], by: Uint8Array, after: GroupStateCore) {
+  return {
+    conversation: conversationId({ kind: 'group', groupId }),
+    name: after.name,
+    members: after.members.map(accountId),
+    added: without(after.members, beforeMembers).map(accountId),
+    removed: without(beforeMembers, after.members).map(accountId),
+    by: accountId(by),
+  };
+}
+
 /**
- * Applies a group state received from `from` (or made here). Creates the
- * group when we are invited, deletes it when we are removed, and removes the
- * devices of departed accounts from the GroupSession (core then rotates our
- * chain, so they cannot read what follows). Call inside a transaction.
+ * Saves `states` and carries out what a new head means here: the group is
+ * deleted if we left it, and the devices of accounts that left it leave the
+ * GroupSession (core then rotates our chain, so they cannot read what
+ * follows). Returns the saved record (null when deleted).
+ */
+function moveHead(ctx: Context, group: GroupRecord, states: readonly KnownState[], by: Uint8Array, pending: Pending): GroupRecord | null {
+  const before = headOf(group.states);
+  const after = headOf(states);
+  if (bytesEqual(before.hash, after.hash)) {
+    const same = record({ ...group, states });
+    saveGroup(ctx.store, same);
+    return same;
+  }
+  const event = changeEvent(group.groupId, before.state.members, after.author ?? by, after.state);
+  if (!has(after.state.members, ctx.self.accountKey)) {
+    deleteGroup(ctx.store, group.groupId);
+    pending.add('group-change', event);
+    return null;
+  }
+  const removed = without(before.state.members, after.state.members);
+  const gone = group.session.members.filter((m) => !bytesEqual(m.accountKey, ctx.self.accountKey) && has(removed, m.accountKey));
+  if (gone.length) group.session.changeMembers({ remove: gone });
+  const saved = saveWithSession(ctx, record({ ...group, states }));
+  pending.add('group-change', event);
+  return saved;
+}
+
+/**
+ * Applies a group state received from `from` (a group-update, or the state
+ * in a distribution for a group we do not hold yet). A group we do not hold
+ * is joined only from a state that names us and was sent by one of its
+ * admins (or by our own account's device); a change of a group we hold goes
+ * through the membership rules (state/group-state.ts). Every refusal is a
+ * `warning` event with its code and changes nothing. Call inside a transaction.
  */
 export function applyGroupState(ctx: Context, from: DeviceCertificate, groupId: Uint8Array, state: GroupState, pending: Pending): void {
   const group = loadGroup(ctx.store, groupId, ctx.provider);
-  if (group) {
-    if (!has(group.members, from.accountKey)) return;
-    if (state.revision < group.revision) return;
-    // Two members changed the group at once: every device keeps the same one of the two.
-    if (state.revision === group.revision && compareBytes(tieBreak(state), tieBreak(group)) <= 0) return;
-  } else if (!has(state.members, ctx.self.accountKey) || !has(state.members, from.accountKey)) {
+  const core: GroupStateCore = { revision: state.revision, name: state.name, members: state.members, admins: state.admins, parent: state.parent };
+  const hash = stateHash(ctx.provider, groupId, core);
+  if (!group) {
+    joinGroup(ctx, from, groupId, state, core, hash, pending);
     return;
   }
-  const before = group?.members ?? [];
-  const added = state.members.filter((m) => !has(before, m));
-  const removed = before.filter((m) => !has(state.members, m));
-  const conversation = conversationId({ kind: 'group', groupId });
-  const event = {
-    conversation,
-    name: state.name,
-    members: state.members.map(accountId),
-    added: added.map(accountId),
-    removed: removed.map(accountId),
-    by: accountId(from.accountKey),
-  };
-  if (!has(state.members, ctx.self.accountKey)) {
-    deleteGroup(ctx.store, groupId);
-    pending.add('group-change', event);
-    return;
+  const result = addState(group.states, core, hash, from.accountKey);
+  switch (result.kind) {
+    case 'duplicate':
+      return;
+    case 'refused':
+      pending.add('warning', { code: result.refusal.code, message: `a group change was refused: ${result.refusal.message}` });
+      return;
+    case 'pending':
+      saveGroup(ctx.store, record({ ...group, states: result.states }));
+      pending.add('warning', { code: result.refusal.code, message: `a group change is waiting: ${result.refusal.message}` });
+      return;
+    case 'added':
+      moveHead(ctx, group, result.states, from.accountKey, pending);
   }
-  const session = group?.session ?? GroupSession.create(ctx.device, [], { groupId, epoch: state.epoch, provider: ctx.provider });
-  const gone = session.members.filter((m) => !bytesEqual(m.accountKey, ctx.self.accountKey) && has(removed, m.accountKey));
-  if (gone.length) session.changeMembers({ remove: gone });
-  saveWithSession(ctx, {
-    groupId,
-    name: state.name,
-    revision: state.revision,
-    members: state.members,
-    session,
-    generation: group?.generation ?? 0,
-    distributedTo: group?.distributedTo ?? [],
-  });
-  pending.add('group-change', event);
 }
 
-/** What decides between two states of one revision: CBOR([name, members]), the larger wins. */
-function tieBreak(g: Pick<GroupState, 'name' | 'members'>): Uint8Array {
-  return encodeCbor([g.name, [...g.members]]);
+function joinGroup(
+  ctx: Context,
+  from: DeviceCertificate,
+  groupId: Uint8Array,
+  state: GroupState,
+  core: GroupStateCore,
+  hash: Uint8Array,
+  pending: Pending,
+): void {
+  const self = ctx.self.accountKey;
+  // A state that does not name us is none of our business (for example the update that removed us, after we deleted the group).
+  if (!has(state.members, self) || !has(state.members, from.accountKey)) return;
+  if (!has(state.admins, from.accountKey) && !bytesEqual(from.accountKey, self)) {
+    pending.add('warning', { code: 'NOT_GROUP_ADMIN', message: 'an invitation to a group from a member that is not its admin' });
+    return;
+  }
+  let session: GroupSession;
+  try {
+    session = GroupSession.create(ctx.device, [], { groupId, epoch: state.epoch, provider: ctx.provider });
+  } catch (e) {
+    if (!isParleyError(e)) throw e;
+    pending.add('warning', { code: e.code, message: 'an invitation to a group was refused' });
+    return;
+  }
+  const group = record({
+    groupId,
+    states: [{ state: core, hash, author: from.accountKey, valid: true }],
+    session,
+    generation: 0,
+    distributedTo: [],
+  });
+  saveWithSession(ctx, group);
+  pending.add('group-change', changeEvent(groupId, [], from.accountKey, core));
 }
 
 /** Saves a group, forgetting who had our chain when the chain changed (a rotation: everyone needs the new one). */
-function saveWithSession(ctx: Context, g: GroupRecord): void {
+function saveWithSession(ctx: Context, g: GroupRecord): GroupRecord {
   const generation = g.session.sendingPosition.generation;
-  saveGroup(ctx.store, { ...g, generation, distributedTo: generation === g.generation ? g.distributedTo : [] });
+  const saved = { ...g, generation, distributedTo: generation === g.generation ? g.distributedTo : [] };
+  saveGroup(ctx.store, saved);
+  return saved;
 }
 
 /** Accepts a sender's chain (the content arrived on a one-to-one session with `sender`). Call inside a transaction. */
@@ -176,7 +276,10 @@ export function applyDistribution(
   state: GroupState,
   pending: Pending,
 ): void {
-  applyGroupState(ctx, sender, groupId, state, pending);
+  // The state rides along for a device that does not hold the group yet (a
+  // newly linked one); a group we hold changes only through group-updates,
+  // which carry their author.
+  if (!loadGroup(ctx.store, groupId, ctx.provider)) applyGroupState(ctx, sender, groupId, state, pending);
   const group = loadGroup(ctx.store, groupId, ctx.provider);
   if (!group || !has(group.members, sender.accountKey)) return;
   // receive.ts already refuses senders outside the trusted device list; this
@@ -185,7 +288,13 @@ export function applyDistribution(
   const trusted = loadDevices(ctx.store, sender.accountKey, ctx.provider).trusted;
   if (!trusted.some((c) => deviceKey(c) === deviceKey(sender))) return;
   const member: GroupMember = { accountKey: sender.accountKey, deviceId: sender.deviceId };
-  if (!group.session.isMember(member)) group.session.changeMembers({ add: [member] });
+  if (!group.session.isMember(member)) {
+    if (group.session.members.length >= groupLimits.MAX_GROUP_MEMBER_DEVICES) {
+      pending.add('warning', { code: 'OVERSIZED', message: 'a group distribution from a device past the member-device limit' });
+      return;
+    }
+    group.session.changeMembers({ add: [member] });
+  }
   try {
     group.session.processDistribution(distribution, sender);
   } catch (e) {

@@ -1,64 +1,141 @@
 /**
- * Group state: what the app sees of a group (name, member accounts) and the
- * device's core GroupSession, in the `groups` table. spec/10-client.md §4.3.
+ * Group state: what the app sees of a group (the states of its membership
+ * chain, spec/08-groups.md §13) and the device's core GroupSession, in the
+ * `groups` table. spec/10-client.md §7.2.
  *
- *   groups/<group id, base64url> -> ["parley/client-group", 1, name: tstr, revision: uint,
- *       members: [* bstr .size 32], session: bstr (core GroupSession), generation: uint,
- *       distributedTo: [* [account, deviceId]]]
+ *   version 2 (written):
+ *   groups/<group id, base64url> -> ["parley/client-group", 2, session: bstr (core GroupSession),
+ *       generation: uint, distributedTo: [* [account, deviceId]],
+ *       states: [+ [revision, name, [+ account], [+ admin], parent: bstr .size 32,
+ *                   author: bstr .size 32 / null, valid: bool]]]
+ *
+ *   version 1 (read and migrated): ["parley/client-group", 1, name, revision, [* account],
+ *       session, generation, distributedTo]
+ *
+ * A version-1 record recorded no authority and no parent: it migrates to one
+ * state with every member an admin (the old rule: any member could change
+ * the group) and the all-zero parent. Every device that held the same
+ * version-1 state migrates to the same state hash, so their next change
+ * links up.
  *
  * `distributedTo` lists the devices that were sent our sending chain of
  * `generation`; a device missing from it gets a distribution before our
  * next group message.
  */
-import { type CryptoProvider, GroupSession } from '@parley/core';
-import { readArray, readBytes, readText, readUint } from '../content/fields.ts';
+import { type CryptoProvider, GroupSession, ParleyError, decodeCbor, encodeCbor, limits } from '@parley/core';
+import { GROUP_STATE_HASH_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES, MAX_GROUP_REVISION } from '../content/content.ts';
+import { readArray, readBool, readBytes, readOptional, readText, readUint } from '../content/fields.ts';
 import { type DeviceAddress, fromBase64Url, toBase64Url } from '../ids.ts';
 import type { ClientStore } from '../store/types.ts';
-import { asRecord, decodeRecord, encodeRecord } from './record.ts';
+import { type GroupStateCore, type KnownState, MAX_KNOWN_GROUP_STATES, ROOT_PARENT, headOf, stateHash } from './group-state.ts';
+import { asRecord } from './record.ts';
 
 const TAG = 'parley/client-group';
+const VERSION = 2;
 
 export interface GroupRecord {
   readonly groupId: Uint8Array;
-  readonly name: string;
-  /** Grows with every change; the highest wins. */
-  readonly revision: number;
-  /** Member accounts, ours included. */
+  /** The membership chain as this device holds it; the head (`headOf`) is the group. */
+  readonly states: readonly KnownState[];
+  /** The head's member accounts (derived from `states`; not stored). */
   readonly members: readonly Uint8Array[];
   readonly session: GroupSession;
   readonly generation: number;
   readonly distributedTo: readonly DeviceAddress[];
 }
 
+/** The group's current state (name, members, admins, revision). */
+export function headState(g: Pick<GroupRecord, 'states'>): GroupStateCore {
+  return headOf(g.states).state;
+}
+
 export function loadGroup(store: ClientStore, groupId: Uint8Array, provider: CryptoProvider): GroupRecord | null {
   const bytes = store.get('groups', toBase64Url(groupId));
   if (!bytes) return null;
-  const f = decodeRecord(bytes, TAG, 6);
-  return asRecord(TAG, () => ({
+  let v: unknown;
+  try {
+    v = decodeCbor(bytes, TAG, limits.MAX_RECORD_BYTES);
+  } catch (e) {
+    throw new ParleyError('BAD_RECORD', `${TAG}: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(v) || v[0] !== TAG) throw new ParleyError('BAD_RECORD', `${TAG}: wrong format tag`);
+  if (v[1] === 1) return asRecord(TAG, () => fromVersion1(readArray(v, TAG, 8).slice(2), groupId, provider));
+  if (v[1] !== VERSION) throw new ParleyError('UNSUPPORTED_VERSION', `${TAG}: unsupported record version`, { version: String(v[1]) });
+  return asRecord(TAG, () => {
+    const f = readArray(v, TAG, 6).slice(2);
+    const states = readArray(f[3], 'states', { min: 1, max: MAX_KNOWN_GROUP_STATES }).map((s) => readKnownState(s, groupId, provider));
+    if (!states.some((k) => k.valid)) throw new ParleyError('MALFORMED', 'states: none is valid');
+    return {
+      groupId,
+      states,
+      members: headOf(states).state.members,
+      session: GroupSession.deserialize(readBytes(f[0], 'session', { max: limits.MAX_RECORD_BYTES }), provider),
+      generation: readUint(f[1], 'generation'),
+      distributedTo: readDevices(f[2]),
+    };
+  });
+}
+
+function readAccountList(v: unknown, field: string): Uint8Array[] {
+  return readArray(v, field, { min: 1, max: MAX_GROUP_MEMBERS }).map((m) => readBytes(m, field, 32));
+}
+
+function readKnownState(v: unknown, groupId: Uint8Array, provider: CryptoProvider): KnownState {
+  const f = readArray(v, 'state', 7);
+  const state: GroupStateCore = {
+    revision: readUint(f[0], 'state.revision', MAX_GROUP_REVISION),
+    name: readText(f[1], 'state.name', MAX_GROUP_NAME_BYTES),
+    members: readAccountList(f[2], 'state.members'),
+    admins: readAccountList(f[3], 'state.admins'),
+    parent: readBytes(f[4], 'state.parent', GROUP_STATE_HASH_BYTES),
+  };
+  return {
+    state,
+    // Recomputed, never stored: a record cannot carry a hash that does not match its state.
+    hash: stateHash(provider, groupId, state),
+    author: readOptional(f[5], (a) => readBytes(a, 'state.author', 32)),
+    valid: readBool(f[6], 'state.valid'),
+  };
+}
+
+function readDevices(v: unknown): DeviceAddress[] {
+  return readArray(v, 'distributedTo', { min: 0, max: 1 << 16 }).map((d) => {
+    const f = readArray(d, 'device', 2);
+    return { accountKey: readBytes(f[0], 'account', 32), deviceId: readUint(f[1], 'deviceId') };
+  });
+}
+
+/** A version-1 record: one state, every member an admin, the all-zero parent. */
+function fromVersion1(f: unknown[], groupId: Uint8Array, provider: CryptoProvider): GroupRecord {
+  const members = readAccountList(f[2], 'members');
+  const state: GroupStateCore = {
+    revision: readUint(f[1], 'revision', MAX_GROUP_REVISION),
+    name: readText(f[0], 'name', MAX_GROUP_NAME_BYTES),
+    members,
+    admins: members,
+    parent: ROOT_PARENT,
+  };
+  return {
     groupId,
-    name: readText(f[0], 'name', 256),
-    revision: readUint(f[1], 'revision'),
-    members: readArray(f[2], 'members', { min: 0, max: 1000 }).map((m) => readBytes(m, 'member', 32)),
-    session: GroupSession.deserialize(readBytes(f[3], 'session', { max: 64 << 20 }), provider),
+    states: [{ state, hash: stateHash(provider, groupId, state), author: null, valid: true }],
+    members,
+    session: GroupSession.deserialize(readBytes(f[3], 'session', { max: limits.MAX_RECORD_BYTES }), provider),
     generation: readUint(f[4], 'generation'),
-    distributedTo: readArray(f[5], 'distributedTo', { min: 0, max: 1 << 16 }).map((v) => {
-      const d = readArray(v, 'device', 2);
-      return { accountKey: readBytes(d[0], 'account', 32), deviceId: readUint(d[1], 'deviceId') };
-    }),
-  }));
+    distributedTo: readDevices(f[5]),
+  };
 }
 
 export function saveGroup(store: ClientStore, g: GroupRecord): void {
   store.put(
     'groups',
     toBase64Url(g.groupId),
-    encodeRecord(TAG, [
-      g.name,
-      g.revision,
-      [...g.members],
+    encodeCbor([
+      TAG,
+      VERSION,
       g.session.serialize(),
       g.generation,
       g.distributedTo.map((d) => [d.accountKey, d.deviceId]),
+      g.states.map((k) => [k.state.revision, k.state.name, [...k.state.members], [...k.state.admins], k.state.parent, k.author, k.valid]),
     ]),
   );
 }

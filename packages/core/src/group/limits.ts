@@ -69,6 +69,16 @@ export const MAX_ROTATE_AFTER_MESSAGES = 1 << 24;
 /** Iterations, generations and epochs are uint32 on the wire; none may reach the top. */
 export const MAX_GROUP_COUNTER = 0xfffffffe;
 
+/**
+ * Highest epoch a device may start at when it joins (`GroupSession.create`).
+ * The joining epoch comes from another member (the inviter), so it is
+ * peer-controlled: without this bound an inviter could hand out 0xfffffffe
+ * and leave the joiner unable to apply a single removal. 2^31 - 1 leaves at
+ * least 2^31 removals of headroom on every device, and an honest group
+ * reaches it only after 2^31 removals, each an O(members) fan-out.
+ */
+export const MAX_GROUP_JOIN_EPOCH = 0x7fffffff;
+
 /** Largest encoded group message: the same bound as a one-to-one message. */
 export const MAX_GROUP_MESSAGE_BYTES = MAX_MESSAGE_BYTES;
 

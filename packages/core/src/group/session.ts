@@ -17,13 +17,14 @@ import { abytes } from '../bytes.ts';
 import { decodeCbor } from '../codec/cbor.ts';
 import { type CryptoProvider, resolveProvider } from '../crypto/provider.ts';
 import type { DeviceCertificate } from '../keys/certificate.ts';
+import { fail } from '../errors.ts';
 import { type DeviceIdentity, asRecordError } from '../keys/identity.ts';
 import { inspectSymbol, redacted } from '../keys/redact.ts';
 import { MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
 import {
   DEFAULT_ROTATE_AFTER_MESSAGES,
   GROUP_ID_BYTES,
-  MAX_GROUP_COUNTER,
+  MAX_GROUP_JOIN_EPOCH,
   MAX_GROUP_MEMBER_DEVICES,
   MAX_ROTATE_AFTER_MESSAGES,
 } from './limits.ts';
@@ -88,8 +89,11 @@ export class GroupSession {
     const groupId =
       options.groupId === undefined ? p.random(GROUP_ID_BYTES) : new Uint8Array(abytes(options.groupId, 'groupId', GROUP_ID_BYTES));
     const epoch = options.epoch ?? 0;
-    if (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_GROUP_COUNTER)
-      throw new RangeError(`"epoch" expected an integer in 0..${MAX_GROUP_COUNTER}`);
+    if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError('"epoch" expected a non-negative integer');
+    // The joining epoch comes from the inviter (peer data): out of range is a typed refusal, not misuse.
+    if (epoch > MAX_GROUP_JOIN_EPOCH) {
+      fail('INVALID_STATE', `a joining epoch above ${MAX_GROUP_JOIN_EPOCH} would leave too few removals`, { epoch, limit: MAX_GROUP_JOIN_EPOCH });
+    }
     const rotateAfter = options.rotateAfter ?? DEFAULT_ROTATE_AFTER_MESSAGES;
     if (!Number.isInteger(rotateAfter) || rotateAfter < 1 || rotateAfter > MAX_ROTATE_AFTER_MESSAGES) {
       throw new RangeError(`"rotateAfter" expected an integer in 1..${MAX_ROTATE_AFTER_MESSAGES}`);

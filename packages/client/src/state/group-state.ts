@@ -1,0 +1,187 @@
+/**
+ * Who may change a group, and which of several changes every device keeps.
+ * spec/08-groups.md §13. Pure functions over plain data: no store, no
+ * session, no clock.
+ *
+ * A group's membership is a chain of states. Each state names the state it
+ * changes by that state's hash (`parent`) and has a revision exactly one
+ * higher, so a change cannot skip ahead, run the revision out, or apply to
+ * a state other than the one its author saw. A change is accepted only if
+ * its author may make it in the parent state: an admin may make any change;
+ * any other member may only leave. Two changes of one parent (made at the
+ * same time by two admins) are both kept; every device picks the same head:
+ * the highest revision, then the lowest state hash (byte order). A change
+ * whose parent is not held yet is kept aside, bounded, until the parent
+ * arrives.
+ *
+ * This module knows nothing of sessions, chains or the relay.
+ */
+import { type CryptoProvider, bytesEqual, compareBytes, encodeCbor } from '@parley/core';
+import { GROUP_STATE_HASH_BYTES, MAX_GROUP_REVISION } from '../content/content.ts';
+
+/** The hashed part of a group state (the wire form adds the sender's epoch). */
+export interface GroupStateCore {
+  readonly revision: number;
+  readonly name: string;
+  readonly members: readonly Uint8Array[];
+  readonly admins: readonly Uint8Array[];
+  readonly parent: Uint8Array;
+}
+
+/** A state this device holds, with the account that delivered (authored) it. */
+export interface KnownState {
+  readonly state: GroupStateCore;
+  readonly hash: Uint8Array;
+  /** The account whose device sent it (null for the state this device started from or migrated). */
+  readonly author: Uint8Array | null;
+  /** True when its chain of parents reaches the state this device started from, every step allowed. */
+  readonly valid: boolean;
+}
+
+/**
+ * States kept per group: the head, its recent ancestors (the parents of
+ * concurrent changes that may still arrive) and changes waiting for their
+ * parent. Eight covers several admins changing the group at once; each state
+ * is at most about 66 KB (1,000 members and admins), so a record stays
+ * under about half a megabyte in the worst case.
+ */
+export const MAX_KNOWN_GROUP_STATES = 8;
+
+/** The parent of a group's first state. */
+export const ROOT_PARENT = new Uint8Array(GROUP_STATE_HASH_BYTES);
+
+const STATE_HASH_TAG = 'parley/group-state';
+
+/**
+ * The state hash: SHA-256(CBOR(["parley/group-state", 1, groupId, revision,
+ * name, members, admins, parent])), deterministic CBOR (spec 01). The group
+ * id is inside, so a state can never stand for one of another group.
+ */
+export function stateHash(provider: CryptoProvider, groupId: Uint8Array, s: GroupStateCore): Uint8Array {
+  return provider.backend.sha256(encodeCbor([STATE_HASH_TAG, 1, groupId, s.revision, s.name, [...s.members], [...s.admins], s.parent]));
+}
+
+const has = (list: readonly Uint8Array[], key: Uint8Array) => list.some((k) => bytesEqual(k, key));
+const sameList = (a: readonly Uint8Array[], b: readonly Uint8Array[]) => a.length === b.length && a.every((k, i) => bytesEqual(k, b[i] as Uint8Array));
+
+/** Why a change is refused (the client error codes of spec/10-client.md §9). */
+export type Refusal =
+  /** The author may not make this change in the parent state. */
+  | { readonly code: 'NOT_GROUP_ADMIN'; readonly message: string }
+  /** Not exactly one revision after its parent, or its parent is not held. */
+  | { readonly code: 'GROUP_OUT_OF_ORDER'; readonly message: string }
+  /** The parent is at the last revision. */
+  | { readonly code: 'GROUP_LIMIT'; readonly message: string };
+
+/**
+ * Whether `author` may turn `parent` into `child` (the hash link is the
+ * caller's to check). An admin of the parent may make any change that keeps
+ * at least one admin; a member that is not an admin may only leave: the
+ * child is the parent without it, everything else unchanged.
+ */
+export function checkChange(parent: GroupStateCore, child: GroupStateCore, author: Uint8Array): Refusal | null {
+  if (parent.revision >= MAX_GROUP_REVISION) return { code: 'GROUP_LIMIT', message: 'the group is at its last revision' };
+  if (child.revision !== parent.revision + 1) {
+    return { code: 'GROUP_OUT_OF_ORDER', message: 'a group change must be exactly one revision after the state it changes' };
+  }
+  if (!has(parent.members, author)) return { code: 'NOT_GROUP_ADMIN', message: 'a group change from a non-member' };
+  if (child.admins.length === 0 || !child.admins.every((a) => has(child.members, a))) {
+    return { code: 'NOT_GROUP_ADMIN', message: 'a group change must keep at least one admin, every admin a member' };
+  }
+  if (has(parent.admins, author)) return null;
+  const left = parent.members.filter((m) => !bytesEqual(m, author));
+  if (child.name === parent.name && sameList(child.members, left) && sameList(child.admins, parent.admins)) return null;
+  return { code: 'NOT_GROUP_ADMIN', message: 'only an admin may change a group (a member may only leave)' };
+}
+
+/** The head: the valid state with the highest revision, then the lowest hash. */
+export function headOf(states: readonly KnownState[]): KnownState {
+  let best: KnownState | null = null;
+  for (const k of states) {
+    if (!k.valid) continue;
+    if (!best || k.state.revision > best.state.revision || (k.state.revision === best.state.revision && compareBytes(k.hash, best.hash) < 0)) {
+      best = k;
+    }
+  }
+  if (!best) throw new Error('group record holds no valid state'); // the loader refuses such records
+  return best;
+}
+
+export type AddResult =
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'refused'; readonly refusal: Refusal }
+  /** Kept aside until its parent arrives; `refusal` says why it is not applied now. */
+  | { readonly kind: 'pending'; readonly states: readonly KnownState[]; readonly refusal: Refusal }
+  | { readonly kind: 'added'; readonly states: readonly KnownState[] };
+
+/**
+ * Adds a change delivered by `author` to the states held. A change whose
+ * parent is held and valid is checked now (and refused for good if not
+ * allowed); one whose parent is not held waits, bounded, and is checked when
+ * it arrives. Changes that were waiting for this one are checked in turn.
+ * Returns the new list; the input is not modified.
+ */
+export function addState(
+  states: readonly KnownState[],
+  state: GroupStateCore,
+  hash: Uint8Array,
+  author: Uint8Array,
+): AddResult {
+  if (states.some((k) => bytesEqual(k.hash, hash))) return { kind: 'duplicate' };
+  const head = headOf(states);
+  const parent = states.find((k) => bytesEqual(k.hash, state.parent));
+  if (!parent || !parent.valid) {
+    // Cannot be judged yet. Accept to wait only what could still become the head, from a member.
+    const refusal: Refusal = { code: 'GROUP_OUT_OF_ORDER', message: 'a group change of a state this device does not hold' };
+    if (state.revision <= head.state.revision - MAX_KNOWN_GROUP_STATES) return { kind: 'refused', refusal };
+    if (state.revision > head.state.revision + MAX_KNOWN_GROUP_STATES) return { kind: 'refused', refusal };
+    if (!has(head.state.members, author)) return { kind: 'refused', refusal: { code: 'NOT_GROUP_ADMIN', message: 'a group change from a non-member' } };
+    return { kind: 'pending', refusal, states: bound([...states, { state, hash, author, valid: false }], head.hash) };
+  }
+  const refusal = checkChange(parent.state, state, author);
+  if (refusal) return { kind: 'refused', refusal };
+  let out: KnownState[] = [...states, { state, hash, author, valid: true }];
+  out = validateWaiting(out);
+  return { kind: 'added', states: bound(out, headOf(out).hash) };
+}
+
+/** Checks waiting changes whose parent became valid; drops the ones not allowed. */
+function validateWaiting(states: KnownState[]): KnownState[] {
+  let out = states;
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const k of out) {
+      if (k.valid) continue;
+      const parent = out.find((p) => p.valid && bytesEqual(p.hash, k.state.parent));
+      if (!parent) continue;
+      const ok = k.author !== null && checkChange(parent.state, k.state, k.author) === null;
+      out = ok ? out.map((x) => (x === k ? { ...k, valid: true } : x)) : out.filter((x) => x !== k);
+      changed = true;
+      break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Keeps at most MAX_KNOWN_GROUP_STATES: waiting changes go first (oldest
+ * first, so a member flooding changes of unknown states cannot push out
+ * the ancestors a real concurrent change needs), then the valid states of
+ * lowest revision. The head always stays.
+ */
+function bound(states: KnownState[], headHash: Uint8Array): KnownState[] {
+  const out = [...states];
+  while (out.length > MAX_KNOWN_GROUP_STATES) {
+    let victim = out.findIndex((k) => !k.valid);
+    if (victim < 0) {
+      victim = -1;
+      out.forEach((k, i) => {
+        if (bytesEqual(k.hash, headHash)) return;
+        const v = out[victim];
+        if (victim < 0 || (v && k.state.revision < v.state.revision)) victim = i;
+      });
+    }
+    out.splice(victim, 1);
+  }
+  return out;
+}
