@@ -625,7 +625,9 @@ export class ParleyClient {
   }
 
   groups(): GroupInfo[] {
-    return listGroupIds(this.#ctx.store).map((groupId) => groupInfo(conversationId({ kind: 'group', groupId }), requireGroup(this.#ctx, groupId)));
+    return listGroupIds(this.#ctx.store).map((groupId) =>
+      groupInfo(conversationId({ kind: 'group', groupId }), requireGroup(this.#ctx, groupId)),
+    );
   }
 
   group(conversation: string): GroupInfo | null {

@@ -21,15 +21,7 @@ import { ClientError } from '../errors.ts';
 import { type DeviceAddress, accountId, deviceKey } from '../ids.ts';
 import { conversationId } from '../state/conversation-id.ts';
 import { loadDevices } from '../state/devices.ts';
-import {
-  type GroupStateCore,
-  type KnownState,
-  ROOT_PARENT,
-  addState,
-  checkChange,
-  headOf,
-  stateHash,
-} from '../state/group-state.ts';
+import { type GroupStateCore, type KnownState, ROOT_PARENT, addState, checkChange, headOf, stateHash } from '../state/group-state.ts';
 import { type GroupRecord, deleteGroup, loadGroup, saveGroup } from '../state/groups.ts';
 import { MessageStatus, addMessage } from '../state/history.ts';
 import { newContent, queueEntry } from './compose.ts';
@@ -122,7 +114,10 @@ export function updateGroup(ctx: Context, groupId: Uint8Array, change: GroupChan
   const added = addState(group.states, next, hash, self);
   if (added.kind !== 'added') throw new ClientError('GROUP_OUT_OF_ORDER', 'the change could not be applied to this group');
   const after = moveHead(ctx, group, added.states, self, pending);
-  announce(ctx, after ?? { groupId, states: added.states, session: group.session }, [...parent.members, ...without(members, parent.members)]);
+  announce(ctx, after ?? { groupId, states: added.states, session: group.session }, [
+    ...parent.members,
+    ...without(members, parent.members),
+  ]);
 }
 
 function announce(ctx: Context, group: Pick<GroupRecord, 'groupId' | 'states' | 'session'>, to: readonly Uint8Array[]): void {
@@ -202,7 +197,13 @@ function moveHead(ctx: Context, group: GroupRecord, states: readonly KnownState[
  */
 export function applyGroupState(ctx: Context, from: DeviceCertificate, groupId: Uint8Array, state: GroupState, pending: Pending): void {
   const group = loadGroup(ctx.store, groupId, ctx.provider);
-  const core: GroupStateCore = { revision: state.revision, name: state.name, members: state.members, admins: state.admins, parent: state.parent };
+  const core: GroupStateCore = {
+    revision: state.revision,
+    name: state.name,
+    members: state.members,
+    admins: state.admins,
+    parent: state.parent,
+  };
   const hash = stateHash(ctx.provider, groupId, core);
   if (!group) {
     joinGroup(ctx, from, groupId, state, core, hash, pending);

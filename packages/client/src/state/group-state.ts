@@ -62,7 +62,8 @@ export function stateHash(provider: CryptoProvider, groupId: Uint8Array, s: Grou
 }
 
 const has = (list: readonly Uint8Array[], key: Uint8Array) => list.some((k) => bytesEqual(k, key));
-const sameList = (a: readonly Uint8Array[], b: readonly Uint8Array[]) => a.length === b.length && a.every((k, i) => bytesEqual(k, b[i] as Uint8Array));
+const sameList = (a: readonly Uint8Array[], b: readonly Uint8Array[]) =>
+  a.length === b.length && a.every((k, i) => bytesEqual(k, b[i] as Uint8Array));
 
 /** Why a change is refused (the client error codes of spec/10-client.md §9). */
 export type Refusal =
@@ -99,7 +100,11 @@ export function headOf(states: readonly KnownState[]): KnownState {
   let best: KnownState | null = null;
   for (const k of states) {
     if (!k.valid) continue;
-    if (!best || k.state.revision > best.state.revision || (k.state.revision === best.state.revision && compareBytes(k.hash, best.hash) < 0)) {
+    if (
+      !best ||
+      k.state.revision > best.state.revision ||
+      (k.state.revision === best.state.revision && compareBytes(k.hash, best.hash) < 0)
+    ) {
       best = k;
     }
   }
@@ -121,12 +126,7 @@ export type AddResult =
  * it arrives. Changes that were waiting for this one are checked in turn.
  * Returns the new list; the input is not modified.
  */
-export function addState(
-  states: readonly KnownState[],
-  state: GroupStateCore,
-  hash: Uint8Array,
-  author: Uint8Array,
-): AddResult {
+export function addState(states: readonly KnownState[], state: GroupStateCore, hash: Uint8Array, author: Uint8Array): AddResult {
   if (states.some((k) => bytesEqual(k.hash, hash))) return { kind: 'duplicate' };
   const head = headOf(states);
   const parent = states.find((k) => bytesEqual(k.hash, state.parent));
@@ -135,7 +135,8 @@ export function addState(
     const refusal: Refusal = { code: 'GROUP_OUT_OF_ORDER', message: 'a group change of a state this device does not hold' };
     if (state.revision <= head.state.revision - MAX_KNOWN_GROUP_STATES) return { kind: 'refused', refusal };
     if (state.revision > head.state.revision + MAX_KNOWN_GROUP_STATES) return { kind: 'refused', refusal };
-    if (!has(head.state.members, author)) return { kind: 'refused', refusal: { code: 'NOT_GROUP_ADMIN', message: 'a group change from a non-member' } };
+    if (!has(head.state.members, author))
+      return { kind: 'refused', refusal: { code: 'NOT_GROUP_ADMIN', message: 'a group change from a non-member' } };
     return { kind: 'pending', refusal, states: bound([...states, { state, hash, author, valid: false }], head.hash) };
   }
   const refusal = checkChange(parent.state, state, author);

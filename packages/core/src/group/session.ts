@@ -92,7 +92,10 @@ export class GroupSession {
     if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError('"epoch" expected a non-negative integer');
     // The joining epoch comes from the inviter (peer data): out of range is a typed refusal, not misuse.
     if (epoch > MAX_GROUP_JOIN_EPOCH) {
-      fail('INVALID_STATE', `a joining epoch above ${MAX_GROUP_JOIN_EPOCH} would leave too few removals`, { epoch, limit: MAX_GROUP_JOIN_EPOCH });
+      fail('INVALID_STATE', `a joining epoch above ${MAX_GROUP_JOIN_EPOCH} would leave too few removals`, {
+        epoch,
+        limit: MAX_GROUP_JOIN_EPOCH,
+      });
     }
     const rotateAfter = options.rotateAfter ?? DEFAULT_ROTATE_AFTER_MESSAGES;
     if (!Number.isInteger(rotateAfter) || rotateAfter < 1 || rotateAfter > MAX_ROTATE_AFTER_MESSAGES) {
