@@ -1,0 +1,85 @@
+/**
+ * Two admins change a group at the same time: every device must end on the
+ * same state (spec/08-groups.md §13.4: the highest revision, then the lowest
+ * state hash), and the group must keep working for exactly that state's
+ * members. Issue 11 finding 2 ("concurrent changes resolve the same way on
+ * every device").
+ *
+ * The order is forced with offline clients: Carol's change reaches Bob
+ * before Alice's, while Alice made hers without having seen Carol's.
+ */
+import { describe, expect, it } from 'vitest';
+import { ParleyClient } from '../../src/client.ts';
+import { MemoryStore } from '../../src/store/memory.ts';
+import { FakeRelay } from '../support/fake-relay.ts';
+import { TEST_OPTIONS, closedAfterEach, newClient, next, until } from '../support/harness.ts';
+
+const texts = (c: ParleyClient, conversation: string) =>
+  c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
+
+/** What a device believes the group is (every field the API shows). */
+function view(c: ParleyClient, group: string): string | null {
+  const g = c.group(group);
+  if (!g) return null;
+  return JSON.stringify({ ...g, members: [...g.members].sort(), admins: [...(g.admins ?? [])].sort() });
+}
+
+describe('concurrent group changes (issue 11 finding 2)', () => {
+  const track = closedAfterEach();
+
+  it('two admins change the group at once: every device converges on one state, and the group works for its members', async () => {
+    const relay = new FakeRelay();
+    const aliceStore = new MemoryStore();
+    const bobStore = new MemoryStore();
+    const alice = track(await newClient(relay, aliceStore));
+    const bob = track(await newClient(relay, bobStore));
+    const carol = track(await newClient(relay));
+    const group = await alice.createGroup('climbing', [bob.accountId, carol.accountId]);
+    await until(() => bob.group(group) !== null && carol.group(group) !== null);
+    const bobPromoted = next(bob, 'group-change');
+    const carolPromoted = next(carol, 'group-change');
+    await alice.updateGroup(group, { addAdmins: [carol.accountId] });
+    await Promise.all([bobPromoted, carolPromoted]);
+    await carol.sendText(group, 'ready');
+    await until(() => texts(alice, group).includes('ready') && texts(bob, group).includes('ready'));
+    await alice.close();
+    await bob.close();
+
+    // Carol renames the group while Alice, offline, has not seen it ...
+    await carol.updateGroup(group, { name: 'climbing club' });
+    await carol.flush();
+    // ... and Alice removes Carol from the state she holds.
+    const alice2 = track(await ParleyClient.open({ store: aliceStore, relay: relay.connector, options: TEST_OPTIONS }));
+    await alice2.updateGroup(group, { remove: [carol.accountId] });
+    await alice2.flush();
+    await alice2.start();
+    // Bob receives Carol's change first, then Alice's.
+    const bob2 = track(await ParleyClient.open({ store: bobStore, relay: relay.connector, options: TEST_OPTIONS }));
+    await bob2.start();
+
+    const devices = { alice: alice2, bob: bob2, carol };
+    const converged = () => {
+      const views = Object.values(devices).map((c) => view(c, group));
+      const held = views.filter((v): v is string => v !== null);
+      if (held.length === 0 || new Set(held).size !== 1) return false;
+      const members = JSON.parse(held[0] as string).members as string[];
+      // Exactly the members of the agreed state hold the group.
+      return Object.values(devices).every((c) => (view(c, group) !== null) === members.includes(c.accountId));
+    };
+    await until(converged, 5_000, 'every device on the same state');
+    const agreed = alice2.group(group);
+    expect(agreed).not.toBeNull();
+    // Whichever change won, it is one of the two, applied whole (never a mix).
+    const carolIn = agreed?.members.includes(carol.accountId);
+    expect(agreed?.name).toBe(carolIn ? 'climbing club' : 'climbing');
+
+    // The group works for exactly the agreed members.
+    await alice2.sendText(group, 'settled');
+    await until(() => texts(bob2, group).includes('settled'));
+    if (carolIn) await until(() => texts(carol, group).includes('settled'));
+    else {
+      await alice2.flush();
+      expect(texts(carol, group)).not.toContain('settled');
+    }
+  });
+});
