@@ -1,0 +1,184 @@
+/**
+ * The group membership rules as pure functions (spec/08-groups.md §13) and
+ * the group record's versions (spec/10-client.md §7.2).
+ */
+import { Account, GroupSession, defaultProvider, encodeCbor, toHex } from '@parley/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MAX_GROUP_REVISION } from '../src/content/content.ts';
+import { toBase64Url } from '../src/ids.ts';
+import {
+  type GroupStateCore,
+  type KnownState,
+  MAX_KNOWN_GROUP_STATES,
+  ROOT_PARENT,
+  addState,
+  checkChange,
+  headOf,
+  stateHash,
+} from '../src/state/group-state.ts';
+import { loadGroup, saveGroup } from '../src/state/groups.ts';
+import { encodeRecord } from '../src/state/record.ts';
+import { MemoryStore } from '../src/store/memory.ts';
+
+const p = defaultProvider();
+const groupId = new Uint8Array(32).fill(7);
+const acct = (n: number) => new Uint8Array(32).fill(n);
+const [A, B, C, D] = [acct(1), acct(2), acct(3), acct(4)] as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+const root: GroupStateCore = { revision: 1, name: 'g', members: [A, B, C], admins: [A], parent: ROOT_PARENT };
+const rootHash = stateHash(p, groupId, root);
+const anchor: KnownState = { state: root, hash: rootHash, author: A, valid: true };
+const child = (parent: GroupStateCore, parentHash: Uint8Array, change: Partial<GroupStateCore>): GroupStateCore => ({
+  ...parent,
+  revision: parent.revision + 1,
+  parent: parentHash,
+  ...change,
+});
+
+describe('who may change a group (checkChange)', () => {
+  it('lets an admin make any change that keeps an admin, and a member only leave', () => {
+    expect(checkChange(root, child(root, rootHash, { members: [A, B, C, D], admins: [A, D] }), A)).toBeNull();
+    expect(checkChange(root, child(root, rootHash, { members: [A, C] }), B)).toBeNull(); // B leaves
+    expect(checkChange(root, child(root, rootHash, { members: [A, C], name: 'x' }), B)?.code).toBe('NOT_GROUP_ADMIN');
+    expect(checkChange(root, child(root, rootHash, { members: [A, B] }), B)?.code).toBe('NOT_GROUP_ADMIN'); // removes C
+    expect(checkChange(root, child(root, rootHash, { admins: [A, B] }), B)?.code).toBe('NOT_GROUP_ADMIN'); // self-promotion
+    expect(checkChange(root, child(root, rootHash, { name: 'x' }), D)?.code).toBe('NOT_GROUP_ADMIN'); // not a member
+    expect(checkChange(root, child(root, rootHash, { admins: [] }), A)?.code).toBe('NOT_GROUP_ADMIN');
+    expect(checkChange(root, child(root, rootHash, { admins: [D] }), A)?.code).toBe('NOT_GROUP_ADMIN'); // admin not a member
+  });
+
+  it('wants exactly one revision more, and nothing after the last revision', () => {
+    expect(checkChange(root, child(root, rootHash, { revision: 3 }), A)?.code).toBe('GROUP_OUT_OF_ORDER');
+    expect(checkChange(root, child(root, rootHash, { revision: 1 }), A)?.code).toBe('GROUP_OUT_OF_ORDER');
+    const last = { ...root, revision: MAX_GROUP_REVISION };
+    expect(checkChange(last, child(last, rootHash, {}), A)?.code).toBe('GROUP_LIMIT');
+  });
+});
+
+describe('which state every device keeps (addState, headOf)', () => {
+  it('refuses a change of a held state by a non-admin, keeps one of an unknown state aside, and applies it once its parent comes', () => {
+    const s2 = child(root, rootHash, { name: 'two' });
+    const h2 = stateHash(p, groupId, s2);
+    const s3 = child(s2, h2, { name: 'three' });
+    const h3 = stateHash(p, groupId, s3);
+    expect(addState([anchor], s2, h2, B)).toMatchObject({ kind: 'refused', refusal: { code: 'NOT_GROUP_ADMIN' } });
+    const waiting = addState([anchor], s3, h3, A);
+    expect(waiting).toMatchObject({ kind: 'pending', refusal: { code: 'GROUP_OUT_OF_ORDER' } });
+    if (waiting.kind !== 'pending') return;
+    expect(headOf(waiting.states).hash).toEqual(rootHash);
+    const both = addState(waiting.states, s2, h2, A);
+    expect(both.kind).toBe('added');
+    if (both.kind === 'added') expect(headOf(both.states).state.name).toBe('three');
+    expect(addState([anchor], root, rootHash, A)).toEqual({ kind: 'duplicate' });
+    // A change of an unknown state from a non-member, or far ahead, is not even kept.
+    expect(addState([anchor], s3, h3, D).kind).toBe('refused');
+    const far = { ...s3, revision: 1 + MAX_KNOWN_GROUP_STATES + 1 };
+    expect(addState([anchor], far, stateHash(p, groupId, far), A).kind).toBe('refused');
+  });
+
+  it('never holds more than MAX_KNOWN_GROUP_STATES, whatever a member floods it with, and keeps the head', () => {
+    let states: readonly KnownState[] = [anchor];
+    for (let i = 0; i < 50; i++) {
+      const orphan = { ...root, revision: 2 + (i % 5), parent: new Uint8Array(32).fill(i + 1), name: `o${i}` };
+      const r = addState(states, orphan, stateHash(p, groupId, orphan), B);
+      if (r.kind === 'pending') states = r.states;
+    }
+    expect(states.length).toBeLessThanOrEqual(MAX_KNOWN_GROUP_STATES);
+    expect(headOf(states).hash).toEqual(rootHash);
+    // A real change still lands (its parent, the head, was never evicted).
+    const s2 = child(root, rootHash, { name: 'real' });
+    const r = addState(states, s2, stateHash(p, groupId, s2), A);
+    expect(r.kind).toBe('added');
+    if (r.kind === 'added') expect(headOf(r.states).state.name).toBe('real');
+  });
+
+  it('ends on the same head whatever order the changes of several admins arrive in (property)', () => {
+    // A history: each step, an admin of a random earlier state changes it (admins A, B, C from revision 2 on).
+    const arb = fc.record({
+      steps: fc.array(fc.record({ parent: fc.nat(), author: fc.constantFrom(A, B, C), name: fc.string({ maxLength: 3 }) }), {
+        minLength: 1,
+        maxLength: MAX_KNOWN_GROUP_STATES - 2,
+      }),
+      order: fc.array(fc.nat(), { minLength: 8, maxLength: 8 }),
+      forged: fc.boolean(),
+    });
+    const promoted = child(root, rootHash, { admins: [A, B, C] });
+    const promotedHash = stateHash(p, groupId, promoted);
+    fc.assert(
+      fc.property(arb, ({ steps, order, forged }) => {
+        const made: { state: GroupStateCore; hash: Uint8Array; author: Uint8Array }[] = [
+          { state: promoted, hash: promotedHash, author: A },
+        ];
+        for (const s of steps) {
+          const parent = made[s.parent % made.length] as (typeof made)[number];
+          const state = child(parent.state, parent.hash, { name: s.name });
+          made.push({ state, hash: stateHash(p, groupId, state), author: s.author });
+        }
+        // A forged change by D (not a member) must never be the head, wherever it lands.
+        if (forged) {
+          const last = made[made.length - 1] as (typeof made)[number];
+          const state = child(last.state, last.hash, { name: 'forged', members: [A, B, C, D], admins: [D] });
+          made.push({ state, hash: stateHash(p, groupId, state), author: D });
+        }
+        const deliver = (sequence: typeof made) => {
+          let states: readonly KnownState[] = [anchor];
+          for (const m of sequence) {
+            const r = addState(states, m.state, m.hash, m.author);
+            if (r.kind === 'added' || r.kind === 'pending') states = r.states;
+          }
+          return headOf(states);
+        };
+        const shuffled = [...made];
+        for (let i = shuffled.length - 1; i > 0; i--) {
+          const j = (order[i % order.length] as number) % (i + 1);
+          [shuffled[i], shuffled[j]] = [shuffled[j] as (typeof made)[number], shuffled[i] as (typeof made)[number]];
+        }
+        const inOrder = deliver(made);
+        const reordered = deliver(shuffled);
+        expect(toHex(reordered.hash)).toBe(toHex(inOrder.hash));
+        expect(inOrder.state.name).not.toBe('forged');
+        // The head is the highest revision, then the lowest hash, among the allowed changes.
+        const allowed = made.filter((m) => m.author !== D);
+        const best = allowed.reduce((x, y) =>
+          y.state.revision > x.state.revision || (y.state.revision === x.state.revision && toHex(y.hash) < toHex(x.hash)) ? y : x,
+        );
+        expect(toHex(inOrder.hash)).toBe(toHex(best.hash));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('the group record (spec/10-client.md §7.2)', () => {
+  const account = Account.generate(p);
+  const device = account.createDevice(1, p);
+
+  it('loads a version-1 record: one state, every member an admin, the zero parent; two devices migrate to the same hash', () => {
+    const members = [device.accountKey, B];
+    const stores = [new MemoryStore(), new MemoryStore()];
+    for (const store of stores) {
+      const session = GroupSession.create(device, [], { groupId, provider: p });
+      store.put('groups', toBase64Url(groupId), encodeRecord('parley/client-group', ['old name', 4, members, session.serialize(), 0, []]));
+    }
+    const [one, two] = stores.map((s) => loadGroup(s, groupId, p));
+    expect(one?.states).toHaveLength(1);
+    const head = one ? headOf(one.states) : null;
+    expect(head?.state).toMatchObject({ revision: 4, name: 'old name', members, admins: members, parent: ROOT_PARENT });
+    expect(toHex(head?.hash ?? new Uint8Array())).toBe(toHex(two ? headOf(two.states).hash : new Uint8Array()));
+    // Saved again, it is a version-2 record that loads to the same state.
+    if (!one) return;
+    saveGroup(stores[0] as MemoryStore, one);
+    const again = loadGroup(stores[0] as MemoryStore, groupId, p);
+    expect(toHex(again ? headOf(again.states).hash : new Uint8Array())).toBe(toHex(head?.hash ?? new Uint8Array()));
+  });
+
+  it('refuses a record with no valid state, or of an unknown version, with a typed error', () => {
+    const store = new MemoryStore();
+    const session = GroupSession.create(device, [], { groupId, provider: p });
+    const state = [1, 'g', [device.accountKey], [device.accountKey], ROOT_PARENT, null, false];
+    store.put('groups', toBase64Url(groupId), encodeCbor(['parley/client-group', 2, session.serialize(), 0, [], [state]]));
+    expect(() => loadGroup(store, groupId, p)).toThrow(expect.objectContaining({ code: 'BAD_RECORD' }));
+    store.put('groups', toBase64Url(groupId), encodeCbor(['parley/client-group', 3]));
+    expect(() => loadGroup(store, groupId, p)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }));
+  });
+});
