@@ -65,7 +65,15 @@ export function buildVectors(): Json {
     stateHash: toHex(hashOf(s)),
   }));
 
-  const updates = [
+  interface UpdateCase {
+    comment: string;
+    bytes: Uint8Array;
+    result: 'valid' | 'invalid';
+    code?: string;
+    state?: Json;
+    epoch?: number;
+  }
+  const updateCases: UpdateCase[] = [
     {
       comment: 'the group-update for "A makes B an admin", epoch 5',
       bytes: updateContent(body(promoted, 5)),
@@ -111,7 +119,16 @@ export function buildVectors(): Json {
       result: 'invalid',
       code: 'MALFORMED',
     },
-  ].map(({ bytes, ...rest }) => ({ ...rest, content: toHex(bytes) }) as Json);
+  ];
+  const updates = updateCases.map(
+    ({ bytes, comment, result, code, state, epoch }): Json => ({
+      comment,
+      result,
+      content: toHex(bytes),
+      ...(state !== undefined ? { state, epoch: epoch ?? 0 } : {}),
+      ...(code !== undefined ? { code } : {}),
+    }),
+  );
 
   const change = (comment: string, parent: State, child: State, author: Uint8Array, code: string | null): Json => ({
     comment,
