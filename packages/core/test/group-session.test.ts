@@ -280,6 +280,19 @@ describe('group sessions: membership', () => {
 describe('group sessions: epochs and the grace window', () => {
   const p = cryptoProvider(nodeBackend);
 
+  it('refuses a joining epoch that would leave too few removals (INVALID_STATE, not RangeError), and keeps 2^31-1 of headroom', () => {
+    const device = newDevice(p);
+    // The joining epoch is the inviter's word (spec/08-groups.md §6.1): 0xfffffffe would make every removal fail.
+    expectCode(() => GroupSession.create(device, [], { epoch: 0xfffffffe, provider: p }), 'INVALID_STATE');
+    expectCode(() => GroupSession.create(device, [], { epoch: groupLimits.MAX_GROUP_JOIN_EPOCH + 1, provider: p }), 'INVALID_STATE');
+    expect(() => GroupSession.create(device, [], { epoch: -1, provider: p })).toThrow(RangeError);
+    const [other] = makeGroup(p, 1) as [Device];
+    const joined = GroupSession.create(device, [other.member], { epoch: groupLimits.MAX_GROUP_JOIN_EPOCH, provider: p });
+    joined.removeMembers([other.member]);
+    expect(joined.epoch).toBe(groupLimits.MAX_GROUP_JOIN_EPOCH + 1);
+    expect(groupLimits.MAX_GROUP_COUNTER - groupLimits.MAX_GROUP_JOIN_EPOCH).toBeGreaterThanOrEqual(2 ** 31 - 1);
+  });
+
   it('accepts in-flight messages of the previous epoch, from a sender that has not yet rotated', () => {
     const [a, b, c] = makeGroup(p, 3) as [Device, Device, Device];
     const before = a.session.encrypt(utf8('sent in epoch 0')).message;

@@ -74,8 +74,8 @@ export const MAX_GROUP_COUNTER = 0xfffffffe;
  * The joining epoch comes from another member (the inviter), so it is
  * peer-controlled: without this bound an inviter could hand out 0xfffffffe
  * and leave the joiner unable to apply a single removal. 2^31 - 1 leaves at
- * least 2^31 removals of headroom on every device, and an honest group
- * reaches it only after 2^31 removals, each an O(members) fan-out.
+ * least 2^31 - 1 removals of headroom on every device, and an honest group
+ * reaches it only after 2^31 - 1 removals, each an O(members) fan-out.
  */
 export const MAX_GROUP_JOIN_EPOCH = 0x7fffffff;
 
