@@ -70,4 +70,26 @@ describe('groups', () => {
     await until(() => texts(alice, group).includes('<from the new device'));
     await until(() => texts(bob, group).includes('>from the new device'), 10_000, 'own device sees it as sent');
   });
+
+  it('lets any member leave, and the last admin leaving hands the group on (spec/08-groups.md §13.2)', async () => {
+    const relay = new FakeRelay();
+    const [alice, bob, carol] = [await make(relay), await make(relay), await make(relay)];
+    const group = await alice.createGroup('trio', [bob.accountId, carol.accountId]);
+    await until(() => bob.group(group) !== null && carol.group(group) !== null);
+    expect(bob.group(group)?.admins).toEqual([alice.accountId]);
+
+    // Bob is not an admin: he may not rename the group, but he may leave.
+    await expect(bob.updateGroup(group, { name: 'mine' })).rejects.toMatchObject({ code: 'NOT_GROUP_ADMIN' });
+    await bob.leaveGroup(group);
+    expect(bob.group(group)).toBeNull();
+    await until(() => alice.group(group)?.members.length === 2 && carol.group(group)?.members.length === 2);
+
+    // Alice, the only admin, leaves: Carol, the first remaining member, becomes admin and can change the group.
+    await alice.leaveGroup(group);
+    await until(() => carol.group(group)?.members.length === 1);
+    expect(carol.group(group)?.admins).toEqual([carol.accountId]);
+    await carol.updateGroup(group, { name: 'solo', add: [bob.accountId] });
+    await until(() => bob.group(group)?.name === 'solo');
+    expect(alice.group(group)).toBeNull();
+  });
 });
