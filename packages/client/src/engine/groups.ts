@@ -93,21 +93,13 @@ export function updateGroup(ctx: Context, groupId: Uint8Array, change: GroupChan
   const self = ctx.self.accountKey;
   const head = headOf(group.states);
   const parent = head.state;
-  const removed = change.remove ?? [];
-  let members = without(parent.members, removed);
-  for (const a of change.add ?? []) if (!has(members, a)) members = [...members, a];
-  let admins = without(parent.admins, [...removed, ...(change.removeAdmins ?? [])]);
-  for (const a of change.addAdmins ?? []) if (has(members, a) && !has(admins, a)) admins = [...admins, a];
-  const leaving = has(removed, self);
-  if (leaving && members.length === 0) {
+  const next = nextState(head, change, self);
+  if (has(change.remove ?? [], self) && next.members.length === 0) {
     // The last member leaves: nobody is left to tell.
     deleteGroup(ctx.store, groupId);
-    pending.add('group-change', changeEvent(groupId, parent.members, self, { ...parent, members: [] }));
+    pending.add('group-change', changeEvent(groupId, parent.members, self, next));
     return;
   }
-  // The last admin leaving hands the group to the longest-standing member, so it never loses its admins.
-  if (leaving && admins.length === 0) admins = [members[0] as Uint8Array];
-  const next: GroupStateCore = { revision: parent.revision + 1, name: change.name ?? parent.name, members, admins, parent: head.hash };
   const refusal = checkChange(parent, next, self);
   if (refusal) throw new ClientError(refusal.code, refusal.message);
   const hash = stateHash(ctx.provider, groupId, next);
@@ -116,8 +108,21 @@ export function updateGroup(ctx: Context, groupId: Uint8Array, change: GroupChan
   const after = moveHead(ctx, group, added.states, self, pending);
   announce(ctx, after ?? { groupId, states: added.states, session: group.session }, [
     ...parent.members,
-    ...without(members, parent.members),
+    ...without(next.members, parent.members),
   ]);
+}
+
+/** The state `change` makes of `head` (not yet checked against the rules). */
+function nextState(head: KnownState, change: GroupChange, self: Uint8Array): GroupStateCore {
+  const parent = head.state;
+  const removed = change.remove ?? [];
+  let members = without(parent.members, removed);
+  for (const a of change.add ?? []) if (!has(members, a)) members = [...members, a];
+  let admins = without(parent.admins, [...removed, ...(change.removeAdmins ?? [])]);
+  for (const a of change.addAdmins ?? []) if (has(members, a) && !has(admins, a)) admins = [...admins, a];
+  // The last admin leaving hands the group to the longest-standing member, so it never loses its admins.
+  if (has(removed, self) && admins.length === 0 && members.length > 0) admins = [members[0] as Uint8Array];
+  return { revision: parent.revision + 1, name: change.name ?? parent.name, members, admins, parent: head.hash };
 }
 
 function announce(ctx: Context, group: Pick<GroupRecord, 'groupId' | 'states' | 'session'>, to: readonly Uint8Array[]): void {
@@ -216,13 +221,85 @@ export function applyGroupState(ctx: Context, from: DeviceCertificate, groupId: 
     case 'refused':
       pending.add('warning', { code: result.refusal.code, message: `a group change was refused: ${result.refusal.message}` });
       return;
-    case 'pending':
+    case 'pending': {
+      if (reanchor(ctx, group, from, core, hash, pending)) return;
       saveGroup(ctx.store, record({ ...group, states: result.states }));
       pending.add('warning', { code: result.refusal.code, message: `a group change is waiting: ${result.refusal.message}` });
       return;
-    case 'added':
-      moveHead(ctx, group, result.states, from.accountKey, pending);
+    }
+    case 'added': {
+      const after = moveHead(ctx, group, result.states, from.accountKey, pending);
+      if (after) rebaseLostChange(ctx, headOf(group.states), after, pending);
+    }
   }
+}
+
+/** True when `descendant` is `ancestor` or is built on it, as far as the held states show. */
+function builtOn(states: readonly KnownState[], descendant: KnownState, ancestor: Uint8Array): boolean {
+  let k: KnownState | undefined = descendant;
+  for (let i = 0; k && i <= states.length; i++) {
+    if (bytesEqual(k.hash, ancestor)) return true;
+    const parent: Uint8Array = k.state.parent;
+    k = states.find((x) => bytesEqual(x.hash, parent));
+  }
+  return false;
+}
+
+/**
+ * Our own change lost a tie (another admin's change of the same state won,
+ * 08 §13.4): make it again on top of the winner, so that a removal, say, is
+ * not silently undone by a concurrent rename. Only while we are still an
+ * admin; the change is the same difference (members, admins, name) applied
+ * to the new head, so every device of our account makes the same state.
+ */
+function rebaseLostChange(ctx: Context, lost: KnownState, group: GroupRecord, pending: Pending): void {
+  const self = ctx.self.accountKey;
+  const head = headOf(group.states);
+  if (!lost.author || !bytesEqual(lost.author, self) || builtOn(group.states, head, lost.hash)) return;
+  const base = group.states.find((k) => bytesEqual(k.hash, lost.state.parent));
+  if (!base || !has(head.state.admins, self)) return;
+  const was = base.state;
+  const now = lost.state;
+  const removed = without(was.members, now.members);
+  const change: GroupChange = {
+    name: now.name !== was.name ? now.name : undefined,
+    add: without(now.members, was.members),
+    remove: without(removed, [self]),
+    addAdmins: without(now.admins, was.admins),
+    removeAdmins: without(was.admins, now.admins),
+  };
+  const next = nextState(head, change, self);
+  const same = (a: readonly Uint8Array[], b: readonly Uint8Array[]) => a.length === b.length && without(a, b).length === 0;
+  if (next.name === head.state.name && same(next.members, head.state.members) && same(next.admins, head.state.admins)) return;
+  // Another device of our account may have made it already; and it must pass the rules like any change.
+  if (checkChange(head.state, next, self) !== null) return;
+  const hash = stateHash(ctx.provider, group.groupId, next);
+  if (group.states.some((k) => bytesEqual(k.hash, hash))) return;
+  updateGroup(ctx, group.groupId, change, pending);
+}
+
+/**
+ * A device that holds nothing but the state it joined from (its anchor)
+ * cannot judge a change of a state it never saw, yet its inviter may have
+ * lost a tie and made the invitation again on top of the winner (§13.4).
+ * Such a device takes a later state that names it, from an admin of its
+ * anchor, as its new anchor: the same trust it gave the invitation itself.
+ * A device that has applied any change never does this.
+ */
+function reanchor(
+  ctx: Context,
+  group: GroupRecord,
+  from: DeviceCertificate,
+  state: GroupStateCore,
+  hash: Uint8Array,
+  pending: Pending,
+): boolean {
+  const [anchor, ...rest] = group.states;
+  if (!anchor || rest.length > 0 || anchor.author === null) return false;
+  if (state.revision <= anchor.state.revision || !has(anchor.state.admins, from.accountKey)) return false;
+  if (!has(state.members, ctx.self.accountKey) || !has(state.admins, from.accountKey)) return false;
+  moveHead(ctx, group, [{ state, hash, author: from.accountKey, valid: true }], from.accountKey, pending);
+  return true;
 }
 
 function joinGroup(

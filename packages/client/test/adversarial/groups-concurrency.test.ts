@@ -6,7 +6,9 @@
  * every device").
  *
  * The order is forced with offline clients: Carol's change reaches Bob
- * before Alice's, while Alice made hers without having seen Carol's.
+ * before Alice's, while Alice made hers without having seen Carol's. When
+ * Carol's change wins the tie, Alice's device makes its removal again on
+ * top of it, so the removal is never lost.
  */
 import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../../src/client.ts';
@@ -69,17 +71,55 @@ describe('concurrent group changes (issue 11 finding 2)', () => {
     await until(converged, 5_000, 'every device on the same state');
     const agreed = alice2.group(group);
     expect(agreed).not.toBeNull();
-    // Whichever change won, it is one of the two, applied whole (never a mix).
-    const carolIn = agreed?.members.includes(carol.accountId);
-    expect(agreed?.name).toBe(carolIn ? 'climbing club' : 'climbing');
+    // Whichever change won the tie, Alice's removal of Carol stands: if Carol's rename won, Alice's
+    // device made its change again on top of it (§13.4), so a removal is never lost to a concurrent change.
+    expect(agreed?.members).not.toContain(carol.accountId);
+    expect(carol.group(group)).toBeNull();
+    expect(['climbing', 'climbing club']).toContain(agreed?.name);
 
     // The group works for exactly the agreed members.
     await alice2.sendText(group, 'settled');
     await until(() => texts(bob2, group).includes('settled'));
-    if (carolIn) await until(() => texts(carol, group).includes('settled'));
-    else {
-      await alice2.flush();
-      expect(texts(carol, group)).not.toContain('settled');
-    }
+    await alice2.flush();
+    expect(texts(carol, group)).not.toContain('settled');
+  });
+
+  it('an invitation made at the same time as another change is never lost, and the invitee ends on the same state', async () => {
+    const relay = new FakeRelay();
+    const aliceStore = new MemoryStore();
+    const bobStore = new MemoryStore();
+    const alice = track(await newClient(relay, aliceStore));
+    const bob = track(await newClient(relay, bobStore));
+    const carol = track(await newClient(relay));
+    const dave = track(await newClient(relay));
+    const group = await alice.createGroup('climbing', [bob.accountId, carol.accountId]);
+    await until(() => bob.group(group) !== null && carol.group(group) !== null);
+    const carolPromoted = next(carol, 'group-change');
+    await alice.updateGroup(group, { addAdmins: [carol.accountId] });
+    await carolPromoted;
+    await alice.close();
+    await bob.close();
+
+    // Carol renames while Alice, who has not seen it, invites Dave.
+    await carol.updateGroup(group, { name: 'climbing club' });
+    await carol.flush();
+    const alice2 = track(await ParleyClient.open({ store: aliceStore, relay: relay.connector, options: TEST_OPTIONS }));
+    await alice2.updateGroup(group, { add: [dave.accountId] });
+    await alice2.flush();
+    await alice2.start();
+    const bob2 = track(await ParleyClient.open({ store: bobStore, relay: relay.connector, options: TEST_OPTIONS }));
+    await bob2.start();
+
+    const devices = [alice2, bob2, carol, dave];
+    const converged = () => {
+      const held = devices.map((c) => view(c, group)).filter((v): v is string => v !== null);
+      if (held.length === 0 || new Set(held).size !== 1) return false;
+      const members = JSON.parse(held[0] as string).members as string[];
+      return devices.every((c) => (view(c, group) !== null) === members.includes(c.accountId));
+    };
+    await until(converged, 5_000, 'every device on the same state');
+    expect(alice2.group(group)?.members).toContain(dave.accountId);
+    await carol.sendText(group, 'welcome');
+    await until(() => texts(dave, group).includes('welcome') && texts(alice2, group).includes('welcome'));
   });
 });
