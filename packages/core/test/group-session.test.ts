@@ -280,6 +280,21 @@ describe('group sessions: membership', () => {
 describe('group sessions: epochs and the grace window', () => {
   const p = cryptoProvider(nodeBackend);
 
+  it('refuses more than MAX_GROUP_MEMBER_DEVICES member devices with OVERSIZED (typed, state unchanged)', () => {
+    const device = newDevice(p);
+    const account = new Uint8Array(32).fill(9);
+    const others = Array.from({ length: groupLimits.MAX_GROUP_MEMBER_DEVICES - 1 }, (_, i) => ({ accountKey: account, deviceId: i + 1 }));
+    const full = GroupSession.create(device, others, { provider: p });
+    const before = toHex(full.serialize());
+    const extra = { accountKey: account, deviceId: groupLimits.MAX_GROUP_MEMBER_DEVICES };
+    expectCode(() => full.addMembers([extra]), 'OVERSIZED');
+    expect(toHex(full.serialize())).toBe(before);
+    expectCode(() => GroupSession.create(device, [...others, extra], { provider: p }), 'OVERSIZED');
+    // Replacing one device by another in one change stays within the bound.
+    full.changeMembers({ remove: [others[0] as GroupMember], add: [extra] });
+    expect(full.members.length).toBe(groupLimits.MAX_GROUP_MEMBER_DEVICES);
+  });
+
   it('refuses a joining epoch that would leave too few removals (INVALID_STATE, not RangeError), and keeps 2^31-1 of headroom', () => {
     const device = newDevice(p);
     // The joining epoch is the inviter's word (spec/08-groups.md §6.1): 0xfffffffe would make every removal fail.

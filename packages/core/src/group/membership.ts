@@ -65,8 +65,8 @@ export function othersOf(state: GroupState): GroupMember[] {
 /**
  * Applies one membership decision. Removals are applied first (epoch + 1,
  * rotation), then additions; one distribution covers both. Misuse (adding a
- * member twice, removing a non-member or myself, too many members) is a
- * TypeError/RangeError and changes nothing.
+ * member twice, removing a non-member or myself) is a TypeError/RangeError;
+ * more than MAX_GROUP_MEMBER_DEVICES is OVERSIZED; either changes nothing.
  */
 export function changeMembers(
   p: CryptoProvider,
@@ -88,8 +88,10 @@ export function changeMembers(
     if (!state.members.has(key) || removeKeys.has(key)) throw new RangeError('"remove" names a device that is not a member (or twice)');
     removeKeys.add(key);
   }
-  if (state.members.size - removeKeys.size + addKeys.size > MAX_GROUP_MEMBER_DEVICES) {
-    throw new RangeError(`a group holds at most ${MAX_GROUP_MEMBER_DEVICES} member devices`);
+  const size = state.members.size - removeKeys.size + addKeys.size;
+  // Typed, not misuse: the count follows other accounts' device lists, which a caller does not control.
+  if (size > MAX_GROUP_MEMBER_DEVICES) {
+    fail('OVERSIZED', `a group holds at most ${MAX_GROUP_MEMBER_DEVICES} member devices`, { limit: MAX_GROUP_MEMBER_DEVICES });
   }
 
   const members = new Map<string, GroupMember>();

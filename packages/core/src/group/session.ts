@@ -110,7 +110,9 @@ export class GroupSession {
       if (key !== selfKey && all.has(key)) throw new RangeError('"members" names a device twice');
       if (key !== selfKey) all.set(key, member);
     });
-    if (all.size > MAX_GROUP_MEMBER_DEVICES) throw new RangeError(`a group holds at most ${MAX_GROUP_MEMBER_DEVICES} member devices`);
+    if (all.size > MAX_GROUP_MEMBER_DEVICES) {
+      fail('OVERSIZED', `a group holds at most ${MAX_GROUP_MEMBER_DEVICES} member devices`, { limit: MAX_GROUP_MEMBER_DEVICES });
+    }
     const state: GroupState = {
       groupId,
       epoch,
