@@ -172,12 +172,47 @@ describe('the group record (spec/10-client.md §7.2)', () => {
     expect(toHex(again ? headOf(again.states).hash : new Uint8Array())).toBe(toHex(head?.hash ?? new Uint8Array()));
   });
 
+  it('stores several states (shared account table) and loads them with the same hashes, order and flags', () => {
+    const store = new MemoryStore();
+    const session = GroupSession.create(device, [], { groupId, provider: p });
+    const self = device.accountKey;
+    const s1: GroupStateCore = { revision: 1, name: 'g', members: [self, B, C], admins: [self], parent: ROOT_PARENT };
+    const h1 = stateHash(p, groupId, s1);
+    const s2: GroupStateCore = { ...s1, revision: 2, members: [self, C, D, B], admins: [self, D], parent: h1 };
+    const s2b: GroupStateCore = { ...s1, revision: 2, name: 'other', members: [C, self], parent: h1 };
+    const orphan: GroupStateCore = { ...s1, revision: 4, members: [A, self], admins: [A], parent: new Uint8Array(32).fill(9) };
+    const states: KnownState[] = [s1, s2, s2b, orphan].map((state, i) => ({
+      state,
+      hash: stateHash(p, groupId, state),
+      author: i === 0 ? null : B,
+      valid: i < 3,
+    }));
+    saveGroup(store, { groupId, states, members: s2.members, session, generation: 3, distributedTo: [{ accountKey: B, deviceId: 2 }] });
+    const back = loadGroup(store, groupId, p);
+    expect(back?.states.map((k) => [toHex(k.hash), k.author && toHex(k.author), k.valid])).toEqual(
+      states.map((k) => [toHex(k.hash), k.author && toHex(k.author), k.valid]),
+    );
+    expect(back?.states.map((k) => k.state.members.map(toHex))).toEqual(states.map((k) => k.state.members.map(toHex)));
+    expect(back?.generation).toBe(3);
+    expect(back?.members.map(toHex)).toEqual(back ? headOf(back.states).state.members.map(toHex) : []);
+  });
+
   it('refuses a record with no valid state, or of an unknown version, with a typed error', () => {
     const store = new MemoryStore();
     const session = GroupSession.create(device, [], { groupId, provider: p });
-    const state = [1, 'g', [device.accountKey], [device.accountKey], ROOT_PARENT, null, false];
-    store.put('groups', toBase64Url(groupId), encodeCbor(['parley/client-group', 2, session.serialize(), 0, [], [state]]));
+    const record = (accounts: Uint8Array[], state: unknown[]) =>
+      encodeCbor(['parley/client-group', 2, session.serialize(), 0, [], accounts, [state]] as never);
+    store.put('groups', toBase64Url(groupId), record([device.accountKey], [1, 'g', [0], [0], ROOT_PARENT, null, false]));
     expect(() => loadGroup(store, groupId, p)).toThrow(expect.objectContaining({ code: 'BAD_RECORD' }));
+    // An index past the account table, an account twice in a list, or twice in the table.
+    for (const [accounts, members] of [
+      [[device.accountKey], [1]],
+      [[device.accountKey], [0, 0]],
+      [[device.accountKey, device.accountKey], [0]],
+    ] as [Uint8Array[], number[]][]) {
+      store.put('groups', toBase64Url(groupId), record(accounts, [1, 'g', members, [0], ROOT_PARENT, null, true]));
+      expect(() => loadGroup(store, groupId, p)).toThrow(expect.objectContaining({ code: 'BAD_RECORD' }));
+    }
     store.put('groups', toBase64Url(groupId), encodeCbor(['parley/client-group', 3]));
     expect(() => loadGroup(store, groupId, p)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }));
   });

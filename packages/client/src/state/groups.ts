@@ -6,8 +6,15 @@
  *   version 2 (written):
  *   groups/<group id, base64url> -> ["parley/client-group", 2, session: bstr (core GroupSession),
  *       generation: uint, distributedTo: [* [account, deviceId]],
- *       states: [+ [revision, name, [+ account], [+ admin], parent: bstr .size 32,
+ *       accounts: [+ bstr .size 32],
+ *       states: [+ [revision, name, members: [+ uint], admins: [+ uint], parent: bstr .size 32,
  *                   author: bstr .size 32 / null, valid: bool]]]
+ *
+ * `accounts` lists every account any held state names, once; a state's
+ * members and admins are indexes into it. Up to eight states of a
+ * 1,000-member group share one copy of the keys: decoding a byte string
+ * costs far more than decoding a small integer, and the record is read and
+ * written on every group message.
  *
  *   version 1 (read and migrated): ["parley/client-group", 1, name, revision, [* account],
  *       session, generation, distributedTo]
@@ -22,7 +29,7 @@
  * `generation`; a device missing from it gets a distribution before our
  * next group message.
  */
-import { type CryptoProvider, GroupSession, ParleyError, decodeCbor, encodeCbor, limits } from '@parley/core';
+import { type CryptoProvider, GroupSession, ParleyError, decodeCbor, encodeCbor, limits, toHex } from '@parley/core';
 import { GROUP_STATE_HASH_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES, MAX_GROUP_REVISION } from '../content/content.ts';
 import { readArray, readBool, readBytes, readOptional, readText, readUint } from '../content/fields.ts';
 import { type DeviceAddress, fromBase64Url, toBase64Url } from '../ids.ts';
@@ -62,8 +69,14 @@ export function loadGroup(store: ClientStore, groupId: Uint8Array, provider: Cry
   if (v[1] === 1) return asRecord(TAG, () => fromVersion1(readArray(v, TAG, 8).slice(2), groupId, provider));
   if (v[1] !== VERSION) throw new ParleyError('UNSUPPORTED_VERSION', `${TAG}: unsupported record version`, { version: String(v[1]) });
   return asRecord(TAG, () => {
-    const f = readArray(v, TAG, 6).slice(2);
-    const states = readArray(f[3], 'states', { min: 1, max: MAX_KNOWN_GROUP_STATES }).map((s) => readKnownState(s, groupId, provider));
+    const f = readArray(v, TAG, 7).slice(2);
+    const accounts = readArray(f[3], 'accounts', { min: 1, max: MAX_KNOWN_GROUP_STATES * MAX_GROUP_MEMBERS }).map((a) =>
+      readBytes(a, 'account', 32),
+    );
+    if (new Set(accounts.map(toHex)).size !== accounts.length) throw new ParleyError('MALFORMED', 'accounts: an account is listed twice');
+    const states = readArray(f[4], 'states', { min: 1, max: MAX_KNOWN_GROUP_STATES }).map((s) =>
+      readKnownState(s, accounts, groupId, provider),
+    );
     if (!states.some((k) => k.valid)) throw new ParleyError('MALFORMED', 'states: none is valid');
     return {
       groupId,
@@ -80,21 +93,35 @@ function readAccountList(v: unknown, field: string): Uint8Array[] {
   return readArray(v, field, { min: 1, max: MAX_GROUP_MEMBERS }).map((m) => readBytes(m, field, 32));
 }
 
-function readKnownState(v: unknown, groupId: Uint8Array, provider: CryptoProvider): KnownState {
+/** A list of indexes into `accounts`, each at most once. */
+function readAccountRefs(v: unknown, accounts: readonly Uint8Array[], field: string): Uint8Array[] {
+  const refs = readArray(v, field, { min: 1, max: MAX_GROUP_MEMBERS }).map((i) => readUint(i, field, accounts.length - 1));
+  if (new Set(refs).size !== refs.length) throw new ParleyError('MALFORMED', `${field}: an account is listed twice`);
+  return refs.map((i) => accounts[i] as Uint8Array);
+}
+
+function readKnownState(v: unknown, accounts: readonly Uint8Array[], groupId: Uint8Array, provider: CryptoProvider): KnownState {
   const f = readArray(v, 'state', 7);
   const state: GroupStateCore = {
     revision: readUint(f[0], 'state.revision', MAX_GROUP_REVISION),
     name: readText(f[1], 'state.name', MAX_GROUP_NAME_BYTES),
-    members: readAccountList(f[2], 'state.members'),
-    admins: readAccountList(f[3], 'state.admins'),
+    members: readAccountRefs(f[2], accounts, 'state.members'),
+    admins: readAccountRefs(f[3], accounts, 'state.admins'),
     parent: readBytes(f[4], 'state.parent', GROUP_STATE_HASH_BYTES),
   };
+  const author = readOptional(f[5], (a) => readBytes(a, 'state.author', 32));
+  const valid = readBool(f[6], 'state.valid');
+  // Recomputed, never stored (a record cannot carry a hash that does not match its state), and
+  // only when asked: receiving a group message needs the head's members, not the hashes.
+  let hash: Uint8Array | undefined;
   return {
     state,
-    // Recomputed, never stored: a record cannot carry a hash that does not match its state.
-    hash: stateHash(provider, groupId, state),
-    author: readOptional(f[5], (a) => readBytes(a, 'state.author', 32)),
-    valid: readBool(f[6], 'state.valid'),
+    get hash() {
+      hash ??= stateHash(provider, groupId, state);
+      return hash;
+    },
+    author,
+    valid,
   };
 }
 
@@ -126,6 +153,32 @@ function fromVersion1(f: unknown[], groupId: Uint8Array, provider: CryptoProvide
 }
 
 export function saveGroup(store: ClientStore, g: GroupRecord): void {
+  const accounts: Uint8Array[] = [];
+  const index = new Map<string, number>();
+  // States loaded from one record share their key arrays: look those up by identity, others by value.
+  const byObject = new Map<Uint8Array, number>();
+  const refs = (list: readonly Uint8Array[]) =>
+    list.map((a) => {
+      let i = byObject.get(a);
+      if (i !== undefined) return i;
+      const key = toHex(a);
+      i = index.get(key);
+      if (i === undefined) {
+        i = accounts.push(a) - 1;
+        index.set(key, i);
+      }
+      byObject.set(a, i);
+      return i;
+    });
+  const states = g.states.map((k) => [
+    k.state.revision,
+    k.state.name,
+    refs(k.state.members),
+    refs(k.state.admins),
+    k.state.parent,
+    k.author,
+    k.valid,
+  ]);
   store.put(
     'groups',
     toBase64Url(g.groupId),
@@ -135,7 +188,8 @@ export function saveGroup(store: ClientStore, g: GroupRecord): void {
       g.session.serialize(),
       g.generation,
       g.distributedTo.map((d) => [d.accountKey, d.deviceId]),
-      g.states.map((k) => [k.state.revision, k.state.name, [...k.state.members], [...k.state.admins], k.state.parent, k.author, k.valid]),
+      accounts,
+      states,
     ]),
   );
 }
