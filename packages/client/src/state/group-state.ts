@@ -9,8 +9,9 @@
  * a state other than the one its author saw. A change is accepted only if
  * its author may make it in the parent state: an admin may make any change;
  * any other member may only leave. Two changes of one parent (made at the
- * same time by two admins) are both kept; every device picks the same head:
- * the highest revision, then the lowest state hash (byte order). A change
+ * same time by two admins) are both kept; every device picks the same head
+ * (headOf: a change that removes the author of a competing one wins, then
+ * the lowest state hash; a longer branch does not win by length). A change
  * whose parent is not held yet is kept aside, bounded, until the parent
  * arrives.
  *
@@ -95,20 +96,46 @@ export function checkChange(parent: GroupStateCore, child: GroupStateCore, autho
   return { code: 'NOT_GROUP_ADMIN', message: 'only an admin may change a group (a member may only leave)' };
 }
 
-/** The head: the valid state with the highest revision, then the lowest hash. */
+/**
+ * The head: walk down from the oldest valid state, at each fork taking one
+ * child, to a state with no valid child. At a fork, a child whose author is
+ * removed somewhere under a competing child loses to it (unless the
+ * removal is mutual): a removed admin cannot undo its removal by changing
+ * an older state, however many changes it piles on that branch. Between the
+ * children left, the lowest state hash wins. Length never wins by itself.
+ * The result depends only on the set of states, not on arrival order.
+ */
 export function headOf(states: readonly KnownState[]): KnownState {
-  let best: KnownState | null = null;
-  for (const k of states) {
-    if (!k.valid) continue;
-    if (
-      !best ||
-      k.state.revision > best.state.revision ||
-      (k.state.revision === best.state.revision && compareBytes(k.hash, best.hash) < 0)
-    ) {
-      best = k;
-    }
+  const valid = states.filter((k) => k.valid);
+  const childrenOf = (k: KnownState) => valid.filter((c) => bytesEqual(c.state.parent, k.hash));
+  const roots = valid.filter((k) => !valid.some((p) => bytesEqual(p.hash, k.state.parent)));
+  const lowest = Math.min(...roots.map((k) => k.state.revision));
+  let head = pick(
+    roots.filter((k) => k.state.revision === lowest),
+    childrenOf,
+  );
+  if (!head) throw new Error('group record holds no valid state'); // the loader refuses such records
+  for (let i = 0; i < valid.length; i++) {
+    const next = pick(childrenOf(head), childrenOf);
+    if (!next) break;
+    head = next;
   }
-  if (!best) throw new Error('group record holds no valid state'); // the loader refuses such records
+  return head;
+}
+
+/** One of sibling states (see headOf), or undefined for none. */
+function pick(siblings: readonly KnownState[], childrenOf: (k: KnownState) => KnownState[]): KnownState | undefined {
+  if (siblings.length <= 1) return siblings[0];
+  const subtree = (k: KnownState): KnownState[] => {
+    const out = [k];
+    for (let i = 0; i < out.length && i < MAX_KNOWN_GROUP_STATES; i++) out.push(...childrenOf(out[i] as KnownState));
+    return out;
+  };
+  const removes = (k: KnownState, account: Uint8Array | null) => account !== null && subtree(k).some((t) => !has(t.state.members, account));
+  const excluded = (c: KnownState) => siblings.some((d) => d !== c && removes(d, c.author) && !removes(c, d.author));
+  const left = siblings.filter((c) => !excluded(c));
+  let best: KnownState | undefined;
+  for (const k of left.length > 0 ? left : siblings) if (!best || compareBytes(k.hash, best.hash) < 0) best = k;
   return best;
 }
 

@@ -7,11 +7,12 @@
  * member whose crafted group-updates go through its real sessions
  * (groups-peer.ts).
  */
-import { GroupSession, ParleyError, defaultProvider, groupLimits } from '@parley/core';
+import { GroupSession, ParleyError, defaultProvider, fromHex, groupLimits, toHex } from '@parley/core';
 import { describe, expect, it } from 'vitest';
 import type { ParleyClient } from '../../src/client.ts';
 import { accountId, parseAccountId, toBase64Url } from '../../src/ids.ts';
 import { parseConversationId } from '../../src/state/conversation-id.ts';
+import { stateHash } from '../../src/state/group-state.ts';
 import { loadGroup } from '../../src/state/groups.ts';
 import { loadIdentity } from '../../src/state/identity.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
@@ -21,6 +22,18 @@ import { GroupAttacker, headOf } from './groups-peer.ts';
 
 const texts = (c: ParleyClient, conversation: string) =>
   c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
+
+/** The state hash of a crafted state (spec/08-groups.md §13.1), to chain crafted changes. */
+function hashOf(group: string, s: { revision: number; name: string; members: string[]; admins: string[]; parent: string }): string {
+  const { groupId } = parseConversationId(group) as { groupId: Uint8Array };
+  const state = {
+    ...s,
+    members: s.members.map((m) => parseAccountId(m)),
+    admins: s.admins.map((m) => parseAccountId(m)),
+    parent: fromHex(s.parent),
+  };
+  return toHex(stateHash(defaultProvider(), groupId, state));
+}
 
 /** The type byte of a core message (2 = ratchet, 3 = group). */
 const typeOf = (b: Uint8Array) => b[2];
@@ -107,6 +120,36 @@ describe('group membership authority (issue 11 finding 2)', () => {
     expect(alice.group(group)?.revision).toBe(head.revision + 1);
     await bob.sendText(group, 'still here');
     await until(() => texts(alice, group).includes('still here'));
+  });
+
+  it('a removed admin cannot undo its removal by changing the state before it (a branch of its own, however long)', async () => {
+    const { relay, alice, bob, mallory, attacker, group } = await setup();
+    const promoted = next(mallory, 'group-change');
+    await alice.updateGroup(group, { addAdmins: [mallory.accountId] });
+    await promoted;
+    const before = headOf(alice.group(group) as never); // Mallory is an admin here
+    const removed = next(bob, 'group-change', (e) => e.removed.includes(mallory.accountId));
+    await alice.updateGroup(group, { remove: [mallory.accountId] });
+    await removed;
+    // Mallory changes the state she was still an admin of, then piles changes on her branch.
+    const all = [alice.accountId, bob.accountId, mallory.accountId];
+    const aliceWarnings = record(alice, 'warning');
+    const aliceChanges = record(alice, 'group-change');
+    let parent = before.parent;
+    for (let i = 1; i <= 3; i++) {
+      const state = { revision: before.revision + i, members: all, admins: [alice.accountId, mallory.accountId], parent, name: `fork${i}` };
+      await attacker.sendGroupUpdate(group, [alice.accountId, bob.accountId], state, before.newFormat);
+      parent = hashOf(group, state);
+    }
+    // Everything Mallory sent has been handled (the relay drops an envelope once it is acknowledged).
+    const addressOf = (c: ParleyClient) => ({ accountKey: parseAccountId(c.accountId), deviceId: 1 });
+    await until(() => relay.queued(addressOf(alice)).length === 0 && relay.queued(addressOf(bob)).length === 0);
+    await alice.sendText(group, 'after the fork');
+    await until(() => texts(bob, group).includes('after the fork'), 10_000, 'bob reads on');
+    expect(alice.group(group)?.members).not.toContain(mallory.accountId);
+    expect(bob.group(group)?.members).not.toContain(mallory.accountId);
+    expect(aliceChanges.filter((e) => e.members.includes(mallory.accountId))).toEqual([]);
+    expect(aliceWarnings.every((w) => w.code !== 'INTERNAL')).toBe(true);
   });
 
   it('a removed member gets no new chain: even keeping its old state, it cannot read what follows', async () => {
