@@ -151,24 +151,66 @@ export function buildVectors(): Json {
     change('a change of the last revision', last, childOf(last, { revision: 0xffffffff }), A, 'GROUP_LIMIT'),
   ];
 
-  const x = childOf(promoted, { name: 'by A' });
-  const y = childOf(promoted, { name: 'by B' });
-  const [low, high] = toHex(hashOf(x)) < toHex(hashOf(y)) ? [x, y] : [y, x];
+  const tie = (comment: string, parent: State, children: [State, Uint8Array][], winner: number): Json => ({
+    comment,
+    result: 'valid',
+    parent: stateJson(parent),
+    children: children.map(([c]) => stateJson(c)),
+    authors: children.map(([, a]) => toHex(a)),
+    head: toHex(hashOf((children[winner] as [State, Uint8Array])[0])),
+  });
+  const byA = childOf(promoted, { name: 'by A' });
+  const byB = childOf(promoted, { name: 'by B' });
+  const one = childOf(promoted, { name: 'one' });
+  const two = childOf(promoted, { name: 'two' });
+  const lower = toHex(hashOf(one)) < toHex(hashOf(two)) ? 0 : 1;
+  const bFirst: State = { ...promoted, admins: [B, A] };
+  const removesB = childOf(bFirst, { members: [A, C], admins: [A] });
+  const renameByB = childOf(bFirst, { name: 'by B' });
+  const removesA = childOf(promoted, { members: [B, C], admins: [B] });
+  const removesB2 = childOf(promoted, { members: [A, C], admins: [A] });
   const ties = [
-    {
-      comment: 'two admins change one parent at once: every device keeps the lower state hash',
-      result: 'valid',
-      parent: stateJson(promoted),
-      children: [stateJson(x), stateJson(y)],
-      authors: [toHex(A), toHex(B)],
-      head: toHex(hashOf(low)),
-      loser: toHex(hashOf(high)),
-    },
+    tie(
+      'two admins change one parent at once: the admin listed first in the parent (A) wins',
+      promoted,
+      [
+        [byB, B],
+        [byA, A],
+      ],
+      1,
+    ),
+    tie(
+      'two changes of one parent by the same admin (two of its devices): the lower state hash wins',
+      promoted,
+      [
+        [one, A],
+        [two, A],
+      ],
+      lower,
+    ),
+    tie(
+      'a removal beats a change by the removed, even one listed first (B)',
+      bFirst,
+      [
+        [renameByB, B],
+        [removesB, A],
+      ],
+      1,
+    ),
+    tie(
+      'two admins remove each other: the one listed first in the parent (A) wins',
+      promoted,
+      [
+        [removesA, B],
+        [removesB2, A],
+      ],
+      1,
+    ),
   ];
 
   return {
     description:
-      'Group membership states (spec/08-groups.md §13): the state hash, the group-update content that carries a state (spec/10-client.md §3.2), who may make which change, and the tie-break between concurrent changes.',
+      'Group membership states (spec/08-groups.md §13): the state hash, the group-update content that carries a state (spec/10-client.md §3.2), who may make which change, and which of concurrent changes every device keeps.',
     spec: 'spec/08-groups.md',
     version: VECTOR_FORMAT_VERSION,
     notes: {
@@ -180,7 +222,7 @@ export function buildVectors(): Json {
       { type: 'GroupStateHash', spec: '08 §13.1', tests: states },
       { type: 'GroupUpdateContent', spec: '10 §3.2, 08 §13.5', tests: updates },
       { type: 'GroupChange', spec: '08 §13.2', tests: changes },
-      { type: 'GroupTieBreak', spec: '08 §13.4', tests: ties },
+      { type: 'GroupForkChoice', spec: '08 §13.4', tests: ties },
     ],
   };
 }

@@ -11,7 +11,8 @@
  * any other member may only leave. Two changes of one parent (made at the
  * same time by two admins) are both kept; every device picks the same head
  * (headOf: a change that removes the author of a competing one wins, then
- * the lowest state hash; a longer branch does not win by length). A change
+ * the senior admin's, then the lowest state hash; a longer branch does not
+ * win by length). A change
  * whose parent is not held yet is kept aside, bounded, until the parent
  * arrives.
  *
@@ -102,8 +103,12 @@ export function checkChange(parent: GroupStateCore, child: GroupStateCore, autho
  * removed somewhere under a competing child loses to it (unless the
  * removal is mutual): a removed admin cannot undo its removal by changing
  * an older state, however many changes it piles on that branch. Between the
- * children left, the lowest state hash wins. Length never wins by itself.
- * The result depends only on the set of states, not on arrival order.
+ * children left, the author who became admin first in the parent (its
+ * place in the parent's admin list) wins, then the lowest state hash: an
+ * author cannot pick its rank, so a removed admin cannot win a counter-
+ * removal made after the fact by grinding its hash. Length never wins by
+ * itself. The result depends only on the set of states, not on arrival
+ * order.
  */
 export function headOf(states: readonly KnownState[]): KnownState {
   const valid = states.filter((k) => k.valid);
@@ -111,20 +116,25 @@ export function headOf(states: readonly KnownState[]): KnownState {
   const roots = valid.filter((k) => !valid.some((p) => bytesEqual(p.hash, k.state.parent)));
   const lowest = Math.min(...roots.map((k) => k.state.revision));
   let head = pick(
+    null,
     roots.filter((k) => k.state.revision === lowest),
     childrenOf,
   );
   if (!head) throw new Error('group record holds no valid state'); // the loader refuses such records
   for (let i = 0; i < valid.length; i++) {
-    const next = pick(childrenOf(head), childrenOf);
+    const next = pick(head.state, childrenOf(head), childrenOf);
     if (!next) break;
     head = next;
   }
   return head;
 }
 
-/** One of sibling states (see headOf), or undefined for none. */
-function pick(siblings: readonly KnownState[], childrenOf: (k: KnownState) => KnownState[]): KnownState | undefined {
+/** One of the sibling changes of `parent` (see headOf), or undefined for none. */
+function pick(
+  parent: GroupStateCore | null,
+  siblings: readonly KnownState[],
+  childrenOf: (k: KnownState) => KnownState[],
+): KnownState | undefined {
   if (siblings.length <= 1) return siblings[0];
   const subtree = (k: KnownState): KnownState[] => {
     const out = [k];
@@ -134,8 +144,15 @@ function pick(siblings: readonly KnownState[], childrenOf: (k: KnownState) => Kn
   const removes = (k: KnownState, account: Uint8Array | null) => account !== null && subtree(k).some((t) => !has(t.state.members, account));
   const excluded = (c: KnownState) => siblings.some((d) => d !== c && removes(d, c.author) && !removes(c, d.author));
   const left = siblings.filter((c) => !excluded(c));
+  const admins = parent?.admins ?? [];
+  const rank = (k: KnownState) => {
+    const i = k.author ? admins.findIndex((a) => bytesEqual(a, k.author as Uint8Array)) : -1;
+    return i < 0 ? admins.length : i;
+  };
   let best: KnownState | undefined;
-  for (const k of left.length > 0 ? left : siblings) if (!best || compareBytes(k.hash, best.hash) < 0) best = k;
+  for (const k of left.length > 0 ? left : siblings) {
+    if (!best || rank(k) < rank(best) || (rank(k) === rank(best) && compareBytes(k.hash, best.hash) < 0)) best = k;
+  }
   return best;
 }
 
