@@ -23,7 +23,7 @@ const states: KnownState[] = [];
 let parent: Uint8Array = ROOT_PARENT;
 for (let revision = 1; revision <= 8; revision++) {
   if (revision > 1) members = [...members.slice(0, 1), ...members.slice(2), p.random(32)];
-  const state = { revision, name: 'g', members, admins: members, parent };
+  const state = { revision, name: 'g', members, admins: members, parent, author: device.accountKey };
   const hash = stateHash(p, groupId, state);
   states.push({ state, hash, author: device.accountKey, valid: true });
   parent = hash;

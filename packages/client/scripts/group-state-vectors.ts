@@ -28,6 +28,7 @@ interface State {
   members: Uint8Array[];
   admins: Uint8Array[];
   parent: Uint8Array;
+  author: Uint8Array;
 }
 
 const backend = nobleBackend;
@@ -36,7 +37,7 @@ const groupId = fill(7);
 const [A, B, C, D] = [fill(1), fill(2), fill(3), fill(4)] as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
 const ZERO = fill(0);
 
-const stateCbor = (s: State) => encodeCbor(['parley/group-state', 1, groupId, s.revision, s.name, s.members, s.admins, s.parent]);
+const stateCbor = (s: State) => encodeCbor(['parley/group-state', 1, groupId, s.revision, s.name, s.members, s.admins, s.parent, s.author]);
 const hashOf = (s: State) => backend.sha256(stateCbor(s));
 const stateJson = (s: State): Json => ({
   revision: s.revision,
@@ -44,18 +45,20 @@ const stateJson = (s: State): Json => ({
   members: s.members.map(toHex),
   admins: s.admins.map(toHex),
   parent: toHex(s.parent),
+  author: toHex(s.author),
 });
-const childOf = (p: State, change: Partial<State>): State => ({ ...p, revision: p.revision + 1, parent: hashOf(p), ...change });
+/** A change by A unless `change` names another author. */
+const childOf = (p: State, change: Partial<State>): State => ({ ...p, revision: p.revision + 1, parent: hashOf(p), author: A, ...change });
 
 /** Content = [1, 8 (group-update), messageId, sentAt(8), expireTimer, group, body, null]. */
 const updateContent = (body: CborValue[]) => encodeCbor([1, 8, fill(0xab, 16), fill(0, 8), 0, groupId, body, null]);
-const body = (s: State, epoch: number): CborValue[] => [s.revision, s.name, s.members, epoch, s.admins, s.parent];
+const body = (s: State, epoch: number): CborValue[] => [s.revision, s.name, s.members, epoch, s.admins, s.parent, s.author];
 
 export function buildVectors(): Json {
-  const root: State = { revision: 1, name: 'g', members: [A], admins: [A], parent: ZERO };
-  const three: State = { revision: 1, name: 'climbing', members: [A, B, C], admins: [A], parent: ZERO };
+  const root: State = { revision: 1, name: 'g', members: [A], admins: [A], parent: ZERO, author: A };
+  const three: State = { revision: 1, name: 'climbing', members: [A, B, C], admins: [A], parent: ZERO, author: A };
   const promoted = childOf(three, { admins: [A, B] });
-  const bLeaves = childOf(three, { members: [A, C] });
+  const bLeaves = childOf(three, { members: [A, C], author: B });
   const states = [root, three, promoted, bLeaves].map((s, i) => ({
     comment: ['a new group of one', 'a new group of three, its creator the admin', 'A makes B an admin', 'B leaves'][i] as string,
     result: 'valid',
@@ -114,6 +117,18 @@ export function buildVectors(): Json {
       code: 'MALFORMED',
     },
     {
+      comment: 'no author (a body of six fields)',
+      bytes: updateContent(body(promoted, 0).slice(0, 6)),
+      result: 'invalid',
+      code: 'MALFORMED',
+    },
+    {
+      comment: 'a 31-byte author',
+      bytes: updateContent([...body(promoted, 0).slice(0, 6), fill(1, 31)]),
+      result: 'invalid',
+      code: 'MALFORMED',
+    },
+    {
       comment: 'the four-field body of the format before §13 (no admins, no parent)',
       bytes: updateContent([2, 'g', [A, B, C], 0]),
       result: 'invalid',
@@ -142,10 +157,10 @@ export function buildVectors(): Json {
   const changes = [
     change('an admin adds a member and makes it admin', three, childOf(three, { members: [A, B, C, D], admins: [A, D] }), A, null),
     change('a member leaves', three, bLeaves, B, null),
-    change('a member leaves and renames', three, childOf(three, { members: [A, C], name: 'x' }), B, 'NOT_GROUP_ADMIN'),
-    change('a member removes another', three, childOf(three, { members: [A, B] }), B, 'NOT_GROUP_ADMIN'),
-    change('a member makes itself admin', three, childOf(three, { admins: [A, B] }), B, 'NOT_GROUP_ADMIN'),
-    change('a non-member renames', three, childOf(three, { name: 'x' }), D, 'NOT_GROUP_ADMIN'),
+    change('a member leaves and renames', three, childOf(three, { members: [A, C], name: 'x', author: B }), B, 'NOT_GROUP_ADMIN'),
+    change('a member removes another', three, childOf(three, { members: [A, B], author: B }), B, 'NOT_GROUP_ADMIN'),
+    change('a member makes itself admin', three, childOf(three, { admins: [A, B], author: B }), B, 'NOT_GROUP_ADMIN'),
+    change('a non-member renames', three, childOf(three, { name: 'x', author: D }), D, 'NOT_GROUP_ADMIN'),
     change('an admin leaves no admin', three, childOf(three, { admins: [] }), A, 'NOT_GROUP_ADMIN'),
     change('a skipped revision', three, childOf(three, { revision: 3 }), A, 'GROUP_OUT_OF_ORDER'),
     change('a change of the last revision', last, childOf(last, { revision: 0xffffffff }), A, 'GROUP_LIMIT'),
@@ -160,14 +175,14 @@ export function buildVectors(): Json {
     head: toHex(hashOf((children[winner] as [State, Uint8Array])[0])),
   });
   const byA = childOf(promoted, { name: 'by A' });
-  const byB = childOf(promoted, { name: 'by B' });
+  const byB = childOf(promoted, { name: 'by B', author: B });
   const one = childOf(promoted, { name: 'one' });
   const two = childOf(promoted, { name: 'two' });
   const lower = toHex(hashOf(one)) < toHex(hashOf(two)) ? 0 : 1;
   const bFirst: State = { ...promoted, admins: [B, A] };
   const removesB = childOf(bFirst, { members: [A, C], admins: [A] });
-  const renameByB = childOf(bFirst, { name: 'by B' });
-  const removesA = childOf(promoted, { members: [B, C], admins: [B] });
+  const renameByB = childOf(bFirst, { name: 'by B', author: B });
+  const removesA = childOf(promoted, { members: [B, C], admins: [B], author: B });
   const removesB2 = childOf(promoted, { members: [A, C], admins: [A] });
   const ties = [
     tie(

@@ -34,7 +34,15 @@ const base = (body: ContentBody, extra: Partial<Content> = {}): Content => ({
 });
 
 const inner = base({ type: 'text', text: 'hi' });
-const state = { revision: 3, name: 'g', members: [account], admins: [account], parent: new Uint8Array(32).fill(5), epoch: 2 };
+const state = {
+  revision: 3,
+  name: 'g',
+  members: [account],
+  admins: [account],
+  parent: new Uint8Array(32).fill(5),
+  author: account,
+  epoch: 2,
+};
 const samples: Content[] = [
   base({ type: 'text', text: 'héllo 👋' }, { expireTimer: 3600 }),
   base({ type: 'attachment', attachment: attachmentInfo(pointer), caption: 'see' }),

@@ -18,6 +18,7 @@ interface StateJson {
   members: string[];
   admins: string[];
   parent: string;
+  author: string;
 }
 interface Case {
   comment: string;
@@ -36,6 +37,7 @@ const state = (s: StateJson): GroupStateCore => ({
   members: s.members.map(fromHex),
   admins: s.admins.map(fromHex),
   parent: fromHex(s.parent),
+  author: fromHex(s.author),
 });
 
 describe('group-state vectors', () => {

@@ -12,6 +12,7 @@ import {
   type KnownState,
   MAX_KNOWN_GROUP_STATES,
   ROOT_PARENT,
+  UNKNOWN_AUTHOR,
   addState,
   checkChange,
   headOf,
@@ -25,13 +26,14 @@ const p = defaultProvider();
 const groupId = new Uint8Array(32).fill(7);
 const acct = (n: number) => new Uint8Array(32).fill(n);
 const [A, B, C, D] = [acct(1), acct(2), acct(3), acct(4)] as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
-const root: GroupStateCore = { revision: 1, name: 'g', members: [A, B, C], admins: [A], parent: ROOT_PARENT };
+const root: GroupStateCore = { revision: 1, name: 'g', members: [A, B, C], admins: [A], parent: ROOT_PARENT, author: A };
 const rootHash = stateHash(p, groupId, root);
 const anchor: KnownState = { state: root, hash: rootHash, author: A, valid: true };
 const child = (parent: GroupStateCore, parentHash: Uint8Array, change: Partial<GroupStateCore>): GroupStateCore => ({
   ...parent,
   revision: parent.revision + 1,
   parent: parentHash,
+  author: A,
   ...change,
 });
 
@@ -61,6 +63,12 @@ describe('which state every device keeps (addState, headOf)', () => {
     const h2 = stateHash(p, groupId, s2);
     const s3 = child(s2, h2, { name: 'three' });
     const h3 = stateHash(p, groupId, s3);
+    const s2ByB = child(root, rootHash, { name: 'two', author: B });
+    expect(addState([anchor], s2ByB, stateHash(p, groupId, s2ByB), B)).toMatchObject({
+      kind: 'refused',
+      refusal: { code: 'NOT_GROUP_ADMIN' },
+    });
+    // A change delivered by another account than its author is refused too.
     expect(addState([anchor], s2, h2, B)).toMatchObject({ kind: 'refused', refusal: { code: 'NOT_GROUP_ADMIN' } });
     const waiting = addState([anchor], s3, h3, A);
     expect(waiting).toMatchObject({ kind: 'pending', refusal: { code: 'GROUP_OUT_OF_ORDER' } });
@@ -71,7 +79,8 @@ describe('which state every device keeps (addState, headOf)', () => {
     if (both.kind === 'added') expect(headOf(both.states).state.name).toBe('three');
     expect(addState([anchor], root, rootHash, A)).toEqual({ kind: 'duplicate' });
     // A change of an unknown state from a non-member, or far ahead, is not even kept.
-    expect(addState([anchor], s3, h3, D).kind).toBe('refused');
+    const s3ByD = { ...s3, author: D };
+    expect(addState([anchor], s3ByD, stateHash(p, groupId, s3ByD), D).kind).toBe('refused');
     const far = { ...s3, revision: 1 + MAX_KNOWN_GROUP_STATES + 1 };
     expect(addState([anchor], far, stateHash(p, groupId, far), A).kind).toBe('refused');
   });
@@ -93,7 +102,7 @@ describe('which state every device keeps (addState, headOf)', () => {
     let tip = r2;
     let tipHash = h2;
     for (let i = 0; i < 5; i++) {
-      const s = child(tip, tipHash, { name: `b${i}` });
+      const s = child(tip, tipHash, { name: `b${i}`, author: B });
       const h = stateHash(p, groupId, s);
       const r = addState(states, s, h, B);
       if (r.kind === 'added') states = r.states;
@@ -107,7 +116,7 @@ describe('which state every device keeps (addState, headOf)', () => {
   it('never holds more than MAX_KNOWN_GROUP_STATES, whatever a member floods it with, and keeps the head', () => {
     let states: readonly KnownState[] = [anchor];
     for (let i = 0; i < 50; i++) {
-      const orphan = { ...root, revision: 2 + (i % 5), parent: new Uint8Array(32).fill(i + 1), name: `o${i}` };
+      const orphan = { ...root, revision: 2 + (i % 5), parent: new Uint8Array(32).fill(i + 1), name: `o${i}`, author: B };
       const r = addState(states, orphan, stateHash(p, groupId, orphan), B);
       if (r.kind === 'pending') states = r.states;
     }
@@ -139,13 +148,13 @@ describe('which state every device keeps (addState, headOf)', () => {
         ];
         for (const s of steps) {
           const parent = made[s.parent % made.length] as (typeof made)[number];
-          const state = child(parent.state, parent.hash, { name: s.name });
+          const state = child(parent.state, parent.hash, { name: s.name, author: s.author });
           made.push({ state, hash: stateHash(p, groupId, state), author: s.author });
         }
         // A forged change by D (not a member) must never be the head, wherever it lands.
         if (forged) {
           const last = made[made.length - 1] as (typeof made)[number];
-          const state = child(last.state, last.hash, { name: 'forged', members: [A, B, C, D], admins: [D] });
+          const state = child(last.state, last.hash, { name: 'forged', members: [A, B, C, D], admins: [D], author: D });
           made.push({ state, hash: stateHash(p, groupId, state), author: D });
         }
         const deliver = (sequence: typeof made) => {
@@ -187,7 +196,15 @@ describe('the group record (spec/10-client.md §7.2)', () => {
     const [one, two] = stores.map((s) => loadGroup(s, groupId, p));
     expect(one?.states).toHaveLength(1);
     const head = one ? headOf(one.states) : null;
-    expect(head?.state).toMatchObject({ revision: 4, name: 'old name', members, admins: members, parent: ROOT_PARENT });
+    expect(head?.state).toMatchObject({
+      revision: 4,
+      name: 'old name',
+      members,
+      admins: members,
+      parent: ROOT_PARENT,
+      author: UNKNOWN_AUTHOR,
+    });
+    expect(head?.author).toBeNull();
     expect(toHex(head?.hash ?? new Uint8Array())).toBe(toHex(two ? headOf(two.states).hash : new Uint8Array()));
     // Saved again, it is a version-2 record that loads to the same state.
     if (!one) return;
@@ -200,11 +217,18 @@ describe('the group record (spec/10-client.md §7.2)', () => {
     const store = new MemoryStore();
     const session = GroupSession.create(device, [], { groupId, provider: p });
     const self = device.accountKey;
-    const s1: GroupStateCore = { revision: 1, name: 'g', members: [self, B, C], admins: [self], parent: ROOT_PARENT };
+    const s1: GroupStateCore = {
+      revision: 1,
+      name: 'g',
+      members: [self, B, C],
+      admins: [self],
+      parent: ROOT_PARENT,
+      author: UNKNOWN_AUTHOR,
+    };
     const h1 = stateHash(p, groupId, s1);
-    const s2: GroupStateCore = { ...s1, revision: 2, members: [self, C, D, B], admins: [self, D], parent: h1 };
-    const s2b: GroupStateCore = { ...s1, revision: 2, name: 'other', members: [C, self], parent: h1 };
-    const orphan: GroupStateCore = { ...s1, revision: 4, members: [A, self], admins: [A], parent: new Uint8Array(32).fill(9) };
+    const s2: GroupStateCore = { ...s1, revision: 2, members: [self, C, D, B], admins: [self, D], parent: h1, author: B };
+    const s2b: GroupStateCore = { ...s1, revision: 2, name: 'other', members: [C, self], parent: h1, author: B };
+    const orphan: GroupStateCore = { ...s1, revision: 4, members: [A, self], admins: [A], parent: new Uint8Array(32).fill(9), author: B };
     const states: KnownState[] = [s1, s2, s2b, orphan].map((state, i) => ({
       state,
       hash: stateHash(p, groupId, state),

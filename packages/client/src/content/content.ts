@@ -91,7 +91,7 @@ export function attachmentInfo(pointer: Uint8Array): AttachmentInfo {
 
 /**
  * A group state as it travels (spec/08-groups.md §13): the hashed state
- * (revision, name, members, admins, parent) plus the sender's core epoch.
+ * (revision, name, members, admins, parent, author) plus the sender's core epoch.
  * A change names the state it changes by `parent`, the hash of that state
  * (engine/groups.ts and state/group-state.ts apply the rules).
  */
@@ -105,6 +105,8 @@ export interface GroupState {
   readonly admins: readonly Uint8Array[];
   /** State hash of the state this one changes (32 zero bytes for a new group). */
   readonly parent: Uint8Array;
+  /** The account that made this change (it must be the account that sends it). */
+  readonly author: Uint8Array;
   /** The sender's core group epoch (a joining device starts there); not part of the hashed state. */
   readonly epoch: number;
 }
@@ -185,10 +187,10 @@ export function encodeContent(c: Content): Uint8Array {
 }
 
 /** The group-state fields of a group-update or distribution body, in wire order. */
-const GROUP_STATE_FIELDS = 6;
+const GROUP_STATE_FIELDS = 7;
 
 function groupStateToCbor(g: GroupState): CborValue[] {
-  return [g.revision, g.name, [...g.members], g.epoch, [...g.admins], g.parent];
+  return [g.revision, g.name, [...g.members], g.epoch, [...g.admins], g.parent, g.author];
 }
 
 /** Reads an account list: 32-byte keys, no repeats. */
@@ -221,6 +223,7 @@ function readGroupState(f: unknown[]): GroupState {
     members,
     admins,
     parent: readBytes(f[5], 'group.parent', GROUP_STATE_HASH_BYTES),
+    author: readBytes(f[6], 'group.author', ACCOUNT_KEY_BYTES),
     epoch: readUint(f[3], 'group.epoch', groupLimits.MAX_GROUP_JOIN_EPOCH),
   };
 }

@@ -49,7 +49,14 @@ export function createGroup(ctx: Context, name: string, others: readonly Uint8Ar
   const members = [ctx.self.accountKey];
   for (const a of others) if (!has(members, a)) members.push(a);
   const session = GroupSession.create(ctx.device, [], { provider: ctx.provider });
-  const state: GroupStateCore = { revision: 1, name, members, admins: [ctx.self.accountKey], parent: ROOT_PARENT };
+  const state: GroupStateCore = {
+    revision: 1,
+    name,
+    members,
+    admins: [ctx.self.accountKey],
+    parent: ROOT_PARENT,
+    author: ctx.self.accountKey,
+  };
   const hash = stateHash(ctx.provider, session.groupId, state);
   const group = record({
     groupId: session.groupId,
@@ -122,7 +129,7 @@ function nextState(head: KnownState, change: GroupChange, self: Uint8Array): Gro
   for (const a of change.addAdmins ?? []) if (has(members, a) && !has(admins, a)) admins = [...admins, a];
   // The last admin leaving hands the group to the longest-standing member, so it never loses its admins.
   if (has(removed, self) && admins.length === 0 && members.length > 0) admins = [members[0] as Uint8Array];
-  return { revision: parent.revision + 1, name: change.name ?? parent.name, members, admins, parent: head.hash };
+  return { revision: parent.revision + 1, name: change.name ?? parent.name, members, admins, parent: head.hash, author: self };
 }
 
 function announce(ctx: Context, group: Pick<GroupRecord, 'groupId' | 'states' | 'session'>, to: readonly Uint8Array[]): void {
@@ -208,6 +215,7 @@ export function applyGroupState(ctx: Context, from: DeviceCertificate, groupId: 
     members: state.members,
     admins: state.admins,
     parent: state.parent,
+    author: state.author,
   };
   const hash = stateHash(ctx.provider, groupId, core);
   if (!group) {
@@ -298,7 +306,7 @@ function reanchor(
   if (!anchor || rest.length > 0 || anchor.author === null) return false;
   if (state.revision <= anchor.state.revision || !has(anchor.state.admins, from.accountKey)) return false;
   if (!has(state.members, ctx.self.accountKey) || !has(state.admins, from.accountKey)) return false;
-  moveHead(ctx, group, [{ state, hash, author: from.accountKey, valid: true }], from.accountKey, pending);
+  moveHead(ctx, group, [{ state, hash, author: state.author, valid: true }], from.accountKey, pending);
   return true;
 }
 
@@ -328,7 +336,7 @@ function joinGroup(
   }
   const group = record({
     groupId,
-    states: [{ state: core, hash, author: from.accountKey, valid: true }],
+    states: [{ state: core, hash, author: core.author, valid: true }],
     session,
     generation: 0,
     distributedTo: [],

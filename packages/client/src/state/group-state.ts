@@ -28,13 +28,15 @@ export interface GroupStateCore {
   readonly members: readonly Uint8Array[];
   readonly admins: readonly Uint8Array[];
   readonly parent: Uint8Array;
+  /** The account that made the change (32 zero bytes: unknown, for a state migrated from version 1). */
+  readonly author: Uint8Array;
 }
 
 /** A state this device holds, with the account that delivered (authored) it. */
 export interface KnownState {
   readonly state: GroupStateCore;
   readonly hash: Uint8Array;
-  /** The account whose device sent it (null for the state this device started from or migrated). */
+  /** `state.author`, or null for a state migrated from a version-1 record (no author known). */
   readonly author: Uint8Array | null;
   /** True when its chain of parents reaches the state this device started from, every step allowed. */
   readonly valid: boolean;
@@ -52,15 +54,28 @@ export const MAX_KNOWN_GROUP_STATES = 8;
 /** The parent of a group's first state. */
 export const ROOT_PARENT = new Uint8Array(GROUP_STATE_HASH_BYTES);
 
+/** The author of a state migrated from a version-1 record, which recorded none. */
+export const UNKNOWN_AUTHOR = new Uint8Array(32);
+
+/** A held state for `state`: its hash and its author (null when unknown). */
+export function knownState(provider: CryptoProvider, groupId: Uint8Array, state: GroupStateCore, valid: boolean): KnownState {
+  const author = bytesEqual(state.author, UNKNOWN_AUTHOR) ? null : state.author;
+  return { state, hash: stateHash(provider, groupId, state), author, valid };
+}
+
 const STATE_HASH_TAG = 'parley/group-state';
 
 /**
  * The state hash: SHA-256(CBOR(["parley/group-state", 1, groupId, revision,
- * name, members, admins, parent])), deterministic CBOR (spec 01). The group
- * id is inside, so a state can never stand for one of another group.
+ * name, members, admins, parent, author])), deterministic CBOR (spec 01).
+ * The group id is inside, so a state can never stand for one of another
+ * group; the author is inside, so two admins' identical changes are two
+ * states, each ranked by its own author (headOf).
  */
 export function stateHash(provider: CryptoProvider, groupId: Uint8Array, s: GroupStateCore): Uint8Array {
-  return provider.backend.sha256(encodeCbor([STATE_HASH_TAG, 1, groupId, s.revision, s.name, [...s.members], [...s.admins], s.parent]));
+  return provider.backend.sha256(
+    encodeCbor([STATE_HASH_TAG, 1, groupId, s.revision, s.name, [...s.members], [...s.admins], s.parent, s.author]),
+  );
 }
 
 const has = (list: readonly Uint8Array[], key: Uint8Array) => list.some((k) => bytesEqual(k, key));
@@ -172,6 +187,10 @@ export type AddResult =
  */
 export function addState(states: readonly KnownState[], state: GroupStateCore, hash: Uint8Array, author: Uint8Array): AddResult {
   if (states.some((k) => bytesEqual(k.hash, hash))) return { kind: 'duplicate' };
+  // Only its author delivers a change: states are authenticated by the session they arrive on.
+  if (!bytesEqual(state.author, author)) {
+    return { kind: 'refused', refusal: { code: 'NOT_GROUP_ADMIN', message: 'a group change sent by another account than its author' } };
+  }
   const head = headOf(states);
   const parent = states.find((k) => bytesEqual(k.hash, state.parent));
   if (!parent || !parent.valid) {

@@ -8,7 +8,7 @@
  *       generation: uint, distributedTo: [* [account, deviceId]],
  *       accounts: [+ bstr .size 32],
  *       states: [+ [revision, name, members: [+ uint], admins: [+ uint], parent: bstr .size 32,
- *                   author: bstr .size 32 / null, valid: bool]]]
+ *                   author: bstr .size 32, valid: bool]]]
  *
  * `accounts` lists every account any held state names, once; a state's
  * members and admins are indexes into it. Up to eight states of a
@@ -21,7 +21,7 @@
  *
  * A version-1 record recorded no authority and no parent: it migrates to one
  * state with every member an admin (the old rule: any member could change
- * the group) and the all-zero parent. Every device that held the same
+ * the group), the all-zero parent and the all-zero (unknown) author. Every device that held the same
  * version-1 state migrates to the same state hash, so their next change
  * links up.
  *
@@ -29,12 +29,21 @@
  * `generation`; a device missing from it gets a distribution before our
  * next group message.
  */
-import { type CryptoProvider, GroupSession, ParleyError, decodeCbor, encodeCbor, limits, toHex } from '@parley/core';
+import { type CryptoProvider, GroupSession, ParleyError, bytesEqual, decodeCbor, encodeCbor, limits, toHex } from '@parley/core';
 import { GROUP_STATE_HASH_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES, MAX_GROUP_REVISION } from '../content/content.ts';
 import { readArray, readBool, readBytes, readOptional, readText, readUint } from '../content/fields.ts';
 import { type DeviceAddress, fromBase64Url, toBase64Url } from '../ids.ts';
 import type { ClientStore } from '../store/types.ts';
-import { type GroupStateCore, type KnownState, MAX_KNOWN_GROUP_STATES, ROOT_PARENT, headOf, stateHash } from './group-state.ts';
+import {
+  type GroupStateCore,
+  type KnownState,
+  MAX_KNOWN_GROUP_STATES,
+  ROOT_PARENT,
+  UNKNOWN_AUTHOR,
+  headOf,
+  knownState,
+  stateHash,
+} from './group-state.ts';
 import { asRecord } from './record.ts';
 
 const TAG = 'parley/client-group';
@@ -108,8 +117,8 @@ function readKnownState(v: unknown, accounts: readonly Uint8Array[], groupId: Ui
     members: readAccountRefs(f[2], accounts, 'state.members'),
     admins: readAccountRefs(f[3], accounts, 'state.admins'),
     parent: readBytes(f[4], 'state.parent', GROUP_STATE_HASH_BYTES),
+    author: readBytes(f[5], 'state.author', 32),
   };
-  const author = readOptional(f[5], (a) => readBytes(a, 'state.author', 32));
   const valid = readBool(f[6], 'state.valid');
   // Recomputed, never stored (a record cannot carry a hash that does not match its state), and
   // only when asked: receiving a group message needs the head's members, not the hashes.
@@ -120,7 +129,7 @@ function readKnownState(v: unknown, accounts: readonly Uint8Array[], groupId: Ui
       hash ??= stateHash(provider, groupId, state);
       return hash;
     },
-    author,
+    author: bytesEqual(state.author, UNKNOWN_AUTHOR) ? null : state.author,
     valid,
   };
 }
@@ -141,10 +150,11 @@ function fromVersion1(f: unknown[], groupId: Uint8Array, provider: CryptoProvide
     members,
     admins: members,
     parent: ROOT_PARENT,
+    author: UNKNOWN_AUTHOR,
   };
   return {
     groupId,
-    states: [{ state, hash: stateHash(provider, groupId, state), author: null, valid: true }],
+    states: [knownState(provider, groupId, state, true)],
     members,
     session: GroupSession.deserialize(readBytes(f[3], 'session', { max: limits.MAX_RECORD_BYTES }), provider),
     generation: readUint(f[4], 'generation'),
@@ -176,7 +186,7 @@ export function saveGroup(store: ClientStore, g: GroupRecord): void {
     refs(k.state.members),
     refs(k.state.admins),
     k.state.parent,
-    k.author,
+    k.state.author,
     k.valid,
   ]);
   store.put(

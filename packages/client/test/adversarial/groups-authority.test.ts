@@ -24,13 +24,17 @@ const texts = (c: ParleyClient, conversation: string) =>
   c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
 
 /** The state hash of a crafted state (spec/08-groups.md §13.1), to chain crafted changes. */
-function hashOf(group: string, s: { revision: number; name: string; members: string[]; admins: string[]; parent: string }): string {
+function hashOf(
+  group: string,
+  s: { revision: number; name: string; members: string[]; admins: string[]; parent: string; author: string },
+): string {
   const { groupId } = parseConversationId(group) as { groupId: Uint8Array };
   const state = {
     ...s,
     members: s.members.map((m) => parseAccountId(m)),
     admins: s.admins.map((m) => parseAccountId(m)),
     parent: fromHex(s.parent),
+    author: parseAccountId(s.author),
   };
   return toHex(stateHash(defaultProvider(), groupId, state));
 }
@@ -139,7 +143,7 @@ describe('group membership authority (issue 11 finding 2)', () => {
     for (let i = 1; i <= 3; i++) {
       const state = { revision: before.revision + i, members: all, admins: [alice.accountId, mallory.accountId], parent, name: `fork${i}` };
       await attacker.sendGroupUpdate(group, [alice.accountId, bob.accountId], state, before.newFormat);
-      parent = hashOf(group, state);
+      parent = hashOf(group, { ...state, author: mallory.accountId });
     }
     // Everything Mallory sent has been handled (the relay drops an envelope once it is acknowledged).
     const addressOf = (c: ParleyClient) => ({ accountKey: parseAccountId(c.accountId), deviceId: 1 });

@@ -34,6 +34,8 @@ export interface CraftedState {
   readonly admins?: readonly string[];
   /** Hex state hash (ignored by a victim of the older format). */
   readonly parent?: string;
+  /** Account id of the change's author (default: the attacker; ignored by the older format). */
+  readonly author?: string;
   readonly epoch?: number;
 }
 
@@ -70,6 +72,7 @@ export class GroupAttacker {
       body.push(
         (state.admins ?? state.members).map((m) => parseAccountId(m)),
         fromHex(state.parent ?? '00'.repeat(32)),
+        parseAccountId(state.author ?? this.client.accountId),
       );
     const content = [
       CONTENT_VERSION,
