@@ -34,7 +34,7 @@ export const ClientErrorCode = {
   NOT_GROUP_ADMIN: 'NOT_GROUP_ADMIN',
   /** A group change that is not exactly one revision after the state it names, or names a state not held (spec 08 §13). */
   GROUP_OUT_OF_ORDER: 'GROUP_OUT_OF_ORDER',
-  /** A group at its last revision cannot change again (spec 08 §13). */
+  /** A group change past a group bound: the last revision, or more than MAX_GROUP_MEMBERS accounts (spec 08 §13). */
   GROUP_LIMIT: 'GROUP_LIMIT',
 } as const;
 

@@ -16,7 +16,7 @@
  */
 import { type DeviceCertificate, type GroupMember, GroupSession, groupLimits, isParleyError } from '@parley/core';
 import { bytesEqual } from '../bytes.ts';
-import { type Content, type ContentBody, type GroupState, encodeContent } from '../content/content.ts';
+import { type Content, type ContentBody, type GroupState, MAX_GROUP_MEMBERS, encodeContent } from '../content/content.ts';
 import { ClientError } from '../errors.ts';
 import { type DeviceAddress, accountId, deviceKey } from '../ids.ts';
 import { conversationId } from '../state/conversation-id.ts';
@@ -109,6 +109,7 @@ export function updateGroup(ctx: Context, groupId: Uint8Array, change: GroupChan
   }
   const refusal = checkChange(parent, next, self);
   if (refusal) throw new ClientError(refusal.code, refusal.message);
+  if (next.members.length > MAX_GROUP_MEMBERS) throw new ClientError('GROUP_LIMIT', `a group holds at most ${MAX_GROUP_MEMBERS} accounts`);
   const hash = stateHash(ctx.provider, groupId, next);
   const added = addState(group.states, next, hash, self);
   if (added.kind !== 'added') throw new ClientError('GROUP_OUT_OF_ORDER', 'the change could not be applied to this group');
@@ -280,7 +281,7 @@ function rebaseLostChange(ctx: Context, lost: KnownState, group: GroupRecord, pe
   const same = (a: readonly Uint8Array[], b: readonly Uint8Array[]) => a.length === b.length && without(a, b).length === 0;
   if (next.name === head.state.name && same(next.members, head.state.members) && same(next.admins, head.state.admins)) return;
   // Another device of our account may have made it already; and it must pass the rules like any change.
-  if (checkChange(head.state, next, self) !== null) return;
+  if (checkChange(head.state, next, self) !== null || next.members.length > MAX_GROUP_MEMBERS) return;
   const hash = stateHash(ctx.provider, group.groupId, next);
   if (group.states.some((k) => bytesEqual(k.hash, hash))) return;
   updateGroup(ctx, group.groupId, change, pending);
