@@ -15,6 +15,7 @@
  *   parley safety <name>                 the safety number to compare
  *   parley group create <name> <member...>   make a group
  *   parley group add|remove <group> <member...>
+ *   parley group admin|unadmin <group> <member...>   who may change the group (admins only)
  *   parley timer <to> <seconds>          disappearing messages (0 = off)
  *   parley link                          (new device) print a link request, then paste the answer
  *   parley approve <request>             (primary device) answer a link request
@@ -265,11 +266,12 @@ export async function main(argv: string[]): Promise<number> {
           );
           await client.flush().catch(() => undefined);
           console.log(`created #${name}`);
-        } else if (sub === 'add' || sub === 'remove') {
+        } else if (sub === 'add' || sub === 'remove' || sub === 'admin' || sub === 'unadmin') {
           need(args, 3, `${sub} <group> <member...>`);
           await client.start();
           const ids = members.map((m) => accountOf(client, m));
-          await client.updateGroup(target(client, name as string), sub === 'add' ? { add: ids } : { remove: ids });
+          const change = { add: { add: ids }, remove: { remove: ids }, admin: { addAdmins: ids }, unadmin: { removeAdmins: ids } }[sub];
+          await client.updateGroup(target(client, name as string), change);
           await client.flush().catch(() => undefined);
           console.log('done');
         } else throw new UsageError(`unknown group command ${sub}`);
