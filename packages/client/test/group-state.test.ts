@@ -2,7 +2,7 @@
  * The group membership rules as pure functions (spec/08-groups.md §13) and
  * the group record's versions (spec/10-client.md §7.2).
  */
-import { Account, GroupSession, bytesEqual, defaultProvider, encodeCbor, toHex } from '@parley/core';
+import { Account, GroupSession, bytesEqual, compareBytes, defaultProvider, encodeCbor, toHex } from '@parley/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_GROUP_REVISION } from '../src/content/content.ts';
@@ -111,6 +111,34 @@ describe('which state every device keeps (addState, headOf)', () => {
     }
     expect(headOf(states).state.members).toEqual([A, C]);
     // A concurrent change by A's side that does not remove B is decided by the hash, as any tie.
+  });
+
+  it('keeps the head a fork chose once old states are dropped (the losing branch never becomes a root)', () => {
+    // A and B (admins, A first) change r2 at once; A's wins by rank whatever the hashes.
+    const r2 = child(root, rootHash, { admins: [A, B] });
+    const h2 = stateHash(p, groupId, r2);
+    let states: readonly KnownState[] = [anchor];
+    const add = (s: GroupStateCore) => {
+      const r = addState(states, s, stateHash(p, groupId, s), s.author);
+      if (r.kind !== 'added') throw new Error(r.kind);
+      states = r.states;
+    };
+    add(r2);
+    // Try names until B's change has the lower hash, so only the rank can make A's win.
+    let byA = child(r2, h2, { name: 'a' });
+    let byB = child(r2, h2, { name: 'b', author: B });
+    for (let i = 0; compareBytes(stateHash(p, groupId, byB), stateHash(p, groupId, byA)) > 0; i++) byB = { ...byB, name: `b${i}` };
+    add(byA);
+    add(byB);
+    expect(headOf(states).state.name).toBe('a');
+    // Many more changes on A's line: older states are dropped, the head follows A's line.
+    for (let i = 0; i < 2 * MAX_KNOWN_GROUP_STATES; i++) {
+      const head = headOf(states);
+      byA = child(head.state, head.hash, { name: `a${i}` });
+      add(byA);
+      expect(headOf(states).state.name).toBe(`a${i}`);
+      expect(states.length).toBeLessThanOrEqual(MAX_KNOWN_GROUP_STATES);
+    }
   });
 
   it('never holds more than MAX_KNOWN_GROUP_STATES, whatever a member floods it with, and keeps the head', () => {

@@ -200,13 +200,13 @@ export function addState(states: readonly KnownState[], state: GroupStateCore, h
     if (state.revision > head.state.revision + MAX_KNOWN_GROUP_STATES) return { kind: 'refused', refusal };
     if (!has(head.state.members, author))
       return { kind: 'refused', refusal: { code: 'NOT_GROUP_ADMIN', message: 'a group change from a non-member' } };
-    return { kind: 'pending', refusal, states: bound([...states, { state, hash, author, valid: false }], head.hash) };
+    return { kind: 'pending', refusal, states: bound([...states, { state, hash, author, valid: false }]) };
   }
   const refusal = checkChange(parent.state, state, author);
   if (refusal) return { kind: 'refused', refusal };
   let out: KnownState[] = [...states, { state, hash, author, valid: true }];
   out = validateWaiting(out);
-  return { kind: 'added', states: bound(out, headOf(out).hash) };
+  return { kind: 'added', states: bound(out) };
 }
 
 /** Checks waiting changes whose parent became valid; drops the ones not allowed. */
@@ -228,24 +228,34 @@ function validateWaiting(states: KnownState[]): KnownState[] {
 }
 
 /**
- * Keeps at most MAX_KNOWN_GROUP_STATES: waiting changes go first (oldest
+ * Keeps at most MAX_KNOWN_GROUP_STATES. Waiting changes go first (oldest
  * first, so a member flooding changes of unknown states cannot push out
- * the ancestors a real concurrent change needs), then the valid states of
- * lowest revision. The head always stays.
+ * the ancestors a real concurrent change needs); then every state off the
+ * head's line (the branches that lost), all at once, so that no fork is
+ * decided again with only some of its branches; then the head's oldest
+ * ancestors. Never the head, and never a fork point while its branches
+ * stay: dropping one would leave the losing branch as a root of its own.
  */
-function bound(states: KnownState[], headHash: Uint8Array): KnownState[] {
-  const out = [...states];
+function bound(states: KnownState[]): KnownState[] {
+  let out = [...states];
   while (out.length > MAX_KNOWN_GROUP_STATES) {
-    let victim = out.findIndex((k) => !k.valid);
-    if (victim < 0) {
-      victim = -1;
-      out.forEach((k, i) => {
-        if (bytesEqual(k.hash, headHash)) return;
-        const v = out[victim];
-        if (victim < 0 || (v && k.state.revision < v.state.revision)) victim = i;
-      });
+    const waiting = out.findIndex((k) => !k.valid);
+    if (waiting >= 0) {
+      out.splice(waiting, 1);
+      continue;
     }
-    out.splice(victim, 1);
+    const line: KnownState[] = [];
+    for (let k: KnownState | undefined = headOf(out); k && line.length <= out.length; ) {
+      line.push(k);
+      const parent: Uint8Array = k.state.parent;
+      k = out.find((x) => bytesEqual(x.hash, parent));
+    }
+    if (line.length < out.length) {
+      out = out.filter((k) => line.includes(k));
+      continue;
+    }
+    // One line from the oldest state to the head: drop the oldest.
+    out.splice(out.indexOf(line[line.length - 1] as KnownState), 1);
   }
   return out;
 }
