@@ -206,6 +206,9 @@ describe('group membership authority (issue 11 finding 2)', () => {
     // Mallory's own group, of which she is the legitimate admin.
     const group = await mallory.createGroup('trap', [bob.accountId]);
     await until(() => bob.group(group) !== null);
+    // Mallory and Erin have talked before (Erin holds Mallory's signed device list).
+    await mallory.sendText(erin.accountId, 'hi Erin');
+    await until(() => erin.history(mallory.accountId).length > 0, 10_000, 'erin heard from mallory');
     const head = headOf(mallory.group(group) as never);
     const erinWarnings = record(erin, 'warning');
     const members = [mallory.accountId, bob.accountId, erin.accountId];
@@ -217,7 +220,7 @@ describe('group membership authority (issue 11 finding 2)', () => {
     );
     await until(() => erinWarnings.length > 0 || erin.group(group) !== null, 10_000, 'erin handled the invitation');
     expect(erin.group(group)).toBeNull();
-    expect(erinWarnings.map((w) => w.code)).toEqual(['OVERSIZED']);
+    expect(erinWarnings.map((w) => w.code)).toContain('OVERSIZED');
 
     // Core refuses such an epoch too (typed, never a RangeError), whoever calls it.
     const identity = loadIdentity(malloryStore, defaultProvider());

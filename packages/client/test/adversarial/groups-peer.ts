@@ -19,6 +19,7 @@ import { CONTENT_VERSION, ContentType } from '../../src/content/content.ts';
 import { timestampToBytes } from '../../src/content/fields.ts';
 import { type DeviceAddress, parseAccountId } from '../../src/ids.ts';
 import { parseConversationId } from '../../src/state/conversation-id.ts';
+import { loadDevices } from '../../src/state/devices.ts';
 import { loadIdentity } from '../../src/state/identity.ts';
 import { loadSession, saveSession } from '../../src/state/sessions.ts';
 import type { ClientStore } from '../../src/store/types.ts';
@@ -74,6 +75,10 @@ export class GroupAttacker {
         fromHex(state.parent ?? '00'.repeat(32)),
         parseAccountId(state.author ?? this.client.accountId),
       );
+    // Like an honest first contact, the content carries the attacker's signed device list (spec 10 §5),
+    // so a victim with no session yet can trust the attacker's device and read what is inside.
+    const identity = loadIdentity(this.#store, provider);
+    const ownList = identity ? (loadDevices(this.#store, identity.device.accountKey, provider).list?.encoded ?? null) : null;
     const content = [
       CONTENT_VERSION,
       ContentType.groupUpdate,
@@ -82,7 +87,7 @@ export class GroupAttacker {
       0,
       ref.groupId,
       body,
-      null,
+      ownList,
     ];
     await this.sendPlaintext(victims, encodeCbor(content as CborValue));
   }
