@@ -740,6 +740,8 @@ export class ParleyClient {
     return this.#serial
       .run(async () => {
         const outcome = await receiveEnvelope(this.#ctx, e);
+        // Acknowledged only once durable: a write-behind store (IndexedDB) may still be writing.
+        await this.#ctx.store.flushed?.();
         if (outcome.usedPreKeys) this.#scheduleUpkeep();
       })
       .then(

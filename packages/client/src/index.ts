@@ -17,6 +17,7 @@ export { accountId, parseAccountId } from './ids.ts';
 export { conversationId, parseConversationId } from './state/conversation-id.ts';
 export type { StoredMessage, MessageStatusName } from './state/history.ts';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory.ts';
+export { IndexedDbStore, IndexedDbStoreError, type IndexedDbStoreErrorCode, type IndexedDbStoreOptions } from './store/indexeddb.ts';
 export type { AttachmentFiles } from './store/downloads.ts';
 export { type ClientStore, type StoreEntry, type Table, TABLES } from './store/types.ts';
 export { connectRelay, type RelayConnectOptions } from './relay-adapter.ts';

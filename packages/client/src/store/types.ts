@@ -13,9 +13,9 @@
  * session, store the plaintext, remember the message id) is CPU work with no
  * I/O in between, and doing it inside one synchronous transaction is what
  * makes it atomic without locks. better-sqlite3 and an in-memory map are
- * both synchronous; an asynchronous backend (IndexedDB) would keep a
- * write-behind copy in memory and flush each transaction as one IDB
- * transaction, which is future work.
+ * both synchronous; the asynchronous backend (IndexedDB, indexeddb.ts) keeps
+ * a write-behind copy in memory, writes each transaction as one IndexedDB
+ * transaction, and offers `flushed()` for the SDK to await before sending.
  *
  * Expiry: an entry may carry `expiresAt` (ms since the epoch). From that
  * moment it is invisible to `get` and `list` (whatever the sweep schedule),
@@ -79,6 +79,14 @@ export interface ClientStore {
    * unrecoverable from its files here (free pages, journals): spec/10-client.md §7.4.
    */
   sweep(now: number): number;
+  /**
+   * For write-behind backends (IndexedDB): resolves once every committed
+   * transaction is durable. The SDK awaits it before anything leaves the
+   * device that depends on new state (an envelope encrypted with a new chain
+   * step, an acknowledgement of a stored message). Synchronous backends,
+   * durable at commit, leave it out.
+   */
+  flushed?(): Promise<void>;
   close(): void;
 }
 

@@ -7,20 +7,22 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ClientStore } from '../../src/store/types.ts';
 
-export type StoreFactory = (clock: () => number) => { store: ClientStore; reopen?: () => ClientStore };
+/** Asynchronous backends (IndexedDB) open asynchronously; the store itself is synchronous once open. */
+export type StoreFactory = (clock: () => number) => MadeStore | Promise<MadeStore>;
+export type MadeStore = { store: ClientStore; reopen?: () => ClientStore | Promise<ClientStore> };
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 
 export function storeContract(name: string, make: StoreFactory): void {
   describe(`${name}: ClientStore contract`, () => {
-    const open = (now = 1000) => {
+    const open = async (now = 1000) => {
       const clock = { now };
-      const made = make(() => clock.now);
+      const made = await make(() => clock.now);
       return { ...made, clock };
     };
 
-    it('reads back what it wrote, and copies values both ways', () => {
-      const { store } = open();
+    it('reads back what it wrote, and copies values both ways', async () => {
+      const { store } = await open();
       const value = bytes(1, 2, 3);
       store.put('sessions', 'a.1', value);
       value[0] = 9;
@@ -33,8 +35,8 @@ export function storeContract(name: string, make: StoreFactory): void {
       store.close();
     });
 
-    it('replaces and deletes', () => {
-      const { store } = open();
+    it('replaces and deletes', async () => {
+      const { store } = await open();
       store.put('contacts', 'k', bytes(1));
       store.put('contacts', 'k', bytes(2));
       expect(store.get('contacts', 'k')).toEqual(bytes(2));
@@ -44,8 +46,8 @@ export function storeContract(name: string, make: StoreFactory): void {
       store.close();
     });
 
-    it('lists by prefix in key order, and only that table', () => {
-      const { store } = open();
+    it('lists by prefix in key order, and only that table', async () => {
+      const { store } = await open();
       for (const k of ['b/2', 'a/1', 'b/10', 'b/1', 'c', 'b']) store.put('messages', k, bytes(k.length));
       store.put('sent', 'b/3', bytes(0));
       expect(store.list('messages', 'b/').map((e) => e.key)).toEqual(['b/1', 'b/10', 'b/2']);
@@ -54,8 +56,8 @@ export function storeContract(name: string, make: StoreFactory): void {
       store.close();
     });
 
-    it('orders and bounds prefixes the same way as JavaScript string comparison (property)', () => {
-      const { store } = open();
+    it('orders and bounds prefixes the same way as JavaScript string comparison (property)', async () => {
+      const { store } = await open();
       const key = fc.stringMatching(/^[ -~]{1,8}$/);
       fc.assert(
         fc.property(
@@ -75,8 +77,8 @@ export function storeContract(name: string, make: StoreFactory): void {
       store.close();
     });
 
-    it('hides an expired entry at once and sweeps it later', () => {
-      const { store, clock } = open(1000);
+    it('hides an expired entry at once and sweeps it later', async () => {
+      const { store, clock } = await open(1000);
       store.put('messages', 'gone', bytes(1), 1500);
       store.put('messages', 'kept', bytes(2), 5000);
       store.put('messages', 'forever', bytes(3));
@@ -92,8 +94,8 @@ export function storeContract(name: string, make: StoreFactory): void {
       store.close();
     });
 
-    it('commits a transaction as a whole', () => {
-      const { store } = open();
+    it('commits a transaction as a whole', async () => {
+      const { store } = await open();
       const result = store.transaction(() => {
         store.put('sessions', 'x', bytes(1));
         store.put('outbox', 'y', bytes(2));
@@ -105,8 +107,8 @@ export function storeContract(name: string, make: StoreFactory): void {
       store.close();
     });
 
-    it('rolls back every write of a transaction that throws, including deletes and replacements', () => {
-      const { store } = open();
+    it('rolls back every write of a transaction that throws, including deletes and replacements', async () => {
+      const { store } = await open();
       store.put('sessions', 'old', bytes(1));
       store.put('sessions', 'replaced', bytes(2));
       expect(() =>
@@ -127,7 +129,7 @@ export function storeContract(name: string, make: StoreFactory): void {
     });
 
     it('refuses an async transaction function and keeps nothing it wrote synchronously', async () => {
-      const { store } = open();
+      const { store } = await open();
       expect(() =>
         store.transaction(() => {
           store.put('sessions', 'async', bytes(1));
@@ -138,8 +140,8 @@ export function storeContract(name: string, make: StoreFactory): void {
       store.close();
     });
 
-    it('refuses keys that are empty, too long or not printable ASCII, and unknown tables', () => {
-      const { store } = open();
+    it('refuses keys that are empty, too long or not printable ASCII, and unknown tables', async () => {
+      const { store } = await open();
       expect(() => store.put('sessions', '', bytes(1))).toThrow(TypeError);
       expect(() => store.put('sessions', 'x'.repeat(1025), bytes(1))).toThrow(TypeError);
       expect(() => store.put('sessions', 'caf\u00e9', bytes(1))).toThrow(TypeError);
@@ -149,8 +151,8 @@ export function storeContract(name: string, make: StoreFactory): void {
       store.close();
     });
 
-    it('keeps an empty value distinct from an absent one', () => {
-      const { store } = open();
+    it('keeps an empty value distinct from an absent one', async () => {
+      const { store } = await open();
       store.put('processed', 'empty', new Uint8Array(0));
       expect(store.get('processed', 'empty')).toEqual(new Uint8Array(0));
       store.close();
@@ -161,8 +163,8 @@ export function storeContract(name: string, make: StoreFactory): void {
 /** For durable backends: what was committed is there after reopening; what was rolled back is not. */
 export function durabilityContract(name: string, make: StoreFactory): void {
   describe(`${name}: durability`, () => {
-    it('survives a reopen', () => {
-      const made = make(() => 1000);
+    it('survives a reopen', async () => {
+      const made = await make(() => 1000);
       const store = made.store;
       store.put('identity', 'device', bytes(7, 7));
       expect(() =>
@@ -172,7 +174,7 @@ export function durabilityContract(name: string, make: StoreFactory): void {
         }),
       ).toThrow();
       store.close();
-      const again = (made.reopen as () => ClientStore)();
+      const again = await (made.reopen as () => ClientStore | Promise<ClientStore>)();
       expect(again.get('identity', 'device')).toEqual(bytes(7, 7));
       expect(again.get('identity', 'lost')).toBeUndefined();
       again.close();
