@@ -1,0 +1,433 @@
+/**
+ * The chat screen: conversations on the left, the open one on the right,
+ * dialogs for adding a contact, making a group, linking a device and the
+ * safety number. Everything shown is read back from the SDK (history,
+ * contacts, groups) after each event, so what the page shows is what the
+ * store holds.
+ */
+import type { ParleyClient, StoredMessage } from '@parley/client';
+import { dialog, errorText, h, mount } from './dom.ts';
+import { STATUS_MARK, TIMER_CHOICES, digitGroups, shortId, time, toBase64Url } from './format.ts';
+import { MediaCache, kindOf } from './media.ts';
+
+/** How long a "typing" indicator stays without a refresh from the sender. */
+const TYPING_SHOWN_MS = 6000;
+/** Messages of the open conversation shown (the latest). */
+const HISTORY_SHOWN = 200;
+
+export class ChatView {
+  readonly #root: HTMLElement;
+  readonly #client: ParleyClient;
+  readonly #media: MediaCache;
+  /** Conversations with someone not (yet) in the contacts: remembered per profile in localStorage (UI state only). */
+  readonly #seenKey: string;
+  #active: string | null = null;
+  #connection = 'closed';
+  #typing = new Map<string, number>();
+  #renderQueued = false;
+  #messagesEl: HTMLElement | null = null;
+
+  constructor(root: HTMLElement, client: ParleyClient, profile: string) {
+    this.#root = root;
+    this.#client = client;
+    this.#media = new MediaCache(client);
+    this.#seenKey = `parley-web:${profile}:conversations`;
+    const rerender = () => this.#queueRender();
+    client.on('message', (m) => {
+      this.#remember(m.conversation);
+      this.#typing.delete(m.conversation);
+      rerender();
+    });
+    for (const event of ['receipt', 'sent', 'group-change', 'timer-change', 'devices-change', 'safety-number-change'] as const)
+      client.on(event, rerender);
+    client.on('typing', (t) => {
+      if (t.typing) this.#typing.set(t.conversation, Date.now() + TYPING_SHOWN_MS);
+      else this.#typing.delete(t.conversation);
+      rerender();
+    });
+    client.on('connection', (c) => {
+      this.#connection = c.state;
+      rerender();
+    });
+    const first = this.#conversations()[0];
+    this.#active = new URLSearchParams(location.hash.slice(1)).get('c') ?? first?.id ?? null;
+  }
+
+  render(): void {
+    const me = this.#client.accountId;
+    const header = h(
+      'header',
+      {},
+      h('strong', {}, 'Parley'),
+      h('span', { class: 'me', title: me, 'data-testid': 'my-id' }, me),
+      h('button', { class: 'plain', 'data-testid': 'copy-id', onclick: () => void navigator.clipboard?.writeText(me) }, 'Copy my id'),
+      h('span', { class: 'spacer' }),
+      h(
+        'span',
+        { class: `conn ${this.#connection}`, 'data-testid': 'connection' },
+        this.#connection === 'drained' ? 'online' : this.#connection,
+      ),
+      h('button', { 'data-testid': 'add-contact', onclick: () => this.#addContact() }, 'Add contact'),
+      h('button', { 'data-testid': 'new-group', onclick: () => this.#newGroup() }, 'New group'),
+      this.#client.isPrimary
+        ? h('button', { class: 'plain', 'data-testid': 'link-device', onclick: () => this.#linkDevice() }, 'Link device')
+        : null,
+    );
+    mount(this.#root, h('div', { class: 'shell' }, header, this.#sidebar(), this.#chat()));
+    if (this.#messagesEl) this.#messagesEl.scrollTop = this.#messagesEl.scrollHeight;
+    this.#markRead();
+  }
+
+  #queueRender(): void {
+    if (this.#renderQueued) return;
+    this.#renderQueued = true;
+    queueMicrotask(() => {
+      this.#renderQueued = false;
+      // Keep what the user is typing across re-renders.
+      const draft = (this.#root.querySelector('[data-testid=composer]') as HTMLInputElement | null)?.value ?? '';
+      const focused = document.activeElement?.getAttribute('data-testid') === 'composer';
+      this.render();
+      const composer = this.#root.querySelector('[data-testid=composer]') as HTMLInputElement | null;
+      if (composer) {
+        composer.value = draft;
+        if (focused) composer.focus();
+      }
+    });
+  }
+
+  // ---- conversations ---------------------------------------------------------
+
+  #conversations(): { id: string; name: string }[] {
+    const out = new Map<string, string>();
+    for (const c of this.#client.contacts()) out.set(c.account, c.verified ? `${c.name} ✔` : c.name);
+    for (const g of this.#client.groups()) out.set(g.conversation, `# ${g.name}`);
+    for (const id of this.#seen()) if (!out.has(id) && id !== this.#client.accountId) out.set(id, shortId(id));
+    return [...out].map(([id, name]) => ({ id, name }));
+  }
+
+  #seen(): string[] {
+    try {
+      const v = JSON.parse(localStorage.getItem(this.#seenKey) ?? '[]');
+      return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  #remember(id: string): void {
+    const seen = this.#seen();
+    if (!seen.includes(id)) localStorage.setItem(this.#seenKey, JSON.stringify([...seen, id]));
+  }
+
+  #nameOf(account: string): string {
+    if (account === this.#client.accountId) return 'me';
+    return this.#client.contacts().find((c) => c.account === account)?.name ?? shortId(account);
+  }
+
+  #sidebar(): HTMLElement {
+    const list = this.#conversations();
+    const items = list.map(({ id, name }) => {
+      const unread = this.#safeHistory(id).filter((m) => !m.outgoing && m.status !== 'read').length;
+      return h(
+        'div',
+        {
+          class: `conv${id === this.#active ? ' active' : ''}`,
+          'data-testid': 'conversation',
+          'data-id': id,
+          onclick: () => this.#open(id),
+        },
+        h('span', {}, name),
+        unread && id !== this.#active ? h('span', { class: 'badge' }, String(unread)) : null,
+      );
+    });
+    return h('aside', {}, ...(items.length ? items : [h('p', { class: 'empty' }, 'No conversations yet: add a contact by account id.')]));
+  }
+
+  #open(id: string): void {
+    this.#active = id;
+    this.#remember(id);
+    history.replaceState(null, '', `${location.search}#c=${encodeURIComponent(id)}`);
+    this.render();
+  }
+
+  #safeHistory(id: string): StoredMessage[] {
+    try {
+      return this.#client.history(id, HISTORY_SHOWN);
+    } catch {
+      return [];
+    }
+  }
+
+  // ---- the open conversation -------------------------------------------------
+
+  #chat(): HTMLElement {
+    const id = this.#active;
+    this.#messagesEl = null;
+    if (!id) return h('section', { class: 'chat' }, h('p', { class: 'none' }, 'Pick a conversation, or add a contact.'));
+    const isGroup = id.startsWith('g.');
+    const group = isGroup ? this.#client.group(id) : null;
+    const title = group ? `# ${group.name} (${group.members.length} members)` : this.#nameOf(id);
+    const timer = this.#client.expireTimer(id);
+    const timerSelect = h(
+      'select',
+      {
+        'data-testid': 'timer',
+        title: 'Disappearing messages',
+        onchange: (ev: Event) => {
+          const seconds = Number((ev.target as HTMLSelectElement).value);
+          void this.#client.setExpireTimer(id, seconds).catch((e) => this.#toast(errorText(e)));
+        },
+      },
+      ...TIMER_CHOICES.map(([s, label]) => h('option', { value: String(s), selected: s === timer }, `⏱ ${label}`)),
+    );
+    const bar = h(
+      'div',
+      { class: 'bar' },
+      h('span', { class: 'title', 'data-testid': 'chat-title' }, title),
+      timerSelect,
+      isGroup
+        ? null
+        : h('button', { class: 'plain', 'data-testid': 'safety-number', onclick: () => this.#safetyNumber(id) }, 'Safety number'),
+    );
+    const messages = h(
+      'div',
+      { class: 'messages', 'data-testid': 'messages' },
+      ...this.#safeHistory(id).map((m) => this.#message(m, isGroup)),
+    );
+    this.#messagesEl = messages;
+    const typingUntil = this.#typing.get(id) ?? 0;
+    const typing = h('div', { class: 'typing', 'data-testid': 'typing' }, typingUntil > Date.now() ? 'typing…' : '');
+    return h('section', { class: 'chat' }, bar, messages, typing, this.#composer(id));
+  }
+
+  #message(m: StoredMessage, isGroup: boolean): HTMLElement {
+    const body = m.content.body;
+    const sender = toBase64Url(m.sender.accountKey);
+    const parts: (Node | null)[] = [];
+    if (isGroup && !m.outgoing) parts.push(h('div', { class: 'who' }, this.#nameOf(sender)));
+    if (body.type === 'text') parts.push(h('div', { class: 'text' }, body.text));
+    else if (body.type === 'attachment') {
+      const kind = kindOf(body.attachment.contentType);
+      const holder = h('div', { class: 'media', 'data-testid': `media-${kind}` });
+      const name = body.attachment.fileName ?? 'file';
+      void this.#media.url(body.attachment).then(
+        (url) => {
+          if (kind === 'image') holder.append(h('img', { src: url, alt: name, 'data-testid': 'inline-image' }));
+          else if (kind === 'video') holder.append(h('video', { src: url, controls: true, 'data-testid': 'inline-video' }));
+          else holder.append(h('a', { href: url, download: name }, `⬇ ${name}`));
+        },
+        (e) => holder.append(h('span', { class: 'error' }, `could not open ${name}: ${errorText(e)}`)),
+      );
+      parts.push(holder);
+      if (body.caption) parts.push(h('div', { class: 'text' }, body.caption));
+    }
+    const meta = [time(m.content.sentAt)];
+    if (m.outgoing) meta.push(STATUS_MARK[m.status] ?? m.status);
+    if (m.expiresAt !== null) meta.push(`⏱ ${time(m.expiresAt)}`);
+    return h(
+      'div',
+      { class: `msg ${m.outgoing ? 'out' : 'in'}`, 'data-testid': 'message', 'data-status': m.status },
+      ...parts,
+      h('div', { class: 'meta' }, meta.join(' · ')),
+    );
+  }
+
+  #composer(id: string): HTMLElement {
+    const input = h('input', { type: 'text', placeholder: 'Message', 'data-testid': 'composer', autocomplete: 'off' });
+    let typingSent = false;
+    input.addEventListener('input', () => {
+      const now = input.value.length > 0;
+      if (now !== typingSent) {
+        typingSent = now;
+        void this.#client.setTyping(id, now);
+      }
+    });
+    const send = () => {
+      const text = input.value.trim();
+      if (!text) return;
+      input.value = '';
+      typingSent = false;
+      // Shown as queued at once (it is in history); the relay being down is not an error to the user.
+      void this.#client.sendText(id, text).catch((e) => this.#sendFailed(e));
+      this.#queueRender();
+    };
+    input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') send();
+    });
+    const file = h('input', {
+      type: 'file',
+      accept: 'image/*,video/*',
+      'data-testid': 'file-input',
+      onchange: () => {
+        const f = file.files?.[0];
+        file.value = '';
+        if (!f) return;
+        this.#toast(`Sending ${f.name}…`);
+        void this.#client
+          .sendFile(id, {
+            stream: f.stream() as ReadableStream<Uint8Array>,
+            size: f.size,
+            fileName: f.name,
+            contentType: f.type || undefined,
+          })
+          .then(
+            () => this.#toast(''),
+            (e) => this.#sendFailed(e),
+          );
+      },
+    });
+    return h(
+      'div',
+      { class: 'composer' },
+      input,
+      h('label', { class: 'file', title: 'Send a picture or a video' }, '📎', file),
+      h('button', { 'data-testid': 'send', onclick: send }, 'Send'),
+    );
+  }
+
+  #sendFailed(e: unknown): void {
+    const code = (e as { code?: string }).code;
+    if (code === 'RELAY_UNAVAILABLE') this.#toast('Offline: the message is queued and goes out when the relay is back.');
+    else this.#toast(errorText(e));
+    this.#queueRender();
+  }
+
+  #markRead(): void {
+    const id = this.#active;
+    if (!id || document.visibilityState === 'hidden') return;
+    const unread = this.#safeHistory(id).some((m) => !m.outgoing && m.status !== 'read');
+    if (unread)
+      void this.#client.markRead(id).then(
+        () => this.#queueRender(),
+        () => {},
+      );
+  }
+
+  #toast(text: string): void {
+    let el = document.querySelector('[data-testid=toast]') as HTMLElement | null;
+    if (!el) {
+      el = h('div', { class: 'typing', 'data-testid': 'toast' });
+      document.body.append(el);
+    }
+    el.textContent = text;
+  }
+
+  // ---- dialogs ---------------------------------------------------------------
+
+  #addContact(): void {
+    dialog('add-contact-dialog', (close) => {
+      const id = h('input', { type: 'text', placeholder: 'account id', 'data-testid': 'contact-id' });
+      const name = h('input', { type: 'text', placeholder: 'name', 'data-testid': 'contact-name' });
+      const error = h('p', { class: 'error' });
+      const add = async () => {
+        try {
+          await this.#client.addContact(id.value.trim(), name.value.trim());
+          close();
+          this.#open(id.value.trim());
+        } catch (e) {
+          error.textContent = errorText(e);
+        }
+      };
+      return [
+        h('h2', {}, 'Add a contact'),
+        h('p', {}, 'Ask them for their account id (shown at the top of their screen).'),
+        id,
+        name,
+        error,
+        h(
+          'div',
+          { class: 'actions' },
+          h('button', { class: 'plain', onclick: close }, 'Cancel'),
+          h('button', { 'data-testid': 'contact-save', onclick: add }, 'Add'),
+        ),
+      ];
+    });
+  }
+
+  #newGroup(): void {
+    dialog('new-group-dialog', (close) => {
+      const name = h('input', { type: 'text', placeholder: 'group name', 'data-testid': 'group-name' });
+      const boxes = this.#client.contacts().map((c) => {
+        const box = h('input', { type: 'checkbox', value: c.account, 'data-testid': 'group-member', 'data-name': c.name });
+        return { box, row: h('label', {}, box, ` ${c.name}`) };
+      });
+      const error = h('p', { class: 'error' });
+      const create = async () => {
+        try {
+          const members = boxes.filter((b) => b.box.checked).map((b) => b.box.value);
+          const conversation = await this.#client.createGroup(name.value.trim(), members);
+          close();
+          this.#open(conversation);
+        } catch (e) {
+          error.textContent = errorText(e);
+        }
+      };
+      return [
+        h('h2', {}, 'New group'),
+        name,
+        ...boxes.map((b) => b.row),
+        error,
+        h(
+          'div',
+          { class: 'actions' },
+          h('button', { class: 'plain', onclick: close }, 'Cancel'),
+          h('button', { 'data-testid': 'group-save', onclick: create }, 'Create'),
+        ),
+      ];
+    });
+  }
+
+  #linkDevice(): void {
+    dialog('link-dialog', (close) => {
+      const request = h('textarea', { rows: 4, placeholder: 'paste the request from the new device', 'data-testid': 'link-request-input' });
+      const response = h('textarea', { rows: 4, readonly: true, 'data-testid': 'link-response' });
+      const error = h('p', { class: 'error' });
+      const approve = async () => {
+        try {
+          response.value = await this.#client.approveLink(request.value.trim());
+        } catch (e) {
+          error.textContent = errorText(e);
+        }
+      };
+      return [
+        h('h2', {}, 'Link a device'),
+        h('p', {}, 'On the new browser choose "Link to my account", paste its request here, then paste the response back there.'),
+        request,
+        h('div', { class: 'actions' }, h('button', { 'data-testid': 'link-approve', onclick: approve }, 'Approve')),
+        response,
+        error,
+        h('div', { class: 'actions' }, h('button', { class: 'plain', onclick: close }, 'Close')),
+      ];
+    });
+  }
+
+  #safetyNumber(id: string): void {
+    dialog('safety-dialog', (close) => {
+      const { digits } = this.#client.safetyNumber(id);
+      const contact = this.#client.contacts().find((c) => c.account === id);
+      const verify = () => {
+        this.#client.verifySafetyNumber(id);
+        close();
+        this.render();
+      };
+      return [
+        h('h2', {}, `Safety number with ${this.#nameOf(id)}`),
+        h(
+          'p',
+          {},
+          'Compare these digits with the ones on their screen, in person or over a call you trust. If they match, no one is in between.',
+        ),
+        h('div', { class: 'digits', 'data-testid': 'safety-digits' }, ...digitGroups(digits).map((g) => h('span', {}, g))),
+        h('p', { 'data-testid': 'verified-state' }, contact?.verified ? 'Verified ✔' : 'Not verified yet'),
+        h(
+          'div',
+          { class: 'actions' },
+          h('button', { class: 'plain', onclick: close }, 'Close'),
+          contact && !contact.verified
+            ? h('button', { 'data-testid': 'mark-verified', onclick: verify }, 'They match: mark verified')
+            : null,
+        ),
+      ];
+    });
+  }
+}
