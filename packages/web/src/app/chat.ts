@@ -178,7 +178,7 @@ export class ChatView {
           void this.#client.setExpireTimer(id, seconds).catch((e) => this.#toast(errorText(e)));
         },
       },
-      ...TIMER_CHOICES.map(([s, label]) => h('option', { value: String(s), selected: s === timer }, `⏱ ${label}`)),
+      ...TIMER_CHOICES.map(([s, label]) => h('option', { value: String(s), selected: s === timer }, `disappearing: ${label}`)),
     );
     const bar = h(
       'div',
@@ -223,7 +223,7 @@ export class ChatView {
     }
     const meta = [time(m.content.sentAt)];
     if (m.outgoing) meta.push(STATUS_MARK[m.status] ?? m.status);
-    if (m.expiresAt !== null) meta.push(`⏱ ${time(m.expiresAt)}`);
+    if (m.expiresAt !== null) meta.push(`disappears ${time(m.expiresAt)}`);
     return h(
       'div',
       { class: `msg ${m.outgoing ? 'out' : 'in'}`, 'data-testid': 'message', 'data-status': m.status },
@@ -280,7 +280,7 @@ export class ChatView {
       'div',
       { class: 'composer' },
       input,
-      h('label', { class: 'file', title: 'Send a picture or a video' }, '📎', file),
+      h('label', { class: 'file', title: 'Send a picture or a video' }, 'Attach', file),
       h('button', { 'data-testid': 'send', onclick: send }, 'Send'),
     );
   }

@@ -27,7 +27,7 @@ export function digitGroups(digits: string): string[] {
 }
 
 /** Status marks under an outgoing message. */
-export const STATUS_MARK: Record<string, string> = { queued: '🕓 queued', sent: '✓ sent', delivered: '✓✓ delivered', read: '✓✓ read' };
+export const STATUS_MARK: Record<string, string> = { queued: 'queued', sent: '✓ sent', delivered: '✓✓ delivered', read: '✓✓ read' };
 
 export function toBase64Url(bytes: Uint8Array): string {
   let s = '';

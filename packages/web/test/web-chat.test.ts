@@ -1,0 +1,241 @@
+/**
+ * The web chat in headless Chromium (Debian's package, driven by
+ * playwright-core), against a real relay served on the same origin by
+ * `startWeb` (what `npm run web` runs). Each person is a browser context of
+ * their own: their own IndexedDB, their own keys.
+ *
+ * One story, in order: Alice and Bob register and add each other, chat both
+ * ways (Alice sees "read"), compare safety numbers; Carol joins a group
+ * with them; Alice sends a picture the others see inline; Bob reloads and
+ * still sees everything; Alice goes offline, writes, comes back, and the
+ * queued message reaches Bob; Alice links a second browser. Screenshots of
+ * the main screens go to packages/web/test/screenshots/ (git-ignored).
+ *
+ * Skips with a reason when /usr/bin/chromium is absent, except under CI.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningWeb, startWeb } from '../src/server/serve.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+];
+const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
+/** Longest wait for one thing to appear on a page (a message crossing the relay, a download). */
+const WAIT_MS = 20_000;
+
+/** A real PNG of `width` x `height` pixels (a colour gradient) that the browser must decode to show. */
+function png(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows: Buffer[] = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3); // filter byte 0, then RGB
+    for (let x = 0; x < width; x++) row.set([(x * 255) / width, (y * 255) / height, 160], 1 + x * 3);
+    rows.push(row);
+  }
+  const pixels = deflateSync(Buffer.concat(rows));
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', header),
+    chunk('IDAT', pixels),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+const PNG_WIDTH = 240;
+const PNG = png(PNG_WIDTH, 135);
+
+const skipReason = existsSync(CHROMIUM) || process.env.CI ? null : `no Chromium at ${CHROMIUM} (run .ci/install-browser.sh)`;
+if (skipReason) console.warn(`web-chat.test.ts skipped: ${skipReason}`);
+
+describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
+  let web: RunningWeb;
+  let dataDir: string;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'parley-web-'));
+    mkdirSync(SHOTS, { recursive: true });
+    web = await startWeb({ dataDir });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  });
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser?.close();
+    await web?.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function person(name: string): Promise<{ page: Page; context: BrowserContext }> {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(`${name}: ${e.name}: ${e.message}`));
+    page.setDefaultTimeout(WAIT_MS);
+    await page.goto(web.url);
+    return { page, context };
+  }
+
+  async function register(page: Page): Promise<string> {
+    await page.getByTestId('create-account').click();
+    const id = (await page.getByTestId('my-id').textContent()) ?? '';
+    expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    await page.locator('[data-testid=connection].drained').waitFor();
+    return id;
+  }
+
+  async function addContact(page: Page, id: string, name: string): Promise<void> {
+    await page.getByTestId('add-contact').click();
+    await page.getByTestId('contact-id').fill(id);
+    await page.getByTestId('contact-name').fill(name);
+    await page.getByTestId('contact-save').click();
+    await page.getByTestId('add-contact-dialog').waitFor({ state: 'detached' });
+  }
+
+  async function openConversation(page: Page, label: string | RegExp): Promise<void> {
+    await page.getByTestId('conversation').filter({ hasText: label }).click();
+  }
+
+  async function send(page: Page, text: string): Promise<void> {
+    await page.getByTestId('composer').fill(text);
+    await page.getByTestId('send').click();
+  }
+
+  const message = (page: Page, text: string) => page.getByTestId('message').filter({ hasText: text });
+
+  it('registers, adds contacts, chats both ways, groups, pictures inline, reload, offline queue, linking', async () => {
+    const alice = await person('alice');
+    const bob = await person('bob');
+    await alice.page.getByTestId('welcome').screenshot({ path: join(SHOTS, 'welcome.png') });
+    const aliceId = await register(alice.page);
+    const bobId = await register(bob.page);
+
+    // Add each other by account id, and chat both ways.
+    await addContact(alice.page, bobId, 'Bob');
+    await addContact(bob.page, aliceId, 'Alice');
+    await send(alice.page, 'hello Bob');
+    await openConversation(bob.page, 'Alice');
+    await message(bob.page, 'hello Bob').waitFor();
+    await send(bob.page, 'hi Alice');
+    await message(alice.page, 'hi Alice').waitFor();
+    // Bob had the conversation open: Alice's message turns "read" on her screen.
+    await alice.page.locator('[data-testid=message][data-status=read]').filter({ hasText: 'hello Bob' }).waitFor();
+
+    // Safety numbers: the same 60 digits on both screens.
+    const digits = async (page: Page) => {
+      await page.getByTestId('safety-number').click();
+      const text = (await page.getByTestId('safety-digits').textContent()) ?? '';
+      return text;
+    };
+    const aliceDigits = await digits(alice.page);
+    expect(aliceDigits).toMatch(/^\d{60}$/);
+    expect(await digits(bob.page)).toBe(aliceDigits);
+    await alice.page.getByTestId('safety-dialog').screenshot({ path: join(SHOTS, 'safety-number.png') });
+    await alice.page.getByTestId('mark-verified').click();
+    await bob.page.getByTestId('safety-dialog').getByText('Close').click();
+    await alice.page.getByTestId('conversation').filter({ hasText: 'Bob ✔' }).waitFor();
+
+    // A group with a third person.
+    const carol = await person('carol');
+    const carolId = await register(carol.page);
+    await addContact(alice.page, carolId, 'Carol');
+    await alice.page.getByTestId('new-group').click();
+    await alice.page.getByTestId('group-name').fill('lunch');
+    await alice.page.locator('[data-testid=group-member][data-name=Bob]').check();
+    await alice.page.locator('[data-testid=group-member][data-name=Carol]').check();
+    await alice.page.getByTestId('group-save').click();
+    await alice.page.getByTestId('chat-title').filter({ hasText: '# lunch (3 members)' }).waitFor();
+    await send(alice.page, 'noon at the usual place?');
+    for (const p of [bob.page, carol.page]) {
+      await openConversation(p, '# lunch');
+      await message(p, 'noon at the usual place?').waitFor();
+    }
+    await send(carol.page, 'yes!');
+    await message(alice.page, 'yes!').waitFor();
+    await message(bob.page, 'yes!').waitFor();
+
+    // A picture, shown inline (decoded by the browser) to everyone in the group.
+    await alice.page.getByTestId('file-input').setInputFiles({ name: 'dots.png', mimeType: 'image/png', buffer: PNG });
+    for (const p of [alice.page, bob.page, carol.page]) {
+      const img = p.getByTestId('inline-image').last();
+      await img.waitFor();
+      await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth), { timeout: WAIT_MS }).toBe(PNG_WIDTH);
+    }
+    await bob.page.screenshot({ path: join(SHOTS, 'group-chat.png') });
+
+    // Bob reloads: keys and history come back from IndexedDB.
+    await bob.page.reload();
+    await bob.page.locator('[data-testid=connection].drained').waitFor();
+    expect(await bob.page.getByTestId('my-id').textContent()).toBe(bobId);
+    await openConversation(bob.page, 'Alice');
+    await message(bob.page, 'hello Bob').waitFor();
+    await message(bob.page, 'hi Alice').waitFor();
+    await openConversation(bob.page, '# lunch');
+    await bob.page.getByTestId('inline-image').waitFor();
+
+    // Alice goes offline, writes, and comes back: the queued message goes out and reaches Bob.
+    await openConversation(alice.page, 'Bob');
+    await alice.context.setOffline(true);
+    await send(alice.page, 'written while offline');
+    await alice.page.locator('[data-testid=message][data-status=queued]').filter({ hasText: 'written while offline' }).waitFor();
+    await alice.page.getByTestId('toast').filter({ hasText: 'Offline' }).waitFor();
+    await alice.page.screenshot({ path: join(SHOTS, 'offline-queued.png') });
+    await alice.context.setOffline(false);
+    await openConversation(bob.page, 'Alice');
+    await message(bob.page, 'written while offline').waitFor();
+    await alice.page.locator('[data-testid=message][data-status=read]').filter({ hasText: 'written while offline' }).waitFor();
+    await alice.page.screenshot({ path: join(SHOTS, 'chat.png') });
+
+    // Disappearing messages: Bob sets a timer; Alice's screen follows, and new messages carry their expiry on both sides.
+    await bob.page.getByTestId('timer').selectOption('300');
+    await expect.poll(() => alice.page.getByTestId('timer').inputValue(), { timeout: WAIT_MS }).toBe('300');
+    await send(alice.page, 'a vanishing note');
+    await message(bob.page, 'a vanishing note').filter({ hasText: 'disappears' }).waitFor();
+    await message(alice.page, 'a vanishing note').filter({ hasText: 'disappears' }).waitFor();
+
+    // Alice links a second browser to her account.
+    const laptop = await person('alice-laptop');
+    await laptop.page.getByTestId('start-link').click();
+    const request = await laptop.page.getByTestId('link-request').inputValue();
+    await alice.page.getByTestId('link-device').click();
+    await alice.page.getByTestId('link-request-input').fill(request);
+    await alice.page.getByTestId('link-approve').click();
+    await expect.poll(() => alice.page.getByTestId('link-response').inputValue(), { timeout: WAIT_MS }).not.toBe('');
+    const response = await alice.page.getByTestId('link-response').inputValue();
+    await laptop.page.getByTestId('link-response-input').fill(response);
+    await laptop.page.getByTestId('finish-link').click();
+    await laptop.page.locator('[data-testid=connection].drained').waitFor();
+    expect(await laptop.page.getByTestId('my-id').textContent()).toBe(aliceId);
+    // Bob's next message reaches both of Alice's browsers.
+    await send(bob.page, 'to both your browsers');
+    await message(alice.page, 'to both your browsers').waitFor();
+    await laptop.page.locator(`[data-testid=conversation][data-id="${bobId}"]`).click();
+    await message(laptop.page, 'to both your browsers').waitFor();
+
+    expect(errors).toEqual([]);
+  });
+});
