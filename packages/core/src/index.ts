@@ -6,6 +6,7 @@ export { ErrorCode, ParleyError, isParleyError, type ErrorDetails } from './erro
 export { bytesEqual, compareBytes, concatBytes, constantTimeEqual, fromHex, fromUtf8, toHex, utf8 } from './bytes.ts';
 export type { CryptoBackend, KemKeyPair, KemEncapsulation } from './crypto/backend.ts';
 export { nobleBackend } from './crypto/noble.ts';
+export { type WebCryptoCurves, webCryptoCurves } from './crypto/webcrypto.ts';
 export { type CryptoProvider, type RandomSource, cryptoProvider, defaultProvider } from './crypto/provider.ts';
 export { checkX25519PublicKey, isLowOrderX25519 } from './crypto/x25519.ts';
 export { encodeCbor, decodeCbor, type CborValue } from './codec/cbor.ts';
