@@ -1,0 +1,115 @@
+/**
+ * Portable timings (Node and browsers: only `performance.now()` and
+ * @parley/core): Parley's session setup and ping-pong on a given backend,
+ * and single curve operations, synchronous (a backend) or asynchronous
+ * (WebCrypto). Used by ../browser.ts in Node and, bundled, in Chromium.
+ *
+ * Each figure is the median of SAMPLES samples, each the mean of enough
+ * iterations to last about SAMPLE_MS.
+ */
+import {
+  Account,
+  type CryptoBackend,
+  PreKeyStore,
+  SessionRecord,
+  type WebCryptoCurves,
+  cryptoProvider,
+  decodeBundle,
+  encodeBundle,
+} from '@parley/core';
+
+/** Samples per figure (the median is reported). */
+const SAMPLES = 7;
+/** Target length of one sample. */
+const SAMPLE_MS = 150;
+
+export interface Timing {
+  readonly op: string;
+  readonly variant: string;
+  /** Median time per operation, microseconds. */
+  readonly micros: number;
+}
+
+const payload = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff);
+
+async function time(run: (i: number) => unknown | Promise<unknown>): Promise<number> {
+  // Calibrate: how many iterations fill one sample.
+  let n = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await run(i);
+    const dt = performance.now() - t0;
+    if (dt >= SAMPLE_MS / 4 || n >= 1 << 16) {
+      n = Math.max(1, Math.round((n * SAMPLE_MS) / Math.max(dt, 0.001)));
+      break;
+    }
+    n *= 2;
+  }
+  const samples: number[] = [];
+  for (let s = 0; s < SAMPLES; s++) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await run(i);
+    samples.push(((performance.now() - t0) * 1000) / n);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(SAMPLES / 2)] as number;
+}
+
+function expectLength(p: Uint8Array, n: number): void {
+  if (p.length !== n) throw new Error(`round trip returned ${p.length} bytes, expected ${n}`);
+}
+
+/** Setup (bundle decode+verify, PQXDH, first message, responder) and ping-pong (a DH ratchet step per message), 100 B. */
+export async function sessionTimings(backend: CryptoBackend): Promise<Timing[]> {
+  const provider = cryptoProvider(backend);
+  const small = payload(100);
+  const alice = Account.generate(provider).createDevice(1, provider);
+  const bob = Account.generate(provider).createDevice(1, provider);
+  // Enough one-time prekeys for every setup iteration the calibration may ask for (setup costs milliseconds).
+  const prekeys = PreKeyStore.generate(bob, { oneTimePreKeys: 1000, kemPreKeys: 1 }, provider);
+  const bundles = prekeys.oneTimePreKeys().map((otk) => encodeBundle({ ...prekeys.bundle(), oneTimePreKey: otk, kemPreKey: prekeys.lastResortKemPreKey() }));
+  let used = 0;
+  const setup = await time(() => {
+    const bundle = decodeBundle(bundles[used++ % bundles.length] as Uint8Array);
+    const initiator = SessionRecord.initiate(alice, bundle, { provider });
+    const responder = new SessionRecord(provider);
+    expectLength(responder.decrypt(initiator.encrypt(small), { device: bob, prekeys }).plaintext, 100);
+  });
+
+  const fresh = PreKeyStore.generate(bob, { oneTimePreKeys: 1, kemPreKeys: 1 }, provider);
+  const ab = SessionRecord.initiate(alice, fresh.bundle(), { provider });
+  const ba = new SessionRecord(provider);
+  ba.decrypt(ab.encrypt(payload(16)), { device: bob, prekeys: fresh });
+  ab.decrypt(ba.encrypt(payload(16)));
+  let turn = 0;
+  const pingPong = await time(() => {
+    const [from, to] = turn++ % 2 === 0 ? [ab, ba] : [ba, ab];
+    expectLength(to.decrypt(from.encrypt(small)).plaintext, 100);
+  });
+  return [
+    { op: 'setup', variant: backend.name, micros: setup },
+    { op: 'ping-pong', variant: backend.name, micros: pingPong },
+  ];
+}
+
+/** One X25519 exchange, one Ed25519 signature and one verification, on a sync backend and (when given) WebCrypto. */
+export async function curveTimings(backend: CryptoBackend, web: WebCryptoCurves | null): Promise<Timing[]> {
+  const a = backend.randomBytes(32);
+  const bPub = backend.x25519PublicKey(backend.randomBytes(32));
+  const message = payload(200);
+  const edPub = backend.ed25519PublicKey(a);
+  const sig = backend.ed25519Sign(a, message);
+  const out: Timing[] = [
+    { op: 'x25519', variant: backend.name, micros: await time(() => backend.x25519(a, bPub)) },
+    { op: 'ed25519 sign', variant: backend.name, micros: await time(() => backend.ed25519Sign(a, message)) },
+    { op: 'ed25519 verify', variant: backend.name, micros: await time(() => backend.ed25519Verify(edPub, message, sig)) },
+  ];
+  if (web) {
+    out.push(
+      { op: 'x25519', variant: 'webcrypto', micros: await time(() => web.x25519(a, bPub)) },
+      { op: 'ed25519 sign', variant: 'webcrypto', micros: await time(() => web.ed25519Sign(a, message)) },
+      { op: 'ed25519 verify', variant: 'webcrypto', micros: await time(() => web.ed25519Verify(edPub, message, sig)) },
+    );
+  }
+  return out;
+}
