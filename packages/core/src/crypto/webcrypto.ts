@@ -1,7 +1,7 @@
 /**
  * X25519 and Ed25519 through the browser's WebCrypto (SubtleCrypto), where
  * the browser has them (Chromium 133+, Firefox 129+, Safari 17+).
- * spec/01-conventions.md §4.1.
+ * spec/01-conventions.md §4.2.1.
  *
  * Why this is not a `CryptoBackend`: the backend interface is synchronous
  * on purpose (backend.ts; the per-message path and the store transaction
