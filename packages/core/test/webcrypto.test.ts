@@ -7,11 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { nobleBackend } from '../src/crypto/noble.ts';
 import { webCryptoCurves } from '../src/crypto/webcrypto.ts';
 import { crossCheck, crossVectors } from './support/webcrypto-cross.ts';
-import { loadWycheproof, wycheproofSkipReason } from './support/wycheproof.ts';
+import { loadWycheproof } from './support/wycheproof.ts';
 
-const skipReason = wycheproofSkipReason();
-
-describe.skipIf(skipReason !== null)('WebCrypto curves (Node)', () => {
+describe('WebCrypto curves (Node)', () => {
   it('agree with noble and with Wycheproof on every X25519 and Ed25519 case, and on random keys', async () => {
     const curves = await webCryptoCurves();
     expect(curves).not.toBeNull();
