@@ -142,6 +142,12 @@ describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
     await message(bob.page, 'hello Bob').waitFor();
     await send(bob.page, 'hi Alice');
     await message(alice.page, 'hi Alice').waitFor();
+    // Text from a peer is text: markup shows as typed and never runs.
+    const markup = '<img src=x onerror="window.__pwned=1"><b>bold</b>';
+    await send(bob.page, markup);
+    await message(alice.page, markup).waitFor();
+    expect(await alice.page.locator('[data-testid=messages] b, [data-testid=messages] img').count()).toBe(0);
+    expect(await alice.page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
     // Bob had the conversation open: Alice's message turns "read" on her screen.
     await alice.page.locator('[data-testid=message][data-status=read]').filter({ hasText: 'hello Bob' }).waitFor();
 

@@ -7,13 +7,15 @@
  */
 import type { ParleyClient, StoredMessage } from '@parley/client';
 import { dialog, errorText, h, mount } from './dom.ts';
-import { STATUS_MARK, TIMER_CHOICES, digitGroups, shortId, time, toBase64Url } from './format.ts';
-import { MediaCache, kindOf } from './media.ts';
+import { STATUS_MARK, TIMER_CHOICES, digitGroups, shortId, sizeText, time, toBase64Url } from './format.ts';
+import { MAX_INLINE_BYTES, MediaCache, kindOf } from './media.ts';
 
 /** How long a "typing" indicator stays without a refresh from the sender. */
 const TYPING_SHOWN_MS = 6000;
 /** Messages of the open conversation shown (the latest). */
 const HISTORY_SHOWN = 200;
+/** Conversations with non-contacts remembered for the list (oldest dropped): anyone can message us, so it is bounded. */
+const MAX_REMEMBERED = 500;
 
 export class ChatView {
   readonly #root: HTMLElement;
@@ -116,7 +118,7 @@ export class ChatView {
 
   #remember(id: string): void {
     const seen = this.#seen();
-    if (!seen.includes(id)) localStorage.setItem(this.#seenKey, JSON.stringify([...seen, id]));
+    if (!seen.includes(id)) localStorage.setItem(this.#seenKey, JSON.stringify([...seen, id].slice(-MAX_REMEMBERED)));
   }
 
   #nameOf(account: string): string {
@@ -210,14 +212,20 @@ export class ChatView {
       const kind = kindOf(body.attachment.contentType);
       const holder = h('div', { class: 'media', 'data-testid': `media-${kind}` });
       const name = body.attachment.fileName ?? 'file';
-      void this.#media.url(body.attachment).then(
-        (url) => {
-          if (kind === 'image') holder.append(h('img', { src: url, alt: name, 'data-testid': 'inline-image' }));
-          else if (kind === 'video') holder.append(h('video', { src: url, controls: true, 'data-testid': 'inline-video' }));
-          else holder.append(h('a', { href: url, download: name }, `⬇ ${name}`));
-        },
-        (e) => holder.append(h('span', { class: 'error' }, `could not open ${name}: ${errorText(e)}`)),
-      );
+      const show = () => {
+        holder.replaceChildren(h('span', {}, `loading ${name}…`));
+        void this.#media.url(body.attachment).then(
+          (url) => {
+            if (kind === 'image') holder.replaceChildren(h('img', { src: url, alt: name, 'data-testid': 'inline-image' }));
+            else if (kind === 'video') holder.replaceChildren(h('video', { src: url, controls: true, 'data-testid': 'inline-video' }));
+            else holder.replaceChildren(h('a', { href: url, download: name }, `save ${name}`));
+          },
+          (e) => holder.replaceChildren(h('span', { class: 'error' }, `could not open ${name}: ${errorText(e)}`)),
+        );
+      };
+      // Pictures and videos up to MAX_INLINE_BYTES load by themselves; anything else waits for a click.
+      if (kind !== 'file' && body.attachment.size <= MAX_INLINE_BYTES) show();
+      else holder.append(h('button', { class: 'plain', onclick: show }, `open ${name} (${sizeText(body.attachment.size)})`));
       parts.push(holder);
       if (body.caption) parts.push(h('div', { class: 'text' }, body.caption));
     }

@@ -5,7 +5,10 @@
  */
 import type { AttachmentInfo, ParleyClient } from '@parley/client';
 
-/** Largest attachment shown inline (bigger ones are offered as a download). A video of a few minutes fits. */
+/**
+ * Largest picture or video loaded without a click: it is held whole in the page's memory as a blob.
+ * A phone video of a few minutes fits; a bigger one waits for the user to ask.
+ */
 export const MAX_INLINE_BYTES = 200 * 1024 * 1024;
 
 export class MediaCache {
