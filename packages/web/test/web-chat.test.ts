@@ -6,7 +6,8 @@
  *
  * One story, in order: Alice and Bob register and add each other, chat both
  * ways (Alice sees "read"), compare safety numbers; Carol joins a group
- * with them; Alice sends a picture the others see inline; Bob reloads and
+ * with them; Alice sends a picture and Carol a video that the others see
+ * inline; Bob reloads and
  * still sees everything; Alice goes offline, writes, comes back, and the
  * queued message reaches Bob; Alice links a second browser. Screenshots of
  * the main screens go to packages/web/test/screenshots/ (git-ignored).
@@ -192,6 +193,36 @@ describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
       await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth), { timeout: WAIT_MS }).toBe(PNG_WIDTH);
     }
     await bob.page.screenshot({ path: join(SHOTS, 'group-chat.png') });
+
+    // A short video (WebM recorded from a canvas in Carol's page), playable inline for the others.
+    const webm = await carol.page.evaluate(async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 64;
+      canvas.height = 48;
+      const g = canvas.getContext('2d') as CanvasRenderingContext2D;
+      const recorder = new MediaRecorder(canvas.captureStream(10), { mimeType: 'video/webm' });
+      const chunks: Blob[] = [];
+      recorder.ondataavailable = (e) => chunks.push(e.data);
+      const stopped = new Promise((r) => {
+        recorder.onstop = r;
+      });
+      recorder.start();
+      for (let i = 0; i < 8; i++) {
+        g.fillStyle = `hsl(${i * 40} 80% 50%)`;
+        g.fillRect(0, 0, 64, 48);
+        await new Promise((r) => setTimeout(r, 60));
+      }
+      recorder.stop();
+      await stopped;
+      return [...new Uint8Array(await new Blob(chunks).arrayBuffer())];
+    });
+    await carol.page.getByTestId('file-input').setInputFiles({ name: 'clip.webm', mimeType: 'video/webm', buffer: Buffer.from(webm) });
+    for (const p of [alice.page, bob.page]) {
+      const video = p.getByTestId('inline-video').last();
+      await video.waitFor();
+      // HAVE_METADATA or more: the browser parsed the decrypted bytes as a video.
+      await expect.poll(() => video.evaluate((el) => (el as HTMLVideoElement).readyState), { timeout: WAIT_MS }).toBeGreaterThanOrEqual(1);
+    }
 
     // Bob reloads: keys and history come back from IndexedDB.
     await bob.page.reload();
