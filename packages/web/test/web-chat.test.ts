@@ -7,9 +7,9 @@
  * One story, in order: Alice and Bob register and add each other, chat both
  * ways (Alice sees "read"), compare safety numbers; Carol joins a group
  * with them; Alice sends a picture and Carol a video that the others see
- * inline; Bob reloads and
- * still sees everything; Alice goes offline, writes, comes back, and the
- * queued message reaches Bob; Alice links a second browser. Screenshots of
+ * inline; Bob reloads and still sees everything; Alice goes offline,
+ * writes, comes back, and the queued message reaches Bob; Bob sets a
+ * disappearing timer; Alice links a second browser. Screenshots of
  * the main screens go to packages/web/test/screenshots/ (git-ignored).
  *
  * Skips with a reason when /usr/bin/chromium is absent, except under CI.
