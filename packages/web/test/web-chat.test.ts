@@ -244,6 +244,7 @@ describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
     await alice.context.setOffline(false);
     await openConversation(bob.page, 'Alice');
     await message(bob.page, 'written while offline').waitFor();
+    await alice.page.getByTestId('toast').filter({ hasText: 'queued messages went out' }).waitFor();
     await alice.page.locator('[data-testid=message][data-status=read]').filter({ hasText: 'written while offline' }).waitFor();
     await alice.page.screenshot({ path: join(SHOTS, 'chat.png') });
 
@@ -272,6 +273,11 @@ describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
     await message(alice.page, 'to both your browsers').waitFor();
     await laptop.page.locator(`[data-testid=conversation][data-id="${bobId}"]`).click();
     await message(laptop.page, 'to both your browsers').waitFor();
+
+    // A second tab on the same profile is refused (two copies of one device's state would diverge).
+    const secondTab = await alice.context.newPage();
+    await secondTab.goto(web.url);
+    await secondTab.getByTestId('fatal').filter({ hasText: 'STORE_IN_USE' }).waitFor();
 
     expect(errors).toEqual([]);
   });

@@ -42,6 +42,11 @@ export class ChatView {
     });
     for (const event of ['receipt', 'sent', 'group-change', 'timer-change', 'devices-change', 'safety-number-change'] as const)
       client.on(event, rerender);
+    client.on('sent', () => {
+      // The relay took a message that waited while we were offline: say so where the warning was.
+      const toast = document.querySelector('[data-testid=toast]');
+      if (toast?.textContent?.startsWith('Offline')) this.#toast('Back online: queued messages went out.');
+    });
     client.on('typing', (t) => {
       if (t.typing) this.#typing.set(t.conversation, Date.now() + TYPING_SHOWN_MS);
       else this.#typing.delete(t.conversation);
