@@ -54,6 +54,7 @@ import { listQueued } from './state/outbox.ts';
 import { decodeRecord, encodeRecord } from './state/record.ts';
 import { pruneSentLog, reexpireSentLog } from './state/sent-log.ts';
 import { type AttachmentFiles, forgetDownload, recordDownload, sweepDownloads } from './store/downloads.ts';
+import { durableRelay } from './store/durable-relay.ts';
 import type { Clock, ClientStore } from './store/types.ts';
 
 /** Builds the relay link for this device (it signs requests with the device key, and with the account key on the primary). */
@@ -217,7 +218,8 @@ export class ParleyClient {
       store: config.store,
       provider,
       clock: config.clock ?? Date.now,
-      relay: config.relay({ device, account }),
+      // A write-behind store (IndexedDB) is durable before anything built on its new state goes out.
+      relay: durableRelay(config.relay({ device, account }), config.store),
       device,
       account,
       self: { accountKey: device.accountKey, deviceId: device.deviceId },

@@ -11,6 +11,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseAccountId } from '../src/ids.ts';
+import type { RelayLink } from '../src/relay-link.ts';
+import { durableRelay } from '../src/store/durable-relay.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { FakeRelay } from './support/fake-relay.ts';
 import { closedAfterEach, newClient, next, until } from './support/harness.ts';
@@ -80,5 +82,33 @@ describe('write-behind stores', () => {
     expect(relay.queued(bobAddress)).toHaveLength(1);
     disk.release();
     await until(() => relay.queued(bobAddress).length === 0, 5000, 'the acknowledgement');
+  });
+});
+
+describe('durableRelay', () => {
+  it('holds every publishing call until the store is durable, and passes reads through at once', async () => {
+    const disk = new SlowDiskStore();
+    const calls: string[] = [];
+    const link = {
+      registerDevice: async () => calls.push('registerDevice'),
+      uploadPreKeys: async () => calls.push('uploadPreKeys'),
+      send: async () => calls.push('send'),
+      removeDevice: async () => calls.push('removeDevice'),
+      listDevices: async () => calls.push('listDevices'),
+    } as unknown as RelayLink & { removeDevice(id: number): Promise<void> };
+    const wrapped = durableRelay(link, disk);
+    disk.hold();
+    const pending = [wrapped.registerDevice({} as never), wrapped.uploadPreKeys({}), wrapped.send([]), wrapped.removeDevice(2)];
+    await wrapped.listDevices(new Uint8Array(32));
+    await settle();
+    expect(calls).toEqual(['listDevices']);
+    disk.release();
+    await Promise.all(pending);
+    expect(calls.sort()).toEqual(['listDevices', 'registerDevice', 'removeDevice', 'send', 'uploadPreKeys']);
+  });
+
+  it('leaves the link of a synchronous store as it is', () => {
+    const link = {} as RelayLink;
+    expect(durableRelay(link, new MemoryStore())).toBe(link);
   });
 });

@@ -126,10 +126,7 @@ export async function flushEntry(ctx: Context, key: string): Promise<FlushResult
         return { status: 'sent' };
       }
 
-      // 4. Send; the relay checks coverage and certificate hashes. A write-behind store
-      //    (IndexedDB) must hold the new chain state first, or a reload could encrypt again
-      //    under the same message keys.
-      await ctx.store.flushed?.();
+      // 4. Send; the relay checks coverage and certificate hashes.
       const outcome = await ctx.relay.send(envelopes, entry.ttlSeconds ? { ttlSeconds: entry.ttlSeconds } : undefined);
       if (outcome.status === 'stored') {
         ctx.store.transaction(() => finish(ctx, key, entry, envelopes));
