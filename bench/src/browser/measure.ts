@@ -67,7 +67,9 @@ export async function sessionTimings(backend: CryptoBackend): Promise<Timing[]> 
   const bob = Account.generate(provider).createDevice(1, provider);
   // Enough one-time prekeys for every setup iteration the calibration may ask for (setup costs milliseconds).
   const prekeys = PreKeyStore.generate(bob, { oneTimePreKeys: 1000, kemPreKeys: 1 }, provider);
-  const bundles = prekeys.oneTimePreKeys().map((otk) => encodeBundle({ ...prekeys.bundle(), oneTimePreKey: otk, kemPreKey: prekeys.lastResortKemPreKey() }));
+  const bundles = prekeys
+    .oneTimePreKeys()
+    .map((otk) => encodeBundle({ ...prekeys.bundle(), oneTimePreKey: otk, kemPreKey: prekeys.lastResortKemPreKey() }));
   let used = 0;
   const setup = await time(() => {
     const bundle = decodeBundle(bundles[used++ % bundles.length] as Uint8Array);
