@@ -743,7 +743,8 @@ export class ParleyClient {
       .run(async () => {
         const outcome = await receiveEnvelope(this.#ctx, e);
         // Acknowledged only once durable: a write-behind store (IndexedDB) may still be writing.
-        await this.#ctx.store.flushed?.();
+        // (Synchronous stores get no extra await, so their timing stays exactly as it was.)
+        if (this.#ctx.store.flushed) await this.#ctx.store.flushed();
         if (outcome.usedPreKeys) this.#scheduleUpkeep();
       })
       .then(
