@@ -5,7 +5,7 @@
  * contacts, groups) after each event, so what the page shows is what the
  * store holds.
  */
-import type { ParleyClient, StoredMessage } from '@parley/client';
+import type { AttachmentInfo, ParleyClient, StoredMessage } from '@parley/client';
 import { dialog, errorText, h, mount } from './dom.ts';
 import { STATUS_MARK, TIMER_CHOICES, digitGroups, shortId, sizeText, time, toBase64Url } from './format.ts';
 import { MAX_INLINE_BYTES, MediaCache, kindOf } from './media.ts';
@@ -28,6 +28,7 @@ export class ChatView {
   #typing = new Map<string, number>();
   #renderQueued = false;
   #messagesEl: HTMLElement | null = null;
+  readonly #mediaNodes = new Map<string, HTMLElement>();
 
   constructor(root: HTMLElement, client: ParleyClient, profile: string) {
     this.#root = root;
@@ -214,24 +215,7 @@ export class ChatView {
     if (isGroup && !m.outgoing) parts.push(h('div', { class: 'who' }, this.#nameOf(sender)));
     if (body.type === 'text') parts.push(h('div', { class: 'text' }, body.text));
     else if (body.type === 'attachment') {
-      const kind = kindOf(body.attachment.contentType);
-      const holder = h('div', { class: 'media', 'data-testid': `media-${kind}` });
-      const name = body.attachment.fileName ?? 'file';
-      const show = () => {
-        holder.replaceChildren(h('span', {}, `loading ${name}…`));
-        void this.#media.url(body.attachment).then(
-          (url) => {
-            if (kind === 'image') holder.replaceChildren(h('img', { src: url, alt: name, 'data-testid': 'inline-image' }));
-            else if (kind === 'video') holder.replaceChildren(h('video', { src: url, controls: true, 'data-testid': 'inline-video' }));
-            else holder.replaceChildren(h('a', { href: url, download: name }, `save ${name}`));
-          },
-          (e) => holder.replaceChildren(h('span', { class: 'error' }, `could not open ${name}: ${errorText(e)}`)),
-        );
-      };
-      // Pictures and videos up to MAX_INLINE_BYTES load by themselves; anything else waits for a click.
-      if (kind !== 'file' && body.attachment.size <= MAX_INLINE_BYTES) show();
-      else holder.append(h('button', { class: 'plain', onclick: show }, `open ${name} (${sizeText(body.attachment.size)})`));
-      parts.push(holder);
+      parts.push(this.#mediaHolder(body.attachment));
       if (body.caption) parts.push(h('div', { class: 'text' }, body.caption));
     }
     const meta = [time(m.content.sentAt)];
@@ -243,6 +227,34 @@ export class ChatView {
       ...parts,
       h('div', { class: 'meta' }, meta.join(' · ')),
     );
+  }
+
+  /**
+   * One element per attachment for the page's lifetime, moved into each re-render: a video keeps
+   * playing (and an image is not decoded again) when a message arrives and the list is redrawn.
+   */
+  #mediaHolder(attachment: AttachmentInfo): HTMLElement {
+    const known = this.#mediaNodes.get(attachment.id);
+    if (known) return known;
+    const kind = kindOf(attachment.contentType);
+    const holder = h('div', { class: 'media', 'data-testid': `media-${kind}` });
+    const name = attachment.fileName ?? 'file';
+    const show = () => {
+      holder.replaceChildren(h('span', {}, `loading ${name}…`));
+      void this.#media.url(attachment).then(
+        (url) => {
+          if (kind === 'image') holder.replaceChildren(h('img', { src: url, alt: name, 'data-testid': 'inline-image' }));
+          else if (kind === 'video') holder.replaceChildren(h('video', { src: url, controls: true, 'data-testid': 'inline-video' }));
+          else holder.replaceChildren(h('a', { href: url, download: name }, `save ${name}`));
+        },
+        (e) => holder.replaceChildren(h('span', { class: 'error' }, `could not open ${name}: ${errorText(e)}`)),
+      );
+    };
+    // Pictures and videos up to MAX_INLINE_BYTES load by themselves; anything else waits for a click.
+    if (kind !== 'file' && attachment.size <= MAX_INLINE_BYTES) show();
+    else holder.append(h('button', { class: 'plain', onclick: show }, `open ${name} (${sizeText(attachment.size)})`));
+    this.#mediaNodes.set(attachment.id, holder);
+    return holder;
   }
 
   #composer(id: string): HTMLElement {
