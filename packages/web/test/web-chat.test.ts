@@ -135,6 +135,11 @@ describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
     const aliceId = await register(alice.page);
     const bobId = await register(bob.page);
 
+    // The account id as a QR code (43 characters at error correction M: a version-4 code, 33 modules a side).
+    await alice.page.getByTestId('show-qr').click();
+    expect(await alice.page.getByTestId('my-qr').getAttribute('data-modules')).toBe('33');
+    await alice.page.getByTestId('qr-dialog').getByText('Close').click();
+
     // Add each other by account id, and chat both ways.
     await addContact(alice.page, bobId, 'Bob');
     await addContact(bob.page, aliceId, 'Alice');

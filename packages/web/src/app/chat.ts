@@ -9,6 +9,7 @@ import type { AttachmentInfo, ParleyClient, StoredMessage } from '@parley/client
 import { dialog, errorText, h, mount } from './dom.ts';
 import { STATUS_MARK, TIMER_CHOICES, digitGroups, shortId, sizeText, time, toBase64Url } from './format.ts';
 import { MAX_INLINE_BYTES, MediaCache, kindOf } from './media.ts';
+import { qrCanvas } from './qr.ts';
 
 /** How long a "typing" indicator stays without a refresh from the sender. */
 const TYPING_SHOWN_MS = 6000;
@@ -69,6 +70,7 @@ export class ChatView {
       h('strong', {}, 'Parley'),
       h('span', { class: 'me', title: me, 'data-testid': 'my-id' }, me),
       h('button', { class: 'plain', 'data-testid': 'copy-id', onclick: () => void navigator.clipboard?.writeText(me) }, 'Copy my id'),
+      h('button', { class: 'plain', 'data-testid': 'show-qr', onclick: () => this.#myQr() }, 'QR'),
       h('span', { class: 'spacer' }),
       h(
         'span',
@@ -424,6 +426,16 @@ export class ChatView {
         h('div', { class: 'actions' }, h('button', { class: 'plain', onclick: close }, 'Close')),
       ];
     });
+  }
+
+  #myQr(): void {
+    dialog('qr-dialog', (close) => [
+      h('h2', {}, 'My account id'),
+      h('p', {}, 'Let a friend scan this (or copy the id below) and add it as a contact.'),
+      qrCanvas(this.#client.accountId, 'my-qr'),
+      h('code', {}, this.#client.accountId),
+      h('div', { class: 'actions' }, h('button', { class: 'plain', onclick: close }, 'Close')),
+    ]);
   }
 
   #safetyNumber(id: string): void {
