@@ -53,6 +53,11 @@ export const ErrorCode = {
   STALE_EPOCH: 'STALE_EPOCH',
   /** Group: a sender-key distribution arrived on the wrong session. */
   FORGED_DISTRIBUTION: 'FORGED_DISTRIBUTION',
+  /**
+   * PQ chunks that cannot be decoded: too few, a repeated or out-of-range
+   * index, or a chunk of the wrong length (spec/design/formats-v2.md §5.2, §13.1).
+   */
+  PQ_CHUNK_INVALID: 'PQ_CHUNK_INVALID',
   /** The caller asked for something the state does not allow. */
   INVALID_STATE: 'INVALID_STATE',
 } as const;

@@ -129,7 +129,7 @@ describe.each([nobleBackend, nodeBackend].map((b) => [b.name, b] as const))('HPK
     expect(codeOf(() => context.seal(h('aa'), h('68656c6c6f')))).toBe('INVALID_STATE');
     const receiver = hpkeSetupReceiver({ enc, recipientPrivateKey: r.privateKey, info: h('01'), senderPublicKey: s.publicKey }, backend);
     const bad = ct.slice();
-    bad[0] ^= 1;
+    bad[0] = (bad[0] as number) ^ 1;
     expect(codeOf(() => receiver.open(h('aa'), bad))).toBe('DECRYPT_FAILED');
     expect(toHex(receiver.open(h('aa'), ct))).toBe('68656c6c6f');
     expect(codeOf(() => receiver.open(h('aa'), ct))).toBe('INVALID_STATE');
@@ -188,7 +188,7 @@ describe('HPKE properties (noble seals, node opens)', () => {
           const flip = (b: Uint8Array) => {
             const c = b.slice();
             if (c.length === 0) return Uint8Array.of(1);
-            c[pick % c.length] ^= 1 << (pick % 8);
+            c[pick % c.length] = (c[pick % c.length] as number) ^ (1 << (pick % 8));
             return c;
           };
           const tampered = [

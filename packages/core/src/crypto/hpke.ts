@@ -70,7 +70,7 @@ export function hkdfExpand(backend: CryptoBackend, prk: Uint8Array, info: Uint8A
     throw new RangeError(`HKDF-Expand length ${length} outside 0..${255 * HASH_BYTES}`);
   }
   const out = new Uint8Array(length);
-  let t = EMPTY;
+  let t: Uint8Array = EMPTY;
   for (let i = 1, off = 0; off < length; i++) {
     t = backend.hmacSha256(prk, concatBytes(t, info, Uint8Array.of(i)));
     out.set(t.subarray(0, Math.min(HASH_BYTES, length - off)), off);
