@@ -16,6 +16,8 @@ describe('independent verifier', () => {
       'safety-number.json',
       'records.json',
       'groups.json',
+      'hpke.json',
+      'pq-chunks.json',
     ]);
     for (const r of reports) {
       expect(r.failures, r.file).toEqual([]);

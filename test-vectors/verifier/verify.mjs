@@ -16,8 +16,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkCbor } from './checks/cbor.mjs';
 import { checkGroups } from './checks/groups.mjs';
 import { checkHandshake } from './checks/handshake.mjs';
+import { checkHpke } from './checks/hpke.mjs';
 import { checkKeys } from './checks/keys.mjs';
 import { checkPadding } from './checks/padding.mjs';
+import { checkPqChunks } from './checks/pq-chunks.mjs';
 import { checkRatchet } from './checks/ratchet.mjs';
 import { checkRecords } from './checks/records.mjs';
 import { checkSafetyNumber } from './checks/safety-number.mjs';
@@ -32,6 +34,8 @@ const FILES = [
   'safety-number.json',
   'records.json',
   'groups.json',
+  'hpke.json',
+  'pq-chunks.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -47,6 +51,8 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkSafetyNumber(files['safety-number.json']);
   checkRecords(files['records.json'], conversations);
   checkGroups(files['groups.json']);
+  checkHpke(files['hpke.json']);
+  checkPqChunks(files['pq-chunks.json']);
   return FILES.map((name) => files[name].finish());
 }
 

@@ -33,6 +33,7 @@ export function buildPqChunks(): string {
     k: dataChunkCount(payload.length),
     payload: toHex(payload),
     chunks: encodeChunks(payload, ALL).map(toHex),
+    result: 'valid',
   }));
 
   const pick = deterministicRandom('parley pq-chunks subsets');
