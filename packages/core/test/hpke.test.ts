@@ -74,7 +74,7 @@ describe.each([nobleBackend, nodeBackend].map((b) => [b.name, b] as const))('HPK
       expect(toHex(sender.context.seal(h(t.aad), h(t.plaintext)))).toBe(t.ciphertext);
       const receiver = hpkeSetupReceiver(
         { enc: h(t.enc), recipientPrivateKey: h(t.skRm), info: h(t.info), senderPublicKey: t.mode === 2 ? h(t.pkSm) : undefined },
-        backend,
+        cryptoProvider(backend),
       );
       expect(toHex(receiver.open(h(t.aad), h(t.ciphertext)))).toBe(t.plaintext);
       for (const x of t.exports) {
@@ -99,7 +99,7 @@ describe.each([nobleBackend, nodeBackend].map((b) => [b.name, b] as const))('HPK
             ciphertext: h(t.ciphertext),
             senderPublicKey: t.mode === 2 ? h(t.pkSm) : undefined,
           },
-          backend,
+          cryptoProvider(backend),
         );
       expect(codeOf(open)).toBe(t.error);
     });
@@ -115,7 +115,10 @@ describe.each([nobleBackend, nodeBackend].map((b) => [b.name, b] as const))('HPK
     ).toBe('WEAK_KEY');
     expect(
       codeOf(() =>
-        hpkeOpen({ enc: h(valid.enc), recipientPrivateKey: h(valid.skRm), info: h(''), aad: h(''), ciphertext: h(valid.ciphertext) }, zero),
+        hpkeOpen(
+          { enc: h(valid.enc), recipientPrivateKey: h(valid.skRm), info: h(''), aad: h(''), ciphertext: h(valid.ciphertext) },
+          cryptoProvider(zero),
+        ),
       ),
     ).toBe('WEAK_KEY');
   });
@@ -127,7 +130,10 @@ describe.each([nobleBackend, nodeBackend].map((b) => [b.name, b] as const))('HPK
     const { enc, context } = hpkeSetupSender({ recipientPublicKey: r.publicKey, info: h('01'), senderPrivateKey: s.privateKey }, provider);
     const ct = context.seal(h('aa'), h('68656c6c6f'));
     expect(codeOf(() => context.seal(h('aa'), h('68656c6c6f')))).toBe('INVALID_STATE');
-    const receiver = hpkeSetupReceiver({ enc, recipientPrivateKey: r.privateKey, info: h('01'), senderPublicKey: s.publicKey }, backend);
+    const receiver = hpkeSetupReceiver(
+      { enc, recipientPrivateKey: r.privateKey, info: h('01'), senderPublicKey: s.publicKey },
+      cryptoProvider(backend),
+    );
     const bad = ct.slice();
     bad[0] = (bad[0] as number) ^ 1;
     expect(codeOf(() => receiver.open(h('aa'), bad))).toBe('DECRYPT_FAILED');
@@ -181,7 +187,7 @@ describe('HPKE properties (noble seals, node opens)', () => {
             ciphertext: ct,
             senderPublicKey: auth ? s.publicKey : undefined,
           };
-          const receiver = hpkeSetupReceiver(base, nodeBackend);
+          const receiver = hpkeSetupReceiver(base, cryptoProvider(nodeBackend));
           expect(toHex(receiver.open(aad, ct))).toBe(toHex(pt));
           expect(toHex(receiver.export(info, 8))).toBe(toHex(sealer.context.export(info, 8)));
 
@@ -198,9 +204,11 @@ describe('HPKE properties (noble seals, node opens)', () => {
             { ...base, senderPublicKey: auth ? other.publicKey : s.publicKey },
             { ...base, recipientPrivateKey: other.privateKey },
           ];
-          for (const t of tampered) expect(codeOf(() => hpkeOpen(t, nodeBackend))).toBe('DECRYPT_FAILED');
+          for (const t of tampered) expect(codeOf(() => hpkeOpen(t, cryptoProvider(nodeBackend)))).toBe('DECRYPT_FAILED');
           // A flipped enc may also land on a refused key encoding.
-          expect(['DECRYPT_FAILED', 'BAD_PUBLIC_KEY']).toContain(codeOf(() => hpkeOpen({ ...base, enc: flip(sealer.enc) }, nodeBackend)));
+          expect(['DECRYPT_FAILED', 'BAD_PUBLIC_KEY']).toContain(
+            codeOf(() => hpkeOpen({ ...base, enc: flip(sealer.enc) }, cryptoProvider(nodeBackend))),
+          );
         },
       ),
       { numRuns: 60 },

@@ -251,8 +251,9 @@ export function hpkeSetupReceiver(
     readonly info: Uint8Array;
     readonly senderPublicKey?: Uint8Array;
   },
-  backend: CryptoBackend = resolveProvider().backend,
+  provider?: CryptoProvider,
 ): HpkeReceiverContext {
+  const { backend } = resolveProvider(provider);
   const pkE = checkX25519PublicKey(params.enc, 'enc');
   const skR = params.recipientPrivateKey;
   checkPrivateKey(skR, 'recipientPrivateKey');
@@ -308,7 +309,7 @@ export function hpkeOpen(
     readonly ciphertext: Uint8Array;
     readonly senderPublicKey?: Uint8Array;
   },
-  backend?: CryptoBackend,
+  provider?: CryptoProvider,
 ): Uint8Array {
-  return hpkeSetupReceiver(params, backend).open(params.aad, params.ciphertext);
+  return hpkeSetupReceiver(params, provider).open(params.aad, params.ciphertext);
 }
