@@ -141,6 +141,20 @@ describe.each([nobleBackend, nodeBackend].map((b) => [b.name, b] as const))('HPK
     expect(codeOf(() => receiver.open(h('aa'), ct))).toBe('INVALID_STATE');
   });
 
+  it('refuses a bad recipient key on the sender side before drawing randomness', () => {
+    const refuse = cryptoProvider(backend, () => {
+      throw new Error('no randomness may be drawn for a refused key');
+    });
+    for (const [pk, code] of [
+      ['01'.padEnd(64, '0'), 'BAD_PUBLIC_KEY'],
+      ['ec'.padEnd(62, 'f') + '7f', 'BAD_PUBLIC_KEY'],
+      ['aa'.repeat(33), 'MALFORMED'],
+    ] as const) {
+      expect(codeOf(() => hpkeSeal({ recipientPublicKey: h(pk), info: h(''), aad: h(''), plaintext: h('') }, refuse))).toBe(code);
+    }
+    expect(() => hpkeDeriveKeyPair(backend, new Uint8Array(31))).toThrow(RangeError);
+  });
+
   it('bounds info, exporter context and export length', () => {
     const r = hpkeDeriveKeyPair(backend, new Uint8Array(32).fill(7));
     const big = new Uint8Array(HPKE_MAX_INFO_BYTES + 1);
