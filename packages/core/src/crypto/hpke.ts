@@ -8,12 +8,14 @@
  * ChaCha20-Poly1305), so it runs unchanged on the noble and node backends.
  * HKDF's Extract and Expand are needed separately (RFC 9180 §4 labels each
  * one); the backend exposes only the combined HKDF and node:crypto has no
- * expand-only call, so both halves are written here over the backend's HMAC
- * exactly as RFC 5869 §2.2-2.3 defines them. A test pins them against the
- * backend's own HKDF.
+ * expand-only call, so both halves come from @noble/hashes on either backend
+ * (HPKE's cost is in its X25519 operations, not in these few HMAC calls).
+ * A test pins them against the backend's own HKDF.
  *
  * Internal: not exported from core's index until the v2 formats land.
  */
+import { expand as nobleExpand, extract as nobleExtract } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { abytes, concatBytes, utf8, wipe } from '../bytes.ts';
 import { fail } from '../errors.ts';
 import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, type CryptoBackend, X25519_KEY_BYTES } from './backend.ts';
@@ -59,24 +61,18 @@ function i2osp(n: number, width: number): Uint8Array {
   return out;
 }
 
-/** HKDF-Extract (RFC 5869 §2.2): HMAC(salt, ikm); an empty salt is HashLen zero bytes. */
-export function hkdfExtract(backend: CryptoBackend, salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-  return backend.hmacSha256(salt.length === 0 ? new Uint8Array(HASH_BYTES) : salt, ikm);
+/** HKDF-Extract (RFC 5869 §2.2) with SHA-256; an empty salt means HashLen zero bytes. */
+export function hkdfExtract(_backend: CryptoBackend, salt: Uint8Array, ikm: Uint8Array): Uint8Array {
+  return nobleExtract(sha256, ikm, salt.length === 0 ? new Uint8Array(HASH_BYTES) : salt);
 }
 
-/** HKDF-Expand (RFC 5869 §2.3): T(i) = HMAC(prk, T(i-1) || info || i). */
-export function hkdfExpand(backend: CryptoBackend, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+/** HKDF-Expand (RFC 5869 §2.3) with SHA-256; at most 255 * 32 bytes. */
+export function hkdfExpand(_backend: CryptoBackend, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   if (!Number.isInteger(length) || length < 0 || length > 255 * HASH_BYTES) {
     throw new RangeError(`HKDF-Expand length ${length} outside 0..${255 * HASH_BYTES}`);
   }
-  const out = new Uint8Array(length);
-  let t: Uint8Array = EMPTY;
-  for (let i = 1, off = 0; off < length; i++) {
-    t = backend.hmacSha256(prk, concatBytes(t, info, Uint8Array.of(i)));
-    out.set(t.subarray(0, Math.min(HASH_BYTES, length - off)), off);
-    off += HASH_BYTES;
-  }
-  return out;
+  if (length === 0) return new Uint8Array(0);
+  return nobleExpand(sha256, prk, info, length);
 }
 
 function labeledExtract(backend: CryptoBackend, suiteId: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array): Uint8Array {
