@@ -270,6 +270,13 @@ export class ParleyClient {
         this.#kick();
       },
       onClose: (reason) => this.#emit('connection', { state: 'closed', reason }),
+      onEnded: (reason) => {
+        // The link will not reconnect: forget it, so start() can connect again (and take the device back).
+        this.#mailbox = null;
+        if (this.#maintenance) clearInterval(this.#maintenance);
+        this.#maintenance = null;
+        this.#emit('connection', { state: 'ended', reason });
+      },
       onDrained: () => this.#emit('connection', { state: 'drained' }),
     });
     this.#maintenance = setInterval(() => void this.maintain().catch(() => undefined), this.#ctx.options.maintenanceIntervalMs);
