@@ -87,6 +87,14 @@ export function asClientError(e: unknown): unknown {
     if (e.status === 0 || e.status >= 500 || e.status === 429) {
       return new ClientError('RELAY_UNAVAILABLE', `relay unavailable (${e.code})`, { relayCode: e.code, status: e.status });
     }
+    // A size limit the relay names travels on, so an app can say "at most N bytes" (the relay's message is not shown as is).
+    const limit = e.details['limit'];
+    if (typeof limit === 'number' && Number.isSafeInteger(limit))
+      return new ClientError('RELAY_REFUSED', `relay refused the request (${e.code}, limit ${limit} bytes)`, {
+        relayCode: e.code,
+        status: e.status,
+        limit,
+      });
     return new ClientError('RELAY_REFUSED', `relay refused the request (${e.code})`, { relayCode: e.code, status: e.status });
   }
   if (e instanceof ParleyError)
