@@ -60,7 +60,7 @@ function parse(argv: readonly string[]): Parsed {
 function resolveCommand(p: Parsed): Command {
   const c = commandNamed(p.command as string);
   if (!c) throw new UsageError(`unknown command: ${p.command} (parley help lists the commands)`);
-  if (p.args.length < c.min) throw new UsageError(`missing arguments\n${commandHelp(c)}`);
+  if (p.args.length < c.min && !p.help) throw new UsageError(`missing arguments\n${commandHelp(c)}`);
   return c;
 }
 
@@ -185,10 +185,22 @@ async function runCommand(ctx: Ctx, command: Command, args: string[]): Promise<n
     ctx.out.error(`"parley ${ctx.live}" already runs for this home; use that one`);
     return 1;
   }
+  let shown: () => void = () => undefined;
   if (command.online && !ctx.live) {
+    // What arrives while a one-shot command is online is shown, not just stored.
+    if (!command.live && command.name !== 'inbox') shown = follow(client, ctx.downloads, ctx.process.out);
     await client.start();
     ctx.downloads.resume();
   }
+  try {
+    return await runOne(ctx, command, args);
+  } finally {
+    shown();
+  }
+}
+
+async function runOne(ctx: Ctx, command: Command, args: string[]): Promise<number> {
+  const { client } = ctx.session;
   switch (command.name) {
     case 'chat': {
       const stop = follow(client, ctx.downloads, ctx.process.out, { markRead: target(client, args[0] as string) });

@@ -1,0 +1,181 @@
+/**
+ * The terminal chat under a real terminal (tmux), against a relay on
+ * loopback: what a person does with two terminals open. Issue 14.
+ *
+ *   - a chat stays live while one-shot commands run for the same home
+ *     (they run inside it, over the home's socket: one connection per device);
+ *   - incoming lines print above the prompt, keeping what is being typed;
+ *   - a /file error is shown and the chat goes on;
+ *   - a 50 MiB file arrives whole through `inbox` (no `.part` left);
+ *   - typing is sent; per-command help; help and typos leave no home behind.
+ *
+ * Panes are polled with bounded deadlines; no fixed sleep is an assertion.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type RunningRelay, startServer, withDefaults } from '@parley/relay';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Tmux, hasTmux } from './support/tmux.ts';
+
+const BIN = resolve(import.meta.dirname, '../bin/parley.mjs');
+const dir = mkdtempSync(join(tmpdir(), 'pt-'));
+const home = (name: string) => join(dir, name);
+let relay: RunningRelay;
+const tmux = new Tmux(join(dir, 'tmux.sock'));
+
+/** Runs one `parley` process (not under tmux) and collects its output. */
+function parley(
+  who: string | null,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const argv = [BIN, ...(who ? ['--home', home(who), '--relay', relay.url] : []), ...args];
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+function chatArgv(who: string, ...args: string[]): string[] {
+  return [process.execPath, BIN, '--home', home(who), '--relay', relay.url, ...args];
+}
+
+// CI installs tmux (.ci/install-tmux.sh); elsewhere a machine without it skips these.
+describe.skipIf(!hasTmux() && !process.env['CI'])('parley in a terminal (tmux)', () => {
+  let aliceId = '';
+  let bobId = '';
+
+  beforeAll(async () => {
+    relay = await startServer(withDefaults({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'relay'), logLevel: 'silent' }));
+    const [a, b] = await Promise.all([parley('alice', ['register']), parley('bob', ['register'])]);
+    aliceId = /\n\s+(\S{43})/.exec(a.stdout)?.[1] as string;
+    bobId = /\n\s+(\S{43})/.exec(b.stdout)?.[1] as string;
+    expect(aliceId).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await parley('alice', ['add', bobId, 'bob'])).toMatchObject({ code: 0, stderr: '' });
+    expect(await parley('bob', ['add', aliceId, 'alice'])).toMatchObject({ code: 0, stderr: '' });
+  }, 60_000);
+
+  afterAll(async () => {
+    await tmux.kill();
+    await relay?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('help per command, and neither help nor a typo creates a home', async () => {
+    const fresh = join(dir, 'nobody');
+    const env = { PARLEY_HOME: fresh };
+    const help = await parley(null, ['help'], env);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/send-file\s+send a file/);
+    const chatHelp = await parley(null, ['chat', '--help'], env);
+    expect(chatHelp.stdout).toContain('usage: parley chat <name|#group>');
+    expect(chatHelp.stdout).toMatch(/example:\n\s+parley chat bob/);
+    expect((await parley(null, ['help', 'send-file'], env)).stdout).toContain('--caption');
+    const bogus = await parley(null, ['bogus'], env);
+    expect(bogus.code).toBe(1);
+    expect(bogus.stderr).toContain('unknown command: bogus');
+    const missing = await parley(null, ['send', 'bob'], env);
+    expect(missing.stderr).toContain('usage: parley send <to> <text...>');
+    expect((await parley(null, ['id'], env)).stderr).toContain('no account in');
+    expect(existsSync(fresh)).toBe(false);
+  });
+
+  it('a failed register leaves nothing behind and can be retried', async () => {
+    const where = join(dir, 'retry');
+    // Nothing listens on this port: registration fails.
+    const failed = await parley(null, ['--home', where, '--relay', 'http://127.0.0.1:9', 'register']);
+    expect(failed.code).toBe(1);
+    expect(existsSync(where)).toBe(false);
+    const again = await parley(null, ['--home', where, '--relay', relay.url, 'register']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('registered on');
+  });
+
+  it('a chat stays live while one-shot commands run for the same home; a /file error leaves it running', async () => {
+    await tmux.start('alice', chatArgv('alice', 'chat', 'bob'));
+    await tmux.waitFor('alice', /chatting with bob/);
+
+    // A one-shot command for the same home runs inside the chat (its connection stays).
+    const sent = await parley('alice', ['send', 'bob', 'sent from a second terminal']);
+    expect(sent).toMatchObject({ code: 0 });
+    expect(sent.stdout).toContain('message: sent');
+
+    // Half a line typed; a message arrives; the typed text is still on the prompt line.
+    await tmux.type('alice', 'half a li', false);
+    await tmux.waitFor('alice', /bob> half a li$/m);
+    // Bob's one-shot receives what waited for him, and prints it (not only stores it).
+    const bobSend = await parley('bob', ['send', 'alice', 'are you there?']);
+    expect(bobSend.code).toBe(0);
+    const pane = await tmux.waitFor('alice', /bob: are you there\?/);
+    expect(pane.trimEnd().split('\n').at(-1)).toBe('bob> half a li');
+    await tmux.type('alice', 'ne');
+
+    // Errors are lines in the chat, not an exit.
+    await tmux.type('alice', '/file /no/such/clip.mp4');
+    await tmux.waitFor('alice', /error: no such file: \/no\/such\/clip\.mp4/);
+    await tmux.type('alice', 'still here after the error');
+
+    // 50 MiB through the chat, then through bob's inbox.
+    const big = join(dir, 'big.bin');
+    const bytes = Buffer.alloc(50 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i);
+    writeFileSync(big, bytes);
+    await tmux.type('alice', `/file ${big} fifty`);
+    await tmux.waitFor('alice', /\(file big\.bin sent\)/, 60_000);
+    const alicePane = await tmux.capture('alice');
+    expect(alicePane).not.toContain('[exit');
+    expect(alicePane).not.toMatch(/message: sent/);
+
+    const inbox = await parley('bob', ['inbox']);
+    expect(inbox.code).toBe(0);
+    expect(inbox.stdout).toContain('alice: half a line');
+    expect(inbox.stdout).toContain('alice: still here after the error');
+    expect(inbox.stdout).toMatch(/alice: \[file big\.bin, 50\.0 MiB\] fifty/);
+    const saved = /saved to (.+big\.bin)/.exec(inbox.stdout)?.[1] as string;
+    expect(saved).toBeTruthy();
+    expect(readFileSync(saved).equals(bytes)).toBe(true);
+    expect(readdirSync(join(home('bob'), 'downloads')).filter((f) => f.endsWith('.part'))).toEqual([]);
+
+    // The file can be downloaded again while the relay holds it.
+    const again = await parley('bob', ['download', 'alice']);
+    expect(again.stdout).toMatch(/saved to .+big \(1\)\.bin/);
+
+    // History: by message time, with dates.
+    const history = await parley('bob', ['history', 'alice']);
+    expect(history.stdout).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d\] alice: sent from a second terminal/m);
+  }, 120_000);
+
+  it('a listen stays live under one-shot commands, and sees typing', async () => {
+    await tmux.start('bob', chatArgv('bob', 'listen'));
+    await tmux.waitFor('bob', /listening as/);
+    // A one-shot for bob's home runs inside the listen.
+    const contacts = await parley('bob', ['contacts']);
+    expect(contacts.stdout).toContain('alice');
+    const inbox = await parley('bob', ['inbox']);
+    expect(inbox.stdout).toContain('online in "parley listen"');
+
+    await tmux.type('alice', 'typing now', false);
+    await tmux.waitFor('bob', /\(alice is typing\)/);
+    await tmux.type('alice', '');
+    await tmux.waitFor('bob', /alice: typing now/);
+    // A send from bob's second terminal goes out through the listen; alice's chat shows it.
+    expect((await parley('bob', ['send', 'alice', 'through the listen'])).code).toBe(0);
+    await tmux.waitFor('alice', /bob: through the listen/);
+    expect(await tmux.capture('bob')).not.toContain('[exit');
+  }, 60_000);
+});
