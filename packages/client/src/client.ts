@@ -27,7 +27,7 @@ import {
 } from '@parley/core';
 import { bytesEqual } from './bytes.ts';
 import { type FileToSend, downloadFile, uploadFile } from './attachment-transfer.ts';
-import { type AttachmentInfo, type ContentBody, MAX_EXPIRE_TIMER, attachmentInfo } from './content/content.ts';
+import { type AttachmentInfo, type ContentBody, MAX_EXPIRE_TIMER, MAX_SYNCED_CONTACTS, attachmentInfo } from './content/content.ts';
 import { readBytes } from './content/fields.ts';
 import { certificateHash, decodeSignedDeviceList, listsCertificate, signDeviceList } from './devices/device-list.ts';
 import { decodeLinkRequest, decodeLinkResponse, encodeLinkRequest, encodeLinkResponse } from './devices/linking.ts';
@@ -361,9 +361,37 @@ export class ParleyClient {
         }
         const current = getContact(this.#ctx.store, accountKey);
         putContact(this.#ctx.store, { accountKey, name, verified: current?.verified ?? false });
+        const changed = [getContact(this.#ctx.store, accountKey) as Contact];
+        if (previous && previous !== id) changed.push(getContact(this.#ctx.store, parseAccountId(previous)) as Contact);
+        this.#queueContactsSync(changed.filter(Boolean));
       });
     });
     pending.flush(this.#events);
+    this.#kick();
+  }
+
+  /**
+   * Sends every contact (names and verification marks) to this account's
+   * other devices again, end-to-end encrypted like any message. Adding,
+   * renaming and verifying a contact already send that one, and approving a
+   * new device sends the whole list; this is for an app that wants to repeat it.
+   */
+  async syncContacts(): Promise<void> {
+    this.#open();
+    await this.#serial.run(() => this.#ctx.store.transaction(() => this.#queueContactsSync(listContacts(this.#ctx.store))));
+    this.#kick();
+  }
+
+  /** Queues contacts to our own other devices (spec §7.1), in contents of at most MAX_SYNCED_CONTACTS. */
+  #queueContactsSync(contacts: readonly Contact[]): void {
+    for (let i = 0; i < contacts.length; i += MAX_SYNCED_CONTACTS) {
+      const part = contacts
+        .slice(i, i + MAX_SYNCED_CONTACTS)
+        .map((c) => ({ accountKey: c.accountKey, name: c.name, verified: c.verified }));
+      queueDirect(this.#ctx, this.#ctx.self.accountKey, newContent(this.#ctx, { type: 'contacts', contacts: part }), {
+        keepForRetry: true,
+      });
+    }
   }
 
   contacts(): { account: string; name: string; verified: boolean }[] {
@@ -390,7 +418,13 @@ export class ParleyClient {
         : verifyScannedSafetyNumber(coreSafetyNumber(this.#ctx.self.accountKey, accountKey, this.#ctx.provider), scanned);
     if (ok) {
       const c = getContact(this.#ctx.store, accountKey);
-      if (c) putContact(this.#ctx.store, { ...c, verified: true });
+      if (c)
+        this.#ctx.store.transaction(() => {
+          putContact(this.#ctx.store, { ...c, verified: true });
+          // Our other devices learn the mark too (a sync never takes one away).
+          this.#queueContactsSync([{ ...c, verified: true }]);
+        });
+      this.#kick();
     }
     return ok;
   }
