@@ -27,11 +27,12 @@ import {
 } from '@parley/core';
 import { bytesEqual } from './bytes.ts';
 import { type FileToSend, downloadFile, uploadFile } from './attachment-transfer.ts';
-import { type AttachmentInfo, type ContentBody, MAX_EXPIRE_TIMER, MAX_SYNCED_CONTACTS, attachmentInfo } from './content/content.ts';
+import { type AttachmentInfo, type ContentBody, MAX_EXPIRE_TIMER, attachmentInfo } from './content/content.ts';
 import { readBytes } from './content/fields.ts';
 import { certificateHash, decodeSignedDeviceList, listsCertificate, signDeviceList } from './devices/device-list.ts';
 import { decodeLinkRequest, decodeLinkResponse, encodeLinkRequest, encodeLinkResponse } from './devices/linking.ts';
 import { newContent, queueDirect, queueReceipt } from './engine/compose.ts';
+import { queueContactsSync, requestContacts } from './engine/contacts-sync.ts';
 import { type ClientOptions, type Context, DEFAULT_OPTIONS, Pending } from './engine/context.ts';
 import { devicesFor, publishOwnList, refreshDevices } from './engine/directory.ts';
 import { createGroup as createGroupState, prepareGroupSend, queueGroupContent, requireGroup, updateGroup } from './engine/groups.ts';
@@ -208,7 +209,11 @@ export class ParleyClient {
       saveDevices(config.store, { ...emptyDevices(certificate.accountKey), list });
       config.store.delete('identity', PENDING_LINK);
     });
-    return ParleyClient.#finishOpen(config, null, device);
+    const client = await ParleyClient.#finishOpen(config, null, device);
+    // Registered now: our other devices can encrypt to us, so ask them for the contacts (spec §5.6).
+    client.#ctx.store.transaction(() => requestContacts(client.#ctx));
+    client.#kick();
+    return client;
   }
 
   static async #finishOpen(config: ClientConfig, account: Account | null, device: DeviceIdentity): Promise<ParleyClient> {
@@ -363,7 +368,7 @@ export class ParleyClient {
         putContact(this.#ctx.store, { accountKey, name, verified: current?.verified ?? false });
         const changed = [getContact(this.#ctx.store, accountKey) as Contact];
         if (previous && previous !== id) changed.push(getContact(this.#ctx.store, parseAccountId(previous)) as Contact);
-        this.#queueContactsSync(changed.filter(Boolean));
+        queueContactsSync(this.#ctx, changed.filter(Boolean));
       });
     });
     pending.flush(this.#events);
@@ -378,20 +383,8 @@ export class ParleyClient {
    */
   async syncContacts(): Promise<void> {
     this.#open();
-    await this.#serial.run(() => this.#ctx.store.transaction(() => this.#queueContactsSync(listContacts(this.#ctx.store))));
+    await this.#serial.run(() => this.#ctx.store.transaction(() => queueContactsSync(this.#ctx, listContacts(this.#ctx.store))));
     this.#kick();
-  }
-
-  /** Queues contacts to our own other devices (spec §7.1), in contents of at most MAX_SYNCED_CONTACTS. */
-  #queueContactsSync(contacts: readonly Contact[]): void {
-    for (let i = 0; i < contacts.length; i += MAX_SYNCED_CONTACTS) {
-      const part = contacts
-        .slice(i, i + MAX_SYNCED_CONTACTS)
-        .map((c) => ({ accountKey: c.accountKey, name: c.name, verified: c.verified }));
-      queueDirect(this.#ctx, this.#ctx.self.accountKey, newContent(this.#ctx, { type: 'contacts', contacts: part }), {
-        keepForRetry: true,
-      });
-    }
   }
 
   contacts(): { account: string; name: string; verified: boolean }[] {
@@ -422,7 +415,7 @@ export class ParleyClient {
         this.#ctx.store.transaction(() => {
           putContact(this.#ctx.store, { ...c, verified: true });
           // Our other devices learn the mark too (a sync never takes one away).
-          this.#queueContactsSync([{ ...c, verified: true }]);
+          queueContactsSync(this.#ctx, [{ ...c, verified: true }]);
         });
       this.#kick();
     }
@@ -709,6 +702,7 @@ export class ParleyClient {
       const deviceId = Math.max(...ids) + 1;
       const certificate = account.certify(deviceId, signingKey, identityKey);
       const certificates = [this.#ctx.device.certificate, ...known.trusted, certificate];
+      // The new device asks for our contacts once it is registered (engine/contacts-sync.ts).
       const list = this.#ctx.store.transaction(() => this.#publishDeviceList(account, certificates, pending));
       // On the relay before the new device registers, so no sender ever sees it listed but not signed for.
       await publishOwnList(this.#ctx);

@@ -178,4 +178,36 @@ describe.skipIf(!hasTmux() && !process.env['CI'])('parley in a terminal (tmux)',
     await tmux.waitFor('alice', /bob: through the listen/);
     expect(await tmux.capture('bob')).not.toContain('[exit');
   }, 60_000);
+
+  it('a linked device knows the primary contacts (approved through the running chat)', async () => {
+    await tmux.start('alice2', chatArgv('alice2', 'link'));
+    const shown = await tmux.waitFor('alice2', /parley approve (\S+)/);
+    const request = /parley approve (\S+)/.exec(shown)?.[1] as string;
+    // Alice's chat still holds her home: the approval runs inside it.
+    const approved = await parley('alice', ['approve', request]);
+    expect(approved.code).toBe(0);
+    const response = /paste this on the new device:\n(\S+)/.exec(approved.stdout)?.[1] as string;
+    expect(response).toBeTruthy();
+    await tmux.type('alice2', response);
+    await tmux.waitFor('alice2', /linked as device 2/);
+    // The contact list waits in the primary's outbox until the new device registered; poll with a deadline.
+    const deadline = Date.now() + 30_000;
+    let contacts = '';
+    for (;;) {
+      await parley('alice2', ['inbox']);
+      contacts = (await parley('alice2', ['contacts'])).stdout;
+      if (/^bob\s/m.test(contacts) || Date.now() > deadline) break;
+    }
+    expect(contacts).toContain(bobId);
+    // A verification mark made on the primary reaches the linked device too.
+    await tmux.type('alice', '/verify');
+    await tmux.waitFor('alice', /bob is marked verified/);
+    const until = Date.now() + 30_000;
+    for (;;) {
+      await parley('alice2', ['inbox']);
+      contacts = (await parley('alice2', ['contacts'])).stdout;
+      if (/\(verified\)/.test(contacts) || Date.now() > until) break;
+    }
+    expect(contacts).toMatch(/^bob\s+\S+\s+\(verified\)/m);
+  }, 90_000);
 });

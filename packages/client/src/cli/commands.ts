@@ -148,11 +148,13 @@ export const COMMANDS: readonly Command[] = [
     name: 'add',
     args: '<account-id> <name>',
     min: 2,
-    summary: 'add a contact (or rename one)',
+    summary: 'add a contact (or rename one); your linked devices learn it too',
     example: 'parley add 3q2-7wW1jX0PbI2x3hqG8k0XnYcK4p7WZ6dDGwb9uVw bob',
     online: true,
     run: async ({ session: { client }, out }, [id, name]) => {
       await client.addContact(id as string, name as string);
+      // The contact goes to our linked devices now, not at the next command.
+      await client.flush().catch(() => undefined);
       out.print(`added ${name}; safety number: ${groupsOf5(client.safetyNumber(id as string).digits)}`);
       out.print(`compare it with ${name} in person or on a call, then: parley verify ${name}`);
       return 0;
@@ -184,12 +186,14 @@ export const COMMANDS: readonly Command[] = [
     name: 'verify',
     args: '<name>',
     min: 1,
-    summary: 'mark a contact verified, after you compared safety numbers',
+    summary: 'mark a contact verified, after you compared safety numbers (your linked devices learn it too)',
     example: 'parley verify bob',
-    run: ({ session: { client }, out }, [name]) => {
+    online: true,
+    run: async ({ session: { client }, out }, [name]) => {
       const id = accountOf(client, name as string);
       if (!client.contacts().some((c) => c.account === id)) throw new UsageError(`${name} is not a contact yet`);
       client.verifySafetyNumber(id);
+      await client.flush().catch(() => undefined);
       out.print(`${nameOf(client, id)} is marked verified`);
       return 0;
     },

@@ -289,6 +289,8 @@ async function setup(home: Home, what: string, out: Out): Promise<number> {
       }
     }
     const session = what === 'register' ? await registerClient(home) : await link(home, out);
+    // A new device's request for the account's contacts goes out now, not at the next command.
+    if (what === 'link') await session.client.flush().catch(() => undefined);
     saveRelay(home);
     if (what === 'register')
       out.print(`registered on ${home.relay}\nyour account id (give it to your contacts):\n  ${session.client.accountId}`);

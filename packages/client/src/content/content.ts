@@ -341,7 +341,7 @@ function readBody(type: number, v: unknown, nested: boolean): ContentBody {
     case ContentType.contacts: {
       if (nested) malformed('Content: a contacts content is not synced inside another', 'contacts');
       const b = readArray(v, 'contacts body', 1);
-      const list = readArray(b[0], 'contacts', { min: 1, max: MAX_SYNCED_CONTACTS });
+      const list = readArray(b[0], 'contacts', { min: 0, max: MAX_SYNCED_CONTACTS });
       return {
         type: 'contacts',
         contacts: list.map((entry) => {

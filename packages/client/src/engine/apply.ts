@@ -18,6 +18,7 @@ import { markMessage, messageSeen } from '../state/dedup.ts';
 import { loadGroup } from '../state/groups.ts';
 import { MessageStatus, addMessage, findMessage, raiseStatus } from '../state/history.ts';
 import { queueReceipt } from './compose.ts';
+import { answerContactsRequest } from './contacts-sync.ts';
 import type { Context, Pending } from './context.ts';
 import { applyDistribution, applyGroupState } from './groups.ts';
 import { answerRetry } from './retry.ts';
@@ -109,6 +110,8 @@ export function applyContent(ctx: Context, r: Received, pending: Pending): void 
         pending.add('warning', { code: 'CONTACTS_NOT_FROM_SELF', message: 'a contacts list from another account was ignored' });
         return;
       }
+      // An empty list is a newly linked device asking for ours.
+      if (body.contacts.length === 0) answerContactsRequest(ctx);
       for (const c of body.contacts) if (!bytesEqual(c.accountKey, ctx.self.accountKey)) mergeSyncedContact(ctx.store, c);
       return;
     case 'distribution':
