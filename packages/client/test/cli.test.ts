@@ -2,7 +2,7 @@
  * The command-line chat against a real relay on loopback: what the README's
  * five-minute walk-through does, in-process.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningRelay, startServer, withDefaults } from '@parley/relay';
@@ -60,10 +60,53 @@ describe('parley (command line)', () => {
     expect(inbox).toMatch(/alice: \[file clip\.mp4, 196 KiB\] a clip/);
     expect(readFileSync(join(dir, 'bob', 'downloads', 'clip.mp4'))).toEqual(readFileSync(file));
 
-    expect(await parley('alice', 'group', 'create', 'pair', 'bob')).toBe('created #pair');
+    // One-shot commands now print what happens while they are online (the group-change too).
+    expect(await parley('alice', 'group', 'create', 'pair', 'bob')).toMatch(/^created #pair$/m);
     await parley('alice', 'send', 'pair', 'to the group');
     expect(await parley('bob', 'inbox')).toMatch(/#pair alice: to the group/);
     expect(await parley('bob', 'history', 'alice')).toMatch(/alice: hello from the terminal/);
     expect(await parley('alice', 'history', 'bob')).toMatch(/me: hello from the terminal {2}\((delivered|read)\)/);
+  });
+});
+
+describe('parley help, typos and a failed register', () => {
+  /** Runs `parley` in-process; returns its exit status (1 for a thrown error) and what it printed. */
+  async function run(...argv: string[]): Promise<{ code: number; text: string }> {
+    const lines: string[] = [];
+    const out = { print: (t: string) => lines.push(t), error: (t: string) => lines.push(t) };
+    try {
+      return { code: await main(argv, out), text: lines.join('\n') };
+    } catch (e) {
+      return { code: 1, text: [...lines, (e as Error).message].join('\n') };
+    }
+  }
+
+  it('help per command, and neither help nor a typo creates a home', async () => {
+    const fresh = join(dir, 'nobody');
+    const h = ['--home', fresh];
+    const help = await run(...h, 'help');
+    expect(help.code).toBe(0);
+    expect(help.text).toMatch(/send-file\s+send a file/);
+    const chatHelp = await run(...h, 'chat', '--help');
+    expect(chatHelp.text).toContain('usage: parley chat <name|#group>');
+    expect(chatHelp.text).toMatch(/example:\n\s+parley chat bob/);
+    expect((await run(...h, 'help', 'send-file')).text).toContain('--caption');
+    const bogus = await run(...h, 'bogus');
+    expect(bogus).toMatchObject({ code: 1 });
+    expect(bogus.text).toContain('unknown command: bogus');
+    expect((await run(...h, 'send', 'bob')).text).toContain('usage: parley send <to> <text...>');
+    expect((await run(...h, 'id')).text).toContain('no account in');
+    expect(existsSync(fresh)).toBe(false);
+  });
+
+  it('a failed register leaves nothing behind and can be retried', async () => {
+    const where = join(dir, 'retry');
+    // Nothing listens on port 9: registration fails.
+    const failed = await run('--home', where, '--relay', 'http://127.0.0.1:9', 'register');
+    expect(failed.code).toBe(1);
+    expect(existsSync(where)).toBe(false);
+    const again = await run('--home', where, '--relay', relay.url, 'register');
+    expect(again).toMatchObject({ code: 0 });
+    expect(again.text).toContain('registered on');
   });
 });
