@@ -80,7 +80,7 @@ export async function chat(ctx: Ctx, name: string): Promise<number> {
     else if (line === '/file' || line.startsWith('/file ')) {
       const [path, ...caption] = line.slice(5).trim().split(' ');
       if (!path) throw new UsageError('usage: /file <path> [caption]');
-      const file = fileToSend(resolve(ctx.cwd, path));
+      const file = await fileToSend(resolve(ctx.cwd, path));
       out.print(`  (sending ${file.fileName}…)`);
       if (
         await sendOrQueue(

@@ -231,7 +231,7 @@ export const COMMANDS: readonly Command[] = [
     run: async (ctx, args) => {
       const { client } = ctx.session;
       const to = target(client, args[0] as string);
-      const file = fileToSend(resolve(ctx.cwd, args[1] as string));
+      const file = await fileToSend(resolve(ctx.cwd, args[1] as string));
       if (await sendOrQueue(ctx, to, () => client.sendFile(to, { ...file, caption: ctx.caption ?? '' }), 'file'))
         ctx.out.print('file: sent');
       return 0;
