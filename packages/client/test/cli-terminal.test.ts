@@ -13,7 +13,7 @@
  * Panes are polled with bounded deadlines; no fixed sleep is an assertion.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type RunningRelay, startServer, withDefaults } from '@parley/relay';
@@ -99,6 +99,12 @@ describe.skipIf(!hasTmux() && !process.env['CI'])('parley in a terminal (tmux)',
     // Errors are lines in the chat, not an exit.
     await tmux.type('alice', '/file /no/such/clip.mp4');
     await tmux.waitFor('alice', /error: no such file: \/no\/such\/clip\.mp4/);
+    // A file above the relay's limit (sparse: the relay refuses it by its announced size, nothing is read).
+    const huge = join(dir, 'huge.bin');
+    writeFileSync(huge, '');
+    truncateSync(huge, 110 * 1024 * 1024);
+    await tmux.type('alice', `/file ${huge}`);
+    await tmux.waitFor('alice', /error: too large: this relay takes files up to 100\.0 MiB \(104857600 bytes, encrypted\)/);
     await tmux.type('alice', 'still here after the error');
 
     // 50 MiB through the chat, then through bob's inbox.

@@ -112,6 +112,8 @@ export async function chat(ctx: Ctx, name: string): Promise<number> {
     return true;
   };
 
+  // In raw mode Ctrl-C is a key, not a signal: it leaves the chat (files still downloading finish first).
+  rl.on('SIGINT', () => rl.close());
   rl.prompt();
   const lines = (async () => {
     for await (const raw of rl) {

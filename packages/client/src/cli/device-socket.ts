@@ -16,7 +16,7 @@
  * Wire: one JSON request line {argv, cwd}; answer lines {out}, {err},
  * {busy}, and finally {exit}.
  */
-import { existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -63,7 +63,11 @@ export async function tryLock(homeDir: string): Promise<HomeLock | null> {
       server.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' ? resolve(false) : reject(e)));
       server.listen(path, () => resolve(true));
     });
-    if (bound) return lockOn(server, path);
+    if (bound) {
+      // Only the home's owner may send commands, even if the home's folder is readable by others.
+      chmodSync(path, 0o600);
+      return lockOn(server, path);
+    }
     if (await alive(path)) return null;
     // Nobody answers: the socket file outlived its process.
     try {
@@ -96,6 +100,8 @@ function lockOn(server: Server, path: string): HomeLock {
     };
     let length = 0;
     const lines = createInterface({ input: socket });
+    // readline re-emits the socket's errors; the socket's own handler above covers them.
+    lines.on('error', () => undefined);
     socket.on('data', (d: Buffer) => {
       length += d.length;
       if (length > MAX_REQUEST_BYTES) socket.destroy();
@@ -170,6 +176,7 @@ export function forward(homeDir: string, request: Request, out: Out): Promise<nu
     socket.once('error', () => finish('gone'));
     socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
     const lines = createInterface({ input: socket });
+    lines.on('error', () => undefined);
     lines.on('line', (line) => {
       let m: { out?: string; err?: string; busy?: string; exit?: number };
       try {
