@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { type RunningRelay, startServer, withDefaults } from '@parley/relay';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
+import { ParleyClient } from '../src/client.ts';
+import { connectRelayNode } from '../src/node.ts';
+import { SqliteStore } from '../src/store/sqlite.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-cli-'));
 let relay: RunningRelay;
@@ -59,6 +62,23 @@ describe('parley (command line)', () => {
     expect(inbox).toMatch(/alice: hello from the terminal/);
     expect(inbox).toMatch(/alice: \[file clip\.mp4, 196 KiB\] a clip/);
     expect(readFileSync(join(dir, 'bob', 'downloads', 'clip.mp4'))).toEqual(readFileSync(file));
+    expect(
+      existsSync(join(dir, 'bob', 'pending-downloads.json')) ? readFileSync(join(dir, 'bob', 'pending-downloads.json'), 'utf8') : '[]',
+    ).toBe('[]');
+
+    // A download an earlier process did not finish (killed mid-file) is resumed by the next command that goes online.
+    const store = new SqliteStore(join(dir, 'bob', 'parley.sqlite'));
+    const bobClient = await ParleyClient.open({ store, relay: connectRelayNode(relay.url) });
+    const conversation = bobClient.resolveName('alice') as string;
+    const withFile = bobClient.history(conversation).find((m) => m.content.body.type === 'attachment');
+    await bobClient.close();
+    store.close();
+    const messageId = Buffer.from(withFile?.content.messageId ?? []).toString('base64url');
+    rmSync(join(dir, 'bob', 'downloads', 'clip.mp4'));
+    writeFileSync(join(dir, 'bob', 'pending-downloads.json'), JSON.stringify([{ conversation, messageId }]));
+    expect(await parley('bob', 'inbox')).toMatch(/saved to .+clip\.mp4/);
+    expect(readFileSync(join(dir, 'bob', 'downloads', 'clip.mp4'))).toEqual(readFileSync(file));
+    expect(readFileSync(join(dir, 'bob', 'pending-downloads.json'), 'utf8')).toBe('[]');
 
     // One-shot commands now print what happens while they are online (the group-change too).
     expect(await parley('alice', 'group', 'create', 'pair', 'bob')).toMatch(/^created #pair$/m);
