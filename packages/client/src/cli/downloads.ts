@@ -18,7 +18,7 @@ import type { Out } from './device-socket.ts';
 
 /** Attempts per file in one process before it waits for the next command (the relay may be down). */
 const MAX_ATTEMPTS = 3;
-/** Most downloads remembered (older ones are dropped with a note: one can still run `parley download`). */
+/** Most downloads remembered; beyond it the oldest are dropped (`parley download` still fetches them). Bounds the file. */
 const MAX_PENDING = 1000;
 
 export interface PendingDownload {
@@ -97,7 +97,9 @@ export class Downloads {
         // Gone for good: the message disappeared, or the relay no longer has the file.
         // This process is closing: the entry stays, the next command resumes it.
         if (isClientError(e, 'CLOSED')) return;
-        if (isClientError(e, 'UNKNOWN_MESSAGE') || isClientError(e, 'RELAY_REFUSED')) {
+        // Only an unreachable relay is worth another try; anything else (the message disappeared, the
+        // relay no longer has the file, the bytes are not what the sender described) stays as it is.
+        if (!isClientError(e, 'RELAY_UNAVAILABLE')) {
           this.#forget(d);
           this.#out().print(`  could not save the file: ${(e as Error).message}`);
           return;
