@@ -67,8 +67,8 @@ describe.skipIf(!hasTmux() && !process.env['CI'])('parley in a terminal (tmux)',
     aliceId = /\n\s+(\S{43})/.exec(a.stdout)?.[1] as string;
     bobId = /\n\s+(\S{43})/.exec(b.stdout)?.[1] as string;
     expect(aliceId).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(await parley('alice', ['add', bobId, 'bob'])).toMatchObject({ code: 0, stderr: '' });
-    expect(await parley('bob', ['add', aliceId, 'alice'])).toMatchObject({ code: 0, stderr: '' });
+    const added = await Promise.all([parley('alice', ['add', bobId, 'bob']), parley('bob', ['add', aliceId, 'alice'])]);
+    for (const a of added) expect(a).toMatchObject({ code: 0, stderr: '' });
   }, 60_000);
 
   afterAll(async () => {
@@ -127,10 +127,6 @@ describe.skipIf(!hasTmux() && !process.env['CI'])('parley in a terminal (tmux)',
     expect(saved).toBeTruthy();
     expect(readFileSync(saved).equals(bytes)).toBe(true);
     expect(readdirSync(join(home('bob'), 'downloads')).filter((f) => f.endsWith('.part'))).toEqual([]);
-
-    // The file can be downloaded again while the relay holds it.
-    const again = await parley('bob', ['download', 'alice']);
-    expect(again.stdout).toMatch(/saved to .+big \(1\)\.bin/);
 
     // History: by message time, with dates.
     const history = await parley('bob', ['history', 'alice']);

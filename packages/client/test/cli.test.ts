@@ -24,13 +24,17 @@ afterAll(async () => {
 });
 
 /** Runs one `parley` command and returns what it printed. */
-async function parley(home: string, ...args: string[]): Promise<string> {
+function parley(home: string, ...args: string[]): Promise<string> {
+  return parleyWith(home, relay.url, ...args);
+}
+
+async function parleyWith(home: string, relayUrl: string, ...args: string[]): Promise<string> {
   const lines: string[] = [];
   const spy = vi.spyOn(console, 'log').mockImplementation((...parts: unknown[]) => {
     lines.push(parts.join(' '));
   });
   try {
-    expect(await main(['--home', join(dir, home), '--relay', relay.url, ...args])).toBe(0);
+    expect(await main(['--home', join(dir, home), '--relay', relayUrl, ...args])).toBe(0);
   } finally {
     spy.mockRestore();
   }
@@ -79,8 +83,18 @@ describe('parley (command line)', () => {
     expect(await parley('bob', 'inbox')).toMatch(/saved to .+clip\.mp4/);
     expect(readFileSync(join(dir, 'bob', 'downloads', 'clip.mp4'))).toEqual(readFileSync(file));
     expect(readFileSync(join(dir, 'bob', 'pending-downloads.json'), 'utf8')).toBe('[]');
+    // And a command downloads it again while the relay holds it.
+    expect(await parley('bob', 'download', 'alice')).toMatch(/saved to .+clip \(1\)\.mp4/);
+    expect(readFileSync(join(dir, 'bob', 'downloads', 'clip (1).mp4'))).toEqual(readFileSync(file));
 
     // One-shot commands now print what happens while they are online (the group-change too).
+    // Sent while the relay is unreachable: queued, and announced when it goes out.
+    const down = await parleyWith('alice', 'http://127.0.0.1:9', 'send', 'bob', 'while the relay was down');
+    expect(down).toContain('queued');
+    const later = await parley('alice', 'inbox');
+    expect(later).toContain('(queued message to bob went out: "while the relay was down")');
+    expect(await parley('bob', 'inbox')).toContain('alice: while the relay was down');
+
     expect(await parley('alice', 'group', 'create', 'pair', 'bob')).toMatch(/^created #pair$/m);
     await parley('alice', 'send', 'pair', 'to the group');
     expect(await parley('bob', 'inbox')).toMatch(/#pair alice: to the group/);

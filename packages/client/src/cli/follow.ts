@@ -68,6 +68,9 @@ export function follow(client: ParleyClient, downloads: Downloads, out: () => Ou
   };
 }
 
+/** Latest messages of a conversation looked at for queued ones (older ones went out or are announced by the SDK's retry anyway). */
+const QUEUED_SCAN = 200;
+
 /**
  * Announces messages that were queued (the relay was unreachable) once they
  * reach the relay. Watches the outgoing messages still queued in these
@@ -89,7 +92,7 @@ export class QueuedWatch {
 
   /** Starts watching the messages of a conversation still queued. */
   watch(client: ParleyClient, conversation: string): void {
-    for (const m of client.history(conversation)) {
+    for (const m of client.history(conversation, QUEUED_SCAN)) {
       if (m.outgoing && m.status === 'queued') this.#waiting.set(messageIdText(m.content.messageId), preview(m));
     }
   }

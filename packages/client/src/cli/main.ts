@@ -124,7 +124,9 @@ async function runHolding(home: Home, lock: HomeLock, p: Parsed, out: Out): Prom
   saveRelay(home);
   let display = out;
   const downloads = new Downloads(home.dir, session.client, () => display);
-  const queued = new QueuedWatch(session.client, [], () => display);
+  // Messages an earlier run left queued (the relay was down) are announced when they go out.
+  const conversations = [...session.client.contacts().map((c) => c.account), ...session.client.groups().map((g) => g.conversation)];
+  const queued = new QueuedWatch(session.client, conversations, () => display);
   const processHooks: Ctx['process'] = {
     setOut: (o) => {
       display = o;
