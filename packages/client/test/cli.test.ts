@@ -130,6 +130,9 @@ describe('parley help, typos and a failed register', () => {
     expect(bogus.text).toContain('unknown command: bogus');
     expect((await run(...h, 'send', 'bob')).text).toContain('usage: parley send <to> <text...>');
     expect((await run(...h, 'id')).text).toContain('no account in');
+    // An account id may begin with "-": it is an argument, not an option.
+    expect((await run(...h, 'add', `-${'A'.repeat(41)}A`, 'x')).text).toContain('no account in');
+    expect((await run(...h, '--bogus', 'id')).text).toContain('unknown option --bogus');
     expect(existsSync(fresh)).toBe(false);
   });
 

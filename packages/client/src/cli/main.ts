@@ -9,7 +9,6 @@
  * turn. So the relay never sees two connections for one device.
  */
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import type { ParleyClient } from '../client.ts';
 import { isClientError } from '../errors.ts';
 import { chat } from './chat.ts';
@@ -45,16 +44,44 @@ interface Parsed {
   readonly args: string[];
 }
 
+const VALUE_OPTIONS = new Set(['home', 'relay', 'caption']);
+
+/**
+ * Options anywhere, the rest positional. Not util.parseArgs: an account id
+ * is base64url and may begin with "-" ("-6Fq…"), which parseArgs takes for
+ * an unknown option. Anything after "--" is positional too.
+ */
 function parse(argv: readonly string[]): Parsed {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    options: { home: { type: 'string' }, relay: { type: 'string' }, caption: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    allowPositionals: true,
-    strict: true,
-  });
+  const values: Record<string, string> = {};
+  const positionals: string[] = [];
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    const option = /^--([a-z]+)(?:=(.*))?$/s.exec(arg);
+    if (option && VALUE_OPTIONS.has(option[1] as string)) {
+      const value = option[2] ?? argv[++i];
+      if (value === undefined) throw new UsageError(`--${option[1]} needs a value`);
+      values[option[1] as string] = value;
+      continue;
+    }
+    if (arg.startsWith('-') && !ACCOUNT_ID.test(arg))
+      throw new UsageError(`unknown option ${arg} (put -- before an argument that begins with "-")`);
+    positionals.push(arg);
+  }
   const [command, ...args] = positionals;
-  return { home: values.home, relay: values.relay, caption: values.caption, help: values.help ?? false, command, args };
+  return { home: values['home'], relay: values['relay'], caption: values['caption'], help, command, args };
 }
+
+/** An account id: 43 base64url characters (it may begin with "-"). */
+const ACCOUNT_ID = /^[A-Za-z0-9_-]{43}$/;
 
 /** The command, its arguments checked; throws a UsageError naming the command's own usage. */
 function resolveCommand(p: Parsed): Command {
@@ -103,11 +130,9 @@ async function withHome(home: Home, p: Parsed, out: Out): Promise<number> {
         await lock.release();
       }
     }
-    const answer = await forward(
-      home.dir,
-      { argv: [p.command as string, ...p.args, ...(p.caption ? ['--caption', p.caption] : [])], cwd: process.cwd() },
-      out,
-    );
+    // "--" keeps arguments that begin with "-" (a message, say) from reading as options on the other side.
+    const argv = [...(p.caption ? ['--caption', p.caption] : []), '--', p.command as string, ...p.args];
+    const answer = await forward(home.dir, { argv, cwd: process.cwd() }, out);
     if (typeof answer === 'number') return answer;
     if (answer !== 'gone' && !told) {
       out.error(`waiting: another parley (${answer.busy}) is using ${home.dir}; this runs when it is done (Ctrl-C to give up)`);
@@ -331,7 +356,7 @@ export async function runCli(argv: string[]): Promise<never> {
   try {
     process.exit(await main(argv));
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+    if (e instanceof UsageError)
       console.error((e as Error).message.includes('usage:') ? (e as Error).message : `${(e as Error).message}\n${usage()}`);
     else console.error(`error: ${describeError(e)}`);
     process.exit(1);
