@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningRelay, startServer, withDefaults } from '@parley/relay';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { tryLock } from '../src/cli/device-socket.ts';
 import { main } from '../src/cli/main.ts';
 import { ParleyClient } from '../src/client.ts';
 import { connectRelayNode } from '../src/node.ts';
@@ -94,6 +95,23 @@ describe('parley (command line)', () => {
     const later = await parley('alice', 'inbox');
     expect(later).toContain('(queued message to bob went out: "while the relay was down")');
     expect(await parley('bob', 'inbox')).toContain('alice: while the relay was down');
+
+    // Another process holds bob's home for a one-shot command: this one says so, waits, then runs.
+    const held = await tryLock(join(dir, 'bob'));
+    held?.serve(
+      () => 'busy',
+      () => 'send-file',
+    );
+    const lines: string[] = [];
+    const waiting = main(['--home', join(dir, 'bob'), '--relay', relay.url, 'contacts'], {
+      print: (t) => lines.push(t),
+      error: (t) => lines.push(t),
+    });
+    await vi.waitFor(() => expect(lines.join('\n')).toContain('waiting: another parley (send-file) is using'), { timeout: 10_000 });
+    expect(lines.join('\n')).not.toContain('alice');
+    await held?.release();
+    expect(await waiting).toBe(0);
+    expect(lines.join('\n')).toMatch(/^alice\s/m);
 
     expect(await parley('alice', 'group', 'create', 'pair', 'bob')).toMatch(/^created #pair$/m);
     await parley('alice', 'send', 'pair', 'to the group');
