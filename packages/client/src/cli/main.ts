@@ -356,8 +356,8 @@ export async function runCli(argv: string[]): Promise<never> {
   try {
     process.exit(await main(argv));
   } catch (e) {
-    if (e instanceof UsageError)
-      console.error((e as Error).message.includes('usage:') ? (e as Error).message : `${(e as Error).message}\n${usage()}`);
+    // A usage error names the command's own usage, or points at `parley help`: no wall of text.
+    if (e instanceof UsageError) console.error(e.message);
     else console.error(`error: ${describeError(e)}`);
     process.exit(1);
   }
