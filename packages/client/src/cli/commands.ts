@@ -296,9 +296,9 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'group',
-    args: 'create <name> <member...> | add <group> <member...> | remove <group> <member...> | list',
+    args: 'create <name> <member...> | add|remove|admin|unadmin <group> <member...> | list',
     min: 1,
-    summary: 'make a group, or change its members',
+    summary: 'make a group, or change its members and admins (who may change it; admins only)',
     example: 'parley group create climbing bob carol',
     online: true,
     run: async ({ session: { client }, out }, [sub, name, ...members]) => {
@@ -312,13 +312,14 @@ export const COMMANDS: readonly Command[] = [
         );
         await client.flush().catch(() => undefined);
         out.print(`created #${name}`);
-      } else if (sub === 'add' || sub === 'remove') {
+      } else if (sub === 'add' || sub === 'remove' || sub === 'admin' || sub === 'unadmin') {
         if (!name || members.length === 0) throw new UsageError(`usage: parley group ${sub} <group> <member...>`);
         const ids = members.map((m) => accountOf(client, m));
-        await client.updateGroup(target(client, name), sub === 'add' ? { add: ids } : { remove: ids });
+        const change = { add: { add: ids }, remove: { remove: ids }, admin: { addAdmins: ids }, unadmin: { removeAdmins: ids } }[sub];
+        await client.updateGroup(target(client, name), change);
         await client.flush().catch(() => undefined);
         out.print('done');
-      } else throw new UsageError(`unknown group command ${sub} (create, add, remove, list)`);
+      } else throw new UsageError(`unknown group command ${sub} (create, add, remove, admin, unadmin, list)`);
       return 0;
     },
   },
