@@ -32,6 +32,7 @@ import { readBytes } from './content/fields.ts';
 import { certificateHash, decodeSignedDeviceList, listsCertificate, signDeviceList } from './devices/device-list.ts';
 import { decodeLinkRequest, decodeLinkResponse, encodeLinkRequest, encodeLinkResponse } from './devices/linking.ts';
 import { newContent, queueDirect, queueReceipt } from './engine/compose.ts';
+import { queueContactsSync, requestContacts } from './engine/contacts-sync.ts';
 import { type ClientOptions, type Context, DEFAULT_OPTIONS, Pending } from './engine/context.ts';
 import { devicesFor, publishOwnList, refreshDevices } from './engine/directory.ts';
 import { createGroup as createGroupState, prepareGroupSend, queueGroupContent, requireGroup, updateGroup } from './engine/groups.ts';
@@ -208,7 +209,11 @@ export class ParleyClient {
       saveDevices(config.store, { ...emptyDevices(certificate.accountKey), list });
       config.store.delete('identity', PENDING_LINK);
     });
-    return ParleyClient.#finishOpen(config, null, device);
+    const client = await ParleyClient.#finishOpen(config, null, device);
+    // Registered now: our other devices can encrypt to us, so ask them for the contacts (spec §5.6).
+    client.#ctx.store.transaction(() => requestContacts(client.#ctx));
+    client.#kick();
+    return client;
   }
 
   static async #finishOpen(config: ClientConfig, account: Account | null, device: DeviceIdentity): Promise<ParleyClient> {
@@ -270,6 +275,13 @@ export class ParleyClient {
         this.#kick();
       },
       onClose: (reason) => this.#emit('connection', { state: 'closed', reason }),
+      onEnded: (reason) => {
+        // The link will not reconnect: forget it, so start() can connect again (and take the device back).
+        this.#mailbox = null;
+        if (this.#maintenance) clearInterval(this.#maintenance);
+        this.#maintenance = null;
+        this.#emit('connection', { state: 'ended', reason });
+      },
       onDrained: () => this.#emit('connection', { state: 'drained' }),
     });
     this.#maintenance = setInterval(() => void this.maintain().catch(() => undefined), this.#ctx.options.maintenanceIntervalMs);
@@ -354,9 +366,25 @@ export class ParleyClient {
         }
         const current = getContact(this.#ctx.store, accountKey);
         putContact(this.#ctx.store, { accountKey, name, verified: current?.verified ?? false });
+        const changed = [getContact(this.#ctx.store, accountKey) as Contact];
+        if (previous && previous !== id) changed.push(getContact(this.#ctx.store, parseAccountId(previous)) as Contact);
+        queueContactsSync(this.#ctx, changed.filter(Boolean));
       });
     });
     pending.flush(this.#events);
+    this.#kick();
+  }
+
+  /**
+   * Sends every contact (names and verification marks) to this account's
+   * other devices again, end-to-end encrypted like any message. Adding,
+   * renaming and verifying a contact already send that one, and approving a
+   * new device sends the whole list; this is for an app that wants to repeat it.
+   */
+  async syncContacts(): Promise<void> {
+    this.#open();
+    await this.#serial.run(() => this.#ctx.store.transaction(() => queueContactsSync(this.#ctx, listContacts(this.#ctx.store))));
+    this.#kick();
   }
 
   contacts(): { account: string; name: string; verified: boolean }[] {
@@ -383,7 +411,13 @@ export class ParleyClient {
         : verifyScannedSafetyNumber(coreSafetyNumber(this.#ctx.self.accountKey, accountKey, this.#ctx.provider), scanned);
     if (ok) {
       const c = getContact(this.#ctx.store, accountKey);
-      if (c) putContact(this.#ctx.store, { ...c, verified: true });
+      if (c)
+        this.#ctx.store.transaction(() => {
+          putContact(this.#ctx.store, { ...c, verified: true });
+          // Our other devices learn the mark too (a sync never takes one away).
+          queueContactsSync(this.#ctx, [{ ...c, verified: true }]);
+        });
+      this.#kick();
     }
     return ok;
   }
@@ -668,6 +702,7 @@ export class ParleyClient {
       const deviceId = Math.max(...ids) + 1;
       const certificate = account.certify(deviceId, signingKey, identityKey);
       const certificates = [this.#ctx.device.certificate, ...known.trusted, certificate];
+      // The new device asks for our contacts once it is registered (engine/contacts-sync.ts).
       const list = this.#ctx.store.transaction(() => this.#publishDeviceList(account, certificates, pending));
       // On the relay before the new device registers, so no sender ever sees it listed but not signed for.
       await publishOwnList(this.#ctx);

@@ -62,8 +62,15 @@ export interface ClientEvents {
   resent: { readonly messageId: string; readonly to: string };
   /** The relay accepted a queued message. */
   sent: { readonly messageId: string; readonly conversation: string | null };
-  /** The relay connection: 'drained' once everything that waited when it opened has been processed. */
-  connection: { readonly state: 'open' | 'drained' | 'closed'; readonly reason?: string };
+  /**
+   * The relay connection: 'drained' once everything that waited when it
+   * opened has been processed; 'closed' while it reconnects by itself.
+   * 'ended' is final: the relay refused this connection for good, `reason`
+   * says why ('replaced': another connection for this device, in this or
+   * another process, took over; 'removed'; 'auth-failed'). Nothing arrives
+   * until the app calls `start()` again (which takes the connection back).
+   */
+  connection: { readonly state: 'open' | 'drained' | 'closed' | 'ended'; readonly reason?: string };
   /** A background problem the app may want to log (codes only, never secrets). */
   warning: { readonly code: string; readonly message: string };
   'listener-error': { readonly event: string; readonly error: unknown };

@@ -10,6 +10,7 @@ import type { WebSocketConstructor } from './relay-client/index.ts';
 
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite.ts';
 export { DownloadFolder } from './store/download-folder.ts';
+export { type FileOptions, fileFromPath, fileFromStream, mediaTypeOf, webStreamFrom } from './node-file.ts';
 
 /** `connectRelay` for Node: the same, with `ws` as the WebSocket. */
 export function connectRelayNode(baseUrl: string, options: Omit<RelayConnectOptions, 'WebSocket'> = {}) {

@@ -66,6 +66,13 @@ const UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024;
 const DOWNLOAD_RANGE_BYTES = 4 * 1024 * 1024;
 /** Consecutive failures of one upload chunk before giving up. */
 const UPLOAD_RETRIES = 5;
+/** The relay's final close codes (spec/09-relay.md §5.3), by the mailbox error they become, as the app hears them. */
+const ENDED = new Map<string, 'replaced' | 'removed' | 'auth-failed'>([
+  ['WS_REPLACED', 'replaced'],
+  ['WS_DEVICE_REMOVED', 'removed'],
+  ['WS_AUTH_FAILED', 'auth-failed'],
+]);
+const ENDED_CODES = new Set([4001, 4002, 4004]);
 
 /** A RelayConnector (for ParleyClient) that talks to the relay at `baseUrl`. */
 export function connectRelay(baseUrl: string, options: RelayConnectOptions = {}) {
@@ -80,6 +87,14 @@ export function asClientError(e: unknown): unknown {
     if (e.status === 0 || e.status >= 500 || e.status === 429) {
       return new ClientError('RELAY_UNAVAILABLE', `relay unavailable (${e.code})`, { relayCode: e.code, status: e.status });
     }
+    // A size limit the relay names travels on, so an app can say "at most N bytes" (the relay's message is not shown as is).
+    const limit = e.details['limit'];
+    if (typeof limit === 'number' && Number.isSafeInteger(limit))
+      return new ClientError('RELAY_REFUSED', `relay refused the request (${e.code}, limit ${limit} bytes)`, {
+        relayCode: e.code,
+        status: e.status,
+        limit,
+      });
     return new ClientError('RELAY_REFUSED', `relay refused the request (${e.code})`, { relayCode: e.code, status: e.status });
   }
   if (e instanceof ParleyError)
@@ -244,14 +259,18 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
           expiresAt: e.expiresAt,
           envelope: e.envelope,
         } satisfies IncomingEnvelope),
-      // Terminal refusals (device removed, replaced, auth failed) arrive here; the SDK reports them as a closed connection.
+      // Terminal refusals (device removed, replaced, auth failed) arrive here: the link stops, and says why.
       onError: (e) => {
-        if (e instanceof RelayError && e.code.startsWith('WS_')) handlers.onClose?.(e.code);
+        if (!(e instanceof RelayError)) return;
+        const why = ENDED.get(e.code);
+        if (why) handlers.onEnded?.(why);
+        else if (e.code.startsWith('WS_')) handlers.onClose?.(e.code);
       },
       onDrained: () => handlers.onDrained?.(),
       onStateChange: (state, detail) => {
         if (state === 'open') handlers.onOpen?.();
-        else if (state === 'reconnecting' || state === 'stopped') handlers.onClose?.(detail.reason ?? state);
+        else if (state === 'reconnecting' || (state === 'stopped' && !ENDED_CODES.has(detail.code ?? 0)))
+          handlers.onClose?.(detail.reason ?? state);
       },
     });
     receiver.start();

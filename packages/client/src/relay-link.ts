@@ -86,6 +86,12 @@ export interface MailboxHandlers {
   onOpen?(): void;
   /** The connection dropped; the link reconnects by itself until closed. */
   onClose?(reason: string): void;
+  /**
+   * The relay refused this connection for good: 'replaced' (another
+   * connection for this device took over, close 4002), 'removed' (the device
+   * was removed, 4004) or 'auth-failed' (4001). The link does not reconnect.
+   */
+  onEnded?(why: 'replaced' | 'removed' | 'auth-failed'): void;
   /** Every envelope waiting when the connection opened has been handled. */
   onDrained?(): void;
 }

@@ -16,8 +16,16 @@ export function nameOf(client: ParleyClient, idOrConversation: string): string {
   return `${idOrConversation.slice(0, 8)}…`;
 }
 
-function time(ms: number): string {
-  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+/** Local date and time, "2026-12-06 14:03": a message read days later says when it was written. */
+export function time(ms: number): string {
+  const d = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+/** History as people read it: by the time each message was written (the sender's clock), not by arrival. */
+export function byMessageTime(messages: readonly StoredMessage[]): StoredMessage[] {
+  return [...messages].sort((a, b) => a.content.sentAt - b.content.sentAt || a.storedAt - b.storedAt);
 }
 
 function bodyText(body: MessageEvent['body']): string {
@@ -31,6 +39,13 @@ export function formatEvent(client: ParleyClient, m: MessageEvent): string {
   const where = m.conversation.startsWith('g.') ? `${nameOf(client, m.conversation)} ` : '';
   const who = m.outgoing ? `me (device ${m.sender.deviceId}) → ${nameOf(client, m.conversation)}` : nameOf(client, m.sender.account);
   return `[${time(m.sentAt)}] ${where}${who}: ${bodyText(m.body)}`;
+}
+
+/** A short quote of a stored message, for notes about it. */
+export function preview(m: StoredMessage): string {
+  const b = m.content.body;
+  const text = b.type === 'text' ? b.text : b.type === 'attachment' ? `[file ${b.attachment.fileName ?? 'unnamed'}]` : `[${b.type}]`;
+  return text.length > 40 ? `"${text.slice(0, 39)}…"` : `"${text}"`;
 }
 
 export function formatStored(client: ParleyClient, m: StoredMessage): string {

@@ -6,7 +6,7 @@
  *   <home>/config.json     { "relay": "http://127.0.0.1:8787" }
  *   <home>/downloads/      received attachments
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ParleyClient } from '../client.ts';
@@ -23,14 +23,55 @@ export interface Home {
   relay: string;
 }
 
+/** Where the home is and which relay it uses. Creates nothing: `parley help` or a typo leaves no trace. */
 export function openHome(dir: string | undefined, relayFlag: string | undefined): Home {
   const root = resolve(dir ?? process.env['PARLEY_HOME'] ?? join(homedir(), '.parley'));
-  mkdirSync(root, { recursive: true, mode: 0o700 });
   const configPath = join(root, 'config.json');
   const saved = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as { relay?: string }) : {};
   const relay = relayFlag ?? process.env['PARLEY_RELAY'] ?? saved.relay ?? DEFAULT_RELAY;
-  if (relay !== saved.relay) writeFileSync(configPath, `${JSON.stringify({ relay }, null, 2)}\n`, { mode: 0o600 });
   return { dir: root, storePath: join(root, 'parley.sqlite'), downloads: join(root, 'downloads'), relay };
+}
+
+/** Remembers the relay for this home (once the home holds an account). */
+export function saveRelay(home: Home): void {
+  const configPath = join(home.dir, 'config.json');
+  const saved = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as { relay?: string }) : {};
+  if (saved.relay !== home.relay) writeFileSync(configPath, `${JSON.stringify({ relay: home.relay }, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** Creates the home directory; returns whether it was new (a failed setup then removes it again). */
+export function makeHome(home: Home): boolean {
+  const created = !existsSync(home.dir);
+  mkdirSync(home.dir, { recursive: true, mode: 0o700 });
+  return created;
+}
+
+/** True when this home holds a store (an account, or a link in progress). */
+export function hasStore(home: Home): boolean {
+  return existsSync(home.storePath);
+}
+
+/**
+ * Undoes a setup that failed: the store and its journal files (they hold
+ * keys the relay never accepted), the config, and the directory if this
+ * setup created it. A retry then starts clean.
+ */
+export function removeSetup(home: Home, createdDir: boolean): void {
+  for (const f of [
+    home.storePath,
+    `${home.storePath}-wal`,
+    `${home.storePath}-shm`,
+    `${home.storePath}-journal`,
+    join(home.dir, 'config.json'),
+  ])
+    rmSync(f, { force: true });
+  if (createdDir) {
+    try {
+      rmdirSync(home.dir);
+    } catch {
+      // Something else lives there (the lock socket is removed by its owner): leave the folder.
+    }
+  }
 }
 
 export interface Session {

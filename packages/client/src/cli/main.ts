@@ -1,118 +1,292 @@
 /**
  * `parley`: a command-line chat on the SDK. spec/10-client.md §11; the
- * README's "Command-line chat" walks through it.
+ * README's "Command-line chat" walks through it; `parley help` lists the
+ * commands (commands.ts) and `parley help <command>` shows one.
  *
- *   parley register                      create an account (this directory = this device)
- *   parley id                            show your account id
- *   parley add <account-id> <name>       add a contact
- *   parley chat <name|group>             chat interactively (/file <path>, /timer <s>, /quit)
- *   parley send <to> <text...>           send one message
- *   parley send-file <to> <path>         send a file (streamed, encrypted)
- *   parley inbox                         fetch what waits, print it, save files
- *   parley listen                        stay online and print everything
- *   parley history <to>                  show a conversation
- *   parley contacts | groups | devices   list
- *   parley safety <name>                 the safety number to compare
- *   parley group create <name> <member...>   make a group
- *   parley group add|remove <group> <member...>
- *   parley group admin|unadmin <group> <member...>   who may change the group (admins only)
- *   parley timer <to> <seconds>          disappearing messages (0 = off)
- *   parley link                          (new device) print a link request, then paste the answer
- *   parley approve <request>             (primary device) answer a link request
- *   parley remove-device <id>            (primary device) remove one of your devices
- *
- * Options: --home <dir> (default ~/.parley or $PARLEY_HOME), --relay <url>
- * (default http://127.0.0.1:8787 or $PARLEY_RELAY; remembered per home).
+ * One home directory is one device, used by one process at a time
+ * (device-socket.ts): while `chat` or `listen` runs, other commands for the
+ * same home run inside it, over a local socket; otherwise they wait their
+ * turn. So the relay never sees two connections for one device.
  */
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import type { ParleyClient } from '../client.ts';
 import { isClientError } from '../errors.ts';
-import { parseAccountId } from '../ids.ts';
-import { fileToSend } from './attachments.ts';
-import { formatEvent, formatStored, nameOf } from './format.ts';
-import { type Home, type Session, completeLink, linkRequest, openClient, openHome, registerClient } from './home.ts';
+import { chat } from './chat.ts';
+import { type Command, type Ctx, UsageError, commandHelp, commandNamed, describeError, target, usage } from './commands.ts';
+import { type HomeLock, type Out, type Request, forward, pause, tryLock } from './device-socket.ts';
+import { Downloads } from './downloads.ts';
+import { QueuedWatch, follow } from './follow.ts';
+import {
+  type Home,
+  type Session,
+  completeLink,
+  hasStore,
+  linkRequest,
+  makeHome,
+  openClient,
+  openHome,
+  registerClient,
+  removeSetup,
+  saveRelay,
+} from './home.ts';
 
-const USAGE = `usage: parley [--home <dir>] [--relay <url>] <command> [args]
-commands: register, id, add, contacts, chat, send, send-file, inbox, listen, history,
-          safety, group (create|add|remove|list), groups, timer, devices, link, approve, remove-device`;
+/** How long `inbox` waits for the relay to hand over what waits. */
+const INBOX_DRAIN_MS = 15_000;
 
-class UsageError extends Error {}
+const consoleOut: Out = { print: (t) => console.log(t), error: (t) => console.error(t) };
 
-function need(args: string[], n: number, what: string): void {
-  if (args.length < n) throw new UsageError(`missing ${what}`);
+interface Parsed {
+  readonly home: string | undefined;
+  readonly relay: string | undefined;
+  readonly caption: string | undefined;
+  readonly help: boolean;
+  readonly command: string | undefined;
+  readonly args: string[];
 }
 
-/** A contact name, a group name, an account id or a group conversation id, as a conversation id. */
-function target(client: ParleyClient, name: string): string {
-  const contact = client.resolveName(name);
-  if (contact) return contact;
-  const group = client.groups().find((g) => g.name === name.replace(/^#/, '') || g.conversation === name);
-  if (group) return group.conversation;
-  try {
-    parseAccountId(name);
-    return name;
-  } catch {
-    throw new UsageError(`unknown contact or group: ${name} (add it with: parley add <account-id> ${name})`);
+const VALUE_OPTIONS = new Set(['home', 'relay', 'caption']);
+
+/**
+ * Options anywhere, the rest positional. Not util.parseArgs: an account id
+ * is base64url and may begin with "-" ("-6Fq…"), which parseArgs takes for
+ * an unknown option. Anything after "--" is positional too.
+ */
+function parse(argv: readonly string[]): Parsed {
+  const values: Record<string, string> = {};
+  const positionals: string[] = [];
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    const option = /^--([a-z]+)(?:=(.*))?$/s.exec(arg);
+    if (option && VALUE_OPTIONS.has(option[1] as string)) {
+      const value = option[2] ?? argv[++i];
+      if (value === undefined) throw new UsageError(`--${option[1]} needs a value`);
+      values[option[1] as string] = value;
+      continue;
+    }
+    if (arg.startsWith('-') && !ACCOUNT_ID.test(arg))
+      throw new UsageError(`unknown option ${arg} (put -- before an argument that begins with "-")`);
+    positionals.push(arg);
+  }
+  const [command, ...args] = positionals;
+  return { home: values['home'], relay: values['relay'], caption: values['caption'], help, command, args };
+}
+
+/** An account id: 43 base64url characters (it may begin with "-"). */
+const ACCOUNT_ID = /^[A-Za-z0-9_-]{43}$/;
+
+/** The command, its arguments checked; throws a UsageError naming the command's own usage. */
+function resolveCommand(p: Parsed): Command {
+  const c = commandNamed(p.command as string);
+  if (!c) throw new UsageError(`unknown command: ${p.command} (parley help lists the commands)`);
+  if (p.args.length < c.min && !p.help) throw new UsageError(`missing arguments\n${commandHelp(c)}`);
+  return c;
+}
+
+export async function main(argv: string[], out: Out = consoleOut): Promise<number> {
+  const p = parse(argv);
+  // Help and mistakes are answered before the home is touched: nothing is created.
+  if (p.command === 'help' || (!p.command && p.help)) {
+    const about = p.args[0] ? commandNamed(p.args[0]) : undefined;
+    if (p.args[0] && !about) throw new UsageError(`unknown command: ${p.args[0]}`);
+    out.print(about ? commandHelp(about) : usage());
+    return 0;
+  }
+  if (!p.command) {
+    out.print(usage());
+    return 1;
+  }
+  const command = resolveCommand(p);
+  if (p.help) {
+    out.print(commandHelp(command));
+    return 0;
+  }
+  const home = openHome(p.home, p.relay);
+  if (command.setup) return setup(home, command.name, out);
+  if (!hasStore(home))
+    throw new UsageError(`no account in ${home.dir}: run parley register (or parley link to add this device to your account)`);
+  return withHome(home, p, out);
+}
+
+// ---- one process per home ---------------------------------------------------
+
+/** Runs a command in this process (holding the home), or in the process that holds it. */
+async function withHome(home: Home, p: Parsed, out: Out): Promise<number> {
+  let told = false;
+  for (;;) {
+    const lock = await tryLock(home.dir);
+    if (lock) {
+      try {
+        return await runHolding(home, lock, p, out);
+      } finally {
+        await lock.release();
+      }
+    }
+    // "--" keeps arguments that begin with "-" (a message, say) from reading as options on the other side.
+    const argv = [...(p.caption ? ['--caption', p.caption] : []), '--', p.command as string, ...p.args];
+    const answer = await forward(home.dir, { argv, cwd: process.cwd() }, out);
+    if (typeof answer === 'number') return answer;
+    if (answer !== 'gone' && !told) {
+      out.error(`waiting: another parley (${answer.busy}) is using ${home.dir}; this runs when it is done (Ctrl-C to give up)`);
+      told = true;
+    }
+    await pause();
   }
 }
 
-function accountOf(client: ParleyClient, name: string): string {
-  const id = target(client, name);
-  if (id.startsWith('g.')) throw new UsageError(`${name} is a group, not a person`);
-  return id;
-}
-
-/** Prints incoming messages (saving attachments) until the returned function is called. */
-function follow(session: Session, home: Home, options: { markRead?: string }): () => void {
-  const { client } = session;
-  const offs = [
-    client.on('message', (m) => {
-      console.log(formatEvent(client, m));
-      if (m.body.type === 'attachment' && !m.outgoing) {
-        client.saveAttachment(m.conversation, m.messageId).then(
-          (path) => console.log(`  saved to ${path}`),
-          (e) => console.log(`  could not save the file: ${(e as Error).message}`),
-        );
-      }
-      if (options.markRead && m.conversation === options.markRead && !m.outgoing)
-        void client.markRead(m.conversation).catch(() => undefined);
-    }),
-    client.on('receipt', (r) => {
-      if (r.status === 'read') console.log(`  (${nameOf(client, r.from)} read your message)`);
-    }),
-    client.on('typing', (t) => {
-      if (t.typing) console.log(`  (${nameOf(client, t.from.account)} is typing)`);
-    }),
-    client.on('group-change', (g) =>
-      console.log(`  (group ${g.name}: ${g.members.length} members; +${g.added.length} -${g.removed.length})`),
-    ),
-    client.on('devices-change', (d) => console.log(`  (${nameOf(client, d.account)} devices changed: +[${d.added}] -[${d.removed}])`)),
-    client.on('safety-number-change', (s) => console.log(`  (!) ${s.name} now points at another account: compare safety numbers again`)),
-    client.on('timer-change', (t) =>
-      console.log(`  (disappearing messages in ${nameOf(client, t.conversation)}: ${t.expireTimer ? `${t.expireTimer} s` : 'off'})`),
-    ),
-    client.on('untrusted-device', (u) =>
-      console.log(
-        `  (!) the relay lists a device ${u.deviceId} of ${nameOf(client, u.account)} that the account did not certify (${u.reason}); refused`,
-      ),
-    ),
-    client.on('undecryptable', (u) =>
-      console.log(
-        `  (a message from ${nameOf(client, u.sender.account)} could not be decrypted; ${u.retryRequested ? 'asked for it again' : 'dropped'})`,
-      ),
-    ),
-  ];
-  return () => {
-    for (const off of offs) off();
+/** This process holds the home: opens the client, serves other processes if it stays online, and runs the command. */
+async function runHolding(home: Home, lock: HomeLock, p: Parsed, out: Out): Promise<number> {
+  const command = resolveCommand(p);
+  const session = await openClient(home);
+  saveRelay(home);
+  let display = out;
+  const downloads = new Downloads(home.dir, session.client, () => display);
+  // Messages an earlier run left queued (the relay was down) are announced when they go out.
+  const conversations = [...session.client.contacts().map((c) => c.account), ...session.client.groups().map((g) => g.conversation)];
+  const queued = new QueuedWatch(session.client, conversations, () => display);
+  const processHooks: Ctx['process'] = {
+    setOut: (o) => {
+      display = o;
+    },
+    out: () => display,
+    watchQueued: (conversation) => queued.watch(session.client, conversation),
   };
+  const ctx: Ctx = { session, home, out, cwd: process.cwd(), caption: p.caption, downloads, live: null, process: processHooks };
+  try {
+    if (command.live) {
+      // Other processes for this home send their commands here, one at a time.
+      lock.serve(
+        (request, requestOut) => serveForwarded(ctx, request, requestOut, command.name),
+        () => command.name,
+      );
+    } else
+      lock.serve(
+        () => 'busy',
+        () => command.name,
+      );
+    return await runCommand(ctx, command, p.args);
+  } finally {
+    // Every file that arrived is saved (or left for the next run to resume) before the process exits.
+    await downloads.idle();
+    queued.close();
+    await session.close();
+  }
 }
 
-async function untilDrained(client: ParleyClient, ms = 10_000): Promise<void> {
+function serveForwarded(ctx: Ctx, request: Request, out: Out, liveName: string): Promise<number> {
+  return (async () => {
+    let p: Parsed;
+    let command: Command;
+    try {
+      p = parse(request.argv);
+      command = resolveCommand(p);
+    } catch (e) {
+      out.error((e as Error).message);
+      return 1;
+    }
+    const forwarded: Ctx = { ...ctx, out, cwd: request.cwd, caption: p.caption, live: liveName };
+    try {
+      return await runCommand(forwarded, command, p.args);
+    } catch (e) {
+      out.error(`error: ${describeError(e)}`);
+      return 1;
+    }
+  })();
+}
+
+async function runCommand(ctx: Ctx, command: Command, args: string[]): Promise<number> {
+  const { client } = ctx.session;
+  if (ctx.live && (command.live || command.name === 'inbox')) {
+    if (command.name === 'inbox') {
+      ctx.out.print(`(this home is online in "parley ${ctx.live}": messages show there)`);
+      return 0;
+    }
+    ctx.out.error(`"parley ${ctx.live}" already runs for this home; use that one`);
+    return 1;
+  }
+  let shown: () => void = () => undefined;
+  if (command.online && !ctx.live) {
+    // What arrives while a one-shot command is online is shown, not just stored.
+    if (!command.live && command.name !== 'inbox') shown = follow(client, ctx.downloads, ctx.process.out);
+    await client.start();
+    ctx.downloads.resume();
+  }
+  try {
+    return await runOne(ctx, command, args);
+  } finally {
+    shown();
+  }
+}
+
+async function runOne(ctx: Ctx, command: Command, args: string[]): Promise<number> {
+  const { client } = ctx.session;
+  switch (command.name) {
+    case 'chat': {
+      const stop = follow(client, ctx.downloads, ctx.process.out, { markRead: target(client, args[0] as string) });
+      try {
+        return await chat(ctx, args[0] as string);
+      } finally {
+        stop();
+      }
+    }
+    case 'listen':
+      return listen(ctx);
+    case 'inbox':
+      return inbox(ctx);
+    default:
+      return (await command.run?.(ctx, args)) ?? 0;
+  }
+}
+
+async function inbox(ctx: Ctx): Promise<number> {
+  const { client } = ctx.session;
+  const stop = follow(client, ctx.downloads, ctx.process.out);
+  try {
+    await untilDrained(client);
+    await client.flush().catch(() => undefined);
+    // The files of what arrived: every one saved before the process ends.
+    await ctx.downloads.idle();
+    const left = ctx.downloads.pending;
+    if (left) ctx.out.print(`(${left} file(s) not saved yet; the next parley command tries again)`);
+  } finally {
+    stop();
+  }
+  return 0;
+}
+
+async function listen(ctx: Ctx): Promise<number> {
+  const { client } = ctx.session;
+  let ended: (code: number) => void = () => undefined;
+  const done = new Promise<number>((resolve) => {
+    ended = resolve;
+  });
+  const stop = follow(client, ctx.downloads, ctx.process.out, { onEnded: () => ended(3) });
+  const onSignal = () => ended(0);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  ctx.out.print(`listening as ${client.accountId.slice(0, 8)}… (Ctrl-C to stop)`);
+  try {
+    return await done;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    stop();
+  }
+}
+
+async function untilDrained(client: ParleyClient, ms = INBOX_DRAIN_MS): Promise<void> {
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);
     const off = client.on('connection', (c) => {
-      if (c.state === 'drained') done();
+      if (c.state === 'drained' || c.state === 'ended') done();
     });
     function done() {
       clearTimeout(timer);
@@ -122,194 +296,59 @@ async function untilDrained(client: ParleyClient, ms = 10_000): Promise<void> {
   });
 }
 
-async function sendOrQueue(promise: Promise<unknown>, what: string): Promise<void> {
+// ---- register and link ------------------------------------------------------
+
+async function setup(home: Home, what: string, out: Out): Promise<number> {
+  const createdDir = makeHome(home);
+  const lock = await tryLock(home.dir);
+  if (!lock) throw new Error(`another parley process is using ${home.dir}`);
+  const fresh = !hasStore(home);
   try {
-    await promise;
-    console.log(`${what}: sent`);
+    if (!fresh) {
+      const session = await openClient(home).catch((e) => {
+        if (isClientError(e, 'NOT_REGISTERED') && what === 'link') return null;
+        throw e;
+      });
+      if (session) {
+        const id = session.client.accountId;
+        await session.close();
+        throw new Error(`${home.dir} already holds account ${id} (use another --home for another device)`);
+      }
+    }
+    const session = what === 'register' ? await registerClient(home) : await link(home, out);
+    // A new device's request for the account's contacts goes out now, not at the next command.
+    if (what === 'link') await session.client.flush().catch(() => undefined);
+    saveRelay(home);
+    if (what === 'register')
+      out.print(`registered on ${home.relay}\nyour account id (give it to your contacts):\n  ${session.client.accountId}`);
+    else
+      out.print(
+        `linked as device ${session.client.deviceId} of account\n  ${session.client.accountId}\n(check that the primary device shows the same id)`,
+      );
+    await session.close();
+    return 0;
   } catch (e) {
-    if (isClientError(e, 'RELAY_UNAVAILABLE')) console.log(`${what}: the relay is unreachable; queued, it goes out next time parley runs`);
-    else if (isClientError(e, 'UNTRUSTED_DEVICE')) console.log(`${what}: held back: ${(e as Error).message}`);
-    else throw e;
-  }
-}
-
-async function chat(session: Session, home: Home, name: string): Promise<void> {
-  const { client } = session;
-  const conversation = target(client, name);
-  for (const m of client.history(conversation, 20)) console.log(formatStored(client, m));
-  const stop = follow(session, home, { markRead: conversation });
-  await client.start();
-  await client.markRead(conversation).catch(() => undefined);
-  console.log(`chatting with ${nameOf(client, conversation)}: type a message, /file <path> [caption], /timer <seconds>, /quit`);
-  const rl = createInterface({ input: process.stdin, terminal: false });
-  for await (const raw of rl) {
-    const line = raw.trim();
-    if (!line) continue;
-    if (line === '/quit' || line === '/exit') break;
-    if (line.startsWith('/file ')) {
-      const [path, ...caption] = line.slice(6).trim().split(' ');
-      await sendOrQueue(client.sendFile(conversation, { ...fileToSend(path as string), caption: caption.join(' ') }), `file ${path}`);
-    } else if (line.startsWith('/timer ')) {
-      await client.setExpireTimer(conversation, Number(line.slice(7)));
-      console.log(`  (disappearing messages: ${Number(line.slice(7)) || 'off'})`);
-    } else {
-      await sendOrQueue(client.sendText(conversation, line), 'message').catch((e) => console.log(`error: ${(e as Error).message}`));
-    }
-  }
-  rl.close();
-  stop();
-}
-
-export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { home: { type: 'string' }, relay: { type: 'string' }, caption: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    allowPositionals: true,
-    strict: true,
-  });
-  const [command, ...args] = positionals;
-  if (!command || values.help) {
-    console.log(USAGE);
-    return values.help ? 0 : 1;
-  }
-  const home = openHome(values.home, values.relay);
-
-  if (command === 'register') {
-    const s = await registerClient(home);
-    console.log(`registered on ${home.relay}\nyour account id (give it to your contacts):\n  ${s.client.accountId}`);
-    await s.close();
-    return 0;
-  }
-  if (command === 'link') {
-    console.log(`on your primary device run:\n  parley approve ${linkRequest(home)}\nthen paste its answer here:`);
-    const rl = createInterface({ input: process.stdin, terminal: false });
-    const answer = await new Promise<string>((resolve) => rl.once('line', resolve));
-    rl.close();
-    const s = await completeLink(home, answer);
-    console.log(
-      `linked as device ${s.client.deviceId} of account\n  ${s.client.accountId}\n(check that the primary device shows the same id)`,
-    );
-    await s.close();
-    return 0;
-  }
-
-  const s = await openClient(home);
-  const { client } = s;
-  try {
-    switch (command) {
-      case 'id':
-        console.log(`${client.accountId}  (device ${client.deviceId}${client.isPrimary ? ', primary' : ''}, relay ${home.relay})`);
-        break;
-      case 'add':
-        need(args, 2, '<account-id> <name>');
-        await client.addContact(args[0] as string, args[1] as string);
-        console.log(`added ${args[1]}; safety number: ${groupsOf5(client.safetyNumber(args[0] as string).digits)}`);
-        break;
-      case 'contacts':
-        for (const c of client.contacts()) console.log(`${c.name.padEnd(16)} ${c.account}${c.verified ? '  (verified)' : ''}`);
-        break;
-      case 'safety': {
-        need(args, 1, '<name>');
-        console.log(groupsOf5(client.safetyNumber(accountOf(client, args[0] as string)).digits));
-        break;
-      }
-      case 'send':
-        need(args, 2, '<to> <text>');
-        await client.start();
-        await sendOrQueue(client.sendText(target(client, args[0] as string), args.slice(1).join(' ')), 'message');
-        break;
-      case 'send-file':
-        need(args, 2, '<to> <path>');
-        await client.start();
-        await sendOrQueue(
-          client.sendFile(target(client, args[0] as string), { ...fileToSend(args[1] as string), caption: values.caption ?? '' }),
-          'file',
-        );
-        break;
-      case 'inbox': {
-        const stop = follow(s, home, {});
-        await client.start();
-        await untilDrained(client);
-        await client.flush().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 300));
-        stop();
-        break;
-      }
-      case 'listen': {
-        follow(s, home, {});
-        await client.start();
-        console.log(`listening as ${client.accountId.slice(0, 8)}… (Ctrl-C to stop)`);
-        await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-        break;
-      }
-      case 'chat':
-        need(args, 1, '<name|group>');
-        await chat(s, home, args[0] as string);
-        break;
-      case 'history':
-        need(args, 1, '<to>');
-        for (const m of client.history(target(client, args[0] as string))) console.log(formatStored(client, m));
-        break;
-      case 'groups':
-        for (const g of client.groups()) console.log(`#${g.name.padEnd(16)} ${g.members.map((m) => nameOf(client, m)).join(', ')}`);
-        break;
-      case 'group': {
-        const [sub, name, ...members] = args;
-        if (sub === 'list' || sub === undefined) {
-          for (const g of client.groups()) console.log(`#${g.name}`);
-        } else if (sub === 'create') {
-          need(args, 3, 'create <name> <member...>');
-          await client.start();
-          await client.createGroup(
-            name as string,
-            members.map((m) => accountOf(client, m)),
-          );
-          await client.flush().catch(() => undefined);
-          console.log(`created #${name}`);
-        } else if (sub === 'add' || sub === 'remove' || sub === 'admin' || sub === 'unadmin') {
-          need(args, 3, `${sub} <group> <member...>`);
-          await client.start();
-          const ids = members.map((m) => accountOf(client, m));
-          const change = { add: { add: ids }, remove: { remove: ids }, admin: { addAdmins: ids }, unadmin: { removeAdmins: ids } }[sub];
-          await client.updateGroup(target(client, name as string), change);
-          await client.flush().catch(() => undefined);
-          console.log('done');
-        } else throw new UsageError(`unknown group command ${sub}`);
-        break;
-      }
-      case 'timer':
-        need(args, 2, '<to> <seconds>');
-        await client.start();
-        await client.setExpireTimer(target(client, args[0] as string), Number(args[1]));
-        console.log('done');
-        break;
-      case 'devices':
-        for (const d of await client.devices()) console.log(`device ${d.deviceId}${d.current ? ' (this one)' : ''}`);
-        break;
-      case 'approve':
-        need(args, 1, '<request>');
-        await client.start();
-        console.log(`paste this on the new device:\n${await client.approveLink(args[0] as string)}`);
-        await client.flush().catch(() => undefined);
-        break;
-      case 'remove-device':
-        need(args, 1, '<device-id>');
-        await client.start();
-        await client.removeDevice(Number(args[0]));
-        await client.flush().catch(() => undefined);
-        console.log(`removed device ${args[0]}`);
-        break;
-      default:
-        throw new UsageError(`unknown command ${command}`);
-    }
+    // Nothing is left of a setup that failed: the retry starts clean.
+    if (fresh) removeSetup(home, false);
+    throw e;
   } finally {
-    await s.close();
+    await lock.release();
+    if (fresh && createdDir && !hasStore(home)) removeSetup(home, true);
   }
-  return 0;
 }
 
-function groupsOf5(digits: string): string {
-  return (digits.match(/.{1,5}/g) ?? []).join(' ');
+async function link(home: Home, out: Out): Promise<Session> {
+  out.print(`on your primary device run:\n  parley approve ${linkRequest(home)}\nthen paste its answer here:`);
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  try {
+    const answer = await new Promise<string>((resolve, reject) => {
+      rl.once('line', resolve);
+      rl.once('close', () => reject(new Error('no answer was pasted')));
+    });
+    return await completeLink(home, answer.trim());
+  } finally {
+    rl.close();
+  }
 }
 
 /** Runs the CLI and exits with its status; errors print without stack traces (they never carry secrets). */
@@ -317,9 +356,9 @@ export async function runCli(argv: string[]): Promise<never> {
   try {
     process.exit(await main(argv));
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
-      console.error(`${(e as Error).message}\n${USAGE}`);
-    else console.error(`error: ${(e as Error).message}`);
+    // A usage error names the command's own usage, or points at `parley help`: no wall of text.
+    if (e instanceof UsageError) console.error(e.message);
+    else console.error(`error: ${describeError(e)}`);
     process.exit(1);
   }
 }

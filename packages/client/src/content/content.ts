@@ -45,6 +45,14 @@ export const GROUP_STATE_HASH_BYTES = 32;
 export const MAX_CLIENT_ID_CHARS = 128;
 /** Largest encoded content: core's plaintext bound. */
 export const MAX_CONTENT_BYTES = 1 << 20;
+/**
+ * Contacts in one contacts-sync content (spec/10-client.md §7.1): at most
+ * 32 + 256 + a few bytes each, so a full content stays far below
+ * MAX_CONTENT_BYTES; a longer list goes out as several contents.
+ */
+export const MAX_SYNCED_CONTACTS = 1000;
+/** Longest contact name accepted from a sync (bytes; names are made at most 64 characters). */
+export const MAX_CONTACT_NAME_BYTES = 256;
 
 /** Type numbers on the wire. */
 export const ContentType = {
@@ -58,7 +66,15 @@ export const ContentType = {
   groupUpdate: 8,
   deviceList: 9,
   timer: 10,
+  contacts: 11,
 } as const;
+
+/** A contact as the account's devices share it: who, under which name, and whether the user verified the safety number. */
+export interface SyncedContact {
+  readonly accountKey: Uint8Array;
+  readonly name: string;
+  readonly verified: boolean;
+}
 
 /**
  * An attachment as a message carries it: the encoded AttachmentPointer
@@ -127,7 +143,9 @@ export type ContentBody =
   /** Carries the sender account's signed device list (in the `deviceList` field). */
   | { readonly type: 'device-list' }
   /** Sets the conversation's disappearing-message timer to `expireTimer`. */
-  | { readonly type: 'timer' };
+  | { readonly type: 'timer' }
+  /** Contacts (names, verification marks) for the sender's own other devices only (spec §7.1). */
+  | { readonly type: 'contacts'; readonly contacts: readonly SyncedContact[] };
 
 export interface Content {
   readonly messageId: Uint8Array;
@@ -163,6 +181,8 @@ function bodyToCbor(body: ContentBody): CborValue[] {
     case 'device-list':
     case 'timer':
       return [];
+    case 'contacts':
+      return [body.contacts.map((c) => [c.accountKey, c.name, c.verified])];
   }
 }
 
@@ -255,6 +275,7 @@ export function decodeContent(bytes: Uint8Array, nested = false): Content {
   if ((body.type === 'distribution' || body.type === 'group-update') && group === null) {
     malformed(`Content: a ${body.type} content must name its group`, 'group');
   }
+  if (body.type === 'contacts' && group !== null) malformed('Content: a contacts content names no group', 'group');
   if (nested && deviceList !== null) malformed('Content: a synced content carries no device list', 'deviceList');
   return { messageId, sentAt, expireTimer, group, body, deviceList };
 }
@@ -317,6 +338,20 @@ function readBody(type: number, v: unknown, nested: boolean): ContentBody {
     case ContentType.timer:
       readArray(v, 'timer body', 0);
       return { type: 'timer' };
+    case ContentType.contacts: {
+      if (nested) malformed('Content: a contacts content is not synced inside another', 'contacts');
+      const b = readArray(v, 'contacts body', 1);
+      const list = readArray(b[0], 'contacts', { min: 0, max: MAX_SYNCED_CONTACTS });
+      return {
+        type: 'contacts',
+        contacts: list.map((entry) => {
+          const f = readArray(entry, 'contact', 3);
+          const name = readText(f[1], 'contact.name', MAX_CONTACT_NAME_BYTES);
+          if (name.length === 0) malformed('contact.name: empty', 'contact.name');
+          return { accountKey: readBytes(f[0], 'contact.account', ACCOUNT_KEY_BYTES), name, verified: readBool(f[2], 'contact.verified') };
+        }),
+      };
+    }
     default:
       throw new ParleyError('UNSUPPORTED_VERSION', `Content: unknown type ${type}`, { type });
   }

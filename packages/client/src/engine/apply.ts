@@ -12,12 +12,13 @@ import { bytesEqual } from '../bytes.ts';
 import type { Content } from '../content/content.ts';
 import type { MessageBody } from '../events.ts';
 import { accountId, messageIdText } from '../ids.ts';
-import { getExpireTimer, setExpireTimer } from '../state/contacts.ts';
+import { getExpireTimer, mergeSyncedContact, setExpireTimer } from '../state/contacts.ts';
 import { conversationId, parseConversationId } from '../state/conversation-id.ts';
 import { markMessage, messageSeen } from '../state/dedup.ts';
 import { loadGroup } from '../state/groups.ts';
 import { MessageStatus, addMessage, findMessage, raiseStatus } from '../state/history.ts';
 import { queueReceipt } from './compose.ts';
+import { answerContactsRequest } from './contacts-sync.ts';
 import type { Context, Pending } from './context.ts';
 import { applyDistribution, applyGroupState } from './groups.ts';
 import { answerRetry } from './retry.ts';
@@ -102,6 +103,16 @@ export function applyContent(ctx: Context, r: Received, pending: Pending): void 
       return; // accepted before the content was applied (receive.ts)
     case 'sync':
       if (fromSelf && r.via === 'direct' && body.destination) applySync(ctx, sender, body.destination, body.content, pending);
+      return;
+    case 'contacts':
+      // Only our own devices may name our contacts, and only in a one-to-one session with us.
+      if (!fromSelf || r.via !== 'direct') {
+        pending.add('warning', { code: 'CONTACTS_NOT_FROM_SELF', message: 'a contacts list from another account was ignored' });
+        return;
+      }
+      // An empty list is a newly linked device asking for ours.
+      if (body.contacts.length === 0) answerContactsRequest(ctx);
+      for (const c of body.contacts) if (!bytesEqual(c.accountKey, ctx.self.accountKey)) mergeSyncedContact(ctx.store, c);
       return;
     case 'distribution':
     case 'group-update':

@@ -44,6 +44,26 @@ export function putContact(store: ClientStore, contact: Contact): void {
   store.put('contacts', nameKey(contact.name), new TextEncoder().encode(id));
 }
 
+/**
+ * Takes a contact from one of our other devices (spec §7.1): its name wins
+ * (an account that held the name before keeps it with a mark, as when the
+ * user renames), and a verification mark is never taken away by a sync.
+ * Returns whether anything changed.
+ */
+export function mergeSyncedContact(store: ClientStore, synced: Contact): boolean {
+  const id = accountId(synced.accountKey);
+  const current = getContact(store, synced.accountKey);
+  const verified = synced.verified || (current?.verified ?? false);
+  if (current && current.name === synced.name && current.verified === verified) return false;
+  const holder = contactByName(store, synced.name);
+  if (holder && holder !== id) {
+    const other = getContact(store, fromBase64Url(holder, 32) as Uint8Array);
+    if (other) putContact(store, { ...other, name: `${synced.name} (old ${holder.slice(0, 6)})` });
+  }
+  putContact(store, { accountKey: synced.accountKey, name: synced.name, verified });
+  return true;
+}
+
 export function removeContact(store: ClientStore, accountKey: Uint8Array): void {
   const previous = getContact(store, accountKey);
   if (!previous) return;
