@@ -28,10 +28,13 @@ export interface RelayLimits {
   maxQueuedMessagesPerDevice: number;
   /** Stored envelope bytes per device mailbox. */
   maxQueuedBytesPerDevice: number;
-  /** One sender account's share of one mailbox, in envelopes (spec/09-relay.md §8.1); past it only that sender is refused. */
-  maxQueuedMessagesPerSender: number;
-  /** One sender account's share of one mailbox, in bytes. */
-  maxQueuedBytesPerSender: number;
+  /**
+   * One sender account's share of one mailbox, in percent of both mailbox
+   * limits (spec/09-relay.md §8.1); past it only that sender is refused. A
+   * percentage, so an operator who raises the mailbox limits raises the
+   * shares with them.
+   */
+  maxMailboxPercentPerSender: number;
   /** One-time X25519 prekeys held per device. */
   maxOneTimePreKeys: number;
   /** One-time ML-KEM prekeys held per device (1184 bytes each). */
@@ -132,9 +135,8 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxDevicesPerAccount: 32,
   maxQueuedMessagesPerDevice: 50_000,
   maxQueuedBytesPerDevice: 256 * MiB,
-  // A quarter: at least four sender accounts are needed to fill a mailbox, and a friend's share is never taken.
-  maxQueuedMessagesPerSender: 12_500,
-  maxQueuedBytesPerSender: 64 * MiB,
+  // A quarter (12 500 envelopes, 64 MiB): four sender accounts are needed to fill a mailbox, and a friend's share is never taken.
+  maxMailboxPercentPerSender: 25,
   maxOneTimePreKeys: 1000,
   maxKemPreKeys: 200,
   maxAttachmentBytes: 100 * MiB,
@@ -160,8 +162,9 @@ export const DEFAULT_RATE_LIMITS: RelayRateLimits = {
   // One account takes at most 4 a day from a target: 50 days to empty a 200-key pool alone.
   oneTimePreKeysPerDayPerPair: 4,
   messageBytesPerMinutePerRecipient: 128 * MiB,
-  // 33 signed requests a second sustained over 10 minutes: far above an interactive client.
-  signedRequestsPerSigner: 20_000,
+  // The per-IP limit (100 a second) over the 10-minute record lifetime: it never binds before that limit for a
+  // device on one address, and bounds one signer's replay records (about 100 B each) to about 6 MB.
+  signedRequestsPerSigner: 60_000,
   attachmentsPerHourPerDevice: 300,
 };
 

@@ -8,6 +8,7 @@
  */
 import { Gauge } from 'prom-client';
 import type { RelayContext } from '../context.ts';
+import { senderShare } from '../routes/messages.ts';
 
 /** "Near" means at or above this fraction of the limit: room for an alert before refusals start. */
 export const NEAR_LIMIT = 0.8;
@@ -15,6 +16,7 @@ export const NEAR_LIMIT = 0.8;
 export function registerQuotaMetrics(relay: Pick<RelayContext, 'config' | 'storage' | 'metrics' | 'now'>): Gauge<'quota'> {
   const { limits } = relay.config;
   const near = (n: number) => Math.ceil(n * NEAR_LIMIT);
+  const share = senderShare(limits);
   return new Gauge({
     name: 'parley_relay_quota_near_limit',
     help: `Devices, mailboxes, sender shares or accounts at or above ${NEAR_LIMIT * 100}% of a quota, by quota`,
@@ -25,8 +27,8 @@ export function registerQuotaMetrics(relay: Pick<RelayContext, 'config' | 'stora
         {
           mailboxMessages: near(limits.maxQueuedMessagesPerDevice),
           mailboxBytes: near(limits.maxQueuedBytesPerDevice),
-          senderMessages: near(limits.maxQueuedMessagesPerSender),
-          senderBytes: near(limits.maxQueuedBytesPerSender),
+          senderMessages: near(share.maxQueuedMessagesPerSender),
+          senderBytes: near(share.maxQueuedBytesPerSender),
           attachmentBytesDevice: near(limits.maxAttachmentBytesPerDevice),
           attachmentBytesAccount: near(limits.maxAttachmentBytesPerAccount),
         },

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { deviceOf } from '../auth.ts';
+import type { RelayLimits } from '../config.ts';
 import { deliveredMessage } from '../delivery/mailbox-pump.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
 import { relayError } from '../errors.ts';
@@ -18,6 +19,16 @@ const MINUTE = 60_000;
 
 /** Query integers travel as strings; the schema only lets digits through. */
 const QueryInt = (description: string) => Type.String({ pattern: '^[0-9]{1,15}$', description });
+
+/** One sender account's share of a mailbox, from the percentage (spec/09-relay.md §8.1). */
+export function senderShare(limits: RelayLimits): { maxQueuedMessagesPerSender: number; maxQueuedBytesPerSender: number } {
+  // At least one: a share of zero would let nobody send.
+  const part = (n: number) => Math.max(1, Math.floor((n * limits.maxMailboxPercentPerSender) / 100));
+  return {
+    maxQueuedMessagesPerSender: part(limits.maxQueuedMessagesPerDevice),
+    maxQueuedBytesPerSender: part(limits.maxQueuedBytesPerDevice),
+  };
+}
 
 export async function messageRoutes(app: FastifyInstance): Promise<void> {
   const { relay } = app;
@@ -85,8 +96,7 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
         expiresAt: now + ttlSeconds * 1000,
         maxQueuedMessages: limits.maxQueuedMessagesPerDevice,
         maxQueuedBytes: limits.maxQueuedBytesPerDevice,
-        maxQueuedMessagesPerSender: limits.maxQueuedMessagesPerSender,
-        maxQueuedBytesPerSender: limits.maxQueuedBytesPerSender,
+        ...senderShare(limits),
       });
       switch (result.status) {
         case 'stored': {

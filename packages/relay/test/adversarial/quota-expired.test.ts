@@ -16,7 +16,7 @@ describe('finding 7: expired envelopes in a full mailbox', () => {
       {
         // No sweep during the test: only the send path can drop expired envelopes.
         sweepIntervalSeconds: 3600,
-        limits: { maxQueuedMessagesPerDevice: 20, maxQueuedMessagesPerSender: 20 },
+        limits: { maxQueuedMessagesPerDevice: 20, maxMailboxPercentPerSender: 100 },
         rateLimits: { requestsPerMinutePerIp: 100_000 },
       },
       { clock: true },

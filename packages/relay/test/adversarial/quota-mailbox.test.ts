@@ -16,8 +16,7 @@ const config: RelayConfigOverrides = {
   limits: {
     maxQueuedMessagesPerDevice: 40,
     maxQueuedBytesPerDevice: 40 * 2 * KiB,
-    maxQueuedMessagesPerSender: 10,
-    maxQueuedBytesPerSender: 10 * 2 * KiB,
+    maxMailboxPercentPerSender: 25,
     maxAttachmentBytes: 1000,
     maxAttachmentBytesPerDevice: 3000,
     maxAttachmentBytesPerAccount: 5000,
@@ -36,7 +35,7 @@ async function metric(name: string, label: string): Promise<number> {
 }
 
 describe('finding 4: one account against one mailbox', () => {
-  it("fills only its own share; a friend still delivers to the offline victim", async () => {
+  it('fills only its own share; a friend still delivers to the offline victim', async () => {
     relay = await listeningRelay(config);
     const attacker1 = makeDevice();
     const attacker2 = makeDevice(attacker1.account, 2);

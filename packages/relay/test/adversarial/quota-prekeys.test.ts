@@ -65,7 +65,8 @@ describe('finding 5: one account fetching bundles as fast as it may', () => {
 
 // Old name of the per-target budget (per hour, in memory), so the same
 // bounded attack runs against the relay before this fix.
-const perTarget = (n: number) => ({ ...open, oneTimePreKeysPerDayPerDevice: n, oneTimePreKeysPerHourPerDevice: n }) as RelayConfigOverrides['rateLimits'];
+const perTarget = (n: number) =>
+  ({ ...open, oneTimePreKeysPerDayPerDevice: n, oneTimePreKeysPerHourPerDevice: n }) as RelayConfigOverrides['rateLimits'];
 
 describe('finding 5: many accounts, and a restart', () => {
   it('the per-target budget holds across a restart', async () => {
