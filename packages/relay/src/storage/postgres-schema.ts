@@ -224,8 +224,9 @@ export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
  * Brings the schema in the connection's search_path up to date, creating
  * `schema` first when given (under the lock: concurrent CREATE SCHEMA IF NOT
  * EXISTS calls race). `schema` must already be a validated identifier.
+ * `target` (default: this relay's version) lets tests build older databases.
  */
-export async function migratePostgres(client: PoolClient, schema?: string): Promise<void> {
+export async function migratePostgres(client: PoolClient, schema?: string, target = POSTGRES_SCHEMA_VERSION): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -237,7 +238,7 @@ export async function migratePostgres(client: PoolClient, schema?: string): Prom
     if (current > POSTGRES_SCHEMA_VERSION) {
       throw new Error(`relay database schema ${current} is newer than this relay (${POSTGRES_SCHEMA_VERSION}); refusing to open it`);
     }
-    for (; current < POSTGRES_SCHEMA_VERSION; current++) {
+    for (; current < target; current++) {
       await client.query(MIGRATIONS[current] as string);
       await client.query('UPDATE parley_schema SET version = $1', [current + 1]);
     }
