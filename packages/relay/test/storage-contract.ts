@@ -533,6 +533,23 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         await s.sweep(1000);
         expect(await s.quotaPressure(t, 1000)).toMatchObject({ attachmentBytesDevice: 0, attachmentBytesAccount: 0 });
       });
+
+      it('expired uploads not yet swept do not count against a quota', async () => {
+        const q = quota({ maxBytesPerDevice: 100, maxBytesPerAccount: 100 });
+        expect(await s.createAttachment(record('m'.repeat(22), 100), requestKey(), q)).toEqual({
+          status: 'created',
+          record: record('m'.repeat(22), 100),
+        });
+        expect(
+          await s.createAttachment({ ...record('n'.repeat(22), 100), createdAt: 999, expiresAt: 5000 }, requestKey(), q),
+        ).toMatchObject({
+          status: 'quota-exceeded',
+        });
+        // 'm' expired at 1000; no sweep ran.
+        const later = await s.createAttachment({ ...record('n'.repeat(22), 100), createdAt: 1000, expiresAt: 5000 }, requestKey(), q);
+        expect(later).toMatchObject({ status: 'created', purged: ['m'.repeat(22)] });
+        expect(await s.getAttachment('m'.repeat(22))).toBeUndefined();
+      });
     });
 
     describe('replay records', () => {

@@ -95,6 +95,8 @@ export async function attachmentRoutes(app: FastifyInstance): Promise<void> {
         maxBytesPerAccount: limits.maxAttachmentBytesPerAccount,
       });
       if (result.status !== 'created') await relay.blobs.remove(record.id);
+      for (const id of result.purged ?? []) await relay.blobs.remove(id);
+      if (result.purged?.length) relay.metrics.swept.inc({ kind: 'attachments' }, result.purged.length);
       switch (result.status) {
         case 'created':
         case 'existing':

@@ -27,7 +27,14 @@ import pg from 'pg';
 import { migratePostgres } from './postgres-schema.ts';
 import { judgeDeviceList } from './device-lists.ts';
 import { type BucketRow, budgetKeys, spendOneTime } from '../limits/prekey-budget.ts';
-import { type RecipientDeviceState, checkSend, hexOf as hex, mailboxesToPurge, recipientAccounts } from './send-checks.ts';
+import {
+  type RecipientDeviceState,
+  attachmentQuotaVerdict,
+  checkSend,
+  hexOf as hex,
+  mailboxesToPurge,
+  recipientAccounts,
+} from './send-checks.ts';
 import {
   type AccountKey,
   type AttachmentQuota,
@@ -575,26 +582,36 @@ export class PostgresStorage implements RelayStorage {
         [owner, r.owner.deviceId, key],
       );
       if (same[0]) return { status: 'existing', record: toAttachment(same[0]) };
-      const { rows } = await q.query<{ pending: number; device: number; account: number }>(
-        `SELECT (SELECT count(*) FROM attachments WHERE owner_account = $1 AND owner_device = $2 AND NOT complete) AS pending,
-           (SELECT coalesce(sum(bytes), 0) FROM attachment_usage WHERE owner_account = $1 AND owner_device = $2)::bigint AS device,
-           (SELECT coalesce(sum(bytes), 0) FROM attachment_usage WHERE owner_account = $1)::bigint AS account`,
-        [owner, r.owner.deviceId],
-      );
-      const usage = rows[0] ?? { pending: 0, device: 0, account: 0 };
-      if (usage.pending >= quota.maxPending) return { status: 'too-many-uploads' };
-      if (usage.device + r.size > quota.maxBytesPerDevice) {
-        return { status: 'quota-exceeded', scope: 'device', limit: quota.maxBytesPerDevice };
+      const refusal = async (): Promise<CreateAttachmentResult | undefined> => {
+        const { rows } = await q.query<{ pending: number; device: number; account: number }>(
+          `SELECT (SELECT count(*) FROM attachments WHERE owner_account = $1 AND owner_device = $2 AND NOT complete) AS pending,
+             (SELECT coalesce(sum(bytes), 0) FROM attachment_usage WHERE owner_account = $1 AND owner_device = $2)::bigint AS device,
+             (SELECT coalesce(sum(bytes), 0) FROM attachment_usage WHERE owner_account = $1)::bigint AS account`,
+          [owner, r.owner.deviceId],
+        );
+        const usage = rows[0] ?? { pending: 0, device: 0, account: 0 };
+        if (usage.pending >= quota.maxPending) return { status: 'too-many-uploads' };
+        return attachmentQuotaVerdict(r.size, usage.device, usage.account, quota);
+      };
+      let refused = await refusal();
+      let purged: string[] = [];
+      if (refused) {
+        // Expired uploads must not refuse a new one: drop the account's (under its lock), then ask again.
+        const { rows: gone } = await q.query<{ id: string }>(
+          `DELETE FROM attachments WHERE id IN
+             (SELECT id FROM attachments WHERE owner_account = $1 AND expires_at <= $2 LIMIT ${SWEEP_BATCH}) RETURNING id`,
+          [owner, r.createdAt],
+        );
+        purged = gone.map((row) => row.id);
+        refused = await refusal();
       }
-      if (usage.account + r.size > quota.maxBytesPerAccount) {
-        return { status: 'quota-exceeded', scope: 'account', limit: quota.maxBytesPerAccount };
-      }
+      if (refused) return purged.length ? { ...refused, purged } : refused;
       await q.query(
         `INSERT INTO attachments (id, owner_account, owner_device, size, received, complete, created_at, expires_at, request_key)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
         [r.id, owner, r.owner.deviceId, r.size, r.received, r.complete, r.createdAt, r.expiresAt, key],
       );
-      return { status: 'created', record: r };
+      return purged.length ? { status: 'created', record: r, purged } : { status: 'created', record: r };
     });
   }
 

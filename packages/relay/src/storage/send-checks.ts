@@ -12,7 +12,16 @@
  * mailboxes in the same transaction and asks again (`mailboxesToPurge`), so
  * an expired envelope never causes a refusal (issue 12 finding 7).
  */
-import type { DeviceAddress, DeviceMismatch, OutgoingEnvelope, StaleDevices, StoreMessagesInput, StoreMessagesResult } from './types.ts';
+import type {
+  AttachmentQuota,
+  CreateAttachmentResult,
+  DeviceAddress,
+  DeviceMismatch,
+  OutgoingEnvelope,
+  StaleDevices,
+  StoreMessagesInput,
+  StoreMessagesResult,
+} from './types.ts';
 
 /** One registered device of a recipient account, as the backend read it (under its lock). */
 export interface RecipientDeviceState {
@@ -118,4 +127,20 @@ export function checkSend(
  */
 export function mailboxesToPurge(verdict: SendVerdict): DeviceAddress[] {
   return verdict.status === 'mailbox-full' ? verdict.devices : [];
+}
+
+/**
+ * The stored-bytes quotas of an upload of `size` (spec §8.1), given what the
+ * owner's device and account hold now: the refusal, or undefined.
+ */
+export function attachmentQuotaVerdict(
+  size: number,
+  deviceBytes: number,
+  accountBytes: number,
+  quota: AttachmentQuota,
+): CreateAttachmentResult | undefined {
+  if (deviceBytes + size > quota.maxBytesPerDevice) return { status: 'quota-exceeded', scope: 'device', limit: quota.maxBytesPerDevice };
+  if (accountBytes + size > quota.maxBytesPerAccount)
+    return { status: 'quota-exceeded', scope: 'account', limit: quota.maxBytesPerAccount };
+  return undefined;
 }

@@ -160,6 +160,8 @@ const MIGRATIONS: readonly string[] = [
   -- The creating request (its signed nonce): the same request again returns the same upload.
   ALTER TABLE attachments ADD COLUMN request_key BLOB;
   CREATE UNIQUE INDEX attachments_request ON attachments (owner_account, owner_device, request_key) WHERE request_key IS NOT NULL;
+  -- An account over its quota drops its own expired attachments first.
+  CREATE INDEX attachments_owner_expiry ON attachments (owner_account, expires_at);
 
   -- Replay records: one per verified signed request, per signer and nonce.
   CREATE TABLE seen_requests (

@@ -13,7 +13,7 @@
 import Database from 'better-sqlite3';
 import { judgeDeviceList } from './device-lists.ts';
 import { type BucketRow, budgetKeys, spendOneTime } from '../limits/prekey-budget.ts';
-import { checkSend, mailboxesToPurge } from './send-checks.ts';
+import { attachmentQuotaVerdict, checkSend, mailboxesToPurge } from './send-checks.ts';
 import { migrate } from './sqlite-schema.ts';
 import {
   REPLAY_SLOT_MS,
@@ -234,6 +234,9 @@ export class SqliteStorage implements RelayStorage {
         'SELECT bytes AS n FROM attachment_usage WHERE owner_account = ? AND owner_device = ?',
       ),
       usageAccount: db.prepare<[Buffer], { n: number | null }>('SELECT SUM(bytes) AS n FROM attachment_usage WHERE owner_account = ?'),
+      expiredOfOwner: db.prepare<[Buffer, number], { id: string }>(
+        `SELECT id FROM attachments WHERE owner_account = ? AND expires_at <= ? LIMIT ${SWEEP_BATCH}`,
+      ),
       insertSeen: db.prepare('INSERT OR IGNORE INTO seen_requests (account, device_id, nonce, expires_at) VALUES (?, ?, ?, ?)'),
       seenCount: db.prepare<[Buffer, number, number], { n: number | null }>(
         'SELECT SUM(n) AS n FROM seen_request_slots WHERE account = ? AND device_id = ? AND slot >= ?',
@@ -551,15 +554,26 @@ export class SqliteStorage implements RelayStorage {
     return this.#writes.submit((): CreateAttachmentResult => {
       const existing = this.#s.attachmentByRequest.get(owner, r.owner.deviceId, key);
       if (existing) return { status: 'existing', record: toAttachment(existing) };
-      if ((this.#s.pendingUploads.get(owner, r.owner.deviceId)?.n ?? 0) >= quota.maxPending) return { status: 'too-many-uploads' };
-      const device = this.#s.usageDevice.get(owner, r.owner.deviceId)?.n ?? 0;
-      if (device + r.size > quota.maxBytesPerDevice) return { status: 'quota-exceeded', scope: 'device', limit: quota.maxBytesPerDevice };
-      const account = this.#s.usageAccount.get(owner)?.n ?? 0;
-      if (account + r.size > quota.maxBytesPerAccount) {
-        return { status: 'quota-exceeded', scope: 'account', limit: quota.maxBytesPerAccount };
+      const refusal = (): CreateAttachmentResult | undefined => {
+        if ((this.#s.pendingUploads.get(owner, r.owner.deviceId)?.n ?? 0) >= quota.maxPending) return { status: 'too-many-uploads' };
+        return attachmentQuotaVerdict(
+          r.size,
+          this.#s.usageDevice.get(owner, r.owner.deviceId)?.n ?? 0,
+          this.#s.usageAccount.get(owner)?.n ?? 0,
+          quota,
+        );
+      };
+      let refused = refusal();
+      let purged: string[] = [];
+      if (refused) {
+        // Expired uploads must not refuse a new one: drop the account's, then ask again.
+        purged = this.#s.expiredOfOwner.all(owner, r.createdAt).map((row) => row.id);
+        for (const id of purged) this.#s.deleteAttachment.run(id);
+        refused = refusal();
       }
+      if (refused) return purged.length ? { ...refused, purged } : refused;
       this.#s.insertAttachment.run(r.id, owner, r.owner.deviceId, r.size, r.received, r.complete ? 1 : 0, r.createdAt, r.expiresAt, key);
-      return { status: 'created', record: r };
+      return purged.length ? { status: 'created', record: r, purged } : { status: 'created', record: r };
     });
   }
 

@@ -217,12 +217,20 @@ export interface AttachmentQuota {
   readonly maxBytesPerAccount: number;
 }
 
-export type CreateAttachmentResult =
+export type CreateAttachmentResult = (
   | { readonly status: 'created'; readonly record: AttachmentRecord }
   /** The owner already created an upload with this request key: that one is returned, nothing new is stored. */
   | { readonly status: 'existing'; readonly record: AttachmentRecord }
   | { readonly status: 'too-many-uploads' }
-  | { readonly status: 'quota-exceeded'; readonly scope: 'device' | 'account'; readonly limit: number };
+  | { readonly status: 'quota-exceeded'; readonly scope: 'device' | 'account'; readonly limit: number }
+) & {
+  /**
+   * Expired attachments of the owner's account whose rows were deleted to
+   * make room (an expired upload never counts against a quota): the caller
+   * deletes their bytes.
+   */
+  readonly purged?: readonly string[];
+};
 
 /** A signed request, as remembered for replay detection (spec §3.3). */
 export interface SeenRequest {
@@ -373,7 +381,8 @@ export interface RelayStorage {
   /**
    * Records a new upload unless the owner already has `maxPending` unfinished
    * ones or its device or account would go over its stored-bytes quota
-   * (declared sizes of unexpired attachments). `requestKey` identifies the
+   * (declared sizes of unexpired attachments; over it, the account's expired
+   * ones are deleted first and listed in `purged`). `requestKey` identifies the
    * creating request: the same owner and key again returns the first upload
    * ('existing') and stores nothing, so a replay or retry is a no-op.
    */
