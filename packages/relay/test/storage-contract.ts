@@ -402,6 +402,10 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         const bytesShare = { maxQueuedBytesPerSender: 2 * 'c1->1'.length };
         expect(await s.storeMessages(msg(carol, [bob, bob2], 'c2', bytesShare))).toMatchObject({ status: 'stored' });
         expect(await s.storeMessages(msg(carol, [bob, bob2], 'c3', bytesShare))).toMatchObject({ scope: 'sender-share' });
+        // An account's own devices are not limited by a share of each other's mailboxes.
+        for (const id of ['s1', 's2', 's3']) {
+          expect(await s.storeMessages(msg(alice, [alice2], id, { maxQueuedMessagesPerSender: 1 }))).toMatchObject({ status: 'stored' });
+        }
         // Acknowledging frees the share.
         for (const d of [bob, bob2]) {
           const mine = (await s.fetchMessages(d, 0, 10, 1000)).filter((m) => m.sender.accountKey.join() === alice.accountKey.join());

@@ -103,11 +103,11 @@ export function checkSend(
     entry.messages++;
     entry.bytes += e.envelope.length;
   }
-  const over = (pick: (row: RecipientDeviceState, a: { messages: number; bytes: number }) => boolean) =>
+  const over = (pick: (row: RecipientDeviceState, a: { messages: number; bytes: number }, address: DeviceAddress) => boolean) =>
     [...added.entries()]
       .filter(([k, a]) => {
         const row = state.get(k);
-        return row !== undefined && pick(row, a);
+        return row !== undefined && pick(row, a, a.address);
       })
       .map(([, a]) => a.address);
   const full = over(
@@ -116,7 +116,13 @@ export function checkSend(
   if (full.length) return { status: 'mailbox-full', devices: full, scope: 'mailbox' };
   const shareMessages = input.maxQueuedMessagesPerSender ?? input.maxQueuedMessages;
   const shareBytes = input.maxQueuedBytesPerSender ?? input.maxQueuedBytes;
-  const share = over((row, a) => row.sender_messages + a.messages > shareMessages || row.sender_bytes + a.bytes > shareBytes);
+  // A share protects a mailbox from other accounts: an account's own devices
+  // (sync messages to a linked device that is away) may use all of it.
+  const share = over(
+    (row, a, address) =>
+      hexOf(address.accountKey) !== senderKey &&
+      (row.sender_messages + a.messages > shareMessages || row.sender_bytes + a.bytes > shareBytes),
+  );
   if (share.length) return { status: 'mailbox-full', devices: share, scope: 'sender-share' };
   return { status: 'ok', recipients: [...added.values()].map((a) => a.address) };
 }
