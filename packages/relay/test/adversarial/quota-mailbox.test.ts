@@ -69,6 +69,22 @@ describe('finding 4: one account against one mailbox', () => {
   }, 30_000);
 });
 
+describe('finding 4: the byte rate towards one recipient', () => {
+  it("is counted per sender: one flooder spends its own budget, not the victim's friends'", async () => {
+    relay = await listeningRelay({ rateLimits: { requestsPerMinutePerIp: 100_000, messageBytesPerMinutePerRecipient: 16 * KiB } });
+    const attacker = makeDevice();
+    const friend = makeDevice();
+    const victim = makeDevice();
+    for (const d of [attacker, friend, victim]) await register(relay.app, d);
+    const flood = await bounded(30, 2, (i) => message(relay, attacker, victim, `r${i}`, `rate ${i} `.padEnd(KiB, 'x')));
+    const friendly = await bounded(5, 1, (i) => message(relay, friend, victim, `f${i}`, `hello ${i} `.padEnd(KiB, 'y')));
+    console.info('finding 4, byte rate:', JSON.stringify({ attack: tally(flood), friend: tally(friendly) }));
+    expect(tally(flood)[429]).toBeGreaterThan(0);
+    expect((flood.find((a) => a.status === 429) as Answer).body).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(tally(friendly)).toEqual({ 200: 5 });
+  }, 30_000);
+});
+
 describe('finding 4: stored attachment bytes', () => {
   async function upload(d: TestDevice, size: number): Promise<Answer> {
     return signed(relay, d, { method: 'POST', url: '/v1/attachments', json: { size } });
