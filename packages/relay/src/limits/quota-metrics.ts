@@ -8,22 +8,28 @@
  */
 import { Gauge } from 'prom-client';
 import type { RelayContext } from '../context.ts';
+import type { QuotaPressure } from '../storage/types.ts';
 import { senderShare } from '../routes/messages.ts';
 
 /** "Near" means at or above this fraction of the limit: room for an alert before refusals start. */
 export const NEAR_LIMIT = 0.8;
 
+/**
+ * The counts scan the quota tables, so a scrape reuses them for this long:
+ * however often /metrics is asked, the scans run at most twice a minute
+ * (Prometheus scrapes every 15-60 s; a gauge this coarse needs no more).
+ */
+export const QUOTA_METRICS_MAX_AGE_MS = 30_000;
+
 export function registerQuotaMetrics(relay: Pick<RelayContext, 'config' | 'storage' | 'metrics' | 'now'>): Gauge<'quota'> {
   const { limits } = relay.config;
   const near = (n: number) => Math.ceil(n * NEAR_LIMIT);
   const share = senderShare(limits);
-  return new Gauge({
-    name: 'parley_relay_quota_near_limit',
-    help: `Devices, mailboxes, sender shares or accounts at or above ${NEAR_LIMIT * 100}% of a quota, by quota`,
-    labelNames: ['quota'] as const,
-    registers: [relay.metrics.registry],
-    async collect() {
-      const p = await relay.storage.quotaPressure(
+  let cached: { at: number; pressure: Promise<QuotaPressure> } | undefined;
+  const pressure = (): Promise<QuotaPressure> => {
+    const now = relay.now();
+    if (!cached || now - cached.at >= QUOTA_METRICS_MAX_AGE_MS || now < cached.at) {
+      const p = relay.storage.quotaPressure(
         {
           mailboxMessages: near(limits.maxQueuedMessagesPerDevice),
           mailboxBytes: near(limits.maxQueuedBytesPerDevice),
@@ -32,8 +38,23 @@ export function registerQuotaMetrics(relay: Pick<RelayContext, 'config' | 'stora
           attachmentBytesDevice: near(limits.maxAttachmentBytesPerDevice),
           attachmentBytesAccount: near(limits.maxAttachmentBytesPerAccount),
         },
-        relay.now(),
+        now,
       );
+      // A failed scan is not kept: the next scrape tries again.
+      p.catch(() => {
+        if (cached?.pressure === p) cached = undefined;
+      });
+      cached = { at: now, pressure: p };
+    }
+    return cached.pressure;
+  };
+  return new Gauge({
+    name: 'parley_relay_quota_near_limit',
+    help: `Devices, mailboxes, sender shares or accounts at or above ${NEAR_LIMIT * 100}% of a quota, by quota`,
+    labelNames: ['quota'] as const,
+    registers: [relay.metrics.registry],
+    async collect() {
+      const p = await pressure();
       this.set({ quota: 'mailbox_messages' }, p.mailboxMessages);
       this.set({ quota: 'mailbox_bytes' }, p.mailboxBytes);
       this.set({ quota: 'mailbox_sender_share' }, p.senderShares);
