@@ -30,7 +30,7 @@ export interface RelayLimits {
   maxQueuedBytesPerDevice: number;
   /**
    * One sender account's share of one mailbox, in percent of both mailbox
-   * limits (spec/09-relay.md §8.1); past it only that sender is refused. A
+   * limits (spec/09-relay.md §8.3); past it only that sender is refused. A
    * percentage, so an operator who raises the mailbox limits raises the
    * shares with them.
    */

@@ -1,5 +1,5 @@
-// Schema version 2 (quotas and replay records) on a database written by
-// version 1: the migration fills the per-sender mailbox shares and the
+// Schema version 3 (quotas and replay records) on a database written by
+// version 2: the migration fills the per-sender mailbox shares and the
 // attachment usage from the rows already there, and the triggers keep them
 // from then on. Both backends. spec/09-relay.md §7.1, §7.3.
 import { randomBytes } from 'node:crypto';
@@ -20,7 +20,7 @@ const sender: DeviceAddress = { accountKey: new Uint8Array(32).fill(0x72), devic
 const uploader: DeviceAddress = { accountKey: new Uint8Array(32).fill(0x73), deviceId: 1 };
 const b = (a: Uint8Array) => Buffer.from(a);
 
-/** Version-1 rows: the victim's device, three envelopes from `sender`, one 500-byte upload. */
+/** Version-2 rows: the victim's device, three envelopes from `sender`, one 500-byte upload. */
 const V1_ROWS: [string, unknown[]][] = [
   [
     `INSERT INTO devices (account, device_id, certificate, certificate_hash, signing_key, registered_at,
@@ -59,7 +59,7 @@ const upload = (size: number): AttachmentRecord => ({
   expiresAt: 9_000_000_000_000,
 });
 
-/** What version 2 must know about the version-1 rows, through the storage interface. */
+/** What version 3 must know about the version-2 rows, through the storage interface. */
 async function expectMigratedQuotas(s: RelayStorage): Promise<void> {
   // The three old envelopes count against the sender's share...
   expect(await s.storeMessages(send('new1', 3))).toMatchObject({ status: 'mailbox-full', scope: 'sender-share' });
@@ -76,12 +76,12 @@ async function expectMigratedQuotas(s: RelayStorage): Promise<void> {
   expect(await s.rememberRequest({ signer: sender, nonce: randomBytes(16), now: 2, expiresAt: 10, maxPerSigner: 1 })).toBe('fresh');
 }
 
-describe('schema version 1 -> 2', () => {
+describe('schema version 2 -> 3', () => {
   it('SQLite: fills the shares and usage from existing rows', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'parley-migrate-'));
     const path = join(dir, 'relay.sqlite');
     const db = new Database(path);
-    migrate(db, 1);
+    migrate(db, 2);
     for (const [sql, params] of V1_ROWS) db.prepare(sql.replace(/\$\d+/g, '?')).run(...params.map((p) => (p === false ? 0 : p)));
     db.close();
     const storage = new SqliteStorage({ path });
@@ -100,7 +100,7 @@ describe('schema version 1 -> 2', () => {
     try {
       const client = await pool.connect();
       try {
-        await migratePostgres(client, schema, 1);
+        await migratePostgres(client, schema, 2);
         for (const [sql, params] of V1_ROWS) await client.query(sql, params);
       } finally {
         client.release();

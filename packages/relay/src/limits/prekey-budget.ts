@@ -2,7 +2,7 @@
  * The one-time prekey budget: which stored token buckets a hand-out spends
  * and how a bucket refills. Pure; each storage backend reads the bucket rows
  * inside its claim transaction, asks `spendOneTime`, and writes back what it
- * returns, so both backends apply one rule. spec/09-relay.md §4.2, §8.2.
+ * returns, so both backends apply one rule. spec/09-relay.md §4.2, §8.4.
  *
  * One hand-out takes one X25519 and one ML-KEM one-time prekey together, so
  * a single budget protects both pools. Three buckets must each hold a token:

@@ -4,7 +4,7 @@
  * `NEAR_LIMIT` of it. Labels name the quota only (metrics never carry account
  * keys or device ids, spec/09-relay.md §10); an operator who sees a count
  * rise looks the rows up in storage. Refusals are counted separately, per
- * quota, in `parley_relay_rate_limited_total{limit}`. spec/09-relay.md §8.1.
+ * quota, in `parley_relay_rate_limited_total{limit}`. spec/09-relay.md §8.3.
  */
 import { Gauge } from 'prom-client';
 import type { RelayContext } from '../context.ts';

@@ -20,7 +20,7 @@ const MINUTE = 60_000;
 /** Query integers travel as strings; the schema only lets digits through. */
 const QueryInt = (description: string) => Type.String({ pattern: '^[0-9]{1,15}$', description });
 
-/** One sender account's share of a mailbox, from the percentage (spec/09-relay.md §8.1). */
+/** One sender account's share of a mailbox, from the percentage (spec/09-relay.md §8.3). */
 export function senderShare(limits: RelayLimits): { maxQueuedMessagesPerSender: number; maxQueuedBytesPerSender: number } {
   // At least one: a share of zero would let nobody send.
   const part = (n: number) => Math.max(1, Math.floor((n * limits.maxMailboxPercentPerSender) / 100));

@@ -3,7 +3,7 @@
  * storage backend (spec/09-relay.md §4.3): the send covers each recipient
  * account's devices exactly, the certificates it encrypted for are current,
  * no mailbox goes over its limits, and no sender account goes over its
- * share of a mailbox (spec §8.1: one sender cannot fill someone's mailbox
+ * share of a mailbox (spec §8.3: one sender cannot fill someone's mailbox
  * and lock their friends out). Pure: the backend reads the device rows
  * inside its transaction and hands them in.
  *
@@ -136,7 +136,7 @@ export function mailboxesToPurge(verdict: SendVerdict): DeviceAddress[] {
 }
 
 /**
- * The stored-bytes quotas of an upload of `size` (spec §8.1), given what the
+ * The stored-bytes quotas of an upload of `size` (spec §8.3), given what the
  * owner's device and account hold now: the refusal, or undefined.
  */
 export function attachmentQuotaVerdict(

@@ -120,7 +120,7 @@ export interface BucketLimit {
  * The budgets a one-time prekey hand-out spends, one token each: the
  * requesting account's, the target device's, and the pair's. Kept in
  * storage so a restart forgives nobody and every relay process on one
- * database spends from the same buckets. spec/09-relay.md §8.2.
+ * database spends from the same buckets. spec/09-relay.md §8.4.
  */
 export interface OneTimeBudget {
   readonly requester: AccountKey;
@@ -153,7 +153,7 @@ export interface StoreMessagesInput {
   readonly maxQueuedBytes: number;
   /**
    * One sender account's share of one recipient device's mailbox (spec
-   * §8.1): past it only this sender is refused. Default: the whole mailbox.
+   * §8.3): past it only this sender is refused. Default: the whole mailbox.
    */
   readonly maxQueuedMessagesPerSender?: number;
   readonly maxQueuedBytesPerSender?: number;
@@ -256,7 +256,7 @@ export const REPLAY_SLOT_MS = 60_000;
 
 export type SeenVerdict = 'fresh' | 'replayed' | 'over-quota';
 
-/** How many devices and accounts are at or above a fraction of each quota (metrics, spec §8.1). */
+/** How many devices and accounts are at or above a fraction of each quota (metrics, spec §8.3). */
 export interface QuotaPressure {
   readonly mailboxMessages: number;
   readonly mailboxBytes: number;

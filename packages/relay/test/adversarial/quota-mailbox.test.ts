@@ -1,6 +1,6 @@
 // Issue 12 finding 4: one account must not be able to fill a victim's
 // mailbox, nor store attachments without bound. Each sender account gets a
-// bounded share of each mailbox (spec/09-relay.md §8.1): the attacker (with
+// bounded share of each mailbox (spec/09-relay.md §8.3): the attacker (with
 // two devices) fills its share and is refused with 507 MAILBOX_FULL,
 // scope 'sender-share', while a friend still delivers to the offline
 // victim. Attachments count against stored-bytes quotas per device and per

@@ -2,7 +2,7 @@
 // one-time prekey pools. A bundle fetch takes one X25519 and one ML-KEM
 // one-time key together, so one budget protects both pools; it is spent per
 // target device, per requesting account and per pair (spec/09-relay.md §4.2,
-// §8.2), kept in storage: a restart forgives nobody, and two relay processes
+// §8.4), kept in storage: a restart forgives nobody, and two relay processes
 // on one PostgreSQL database spend from the same buckets. Past a budget the
 // bundle still comes, with the last-resort KEM key and no one-time key.
 import { decodeBundle } from '@parley/core';
