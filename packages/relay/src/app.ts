@@ -24,7 +24,7 @@ import Fastify, {
 import fp from 'fastify-plugin';
 import { FileBlobStore } from './attachments/blob-store.ts';
 import { authPlugin, bodyMatches } from './auth.ts';
-import { ReplayCache } from './auth/replay-cache.ts';
+import { ReplayGuard } from './auth/replay-cache.ts';
 import { type RelayConfig, type RelayConfigOverrides, withDefaults } from './config.ts';
 import type { RelayContext } from './context.ts';
 import { CloseCode, DeliveryHub } from './delivery/hub.ts';
@@ -172,7 +172,10 @@ const contextPlugin = fp(
       blobs: await FileBlobStore.open(join(config.dataDir, 'attachments')),
       metrics,
       hub: new DeliveryHub(),
-      replay: new ReplayCache(config.authWindowSeconds * 1000, config.replayCacheEntries),
+      replay: new ReplayGuard(storage, metrics, {
+        windowMs: config.authWindowSeconds * 1000,
+        maxPerSigner: config.rateLimits.signedRequestsPerSigner,
+      }),
       provider: defaultProvider(),
       now: opts.now ?? Date.now,
       closing: false,

@@ -132,13 +132,13 @@ function registrationSigner(app: FastifyInstance, certificateText: unknown, auth
 }
 
 /** Verifies the signature over the request with the given body hash, then remembers it against replay. */
-function verify(
+async function verify(
   app: FastifyInstance,
   request: FastifyRequest,
   auth: ParsedAuthorization,
   signer: Signer,
   bodySha256: Uint8Array,
-): Identity {
+): Promise<Identity> {
   const { provider, replay, now } = app.relay;
   const signed = requestSignedBytes({
     method: request.method,
@@ -153,10 +153,8 @@ function verify(
   if (!provider.backend.ed25519Verify(signer.signingKey, signed, auth.signature)) {
     throw relayError('AUTH_BAD_SIGNATURE', 'request signature does not verify');
   }
-  // Only verified signatures enter the cache: forgeries cannot fill it.
-  const verdict = replay.check(toBase64Url(auth.signature), now());
-  if (verdict === 'replayed') throw relayError('AUTH_REPLAYED', 'this signed request was already received');
-  if (verdict === 'full') throw relayError('UNAVAILABLE', 'too many requests in the replay window; retry later');
+  // Only verified signatures are remembered, each in its signer's own partition.
+  await replay.admit({ accountKey: auth.accountKey, deviceId: auth.deviceId }, auth.nonce, now());
   // This connection carried an authenticated request: a connection flood no longer displaces it.
   markAuthenticated(request.raw.socket);
   return { accountKey: auth.accountKey, account: toBase64Url(auth.accountKey), deviceId: auth.deviceId, device: signer.device };
@@ -187,7 +185,7 @@ async function beginAuth(app: FastifyInstance, request: FastifyRequest, payload:
       : provider.backend.sha256(new Uint8Array(0));
   const signer = await signerOf(app, request, auth);
   if (signer && declared) {
-    request.identity = verify(app, request, auth, signer, declared);
+    request.identity = await verify(app, request, auth, signer, declared);
     if (withBody && !request.routeOptions.config.unsignedBody) request.bodySha256 = declared;
     return payload;
   }
@@ -198,11 +196,11 @@ async function beginAuth(app: FastifyInstance, request: FastifyRequest, payload:
 }
 
 /** Authentication that needed the body (read by now, at most PRE_AUTH_BODY_BYTES). */
-function finishAuth(app: FastifyInstance, request: FastifyRequest, pending: PendingAuth): void {
+async function finishAuth(app: FastifyInstance, request: FastifyRequest, pending: PendingAuth): Promise<void> {
   const body = request.body as { certificate?: unknown } | undefined;
   const signer = pending.signer ?? registrationSigner(app, body?.certificate, pending.auth);
   const digest = app.relay.provider.backend.sha256(request.rawBody ?? new Uint8Array(0));
-  request.identity = verify(app, request, pending.auth, signer, digest);
+  request.identity = await verify(app, request, pending.auth, signer, digest);
 }
 
 function preAuthTooLarge() {

@@ -28,6 +28,13 @@ export interface RelayLimits {
   maxQueuedMessagesPerDevice: number;
   /** Stored envelope bytes per device mailbox. */
   maxQueuedBytesPerDevice: number;
+  /**
+   * One sender account's share of one mailbox, in percent of both mailbox
+   * limits (spec/09-relay.md §8.3); past it only that sender is refused. A
+   * percentage, so an operator who raises the mailbox limits raises the
+   * shares with them.
+   */
+  maxMailboxPercentPerSender: number;
   /** One-time X25519 prekeys held per device. */
   maxOneTimePreKeys: number;
   /** One-time ML-KEM prekeys held per device (1184 bytes each). */
@@ -38,6 +45,10 @@ export interface RelayLimits {
   maxUploadChunkBytes: number;
   /** Unfinished uploads per device. */
   maxPendingUploadsPerDevice: number;
+  /** Stored attachment bytes (declared sizes, unexpired) per uploading device. */
+  maxAttachmentBytesPerDevice: number;
+  /** Stored attachment bytes per account (all its devices together). */
+  maxAttachmentBytesPerAccount: number;
   /** Largest websocket frame a client may send (auth and acks only). */
   maxWebSocketFrameBytes: number;
   /** Envelopes pushed on a websocket and not yet acknowledged. */
@@ -56,13 +67,24 @@ export interface RelayRateLimits {
   /** Bundle fetches per requesting account per minute (prekey exhaustion). */
   bundleFetchesPerMinutePerAccount: number;
   /**
-   * One-time prekeys handed out per target device per hour. Past this the
-   * relay still answers, with the last-resort KEM key and no one-time key, so
-   * an attacker with many accounts cannot drain a device's pool.
+   * One-time prekey hand-outs (one X25519 and one ML-KEM key each) per
+   * target device per day, kept in storage. Past this the relay still
+   * answers, with the last-resort KEM key and no one-time key, so an
+   * attacker with many accounts cannot drain a device's pools.
    */
-  oneTimePreKeysPerHourPerDevice: number;
-  /** Envelope bytes accepted for one recipient account per minute. */
+  oneTimePreKeysPerDayPerDevice: number;
+  /** One-time prekey hand-outs per requesting account per day, over all targets. */
+  oneTimePreKeysPerDayPerRequester: number;
+  /** One-time prekey hand-outs per requesting account per target device per day. */
+  oneTimePreKeysPerDayPerPair: number;
+  /** Envelope bytes one sender account may send to one recipient account per minute. */
   messageBytesPerMinutePerRecipient: number;
+  /**
+   * Signed requests per signer (device, or account key) per twice the auth
+   * window, remembered for replay detection in storage; past it that signer
+   * alone gets 429 until its oldest requests expire.
+   */
+  signedRequestsPerSigner: number;
   /** Attachment uploads started per device per hour. */
   attachmentsPerHourPerDevice: number;
 }
@@ -81,8 +103,6 @@ export interface RelayConfig {
   uploadTtlSeconds: number;
   /** Accepted clock difference for signed requests, each way. */
   authWindowSeconds: number;
-  /** Signatures remembered for replay detection; requests are refused (503) when full. */
-  replayCacheEntries: number;
   sweepIntervalSeconds: number;
   /** Time for a client to send a request's headers (slow-header clients are cut off). */
   headersTimeoutSeconds: number;
@@ -106,6 +126,7 @@ export interface RelayConfig {
 
 const DAY = 24 * 60 * 60;
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 
 export const DEFAULT_LIMITS: RelayLimits = {
   maxRequestBytes: 8 * MiB,
@@ -114,11 +135,16 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxDevicesPerAccount: 32,
   maxQueuedMessagesPerDevice: 50_000,
   maxQueuedBytesPerDevice: 256 * MiB,
+  // A quarter (12 500 envelopes, 64 MiB): four sender accounts are needed to fill a mailbox, and a friend's share is never taken.
+  maxMailboxPercentPerSender: 25,
   maxOneTimePreKeys: 1000,
   maxKemPreKeys: 200,
   maxAttachmentBytes: 100 * MiB,
   maxUploadChunkBytes: 16 * MiB,
   maxPendingUploadsPerDevice: 16,
+  // 20 maximal attachments, or about a thousand photos, kept for the 30-day TTL.
+  maxAttachmentBytesPerDevice: 2 * GiB,
+  maxAttachmentBytesPerAccount: 4 * GiB,
   maxWebSocketFrameBytes: 64 * 1024,
   maxInFlightPerConnection: 256,
   maxConnections: 8192,
@@ -129,8 +155,16 @@ export const DEFAULT_LIMITS: RelayLimits = {
 export const DEFAULT_RATE_LIMITS: RelayRateLimits = {
   requestsPerMinutePerIp: 6000,
   bundleFetchesPerMinutePerAccount: 120,
-  oneTimePreKeysPerHourPerDevice: 300,
+  // Half the default ML-KEM pool (200): a full pool outlasts a day of the worst, and the device refills it when online.
+  oneTimePreKeysPerDayPerDevice: 100,
+  // New conversations: a large group's worth of devices a day; past it, sessions start without one-time keys.
+  oneTimePreKeysPerDayPerRequester: 2000,
+  // One account takes at most 4 a day from a target: 50 days to empty a 200-key pool alone.
+  oneTimePreKeysPerDayPerPair: 4,
   messageBytesPerMinutePerRecipient: 128 * MiB,
+  // The per-IP limit (100 a second) over the 10-minute record lifetime: it never binds before that limit for a
+  // device on one address, and bounds one signer's replay records (about 100 B each) to about 6 MB.
+  signedRequestsPerSigner: 60_000,
   attachmentsPerHourPerDevice: 300,
 };
 
@@ -143,7 +177,6 @@ export const DEFAULT_CONFIG: RelayConfig = {
   attachmentTtlSeconds: 30 * DAY,
   uploadTtlSeconds: DAY,
   authWindowSeconds: 300,
-  replayCacheEntries: 1_000_000,
   sweepIntervalSeconds: 60,
   headersTimeoutSeconds: 10,
   requestTimeoutSeconds: 120,
@@ -204,7 +237,6 @@ export const OPTIONS: readonly OptionSpec[] = [
   option('attachmentTtlSeconds', 'int'),
   option('uploadTtlSeconds', 'int'),
   option('authWindowSeconds', 'int'),
-  option('replayCacheEntries', 'int'),
   option('sweepIntervalSeconds', 'int'),
   option('headersTimeoutSeconds', 'int'),
   option('requestTimeoutSeconds', 'int'),

@@ -5,7 +5,7 @@
  */
 import type { CryptoProvider } from '@parley/core';
 import type { FileBlobStore } from './attachments/blob-store.ts';
-import type { ReplayCache } from './auth/replay-cache.ts';
+import type { ReplayGuard } from './auth/replay-cache.ts';
 import type { RelayConfig } from './config.ts';
 import type { DeliveryHub } from './delivery/hub.ts';
 import type { RelayMetrics } from './metrics.ts';
@@ -17,7 +17,7 @@ export interface RelayContext {
   readonly blobs: FileBlobStore;
   readonly metrics: RelayMetrics;
   readonly hub: DeliveryHub;
-  readonly replay: ReplayCache;
+  readonly replay: ReplayGuard;
   /** Crypto for verification only (signatures, hashes, random ids). */
   readonly provider: CryptoProvider;
   /** The clock (milliseconds since the epoch); injectable for tests. */

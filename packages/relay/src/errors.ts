@@ -67,8 +67,10 @@ export const ERROR_STATUS = {
   UPGRADE_REQUIRED: 426,
   RANGE_NOT_SATISFIABLE: 416,
   RATE_LIMITED: 429,
-  /** A recipient device's mailbox is at its message or byte limit. */
+  /** A recipient device's mailbox, or the sender's share of it, is at its message or byte limit. */
   MAILBOX_FULL: 507,
+  /** The uploading device or its account would go over its stored attachment bytes. */
+  QUOTA_EXCEEDED: 507,
   /** The relay is shutting down or cannot take the request now. */
   UNAVAILABLE: 503,
   INTERNAL: 500,

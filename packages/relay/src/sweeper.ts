@@ -1,6 +1,6 @@
 /**
  * Deletes what has expired: messages past their TTL, idempotency records,
- * attachments (rows and files), stale replay-cache entries.
+ * attachments (rows and files), replay records, full budget buckets.
  * spec/09-relay.md §6.
  */
 import type { FastifyInstance } from 'fastify';
@@ -8,14 +8,15 @@ import type { SweepResult } from './storage/types.ts';
 
 /** One sweep; also called by tests with a moved clock. */
 export async function sweepOnce(app: FastifyInstance): Promise<SweepResult> {
-  const { storage, blobs, metrics, replay, now } = app.relay;
+  const { storage, blobs, metrics, now } = app.relay;
   const t = now();
-  replay.prune(t);
   const result = await storage.sweep(t);
   for (const id of result.attachments) await blobs.remove(id);
   metrics.swept.inc({ kind: 'messages' }, result.messages);
   metrics.swept.inc({ kind: 'idempotency_records' }, result.sentIds);
   metrics.swept.inc({ kind: 'attachments' }, result.attachments.length);
+  metrics.swept.inc({ kind: 'replay_records' }, result.seenRequests);
+  metrics.swept.inc({ kind: 'budget_buckets' }, result.budgets);
   return result;
 }
 

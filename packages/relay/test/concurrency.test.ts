@@ -12,7 +12,7 @@ const requesters: TestDevice[] = [];
 
 beforeAll(async () => {
   relay = await listeningRelay(
-    { limits: { maxOneTimePreKeys: 100 }, rateLimits: { oneTimePreKeysPerHourPerDevice: 1000 } },
+    { limits: { maxOneTimePreKeys: 100 }, rateLimits: { oneTimePreKeysPerDayPerDevice: 1000, oneTimePreKeysPerDayPerPair: 1000 } },
     { storage: new SqliteStorage({ path: ':memory:', observeBatch: (n) => batches.push(n) }) },
   );
   bob = makeDevice(undefined, 1, { oneTimePreKeys: 40, kemPreKeys: 10 });

@@ -64,9 +64,9 @@ describe('bundles', () => {
     expect(next.oneTimePreKey?.id).toBe(bob.prekeys.oneTimePreKeys()[1]?.id);
   });
 
-  it('past the per-device hourly budget, bundles come without one-time keys', async () => {
+  it('past the per-device daily budget, bundles come without one-time keys', async () => {
     await relay.close();
-    relay = await testRelay({ rateLimits: { oneTimePreKeysPerHourPerDevice: 1 } });
+    relay = await testRelay({ rateLimits: { oneTimePreKeysPerDayPerDevice: 1 } });
     await register(relay.app, bob);
     await register(relay.app, alice);
     const first = decodeBundle(fromBase64Url((json<Bundles>(await fetchBundle(alice, bob)).bundles[0] as { bundle: string }).bundle));

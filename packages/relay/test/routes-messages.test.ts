@@ -130,7 +130,8 @@ describe('limits', () => {
   });
 
   it('answers MAILBOX_FULL when a device mailbox is at its limit, until it acknowledges', async () => {
-    await setup({ limits: { maxQueuedMessagesPerDevice: 2 } });
+    // One sender fills the whole mailbox here: its share is the whole mailbox (shares: test/adversarial/quota-mailbox).
+    await setup({ limits: { maxQueuedMessagesPerDevice: 2, maxMailboxPercentPerSender: 100 } });
     const to = (id: string) => [envelopeFor(bob, id), envelopeFor(bob2, id), envelopeFor(alice2, id)];
     expect((await send(alice, to('1'))).statusCode).toBe(200);
     expect((await send(alice, to('2'))).statusCode).toBe(200);

@@ -5,7 +5,17 @@
 // Storage is opaque to bytes, so the fixtures are arbitrary byte strings,
 // not real certificates or keys.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { DeviceAddress, DeviceRecord, PreKeyUpload, RegisterInput, RelayStorage, StoreMessagesInput } from '../src/storage/types.ts';
+import type {
+  AttachmentQuota,
+  DeviceAddress,
+  DeviceRecord,
+  OneTimeBudget,
+  PreKeyUpload,
+  QuotaThresholds,
+  RegisterInput,
+  RelayStorage,
+  StoreMessagesInput,
+} from '../src/storage/types.ts';
 
 export interface StorageFixture {
   readonly storage: RelayStorage;
@@ -52,6 +62,15 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
       s = fx.storage;
     });
     afterEach(() => fx.cleanup());
+
+    const budget = (requester: Uint8Array, more: Partial<OneTimeBudget> = {}): OneTimeBudget => ({
+      requester,
+      perRequester: { capacity: 100, windowMs: 10_000 },
+      perTarget: { capacity: 100, windowMs: 10_000 },
+      perPair: { capacity: 100, windowMs: 10_000 },
+      now: 1000,
+      ...more,
+    });
 
     const msg = (sender: DeviceAddress, to: DeviceAddress[], id: string, extra: Partial<StoreMessagesInput> = {}): StoreMessagesInput => ({
       sender,
@@ -223,16 +242,48 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         expect(new Set(handed.map((k) => k?.join())).size).toBe(10);
       });
 
-      it("'all' covers every device but the excluded one; mayTakeOneTime=false keeps the keys", async () => {
+      it("'all' covers every device but the excluded one; a spent budget keeps the keys", async () => {
         await s.registerDevice(registration(device(a, 2), { oneTimePreKeys: ids(1, 1) }));
         const all = await s.claimPreKeys({ accountKey: a, deviceId: 'all', exclude: { accountKey: a, deviceId: 2 } });
         expect(all.map((c) => c.deviceId)).toEqual([1]);
-        const held = await s.claimPreKeys({ accountKey: a, deviceId: 'all', mayTakeOneTime: () => false });
-        expect(held.map((c) => [c.deviceId, c.oneTimePreKey, c.kemLastResort])).toEqual([
-          [1, null, true],
-          [2, null, true],
+        const none = { capacity: 0, windowMs: 1000 };
+        const held = await s.claimPreKeys({ accountKey: a, deviceId: 'all', budget: budget(newAccount(), { perTarget: none }) });
+        expect(held.map((c) => [c.deviceId, c.oneTimePreKey, c.kemLastResort, c.budgetSpent])).toEqual([
+          [1, null, true, 'target'],
+          [2, null, true, 'target'],
         ]);
         expect((await s.preKeyCounts({ accountKey: a, deviceId: 2 }))?.oneTimePreKeys).toBe(1);
+      });
+
+      it('one-time keys are handed out within stored budgets per target, per pair and per requester', async () => {
+        await s.uploadPreKeys({ accountKey: a, deviceId: 1 }, { oneTimePreKeys: ids(1, 9), kemPreKeys: ids(1, 4) }, LIMITS);
+        const b = newAccount();
+        await s.registerDevice(registration(device(b, 1), { oneTimePreKeys: ids(1, 9) }));
+        const [r1, r2] = [newAccount(), newAccount()];
+        const limits = { perTarget: { capacity: 3, windowMs: 10_000 }, perPair: { capacity: 2, windowMs: 10_000 } };
+        const claim = (target: Uint8Array, requester: Uint8Array, now = 1000, more: Partial<OneTimeBudget> = {}) =>
+          s
+            .claimPreKeys({ accountKey: target, deviceId: 1, budget: budget(requester, { ...limits, now, ...more }) })
+            .then((c) => c[0]?.budgetSpent ?? (c[0]?.oneTimePreKey ? 'taken' : 'none'));
+        // One requester takes at most its pair budget from a target...
+        expect([await claim(a, r1), await claim(a, r1), await claim(a, r1)]).toEqual(['taken', 'taken', 'pair']);
+        // ... and all requesters together at most the target's.
+        expect([await claim(a, r2), await claim(a, r2)]).toEqual(['taken', 'target']);
+        // A requester's own budget covers every target.
+        const tight = { perRequester: { capacity: 1, windowMs: 10_000 } };
+        const r3 = newAccount();
+        expect([await claim(b, r3, 1000, tight), await claim(b, r3, 1000, tight)]).toEqual(['taken', 'requester']);
+        // Buckets refill with time; the sweep forgets only full ones.
+        expect(await claim(a, r2, 1000 + Math.ceil(10_000 / 3))).toBe('taken');
+        expect((await s.sweep(100_000)).budgets).toBeGreaterThan(0);
+        if (fx.reopen) {
+          // Kept in storage: a restart forgives nobody.
+          expect(await claim(b, r3, 200_000, tight)).toBe('taken');
+          s = await fx.reopen();
+          expect(await claim(b, r3, 200_000, tight)).toBe('requester');
+        }
+        // Each hand-out took one key of each pool: one budget protects both.
+        expect(await s.preKeyCounts({ accountKey: a, deviceId: 1 })).toMatchObject({ oneTimePreKeys: 5, kemPreKeys: 0 });
       });
     });
 
@@ -337,6 +388,58 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         expect(await s.storeMessages(msg(alice, [bob, bob2, alice2], 'short'))).toMatchObject({ stored: 3 });
       });
 
+      it("limits one sender account's share of a mailbox; other senders are still served", async () => {
+        const share = { maxQueuedMessages: 10, maxQueuedMessagesPerSender: 2 };
+        const carol = { accountKey: newAccount(), deviceId: 1 };
+        await s.registerDevice(registration(device(carol.accountKey, 1)));
+        expect((await s.storeMessages(msg(alice, [bob, bob2], 'a1', share))).status).toBe('stored');
+        // The sender's other device counts against the same account share.
+        expect((await s.storeMessages(msg(alice2, [bob, bob2, alice], 'a2', share))).status).toBe('stored');
+        const r = await s.storeMessages(msg(alice, [bob, bob2], 'a3', share));
+        expect(r).toMatchObject({ status: 'mailbox-full', scope: 'sender-share' });
+        expect(await s.storeMessages(msg(carol, [bob, bob2], 'c1', share))).toMatchObject({ status: 'stored', stored: 2 });
+        // Bytes too.
+        const bytesShare = { maxQueuedBytesPerSender: 2 * 'c1->1'.length };
+        expect(await s.storeMessages(msg(carol, [bob, bob2], 'c2', bytesShare))).toMatchObject({ status: 'stored' });
+        expect(await s.storeMessages(msg(carol, [bob, bob2], 'c3', bytesShare))).toMatchObject({ scope: 'sender-share' });
+        // An account's own devices are not limited by a share of each other's mailboxes.
+        for (const id of ['s1', 's2', 's3']) {
+          expect(await s.storeMessages(msg(alice, [alice2], id, { maxQueuedMessagesPerSender: 1 }))).toMatchObject({ status: 'stored' });
+        }
+        // Acknowledging frees the share.
+        for (const d of [bob, bob2]) {
+          const mine = (await s.fetchMessages(d, 0, 10, 1000)).filter((m) => m.sender.accountKey.join() === alice.accountKey.join());
+          await s.ackMessages(
+            d,
+            mine.map((m) => m.seq),
+          );
+        }
+        expect((await s.storeMessages(msg(alice, [bob, bob2], 'a3', share))).status).toBe('stored');
+      });
+
+      it('expired envelopes not yet swept do not count against a full mailbox', async () => {
+        const full = { maxQueuedMessages: 2, now: 1000 };
+        await s.storeMessages(msg(alice, [bob, bob2, alice2], 'old1', { ...full, expiresAt: 2000 }));
+        await s.storeMessages(msg(alice, [bob, bob2, alice2], 'old2', { ...full, expiresAt: 9000 }));
+        expect(await s.storeMessages(msg(alice, [bob, bob2, alice2], 'new', full))).toMatchObject({
+          status: 'mailbox-full',
+          scope: 'mailbox',
+        });
+        // 'old1' expired at 2000; no sweep ran.
+        expect(await s.storeMessages(msg(alice, [bob, bob2, alice2], 'new', { ...full, now: 3000 }))).toMatchObject({ status: 'stored' });
+        expect((await s.fetchMessages(bob, 0, 10, 3000)).map((m) => m.clientId)).toEqual(['old2', 'new']);
+        const t = {
+          mailboxMessages: 2,
+          mailboxBytes: 1e9,
+          senderMessages: 2,
+          senderBytes: 1e9,
+          attachmentBytesDevice: 1e9,
+          attachmentBytesAccount: 1e9,
+        };
+        expect(await s.quotaPressure(t, 3000)).toMatchObject({ mailboxMessages: 3, senderShares: 3 });
+        expect((await s.stats()).queuedMessages).toBe(6);
+      });
+
       it('tracks queued counts and bytes', async () => {
         await s.storeMessages(msg(alice, [bob, bob2, alice2], 'a'));
         const stats = await s.stats();
@@ -347,10 +450,26 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
 
     describe('attachments', () => {
       const owner = { accountKey: bytes(0xa0), deviceId: 1 };
-      const record = (id: string, size = 10) => ({ id, owner, size, received: 0, complete: false, createdAt: 1, expiresAt: 1000 });
+      const record = (id: string, size = 10, who = owner) => ({
+        id,
+        owner: who,
+        size,
+        received: 0,
+        complete: false,
+        createdAt: 1,
+        expiresAt: 1000,
+      });
+      const quota = (more: Partial<AttachmentQuota> = {}): AttachmentQuota => ({
+        maxPending: 5,
+        maxBytesPerDevice: 1000,
+        maxBytesPerAccount: 1000,
+        ...more,
+      });
+      let nextKey = 1;
+      const requestKey = () => bytes(nextKey++ & 0xff, 16);
 
       it('creates, records progress, completes with the final expiry, deletes', async () => {
-        expect(await s.createAttachment(record('a'.repeat(22)), 5)).toBe('created');
+        expect(await s.createAttachment(record('a'.repeat(22)), requestKey(), quota())).toMatchObject({ status: 'created' });
         expect(await s.recordUploadProgress('a'.repeat(22), 4, 9999)).toMatchObject({ received: 4, complete: false, expiresAt: 1000 });
         expect(await s.recordUploadProgress('a'.repeat(22), 10, 9999)).toMatchObject({ received: 10, complete: true, expiresAt: 9999 });
         expect(await s.getAttachment('a'.repeat(22))).toMatchObject({ owner, size: 10, complete: true });
@@ -360,12 +479,112 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
       });
 
       it('limits unfinished uploads per device; sweeps expired ones', async () => {
-        expect(await s.createAttachment(record('b'.repeat(22)), 2)).toBe('created');
-        expect(await s.createAttachment(record('c'.repeat(22)), 2)).toBe('created');
-        expect(await s.createAttachment(record('d'.repeat(22)), 2)).toBe('too-many-uploads');
+        expect(await s.createAttachment(record('b'.repeat(22)), requestKey(), quota({ maxPending: 2 }))).toMatchObject({
+          status: 'created',
+        });
+        expect(await s.createAttachment(record('c'.repeat(22)), requestKey(), quota({ maxPending: 2 }))).toMatchObject({
+          status: 'created',
+        });
+        expect(await s.createAttachment(record('d'.repeat(22)), requestKey(), quota({ maxPending: 2 }))).toEqual({
+          status: 'too-many-uploads',
+        });
         const swept = await s.sweep(1000);
         expect(swept.attachments.sort()).toEqual(['b'.repeat(22), 'c'.repeat(22)]);
         expect((await s.stats()).attachments).toBe(0);
+      });
+
+      it('the same request key returns the first upload and stores nothing', async () => {
+        const key = requestKey();
+        expect(await s.createAttachment(record('e'.repeat(22)), key, quota())).toMatchObject({ status: 'created' });
+        const again = await s.createAttachment(record('f'.repeat(22)), key, quota());
+        expect(again).toMatchObject({ status: 'existing', record: { id: 'e'.repeat(22), size: 10 } });
+        expect(await s.getAttachment('f'.repeat(22))).toBeUndefined();
+        // Another device of the account may use the same bytes as its own key.
+        const other = { ...owner, deviceId: 2 };
+        expect(await s.createAttachment(record('g'.repeat(22), 10, other), key, quota())).toMatchObject({ status: 'created' });
+        expect((await s.stats()).attachments).toBe(2);
+      });
+
+      it('limits stored bytes per device and per account; deleting and expiry free them', async () => {
+        const q = quota({ maxBytesPerDevice: 100, maxBytesPerAccount: 150 });
+        const dev2 = { ...owner, deviceId: 2 };
+        expect(await s.createAttachment(record('h'.repeat(22), 60), requestKey(), q)).toMatchObject({ status: 'created' });
+        expect(await s.createAttachment(record('i'.repeat(22), 41), requestKey(), q)).toEqual({
+          status: 'quota-exceeded',
+          scope: 'device',
+          limit: 100,
+        });
+        expect(await s.createAttachment(record('j'.repeat(22), 80, dev2), requestKey(), q)).toMatchObject({ status: 'created' });
+        expect(await s.createAttachment(record('k'.repeat(22), 20, dev2), requestKey(), q)).toEqual({
+          status: 'quota-exceeded',
+          scope: 'account',
+          limit: 150,
+        });
+        // Another account is not affected.
+        const stranger = { accountKey: bytes(0xa1), deviceId: 1 };
+        expect(await s.createAttachment(record('l'.repeat(22), 100, stranger), requestKey(), q)).toMatchObject({ status: 'created' });
+        const t: QuotaThresholds = {
+          mailboxMessages: 1e9,
+          mailboxBytes: 1e9,
+          senderMessages: 1e9,
+          senderBytes: 1e9,
+          attachmentBytesDevice: 80,
+          attachmentBytesAccount: 120,
+        };
+        expect(await s.quotaPressure(t, 1)).toMatchObject({ attachmentBytesDevice: 2, attachmentBytesAccount: 1 });
+        expect(await s.deleteAttachment('h'.repeat(22))).toBe(true);
+        expect(await s.createAttachment(record('k'.repeat(22), 20, dev2), requestKey(), q)).toMatchObject({ status: 'created' });
+        await s.sweep(1000);
+        expect(await s.quotaPressure(t, 1000)).toMatchObject({ attachmentBytesDevice: 0, attachmentBytesAccount: 0 });
+      });
+
+      it('expired uploads not yet swept do not count against a quota', async () => {
+        const q = quota({ maxBytesPerDevice: 100, maxBytesPerAccount: 100 });
+        expect(await s.createAttachment(record('m'.repeat(22), 100), requestKey(), q)).toEqual({
+          status: 'created',
+          record: record('m'.repeat(22), 100),
+        });
+        expect(
+          await s.createAttachment({ ...record('n'.repeat(22), 100), createdAt: 999, expiresAt: 5000 }, requestKey(), q),
+        ).toMatchObject({
+          status: 'quota-exceeded',
+        });
+        // 'm' expired at 1000; no sweep ran.
+        const later = await s.createAttachment({ ...record('n'.repeat(22), 100), createdAt: 1000, expiresAt: 5000 }, requestKey(), q);
+        expect(later).toMatchObject({ status: 'created', purged: ['m'.repeat(22)] });
+        expect(await s.getAttachment('m'.repeat(22))).toBeUndefined();
+      });
+    });
+
+    describe('replay records', () => {
+      const seen = (signer: DeviceAddress, nonce: number, now = 1000, maxPerSigner = 3) =>
+        s.rememberRequest({ signer, nonce: bytes(nonce, 16), now, expiresAt: now + 600_000, maxPerSigner });
+
+      it('remembers each (signer, nonce) once, and refuses a signer over its quota alone', async () => {
+        const d1 = { accountKey: newAccount(), deviceId: 1 };
+        const d2 = { ...d1, deviceId: 2 };
+        expect(await seen(d1, 1)).toBe('fresh');
+        expect(await seen(d1, 1)).toBe('replayed');
+        // The same nonce from another signer is another request.
+        expect(await seen(d2, 1)).toBe('fresh');
+        expect([await seen(d1, 2), await seen(d1, 3), await seen(d1, 4)]).toEqual(['fresh', 'fresh', 'over-quota']);
+        // A refused request was not remembered: it is not a replay later.
+        expect(await seen(d1, 4)).toBe('over-quota');
+        expect(await seen(d2, 2)).toBe('fresh');
+        // Once the records expire the signer is served again, and the sweep forgets them.
+        expect(await seen(d1, 5, 1000 + 700_000)).toBe('fresh');
+        expect((await s.sweep(1000 + 700_000)).seenRequests).toBeGreaterThanOrEqual(5);
+        if (fx.reopen) {
+          s = await fx.reopen();
+          expect(await seen(d1, 5, 1000 + 700_000)).toBe('replayed');
+        }
+      });
+
+      it('counts concurrent requests of one signer exactly', async () => {
+        const d = { accountKey: newAccount(), deviceId: 1 };
+        const verdicts = await Promise.all(Array.from({ length: 12 }, (_, i) => seen(d, i + 1, 1000, 5)));
+        expect(verdicts.filter((v) => v === 'fresh')).toHaveLength(5);
+        expect(verdicts.filter((v) => v === 'over-quota')).toHaveLength(7);
       });
     });
 

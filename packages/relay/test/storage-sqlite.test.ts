@@ -51,11 +51,12 @@ describe('group commit', () => {
     const writes = Array.from({ length: 20 }, (_, i) =>
       storage.createAttachment(
         { id: String(i).padStart(22, 'x'), owner, size: 1, received: 0, complete: false, createdAt: 0, expiresAt: 9 },
-        100,
+        new Uint8Array(16).fill(i),
+        { maxPending: 100, maxBytesPerDevice: 100, maxBytesPerAccount: 100 },
       ),
     );
     expect(batches).toEqual([]); // nothing committed (or answered) yet
-    expect(await Promise.all(writes)).toEqual(Array(20).fill('created'));
+    expect((await Promise.all(writes)).map((r) => r.status)).toEqual(Array(20).fill('created'));
     expect(batches).toEqual([20]);
     await storage.close();
   });

@@ -1,47 +1,64 @@
 /**
- * Remembers request signatures seen within the replay window, so a captured
- * request cannot be sent again. spec/09-relay.md §3.3.
+ * Replay defence: every verified signed request is remembered in storage by
+ * (signer, nonce) until its timestamp can no longer pass the window check,
+ * so a captured request cannot be sent again: not after a restart, and not
+ * to another relay process on the same PostgreSQL database.
+ * spec/09-relay.md §3.3.
  *
  * A signature is valid for at most 2 x window after its first sighting (its
  * timestamp is within one window of the clock at both sightings), so each
- * entry expires that long after it was stored. Entries are stored in arrival
- * order with equal lifetimes, so expiry order equals insertion order and
- * pruning only ever looks at the front of the map.
+ * record lives that long.
  *
- * In memory: after a restart, a request signed in the last window could be
- * replayed once. Every state-changing route is idempotent (sends by client
- * id, prekey uploads, acks, removals), so such a replay changes nothing; a
- * replayed bundle fetch costs one one-time prekey, as a fresh fetch would.
+ * Records are partitioned by signer, each with its own quota
+ * (`signedRequestsPerSigner`): a device that signs requests as fast as it
+ * can fills only its own partition and is then refused (429) by itself,
+ * while every other device, and every registration, is served. Only
+ * verified signatures reach this check, so nobody can spend another
+ * signer's quota. One address with many devices is bounded by the per-IP
+ * request limit and the device limits; what each costs is in spec §11.
  */
-export type ReplayVerdict = 'fresh' | 'replayed' | 'full';
+import { relayError } from '../errors.ts';
+import type { RelayMetrics } from '../metrics.ts';
+import { type DeviceAddress, REPLAY_SLOT_MS, type RelayStorage } from '../storage/types.ts';
 
-export class ReplayCache {
-  readonly #entries = new Map<string, number>();
+export interface ReplayGuardOptions {
+  readonly windowMs: number;
+  readonly maxPerSigner: number;
+}
+
+export class ReplayGuard {
+  readonly #storage: RelayStorage;
+  readonly #metrics: RelayMetrics;
   readonly #lifetimeMs: number;
-  readonly #maxEntries: number;
+  readonly #maxPerSigner: number;
 
-  constructor(windowMs: number, maxEntries: number) {
-    this.#lifetimeMs = 2 * windowMs;
-    this.#maxEntries = maxEntries;
+  constructor(storage: RelayStorage, metrics: RelayMetrics, options: ReplayGuardOptions) {
+    this.#storage = storage;
+    this.#metrics = metrics;
+    this.#lifetimeMs = 2 * options.windowMs;
+    this.#maxPerSigner = options.maxPerSigner;
   }
 
-  /** Records `key` if it is new. `full` means the cache cannot take it: refuse the request. */
-  check(key: string, now: number): ReplayVerdict {
-    this.prune(now);
-    if (this.#entries.has(key)) return 'replayed';
-    if (this.#entries.size >= this.#maxEntries) return 'full';
-    this.#entries.set(key, now + this.#lifetimeMs);
-    return 'fresh';
-  }
-
-  prune(now: number): void {
-    for (const [key, expires] of this.#entries) {
-      if (expires > now) break;
-      this.#entries.delete(key);
+  /**
+   * Remembers a verified request, or throws: AUTH_REPLAYED for a nonce this
+   * signer already used, RATE_LIMITED when the signer's quota is spent.
+   */
+  async admit(signer: DeviceAddress, nonce: Uint8Array, now: number): Promise<void> {
+    const verdict = await this.#storage.rememberRequest({
+      signer: { accountKey: signer.accountKey, deviceId: signer.deviceId },
+      nonce,
+      now,
+      expiresAt: now + this.#lifetimeMs,
+      maxPerSigner: this.#maxPerSigner,
+    });
+    if (verdict === 'replayed') throw relayError('AUTH_REPLAYED', 'this signed request was already received');
+    if (verdict === 'over-quota') {
+      this.#metrics.rateLimited.inc({ limit: 'signed_requests_per_signer' });
+      throw relayError('RATE_LIMITED', `at most ${this.#maxPerSigner} signed requests per signer in ${this.#lifetimeMs / 1000} s`, {
+        // Records are counted per slot: the oldest slot frees within one slot width.
+        retryAfterSeconds: Math.ceil(REPLAY_SLOT_MS / 1000),
+        limit: this.#maxPerSigner,
+      });
     }
-  }
-
-  get size(): number {
-    return this.#entries.size;
   }
 }

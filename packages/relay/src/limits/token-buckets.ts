@@ -1,11 +1,12 @@
 /**
- * Keyed token buckets for limits that count something other than requests
- * (envelope bytes per recipient, one-time prekeys handed out per device).
+ * Keyed token buckets in memory, for rate limits that count something
+ * other than requests (envelope bytes per sender and recipient account).
  * Request-count limits use @fastify/rate-limit instead. spec/09-relay.md §8.
  *
  * Each key holds up to `capacity` tokens and refills continuously at
- * `capacity` per `windowMs`. In memory and per process: a restart forgives
- * everyone, which errs on the side of availability.
+ * `capacity` per `windowMs`. Per process: a restart forgives everyone, so
+ * only limits whose excess costs time, not stored state, belong here; the
+ * one-time prekey budget lives in storage (limits/prekey-budget.ts).
  */
 interface Bucket {
   tokens: number;

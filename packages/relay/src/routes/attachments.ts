@@ -10,7 +10,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { deviceOf } from '../auth.ts';
+import { deviceOf, parseAuthorization } from '../auth.ts';
 import { parseRange } from '../attachments/range.ts';
 import { sameBytes, toBase64Url } from '../encoding.ts';
 import { relayError } from '../errors.ts';
@@ -56,10 +56,10 @@ export async function attachmentRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Start an attachment upload',
         description:
-          'Declares the exact size of the encrypted blob. Upload it with PATCH, in one or more chunks, before the upload expires.',
+          "Declares the exact size of the encrypted blob. Upload it with PATCH, in one or more chunks, before the upload expires. The same signed request again (a replay) answers the upload it created, without creating another. The declared size counts against the device's and the account's stored-bytes quotas (507 QUOTA_EXCEEDED) until the attachment expires or is deleted.",
         tags: ['attachments'],
         body: CreateAttachmentBody,
-        response: { 201: UploadStatus, ...errorResponses(409) },
+        response: { 201: UploadStatus, ...errorResponses(409, 507) },
       },
     },
     async (request, reply) => {
@@ -86,14 +86,32 @@ export async function attachmentRoutes(app: FastifyInstance): Promise<void> {
         createdAt: now,
         expiresAt: now + relay.config.uploadTtlSeconds * 1000,
       };
+      // The signed nonce names the creating request: its replay is the same upload (issue 12 finding 6).
+      const requestKey = parseAuthorization(request.headers.authorization).nonce;
       await relay.blobs.create(record.id);
-      if ((await relay.storage.createAttachment(record, limits.maxPendingUploadsPerDevice)) !== 'created') {
-        await relay.blobs.remove(record.id);
-        throw relayError('TOO_MANY_UPLOADS', `at most ${limits.maxPendingUploadsPerDevice} unfinished uploads per device`, {
-          limit: limits.maxPendingUploadsPerDevice,
-        });
+      const result = await relay.storage.createAttachment(record, requestKey, {
+        maxPending: limits.maxPendingUploadsPerDevice,
+        maxBytesPerDevice: limits.maxAttachmentBytesPerDevice,
+        maxBytesPerAccount: limits.maxAttachmentBytesPerAccount,
+      });
+      if (result.status !== 'created') await relay.blobs.remove(record.id);
+      for (const id of result.purged ?? []) await relay.blobs.remove(id);
+      if (result.purged?.length) relay.metrics.swept.inc({ kind: 'attachments' }, result.purged.length);
+      switch (result.status) {
+        case 'created':
+        case 'existing':
+          return reply.code(201).send(status(result.record));
+        case 'too-many-uploads':
+          throw relayError('TOO_MANY_UPLOADS', `at most ${limits.maxPendingUploadsPerDevice} unfinished uploads per device`, {
+            limit: limits.maxPendingUploadsPerDevice,
+          });
+        case 'quota-exceeded':
+          relay.metrics.rateLimited.inc({ limit: `attachment_bytes_per_${result.scope}` });
+          throw relayError('QUOTA_EXCEEDED', `stored attachments are at most ${result.limit} bytes per ${result.scope}`, {
+            scope: result.scope,
+            limit: result.limit,
+          });
       }
-      return reply.code(201).send(status(record));
     },
   );
 

@@ -8,12 +8,11 @@ import type { FastifyInstance } from 'fastify';
 import { deviceOf, identityOf } from '../auth.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
 import { relayError } from '../errors.ts';
-import { TokenBuckets } from '../limits/token-buckets.ts';
 import { checkPreKeyUpload } from '../prekey-upload.ts';
 import { BundleParams, BundleResponse, PreKeyCounts, PreKeyUploadBody, PreKeyUploadResponse, errorResponses } from '../schemas.ts';
 import type { ClaimedKeys } from '../storage/types.ts';
 
-const HOUR = 3_600_000;
+const DAY = 86_400_000;
 
 export async function keyRoutes(app: FastifyInstance): Promise<void> {
   const { relay } = app;
@@ -24,8 +23,9 @@ export async function keyRoutes(app: FastifyInstance): Promise<void> {
     timeWindow: 60_000,
     keyGenerator: (request) => `bundles:${identityOf(request).account}`,
   });
-  // ... and a budget per target device: past it, bundles come without one-time keys.
-  const oneTimeBudget = new TokenBuckets(rateLimits.oneTimePreKeysPerHourPerDevice, HOUR);
+  // ... and stored budgets per target device, requester and pair: past
+  // them, bundles come without one-time keys (limits/prekey-budget.ts).
+  const perDay = (capacity: number) => ({ capacity, windowMs: DAY });
 
   app.put(
     '/v1/keys',
@@ -79,7 +79,7 @@ export async function keyRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         summary: "Fetch prekey bundles for one device or all of an account's devices",
         description:
-          "Each bundle holds the device certificate, its signed prekey, at most one one-time prekey (taken: never handed out again) and a one-time KEM prekey, or the last-resort KEM prekey when none is left. With '*', the requesting device itself is left out. Rate-limited per requesting account; past a per-device hourly budget, bundles come without one-time keys.",
+          "Each bundle holds the device certificate, its signed prekey, at most one one-time prekey (taken: never handed out again) and a one-time KEM prekey, or the last-resort KEM prekey when none is left. With '*', the requesting device itself is left out. Rate-limited per requesting account. One-time keys are handed out within daily budgets per target device, per requesting account and per pair; past one, bundles come without one-time keys (and with the last-resort KEM key).",
         tags: ['keys'],
         params: BundleParams,
         response: { 200: BundleResponse, ...errorResponses(404) },
@@ -100,12 +100,17 @@ export async function keyRoutes(app: FastifyInstance): Promise<void> {
         accountKey,
         deviceId: params.deviceId === '*' ? 'all' : Number(params.deviceId),
         exclude: me,
-        mayTakeOneTime: (deviceId) => {
-          const ok = oneTimeBudget.take(`${params.account}:${deviceId}`, 1, now).ok;
-          if (!ok) relay.metrics.rateLimited.inc({ limit: 'one_time_prekeys' });
-          return ok;
+        budget: {
+          requester: me.accountKey,
+          perRequester: perDay(rateLimits.oneTimePreKeysPerDayPerRequester),
+          perTarget: perDay(rateLimits.oneTimePreKeysPerDayPerDevice),
+          perPair: perDay(rateLimits.oneTimePreKeysPerDayPerPair),
+          now,
         },
       });
+      for (const c of claimed) {
+        if (c.budgetSpent) relay.metrics.rateLimited.inc({ limit: `one_time_prekeys_per_${c.budgetSpent}` });
+      }
       if (claimed.length === 0) throw relayError('NOT_FOUND', 'no such device');
       return { account: params.account, bundles: claimed.map((c) => bundleEntry(app, c)) };
     },

@@ -6,9 +6,11 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { deviceOf } from '../auth.ts';
+import type { RelayLimits } from '../config.ts';
 import { deliveredMessage } from '../delivery/mailbox-pump.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
 import { relayError } from '../errors.ts';
+import { registerQuotaMetrics } from '../limits/quota-metrics.ts';
 import { TokenBuckets } from '../limits/token-buckets.ts';
 import { AckBody, FetchResponse, MAX_FETCH_LIMIT, SendBody, SendResponse, errorResponses } from '../schemas.ts';
 import type { OutgoingEnvelope } from '../storage/types.ts';
@@ -18,9 +20,23 @@ const MINUTE = 60_000;
 /** Query integers travel as strings; the schema only lets digits through. */
 const QueryInt = (description: string) => Type.String({ pattern: '^[0-9]{1,15}$', description });
 
+/** One sender account's share of a mailbox, from the percentage (spec/09-relay.md §8.3). */
+export function senderShare(limits: RelayLimits): { maxQueuedMessagesPerSender: number; maxQueuedBytesPerSender: number } {
+  // At least one: a share of zero would let nobody send.
+  const part = (n: number) => Math.max(1, Math.floor((n * limits.maxMailboxPercentPerSender) / 100));
+  return {
+    maxQueuedMessagesPerSender: part(limits.maxQueuedMessagesPerDevice),
+    maxQueuedBytesPerSender: part(limits.maxQueuedBytesPerDevice),
+  };
+}
+
 export async function messageRoutes(app: FastifyInstance): Promise<void> {
   const { relay } = app;
   const { limits } = relay.config;
+  // The mailbox quotas live here, so their near-limit gauge is registered here too.
+  registerQuotaMetrics(relay);
+  // Keyed by sender and recipient account: one sender spending the budget
+  // must not rate-limit everyone else who writes to that recipient.
   const recipientBytes = new TokenBuckets(relay.config.rateLimits.messageBytesPerMinutePerRecipient, MINUTE);
 
   app.post(
@@ -30,7 +46,7 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Send one envelope to each device of one or more recipient accounts',
         description:
-          "All or nothing. Each recipient account's registered devices (other than the sender's own) must be covered exactly, or the answer is 409 MISMATCHED_DEVICES with the missing and extra device ids. An envelope whose (sender device, recipient device, id) was accepted before is not stored again; a request made only of such envelopes answers 200 at once. 200 means every envelope is committed to disk.",
+          "All or nothing. 507 MAILBOX_FULL when a recipient mailbox, or this sender account's share of it (details.scope), is full; expired envelopes never count. Each recipient account's registered devices (other than the sender's own) must be covered exactly, or the answer is 409 MISMATCHED_DEVICES with the missing and extra device ids. An envelope whose (sender device, recipient device, id) was accepted before is not stored again; a request made only of such envelopes answers 200 at once. 200 means every envelope is committed to disk.",
         tags: ['messages'],
         body: SendBody,
         response: { 200: SendResponse, ...errorResponses(409, 410, 507) },
@@ -63,7 +79,7 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
 
       const now = relay.now();
       for (const [account, bytes] of bytesPerAccount) {
-        const verdict = recipientBytes.check(account, bytes, now);
+        const verdict = recipientBytes.check(`${me.account}>${account}`, bytes, now);
         if (!verdict.ok) {
           relay.metrics.rateLimited.inc({ limit: 'recipient_bytes' });
           relay.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
@@ -80,6 +96,7 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
         expiresAt: now + ttlSeconds * 1000,
         maxQueuedMessages: limits.maxQueuedMessagesPerDevice,
         maxQueuedBytes: limits.maxQueuedBytesPerDevice,
+        ...senderShare(limits),
       });
       switch (result.status) {
         case 'stored': {
@@ -87,7 +104,7 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
           metrics.envelopesAccepted.inc(result.stored);
           metrics.envelopesDuplicate.inc(result.duplicates);
           if (result.stored > 0) {
-            for (const [account, bytes] of bytesPerAccount) recipientBytes.take(account, bytes, now);
+            for (const [account, bytes] of bytesPerAccount) recipientBytes.take(`${me.account}>${account}`, bytes, now);
             metrics.envelopeBytesAccepted.inc(envelopes.reduce((n, e) => n + e.envelope.length, 0));
             hub.notify(result.recipients);
           }
@@ -109,9 +126,15 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
           });
         case 'mailbox-full':
           relay.metrics.sendsRejected.inc({ code: 'MAILBOX_FULL' });
-          throw relayError('MAILBOX_FULL', 'a recipient mailbox is full', {
-            devices: result.devices.map((d) => ({ account: toBase64Url(d.accountKey), deviceId: d.deviceId })),
-          });
+          relay.metrics.rateLimited.inc({ limit: result.scope === 'mailbox' ? 'mailbox' : 'mailbox_sender_share' });
+          throw relayError(
+            'MAILBOX_FULL',
+            result.scope === 'mailbox' ? 'a recipient mailbox is full' : "this sender's share of a recipient mailbox is full",
+            {
+              scope: result.scope,
+              devices: result.devices.map((d) => ({ account: toBase64Url(d.accountKey), deviceId: d.deviceId })),
+            },
+          );
       }
     },
   );

@@ -125,6 +125,99 @@ const MIGRATIONS: readonly string[] = [
     updated_at BIGINT NOT NULL
   );
   `,
+  // 2 -> 3: quotas and replay records shared by every relay process (spec/09-relay.md §3.3, §8).
+  `
+  -- Each sender account's share of each mailbox, kept by the trigger like the queue counters.
+  CREATE TABLE mailbox_shares (
+    recipient_account BYTEA NOT NULL,
+    recipient_device BIGINT NOT NULL,
+    sender_account BYTEA NOT NULL,
+    messages BIGINT NOT NULL,
+    bytes BIGINT NOT NULL,
+    PRIMARY KEY (recipient_account, recipient_device, sender_account)
+  );
+  INSERT INTO mailbox_shares (recipient_account, recipient_device, sender_account, messages, bytes)
+    SELECT recipient_account, recipient_device, sender_account, count(*), sum(octet_length(envelope))
+    FROM messages GROUP BY recipient_account, recipient_device, sender_account;
+  -- Callers lock the recipient's device row first, so share rows change one send at a time.
+  CREATE OR REPLACE FUNCTION messages_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF TG_OP = 'INSERT' THEN
+      UPDATE devices SET queued_messages = queued_messages + 1, queued_bytes = queued_bytes + octet_length(NEW.envelope)
+      WHERE account = NEW.recipient_account AND device_id = NEW.recipient_device;
+      INSERT INTO mailbox_shares (recipient_account, recipient_device, sender_account, messages, bytes)
+      VALUES (NEW.recipient_account, NEW.recipient_device, NEW.sender_account, 1, octet_length(NEW.envelope))
+      ON CONFLICT (recipient_account, recipient_device, sender_account)
+      DO UPDATE SET messages = mailbox_shares.messages + 1, bytes = mailbox_shares.bytes + excluded.bytes;
+    ELSE
+      UPDATE devices SET queued_messages = queued_messages - 1, queued_bytes = queued_bytes - octet_length(OLD.envelope)
+      WHERE account = OLD.recipient_account AND device_id = OLD.recipient_device;
+      UPDATE mailbox_shares SET messages = messages - 1, bytes = bytes - octet_length(OLD.envelope)
+      WHERE recipient_account = OLD.recipient_account AND recipient_device = OLD.recipient_device
+        AND sender_account = OLD.sender_account;
+      DELETE FROM mailbox_shares WHERE recipient_account = OLD.recipient_account
+        AND recipient_device = OLD.recipient_device AND sender_account = OLD.sender_account AND messages <= 0;
+    END IF;
+    RETURN NULL;
+  END $$;
+  -- A full-looking mailbox drops its own expired envelopes before refusing a send.
+  CREATE INDEX messages_mailbox_expiry ON messages (recipient_account, recipient_device, expires_at);
+
+  -- Stored bytes (declared sizes) per uploading device, kept by a trigger.
+  CREATE TABLE attachment_usage (
+    owner_account BYTEA NOT NULL,
+    owner_device BIGINT NOT NULL,
+    bytes BIGINT NOT NULL,
+    PRIMARY KEY (owner_account, owner_device)
+  );
+  INSERT INTO attachment_usage (owner_account, owner_device, bytes)
+    SELECT owner_account, owner_device, sum(size) FROM attachments GROUP BY owner_account, owner_device;
+  CREATE FUNCTION attachments_usage() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF TG_OP = 'INSERT' THEN
+      INSERT INTO attachment_usage (owner_account, owner_device, bytes) VALUES (NEW.owner_account, NEW.owner_device, NEW.size)
+      ON CONFLICT (owner_account, owner_device) DO UPDATE SET bytes = attachment_usage.bytes + excluded.bytes;
+    ELSE
+      UPDATE attachment_usage SET bytes = bytes - OLD.size WHERE owner_account = OLD.owner_account AND owner_device = OLD.owner_device;
+      DELETE FROM attachment_usage WHERE owner_account = OLD.owner_account AND owner_device = OLD.owner_device AND bytes <= 0;
+    END IF;
+    RETURN NULL;
+  END $$;
+  CREATE TRIGGER attachments_usage AFTER INSERT OR DELETE ON attachments FOR EACH ROW EXECUTE FUNCTION attachments_usage();
+  -- The creating request (its signed nonce): the same request again returns the same upload.
+  ALTER TABLE attachments ADD COLUMN request_key BYTEA;
+  CREATE UNIQUE INDEX attachments_request ON attachments (owner_account, owner_device, request_key) WHERE request_key IS NOT NULL;
+  -- An account over its quota drops its own expired attachments first.
+  CREATE INDEX attachments_owner_expiry ON attachments (owner_account, expires_at);
+
+  -- Replay records: one per verified signed request, per signer and nonce.
+  CREATE TABLE seen_requests (
+    account BYTEA NOT NULL,
+    device_id BIGINT NOT NULL,
+    nonce BYTEA NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (account, device_id, nonce)
+  );
+  CREATE INDEX seen_requests_expiry ON seen_requests (expires_at);
+  -- How many replay records each signer holds, counted per slot of expiry time.
+  CREATE TABLE seen_request_slots (
+    account BYTEA NOT NULL,
+    device_id BIGINT NOT NULL,
+    slot BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (account, device_id, slot)
+  );
+  CREATE INDEX seen_request_slots_slot ON seen_request_slots (slot);
+
+  -- Token buckets of the one-time prekey budget (limits/prekey-budget.ts).
+  CREATE TABLE budgets (
+    key TEXT PRIMARY KEY,
+    tokens DOUBLE PRECISION NOT NULL,
+    updated BIGINT NOT NULL,
+    full_at BIGINT NOT NULL
+  );
+  CREATE INDEX budgets_full ON budgets (full_at);
+  `,
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
@@ -133,8 +226,9 @@ export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
  * Brings the schema in the connection's search_path up to date, creating
  * `schema` first when given (under the lock: concurrent CREATE SCHEMA IF NOT
  * EXISTS calls race). `schema` must already be a validated identifier.
+ * `target` (default: this relay's version) lets tests build older databases.
  */
-export async function migratePostgres(client: PoolClient, schema?: string): Promise<void> {
+export async function migratePostgres(client: PoolClient, schema?: string, target = POSTGRES_SCHEMA_VERSION): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -146,7 +240,7 @@ export async function migratePostgres(client: PoolClient, schema?: string): Prom
     if (current > POSTGRES_SCHEMA_VERSION) {
       throw new Error(`relay database schema ${current} is newer than this relay (${POSTGRES_SCHEMA_VERSION}); refusing to open it`);
     }
-    for (; current < POSTGRES_SCHEMA_VERSION; current++) {
+    for (; current < target; current++) {
       await client.query(MIGRATIONS[current] as string);
       await client.query('UPDATE parley_schema SET version = $1', [current + 1]);
     }

@@ -26,30 +26,45 @@
 import pg from 'pg';
 import { migratePostgres } from './postgres-schema.ts';
 import { judgeDeviceList } from './device-lists.ts';
-import { type RecipientDeviceState, checkSend, hexOf as hex, recipientAccounts } from './send-checks.ts';
-import type {
-  AccountKey,
-  AttachmentRecord,
-  ClaimInput,
-  ClaimedKeys,
-  DeviceAddress,
-  DeviceRecord,
-  MailboxWake,
-  PreKeyCounts,
-  PreKeyLimits,
-  PreKeyUpload,
-  PreKeyUploadResult,
-  PutDeviceListResult,
-  RegisterInput,
-  RegisterResult,
-  RelayStorage,
-  RemoveDeviceResult,
-  StorageStats,
-  StoredDeviceList,
-  StoreMessagesInput,
-  StoreMessagesResult,
-  StoredMessage,
-  SweepResult,
+import { type BucketRow, budgetKeys, spendOneTime } from '../limits/prekey-budget.ts';
+import {
+  type RecipientDeviceState,
+  attachmentQuotaVerdict,
+  checkSend,
+  hexOf as hex,
+  mailboxesToPurge,
+  recipientAccounts,
+} from './send-checks.ts';
+import {
+  type AccountKey,
+  type AttachmentQuota,
+  type AttachmentRecord,
+  type ClaimInput,
+  type ClaimedKeysResult,
+  type CreateAttachmentResult,
+  type DeviceAddress,
+  type DeviceRecord,
+  type MailboxWake,
+  type PreKeyCounts,
+  type PreKeyLimits,
+  type PreKeyUpload,
+  type PreKeyUploadResult,
+  type QuotaPressure,
+  type QuotaThresholds,
+  REPLAY_SLOT_MS,
+  type RegisterInput,
+  type RegisterResult,
+  type RelayStorage,
+  type SeenRequest,
+  type SeenVerdict,
+  type StorageStats,
+  type StoreMessagesInput,
+  type StoreMessagesResult,
+  type StoredMessage,
+  type SweepResult,
+  type PutDeviceListResult,
+  type RemoveDeviceResult,
+  type StoredDeviceList,
 } from './types.ts';
 
 export interface PostgresStorageOptions {
@@ -355,7 +370,7 @@ export class PostgresStorage implements RelayStorage {
     return counts(this.#pool, buf(address.accountKey), address.deviceId);
   }
 
-  claimPreKeys(input: ClaimInput): Promise<ClaimedKeys[]> {
+  claimPreKeys(input: ClaimInput): Promise<ClaimedKeysResult[]> {
     const account = buf(input.accountKey);
     return this.#transaction(async (q) => {
       const { rows: devices } = await q.query<{
@@ -369,7 +384,7 @@ export class PostgresStorage implements RelayStorage {
         [account, input.deviceId === 'all' ? null : input.deviceId],
       );
       const ex = input.exclude;
-      const out: ClaimedKeys[] = [];
+      const out: ClaimedKeysResult[] = [];
       for (const parts of devices) {
         const deviceId = parts.device_id;
         if (ex && ex.deviceId === deviceId && Buffer.compare(buf(ex.accountKey), account) === 0) continue;
@@ -382,7 +397,15 @@ export class PostgresStorage implements RelayStorage {
             .then((r) => r.rows[0]);
         const oneTime = await lowest('one_time_prekeys');
         const kem = await lowest('kem_prekeys');
-        const take = (oneTime !== undefined || kem !== undefined) && (input.mayTakeOneTime?.(deviceId) ?? true);
+        let take = oneTime !== undefined || kem !== undefined;
+        let budgetSpent: ClaimedKeysResult['budgetSpent'];
+        if (take && input.budget) {
+          const spend = await spendBudget(q, input.budget, account, deviceId);
+          if (spend !== undefined) {
+            take = false;
+            budgetSpent = spend;
+          }
+        }
         if (take && oneTime) {
           await q.query('DELETE FROM one_time_prekeys WHERE account = $1 AND device_id = $2 AND id = $3', [account, deviceId, oneTime.id]);
           await q.query(
@@ -405,6 +428,7 @@ export class PostgresStorage implements RelayStorage {
           oneTimePreKey: take && oneTime ? bytes(oneTime.key) : null,
           kemPreKey: bytes(take && kem ? kem.key : parts.last_resort_kem),
           kemLastResort: !(take && kem),
+          ...(budgetSpent ? { budgetSpent } : {}),
         });
       }
       return out;
@@ -420,17 +444,21 @@ export class PostgresStorage implements RelayStorage {
       // Lock every device row of every recipient account, in the global
       // order, before reading counters or drawing seqs (see the header).
       const byAccount = recipientAccounts(input.envelopes);
-      const { rows: deviceRows } = await q.query<{
-        account: Buffer;
-        device_id: number;
-        certificate_hash: Buffer;
-        queued_messages: number;
-        queued_bytes: number;
-      }>(
-        `SELECT account, device_id, certificate_hash, queued_messages, queued_bytes FROM devices
-         WHERE account = ANY($1::bytea[]) ORDER BY account, device_id FOR UPDATE`,
-        [[...byAccount.values()].map((a) => buf(a.accountKey))],
-      );
+      const recipientKeys = [...byAccount.values()].map((a) => buf(a.accountKey));
+      await q.query('SELECT 1 FROM devices WHERE account = ANY($1::bytea[]) ORDER BY account, device_id FOR UPDATE', [recipientKeys]);
+      // Read under the locks (again after a purge): counters and this sender's share of each mailbox.
+      const readDevices = async () =>
+        (
+          await q.query<RecipientDeviceState & { account: Buffer }>(
+            `SELECT d.account, d.device_id, d.certificate_hash, d.queued_messages, d.queued_bytes,
+               coalesce(s.messages, 0)::bigint AS sender_messages, coalesce(s.bytes, 0)::bigint AS sender_bytes
+             FROM devices d LEFT JOIN mailbox_shares s
+               ON s.recipient_account = d.account AND s.recipient_device = d.device_id AND s.sender_account = $2
+             WHERE d.account = ANY($1::bytea[]) ORDER BY d.account, d.device_id`,
+            [recipientKeys, senderAccount],
+          )
+        ).rows;
+      let deviceRows = await readDevices();
 
       const known = await q.query<{ recipient_account: Buffer; recipient_device: number; client_id: string }>(
         `SELECT s.recipient_account, s.recipient_device, s.client_id
@@ -451,12 +479,26 @@ export class PostgresStorage implements RelayStorage {
       const duplicates = input.envelopes.length - fresh.length;
       if (fresh.length === 0) return { status: 'stored', stored: 0, duplicates, recipients: [] };
 
-      const rowsByAccount = new Map<string, RecipientDeviceState[]>();
-      for (const row of deviceRows) {
-        const k = row.account.toString('hex');
-        rowsByAccount.set(k, [...(rowsByAccount.get(k) ?? []), row]);
+      const check = () => {
+        const rowsByAccount = new Map<string, RecipientDeviceState[]>();
+        for (const row of deviceRows) {
+          const k = row.account.toString('hex');
+          rowsByAccount.set(k, [...(rowsByAccount.get(k) ?? []), row]);
+        }
+        return checkSend(input, fresh, (accountKey) => rowsByAccount.get(hex(accountKey)) ?? []);
+      };
+      let verdict = check();
+      const purge = mailboxesToPurge(verdict);
+      if (purge.length) {
+        // Expired envelopes must not refuse a send: drop them (rows already locked), then ask again.
+        await q.query(
+          `DELETE FROM messages m USING unnest($1::bytea[], $2::bigint[]) AS t(ra, rd)
+           WHERE m.recipient_account = t.ra AND m.recipient_device = t.rd AND m.expires_at <= $3`,
+          [purge.map((d) => buf(d.accountKey)), purge.map((d) => d.deviceId), input.now],
+        );
+        deviceRows = await readDevices();
+        verdict = check();
       }
-      const verdict = checkSend(input, fresh, (accountKey) => rowsByAccount.get(hex(accountKey)) ?? []);
       if (verdict.status !== 'ok') return verdict;
       const recipients = verdict.recipients;
 
@@ -528,25 +570,48 @@ export class PostgresStorage implements RelayStorage {
 
   // ---- attachments -----------------------------------------------------
 
-  createAttachment(r: AttachmentRecord, maxPending: number): Promise<'created' | 'too-many-uploads'> {
+  createAttachment(r: AttachmentRecord, requestKey: Uint8Array, quota: AttachmentQuota): Promise<CreateAttachmentResult> {
     const owner = buf(r.owner.accountKey);
-    return this.#transaction(async (q) => {
-      // Serialises uploads started by one device, so the pending limit holds.
-      await q.query("SELECT pg_advisory_xact_lock(hashtextextended('parley-upload:' || encode($1, 'hex') || ':' || $2::text, 0))", [
-        owner,
-        r.owner.deviceId,
-      ]);
-      const { rows } = await q.query<{ n: number }>(
-        'SELECT count(*) AS n FROM attachments WHERE owner_account = $1 AND owner_device = $2 AND NOT complete',
-        [owner, r.owner.deviceId],
+    const key = buf(requestKey);
+    return this.#transaction(async (q): Promise<CreateAttachmentResult> => {
+      // Serialises uploads started by one account (all its devices), so the
+      // pending limit, the byte quotas and the request key hold across processes.
+      await q.query("SELECT pg_advisory_xact_lock(hashtextextended('parley-upload:' || encode($1, 'hex'), 0))", [owner]);
+      const { rows: same } = await q.query<AttachmentRow>(
+        'SELECT * FROM attachments WHERE owner_account = $1 AND owner_device = $2 AND request_key = $3',
+        [owner, r.owner.deviceId, key],
       );
-      if ((rows[0]?.n ?? 0) >= maxPending) return 'too-many-uploads' as const;
+      if (same[0]) return { status: 'existing', record: toAttachment(same[0]) };
+      const refusal = async (): Promise<CreateAttachmentResult | undefined> => {
+        const { rows } = await q.query<{ pending: number; device: number; account: number }>(
+          `SELECT (SELECT count(*) FROM attachments WHERE owner_account = $1 AND owner_device = $2 AND NOT complete) AS pending,
+             (SELECT coalesce(sum(bytes), 0) FROM attachment_usage WHERE owner_account = $1 AND owner_device = $2)::bigint AS device,
+             (SELECT coalesce(sum(bytes), 0) FROM attachment_usage WHERE owner_account = $1)::bigint AS account`,
+          [owner, r.owner.deviceId],
+        );
+        const usage = rows[0] ?? { pending: 0, device: 0, account: 0 };
+        if (usage.pending >= quota.maxPending) return { status: 'too-many-uploads' };
+        return attachmentQuotaVerdict(r.size, usage.device, usage.account, quota);
+      };
+      let refused = await refusal();
+      let purged: string[] = [];
+      if (refused) {
+        // Expired uploads must not refuse a new one: drop the account's (under its lock), then ask again.
+        const { rows: gone } = await q.query<{ id: string }>(
+          `DELETE FROM attachments WHERE id IN
+             (SELECT id FROM attachments WHERE owner_account = $1 AND expires_at <= $2 LIMIT ${SWEEP_BATCH}) RETURNING id`,
+          [owner, r.createdAt],
+        );
+        purged = gone.map((row) => row.id);
+        refused = await refusal();
+      }
+      if (refused) return purged.length ? { ...refused, purged } : refused;
       await q.query(
-        `INSERT INTO attachments (id, owner_account, owner_device, size, received, complete, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [r.id, owner, r.owner.deviceId, r.size, r.received, r.complete, r.createdAt, r.expiresAt],
+        `INSERT INTO attachments (id, owner_account, owner_device, size, received, complete, created_at, expires_at, request_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [r.id, owner, r.owner.deviceId, r.size, r.received, r.complete, r.createdAt, r.expiresAt, key],
       );
-      return 'created' as const;
+      return purged.length ? { status: 'created', record: r, purged } : { status: 'created', record: r };
     });
   }
 
@@ -570,6 +635,47 @@ export class PostgresStorage implements RelayStorage {
   async deleteAttachment(id: string): Promise<boolean> {
     const r = await this.#pool.query('DELETE FROM attachments WHERE id = $1', [id]);
     return (r.rowCount ?? 0) > 0;
+  }
+
+  // ---- abuse limits ----------------------------------------------------
+
+  rememberRequest(r: SeenRequest): Promise<SeenVerdict> {
+    const account = buf(r.signer.accountKey);
+    return this.#transaction(async (q): Promise<SeenVerdict> => {
+      const inserted = await q.query(
+        'INSERT INTO seen_requests (account, device_id, nonce, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+        [account, r.signer.deviceId, buf(r.nonce), r.expiresAt],
+      );
+      if (inserted.rowCount === 0) return 'replayed';
+      // The upsert locks this signer's current slot row: concurrent requests
+      // of one signer, on any process, count one after the other.
+      await q.query(
+        `INSERT INTO seen_request_slots (account, device_id, slot, n) VALUES ($1, $2, $3, 1)
+         ON CONFLICT (account, device_id, slot) DO UPDATE SET n = seen_request_slots.n + 1`,
+        [account, r.signer.deviceId, Math.floor(r.expiresAt / REPLAY_SLOT_MS)],
+      );
+      const { rows } = await q.query<{ n: number }>(
+        'SELECT coalesce(sum(n), 0)::bigint AS n FROM seen_request_slots WHERE account = $1 AND device_id = $2 AND slot >= $3',
+        [account, r.signer.deviceId, Math.floor(r.now / REPLAY_SLOT_MS)],
+      );
+      // The count includes this request: over quota rolls back both inserts.
+      if ((rows[0]?.n ?? 0) > r.maxPerSigner) throw new Abort<SeenVerdict>('over-quota');
+      return 'fresh';
+    });
+  }
+
+  async quotaPressure(t: QuotaThresholds): Promise<QuotaPressure> {
+    const { rows } = await this.#pool.query<QuotaPressure>(
+      `SELECT
+         (SELECT count(*) FROM devices WHERE queued_messages >= $1) AS "mailboxMessages",
+         (SELECT count(*) FROM devices WHERE queued_bytes >= $2) AS "mailboxBytes",
+         (SELECT count(*) FROM mailbox_shares WHERE messages >= $3 OR bytes >= $4) AS "senderShares",
+         (SELECT count(*) FROM attachment_usage WHERE bytes >= $5) AS "attachmentBytesDevice",
+         (SELECT count(*) FROM (SELECT owner_account FROM attachment_usage GROUP BY owner_account HAVING sum(bytes) >= $6) a)
+           AS "attachmentBytesAccount"`,
+      [t.mailboxMessages, t.mailboxBytes, t.senderMessages, t.senderBytes, t.attachmentBytesDevice, t.attachmentBytesAccount],
+    );
+    return rows[0] as QuotaPressure;
   }
 
   // ---- housekeeping ----------------------------------------------------
@@ -598,7 +704,17 @@ export class PostgresStorage implements RelayStorage {
         `DELETE FROM attachments WHERE id IN (SELECT id FROM attachments WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH}) RETURNING id`,
         [now],
       );
-      return { messages, sentIds, attachments: gone.map((r) => r.id) };
+      const seenRequests =
+        (
+          await q.query(
+            `DELETE FROM seen_requests WHERE (account, device_id, nonce) IN
+               (SELECT account, device_id, nonce FROM seen_requests WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH})`,
+            [now],
+          )
+        ).rowCount ?? 0;
+      await q.query('DELETE FROM seen_request_slots WHERE slot < $1', [Math.floor(now / REPLAY_SLOT_MS)]);
+      const budgets = (await q.query('DELETE FROM budgets WHERE full_at <= $1', [now])).rowCount ?? 0;
+      return { messages, sentIds, attachments: gone.map((r) => r.id), seenRequests, budgets };
     });
   }
 
@@ -732,6 +848,46 @@ async function counts(q: Queryable, account: Buffer, deviceId: number): Promise<
   const r = rows[0];
   if (!r) return undefined;
   return { oneTimePreKeys: r.one_time, kemPreKeys: r.kem, signedPreKeyId: r.signed_prekey_id, lastResortKemPreKeyId: r.last_resort_kem_id };
+}
+
+/**
+ * Spends one token of each one-time prekey budget (limits/prekey-budget.ts),
+ * or none; returns the spent budget's name when there was no token. Bucket
+ * rows are locked in key order, so concurrent claims cannot deadlock on them.
+ */
+async function spendBudget(
+  q: Queryable,
+  budget: NonNullable<ClaimInput['budget']>,
+  account: Buffer,
+  deviceId: number,
+): Promise<ClaimedKeysResult['budgetSpent']> {
+  const keys = budgetKeys(budget, account, deviceId);
+  const sorted = Object.values(keys).sort();
+  // Missing buckets are created full first, so the SELECT below locks a row
+  // for every key (locking a missing row would let two claims both spend a new bucket).
+  const capacity = {
+    [keys.requester]: budget.perRequester.capacity,
+    [keys.target]: budget.perTarget.capacity,
+    [keys.pair]: budget.perPair.capacity,
+  };
+  await q.query(
+    `INSERT INTO budgets (key, tokens, updated, full_at) SELECT t.key, t.tokens, $3, $3 FROM unnest($1::text[], $2::float8[]) AS t(key, tokens)
+     ORDER BY t.key ON CONFLICT (key) DO NOTHING`,
+    [sorted, sorted.map((k) => capacity[k]), budget.now],
+  );
+  const { rows } = await q.query<BucketRow>(
+    'SELECT key, tokens, updated FROM budgets WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE',
+    [sorted],
+  );
+  const spend = spendOneTime(budget, keys, new Map(rows.map((r) => [r.key, r])));
+  if (!spend.ok) return spend.spent;
+  const writes = [...spend.writes].sort((a, b) => (a.key < b.key ? -1 : 1));
+  await q.query(
+    `UPDATE budgets b SET tokens = t.tokens, updated = t.updated, full_at = t.full_at
+     FROM unnest($1::text[], $2::float8[], $3::bigint[], $4::bigint[]) AS t(key, tokens, updated, full_at) WHERE b.key = t.key`,
+    [writes.map((w) => w.key), writes.map((w) => w.tokens), writes.map((w) => w.updated), writes.map((w) => w.fullAt)],
+  );
+  return undefined;
 }
 
 // ---- mailbox notifications ---------------------------------------------

@@ -2,10 +2,26 @@
  * The checks a send passes before anything is stored, shared by every
  * storage backend (spec/09-relay.md §4.3): the send covers each recipient
  * account's devices exactly, the certificates it encrypted for are current,
- * and no mailbox goes over its limits. Pure: the backend reads the device
- * rows inside its transaction and hands them in.
+ * no mailbox goes over its limits, and no sender account goes over its
+ * share of a mailbox (spec §8.3: one sender cannot fill someone's mailbox
+ * and lock their friends out). Pure: the backend reads the device rows
+ * inside its transaction and hands them in.
+ *
+ * Counters include expired envelopes the sweep has not deleted yet. On a
+ * 'mailbox-full' verdict the backend deletes the expired envelopes of those
+ * mailboxes in the same transaction and asks again (`mailboxesToPurge`), so
+ * an expired envelope never causes a refusal (issue 12 finding 7).
  */
-import type { DeviceAddress, DeviceMismatch, OutgoingEnvelope, StaleDevices, StoreMessagesInput, StoreMessagesResult } from './types.ts';
+import type {
+  AttachmentQuota,
+  CreateAttachmentResult,
+  DeviceAddress,
+  DeviceMismatch,
+  OutgoingEnvelope,
+  StaleDevices,
+  StoreMessagesInput,
+  StoreMessagesResult,
+} from './types.ts';
 
 /** One registered device of a recipient account, as the backend read it (under its lock). */
 export interface RecipientDeviceState {
@@ -13,6 +29,9 @@ export interface RecipientDeviceState {
   readonly certificate_hash: Uint8Array;
   readonly queued_messages: number;
   readonly queued_bytes: number;
+  /** What the sending account already has queued in this mailbox (0 when nothing). */
+  readonly sender_messages: number;
+  readonly sender_bytes: number;
 }
 
 export type SendVerdict =
@@ -84,12 +103,50 @@ export function checkSend(
     entry.messages++;
     entry.bytes += e.envelope.length;
   }
-  const full = [...added.entries()]
-    .filter(([k, a]) => {
-      const row = state.get(k);
-      return row && (row.queued_messages + a.messages > input.maxQueuedMessages || row.queued_bytes + a.bytes > input.maxQueuedBytes);
-    })
-    .map(([, a]) => a.address);
-  if (full.length) return { status: 'mailbox-full', devices: full };
+  const over = (pick: (row: RecipientDeviceState, a: { messages: number; bytes: number }, address: DeviceAddress) => boolean) =>
+    [...added.entries()]
+      .filter(([k, a]) => {
+        const row = state.get(k);
+        return row !== undefined && pick(row, a, a.address);
+      })
+      .map(([, a]) => a.address);
+  const full = over(
+    (row, a) => row.queued_messages + a.messages > input.maxQueuedMessages || row.queued_bytes + a.bytes > input.maxQueuedBytes,
+  );
+  if (full.length) return { status: 'mailbox-full', devices: full, scope: 'mailbox' };
+  const shareMessages = input.maxQueuedMessagesPerSender ?? input.maxQueuedMessages;
+  const shareBytes = input.maxQueuedBytesPerSender ?? input.maxQueuedBytes;
+  // A share protects a mailbox from other accounts: an account's own devices
+  // (sync messages to a linked device that is away) may use all of it.
+  const share = over(
+    (row, a, address) =>
+      hexOf(address.accountKey) !== senderKey &&
+      (row.sender_messages + a.messages > shareMessages || row.sender_bytes + a.bytes > shareBytes),
+  );
+  if (share.length) return { status: 'mailbox-full', devices: share, scope: 'sender-share' };
   return { status: 'ok', recipients: [...added.values()].map((a) => a.address) };
+}
+
+/**
+ * Mailboxes worth purging of expired envelopes before answering
+ * 'mailbox-full' (only full ones: a purge costs an index range scan).
+ */
+export function mailboxesToPurge(verdict: SendVerdict): DeviceAddress[] {
+  return verdict.status === 'mailbox-full' ? verdict.devices : [];
+}
+
+/**
+ * The stored-bytes quotas of an upload of `size` (spec §8.3), given what the
+ * owner's device and account hold now: the refusal, or undefined.
+ */
+export function attachmentQuotaVerdict(
+  size: number,
+  deviceBytes: number,
+  accountBytes: number,
+  quota: AttachmentQuota,
+): CreateAttachmentResult | undefined {
+  if (deviceBytes + size > quota.maxBytesPerDevice) return { status: 'quota-exceeded', scope: 'device', limit: quota.maxBytesPerDevice };
+  if (accountBytes + size > quota.maxBytesPerAccount)
+    return { status: 'quota-exceeded', scope: 'account', limit: quota.maxBytesPerAccount };
+  return undefined;
 }

@@ -110,16 +110,98 @@ const MIGRATIONS: readonly string[] = [
     updated_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 2 -> 3: quotas and replay records that hold across restarts (spec/09-relay.md §3.3, §8).
+  `
+  -- Each sender account's share of each mailbox, kept by triggers like the queue counters.
+  CREATE TABLE mailbox_shares (
+    recipient_account BLOB NOT NULL,
+    recipient_device INTEGER NOT NULL,
+    sender_account BLOB NOT NULL,
+    messages INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (recipient_account, recipient_device, sender_account)
+  ) WITHOUT ROWID;
+  INSERT INTO mailbox_shares (recipient_account, recipient_device, sender_account, messages, bytes)
+    SELECT recipient_account, recipient_device, sender_account, COUNT(*), SUM(length(envelope))
+    FROM messages GROUP BY recipient_account, recipient_device, sender_account;
+  CREATE TRIGGER messages_share_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO mailbox_shares (recipient_account, recipient_device, sender_account, messages, bytes)
+    VALUES (NEW.recipient_account, NEW.recipient_device, NEW.sender_account, 1, length(NEW.envelope))
+    ON CONFLICT (recipient_account, recipient_device, sender_account)
+    DO UPDATE SET messages = messages + 1, bytes = bytes + excluded.bytes;
+  END;
+  CREATE TRIGGER messages_share_delete AFTER DELETE ON messages BEGIN
+    UPDATE mailbox_shares SET messages = messages - 1, bytes = bytes - length(OLD.envelope)
+    WHERE recipient_account = OLD.recipient_account AND recipient_device = OLD.recipient_device
+      AND sender_account = OLD.sender_account;
+    DELETE FROM mailbox_shares WHERE recipient_account = OLD.recipient_account
+      AND recipient_device = OLD.recipient_device AND sender_account = OLD.sender_account AND messages <= 0;
+  END;
+  -- A full-looking mailbox drops its own expired envelopes before refusing a send.
+  CREATE INDEX messages_mailbox_expiry ON messages (recipient_account, recipient_device, expires_at);
+
+  -- Stored bytes (declared sizes) per uploading device, kept by triggers.
+  CREATE TABLE attachment_usage (
+    owner_account BLOB NOT NULL,
+    owner_device INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (owner_account, owner_device)
+  ) WITHOUT ROWID;
+  INSERT INTO attachment_usage (owner_account, owner_device, bytes)
+    SELECT owner_account, owner_device, SUM(size) FROM attachments GROUP BY owner_account, owner_device;
+  CREATE TRIGGER attachments_usage_insert AFTER INSERT ON attachments BEGIN
+    INSERT INTO attachment_usage (owner_account, owner_device, bytes) VALUES (NEW.owner_account, NEW.owner_device, NEW.size)
+    ON CONFLICT (owner_account, owner_device) DO UPDATE SET bytes = bytes + excluded.bytes;
+  END;
+  CREATE TRIGGER attachments_usage_delete AFTER DELETE ON attachments BEGIN
+    UPDATE attachment_usage SET bytes = bytes - OLD.size WHERE owner_account = OLD.owner_account AND owner_device = OLD.owner_device;
+    DELETE FROM attachment_usage WHERE owner_account = OLD.owner_account AND owner_device = OLD.owner_device AND bytes <= 0;
+  END;
+  -- The creating request (its signed nonce): the same request again returns the same upload.
+  ALTER TABLE attachments ADD COLUMN request_key BLOB;
+  CREATE UNIQUE INDEX attachments_request ON attachments (owner_account, owner_device, request_key) WHERE request_key IS NOT NULL;
+  -- An account over its quota drops its own expired attachments first.
+  CREATE INDEX attachments_owner_expiry ON attachments (owner_account, expires_at);
+
+  -- Replay records: one per verified signed request, per signer and nonce.
+  CREATE TABLE seen_requests (
+    account BLOB NOT NULL,
+    device_id INTEGER NOT NULL,
+    nonce BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (account, device_id, nonce)
+  ) WITHOUT ROWID;
+  CREATE INDEX seen_requests_expiry ON seen_requests (expires_at);
+  -- How many replay records each signer holds, counted per slot of expiry time.
+  CREATE TABLE seen_request_slots (
+    account BLOB NOT NULL,
+    device_id INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (account, device_id, slot)
+  ) WITHOUT ROWID;
+  CREATE INDEX seen_request_slots_slot ON seen_request_slots (slot);
+
+  -- Token buckets of the one-time prekey budget (limits/prekey-budget.ts).
+  CREATE TABLE budgets (
+    key TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated INTEGER NOT NULL,
+    full_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX budgets_full ON budgets (full_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export function migrate(db: Database): void {
+/** Brings the database up to `target` (default: this relay's version; tests build older databases). */
+export function migrate(db: Database, target = SCHEMA_VERSION): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > SCHEMA_VERSION) {
     throw new Error(`relay database schema ${current} is newer than this relay (${SCHEMA_VERSION}); refusing to open it`);
   }
-  for (let v = current; v < SCHEMA_VERSION; v++) {
+  for (let v = current; v < target; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v] as string);
       db.pragma(`user_version = ${v + 1}`);

@@ -12,30 +12,38 @@
  */
 import Database from 'better-sqlite3';
 import { judgeDeviceList } from './device-lists.ts';
-import { checkSend } from './send-checks.ts';
+import { type BucketRow, budgetKeys, spendOneTime } from '../limits/prekey-budget.ts';
+import { attachmentQuotaVerdict, checkSend, mailboxesToPurge } from './send-checks.ts';
 import { migrate } from './sqlite-schema.ts';
-import type {
-  AccountKey,
-  AttachmentRecord,
-  ClaimInput,
-  ClaimedKeys,
-  DeviceAddress,
-  DeviceRecord,
-  PreKeyCounts,
-  PreKeyLimits,
-  PreKeyUpload,
-  PreKeyUploadResult,
-  PutDeviceListResult,
-  RegisterInput,
-  RegisterResult,
-  RelayStorage,
-  RemoveDeviceResult,
-  StorageStats,
-  StoredDeviceList,
-  StoreMessagesInput,
-  StoreMessagesResult,
-  StoredMessage,
-  SweepResult,
+import {
+  REPLAY_SLOT_MS,
+  type AccountKey,
+  type AttachmentQuota,
+  type AttachmentRecord,
+  type ClaimInput,
+  type ClaimedKeysResult,
+  type CreateAttachmentResult,
+  type DeviceAddress,
+  type DeviceRecord,
+  type PreKeyCounts,
+  type PreKeyLimits,
+  type PreKeyUpload,
+  type PreKeyUploadResult,
+  type QuotaPressure,
+  type QuotaThresholds,
+  type RegisterInput,
+  type RegisterResult,
+  type RelayStorage,
+  type SeenRequest,
+  type SeenVerdict,
+  type StorageStats,
+  type StoreMessagesInput,
+  type StoreMessagesResult,
+  type StoredMessage,
+  type SweepResult,
+  type PutDeviceListResult,
+  type RemoveDeviceResult,
+  type StoredDeviceList,
 } from './types.ts';
 import { type BatchObserver, WriteBatcher } from './write-batcher.ts';
 
@@ -134,9 +142,24 @@ export class SqliteStorage implements RelayStorage {
       devices: db.prepare<[Buffer], DeviceRow>(
         'SELECT account, device_id, certificate, certificate_hash, signing_key, registered_at FROM devices WHERE account = ? ORDER BY device_id',
       ),
-      deviceState: db.prepare<[Buffer], { device_id: number; certificate_hash: Buffer; queued_messages: number; queued_bytes: number }>(
-        'SELECT device_id, certificate_hash, queued_messages, queued_bytes FROM devices WHERE account = ?',
+      deviceState: db.prepare<
+        [Buffer, Buffer],
+        {
+          device_id: number;
+          certificate_hash: Buffer;
+          queued_messages: number;
+          queued_bytes: number;
+          sender_messages: number;
+          sender_bytes: number;
+        }
+      >(
+        `SELECT d.device_id, d.certificate_hash, d.queued_messages, d.queued_bytes,
+           coalesce(s.messages, 0) AS sender_messages, coalesce(s.bytes, 0) AS sender_bytes
+         FROM devices d LEFT JOIN mailbox_shares s
+           ON s.recipient_account = d.account AND s.recipient_device = d.device_id AND s.sender_account = ?
+         WHERE d.account = ?`,
       ),
+      purgeExpired: db.prepare('DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ? AND expires_at <= ?'),
       deviceCount: db.prepare<[Buffer], { n: number }>('SELECT COUNT(*) AS n FROM devices WHERE account = ?'),
       insertDevice: db.prepare(
         `INSERT INTO devices (account, device_id, certificate, certificate_hash, signing_key, registered_at,
@@ -201,8 +224,47 @@ export class SqliteStorage implements RelayStorage {
       ack: db.prepare('DELETE FROM messages WHERE seq = ? AND recipient_account = ? AND recipient_device = ?'),
       deleteMailbox: db.prepare('DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ?'),
       insertAttachment: db.prepare(
-        `INSERT INTO attachments (id, owner_account, owner_device, size, received, complete, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO attachments (id, owner_account, owner_device, size, received, complete, created_at, expires_at, request_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      attachmentByRequest: db.prepare<[Buffer, number, Buffer], AttachmentRow>(
+        'SELECT * FROM attachments WHERE owner_account = ? AND owner_device = ? AND request_key = ?',
+      ),
+      usageDevice: db.prepare<[Buffer, number], { n: number }>(
+        'SELECT bytes AS n FROM attachment_usage WHERE owner_account = ? AND owner_device = ?',
+      ),
+      usageAccount: db.prepare<[Buffer], { n: number | null }>('SELECT SUM(bytes) AS n FROM attachment_usage WHERE owner_account = ?'),
+      expiredOfOwner: db.prepare<[Buffer, number], { id: string }>(
+        `SELECT id FROM attachments WHERE owner_account = ? AND expires_at <= ? LIMIT ${SWEEP_BATCH}`,
+      ),
+      insertSeen: db.prepare('INSERT OR IGNORE INTO seen_requests (account, device_id, nonce, expires_at) VALUES (?, ?, ?, ?)'),
+      seenCount: db.prepare<[Buffer, number, number], { n: number | null }>(
+        'SELECT SUM(n) AS n FROM seen_request_slots WHERE account = ? AND device_id = ? AND slot >= ?',
+      ),
+      bumpSlot: db.prepare(
+        `INSERT INTO seen_request_slots (account, device_id, slot, n) VALUES (?, ?, ?, 1)
+         ON CONFLICT (account, device_id, slot) DO UPDATE SET n = n + 1`,
+      ),
+      sweepSeen: db.prepare(
+        `DELETE FROM seen_requests WHERE (account, device_id, nonce) IN
+           (SELECT account, device_id, nonce FROM seen_requests WHERE expires_at <= ? LIMIT ${SWEEP_BATCH})`,
+      ),
+      sweepSlots: db.prepare('DELETE FROM seen_request_slots WHERE slot < ?'),
+      budget: db.prepare<[string], BucketRow>('SELECT key, tokens, updated FROM budgets WHERE key = ?'),
+      putBudget: db.prepare(
+        `INSERT INTO budgets (key, tokens, updated, full_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated = excluded.updated, full_at = excluded.full_at`,
+      ),
+      sweepBudgets: db.prepare('DELETE FROM budgets WHERE full_at <= ?'),
+      pressureMailbox: db.prepare<[number, number], { messages: number | null; bytes: number | null }>(
+        'SELECT SUM(queued_messages >= ?) AS messages, SUM(queued_bytes >= ?) AS bytes FROM devices',
+      ),
+      pressureShares: db.prepare<[number, number], { n: number }>(
+        'SELECT COUNT(*) AS n FROM mailbox_shares WHERE messages >= ? OR bytes >= ?',
+      ),
+      pressureDevice: db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM attachment_usage WHERE bytes >= ?'),
+      pressureAccount: db.prepare<[number], { n: number }>(
+        'SELECT COUNT(*) AS n FROM (SELECT owner_account FROM attachment_usage GROUP BY owner_account HAVING SUM(bytes) >= ?)',
       ),
       pendingUploads: db.prepare<[Buffer, number], { n: number }>(
         'SELECT COUNT(*) AS n FROM attachments WHERE owner_account = ? AND owner_device = ? AND complete = 0',
@@ -366,7 +428,7 @@ export class SqliteStorage implements RelayStorage {
     return Promise.resolve(this.#counts(buf(address.accountKey), address.deviceId));
   }
 
-  claimPreKeys(input: ClaimInput): Promise<ClaimedKeys[]> {
+  claimPreKeys(input: ClaimInput): Promise<ClaimedKeysResult[]> {
     const account = buf(input.accountKey);
     return this.#writes.submit(() => {
       let ids: number[];
@@ -377,13 +439,28 @@ export class SqliteStorage implements RelayStorage {
           .map((r) => r.device_id)
           .filter((id) => !(ex && ex.deviceId === id && Buffer.compare(buf(ex.accountKey), account) === 0));
       } else ids = [input.deviceId];
-      const out: ClaimedKeys[] = [];
+      const out: ClaimedKeysResult[] = [];
       for (const deviceId of ids) {
         const parts = this.#s.bundleParts.get(account, deviceId);
         if (!parts) continue;
         const oneTime = this.#s.lowestOneTime.get(account, deviceId);
         const kem = this.#s.lowestKem.get(account, deviceId);
-        const take = (oneTime !== undefined || kem !== undefined) && (input.mayTakeOneTime?.(deviceId) ?? true);
+        let take = oneTime !== undefined || kem !== undefined;
+        let budgetSpent: ClaimedKeysResult['budgetSpent'];
+        if (take && input.budget) {
+          const keys = budgetKeys(input.budget, account, deviceId);
+          const rows = new Map<string, BucketRow>();
+          for (const k of Object.values(keys)) {
+            const row = this.#s.budget.get(k);
+            if (row) rows.set(k, row);
+          }
+          const spend = spendOneTime(input.budget, keys, rows);
+          if (spend.ok) for (const w of spend.writes) this.#s.putBudget.run(w.key, w.tokens, w.updated, w.fullAt);
+          else {
+            take = false;
+            budgetSpent = spend.spent;
+          }
+        }
         if (take && oneTime) {
           this.#s.takeOneTime.run(account, deviceId, oneTime.id);
           this.#s.markOneTime.run(oneTime.id, account, deviceId);
@@ -400,6 +477,7 @@ export class SqliteStorage implements RelayStorage {
           oneTimePreKey: take && oneTime ? bytes(oneTime.key) : null,
           kemPreKey: bytes(kemKey),
           kemLastResort: !(take && kem),
+          ...(budgetSpent ? { budgetSpent } : {}),
         });
       }
       return out;
@@ -417,7 +495,14 @@ export class SqliteStorage implements RelayStorage {
       const duplicates = input.envelopes.length - fresh.length;
       if (fresh.length === 0) return { status: 'stored', stored: 0, duplicates, recipients: [] };
 
-      const verdict = checkSend(input, fresh, (accountKey) => this.#s.deviceState.all(buf(accountKey)));
+      const check = () => checkSend(input, fresh, (accountKey) => this.#s.deviceState.all(sender.account, buf(accountKey)));
+      let verdict = check();
+      const purge = mailboxesToPurge(verdict);
+      if (purge.length) {
+        // Expired envelopes must not refuse a send: drop them, then ask again.
+        for (const d of purge) this.#s.purgeExpired.run(buf(d.accountKey), d.deviceId, input.now);
+        verdict = check();
+      }
       if (verdict.status !== 'ok') return verdict;
 
       for (const e of fresh) {
@@ -463,12 +548,32 @@ export class SqliteStorage implements RelayStorage {
 
   // ---- attachments -----------------------------------------------------
 
-  createAttachment(r: AttachmentRecord, maxPending: number): Promise<'created' | 'too-many-uploads'> {
+  createAttachment(r: AttachmentRecord, requestKey: Uint8Array, quota: AttachmentQuota): Promise<CreateAttachmentResult> {
     const owner = buf(r.owner.accountKey);
-    return this.#writes.submit(() => {
-      if ((this.#s.pendingUploads.get(owner, r.owner.deviceId)?.n ?? 0) >= maxPending) return 'too-many-uploads' as const;
-      this.#s.insertAttachment.run(r.id, owner, r.owner.deviceId, r.size, r.received, r.complete ? 1 : 0, r.createdAt, r.expiresAt);
-      return 'created' as const;
+    const key = buf(requestKey);
+    return this.#writes.submit((): CreateAttachmentResult => {
+      const existing = this.#s.attachmentByRequest.get(owner, r.owner.deviceId, key);
+      if (existing) return { status: 'existing', record: toAttachment(existing) };
+      const refusal = (): CreateAttachmentResult | undefined => {
+        if ((this.#s.pendingUploads.get(owner, r.owner.deviceId)?.n ?? 0) >= quota.maxPending) return { status: 'too-many-uploads' };
+        return attachmentQuotaVerdict(
+          r.size,
+          this.#s.usageDevice.get(owner, r.owner.deviceId)?.n ?? 0,
+          this.#s.usageAccount.get(owner)?.n ?? 0,
+          quota,
+        );
+      };
+      let refused = refusal();
+      let purged: string[] = [];
+      if (refused) {
+        // Expired uploads must not refuse a new one: drop the account's, then ask again.
+        purged = this.#s.expiredOfOwner.all(owner, r.createdAt).map((row) => row.id);
+        for (const id of purged) this.#s.deleteAttachment.run(id);
+        refused = refusal();
+      }
+      if (refused) return purged.length ? { ...refused, purged } : refused;
+      this.#s.insertAttachment.run(r.id, owner, r.owner.deviceId, r.size, r.received, r.complete ? 1 : 0, r.createdAt, r.expiresAt, key);
+      return purged.length ? { status: 'created', record: r, purged } : { status: 'created', record: r };
     });
   }
 
@@ -491,6 +596,33 @@ export class SqliteStorage implements RelayStorage {
     return this.#writes.submit(() => this.#s.deleteAttachment.run(id).changes > 0);
   }
 
+  // ---- abuse limits ----------------------------------------------------
+
+  rememberRequest(r: SeenRequest): Promise<SeenVerdict> {
+    const account = buf(r.signer.accountKey);
+    return this.#writes
+      .submit((): SeenVerdict => {
+        if (this.#s.insertSeen.run(account, r.signer.deviceId, buf(r.nonce), r.expiresAt).changes === 0) return 'replayed';
+        const held = this.#s.seenCount.get(account, r.signer.deviceId, Math.floor(r.now / REPLAY_SLOT_MS))?.n ?? 0;
+        // Over quota: the insert above is rolled back with the savepoint.
+        if (held >= r.maxPerSigner) throw new Abort<SeenVerdict>('over-quota');
+        this.#s.bumpSlot.run(account, r.signer.deviceId, Math.floor(r.expiresAt / REPLAY_SLOT_MS));
+        return 'fresh';
+      })
+      .catch(unwrapAbort<SeenVerdict>);
+  }
+
+  quotaPressure(t: QuotaThresholds): Promise<QuotaPressure> {
+    const mailbox = this.#s.pressureMailbox.get(t.mailboxMessages, t.mailboxBytes);
+    return Promise.resolve({
+      mailboxMessages: mailbox?.messages ?? 0,
+      mailboxBytes: mailbox?.bytes ?? 0,
+      senderShares: this.#s.pressureShares.get(t.senderMessages, t.senderBytes)?.n ?? 0,
+      attachmentBytesDevice: this.#s.pressureDevice.get(t.attachmentBytesDevice)?.n ?? 0,
+      attachmentBytesAccount: this.#s.pressureAccount.get(t.attachmentBytesAccount)?.n ?? 0,
+    });
+  }
+
   // ---- housekeeping ----------------------------------------------------
 
   sweep(now: number): Promise<SweepResult> {
@@ -499,7 +631,10 @@ export class SqliteStorage implements RelayStorage {
       const sentIds = this.#s.sweepSentIds.run(now).changes;
       const attachments = this.#s.expiredAttachments.all(now).map((r) => r.id);
       for (const id of attachments) this.#s.deleteAttachment.run(id);
-      return { messages, sentIds, attachments };
+      const seenRequests = this.#s.sweepSeen.run(now).changes;
+      this.#s.sweepSlots.run(Math.floor(now / REPLAY_SLOT_MS));
+      const budgets = this.#s.sweepBudgets.run(now).changes;
+      return { messages, sentIds, attachments, seenRequests, budgets };
     });
   }
 

@@ -103,11 +103,37 @@ export interface ClaimInput {
   /** Left out of an 'all' claim: the requester's own device. */
   readonly exclude?: DeviceAddress;
   /**
-   * Asked (inside the transaction) before each one-time prekey is taken;
-   * `false` hands out the bundle without one (the rate budget is spent).
+   * Stored budgets a one-time prekey must fit (inside the transaction, see
+   * limits/prekey-budget.ts): without room, the bundle comes without
+   * one-time keys. Absent: no budget (storage tests).
    */
-  readonly mayTakeOneTime?: (deviceId: number) => boolean;
+  readonly budget?: OneTimeBudget;
 }
+
+/** A token bucket: `capacity` tokens, refilled at `capacity` per `windowMs`. */
+export interface BucketLimit {
+  readonly capacity: number;
+  readonly windowMs: number;
+}
+
+/**
+ * The budgets a one-time prekey hand-out spends, one token each: the
+ * requesting account's, the target device's, and the pair's. Kept in
+ * storage so a restart forgives nobody and every relay process on one
+ * database spends from the same buckets. spec/09-relay.md §8.4.
+ */
+export interface OneTimeBudget {
+  readonly requester: AccountKey;
+  readonly perRequester: BucketLimit;
+  readonly perTarget: BucketLimit;
+  readonly perPair: BucketLimit;
+  readonly now: number;
+}
+
+export type ClaimedKeysResult = ClaimedKeys & {
+  /** Set when a one-time key was held back because a budget was spent (which one). */
+  readonly budgetSpent?: 'requester' | 'target' | 'pair';
+};
 
 export interface OutgoingEnvelope {
   readonly recipient: DeviceAddress;
@@ -125,6 +151,12 @@ export interface StoreMessagesInput {
   readonly expiresAt: number;
   readonly maxQueuedMessages: number;
   readonly maxQueuedBytes: number;
+  /**
+   * One sender account's share of one recipient device's mailbox (spec
+   * §8.3): past it only this sender is refused. Default: the whole mailbox.
+   */
+  readonly maxQueuedMessagesPerSender?: number;
+  readonly maxQueuedBytesPerSender?: number;
 }
 
 export interface DeviceMismatch {
@@ -151,7 +183,12 @@ export type StoreMessagesResult =
     }
   | { readonly status: 'mismatched-devices'; readonly mismatches: DeviceMismatch[] }
   | { readonly status: 'stale-devices'; readonly stale: StaleDevices[] }
-  | { readonly status: 'mailbox-full'; readonly devices: DeviceAddress[] };
+  | {
+      readonly status: 'mailbox-full';
+      readonly devices: DeviceAddress[];
+      /** 'mailbox': the mailbox itself is full; 'sender-share': this sender's share of it is. */
+      readonly scope: 'mailbox' | 'sender-share';
+    };
 
 export interface StoredMessage {
   readonly seq: number;
@@ -173,9 +210,76 @@ export interface AttachmentRecord {
   readonly expiresAt: number;
 }
 
+/** Stored-bytes quotas for attachments (declared sizes of unexpired uploads). */
+export interface AttachmentQuota {
+  readonly maxPending: number;
+  readonly maxBytesPerDevice: number;
+  readonly maxBytesPerAccount: number;
+}
+
+export type CreateAttachmentResult = (
+  | { readonly status: 'created'; readonly record: AttachmentRecord }
+  /** The owner already created an upload with this request key: that one is returned, nothing new is stored. */
+  | { readonly status: 'existing'; readonly record: AttachmentRecord }
+  | { readonly status: 'too-many-uploads' }
+  | { readonly status: 'quota-exceeded'; readonly scope: 'device' | 'account'; readonly limit: number }
+) & {
+  /**
+   * Expired attachments of the owner's account whose rows were deleted to
+   * make room (an expired upload never counts against a quota): the caller
+   * deletes their bytes.
+   */
+  readonly purged?: readonly string[];
+};
+
+/** A signed request, as remembered for replay detection (spec §3.3). */
+export interface SeenRequest {
+  /** The signer: a device, or the account key (device id 0), or a device being registered. */
+  readonly signer: DeviceAddress;
+  /** The request's 16-byte nonce (signed): the same signer may use a nonce once. */
+  readonly nonce: Uint8Array;
+  readonly now: number;
+  /** When the entry may be forgotten: once its timestamp is outside the window for good. */
+  readonly expiresAt: number;
+  /** Most requests one signer may have remembered at once; past it, 'over-quota'. */
+  readonly maxPerSigner: number;
+}
+
+/**
+ * Replay records are counted per signer in slots of this width (by expiry
+ * time), so the quota check sums a handful of rows instead of counting
+ * every record. A record therefore counts up to one slot longer than it
+ * lives: the quota errs towards refusing the signer, never towards
+ * accepting a replay. spec/09-relay.md §3.3.
+ */
+export const REPLAY_SLOT_MS = 60_000;
+
+export type SeenVerdict = 'fresh' | 'replayed' | 'over-quota';
+
+/** How many devices and accounts are at or above a fraction of each quota (metrics, spec §8.3). */
+export interface QuotaPressure {
+  readonly mailboxMessages: number;
+  readonly mailboxBytes: number;
+  readonly senderShares: number;
+  readonly attachmentBytesDevice: number;
+  readonly attachmentBytesAccount: number;
+}
+
+export interface QuotaThresholds {
+  readonly mailboxMessages: number;
+  readonly mailboxBytes: number;
+  readonly senderMessages: number;
+  readonly senderBytes: number;
+  readonly attachmentBytesDevice: number;
+  readonly attachmentBytesAccount: number;
+}
+
 export interface SweepResult {
   readonly messages: number;
   readonly sentIds: number;
+  /** Replay records and budget buckets forgotten. */
+  readonly seenRequests: number;
+  readonly budgets: number;
   /** Attachment ids whose rows were removed: the caller deletes their bytes. */
   readonly attachments: string[];
 }
@@ -254,7 +358,7 @@ export interface RelayStorage {
    * ever, even if an upload carrying it is repeated. Empty when the account
    * or device is unknown.
    */
-  claimPreKeys(input: ClaimInput): Promise<ClaimedKeys[]>;
+  claimPreKeys(input: ClaimInput): Promise<ClaimedKeysResult[]>;
 
   // ---- messages (spec §4.3-§4.4)
   /**
@@ -262,8 +366,10 @@ export interface RelayStorage {
    * inside the same transaction: (1) if every envelope's client id is already
    * known, nothing is stored and the answer is 'stored' (a retry); (2) every
    * recipient account's devices are covered exactly; (3) certificate hashes,
-   * when given, are current; (4) no mailbox goes over its limits. Envelopes
-   * whose (sender, recipient device, client id) is already known are skipped.
+   * when given, are current; (4) no mailbox goes over its limits, nor the
+   * sender account's share of it; expired envelopes do not count (a mailbox
+   * that looks full drops its expired envelopes first). Envelopes whose
+   * (sender, recipient device, client id) is already known are skipped.
    */
   storeMessages(input: StoreMessagesInput): Promise<StoreMessagesResult>;
   /** Unexpired messages for one device with seq > afterSeq, oldest first. */
@@ -272,12 +378,30 @@ export interface RelayStorage {
   ackMessages(recipient: DeviceAddress, seqs: readonly number[]): Promise<number>;
 
   // ---- attachments (spec §4.5); the bytes live in a BlobStore
-  /** Records a new upload unless the owner already has `maxPending` unfinished ones. */
-  createAttachment(record: AttachmentRecord, maxPending: number): Promise<'created' | 'too-many-uploads'>;
+  /**
+   * Records a new upload unless the owner already has `maxPending` unfinished
+   * ones or its device or account would go over its stored-bytes quota
+   * (declared sizes of unexpired attachments; over it, the account's expired
+   * ones are deleted first and listed in `purged`). `requestKey` identifies the
+   * creating request: the same owner and key again returns the first upload
+   * ('existing') and stores nothing, so a replay or retry is a no-op.
+   */
+  createAttachment(record: AttachmentRecord, requestKey: Uint8Array, quota: AttachmentQuota): Promise<CreateAttachmentResult>;
   getAttachment(id: string): Promise<AttachmentRecord | undefined>;
   /** Records bytes durably received; completes the upload (and sets its final expiry) when received == size. */
   recordUploadProgress(id: string, received: number, completeExpiresAt: number): Promise<AttachmentRecord | undefined>;
   deleteAttachment(id: string): Promise<boolean>;
+
+  // ---- abuse limits (spec §3.3, §8)
+  /**
+   * Remembers a verified signed request: 'replayed' if this signer used this
+   * nonce before (and the entry has not expired), 'over-quota' if the signer
+   * already has `maxPerSigner` requests remembered (nothing is stored then),
+   * else 'fresh'. Shared by every relay process on the database.
+   */
+  rememberRequest(request: SeenRequest): Promise<SeenVerdict>;
+  /** Devices and accounts at or above the thresholds (for metrics). */
+  quotaPressure(thresholds: QuotaThresholds, now: number): Promise<QuotaPressure>;
 
   // ---- housekeeping
   /** Deletes expired messages, idempotency records and attachments. */

@@ -48,9 +48,13 @@ async function attack(first: Awaited<ReturnType<typeof testRelay>>, later: () =>
   const relinked = makeDevice(phone.account, 6);
   expect(json(await register(first.app, relinked)).status).toBe('created');
   const second = await later();
+  // The replay records are in storage, so the captured bytes are refused
+  // (401 AUTH_REPLAYED) on the restarted or other process. The same removal
+  // signed afresh (a delayed retry) must be a no-op too: it names the old certificate.
   const replay = await second.app.inject(captured);
+  const resent = await inject(second.app, accountOf(phone), { method: 'DELETE', url: captured.url });
   const devices = await listed(second, phone);
-  return { replay, devices, relinked, second };
+  return { replay, resent, devices, relinked, second };
 }
 
 describe('a replayed removal is a no-op', () => {
@@ -60,12 +64,13 @@ describe('a replayed removal is a no-op', () => {
     try {
       const first = await testRelay({}, { storage: new SqliteStorage({ path }) });
       let second: Awaited<ReturnType<typeof testRelay>> | undefined;
-      const { replay, devices, relinked } = await attack(first, async () => {
+      const { replay, resent, devices, relinked } = await attack(first, async () => {
         await first.close();
         second = await testRelay({}, { storage: new SqliteStorage({ path }) });
         return second;
       });
-      expect([204, 404]).toContain(replay.statusCode);
+      expect(json(replay).code).toBe('AUTH_REPLAYED');
+      expect([204, 404]).toContain(resent.statusCode);
       expect(devices.map((d) => d.deviceId)).toEqual([1, 6]);
       expect(devices[1]?.certificateHash).toBe(certificateHash(relinked));
       // The operator sees the replay for what it was.
@@ -101,11 +106,12 @@ describe('a replayed removal is a no-op', () => {
     const first = await testRelay({}, { storage: await open() });
     let second: Awaited<ReturnType<typeof testRelay>> | undefined;
     try {
-      const { replay, devices } = await attack(first, async () => {
+      const { replay, resent, devices } = await attack(first, async () => {
         second = await testRelay({}, { storage: await open() });
         return second;
       });
-      expect([204, 404]).toContain(replay.statusCode);
+      expect(json(replay).code).toBe('AUTH_REPLAYED');
+      expect([204, 404]).toContain(resent.statusCode);
       expect(devices.map((d) => d.deviceId)).toEqual([1, 6]);
     } finally {
       await second?.close();
