@@ -7,9 +7,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderGroupChart } from './chart.ts';
-import { FAMILIES } from './breakdown.ts';
 import { type Cell, type ComparisonRow, PEERS, checkTargets, comparisonRows } from './compare.ts';
-import type { Result, RunReport } from './results.ts';
+import { FAMILIES, type Result, type RunReport } from './results.ts';
 import { formatValue } from './runner.ts';
 
 export const FILES = { json: 'results.json', markdown: 'results.md', chart: 'group-chart.svg' } as const;

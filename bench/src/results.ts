@@ -6,7 +6,7 @@
  * (`setup`, `ping-pong`, `group-message@100`...) names the same work for
  * every subject, so the report can pivot them into one row per operation.
  */
-import type { Breakdown } from './breakdown.ts';
+import type { Backend } from './parley/fixtures.ts';
 
 /** Parts of the suite, selectable with `--only`. */
 export const SECTIONS = ['one-to-one', 'groups', 'floor', 'peers', 'breakdown', 'relay'] as const;
@@ -83,4 +83,28 @@ export interface RunReport {
   readonly results: readonly Result[];
   /** Per-operation split of Parley's time by primitive family (section `breakdown`). */
   readonly breakdowns: readonly Breakdown[];
+}
+
+/** Primitive families, for a table narrow enough to read. */
+export const FAMILIES = ['X25519', 'Ed25519', 'ML-KEM', 'HMAC', 'HKDF', 'SHA', 'AEAD', 'random'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+/** One backend method's share of an operation (breakdown.ts). */
+export interface CallStats {
+  calls: number;
+  micros: number;
+}
+
+export interface Breakdown {
+  readonly op: string;
+  readonly label: string;
+  readonly backend: Backend;
+  /** Wall time per operation, instrumented. */
+  readonly totalMicros: number;
+  /** Per backend method: calls and microseconds per operation. */
+  readonly methods: Readonly<Record<string, CallStats>>;
+  /** Per family, microseconds per operation. */
+  readonly families: Readonly<Record<Family, number>>;
+  /** Time outside backend calls, per operation. */
+  readonly protocolMicros: number;
 }

@@ -14,13 +14,14 @@
  */
 import { arch, cpus, loadavg, platform } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { type Breakdown, runBreakdowns } from './breakdown.ts';
+import { runBreakdowns } from './breakdown.ts';
 import { floorEntries, runFloorPrimitives } from './floor.ts';
 import { groupMessageEntries, groupScenarioSources, runParleyMembership } from './parley/groups.ts';
 import { parleyOneToOneEntries } from './parley/one-to-one.ts';
-import { type PeerSet, peerEntries, runTsMlsPeer } from './peers/index.ts';
+import { peerEntries, runTsMlsPeer } from './peers/index.ts';
+import type { PeerSet } from './peers/types.ts';
 import { runRelay } from './relay.ts';
-import type { RunReport, Section } from './results.ts';
+import type { Breakdown, RunReport, Section } from './results.ts';
 import { type Entry, FULL, QUICK, Runner } from './runner.ts';
 
 export interface SuiteOptions {

@@ -10,13 +10,8 @@
  * row instead of stopping the suite.
  */
 import type { Subject } from '../results.ts';
-import type { Entry, Runner } from '../runner.ts';
-
-/** A peer's entries, and what to release once they have been timed. */
-export interface PeerSet {
-  readonly entries: readonly Entry[];
-  dispose?(): void;
-}
+import type { Runner } from '../runner.ts';
+import type { PeerSet } from './types.ts';
 
 const INTERLEAVED: readonly [Subject, (quick: boolean) => Promise<PeerSet>][] = [
   ['olm', async () => (await import('./olm.ts')).olmEntries()],

@@ -46,7 +46,7 @@ import {
   signalEncrypt,
 } from '@signalapp/libsignal-client';
 import type { Entry } from '../runner.ts';
-import type { PeerSet } from './index.ts';
+import type { PeerSet } from './types.ts';
 
 const SUBJECT = { section: 'peers', subject: 'libsignal-client' } as const;
 const PQ_NOTE = 'always PQXDH with ML-KEM-1024, plus its SPQR post-quantum ratchet on every message (no switch to turn it off)';

@@ -12,7 +12,7 @@
 import OlmInit from '@towns-protocol/olm';
 import type { Account, OlmImpl, Session } from '@towns-protocol/olm';
 import type { Entry } from '../runner.ts';
-import type { PeerSet } from './index.ts';
+import type { PeerSet } from './types.ts';
 
 const SUBJECT = { section: 'peers', subject: 'olm' } as const;
 

@@ -19,7 +19,7 @@ import {
   type StorageType,
 } from '@privacyresearch/libsignal-protocol-typescript';
 import type { Entry } from '../runner.ts';
-import type { PeerSet } from './index.ts';
+import type { PeerSet } from './types.ts';
 
 const SUBJECT = { section: 'peers', subject: 'privacyresearch' } as const;
 const NOTE = 'X3DH only (no post-quantum KEM); asm.js curve, WebCrypto HMAC/AES';

@@ -10,6 +10,7 @@
 import { bytesEqual, fromHex, isAllZero } from '../bytes.ts';
 import { fail } from '../errors.ts';
 import type { CryptoBackend } from './backend.ts';
+import type { CryptoProvider } from './provider.ts';
 
 /**
  * The canonical encodings of the points of order 1, 2, 4 and 8 on
@@ -60,4 +61,20 @@ export function dh(backend: CryptoBackend, privateKey: Uint8Array, publicKey: Ui
   const out = backend.x25519(privateKey, publicKey);
   if (isAllZero(out)) fail('WEAK_KEY', 'X25519 output is all zero');
   return out;
+}
+
+/**
+ * An X25519 key pair. Here rather than in the ratchet because the handshake
+ * (ephemeral key, signed prekey) and the ratchet both make them, and the
+ * handshake must not import the ratchet layer (ARCHITECTURE.md, checked by
+ * .dependency-cruiser.cjs "handshake-below-ratchet").
+ */
+export interface DhKeyPair {
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+export function generateDhKeyPair(p: CryptoProvider): DhKeyPair {
+  const privateKey = p.random(32);
+  return { privateKey, publicKey: p.backend.x25519PublicKey(privateKey) };
 }

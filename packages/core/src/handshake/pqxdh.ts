@@ -16,13 +16,12 @@ import { concatBytes, wipe } from '../bytes.ts';
 import { encodeCbor } from '../codec/cbor.ts';
 import { MLKEM768_CIPHERTEXT_BYTES } from '../crypto/backend.ts';
 import type { CryptoProvider } from '../crypto/provider.ts';
-import { dh } from '../crypto/x25519.ts';
+import { type DhKeyPair, dh, generateDhKeyPair } from '../crypto/x25519.ts';
 import { fail } from '../errors.ts';
 import { type DeviceCertificate, certificateToCbor, verifyCertificate } from '../keys/certificate.ts';
 import type { DeviceIdentity } from '../keys/identity.ts';
 import { type PreKeyBundle, type PreKeyStore, type PreKeyUse, decodeBundle, encodeBundle, verifyBundle } from '../keys/prekeys.ts';
 import { Info, Label } from '../labels.ts';
-import { type DhKeyPair, generateDhKeyPair } from '../ratchet/ratchet.ts';
 
 const SALT = new Uint8Array(32);
 const F = new Uint8Array(32).fill(0xff);

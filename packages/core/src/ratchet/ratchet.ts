@@ -10,16 +10,11 @@
 import { bytesEqual, concatBytes, toHex, wipe } from '../bytes.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import type { CryptoProvider } from '../crypto/provider.ts';
-import { dh } from '../crypto/x25519.ts';
+import { type DhKeyPair, dh, generateDhKeyPair } from '../crypto/x25519.ts';
 import { fail } from '../errors.ts';
 import { MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS } from '../limits.ts';
 import { type Header, MAX_MESSAGE_COUNTER, encodeHeader } from './header.ts';
 import { type MessageKeys, kdfRoot, messageKeys, nextChainKey } from './kdf.ts';
-
-export interface DhKeyPair {
-  readonly privateKey: Uint8Array;
-  readonly publicKey: Uint8Array;
-}
 
 export interface ChainState {
   readonly chainKey: Uint8Array;
@@ -220,11 +215,6 @@ export function ratchetDecrypt(
     },
     plaintext,
   };
-}
-
-export function generateDhKeyPair(p: CryptoProvider): DhKeyPair {
-  const privateKey = p.random(32);
-  return { privateKey, publicKey: p.backend.x25519PublicKey(privateKey) };
 }
 
 function open(b: CryptoBackend, mk: MessageKeys, ciphertext: Uint8Array, ad: Uint8Array, header: Header): Uint8Array {

@@ -12,6 +12,7 @@ import { bytesEqual, toHex, wipe } from '../bytes.ts';
 import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
 import { readArray, readOptional, readVersionedArray } from '../codec/fields.ts';
 import { type CryptoProvider, resolveProvider } from '../crypto/provider.ts';
+import { generateDhKeyPair } from '../crypto/x25519.ts';
 import { ParleyError, fail } from '../errors.ts';
 import { initiate, respond } from '../handshake/pqxdh.ts';
 import type { DeviceCertificate } from '../keys/certificate.ts';
@@ -21,7 +22,7 @@ import { inspectSymbol, redacted } from '../keys/redact.ts';
 import { PROTOCOL_VERSION } from '../labels.ts';
 import { MAX_ARCHIVED_RATCHET_TRIALS, MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
 import { pad, unpad } from '../ratchet/padding.ts';
-import { commitDecrypted, generateDhKeyPair, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet/ratchet.ts';
+import { commitDecrypted, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet/ratchet.ts';
 import {
   type Message,
   type RatchetMessage,
