@@ -4,17 +4,26 @@
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { type RelayClient, isRelayError } from '@parley/client/relay-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseRange } from '../src/attachments/range.ts';
 import { sweepOnce } from '../src/sweeper.ts';
-import { HOST, type TestDevice, eventuallyAsync, listeningRelay, makeDevice, register, signRequest } from './support.ts';
+import {
+  HOST,
+  type TestRelayClient,
+  type TestDevice,
+  eventuallyAsync,
+  isRelayError,
+  listeningRelay,
+  makeDevice,
+  register,
+  signRequest,
+} from './support.ts';
 
 let relay: Awaited<ReturnType<typeof listeningRelay>>;
 let alice: TestDevice;
 let bob: TestDevice;
-let a: RelayClient;
-let b: RelayClient;
+let a: TestRelayClient;
+let b: TestRelayClient;
 const blob = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 31 + 7) & 0xff);
 
 beforeEach(async () => {

@@ -7,7 +7,15 @@ import { Account, DeviceIdentity, Ed25519KeyPair, PreKeyStore, X25519KeyPair, de
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestSignedBody, requestSignedBytes, websocketSignedBody, websocketSignedBytes } from '../src/auth/canonical.ts';
 import { toBase64Url } from '../src/encoding.ts';
-import { type TestRelay, register, testRelay } from './support.ts';
+import {
+  type TestRelay,
+  authorizationHeader,
+  deviceSigner,
+  register,
+  requestStatementBody,
+  testRelay,
+  websocketAuthFrame,
+} from './support.ts';
 
 /** The example, also used by packages/client/test/relay-signing.test.ts. */
 interface AuthVector {
@@ -71,6 +79,24 @@ describe('spec/09-relay.md §3.4 worked example', () => {
   });
 });
 
+describe("the tests' own signing helper (support/signing.ts) matches the example", () => {
+  const device = DeviceIdentity.fromParts(
+    account.certify(1, signing.publicKey, X25519KeyPair.fromPrivateKey(new Uint8Array(32).fill(3)).publicKey),
+    signing,
+    X25519KeyPair.fromPrivateKey(new Uint8Array(32).fill(3)),
+  );
+
+  it('builds the same statement and Authorization header', () => {
+    expect(toHex(requestStatementBody(fields, fields))).toBe(VECTOR.signedBody);
+    expect(authorizationHeader(fields, deviceSigner(device))).toBe(VECTOR.authorization);
+  });
+
+  it('signs the same websocket auth frame', () => {
+    const frame = JSON.parse(websocketAuthFrame(VECTOR.host, fromHex(VECTOR.websocketChallenge), deviceSigner(device)));
+    expect(frame).toEqual({ type: 'auth', account: VECTOR.account, deviceId: 1, signature: VECTOR.websocketSignature });
+  });
+});
+
 describe('the relay accepts the example request', () => {
   let relay: TestRelay;
   beforeAll(async () => {
@@ -79,7 +105,6 @@ describe('the relay accepts the example request', () => {
     const certificate = account.certify(1, signing.publicKey, X25519KeyPair.fromPrivateKey(new Uint8Array(32).fill(3)).publicKey);
     const device = DeviceIdentity.fromParts(certificate, signing, X25519KeyPair.fromPrivateKey(new Uint8Array(32).fill(3)));
     const prekeys = PreKeyStore.generate(device, { oneTimePreKeys: 0, kemPreKeys: 0 });
-    const { deviceSigner } = await import('@parley/client/relay-client');
     await register(relay.app, { account, device, prekeys, signer: deviceSigner(device), id: VECTOR.account });
   });
   afterAll(() => relay.close());

@@ -3,13 +3,13 @@
 // bad and missing signatures, stale timestamps, replays, unknown devices.
 // spec/09-relay.md §9.
 import { encodeCertificate, encodeKemPreKey, encodeSignedPreKey, utf8 } from '@parley/core';
-import { authorizationHeader, toBase64Url } from '@parley/client/relay-client';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   HOST,
   type TestDevice,
   type TestRelay,
+  authorizationHeader,
   envelopeFor,
   inject,
   json,
@@ -17,6 +17,7 @@ import {
   register,
   signRequest,
   testRelay,
+  toBase64Url,
 } from './support.ts';
 
 let relay: TestRelay;

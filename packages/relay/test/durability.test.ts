@@ -7,10 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RelayClient } from '@parley/client/relay-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type TestDevice, makeDevice } from './support.ts';
-import { preKeysOf } from '@parley/client/relay-client';
+import { TestRelayClient, type TestDevice, makeDevice, preKeysOf } from './support.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'parley-kill9-'));
@@ -45,7 +43,7 @@ function startRelay(): Promise<{ child: ChildProcess; url: string }> {
   });
 }
 
-const client = (url: string, d: TestDevice) => new RelayClient({ baseUrl: url, signer: d.signer, retries: 0 });
+const client = (url: string, d: TestDevice) => new TestRelayClient({ baseUrl: url, signer: d.signer, retries: 0 });
 
 describe('kill -9', () => {
   it('every acknowledged envelope survives a SIGKILL and a restart', async () => {

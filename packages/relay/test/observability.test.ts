@@ -5,13 +5,12 @@ import { Writable } from 'node:stream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toBase64Url } from '@parley/client/relay-client';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, loggerOptions } from '../src/app.ts';
 import { withDefaults } from '../src/config.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
-import { type TestDevice, envelopeFor, inject, makeDevice, register } from './support.ts';
+import { type TestDevice, envelopeFor, inject, makeDevice, register, toBase64Url } from './support.ts';
 
 const lines: string[] = [];
 let app: FastifyInstance;

@@ -1,9 +1,20 @@
 // Device directory: registration (certificate + proof of possession),
 // listing with certificates, removal and revocation. spec/09-relay.md §4.1.
 import { Account, decodeCertificate, encodeCertificate } from '@parley/core';
-import { fromBase64Url, toBase64Url } from '@parley/client/relay-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type TestDevice, type TestRelay, accountOf, inject, json, makeDevice, register, removalUrl, testRelay } from './support.ts';
+import {
+  type TestDevice,
+  type TestRelay,
+  accountOf,
+  fromBase64Url,
+  inject,
+  json,
+  makeDevice,
+  register,
+  removalUrl,
+  testRelay,
+  toBase64Url,
+} from './support.ts';
 
 let relay: TestRelay;
 beforeEach(async () => {

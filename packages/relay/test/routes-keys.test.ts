@@ -2,9 +2,8 @@
 // handed out once, last-resort fallback), and the exhaustion defences.
 // spec/09-relay.md §4.2.
 import { decodeBundle, encodeKemPreKey, encodeOneTimePreKey, encodeSignedPreKey, verifyBundle } from '@parley/core';
-import { fromBase64Url, toBase64Url } from '@parley/client/relay-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type TestDevice, type TestRelay, inject, json, makeDevice, register, testRelay } from './support.ts';
+import { type TestDevice, type TestRelay, fromBase64Url, inject, json, makeDevice, register, testRelay, toBase64Url } from './support.ts';
 
 let relay: TestRelay;
 let bob: TestDevice;

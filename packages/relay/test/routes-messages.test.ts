@@ -1,9 +1,8 @@
 // Messages over HTTP: device-list checks (409/410), idempotent sends,
 // mailbox limits, fetch/ack, TTL expiry. spec/09-relay.md §4.3-§4.4, §6.
-import { toBase64Url } from '@parley/client/relay-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sweepOnce } from '../src/sweeper.ts';
-import { type TestDevice, type TestRelay, envelopeFor, inject, json, makeDevice, register, testRelay } from './support.ts';
+import { type TestDevice, type TestRelay, envelopeFor, inject, json, makeDevice, register, testRelay, toBase64Url } from './support.ts';
 
 let relay: TestRelay;
 let alice: TestDevice;

@@ -1,6 +1,10 @@
 // Shared helpers for the relay tests: a relay on in-memory SQLite (or a
-// real listening one), devices with prekeys, and signed inject() calls made
-// with the client's signing code (so every test also checks interop).
+// real listening one), devices with prekeys, and signed inject() calls.
+// The one module relay tests import helpers from; its parts live in
+// support/ (signing from the spec on @parley/core, a small typed test
+// client). The relay's tests never import the client package
+// (.dependency-cruiser.cjs, rule relay-not-client-or-bench): the client's
+// own tests check the client against a real relay.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,22 +19,39 @@ import {
   encodeSignedPreKey,
   utf8,
 } from '@parley/core';
-import {
-  RelayClient,
-  type RelaySigner,
-  accountSigner,
-  authorizationHeader,
-  contentDigest,
-  deviceSigner,
-  preKeysOf,
-  toBase64Url,
-} from '@parley/client/relay-client';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import WebSocket from 'ws';
 import { buildApp } from '../src/app.ts';
 import type { RelayConfigOverrides } from '../src/config.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
 import type { RelayStorage } from '../src/storage/types.ts';
+import { type RelaySigner, accountSigner, authorizationHeader, contentDigest, deviceSigner, toBase64Url } from './support/signing.ts';
+import { TestRelayClient, preKeysOf } from './support/test-client.ts';
+
+export {
+  type RelaySigner,
+  REQUEST_LABEL,
+  WEBSOCKET_LABEL,
+  accountSigner,
+  authorizationHeader,
+  contentDigest,
+  deviceSigner,
+  fromBase64Url,
+  requestStatementBody,
+  toBase64Url,
+  websocketAuthFrame,
+} from './support/signing.ts';
+export {
+  type DownloadResult,
+  type FetchedBundle,
+  type MailboxHandlers,
+  type OutgoingEnvelope,
+  type ReceivedEnvelope,
+  RelayError,
+  TestMailbox,
+  TestRelayClient,
+  isRelayError,
+  preKeysOf,
+} from './support/test-client.ts';
 
 export const HOST = 'relay.test';
 
@@ -99,7 +120,7 @@ export interface SignedRequest {
   nonce?: Uint8Array;
 }
 
-/** The Authorization header and body for a request, built by the client's code. */
+/** The Authorization header and body for a request (support/signing.ts). */
 export function signRequest(signer: RelaySigner, r: SignedRequest, now = Date.now()) {
   const raw = r.json !== undefined ? utf8(JSON.stringify(r.json)) : typeof r.body === 'string' ? utf8(r.body) : r.body;
   const sha256 = (b: Uint8Array) => defaultProvider().backend.sha256(b);
@@ -170,7 +191,7 @@ export function envelopeFor(to: TestDevice, id: string, body = `ciphertext ${id}
   return { account: to.id, deviceId: to.device.deviceId, id, envelope: toBase64Url(utf8(body)) };
 }
 
-/** A relay listening on 127.0.0.1 (random port), with a client factory. */
+/** A relay listening on 127.0.0.1 (random port), with a test client factory. */
 export async function listeningRelay(config: RelayConfigOverrides = {}, options: { storage?: RelayStorage; clock?: boolean } = {}) {
   const relay = await testRelay(config, options);
   await relay.app.listen({ host: '127.0.0.1', port: 0 });
@@ -180,7 +201,7 @@ export async function listeningRelay(config: RelayConfigOverrides = {}, options:
   return {
     ...relay,
     url,
-    client: (signer: RelaySigner) => new RelayClient({ baseUrl: url, signer, WebSocket: WebSocket as never }),
+    client: (signer: RelaySigner) => new TestRelayClient({ baseUrl: url, signer }),
   };
 }
 

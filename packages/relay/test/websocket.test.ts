@@ -3,10 +3,22 @@
 // envelopes, replacement by a second connection, flow control, and the
 // auth and protocol failures. spec/09-relay.md §5.
 import { encodeCbor, fromUtf8 } from '@parley/core';
-import { type ReceivedEnvelope, fromBase64Url, isRelayError, toBase64Url } from '@parley/client/relay-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type TestDevice, eventually, eventuallyAsync, inject, listeningRelay, makeDevice, register, removalUrl } from './support.ts';
+import {
+  type ReceivedEnvelope,
+  type TestDevice,
+  eventually,
+  eventuallyAsync,
+  fromBase64Url,
+  inject,
+  isRelayError,
+  listeningRelay,
+  makeDevice,
+  register,
+  removalUrl,
+  toBase64Url,
+} from './support.ts';
 
 let relay: Awaited<ReturnType<typeof listeningRelay>>;
 let alice: TestDevice;

@@ -5,10 +5,19 @@
 // the body exists. Meanwhile a signed client sends and fetches as usual.
 // spec/09-relay.md §3.3, §8.1.
 import { defaultProvider, encodeCertificate, utf8 } from '@parley/core';
-import { contentDigest, toBase64Url } from '@parley/client/relay-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRE_AUTH_BODY_BYTES } from '../../src/front-door/body-limits.ts';
-import { HOST, type TestDevice, inject, listeningRelay, makeDevice, register, signRequest } from '../support.ts';
+import {
+  HOST,
+  type TestDevice,
+  contentDigest,
+  inject,
+  listeningRelay,
+  makeDevice,
+  register,
+  signRequest,
+  toBase64Url,
+} from '../support.ts';
 import { type RawConnection, head, rawConnect } from './raw-http.ts';
 
 let relay: Awaited<ReturnType<typeof listeningRelay>>;

@@ -4,10 +4,9 @@
 // per-address caps apply to them alone; deadlines are configured short so
 // the test stays bounded. spec/09-relay.md §8.2.
 import { defaultProvider, utf8 } from '@parley/core';
-import { contentDigest } from '@parley/client/relay-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { HOST, type TestDevice, listeningRelay, makeDevice, register, signRequest } from '../support.ts';
+import { HOST, type TestDevice, contentDigest, listeningRelay, makeDevice, register, signRequest } from '../support.ts';
 import { type RawConnection, head, rawConnect } from './raw-http.ts';
 
 const PER_ADDRESS = 20;

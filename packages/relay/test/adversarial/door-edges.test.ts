@@ -6,14 +6,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { limits as coreLimits, utf8 } from '@parley/core';
-import { toBase64Url } from '@parley/client/relay-client';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp } from '../../src/app.ts';
 import type { RelayConfigOverrides } from '../../src/config.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
-import { HOST, type TestDevice, inject, json, makeDevice, register, signRequest } from '../support.ts';
+import { HOST, type TestDevice, inject, json, makeDevice, register, signRequest, toBase64Url } from '../support.ts';
 import { head, rawConnect } from './raw-http.ts';
 
 interface LoggedRelay {
