@@ -11,8 +11,8 @@
  */
 import { type Account, type DeviceIdentity, encodeCbor } from '@parley/core';
 
-export const REQUEST_LABEL = 'Parley v1 relay request';
-export const WEBSOCKET_LABEL = 'Parley v1 relay websocket';
+const REQUEST_LABEL = 'Parley v1 relay request';
+const WEBSOCKET_LABEL = 'Parley v1 relay websocket';
 
 /** Who signs requests: a device (deviceId >= 1) or the account key (deviceId 0). */
 export interface RelaySigner {

@@ -69,7 +69,7 @@ export function preKeysOf(store: PreKeyStore): Required<PreKeyUploadInput> {
 }
 
 /** The JSON fields of a prekey upload (spec/09-relay.md §4.2). */
-export function encodePreKeyUpload(u: PreKeyUploadInput) {
+function encodePreKeyUpload(u: PreKeyUploadInput) {
   return {
     ...(u.signedPreKey ? { signedPreKey: toBase64Url(encodeSignedPreKey(u.signedPreKey)) } : {}),
     ...(u.lastResortKemPreKey ? { lastResortKemPreKey: toBase64Url(encodeKemPreKey(u.lastResortKemPreKey)) } : {}),
@@ -128,7 +128,7 @@ interface RequestOptions {
 const UNSIGNED_BODY = new Uint8Array(32);
 const RETRY_DELAY_MS = 100;
 
-export function decodeDelivered(m: DeliveredMessage): ReceivedEnvelope {
+function decodeDelivered(m: DeliveredMessage): ReceivedEnvelope {
   return {
     seq: m.seq,
     sender: { accountKey: fromBase64Url(m.sender.account), deviceId: m.sender.deviceId },
