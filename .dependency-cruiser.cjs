@@ -1,7 +1,7 @@
 /**
  * The architecture's dependency rules, checked by `npm run lint`
- * (`npm run lint:deps`). /work/shared/ARCHITECTURE.md and the "Dependency
- * rules" section of README.md say the same in words; this file is what holds.
+ * (`npm run lint:deps`). README.md's "Architecture rules, checked by lint"
+ * says the same in words; this file is what holds.
  *
  * Paths are relative to the repository root. Workspace packages
  * (`@parley/*`) resolve through node_modules symlinks to their sources, so a
