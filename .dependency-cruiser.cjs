@@ -85,15 +85,6 @@ module.exports = {
       from: {
         pathNot: [
           '^packages/core/src/crypto/',
-          // core/testing: the deterministic random source (ChaCha20 keystream
-          // under SHA-256(seed)) that makes test runs and vectors reproducible;
-          // a test fixture, never a protocol primitive.
-          '^packages/core/src/testing\\.ts$',
-          // The client's streaming SHA-256 of attachment ciphertext: the
-          // backend offers only one-shot sha256 and a video must not have to
-          // fit in memory; the same audited noble hash core's noble backend
-          // uses, checked against both backends by a test.
-          '^packages/client/src/attachments/digest\\.ts$',
           // Tests check core's crypto against an independent implementation
           // (Wycheproof, torsion, reference hashes); checking core against
           // itself would prove nothing.
@@ -101,8 +92,6 @@ module.exports = {
           // The vector verifier is an independent second implementation on
           // purpose, and the generator's reference Ed25519 likewise.
           '^test-vectors/',
-          // This rule's own test plants violations in a fixture tree.
-          '^test/architecture/',
         ],
       },
       to: { path: ['(^|/)node_modules/@noble/', '^(node:)?crypto$'] },
@@ -111,14 +100,14 @@ module.exports = {
       name: 'cbor-only-in-core-codec',
       severity: 'error',
       comment: 'cbor-x is reached through core/src/codec/ only: one place decides the strict decoding rules.',
-      from: { pathNot: ['^packages/core/src/codec/', '^test/architecture/'] },
+      from: { pathNot: '^packages/core/src/codec/' },
       to: { path: '(^|/)node_modules/cbor-x/' },
     },
     {
       name: 'peer-libraries-only-in-bench',
       severity: 'error',
       comment: "The libraries Parley is compared with are the bench's dev dependencies and are imported nowhere else.",
-      from: { pathNot: [BENCH, '^test/architecture/'] },
+      from: { pathNot: BENCH },
       to: { path: PEER_LIBRARIES },
     },
     {

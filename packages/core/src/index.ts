@@ -9,6 +9,7 @@ export { nobleBackend } from './crypto/noble.ts';
 export { type WebCryptoCurves, webCryptoCurves } from './crypto/webcrypto.ts';
 export { type CryptoProvider, type RandomSource, cryptoProvider, defaultProvider } from './crypto/provider.ts';
 export { checkX25519PublicKey, isLowOrderX25519 } from './crypto/x25519.ts';
+export { type StreamingDigest, streamingSha256 } from './crypto/streaming-sha256.ts';
 export { encodeCbor, decodeCbor, type CborValue } from './codec/cbor.ts';
 export * as limits from './limits.ts';
 export { Label, PROTOCOL_VERSION, MessageType } from './labels.ts';
