@@ -9,13 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeCertificate } from '@parley/core';
-import { toBase64Url } from '@parley/client/relay-client';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../../src/storage/postgres.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import type { RelayStorage } from '../../src/storage/types.ts';
-import { HOST, type TestDevice, accountOf, inject, json, makeDevice, register, signRequest, testRelay } from '../support.ts';
+import { HOST, type TestDevice, accountOf, inject, json, makeDevice, register, signRequest, testRelay, toBase64Url } from '../support.ts';
 
 const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
 

@@ -5,9 +5,8 @@
 // it keeps an honest relay from being used to serve a captured old list.
 // spec/09-relay.md §4.1.
 import { Account, signDeviceList } from '@parley/core';
-import { toBase64Url } from '@parley/client/relay-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type TestDevice, type TestRelay, accountOf, inject, json, makeDevice, register, testRelay } from '../support.ts';
+import { type TestDevice, type TestRelay, accountOf, inject, json, makeDevice, register, testRelay, toBase64Url } from '../support.ts';
 
 let relay: TestRelay;
 let phone: TestDevice;
