@@ -8,6 +8,7 @@
  * covers the attachment id and offset; integrity of the content is the
  * recipient's digest check, end to end).
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { deviceOf, parseAuthorization } from '../auth.ts';
@@ -26,7 +27,9 @@ function status(a: AttachmentRecord): UploadStatus {
 const owns = (a: AttachmentRecord, who: DeviceAddress) =>
   a.owner.deviceId === who.deviceId && sameBytes(a.owner.accountKey, who.accountKey);
 
-export async function attachmentRoutes(app: FastifyInstance): Promise<void> {
+export async function attachmentRoutes(instance: FastifyInstance): Promise<void> {
+  // Request params, query and body are typed from each route's schema (validated before the handler runs).
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   const { relay } = app;
   const { limits } = relay.config;
   const uploading = new Set<string>();
@@ -64,7 +67,7 @@ export async function attachmentRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const me = deviceOf(request);
-      const { size } = request.body as { size: number };
+      const { size } = request.body;
       if (size > limits.maxAttachmentBytes) {
         throw relayError('PAYLOAD_TOO_LARGE', `attachments are at most ${limits.maxAttachmentBytes} bytes`, {
           limit: limits.maxAttachmentBytes,
@@ -126,7 +129,7 @@ export async function attachmentRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: UploadStatus, ...errorResponses(404) },
       },
     },
-    async (request) => status(await ownUpload((request.params as { id: string }).id, deviceOf(request))),
+    async (request) => status(await ownUpload(request.params.id, deviceOf(request))),
   );
 
   app.patch(
@@ -147,8 +150,8 @@ export async function attachmentRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const me = deviceOf(request);
-      const { id } = request.params as { id: string };
-      const offset = Number((request.query as { offset: string }).offset);
+      const { id } = request.params;
+      const offset = Number(request.query.offset);
       const a = await ownUpload(id, me);
       if (a.complete || offset !== a.received) {
         throw relayError('OFFSET_MISMATCH', 'the upload continues at another offset', { offset: a.received, complete: a.complete });
@@ -201,7 +204,7 @@ export async function attachmentRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       deviceOf(request);
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const a = await relay.storage.getAttachment(id);
       if (!a || !a.complete || a.expiresAt <= relay.now()) throw relayError('NOT_FOUND', 'no such attachment');
       return sendBlob(reply, a, request.headers.range);
@@ -237,11 +240,11 @@ export async function attachmentRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const me = deviceOf(request);
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const a = await relay.storage.getAttachment(id);
       if (!a || !owns(a, me) || !(await relay.storage.deleteAttachment(id))) throw relayError('NOT_FOUND', 'no such attachment');
       await relay.blobs.remove(id);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 }

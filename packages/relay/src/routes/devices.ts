@@ -5,6 +5,7 @@
  * account's latest signed device list. spec/09-relay.md §4.1.
  */
 import { MAX_DEVICE_LIST_BYTES, decodeCertificate, decodeSignedDeviceList } from '@parley/core';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { identityOf } from '../auth.ts';
@@ -18,7 +19,9 @@ import { DeviceListBody, PutDeviceListResponse, RemoveQuery, SignedDeviceListRes
 /** Body limit of the list upload: base64url of the largest list (16 KiB) plus the JSON around it. */
 const DEVICE_LIST_BODY_LIMIT = 24 * 1024;
 
-export async function deviceRoutes(app: FastifyInstance): Promise<void> {
+export async function deviceRoutes(instance: FastifyInstance): Promise<void> {
+  // Request params, query and body are typed from each route's schema (validated before the handler runs).
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   const { relay } = app;
 
   app.put(
@@ -36,7 +39,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const identity = identityOf(request);
-      const body = request.body as RegisterDeviceBody;
+      const body = request.body;
       const certificateBytes = fromBase64Url(body.certificate, 'certificate');
       const certificate = decodeCertificate(certificateBytes);
       const keys = checkPreKeyUpload(body, certificate.signingKey, relay.provider);
@@ -93,7 +96,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { account } = request.params as { account: string };
+      const { account } = request.params;
       const devices = await relay.storage.listDevices(fromBase64Url(account, 'account', 32));
       if (devices.length === 0) throw relayError('NOT_FOUND', 'no such account');
       return {
@@ -124,8 +127,8 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const identity = identityOf(request);
-      const params = request.params as { account: string; deviceId: string };
-      const { certificateHash } = request.query as { certificateHash: string };
+      const params = request.params;
+      const { certificateHash } = request.query;
       const target = { accountKey: fromBase64Url(params.account, 'account', 32), deviceId: Number(params.deviceId) };
       const hash = fromBase64Url(certificateHash, 'certificateHash', 32);
       const allowed =
@@ -134,7 +137,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
       relay.metrics.deviceDirectory.inc({ op: 'remove', outcome: outcome.replace('-', '_') });
       if (outcome === 'not-found') throw relayError('NOT_FOUND', 'no such device');
       if (outcome === 'removed') relay.hub.disconnect(target, CloseCode.deviceRemoved, 'device removed');
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 
@@ -155,11 +158,11 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const identity = identityOf(request);
-      const { account } = request.params as { account: string };
+      const { account } = request.params;
       const accountKey = fromBase64Url(account, 'account', 32);
       if (identity.deviceId !== 0 || !sameBytes(identity.accountKey, accountKey))
         throw relayError('FORBIDDEN', 'only the account key may publish its device list');
-      const encoded = fromBase64Url((request.body as { deviceList: string }).deviceList, 'deviceList', { max: MAX_DEVICE_LIST_BYTES });
+      const encoded = fromBase64Url(request.body.deviceList, 'deviceList', { max: MAX_DEVICE_LIST_BYTES });
       // Core's decoder checks the shape, that the list names this account, and the account's signature.
       const list = decodeSignedDeviceList(encoded, accountKey, relay.provider);
       const result = await relay.storage.putDeviceList(accountKey, { revision: list.revision, encoded }, relay.now());
@@ -188,7 +191,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { account } = request.params as { account: string };
+      const { account } = request.params;
       const held = await relay.storage.getDeviceList(fromBase64Url(account, 'account', 32));
       if (!held) throw relayError('NOT_FOUND', 'no device list for this account');
       return { account, revision: held.revision, deviceList: toBase64Url(held.encoded), updatedAt: held.updatedAt };

@@ -4,6 +4,7 @@
  * spec/09-relay.md §4.2.
  */
 import { PROTOCOL_VERSION, decodeCertificate, decodeKemPreKey, decodeOneTimePreKey, decodeSignedPreKey, encodeBundle } from '@parley/core';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { deviceOf, identityOf } from '../auth.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
@@ -14,7 +15,9 @@ import type { ClaimedKeys } from '../storage/types.ts';
 
 const DAY = 86_400_000;
 
-export async function keyRoutes(app: FastifyInstance): Promise<void> {
+export async function keyRoutes(instance: FastifyInstance): Promise<void> {
+  // Request params, query and body are typed from each route's schema (validated before the handler runs).
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   const { relay } = app;
   const { rateLimits } = relay.config;
   // Request-count limit per requesting account (a library limiter) ...
@@ -42,7 +45,7 @@ export async function keyRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const me = deviceOf(request);
-      const upload = checkPreKeyUpload(request.body as PreKeyUploadBody, me.device.signingKey, relay.provider);
+      const upload = checkPreKeyUpload(request.body, me.device.signingKey, relay.provider);
       const result = await relay.storage.uploadPreKeys(me, upload, relay.config.limits);
       if (result.status === 'not-found') throw relayError('AUTH_UNKNOWN_DEVICE', 'device was removed');
       if (result.status === 'too-many-prekeys') {
@@ -93,7 +96,7 @@ export async function keyRoutes(app: FastifyInstance): Promise<void> {
         reply.header('retry-after', String(limit.ttlInSeconds));
         throw relayError('RATE_LIMITED', 'too many bundle fetches', { retryAfterSeconds: limit.ttlInSeconds });
       }
-      const params = request.params as { account: string; deviceId: string };
+      const params = request.params;
       const accountKey = fromBase64Url(params.account, 'account', 32);
       const now = relay.now();
       const claimed = await relay.storage.claimPreKeys({

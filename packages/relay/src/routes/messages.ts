@@ -3,6 +3,7 @@
  * id, device-list checked), fetch and acknowledge over HTTP.
  * spec/09-relay.md §4.3-§4.4.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { deviceOf } from '../auth.ts';
@@ -30,7 +31,9 @@ export function senderShare(limits: RelayLimits): { maxQueuedMessagesPerSender: 
   };
 }
 
-export async function messageRoutes(app: FastifyInstance): Promise<void> {
+export async function messageRoutes(instance: FastifyInstance): Promise<void> {
+  // Request params, query and body are typed from each route's schema (validated before the handler runs).
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   const { relay } = app;
   const { limits } = relay.config;
   // The mailbox quotas live here, so their near-limit gauge is registered here too.
@@ -54,7 +57,7 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const me = deviceOf(request);
-      const body = request.body as SendBody;
+      const body = request.body;
       if (body.messages.length > limits.maxEnvelopesPerSend) {
         throw relayError('TOO_MANY_ENVELOPES', `at most ${limits.maxEnvelopesPerSend} envelopes per send`, {
           limit: limits.maxEnvelopesPerSend,
@@ -159,7 +162,7 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const me = deviceOf(request);
-      const query = request.query as { limit?: string; after?: string };
+      const query = request.query;
       const limit = Number(query.limit ?? 100);
       if (limit < 1 || limit > MAX_FETCH_LIMIT) throw relayError('VALIDATION_FAILED', `querystring/limit must be 1..${MAX_FETCH_LIMIT}`);
       const rows = await relay.storage.fetchMessages(me, Number(query.after ?? 0), limit + 1, relay.now());
@@ -181,11 +184,11 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const me = deviceOf(request);
-      const { seqs } = request.body as AckBody;
+      const { seqs } = request.body;
       const deleted = await relay.storage.ackMessages(me, seqs);
       relay.metrics.envelopesAcked.inc(deleted);
       relay.hub.acknowledged(me, seqs);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 }
