@@ -6,4 +6,4 @@
  * `sha256`, and a video must not have to fit in memory to be hashed): the
  * client imports no primitive of its own.
  */
-export { type StreamingDigest, streamingSha256 } from '@parley/core';
+export { streamingSha256 } from '@parley/core';
