@@ -9,7 +9,7 @@
 import { Gauge } from 'prom-client';
 import type { RelayContext } from '../context.ts';
 import type { QuotaPressure } from '../storage/types.ts';
-import { senderShare } from '../routes/messages.ts';
+import { senderShare } from './sender-share.ts';
 
 /** "Near" means at or above this fraction of the limit: room for an alert before refusals start. */
 export const NEAR_LIMIT = 0.8;

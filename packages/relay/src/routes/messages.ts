@@ -7,11 +7,11 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { deviceOf } from '../auth.ts';
-import type { RelayLimits } from '../config.ts';
 import { deliveredMessage } from '../delivery/mailbox-pump.ts';
 import { fromBase64Url, toBase64Url } from '../encoding.ts';
 import { relayError } from '../errors.ts';
 import { registerQuotaMetrics } from '../limits/quota-metrics.ts';
+import { senderShare } from '../limits/sender-share.ts';
 import { TokenBuckets } from '../limits/token-buckets.ts';
 import { AckBody, FetchResponse, MAX_FETCH_LIMIT, SendBody, SendResponse, errorResponses } from '../schemas.ts';
 import type { OutgoingEnvelope } from '../storage/types.ts';
@@ -20,16 +20,6 @@ const MINUTE = 60_000;
 
 /** Query integers travel as strings; the schema only lets digits through. */
 const QueryInt = (description: string) => Type.String({ pattern: '^[0-9]{1,15}$', description });
-
-/** One sender account's share of a mailbox, from the percentage (spec/09-relay.md §8.3). */
-export function senderShare(limits: RelayLimits): { maxQueuedMessagesPerSender: number; maxQueuedBytesPerSender: number } {
-  // At least one: a share of zero would let nobody send.
-  const part = (n: number) => Math.max(1, Math.floor((n * limits.maxMailboxPercentPerSender) / 100));
-  return {
-    maxQueuedMessagesPerSender: part(limits.maxQueuedMessagesPerDevice),
-    maxQueuedBytesPerSender: part(limits.maxQueuedBytesPerDevice),
-  };
-}
 
 export async function messageRoutes(instance: FastifyInstance): Promise<void> {
   // Request params, query and body are typed from each route's schema (validated before the handler runs).
