@@ -213,13 +213,18 @@ async function runCommand(ctx: Ctx, command: Command, args: string[]): Promise<n
     return 1;
   }
   let shown: () => void = () => undefined;
+  let drained: Promise<void> | undefined;
   if (command.online && !ctx.live) {
-    // What arrives while a one-shot command is online is shown, not just stored.
-    if (!command.live && command.name !== 'inbox') shown = follow(client, ctx.downloads, ctx.process.out);
+    // What arrives while a one-shot command is online is shown, not just
+    // stored; the listeners go on before start(), or what the relay pushes
+    // first would be stored and acknowledged without being printed.
+    if (!command.live) shown = follow(client, ctx.downloads, ctx.process.out);
+    if (command.name === 'inbox') drained = untilDrained(client);
     await client.start();
     ctx.downloads.resume();
   }
   try {
+    if (command.name === 'inbox') return await inbox(ctx, drained ?? untilDrained(client));
     return await runOne(ctx, command, args);
   } finally {
     shown();
@@ -239,26 +244,20 @@ async function runOne(ctx: Ctx, command: Command, args: string[]): Promise<numbe
     }
     case 'listen':
       return listen(ctx);
-    case 'inbox':
-      return inbox(ctx);
     default:
       return (await command.run?.(ctx, args)) ?? 0;
   }
 }
 
-async function inbox(ctx: Ctx): Promise<number> {
+/** Waits until the relay says the backlog is delivered (`drained`), then until every file is saved. */
+async function inbox(ctx: Ctx, drained: Promise<void>): Promise<number> {
   const { client } = ctx.session;
-  const stop = follow(client, ctx.downloads, ctx.process.out);
-  try {
-    await untilDrained(client);
-    await client.flush().catch(() => undefined);
-    // The files of what arrived: every one saved before the process ends.
-    await ctx.downloads.idle();
-    const left = ctx.downloads.pending;
-    if (left) ctx.out.print(`(${left} file(s) not saved yet; the next parley command tries again)`);
-  } finally {
-    stop();
-  }
+  await drained;
+  await client.flush().catch(() => undefined);
+  // The files of what arrived: every one saved before the process ends.
+  await ctx.downloads.idle();
+  const left = ctx.downloads.pending;
+  if (left) ctx.out.print(`(${left} file(s) not saved yet; the next parley command tries again)`);
   return 0;
 }
 
