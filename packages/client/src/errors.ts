@@ -36,6 +36,18 @@ export const ClientErrorCode = {
   GROUP_OUT_OF_ORDER: 'GROUP_OUT_OF_ORDER',
   /** A group change past a group bound: the last revision, or more than MAX_GROUP_MEMBERS accounts (spec 08 §13). */
   GROUP_LIMIT: 'GROUP_LIMIT',
+  /** A peer exceeded a per-sender budget (first-contact handshakes, spec/10-client.md §4.2.2); the envelope was dropped. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** A peer's content asked for more than a named limit allows (a group past its member-device bound). */
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  /**
+   * A peer's envelope made the SDK fail in a way it has no specific code for
+   * (an untyped error: a bug of ours that the input reached). The envelope is
+   * dropped like any other refused input; the fuzzer counts these and expects 0.
+   */
+  INTERNAL: 'INTERNAL',
+  /** The local store failed (a write, a read or a commit): the envelope is not acknowledged. */
+  STORE_FAILED: 'STORE_FAILED',
 } as const;
 
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];

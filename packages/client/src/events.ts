@@ -56,8 +56,24 @@ export interface ClientEvents {
   'timer-change': { readonly conversation: string; readonly expireTimer: number; readonly by: string };
   /** The relay lists a device the account did not certify (or removed): it is refused. */
   'untrusted-device': { readonly account: string; readonly deviceId: number; readonly reason: RefusalReason };
-  /** An envelope could not be decrypted; a retry request went to its sender. */
+  /**
+   * An envelope was refused and acknowledged: it could not be decrypted, or its
+   * content could not be applied, or its sender exceeded a limit. `code` says
+   * which (a core or client error code; INTERNAL for an untyped failure).
+   * `retryRequested`: a retry request went to its sender.
+   */
   undecryptable: { readonly sender: SenderRef; readonly clientId: string; readonly code: string; readonly retryRequested: boolean };
+  /**
+   * An envelope failed on this device's store MAX_LOCAL_ATTEMPTS times and was
+   * parked as a dead letter (acknowledged; see `ParleyClient.deadLetters`).
+   */
+  'dead-letter': {
+    readonly id: string;
+    readonly sender: SenderRef;
+    readonly clientId: string;
+    readonly code: string;
+    readonly attempts: number;
+  };
   /** We re-sent a message in a fresh session because its recipient asked. */
   resent: { readonly messageId: string; readonly to: string };
   /** The relay accepted a queued message. */

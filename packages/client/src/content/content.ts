@@ -41,6 +41,8 @@ export const MAX_GROUP_REVISION = 0xfffffffe;
 export const MAX_GROUP_NAME_BYTES = 256;
 /** A group state hash: SHA-256. */
 export const GROUP_STATE_HASH_BYTES = 32;
+/** Largest core distribution inside a distribution content (one chain: about 150 bytes). */
+export const MAX_DISTRIBUTION_BYTES = 1024;
 /** Largest envelope id named in a retry request (the relay's client ids are shorter). */
 export const MAX_CLIENT_ID_CHARS = 128;
 /** Largest encoded content: core's plaintext bound. */
@@ -326,7 +328,7 @@ function readBody(type: number, v: unknown, nested: boolean): ContentBody {
       const b = readArray(v, 'distribution body', 1 + GROUP_STATE_FIELDS);
       return {
         type: 'distribution',
-        distribution: readBytes(b[0], 'distribution', { min: 1, max: 1024 }),
+        distribution: readBytes(b[0], 'distribution', { min: 1, max: MAX_DISTRIBUTION_BYTES }),
         state: readGroupState(b.slice(1)),
       };
     }

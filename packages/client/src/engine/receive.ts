@@ -8,8 +8,15 @@
  * relay deletes nothing the store does not hold. A failure that a fresh
  * session can cure queues a retry request (retry.ts) in the same transaction
  * that marks the envelope handled.
+ *
+ * The ack policy (spec §4.2.2): only a failure of this device's store leaves
+ * an envelope unacknowledged, and only MAX_LOCAL_ATTEMPTS times before it is
+ * parked as a dead letter. Whatever else fails (a typed error or an untyped
+ * one: a peer's input reached a bug) is recorded, reported and acknowledged,
+ * so no sender can hold the envelopes behind its own. The origin is decided
+ * at the store boundary (store-origin.ts), not by listing inputs.
  */
-import { type DeviceCertificate, MessageType, ParleyError, PreKeyStore, peekGroupMessage } from '@parley/core';
+import { type DeviceCertificate, MessageType, ParleyError, PreKeyStore, groupLimits, peekGroupMessage } from '@parley/core';
 import { bytesEqual } from '../bytes.ts';
 import { type Content, decodeContent } from '../content/content.ts';
 import { ClientError, isClientError } from '../errors.ts';
@@ -22,40 +29,116 @@ import { savePreKeys } from '../state/identity.ts';
 import { loadSession, saveSession } from '../state/sessions.ts';
 import { applyContent } from './apply.ts';
 import { type Context, Pending } from './context.ts';
+import { countLocalFailure, deadLetterId, MAX_LOCAL_ATTEMPTS, parkEnvelope } from './dead-letters.ts';
 import { acceptSignedList, trustSender, trustedCertificate } from './directory.ts';
+import { spendFirstContact, startsHandshake } from './first-contact.ts';
 import { RETRY_CODES, freshSessionMayCure, requestRetry } from './retry.ts';
+import { LocalStoreFailure, taggingStoreFailures } from './store-origin.ts';
 
 export interface ReceiveOutcome {
   /** A new session used our prekeys: upkeep should check the relay's counts. */
   readonly usedPreKeys: boolean;
 }
 
+/** Longest client id the receive path keys records by; the relay's own are far shorter. */
+const MAX_ENVELOPE_CLIENT_ID_CHARS = 256;
+
 /**
  * Handles one envelope; when it returns, the envelope may be acknowledged.
- * Throws only for failures of our own (the store), never for bad input: then
- * the envelope must not be acknowledged, and the relay delivers it again.
+ * Throws only a LocalStoreFailure (this device's store failed, fewer than
+ * MAX_LOCAL_ATTEMPTS times for this envelope): then the envelope must not be
+ * acknowledged, and the relay delivers it again.
  */
 export async function receiveEnvelope(ctx: Context, env: IncomingEnvelope): Promise<ReceiveOutcome> {
-  if (envelopeSeen(ctx.store, env.sender, env.clientId)) return { usedPreKeys: false };
+  const local: Context = { ...ctx, store: taggingStoreFailures(ctx.store) };
+  try {
+    return receiveChecked(local, env);
+  } catch (e) {
+    // receiveChecked lets nothing but the store's own failures escape.
+    const failure = e instanceof LocalStoreFailure ? e : new LocalStoreFailure(e);
+    if (parkIfExhausted(ctx, env, failure)) return { usedPreKeys: false };
+    throw failure;
+  }
+}
+
+function receiveChecked(ctx: Context, env: IncomingEnvelope): ReceiveOutcome {
+  // A client id we cannot key a record by is the relay's fault; refused without a dedup record.
+  const keyable = validClientId(env.clientId);
+  if (keyable && envelopeSeen(ctx.store, env.sender, env.clientId)) return { usedPreKeys: false };
   const attempt = new Pending();
   try {
+    if (!keyable) throw new ClientError('RELAY_MISBEHAVED', 'the relay delivered an envelope with an unusable client id');
+    const type = messageTypeOf(env.envelope);
     // A device the account's signed list leaves out is refused before any decryption. A PreKeyMessage
     // is the exception: it may carry a newer list that names its sender (a just-linked device).
-    if (messageTypeOf(env.envelope) !== MessageType.preKey && !listedSender(ctx, env.sender)) throw untrustedAddress(env.sender);
+    if (type !== MessageType.preKey && !listedSender(ctx, env.sender)) throw untrustedAddress(env.sender);
+    // A handshake is paid for before it runs, so one that fails still counts (first-contact.ts).
+    if (type === MessageType.preKey && startsHandshake(ctx.store, ctx.provider, env.sender, env.envelope)) {
+      spendFirstContact(ctx.store, env.sender, ctx.clock());
+    }
     const usedPreKeys = ctx.store.transaction(() => {
-      const used = messageTypeOf(env.envelope) === MessageType.group ? receiveGroup(ctx, env, attempt) : receiveDirect(ctx, env, attempt);
+      const used = type === MessageType.group ? receiveGroup(ctx, env, attempt) : receiveDirect(ctx, env, attempt);
       markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
       return used;
     });
     attempt.flush(ctx.events);
     return { usedPreKeys };
   } catch (e) {
-    if (!(e instanceof ParleyError) && !(e instanceof ClientError)) throw e;
+    if (e instanceof LocalStoreFailure) throw e;
     const failed = new Pending();
-    ctx.store.transaction(() => recordFailure(ctx, env, e, failed));
+    ctx.store.transaction(() => recordFailure(ctx, env, typedFailure(e), failed, keyable));
     failed.flush(ctx.events);
     return { usedPreKeys: false };
   }
+}
+
+/** A peer-caused failure as the coded error it is reported as: untyped ones become INTERNAL (never their message). */
+function typedFailure(e: unknown): ParleyError | ClientError {
+  if (e instanceof ParleyError || e instanceof ClientError) return e;
+  return new ClientError('INTERNAL', 'an envelope made the receive path fail without a code', {
+    error: e instanceof Error ? e.name : typeof e,
+  });
+}
+
+function validClientId(clientId: unknown): clientId is string {
+  return (
+    typeof clientId === 'string' &&
+    clientId.length > 0 &&
+    clientId.length <= MAX_ENVELOPE_CLIENT_ID_CHARS &&
+    /^[\x21-\x7e]*$/.test(clientId)
+  );
+}
+
+/**
+ * Counts a local failure of `env` and parks it once it has failed
+ * MAX_LOCAL_ATTEMPTS times. Returns true when parked (acknowledge it). When
+ * the store cannot even count, the envelope stays on the relay (nothing is
+ * lost; the relay's TTL bounds how long).
+ */
+function parkIfExhausted(ctx: Context, env: IncomingEnvelope, failure: LocalStoreFailure): boolean {
+  const id = deadLetterId(ctx.provider, env.sender, String(env.clientId));
+  const now = ctx.clock();
+  let parked: { attempts: number } | null = null;
+  try {
+    parked = ctx.store.transaction(() => {
+      const attempts = countLocalFailure(ctx.store, id, now);
+      if (attempts < MAX_LOCAL_ATTEMPTS) return null;
+      parkEnvelope(ctx.store, id, env, failure.code, attempts, now);
+      if (validClientId(env.clientId)) markEnvelope(ctx.store, env.sender, env.clientId, now);
+      return { attempts };
+    });
+  } catch {
+    return false;
+  }
+  if (!parked) return false;
+  ctx.events.emit('dead-letter', {
+    id,
+    sender: { account: accountId(env.sender.accountKey), deviceId: env.sender.deviceId },
+    clientId: String(env.clientId),
+    code: failure.code,
+    attempts: parked.attempts,
+  });
+  return true;
 }
 
 /** The type byte of a core message: [version, type, ...] with a one-byte array header. Full decoding checks it all. */
@@ -110,7 +193,14 @@ function receiveGroup(ctx: Context, env: IncomingEnvelope, pending: Pending): bo
   if (!certificate)
     throw new ParleyError('UNKNOWN_SENDER', 'a group message from a device we do not know yet', { deviceId: sender.deviceId });
   const member = { accountKey: sender.accountKey, deviceId: sender.deviceId };
-  if (!group.session.isMember(member)) group.session.changeMembers({ add: [member] });
+  if (!group.session.isMember(member)) {
+    if (group.session.members.length >= groupLimits.MAX_GROUP_MEMBER_DEVICES) {
+      throw new ClientError('LIMIT_EXCEEDED', 'a group message from a new device of a group that is full', {
+        limit: groupLimits.MAX_GROUP_MEMBER_DEVICES,
+      });
+    }
+    group.session.changeMembers({ add: [member] });
+  }
   const opened = group.session.decrypt(env.envelope);
   saveGroup(ctx.store, group);
   let content: Content;
@@ -149,19 +239,20 @@ function listedSender(ctx: Context, sender: DeviceAddress): boolean {
 }
 
 /** Marks a failed envelope handled and, when a fresh session can cure it, asks its sender to re-send. */
-function recordFailure(ctx: Context, env: IncomingEnvelope, error: ParleyError | ClientError, pending: Pending): void {
-  markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
+function recordFailure(ctx: Context, env: IncomingEnvelope, error: ParleyError | ClientError, pending: Pending, keyable: boolean): void {
+  if (keyable) markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
   const sender = { account: accountId(env.sender.accountKey), deviceId: env.sender.deviceId };
+  const clientId = keyable ? env.clientId : '';
   // A device outside the account's list gets no retry request (it would not be encrypted to anyway).
   if (isClientError(error, 'UNTRUSTED_DEVICE') || !listedSender(ctx, env.sender)) {
     pending.add('untrusted-device', { account: sender.account, deviceId: sender.deviceId, reason: 'not-in-device-list' });
     return;
   }
   let retryRequested = false;
-  if (RETRY_CODES.has(error.code)) {
+  if (keyable && RETRY_CODES.has(error.code)) {
     // A group failure needs no new one-to-one session, only the content again.
     const direct = messageTypeOf(env.envelope) !== MessageType.group;
     retryRequested = requestRetry(ctx, env.sender, env.clientId, direct && freshSessionMayCure(error.code), pending);
   }
-  pending.add('undecryptable', { sender, clientId: env.clientId, code: error.code, retryRequested });
+  pending.add('undecryptable', { sender, clientId, code: error.code, retryRequested });
 }

@@ -41,6 +41,8 @@ export const TABLES = [
   'message-index',
   /** Deduplication: processed message ids and envelope ids. */
   'processed',
+  /** Envelopes that failed on this store again and again, parked for the app (engine/dead-letters.ts), and their attempt counts. */
+  'dead-letters',
   /** Recently sent contents, kept for retry requests. */
   'sent',
   /** Sends not yet accepted by the relay. */

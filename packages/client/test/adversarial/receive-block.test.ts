@@ -1,0 +1,102 @@
+/**
+ * Issue 11 finding 1: no content from any account may block the victim's
+ * inbox. Hostile contents that made the SDK throw an untyped error (a group
+ * state naming the victim with epoch 0xffffffff made GroupSession throw a
+ * RangeError) were treated as a local store failure: never acknowledged, so
+ * everything behind them waited, across restarts, until the relay's TTL.
+ */
+import { GroupSession, defaultProvider } from '@parley/core';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ParleyClient } from '../../src/client.ts';
+import { type DeviceAddress, parseAccountId } from '../../src/ids.ts';
+import { MemoryStore } from '../../src/store/memory.ts';
+import { FakeRelay } from '../support/fake-relay.ts';
+import { TEST_OPTIONS, closedAfterEach, newClient, next, record, until } from '../support/harness.ts';
+import { ContentType, MaliciousPeer, rawContent, rawGroupState } from '../support/malicious-peer.ts';
+
+const texts = (c: ParleyClient, conversation: string) =>
+  c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
+
+describe('receive loop: hostile contents never block the inbox', () => {
+  const track = closedAfterEach();
+  afterEach(() => vi.restoreAllMocks());
+
+  it('300 group states with epoch 0xffffffff, then a legitimate message: delivered and acknowledged, before and after a restart', async () => {
+    const relay = new FakeRelay();
+    const store = new MemoryStore();
+    const victim = track(await newClient(relay, store));
+    const friend = track(await newClient(relay));
+    const attacker = await MaliciousPeer.create(relay.connector);
+    track(attacker.client);
+    const refused = record(victim, 'undecryptable');
+    const warnings = record(victim, 'warning');
+
+    const me = parseVictim(victim);
+    const hostile = (i: number) =>
+      rawContent({
+        type: ContentType.groupUpdate,
+        group: defaultProvider().random(32),
+        body: rawGroupState({ revision: i + 1, members: [attacker.address.accountKey, me], epoch: 0xffffffff }),
+      });
+    for (let i = 0; i < 300; i++) await attacker.sendContent(victim.accountId, hostile(i));
+
+    await friend.sendText(victim.accountId, 'still reachable');
+    await until(() => texts(victim, friend.accountId).includes('still reachable'), 8000, 'the legitimate message');
+    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
+    // Each is refused where it is decoded (the epoch is out of range), reported, and acknowledged.
+    expect(warnings.filter((w) => w.code === 'OVERSIZED')).toHaveLength(300);
+    expect(refused).toEqual([]);
+    expect(victim.groups()).toEqual([]);
+
+    // The same after a restart: nothing was left behind to replay.
+    await victim.close();
+    const again = track(await ParleyClient.open({ store, relay: relay.connector, options: TEST_OPTIONS }));
+    await again.start();
+    for (let i = 0; i < 5; i++) await attacker.sendContent(again.accountId, hostile(i));
+    const arrived = next(again, 'message', (m) => m.body.type === 'text' && m.body.text === 'after restart');
+    await friend.sendText(again.accountId, 'after restart');
+    await arrived;
+    await until(() => relay.queued(addressOf(again)).length === 0, 8000, 'every envelope acknowledged after the restart');
+  });
+});
+
+describe('receive loop: an untyped error belongs to the input, not to the store', () => {
+  const track = closedAfterEach();
+  afterEach(() => vi.restoreAllMocks());
+
+  it('a RangeError from core inside the transaction is reported as INTERNAL, acknowledged, and what follows arrives', async () => {
+    const relay = new FakeRelay();
+    const victim = track(await newClient(relay));
+    const attacker = await MaliciousPeer.create(relay.connector);
+    track(attacker.client);
+    const group = await attacker.client.createGroup('trap', [victim.accountId]);
+    await until(() => victim.group(group) !== null, 8000, 'the victim joins');
+    await attacker.client.sendText(group, 'chain');
+    await until(() => texts(victim, group).includes('chain'), 8000, 'the attacker chain');
+
+    // Any untyped failure past the store (here: core's group layer) stands for the whole class.
+    vi.spyOn(GroupSession.prototype, 'decrypt').mockImplementation(() => {
+      throw new RangeError('"epoch" expected an integer in 0..4294967294');
+    });
+    const refused = record(victim, 'undecryptable');
+    for (let i = 0; i < 20; i++) await attacker.client.sendText(group, `hostile ${i}`);
+    await until(() => refused.length === 20, 8000, 'twenty refusals');
+    vi.restoreAllMocks();
+    expect(new Set(refused.map((e) => e.code))).toEqual(new Set(['INTERNAL']));
+    expect(refused.every((e) => e.sender.account === attacker.accountId && !e.retryRequested)).toBe(true);
+    // The message of an untyped error never reaches an event.
+    expect(JSON.stringify(refused)).not.toContain('expected an integer');
+
+    await attacker.client.sendText(group, 'after');
+    await until(() => texts(victim, group).includes('after'), 8000, 'the next group message');
+    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
+  });
+});
+
+function parseVictim(c: ParleyClient): Uint8Array {
+  return parseAccountId(c.accountId);
+}
+
+function addressOf(c: ParleyClient): DeviceAddress {
+  return { accountKey: parseAccountId(c.accountId), deviceId: c.deviceId };
+}
