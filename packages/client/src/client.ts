@@ -37,11 +37,12 @@ import { type ClientOptions, type Context, DEFAULT_OPTIONS, Pending } from './en
 import { devicesFor, publishOwnList, refreshDevices } from './engine/directory.ts';
 import { createGroup as createGroupState, prepareGroupSend, queueGroupContent, requireGroup, updateGroup } from './engine/groups.ts';
 import { type FlushResult, flushEntry } from './engine/outbox.ts';
+import { type DeadLetter, deleteDeadLetter, getDeadLetter, listDeadLetters } from './engine/dead-letters.ts';
 import { receiveEnvelope } from './engine/receive.ts';
 import { SerialQueue } from './engine/serial.ts';
 import { checkForRestore, maintainPreKeys, registerDevice } from './engine/upkeep.ts';
 import { ClientError, isClientError } from './errors.ts';
-import { type ClientEvents, Emitter, type EventName, type Listener } from './events.ts';
+import { type ClientEvents, Emitter, type EventName, type Listener, type SenderRef } from './events.ts';
 import { accountId, messageIdText, parseAccountId } from './ids.ts';
 import type { AccountRelayLink, IncomingEnvelope, Mailbox, RelayLink } from './relay-link.ts';
 import { type Contact, contactByName, getContact, getExpireTimer, listContacts, putContact, setExpireTimer } from './state/contacts.ts';
@@ -85,6 +86,19 @@ export interface DeviceInfo {
   readonly deviceId: number;
   /** True for this device. */
   readonly current: boolean;
+}
+
+/** An envelope parked after failing on this device's store again and again (spec/10-client.md §4.2.2). */
+export interface DeadLetterInfo {
+  readonly id: string;
+  readonly sender: SenderRef;
+  readonly clientId: string;
+  /** When the relay accepted it (ms since the epoch). */
+  readonly serverTimestamp: number;
+  /** The local failure's label (SQLITE_FULL, STORE_FAILED, ...). */
+  readonly code: string;
+  readonly attempts: number;
+  readonly parkedAt: number;
 }
 
 export interface GroupInfo {
@@ -538,6 +552,47 @@ export class ParleyClient {
     return getExpireTimer(this.#ctx.store, conversation);
   }
 
+  /** Envelopes parked after failing on this device's store MAX_LOCAL_ATTEMPTS times, oldest first. */
+  deadLetters(): DeadLetterInfo[] {
+    return listDeadLetters(this.#ctx.store).map(deadLetterInfo);
+  }
+
+  /**
+   * Runs a dead letter through the receive path again (once the store is
+   * healthy). True when it was handled (delivered, or refused as any envelope
+   * can be) and the letter is gone; false when the store failed again (the
+   * letter stays). Unknown ids are a TypeError.
+   */
+  async retryDeadLetter(id: string): Promise<boolean> {
+    this.#open();
+    const letter = getDeadLetter(this.#ctx.store, id);
+    if (!letter) throw new TypeError('"id" names no dead letter');
+    const envelope: IncomingEnvelope = {
+      seq: -1,
+      sender: letter.sender,
+      clientId: letter.clientId,
+      serverTimestamp: letter.serverTimestamp,
+      expiresAt: letter.parkedAt,
+      envelope: letter.envelope,
+    };
+    return this.#serial.run(async () => {
+      try {
+        await receiveEnvelope(this.#ctx, envelope, { park: false });
+      } catch (e) {
+        this.#warn(e);
+        return false;
+      }
+      deleteDeadLetter(this.#ctx.store, id);
+      this.#kick();
+      return true;
+    });
+  }
+
+  /** Deletes a dead letter without processing it. */
+  discardDeadLetter(id: string): void {
+    deleteDeadLetter(this.#ctx.store, id);
+  }
+
   /** A conversation's stored messages, oldest first (the latest `limit`). Expired ones are never returned. */
   history(conversation: string, limit?: number): StoredMessage[] {
     parseConversationId(conversation);
@@ -898,4 +953,16 @@ export class ParleyClient {
   #open(): void {
     if (this.#closed) throw new ClientError('CLOSED', 'the client was closed');
   }
+}
+
+function deadLetterInfo(l: DeadLetter): DeadLetterInfo {
+  return {
+    id: l.id,
+    sender: { account: accountId(l.sender.accountKey), deviceId: l.sender.deviceId },
+    clientId: l.clientId,
+    serverTimestamp: l.serverTimestamp,
+    code: l.code,
+    attempts: l.attempts,
+    parkedAt: l.parkedAt,
+  };
 }

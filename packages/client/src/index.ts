@@ -5,7 +5,15 @@
  * Node apps also import `@parley/client/node` (SQLite store, relay link with
  * `ws`); the typed relay client alone is `@parley/client/relay-client`.
  */
-export { ParleyClient, type ClientConfig, type DeviceInfo, type GroupInfo, type RelayConnector, type SendResult } from './client.ts';
+export {
+  ParleyClient,
+  type ClientConfig,
+  type DeadLetterInfo,
+  type DeviceInfo,
+  type GroupInfo,
+  type RelayConnector,
+  type SendResult,
+} from './client.ts';
 export type { FileToSend } from './attachment-transfer.ts';
 export { ClientError, ClientErrorCode, isClientError } from './errors.ts';
 export type { ClientEvents, EventName, Listener, MessageBody, MessageEvent, SenderRef } from './events.ts';

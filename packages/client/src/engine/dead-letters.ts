@@ -18,6 +18,7 @@
  * whatever the relay put in the client id.
  */
 import { type CryptoProvider, decodeCbor, encodeCbor } from '@parley/core';
+import { readTimestamp, timestampToBytes } from '../content/fields.ts';
 import { type DeviceAddress, deviceKey, toBase64Url } from '../ids.ts';
 import type { IncomingEnvelope } from '../relay-link.ts';
 import { DEDUP_WINDOW_MS } from '../state/dedup.ts';
@@ -118,11 +119,12 @@ function encodeLetter(l: DeadLetter): Uint8Array {
     l.sender.accountKey,
     l.sender.deviceId,
     l.clientId,
-    l.serverTimestamp,
+    // Times as 8-byte big-endian, as everywhere in the client's records (CBOR integers stop at 2^32 here).
+    timestampToBytes(Math.max(0, Math.floor(l.serverTimestamp))),
     l.envelope,
     l.code,
     l.attempts,
-    l.parkedAt,
+    timestampToBytes(l.parkedAt),
   ]);
 }
 
@@ -132,17 +134,17 @@ function decodeLetter(bytes: Uint8Array): DeadLetter | null {
     if (!Array.isArray(v) || v.length !== 10 || v[0] !== VERSION) return null;
     const [, id, accountKey, deviceId, clientId, serverTimestamp, envelope, code, attempts, parkedAt] = v as unknown[];
     if (typeof id !== 'string' || !(accountKey instanceof Uint8Array) || typeof deviceId !== 'number') return null;
-    if (typeof clientId !== 'string' || typeof serverTimestamp !== 'number' || !(envelope instanceof Uint8Array)) return null;
-    if (typeof code !== 'string' || typeof attempts !== 'number' || typeof parkedAt !== 'number') return null;
+    if (typeof clientId !== 'string' || !(envelope instanceof Uint8Array)) return null;
+    if (typeof code !== 'string' || typeof attempts !== 'number') return null;
     return {
       id,
       sender: { accountKey: new Uint8Array(accountKey), deviceId },
       clientId,
-      serverTimestamp,
+      serverTimestamp: readTimestamp(serverTimestamp, 'serverTimestamp'),
       envelope: new Uint8Array(envelope),
       code,
       attempts,
-      parkedAt,
+      parkedAt: readTimestamp(parkedAt, 'parkedAt'),
     };
   } catch {
     return null;

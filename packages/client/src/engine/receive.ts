@@ -46,17 +46,18 @@ const MAX_ENVELOPE_CLIENT_ID_CHARS = 256;
 /**
  * Handles one envelope; when it returns, the envelope may be acknowledged.
  * Throws only a LocalStoreFailure (this device's store failed, fewer than
- * MAX_LOCAL_ATTEMPTS times for this envelope): then the envelope must not be
- * acknowledged, and the relay delivers it again.
+ * MAX_LOCAL_ATTEMPTS times for this envelope, or `park` is false): then the
+ * envelope must not be acknowledged, and the relay delivers it again.
  */
-export async function receiveEnvelope(ctx: Context, env: IncomingEnvelope): Promise<ReceiveOutcome> {
+export async function receiveEnvelope(ctx: Context, env: IncomingEnvelope, options: { park?: boolean } = {}): Promise<ReceiveOutcome> {
   const local: Context = { ...ctx, store: taggingStoreFailures(ctx.store) };
   try {
     return receiveChecked(local, env);
   } catch (e) {
     // receiveChecked lets nothing but the store's own failures escape.
     const failure = e instanceof LocalStoreFailure ? e : new LocalStoreFailure(e);
-    if (parkIfExhausted(ctx, env, failure)) return { usedPreKeys: false };
+    // A dead letter being retried by the app is not counted again: it is already parked.
+    if (options.park !== false && parkIfExhausted(ctx, env, failure)) return { usedPreKeys: false };
     throw failure;
   }
 }
@@ -123,8 +124,8 @@ function parkIfExhausted(ctx: Context, env: IncomingEnvelope, failure: LocalStor
     parked = ctx.store.transaction(() => {
       const attempts = countLocalFailure(ctx.store, id, now);
       if (attempts < MAX_LOCAL_ATTEMPTS) return null;
+      // Not marked handled: `retryDeadLetter` runs it through this path again.
       parkEnvelope(ctx.store, id, env, failure.code, attempts, now);
-      if (validClientId(env.clientId)) markEnvelope(ctx.store, env.sender, env.clientId, now);
       return { attempts };
     });
   } catch {

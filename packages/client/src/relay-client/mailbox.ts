@@ -8,6 +8,14 @@
  * Delivery is at-least-once: an envelope whose acknowledgement was lost
  * comes again on the next connection. The receiver remembers recent seqs
  * and acknowledges such repeats without calling the handler again.
+ *
+ * A handler that throws (the SDK throws only when its own store failed,
+ * spec/10-client.md §4.2.2) leaves its envelope unacknowledged. The relay
+ * sends again only on a new connection, and holds back what follows once
+ * its in-flight window is full, so the receiver stops handling that
+ * connection's envelopes, closes it, and reconnects after a delay that grows
+ * with each consecutive handler failure: the envelope comes again, and the
+ * SDK parks it after a bounded number of tries.
  */
 import { backoffDelay } from './backoff.ts';
 import { decodeDelivered } from './decode.ts';
@@ -22,8 +30,8 @@ export interface MailboxHandlers {
   /**
    * Called once per envelope, in relay order. The envelope is acknowledged
    * (deleted from the relay) after the returned promise resolves; if it
-   * throws, the envelope is not acknowledged and comes back on the next
-   * connection.
+   * throws, the envelope is not acknowledged: the connection is closed and
+   * reopened after a growing delay, and the envelope comes back.
    */
   onEnvelope(envelope: ReceivedEnvelope): void | Promise<void>;
   /** Every envelope stored when the connection opened has been handled. Once per connection. */
@@ -41,6 +49,9 @@ export interface MailboxOptions {
   readonly rememberSeqs?: number;
   readonly random?: () => number;
 }
+
+/** Our close code when a handler failed: reconnect so the relay delivers the envelope again. */
+const HANDLER_FAILED = 4000;
 
 /** Close codes after which reconnecting cannot help (spec §5.3). */
 const TERMINAL = new Map<number, string>([
@@ -69,6 +80,10 @@ export class MailboxReceiver {
   #state: MailboxState = 'stopped';
   #stopped = true;
   #failures = 0;
+  /** Handler failures in a row (reset by a handled envelope): the delay before re-delivery grows with it. */
+  #handlerFailures = 0;
+  /** The connection being closed after a handler failure: its remaining envelopes are left for the next one. */
+  #retiring: WebSocketLike | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #chain: Promise<void> = Promise.resolve();
   readonly #handled = new Set<number>();
@@ -138,6 +153,11 @@ export class MailboxReceiver {
       this.#socket = undefined;
       this.#pendingAcks = [];
       if (this.#stopped) return;
+      if (this.#retiring === socket) {
+        this.#retiring = undefined;
+        this.#scheduleReconnect(HANDLER_FAILED, 'handler failed', this.#handlerFailures);
+        return;
+      }
       const terminal = TERMINAL.get(event.code);
       if (terminal) {
         this.#stopped = true;
@@ -149,8 +169,8 @@ export class MailboxReceiver {
     };
   }
 
-  #scheduleReconnect(code: number, reason: string): void {
-    const delayMs = backoffDelay(++this.#failures, this.#baseDelay, this.#maxDelay, this.#random);
+  #scheduleReconnect(code: number, reason: string, attempt = ++this.#failures): void {
+    const delayMs = backoffDelay(attempt, this.#baseDelay, this.#maxDelay, this.#random);
     this.#setState('reconnecting', { code, reason, delayMs });
     this.#timer = setTimeout(() => {
       if (!this.#stopped) this.#connect();
@@ -200,19 +220,31 @@ export class MailboxReceiver {
   }
 
   async #deliver(socket: WebSocketLike, envelope: ReceivedEnvelope): Promise<void> {
+    if (this.#retiring === socket || this.#socket !== socket) return;
     if (!this.#handled.has(envelope.seq)) {
       try {
         await this.#handlers.onEnvelope(envelope);
       } catch (error) {
         this.#handlers.onError?.(error);
+        this.#retire(socket);
         return;
       }
+      this.#handlerFailures = 0;
       this.#handled.add(envelope.seq);
       if (this.#handled.size > this.#remember) this.#handled.delete(this.#handled.values().next().value as number);
     }
     if (this.#socket !== socket) return;
     this.#pendingAcks.push(envelope.seq);
     this.#ackTimer ??= setTimeout(() => this.#flushAcks(), 0);
+  }
+
+  /** Sends the acks so far, then closes `socket` so the failed envelope comes again on the next connection. */
+  #retire(socket: WebSocketLike): void {
+    if (this.#socket !== socket || this.#retiring === socket) return;
+    this.#handlerFailures++;
+    this.#retiring = socket;
+    this.#flushAcks();
+    socket.close(HANDLER_FAILED, 'handler failed');
   }
 
   #flushAcks(): void {
