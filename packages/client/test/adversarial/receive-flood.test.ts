@@ -1,0 +1,76 @@
+/**
+ * Issue 11 finding 8, the flood item: each first-contact PreKeyMessage makes
+ * the receiver run a whole PQXDH handshake (about 1.4 ms with node:crypto,
+ * 6.8 ms with noble) before anything about it can be judged, and one that
+ * fails afterwards leaves nothing behind, so the same bytes can be sent again
+ * and again. A per-sender-account budget (MAX_FIRST_CONTACTS_PER_HOUR) bounds
+ * the handshakes one account can cause; the rest are refused unopened,
+ * acknowledged, and reported. Handshakes are counted by the ML-KEM
+ * decapsulations the victim performs, not by time.
+ */
+import { defaultProvider, encodeCbor } from '@parley/core';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ParleyClient } from '../../src/client.ts';
+import { MAX_FIRST_CONTACTS_PER_HOUR } from '../../src/engine/first-contact.ts';
+import { type DeviceAddress, parseAccountId } from '../../src/ids.ts';
+import { FakeRelay } from '../support/fake-relay.ts';
+import { closedAfterEach, newClient, record, until } from '../support/harness.ts';
+import { ContentType, MaliciousPeer, rawContent } from '../support/malicious-peer.ts';
+
+const texts = (c: ParleyClient, conversation: string) =>
+  c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
+const addressOf = (c: ParleyClient): DeviceAddress => ({ accountKey: parseAccountId(c.accountId), deviceId: c.deviceId });
+
+describe('first-contact flood from one account', () => {
+  const track = closedAfterEach();
+  afterEach(() => vi.restoreAllMocks());
+
+  it('replaying one failing PreKeyMessage costs at most MAX_FIRST_CONTACTS_PER_HOUR handshakes; the rest are refused and acknowledged', async () => {
+    const relay = new FakeRelay();
+    const victim = track(await newClient(relay));
+    const friend = track(await newClient(relay));
+    const attacker = await MaliciousPeer.create(relay.connector);
+    track(attacker.client);
+    const refused = record(victim, 'undecryptable');
+
+    // A real handshake whose inner message fails its tag: the handshake runs, then the decrypt fails and rolls back.
+    const { recipient, envelope } = await attacker.firstContact(
+      victim.accountId,
+      encodeCbor(rawContent({ type: ContentType.text, body: ['hi'] })),
+    );
+    const tampered = envelope.slice();
+    tampered[tampered.length - 1] ^= 1;
+    // The attacker's own receive loop would decapsulate the victim's retry requests: count only the victim's work.
+    await attacker.client.close();
+
+    const backend = defaultProvider().backend;
+    const decapsulate = vi.spyOn(backend, 'mlkemDecapsulate');
+    const extra = 16;
+    for (let i = 0; i < MAX_FIRST_CONTACTS_PER_HOUR + extra; i++) await attacker.sendEnvelope(recipient, tampered);
+    await until(() => refused.length === MAX_FIRST_CONTACTS_PER_HOUR + extra, 15_000, 'every replay refused');
+    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every replay acknowledged');
+
+    expect(decapsulate.mock.calls.length).toBe(MAX_FIRST_CONTACTS_PER_HOUR);
+    const limited = refused.filter((e) => e.code === 'RATE_LIMITED');
+    expect(limited).toHaveLength(extra);
+    expect(limited.every((e) => e.sender.account === attacker.accountId && !e.retryRequested)).toBe(true);
+
+    // Another account is not held back by the attacker's budget.
+    await friend.sendText(victim.accountId, 'hello');
+    await until(() => texts(victim, friend.accountId).includes('hello'), 8000, 'the friend first contact');
+  });
+
+  it('an honest contact that keeps sending before hearing back (repeated PreKeyMessages of one session) spends nothing', async () => {
+    const relay = new FakeRelay();
+    const victim = track(await newClient(relay));
+    const friend = track(await newClient(relay));
+    const backend = defaultProvider().backend;
+    const decapsulate = vi.spyOn(backend, 'mlkemDecapsulate');
+    const n = MAX_FIRST_CONTACTS_PER_HOUR + 6;
+    // Receipts would answer the friend and end its PreKeyMessage phase; keep the victim quiet.
+    victim.on('message', () => undefined);
+    for (let i = 0; i < n; i++) await friend.sendText(victim.accountId, `m${i}`);
+    await until(() => texts(victim, friend.accountId).length === n, 15_000, 'every message');
+    expect(decapsulate.mock.calls.length).toBeLessThanOrEqual(2);
+  });
+});
