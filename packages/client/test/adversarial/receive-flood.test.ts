@@ -39,7 +39,7 @@ describe('first-contact flood from one account', () => {
       encodeCbor(rawContent({ type: ContentType.text, body: ['hi'] })),
     );
     const tampered = envelope.slice();
-    tampered[tampered.length - 1] ^= 1;
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1;
     // The attacker's own receive loop would decapsulate the victim's retry requests: count only the victim's work.
     await attacker.client.close();
 

@@ -30,9 +30,10 @@ import { loadIdentity } from '../../src/state/identity.ts';
 import { loadSession, saveSession } from '../../src/state/sessions.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import type { ClientStore } from '../../src/store/types.ts';
-import { TEST_OPTIONS } from './harness.ts';
 
 const provider = defaultProvider();
+/** Small prekey pools keep setup fast (as harness.ts's TEST_OPTIONS; not imported: this file also runs outside vitest). */
+const PEER_OPTIONS = { oneTimePreKeys: 5, kemPreKeys: 2, retryDelayMs: 20, blockedRetryMs: 100, deliveryReceipts: false };
 
 /** Fields of a raw Content; anything not given takes an honest default. Values are not checked. */
 export interface RawContent {
@@ -73,7 +74,6 @@ export class MaliciousPeer {
   readonly store: ClientStore;
   readonly #link: RelayLink;
   readonly #device: DeviceIdentity;
-  #sent = 0;
 
   private constructor(client: ParleyClient, store: ClientStore, link: RelayLink, device: DeviceIdentity) {
     this.client = client;
@@ -85,7 +85,7 @@ export class MaliciousPeer {
   /** Registers a new account (one device) on the relay behind `connector` and starts its receive loop. */
   static async create(connector: RelayConnector): Promise<MaliciousPeer> {
     const store = new MemoryStore();
-    const client = await ParleyClient.createAccount({ store, relay: connector, options: { ...TEST_OPTIONS, deliveryReceipts: false } });
+    const client = await ParleyClient.createAccount({ store, relay: connector, options: PEER_OPTIONS });
     await client.start();
     const identity = loadIdentity(store, provider);
     if (!identity) throw new Error('malicious peer: no identity after createAccount');
@@ -103,7 +103,6 @@ export class MaliciousPeer {
 
   /** A fresh client id, shaped like the SDK's own (so a victim cannot tell them apart). */
   nextClientId(): string {
-    this.#sent++;
     return toBase64Url(provider.random(16));
   }
 
@@ -114,20 +113,25 @@ export class MaliciousPeer {
     const clientId = this.nextClientId();
     const envelopes = [];
     for (const d of devices) {
-      const peer = { accountKey, deviceId: d.deviceId };
-      let record = this.store.transaction(() => loadSession(this.store, peer, provider).record);
-      if (!record.hasSession) record = await this.#initiate(peer);
-      const envelope = this.store.transaction(() => {
-        const current = loadSession(this.store, peer, provider).record;
-        const use = current.hasSession ? current : record;
-        const bytes = use.encrypt(plaintext);
-        saveSession(this.store, peer, use);
-        return bytes;
-      });
-      envelopes.push({ recipient: peer, clientId, envelope });
+      const envelope = await this.encryptFor(victim, plaintext, d.deviceId);
+      envelopes.push({ recipient: { accountKey, deviceId: d.deviceId }, clientId, envelope });
     }
     await this.#sendAll(envelopes);
     return clientId;
+  }
+
+  /** Encrypts `plaintext` on the real session with one device of `victim` and returns the envelope without sending it. */
+  async encryptFor(victim: string, plaintext: Uint8Array, deviceId = 1): Promise<Uint8Array> {
+    const peer = { accountKey: parseAccountId(victim), deviceId };
+    const held = this.store.transaction(() => loadSession(this.store, peer, provider).record);
+    const record = held.hasSession ? held : await this.#initiate(peer);
+    return this.store.transaction(() => {
+      const current = loadSession(this.store, peer, provider).record;
+      const use = current.hasSession ? current : record;
+      const bytes = use.encrypt(plaintext);
+      saveSession(this.store, peer, use);
+      return bytes;
+    });
   }
 
   /** Sends any CBOR value as the Content of a one-to-one message. */
