@@ -5,7 +5,7 @@
  * RangeError) were treated as a local store failure: never acknowledged, so
  * everything behind them waited, across restarts, until the relay's TTL.
  */
-import { GroupSession, defaultProvider } from '@parley/core';
+import { GroupSession, defaultProvider, encodeCbor } from '@parley/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ParleyClient } from '../../src/client.ts';
 import { type DeviceAddress, parseAccountId } from '../../src/ids.ts';
@@ -90,6 +90,37 @@ describe('receive loop: an untyped error belongs to the input, not to the store'
     await attacker.client.sendText(group, 'after');
     await until(() => texts(victim, group).includes('after'), 8000, 'the next group message');
     await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
+  });
+});
+
+describe('receive loop: a lying relay', () => {
+  const track = closedAfterEach();
+
+  it('an envelope under another sender than encrypted it, and one with an unusable client id: refused, acknowledged, nothing attributed', async () => {
+    const relay = new FakeRelay();
+    const victim = track(await newClient(relay));
+    const friend = track(await newClient(relay));
+    const attacker = await MaliciousPeer.create(relay.connector);
+    track(attacker.client);
+    const refused = record(victim, 'undecryptable');
+    const friendAddress = addressOf(friend);
+    await friend.sendText(victim.accountId, 'hello');
+    await until(() => texts(victim, friend.accountId).includes('hello'), 8000, 'the first message');
+
+    const forged = await attacker.encryptFor(victim.accountId, encodeCbor(rawContent({ type: ContentType.text, body: ['from friend?'] })));
+    relay.deliverRaw(friendAddress, addressOf(victim), 'spoofed-1', forged);
+    const real = await attacker.encryptFor(victim.accountId, encodeCbor(rawContent({ type: ContentType.text, body: ['bad id'] })));
+    relay.deliverRaw(attacker.address, addressOf(victim), 'bad\u0000id', real);
+    relay.deliverRaw(attacker.address, addressOf(victim), 'x'.repeat(5000), real);
+
+    await friend.sendText(victim.accountId, 'after');
+    await until(() => texts(victim, friend.accountId).includes('after'), 8000, 'the message after');
+    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
+    expect(texts(victim, friend.accountId)).toEqual(['hello', 'after']);
+    expect(texts(victim, attacker.accountId)).toEqual([]);
+    // The spoofed sender is caught by core (the session's peer is not the claimed device); the ids by the receive path.
+    expect(refused.map((e) => e.code)).toEqual(['IDENTITY_MISMATCH', 'RELAY_MISBEHAVED', 'RELAY_MISBEHAVED']);
+    expect(refused.every((e) => e.code !== 'INTERNAL')).toBe(true);
   });
 });
 
