@@ -40,7 +40,6 @@ describe('receive loop property', () => {
               );
             }
             await scene.probe();
-            console.log(inputs.length, scene.tally.refused, scene.tally.warnings, [...scene.tally.codes]);
             expect(scene.tally.untyped).toBe(0);
             expect(scene.tally.listenerErrors).toBe(0);
             expect(scene.stuck).toBe(0);
