@@ -9,15 +9,15 @@
  * device's CPU busy. The budget is per sender account (the relay
  * authenticates it) and per hour, and it is spent before the handshake runs,
  * in its own transaction, so a handshake that fails still counts. A
- * PreKeyMessage repeating the handshake of the session we hold (its sender
- * has not heard from us yet) is not a handshake and costs nothing.
+ * PreKeyMessage repeating the handshake of a session we hold, current or
+ * archived (its sender has not heard from us yet, or we started a fresh
+ * session since), is not a handshake and costs nothing.
  */
 import { type CryptoProvider, type PreKeyMessage, decodeMessage } from '@parley/core';
 import { ClientError } from '../errors.ts';
 import { type DeviceAddress, accountId } from '../ids.ts';
 import { loadSession } from '../state/sessions.ts';
 import type { ClientStore } from '../store/types.ts';
-import { bytesEqual } from '../bytes.ts';
 
 /**
  * Handshakes one sender account may make us run per hour. An honest account
@@ -30,12 +30,11 @@ export const MAX_FIRST_CONTACTS_PER_HOUR = 64;
 
 const HOUR = 3600 * 1000;
 
-/** True when `bytes` (a PreKeyMessage) would start a new session with `sender` rather than repeat the current one. */
+/** True when `bytes` (a PreKeyMessage) would start a new session with `sender` rather than repeat one we hold. */
 export function startsHandshake(store: ClientStore, provider: CryptoProvider, sender: DeviceAddress, bytes: Uint8Array): boolean {
   const message = decodeMessage(bytes) as PreKeyMessage;
   if (message.type !== 'prekey') return false;
-  const current = loadSession(store, sender, provider).record.sessionId;
-  return current === null || !bytesEqual(current, message.use.baseKey);
+  return !loadSession(store, sender, provider).record.hasBaseKey(message.use.baseKey);
 }
 
 /**

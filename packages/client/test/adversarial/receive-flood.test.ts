@@ -13,6 +13,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ParleyClient } from '../../src/client.ts';
 import { MAX_FIRST_CONTACTS_PER_HOUR } from '../../src/engine/first-contact.ts';
 import { type DeviceAddress, parseAccountId } from '../../src/ids.ts';
+import { loadSession } from '../../src/state/sessions.ts';
+import { MemoryStore } from '../../src/store/memory.ts';
 import { FakeRelay } from '../support/fake-relay.ts';
 import { closedAfterEach, newClient, record, until } from '../support/harness.ts';
 import { ContentType, MaliciousPeer, rawContent } from '../support/malicious-peer.ts';
@@ -60,17 +62,33 @@ describe('first-contact flood from one account', () => {
     await until(() => texts(victim, friend.accountId).includes('hello'), 8000, 'the friend first contact');
   });
 
-  it('an honest contact that keeps sending before hearing back (repeated PreKeyMessages of one session) spends nothing', async () => {
+  it('a contact that keeps sending before hearing back (repeats of one handshake, also after we archived its session) spends nothing', async () => {
     const relay = new FakeRelay();
-    const victim = track(await newClient(relay));
-    const friend = track(await newClient(relay));
-    const backend = defaultProvider().backend;
-    const decapsulate = vi.spyOn(backend, 'mlkemDecapsulate');
+    const store = new MemoryStore();
+    const victim = track(await newClient(relay, store));
+    // A peer that never reads its mailbox: every message it sends repeats its first handshake.
+    const peer = await MaliciousPeer.create(relay.connector);
+    await peer.client.close();
+    const decapsulate = vi.spyOn(defaultProvider().backend, 'mlkemDecapsulate');
+    const text = (t: string) => rawContent({ type: ContentType.text, body: [t] });
     const n = MAX_FIRST_CONTACTS_PER_HOUR + 6;
-    // Receipts would answer the friend and end its PreKeyMessage phase; keep the victim quiet.
-    victim.on('message', () => undefined);
-    for (let i = 0; i < n; i++) await friend.sendText(victim.accountId, `m${i}`);
-    await until(() => texts(victim, friend.accountId).length === n, 15_000, 'every message');
-    expect(decapsulate.mock.calls.length).toBeLessThanOrEqual(2);
+    for (let i = 0; i < n; i++) await peer.sendContent(victim.accountId, text(`a${i}`));
+    await until(() => texts(victim, peer.accountId).length === n, 15_000, 'the first run');
+    expect(decapsulate.mock.calls.length).toBe(1);
+
+    // A broken message makes the victim start a fresh session with the peer (a retry request): the peer's
+    // session is archived on the victim's side, and the peer, still deaf, keeps using it.
+    const refused = record(victim, 'undecryptable');
+    const broken = await peer.encryptFor(victim.accountId, encodeCbor(text('broken')));
+    broken[broken.length - 1] = (broken[broken.length - 1] as number) ^ 1;
+    await peer.sendEnvelope({ accountKey: parseAccountId(victim.accountId), deviceId: victim.deviceId }, broken);
+    await until(() => refused.some((e) => e.retryRequested), 8000, 'a retry request');
+    const archived = () => loadSession(store, peer.address, defaultProvider()).record.archivedCount;
+    await until(() => archived() === 1, 8000, 'the fresh session, with the peer session archived');
+    for (let i = 0; i < n; i++) await peer.sendContent(victim.accountId, text(`b${i}`));
+    await until(() => texts(victim, peer.accountId).length === 2 * n, 15_000, 'the second run');
+    expect(refused.filter((e) => e.code === 'RATE_LIMITED')).toEqual([]);
+    expect(decapsulate.mock.calls.length).toBe(1);
+    expect(archived()).toBe(1);
   });
 });

@@ -61,9 +61,14 @@ export class Draw {
   chance(p: number): boolean {
     return this.r() < p;
   }
+  /** Random bytes of a random length in 0..max. */
   bytes(max: number): Uint8Array {
-    const out = new Uint8Array(this.int(max + 1));
-    for (let i = 0; i < out.length; i++) out[i] = this.int(256);
+    return this.exact(this.int(max + 1));
+  }
+  /** Random bytes of exactly `n` (an id or key of the right size). */
+  exact(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.int(256);
     return out;
   }
   uint(): number {
@@ -83,7 +88,7 @@ export class Draw {
       case 3:
         return this.pick([null, true, false]);
       case 4:
-        return this.bytes(32);
+        return this.exact(32);
       default:
         return Array.from({ length: this.int(top && this.chance(0.05) ? 1200 : 5) }, () => this.value(depth + 1));
     }
@@ -99,7 +104,7 @@ export class Draw {
 export function hostileContent(d: Draw, t: Target, attacker: MaliciousPeer): CborValue {
   const type = d.chance(0.9) ? 1 + d.int(10) : d.uint();
   const groupType = type === ContentType.distribution || type === ContentType.groupUpdate;
-  const someGroup = (): CborValue => (t.group && d.chance(0.6) ? t.group.groupId : d.bytes(32));
+  const someGroup = (): CborValue => (t.group && d.chance(0.6) ? t.group.groupId : d.exact(32));
   const group = d.chance(0.97) ? (groupType || (t.group && d.chance(0.3)) ? someGroup() : null) : d.value();
   const counter = () => (d.chance(0.5) ? d.int(5) : d.chance(0.9) ? d.pick(EDGE_INTS) : d.pick(WILD_INTS));
   // In the group the attacker shares with the victim it never drops itself (that would end the group fuzzing for the run).
@@ -111,19 +116,19 @@ export function hostileContent(d: Draw, t: Target, attacker: MaliciousPeer): Cbo
     if (realGroup)
       return d.pick<CborValue[]>([
         [...pair, t.accountKey],
-        [...pair, d.bytes(32)],
-        [...pair, ...Array.from({ length: 999 }, () => d.bytes(32))],
+        [...pair, d.exact(32)],
+        [...pair, ...Array.from({ length: 999 }, () => d.exact(32))],
       ]) as CborValue;
     return d.pick<CborValue[]>([
       [t.accountKey, t.accountKey],
       [],
-      Array.from({ length: 1001 }, () => d.bytes(32)),
-      [d.bytes(31)],
+      Array.from({ length: 1001 }, () => d.exact(32)),
+      [d.exact(31)],
       [attacker.address.accountKey],
       [t.accountKey],
     ]) as CborValue;
   };
-  const id16 = () => (d.chance(0.9) ? d.bytes(16).fill(d.int(256), 0, 0) : d.bytes(20));
+  const id16 = () => (d.chance(0.9) ? d.exact(16) : d.bytes(20));
   const bodies: Record<number, () => CborValue> = {
     [ContentType.text]: () => [d.chance(0.9) ? 'hi' : d.value()],
     [ContentType.attachment]: () => [d.bytes(300), d.chance(0.9) ? '' : d.value()],
@@ -136,7 +141,7 @@ export function hostileContent(d: Draw, t: Target, attacker: MaliciousPeer): Cbo
       d.pick(['', 'x'.repeat(200), 'AAAAAAAAAAAAAAAAAAAAAA', 'AAAAAAAAAAAAAAAAAAAAAA.r1', 'not-ours', 'BBBBBBBBBBBBBBBBBBBBBB.r99']),
     ],
     [ContentType.sync]: () => [
-      d.pick<CborValue>([null, t.accountKey, d.bytes(32), attacker.address.accountKey]),
+      d.pick<CborValue>([null, t.accountKey, d.exact(32), attacker.address.accountKey]),
       encodeCbor(rawContent({ type: 1 + d.int(10), group: d.chance(0.5) ? null : someGroup(), body: [d.chance(0.5) ? 'x' : d.value()] })),
     ],
     [ContentType.distribution]: () => [
@@ -197,14 +202,16 @@ export async function sendHostile(attacker: MaliciousPeer, t: Target, seed: numb
       await attacker.sendContent(t.account, hostileContent(d, t, attacker));
       break;
     case 'group-state': {
-      const groupId = d.chance(0.5) && t.group ? t.group.groupId : d.bytes(32);
+      // Aimed at the counters: a new group that names the victim at the top of the epoch range is what blocked inboxes (finding 1).
+      const groupId = d.chance(0.3) && t.group ? t.group.groupId : d.exact(32);
+      const top = () => (d.chance(0.3) ? 0xffffffff : d.chance(0.3) ? 0xfffffffe : d.pick(EDGE_INTS));
       const state = rawGroupState({
-        revision: d.pick(EDGE_INTS),
+        revision: top(),
         members:
-          groupId === t.group?.groupId
+          groupId === t.group?.groupId || d.chance(0.85)
             ? [attacker.address.accountKey, t.accountKey]
-            : d.pick<CborValue>([[attacker.address.accountKey, t.accountKey], [t.accountKey]]),
-        epoch: d.pick(EDGE_INTS),
+            : d.pick<CborValue>([[t.accountKey], [attacker.address.accountKey]]),
+        epoch: top(),
       });
       const distribution = d.chance(0.5);
       await attacker.sendContent(

@@ -82,6 +82,10 @@ export class ReceiveScene {
       this.firstContacts.push(b);
     }
     await this.probe();
+    // From here the attackers only send. Their own receive loops would take the victim's retry
+    // requests and move their sessions to the fresh ones the victim starts, so later hostile inputs
+    // would mostly fail to decrypt and never reach the code behind decryption.
+    for (const a of this.attackers) await a.client.close();
   }
 
   #listen(c: ParleyClient): void {

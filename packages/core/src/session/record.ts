@@ -145,6 +145,16 @@ export class SessionRecord {
     return this.#state.current?.baseKey ?? null;
   }
 
+  /**
+   * True when the current or an archived session was created with this base
+   * key: a PreKeyMessage carrying it decrypts on that session without a new
+   * handshake. Lets a caller tell a cheap repeat from a costly first contact
+   * before decrypting (the client's per-sender handshake budget). Base keys are public.
+   */
+  hasBaseKey(baseKey: Uint8Array): boolean {
+    return this.#find((s) => bytesEqual(s.baseKey, baseKey)) !== null;
+  }
+
   get archivedCount(): number {
     return this.#state.previous.length;
   }
