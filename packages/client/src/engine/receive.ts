@@ -86,11 +86,36 @@ function receiveChecked(ctx: Context, env: IncomingEnvelope): ReceiveOutcome {
     return { usedPreKeys };
   } catch (e) {
     if (e instanceof LocalStoreFailure) throw e;
-    const failed = new Pending();
-    ctx.store.transaction(() => recordFailure(ctx, env, typedFailure(e), failed, keyable));
-    failed.flush(ctx.events);
+    recordFailureSafely(ctx, env, typedFailure(e), keyable);
     return { usedPreKeys: false };
   }
+}
+
+/**
+ * Records a refused envelope. Should recording itself fail on the input (a
+ * bug: say, in the retry bookkeeping), the bare minimum is recorded instead,
+ * so that failure cannot hold the envelope either.
+ */
+function recordFailureSafely(ctx: Context, env: IncomingEnvelope, error: ParleyError | ClientError, keyable: boolean): void {
+  const failed = new Pending();
+  try {
+    ctx.store.transaction(() => recordFailure(ctx, env, error, failed, keyable));
+  } catch (e) {
+    if (e instanceof LocalStoreFailure) throw e;
+    const bare = new Pending();
+    ctx.store.transaction(() => {
+      if (keyable) markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
+      bare.add('undecryptable', {
+        sender: { account: accountId(env.sender.accountKey), deviceId: env.sender.deviceId },
+        clientId: keyable ? env.clientId : '',
+        code: 'INTERNAL',
+        retryRequested: false,
+      });
+    });
+    bare.flush(ctx.events);
+    return;
+  }
+  failed.flush(ctx.events);
 }
 
 /** A peer-caused failure as the coded error it is reported as: untyped ones become INTERNAL (never their message). */

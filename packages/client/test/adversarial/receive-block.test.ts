@@ -8,6 +8,7 @@
 import { GroupSession, defaultProvider, encodeCbor } from '@parley/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ParleyClient } from '../../src/client.ts';
+import { Pending } from '../../src/engine/context.ts';
 import { type DeviceAddress, parseAccountId } from '../../src/ids.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { FakeRelay } from '../support/fake-relay.ts';
@@ -90,6 +91,39 @@ describe('receive loop: an untyped error belongs to the input, not to the store'
     await attacker.client.sendText(group, 'after');
     await until(() => texts(victim, group).includes('after'), 8000, 'the next group message');
     await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
+  });
+});
+
+describe('receive loop: recording a refusal that fails', () => {
+  const track = closedAfterEach();
+  afterEach(() => vi.restoreAllMocks());
+
+  it('a bug while recording a refused envelope still leaves it handled, reported as INTERNAL, and acknowledged', async () => {
+    const relay = new FakeRelay();
+    const victim = track(await newClient(relay));
+    const friend = track(await newClient(relay));
+    const attacker = await MaliciousPeer.create(relay.connector);
+    track(attacker.client);
+    const refused = record(victim, 'undecryptable');
+    const broken = await attacker.encryptFor(victim.accountId, encodeCbor(rawContent({ type: ContentType.text, body: ['x'] })));
+    broken[broken.length - 1] = (broken[broken.length - 1] as number) ^ 1;
+
+    // The first 'undecryptable' recorded throws, as a bug in the failure bookkeeping would.
+    const add = Pending.prototype.add;
+    let thrown = false;
+    vi.spyOn(Pending.prototype, 'add').mockImplementation(function (this: Pending, event, payload) {
+      if (event === 'undecryptable' && !thrown) {
+        thrown = true;
+        throw new TypeError('bookkeeping bug');
+      }
+      return add.call(this, event, payload as never);
+    });
+    await attacker.sendEnvelope(addressOf(victim), broken);
+    await friend.sendText(victim.accountId, 'after');
+    await until(() => texts(victim, friend.accountId).includes('after'), 8000, 'the message after');
+    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
+    expect(thrown).toBe(true);
+    expect(refused.map((e) => e.code)).toEqual(['INTERNAL']);
   });
 });
 
