@@ -110,10 +110,17 @@ export class ReceiveScene {
   /** Sends a legitimate message from the friend and waits until the victim stored it and the relay holds nothing for it. */
   async probe(ms = 10_000): Promise<void> {
     const text = `probe ${++this.#probes}`;
-    await this.friend.sendText(this.victim.accountId, text);
-    const has = () =>
-      this.victim.history(this.friend.accountId).some((h) => h.content.body.type === 'text' && h.content.body.text === text);
-    await until(has, ms, `the legitimate message "${text}"`);
+    // Waits on the event rather than polling history: the history grows with every hostile text stored.
+    let arrived = false;
+    const off = this.victim.on('message', (m) => {
+      if (m.body.type === 'text' && m.body.text === text) arrived = true;
+    });
+    try {
+      await this.friend.sendText(this.victim.accountId, text);
+      await until(() => arrived, ms, `the legitimate message "${text}"`);
+    } finally {
+      off();
+    }
     await until(() => this.stuck === 0, ms, 'every envelope to be acknowledged');
   }
 
