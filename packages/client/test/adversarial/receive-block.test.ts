@@ -5,7 +5,7 @@
  * RangeError) were treated as a local store failure: never acknowledged, so
  * everything behind them waited, across restarts, until the relay's TTL.
  */
-import { GroupSession, defaultProvider, encodeCbor } from '@parley/core';
+import { GroupSession, bytesEqual, defaultProvider, encodeCbor, groupLimits } from '@parley/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ParleyClient } from '../../src/client.ts';
 import { Pending } from '../../src/engine/context.ts';
@@ -124,6 +124,40 @@ describe('receive loop: recording a refusal that fails', () => {
     await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
     expect(thrown).toBe(true);
     expect(refused.map((e) => e.code)).toEqual(['INTERNAL']);
+  });
+});
+
+describe('receive loop: a group at its member-device bound', () => {
+  const track = closedAfterEach();
+  afterEach(() => vi.restoreAllMocks());
+
+  it('a new device joining a full group is refused with LIMIT_EXCEEDED (not a RangeError from core), and the inbox moves on', async () => {
+    const relay = new FakeRelay();
+    const victim = track(await newClient(relay));
+    const friend = track(await newClient(relay));
+    const attacker = await MaliciousPeer.create(relay.connector);
+    track(attacker.client);
+    const refused = record(victim, 'undecryptable');
+    const warnings = record(victim, 'warning');
+    // Every group the victim holds looks full: core's bound (5000 member devices), without building 5000 devices.
+    const full = Array.from({ length: groupLimits.MAX_GROUP_MEMBER_DEVICES }, (_, i) => ({
+      accountKey: new Uint8Array(32),
+      deviceId: i + 1,
+    }));
+    const members = Object.getOwnPropertyDescriptor(GroupSession.prototype, 'members')?.get as (this: GroupSession) => unknown;
+    const victimKey = parseAccountId(victim.accountId);
+    vi.spyOn(GroupSession.prototype, 'members', 'get').mockImplementation(function (this: GroupSession) {
+      // Only the victim's sessions look full; the attacker's own client runs unchanged in this process.
+      return (bytesEqual(this.self.accountKey, victimKey) ? full : members.call(this)) as never;
+    });
+    const group = await attacker.client.createGroup('full', [victim.accountId]);
+    await until(() => victim.group(group) !== null, 8000, 'the victim to hold the group');
+    await attacker.client.sendText(group, 'one more device');
+    await until(() => refused.some((e) => e.code === 'LIMIT_EXCEEDED'), 8000, 'the group message refused');
+    expect(warnings.some((w) => w.code === 'LIMIT_EXCEEDED')).toBe(true);
+    expect(refused.every((e) => e.code !== 'INTERNAL')).toBe(true);
+    await friend.sendText(victim.accountId, 'after');
+    await until(() => texts(victim, friend.accountId).includes('after'), 8000, 'the message after');
   });
 });
 
