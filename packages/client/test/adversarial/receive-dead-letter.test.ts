@@ -72,6 +72,11 @@ describe.each([
     expect(store.failures).toBe(MAX_LOCAL_ATTEMPTS);
     await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'the parked envelope acknowledged');
 
+    // Retrying while the store still fails keeps the letter (and is not counted again).
+    const stillFailing = victim.deadLetters();
+    expect(await victim.retryDeadLetter(stillFailing[0]?.id as string)).toBe(false);
+    expect(victim.deadLetters()).toEqual(stillFailing);
+
     store.failWrite = () => false;
     await friend.sendText(victim.accountId, 'after');
     await until(() => texts(victim, friend.accountId).includes('after'), 8000, 'the message after the parked one');
