@@ -39,6 +39,8 @@ describe('receive loop: hostile contents never block the inbox', () => {
         group: defaultProvider().random(32),
         body: rawGroupState({ revision: i + 1, members: [attacker.address.accountKey, me], epoch: 0xffffffff }),
       });
+    // One honest-looking first contact (its signed device list), so the victim judges what follows as a known peer's.
+    await attacker.introduce(victim.accountId);
     for (let i = 0; i < 300; i++) await attacker.sendContent(victim.accountId, hostile(i));
 
     await friend.sendText(victim.accountId, 'still reachable');

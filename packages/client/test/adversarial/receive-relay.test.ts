@@ -55,6 +55,8 @@ describe('receive loop on the real relay', () => {
     const warnings = record(victim, 'warning');
 
     const victimKey = loadIdentity(store, defaultProvider())?.device.accountKey as Uint8Array;
+    // One honest-looking first contact (its signed device list), so the victim judges what follows as a known peer's.
+    await attacker.introduce(victim.accountId);
     for (let i = 0; i < HOSTILE; i++) {
       await attacker.sendContent(
         victim.accountId,

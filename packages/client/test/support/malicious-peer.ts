@@ -25,6 +25,7 @@ import { timestampToBytes } from '../../src/content/fields.ts';
 import { type DeviceAddress, parseAccountId, toBase64Url } from '../../src/ids.ts';
 import type { RelayLink } from '../../src/relay-link.ts';
 import { parseConversationId } from '../../src/state/conversation-id.ts';
+import { loadDevices } from '../../src/state/devices.ts';
 import { loadGroup, saveGroup } from '../../src/state/groups.ts';
 import { loadIdentity } from '../../src/state/identity.ts';
 import { loadSession, saveSession } from '../../src/state/sessions.ts';
@@ -134,9 +135,27 @@ export class MaliciousPeer {
     });
   }
 
-  /** Sends any CBOR value as the Content of a one-to-one message. */
-  sendContent(victim: string, content: CborValue): Promise<string> {
-    return this.sendPlaintext(victim, encodeCbor(content));
+  /** This account's signed device list (what an honest client attaches to a first contact). */
+  get signedList(): Uint8Array {
+    const list = loadDevices(this.store, this.#device.accountKey, provider).list;
+    if (!list) throw new Error('malicious peer: no signed device list');
+    return list.encoded;
+  }
+
+  /**
+   * Sends any CBOR value as the Content of a one-to-one message. A Content
+   * array whose device-list field is null gets the attacker's signed list
+   * there, as an honest first contact carries it (a victim trusts no device
+   * of an account whose list it has not seen); `attachList: false` sends it as is.
+   */
+  sendContent(victim: string, content: CborValue, options: { attachList?: boolean } = {}): Promise<string> {
+    const attach = options.attachList !== false && Array.isArray(content) && content.length === 8 && content[7] === null;
+    return this.sendPlaintext(victim, encodeCbor(attach ? [...(content as CborValue[]).slice(0, 7), this.signedList] : content));
+  }
+
+  /** Makes the victim hold the attacker's signed list (a device-list content), so later raw plaintexts are judged as a known peer's. */
+  introduce(victim: string): Promise<string> {
+    return this.sendContent(victim, rawContent({ type: ContentType.deviceList, body: [], deviceList: this.signedList }));
   }
 
   /**

@@ -63,6 +63,8 @@ export class ReceiveScene {
     this.attackers = [await MaliciousPeer.create(this.relay.connector), await MaliciousPeer.create(this.relay.connector)];
     const [member, stranger] = this.attackers as [MaliciousPeer, MaliciousPeer];
     const account = this.victim.accountId;
+    // The victim trusts no device of an account whose signed list it has not seen.
+    for (const a of [member, stranger]) await a.introduce(account);
     const conversation = await member.client.createGroup('g', [account]);
     await until(() => this.victim.group(conversation) !== null, 10_000, 'the victim to join the group');
     await member.client.sendText(conversation, 'chain');
