@@ -63,8 +63,22 @@ export function rawContent(c: RawContent): CborValue[] {
 }
 
 /** A group state body as groups send it: [revision, name, members, epoch]; values unchecked. */
-export function rawGroupState(s: { revision: CborValue; name?: CborValue; members: CborValue; epoch: CborValue }): CborValue[] {
-  return [s.revision, s.name ?? 'g', s.members, s.epoch];
+/**
+ * A group state body as groups send it (spec 10 §3.2): [revision, name, members, epoch, admins,
+ * parent, author]; values unchecked. Admins default to the members, the parent to 32 zero bytes,
+ * the author to the first member.
+ */
+export function rawGroupState(s: {
+  revision: CborValue;
+  name?: CborValue;
+  members: CborValue;
+  epoch: CborValue;
+  admins?: CborValue;
+  parent?: CborValue;
+  author?: CborValue;
+}): CborValue[] {
+  const first = Array.isArray(s.members) && s.members[0] instanceof Uint8Array ? s.members[0] : new Uint8Array(32);
+  return [s.revision, s.name ?? 'g', s.members, s.epoch, s.admins ?? s.members, s.parent ?? new Uint8Array(32), s.author ?? first];
 }
 
 export { ContentType };
