@@ -75,9 +75,6 @@ async function bundleForBrowser(entry: string): Promise<Bundle> {
     external: NODE_BUILTINS,
     // The repository's sources (package.json exports); published builds resolve to dist/.
     conditions: ['parley:source'],
-    // Resolve as a browser bundler in an app would: by package.json alone, not by the root
-    // tsconfig's `paths` (those serve tsx in the repository and map #default-backend to Node's).
-    tsconfigRaw: '{}',
   });
   const [out] = result.outputFiles;
   const meta = Object.values(result.metafile.outputs)[0];
