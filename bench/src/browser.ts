@@ -28,6 +28,8 @@ async function inChromium(): Promise<{ userAgent: string; timings: Timing[] }> {
     entryPoints: [ENTRY],
     bundle: true,
     platform: 'browser',
+    // The repository's TypeScript sources (package.json exports); without it, the built dist/.
+    conditions: ['parley:source'],
     format: 'esm',
     target: 'es2022',
     write: false,

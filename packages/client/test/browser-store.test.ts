@@ -32,6 +32,8 @@ describe.skipIf(skipReason !== null)('IndexedDbStore in headless Chromium', () =
       entryPoints: [ENTRY],
       bundle: true,
       platform: 'browser',
+      // The repository's TypeScript sources (package.json exports); without it, the built dist/.
+      conditions: ['parley:source'],
       format: 'esm',
       target: 'es2022',
       write: false,

@@ -73,6 +73,8 @@ async function bundleForBrowser(entry: string): Promise<Bundle> {
     metafile: true,
     logLevel: 'silent',
     external: NODE_BUILTINS,
+    // The repository's sources (package.json exports); published builds resolve to dist/.
+    conditions: ['parley:source'],
   });
   const [out] = result.outputFiles;
   const meta = Object.values(result.metafile.outputs)[0];

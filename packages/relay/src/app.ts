@@ -7,7 +7,6 @@
  * `app.inject()`, server.ts calls `listen`.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { defaultProvider, isParleyError } from '@parley/core';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -22,9 +21,10 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import fp from 'fastify-plugin';
-import { FileBlobStore } from './attachments/blob-store.ts';
+import type { BlobStore } from './attachments/blob-store.ts';
 import { authPlugin, bodyMatches } from './auth.ts';
 import { ReplayGuard } from './auth/replay-cache.ts';
+import { openBlobStore, openStorage } from './backends.ts';
 import { type RelayConfig, type RelayConfigOverrides, withDefaults } from './config.ts';
 import type { RelayContext } from './context.ts';
 import { CloseCode, DeliveryHub } from './delivery/hub.ts';
@@ -38,16 +38,18 @@ import { healthRoutes } from './routes/health.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { websocketRoutes } from './routes/websocket.ts';
+import { corsPlugin } from './http/cors.ts';
 import { ErrorResponse } from './schemas.ts';
-import { SqliteStorage } from './storage/sqlite.ts';
 import type { RelayStorage } from './storage/types.ts';
 import { startSweeper } from './sweeper.ts';
 
 export interface BuildAppOptions {
   /** Full config or overrides of the defaults. */
   readonly config?: RelayConfigOverrides;
-  /** A storage backend; default: SQLite at `<dataDir>/relay.sqlite`. Closed with the app. */
+  /** A storage backend; default: the configured one (PostgreSQL or SQLite at `<dataDir>/relay.sqlite`). Closed with the app. */
   readonly storage?: RelayStorage;
+  /** Where attachment bytes go; default: the configured blob store. Closed with the app. */
+  readonly blobs?: BlobStore;
   /** Clock in milliseconds (tests move it to expire things). */
   readonly now?: () => number;
   /** Fastify logger option; default: pino at config.logLevel with redaction. */
@@ -104,7 +106,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   guardConnections(app, config);
-  await app.register(relayApp, { config, storage: options.storage, now: options.now });
+  await app.register(relayApp, { config, storage: options.storage, blobs: options.blobs, now: options.now });
   return app;
 }
 
@@ -150,6 +152,7 @@ declare module 'fastify' {
 interface RelayAppOptions {
   readonly config: RelayConfig;
   readonly storage?: RelayStorage | undefined;
+  readonly blobs?: BlobStore | undefined;
   readonly now?: (() => number) | undefined;
 }
 
@@ -159,8 +162,7 @@ const contextPlugin = fp(
     mkdirSync(config.dataDir, { recursive: true });
     // Metrics need the storage, and the storage reports its commits to metrics: late-bound.
     const commits: { observe?: (size: number, seconds: number) => void } = {};
-    const storage: RelayStorage =
-      opts.storage ?? new SqliteStorage({ path: join(config.dataDir, 'relay.sqlite'), observeBatch: (n, s) => commits.observe?.(n, s) });
+    const storage: RelayStorage = opts.storage ?? (await openStorage(config, (n, s) => commits.observe?.(n, s)));
     const metrics = createMetrics(storage, () => app.connections?.open ?? 0);
     commits.observe = (n, s) => {
       metrics.commitBatchSize.observe(n);
@@ -169,7 +171,7 @@ const contextPlugin = fp(
     const context: RelayContext = {
       config,
       storage,
-      blobs: await FileBlobStore.open(join(config.dataDir, 'attachments')),
+      blobs: opts.blobs ?? (await openBlobStore(config)),
       metrics,
       hub: new DeliveryHub(),
       replay: new ReplayGuard(storage, metrics, {
@@ -192,6 +194,7 @@ const contextPlugin = fp(
     app.addHook('onClose', async () => {
       await unwatch?.();
       await context.storage.close();
+      await context.blobs.close();
     });
   },
   { name: 'parley-context' },
@@ -344,6 +347,8 @@ export const relayApp = fp(
       options: { maxPayload: config.limits.maxWebSocketFrameBytes },
       errorHandler: (error, socket, request) => websocketError(app, error, socket, request),
     });
+    // After websocket: its own onRequest hook must run first, so that a refused upgrade's socket is closed.
+    await app.register(corsPlugin);
     await app.register(rateLimit, {
       global: true,
       max: config.rateLimits.requestsPerMinutePerIp,

@@ -120,6 +120,25 @@ export interface RelayConfig {
   trustProxy: boolean;
   /** Serve /metrics (Prometheus text format). */
   metrics: boolean;
+  /**
+   * postgres://user:password@host:port/database selects PostgreSQL (schema
+   * migrated on start); empty: SQLite at `<dataDir>/relay.sqlite`. Holds a
+   * password: never logged.
+   */
+  databaseUrl: string;
+  /** PostgreSQL schema of this deployment inside the database; empty: the role's search_path (public). */
+  databaseSchema: string;
+  /**
+   * Where attachment bytes live: `file` (`<dataDir>/attachments/`, one
+   * process or a shared disk), `postgres` (in the database: any number of
+   * relay processes, no shared disk), `auto` (postgres when databaseUrl is
+   * set, else file).
+   */
+  blobStore: 'auto' | 'file' | 'postgres';
+  /** Web origins allowed to call the relay from a browser (CORS and the websocket's Origin); none by default. */
+  corsOrigins: readonly string[];
+  /** Longest a graceful shutdown may take before the process exits anyway. */
+  shutdownTimeoutSeconds: number;
   limits: RelayLimits;
   rateLimits: RelayRateLimits;
 }
@@ -186,6 +205,11 @@ export const DEFAULT_CONFIG: RelayConfig = {
   metricsToken: '',
   trustProxy: false,
   metrics: true,
+  databaseUrl: '',
+  databaseSchema: '',
+  blobStore: 'auto',
+  corsOrigins: [],
+  shutdownTimeoutSeconds: 10,
   limits: DEFAULT_LIMITS,
   rateLimits: DEFAULT_RATE_LIMITS,
 };
@@ -205,7 +229,7 @@ export function withDefaults(overrides: RelayConfigOverrides = {}): RelayConfig 
   };
 }
 
-type Kind = 'string' | 'int' | 'bool';
+type Kind = 'string' | 'int' | 'bool' | 'list';
 interface OptionSpec {
   /** Where the value goes: a top-level key or `limits.x` / `rateLimits.x`. */
   readonly path: string;
@@ -246,6 +270,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   option('metricsToken', 'string'),
   option('trustProxy', 'bool'),
   option('metrics', 'bool'),
+  option('databaseUrl', 'string'),
+  option('databaseSchema', 'string'),
+  option('blobStore', 'string'),
+  option('corsOrigins', 'list'),
+  option('shutdownTimeoutSeconds', 'int'),
   ...Object.keys(DEFAULT_LIMITS).map((k) => option(`limits.${k}`, 'int')),
   ...Object.keys(DEFAULT_RATE_LIMITS).map((k) => option(`rateLimits.${k}`, 'int')),
 ];
@@ -254,7 +283,14 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-function parseValue(spec: OptionSpec, raw: string, source: string): string | number | boolean {
+function parseValue(spec: OptionSpec, raw: string, source: string): string | number | boolean | string[] {
+  if (spec.kind === 'list') {
+    // Comma-separated; an empty value is an empty list.
+    return raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0);
+  }
   if (spec.kind === 'string') {
     if (raw.length === 0) throw new ConfigError(`${source}: must not be empty`);
     return raw;
@@ -300,6 +336,42 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (config.headersTimeoutSeconds > config.requestTimeoutSeconds) {
     throw new ConfigError('headersTimeoutSeconds: must not exceed requestTimeoutSeconds');
   }
+  checkBackends(config);
   config.dataDir = resolve(config.dataDir);
   return config;
+}
+
+const BLOB_STORES: readonly string[] = ['auto', 'file', 'postgres'];
+
+/** The storage options must name something that exists and fit together. */
+function checkBackends(config: RelayConfig): void {
+  if (!BLOB_STORES.includes(config.blobStore)) {
+    throw new ConfigError(`PARLEY_BLOB_STORE: expected one of ${BLOB_STORES.join(', ')}, got "${config.blobStore}"`);
+  }
+  if (config.databaseUrl !== '' && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
+    // Only the scheme is quoted: the rest may hold a password.
+    throw new ConfigError('PARLEY_DATABASE_URL: expected postgres://user:password@host:port/database');
+  }
+  if (config.blobStore === 'postgres' && config.databaseUrl === '') {
+    throw new ConfigError('PARLEY_BLOB_STORE=postgres needs PARLEY_DATABASE_URL');
+  }
+  if (config.databaseSchema !== '' && !/^[a-z_][a-z0-9_]{0,40}$/.test(config.databaseSchema)) {
+    throw new ConfigError('PARLEY_DATABASE_SCHEMA: 1-41 lowercase letters, digits or _, not starting with a digit');
+  }
+  for (const origin of config.corsOrigins) {
+    if (!isOrigin(origin)) {
+      throw new ConfigError(`PARLEY_CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path), nor *`);
+    }
+  }
+}
+
+/** `https://chat.example.com`, `http://localhost:5173`, or `*` (any origin). */
+export function isOrigin(value: string): boolean {
+  if (value === '*') return true;
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
 }

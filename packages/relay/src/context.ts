@@ -4,7 +4,7 @@
  * module augmentation so every route sees the same shapes.
  */
 import type { CryptoProvider } from '@parley/core';
-import type { FileBlobStore } from './attachments/blob-store.ts';
+import type { BlobStore } from './attachments/blob-store.ts';
 import type { ReplayGuard } from './auth/replay-cache.ts';
 import type { RelayConfig } from './config.ts';
 import type { DeliveryHub } from './delivery/hub.ts';
@@ -14,7 +14,7 @@ import type { DeviceRecord, RelayStorage } from './storage/types.ts';
 export interface RelayContext {
   readonly config: RelayConfig;
   readonly storage: RelayStorage;
-  readonly blobs: FileBlobStore;
+  readonly blobs: BlobStore;
   readonly metrics: RelayMetrics;
   readonly hub: DeliveryHub;
   readonly replay: ReplayGuard;

@@ -24,3 +24,8 @@ export type * from './storage/types.ts';
 export type * as Wire from './schemas.ts';
 export type * as DeviceListWire from './routes/device-list-schemas.ts';
 export { sweepOnce } from './sweeper.ts';
+export { type BlobStore, type AppendOutcome, FileBlobStore } from './attachments/blob-store.ts';
+export { PostgresBlobStore, type PostgresBlobStoreOptions } from './attachments/postgres-blob-store.ts';
+export { openStorage, openBlobStore } from './backends.ts';
+export { serve, type ServingRelay } from './cli/serve.ts';
+export { backupSqlite, type BackupResult } from './cli/backup.ts';

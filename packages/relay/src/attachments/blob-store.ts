@@ -1,19 +1,27 @@
 /**
- * Attachment bytes on disk: one file per attachment under
- * `<dataDir>/attachments/`. spec/09-relay.md §4.5.
+ * Where attachment bytes live: the BlobStore interface, and its first
+ * implementation, one file per attachment under `<dataDir>/attachments/`.
+ * The other is PostgresBlobStore (postgres-blob-store.ts: bytes in the
+ * database, no shared disk). spec/09-relay.md §4.5.
  *
  * The relay never reads these bytes; it only appends, serves ranges and
  * deletes. Writes are positioned (an upload resumes at a known offset) and
- * fsynced before the offset is recorded, so an acknowledged offset survives a
+ * durable before `append` returns, so an acknowledged offset survives a
  * crash. Bytes past the recorded offset (a crash mid-chunk) are cut off when
  * the next chunk starts.
  */
-import { createReadStream, type ReadStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 
-/** Attachment ids are 16 random bytes in base64url: nothing else may name a file. */
-const ID = /^[A-Za-z0-9_-]{22}$/;
+/** Attachment ids are 16 random bytes in base64url: nothing else may name a file or a row. */
+export const BLOB_ID = /^[A-Za-z0-9_-]{22}$/;
+
+/** Throws for anything but an attachment id (a path, an empty string, ...). */
+export function checkBlobId(id: string): void {
+  if (!BLOB_ID.test(id)) throw new RangeError('attachment id: expected 22 base64url characters');
+}
 
 export interface AppendOutcome {
   /** Bytes written in this call (also when the source failed part-way). */
@@ -24,7 +32,30 @@ export interface AppendOutcome {
   readonly overflow: boolean;
 }
 
-export class FileBlobStore {
+/**
+ * The contract every blob store keeps (test/blob-store-contract.ts checks
+ * it for each implementation).
+ */
+export interface BlobStore {
+  /** Starts an empty blob; fails if the id exists. */
+  create(id: string): Promise<void>;
+  /**
+   * Writes `source` at `offset` (dropping anything stored past it first),
+   * stopping after `maxBytes`, and makes it durable. Never throws for a
+   * failing source: the bytes that arrived are kept and reported.
+   */
+  append(id: string, offset: number, source: AsyncIterable<Uint8Array>, maxBytes: number): Promise<AppendOutcome>;
+  /** Streams bytes `start..end` inclusive (the caller checked the range against the recorded size). */
+  read(id: string, start: number, end: number): Readable;
+  /** Bytes stored, or undefined for an unknown id. */
+  size(id: string): Promise<number | undefined>;
+  /** Deletes the blob; an unknown id is not an error. */
+  remove(id: string): Promise<void>;
+  /** Releases connections; the relay calls it once when it closes. */
+  close(): Promise<void>;
+}
+
+export class FileBlobStore implements BlobStore {
   readonly #dir: string;
 
   private constructor(dir: string) {
@@ -37,7 +68,7 @@ export class FileBlobStore {
   }
 
   #path(id: string): string {
-    if (!ID.test(id)) throw new RangeError('attachment id: expected 22 base64url characters');
+    checkBlobId(id);
     return join(this.#dir, id);
   }
 
@@ -46,11 +77,7 @@ export class FileBlobStore {
     await fh.close();
   }
 
-  /**
-   * Writes `source` at `offset` (dropping anything stored past it first),
-   * stopping after `maxBytes`, then fsyncs. Never throws for a failing
-   * source: the bytes that arrived are kept and reported.
-   */
+  /** BlobStore.append; durable by fsync before returning. */
   async append(id: string, offset: number, source: AsyncIterable<Uint8Array>, maxBytes: number): Promise<AppendOutcome> {
     const fh = await open(this.#path(id), 'r+');
     let written = 0;
@@ -82,13 +109,14 @@ export class FileBlobStore {
   }
 
   /** Streams bytes `start..end` inclusive. */
-  read(id: string, start: number, end: number): ReadStream {
+  read(id: string, start: number, end: number): Readable {
     return createReadStream(this.#path(id), { start, end });
   }
 
   async size(id: string): Promise<number | undefined> {
+    const path = this.#path(id);
     try {
-      return (await stat(this.#path(id))).size;
+      return (await stat(path)).size;
     } catch {
       return undefined;
     }
@@ -97,4 +125,6 @@ export class FileBlobStore {
   async remove(id: string): Promise<void> {
     await rm(this.#path(id), { force: true });
   }
+
+  async close(): Promise<void> {}
 }

@@ -4,7 +4,7 @@
  * `DeviceListWire` so the client's declared shapes are checked against them.
  */
 import { MAX_DEVICE_LIST_BYTES } from '@parley/core';
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, type TObject, type TString, Type } from '@sinclair/typebox';
 import { AccountKey, Bytes, Sha256 } from '../schemas.ts';
 
 const SignedDeviceList = Bytes(MAX_DEVICE_LIST_BYTES, 'SignedDeviceList (spec/10-client.md §5.1), signed by the account key');
@@ -19,7 +19,8 @@ export const PutDeviceListResponse = Type.Object({
   status: Type.Union([Type.Literal('stored'), Type.Literal('unchanged')]),
   revision: Type.Integer({ minimum: 1 }),
 });
-export const RemoveQuery = Type.Object(
+// Annotated: the spread's TypeBox symbol keys cannot be named in the published .d.ts.
+export const RemoveQuery: TObject<{ certificateHash: TString }> = Type.Object(
   { certificateHash: { ...Sha256, description: 'SHA-256 of the certificate being removed: a replay after a re-registration is a no-op' } },
   { additionalProperties: false },
 );

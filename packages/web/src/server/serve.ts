@@ -38,6 +38,8 @@ export async function bundleApp(options: { minify?: boolean } = {}): Promise<str
     entryPoints: [ENTRY],
     bundle: true,
     platform: 'browser',
+    // The repository's TypeScript sources (package.json exports); without it, the built dist/.
+    conditions: ['parley:source'],
     format: 'esm',
     target: 'es2022',
     write: false,

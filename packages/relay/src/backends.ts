@@ -1,0 +1,44 @@
+/**
+ * The storage and the blob store the configuration names: SQLite under the
+ * data directory, or PostgreSQL (PARLEY_DATABASE_URL, migrated on open);
+ * attachment bytes in files or in PostgreSQL (PARLEY_BLOB_STORE).
+ * spec/09-relay.md §7.
+ */
+import { join } from 'node:path';
+import { type BlobStore, FileBlobStore } from './attachments/blob-store.ts';
+import type { RelayConfig } from './config.ts';
+import { SqliteStorage } from './storage/sqlite.ts';
+import type { RelayStorage } from './storage/types.ts';
+
+/** Reports group commits (SQLite) to the metrics. */
+export type ObserveBatch = (writes: number, seconds: number) => void;
+
+export function usesPostgres(config: RelayConfig): boolean {
+  return config.databaseUrl !== '';
+}
+
+export async function openStorage(config: RelayConfig, observeBatch?: ObserveBatch): Promise<RelayStorage> {
+  if (usesPostgres(config)) {
+    // Loaded only when configured: a SQLite relay never loads the PostgreSQL driver.
+    const { PostgresStorage } = await import('./storage/postgres.ts');
+    return PostgresStorage.open({
+      connectionString: config.databaseUrl,
+      ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+    });
+  }
+  return new SqliteStorage({ path: join(config.dataDir, 'relay.sqlite'), ...(observeBatch ? { observeBatch } : {}) });
+}
+
+/** `auto` keeps bytes next to the rows: in PostgreSQL when the database is, so relay processes share them. */
+export function blobStoreKind(config: RelayConfig): 'file' | 'postgres' {
+  if (config.blobStore === 'auto') return usesPostgres(config) ? 'postgres' : 'file';
+  return config.blobStore;
+}
+
+export async function openBlobStore(config: RelayConfig): Promise<BlobStore> {
+  if (blobStoreKind(config) === 'postgres') {
+    const { PostgresBlobStore } = await import('./attachments/postgres-blob-store.ts');
+    return PostgresBlobStore.open({ connectionString: config.databaseUrl, schema: config.databaseSchema || undefined });
+  }
+  return FileBlobStore.open(join(config.dataDir, 'attachments'));
+}
