@@ -1,9 +1,11 @@
 // Issue 12 finding 6: a captured, account-signed removal replayed after the
 // device was re-linked must not remove the new device: not after a relay
-// restart (the replay cache is in memory), and not through another relay
-// process sharing the database (each has its own cache). The removal names
-// the certificate it removes, and storage compares it inside the removal's
-// transaction. spec/09-relay.md §4.1, §11.
+// restart, and not through another relay process sharing the database. Two
+// defences, each tested: the replay records are kept in storage (so the
+// captured request is refused as AUTH_REPLAYED), and the removal names the
+// certificate it removes, which storage compares inside the removal's
+// transaction (so the same removal signed afresh is a no-op).
+// spec/09-relay.md §3.3, §4.1, §11.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,7 +59,7 @@ async function attack(first: Awaited<ReturnType<typeof testRelay>>, later: () =>
 }
 
 describe('a replayed removal is a no-op', () => {
-  it('after a relay restart (SQLite on disk: the replay cache is gone)', async () => {
+  it('after a relay restart (SQLite on disk)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'parley-replay-'));
     const path = join(dir, 'relay.sqlite');
     try {
