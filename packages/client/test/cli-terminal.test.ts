@@ -20,7 +20,10 @@ import { type RunningRelay, startServer, withDefaults } from '@parley/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tmux, hasTmux } from './support/tmux.ts';
 
-const BIN = resolve(import.meta.dirname, '../bin/parley.mjs');
+// The command's source through tsx, as `npm run parley` runs it (the compiled
+// dist/cli/bin.js is what an install gets; test/packaging.test.ts covers that).
+const BIN_SOURCE = resolve(import.meta.dirname, '../src/cli/bin.ts');
+const NODE_ARGS = ['--conditions=parley:source', '--import', 'tsx'];
 const dir = mkdtempSync(join(tmpdir(), 'pt-'));
 const home = (name: string) => join(dir, name);
 let relay: RunningRelay;
@@ -32,7 +35,7 @@ function parley(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const argv = [BIN, ...(who ? ['--home', home(who), '--relay', relay.url] : []), ...args];
+  const argv = [...NODE_ARGS, BIN_SOURCE, ...(who ? ['--home', home(who), '--relay', relay.url] : []), ...args];
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -53,7 +56,7 @@ function parley(
 }
 
 function chatArgv(who: string, ...args: string[]): string[] {
-  return [process.execPath, BIN, '--home', home(who), '--relay', relay.url, ...args];
+  return [process.execPath, ...NODE_ARGS, BIN_SOURCE, '--home', home(who), '--relay', relay.url, ...args];
 }
 
 // CI installs tmux (.ci/install-tmux.sh); elsewhere a machine without it skips these.

@@ -106,7 +106,6 @@ export async function chat(ctx: Ctx, name: string): Promise<number> {
     } else if (line.startsWith('/')) {
       throw new UsageError(`unknown chat command ${line.split(' ')[0]} (/help lists them)`);
     } else {
-      stopTyping(false);
       await sendOrQueue({ ...ctx, out }, conversation, () => client.sendText(conversation, line), 'message');
     }
     return true;
@@ -118,6 +117,10 @@ export async function chat(ctx: Ctx, name: string): Promise<number> {
   const lines = (async () => {
     for await (const raw of rl) {
       const line = raw.trim();
+      // Enter ends the typing run: a message tells the peer by arriving; a
+      // chat command (or an empty line) sends "stopped", so the next keypress
+      // starts a fresh indicator instead of waiting out TYPING_REFRESH_MS.
+      stopTyping(!line || line.startsWith('/'));
       if (line) {
         try {
           if (!(await handle(line))) break;
