@@ -1,10 +1,19 @@
 /** In Chromium (bundled by ../browser.ts): the portable timings on noble, and WebCrypto's curves. */
-import { nobleBackend, webCryptoCurves } from '@parley/core';
-import { curveTimings, sessionTimings } from './measure.ts';
+import { cryptoProvider, nobleBackend, webCryptoCurves } from '@parley/core';
+import { curveTimings, sessionTimings, storedSessionTimings } from './measure.ts';
 
 async function main() {
   const web = await webCryptoCurves();
-  return { userAgent: navigator.userAgent, timings: [...(await sessionTimings(nobleBackend)), ...(await curveTimings(nobleBackend, web))] };
+  const noble = cryptoProvider(nobleBackend);
+  return {
+    userAgent: navigator.userAgent,
+    timings: [
+      ...(await sessionTimings(nobleBackend)),
+      ...(await storedSessionTimings(noble, null, 'noble')),
+      ...(web ? await storedSessionTimings(noble, web, 'webcrypto') : []),
+      ...(await curveTimings(nobleBackend, web)),
+    ],
+  };
 }
 
 main().then(

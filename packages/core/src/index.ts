@@ -7,6 +7,15 @@ export { bytesEqual, compareBytes, concatBytes, constantTimeEqual, fromHex, from
 export type { CryptoBackend, KemKeyPair, KemEncapsulation } from './crypto/backend.ts';
 export { nobleBackend } from './crypto/noble.ts';
 export { type WebCryptoCurves, webCryptoCurves } from './crypto/webcrypto.ts';
+export {
+  type AsyncCurveOptions,
+  type AsyncCurveStats,
+  type AsyncCurves,
+  MAX_ASYNC_CURVE_OPS,
+  type PreparedCurves,
+  prepareAsyncCurves,
+  runWithAsyncCurves,
+} from './crypto/async-curves.ts';
 export { type CryptoProvider, type RandomSource, cryptoProvider, defaultProvider } from './crypto/provider.ts';
 export { checkX25519PublicKey, isLowOrderX25519 } from './crypto/x25519.ts';
 export { type StreamingDigest, streamingSha256 } from './crypto/streaming-sha256.ts';

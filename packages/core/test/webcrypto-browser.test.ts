@@ -2,7 +2,9 @@
  * The WebCrypto curves (src/crypto/webcrypto.ts) in headless Chromium,
  * whose SubtleCrypto has X25519 and Ed25519 (BoringSSL): every Wycheproof
  * X25519 and Ed25519 case and random keys agree with noble and with
- * Wycheproof's verdicts (test/support/webcrypto-cross.ts).
+ * Wycheproof's verdicts (test/support/webcrypto-cross.ts), and a
+ * conversation on those curves through runWithAsyncCurves is byte-identical
+ * to the same conversation on noble.
  *
  * Skips with a reason when Chromium is absent, except under CI.
  */
@@ -26,7 +28,7 @@ describe.skipIf(skipReason !== null)('WebCrypto curves in headless Chromium', ()
   let server: Server | undefined;
   afterAll(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
 
-  it('agree with noble and with Wycheproof on every X25519 and Ed25519 case, and on random keys', async () => {
+  it('agree with noble and with Wycheproof on every X25519 and Ed25519 case and on random keys, and carry a conversation byte-identical to noble', async () => {
     const vectors = crossVectors(
       loadWycheproof('x25519_test.json', { algorithm: 'XDH', groupType: 'XdhComp' }),
       loadWycheproof('ed25519_test.json', { algorithm: 'EDDSA', groupType: 'EddsaVerify' }),
@@ -73,6 +75,10 @@ describe.skipIf(skipReason !== null)('WebCrypto curves in headless Chromium', ()
         ed25519: { disagree: [], wrong: [] },
         random: { disagree: [] },
       });
+      // The unchanged session layer on Chromium's WebCrypto curves (runWithAsyncCurves): byte-identical to noble.
+      expect(result.conversation.asyncOps).toBeGreaterThan(20);
+      expect(result.conversation.asyncLog).toEqual(result.conversation.syncLog);
+      expect(result.conversation.syncLog.length).toBe(36);
     } finally {
       await browser.close();
     }
