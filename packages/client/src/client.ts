@@ -15,6 +15,7 @@
  */
 import {
   Account,
+  bytesEqual,
   type CryptoProvider,
   DeviceIdentity,
   Ed25519KeyPair,
@@ -25,8 +26,7 @@ import {
   toHex,
   verifyScannedSafetyNumber,
 } from '@parley/core';
-import { bytesEqual } from './bytes.ts';
-import { type FileToSend, downloadFile, uploadFile } from './attachment-transfer.ts';
+import { type FileToSend, downloadFile, uploadFile } from './files/transfer.ts';
 import { type AttachmentInfo, type ContentBody, MAX_EXPIRE_TIMER, attachmentInfo } from './content/content.ts';
 import { readBytes } from './content/fields.ts';
 import { certificateHash, decodeSignedDeviceList, listsCertificate, signDeviceList } from './devices/device-list.ts';
@@ -43,8 +43,8 @@ import { SerialQueue } from './engine/serial.ts';
 import { checkForRestore, maintainPreKeys, registerDevice } from './engine/upkeep.ts';
 import { ClientError, isClientError } from './errors.ts';
 import { type ClientEvents, Emitter, type EventName, type Listener, type SenderRef } from './events.ts';
-import { accountId, messageIdText, parseAccountId } from './ids.ts';
-import type { AccountRelayLink, IncomingEnvelope, Mailbox, RelayLink } from './relay-link.ts';
+import { accountId, messageIdText, parseAccountId } from './state/ids.ts';
+import type { AccountRelayLink, IncomingEnvelope, Mailbox, RelayLink } from './relay-link/link.ts';
 import { type Contact, contactByName, getContact, getExpireTimer, listContacts, putContact, setExpireTimer } from './state/contacts.ts';
 import { type ConversationRef, conversationId, parseConversationId } from './state/conversation-id.ts';
 import { emptyDevices, loadDevices, saveDevices } from './state/devices.ts';

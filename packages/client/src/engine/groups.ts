@@ -14,11 +14,10 @@
  * the state it changes, and every device picks the same head. A change that
  * is not allowed is refused with a typed warning and changes nothing.
  */
-import { type DeviceCertificate, type GroupMember, GroupSession, groupLimits, isParleyError } from '@parley/core';
-import { bytesEqual } from '../bytes.ts';
+import { type DeviceCertificate, type GroupMember, GroupSession, bytesEqual, groupLimits, isParleyError } from '@parley/core';
 import { type Content, type ContentBody, type GroupState, MAX_GROUP_MEMBERS, encodeContent } from '../content/content.ts';
 import { ClientError } from '../errors.ts';
-import { type DeviceAddress, accountId, deviceKey } from '../ids.ts';
+import { type DeviceAddress, accountId, deviceKey } from '../state/ids.ts';
 import { conversationId } from '../state/conversation-id.ts';
 import { loadDevices } from '../state/devices.ts';
 import { type GroupStateCore, type KnownState, ROOT_PARENT, addState, checkChange, headOf, stateHash } from '../state/group-state.ts';
