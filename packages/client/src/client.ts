@@ -35,7 +35,7 @@ import { maintenanceJob } from './engine/maintenance.ts';
 import { flushEntry } from './engine/outbox.ts';
 import { OutboxScheduler } from './engine/outbox-scheduler.ts';
 import { markReadCommand } from './engine/read-receipts.ts';
-import { Runner } from './engine/run.ts';
+import { type Command, Runner } from './engine/run.ts';
 import { type SendResult, sendCommand, setTimerCommand } from './engine/send.ts';
 import { SerialQueue } from './engine/serial.ts';
 import * as setup from './engine/setup.ts';
@@ -287,8 +287,10 @@ export class ParleyClient {
    */
   async saveAttachment(conversation: string, messageId: string): Promise<string> {
     this.#open();
-    if (!this.#files) throw new TypeError('saveAttachment needs "files" in the client config');
-    return saveAttachment(this.#ctx, (command) => this.#runner.run(command), this.#files, conversation, messageId);
+    const files = this.#files;
+    if (!files) throw new TypeError('saveAttachment needs "files" in the client config');
+    const deps = { files, run: <T>(c: Command<T>) => this.#runner.run(c), open: (a: AttachmentInfo) => this.openAttachment(a) };
+    return saveAttachment(this.#ctx, deps, conversation, messageId);
   }
 
   /** Marks messages in a conversation read: read receipts to their senders, and a note to our other devices. */

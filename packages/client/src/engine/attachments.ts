@@ -18,8 +18,12 @@ import { type AttachmentFiles, forgetDownload, recordDownload } from '../store/d
 import type { Context } from './context.ts';
 import type { Command } from './run.ts';
 
-/** How `saveAttachment` runs its store writes (Runner.run). */
-type Run = <T>(command: Command<T>) => Promise<T>;
+/** What `saveAttachment` works with: the app's files, the runner for its store writes, and the client's `openAttachment`. */
+export interface SaveDeps {
+  readonly files: AttachmentFiles;
+  readonly run: <T>(command: Command<T>) => Promise<T>;
+  readonly open: (attachment: AttachmentInfo) => ReadableStream<Uint8Array>;
+}
 
 /** A verified, decrypted stream of a received attachment; it errors if the ciphertext is not what the sender described. */
 export function openAttachment(ctx: Context, attachment: AttachmentInfo): ReadableStream<Uint8Array> {
@@ -32,13 +36,8 @@ export function openAttachment(ctx: Context, attachment: AttachmentInfo): Readab
  * destroys it with the message; a download that fails, or outlives the
  * message, is removed again.
  */
-export async function saveAttachment(
-  ctx: Context,
-  run: Run,
-  files: AttachmentFiles,
-  conversation: string,
-  messageId: string,
-): Promise<string> {
+export async function saveAttachment(ctx: Context, deps: SaveDeps, conversation: string, messageId: string): Promise<string> {
+  const { files, run, open } = deps;
   parseConversationId(conversation);
   const found = listMessages(ctx.store, conversation).find((m) => messageIdText(m.content.messageId) === messageId);
   if (!found || found.content.body.type !== 'attachment')
@@ -52,7 +51,7 @@ export async function saveAttachment(
     if (record) await run({ commit: () => forgetDownload(ctx.store, record) });
   };
   try {
-    await files.write(location, openAttachment(ctx, attachment));
+    await files.write(location, open(attachment));
   } catch (e) {
     await discard();
     throw e;
