@@ -16,7 +16,7 @@
  * store itself. The outbox pump is engine/outbox-scheduler.ts.
  */
 import { safetyNumber as coreSafetyNumber, verifyScannedSafetyNumber } from '@parley/core';
-import { type AttachmentInfo, type ContentBody, MAX_EXPIRE_TIMER, attachmentInfo } from './content/content.ts';
+import { type AttachmentInfo, MAX_EXPIRE_TIMER, attachmentInfo } from './content/content.ts';
 import { openAttachment, saveAttachment } from './engine/attachments.ts';
 import { addContactCommand, contactList, markVerifiedCommand, syncContactsCommand } from './engine/contacts.ts';
 import type { Context } from './engine/context.ts';
@@ -30,54 +30,29 @@ import {
   listGroups,
   updateGroupCommand,
 } from './engine/group-changes.ts';
-import { type DeadLetterInfo, deadLetterInfo, receiveJob, retryDeadLetterJob } from './engine/inbox.ts';
-import { maintenanceJob } from './engine/maintenance.ts';
-import { flushEntry } from './engine/outbox.ts';
-import { OutboxScheduler } from './engine/outbox-scheduler.ts';
+import { type DeadLetterInfo, deadLetterInfo, retryDeadLetterJob } from './engine/inbox.ts';
 import { markReadCommand } from './engine/read-receipts.ts';
-import { type Command, Runner } from './engine/run.ts';
-import { type SendResult, sendCommand, setTimerCommand } from './engine/send.ts';
-import { SerialQueue } from './engine/serial.ts';
+import type { Command } from './engine/run.ts';
+import { ClientRuntime } from './engine/runtime.ts';
+import { type SendResult, setTimerCommand } from './engine/send.ts';
 import * as setup from './engine/setup.ts';
-import { checkForRestore } from './engine/upkeep.ts';
-import { ClientError } from './errors.ts';
 import { Emitter, type EventName, type Listener } from './events.ts';
 import { type FileToSend, uploadFile } from './files/transfer.ts';
-import type { IncomingEnvelope, Mailbox } from './relay-link/link.ts';
 import { contactByName, getExpireTimer } from './state/contacts.ts';
 import { parseConversationId } from './state/conversation-id.ts';
 import { type StoredMessage, listMessages } from './state/history.ts';
-import { accountId, messageIdText, parseAccountId } from './state/ids.ts';
-import { listQueued } from './state/outbox.ts';
-import type { AttachmentFiles } from './store/downloads.ts';
+import { accountId, parseAccountId } from './state/ids.ts';
 
 export type { ClientConfig, RelayConnector } from './engine/setup.ts';
 export type { DeadLetterInfo, DeviceInfo, GroupInfo, SendResult };
 
 export class ParleyClient {
+  readonly #rt: ClientRuntime;
   readonly #ctx: Context;
-  readonly #serial = new SerialQueue();
-  readonly #outbox: OutboxScheduler;
-  readonly #runner: Runner;
-  readonly #files: AttachmentFiles | null;
-  #mailbox: Mailbox | null = null;
-  #maintenance: ReturnType<typeof setInterval> | null = null;
-  #upkeepSoon = false;
-  #closed = false;
 
-  private constructor(ctx: Context, files: AttachmentFiles | null) {
-    this.#ctx = ctx;
-    this.#files = files;
-    this.#outbox = new OutboxScheduler({
-      queued: () => listQueued(ctx.store).map((q) => q.key),
-      flush: (key) => this.#serial.run(() => flushEntry(ctx, key)),
-      gate: () => this.#serial.run(async () => void (await checkForRestore(ctx))),
-      idle: () => this.#serial.idle(),
-      warn: (e) => this.#warn(e),
-      retryDelayMs: ctx.options.retryDelayMs,
-      blockedRetryMs: ctx.options.blockedRetryMs,
-    });
-    this.#runner = new Runner(ctx, this.#serial, this.#outbox);
+  private constructor(rt: ClientRuntime) {
+    this.#rt = rt;
+    this.#ctx = rt.ctx;
   }
 
   // ---- setting up -------------------------------------------------------
@@ -108,14 +83,14 @@ export class ParleyClient {
    */
   static async completeLink(config: setup.ClientConfig, response: string): Promise<ParleyClient> {
     const client = await ParleyClient.#finishOpen(config, setup.acceptLink(config, response));
-    await client.#runner.run(setup.requestContactsCommand());
+    await client.#rt.runner.run(setup.requestContactsCommand());
     return client;
   }
 
   static async #finishOpen(config: setup.ClientConfig, identity: setup.OpenedIdentity): Promise<ParleyClient> {
-    const client = new ParleyClient(setup.buildContext(config, identity, new Emitter()), config.files ?? null);
-    if (setup.needsRegistration(client.#ctx)) await client.#runner.job(setup.registrationJob, () => false);
-    return client;
+    const rt = new ClientRuntime(setup.buildContext(config, identity, new Emitter()), config.files ?? null);
+    if (setup.needsRegistration(rt.ctx)) await rt.runner.job(setup.registrationJob, () => false);
+    return new ParleyClient(rt);
   }
 
   // ---- identity ----------------------------------------------------------
@@ -141,43 +116,13 @@ export class ParleyClient {
   // ---- running -----------------------------------------------------------
 
   /** Connects the receive loop, runs upkeep once, sends what is queued, and schedules upkeep. */
-  async start(): Promise<void> {
-    this.#open();
-    if (this.#mailbox) return;
-    const events = this.#ctx.events;
-    this.#mailbox = this.#ctx.relay.openMailbox({
-      onEnvelope: (e) => this.#onEnvelope(e),
-      onOpen: () => {
-        events.emit('connection', { state: 'open' });
-        this.#outbox.connected();
-        this.#outbox.kick();
-      },
-      onClose: (reason) => events.emit('connection', { state: 'closed', reason }),
-      onEnded: (reason) => {
-        // The link will not reconnect: forget it, so start() can connect again (and take the device back).
-        this.#mailbox = null;
-        if (this.#maintenance) clearInterval(this.#maintenance);
-        this.#maintenance = null;
-        events.emit('connection', { state: 'ended', reason });
-      },
-      onDrained: () => events.emit('connection', { state: 'drained' }),
-    });
-    this.#maintenance = setInterval(() => void this.maintain().catch(() => undefined), this.#ctx.options.maintenanceIntervalMs);
-    (this.#maintenance as { unref?: () => void }).unref?.();
-    await this.maintain().catch((e) => this.#warn(e));
-    this.#outbox.kick();
+  start(): Promise<void> {
+    return this.#rt.start();
   }
 
   /** Stops the receive loop and timers and waits for running work. The store stays open (it is the app's). */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#maintenance) clearInterval(this.#maintenance);
-    this.#outbox.stop();
-    const mailbox = this.#mailbox;
-    this.#mailbox = null;
-    await mailbox?.close().catch(() => undefined);
-    await this.#outbox.close();
+  close(): Promise<void> {
+    return this.#rt.close();
   }
 
   /**
@@ -185,13 +130,12 @@ export class ParleyClient {
    * swept from the store, the retry window trimmed, the outbox retried.
    */
   async maintain(): Promise<void> {
-    this.#open();
-    await this.#runner.job(maintenanceJob(this.#files, () => this.#outbox.openGate()));
+    await this.#rt.maintain();
   }
 
   /** Resolves when the outbox is empty, or rejects with the error that keeps an entry waiting. */
   flush(): Promise<void> {
-    return this.#outbox.drain();
+    return this.#rt.flush();
   }
 
   // ---- contacts and safety numbers -------------------------------------------
@@ -202,7 +146,7 @@ export class ParleyClient {
    * `safety-number-change` event tells the app to have the user verify again.
    */
   async addContact(id: string, name: string): Promise<void> {
-    await this.#runner.run(addContactCommand(id, name));
+    await this.#rt.runner.run(addContactCommand(id, name));
   }
 
   /**
@@ -212,8 +156,8 @@ export class ParleyClient {
    * new device sends the whole list; this is for an app that wants to repeat it.
    */
   async syncContacts(): Promise<void> {
-    this.#open();
-    await this.#runner.run(syncContactsCommand());
+    this.#rt.assertOpen();
+    await this.#rt.runner.run(syncContactsCommand());
   }
 
   contacts(): { account: string; name: string; verified: boolean }[] {
@@ -241,7 +185,7 @@ export class ParleyClient {
     const ok =
       scanned === undefined ||
       verifyScannedSafetyNumber(coreSafetyNumber(this.#ctx.self.accountKey, accountKey, this.#ctx.provider), scanned);
-    if (ok) this.#runner.runSoon(markVerifiedCommand(accountKey), (e) => this.#warn(e));
+    if (ok) this.#rt.runner.runSoon(markVerifiedCommand(accountKey), (e) => this.#rt.warn(e));
     return ok;
   }
 
@@ -250,7 +194,7 @@ export class ParleyClient {
   /** Sends text to a person (an account id) or a group (`g.<id>`). Resolves once the relay holds it. */
   sendText(conversation: string, text: string): Promise<SendResult> {
     if (typeof text !== 'string') throw new TypeError('"text" expected a string');
-    return this.#send(conversation, { type: 'text', text }, true);
+    return this.#rt.send(conversation, { type: 'text', text }, true);
   }
 
   /**
@@ -259,15 +203,15 @@ export class ParleyClient {
    * in an end-to-end encrypted message. Resolves once the message is on the relay.
    */
   async sendFile(conversation: string, file: FileToSend & { caption?: string }): Promise<SendResult> {
-    this.#open();
+    this.#rt.assertOpen();
     parseConversationId(conversation);
     const pointer = await uploadFile(this.#ctx.relay, file, this.#ctx.provider);
-    return this.#send(conversation, { type: 'attachment', attachment: attachmentInfo(pointer), caption: file.caption ?? '' }, true);
+    return this.#rt.send(conversation, { type: 'attachment', attachment: attachmentInfo(pointer), caption: file.caption ?? '' }, true);
   }
 
   /** Re-sends an attachment that is already on the relay (forwarding) from its pointer. */
   sendAttachment(conversation: string, attachment: AttachmentInfo, caption = ''): Promise<SendResult> {
-    return this.#send(conversation, { type: 'attachment', attachment: attachmentInfo(attachment.pointer), caption }, true);
+    return this.#rt.send(conversation, { type: 'attachment', attachment: attachmentInfo(attachment.pointer), caption }, true);
   }
 
   /**
@@ -275,7 +219,7 @@ export class ParleyClient {
    * stream errors if the ciphertext is not exactly what the sender described.
    */
   openAttachment(attachment: AttachmentInfo): ReadableStream<Uint8Array> {
-    this.#open();
+    this.#rt.assertOpen();
     return openAttachment(this.#ctx, attachment);
   }
 
@@ -286,29 +230,29 @@ export class ParleyClient {
    * disappears (spec §7.4); an app that copies it elsewhere takes that on itself.
    */
   async saveAttachment(conversation: string, messageId: string): Promise<string> {
-    this.#open();
-    const files = this.#files;
+    this.#rt.assertOpen();
+    const files = this.#rt.files;
     if (!files) throw new TypeError('saveAttachment needs "files" in the client config');
-    const deps = { files, run: <T>(c: Command<T>) => this.#runner.run(c), open: (a: AttachmentInfo) => this.openAttachment(a) };
+    const deps = { files, run: <T>(c: Command<T>) => this.#rt.runner.run(c), open: (a: AttachmentInfo) => this.openAttachment(a) };
     return saveAttachment(this.#ctx, deps, conversation, messageId);
   }
 
   /** Marks messages in a conversation read: read receipts to their senders, and a note to our other devices. */
   async markRead(conversation: string, messageIds?: readonly string[]): Promise<void> {
-    await this.#runner.run(markReadCommand(conversation, messageIds));
+    await this.#rt.runner.run(markReadCommand(conversation, messageIds));
   }
 
   /** Tells the conversation we are (or stopped) typing. Not stored, not retried beyond the outbox. */
   async setTyping(conversation: string, typing: boolean): Promise<void> {
-    await this.#send(conversation, { type: 'typing', typing }, false).catch(() => undefined);
+    await this.#rt.send(conversation, { type: 'typing', typing }, false).catch(() => undefined);
   }
 
   /** Sets the conversation's disappearing-message timer (seconds, 0 = off) here and for everyone in it. */
   async setExpireTimer(conversation: string, seconds: number): Promise<void> {
     if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_EXPIRE_TIMER)
       throw new RangeError(`"seconds" expected 0..${MAX_EXPIRE_TIMER}`);
-    await this.#runner.run(setTimerCommand(conversation, seconds));
-    await this.#send(conversation, { type: 'timer' }, false);
+    await this.#rt.runner.run(setTimerCommand(conversation, seconds));
+    await this.#rt.send(conversation, { type: 'timer' }, false);
   }
 
   expireTimer(conversation: string): number {
@@ -327,15 +271,15 @@ export class ParleyClient {
    * letter stays). Unknown ids are a TypeError.
    */
   async retryDeadLetter(id: string): Promise<boolean> {
-    this.#open();
-    const outcome = await this.#runner.job(retryDeadLetterJob(id), (r) => r.handled);
-    if (!outcome.handled) this.#warn(outcome.error);
+    this.#rt.assertOpen();
+    const outcome = await this.#rt.runner.job(retryDeadLetterJob(id), (r) => r.handled);
+    if (!outcome.handled) this.#rt.warn(outcome.error);
     return outcome.handled;
   }
 
   /** Deletes a dead letter without processing it. */
   discardDeadLetter(id: string): void {
-    this.#runner.runSoon({ commit: (ctx) => deleteDeadLetter(ctx.store, id) }, (e) => this.#warn(e));
+    this.#rt.runner.runSoon({ commit: (ctx) => deleteDeadLetter(ctx.store, id) }, (e) => this.#rt.warn(e));
   }
 
   /** A conversation's stored messages, oldest first (the latest `limit`). Expired ones are never returned. */
@@ -344,19 +288,11 @@ export class ParleyClient {
     return listMessages(this.#ctx.store, conversation, limit);
   }
 
-  async #send(conversation: string, body: ContentBody, record: boolean): Promise<SendResult> {
-    this.#open();
-    const { result, flushed } = await this.#runner.queue(sendCommand(conversation, body, record));
-    const sent = await flushed;
-    if (sent.status === 'sent' || sent.status === 'gone') return { messageId: messageIdText(result.messageId) };
-    throw sent.error;
-  }
-
   // ---- groups -------------------------------------------------------------
 
   /** Creates a group with these member accounts (and us); returns its conversation id. */
   async createGroup(name: string, members: readonly string[]): Promise<string> {
-    return this.#runner.run(createGroupCommand(name, members));
+    return this.#rt.runner.run(createGroupCommand(name, members));
   }
 
   /**
@@ -374,12 +310,12 @@ export class ParleyClient {
       removeAdmins?: readonly string[];
     },
   ): Promise<void> {
-    await this.#runner.run(updateGroupCommand(this.#ctx, conversation, change));
+    await this.#rt.runner.run(updateGroupCommand(this.#ctx, conversation, change));
   }
 
   /** Leaves a group (any member may): the others are told, and the group is deleted here. */
   async leaveGroup(conversation: string): Promise<void> {
-    await this.#runner.run(leaveGroupCommand(conversation));
+    await this.#rt.runner.run(leaveGroupCommand(conversation));
   }
 
   groups(): GroupInfo[] {
@@ -394,7 +330,7 @@ export class ParleyClient {
 
   /** The devices we trust for an account (ours by default), fetched from the relay and judged. */
   async devices(id: string = this.accountId): Promise<DeviceInfo[]> {
-    return this.#runner.job(listDevicesJob(parseAccountId(id)), () => false);
+    return this.#rt.runner.job(listDevicesJob(parseAccountId(id)), () => false);
   }
 
   /**
@@ -403,7 +339,7 @@ export class ParleyClient {
    * and our contacts, and returns the response to show to the new device.
    */
   async approveLink(request: string): Promise<string> {
-    return this.#runner.run(approveLinkCommand(this.#ctx, request));
+    return this.#rt.runner.run(approveLinkCommand(this.#ctx, request));
   }
 
   /**
@@ -413,41 +349,6 @@ export class ParleyClient {
    * relay and to our devices and contacts.
    */
   async removeDevice(deviceId: number): Promise<void> {
-    await this.#runner.run(removeDeviceCommand(this.#ctx, deviceId));
-  }
-
-  // ---- internals ------------------------------------------------------------
-
-  async #onEnvelope(e: IncomingEnvelope): Promise<void> {
-    if (this.#closed) throw new ClientError('CLOSED', 'the client was closed');
-    try {
-      const outcome = await this.#runner.job(receiveJob(e));
-      if (outcome.usedPreKeys) this.#scheduleUpkeep();
-    } catch (err) {
-      // Our own failure (the store): the envelope is not acknowledged and comes again.
-      this.#warn(err);
-      throw err;
-    }
-  }
-
-  #scheduleUpkeep(): void {
-    if (this.#upkeepSoon) return;
-    this.#upkeepSoon = true;
-    setTimeout(() => {
-      this.#upkeepSoon = false;
-      if (!this.#closed) void this.maintain().catch((e) => this.#warn(e));
-    }, 0);
-  }
-
-  #warn(e: unknown): void {
-    const code = (e as { code?: unknown }).code;
-    this.#ctx.events.emit('warning', {
-      code: typeof code === 'string' ? code : 'INTERNAL',
-      message: e instanceof Error ? e.message : String(e),
-    });
-  }
-
-  #open(): void {
-    if (this.#closed) throw new ClientError('CLOSED', 'the client was closed');
+    await this.#rt.runner.run(removeDeviceCommand(this.#ctx, deviceId));
   }
 }

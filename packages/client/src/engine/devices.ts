@@ -23,7 +23,7 @@ export interface DeviceInfo {
   readonly current: boolean;
 }
 
-export function requirePrimary(ctx: Context): Account {
+function requirePrimary(ctx: Context): Account {
   if (!ctx.account) throw new ClientError('NOT_PRIMARY', 'only the primary device (holding the account key) can do this');
   return ctx.account;
 }

@@ -23,7 +23,7 @@ import { ClientError, isClientError } from '../errors.ts';
 import type { FlushResult } from './outbox.ts';
 
 /** Longest the retry delay grows to while the relay is unreachable: a returning relay is found within this. */
-export const MAX_RETRY_DELAY_MS = 30_000;
+const MAX_RETRY_DELAY_MS = 30_000;
 
 export interface OutboxSchedulerDeps {
   /** The keys of the queued entries, oldest first. */
