@@ -12,8 +12,7 @@
  * upkeep, registration) go through `job`: the same queue, events and kick,
  * with the transactions inside the job.
  */
-import type { Context, Pending as PendingEvents } from './context.ts';
-import { Pending } from './context.ts';
+import { type Context, Pending } from './context.ts';
 import type { FlushResult } from './outbox.ts';
 import type { OutboxScheduler } from './outbox-scheduler.ts';
 import type { SerialQueue } from './serial.ts';
@@ -26,15 +25,15 @@ import type { SerialQueue } from './serial.ts';
  */
 export interface Command<T> {
   /** Network reads the write needs (device lists). Runs in the serial queue, outside the transaction. */
-  readonly prepare?: (ctx: Context, pending: PendingEvents) => Promise<void>;
+  readonly prepare?: (ctx: Context, pending: Pending) => Promise<void>;
   /** The write: runs inside one store transaction; events go to `pending` and out only if it commits. */
-  readonly commit: (ctx: Context, pending: PendingEvents) => T;
+  readonly commit: (ctx: Context, pending: Pending) => T;
   /** Network steps that must follow the commit (publishing our new device list to the relay). */
   readonly publish?: (ctx: Context) => Promise<void>;
 }
 
 /** A multi-step job that commits its own transactions (receive, upkeep, registration). */
-export type Job<T> = (ctx: Context, pending: PendingEvents) => Promise<T>;
+export type Job<T> = (ctx: Context, pending: Pending) => Promise<T>;
 
 /** A queued outbox entry a command produced: the caller may wait for its flush. */
 export interface Queued {
@@ -98,7 +97,7 @@ export class Runner {
     return this.#execute((pending) => job(this.#ctx, pending), kick);
   }
 
-  async #phases<T>(command: Command<T>, pending: PendingEvents): Promise<T> {
+  async #phases<T>(command: Command<T>, pending: Pending): Promise<T> {
     await command.prepare?.(this.#ctx, pending);
     const result = this.#ctx.store.transaction(() => command.commit(this.#ctx, pending));
     await command.publish?.(this.#ctx);
@@ -109,7 +108,7 @@ export class Runner {
    * The sequence itself. A step that throws leaves its events unsent and
    * the outbox unkicked: the caller gets the error.
    */
-  async #execute<T>(step: (pending: PendingEvents) => Promise<T>, kick: (result: T) => boolean = () => true): Promise<T> {
+  async #execute<T>(step: (pending: Pending) => Promise<T>, kick: (result: T) => boolean = () => true): Promise<T> {
     const pending = new Pending();
     const result = await this.#serial.run(() => step(pending));
     pending.flush(this.#ctx.events);
