@@ -14,19 +14,19 @@ export {
   type RelayConnector,
   type SendResult,
 } from './client.ts';
-export type { FileToSend } from './attachment-transfer.ts';
+export type { FileToSend } from './files/transfer.ts';
 export { ClientError, ClientErrorCode, isClientError } from './errors.ts';
 export type { ClientEvents, EventName, Listener, MessageBody, MessageEvent, SenderRef } from './events.ts';
 export { DEFAULT_OPTIONS, type ClientOptions } from './engine/context.ts';
 export { type AttachmentInfo, type Content, type ContentBody, ContentType, decodeContent, encodeContent } from './content/content.ts';
 export { type DeviceList, certificateHash, decodeSignedDeviceList, signDeviceList } from './devices/device-list.ts';
 export { type DeviceVerdict, type RefusalReason, judgeDevices } from './devices/trust.ts';
-export { accountId, parseAccountId } from './ids.ts';
+export { accountId, parseAccountId } from './state/ids.ts';
 export { conversationId, parseConversationId } from './state/conversation-id.ts';
 export type { StoredMessage, MessageStatusName } from './state/history.ts';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory.ts';
 export { IndexedDbStore, IndexedDbStoreError, type IndexedDbStoreErrorCode, type IndexedDbStoreOptions } from './store/indexeddb.ts';
 export type { AttachmentFiles } from './store/downloads.ts';
 export { type ClientStore, type StoreEntry, type Table, TABLES } from './store/types.ts';
-export { connectRelay, type RelayConnectOptions } from './relay-adapter.ts';
-export type * from './relay-link.ts';
+export { connectRelay, type RelayConnectOptions } from './relay-link/adapter.ts';
+export type * from './relay-link/link.ts';

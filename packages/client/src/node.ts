@@ -5,12 +5,12 @@
  * `ws` or a native module.
  */
 import WebSocket from 'ws';
-import { type RelayConnectOptions, connectRelay } from './relay-adapter.ts';
+import { type RelayConnectOptions, connectRelay } from './relay-link/adapter.ts';
 import type { WebSocketConstructor } from './relay-client/index.ts';
 
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite.ts';
 export { DownloadFolder } from './store/download-folder.ts';
-export { type FileOptions, fileFromPath, fileFromStream, mediaTypeOf, webStreamFrom } from './node-file.ts';
+export { type FileOptions, fileFromPath, fileFromStream, mediaTypeOf, webStreamFrom } from './files/node-file.ts';
 
 /** `connectRelay` for Node: the same, with `ws` as the WebSocket. */
 export function connectRelayNode(baseUrl: string, options: Omit<RelayConnectOptions, 'WebSocket'> = {}) {

@@ -1,7 +1,7 @@
 import { Account, encodeCertificate } from '@parley/core';
 import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
-import { parseAccountId } from '../src/ids.ts';
+import { parseAccountId } from '../src/state/ids.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { FakeRelay } from './support/fake-relay.ts';
 import { closedAfterEach, newClient, next, TEST_OPTIONS, until } from './support/harness.ts';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
-import { deviceKey, parseAccountId } from '../src/ids.ts';
+import { deviceKey, parseAccountId } from '../src/state/ids.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { TABLES } from '../src/store/types.ts';
 import { FakeRelay } from './support/fake-relay.ts';

@@ -11,7 +11,7 @@ import { decodeContent, encodeContent, MAX_SYNCED_CONTACTS } from '../src/conten
 import type { DeviceCertificate } from '@parley/core';
 import { applyContent } from '../src/engine/apply.ts';
 import { type Context, Pending } from '../src/engine/context.ts';
-import { parseAccountId } from '../src/ids.ts';
+import { parseAccountId } from '../src/state/ids.ts';
 import { listContacts } from '../src/state/contacts.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { FakeRelay } from './support/fake-relay.ts';

@@ -3,11 +3,19 @@
  * encoding is the one the spec gives byte by byte, and bad input is a typed
  * error, never a crash.
  */
-import { ParleyError, decodeCbor, encodeCbor, toHex } from '@parley/core';
+import { ParleyError, decodeCbor, encodeCbor, fields, toHex } from '@parley/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeAttachmentPointer } from '../src/attachments/index.ts';
-import { type Content, type ContentBody, attachmentInfo, decodeContent, encodeContent } from '../src/content/content.ts';
+import {
+  type Content,
+  type ContentBody,
+  MAX_RECEIPT_IDS,
+  MAX_TEXT_BYTES,
+  attachmentInfo,
+  decodeContent,
+  encodeContent,
+} from '../src/content/content.ts';
 
 const id = new Uint8Array(16).fill(0xab);
 const group = new Uint8Array(32).fill(0x47);
@@ -89,6 +97,18 @@ describe('content codec', () => {
     expect(() => encodeContent(base({ type: 'distribution', distribution: Uint8Array.of(1), state }))).toThrow(ParleyError);
     expect(() => encodeContent(base({ type: 'device-list' }))).toThrow(ParleyError);
     expect(() => encodeContent(base({ type: 'sync', destination: null, content: inner }))).toThrow(ParleyError);
+  });
+
+  it("reads fields with core's codes: an over-long array is MALFORMED, text over its UTF-8 byte bound OVERSIZED", () => {
+    // The client's readers are core's (content/fields.ts): the same input gets the same code in both.
+    const receipt = decodeFields(encodeContent(base({ type: 'receipt', kind: 'read', messageIds: [id] })));
+    receipt[6] = [1, Array.from({ length: MAX_RECEIPT_IDS + 1 }, () => id)];
+    expect(() => decodeContent(encodeCbor(receipt as never))).toThrow(expect.objectContaining({ code: 'MALFORMED' }));
+    expect(() => fields.readArray([1, 2, 3], 'x', { min: 0, max: 2 })).toThrow(expect.objectContaining({ code: 'MALFORMED' }));
+    // Within the bound in UTF-16 code units, over it in UTF-8 bytes: the byte bound is what holds.
+    const text = decodeFields(encodeContent(base({ type: 'text', text: 'x' })));
+    text[6] = ['\u00e9'.repeat(MAX_TEXT_BYTES / 2 + 1)];
+    expect(() => decodeContent(encodeCbor(text as never))).toThrow(expect.objectContaining({ code: 'OVERSIZED' }));
   });
 
   it('turns any byte string into a content or a ParleyError, never anything else (property)', () => {

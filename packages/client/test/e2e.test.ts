@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Account, encodeCertificate } from '@parley/core';
 import { ParleyClient } from '../src/client.ts';
-import { deviceKey, parseAccountId } from '../src/ids.ts';
+import { deviceKey, parseAccountId } from '../src/state/ids.ts';
 import { connectRelayNode } from '../src/node.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { TEST_OPTIONS, record, until } from './support/harness.ts';

@@ -8,7 +8,7 @@ import { encodeContent } from '../src/content/content.ts';
 import { type Context, DEFAULT_OPTIONS, Pending } from '../src/engine/context.ts';
 import { answerRetry } from '../src/engine/retry.ts';
 import { Emitter } from '../src/events.ts';
-import { clientIdFor } from '../src/ids.ts';
+import { clientIdFor } from '../src/state/ids.ts';
 import { listQueued } from '../src/state/outbox.ts';
 import { getSent, putSent } from '../src/state/sent-log.ts';
 import { MemoryStore } from '../src/store/memory.ts';

@@ -6,7 +6,7 @@ import { Account, GroupSession, bytesEqual, compareBytes, defaultProvider, encod
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_GROUP_REVISION } from '../src/content/content.ts';
-import { toBase64Url } from '../src/ids.ts';
+import { toBase64Url } from '../src/state/ids.ts';
 import {
   type GroupStateCore,
   type KnownState,

@@ -10,8 +10,8 @@
  * stands in for a slow disk.
  */
 import { describe, expect, it } from 'vitest';
-import { parseAccountId } from '../src/ids.ts';
-import type { RelayLink } from '../src/relay-link.ts';
+import { parseAccountId } from '../src/state/ids.ts';
+import type { RelayLink } from '../src/relay-link/link.ts';
 import { durableRelay } from '../src/store/durable-relay.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { FakeRelay } from './support/fake-relay.ts';

@@ -4,8 +4,8 @@
  * (store/download-folder.ts), which also destroys them when their message
  * disappears.
  */
-import type { FileToSend } from '../attachment-transfer.ts';
-import { fileFromPath } from '../node-file.ts';
+import type { FileToSend } from '../files/transfer.ts';
+import { fileFromPath } from '../files/node-file.ts';
 
 export function fileToSend(path: string): Promise<FileToSend> {
   return fileFromPath(path);

@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import type { ParleyClient } from '../client.ts';
 import { isClientError } from '../errors.ts';
-import { messageIdText, parseAccountId } from '../ids.ts';
+import { messageIdText, parseAccountId } from '../state/ids.ts';
 import { fileToSend } from './attachments.ts';
 import type { Out } from './device-socket.ts';
 import type { Downloads } from './downloads.ts';

@@ -4,7 +4,7 @@
  * messages that went out later, and a connection taken over elsewhere.
  */
 import type { ParleyClient } from '../client.ts';
-import { messageIdText } from '../ids.ts';
+import { messageIdText } from '../state/ids.ts';
 import type { Out } from './device-socket.ts';
 import type { Downloads } from './downloads.ts';
 import { formatEvent, nameOf, preview } from './format.ts';

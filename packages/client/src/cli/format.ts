@@ -4,7 +4,7 @@
 import type { ParleyClient } from '../client.ts';
 import type { MessageEvent } from '../events.ts';
 import type { StoredMessage } from '../state/history.ts';
-import { accountId } from '../ids.ts';
+import { accountId } from '../state/ids.ts';
 
 /** A contact's name, a group's name, or a shortened id. */
 export function nameOf(client: ParleyClient, idOrConversation: string): string {

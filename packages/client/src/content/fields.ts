@@ -1,59 +1,33 @@
 /**
- * Field readers for the client's CBOR structures (core keeps its own
- * private). Each checks one type, length or range and throws a core
- * `ParleyError` (MALFORMED / OVERSIZED) naming the field, never its value.
+ * Field readers for the client's CBOR structures. The readers are core's
+ * (`fields` from @parley/core, spec/01-conventions.md §2.3), re-exported so
+ * SDK modules import from one place and throw exactly core's codes (an
+ * over-long array is MALFORMED, a byte string or number over its bound
+ * OVERSIZED). Only what core has no use for is written here: text bounded
+ * in UTF-8 bytes, and timestamps. Each error names the field, never its value.
  */
-import { ParleyError } from '@parley/core';
+import { ParleyError, fields } from '@parley/core';
+
+export const { readArray, readBool, readBytes, readOptional, readUint } = fields;
 
 export function malformed(message: string, field?: string): never {
   throw new ParleyError('MALFORMED', message, field ? { field } : {});
 }
 
-export function readArray(v: unknown, what: string, length: number | { min: number; max: number }): unknown[] {
-  if (!Array.isArray(v)) malformed(`${what}: expected an array`, what);
-  const ok = typeof length === 'number' ? v.length === length : v.length >= length.min && v.length <= length.max;
-  if (!ok) {
-    if (typeof length !== 'number' && v.length > length.max) {
-      throw new ParleyError('OVERSIZED', `${what}: too many items (${v.length})`, { field: what, items: v.length });
-    }
-    malformed(`${what}: wrong number of items (${v.length})`, what);
-  }
-  return v;
-}
-
-export function readBytes(v: unknown, field: string, length: number | { min?: number; max: number }): Uint8Array {
-  if (!(v instanceof Uint8Array)) malformed(`${field}: expected a byte string`, field);
-  if (typeof length === 'number') {
-    if (v.length !== length) malformed(`${field}: expected ${length} bytes, got ${v.length}`, field);
-  } else {
-    if (v.length > length.max) throw new ParleyError('OVERSIZED', `${field}: ${v.length} bytes exceeds ${length.max}`, { field });
-    if (v.length < (length.min ?? 0)) malformed(`${field}: ${v.length} bytes is too short`, field);
-  }
-  return new Uint8Array(v);
-}
-
-export function readUint(v: unknown, field: string, max = 0xffffffff): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) malformed(`${field}: expected an unsigned integer`, field);
-  if (v > max) throw new ParleyError('OVERSIZED', `${field}: exceeds ${max}`, { field });
-  return v;
-}
-
-export function readBool(v: unknown, field: string): boolean {
-  if (typeof v !== 'boolean') malformed(`${field}: expected a boolean`, field);
-  return v;
-}
-
+/**
+ * A text string of at most `maxBytes` UTF-8 bytes: the client's limits
+ * (message text, names) are storage and wire sizes, which core's readText
+ * (bounded in UTF-16 code units) does not measure. Core's check runs first:
+ * it rejects a non-string, and a string over the bound in code units is over
+ * it in bytes too (no code unit encodes to fewer than one byte), so the
+ * encoding below never runs on an unbounded input.
+ */
 export function readText(v: unknown, field: string, maxBytes: number): string {
-  if (typeof v !== 'string') malformed(`${field}: expected a text string`, field);
-  // UTF-16 length bounds the UTF-8 length within a factor of 3 on the cheap side.
-  if (v.length > maxBytes || new TextEncoder().encode(v).length > maxBytes) {
+  const text = fields.readText(v, field, maxBytes);
+  if (new TextEncoder().encode(text).length > maxBytes) {
     throw new ParleyError('OVERSIZED', `${field}: text longer than ${maxBytes} bytes`, { field });
   }
-  return v;
-}
-
-export function readOptional<T>(v: unknown, read: (x: unknown) => T): T | null {
-  return v === null ? null : read(v);
+  return text;
 }
 
 /** Timestamps travel as 8-byte big-endian byte strings (ms since the epoch), as on the relay's wire. */

@@ -18,7 +18,7 @@
 import { type DeviceCertificate, certificateFromCbor, certificateToCbor, decodeCbor, encodeCbor } from '@parley/core';
 import { readArray, readBytes } from '../content/fields.ts';
 import { ClientError } from '../errors.ts';
-import { fromBase64Url, toBase64Url } from '../ids.ts';
+import { fromBase64Url, toBase64Url } from '../state/ids.ts';
 
 const REQUEST_TAG = 'parley-link-request';
 const RESPONSE_TAG = 'parley-link-response';

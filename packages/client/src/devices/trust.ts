@@ -11,8 +11,14 @@
  *
  * This module is pure: certificates and lists in, a verdict out.
  */
-import { type CryptoProvider, type DeviceCertificate, decodeCertificate, defaultProvider, verifyCertificate } from '@parley/core';
-import { bytesEqual } from '../bytes.ts';
+import {
+  type CryptoProvider,
+  type DeviceCertificate,
+  bytesEqual,
+  decodeCertificate,
+  defaultProvider,
+  verifyCertificate,
+} from '@parley/core';
 import { type DeviceList, listsCertificate } from './device-list.ts';
 
 export type RefusalReason =

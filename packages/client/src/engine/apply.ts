@@ -7,11 +7,10 @@
  * Follow-ups (receipts, re-sends) are queued in the outbox within the same
  * transaction; events wait in `pending` until the commit.
  */
-import type { DeviceCertificate } from '@parley/core';
-import { bytesEqual } from '../bytes.ts';
+import { type DeviceCertificate, bytesEqual } from '@parley/core';
 import type { Content } from '../content/content.ts';
 import type { MessageBody } from '../events.ts';
-import { accountId, messageIdText } from '../ids.ts';
+import { accountId, messageIdText } from '../state/ids.ts';
 import { getExpireTimer, mergeSyncedContact, setExpireTimer } from '../state/contacts.ts';
 import { conversationId, parseConversationId } from '../state/conversation-id.ts';
 import { markMessage, messageSeen } from '../state/dedup.ts';

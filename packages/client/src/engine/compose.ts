@@ -5,9 +5,9 @@
  * usually history too); the outbox pump sends later.
  */
 
-import { bytesEqual } from '../bytes.ts';
+import { bytesEqual } from '@parley/core';
 import { type Content, type ContentBody, MAX_RECEIPT_IDS, decodeContent, encodeContent } from '../content/content.ts';
-import { type DeviceAddress, newMessageId } from '../ids.ts';
+import { type DeviceAddress, newMessageId } from '../state/ids.ts';
 import { type OutboxEntry, enqueue, listQueued, updateQueued } from '../state/outbox.ts';
 import type { Context } from './context.ts';
 

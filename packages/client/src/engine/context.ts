@@ -11,8 +11,8 @@
  */
 import type { Account, CryptoProvider, DeviceIdentity } from '@parley/core';
 import type { ClientEvents, Emitter, EventName } from '../events.ts';
-import type { DeviceAddress } from '../ids.ts';
-import type { AccountRelayLink, RelayLink } from '../relay-link.ts';
+import type { DeviceAddress } from '../state/ids.ts';
+import type { AccountRelayLink, RelayLink } from '../relay-link/link.ts';
 import type { Clock, ClientStore } from '../store/types.ts';
 
 export interface ClientOptions {

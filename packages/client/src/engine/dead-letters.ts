@@ -19,8 +19,8 @@
  */
 import { type CryptoProvider, decodeCbor, encodeCbor } from '@parley/core';
 import { readTimestamp, timestampToBytes } from '../content/fields.ts';
-import { type DeviceAddress, deviceKey, toBase64Url } from '../ids.ts';
-import type { IncomingEnvelope } from '../relay-link.ts';
+import { type DeviceAddress, deviceKey, toBase64Url } from '../state/ids.ts';
+import type { IncomingEnvelope } from '../relay-link/link.ts';
 import { DEDUP_WINDOW_MS } from '../state/dedup.ts';
 import type { ClientStore } from '../store/types.ts';
 

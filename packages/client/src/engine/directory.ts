@@ -11,11 +11,10 @@
  * change as `untrusted-device` and never encrypted to; an account without a
  * signed list has no trusted device at all.
  */
-import { type DeviceCertificate, certificatesEqual } from '@parley/core';
-import { bytesEqual } from '../bytes.ts';
+import { type DeviceCertificate, bytesEqual, certificatesEqual } from '@parley/core';
 import { type DeviceList, compareDeviceLists, decodeSignedDeviceList, listsCertificate } from '../devices/device-list.ts';
 import { judgeDevices, trustsCertificate } from '../devices/trust.ts';
-import { accountId } from '../ids.ts';
+import { accountId } from '../state/ids.ts';
 import { type KnownDevices, loadDevices, saveDevices } from '../state/devices.ts';
 import { deleteSession } from '../state/sessions.ts';
 import type { Context, Pending } from './context.ts';

@@ -15,7 +15,7 @@
  */
 import { type CryptoProvider, type PreKeyMessage, decodeMessage } from '@parley/core';
 import { ClientError } from '../errors.ts';
-import { type DeviceAddress, accountId } from '../ids.ts';
+import { type DeviceAddress, accountId } from '../state/ids.ts';
 import { loadSession } from '../state/sessions.ts';
 import type { ClientStore } from '../store/types.ts';
 

@@ -14,11 +14,10 @@
  * the state it changes, and every device picks the same head. A change that
  * is not allowed is refused with a typed warning and changes nothing.
  */
-import { type DeviceCertificate, type GroupMember, GroupSession, groupLimits, isParleyError } from '@parley/core';
-import { bytesEqual } from '../bytes.ts';
-import { type Content, type ContentBody, type GroupState, MAX_GROUP_MEMBERS, encodeContent } from '../content/content.ts';
+import { type DeviceCertificate, type GroupMember, GroupSession, bytesEqual, groupLimits, isParleyError } from '@parley/core';
+import { type Content, type GroupState, MAX_GROUP_MEMBERS, encodeContent } from '../content/content.ts';
 import { ClientError } from '../errors.ts';
-import { type DeviceAddress, accountId, deviceKey } from '../ids.ts';
+import { type DeviceAddress, accountId, deviceKey } from '../state/ids.ts';
 import { conversationId } from '../state/conversation-id.ts';
 import { loadDevices } from '../state/devices.ts';
 import { type GroupStateCore, type KnownState, ROOT_PARENT, addState, checkChange, headOf, stateHash } from '../state/group-state.ts';
@@ -417,17 +416,19 @@ export async function prepareGroupSend(ctx: Context, groupId: Uint8Array, pendin
 /**
  * Encrypts one content for the group and queues it: first our chain to the
  * devices that lack it, then the group message to every device of every
- * member account. Records it in history. Call inside a transaction.
+ * member account. Records it in history when `record`. Returns the group
+ * message's outbox key (as queueDirect does). Call inside a transaction.
  */
-export function queueGroupContent(ctx: Context, groupId: Uint8Array, body: ContentBody, expireTimer: number, record: boolean): Content {
+export function queueGroupContent(ctx: Context, groupId: Uint8Array, content: Content, record: boolean): string {
   const group = requireGroup(ctx, groupId);
+  const expireTimer = content.expireTimer;
   const devices = syncDevices(ctx, group);
   const generation = group.session.sendingPosition.generation;
   const had = generation === group.generation ? group.distributedTo : [];
   const hadKeys = new Set(had.map((d) => deviceKey(d)));
   const lacking = devices.filter((c) => !hadKeys.has(deviceKey(c))).map((c) => ({ accountKey: c.accountKey, deviceId: c.deviceId }));
   const before = lacking.length ? group.session.distribution(lacking) : null;
-  const content = newContent(ctx, body, { group: groupId, expireTimer });
+  if (!content.group || !bytesEqual(content.group, groupId)) throw new TypeError('"content" expected to name this group');
   const encoded = encodeContent(content);
   const sealed = group.session.encrypt(encoded);
   // A rotation inside encrypt starts a new chain: then every device needs it, and the earlier distribution is moot.
@@ -454,7 +455,7 @@ export function queueGroupContent(ctx: Context, groupId: Uint8Array, body: Conte
     }
   }
   const conversation = conversationId({ kind: 'group', groupId });
-  queueEntry(ctx, {
+  const key = queueEntry(ctx, {
     messageId: content.messageId,
     attempt: 0,
     accounts: group.members,
@@ -480,7 +481,7 @@ export function queueGroupContent(ctx: Context, groupId: Uint8Array, body: Conte
   }
   const distributedTo: DeviceAddress[] = devices.map((c) => ({ accountKey: c.accountKey, deviceId: c.deviceId }));
   saveGroup(ctx.store, { ...group, generation: group.session.sendingPosition.generation, distributedTo });
-  return content;
+  return key;
 }
 
 function unique(keys: readonly Uint8Array[]): Uint8Array[] {

@@ -18,13 +18,12 @@
  * certificate, the envelope is re-encrypted on a new session and the old
  * session is archived in its record, never deleted (issue 11 finding 5).
  */
-import { type DeviceCertificate, SessionRecord, certificatesEqual } from '@parley/core';
-import { bytesEqual } from '../bytes.ts';
+import { type DeviceCertificate, SessionRecord, bytesEqual, certificatesEqual } from '@parley/core';
 import { decodeContent, encodeContent } from '../content/content.ts';
 import { certificateHash } from '../devices/device-list.ts';
 import { ClientError, isClientError } from '../errors.ts';
-import { type DeviceAddress, accountId, clientIdFor, deviceKey, messageIdText } from '../ids.ts';
-import type { OutgoingEnvelope } from '../relay-link.ts';
+import { type DeviceAddress, accountId, clientIdFor, deviceKey, messageIdText } from '../state/ids.ts';
+import type { OutgoingEnvelope } from '../relay-link/link.ts';
 import { loadDevices } from '../state/devices.ts';
 import { MessageStatus, raiseStatus } from '../state/history.ts';
 import { type OutboxEntry, dequeue, getQueued, updateQueued } from '../state/outbox.ts';

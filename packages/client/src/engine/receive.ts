@@ -16,13 +16,12 @@
  * so no sender can hold the envelopes behind its own. The origin is decided
  * at the store boundary (store-origin.ts), not by listing inputs.
  */
-import { type DeviceCertificate, MessageType, ParleyError, PreKeyStore, groupLimits, peekGroupMessage } from '@parley/core';
-import { bytesEqual } from '../bytes.ts';
+import { type DeviceCertificate, MessageType, ParleyError, PreKeyStore, bytesEqual, groupLimits, peekGroupMessage } from '@parley/core';
 import { type Content, decodeContent } from '../content/content.ts';
 import { ClientError, isClientError } from '../errors.ts';
-import { type DeviceAddress, accountId } from '../ids.ts';
+import { type DeviceAddress, accountId } from '../state/ids.ts';
 import { loadDevices } from '../state/devices.ts';
-import type { IncomingEnvelope } from '../relay-link.ts';
+import type { IncomingEnvelope } from '../relay-link/link.ts';
 import { envelopeSeen, markEnvelope } from '../state/dedup.ts';
 import { loadGroup, saveGroup } from '../state/groups.ts';
 import { savePreKeys } from '../state/identity.ts';

@@ -21,11 +21,11 @@
  *    signed and last-resort keys (it keeps ids increasing).
  */
 import { type PreKeyStore, certificatesEqual, decodeBundle, verifyBundle } from '@parley/core';
-import type { PreKeyCounts } from '../relay-link.ts';
+import type { PreKeyCounts } from '../relay-link/link.ts';
 import { loadGroup, listGroupIds, saveGroup } from '../state/groups.ts';
 import { retireSession } from '../state/restore.ts';
 import { loadSession } from '../state/sessions.ts';
-import { type DeviceAddress, parseAccountId } from '../ids.ts';
+import { type DeviceAddress, parseAccountId } from '../state/ids.ts';
 import type { Context } from './context.ts';
 
 /**

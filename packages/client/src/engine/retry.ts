@@ -14,9 +14,8 @@
  * per device. The re-send must cover every device of the requester's
  * account (the relay insists); the others drop it as a duplicate.
  */
-import type { DeviceCertificate } from '@parley/core';
-import { bytesEqual } from '../bytes.ts';
-import { type DeviceAddress, accountId, deviceKey, messageIdFromClientId, messageIdText } from '../ids.ts';
+import { type DeviceCertificate, bytesEqual } from '@parley/core';
+import { type DeviceAddress, accountId, deviceKey, messageIdFromClientId, messageIdText } from '../state/ids.ts';
 import { getSent, putSent, sameDevice } from '../state/sent-log.ts';
 import { loadSession } from '../state/sessions.ts';
 import { newContent, queueDirect, queueEntry } from './compose.ts';

@@ -7,15 +7,27 @@
  */
 export class SerialQueue {
   #tail: Promise<unknown> = Promise.resolve();
+  /** Jobs queued or running: zero means a synchronous step may run now without overtaking one (engine/run.ts). */
+  #unsettled = 0;
 
   run<T>(job: () => Promise<T> | T): Promise<T> {
+    this.#unsettled++;
     const result = this.#tail.then(job, job);
     // The queue continues whatever the job's outcome; the caller sees the outcome.
     this.#tail = result.then(
-      () => undefined,
-      () => undefined,
+      () => {
+        this.#unsettled--;
+      },
+      () => {
+        this.#unsettled--;
+      },
     );
     return result;
+  }
+
+  /** True while a job is queued or running. */
+  get busy(): boolean {
+    return this.#unsettled > 0;
   }
 
   /** Resolves when every job queued so far has finished. */

@@ -18,7 +18,7 @@
  * and an upkeep that fails every round after that.
  */
 import { PreKeyStore, limits } from '@parley/core';
-import type { PreKeyCounts, PreKeyUpload } from '../relay-link.ts';
+import type { PreKeyCounts, PreKeyUpload } from '../relay-link/link.ts';
 import { type Upkeep, loadUpkeep, savePreKeys, saveUpkeep } from '../state/identity.ts';
 import { type ScheduledKey, keysInGrace, loadLastResortSchedule, saveLastResortSchedule } from '../state/prekey-schedule.ts';
 import { type Context, Pending } from './context.ts';

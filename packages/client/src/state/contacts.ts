@@ -7,7 +7,7 @@
  */
 import { readBool, readText, readUint } from '../content/fields.ts';
 import { MAX_EXPIRE_TIMER } from '../content/content.ts';
-import { accountId, fromBase64Url } from '../ids.ts';
+import { accountId, fromBase64Url } from './ids.ts';
 import type { ClientStore } from '../store/types.ts';
 import { asRecord, decodeRecord, encodeRecord } from './record.ts';
 

@@ -3,7 +3,7 @@
  * account's id; a group by `g.` and its group id in base64url (a dot never
  * appears in base64url, so the two cannot collide). spec/10-client.md §2.
  */
-import { accountId, fromBase64Url, toBase64Url } from '../ids.ts';
+import { accountId, fromBase64Url, toBase64Url } from './ids.ts';
 
 export type ConversationRef =
   | { readonly kind: 'direct'; readonly accountKey: Uint8Array }

@@ -14,7 +14,7 @@
  * envelope (its TTL is the outer bound), so a duplicate can never outlive
  * its record.
  */
-import { type DeviceAddress, accountId, deviceKey, messageIdText } from '../ids.ts';
+import { type DeviceAddress, accountId, deviceKey, messageIdText } from './ids.ts';
 import type { ClientStore } from '../store/types.ts';
 
 /** 31 days: the relay's default message TTL (30 days) plus a day of clock skew and delay. */

@@ -15,7 +15,7 @@ import { type CryptoProvider, type DeviceCertificate, certificateFromCbor, certi
 import { readArray, readBytes, readOptional, readText, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
 import { type DeviceList, decodeSignedDeviceList } from '../devices/device-list.ts';
 import type { RefusalReason, RefusedDevice } from '../devices/trust.ts';
-import { accountId } from '../ids.ts';
+import { accountId } from './ids.ts';
 import type { ClientStore } from '../store/types.ts';
 import { asRecord, decodeRecord, encodeRecord } from './record.ts';
 

@@ -32,7 +32,7 @@
 import { type CryptoProvider, GroupSession, ParleyError, bytesEqual, decodeCbor, encodeCbor, limits, toHex } from '@parley/core';
 import { GROUP_STATE_HASH_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES, MAX_GROUP_REVISION } from '../content/content.ts';
 import { readArray, readBool, readBytes, readOptional, readText, readUint } from '../content/fields.ts';
-import { type DeviceAddress, fromBase64Url, toBase64Url } from '../ids.ts';
+import { type DeviceAddress, fromBase64Url, toBase64Url } from './ids.ts';
 import type { ClientStore } from '../store/types.ts';
 import {
   type GroupStateCore,

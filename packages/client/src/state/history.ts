@@ -15,7 +15,7 @@
  */
 import { readBool, readBytes, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
 import { type Content, decodeContent, encodeContent } from '../content/content.ts';
-import { accountId, messageIdText } from '../ids.ts';
+import { accountId, messageIdText } from './ids.ts';
 import type { ClientStore } from '../store/types.ts';
 import { asRecord, decodeRecord, encodeRecord } from './record.ts';
 

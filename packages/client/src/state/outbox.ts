@@ -20,8 +20,8 @@
  * it is never sent: it is gone from history too.
  */
 import { readArray, readBool, readBytes, readOptional, readText, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
-import type { DeviceAddress } from '../ids.ts';
-import type { OutgoingEnvelope } from '../relay-link.ts';
+import type { DeviceAddress } from './ids.ts';
+import type { OutgoingEnvelope } from '../relay-link/link.ts';
 import type { ClientStore } from '../store/types.ts';
 import { contentExpiry, sooner } from './expiry.ts';
 import { asRecord, decodeRecord, encodeRecord } from './record.ts';

@@ -12,8 +12,8 @@
  * its next message, even if a peer's message makes the retired one current
  * again. One entry per peer device at most.
  */
-import { bytesEqual } from '../bytes.ts';
-import { type DeviceAddress, deviceKey } from '../ids.ts';
+import { bytesEqual } from '@parley/core';
+import { type DeviceAddress, deviceKey } from './ids.ts';
 import type { ClientStore } from '../store/types.ts';
 
 const PREFIX = 'retired/';

@@ -16,10 +16,10 @@
  * a sender loop. Only devices the message was sent to may get it again.
  */
 
-import { bytesEqual } from '../bytes.ts';
+import { bytesEqual } from '@parley/core';
 import { contentExpiry } from './expiry.ts';
 import { readArray, readBytes, readOptional, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
-import { type DeviceAddress, fromBase64Url, messageIdText } from '../ids.ts';
+import { type DeviceAddress, fromBase64Url, messageIdText } from './ids.ts';
 import type { ClientStore } from '../store/types.ts';
 import { asRecord, decodeRecord, encodeRecord } from './record.ts';
 

@@ -7,7 +7,7 @@
  * reported, and the self-healing flow (spec §6) rebuilds the session.
  */
 import { type CryptoProvider, SessionRecord, isParleyError } from '@parley/core';
-import { type DeviceAddress, accountId, deviceKey } from '../ids.ts';
+import { type DeviceAddress, accountId, deviceKey } from './ids.ts';
 import type { ClientStore } from '../store/types.ts';
 
 export interface LoadedSession {

@@ -10,7 +10,7 @@
  * would encrypt again under the same message key, or leave the relay
  * handing out prekeys nobody holds. Reads pass straight through.
  */
-import type { AccountRelayLink, RelayLink } from '../relay-link.ts';
+import type { AccountRelayLink, RelayLink } from '../relay-link/link.ts';
 import type { ClientStore } from './types.ts';
 
 /** The link methods that publish local state. */

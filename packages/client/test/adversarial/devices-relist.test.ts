@@ -10,7 +10,7 @@
 import { SessionRecord, defaultProvider, encodeBundle, encodeCertificate } from '@parley/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeContent } from '../../src/content/content.ts';
-import { parseAccountId, toBase64Url } from '../../src/ids.ts';
+import { parseAccountId, toBase64Url } from '../../src/state/ids.ts';
 import { loadDevices } from '../../src/state/devices.ts';
 import { loadIdentity } from '../../src/state/identity.ts';
 import { MemoryStore } from '../../src/store/memory.ts';

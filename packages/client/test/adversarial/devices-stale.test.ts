@@ -5,7 +5,7 @@
 // the list still names the certificate), and only the account's signed list
 // removes a session. spec/10-client.md §4.1, §5.3.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseAccountId } from '../../src/ids.ts';
+import { parseAccountId } from '../../src/state/ids.ts';
 import { record, until } from '../support/harness.ts';
 import { answerJson, fabricateStale, jsonAnswer } from '../support/malicious-relay.ts';
 import { type World, bundleFetches, sessionId, talking, texts, world } from './support.ts';

@@ -10,7 +10,7 @@
 import { GroupSession, ParleyError, defaultProvider, fromHex, groupLimits, toHex } from '@parley/core';
 import { describe, expect, it } from 'vitest';
 import type { ParleyClient } from '../../src/client.ts';
-import { accountId, parseAccountId, toBase64Url } from '../../src/ids.ts';
+import { accountId, parseAccountId, toBase64Url } from '../../src/state/ids.ts';
 import { parseConversationId } from '../../src/state/conversation-id.ts';
 import { stateHash } from '../../src/state/group-state.ts';
 import { loadGroup } from '../../src/state/groups.ts';

@@ -17,7 +17,7 @@ import { type CborValue, SessionRecord, decodeBundle, defaultProvider, encodeCbo
 import type { GroupInfo, ParleyClient, RelayConnector } from '../../src/client.ts';
 import { CONTENT_VERSION, ContentType } from '../../src/content/content.ts';
 import { timestampToBytes } from '../../src/content/fields.ts';
-import { type DeviceAddress, parseAccountId } from '../../src/ids.ts';
+import { type DeviceAddress, parseAccountId } from '../../src/state/ids.ts';
 import { parseConversationId } from '../../src/state/conversation-id.ts';
 import { loadDevices } from '../../src/state/devices.ts';
 import { loadIdentity } from '../../src/state/identity.ts';

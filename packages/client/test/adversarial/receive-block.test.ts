@@ -9,7 +9,7 @@ import { GroupSession, bytesEqual, defaultProvider, encodeCbor, groupLimits } fr
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ParleyClient } from '../../src/client.ts';
 import { Pending } from '../../src/engine/context.ts';
-import { type DeviceAddress, parseAccountId } from '../../src/ids.ts';
+import { type DeviceAddress, parseAccountId } from '../../src/state/ids.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { FakeRelay } from '../support/fake-relay.ts';
 import { TEST_OPTIONS, closedAfterEach, newClient, next, record, until } from '../support/harness.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ParleyClient } from '../../src/client.ts';
 import { MAX_LOCAL_ATTEMPTS } from '../../src/engine/dead-letters.ts';
-import { type DeviceAddress, parseAccountId } from '../../src/ids.ts';
+import { type DeviceAddress, parseAccountId } from '../../src/state/ids.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { ClientStore } from '../../src/store/types.ts';

@@ -12,7 +12,7 @@ import { defaultProvider, encodeCbor } from '@parley/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ParleyClient } from '../../src/client.ts';
 import { MAX_FIRST_CONTACTS_PER_HOUR } from '../../src/engine/first-contact.ts';
-import { type DeviceAddress, parseAccountId } from '../../src/ids.ts';
+import { type DeviceAddress, parseAccountId } from '../../src/state/ids.ts';
 import { loadSession } from '../../src/state/sessions.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { FakeRelay } from '../support/fake-relay.ts';

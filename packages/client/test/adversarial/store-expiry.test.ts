@@ -17,7 +17,7 @@ import { ParleyClient } from '../../src/client.ts';
 import { decodeAttachmentPointer } from '../../src/attachments/index.ts';
 import { DownloadFolder } from '../../src/store/download-folder.ts';
 import { decodeContent } from '../../src/content/content.ts';
-import { fromBase64Url, messageIdText } from '../../src/ids.ts';
+import { fromBase64Url, messageIdText } from '../../src/state/ids.ts';
 import { getSent } from '../../src/state/sent-log.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { TABLES } from '../../src/store/types.ts';

@@ -9,8 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { ParleyClient, type RelayConnector } from '../../src/client.ts';
 import { loadSession } from '../../src/state/sessions.ts';
-import type { RelayLink } from '../../src/relay-link.ts';
-import { parseAccountId } from '../../src/ids.ts';
+import type { RelayLink } from '../../src/relay-link/link.ts';
+import { parseAccountId } from '../../src/state/ids.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { TABLES } from '../../src/store/types.ts';
 import { FakeRelay } from '../support/fake-relay.ts';

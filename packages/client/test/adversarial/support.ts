@@ -12,7 +12,7 @@ import { connectRelayNode } from '../../src/node.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import type { ClientStore } from '../../src/store/types.ts';
 import { defaultProvider, toHex } from '@parley/core';
-import { parseAccountId } from '../../src/ids.ts';
+import { parseAccountId } from '../../src/state/ids.ts';
 import { loadSession } from '../../src/state/sessions.ts';
 import { TEST_OPTIONS, until } from '../support/harness.ts';
 import { MaliciousRelay } from '../support/malicious-relay.ts';

@@ -1,6 +1,6 @@
 /**
  * An in-memory relay for the SDK's unit tests: the RelayLink contract
- * (packages/client/src/relay-link.ts) with the real relay's rules that the
+ * (packages/client/src/relay-link/link.ts) with the real relay's rules that the
  * SDK depends on: exact device coverage per account, idempotent client ids,
  * stale certificate hashes, one-time prekeys handed out once, in-order
  * delivery with acknowledgement after the handler. The end-to-end tests run
@@ -22,7 +22,7 @@ import {
 } from '@parley/core';
 import type { RelayConnector } from '../../src/client.ts';
 import { ClientError } from '../../src/errors.ts';
-import { type DeviceAddress, deviceKey } from '../../src/ids.ts';
+import { type DeviceAddress, deviceKey } from '../../src/state/ids.ts';
 import type {
   AccountRelayLink,
   IncomingEnvelope,
@@ -36,7 +36,7 @@ import type {
   RelayDevice,
   RelayLink,
   SendOutcome,
-} from '../../src/relay-link.ts';
+} from '../../src/relay-link/link.ts';
 
 const hex = toHex;
 const sha = (b: Uint8Array) => defaultProvider().backend.sha256(b);

@@ -22,8 +22,8 @@ import { type CborValue, type DeviceIdentity, SessionRecord, decodeBundle, defau
 import { type RelayConnector, ParleyClient } from '../../src/client.ts';
 import { CONTENT_VERSION, ContentType } from '../../src/content/content.ts';
 import { timestampToBytes } from '../../src/content/fields.ts';
-import { type DeviceAddress, parseAccountId, toBase64Url } from '../../src/ids.ts';
-import type { RelayLink } from '../../src/relay-link.ts';
+import { type DeviceAddress, parseAccountId, toBase64Url } from '../../src/state/ids.ts';
+import type { RelayLink } from '../../src/relay-link/link.ts';
 import { parseConversationId } from '../../src/state/conversation-id.ts';
 import { loadDevices } from '../../src/state/devices.ts';
 import { loadGroup, saveGroup } from '../../src/state/groups.ts';

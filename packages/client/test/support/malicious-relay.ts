@@ -34,7 +34,7 @@
 import { type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { toBase64Url } from '../../src/ids.ts';
+import { toBase64Url } from '../../src/state/ids.ts';
 
 export interface InterceptedRequest {
   readonly method: string;

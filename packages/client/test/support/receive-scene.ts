@@ -10,7 +10,7 @@
 import { encodeCbor } from '@parley/core';
 import { ParleyClient } from '../../src/client.ts';
 import type { ClientEvents } from '../../src/events.ts';
-import { parseAccountId } from '../../src/ids.ts';
+import { parseAccountId } from '../../src/state/ids.ts';
 import { parseConversationId } from '../../src/state/conversation-id.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { FakeRelay } from './fake-relay.ts';

@@ -2,7 +2,7 @@
  * Moving attachments through the relay. spec/10-client.md §4.5.
  *
  * Sending: the file streams through the STREAM encryption of
- * ./attachments/ (a fresh key per attachment, chunks authenticated with
+ * ../attachments/ (a fresh key per attachment, chunks authenticated with
  * their index and a final flag) straight into the relay upload, so a large
  * video is never whole in memory; the pointer (relay id, key, ciphertext
  * SHA-256, sizes) then travels inside an end-to-end encrypted message.
@@ -18,8 +18,8 @@ import {
   encodeAttachmentPointer,
   encryptAttachmentStream,
   layoutOf,
-} from './attachments/index.ts';
-import type { RelayLink } from './relay-link.ts';
+} from '../attachments/index.ts';
+import type { RelayLink } from '../relay-link/link.ts';
 
 export interface FileToSend {
   /** The plaintext, as a web stream (Node: `Readable.toWeb(fs.createReadStream(path))`). */

@@ -1,5 +1,5 @@
 /**
- * The SDK's RelayLink on the typed relay client (./relay-client/).
+ * The SDK's RelayLink on the typed relay client (../relay-client/).
  * spec/10-client.md §1.
  *
  * Translates shapes and errors: a relay that cannot be reached, or answers
@@ -22,8 +22,8 @@ import {
   encodeBundle,
   encodeCertificate,
 } from '@parley/core';
-import { ClientError } from './errors.ts';
-import type { DeviceAddress } from './ids.ts';
+import { ClientError } from '../errors.ts';
+import type { DeviceAddress } from '../state/ids.ts';
 import type {
   AccountRelayLink,
   IncomingEnvelope,
@@ -37,7 +37,7 @@ import type {
   RelayDevice,
   RelayLink,
   SendOutcome,
-} from './relay-link.ts';
+} from './link.ts';
 import {
   RelayClient,
   RelayError,
@@ -49,7 +49,7 @@ import {
   fromBase64Url,
   mismatchesOf,
   toBase64Url,
-} from './relay-client/index.ts';
+} from '../relay-client/index.ts';
 
 export interface RelayConnectOptions {
   /** Node 20 has no global WebSocket: pass the `ws` package's (the `@parley/client/node` helpers do). */

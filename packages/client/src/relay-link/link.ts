@@ -2,8 +2,8 @@
  * What the SDK needs from a relay, as one small interface. spec/10-client.md §1.
  *
  * The SDK's logic is written against this interface, not against HTTP:
- * `relay-adapter.ts` implements it on the typed relay client
- * (`./relay-client/`), and the unit tests implement it with an in-memory
+ * `adapter.ts` (beside this file) implements it on the typed relay client
+ * (`../relay-client/`), and the unit tests implement it with an in-memory
  * fake relay. Every byte string here is opaque to the relay (certificates,
  * prekeys and bundles are core's canonical encodings; envelopes are core
  * messages).
@@ -13,7 +13,7 @@
  * RELAY_REFUSED with the relay's code in `details.relayCode`.
  */
 import type { DeviceCertificate, KemPreKeyPublic, OneTimePreKeyPublic, SignedPreKeyPublic } from '@parley/core';
-import type { DeviceAddress } from './ids.ts';
+import type { DeviceAddress } from '../state/ids.ts';
 
 export interface RelayDevice {
   readonly deviceId: number;

@@ -13,7 +13,7 @@
  * Base64url uses btoa/atob so this file runs in browsers as well as Node.
  */
 import type { CryptoProvider } from '@parley/core';
-import { MESSAGE_ID_BYTES } from './content/content.ts';
+import { MESSAGE_ID_BYTES } from '../content/content.ts';
 
 export interface DeviceAddress {
   readonly accountKey: Uint8Array;

@@ -10,7 +10,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import type { FileToSend } from './attachment-transfer.ts';
+import type { FileToSend } from './transfer.ts';
 
 /** Media types by file extension, for the receiver's display (anything else is application/octet-stream). */
 const MEDIA_TYPES: Readonly<Record<string, string>> = {
