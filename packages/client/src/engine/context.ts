@@ -9,7 +9,7 @@
  * transaction ends; nothing mutable is cached across an `await`. So a
  * failed transaction leaves no in-memory copy ahead of the stored one.
  */
-import type { Account, CryptoProvider, DeviceIdentity } from '@parley/core';
+import type { Account, AsyncCurves, CryptoProvider, DeviceIdentity } from '@parley/core';
 import type { ClientEvents, Emitter, EventName } from '../events.ts';
 import type { DeviceAddress } from '../state/ids.ts';
 import type { AccountRelayLink, RelayLink } from '../relay-link/link.ts';
@@ -66,6 +66,12 @@ export const DEFAULT_OPTIONS: ClientOptions = {
 export interface Context {
   readonly store: ClientStore;
   readonly provider: CryptoProvider;
+  /**
+   * Asynchronous X25519/Ed25519 (WebCrypto in browsers), or null. The
+   * receive path prepares each decryption's curve operations on them before
+   * its synchronous transaction (core's prepareAsyncCurves, spec 01 §4.2.1).
+   */
+  readonly curves?: AsyncCurves | null;
   readonly clock: Clock;
   readonly relay: RelayLink & Partial<AccountRelayLink>;
   readonly device: DeviceIdentity;

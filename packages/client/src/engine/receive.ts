@@ -16,7 +16,18 @@
  * so no sender can hold the envelopes behind its own. The origin is decided
  * at the store boundary (store-origin.ts), not by listing inputs.
  */
-import { type DeviceCertificate, MessageType, ParleyError, PreKeyStore, bytesEqual, groupLimits, peekGroupMessage } from '@parley/core';
+import {
+  type CryptoProvider,
+  type DeviceCertificate,
+  MessageType,
+  ParleyError,
+  type PreparedCurves,
+  PreKeyStore,
+  bytesEqual,
+  groupLimits,
+  peekGroupMessage,
+  prepareAsyncCurves,
+} from '@parley/core';
 import { type Content, decodeContent } from '../content/content.ts';
 import { ClientError, isClientError } from '../errors.ts';
 import { type DeviceAddress, accountId } from '../state/ids.ts';
@@ -50,18 +61,53 @@ const MAX_ENVELOPE_CLIENT_ID_CHARS = 256;
  */
 export async function receiveEnvelope(ctx: Context, env: IncomingEnvelope, options: { park?: boolean } = {}): Promise<ReceiveOutcome> {
   const local: Context = { ...ctx, store: taggingStoreFailures(ctx.store) };
+  const prepared = ctx.curves ? await prepareCurves(local, env) : null;
   try {
-    return receiveChecked(local, env);
+    return receiveChecked(local, env, prepared?.provider ?? local.provider);
   } catch (e) {
     // receiveChecked lets nothing but the store's own failures escape.
     const failure = e instanceof LocalStoreFailure ? e : new LocalStoreFailure(e);
     // A dead letter being retried by the app is not counted again: it is already parked.
     if (options.park !== false && parkIfExhausted(ctx, env, failure)) return { usedPreKeys: false };
     throw failure;
+  } finally {
+    prepared?.wipe();
   }
 }
 
-function receiveChecked(ctx: Context, env: IncomingEnvelope): ReceiveOutcome {
+/** Thrown to roll back the speculative transaction of `prepareCurves`. */
+const SPECULATIVE = Symbol('speculative receive');
+
+/**
+ * With asynchronous curves (WebCrypto), computes this envelope's curve
+ * operations before the synchronous transaction: the transaction's own body
+ * runs speculatively in a transaction that is always rolled back (so the
+ * store, the events and the dedup record are untouched, and the operations
+ * are asked for in exactly the order the real run asks), and the real run
+ * then finds every answer ready (spec 01 §4.2.1). Preparing is only a speed-up:
+ * on any failure the receive runs on the synchronous provider.
+ */
+async function prepareCurves(ctx: Context, env: IncomingEnvelope): Promise<PreparedCurves | null> {
+  if (!ctx.curves || !validClientId(env.clientId)) return null;
+  const type = messageTypeOf(env.envelope);
+  try {
+    return await prepareAsyncCurves(
+      ctx.curves,
+      (provider) =>
+        ctx.store.transaction(() => {
+          const body: Context = { ...ctx, provider };
+          if (type === MessageType.group) receiveGroup(body, env, new Pending());
+          else receiveDirect(body, env, new Pending());
+          throw SPECULATIVE;
+        }),
+      { base: ctx.provider },
+    );
+  } catch {
+    return null;
+  }
+}
+
+function receiveChecked(ctx: Context, env: IncomingEnvelope, bodyProvider: CryptoProvider): ReceiveOutcome {
   // A client id we cannot key a record by is the relay's fault; refused without a dedup record.
   const keyable = validClientId(env.clientId);
   if (keyable && envelopeSeen(ctx.store, env.sender, env.clientId)) return { usedPreKeys: false };
@@ -76,8 +122,10 @@ function receiveChecked(ctx: Context, env: IncomingEnvelope): ReceiveOutcome {
     if (type === MessageType.preKey && startsHandshake(ctx.store, ctx.provider, env.sender, env.envelope)) {
       spendFirstContact(ctx.store, env.sender, ctx.clock());
     }
+    // The transaction body alone runs on the prepared provider, so that its curve calls line up with the preparation.
+    const body: Context = bodyProvider === ctx.provider ? ctx : { ...ctx, provider: bodyProvider };
     const usedPreKeys = ctx.store.transaction(() => {
-      const used = type === MessageType.group ? receiveGroup(ctx, env, attempt) : receiveDirect(ctx, env, attempt);
+      const used = type === MessageType.group ? receiveGroup(body, env, attempt) : receiveDirect(body, env, attempt);
       markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
       return used;
     });

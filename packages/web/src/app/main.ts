@@ -6,6 +6,7 @@
  * `?profile=NAME` keeps several identities apart in one browser (each its
  * own database); the relay is the page's own origin.
  */
+import { webCryptoCurves } from '@parley/core';
 import { IndexedDbStore, ParleyClient, connectRelay, isClientError } from '@parley/client';
 import { ChatView } from './chat.ts';
 import { errorText, h, mount } from './dom.ts';
@@ -17,6 +18,8 @@ const root = document.getElementById('root') as HTMLElement;
 const profile = new URLSearchParams(location.search).get('profile') || 'default';
 const relay = connectRelay(location.origin);
 const options = { retryDelayMs: RETRY_DELAY_MS };
+// WebCrypto's X25519 and Ed25519 where this browser has them (null elsewhere: noble alone); spec 01 §4.2.1.
+const curves = webCryptoCurves().catch(() => null);
 
 async function boot(): Promise<void> {
   let store: IndexedDbStore;
@@ -29,7 +32,7 @@ async function boot(): Promise<void> {
     return;
   }
   try {
-    const client = await ParleyClient.open({ store, relay, options });
+    const client = await ParleyClient.open({ store, relay, options, curves: await curves });
     await startChat(client, store);
   } catch (e) {
     if (isClientError(e) && e.code === 'NOT_REGISTERED') welcome(store);
@@ -51,7 +54,7 @@ function welcome(store: IndexedDbStore): void {
   const create = async () => {
     error.textContent = '';
     try {
-      const client = await ParleyClient.createAccount({ store, relay, options });
+      const client = await ParleyClient.createAccount({ store, relay, options, curves: await curves });
       await startChat(client, store);
     } catch (e) {
       error.textContent = errorText(e);
@@ -82,7 +85,7 @@ function linkScreen(store: IndexedDbStore): void {
   const error = h('p', { class: 'error' });
   const finish = async () => {
     try {
-      const client = await ParleyClient.completeLink({ store, relay, options }, response.value.trim());
+      const client = await ParleyClient.completeLink({ store, relay, options, curves: await curves }, response.value.trim());
       await startChat(client, store);
     } catch (e) {
       error.textContent = errorText(e);
