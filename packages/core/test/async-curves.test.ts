@@ -90,6 +90,30 @@ describe('runWithAsyncCurves: the session layer on asynchronous curves', async (
     expect(attempts).toBe(2);
   });
 
+  it('computes ML-KEM once per call, however many times the operation is replayed', async () => {
+    const setup = deterministicProvider(nobleBackend, 'kem-once');
+    const alice = party(setup);
+    const bob = party(setup);
+    const first = SessionRecord.initiate(alice.device, bob.prekeys.bundle(), { provider: setup }).encrypt(text('first'));
+    let decapsulations = 0;
+    const backend = {
+      ...nobleBackend,
+      mlkemDecapsulate: (ct: Uint8Array, sk: Uint8Array) => {
+        decapsulations++;
+        return nobleBackend.mlkemDecapsulate(ct, sk);
+      },
+    };
+    const stats: AsyncCurveStats[] = [];
+    const out = await runWithAsyncCurves(
+      curves,
+      (p) => str(new SessionRecord(p).decrypt(first, { device: bob.device, prekeys: bob.prekeys }).plaintext),
+      { base: cryptoProvider(backend, setup.random), onStats: (s) => stats.push(s) },
+    );
+    expect(out).toBe('first');
+    expect(stats[0]?.runs).toBeGreaterThan(3);
+    expect(decapsulations).toBe(1);
+  });
+
   it('past MAX_ASYNC_CURVE_OPS the base backend answers synchronously (runs stay bounded)', async () => {
     const p0 = deterministicProvider(nobleBackend, 'bound');
     const keys = Array.from({ length: 12 }, () => p0.random(32));

@@ -10,7 +10,8 @@
  * that answers curve calls from a table of results already computed; the
  * first call it cannot answer interrupts the run (a `CurveSuspend` throw),
  * the driver awaits that one curve operation, adds it to the table and runs
- * the operation again from the start. Random draws are recorded and replayed
+ * the operation again from the start. Random draws (and ML-KEM results, which
+ * cost more than curve operations on noble) are recorded and replayed
  * in order, so every run sees the same bytes and asks for the same curve
  * operations in the same order; the last run finds every answer and is the
  * one whose result (or error) is returned. The session layer, its record
@@ -40,7 +41,7 @@
  * every answer handed to the operation is a copy (core wipes what it is given).
  */
 import { constantTimeEqual } from '../bytes.ts';
-import type { CryptoBackend } from './backend.ts';
+import type { CryptoBackend, KemEncapsulation, KemKeyPair } from './backend.ts';
 import { isRefusedEd25519Key } from './ed25519-keys.ts';
 import { type CryptoProvider, defaultProvider } from './provider.ts';
 
@@ -56,6 +57,10 @@ export interface AsyncCurves {
 }
 
 type CurveOp = keyof AsyncCurves;
+/** ML-KEM calls are not awaited, but recorded like curve calls so that a replayed run does not repeat them (they cost more than a curve operation on noble). */
+type KemOp = 'mlkemKeygen' | 'mlkemEncapsulate' | 'mlkemDecapsulate';
+type RecordedOp = CurveOp | KemOp;
+type OpResult = Uint8Array | boolean | KemKeyPair | KemEncapsulation;
 
 /**
  * Curve operations sent to the asynchronous implementation in one call.
@@ -95,13 +100,32 @@ class CurveSuspend extends Error {
 }
 
 interface Recorded {
-  readonly op: CurveOp;
+  readonly op: RecordedOp;
   readonly args: Uint8Array[];
-  readonly result: Uint8Array | boolean;
+  readonly result: OpResult;
 }
 
-function copyResult(result: Uint8Array | boolean): Uint8Array | boolean {
-  return typeof result === 'boolean' ? result : Uint8Array.from(result);
+function copyResult<R extends OpResult>(result: R): R {
+  const r: OpResult = result;
+  if (typeof r === 'boolean') return result;
+  if (r instanceof Uint8Array) return Uint8Array.from(r) as R;
+  if ('secretKey' in r) return { publicKey: Uint8Array.from(r.publicKey), secretKey: Uint8Array.from(r.secretKey) } as R;
+  return { ciphertext: Uint8Array.from(r.ciphertext), sharedSecret: Uint8Array.from(r.sharedSecret) } as R;
+}
+
+function wipeResult(result: OpResult): void {
+  if (typeof result === 'boolean') return;
+  const parts =
+    result instanceof Uint8Array
+      ? [result]
+      : 'secretKey' in result
+        ? [result.publicKey, result.secretKey]
+        : [result.ciphertext, result.sharedSecret];
+  parts.forEach(wipe);
+}
+
+function sameArgs(known: Recorded, op: RecordedOp, args: Uint8Array[]): boolean {
+  return known.op === op && known.args.length === args.length && known.args.every((a, i) => constantTimeEqual(a, args[i] as Uint8Array));
 }
 
 function wipe(bytes: Uint8Array): void {
@@ -125,7 +149,7 @@ class Replay {
   wipe(): void {
     for (const r of this.recorded) {
       r.args.forEach(wipe);
-      if (typeof r.result !== 'boolean') wipe(r.result);
+      wipeResult(r.result);
     }
     this.draws.forEach(wipe);
     this.recorded.length = 0;
@@ -135,7 +159,7 @@ class Replay {
 
 /** One run: answers from the replay table, interrupts on the first unanswered curve call. */
 class Run {
-  private curveIndex = 0;
+  private opIndex = 0;
   private drawIndex = 0;
   interrupted = false;
 
@@ -145,28 +169,25 @@ class Run {
     if (this.interrupted) throw new CurveSuspend();
   }
 
-  curve(op: CurveOp, args: Uint8Array[], compute: () => Uint8Array | boolean): Uint8Array | boolean {
+  curve<R extends OpResult>(op: RecordedOp, args: Uint8Array[], compute: () => R): R {
     this.stopIfInterrupted();
     const replay = this.replay;
-    const index = this.curveIndex++;
+    const index = this.opIndex++;
     const known = replay.recorded[index];
     if (known) {
-      if (
-        known.op !== op ||
-        known.args.length !== args.length ||
-        !known.args.every((a, i) => constantTimeEqual(a, args[i] as Uint8Array))
-      ) {
-        throw new Error('runWithAsyncCurves: the operation is not deterministic (different curve inputs on a replayed run)');
+      if (!sameArgs(known, op, args)) {
+        throw new Error('runWithAsyncCurves: the operation is not deterministic (different inputs on a replayed run)');
       }
-      return copyResult(known.result);
+      return copyResult(known.result as R);
     }
-    if (replay.asyncOps >= replay.maxAsyncOps) {
+    const kem = op === 'mlkemKeygen' || op === 'mlkemEncapsulate' || op === 'mlkemDecapsulate';
+    if (kem || replay.asyncOps >= replay.maxAsyncOps) {
       const result = compute();
       replay.recorded.push({ op, args: args.map((a) => Uint8Array.from(a)), result: copyResult(result) });
-      replay.syncOps++;
+      if (!kem) replay.syncOps++;
       return result;
     }
-    replay.pending = { op, args: args.map((a) => Uint8Array.from(a)) };
+    replay.pending = { op: op as CurveOp, args: args.map((a) => Uint8Array.from(a)) };
     this.interrupted = true;
     throw new CurveSuspend();
   }
@@ -215,9 +236,9 @@ class Run {
       hkdfSha256: guard((ikm, salt, info, n) => base.hkdfSha256(ikm, salt, info, n)),
       aeadSeal: guard((k, n, p, ad) => base.aeadSeal(k, n, p, ad)),
       aeadOpen: guard((k, n, s, ad) => base.aeadOpen(k, n, s, ad)),
-      mlkemKeygen: guard((seed) => base.mlkemKeygen(seed)),
-      mlkemEncapsulate: guard((pub, m) => base.mlkemEncapsulate(pub, m)),
-      mlkemDecapsulate: guard((ct, sk) => base.mlkemDecapsulate(ct, sk)),
+      mlkemKeygen: (seed) => this.curve('mlkemKeygen', [seed], () => base.mlkemKeygen(seed)),
+      mlkemEncapsulate: (pub, m) => this.curve('mlkemEncapsulate', [pub, m], () => base.mlkemEncapsulate(pub, m)),
+      mlkemDecapsulate: (ct, sk) => this.curve('mlkemDecapsulate', [ct, sk], () => base.mlkemDecapsulate(ct, sk)),
       randomBytes: (n) => this.random(n),
     };
     return Object.freeze({ backend: Object.freeze(backend), random: (n: number) => this.random(n) });
@@ -331,7 +352,7 @@ async function drive<T>(
 /** The synchronous provider of a preparation: the recorded answers in order until the first difference. */
 class Prepared implements PreparedCurves {
   readonly provider: CryptoProvider;
-  private curveIndex = 0;
+  private opIndex = 0;
   private drawIndex = 0;
   private diverged = false;
 
@@ -354,22 +375,18 @@ class Prepared implements PreparedCurves {
         if (isRefusedEd25519Key(pub)) return false;
         return this.curve('ed25519Verify', [pub, msg, sig], () => b.ed25519Verify(pub, msg, sig)) as boolean;
       },
+      mlkemKeygen: (seed) => this.curve('mlkemKeygen', [seed], () => b.mlkemKeygen(seed)),
+      mlkemEncapsulate: (pub, m) => this.curve('mlkemEncapsulate', [pub, m], () => b.mlkemEncapsulate(pub, m)),
+      mlkemDecapsulate: (ct, sk) => this.curve('mlkemDecapsulate', [ct, sk], () => b.mlkemDecapsulate(ct, sk)),
       randomBytes: random,
     };
     this.provider = Object.freeze({ backend: Object.freeze(backend), random });
   }
 
-  private curve(op: CurveOp, args: Uint8Array[], compute: () => Uint8Array | boolean): Uint8Array | boolean {
+  private curve<R extends OpResult>(op: RecordedOp, args: Uint8Array[], compute: () => R): R {
     if (!this.diverged) {
-      const known = this.replay.recorded[this.curveIndex++];
-      if (
-        known &&
-        known.op === op &&
-        known.args.length === args.length &&
-        known.args.every((a, i) => constantTimeEqual(a, args[i] as Uint8Array))
-      ) {
-        return copyResult(known.result);
-      }
+      const known = this.replay.recorded[this.opIndex++];
+      if (known && sameArgs(known, op, args)) return copyResult(known.result as R);
       this.diverged = true;
     }
     return compute();
