@@ -8,7 +8,7 @@
  */
 import { limits as coreLimits } from '@parley/core';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { base64UrlLength } from './encoding.ts';
+import { base64UrlLength } from './http/encoding.ts';
 
 /** Byte strings travel as unpadded base64url. */
 export function Bytes(maxBytes: number, description: string, exactBytes?: number) {

@@ -14,7 +14,7 @@
  */
 import type { RouteOptions } from 'fastify';
 import type { RelayConfig } from '../config.ts';
-import { base64UrlLength } from '../encoding.ts';
+import { base64UrlLength } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 
 const KiB = 1024;

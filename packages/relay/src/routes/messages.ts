@@ -6,9 +6,9 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { deviceOf } from '../auth.ts';
+import { deviceOf } from '../auth/authenticate.ts';
 import { deliveredMessage } from '../delivery/mailbox-pump.ts';
-import { fromBase64Url, toBase64Url } from '../encoding.ts';
+import { fromBase64Url, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 import { registerQuotaMetrics } from '../limits/quota-metrics.ts';
 import { senderShare } from '../limits/sender-share.ts';
