@@ -42,7 +42,7 @@ import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage,
 import { hexOf as hex } from './rules/send-checks.ts';
 import { RuleStorage } from './rules/storage.ts';
 import { Abort, type Rule, runAsync } from './rules/step.ts';
-import type { DeviceAddress, MailboxWake, PreKeyCounts, QuotaPressure, StorageStats } from './types.ts';
+import type { DeviceAddress, MailboxWake, OutgoingEnvelope, PreKeyCounts, QuotaPressure, StorageStats } from './types.ts';
 
 export interface PostgresStorageOptions {
   /** postgres://user:password@host:port/database (libpq-style URL). */
@@ -123,6 +123,27 @@ async function preKeyCounts(q: Queryable, account: Buffer, deviceId: number): Pr
   );
   if (!r) return undefined;
   return { oneTimePreKeys: r.one_time, kemPreKeys: r.kem, signedPreKeyId: r.signed_prekey_id, lastResortKemPreKeyId: r.last_resort_kem_id };
+}
+
+/** The idempotency records of the envelopes just stored (spec §4.3 step 1). */
+async function insertSentIds(
+  q: Queryable,
+  sender: DeviceAddress,
+  envelopes: readonly OutgoingEnvelope[],
+  expiresAt: number,
+): Promise<void> {
+  await q.query(
+    `INSERT INTO sent_ids (sender_account, sender_device, recipient_account, recipient_device, client_id, expires_at)
+     SELECT $1, $2, t.ra, t.rd, t.cid, $3 FROM unnest($4::bytea[], $5::bigint[], $6::text[]) AS t(ra, rd, cid)`,
+    [
+      buf(sender.accountKey),
+      sender.deviceId,
+      expiresAt,
+      envelopes.map((e) => buf(e.recipient.accountKey)),
+      envelopes.map((e) => e.recipient.deviceId),
+      envelopes.map((e) => e.clientId),
+    ],
+  );
 }
 
 /** The queries inside one transaction, on its connection. */
@@ -299,23 +320,53 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
         ),
       ),
     insertMessages: async (sender, envelopes, now, expiresAt) => {
-      const accounts = envelopes.map((e) => buf(e.recipient.accountKey));
-      const devices = envelopes.map((e) => e.recipient.deviceId);
-      const clientIds = envelopes.map((e) => e.clientId);
-      const senderAccount = buf(sender.accountKey);
       // ORDER BY the position: seqs follow the order of the request.
       await q.query(
         `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope)
          SELECT t.ra, t.rd, $1, $2, t.cid, $3, $4, t.env
          FROM unnest($5::bytea[], $6::bigint[], $7::text[], $8::bytea[]) WITH ORDINALITY AS t(ra, rd, cid, env, pos)
          ORDER BY t.pos`,
-        [senderAccount, sender.deviceId, now, expiresAt, accounts, devices, clientIds, envelopes.map((e) => buf(e.envelope))],
+        [
+          buf(sender.accountKey),
+          sender.deviceId,
+          now,
+          expiresAt,
+          envelopes.map((e) => buf(e.recipient.accountKey)),
+          envelopes.map((e) => e.recipient.deviceId),
+          envelopes.map((e) => e.clientId),
+          envelopes.map((e) => buf(e.envelope)),
+        ],
       );
+      await insertSentIds(q, sender, envelopes, expiresAt);
+    },
+    insertFanout: async (sender, recipients, envelope, now, expiresAt) => {
+      const payload = await first(
+        q.query<{ id: number }>('INSERT INTO payloads (envelope, refs, expires_at) VALUES ($1, $2, $3) RETURNING id', [
+          buf(envelope),
+          recipients.length,
+          expiresAt,
+        ]),
+      );
+      // ORDER BY the position: seqs follow the order of the request.
       await q.query(
-        `INSERT INTO sent_ids (sender_account, sender_device, recipient_account, recipient_device, client_id, expires_at)
-         SELECT $1, $2, t.ra, t.rd, t.cid, $3 FROM unnest($4::bytea[], $5::bigint[], $6::text[]) AS t(ra, rd, cid)`,
-        [senderAccount, sender.deviceId, expiresAt, accounts, devices, clientIds],
+        `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
+           envelope, payload_id, payload_bytes)
+         SELECT t.ra, t.rd, $1, $2, $3, $4, $5, ''::bytea, $6, $7
+         FROM unnest($8::bytea[], $9::bigint[]) WITH ORDINALITY AS t(ra, rd, pos)
+         ORDER BY t.pos`,
+        [
+          buf(sender.accountKey),
+          sender.deviceId,
+          recipients[0]?.clientId ?? '',
+          now,
+          expiresAt,
+          payload?.id,
+          envelope.length,
+          recipients.map((e) => buf(e.recipient.accountKey)),
+          recipients.map((e) => e.recipient.deviceId),
+        ],
       );
+      await insertSentIds(q, sender, recipients, expiresAt);
     },
     notifyMailboxes: (devices) =>
       done(q.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [channel, notifyPayloads(devices)])),
@@ -453,8 +504,11 @@ function readQueries(pool: pg.Pool): ReadQueries {
     messages: (r, afterSeq, limit, now) =>
       all(
         pool.query<MessageRow>(
-          `SELECT seq, sender_account, sender_device, client_id, server_ts, expires_at, envelope FROM messages
-           WHERE recipient_account = $1 AND recipient_device = $2 AND seq > $3 AND expires_at > $4 ORDER BY seq LIMIT $5`,
+          // A fan-out's row carries no envelope of its own: it is read from the payload.
+          `SELECT m.seq, m.sender_account, m.sender_device, m.client_id, m.server_ts, m.expires_at,
+             CASE WHEN m.payload_id IS NULL THEN m.envelope ELSE p.envelope END AS envelope
+           FROM messages m LEFT JOIN payloads p ON p.id = m.payload_id
+           WHERE m.recipient_account = $1 AND m.recipient_device = $2 AND m.seq > $3 AND m.expires_at > $4 ORDER BY m.seq LIMIT $5`,
           [buf(r.accountKey), r.deviceId, afterSeq, now, limit],
         ),
       ),
@@ -474,13 +528,14 @@ function readQueries(pool: pg.Pool): ReadQueries {
       )) as QuotaPressure,
     stats: async (): Promise<StorageStats> => {
       const s = (await first(
-        pool.query<{ devices: number; messages: number; bytes: number; attachments: number }>(
+        pool.query<{ devices: number; messages: number; bytes: number; attachments: number; payloads: number }>(
           `SELECT count(*) AS devices, coalesce(sum(queued_messages), 0)::bigint AS messages,
-             coalesce(sum(queued_bytes), 0)::bigint AS bytes, (SELECT count(*) FROM attachments) AS attachments
+             coalesce(sum(queued_bytes), 0)::bigint AS bytes, (SELECT count(*) FROM attachments) AS attachments,
+             (SELECT count(*) FROM payloads) AS payloads
            FROM devices`,
         ),
-      )) ?? { devices: 0, messages: 0, bytes: 0, attachments: 0 };
-      return { devices: s.devices, queuedMessages: s.messages, queuedBytes: s.bytes, attachments: s.attachments };
+      )) ?? { devices: 0, messages: 0, bytes: 0, attachments: 0, payloads: 0 };
+      return { devices: s.devices, queuedMessages: s.messages, queuedBytes: s.bytes, attachments: s.attachments, payloads: s.payloads };
     },
     ping: () => done(pool.query('SELECT 1')),
   };

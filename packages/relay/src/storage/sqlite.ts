@@ -122,9 +122,18 @@ function statements(db: Database.Database) {
       `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    insertPayload: db.prepare('INSERT INTO payloads (envelope, refs, expires_at) VALUES (?, ?, ?)'),
+    insertReference: db.prepare(
+      `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
+         envelope, payload_id, payload_bytes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, X'', ?, ?)`,
+    ),
+    // A fan-out's row carries no envelope of its own: it is read from the payload.
     fetchMessages: db.prepare<[Buffer, number, number, number, number], MessageRow>(
-      `SELECT seq, sender_account, sender_device, client_id, server_ts, expires_at, envelope FROM messages
-       WHERE recipient_account = ? AND recipient_device = ? AND seq > ? AND expires_at > ? ORDER BY seq LIMIT ?`,
+      `SELECT m.seq, m.sender_account, m.sender_device, m.client_id, m.server_ts, m.expires_at,
+         CASE WHEN m.payload_id IS NULL THEN m.envelope ELSE p.envelope END AS envelope
+       FROM messages m LEFT JOIN payloads p ON p.id = m.payload_id
+       WHERE m.recipient_account = ? AND m.recipient_device = ? AND m.seq > ? AND m.expires_at > ? ORDER BY m.seq LIMIT ?`,
     ),
     ack: db.prepare('DELETE FROM messages WHERE seq = ? AND recipient_account = ? AND recipient_device = ?'),
     insertAttachment: db.prepare(
@@ -183,6 +192,7 @@ function statements(db: Database.Database) {
       'SELECT COUNT(*) AS devices, SUM(queued_messages) AS messages, SUM(queued_bytes) AS bytes FROM devices',
     ),
     attachmentCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM attachments'),
+    payloadCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM payloads'),
     ping: db.prepare('SELECT 1'),
   };
 }
@@ -274,6 +284,25 @@ function writeQueries(s: Statements): WriteQueries {
         s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
       }
     },
+    insertFanout: (sender, recipients, envelope, now, expiresAt) => {
+      const account = buf(sender.accountKey);
+      const payload = s.insertPayload.run(buf(envelope), recipients.length, expiresAt).lastInsertRowid;
+      for (const e of recipients) {
+        const recipient = buf(e.recipient.accountKey);
+        s.insertReference.run(
+          recipient,
+          e.recipient.deviceId,
+          account,
+          sender.deviceId,
+          e.clientId,
+          now,
+          expiresAt,
+          payload,
+          envelope.length,
+        );
+        s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
+      }
+    },
     // One process: the routes wake local websockets themselves.
     notifyMailboxes: noLock,
     ackMessages: (recipient, seqs) => {
@@ -358,6 +387,7 @@ function readQueries(s: Statements, write: WriteQueries): ReadQueries {
         queuedMessages: row.messages ?? 0,
         queuedBytes: row.bytes ?? 0,
         attachments: s.attachmentCount.get()?.n ?? 0,
+        payloads: s.payloadCount.get()?.n ?? 0,
       };
     },
     ping: async () => void s.ping.get(),

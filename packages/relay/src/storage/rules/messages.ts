@@ -10,12 +10,35 @@
  * composes another rule around this one in its `transact`.
  */
 import { buf } from '../rows.ts';
-import type { DeviceAddress, StoreMessagesInput, StoreMessagesResult } from '../types.ts';
+import type { DeviceAddress, OutgoingEnvelope, StoreFanoutInput, StoreMessagesInput, StoreMessagesResult } from '../types.ts';
 import type { RecipientRow, WriteQueries } from './queries.ts';
 import { type RecipientDeviceState, checkSend, hexOf, mailboxesToPurge, recipientAccounts } from './send-checks.ts';
 import { type Rule, get } from './step.ts';
 
 export function* storeMessages(q: WriteQueries, input: StoreMessagesInput): Rule<StoreMessagesResult> {
+  return yield* store(q, input);
+}
+
+/**
+ * One envelope for many devices (spec §4.3.1): exactly the checks and
+ * answers of a send carrying this envelope for each recipient, but stored
+ * once and referenced from each new recipient's mailbox row.
+ */
+export function* storeFanout(q: WriteQueries, input: StoreFanoutInput): Rule<StoreMessagesResult> {
+  const { recipients, clientId, envelope, ...rest } = input;
+  const envelopes = recipients.map(
+    (r): OutgoingEnvelope => ({
+      recipient: r.recipient,
+      clientId,
+      envelope,
+      ...(r.certificateHash ? { certificateHash: r.certificateHash } : {}),
+    }),
+  );
+  return yield* store(q, { ...rest, envelopes }, envelope);
+}
+
+/** A send; with `shared`, every envelope is that one payload, stored once. */
+function* store(q: WriteQueries, input: StoreMessagesInput, shared?: Uint8Array): Rule<StoreMessagesResult> {
   const senderAccount = buf(input.sender.accountKey);
   const accounts = [...recipientAccounts(input.envelopes).values()].map((a) => buf(a.accountKey));
   yield* get(q.lockMailboxes(accounts));
@@ -39,7 +62,8 @@ export function* storeMessages(q: WriteQueries, input: StoreMessagesInput): Rule
   }
   if (verdict.status !== 'ok') return verdict;
 
-  yield* get(q.insertMessages(input.sender, fresh, input.now, input.expiresAt));
+  if (shared) yield* get(q.insertFanout(input.sender, fresh, shared, input.now, input.expiresAt));
+  else yield* get(q.insertMessages(input.sender, fresh, input.now, input.expiresAt));
   yield* get(q.notifyMailboxes(verdict.recipients));
   return { status: 'stored', stored: fresh.length, duplicates, recipients: verdict.recipients };
 }

@@ -87,6 +87,19 @@ export interface WriteQueries {
   purgeExpired(devices: readonly DeviceAddress[], now: number): Maybe<void>;
   /** Stores the envelopes (seqs in array order) and their idempotency records. */
   insertMessages(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], now: number, expiresAt: number): Maybe<void>;
+  /**
+   * Stores `envelope` once as a payload referenced by one mailbox row per
+   * recipient (seqs in array order, each row counting the payload's size
+   * against its mailbox), and the idempotency records. The payload is
+   * deleted with its last mailbox row (the schema's delete trigger).
+   */
+  insertFanout(
+    sender: DeviceAddress,
+    recipients: readonly OutgoingEnvelope[],
+    envelope: Uint8Array,
+    now: number,
+    expiresAt: number,
+  ): Maybe<void>;
   /** Tells every relay process sharing the database that these mailboxes have news (after commit). */
   notifyMailboxes(devices: readonly DeviceAddress[]): Maybe<void>;
   ackMessages(recipient: DeviceAddress, seqs: readonly number[]): Maybe<number>;

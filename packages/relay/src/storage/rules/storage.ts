@@ -28,6 +28,7 @@ import type {
   SeenRequest,
   SeenVerdict,
   StorageStats,
+  StoreFanoutInput,
   StoreMessagesInput,
   StoreMessagesResult,
   StoredDeviceList,
@@ -37,7 +38,7 @@ import type {
 import { createAttachment, recordUploadProgress } from './attachments.ts';
 import { putDeviceList, registerDevice, removeDevice } from './devices.ts';
 import { rememberRequest, sweep } from './housekeeping.ts';
-import { ackMessages, storeMessages } from './messages.ts';
+import { ackMessages, storeFanout, storeMessages } from './messages.ts';
 import { claimPreKeys, uploadPreKeys } from './prekeys.ts';
 import type { StorageDriver } from './queries.ts';
 import { abort, get } from './step.ts';
@@ -96,6 +97,10 @@ export class RuleStorage implements RelayStorage {
   // ---- messages
   storeMessages(input: StoreMessagesInput): Promise<StoreMessagesResult> {
     return this.driver.transact((q) => storeMessages(q, input));
+  }
+
+  storeFanout(input: StoreFanoutInput): Promise<StoreMessagesResult> {
+    return this.driver.transact((q) => storeFanout(q, input));
   }
 
   async fetchMessages(recipient: DeviceAddress, afterSeq: number, limit: number, now: number): Promise<StoredMessage[]> {
