@@ -192,6 +192,33 @@ describe.skipIf(!URL)('PostgreSQL', () => {
       });
     });
 
+    it('frees a fan-out payload exactly once when its recipients acknowledge through both processes at once', async () => {
+      await twoRelays(async (a, b) => {
+        const alice = { accountKey: tag(0xc7), deviceId: 1 };
+        const members = Array.from({ length: 24 }, (_, i) => ({ accountKey: tag(0x40 + i), deviceId: 1 }));
+        for (const d of [alice, ...members]) await a.registerDevice(registration(device(d.accountKey, 1)));
+        const fanout = (clientId: string) => ({
+          sender: alice,
+          clientId,
+          envelope: new TextEncoder().encode(clientId),
+          recipients: members.map((recipient) => ({ recipient })),
+          now: 1,
+          expiresAt: Number.MAX_SAFE_INTEGER,
+          maxQueuedMessages: 1_000_000,
+          maxQueuedBytes: 1 << 30,
+        });
+        // Two group messages, acknowledged in opposite orders by half the members: the
+        // payload rows are locked in different orders (a deadlock is retried, never surfaced).
+        for (const id of ['g1', 'g2']) expect(await (id === 'g1' ? a : b).storeFanout(fanout(id))).toMatchObject({ stored: 24 });
+        const acks = members.map(async (m, i) => {
+          const seqs = (await a.fetchMessages(m, 0, 10, 1)).map((x) => x.seq);
+          return (i % 2 ? a : b).ackMessages(m, i % 4 < 2 ? seqs : [...seqs].reverse());
+        });
+        expect(await Promise.all(acks)).toEqual(members.map(() => 2));
+        expect(await b.stats()).toMatchObject({ payloads: 0, queuedMessages: 0, queuedBytes: 0 });
+      });
+    });
+
     it('wakes the other process for a send it did not handle, and wakes everything after losing LISTEN', async () => {
       await twoRelays(async (a, b) => {
         const bob = { accountKey: tag(0xc5), deviceId: 7 };
