@@ -67,6 +67,12 @@ export interface RelayClientOptions {
   readonly timeoutMs?: number;
   /** Clock in ms (tests). */
   readonly now?: () => number;
+  /**
+   * Upload a group message (the same bytes under one id for several
+   * devices) once, through the relay's fan-out route (default true; false
+   * sends one envelope per device, as before the route existed).
+   */
+  readonly groupFanout?: boolean;
 }
 
 export interface PreKeyUploadInput {
@@ -121,8 +127,8 @@ export class RelayClient {
   readonly #now: () => number;
   /** Server clock minus ours, learned from AUTH_STALE_TIMESTAMP answers. */
   #clockOffset = 0;
-  /** Whether the relay has the fan-out route (until it answers 404 for it). */
-  #fanout = true;
+  /** Whether group messages go through the fan-out route (until the relay answers 404 for it). */
+  #fanout: boolean;
 
   constructor(options: RelayClientOptions) {
     this.#base = new URL(options.baseUrl);
@@ -133,6 +139,7 @@ export class RelayClient {
     this.#retries = options.retries ?? 2;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#now = options.now ?? Date.now;
+    this.#fanout = options.groupFanout ?? true;
   }
 
   get signer(): RelaySigner {
