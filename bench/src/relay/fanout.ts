@@ -23,7 +23,7 @@ import type { ResultMeta } from '../results.ts';
 import type { Runner } from '../runner.ts';
 import { percentile, startRelay } from './load.ts';
 
-export interface FanoutBenchOptions {
+interface FanoutBenchOptions {
   /** Recipient devices (default 1000), in accounts of `devicesPerAccount`. */
   readonly devices?: number;
   /** Devices per recipient account (default 4). */
@@ -34,7 +34,7 @@ export interface FanoutBenchOptions {
   readonly messages?: number;
 }
 
-export interface FanoutWay {
+interface FanoutWay {
   /** Request body bytes of one send. */
   readonly uploadBytes: number;
   /** Database bytes (allocated pages) one message adds. */
@@ -43,7 +43,7 @@ export interface FanoutWay {
   readonly ms: { readonly median: number; readonly max: number };
 }
 
-export interface FanoutBenchResult {
+interface FanoutBenchResult {
   readonly devices: number;
   readonly envelopeBytes: number;
   readonly messages: number;
@@ -77,7 +77,7 @@ async function registerAll(url: string, devices: readonly DeviceIdentity[]): Pro
   await Promise.all(Array.from({ length: 8 }, worker));
 }
 
-export async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<FanoutBenchResult> {
+async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<FanoutBenchResult> {
   const devices = options.devices ?? 1000;
   const perAccount = options.devicesPerAccount ?? 4;
   const envelopeBytes = options.envelopeBytes ?? 1024;
@@ -141,7 +141,7 @@ export async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<
   }
 }
 
-export function formatFanoutTable(r: FanoutBenchResult): string {
+function formatFanoutTable(r: FanoutBenchResult): string {
   const kib = (n: number) => `${round(n / 1024)} KiB`;
   const row = (name: string, w: FanoutWay) =>
     `${name.padEnd(34)} ${kib(w.uploadBytes).padStart(12)} ${kib(w.storedBytes).padStart(12)} ${`${w.ms.median} ms`.padStart(10)} ${`${w.ms.max} ms`.padStart(10)}`;

@@ -61,7 +61,7 @@ export function sendBodyBytes(config: RelayConfig): number {
 }
 
 /** A group fan-out body: one envelope of the configured maximum and the most recipients allowed. */
-export function fanoutBodyBytes(config: RelayConfig): number {
+function fanoutBodyBytes(config: RelayConfig): number {
   const { maxEnvelopeBytes, maxRecipientsPerFanout } = config.limits;
   return base64UrlLength(maxEnvelopeBytes) + maxRecipientsPerFanout * FANOUT_RECIPIENT_BYTES + FANOUT_OVERHEAD_BYTES;
 }
