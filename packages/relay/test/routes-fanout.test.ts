@@ -136,6 +136,27 @@ describe.each(BACKENDS)('group fan-out on $name', (backend) => {
     expect([empty.statusCode, json<{ code: string }>(empty).code]).toEqual([400, 'MALFORMED']);
     const big = await fanout(alice, 'g', [bob, bob2], { envelope: ciphertext('x'.repeat(65)) });
     expect([big.statusCode, json<{ code: string }>(big).code]).toEqual([413, 'OVERSIZED']);
+    // The body limit follows the configured envelope and recipient limits (spec §8.1): here about 1.7 KB.
+    const huge = await fanout(alice, 'g', [bob, bob2], { envelope: 'A'.repeat(4000) });
+    expect([huge.statusCode, json<{ code: string }>(huge).code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    const canonical = await fanout(alice, 'g', [bob, bob2], { envelope: 'AB' });
+    expect([canonical.statusCode, json<{ code: string }>(canonical).code]).toEqual([400, 'MALFORMED']);
+    const invalid: Record<string, unknown>[] = [
+      { recipients: [] },
+      { recipients: 'nope' },
+      { recipients: [{ ...to(bob), deviceId: 0 }] },
+      { recipients: [{ ...to(bob), account: 'short' }] },
+      { recipients: [{ ...to(bob), extra: 1 }] },
+      { recipients: [{ ...to(bob), certificateHash: 'not a hash' }] },
+      { id: 'spaces are not allowed' },
+      { envelope: 'not base64!' },
+      { ttlSeconds: 0 },
+      { extra: true },
+    ];
+    for (const body of invalid) {
+      const r = await fanout(alice, 'g', [bob, bob2], body);
+      expect([r.statusCode, json<{ code: string }>(r).code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);
+    }
     expect(await stats()).toMatchObject({ payloads: 0, queuedMessages: 0 });
   });
 
