@@ -12,14 +12,24 @@ import { type Rule, abort, get } from './step.ts';
  * record is stored and counted in its expiry slot.
  */
 export function* rememberRequest(q: WriteQueries, r: SeenRequest): Rule<SeenVerdict> {
+  const verdict = yield* recordRequest(q, r);
+  // Over quota rolls back both writes.
+  return verdict === 'over-quota' ? abort(verdict) : verdict;
+}
+
+/**
+ * The replay record's writes and verdict, for a rule that records the
+ * request inside its own transaction (a send, say): on 'over-quota' the
+ * caller must abort, which rolls the record back with everything else.
+ */
+function* recordRequest(q: WriteQueries, r: SeenRequest): Rule<SeenVerdict> {
   if (!(yield* get(q.insertSeenRequest(r.signer, buf(r.nonce), r.expiresAt)))) return 'replayed';
   // Counting first locks the signer's slot row (where there are row locks):
   // concurrent requests of one signer, on any process, count one after the other.
   yield* get(q.bumpSeenSlot(r.signer, Math.floor(r.expiresAt / REPLAY_SLOT_MS)));
   const held = yield* get(q.seenCount(r.signer, Math.floor(r.now / REPLAY_SLOT_MS)));
-  // The count includes this request: over quota rolls back both writes.
-  if (held > r.maxPerSigner) return abort<SeenVerdict>('over-quota');
-  return 'fresh';
+  // The count includes this request.
+  return held > r.maxPerSigner ? 'over-quota' : 'fresh';
 }
 
 /** Deletes expired messages, idempotency records, attachments (ids returned), replay records and full budgets. */
