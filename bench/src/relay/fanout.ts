@@ -9,7 +9,12 @@
  * see the same machine. The relay runs as its own process (relay/load.ts
  * `startRelay`, SQLite, durable commits).
  *
- *   node --import tsx bench/src/relay/fanout.ts [--devices 1000] [--envelope-bytes 1024] [--messages 7] [--json]
+ *   node --import tsx bench/src/relay/fanout.ts [--devices 1000] [--envelope-bytes 1024] [--messages 7]
+ *     [--postgres postgres://…] [--json]
+ *
+ * With --postgres the relay stores in a schema of its own in that database
+ * (dropped afterwards), and stored bytes are the schema's tables with their
+ * indexes and TOAST (pg_total_relation_size, 8 KiB pages).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -19,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { Account, type DeviceIdentity, PreKeyStore } from '@parley/core';
 import { RelayClient, deviceSigner, preKeysOf } from '@parley/client/relay-client';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import type { ResultMeta } from '../results.ts';
 import type { Runner } from '../runner.ts';
 import { percentile, startRelay } from './load.ts';
@@ -32,6 +38,8 @@ interface FanoutBenchOptions {
   readonly envelopeBytes?: number;
   /** Messages sent each way (default 7). */
   readonly messages?: number;
+  /** A PostgreSQL URL: the relay stores there instead of SQLite. */
+  readonly postgres?: string;
 }
 
 interface FanoutWay {
@@ -44,6 +52,7 @@ interface FanoutWay {
 }
 
 interface FanoutBenchResult {
+  readonly backend: 'SQLite' | 'PostgreSQL';
   readonly devices: number;
   readonly envelopeBytes: number;
   readonly messages: number;
@@ -83,8 +92,12 @@ async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<FanoutB
   const envelopeBytes = options.envelopeBytes ?? 1024;
   const messages = options.messages ?? 7;
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-fanout-'));
-  const { child, url } = await startRelay(dataDir);
-  const db = new Database(join(dataDir, 'relay.sqlite'), { readonly: true });
+  const schema = `parley_fanout_${process.pid}`;
+  const { child, url } = await startRelay(
+    dataDir,
+    options.postgres ? { PARLEY_DATABASE_URL: options.postgres, PARLEY_DATABASE_SCHEMA: schema } : {},
+  );
+  const store = options.postgres ? postgresBytes(options.postgres, schema) : sqliteBytes(join(dataDir, 'relay.sqlite'));
   try {
     const sender = Account.generate().createDevice(1);
     const recipients: DeviceIdentity[] = [];
@@ -104,8 +117,7 @@ async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<FanoutB
       perDevice: new RelayClient({ baseUrl: url, signer: deviceSigner(sender), fetch: recording, groupFanout: false }),
       fanout: new RelayClient({ baseUrl: url, signer: deviceSigner(sender), fetch: recording }),
     };
-    // Allocated database pages: what the disk holds (the relay's writes are committed before it answers).
-    const dbBytes = () => (db.prepare('SELECT sum(pgsize) AS n FROM dbstat').get() as { n: number }).n;
+    const dbBytes = store.bytes;
     const samples = { perDevice: [] as FanoutWay[], fanout: [] as FanoutWay[] };
     // One message each way first, unmeasured: warms both routes and the database file.
     for (let i = -1; i < messages; i++) {
@@ -113,11 +125,12 @@ async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<FanoutB
         // Distinct bytes per message (SQLite stores blobs as they are: the content does not matter).
         const envelope = Uint8Array.from({ length: envelopeBytes }, (_, k) => (k * 31 + i * 7 + (way === 'fanout' ? 1 : 0)) & 0xff);
         const id = `${way}-${i}`;
-        const before = dbBytes();
+        const before = await dbBytes();
         const started = performance.now();
         await ways[way].send(members.map((m) => ({ ...m, id, envelope })));
         const ms = performance.now() - started;
-        if (i >= 0) samples[way].push({ uploadBytes: uploads.at(-1) ?? 0, storedBytes: dbBytes() - before, ms: { median: ms, max: ms } });
+        if (i >= 0)
+          samples[way].push({ uploadBytes: uploads.at(-1) ?? 0, storedBytes: (await dbBytes()) - before, ms: { median: ms, max: ms } });
       }
     }
     const summary = (s: FanoutWay[]): FanoutWay => ({
@@ -126,6 +139,7 @@ async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<FanoutB
       ms: { median: round(median(s.map((x) => x.ms.median))), max: round(Math.max(...s.map((x) => x.ms.max))) },
     });
     return {
+      backend: options.postgres ? 'PostgreSQL' : 'SQLite',
       devices,
       envelopeBytes,
       messages,
@@ -134,11 +148,48 @@ async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<FanoutB
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverage: round(loadavg()[0] ?? 0, 2) },
     };
   } finally {
-    db.close();
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
+    await store.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+interface StoredBytes {
+  /** Bytes the relay's database holds now (its writes are committed before it answers). */
+  readonly bytes: () => Promise<number>;
+  readonly close: () => Promise<void>;
+}
+
+/** Allocated pages of the SQLite file, read with dbstat (through the WAL: committed data). */
+function sqliteBytes(path: string): StoredBytes {
+  let db: Database.Database | undefined;
+  return {
+    bytes: async () => {
+      db ??= new Database(path, { readonly: true });
+      return (db.prepare('SELECT sum(pgsize) AS n FROM dbstat').get() as { n: number }).n;
+    },
+    close: async () => db?.close(),
+  };
+}
+
+/** The schema's tables with their indexes and TOAST; the schema is dropped on close. */
+function postgresBytes(url: string, schema: string): StoredBytes {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  return {
+    bytes: async () => {
+      const { rows } = await pool.query<{ n: string }>(
+        `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) AS n FROM pg_class c
+         JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relkind = 'r'`,
+        [schema],
+      );
+      return Number(rows[0]?.n ?? 0);
+    },
+    close: async () => {
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await pool.end();
+    },
+  };
 }
 
 function formatFanoutTable(r: FanoutBenchResult): string {
@@ -146,7 +197,7 @@ function formatFanoutTable(r: FanoutBenchResult): string {
   const row = (name: string, w: FanoutWay) =>
     `${name.padEnd(34)} ${kib(w.uploadBytes).padStart(12)} ${kib(w.storedBytes).padStart(12)} ${`${w.ms.median} ms`.padStart(10)} ${`${w.ms.max} ms`.padStart(10)}`;
   return [
-    `one ${r.envelopeBytes}-byte group message to ${r.devices} devices (median of ${r.messages}; SQLite, durable)`,
+    `one ${r.envelopeBytes}-byte group message to ${r.devices} devices (median of ${r.messages}; ${r.backend}, durable)`,
     `${''.padEnd(34)} ${'upload'.padStart(12)} ${'stored'.padStart(12)} ${'time'.padStart(10)} ${'slowest'.padStart(10)}`,
     row('one envelope per device (before)', r.perDevice),
     row('fan-out, stored once (after)', r.fanout),
@@ -198,6 +249,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       devices: { type: 'string' },
       'envelope-bytes': { type: 'string' },
       messages: { type: 'string' },
+      postgres: { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -205,6 +257,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     ...(values.devices ? { devices: Number(values.devices) } : {}),
     ...(values['envelope-bytes'] ? { envelopeBytes: Number(values['envelope-bytes']) } : {}),
     ...(values.messages ? { messages: Number(values.messages) } : {}),
+    ...(values.postgres ? { postgres: values.postgres } : {}),
   });
   console.log(values.json ? JSON.stringify(result, null, 2) : formatFanoutTable(result));
 }
