@@ -169,7 +169,9 @@ function sqliteBytes(path: string): StoredBytes {
       db ??= new Database(path, { readonly: true });
       return (db.prepare('SELECT sum(pgsize) AS n FROM dbstat').get() as { n: number }).n;
     },
-    close: async () => db?.close(),
+    close: async () => {
+      db?.close();
+    },
   };
 }
 
