@@ -12,6 +12,7 @@
 import { type RelayLoadResult, runRelayLoad } from './relay/load.ts';
 import { PHASES, runRelayUnderAttack } from './relay/attack.ts';
 import { measureWebSocketCapacity } from './relay/capacity.ts';
+import { measureFanout } from './relay/fanout.ts';
 import type { ResultMeta } from './results.ts';
 import type { Runner } from './runner.ts';
 
@@ -70,6 +71,8 @@ export async function runRelay(runner: Runner): Promise<void> {
   }
 
   await measureWebSocketCapacity(runner);
+  // Issue 15: one group message to a large group, per device and as one fan-out stored once.
+  await measureFanout(runner);
   // Issue 12: the same legitimate traffic with no attack and under attacks 1-4 (full runs only: about a minute).
   if (!runner.quick) await measureUnderAttack(runner);
 }

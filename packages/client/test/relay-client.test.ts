@@ -115,3 +115,54 @@ describe('requests', () => {
     expect(fromBase64Url(toBase64Url(listed[0]?.certificateHash as Uint8Array))).toHaveLength(32);
   });
 });
+
+describe('group sends', () => {
+  /** A fetch that records each request's method, path and body size before passing it on. */
+  function recordingFetch(log: { path: string; bytes: number }[], refuse?: string): typeof fetch {
+    return async (input, init) => {
+      const path = new URL(String(input)).pathname;
+      log.push({ path, bytes: init?.body ? (init.body as Uint8Array).byteLength : 0 });
+      if (path === refuse) {
+        // A relay from before the route: its 404 for an unknown route.
+        return new Response(JSON.stringify({ statusCode: 404, code: 'NOT_FOUND', error: 'Not Found', message: 'no route' }), {
+          status: 404,
+          headers: { 'content-type': 'application/json' },
+        });
+      }
+      return fetch(input, init);
+    };
+  }
+
+  async function group(refuse?: string) {
+    const log: { path: string; bytes: number }[] = [];
+    const alice = await registered({ fetch: recordingFetch(log, refuse) });
+    const members = [await registered(), await registered(), await registered()];
+    const envelope = new Uint8Array(600).fill(0x5a);
+    const send = (id: string) => alice.client.send(members.map((m) => ({ accountKey: m.account.publicKey, deviceId: 1, id, envelope })));
+    log.length = 0;
+    return { log, members, envelope, send };
+  }
+
+  it('uploads the same envelope for several devices once, and each device receives it as a single send', async () => {
+    const { log, members, envelope, send } = await group();
+    expect(await send('g1')).toEqual({ accepted: 3 });
+    expect(log.map((l) => l.path)).toEqual(['/v1/messages/fanout']);
+    // One copy of the 600-byte envelope (800 base64url characters) in the body, not three.
+    expect(log[0]?.bytes).toBeLessThan(2 * 800);
+    for (const m of members) {
+      const { messages } = await m.client.fetchMessages();
+      expect(messages.map((x) => [x.id, x.envelope])).toEqual([['g1', envelope]]);
+    }
+    // A retry is answered the same and stores nothing new.
+    expect(await send('g1')).toEqual({ accepted: 3 });
+    expect((await members[0]?.client.fetchMessages())?.messages).toHaveLength(1);
+  });
+
+  it('falls back to one envelope per device when the relay has no fan-out route, and remembers it', async () => {
+    const { log, members, send } = await group('/v1/messages/fanout');
+    expect(await send('g1')).toEqual({ accepted: 3 });
+    expect(await send('g2')).toEqual({ accepted: 3 });
+    expect(log.map((l) => l.path)).toEqual(['/v1/messages/fanout', '/v1/messages', '/v1/messages']);
+    for (const m of members) expect((await m.client.fetchMessages()).messages.map((x) => x.id)).toEqual(['g1', 'g2']);
+  });
+});

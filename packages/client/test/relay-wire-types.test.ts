@@ -8,6 +8,7 @@ import type {
   WireBundleResponse,
   WireDeliveredMessage,
   WireDeviceListResponse,
+  WireFanoutBody,
   WireFetchResponse,
   WirePreKeyCounts,
   WirePreKeyUploadResponse,
@@ -25,6 +26,7 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const checks = {
   sendBody: true satisfies Same<WireSendBody, Wire.SendBody>,
   sendResponse: true satisfies Same<WireSendResponse, Wire.SendResponse>,
+  fanoutBody: true satisfies Same<WireFanoutBody, Wire.FanoutBody>,
   delivered: true satisfies Same<WireDeliveredMessage, Wire.DeliveredMessage>,
   fetch: true satisfies Same<WireFetchResponse, Wire.FetchResponse>,
   bundles: true satisfies Same<WireBundleResponse, Wire.BundleResponse>,

@@ -22,9 +22,9 @@ import Fastify, {
 } from 'fastify';
 import fp from 'fastify-plugin';
 import type { BlobStore } from './attachments/blob-store.ts';
-import { authPlugin, bodyMatches } from './auth.ts';
+import { authPlugin, bodyMatches } from './auth/authenticate.ts';
 import { ReplayGuard } from './auth/replay-cache.ts';
-import { openBlobStore, openStorage } from './backends.ts';
+import { openBlobStore, openStorage } from './storage/backends.ts';
 import { type RelayConfig, type RelayConfigOverrides, withDefaults } from './config.ts';
 import type { RelayContext } from './context.ts';
 import { CloseCode, DeliveryHub } from './delivery/hub.ts';

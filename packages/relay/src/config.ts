@@ -22,6 +22,13 @@ export interface RelayLimits {
   maxEnvelopeBytes: number;
   /** Most envelopes in one send: a fan-out to every device of many accounts still fits. */
   maxEnvelopesPerSend: number;
+  /**
+   * Most recipient devices of one group fan-out (POST /v1/messages/fanout):
+   * core's largest sender-key group (MAX_GROUP_MEMBER_DEVICES, 5000), so one
+   * upload reaches any group; past it one transaction's row locks and the
+   * request body would grow for no group that exists.
+   */
+  maxRecipientsPerFanout: number;
   /** Devices per account (Signal allows a handful of linked devices; this is generous). */
   maxDevicesPerAccount: number;
   /** Stored messages per device mailbox; a sender gets MAILBOX_FULL beyond it. */
@@ -151,6 +158,7 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxRequestBytes: 8 * MiB,
   maxEnvelopeBytes: coreLimits.MAX_MESSAGE_BYTES,
   maxEnvelopesPerSend: 1024,
+  maxRecipientsPerFanout: 5000,
   maxDevicesPerAccount: 32,
   maxQueuedMessagesPerDevice: 50_000,
   maxQueuedBytesPerDevice: 256 * MiB,

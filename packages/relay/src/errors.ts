@@ -62,6 +62,8 @@ export const ERROR_STATUS = {
   OVERSIZED: 413,
   /** More envelopes in one send than the relay accepts. */
   TOO_MANY_ENVELOPES: 413,
+  /** More recipient devices in one group fan-out than the relay accepts. */
+  TOO_MANY_RECIPIENTS: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   /** A plain HTTP request to the websocket route. */
   UPGRADE_REQUIRED: 426,

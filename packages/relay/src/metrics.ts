@@ -25,6 +25,11 @@ export function createMetrics(storage: RelayStorage, openConnections: () => numb
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: r,
     }),
+    fanoutsStored: new Counter({
+      name: 'parley_relay_fanouts_stored_total',
+      help: 'Group fan-outs newly stored: one payload each, referenced from every recipient mailbox',
+      registers: r,
+    }),
     envelopesAccepted: new Counter({
       name: 'parley_relay_envelopes_accepted_total',
       help: 'Envelopes newly stored',
@@ -130,7 +135,7 @@ export function createMetrics(storage: RelayStorage, openConnections: () => numb
     }),
     storage: new Gauge({
       name: 'parley_relay_storage',
-      help: 'Stored items: devices, queued_messages, queued_bytes, attachments',
+      help: 'Stored items: devices, queued_messages, queued_bytes, attachments, fanout_payloads',
       labelNames: ['kind'] as const,
       registers: r,
       async collect() {
@@ -139,6 +144,7 @@ export function createMetrics(storage: RelayStorage, openConnections: () => numb
         this.set({ kind: 'queued_messages' }, s.queuedMessages);
         this.set({ kind: 'queued_bytes' }, s.queuedBytes);
         this.set({ kind: 'attachments' }, s.attachments);
+        this.set({ kind: 'fanout_payloads' }, s.payloads);
       },
     }),
   };

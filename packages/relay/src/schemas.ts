@@ -8,7 +8,7 @@
  */
 import { limits as coreLimits } from '@parley/core';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { base64UrlLength } from './encoding.ts';
+import { base64UrlLength } from './http/encoding.ts';
 
 /** Byte strings travel as unpadded base64url. */
 export function Bytes(maxBytes: number, description: string, exactBytes?: number) {
@@ -44,6 +44,8 @@ export const MAX_ONE_TIME_PREKEYS_PER_UPLOAD = 1000;
 export const MAX_KEM_PREKEYS_PER_UPLOAD = 100;
 /** Wire bound on envelopes per send; the configured limit is usually lower. */
 export const MAX_ENVELOPES_PER_SEND = 4096;
+/** Wire bound on recipients of one fan-out (core's MAX_GROUP_MEMBER_DEVICES); the configured limit may be lower. */
+export const MAX_FANOUT_RECIPIENTS = 5000;
 export const MAX_ACKS_PER_REQUEST = 1000;
 export const MAX_FETCH_LIMIT = 500;
 
@@ -186,6 +188,32 @@ export const SendBody = Type.Object(
   { additionalProperties: false },
 );
 export type SendBody = Static<typeof SendBody>;
+
+const CertificateHashField = Type.String({
+  pattern: '^[A-Za-z0-9_-]{43}$',
+  description: 'SHA-256 of the certificate the envelope was encrypted for; a mismatch answers 410 STALE_DEVICES',
+});
+
+export const FanoutBody = Type.Object(
+  {
+    id: ClientId,
+    envelope: Type.String({
+      pattern: '^[A-Za-z0-9_-]*$',
+      contentEncoding: 'base64url',
+      description: "Opaque envelope (a sender-key group message), the same for every recipient, at most the relay's maxEnvelopeBytes",
+    }),
+    recipients: Type.Array(
+      Type.Object(
+        { account: AccountKey, deviceId: DeviceId, certificateHash: Type.Optional(CertificateHashField) },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: MAX_FANOUT_RECIPIENTS },
+    ),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, description: "At most the relay's message TTL (the default)" })),
+  },
+  { additionalProperties: false },
+);
+export type FanoutBody = Static<typeof FanoutBody>;
 
 export const SendResponse = Type.Object({
   accepted: Type.Integer({ description: 'Envelopes the relay now holds (the same number on a retry)' }),

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Account, DeviceIdentity, Ed25519KeyPair, PreKeyStore, X25519KeyPair, defaultProvider, toHex, utf8 } from '@parley/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestSignedBody, requestSignedBytes, websocketSignedBody, websocketSignedBytes } from '../src/auth/canonical.ts';
-import { toBase64Url } from '../src/encoding.ts';
+import { toBase64Url } from '../src/http/encoding.ts';
 import {
   type TestRelay,
   authorizationHeader,

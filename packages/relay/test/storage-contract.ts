@@ -14,6 +14,7 @@ import type {
   QuotaThresholds,
   RegisterInput,
   RelayStorage,
+  StoreFanoutInput,
   StoreMessagesInput,
 } from '../src/storage/types.ts';
 
@@ -446,6 +447,157 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         expect(stats.queuedMessages).toBe(3);
         expect(stats.queuedBytes).toBe(3 * 'a->1'.length);
       });
+    });
+
+    // A sender-key group message: one envelope for many devices, stored once (spec/09-relay.md §4.3.1).
+    describe('group fan-out', () => {
+      let alice: DeviceAddress;
+      let alice2: DeviceAddress;
+      let bob: DeviceAddress;
+      let bob2: DeviceAddress;
+      let carol: DeviceAddress;
+      beforeEach(async () => {
+        const a = newAccount();
+        const b = newAccount();
+        alice = { accountKey: a, deviceId: 1 };
+        alice2 = { accountKey: a, deviceId: 2 };
+        bob = { accountKey: b, deviceId: 1 };
+        bob2 = { accountKey: b, deviceId: 2 };
+        carol = { accountKey: newAccount(), deviceId: 1 };
+        for (const d of [alice, alice2, bob, bob2, carol]) await s.registerDevice(registration(device(d.accountKey, d.deviceId)));
+      });
+
+      const group = () => [alice2, bob, bob2, carol];
+      const payload = (tag: string, length = 40) => new Uint8Array(length).fill(tag.charCodeAt(0));
+      const fanout = (
+        to: DeviceAddress[],
+        id: string,
+        extra: Partial<StoreFanoutInput> = {},
+        envelope = payload(id),
+      ): StoreFanoutInput => ({
+        sender: alice,
+        clientId: id,
+        envelope,
+        recipients: to.map((recipient) => ({ recipient })),
+        now: 1000,
+        expiresAt: 100_000,
+        maxQueuedMessages: 100,
+        maxQueuedBytes: 1 << 20,
+        ...extra,
+      });
+
+      it('stores the envelope once; every recipient fetches what a single send would have given it', async () => {
+        expect(await s.storeFanout(fanout(group(), 'g1'))).toMatchObject({ status: 'stored', stored: 4, duplicates: 0 });
+        expect((await s.storeMessages(msg(alice, group(), 'single'))).status).toBe('stored');
+        for (const d of group()) {
+          const [g, single] = await s.fetchMessages(d, 0, 10, 1000);
+          expect(g).toEqual({ ...single, seq: g?.seq, clientId: 'g1', envelope: payload('g1') });
+          expect((single?.seq as number) > (g?.seq as number)).toBe(true);
+        }
+        const stats = await s.stats();
+        expect(stats).toMatchObject({ payloads: 1, queuedMessages: 8 });
+        // Each mailbox counts the payload's size, as if it held its own copy.
+        expect(stats.queuedBytes).toBe(4 * 40 + group().reduce((n, d) => n + `single->${d.deviceId}`.length, 0));
+      });
+
+      it('checks exact device lists and certificate hashes per recipient account, storing nothing when refused', async () => {
+        const ghost = { accountKey: newAccount(), deviceId: 1 };
+        const r = await s.storeFanout(fanout([alice, bob, { ...bob, deviceId: 7 }, carol, ghost], 'g'));
+        expect(r.status).toBe('mismatched-devices');
+        if (r.status !== 'mismatched-devices') return;
+        const byAccount = new Map(r.mismatches.map((m) => [m.accountKey.join(), m]));
+        expect(byAccount.get(alice.accountKey.join())).toMatchObject({ missingDevices: [2], extraDevices: [1] });
+        expect(byAccount.get(bob.accountKey.join())).toMatchObject({ missingDevices: [2], extraDevices: [7] });
+        expect(byAccount.get(ghost.accountKey.join())).toMatchObject({ missingDevices: [], extraDevices: [1] });
+        expect(byAccount.has(carol.accountKey.join())).toBe(false);
+
+        const hashed = fanout(group(), 'h');
+        const recipients = hashed.recipients.map((r) => ({
+          ...r,
+          certificateHash: device(r.recipient.accountKey, r.recipient.deviceId).certificateHash,
+        }));
+        await s.registerDevice(registration(device(bob.accountKey, 2, 2)));
+        expect(await s.storeFanout({ ...hashed, recipients })).toMatchObject({ status: 'stale-devices', stale: [{ staleDevices: [2] }] });
+        expect(await s.stats()).toMatchObject({ payloads: 0, queuedMessages: 0 });
+      });
+
+      it('is idempotent by client id per recipient device, also after acknowledgement', async () => {
+        await s.storeFanout(fanout(group(), 'same'));
+        expect(await s.storeFanout(fanout(group(), 'same'))).toMatchObject({ status: 'stored', stored: 0, duplicates: 4 });
+        const [m] = await s.fetchMessages(bob, 0, 10, 1000);
+        await s.ackMessages(bob, [m?.seq as number]);
+        expect(await s.storeFanout(fanout(group(), 'same'))).toMatchObject({ status: 'stored', stored: 0, duplicates: 4 });
+        expect(await s.fetchMessages(bob, 0, 10, 1000)).toEqual([]);
+        expect(await s.stats()).toMatchObject({ payloads: 1, queuedMessages: 3 });
+        // The same id as a single send to the same devices is the same message: not stored again.
+        expect(await s.storeMessages(msg(alice, group(), 'same'))).toMatchObject({ stored: 0, duplicates: 4 });
+        // A retry after a device joined stores for the newcomer only, as a payload of its own.
+        const bob3 = { ...bob, deviceId: 3 };
+        await s.registerDevice(registration(device(bob.accountKey, 3)));
+        expect(await s.storeFanout(fanout([...group(), bob3], 'same'))).toMatchObject({ stored: 1, duplicates: 4 });
+        expect((await s.fetchMessages(bob3, 0, 10, 1000)).map((x) => x.clientId)).toEqual(['same']);
+        expect((await s.stats()).payloads).toBe(2);
+      });
+
+      it('is acknowledged per recipient; the payload goes with the last acknowledgement', async () => {
+        await s.storeFanout(fanout(group(), 'g'));
+        const seqOf = async (d: DeviceAddress) => (await s.fetchMessages(d, 0, 10, 1000))[0]?.seq as number;
+        // Someone else's seq is ignored.
+        expect(await s.ackMessages(carol, [await seqOf(bob)])).toBe(0);
+        const [first, ...rest] = group();
+        expect(await s.ackMessages(first as DeviceAddress, [await seqOf(first as DeviceAddress)])).toBe(1);
+        expect(await s.fetchMessages(first as DeviceAddress, 0, 10, 1000)).toEqual([]);
+        for (const d of rest) expect((await s.fetchMessages(d, 0, 10, 1000)).map((x) => x.envelope)).toEqual([payload('g')]);
+        expect((await s.stats()).payloads).toBe(1);
+        for (const d of rest) expect(await s.ackMessages(d, [await seqOf(d)])).toBe(1);
+        expect(await s.stats()).toMatchObject({ payloads: 0, queuedMessages: 0, queuedBytes: 0 });
+      });
+
+      it('expires with its TTL: hidden, then swept with its payload and idempotency records', async () => {
+        await s.storeFanout(fanout(group(), 'short', { expiresAt: 5000 }));
+        await s.storeFanout(fanout(group(), 'long', { expiresAt: 50_000 }));
+        expect((await s.fetchMessages(bob, 0, 10, 6000)).map((m) => m.clientId)).toEqual(['long']);
+        expect(await s.sweep(6000)).toMatchObject({ messages: 4, sentIds: 4 });
+        expect(await s.stats()).toMatchObject({ payloads: 1, queuedMessages: 4 });
+        expect(await s.sweep(60_000)).toMatchObject({ messages: 4 });
+        expect(await s.stats()).toMatchObject({ payloads: 0, queuedMessages: 0 });
+      });
+
+      it('a recipient device removed or replaced after the send drops only its reference; the last one frees the payload', async () => {
+        await s.storeFanout(fanout(group(), 'g'));
+        expect(await s.removeDevice(bob2, device(bob2.accountKey, 2).certificateHash, 2000)).toBe('removed');
+        await s.registerDevice(registration(device(carol.accountKey, 1, 2)));
+        expect(await s.stats()).toMatchObject({ payloads: 1, queuedMessages: 2 });
+        for (const d of [alice2, bob]) expect((await s.fetchMessages(d, 0, 10, 1000)).map((m) => m.clientId)).toEqual(['g']);
+        expect(await s.removeDevice(bob, device(bob.accountKey, 1).certificateHash, 2000)).toBe('removed');
+        const [m] = await s.fetchMessages(alice2, 0, 10, 1000);
+        await s.ackMessages(alice2, [m?.seq as number]);
+        expect(await s.stats()).toMatchObject({ payloads: 0, queuedMessages: 0 });
+        // The removed device is not named any more: a new group message covers the remaining devices exactly.
+        expect((await s.storeFanout(fanout([alice2, carol], 'next'))).status).toBe('stored');
+      });
+
+      it('counts the payload against each mailbox and the sender share like a single envelope', async () => {
+        const big = payload('x', 300);
+        expect((await s.storeFanout(fanout(group(), 'a', {}, big))).status).toBe('stored');
+        expect(await s.storeFanout(fanout(group(), 'b', { maxQueuedBytes: 500 }, big))).toMatchObject({
+          status: 'mailbox-full',
+          scope: 'mailbox',
+        });
+        expect(await s.storeFanout(fanout(group(), 'c', { maxQueuedMessagesPerSender: 1 }))).toMatchObject({
+          status: 'mailbox-full',
+          scope: 'sender-share',
+        });
+        expect((await s.stats()).payloads).toBe(1);
+      });
+
+      if (options.durable)
+        it('keeps a stored fan-out across a reopen', async () => {
+          if (!fx.reopen) throw new Error('a durable backend must support reopen');
+          await s.storeFanout(fanout(group(), 'durable'));
+          s = await fx.reopen();
+          for (const d of group()) expect((await s.fetchMessages(d, 0, 10, 1000)).map((m) => m.envelope)).toEqual([payload('durable')]);
+        });
     });
 
     describe('attachments', () => {

@@ -192,6 +192,84 @@ describe.skipIf(!URL)('PostgreSQL', () => {
       });
     });
 
+    it('frees a fan-out payload exactly once when its recipients acknowledge through both processes at once', async () => {
+      await twoRelays(async (a, b) => {
+        const alice = { accountKey: tag(0xc7), deviceId: 1 };
+        const members = Array.from({ length: 24 }, (_, i) => ({ accountKey: tag(0x40 + i), deviceId: 1 }));
+        for (const d of [alice, ...members]) await a.registerDevice(registration(device(d.accountKey, 1)));
+        const fanout = (clientId: string) => ({
+          sender: alice,
+          clientId,
+          envelope: new TextEncoder().encode(clientId),
+          recipients: members.map((recipient) => ({ recipient })),
+          now: 1,
+          expiresAt: Number.MAX_SAFE_INTEGER,
+          maxQueuedMessages: 1_000_000,
+          maxQueuedBytes: 1 << 30,
+        });
+        // Two group messages, acknowledged in opposite orders by half the members: the
+        // payload rows are locked in different orders (a deadlock is retried, never surfaced).
+        for (const id of ['g1', 'g2']) expect(await (id === 'g1' ? a : b).storeFanout(fanout(id))).toMatchObject({ stored: 24 });
+        const acks = members.map(async (m, i) => {
+          const seqs = (await a.fetchMessages(m, 0, 10, 1)).map((x) => x.seq);
+          return (i % 2 ? a : b).ackMessages(m, i % 4 < 2 ? seqs : [...seqs].reverse());
+        });
+        expect(await Promise.all(acks)).toEqual(members.map(() => 2));
+        expect(await b.stats()).toMatchObject({ payloads: 0, queuedMessages: 0, queuedBytes: 0 });
+      });
+    });
+
+    it('fan-outs racing device removals on two processes: each is stored or refused whole, and no payload is left behind', async () => {
+      await twoRelays(async (a, b) => {
+        const alice = { accountKey: tag(0xd0), deviceId: 1 };
+        const accounts = Array.from({ length: 6 }, (_, i) => tag(0xd1 + i));
+        const devices = accounts.flatMap((accountKey) => [1, 2, 3].map((deviceId) => ({ accountKey, deviceId })));
+        const registered = new Map<string, DeviceRecord>();
+        await a.registerDevice(registration(device(alice.accountKey, 1)));
+        for (const d of devices) {
+          const record = device(d.accountKey, d.deviceId);
+          registered.set(`${d.accountKey[0]}:${d.deviceId}`, record);
+          await a.registerDevice(registration(record));
+        }
+        const fanout = (clientId: string) => ({
+          sender: alice,
+          clientId,
+          envelope: new TextEncoder().encode(clientId),
+          recipients: devices.map((recipient) => ({ recipient })),
+          now: 1,
+          expiresAt: Number.MAX_SAFE_INTEGER,
+          maxQueuedMessages: 1_000_000,
+          maxQueuedBytes: 1 << 30,
+        });
+        // Device 3 of every account goes while group messages naming it are being stored.
+        const leaving = devices.filter((d) => d.deviceId === 3);
+        const [sends, removals] = await Promise.all([
+          Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).storeFanout(fanout(`g${i}`)))),
+          Promise.all(
+            leaving.map((d, i) =>
+              (i % 2 ? b : a).removeDevice(d, (registered.get(`${d.accountKey[0]}:3`) as DeviceRecord).certificateHash, 2),
+            ),
+          ),
+        ]);
+        expect(removals).toEqual(leaving.map(() => 'removed'));
+        for (const r of sends) expect(['stored', 'mismatched-devices']).toContain(r.status);
+        const stored = sends.filter((r) => r.status === 'stored').length;
+        expect((await a.stats()).payloads).toBe(stored);
+        // The staying devices hold every stored group message; acknowledging them frees every payload.
+        for (const d of devices.filter((x) => x.deviceId !== 3)) {
+          const held = await b.fetchMessages(d, 0, 100, 1);
+          expect(held).toHaveLength(stored);
+          expect(
+            await (d.deviceId === 1 ? a : b).ackMessages(
+              d,
+              held.map((m) => m.seq),
+            ),
+          ).toBe(stored);
+        }
+        expect(await a.stats()).toMatchObject({ payloads: 0, queuedMessages: 0, queuedBytes: 0 });
+      });
+    });
+
     it('wakes the other process for a send it did not handle, and wakes everything after losing LISTEN', async () => {
       await twoRelays(async (a, b) => {
         const bob = { accountKey: tag(0xc5), deviceId: 7 };

@@ -39,6 +39,7 @@ import type {
   WireBundleResponse,
   WireDeviceListResponse,
   WireErrorResponse,
+  WireFanoutBody,
   WireFetchResponse,
   WirePreKeyCounts,
   WirePreKeyUploadResponse,
@@ -66,6 +67,12 @@ export interface RelayClientOptions {
   readonly timeoutMs?: number;
   /** Clock in ms (tests). */
   readonly now?: () => number;
+  /**
+   * Upload a group message (the same bytes under one id for several
+   * devices) once, through the relay's fan-out route (default true; false
+   * sends one envelope per device, as before the route existed).
+   */
+  readonly groupFanout?: boolean;
 }
 
 export interface PreKeyUploadInput {
@@ -120,6 +127,8 @@ export class RelayClient {
   readonly #now: () => number;
   /** Server clock minus ours, learned from AUTH_STALE_TIMESTAMP answers. */
   #clockOffset = 0;
+  /** Whether group messages go through the fan-out route (until the relay answers 404 for it). */
+  #fanout: boolean;
 
   constructor(options: RelayClientOptions) {
     this.#base = new URL(options.baseUrl);
@@ -130,6 +139,7 @@ export class RelayClient {
     this.#retries = options.retries ?? 2;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#now = options.now ?? Date.now;
+    this.#fanout = options.groupFanout ?? true;
   }
 
   get signer(): RelaySigner {
@@ -245,6 +255,17 @@ export class RelayClient {
    * `mismatchesOf`), STALE_DEVICES, MAILBOX_FULL, RATE_LIMITED, ...
    */
   async send(envelopes: readonly OutgoingEnvelope[], options: { ttlSeconds?: number } = {}): Promise<WireSendResponse> {
+    // The same bytes under the same id for several devices is a group message: upload it once.
+    const shared = sharedEnvelope(envelopes);
+    if (shared && this.#fanout) {
+      try {
+        return await this.sendFanout(shared.id, shared.envelope, envelopes, options);
+      } catch (e) {
+        // A relay from before the fan-out route: send one envelope per device from now on.
+        if (!(e instanceof RelayError && e.code === 'NOT_FOUND')) throw e;
+        this.#fanout = false;
+      }
+    }
     const json: WireSendBody = {
       messages: envelopes.map((e) => ({
         account: toBase64Url(e.accountKey),
@@ -256,6 +277,30 @@ export class RelayClient {
       ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
     };
     return this.#json<WireSendResponse>('POST', '/v1/messages', { json, idempotent: true });
+  }
+
+  /**
+   * Sends one envelope to many devices (a sender-key group message): the
+   * relay stores it once and each device receives it as if sent by `send`.
+   * Same answers and retry rules as `send`. spec/09-relay.md §4.3.1.
+   */
+  async sendFanout(
+    id: string,
+    envelope: Uint8Array,
+    recipients: readonly Pick<OutgoingEnvelope, 'accountKey' | 'deviceId' | 'certificateHash'>[],
+    options: { ttlSeconds?: number } = {},
+  ): Promise<WireSendResponse> {
+    const json: WireFanoutBody = {
+      id,
+      envelope: toBase64Url(envelope),
+      recipients: recipients.map((r) => ({
+        account: toBase64Url(r.accountKey),
+        deviceId: r.deviceId,
+        ...(r.certificateHash ? { certificateHash: toBase64Url(r.certificateHash) } : {}),
+      })),
+      ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
+    };
+    return this.#json<WireSendResponse>('POST', '/v1/messages/fanout', { json, idempotent: true });
   }
 
   /** Stored messages of the signing device, oldest first (the HTTP path; see `connect` for push). */
@@ -416,6 +461,26 @@ export class RelayClient {
       signal: AbortSignal.timeout(this.#timeoutMs),
     });
   }
+}
+
+/**
+ * The one envelope and id every element shares, when a send has several
+ * elements and they all carry the same bytes under the same id; else null.
+ */
+function sharedEnvelope(envelopes: readonly OutgoingEnvelope[]): { id: string; envelope: Uint8Array } | null {
+  const [first, ...rest] = envelopes;
+  if (!first || rest.length === 0) return null;
+  for (const e of rest) {
+    if (e.id !== first.id || (e.envelope !== first.envelope && !equalBytes(e.envelope, first.envelope))) return null;
+  }
+  return { id: first.id, envelope: first.envelope };
+}
+
+/** Not a secret comparison (public ciphertexts): a plain loop is fine. */
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function encodeUpload(u: PreKeyUploadInput) {

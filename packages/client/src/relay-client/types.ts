@@ -63,6 +63,14 @@ export interface WireSendBody {
   ttlSeconds?: number;
 }
 
+/** A group fan-out: one envelope for many devices, stored once (spec/09-relay.md §4.3.1). */
+export interface WireFanoutBody {
+  id: string;
+  envelope: string;
+  recipients: { account: string; deviceId: number; certificateHash?: string }[];
+  ttlSeconds?: number;
+}
+
 export interface WireSendResponse {
   accepted: number;
 }

@@ -20,7 +20,7 @@
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { blobStoreKind, usesPostgres } from '../backends.ts';
+import { blobStoreKind, usesPostgres } from '../storage/backends.ts';
 import type { RelayConfig } from '../config.ts';
 import { StartupError } from './startup-errors.ts';
 

@@ -28,6 +28,7 @@ const MEANING: Readonly<Record<string, string>> = {
   maxRequestBytes: 'largest JSON request body',
   maxEnvelopeBytes: "largest envelope (core's MAX_MESSAGE_BYTES)",
   maxEnvelopesPerSend: 'recipient devices in one send',
+  maxRecipientsPerFanout: 'recipient devices of one group fan-out (one envelope stored once)',
   maxDevicesPerAccount: 'devices per account',
   maxQueuedMessagesPerDevice: 'mailbox depth; beyond it sends get 507 MAILBOX_FULL',
   maxQueuedBytesPerDevice: 'mailbox bytes',

@@ -12,7 +12,7 @@
  * or usage.
  */
 import { readFileSync } from 'node:fs';
-import { openBlobStore, openStorage } from '../backends.ts';
+import { openBlobStore, openStorage } from '../storage/backends.ts';
 import { ConfigError, type RelayConfig, loadConfig } from '../config.ts';
 import { backupSqlite } from './backup.ts';
 import { prepareDataDir, serve, exitOnSignals } from './serve.ts';

@@ -15,7 +15,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.ts';
-import { blobStoreKind, usesPostgres } from '../backends.ts';
+import { blobStoreKind, usesPostgres } from '../storage/backends.ts';
 import type { RelayConfig } from '../config.ts';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import { StartupError } from './startup-errors.ts';

@@ -13,7 +13,7 @@
  */
 import type { DeliveredMessage } from '../schemas.ts';
 import type { DeviceAddress, RelayStorage, StoredMessage } from '../storage/types.ts';
-import { toBase64Url } from '../encoding.ts';
+import { toBase64Url } from '../http/encoding.ts';
 
 /** Most envelopes read from storage at once. */
 const PAGE = 64;

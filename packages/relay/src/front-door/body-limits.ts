@@ -14,7 +14,7 @@
  */
 import type { RouteOptions } from 'fastify';
 import type { RelayConfig } from '../config.ts';
-import { base64UrlLength } from '../encoding.ts';
+import { base64UrlLength } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 
 const KiB = 1024;
@@ -44,6 +44,15 @@ export const SMALL_BODY_BYTES = 1 * KiB;
 /** JSON fields and punctuation around one envelope in a send: account, ids, certificate hash. */
 const ENVELOPE_OVERHEAD_BYTES = 512;
 
+/**
+ * One recipient of a fan-out in compact JSON: `{"account":"<43>","deviceId":<10>,"certificateHash":"<43>"},`
+ * is 144 bytes; the rest is room for whitespace.
+ */
+const FANOUT_RECIPIENT_BYTES = 192;
+
+/** The id, TTL and punctuation of a fan-out body around its envelope and recipients. */
+const FANOUT_OVERHEAD_BYTES = 1 * KiB;
+
 export type BodyType = 'json' | 'octets';
 
 /** The largest send body: the configured request limit, never below one envelope of the configured maximum. */
@@ -51,11 +60,19 @@ export function sendBodyBytes(config: RelayConfig): number {
   return Math.max(config.limits.maxRequestBytes, base64UrlLength(config.limits.maxEnvelopeBytes) + ENVELOPE_OVERHEAD_BYTES);
 }
 
+/** A group fan-out body: one envelope of the configured maximum and the most recipients allowed. */
+function fanoutBodyBytes(config: RelayConfig): number {
+  const { maxEnvelopeBytes, maxRecipientsPerFanout } = config.limits;
+  return base64UrlLength(maxEnvelopeBytes) + maxRecipientsPerFanout * FANOUT_RECIPIENT_BYTES + FANOUT_OVERHEAD_BYTES;
+}
+
 /** The body limit and media type of a route. */
 export function routeBody(config: RelayConfig, method: string, url: string): { limit: number; type: BodyType } {
   switch (`${method} ${url}`) {
     case 'POST /v1/messages':
       return { limit: sendBodyBytes(config), type: 'json' };
+    case 'POST /v1/messages/fanout':
+      return { limit: fanoutBodyBytes(config), type: 'json' };
     case 'PUT /v1/devices':
     case 'PUT /v1/keys':
       return { limit: PREKEY_BODY_BYTES, type: 'json' };

@@ -11,9 +11,9 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { deviceOf, parseAuthorization } from '../auth.ts';
+import { deviceOf, parseAuthorization } from '../auth/authenticate.ts';
 import { parseRange } from '../attachments/range.ts';
-import { sameBytes, toBase64Url } from '../encoding.ts';
+import { sameBytes, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 import { AttachmentParams, CreateAttachmentBody, UploadStatus, errorResponses } from '../schemas.ts';
 import type { AttachmentRecord, DeviceAddress } from '../storage/types.ts';

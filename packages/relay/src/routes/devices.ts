@@ -8,11 +8,11 @@ import { MAX_DEVICE_LIST_BYTES, decodeCertificate, decodeSignedDeviceList } from
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { identityOf } from '../auth.ts';
+import { identityOf } from '../auth/authenticate.ts';
 import { CloseCode } from '../delivery/hub.ts';
-import { fromBase64Url, sameBytes, toBase64Url } from '../encoding.ts';
+import { fromBase64Url, sameBytes, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
-import { checkPreKeyUpload } from '../prekey-upload.ts';
+import { checkPreKeyUpload } from './prekey-upload.ts';
 import { AccountParams, DeviceListResponse, DeviceParams, RegisterDeviceBody, RegisterDeviceResponse, errorResponses } from '../schemas.ts';
 import { DeviceListBody, PutDeviceListResponse, RemoveQuery, SignedDeviceListResponse } from './device-list-schemas.ts';
 

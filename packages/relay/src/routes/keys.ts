@@ -6,10 +6,10 @@
 import { PROTOCOL_VERSION, decodeCertificate, decodeKemPreKey, decodeOneTimePreKey, decodeSignedPreKey, encodeBundle } from '@parley/core';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { deviceOf, identityOf } from '../auth.ts';
-import { fromBase64Url, toBase64Url } from '../encoding.ts';
+import { deviceOf, identityOf } from '../auth/authenticate.ts';
+import { fromBase64Url, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
-import { checkPreKeyUpload } from '../prekey-upload.ts';
+import { checkPreKeyUpload } from './prekey-upload.ts';
 import { BundleParams, BundleResponse, PreKeyCounts, PreKeyUploadBody, PreKeyUploadResponse, errorResponses } from '../schemas.ts';
 import type { ClaimedKeys } from '../storage/types.ts';
 

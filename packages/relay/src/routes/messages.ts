@@ -6,15 +6,17 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { deviceOf } from '../auth.ts';
+import { deviceOf } from '../auth/authenticate.ts';
 import { deliveredMessage } from '../delivery/mailbox-pump.ts';
-import { fromBase64Url, toBase64Url } from '../encoding.ts';
+import { fromBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 import { registerQuotaMetrics } from '../limits/quota-metrics.ts';
 import { senderShare } from '../limits/sender-share.ts';
 import { TokenBuckets } from '../limits/token-buckets.ts';
 import { AckBody, FetchResponse, MAX_FETCH_LIMIT, SendBody, SendResponse, errorResponses } from '../schemas.ts';
 import type { OutgoingEnvelope } from '../storage/types.ts';
+import { fanoutRoute } from './fanout.ts';
+import { answerSend, checkRecipientRates, takeRecipientRates } from './send-answers.ts';
 
 const MINUTE = 60_000;
 
@@ -71,15 +73,7 @@ export async function messageRoutes(instance: FastifyInstance): Promise<void> {
       });
 
       const now = relay.now();
-      for (const [account, bytes] of bytesPerAccount) {
-        const verdict = recipientBytes.check(`${me.account}>${account}`, bytes, now);
-        if (!verdict.ok) {
-          relay.metrics.rateLimited.inc({ limit: 'recipient_bytes' });
-          relay.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
-          const retryAfterSeconds = Math.ceil(verdict.retryAfterMs / 1000);
-          throw relayError('RATE_LIMITED', 'a recipient is receiving too much; retry later', { retryAfterSeconds });
-        }
-      }
+      checkRecipientRates(relay, recipientBytes, me.account, bytesPerAccount, now);
 
       const ttlSeconds = Math.min(body.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
       const result = await relay.storage.storeMessages({
@@ -91,46 +85,16 @@ export async function messageRoutes(instance: FastifyInstance): Promise<void> {
         maxQueuedBytes: limits.maxQueuedBytesPerDevice,
         ...senderShare(limits),
       });
-      switch (result.status) {
-        case 'stored': {
-          const { metrics, hub } = relay;
-          metrics.envelopesAccepted.inc(result.stored);
-          metrics.envelopesDuplicate.inc(result.duplicates);
-          if (result.stored > 0) {
-            for (const [account, bytes] of bytesPerAccount) recipientBytes.take(`${me.account}>${account}`, bytes, now);
-            metrics.envelopeBytesAccepted.inc(envelopes.reduce((n, e) => n + e.envelope.length, 0));
-            hub.notify(result.recipients);
-          }
-          return { accepted: envelopes.length };
-        }
-        case 'mismatched-devices':
-          relay.metrics.sendsRejected.inc({ code: 'MISMATCHED_DEVICES' });
-          throw relayError('MISMATCHED_DEVICES', "the send does not cover exactly the recipients' devices", {
-            mismatches: result.mismatches.map((m) => ({
-              account: toBase64Url(m.accountKey),
-              missingDevices: m.missingDevices,
-              extraDevices: m.extraDevices,
-            })),
-          });
-        case 'stale-devices':
-          relay.metrics.sendsRejected.inc({ code: 'STALE_DEVICES' });
-          throw relayError('STALE_DEVICES', 'some devices have a new certificate; fetch their bundles again', {
-            stale: result.stale.map((s) => ({ account: toBase64Url(s.accountKey), staleDevices: s.staleDevices })),
-          });
-        case 'mailbox-full':
-          relay.metrics.sendsRejected.inc({ code: 'MAILBOX_FULL' });
-          relay.metrics.rateLimited.inc({ limit: result.scope === 'mailbox' ? 'mailbox' : 'mailbox_sender_share' });
-          throw relayError(
-            'MAILBOX_FULL',
-            result.scope === 'mailbox' ? 'a recipient mailbox is full' : "this sender's share of a recipient mailbox is full",
-            {
-              scope: result.scope,
-              devices: result.devices.map((d) => ({ account: toBase64Url(d.accountKey), deviceId: d.deviceId })),
-            },
-          );
-      }
+      return answerSend(relay, result, {
+        envelopes: envelopes.length,
+        bytes: envelopes.reduce((n, e) => n + e.envelope.length, 0),
+        onStored: () => takeRecipientRates(recipientBytes, me.account, bytesPerAccount, now),
+      });
     },
   );
+
+  // The group fan-out shares the send's byte-rate buckets.
+  fanoutRoute(app, recipientBytes);
 
   app.get(
     '/v1/messages',

@@ -18,7 +18,7 @@ import { websocketSignedBytes } from '../auth/canonical.ts';
 import { CloseCode, type MailboxConnection } from '../delivery/hub.ts';
 import { MailboxPump } from '../delivery/mailbox-pump.ts';
 import { markAuthenticated } from '../front-door/connections.ts';
-import { fromBase64Url, toBase64Url } from '../encoding.ts';
+import { fromBase64Url, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 import { ErrorResponse, WsAckFrame, WsAuthFrame } from '../schemas.ts';
 import type { DeviceAddress } from '../storage/types.ts';

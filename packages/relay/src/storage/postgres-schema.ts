@@ -218,6 +218,48 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX budgets_full ON budgets (full_at);
   `,
+  // 3 -> 4: group fan-out stored once (spec/09-relay.md §4.3.1, §7.3).
+  `
+  -- One envelope sent to many devices, stored once; refs counts the mailbox rows that point to it.
+  CREATE TABLE payloads (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    envelope BYTEA NOT NULL,
+    refs BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE INDEX payloads_expiry ON payloads (expires_at);
+  -- A mailbox row of a fan-out has an empty envelope, its payload's id, and the payload's size,
+  -- which counts against the mailbox like an envelope of its own.
+  ALTER TABLE messages ADD COLUMN payload_id BIGINT;
+  ALTER TABLE messages ADD COLUMN payload_bytes BIGINT NOT NULL DEFAULT 0;
+  CREATE OR REPLACE FUNCTION messages_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF TG_OP = 'INSERT' THEN
+      UPDATE devices SET queued_messages = queued_messages + 1,
+        queued_bytes = queued_bytes + octet_length(NEW.envelope) + NEW.payload_bytes
+      WHERE account = NEW.recipient_account AND device_id = NEW.recipient_device;
+      INSERT INTO mailbox_shares (recipient_account, recipient_device, sender_account, messages, bytes)
+      VALUES (NEW.recipient_account, NEW.recipient_device, NEW.sender_account, 1, octet_length(NEW.envelope) + NEW.payload_bytes)
+      ON CONFLICT (recipient_account, recipient_device, sender_account)
+      DO UPDATE SET messages = mailbox_shares.messages + 1, bytes = mailbox_shares.bytes + excluded.bytes;
+    ELSE
+      UPDATE devices SET queued_messages = queued_messages - 1,
+        queued_bytes = queued_bytes - octet_length(OLD.envelope) - OLD.payload_bytes
+      WHERE account = OLD.recipient_account AND device_id = OLD.recipient_device;
+      UPDATE mailbox_shares SET messages = messages - 1, bytes = bytes - octet_length(OLD.envelope) - OLD.payload_bytes
+      WHERE recipient_account = OLD.recipient_account AND recipient_device = OLD.recipient_device
+        AND sender_account = OLD.sender_account;
+      DELETE FROM mailbox_shares WHERE recipient_account = OLD.recipient_account
+        AND recipient_device = OLD.recipient_device AND sender_account = OLD.sender_account AND messages <= 0;
+      -- Every way a mailbox row goes releases its payload; the last one deletes it.
+      IF OLD.payload_id IS NOT NULL THEN
+        UPDATE payloads SET refs = refs - 1 WHERE id = OLD.payload_id;
+        DELETE FROM payloads WHERE id = OLD.payload_id AND refs <= 0;
+      END IF;
+    END IF;
+    RETURN NULL;
+  END $$;
+  `,
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;

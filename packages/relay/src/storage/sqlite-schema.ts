@@ -191,6 +191,54 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX budgets_full ON budgets (full_at);
   `,
+  // 3 -> 4: group fan-out stored once (spec/09-relay.md §4.3.1, §7.1).
+  `
+  -- One envelope sent to many devices, stored once; \`refs\` counts the mailbox rows that point to it.
+  CREATE TABLE payloads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    envelope BLOB NOT NULL,
+    refs INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX payloads_expiry ON payloads (expires_at);
+  -- A mailbox row of a fan-out has an empty envelope, its payload's id, and the payload's size,
+  -- which counts against the mailbox like an envelope of its own.
+  ALTER TABLE messages ADD COLUMN payload_id INTEGER;
+  ALTER TABLE messages ADD COLUMN payload_bytes INTEGER NOT NULL DEFAULT 0;
+  DROP TRIGGER messages_queued_insert;
+  DROP TRIGGER messages_queued_delete;
+  DROP TRIGGER messages_share_insert;
+  DROP TRIGGER messages_share_delete;
+  CREATE TRIGGER messages_queued_insert AFTER INSERT ON messages BEGIN
+    UPDATE devices SET queued_messages = queued_messages + 1,
+      queued_bytes = queued_bytes + length(NEW.envelope) + NEW.payload_bytes
+    WHERE account = NEW.recipient_account AND device_id = NEW.recipient_device;
+  END;
+  CREATE TRIGGER messages_queued_delete AFTER DELETE ON messages BEGIN
+    UPDATE devices SET queued_messages = queued_messages - 1,
+      queued_bytes = queued_bytes - length(OLD.envelope) - OLD.payload_bytes
+    WHERE account = OLD.recipient_account AND device_id = OLD.recipient_device;
+  END;
+  CREATE TRIGGER messages_share_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO mailbox_shares (recipient_account, recipient_device, sender_account, messages, bytes)
+    VALUES (NEW.recipient_account, NEW.recipient_device, NEW.sender_account, 1, length(NEW.envelope) + NEW.payload_bytes)
+    ON CONFLICT (recipient_account, recipient_device, sender_account)
+    DO UPDATE SET messages = messages + 1, bytes = bytes + excluded.bytes;
+  END;
+  CREATE TRIGGER messages_share_delete AFTER DELETE ON messages BEGIN
+    UPDATE mailbox_shares SET messages = messages - 1, bytes = bytes - length(OLD.envelope) - OLD.payload_bytes
+    WHERE recipient_account = OLD.recipient_account AND recipient_device = OLD.recipient_device
+      AND sender_account = OLD.sender_account;
+    DELETE FROM mailbox_shares WHERE recipient_account = OLD.recipient_account
+      AND recipient_device = OLD.recipient_device AND sender_account = OLD.sender_account AND messages <= 0;
+  END;
+  -- Every way a mailbox row goes (acknowledged, expired, purged, its device removed) releases its payload;
+  -- the last one deletes it.
+  CREATE TRIGGER messages_payload_release AFTER DELETE ON messages WHEN OLD.payload_id IS NOT NULL BEGIN
+    UPDATE payloads SET refs = refs - 1 WHERE id = OLD.payload_id;
+    DELETE FROM payloads WHERE id = OLD.payload_id AND refs <= 0;
+  END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

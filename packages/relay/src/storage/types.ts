@@ -159,6 +159,24 @@ export interface StoreMessagesInput {
   readonly maxQueuedBytesPerSender?: number;
 }
 
+/** One recipient device of a fan-out, with the certificate hash the sender encrypted for (optional). */
+export interface FanoutRecipient {
+  readonly recipient: DeviceAddress;
+  readonly certificateHash?: Uint8Array;
+}
+
+/**
+ * One envelope for many devices (a sender-key group message, spec §4.3.1):
+ * stored once and referenced from each recipient's mailbox. The checks,
+ * limits, idempotency (by `clientId` per recipient device) and answers are
+ * those of `storeMessages` with this envelope for every recipient.
+ */
+export interface StoreFanoutInput extends Omit<StoreMessagesInput, 'envelopes'> {
+  readonly clientId: string;
+  readonly envelope: Uint8Array;
+  readonly recipients: readonly FanoutRecipient[];
+}
+
 export interface DeviceMismatch {
   readonly accountKey: AccountKey;
   /** Registered devices the send left out. */
@@ -287,8 +305,11 @@ export interface SweepResult {
 export interface StorageStats {
   readonly devices: number;
   readonly queuedMessages: number;
+  /** Bytes queued as each recipient sees them (a fan-out counts once per recipient mailbox). */
   readonly queuedBytes: number;
   readonly attachments: number;
+  /** Fan-out payloads held (each stored once, whatever its number of recipients). */
+  readonly payloads: number;
 }
 
 /** Wakes the websockets of these devices; 'all' after wake-ups may have been missed. */
@@ -372,6 +393,13 @@ export interface RelayStorage {
    * (sender, recipient device, client id) is already known are skipped.
    */
   storeMessages(input: StoreMessagesInput): Promise<StoreMessagesResult>;
+  /**
+   * `storeMessages` for one envelope sent to many devices: the same checks
+   * and answers, but the envelope is stored once (a payload) and each new
+   * recipient's mailbox row refers to it. The payload goes when its last
+   * mailbox row does (acknowledged, expired, or its device removed).
+   */
+  storeFanout(input: StoreFanoutInput): Promise<StoreMessagesResult>;
   /** Unexpired messages for one device with seq > afterSeq, oldest first. */
   fetchMessages(recipient: DeviceAddress, afterSeq: number, limit: number, now: number): Promise<StoredMessage[]>;
   /** Deletes the recipient's own messages with these seqs; others' seqs are ignored. Returns how many went. */

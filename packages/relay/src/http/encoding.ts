@@ -6,7 +6,7 @@
  * accepted (no padding, no stray characters, zero trailing bits), so a value
  * has exactly one spelling and ids built from it cannot alias.
  */
-import { relayError } from './errors.ts';
+import { relayError } from '../errors.ts';
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 

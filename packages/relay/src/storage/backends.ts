@@ -5,10 +5,10 @@
  * spec/09-relay.md §7.
  */
 import { join } from 'node:path';
-import { type BlobStore, FileBlobStore } from './attachments/blob-store.ts';
-import type { RelayConfig } from './config.ts';
-import { SqliteStorage } from './storage/sqlite.ts';
-import type { RelayStorage } from './storage/types.ts';
+import { type BlobStore, FileBlobStore } from '../attachments/blob-store.ts';
+import type { RelayConfig } from '../config.ts';
+import { SqliteStorage } from './sqlite.ts';
+import type { RelayStorage } from './types.ts';
 
 /** Reports group commits (SQLite) to the metrics. */
 export type ObserveBatch = (writes: number, seconds: number) => void;
@@ -20,7 +20,7 @@ export function usesPostgres(config: RelayConfig): boolean {
 export async function openStorage(config: RelayConfig, observeBatch?: ObserveBatch): Promise<RelayStorage> {
   if (usesPostgres(config)) {
     // Loaded only when configured: a SQLite relay never loads the PostgreSQL driver.
-    const { PostgresStorage } = await import('./storage/postgres.ts');
+    const { PostgresStorage } = await import('./postgres.ts');
     return PostgresStorage.open({
       connectionString: config.databaseUrl,
       ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
@@ -37,7 +37,7 @@ export function blobStoreKind(config: RelayConfig): 'file' | 'postgres' {
 
 export async function openBlobStore(config: RelayConfig): Promise<BlobStore> {
   if (blobStoreKind(config) === 'postgres') {
-    const { PostgresBlobStore } = await import('./attachments/postgres-blob-store.ts');
+    const { PostgresBlobStore } = await import('../attachments/postgres-blob-store.ts');
     return PostgresBlobStore.open({ connectionString: config.databaseUrl, schema: config.databaseSchema || undefined });
   }
   return FileBlobStore.open(join(config.dataDir, 'attachments'));

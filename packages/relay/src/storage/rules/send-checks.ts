@@ -21,7 +21,7 @@ import type {
   StaleDevices,
   StoreMessagesInput,
   StoreMessagesResult,
-} from './types.ts';
+} from '../types.ts';
 
 /** One registered device of a recipient account, as the backend read it (under its lock). */
 export interface RecipientDeviceState {

@@ -13,10 +13,10 @@ import {
   verifyKemPreKey,
   verifySignedPreKey,
 } from '@parley/core';
-import { fromBase64Url } from './encoding.ts';
-import { relayError } from './errors.ts';
-import type { PreKeyUploadBody } from './schemas.ts';
-import type { PreKeyUpload, StoredPreKey } from './storage/types.ts';
+import { fromBase64Url } from '../http/encoding.ts';
+import { relayError } from '../errors.ts';
+import type { PreKeyUploadBody } from '../schemas.ts';
+import type { PreKeyUpload, StoredPreKey } from '../storage/types.ts';
 
 export function checkPreKeyUpload(body: PreKeyUploadBody, signingKey: Uint8Array, provider: CryptoProvider): PreKeyUpload {
   const upload: { -readonly [K in keyof PreKeyUpload]: PreKeyUpload[K] } = {};

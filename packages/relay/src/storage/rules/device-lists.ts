@@ -9,7 +9,7 @@
  * revision they have seen themselves): it keeps an honest relay from serving
  * a rollback it was tricked into.
  */
-import type { PutDeviceListResult } from './types.ts';
+import type { PutDeviceListResult } from '../types.ts';
 
 interface Held {
   readonly revision: number;

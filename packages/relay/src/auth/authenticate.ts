@@ -19,13 +19,13 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { type DeviceCertificate, limits as coreLimits, decodeCertificate, verifyCertificate } from '@parley/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ACCOUNT_SIGNER, requestSignedBytes } from './auth/canonical.ts';
-import { declaredSha256 } from './auth/body-digest.ts';
-import type { Identity } from './context.ts';
-import { base64UrlLength, fromBase64Url, sameBytes, toBase64Url } from './encoding.ts';
-import { relayError } from './errors.ts';
-import { markAuthenticated } from './front-door/connections.ts';
-import { PRE_AUTH_BODY_BYTES, checkMediaType, hasBody, routeBody } from './front-door/body-limits.ts';
+import { ACCOUNT_SIGNER, requestSignedBytes } from './canonical.ts';
+import { declaredSha256 } from './body-digest.ts';
+import type { Identity } from '../context.ts';
+import { base64UrlLength, fromBase64Url, sameBytes, toBase64Url } from '../http/encoding.ts';
+import { relayError } from '../errors.ts';
+import { markAuthenticated } from '../front-door/connections.ts';
+import { PRE_AUTH_BODY_BYTES, checkMediaType, hasBody, routeBody } from '../front-door/body-limits.ts';
 
 /** `Authorization: Parley <account>.<deviceId>.<timestampMs>.<nonce>.<signature>` (all base64url but the integers). */
 const HEADER = /^Parley ([A-Za-z0-9_-]{43})\.(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,15})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{86})$/;

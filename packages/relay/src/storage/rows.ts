@@ -1,0 +1,105 @@
+/**
+ * Rows as both SQL backends return them, and their mapping to the storage
+ * interface's records: written once. Byte columns arrive as Buffers
+ * (better-sqlite3 BLOB, node-postgres BYTEA); integers as numbers (the
+ * PostgreSQL driver parses BIGINT as a safe integer, storage/postgres.ts).
+ */
+import type { AttachmentRecord, DeviceRecord, StoredMessage } from './types.ts';
+
+export interface DeviceRow {
+  account: Buffer;
+  device_id: number;
+  certificate: Buffer;
+  certificate_hash: Buffer;
+  signing_key: Buffer;
+  registered_at: number;
+}
+
+export const DEVICE_COLUMNS = 'account, device_id, certificate, certificate_hash, signing_key, registered_at';
+
+export interface MessageRow {
+  seq: number;
+  sender_account: Buffer;
+  sender_device: number;
+  client_id: string;
+  server_ts: number;
+  expires_at: number;
+  envelope: Buffer;
+}
+
+export interface AttachmentRow {
+  id: string;
+  owner_account: Buffer;
+  owner_device: number;
+  size: number;
+  received: number;
+  /** SQLite has no boolean: 0/1 there, a boolean in PostgreSQL. */
+  complete: number | boolean;
+  created_at: number;
+  expires_at: number;
+}
+
+/** The prekey bookkeeping of one device row. */
+export interface KeyStateRow {
+  signed_prekey_id: number;
+  last_resort_kem_id: number;
+  /** Highest one-time id ever handed out: uploads at or below it are ignored. */
+  one_time_handed_max: number;
+  kem_handed_max: number;
+}
+
+/** The stored parts of one device's bundle. */
+export interface BundleRow {
+  device_id: number;
+  certificate: Buffer;
+  signed_prekey: Buffer;
+  last_resort_kem: Buffer;
+}
+
+export interface DeviceListRow {
+  revision: number;
+  list: Buffer;
+  updated_at: number;
+}
+
+/** A view of a Buffer as a plain Uint8Array (no copy). */
+export const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+/** A Uint8Array as a Buffer (no copy), the type both drivers bind. */
+export function buf(a: Uint8Array): Buffer {
+  return Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export function toDevice(r: DeviceRow): DeviceRecord {
+  return {
+    accountKey: bytes(r.account),
+    deviceId: r.device_id,
+    certificate: bytes(r.certificate),
+    certificateHash: bytes(r.certificate_hash),
+    signingKey: bytes(r.signing_key),
+    registeredAt: r.registered_at,
+  };
+}
+
+export function toAttachment(r: AttachmentRow): AttachmentRecord {
+  return {
+    id: r.id,
+    owner: { accountKey: bytes(r.owner_account), deviceId: r.owner_device },
+    size: r.size,
+    received: r.received,
+    complete: r.complete === true || r.complete === 1,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+export function toMessage(r: MessageRow): StoredMessage {
+  return {
+    seq: r.seq,
+    sender: { accountKey: bytes(r.sender_account), deviceId: r.sender_device },
+    clientId: r.client_id,
+    serverTimestamp: r.server_ts,
+    expiresAt: r.expires_at,
+    envelope: bytes(r.envelope),
+  };
+}

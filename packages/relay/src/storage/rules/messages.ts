@@ -1,0 +1,86 @@
+/**
+ * Sending and acknowledging envelopes. spec/09-relay.md §4.3-§4.4.
+ *
+ * The order matters and is kept here once: lock the recipients' device rows
+ * (before any counter is read or seq drawn, so per-device seqs commit in
+ * order), drop retries known by client id, check the device lists and
+ * mailbox limits (send-checks.ts), purge expired envelopes and check again
+ * only when a mailbox looks full, then store and notify. A backend that
+ * wants to fold more into the send's transaction (a replay record, say)
+ * composes another rule around this one in its `transact`.
+ */
+import { buf } from '../rows.ts';
+import type { DeviceAddress, OutgoingEnvelope, StoreFanoutInput, StoreMessagesInput, StoreMessagesResult } from '../types.ts';
+import type { RecipientRow, WriteQueries } from './queries.ts';
+import { type RecipientDeviceState, checkSend, hexOf, mailboxesToPurge, recipientAccounts } from './send-checks.ts';
+import { type Rule, get } from './step.ts';
+
+export function* storeMessages(q: WriteQueries, input: StoreMessagesInput): Rule<StoreMessagesResult> {
+  return yield* store(q, input);
+}
+
+/**
+ * One envelope for many devices (spec §4.3.1): exactly the checks and
+ * answers of a send carrying this envelope for each recipient, but stored
+ * once and referenced from each new recipient's mailbox row.
+ */
+export function* storeFanout(q: WriteQueries, input: StoreFanoutInput): Rule<StoreMessagesResult> {
+  const { recipients, clientId, envelope, ...rest } = input;
+  const envelopes = recipients.map(
+    (r): OutgoingEnvelope => ({
+      recipient: r.recipient,
+      clientId,
+      envelope,
+      ...(r.certificateHash ? { certificateHash: r.certificateHash } : {}),
+    }),
+  );
+  return yield* store(q, { ...rest, envelopes }, envelope);
+}
+
+/** A send; with `shared`, every envelope is that one payload, stored once. */
+function* store(q: WriteQueries, input: StoreMessagesInput, shared?: Uint8Array): Rule<StoreMessagesResult> {
+  const senderAccount = buf(input.sender.accountKey);
+  const accounts = [...recipientAccounts(input.envelopes).values()].map((a) => buf(a.accountKey));
+  yield* get(q.lockMailboxes(accounts));
+
+  const known = yield* get(q.knownClientIds(input.sender, input.envelopes));
+  const fresh = input.envelopes.filter((_, i) => !known[i]);
+  const duplicates = input.envelopes.length - fresh.length;
+  if (fresh.length === 0) return { status: 'stored', stored: 0, duplicates, recipients: [] };
+
+  // Read under the locks (again after a purge): counters and this sender's share of each mailbox.
+  const check = function* (): Rule<ReturnType<typeof checkSend>> {
+    const byAccount = groupByAccount(yield* get(q.recipientDevices(accounts, senderAccount)));
+    return checkSend(input, fresh, (accountKey) => byAccount.get(hexOf(accountKey)) ?? []);
+  };
+  let verdict = yield* check();
+  const purge = mailboxesToPurge(verdict);
+  if (purge.length) {
+    // Expired envelopes must not refuse a send: drop them, then ask again.
+    yield* get(q.purgeExpired(purge, input.now));
+    verdict = yield* check();
+  }
+  if (verdict.status !== 'ok') return verdict;
+
+  if (shared) yield* get(q.insertFanout(input.sender, fresh, shared, input.now, input.expiresAt));
+  else yield* get(q.insertMessages(input.sender, fresh, input.now, input.expiresAt));
+  yield* get(q.notifyMailboxes(verdict.recipients));
+  return { status: 'stored', stored: fresh.length, duplicates, recipients: verdict.recipients };
+}
+
+/** Deletes the recipient's own messages with these seqs; others' are ignored. */
+export function* ackMessages(q: WriteQueries, recipient: DeviceAddress, seqs: readonly number[]): Rule<number> {
+  if (seqs.length === 0) return 0;
+  return yield* get(q.ackMessages(recipient, seqs));
+}
+
+function groupByAccount(rows: readonly RecipientRow[]): Map<string, RecipientDeviceState[]> {
+  const out = new Map<string, RecipientDeviceState[]>();
+  for (const row of rows) {
+    const k = hexOf(row.account);
+    const list = out.get(k);
+    if (list) list.push(row);
+    else out.set(k, [row]);
+  }
+  return out;
+}

@@ -1,0 +1,163 @@
+/**
+ * What a storage backend must provide: queries, locks and transactions, and
+ * no rules. The rules (storage/rules/*.ts) decide what is allowed and in
+ * which order things happen; a backend only answers each question. A third
+ * backend implements these two interfaces and `StorageDriver`, and passes
+ * test/storage-contract.ts.
+ *
+ * Every `WriteQueries` method runs inside the rule's transaction. Methods
+ * that read a row the rule is about to change lock it where the backend has
+ * row locks (PostgreSQL: FOR UPDATE, in the global order of
+ * storage/postgres.ts); a backend whose writes are serial anyway (SQLite's
+ * single writer) ignores the lock methods.
+ */
+import type { BucketRow, BucketWrite } from '../../limits/prekey-budget.ts';
+import type { AttachmentRow, BundleRow, DeviceListRow, DeviceRow, KeyStateRow, MessageRow } from '../rows.ts';
+import type {
+  AttachmentRecord,
+  DeviceAddress,
+  MailboxWake,
+  OutgoingEnvelope,
+  PreKeyCounts,
+  QuotaPressure,
+  QuotaThresholds,
+  StorageStats,
+  StoredPreKey,
+} from '../types.ts';
+import type { RecipientDeviceState } from './send-checks.ts';
+import type { Maybe, Rule } from './step.ts';
+
+export type PreKeyPool = 'oneTime' | 'kem';
+
+/** One recipient device's row under the send's lock, with its account. */
+export type RecipientRow = RecipientDeviceState & { readonly account: Buffer };
+
+/** Stored-bytes usage of an uploading device and its account. */
+export interface UploadUsage {
+  readonly pending: number;
+  readonly deviceBytes: number;
+  readonly accountBytes: number;
+}
+
+export interface WriteQueries {
+  // ---- devices
+  /** Serialises changes to one account's devices and device list (across processes). */
+  lockAccount(account: Buffer): Maybe<void>;
+  isRevoked(certificateHash: Buffer): Maybe<boolean>;
+  revoke(certificateHash: Buffer, now: number): Maybe<void>;
+  /** The device's current certificate hash (row locked), or undefined. */
+  certificateHashOf(account: Buffer, deviceId: number): Maybe<Buffer | undefined>;
+  countDevices(account: Buffer): Maybe<number>;
+  insertDevice(device: DeviceRow, signedPreKey: StoredPreKey, lastResortKemPreKey: StoredPreKey): Maybe<void>;
+  /** Deletes the device row, its prekeys and its mailbox. */
+  deleteDevice(account: Buffer, deviceId: number): Maybe<void>;
+  deviceList(account: Buffer): Maybe<DeviceListRow | undefined>;
+  putDeviceList(account: Buffer, revision: number, list: Buffer, now: number): Maybe<void>;
+
+  // ---- prekeys
+  /** The device's prekey bookkeeping (row locked), or undefined for an unknown device. */
+  keyState(account: Buffer, deviceId: number): Maybe<KeyStateRow | undefined>;
+  setSignedPreKey(account: Buffer, deviceId: number, key: StoredPreKey): Maybe<void>;
+  setLastResortKemPreKey(account: Buffer, deviceId: number, key: StoredPreKey): Maybe<void>;
+  /** Inserts keys whose id is not stored yet; returns how many were new. */
+  insertPreKeys(pool: PreKeyPool, account: Buffer, deviceId: number, keys: readonly StoredPreKey[]): Maybe<number>;
+  preKeyCounts(account: Buffer, deviceId: number): Maybe<PreKeyCounts | undefined>;
+  /** Bundle parts of one device or all of an account's, by device id, rows locked. */
+  bundleParts(account: Buffer, deviceId: number | 'all'): Maybe<BundleRow[]>;
+  lowestPreKey(pool: PreKeyPool, account: Buffer, deviceId: number): Maybe<{ id: number; key: Buffer } | undefined>;
+  /** Deletes the key and raises the pool's handed-out mark to its id. */
+  takePreKey(pool: PreKeyPool, account: Buffer, deviceId: number, id: number): Maybe<void>;
+  /**
+   * The budget buckets with these keys, locked in key order. A backend with
+   * row locks creates missing ones full (`capacities`) first, so that two
+   * claims cannot both spend a bucket that did not exist; a missing row
+   * means a full bucket either way.
+   */
+  lockBuckets(keys: readonly string[], capacities: ReadonlyMap<string, number>, now: number): Maybe<BucketRow[]>;
+  putBuckets(writes: readonly BucketWrite[]): Maybe<void>;
+
+  // ---- messages
+  /** Locks every device row of these accounts (before counters are read or seqs drawn). */
+  lockMailboxes(accounts: readonly Buffer[]): Maybe<void>;
+  /** Every device of these accounts, with queue counters and `sender`'s share of each mailbox. */
+  recipientDevices(accounts: readonly Buffer[], sender: Buffer): Maybe<RecipientRow[]>;
+  /** Which of these (recipient device, client id) pairs this sender device already sent: one flag per envelope. */
+  knownClientIds(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[]): Maybe<boolean[]>;
+  /** Deletes the expired envelopes of these mailboxes. */
+  purgeExpired(devices: readonly DeviceAddress[], now: number): Maybe<void>;
+  /** Stores the envelopes (seqs in array order) and their idempotency records. */
+  insertMessages(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], now: number, expiresAt: number): Maybe<void>;
+  /**
+   * Stores `envelope` once as a payload referenced by one mailbox row per
+   * recipient (seqs in array order, each row counting the payload's size
+   * against its mailbox), and the idempotency records. The payload is
+   * deleted with its last mailbox row (the schema's delete trigger).
+   */
+  insertFanout(
+    sender: DeviceAddress,
+    recipients: readonly OutgoingEnvelope[],
+    envelope: Uint8Array,
+    now: number,
+    expiresAt: number,
+  ): Maybe<void>;
+  /** Tells every relay process sharing the database that these mailboxes have news (after commit). */
+  notifyMailboxes(devices: readonly DeviceAddress[]): Maybe<void>;
+  ackMessages(recipient: DeviceAddress, seqs: readonly number[]): Maybe<number>;
+
+  // ---- attachments
+  /** Serialises uploads started by one account (pending limit, quotas, request keys). */
+  lockUploads(owner: Buffer): Maybe<void>;
+  attachmentByRequest(owner: Buffer, deviceId: number, requestKey: Buffer): Maybe<AttachmentRow | undefined>;
+  uploadUsage(owner: Buffer, deviceId: number): Maybe<UploadUsage>;
+  /** Deletes the account's attachments expired at `now` (a bounded batch); returns their ids. */
+  purgeExpiredUploads(owner: Buffer, now: number): Maybe<string[]>;
+  insertAttachment(record: AttachmentRecord, requestKey: Buffer): Maybe<void>;
+  /** The attachment row, locked. */
+  attachment(id: string): Maybe<AttachmentRow | undefined>;
+  setUploadProgress(id: string, received: number, complete: boolean, expiresAt: number): Maybe<void>;
+  deleteAttachment(id: string): Maybe<boolean>;
+
+  // ---- replay records
+  /** False when this signer already used this nonce. */
+  insertSeenRequest(signer: DeviceAddress, nonce: Buffer, expiresAt: number): Maybe<boolean>;
+  /** Counts one more record in the signer's slot (locking the slot row). */
+  bumpSeenSlot(signer: DeviceAddress, slot: number): Maybe<void>;
+  /** Records the signer holds in slots from `fromSlot` on. */
+  seenCount(signer: DeviceAddress, fromSlot: number): Maybe<number>;
+
+  // ---- housekeeping (each a bounded batch)
+  sweepMessages(now: number): Maybe<number>;
+  sweepSentIds(now: number): Maybe<number>;
+  sweepAttachments(now: number): Maybe<string[]>;
+  sweepSeenRequests(now: number, beforeSlot: number): Maybe<number>;
+  sweepBudgets(now: number): Maybe<number>;
+}
+
+/** Reads outside any transaction: they see committed data only. */
+export interface ReadQueries {
+  device(account: Buffer, deviceId: number): Promise<DeviceRow | undefined>;
+  devices(account: Buffer): Promise<DeviceRow[]>;
+  deviceList(account: Buffer): Promise<DeviceListRow | undefined>;
+  preKeyCounts(account: Buffer, deviceId: number): Promise<PreKeyCounts | undefined>;
+  /** Unexpired messages of one mailbox with seq > afterSeq, oldest first. */
+  messages(recipient: DeviceAddress, afterSeq: number, limit: number, now: number): Promise<MessageRow[]>;
+  attachment(id: string): Promise<AttachmentRow | undefined>;
+  quotaPressure(thresholds: QuotaThresholds): Promise<QuotaPressure>;
+  stats(): Promise<StorageStats>;
+  ping(): Promise<void>;
+}
+
+/** A backend: its queries, and how it runs a rule in one transaction. */
+export interface StorageDriver {
+  /**
+   * Runs the rule in one transaction and commits it before resolving; an
+   * `Abort` rolls it back and resolves with the abort's result. A backend
+   * may run the rule again after a lost race (it must be free of side
+   * effects outside the queries).
+   */
+  transact<T>(rule: (q: WriteQueries) => Rule<T>): Promise<T>;
+  readonly read: ReadQueries;
+  /** Only for a backend several relay processes share (see RelayStorage.watchMailboxes). */
+  watchMailboxes?(wake: MailboxWake): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,160 @@
+/**
+ * `RelayStorage` over any `StorageDriver`: each write is one rule run in one
+ * of the driver's transactions; each read is one driver query mapped to the
+ * interface's records. The SQLite and PostgreSQL backends are this class
+ * plus their driver (storage/sqlite.ts, storage/postgres.ts).
+ */
+import { buf, bytes, toAttachment, toDevice, toMessage } from '../rows.ts';
+import type {
+  AccountKey,
+  AttachmentQuota,
+  AttachmentRecord,
+  ClaimInput,
+  ClaimedKeysResult,
+  CreateAttachmentResult,
+  DeviceAddress,
+  DeviceRecord,
+  PreKeyCounts,
+  PreKeyLimits,
+  PreKeyUpload,
+  PreKeyUploadResult,
+  PutDeviceListResult,
+  QuotaPressure,
+  QuotaThresholds,
+  RegisterInput,
+  RegisterResult,
+  RelayStorage,
+  RemoveDeviceResult,
+  SeenRequest,
+  SeenVerdict,
+  StorageStats,
+  StoreFanoutInput,
+  StoreMessagesInput,
+  StoreMessagesResult,
+  StoredDeviceList,
+  StoredMessage,
+  SweepResult,
+} from '../types.ts';
+import { createAttachment, recordUploadProgress } from './attachments.ts';
+import { putDeviceList, registerDevice, removeDevice } from './devices.ts';
+import { rememberRequest, sweep } from './housekeeping.ts';
+import { ackMessages, storeFanout, storeMessages } from './messages.ts';
+import { claimPreKeys, uploadPreKeys } from './prekeys.ts';
+import type { StorageDriver } from './queries.ts';
+import { abort, get } from './step.ts';
+
+export class RuleStorage implements RelayStorage {
+  protected readonly driver: StorageDriver;
+
+  constructor(driver: StorageDriver) {
+    this.driver = driver;
+  }
+
+  // ---- devices
+  registerDevice(input: RegisterInput): Promise<RegisterResult> {
+    return this.driver.transact((q) => registerDevice(q, input));
+  }
+
+  async getDevice(address: DeviceAddress): Promise<DeviceRecord | undefined> {
+    const row = await this.driver.read.device(buf(address.accountKey), address.deviceId);
+    return row && toDevice(row);
+  }
+
+  async listDevices(accountKey: AccountKey): Promise<DeviceRecord[]> {
+    return (await this.driver.read.devices(buf(accountKey))).map(toDevice);
+  }
+
+  removeDevice(address: DeviceAddress, certificateHash: Uint8Array, now: number): Promise<RemoveDeviceResult> {
+    return this.driver.transact((q) => removeDevice(q, address, certificateHash, now));
+  }
+
+  putDeviceList(accountKey: AccountKey, list: { revision: number; encoded: Uint8Array }, now: number): Promise<PutDeviceListResult> {
+    return this.driver.transact((q) => putDeviceList(q, accountKey, list, now));
+  }
+
+  async getDeviceList(accountKey: AccountKey): Promise<StoredDeviceList | undefined> {
+    const row = await this.driver.read.deviceList(buf(accountKey));
+    return row && { revision: row.revision, encoded: bytes(row.list), updatedAt: row.updated_at };
+  }
+
+  // ---- prekeys
+  uploadPreKeys(address: DeviceAddress, upload: PreKeyUpload, limits: PreKeyLimits): Promise<PreKeyUploadResult> {
+    return this.driver.transact(function* (q) {
+      const result = yield* uploadPreKeys(q, address, upload, limits);
+      // Over a pool's limit nothing of the upload stays.
+      return result.status === 'too-many-prekeys' ? abort(result) : result;
+    });
+  }
+
+  preKeyCounts(address: DeviceAddress): Promise<PreKeyCounts | undefined> {
+    return this.driver.read.preKeyCounts(buf(address.accountKey), address.deviceId);
+  }
+
+  claimPreKeys(input: ClaimInput): Promise<ClaimedKeysResult[]> {
+    return this.driver.transact((q) => claimPreKeys(q, input));
+  }
+
+  // ---- messages
+  storeMessages(input: StoreMessagesInput): Promise<StoreMessagesResult> {
+    return this.driver.transact((q) => storeMessages(q, input));
+  }
+
+  storeFanout(input: StoreFanoutInput): Promise<StoreMessagesResult> {
+    return this.driver.transact((q) => storeFanout(q, input));
+  }
+
+  async fetchMessages(recipient: DeviceAddress, afterSeq: number, limit: number, now: number): Promise<StoredMessage[]> {
+    return (await this.driver.read.messages(recipient, afterSeq, limit, now)).map(toMessage);
+  }
+
+  ackMessages(recipient: DeviceAddress, seqs: readonly number[]): Promise<number> {
+    if (seqs.length === 0) return Promise.resolve(0);
+    return this.driver.transact((q) => ackMessages(q, recipient, seqs));
+  }
+
+  // ---- attachments
+  createAttachment(record: AttachmentRecord, requestKey: Uint8Array, quota: AttachmentQuota): Promise<CreateAttachmentResult> {
+    return this.driver.transact((q) => createAttachment(q, record, requestKey, quota));
+  }
+
+  async getAttachment(id: string): Promise<AttachmentRecord | undefined> {
+    const row = await this.driver.read.attachment(id);
+    return row && toAttachment(row);
+  }
+
+  recordUploadProgress(id: string, received: number, completeExpiresAt: number): Promise<AttachmentRecord | undefined> {
+    return this.driver.transact((q) => recordUploadProgress(q, id, received, completeExpiresAt));
+  }
+
+  deleteAttachment(id: string): Promise<boolean> {
+    return this.driver.transact(function* (q) {
+      return yield* get(q.deleteAttachment(id));
+    });
+  }
+
+  // ---- abuse limits
+  rememberRequest(request: SeenRequest): Promise<SeenVerdict> {
+    return this.driver.transact((q) => rememberRequest(q, request));
+  }
+
+  quotaPressure(thresholds: QuotaThresholds): Promise<QuotaPressure> {
+    return this.driver.read.quotaPressure(thresholds);
+  }
+
+  // ---- housekeeping
+  sweep(now: number): Promise<SweepResult> {
+    return this.driver.transact((q) => sweep(q, now));
+  }
+
+  stats(): Promise<StorageStats> {
+    return this.driver.read.stats();
+  }
+
+  ping(): Promise<void> {
+    return this.driver.read.ping();
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}
