@@ -256,6 +256,14 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         expect((await s.preKeyCounts({ accountKey: a, deviceId: 2 }))?.oneTimePreKeys).toBe(1);
       });
 
+      // The two backends once disagreed here (PostgreSQL left the device out): a device asking for
+      // its own bundle by id (the restore check, client spec §7.5) must get it.
+      it('the exclusion applies to an all-devices claim only: a device may claim its own bundle by id', async () => {
+        const me = { accountKey: a, deviceId: 1 };
+        expect((await s.claimPreKeys({ accountKey: a, deviceId: 1, exclude: me })).map((c) => c.deviceId)).toEqual([1]);
+        expect(await s.claimPreKeys({ accountKey: a, deviceId: 'all', exclude: me })).toEqual([]);
+      });
+
       it('one-time keys are handed out within stored budgets per target, per pair and per requester', async () => {
         await s.uploadPreKeys({ accountKey: a, deviceId: 1 }, { oneTimePreKeys: ids(1, 9), kemPreKeys: ids(1, 4) }, LIMITS);
         const b = newAccount();

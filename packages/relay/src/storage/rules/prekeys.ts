@@ -72,7 +72,8 @@ export function* claimPreKeys(q: WriteQueries, input: ClaimInput): Rule<ClaimedK
   const out: ClaimedKeysResult[] = [];
   for (const parts of yield* get(q.bundleParts(account, input.deviceId))) {
     const deviceId = parts.device_id;
-    if (ex && ex.deviceId === deviceId && Buffer.compare(buf(ex.accountKey), account) === 0) continue;
+    // Only an all-devices claim leaves the requester out: a device may ask for its own bundle by id.
+    if (input.deviceId === 'all' && ex && ex.deviceId === deviceId && Buffer.compare(buf(ex.accountKey), account) === 0) continue;
     const oneTime = yield* get(q.lowestPreKey('oneTime', account, deviceId));
     const kem = yield* get(q.lowestPreKey('kem', account, deviceId));
     let take = oneTime !== undefined || kem !== undefined;
