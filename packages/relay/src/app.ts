@@ -37,11 +37,13 @@ import { deviceRoutes } from './routes/devices.ts';
 import { healthRoutes } from './routes/health.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { reportRoutes } from './routes/reports.ts';
 import { websocketRoutes } from './routes/websocket.ts';
 import { corsPlugin } from './http/cors.ts';
 import { ErrorResponse } from './schemas.ts';
 import type { RelayStorage } from './storage/types.ts';
 import { startSweeper } from './sweeper.ts';
+import { FrankKeys } from './franking/keys.ts';
 
 export interface BuildAppOptions {
   /** Full config or overrides of the defaults. */
@@ -179,6 +181,7 @@ const contextPlugin = fp(
         maxPerSigner: config.rateLimits.signedRequestsPerSigner,
       }),
       provider: defaultProvider(),
+      frankKeys: new FrankKeys(storage, defaultProvider()),
       now: opts.now ?? Date.now,
       closing: false,
     };
@@ -374,6 +377,7 @@ export const relayApp = fp(
     await app.register(messageRoutes);
     await app.register(websocketRoutes);
     await app.register(attachmentRoutes);
+    await app.register(reportRoutes);
     startSweeper(app);
   },
   { name: 'parley-relay' },

@@ -8,6 +8,7 @@ import type { BlobStore } from './attachments/blob-store.ts';
 import type { ReplayGuard } from './auth/replay-cache.ts';
 import type { RelayConfig } from './config.ts';
 import type { DeliveryHub } from './delivery/hub.ts';
+import type { FrankKeys } from './franking/keys.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { DeviceRecord, RelayStorage } from './storage/types.ts';
 
@@ -20,6 +21,8 @@ export interface RelayContext {
   readonly replay: ReplayGuard;
   /** Crypto for verification only (signatures, hashes, random ids). */
   readonly provider: CryptoProvider;
+  /** The relay's frank keys (spec/14-franking.md §4). */
+  readonly frankKeys: FrankKeys;
   /** The clock (milliseconds since the epoch); injectable for tests. */
   readonly now: () => number;
   /** Set once shutdown starts: readiness fails and new websockets are refused. */

@@ -54,6 +54,8 @@ export const ERROR_STATUS = {
   TOO_MANY_UPLOADS: 409,
   /** A signed device list with a lower revision than the held one, or the same revision with other devices. */
   DEVICE_LIST_OUTDATED: 409,
+  /** Report: the reporter already reported this envelope. */
+  REPORT_DUPLICATE: 409,
   /** Envelopes were encrypted for a certificate the device no longer has. */
   STALE_DEVICES: 410,
   /** A body, envelope, attachment or field above its limit. */
@@ -69,6 +71,22 @@ export const ERROR_STATUS = {
   UPGRADE_REQUIRED: 426,
   RANGE_NOT_SATISFIABLE: 416,
   RATE_LIMITED: 429,
+  /** Report: more reports than REPORTS_PER_DAY from one reporter account. */
+  REPORT_BUDGET_EXCEEDED: 429,
+  /** Report verification (spec/14-franking.md §7.2): the frank key of the item's period is destroyed. */
+  FRANK_KEY_EXPIRED: 422,
+  /** Report: the frank does not match this reporter, device, time, envelope id, tag and sender. */
+  FRANK_INVALID: 422,
+  /** Report: the franking tag does not open to this plaintext and sender under this franking key. */
+  TAG_MISMATCH: 422,
+  /** Report: a sealed item's moderator token does not verify. */
+  TOKEN_INVALID_IN_REPORT: 422,
+  /** Report: a sealed item's attestation over the tag does not verify. */
+  ATTESTATION_INVALID: 422,
+  /** Report: the sealed item's token names another sender. */
+  SENDER_MISMATCH: 422,
+  /** Report: a context item of another sender, or an envelope twice. */
+  CONTEXT_MISMATCH: 422,
   /** A recipient device's mailbox, or the sender's share of it, is at its message or byte limit. */
   MAILBOX_FULL: 507,
   /** The uploading device or its account would go over its stored attachment bytes. */

@@ -128,6 +128,12 @@ export function createMetrics(storage: RelayStorage, openConnections: () => numb
       labelNames: ['kind'] as const,
       registers: r,
     }),
+    reports: new Counter({
+      name: 'parley_relay_reports_total',
+      help: 'Abuse reports by outcome: queued, or the refusal code (spec/14-franking.md §7)',
+      labelNames: ['outcome'] as const,
+      registers: r,
+    }),
     attachmentBytesReceived: new Counter({
       name: 'parley_relay_attachment_bytes_received_total',
       help: 'Attachment bytes written to disk',

@@ -158,6 +158,13 @@ export type BundleResponse = Static<typeof BundleResponse>;
 
 // ---- messages --------------------------------------------------------------
 
+/** The franking tag a v2 sender supplies with an envelope; the relay franks it (spec/14-franking.md §4.2). */
+export const FrankingTagField = Type.String({
+  pattern: '^[A-Za-z0-9_-]{43}$',
+  contentEncoding: 'base64url',
+  description: "The envelope's 32-byte franking tag (v2 messages); with it the relay adds a frank to the delivery",
+});
+
 export const OutgoingMessage = Type.Object(
   {
     account: AccountKey,
@@ -170,6 +177,7 @@ export const OutgoingMessage = Type.Object(
       contentEncoding: 'base64url',
       description: "Opaque envelope (ciphertext) for this device, at most the relay's maxEnvelopeBytes (413 OVERSIZED)",
     }),
+    frankingTag: Type.Optional(FrankingTagField),
     certificateHash: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9_-]{43}$',
@@ -202,6 +210,7 @@ export const FanoutBody = Type.Object(
       contentEncoding: 'base64url',
       description: "Opaque envelope (a sender-key group message), the same for every recipient, at most the relay's maxEnvelopeBytes",
     }),
+    frankingTag: Type.Optional(FrankingTagField),
     recipients: Type.Array(
       Type.Object(
         { account: AccountKey, deviceId: DeviceId, certificateHash: Type.Optional(CertificateHashField) },
@@ -227,6 +236,18 @@ export const DeliveredMessage = Type.Object({
   serverTimestamp: Type.Integer(),
   expiresAt: Type.Integer(),
   envelope: Bytes(coreLimits.MAX_MESSAGE_BYTES, 'The envelope as sent'),
+  delivery: Type.Optional(
+    Type.Object(
+      {
+        envelopeId: Type.String({ description: '16 random bytes the relay assigned to this envelope (base64url)' }),
+        acceptedAt: Type.Integer({ description: 'When the relay accepted the envelope (ms since the epoch)' }),
+        frankKeyId: Type.Integer({ description: 'The frank key period: floor(acceptedAt / FRANK_KEY_PERIOD)' }),
+        frank: Type.String({ description: 'HMAC-SHA256 under the frank key (base64url), spec/14-franking.md §4.2' }),
+        frankingTag: Type.String({ description: 'The franking tag the sender supplied (base64url)' }),
+      },
+      { description: 'Present when the sender supplied a franking tag: what a report of this message carries' },
+    ),
+  ),
 });
 export type DeliveredMessage = Static<typeof DeliveredMessage>;
 

@@ -17,6 +17,8 @@ export async function sweepOnce(app: FastifyInstance): Promise<SweepResult> {
   metrics.swept.inc({ kind: 'attachments' }, result.attachments.length);
   metrics.swept.inc({ kind: 'replay_records' }, result.seenRequests);
   metrics.swept.inc({ kind: 'budget_buckets' }, result.budgets);
+  // Destroying a frank key ends the proofs of its period (spec/14-franking.md §4.1).
+  metrics.swept.inc({ kind: 'frank_keys' }, await storage.sweepFrankKeys(t));
   return result;
 }
 

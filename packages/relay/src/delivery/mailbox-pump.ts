@@ -12,6 +12,7 @@
  * are pushed and unacknowledged at once; acknowledgements open the window.
  */
 import type { DeliveredMessage } from '../schemas.ts';
+import { deliveryJson } from '../franking/delivery.ts';
 import type { DeviceAddress, RelayStorage, StoredMessage } from '../storage/types.ts';
 import { toBase64Url } from '../http/encoding.ts';
 
@@ -38,6 +39,7 @@ export function deliveredMessage(m: StoredMessage): DeliveredMessage {
     serverTimestamp: m.serverTimestamp,
     expiresAt: m.expiresAt,
     envelope: toBase64Url(m.envelope),
+    ...(m.delivery === undefined ? {} : { delivery: deliveryJson(m.delivery) }),
   };
 }
 

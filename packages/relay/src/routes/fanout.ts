@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { deviceOf } from '../auth/authenticate.ts';
 import { relayError } from '../errors.ts';
+import { frankEnvelopes } from '../franking/delivery.ts';
 import { fromBase64Url } from '../http/encoding.ts';
 import { senderShare } from '../limits/sender-share.ts';
 import type { TokenBuckets } from '../limits/token-buckets.ts';
@@ -66,6 +67,18 @@ export function fanoutRoute(instance: FastifyInstance, recipientBytes: TokenBuck
 
       const now = relay.now();
       checkRecipientRates(relay, recipientBytes, me.account, bytesPerAccount, now);
+      if (body.frankingTag !== undefined) {
+        // One tag for the group message, one frank (and envelope id) per recipient device.
+        const frankingTag = fromBase64Url(body.frankingTag, 'frankingTag', 32);
+        const deliveries = await frankEnvelopes(
+          relay.frankKeys,
+          relay.provider,
+          me,
+          recipients.map((r) => ({ recipient: r.recipient, frankingTag })),
+          now,
+        );
+        for (const [i, r] of recipients.entries()) recipients[i] = { ...r, delivery: deliveries[i] as Uint8Array };
+      }
       const ttlSeconds = Math.min(body.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
       const result = await relay.storage.storeFanout({
         sender: me,

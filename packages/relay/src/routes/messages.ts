@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { deviceOf } from '../auth/authenticate.ts';
 import { deliveredMessage } from '../delivery/mailbox-pump.ts';
+import { type FrankTarget, frankEnvelopes } from '../franking/delivery.ts';
 import { fromBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 import { registerQuotaMetrics } from '../limits/quota-metrics.ts';
@@ -57,6 +58,8 @@ export async function messageRoutes(instance: FastifyInstance): Promise<void> {
       }
       const seen = new Set<string>();
       const bytesPerAccount = new Map<string, number>();
+      const frankTargets: FrankTarget[] = [];
+      const franked: number[] = [];
       const envelopes = body.messages.map((m, i): OutgoingEnvelope => {
         const target = `${m.account}:${m.deviceId}`;
         if (seen.has(target)) throw relayError('MALFORMED', `messages[${i}]: a second envelope for the same device`);
@@ -64,8 +67,13 @@ export async function messageRoutes(instance: FastifyInstance): Promise<void> {
         const envelope = fromBase64Url(m.envelope, `messages[${i}].envelope`, { max: limits.maxEnvelopeBytes });
         if (envelope.length === 0) throw relayError('MALFORMED', `messages[${i}].envelope: empty`);
         bytesPerAccount.set(m.account, (bytesPerAccount.get(m.account) ?? 0) + envelope.length);
+        const recipient = { accountKey: fromBase64Url(m.account, `messages[${i}].account`, 32), deviceId: m.deviceId };
+        if (m.frankingTag !== undefined) {
+          frankTargets.push({ recipient, frankingTag: fromBase64Url(m.frankingTag, `messages[${i}].frankingTag`, 32) });
+          franked.push(i);
+        }
         return {
-          recipient: { accountKey: fromBase64Url(m.account, `messages[${i}].account`, 32), deviceId: m.deviceId },
+          recipient,
           clientId: m.id,
           envelope,
           ...(m.certificateHash === undefined ? {} : { certificateHash: fromBase64Url(m.certificateHash, 'certificateHash', 32) }),
@@ -74,6 +82,11 @@ export async function messageRoutes(instance: FastifyInstance): Promise<void> {
 
       const now = relay.now();
       checkRecipientRates(relay, recipientBytes, me.account, bytesPerAccount, now);
+      // Franked at acceptance (acceptedAt = the stored server timestamp); a retried
+      // client id stores nothing, so the first delivery record stays the one delivered.
+      const deliveries = await frankEnvelopes(relay.frankKeys, relay.provider, me, frankTargets, now);
+      for (const [n, i] of franked.entries())
+        envelopes[i] = { ...(envelopes[i] as OutgoingEnvelope), delivery: deliveries[n] as Uint8Array };
 
       const ttlSeconds = Math.min(body.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
       const result = await relay.storage.storeMessages({

@@ -260,6 +260,29 @@ const MIGRATIONS: readonly string[] = [
     RETURN NULL;
   END $$;
   `,
+  // 4 -> 5: relay franking and abuse reports (spec/14-franking.md §4, §7).
+  `
+  -- The delivery record (envelope id, acceptance time, frank key id, frank, franking tag) of a franked envelope.
+  ALTER TABLE messages ADD COLUMN delivery BYTEA;
+  -- FK[key_id]: 32 random bytes per FRANK_KEY_PERIOD, deleted at destroy_at (FRANK_KEY_RETENTION after the period).
+  CREATE TABLE frank_keys (
+    key_id BIGINT PRIMARY KEY,
+    key BYTEA NOT NULL,
+    destroy_at BIGINT NOT NULL
+  );
+  CREATE INDEX frank_keys_destroy ON frank_keys (destroy_at);
+  -- Verified reports queued for moderators; one per (reporter account, reported envelope).
+  CREATE TABLE reports (
+    id BIGSERIAL PRIMARY KEY,
+    reporter_account BYTEA NOT NULL,
+    reporter_device INTEGER NOT NULL,
+    envelope_id BYTEA NOT NULL,
+    received_at BIGINT NOT NULL,
+    report BYTEA NOT NULL,
+    UNIQUE (reporter_account, envelope_id)
+  );
+  CREATE INDEX reports_reporter ON reports (reporter_account, received_at);
+  `,
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;

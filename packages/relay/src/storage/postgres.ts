@@ -36,6 +36,7 @@ import {
   type DeviceRow,
   type KeyStateRow,
   type MessageRow,
+  type ReportRow,
   buf,
 } from './rows.ts';
 import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage, WriteQueries } from './rules/queries.ts';
@@ -322,9 +323,10 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
     insertMessages: async (sender, envelopes, now, expiresAt) => {
       // ORDER BY the position: seqs follow the order of the request.
       await q.query(
-        `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope)
-         SELECT t.ra, t.rd, $1, $2, t.cid, $3, $4, t.env
-         FROM unnest($5::bytea[], $6::bigint[], $7::text[], $8::bytea[]) WITH ORDINALITY AS t(ra, rd, cid, env, pos)
+        `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope,
+           delivery)
+         SELECT t.ra, t.rd, $1, $2, t.cid, $3, $4, t.env, t.dl
+         FROM unnest($5::bytea[], $6::bigint[], $7::text[], $8::bytea[], $9::bytea[]) WITH ORDINALITY AS t(ra, rd, cid, env, dl, pos)
          ORDER BY t.pos`,
         [
           buf(sender.accountKey),
@@ -335,6 +337,7 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
           envelopes.map((e) => e.recipient.deviceId),
           envelopes.map((e) => e.clientId),
           envelopes.map((e) => buf(e.envelope)),
+          envelopes.map((e) => (e.delivery === undefined ? null : buf(e.delivery))),
         ],
       );
       await insertSentIds(q, sender, envelopes, expiresAt);
@@ -350,9 +353,9 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
       // ORDER BY the position: seqs follow the order of the request.
       await q.query(
         `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
-           envelope, payload_id, payload_bytes)
-         SELECT t.ra, t.rd, $1, $2, $3, $4, $5, ''::bytea, $6, $7
-         FROM unnest($8::bytea[], $9::bigint[]) WITH ORDINALITY AS t(ra, rd, pos)
+           envelope, payload_id, payload_bytes, delivery)
+         SELECT t.ra, t.rd, $1, $2, $3, $4, $5, ''::bytea, $6, $7, t.dl
+         FROM unnest($8::bytea[], $9::bigint[], $10::bytea[]) WITH ORDINALITY AS t(ra, rd, dl, pos)
          ORDER BY t.pos`,
         [
           buf(sender.accountKey),
@@ -364,6 +367,7 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
           envelope.length,
           recipients.map((e) => buf(e.recipient.accountKey)),
           recipients.map((e) => e.recipient.deviceId),
+          recipients.map((e) => (e.delivery === undefined ? null : buf(e.delivery))),
         ],
       );
       await insertSentIds(q, sender, recipients, expiresAt);
@@ -489,6 +493,33 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
       return n;
     },
     sweepBudgets: (now) => changed(q.query('DELETE FROM budgets WHERE full_at <= $1', [now])),
+    insertFrankKey: (keyId, key, destroyAt) =>
+      done(q.query('INSERT INTO frank_keys (key_id, key, destroy_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [keyId, key, destroyAt])),
+    frankKey: async (keyId) => (await first(q.query<{ key: Buffer }>('SELECT key FROM frank_keys WHERE key_id = $1', [keyId])))?.key,
+    sweepFrankKeys: (now) =>
+      changed(
+        q.query(`DELETE FROM frank_keys WHERE key_id IN (SELECT key_id FROM frank_keys WHERE destroy_at <= $1 LIMIT ${SWEEP_BATCH})`, [
+          now,
+        ]),
+      ),
+    countReports: async (reporter, since) =>
+      Number(
+        (
+          await first(
+            q.query<{ n: string }>('SELECT count(*) AS n FROM reports WHERE reporter_account = $1 AND received_at > $2', [reporter, since]),
+          )
+        )?.n ?? 0,
+      ),
+    insertReport: async (r) => {
+      const row = await first(
+        q.query<{ id: string }>(
+          `INSERT INTO reports (reporter_account, reporter_device, envelope_id, received_at, report) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (reporter_account, envelope_id) DO NOTHING RETURNING id`,
+          [buf(r.reporter.accountKey), r.reporter.deviceId, buf(r.envelopeId), r.receivedAt, buf(r.report)],
+        ),
+      );
+      return row === undefined ? false : Number(row.id);
+    },
   };
 }
 
@@ -505,7 +536,7 @@ function readQueries(pool: pg.Pool): ReadQueries {
       all(
         pool.query<MessageRow>(
           // A fan-out's row carries no envelope of its own: it is read from the payload.
-          `SELECT m.seq, m.sender_account, m.sender_device, m.client_id, m.server_ts, m.expires_at,
+          `SELECT m.seq, m.sender_account, m.sender_device, m.client_id, m.server_ts, m.expires_at, m.delivery,
              CASE WHEN m.payload_id IS NULL THEN m.envelope ELSE p.envelope END AS envelope
            FROM messages m LEFT JOIN payloads p ON p.id = m.payload_id
            WHERE m.recipient_account = $1 AND m.recipient_device = $2 AND m.seq > $3 AND m.expires_at > $4 ORDER BY m.seq LIMIT $5`,
@@ -538,6 +569,12 @@ function readQueries(pool: pg.Pool): ReadQueries {
       return { devices: s.devices, queuedMessages: s.messages, queuedBytes: s.bytes, attachments: s.attachments, payloads: s.payloads };
     },
     ping: () => done(pool.query('SELECT 1')),
+    frankKey: async (keyId) => (await first(pool.query<{ key: Buffer }>('SELECT key FROM frank_keys WHERE key_id = $1', [keyId])))?.key,
+    reportedBefore: async (reporter, envelopeId) =>
+      ((await pool.query('SELECT 1 FROM reports WHERE reporter_account = $1 AND envelope_id = $2', [reporter, envelopeId])).rowCount ?? 0) >
+      0,
+    reports: (afterId, limit) => all(pool.query<ReportRow>('SELECT * FROM reports WHERE id > $1 ORDER BY id LIMIT $2', [afterId, limit])),
+    report: (id) => first(pool.query<ReportRow>('SELECT * FROM reports WHERE id = $1', [id])),
   };
 }
 

@@ -4,7 +4,7 @@
  * (better-sqlite3 BLOB, node-postgres BYTEA); integers as numbers (the
  * PostgreSQL driver parses BIGINT as a safe integer, storage/postgres.ts).
  */
-import type { AttachmentRecord, DeviceRecord, StoredMessage } from './types.ts';
+import type { AttachmentRecord, DeviceRecord, StoredMessage, StoredReport } from './types.ts';
 
 export interface DeviceRow {
   account: Buffer;
@@ -25,6 +25,26 @@ export interface MessageRow {
   server_ts: number;
   expires_at: number;
   envelope: Buffer;
+  delivery: Buffer | null;
+}
+
+export interface ReportRow {
+  id: number | string;
+  reporter_account: Buffer;
+  reporter_device: number;
+  envelope_id: Buffer;
+  received_at: number | string;
+  report: Buffer;
+}
+
+export function toReport(r: ReportRow): StoredReport {
+  return {
+    id: Number(r.id),
+    reporter: { accountKey: bytes(r.reporter_account), deviceId: r.reporter_device },
+    envelopeId: bytes(r.envelope_id),
+    receivedAt: Number(r.received_at),
+    report: bytes(r.report),
+  };
 }
 
 export interface AttachmentRow {
@@ -101,5 +121,6 @@ export function toMessage(r: MessageRow): StoredMessage {
     serverTimestamp: r.server_ts,
     expiresAt: r.expires_at,
     envelope: bytes(r.envelope),
+    ...(r.delivery === null || r.delivery === undefined ? {} : { delivery: bytes(r.delivery) }),
   };
 }

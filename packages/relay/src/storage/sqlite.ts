@@ -24,6 +24,7 @@ import {
   type DeviceRow,
   type KeyStateRow,
   type MessageRow,
+  type ReportRow,
   buf,
 } from './rows.ts';
 import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage, WriteQueries } from './rules/queries.ts';
@@ -119,18 +120,19 @@ function statements(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, ?)`,
     ),
     insertMessage: db.prepare(
-      `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope,
+         delivery)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertPayload: db.prepare('INSERT INTO payloads (envelope, refs, expires_at) VALUES (?, ?, ?)'),
     insertReference: db.prepare(
       `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
-         envelope, payload_id, payload_bytes)
-       VALUES (?, ?, ?, ?, ?, ?, ?, X'', ?, ?)`,
+         envelope, payload_id, payload_bytes, delivery)
+       VALUES (?, ?, ?, ?, ?, ?, ?, X'', ?, ?, ?)`,
     ),
     // A fan-out's row carries no envelope of its own: it is read from the payload.
     fetchMessages: db.prepare<[Buffer, number, number, number, number], MessageRow>(
-      `SELECT m.seq, m.sender_account, m.sender_device, m.client_id, m.server_ts, m.expires_at,
+      `SELECT m.seq, m.sender_account, m.sender_device, m.client_id, m.server_ts, m.expires_at, m.delivery,
          CASE WHEN m.payload_id IS NULL THEN m.envelope ELSE p.envelope END AS envelope
        FROM messages m LEFT JOIN payloads p ON p.id = m.payload_id
        WHERE m.recipient_account = ? AND m.recipient_device = ? AND m.seq > ? AND m.expires_at > ? ORDER BY m.seq LIMIT ?`,
@@ -178,6 +180,23 @@ function statements(db: Database.Database) {
     ),
     sweepSlots: db.prepare('DELETE FROM seen_request_slots WHERE slot < ?'),
     sweepBudgets: db.prepare('DELETE FROM budgets WHERE full_at <= ?'),
+    insertFrankKey: db.prepare('INSERT INTO frank_keys (key_id, key, destroy_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+    frankKey: db.prepare<[number], { key: Buffer }>('SELECT key FROM frank_keys WHERE key_id = ?'),
+    sweepFrankKeys: db.prepare(
+      `DELETE FROM frank_keys WHERE key_id IN (SELECT key_id FROM frank_keys WHERE destroy_at <= ? LIMIT ${SWEEP_BATCH})`,
+    ),
+    countReports: db.prepare<[Buffer, number], { n: number }>(
+      'SELECT count(*) AS n FROM reports WHERE reporter_account = ? AND received_at > ?',
+    ),
+    insertReport: db.prepare(
+      `INSERT INTO reports (reporter_account, reporter_device, envelope_id, received_at, report) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (reporter_account, envelope_id) DO NOTHING`,
+    ),
+    reportedBefore: db.prepare<[Buffer, Buffer], { n: number }>(
+      'SELECT 1 AS n FROM reports WHERE reporter_account = ? AND envelope_id = ?',
+    ),
+    reports: db.prepare<[number, number], ReportRow>('SELECT * FROM reports WHERE id > ? ORDER BY id LIMIT ?'),
+    report: db.prepare<[number], ReportRow>('SELECT * FROM reports WHERE id = ?'),
     pressureMailbox: db.prepare<[number, number], { messages: number | null; bytes: number | null }>(
       'SELECT SUM(queued_messages >= ?) AS messages, SUM(queued_bytes >= ?) AS bytes FROM devices',
     ),
@@ -280,7 +299,18 @@ function writeQueries(s: Statements): WriteQueries {
       const account = buf(sender.accountKey);
       for (const e of envelopes) {
         const recipient = buf(e.recipient.accountKey);
-        s.insertMessage.run(recipient, e.recipient.deviceId, account, sender.deviceId, e.clientId, now, expiresAt, buf(e.envelope));
+        const delivery = e.delivery === undefined ? null : buf(e.delivery);
+        s.insertMessage.run(
+          recipient,
+          e.recipient.deviceId,
+          account,
+          sender.deviceId,
+          e.clientId,
+          now,
+          expiresAt,
+          buf(e.envelope),
+          delivery,
+        );
         s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
       }
     },
@@ -299,6 +329,7 @@ function writeQueries(s: Statements): WriteQueries {
           expiresAt,
           payload,
           envelope.length,
+          e.delivery === undefined ? null : buf(e.delivery),
         );
         s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
       }
@@ -358,6 +389,14 @@ function writeQueries(s: Statements): WriteQueries {
       return n;
     },
     sweepBudgets: (now) => s.sweepBudgets.run(now).changes,
+    insertFrankKey: (keyId, key, destroyAt) => void s.insertFrankKey.run(keyId, key, destroyAt),
+    frankKey: (keyId) => s.frankKey.get(keyId)?.key,
+    sweepFrankKeys: (now) => s.sweepFrankKeys.run(now).changes,
+    countReports: (reporter, since) => s.countReports.get(reporter, since)?.n ?? 0,
+    insertReport: (r) => {
+      const run = s.insertReport.run(buf(r.reporter.accountKey), r.reporter.deviceId, buf(r.envelopeId), r.receivedAt, buf(r.report));
+      return run.changes === 0 ? false : Number(run.lastInsertRowid);
+    },
   };
 }
 
@@ -391,6 +430,10 @@ function readQueries(s: Statements, write: WriteQueries): ReadQueries {
       };
     },
     ping: async () => void s.ping.get(),
+    frankKey: async (keyId) => s.frankKey.get(keyId)?.key,
+    reportedBefore: async (reporter, envelopeId) => s.reportedBefore.get(reporter, envelopeId) !== undefined,
+    reports: async (afterId, limit) => s.reports.all(afterId, limit),
+    report: async (id) => s.report.get(id),
   };
 }
 

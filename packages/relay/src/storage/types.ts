@@ -142,6 +142,8 @@ export interface OutgoingEnvelope {
   readonly envelope: Uint8Array;
   /** When present, the certificate hash the sender encrypted for; a different one makes the device stale. */
   readonly certificateHash?: Uint8Array;
+  /** The relay frank's delivery record (franking/delivery.ts), opaque here; stored with the mailbox row. */
+  readonly delivery?: Uint8Array;
 }
 
 export interface StoreMessagesInput {
@@ -163,6 +165,8 @@ export interface StoreMessagesInput {
 export interface FanoutRecipient {
   readonly recipient: DeviceAddress;
   readonly certificateHash?: Uint8Array;
+  /** This recipient's delivery record (each recipient envelope has its own frank and envelope id). */
+  readonly delivery?: Uint8Array;
 }
 
 /**
@@ -215,7 +219,32 @@ export interface StoredMessage {
   readonly serverTimestamp: number;
   readonly expiresAt: number;
   readonly envelope: Uint8Array;
+  /** The delivery record stored at acceptance (franked v2 sends only). */
+  readonly delivery?: Uint8Array;
 }
+
+/** A verified abuse report, as queued for moderators (spec/14-franking.md §7). */
+export interface ReportRecord {
+  readonly reporter: DeviceAddress;
+  /** The reported item's envelope id: one report per (reporter account, envelope id). */
+  readonly envelopeId: Uint8Array;
+  readonly receivedAt: number;
+  /** The AbuseReport as received (CBOR): the moderator tool re-verifies it. */
+  readonly report: Uint8Array;
+}
+
+export type StoredReport = ReportRecord & { readonly id: number };
+
+export interface FileReportInput extends ReportRecord {
+  /** Reports the reporter account may file per `windowMs` (REPORTS_PER_DAY). */
+  readonly maxPerWindow: number;
+  readonly windowMs: number;
+}
+
+export type FileReportResult =
+  | { readonly status: 'queued'; readonly id: number }
+  | { readonly status: 'duplicate' }
+  | { readonly status: 'over-budget' };
 
 export interface AttachmentRecord {
   readonly id: string;
@@ -434,6 +463,24 @@ export interface RelayStorage {
   // ---- housekeeping
   /** Deletes expired messages, idempotency records and attachments. */
   sweep(now: number): Promise<SweepResult>;
+
+  // ---- franking (spec/14-franking.md)
+  /**
+   * FK[keyId]: the stored key, or `candidate` stored first when there is none
+   * (insert-if-absent, so every process on one database ends with the same key).
+   */
+  frankKey(keyId: number, candidate: Uint8Array, destroyAt: number): Promise<Uint8Array>;
+  /** FK[keyId] if still held (never creates one). */
+  findFrankKey(keyId: number): Promise<Uint8Array | undefined>;
+  /** Destroys the frank keys whose `destroyAt` has passed; returns how many. */
+  sweepFrankKeys(now: number): Promise<number>;
+  /** Queues a verified report unless it is a duplicate or the reporter's budget is spent. */
+  fileReport(input: FileReportInput): Promise<FileReportResult>;
+  /** True when this reporter account already reported this envelope. */
+  reportedBefore(reporter: AccountKey, envelopeId: Uint8Array): Promise<boolean>;
+  /** Queued reports with id > afterId, oldest first. */
+  listReports(afterId: number, limit: number): Promise<StoredReport[]>;
+  getReport(id: number): Promise<StoredReport | undefined>;
   stats(): Promise<StorageStats>;
   /**
    * Only for a backend that several relay processes share: calls `wake` for

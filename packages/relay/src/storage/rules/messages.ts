@@ -32,6 +32,7 @@ export function* storeFanout(q: WriteQueries, input: StoreFanoutInput): Rule<Sto
       clientId,
       envelope,
       ...(r.certificateHash ? { certificateHash: r.certificateHash } : {}),
+      ...(r.delivery ? { delivery: r.delivery } : {}),
     }),
   );
   return yield* store(q, { ...rest, envelopes }, envelope);

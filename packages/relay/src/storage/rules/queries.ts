@@ -12,7 +12,7 @@
  * single writer) ignores the lock methods.
  */
 import type { BucketRow, BucketWrite } from '../../limits/prekey-budget.ts';
-import type { AttachmentRow, BundleRow, DeviceListRow, DeviceRow, KeyStateRow, MessageRow } from '../rows.ts';
+import type { AttachmentRow, BundleRow, DeviceListRow, DeviceRow, KeyStateRow, MessageRow, ReportRow } from '../rows.ts';
 import type {
   AttachmentRecord,
   DeviceAddress,
@@ -21,6 +21,7 @@ import type {
   PreKeyCounts,
   QuotaPressure,
   QuotaThresholds,
+  ReportRecord,
   StorageStats,
   StoredPreKey,
 } from '../types.ts';
@@ -125,6 +126,17 @@ export interface WriteQueries {
   /** Records the signer holds in slots from `fromSlot` on. */
   seenCount(signer: DeviceAddress, fromSlot: number): Maybe<number>;
 
+  // ---- franking (spec/14-franking.md): key rows and the report queue
+  /** Stores FK[keyId] unless a key for that period exists (insert-if-absent: concurrent processes agree). */
+  insertFrankKey(keyId: number, key: Buffer, destroyAt: number): Maybe<void>;
+  frankKey(keyId: number): Maybe<Buffer | undefined>;
+  /** Deletes the frank keys whose `destroyAt` has passed (a bounded batch). */
+  sweepFrankKeys(now: number): Maybe<number>;
+  /** Reports this reporter account filed since `since`. */
+  countReports(reporter: Buffer, since: number): Maybe<number>;
+  /** False when (reporter account, envelope id) is already queued (nothing stored); else the new report's id. */
+  insertReport(record: ReportRecord): Maybe<number | false>;
+
   // ---- housekeeping (each a bounded batch)
   sweepMessages(now: number): Maybe<number>;
   sweepSentIds(now: number): Maybe<number>;
@@ -145,6 +157,10 @@ export interface ReadQueries {
   quotaPressure(thresholds: QuotaThresholds): Promise<QuotaPressure>;
   stats(): Promise<StorageStats>;
   ping(): Promise<void>;
+  frankKey(keyId: number): Promise<Buffer | undefined>;
+  reportedBefore(reporter: Buffer, envelopeId: Buffer): Promise<boolean>;
+  reports(afterId: number, limit: number): Promise<ReportRow[]>;
+  report(id: number): Promise<ReportRow | undefined>;
 }
 
 /** A backend: its queries, and how it runs a rule in one transaction. */

@@ -4,7 +4,7 @@
  * interface's records. The SQLite and PostgreSQL backends are this class
  * plus their driver (storage/sqlite.ts, storage/postgres.ts).
  */
-import { buf, bytes, toAttachment, toDevice, toMessage } from '../rows.ts';
+import { buf, bytes, toAttachment, toDevice, toMessage, toReport } from '../rows.ts';
 import type {
   AccountKey,
   AttachmentQuota,
@@ -14,6 +14,8 @@ import type {
   CreateAttachmentResult,
   DeviceAddress,
   DeviceRecord,
+  FileReportInput,
+  FileReportResult,
   PreKeyCounts,
   PreKeyLimits,
   PreKeyUpload,
@@ -33,9 +35,11 @@ import type {
   StoreMessagesResult,
   StoredDeviceList,
   StoredMessage,
+  StoredReport,
   SweepResult,
 } from '../types.ts';
 import { createAttachment, recordUploadProgress } from './attachments.ts';
+import { fileReport, frankKey } from './franking.ts';
 import { putDeviceList, registerDevice, removeDevice } from './devices.ts';
 import { rememberRequest, sweep } from './housekeeping.ts';
 import { ackMessages, storeFanout, storeMessages } from './messages.ts';
@@ -148,6 +152,39 @@ export class RuleStorage implements RelayStorage {
 
   stats(): Promise<StorageStats> {
     return this.driver.read.stats();
+  }
+
+  // ---- franking
+  async frankKey(keyId: number, candidate: Uint8Array, destroyAt: number): Promise<Uint8Array> {
+    return bytes(await this.driver.transact((q) => frankKey(q, keyId, candidate, destroyAt)));
+  }
+
+  async findFrankKey(keyId: number): Promise<Uint8Array | undefined> {
+    const key = await this.driver.read.frankKey(keyId);
+    return key && bytes(key);
+  }
+
+  sweepFrankKeys(now: number): Promise<number> {
+    return this.driver.transact(function* (q) {
+      return yield* get(q.sweepFrankKeys(now));
+    });
+  }
+
+  fileReport(input: FileReportInput): Promise<FileReportResult> {
+    return this.driver.transact((q) => fileReport(q, input));
+  }
+
+  reportedBefore(reporter: AccountKey, envelopeId: Uint8Array): Promise<boolean> {
+    return this.driver.read.reportedBefore(buf(reporter), buf(envelopeId));
+  }
+
+  async listReports(afterId: number, limit: number): Promise<StoredReport[]> {
+    return (await this.driver.read.reports(afterId, limit)).map(toReport);
+  }
+
+  async getReport(id: number): Promise<StoredReport | undefined> {
+    const row = await this.driver.read.report(id);
+    return row && toReport(row);
   }
 
   ping(): Promise<void> {

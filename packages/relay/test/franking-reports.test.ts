@@ -1,0 +1,345 @@
+// Relay franking and abuse reports through the real relay, on SQLite and
+// on PostgreSQL (spec/14-franking.md §4, §7): a v2 send with a franking tag
+// is delivered with {envelopeId, acceptedAt, frankKeyId, frank, frankingTag};
+// the recipient's report of a text, a file pointer or a group message
+// verifies and is queued; altered content, another recipient, a replayed
+// envelope id, a context message of another sender, a sealed item, a
+// destroyed frank key and a spent report budget are refused with their
+// codes; two relay processes on one database agree on the frank key.
+import { randomBytes } from 'node:crypto';
+import {
+  type AbuseReport,
+  FRANK_KEY_PERIOD_MS,
+  FRANK_KEY_RETENTION_MS,
+  type ReportItem,
+  decodeReport,
+  defaultProvider,
+  encodeCbor,
+  encodeReport,
+  frankingTag,
+  utf8,
+} from '@parley/core';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { REPORTS_PER_DAY } from '../src/routes/reports.ts';
+import { PostgresStorage } from '../src/storage/postgres.ts';
+import type { RelayStorage } from '../src/storage/types.ts';
+import { sweepOnce } from '../src/sweeper.ts';
+import { type TestDevice, inject, json, makeDevice, register, testRelay, toBase64Url } from './support.ts';
+
+const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
+const admin = PG_URL ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
+afterAll(() => admin?.end());
+const b = defaultProvider().backend;
+
+interface Backend {
+  readonly name: string;
+  /** A fresh storage factory on one database (undefined: the test relay's SQLite in memory), and its cleanup. */
+  readonly open: () => Promise<{ storage?: () => Promise<RelayStorage>; drop: () => Promise<void> }>;
+}
+
+const BACKENDS: Backend[] = [
+  { name: 'SQLite', open: async () => ({ drop: async () => {} }) },
+  ...(PG_URL
+    ? [
+        {
+          name: 'PostgreSQL',
+          open: async () => {
+            const schema = `parley_frank_${randomBytes(6).toString('hex')}`;
+            return {
+              storage: () => PostgresStorage.open({ connectionString: PG_URL, schema, poolSize: 2 }),
+              drop: async () => void (await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)),
+            };
+          },
+        },
+      ]
+    : []),
+];
+
+interface Delivery {
+  envelopeId: string;
+  acceptedAt: number;
+  frankKeyId: number;
+  frank: string;
+  frankingTag: string;
+}
+interface Delivered {
+  seq: number;
+  sender: { account: string; deviceId: number };
+  delivery?: Delivery;
+}
+
+const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
+const be8 = (ms: number) => {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(ms));
+  return out;
+};
+
+/** A message as its sender franks it: fresh franking key, tag over sender and plaintext. */
+function franked(from: TestDevice, plaintext: Uint8Array) {
+  const fk = b.randomBytes(32);
+  const sender = { accountKey: from.account.publicKey, deviceId: from.device.deviceId };
+  return { fk, sender, plaintext, tag: frankingTag(b, fk, sender, plaintext) };
+}
+type Franked = ReturnType<typeof franked>;
+
+/** The report item the recipient's client builds from a delivered message and what it decrypted. */
+function itemOf(d: Delivery, m: Franked, recipientDevice: number, role: 1 | 2 = 1): ReportItem {
+  return {
+    role,
+    envelopeId: fromB64(d.envelopeId),
+    acceptedAt: be8(d.acceptedAt),
+    frankKeyId: d.frankKeyId,
+    frank: fromB64(d.frank),
+    recipientDevice,
+    frankingTag: fromB64(d.frankingTag),
+    frankingKey: m.fk,
+    sender: m.sender,
+    plaintext: m.plaintext,
+    token: null,
+    attestation: null,
+    attachments: [],
+  };
+}
+
+const report = (items: ReportItem[], reason = 3): AbuseReport => ({ reason, comment: 'harassment', items });
+
+describe.each(BACKENDS)('relay franking and reports on $name', (backend) => {
+  let relay: Awaited<ReturnType<typeof testRelay>>;
+  const extra: Awaited<ReturnType<typeof testRelay>>[] = [];
+  let drop: () => Promise<void>;
+  let openStorage: (() => Promise<RelayStorage>) | undefined;
+  let alice: TestDevice;
+  let bob: TestDevice;
+  let bob2: TestDevice;
+  let carol: TestDevice;
+
+  async function setup() {
+    const opened = await backend.open();
+    drop = opened.drop;
+    openStorage = opened.storage;
+    relay = await testRelay({}, { clock: true, ...(openStorage ? { storage: await openStorage() } : {}) });
+    alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+    bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+    bob2 = makeDevice(bob.account, 2, { oneTimePreKeys: 1, kemPreKeys: 1 });
+    carol = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+    for (const d of [alice, bob, bob2, carol]) await register(relay.app, d);
+  }
+  afterEach(async () => {
+    for (const r of extra.splice(0)) await r.close();
+    await relay.close();
+    await drop();
+  });
+
+  let sends = 0;
+  /** Alice sends `m` to both of Bob's devices (one tag, one frank per device); returns what each fetched. */
+  async function send(m: Franked, app = relay.app, to: TestDevice[] = [bob, bob2], tagged = true) {
+    const id = `m${++sends}`;
+    const r = await inject(app, alice.signer, {
+      method: 'POST',
+      url: '/v1/messages',
+      json: {
+        messages: to.map((d) => ({
+          account: d.id,
+          deviceId: d.device.deviceId,
+          id,
+          envelope: toBase64Url(utf8(`ciphertext ${id}`)),
+          ...(tagged ? { frankingTag: toBase64Url(m.tag) } : {}),
+        })),
+      },
+    });
+    expect(r.statusCode).toBe(200);
+    const out: Delivered[] = [];
+    for (const d of to) {
+      const fetched = await inject(app, d.signer, { method: 'GET', url: '/v1/messages' });
+      expect(fetched.statusCode, fetched.body).toBe(200);
+      const inbox = json<{ messages: Delivered[] }>(fetched);
+      const last = inbox.messages.at(-1) as Delivered;
+      out.push(last);
+      await inject(app, d.signer, { method: 'POST', url: '/v1/messages/ack', json: { seqs: [last.seq] } });
+    }
+    return out;
+  }
+
+  const file = (r: AbuseReport, by: TestDevice = bob, app = relay.app) =>
+    inject(app, by.signer, { method: 'POST', url: '/v2/reports', json: { report: toBase64Url(encodeReport(r)) } });
+  const codeOf = (r: { body: string }) => json<{ code: string }>(r).code;
+
+  it('delivers a frank with a tagged send, none without; a report of a text verifies and is queued once', async () => {
+    await setup();
+    const m = franked(alice, utf8('you will regret this'));
+    const [toBob, toBob2] = await send(m);
+    const d = toBob?.delivery as Delivery;
+    expect(d).toMatchObject({ frankingTag: toBase64Url(m.tag), frankKeyId: Math.floor(d.acceptedAt / FRANK_KEY_PERIOD_MS) });
+    expect(fromB64(d.envelopeId)).toHaveLength(16);
+    // Each recipient envelope has its own id and frank.
+    expect(toBob2?.delivery?.envelopeId).not.toBe(d.envelopeId);
+    expect(toBob2?.delivery?.frank).not.toBe(d.frank);
+    const [untagged] = await send(m, relay.app, [bob, bob2], false);
+    expect(untagged?.delivery).toBeUndefined();
+
+    const r = await file(report([itemOf(d, m, 1)]));
+    expect(r.statusCode).toBe(202);
+    const queued = await relay.app.relay.storage.listReports(0, 10);
+    expect(queued).toHaveLength(1);
+    expect(queued[0]).toMatchObject({ reporter: { deviceId: 1 }, envelopeId: fromB64(d.envelopeId) });
+    expect(decodeReport(queued[0]?.report as Uint8Array).items[0]?.plaintext).toEqual(m.plaintext);
+
+    // The same envelope again (the replayed envelope id): refused, nothing more queued.
+    const again = await file(report([itemOf(d, m, 1)], 5));
+    expect(again.statusCode).toBe(409);
+    expect(codeOf(again)).toBe('REPORT_DUPLICATE');
+    expect(await relay.app.relay.storage.listReports(0, 10)).toHaveLength(1);
+  });
+
+  it('a report of a file pointer and of a group fan-out verifies, with context from the same sender', async () => {
+    await setup();
+    // The pointer (id, key, digest) inside the franked plaintext commits to one file (11 §5).
+    const pointer = encodeCbor([1, b.randomBytes(16), b.randomBytes(32), b.sha256(utf8('the file')), 8]);
+    const fileMsg = franked(alice, encodeCbor([2, 'file', pointer]));
+    const [fileDelivery] = await send(fileMsg);
+    const groupMsg = franked(alice, utf8('group insult'));
+    const g = await inject(relay.app, alice.signer, {
+      method: 'POST',
+      url: '/v1/messages/fanout',
+      json: {
+        id: 'g1',
+        envelope: toBase64Url(utf8('group ciphertext')),
+        frankingTag: toBase64Url(groupMsg.tag),
+        recipients: [bob, bob2, carol].map((d) => ({ account: d.id, deviceId: d.device.deviceId })),
+      },
+    });
+    expect(g.statusCode).toBe(200);
+    const inbox = async (d: TestDevice) =>
+      json<{ messages: Delivered[] }>(await inject(relay.app, d.signer, { method: 'GET', url: '/v1/messages' })).messages;
+    const [bobGroup] = await inbox(bob);
+    const [carolGroup] = await inbox(carol);
+    expect(bobGroup?.delivery?.envelopeId).not.toBe(carolGroup?.delivery?.envelopeId);
+
+    const ok = await file(
+      report([itemOf(bobGroup?.delivery as Delivery, groupMsg, 1), itemOf(fileDelivery?.delivery as Delivery, fileMsg, 1, 2)]),
+    );
+    expect(ok.statusCode).toBe(202);
+    const carolOk = await file(report([itemOf(carolGroup?.delivery as Delivery, groupMsg, 1)]), carol);
+    expect(carolOk.statusCode).toBe(202);
+    // Altering the file's pointer breaks the tag.
+    const swapped = {
+      ...fileMsg,
+      plaintext: encodeCbor([2, 'file', encodeCbor([1, new Uint8Array(16), new Uint8Array(32), b.sha256(utf8('other')), 8])]),
+    };
+    const bad = await file(report([itemOf(fileDelivery?.delivery as Delivery, swapped, 1)]));
+    expect(codeOf(bad)).toBe('TAG_MISMATCH');
+  });
+
+  it('refuses altered content, another recipient, a moved device or time, foreign context and sealed items, with their codes', async () => {
+    await setup();
+    const m = franked(alice, utf8('original'));
+    const [toBob] = await send(m);
+    const d = toBob?.delivery as Delivery;
+    const item = itemOf(d, m, 1);
+    const expectCode = async (r: Awaited<ReturnType<typeof file>>, status: number, code: string) => {
+      expect({ status: r.statusCode, code: codeOf(r) }).toEqual({ status, code });
+    };
+    await expectCode(await file(report([{ ...item, plaintext: utf8('edited') }])), 422, 'TAG_MISMATCH');
+    // Carol presents Bob's envelope as her own: the frank names Bob's account.
+    await expectCode(await file(report([item]), carol), 422, 'FRANK_INVALID');
+    // Bob claims it reached his other device, or another time.
+    await expectCode(await file(report([{ ...item, recipientDevice: 2 }])), 422, 'FRANK_INVALID');
+    await expectCode(await file(report([{ ...item, acceptedAt: be8(d.acceptedAt + 1) }])), 422, 'FRANK_INVALID');
+    // A sender that is not the one the relay saw.
+    const mallory = franked(carol, utf8('original'));
+    await expectCode(await file(report([{ ...item, sender: mallory.sender, frankingKey: mallory.fk }])), 422, 'FRANK_INVALID');
+    // Context from another sender (Carol's message to Bob) cannot ride along.
+    const carolMsg = { ...franked(carol, utf8('hi')) };
+    const c = await inject(relay.app, carol.signer, {
+      method: 'POST',
+      url: '/v1/messages',
+      json: {
+        messages: [bob, bob2].map((x) => ({
+          account: x.id,
+          deviceId: x.device.deviceId,
+          id: 'c1',
+          envelope: toBase64Url(utf8('c')),
+          frankingTag: toBase64Url(carolMsg.tag),
+        })),
+      },
+    });
+    expect(c.statusCode).toBe(200);
+    const carols = json<{ messages: Delivered[] }>(await inject(relay.app, bob.signer, { method: 'GET', url: '/v1/messages' })).messages;
+    const fromCarol = carols.find((x) => x.sender.account === carol.id)?.delivery as Delivery;
+    await expectCode(await file(report([item, itemOf(fromCarol, carolMsg, 1, 2)])), 422, 'CONTEXT_MISMATCH');
+    // A sealed item (moderator token) needs the moderation service's keys.
+    const token = {
+      keyId: 0,
+      expiresAt: be8(1),
+      ephemeralKey: new Uint8Array(32),
+      sealedSender: new Uint8Array(52),
+      signature: new Uint8Array(64),
+    };
+    await expectCode(await file(report([{ ...item, token, attestation: new Uint8Array(64) }])), 422, 'TOKEN_INVALID_IN_REPORT');
+    // Not a report at all.
+    const junk = await inject(relay.app, bob.signer, { method: 'POST', url: '/v2/reports', json: { report: toBase64Url(utf8('junk')) } });
+    expect(junk.statusCode).toBe(400);
+    // Nothing refused was queued, and the genuine report still goes through afterwards.
+    expect(await relay.app.relay.storage.listReports(0, 10)).toHaveLength(0);
+    expect((await file(report([item]))).statusCode).toBe(202);
+  });
+
+  it('a destroyed frank key ends the proofs of its period (FRANK_KEY_EXPIRED), and the sweeper destroys it', async () => {
+    await setup();
+    const m = franked(alice, utf8('old message'));
+    const [toBob] = await send(m);
+    const d = toBob?.delivery as Delivery;
+    const keyId = d.frankKeyId;
+    expect(await relay.app.relay.storage.findFrankKey(keyId)).toHaveLength(32);
+    // The last day of retention: still provable (checked, not filed, by a duplicate-free fresh report).
+    relay.clock.now = (keyId + 1) * FRANK_KEY_PERIOD_MS + FRANK_KEY_RETENTION_MS - 1;
+    await sweepOnce(relay.app);
+    expect(await relay.app.relay.storage.findFrankKey(keyId)).toHaveLength(32);
+    relay.clock.now += 1;
+    // Refused from the first moment of expiry, even before the sweep ran...
+    const early = await file(report([itemOf(d, m, 1)]));
+    expect(codeOf(early)).toBe('FRANK_KEY_EXPIRED');
+    await sweepOnce(relay.app);
+    // ...and the key is gone from storage after it.
+    expect(await relay.app.relay.storage.findFrankKey(keyId)).toBeUndefined();
+    const late = await file(report([itemOf(d, m, 1)]));
+    expect({ status: late.statusCode, code: codeOf(late) }).toEqual({ status: 422, code: 'FRANK_KEY_EXPIRED' });
+  });
+
+  it(`limits a reporter account to ${REPORTS_PER_DAY} queued reports a day (REPORT_BUDGET_EXCEEDED)`, async () => {
+    await setup();
+    const items: ReportItem[] = [];
+    for (let i = 0; i <= REPORTS_PER_DAY; i++) {
+      const m = franked(alice, utf8(`spam ${i}`));
+      const [toBob] = await send(m, relay.app, [bob, bob2]);
+      items.push(itemOf(toBob?.delivery as Delivery, m, 1));
+    }
+    for (const item of items.slice(0, REPORTS_PER_DAY)) expect((await file(report([item]))).statusCode).toBe(202);
+    const over = await file(report([items[REPORTS_PER_DAY] as ReportItem]));
+    expect({ status: over.statusCode, code: codeOf(over) }).toEqual({ status: 429, code: 'REPORT_BUDGET_EXCEEDED' });
+    // A day later the budget is back.
+    relay.clock.now += 24 * 60 * 60 * 1000 + 1;
+    expect((await file(report([items[REPORTS_PER_DAY] as ReportItem]))).statusCode).toBe(202);
+  });
+
+  it.runIf(backend.name === 'PostgreSQL')('two relay processes on one database agree on the frank key', async () => {
+    await setup();
+    const other = await testRelay({}, { clock: true, storage: await (openStorage as () => Promise<RelayStorage>)() });
+    extra.push(other);
+    other.clock.now = relay.clock.now;
+    // Both make the period's key at once: one insert wins, both use it.
+    const keyId = Math.floor(relay.clock.now / FRANK_KEY_PERIOD_MS);
+    const [k1, k2] = await Promise.all([
+      relay.app.relay.frankKeys.forAccept(relay.clock.now),
+      other.app.relay.frankKeys.forAccept(other.clock.now),
+    ]);
+    expect(k1.keyId).toBe(keyId);
+    expect(Buffer.from(k1.key).equals(Buffer.from(k2.key))).toBe(true);
+    // Accepted by one process, reported through the other.
+    const m = franked(alice, utf8('across processes'));
+    const [toBob] = await send(m, other.app);
+    expect((await file(report([itemOf(toBob?.delivery as Delivery, m, 1)]))).statusCode).toBe(202);
+  });
+});
