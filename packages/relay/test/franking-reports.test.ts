@@ -7,6 +7,9 @@
 // destroyed frank key and a spent report budget are refused with their
 // codes; two relay processes on one database agree on the frank key.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   type AbuseReport,
   FRANK_KEY_PERIOD_MS,
@@ -21,8 +24,11 @@ import {
 } from '@parley/core';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { reportsCommand } from '../src/cli/reports.ts';
+import { withDefaults } from '../src/config.ts';
 import { REPORTS_PER_DAY } from '../src/routes/reports.ts';
 import { PostgresStorage } from '../src/storage/postgres.ts';
+import { SqliteStorage } from '../src/storage/sqlite.ts';
 import type { RelayStorage } from '../src/storage/types.ts';
 import { sweepOnce } from '../src/sweeper.ts';
 import { type TestDevice, inject, json, makeDevice, register, testRelay, toBase64Url } from './support.ts';
@@ -341,5 +347,61 @@ describe.each(BACKENDS)('relay franking and reports on $name', (backend) => {
     const m = franked(alice, utf8('across processes'));
     const [toBob] = await send(m, other.app);
     expect((await file(report([itemOf(toBob?.delivery as Delivery, m, 1)]))).statusCode).toBe(202);
+  });
+});
+
+describe('the moderator tool: parley-relay reports list|show|verify', () => {
+  it('lists, shows and re-verifies queued reports with the relay storage, and stops verifying once the key is destroyed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-reports-cli-'));
+    try {
+      const relay = await testRelay({}, { clock: true, storage: new SqliteStorage({ path: join(dir, 'relay.sqlite') }) });
+      const alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+      const bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+      for (const d of [alice, bob]) await register(relay.app, d);
+      const m = franked(alice, utf8('a threat, in words'));
+      const sent = await inject(relay.app, alice.signer, {
+        method: 'POST',
+        url: '/v1/messages',
+        json: { messages: [{ account: bob.id, deviceId: 1, id: 'x', envelope: toBase64Url(utf8('c')), frankingTag: toBase64Url(m.tag) }] },
+      });
+      expect(sent.statusCode).toBe(200);
+      const [delivered] = json<{ messages: Delivered[] }>(
+        await inject(relay.app, bob.signer, { method: 'GET', url: '/v1/messages' }),
+      ).messages;
+      const d = delivered?.delivery as Delivery;
+      const filed = await inject(relay.app, bob.signer, {
+        method: 'POST',
+        url: '/v2/reports',
+        json: { report: toBase64Url(encodeReport(report([itemOf(d, m, 1)]))) },
+      });
+      expect(filed.statusCode).toBe(202);
+      const now = relay.clock.now;
+      await relay.close();
+
+      const config = withDefaults({ dataDir: dir, logLevel: 'silent' });
+      const run = async (words: string[], at = now) => {
+        const lines: string[] = [];
+        const status = await reportsCommand(config, words, (l) => lines.push(l), at);
+        return { status, text: lines.join('\n') };
+      };
+      const list = await run(['list']);
+      expect(list.status).toBe(0);
+      expect(list.text).toContain(`#1 `);
+      expect(list.text).toContain(`envelope=${Buffer.from(fromB64(d.envelopeId)).toString('hex')}`);
+      expect(list.text).toContain('1 report queued');
+      const show = await run(['show', '1']);
+      expect(show).toMatchObject({ status: 0 });
+      expect(show.text).toContain('a threat, in words');
+      expect(show.text).toContain(`${alice.id}:1`);
+      expect(show.text).toContain('verdict     verified');
+      expect(await run(['verify'])).toEqual({ status: 0, text: '#1 verified' });
+      // After the retention the key is gone and the report no longer verifies.
+      const later = (d.frankKeyId + 1) * FRANK_KEY_PERIOD_MS + FRANK_KEY_RETENTION_MS;
+      expect(await run(['verify', '1'], later)).toEqual({ status: 3, text: '#1 REFUSED FRANK_KEY_EXPIRED (item 0)' });
+      expect((await run(['show', '9'])).status).toBe(3);
+      await expect(run(['delete', '1'])).rejects.toThrow(/usage/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

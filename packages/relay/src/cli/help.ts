@@ -77,6 +77,9 @@ usage:
   parley-relay [options]                 start the relay (the default command)
   parley-relay migrate [options]         create or upgrade the database schema, then exit
   parley-relay backup <folder> [options] online backup of a SQLite relay into <folder> (created if missing)
+  parley-relay reports list [options]    the moderator tool: queued abuse reports, oldest first
+  parley-relay reports show <id>         one report, its contents and whether it still verifies
+  parley-relay reports verify [<id>]     re-verify one report or all (exit 3 if one does not verify)
   parley-relay --help | --version
 
 Every option is also an environment variable; a flag wins over the environment.

@@ -5,21 +5,23 @@
  *   parley-relay [options]                 serve (serve.ts)
  *   parley-relay migrate [options]         bring the database schema up to date and exit
  *   parley-relay backup <folder> [options] online SQLite backup (backup.ts)
+ *   parley-relay reports list|show <id>|verify [<id>] [options]  the moderator tool (reports.ts)
  *   parley-relay --help | --version
  *
  * Exit status: 0 done, 1 a startup failure (one line, no stack trace, for
  * everything an operator can fix: startup-errors.ts), 2 bad configuration
- * or usage.
+ * or usage, 3 a report that does not verify (reports).
  */
 import { readFileSync } from 'node:fs';
 import { openBlobStore, openStorage } from '../storage/backends.ts';
 import { ConfigError, type RelayConfig, loadConfig } from '../config.ts';
 import { backupSqlite } from './backup.ts';
+import { checkReportsUsage, reportsCommand } from './reports.ts';
 import { prepareDataDir, serve, exitOnSignals } from './serve.ts';
 import { helpText } from './help.ts';
 import { StartupError, describeStartupError } from './startup-errors.ts';
 
-const COMMANDS = ['serve', 'migrate', 'backup'] as const;
+const COMMANDS = ['serve', 'migrate', 'backup', 'reports'] as const;
 type Command = (typeof COMMANDS)[number];
 
 function version(): string {
@@ -73,7 +75,8 @@ export async function runRelayCli(argv: readonly string[]): Promise<number | 'se
     config = loadConfig(invocation.options);
     if (invocation.command === 'backup' && invocation.positionals.length !== 1)
       throw new ConfigError('usage: parley-relay backup <folder>');
-    if (invocation.command !== 'backup' && invocation.positionals.length > 0) {
+    if (invocation.command === 'reports') checkReportsUsage(invocation.positionals);
+    else if (invocation.command !== 'backup' && invocation.positionals.length > 0) {
       throw new ConfigError(`unexpected argument "${invocation.positionals[0]}" (try --help)`);
     }
   } catch (error) {
@@ -87,6 +90,9 @@ export async function runRelayCli(argv: readonly string[]): Promise<number | 'se
     if (invocation.command === 'migrate') {
       process.stdout.write(`${await migrate(config)}\n`);
       return 0;
+    }
+    if (invocation.command === 'reports') {
+      return await reportsCommand(config, invocation.positionals, (line) => process.stdout.write(`${line}\n`));
     }
     if (invocation.command === 'backup') {
       const result = backupSqlite(config, invocation.positionals[0] as string);
