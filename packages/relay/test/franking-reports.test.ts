@@ -386,7 +386,7 @@ describe('the moderator tool: parley-relay reports list|show|verify', () => {
       };
       const list = await run(['list']);
       expect(list.status).toBe(0);
-      expect(list.text).toContain(`#1 `);
+      expect(list.text).toContain('#1 ');
       expect(list.text).toContain(`envelope=${Buffer.from(fromB64(d.envelopeId)).toString('hex')}`);
       expect(list.text).toContain('1 report queued');
       const show = await run(['show', '1']);
