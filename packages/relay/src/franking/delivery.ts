@@ -97,8 +97,10 @@ export async function frankEnvelopes(
 ): Promise<Uint8Array[]> {
   if (targets.length === 0) return [];
   const { keyId, key } = await keys.forAccept(acceptedAt);
-  return targets.map((t) => {
-    const envelopeId = provider.random(ENVELOPE_ID_BYTES);
+  // One CSPRNG call for all ids: a 1,000-device fan-out otherwise pays 1,000 calls.
+  const ids = provider.random(ENVELOPE_ID_BYTES * targets.length);
+  return targets.map((t, i) => {
+    const envelopeId = ids.slice(i * ENVELOPE_ID_BYTES, (i + 1) * ENVELOPE_ID_BYTES);
     const frank = relayFrank(provider.backend, key, {
       keyId,
       frankingTag: t.frankingTag,
