@@ -31,7 +31,18 @@ import { PostgresStorage } from '../src/storage/postgres.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
 import type { RelayStorage } from '../src/storage/types.ts';
 import { sweepOnce } from '../src/sweeper.ts';
-import { type TestDevice, inject, json, makeDevice, register, testRelay, toBase64Url } from './support.ts';
+import {
+  type ReceivedEnvelope,
+  type TestDevice,
+  eventually,
+  inject,
+  json,
+  listeningRelay,
+  makeDevice,
+  register,
+  testRelay,
+  toBase64Url,
+} from './support.ts';
 
 const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
 const admin = PG_URL ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
@@ -319,15 +330,56 @@ describe.each(BACKENDS)('relay franking and reports on $name', (backend) => {
     const items: ReportItem[] = [];
     for (let i = 0; i <= REPORTS_PER_DAY; i++) {
       const m = franked(alice, utf8(`spam ${i}`));
-      const [toBob] = await send(m, relay.app, [bob, bob2]);
-      items.push(itemOf(toBob?.delivery as Delivery, m, 1));
+      // Carol has one device: the fewest requests per message.
+      const [toCarol] = await send(m, relay.app, [carol]);
+      items.push(itemOf(toCarol?.delivery as Delivery, m, 1));
     }
-    for (const item of items.slice(0, REPORTS_PER_DAY)) expect((await file(report([item]))).statusCode).toBe(202);
-    const over = await file(report([items[REPORTS_PER_DAY] as ReportItem]));
+    for (const item of items.slice(0, REPORTS_PER_DAY)) expect((await file(report([item]), carol)).statusCode).toBe(202);
+    const over = await file(report([items[REPORTS_PER_DAY] as ReportItem]), carol);
     expect({ status: over.statusCode, code: codeOf(over) }).toEqual({ status: 429, code: 'REPORT_BUDGET_EXCEEDED' });
     // A day later the budget is back.
     relay.clock.now += 24 * 60 * 60 * 1000 + 1;
-    expect((await file(report([items[REPORTS_PER_DAY] as ReportItem]))).statusCode).toBe(202);
+    expect((await file(report([items[REPORTS_PER_DAY] as ReportItem]), carol)).statusCode).toBe(202);
+  });
+
+  it('the websocket delivers the same record, and a report built from it verifies', async () => {
+    await setup();
+    const listening = await listeningRelay({}, openStorage ? { storage: await openStorage() } : {});
+    extra.push(listening);
+    for (const d of [alice, bob, bob2]) await register(listening.app, d);
+    const got: ReceivedEnvelope[] = [];
+    const receiver = listening.client(bob.signer).connect({ onEnvelope: (e) => void got.push(e) });
+    receiver.start();
+    try {
+      const m = franked(alice, utf8('pushed'));
+      await listening
+        .client(alice.signer)
+        .send([bob, bob2].map((d) => ({ accountKey: d.account.publicKey, deviceId: d.device.deviceId, id: 'w1', envelope: utf8('c') })));
+      // The test client has no franking field: send the tagged envelopes signed by hand.
+      const r = await inject(listening.app, alice.signer, {
+        method: 'POST',
+        url: '/v1/messages',
+        json: {
+          messages: [bob, bob2].map((d) => ({
+            account: d.id,
+            deviceId: d.device.deviceId,
+            id: 'w2',
+            envelope: toBase64Url(utf8('c2')),
+            frankingTag: toBase64Url(m.tag),
+          })),
+        },
+      });
+      expect(r.statusCode).toBe(200);
+      await eventually(() => got.some((e) => e.id === 'w2'));
+      const pushed = got.find((e) => e.id === 'w2');
+      expect(got.find((e) => e.id === 'w1')?.delivery).toBeUndefined();
+      const d = pushed?.delivery as Delivery;
+      expect(d.frankingTag).toBe(toBase64Url(m.tag));
+      const filed = await file(report([itemOf(d, m, 1)]), bob, listening.app);
+      expect(filed.statusCode).toBe(202);
+    } finally {
+      receiver.stop();
+    }
   });
 
   it.runIf(backend.name === 'PostgreSQL')('two relay processes on one database agree on the frank key', async () => {

@@ -93,6 +93,8 @@ export interface ReceivedEnvelope {
   readonly serverTimestamp: number;
   readonly expiresAt: number;
   readonly envelope: Uint8Array;
+  /** The relay frank's delivery record, as delivered (franked sends only). */
+  readonly delivery?: DeliveredMessage['delivery'];
 }
 
 export interface FetchedBundle {
@@ -136,6 +138,7 @@ function decodeDelivered(m: DeliveredMessage): ReceivedEnvelope {
     serverTimestamp: m.serverTimestamp,
     expiresAt: m.expiresAt,
     envelope: fromBase64Url(m.envelope),
+    ...(m.delivery === undefined ? {} : { delivery: m.delivery }),
   };
 }
 
