@@ -301,6 +301,18 @@ describe.each(BACKENDS)('relay franking and reports on $name', (backend) => {
     // Nothing refused was queued, and the genuine report still goes through afterwards.
     expect(await relay.app.relay.storage.listReports(0, 10)).toHaveLength(0);
     expect((await file(report([item]))).statusCode).toBe(202);
+    // Every outcome is counted by its code, and only by it.
+    const counted = Object.fromEntries(
+      (await relay.app.relay.metrics.reports.get()).values.map((v) => [String(v.labels['outcome']), v.value]),
+    );
+    expect(counted).toEqual({
+      TAG_MISMATCH: 1,
+      FRANK_INVALID: 4,
+      CONTEXT_MISMATCH: 1,
+      TOKEN_INVALID_IN_REPORT: 1,
+      MALFORMED: 1,
+      queued: 1,
+    });
   });
 
   it('a destroyed frank key ends the proofs of its period (FRANK_KEY_EXPIRED), and the sweeper destroys it', async () => {
