@@ -760,6 +760,83 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         expect((await s.preKeyCounts({ accountKey: a, deviceId: 1 }))?.oneTimePreKeys).toBe(2);
       });
 
+    describe('franking (spec/17-franking-and-reports.md)', () => {
+      it('keeps the first frank key of a period (insert-if-absent), finds it, and sweeps it at destroyAt', async () => {
+        const first = await s.frankKey(7, bytes(0xa1), 5000);
+        expect(first).toEqual(bytes(0xa1));
+        // A second candidate (another process) gets the stored key.
+        const [x, y] = await Promise.all([s.frankKey(7, bytes(0xa2), 5000), s.frankKey(8, bytes(0xb1), 6000)]);
+        expect(x).toEqual(bytes(0xa1));
+        expect(y).toEqual(bytes(0xb1));
+        expect(await s.findFrankKey(7)).toEqual(bytes(0xa1));
+        expect(await s.findFrankKey(9)).toBeUndefined();
+        expect(await s.sweepFrankKeys(4999)).toBe(0);
+        expect(await s.sweepFrankKeys(5000)).toBe(1);
+        expect(await s.findFrankKey(7)).toBeUndefined();
+        expect(await s.findFrankKey(8)).toEqual(bytes(0xb1));
+      });
+
+      it("stores each envelope's delivery record with its mailbox row, single sends and fan-outs alike", async () => {
+        const a = { accountKey: newAccount(), deviceId: 1 };
+        const b1 = { accountKey: newAccount(), deviceId: 1 };
+        const b2 = { accountKey: b1.accountKey, deviceId: 2 };
+        for (const d of [a, b1, b2]) await s.registerDevice(registration(device(d.accountKey, d.deviceId)));
+        const send = msg(a, [b1, b2], 'm');
+        await s.storeMessages({ ...send, envelopes: send.envelopes.map((e, i) => (i === 0 ? { ...e, delivery: bytes(0xd1, 98) } : e)) });
+        await s.storeFanout({
+          sender: a,
+          clientId: 'g',
+          envelope: bytes(0xee, 40),
+          recipients: [
+            { recipient: b1, delivery: bytes(0xd2, 98) },
+            { recipient: b2, delivery: bytes(0xd3, 98) },
+          ],
+          now: 1000,
+          expiresAt: 100_000,
+          maxQueuedMessages: 100,
+          maxQueuedBytes: 1 << 20,
+        });
+        const one = await s.fetchMessages(b1, 0, 10, 1000);
+        const two = await s.fetchMessages(b2, 0, 10, 1000);
+        expect(one.map((m) => m.delivery)).toEqual([bytes(0xd1, 98), bytes(0xd2, 98)]);
+        expect(two.map((m) => m.delivery)).toEqual([undefined, bytes(0xd3, 98)]);
+      });
+
+      it("queues a report once per (reporter account, envelope id), within the reporter's budget, and lists them in order", async () => {
+        const reporter = { accountKey: newAccount(), deviceId: 1 };
+        const other = { accountKey: newAccount(), deviceId: 3 };
+        const file = (who: DeviceAddress, envelope: number, at: number) =>
+          s.fileReport({
+            reporter: who,
+            envelopeId: bytes(envelope, 16),
+            receivedAt: at,
+            report: Uint8Array.of(envelope),
+            maxPerWindow: 2,
+            windowMs: 1000,
+          });
+        expect(await file(reporter, 1, 10_000)).toEqual({ status: 'queued', id: expect.any(Number) });
+        expect(await file(reporter, 1, 10_001)).toEqual({ status: 'duplicate' });
+        expect(await s.reportedBefore(reporter.accountKey, bytes(1, 16))).toBe(true);
+        expect(await s.reportedBefore(other.accountKey, bytes(1, 16))).toBe(false);
+        // Another account may report the same envelope id (its own copy).
+        expect((await file(other, 1, 10_002)).status).toBe('queued');
+        expect((await file(reporter, 2, 10_003)).status).toBe('queued');
+        expect(await file(reporter, 3, 10_004)).toEqual({ status: 'over-budget' });
+        // The window slides.
+        expect((await file(reporter, 3, 11_001)).status).toBe('queued');
+        const all = await s.listReports(0, 10);
+        expect(all.map((r) => [r.reporter.deviceId, r.report[0], r.receivedAt])).toEqual([
+          [1, 1, 10_000],
+          [3, 1, 10_002],
+          [1, 2, 10_003],
+          [1, 3, 11_001],
+        ]);
+        expect((await s.listReports(all[1]?.id as number, 1)).map((r) => r.report[0])).toEqual([2]);
+        expect(await s.getReport(all[0]?.id as number)).toEqual(all[0]);
+        expect(await s.getReport(999_999)).toBeUndefined();
+      });
+    });
+
     it('answers ping', async () => {
       await expect(s.ping()).resolves.toBeUndefined();
     });
