@@ -315,6 +315,25 @@ describe.each(BACKENDS)('relay franking and reports on $name', (backend) => {
     });
   });
 
+  it.runIf(backend.name === 'SQLite')('a mutated report is refused with a typed code, never a 5xx (bounded: 60 mutations)', async () => {
+    await setup();
+    const m = franked(alice, utf8('mutate me'));
+    const [toBob] = await send(m);
+    const good = encodeReport(report([itemOf(toBob?.delivery as Delivery, m, 1)]));
+    const statuses = new Set<number>();
+    for (let i = 0; i < 60; i++) {
+      const bad = new Uint8Array(good);
+      const at = (i * 7919) % bad.length;
+      bad[at] = (bad[at] as number) ^ (1 << (i % 8));
+      const r = await inject(relay.app, bob.signer, { method: 'POST', url: '/v2/reports', json: { report: toBase64Url(bad) } });
+      statuses.add(r.statusCode);
+      expect(r.statusCode, r.body).toBeLessThan(500);
+      if (r.statusCode !== 202) expect(codeOf(r)).toMatch(/^[A-Z_]+$/);
+    }
+    // Only the reporter's own words (reason, comment) are outside the franks: a change there may still be queued.
+    expect([...statuses].every((x) => [202, 400, 409, 413, 422].includes(x))).toBe(true);
+  });
+
   it('a destroyed frank key ends the proofs of its period (FRANK_KEY_EXPIRED), and the sweeper destroys it', async () => {
     await setup();
     const m = franked(alice, utf8('old message'));
