@@ -17,12 +17,18 @@ export const Label = {
   groupDistribution: 'Parley v1 group sender key',
   groupMessage: 'Parley v1 group message',
   groupChain: 'Parley v1 group chain',
+  /** v2 franking tag (spec/design/formats-v2.md §6.1). */
+  frankingTag: 'Parley v2 franking tag',
 } as const;
 
 /** HKDF `info` strings (bytes). */
 export const Info = {
   pqxdh: utf8('Parley_v1_PQXDH_X25519_ML-KEM-768_SHA-256_ChaCha20-Poly1305'),
   rootChain: utf8('Parley v1 root chain'),
+  /** Ratchet v2: the initial header keys from SK (spec/13-ratchet-v2.md §2). */
+  headerKeys: utf8('Parley v2 header keys'),
+  /** Ratchet v2: KDF_RK2 (spec/13-ratchet-v2.md §2). */
+  rootChain2: utf8('Parley v2 root chain'),
 } as const;
 
 /** Chain-key HMAC inputs (Double Ratchet KDF_CK). Distinct single bytes. */
