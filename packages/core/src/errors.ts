@@ -58,6 +58,18 @@ export const ErrorCode = {
    * index, or a chunk of the wrong length (spec/design/formats-v2.md §5.2, §13.1).
    */
   PQ_CHUNK_INVALID: 'PQ_CHUNK_INVALID',
+  /**
+   * Ratchet v2: no header key of any candidate session opens the encrypted
+   * header (spec/13-ratchet-v2.md §5). Nothing else was computed.
+   */
+  HEADER_DECRYPT_FAILED: 'HEADER_DECRYPT_FAILED',
+  /**
+   * Ratchet v2: a header's PQ epoch that is not its chain's, or not the root
+   * epoch (or the next one with the secret held) on a DH step (spec/13-ratchet-v2.md §6).
+   */
+  PQ_EPOCH_INVALID: 'PQ_EPOCH_INVALID',
+  /** v2: the franking tag recomputed from the body differs from the authenticated one (formats-v2 §6.1). */
+  FRANKING_TAG_MISMATCH: 'FRANKING_TAG_MISMATCH',
   /** The caller asked for something the state does not allow. */
   INVALID_STATE: 'INVALID_STATE',
 } as const;

@@ -1,0 +1,237 @@
+/**
+ * The PQ ratchet's per-session state and its stored form (formats-v2 §5.4,
+ * §5.6). The transitions are in ratchet.ts; this module only says what a
+ * state may hold and how it is written, so a record that breaks an invariant
+ * is refused at load time, never half-used.
+ *
+ * Exchange x has a key sender X (the initiator for odd x, the responder for
+ * even x) and a ciphertext sender Y. Each side is in exactly one phase:
+ *
+ *   X: sendingKey -> awaitingCt -> holdingSecret --(mixed at X's send step)--> Y of x+1
+ *   Y: collectingKey -> keyReceived -> sendingCt --(epoch x received)--> X of x+1
+ *
+ * Invariant: the root epoch (number of the last exchange mixed) is always
+ * `exchange - 1`, because a side enters exchange x exactly when it mixes
+ * exchange x - 1. So it is not stored.
+ *
+ * X keeps the 64-byte ML-KEM seed (FIPS 203 §7.1's (d, z)) instead of the
+ * 2400-byte decapsulation key: it is the same secret in a twentieth of the
+ * bytes, and the key is rebuilt once, at decapsulation.
+ */
+import type { CborValue } from '../codec/cbor.ts';
+import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
+import { readArray, readBytes, readUint } from '../codec/fields.ts';
+import { MLKEM768_CIPHERTEXT_BYTES, MLKEM768_PUBLIC_KEY_BYTES, MLKEM768_SEED_BYTES } from '../crypto/backend.ts';
+import { fail } from '../errors.ts';
+import { asRecordError } from '../keys/identity.ts';
+import { MAX_PQ_EXCHANGE } from './chunks.ts';
+import { PQ_SECRET_BYTES, mlkemEncapsulationKeyValid } from './kem.ts';
+import { type Chunk, PQ_CHUNK_BYTES, PQ_MAX_CHUNK_INDEX, dataChunkCount } from './erasure.ts';
+
+/** Data chunks of an encapsulation key (k_ek = 19) and of a ciphertext (k_ct = 17). */
+export const EK_CHUNKS = dataChunkCount(MLKEM768_PUBLIC_KEY_BYTES);
+export const CT_CHUNKS = dataChunkCount(MLKEM768_CIPHERTEXT_BYTES);
+
+/** Bytes of a transcript hash (SHA-256(ek)). */
+export const PQ_HASH_BYTES = 32;
+
+/**
+ * Upper bound of an encoded PQ state: the largest phase is sendingKey with a
+ * seed and an ek (64 + 1184 + framing), or awaitingCt with 16 stored ct
+ * chunks (16 x 69 + 64 + 32 + framing). 1,400 bytes covers both with room
+ * (formats-v2 §5.6).
+ */
+export const MAX_PQ_STATE_BYTES = 1400;
+
+/** Which end of the handshake this side is; it fixes the roles of every exchange. */
+export type PqRole = 'initiator' | 'responder';
+
+interface Common {
+  readonly role: PqRole;
+  /** Messages of this session received since this side last sent, capped at QUIET_RATIO (the quiet-side rule, §5.4). */
+  readonly receivedSinceSend: number;
+  /** The exchange in progress, 1..MAX_PQ_EXCHANGE. */
+  readonly exchange: number;
+}
+
+/** X before the first ct chunk: sends ek chunks (seed and ek drawn at the first send). */
+export interface SendingKey extends Common {
+  readonly phase: 'sendingKey';
+  readonly keys: { readonly seed: Uint8Array; readonly ek: Uint8Array } | null;
+  /** Index of the next ek chunk to send, 0..254. */
+  readonly next: number;
+}
+
+/** X after the first ct chunk: collects ct chunks (fewer than CT_CHUNKS held). */
+export interface AwaitingCt extends Common {
+  readonly phase: 'awaitingCt';
+  readonly seed: Uint8Array;
+  readonly ekHash: Uint8Array;
+  readonly chunks: readonly Chunk[];
+}
+
+/** X after decapsulation: the exchange secret, mixed at X's next DH send step. */
+export interface HoldingSecret extends Common {
+  readonly phase: 'holdingSecret';
+  readonly secret: Uint8Array;
+}
+
+/** Y: collects ek chunks (fewer than EK_CHUNKS held). */
+export interface CollectingKey extends Common {
+  readonly phase: 'collectingKey';
+  readonly chunks: readonly Chunk[];
+}
+
+/** Y with a decoded, checked ek: encapsulates at its next send (randomness only in send). */
+export interface KeyReceived extends Common {
+  readonly phase: 'keyReceived';
+  readonly ek: Uint8Array;
+}
+
+/** Y after encapsulation: sends ct chunks until a message of epoch `exchange` arrives. */
+export interface SendingCt extends Common {
+  readonly phase: 'sendingCt';
+  readonly ct: Uint8Array;
+  readonly secret: Uint8Array;
+  readonly next: number;
+}
+
+export type PqState = SendingKey | AwaitingCt | HoldingSecret | CollectingKey | KeyReceived | SendingCt;
+export type PqPhase = PqState['phase'];
+
+const PHASE_CODE: Record<PqPhase, number> = {
+  sendingKey: 1,
+  awaitingCt: 2,
+  holdingSecret: 3,
+  collectingKey: 4,
+  keyReceived: 5,
+  sendingCt: 6,
+};
+
+/** Is this side the key sender X of `exchange`? */
+export function isKeySender(role: PqRole, exchange: number): boolean {
+  return (exchange % 2 === 1) === (role === 'initiator');
+}
+
+/** Number of the last exchange mixed into the root chain (the PQ epoch of new chains). */
+export function pqRootEpoch(s: PqState): number {
+  return s.exchange - 1;
+}
+
+/** The state at session start: the initiator is X of exchange 1, the responder Y of it. */
+export function initialPqState(role: PqRole): PqState {
+  if (role === 'initiator') return { role, receivedSinceSend: 0, exchange: 1, phase: 'sendingKey', keys: null, next: 0 };
+  return { role, receivedSinceSend: 0, exchange: 1, phase: 'collectingKey', chunks: [] };
+}
+
+/** The phase a side enters as X or Y of `exchange`. */
+export function startExchange(role: PqRole, exchange: number): PqState {
+  if (exchange > MAX_PQ_EXCHANGE) fail('INVALID_STATE', 'PQ exchange numbers exhausted');
+  return isKeySender(role, exchange)
+    ? { role, receivedSinceSend: 0, exchange, phase: 'sendingKey', keys: null, next: 0 }
+    : { role, receivedSinceSend: 0, exchange, phase: 'collectingKey', chunks: [] };
+}
+
+const chunksToCbor = (chunks: readonly Chunk[]): CborValue => chunks.map((c) => [c.index, c.bytes]);
+
+/** The stored form, nested in a session record (ratchet v2). */
+export function pqStateToCbor(s: PqState): CborValue {
+  const head: CborValue[] = [s.role === 'initiator' ? 0 : 1, s.receivedSinceSend, PHASE_CODE[s.phase], s.exchange];
+  switch (s.phase) {
+    case 'sendingKey':
+      return [...head, s.keys ? s.keys.seed : null, s.keys ? s.keys.ek : null, s.next];
+    case 'awaitingCt':
+      return [...head, s.seed, s.ekHash, chunksToCbor(s.chunks)];
+    case 'holdingSecret':
+      return [...head, s.secret];
+    case 'collectingKey':
+      return [...head, chunksToCbor(s.chunks)];
+    case 'keyReceived':
+      return [...head, s.ek];
+    case 'sendingCt':
+      return [...head, s.ct, s.secret, s.next];
+  }
+}
+
+function readChunks(v: unknown, field: string, max: number): Chunk[] {
+  const seen = new Set<number>();
+  return readArray(v, field, { min: 0, max }).map((c) => {
+    const f = readArray(c, `${field} chunk`, 2);
+    const index = readUint(f[0], `${field}.index`, PQ_MAX_CHUNK_INDEX);
+    if (seen.has(index)) fail('MALFORMED', `${field}: repeated chunk index`, { field });
+    seen.add(index);
+    return { index, bytes: readBytes(f[1], `${field}.data`, PQ_CHUNK_BYTES) };
+  });
+}
+
+const PHASE_FIELDS: Record<number, number> = { 1: 3, 2: 3, 3: 1, 4: 1, 5: 1, 6: 3 };
+const X_PHASES = new Set([1, 2, 3]);
+
+/**
+ * Reads a stored PQ state. Any breach (wrong field, a chunk list at or above
+ * its k, a phase that does not match the role's parity for the exchange)
+ * throws MALFORMED / OVERSIZED; the record layer reports it as BAD_RECORD.
+ */
+export function readPqState(v: unknown): PqState {
+  if (!Array.isArray(v) || v.length < 5) fail('MALFORMED', 'PqState: expected an array');
+  const roleCode = readUint(v[0], 'pq.role', 1);
+  const role: PqRole = roleCode === 0 ? 'initiator' : 'responder';
+  const receivedSinceSend = readUint(v[1], 'pq.receivedSinceSend', 0xff);
+  const code = readUint(v[2], 'pq.phase', 6);
+  const exchange = readUint(v[3], 'pq.exchange', MAX_PQ_EXCHANGE);
+  if (code === 0 || exchange === 0) fail('MALFORMED', 'PqState: phase and exchange start at 1');
+  const f = readArray(v, 'PqState', 4 + (PHASE_FIELDS[code] as number)).slice(4);
+  if (X_PHASES.has(code) !== isKeySender(role, exchange)) fail('MALFORMED', 'PqState: phase does not match the role for this exchange');
+  const common = { role, receivedSinceSend, exchange };
+  const next = (x: unknown) => readUint(x, 'pq.next', PQ_MAX_CHUNK_INDEX);
+  switch (code) {
+    case 1: {
+      if ((f[0] === null) !== (f[1] === null)) fail('MALFORMED', 'PqState: seed and ek are held together');
+      const keys =
+        f[0] === null
+          ? null
+          : { seed: readBytes(f[0], 'pq.seed', MLKEM768_SEED_BYTES), ek: readBytes(f[1], 'pq.ek', MLKEM768_PUBLIC_KEY_BYTES) };
+      return { ...common, phase: 'sendingKey', keys, next: next(f[2]) };
+    }
+    case 2:
+      return {
+        ...common,
+        phase: 'awaitingCt',
+        seed: readBytes(f[0], 'pq.seed', MLKEM768_SEED_BYTES),
+        ekHash: readBytes(f[1], 'pq.ekHash', PQ_HASH_BYTES),
+        chunks: readChunks(f[2], 'pq.ctChunks', CT_CHUNKS - 1),
+      };
+    case 3:
+      return { ...common, phase: 'holdingSecret', secret: readBytes(f[0], 'pq.secret', PQ_SECRET_BYTES) };
+    case 4:
+      return { ...common, phase: 'collectingKey', chunks: readChunks(f[0], 'pq.ekChunks', EK_CHUNKS - 1) };
+    case 5: {
+      const ek = readBytes(f[0], 'pq.ek', MLKEM768_PUBLIC_KEY_BYTES);
+      // Checked at receipt; checked again so a damaged record fails here, typed, not inside encapsulation.
+      if (!mlkemEncapsulationKeyValid(ek)) fail('MALFORMED', 'PqState: stored encapsulation key fails the modulus check');
+      return { ...common, phase: 'keyReceived', ek };
+    }
+    default:
+      return {
+        ...common,
+        phase: 'sendingCt',
+        ct: readBytes(f[0], 'pq.ct', MLKEM768_CIPHERTEXT_BYTES),
+        secret: readBytes(f[1], 'pq.secret', PQ_SECRET_BYTES),
+        next: next(f[2]),
+      };
+  }
+}
+
+/** Standalone encoding (vectors, tests); a session record nests pqStateToCbor instead. */
+export function encodePqState(s: PqState): Uint8Array {
+  return encodeCbor(pqStateToCbor(s));
+}
+
+/** Standalone decoding: anything wrong is BAD_RECORD, as for every stored record. */
+export function decodePqState(bytes: Uint8Array): PqState {
+  try {
+    return readPqState(decodeCbor(bytes, 'PqState', MAX_PQ_STATE_BYTES));
+  } catch (e) {
+    throw asRecordError(e, 'PqState');
+  }
+}
