@@ -1,0 +1,473 @@
+// The PQ ratchet state machine (spec/design/formats-v2.md §5.4-§5.7) on its
+// own, driven over a model of the Double Ratchet's chains (support/pq-peers.ts):
+// exchanges complete and both sides mix the same secret at the same root
+// step, under 30 % loss, in a 20:1 conversation, with reordering; every
+// protocol violation is refused typed, draws nothing and leaves the state
+// unchanged; the stored form round-trips and refuses damage.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { toHex } from '../src/bytes.ts';
+import { MLKEM768_CIPHERTEXT_BYTES, MLKEM768_PUBLIC_KEY_BYTES } from '../src/crypto/backend.ts';
+import { nodeBackend } from '../src/crypto/node.ts';
+import { cryptoProvider } from '../src/crypto/provider.ts';
+import { ParleyError } from '../src/errors.ts';
+import { MAX_CHUNKS_PER_MESSAGE, type PqChunks, PqKind, decodePqChunks, encodePqChunks } from '../src/pq/chunks.ts';
+import { encodeChunks } from '../src/pq/erasure.ts';
+import { mlkemEncapsulationKeyValid } from '../src/pq/kem.ts';
+import { BURST_CHUNKS, CHUNKS_PER_MESSAGE, QUIET_RATIO, pqOnReceive, pqOnSend, pqSecretForStep } from '../src/pq/ratchet.ts';
+import {
+  CT_CHUNKS,
+  EK_CHUNKS,
+  MAX_PQ_STATE_BYTES,
+  type PqState,
+  decodePqState,
+  encodePqState,
+  initialPqState,
+  pqRootEpoch,
+} from '../src/pq/state.ts';
+import { deterministicRandom } from '../src/testing.ts';
+import { PqPeer, type PqWireMessage, checkAgreement, completedExchanges, noRandomProvider } from './support/pq-peers.ts';
+
+const backend = nodeBackend;
+const quietP = noRandomProvider(backend);
+
+/** A seeded coin: true with probability `p`. */
+function coin(seed: string): (p: number) => boolean {
+  const r = deterministicRandom(seed);
+  return (p) => (r(4).reduce((a, b) => a * 256 + b, 0) >>> 0) / 2 ** 32 < p;
+}
+
+function refusal(f: () => unknown): { code: string; reason: unknown } {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ParleyError) return { code: e.code, reason: e.details.reason };
+    throw e;
+  }
+  return { code: 'no error', reason: undefined };
+}
+
+/** Ping-pong (each round: A sends, B sends) until `exchanges` complete or `maxRounds`; lost messages never arrive. */
+function pingPong(seed: string, loss: number, exchanges: number, maxRounds: number) {
+  const a = new PqPeer('initiator', backend, `${seed} A`);
+  const b = new PqPeer('responder', backend, `${seed} B`);
+  const lose = coin(`${seed} loss`);
+  const doneAt: number[] = [];
+  let rounds = 0;
+  while (completedExchanges(a, b) < exchanges && rounds < maxRounds) {
+    rounds++;
+    const m = a.send();
+    if (!lose(loss)) b.receive(m, backend);
+    if (b.canSend) {
+      const r = b.send();
+      if (!lose(loss)) a.receive(r, backend);
+    }
+    while (doneAt.length < completedExchanges(a, b)) doneAt.push(rounds);
+  }
+  return { a, b, rounds, doneAt };
+}
+
+describe('PQ exchanges over a model of the ratchet', () => {
+  it('ping-pong without loss: each exchange completes within the 20 rounds of §5.7, with the same secret at the same step', () => {
+    const { a, b, doneAt } = pingPong('pq ping-pong', 0, 3, 100);
+    expect(doneAt).toHaveLength(3);
+    const perExchange = doneAt.map((r, i) => r - (doneAt[i - 1] ?? 0));
+    for (const n of perExchange) expect(n).toBeLessThanOrEqual(20);
+    expect(a.mixed).toEqual([1, 2, 3]);
+    expect(b.mixed).toEqual([1, 2, 3]);
+    // Each exchange mixed at exactly one root step, known to both sides.
+    expect(checkAgreement(a, b)).toBe(3);
+    // Odd exchanges: the initiator sent the key, so it mixed at its send step; even: the responder.
+    expect(a.state.exchange).toBe(4);
+    expect(b.state.exchange).toBe(4);
+  });
+
+  it('30 % random message loss (10 seeds): exchanges still complete, within about the 29 rounds of §5.7', () => {
+    const perExchange: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const { a, b, doneAt } = pingPong(`pq loss ${i}`, 0.3, 2, 150);
+      expect(doneAt, `seed ${i}`).toHaveLength(2);
+      expect(a.mixed).toEqual([1, 2]);
+      expect(b.mixed).toEqual([1, 2]);
+      expect(checkAgreement(a, b)).toBeGreaterThanOrEqual(1);
+      perExchange.push(doneAt[0] as number, (doneAt[1] as number) - (doneAt[0] as number));
+    }
+    const mean = perExchange.reduce((x, y) => x + y, 0) / perExchange.length;
+    // §5.7 expects about 29 rounds per exchange; 40 leaves room for seeds, not for a stalled code.
+    expect(mean).toBeLessThanOrEqual(40);
+    for (const n of perExchange) expect(n).toBeLessThanOrEqual(75);
+  });
+
+  /** One side sends `ratio` messages for each of the other's; counts the quiet side's messages per exchange. */
+  function lopsided(busyRole: 'initiator' | 'responder', ratio: number, options: { quietBursts: boolean }) {
+    const quiet = options.quietBursts ? {} : { quiet: false };
+    const a = new PqPeer('initiator', backend, `lopsided ${busyRole} A`, busyRole === 'initiator' ? {} : quiet);
+    const b = new PqPeer('responder', backend, `lopsided ${busyRole} B`, busyRole === 'responder' ? {} : quiet);
+    const [busy, calm] = busyRole === 'initiator' ? [a, b] : [b, a];
+    if (!busy.canSend) busy.receive(calm.send(), backend);
+    let calmMessages = 0;
+    while (completedExchanges(a, b) < 3 && calmMessages < 60) {
+      for (let i = 0; i < ratio; i++) calm.receive(busy.send(), backend);
+      busy.receive(calm.send(), backend);
+      calmMessages++;
+    }
+    expect(checkAgreement(a, b)).toBe(completedExchanges(a, b));
+    return { completed: completedExchanges(a, b), calmMessages, busyMessages: busy.sent };
+  }
+
+  for (const busyRole of ['initiator', 'responder'] as const) {
+    it(`20:1 with the ${busyRole} busy: the quiet side bursts and three exchanges complete within about 5 of its messages each`, () => {
+      const withBursts = lopsided(busyRole, 20, { quietBursts: true });
+      expect(withBursts.completed).toBe(3);
+      expect(withBursts.calmMessages).toBeLessThanOrEqual(15);
+      // The burst rule is what makes this work: the same conversation with the
+      // quiet side held to CHUNKS_PER_MESSAGE needs far more of its messages.
+      const without = lopsided(busyRole, 20, { quietBursts: false });
+      expect(without.completed < 3 || without.calmMessages > withBursts.calmMessages + 5).toBe(true);
+    });
+  }
+
+  it('reordered delivery (each message delivered once, in a seeded random order) still completes with agreement', () => {
+    const a = new PqPeer('initiator', backend, 'reorder A');
+    const b = new PqPeer('responder', backend, 'reorder B');
+    const toA: PqWireMessage[] = [];
+    const toB: PqWireMessage[] = [];
+    const r = deterministicRandom('reorder schedule');
+    const pick = (q: PqWireMessage[]) => q.splice((r(1)[0] as number) % q.length, 1)[0] as PqWireMessage;
+    let steps = 0;
+    while (completedExchanges(a, b) < 2 && steps < 2000) {
+      steps++;
+      const choice = (r(1)[0] as number) % 4;
+      if (choice === 0) toB.push(a.send());
+      else if (choice === 1 && b.canSend) toA.push(b.send());
+      else if (choice === 2 && toB.length > 0) b.receive(pick(toB), backend);
+      else if (choice === 3 && toA.length > 0) a.receive(pick(toA), backend);
+    }
+    expect(completedExchanges(a, b)).toBe(2);
+    expect(checkAgreement(a, b)).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('chunk handling', () => {
+  /** X's messages carrying the whole key once over, and the ek itself. */
+  function keyMessages(count: number): { x: PqState; chunks: PqChunks[]; ek: Uint8Array } {
+    const p = cryptoProvider(backend, deterministicRandom('chunk handling X'));
+    let x = initialPqState('initiator');
+    const chunks: PqChunks[] = [];
+    for (let i = 0; i < count; i++) {
+      const r = pqOnSend(p, x);
+      x = r.state;
+      chunks.push(r.chunks as PqChunks);
+    }
+    if (x.phase !== 'sendingKey' || !x.keys) throw new Error('unexpected phase');
+    return { x, chunks, ek: x.keys.ek };
+  }
+
+  it('duplicated and reordered chunks: Y decodes the same key from any order, duplicates change nothing', () => {
+    const { chunks, ek } = keyMessages(12);
+    let y = initialPqState('responder');
+    const order = [...chunks].reverse();
+    for (const c of order) {
+      const before = y.phase === 'collectingKey' ? y.chunks.length : -1;
+      y = pqOnReceive(quietP, y, c);
+      const again = pqOnReceive(quietP, y, c);
+      // A duplicate only counts the message: the held chunks are unchanged.
+      expect(encodePqState({ ...again, receivedSinceSend: y.receivedSinceSend })).toEqual(encodePqState(y));
+      if (y.phase === 'collectingKey') expect(y.chunks.length).toBeGreaterThan(before);
+    }
+    expect(y.phase).toBe('keyReceived');
+    if (y.phase === 'keyReceived') expect(toHex(y.ek)).toBe(toHex(ek));
+  });
+
+  it('any 19 distinct ek chunks from parity alone decode the key (MDS), and at most k are ever held', () => {
+    const p = cryptoProvider(backend, deterministicRandom('parity X'));
+    let x = initialPqState('initiator');
+    const sent: PqChunks[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = pqOnSend(p, x);
+      x = r.state;
+      sent.push(r.chunks as PqChunks);
+    }
+    // Only the messages whose chunks are all parity (index >= 19) arrive.
+    let y = initialPqState('responder');
+    for (const c of sent.filter((c) => c.chunks.every((ch) => ch.index >= EK_CHUNKS))) {
+      if (y.phase !== 'collectingKey') break;
+      y = pqOnReceive(quietP, y, c);
+      if (y.phase === 'collectingKey') expect(y.chunks.length).toBeLessThan(EK_CHUNKS);
+    }
+    expect(y.phase).toBe('keyReceived');
+    if (x.phase === 'sendingKey' && x.keys && y.phase === 'keyReceived') expect(y.ek).toEqual(x.keys.ek);
+  });
+
+  it('sends 2 chunks normally and 8 when quiet (QUIET_RATIO messages received since the last send); indices wrap 254 -> 0', () => {
+    const p = cryptoProvider(backend, deterministicRandom('counts'));
+    let y = initialPqState('responder');
+    const { chunks } = keyMessages(10);
+    for (const c of chunks) y = pqOnReceive(quietP, y, c);
+    expect(y.receivedSinceSend).toBe(QUIET_RATIO);
+    const burst = pqOnSend(p, y);
+    expect(burst.chunks?.kind).toBe(PqKind.ciphertext);
+    expect(burst.chunks?.chunks.map((c) => c.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(BURST_CHUNKS).toBe(MAX_CHUNKS_PER_MESSAGE);
+    const normal = pqOnSend(p, burst.state);
+    expect(normal.chunks?.chunks.map((c) => c.index)).toEqual([8, 9]);
+    expect(CHUNKS_PER_MESSAGE).toBe(2);
+    let s = normal.state;
+    let last: number[] = [];
+    for (let i = 0; i < 123; i++) {
+      const r = pqOnSend(p, s);
+      s = r.state;
+      last = (r.chunks as PqChunks).chunks.map((c) => c.index);
+    }
+    // 10 + 123 x 2 = 256 chunks sent: the last pair is indices 254 and 0.
+    expect(last).toEqual([254, 0]);
+  });
+
+  it('draws 64 bytes for the key pair and 32 for the encapsulation, lazily in send, and nothing anywhere else', () => {
+    const draws: number[] = [];
+    const source = deterministicRandom('draws');
+    const counting = cryptoProvider(backend, (n) => {
+      draws.push(n);
+      return source(n);
+    });
+    let x = initialPqState('initiator');
+    let y = initialPqState('responder');
+    // Y with nothing to send draws nothing.
+    y = pqOnSend(counting, y).state;
+    expect(draws).toEqual([]);
+    for (let i = 0; i < 10; i++) {
+      const r = pqOnSend(counting, x);
+      x = r.state;
+      y = pqOnReceive(quietP, y, r.chunks);
+    }
+    expect(draws).toEqual([64]);
+    expect(y.phase).toBe('keyReceived');
+    for (let i = 0; i < 9; i++) {
+      const r = pqOnSend(counting, y);
+      y = r.state;
+      x = pqOnReceive(quietP, x, r.chunks);
+    }
+    expect(draws).toEqual([64, 32]);
+    expect(x.phase).toBe('holdingSecret');
+    // The secrets agree before either is mixed.
+    if (x.phase === 'holdingSecret' && y.phase === 'sendingCt') expect(toHex(x.secret)).toBe(toHex(y.secret));
+    const sx = pqSecretForStep(x, { side: 'send' });
+    const sy = pqSecretForStep(y, { side: 'receive', epoch: 1 });
+    expect(sx.secret).toHaveLength(32);
+    expect(sx.secret).toEqual(sy.secret);
+    expect(sx.epoch).toBe(1);
+    expect(pqRootEpoch(sx.state)).toBe(1);
+    expect(pqRootEpoch(sy.state)).toBe(1);
+    // Roles swap: the responder sends the key of exchange 2.
+    expect(sx.state.phase).toBe('collectingKey');
+    expect(sy.state.phase).toBe('sendingKey');
+    expect(sy.state.exchange).toBe(2);
+  });
+});
+
+describe('refusals: typed, state unchanged, nothing drawn', () => {
+  const p = cryptoProvider(backend, deterministicRandom('refusals'));
+  // Y in collectingKey with some chunks; X in sendingKey with a key; X awaiting ct.
+  let x = initialPqState('initiator');
+  let y = initialPqState('responder');
+  const ekMessages: PqChunks[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = pqOnSend(p, x);
+    x = r.state;
+    ekMessages.push(r.chunks as PqChunks);
+  }
+  for (const c of ekMessages) y = pqOnReceive(quietP, y, c);
+  const freshX = initialPqState('initiator');
+  const data = new Uint8Array(64);
+  const chunk = (index: number) => ({ index, bytes: data });
+
+  // An encapsulation key whose first coefficient is q: encoded as Y would receive it.
+  const badEk = new Uint8Array(MLKEM768_PUBLIC_KEY_BYTES);
+  badEk[0] = 0x01;
+  badEk[1] = 0x0d; // 0xd01 = 3329
+  const badEkChunks = encodeChunks(
+    badEk,
+    Array.from({ length: EK_CHUNKS }, (_, i) => i),
+  );
+  let yNearlyDone = initialPqState('responder');
+  for (let i = 0; i < 16; i += 8) {
+    yNearlyDone = pqOnReceive(quietP, yNearlyDone, {
+      exchange: 1,
+      kind: 1,
+      chunks: badEkChunks.slice(i, i + 8).map((bytes, j) => ({ index: i + j, bytes })),
+    });
+  }
+
+  const cases: { name: string; state: PqState; chunks: PqChunks; reason: string }[] = [
+    { name: 'a future exchange', state: y, chunks: { exchange: 2, kind: 1, chunks: [chunk(0)] }, reason: 'future_exchange' },
+    { name: 'ct chunks to the ek receiver (wrong kind)', state: y, chunks: { exchange: 1, kind: 2, chunks: [chunk(0)] }, reason: 'kind' },
+    { name: 'ek chunks to the ek sender (wrong kind)', state: x, chunks: { exchange: 1, kind: 1, chunks: [chunk(0)] }, reason: 'kind' },
+    { name: 'ct chunks before any key was sent', state: freshX, chunks: { exchange: 1, kind: 2, chunks: [chunk(0)] }, reason: 'premature' },
+    {
+      name: `${MAX_CHUNKS_PER_MESSAGE + 1} chunks in one message`,
+      state: y,
+      chunks: { exchange: 1, kind: 1, chunks: Array.from({ length: 9 }, (_, i) => chunk(i + 20)) },
+      reason: 'count',
+    },
+    { name: 'no chunks', state: y, chunks: { exchange: 1, kind: 1, chunks: [] }, reason: 'count' },
+    { name: 'a repeated index', state: y, chunks: { exchange: 1, kind: 1, chunks: [chunk(30), chunk(30)] }, reason: 'duplicate' },
+    { name: 'index 255', state: y, chunks: { exchange: 1, kind: 1, chunks: [chunk(255)] }, reason: 'index' },
+    {
+      name: 'a 63-byte chunk',
+      state: y,
+      chunks: { exchange: 1, kind: 1, chunks: [{ index: 30, bytes: new Uint8Array(63) }] },
+      reason: 'length',
+    },
+    { name: 'exchange 0', state: y, chunks: { exchange: 0, kind: 1, chunks: [chunk(0)] }, reason: 'exchange' },
+    { name: 'kind 3', state: y, chunks: { exchange: 1, kind: 3 as 1, chunks: [chunk(0)] }, reason: 'kind' },
+    {
+      name: 'a decoded key failing the FIPS 203 modulus check',
+      state: yNearlyDone,
+      chunks: { exchange: 1, kind: 1, chunks: badEkChunks.slice(16).map((bytes, j) => ({ index: 16 + j, bytes })) },
+      reason: 'bad_key',
+    },
+  ];
+
+  for (const c of cases) {
+    it(`${c.name}: PQ_CHUNK_INVALID (${c.reason})`, () => {
+      const before = encodePqState(c.state);
+      const snapshot = structuredClone(c.state);
+      expect(refusal(() => pqOnReceive(quietP, c.state, c.chunks))).toEqual({ code: 'PQ_CHUNK_INVALID', reason: c.reason });
+      expect(encodePqState(c.state)).toEqual(before);
+      expect(c.state).toEqual(snapshot);
+    });
+  }
+
+  it('the bad key really is one noble refuses, and the good ones pass the check', () => {
+    expect(mlkemEncapsulationKeyValid(badEk)).toBe(false);
+    expect(() => backend.mlkemEncapsulate(badEk, new Uint8Array(32))).toThrow();
+    if (x.phase === 'sendingKey' && x.keys) expect(mlkemEncapsulationKeyValid(x.keys.ek)).toBe(true);
+  });
+
+  it('a chunk list from the wire with a wrong shape is PQ_CHUNK_INVALID; bytes that are not canonical CBOR are MALFORMED', () => {
+    const ok = encodePqChunks({ exchange: 1, kind: 1, chunks: [chunk(3)] });
+    expect(decodePqChunks(ok).chunks[0]?.index).toBe(3);
+    const longer = Uint8Array.from([0x84, ...ok.subarray(1), 0x00]);
+    expect(refusal(() => decodePqChunks(longer))).toEqual({ code: 'PQ_CHUNK_INVALID', reason: 'shape' });
+    const notCanonical = Uint8Array.from([0x83, 0x18, 0x01, ...ok.subarray(2)]);
+    expect(refusal(() => decodePqChunks(notCanonical)).code).toBe('MALFORMED');
+  });
+
+  it('chunks of a past exchange are ignored (late messages are normal)', () => {
+    const later = { ...y, exchange: 3 } as PqState;
+    const after = pqOnReceive(quietP, later, { exchange: 2, kind: 2, chunks: [chunk(0)] });
+    expect(after.phase).toBe(later.phase);
+    expect(after.exchange).toBe(3);
+  });
+
+  it('PQ_EPOCH_INVALID: an epoch two ahead, one ahead without the secret, or behind; state unchanged', () => {
+    // y is Y of exchange 1 (root epoch 0) still collecting: epoch 1 is not yet possible.
+    for (const epoch of [2, 1, -1, 0xffffffff]) {
+      expect(refusal(() => pqSecretForStep(y, { side: 'receive', epoch })).code).toBe('PQ_EPOCH_INVALID');
+    }
+    const s = pqSecretForStep(y, { side: 'receive', epoch: 0 });
+    expect(s.secret).toHaveLength(0);
+    expect(s.state).toBe(y);
+  });
+});
+
+describe('stored form (§5.6)', () => {
+  function everyPhase(): PqState[] {
+    const p = cryptoProvider(backend, deterministicRandom('phases'));
+    const states: PqState[] = [];
+    let x = initialPqState('initiator');
+    let y = initialPqState('responder');
+    states.push(x, y);
+    while (y.phase === 'collectingKey') {
+      const r = pqOnSend(p, x);
+      x = r.state;
+      y = pqOnReceive(quietP, y, r.chunks);
+      states.push(x, y);
+    }
+    while (x.phase !== 'holdingSecret') {
+      const r = pqOnSend(p, y);
+      y = r.state;
+      x = pqOnReceive(quietP, x, r.chunks);
+      states.push(x, y);
+    }
+    const sx = pqSecretForStep(x, { side: 'send' }).state;
+    const sy = pqSecretForStep(y, { side: 'receive', epoch: 1 }).state;
+    states.push(sx, sy);
+    return states;
+  }
+
+  it('every phase round-trips byte for byte and stays under MAX_PQ_STATE_BYTES', () => {
+    const states = everyPhase();
+    const phases = new Set(states.map((s) => s.phase));
+    expect([...phases].sort()).toEqual(['awaitingCt', 'collectingKey', 'holdingSecret', 'keyReceived', 'sendingCt', 'sendingKey']);
+    let largest = 0;
+    for (const s of states) {
+      const bytes = encodePqState(s);
+      largest = Math.max(largest, bytes.length);
+      expect(decodePqState(bytes)).toEqual(s);
+      expect(toHex(encodePqState(decodePqState(bytes)))).toBe(toHex(bytes));
+    }
+    expect(largest).toBeLessThanOrEqual(MAX_PQ_STATE_BYTES);
+  });
+
+  it('refuses damaged records with BAD_RECORD', () => {
+    const states = everyPhase();
+    const find = (phase: string) => states.find((s) => s.phase === phase) as PqState;
+    const bad: [string, unknown][] = [
+      ['phase of the other role', { ...find('collectingKey'), role: 'initiator' }],
+      [
+        'ek chunks at k',
+        { ...find('collectingKey'), chunks: Array.from({ length: EK_CHUNKS }, (_, i) => ({ index: i, bytes: new Uint8Array(64) })) },
+      ],
+      [
+        'ct chunks at k',
+        { ...find('awaitingCt'), chunks: Array.from({ length: CT_CHUNKS }, (_, i) => ({ index: i, bytes: new Uint8Array(64) })) },
+      ],
+      ['a held chunk repeated', { ...find('collectingKey'), chunks: [0, 0].map((index) => ({ index, bytes: new Uint8Array(64) })) }],
+      ['an ek that fails the modulus check', { ...find('keyReceived'), ek: new Uint8Array(MLKEM768_PUBLIC_KEY_BYTES).fill(0xff) }],
+      ['a short ct', { ...find('sendingCt'), ct: new Uint8Array(MLKEM768_CIPHERTEXT_BYTES - 1) }],
+      ['next index 255', { ...find('sendingCt'), next: 255 }],
+      ['exchange 0', { ...find('collectingKey'), exchange: 0 }],
+    ];
+    for (const [name, s] of bad) {
+      let bytes: Uint8Array;
+      try {
+        bytes = encodePqState(s as PqState);
+      } catch {
+        continue;
+      }
+      expect(refusal(() => decodePqState(bytes)).code, name).toBe('BAD_RECORD');
+    }
+    const good = encodePqState(find('sendingKey'));
+    expect(refusal(() => decodePqState(Uint8Array.from([...good, 0]))).code).toBe('BAD_RECORD');
+    expect(refusal(() => decodePqState(new Uint8Array(MAX_PQ_STATE_BYTES + 1))).code).toBe('BAD_RECORD');
+  });
+});
+
+describe('property: any schedule of sends, losses and reordered deliveries', () => {
+  it('never refuses honest traffic, and every root step known to both mixed the same secret, exchanges in order', () => {
+    const action = fc.record({ op: fc.integer({ min: 0, max: 5 }), pick: fc.nat(), lost: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(action, { minLength: 20, maxLength: 160 }), fc.nat(), (actions, seed) => {
+        const a = new PqPeer('initiator', backend, `prop A ${seed}`);
+        const b = new PqPeer('responder', backend, `prop B ${seed}`);
+        const toA: PqWireMessage[] = [];
+        const toB: PqWireMessage[] = [];
+        for (const { op, pick, lost } of actions) {
+          if (op <= 1) {
+            const m = a.send();
+            if (!lost) toB.push(m);
+          } else if (op <= 3 && b.canSend) {
+            const m = b.send();
+            if (!lost) toA.push(m);
+          } else if (op === 4 && toB.length > 0) b.receive(toB.splice(pick % toB.length, 1)[0] as PqWireMessage, backend);
+          else if (op === 5 && toA.length > 0) a.receive(toA.splice(pick % toA.length, 1)[0] as PqWireMessage, backend);
+        }
+        checkAgreement(a, b);
+        const inOrder = (m: number[]) => m.every((x, i) => x === i + 1);
+        return inOrder(a.mixed) && inOrder(b.mixed) && Math.abs(a.state.exchange - b.state.exchange) <= 1;
+      }),
+      { numRuns: 40, seed: 17 },
+    );
+  });
+});
