@@ -20,6 +20,7 @@ import { checkHpke } from './checks/hpke.mjs';
 import { checkKeys } from './checks/keys.mjs';
 import { checkPadding } from './checks/padding.mjs';
 import { checkPqChunks } from './checks/pq-chunks.mjs';
+import { checkPqRatchet } from './checks/pq-ratchet.mjs';
 import { checkRatchet } from './checks/ratchet.mjs';
 import { checkRecords } from './checks/records.mjs';
 import { checkSafetyNumber } from './checks/safety-number.mjs';
@@ -36,6 +37,7 @@ const FILES = [
   'groups.json',
   'hpke.json',
   'pq-chunks.json',
+  'pq-ratchet.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -53,6 +55,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkGroups(files['groups.json']);
   checkHpke(files['hpke.json']);
   checkPqChunks(files['pq-chunks.json']);
+  checkPqRatchet(files['pq-ratchet.json']);
   return FILES.map((name) => files[name].finish());
 }
 
