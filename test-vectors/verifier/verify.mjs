@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkCbor } from './checks/cbor.mjs';
+import { checkFranking } from './checks/franking.mjs';
 import { checkGroups } from './checks/groups.mjs';
 import { checkHandshake } from './checks/handshake.mjs';
 import { checkHpke } from './checks/hpke.mjs';
@@ -38,6 +39,7 @@ const FILES = [
   'hpke.json',
   'pq-chunks.json',
   'pq-ratchet.json',
+  'franking.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -56,6 +58,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkHpke(files['hpke.json']);
   checkPqChunks(files['pq-chunks.json']);
   checkPqRatchet(files['pq-ratchet.json']);
+  checkFranking(files['franking.json']);
   return FILES.map((name) => files[name].finish());
 }
 

@@ -1,0 +1,47 @@
+// The franking tag (spec/design/formats-v2.md §6.1) against
+// test-vectors/franking.json, with each backend.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { fromHex, toHex } from '../src/bytes.ts';
+import type { CryptoBackend } from '../src/crypto/backend.ts';
+import { nobleBackend } from '../src/crypto/noble.ts';
+import { nodeBackend } from '../src/crypto/node.ts';
+import { checkFrankingTag, frankingTag } from '../src/franking/tag.ts';
+import { FRANKING_FILE, buildFranking } from './support/franking-vectors.ts';
+
+const TEXT = readFileSync(FRANKING_FILE, 'utf8');
+// biome-ignore lint/suspicious/noExplicitAny: vector JSON is read field by field.
+const VECTORS: any = JSON.parse(TEXT);
+// biome-ignore lint/suspicious/noExplicitAny: as above.
+const group = (type: string): any[] => VECTORS.testGroups.find((g: { type: string }) => g.type === type).tests;
+
+it('test-vectors/franking.json equals the generator output byte for byte', () => {
+  expect(TEXT === buildFranking()).toBe(true);
+});
+
+for (const backend of [nobleBackend, nodeBackend] as CryptoBackend[]) {
+  describe(`franking tags with the ${backend.name} backend`, () => {
+    const sender = (t: { senderAccount: string; senderDeviceId: number }) => ({
+      accountKey: fromHex(t.senderAccount),
+      deviceId: t.senderDeviceId,
+    });
+    it('computes every valid tag and accepts it', () => {
+      for (const t of group('FrankingTag')) {
+        expect(toHex(frankingTag(backend, fromHex(t.frankingKey), sender(t), fromHex(t.plaintext))), t.comment).toBe(t.tag);
+        expect(checkFrankingTag(backend, fromHex(t.frankingKey), sender(t), fromHex(t.plaintext), fromHex(t.tag))).toBe(true);
+      }
+    });
+    it('refuses every mismatching tag', () => {
+      for (const t of group('FrankingTagMismatch')) {
+        expect(checkFrankingTag(backend, fromHex(t.frankingKey), sender(t), fromHex(t.plaintext), fromHex(t.tag)), t.comment).toBe(false);
+      }
+    });
+  });
+}
+
+it('refuses misuse: a key or account of the wrong length, a device id out of range', () => {
+  const k = new Uint8Array(32);
+  expect(() => frankingTag(nobleBackend, new Uint8Array(31), { accountKey: k, deviceId: 1 }, k)).toThrow(RangeError);
+  expect(() => frankingTag(nobleBackend, k, { accountKey: new Uint8Array(33), deviceId: 1 }, k)).toThrow(RangeError);
+  expect(() => frankingTag(nobleBackend, k, { accountKey: k, deviceId: -1 }, k)).toThrow(RangeError);
+});
