@@ -19,6 +19,8 @@ export const Label = {
   groupChain: 'Parley v1 group chain',
   /** v2 franking tag (spec/design/formats-v2.md §6.1). */
   frankingTag: 'Parley v2 franking tag',
+  /** v2 group message signature input (spec/design/formats-v2.md §8.1). */
+  groupMessage2: 'Parley v2 group message',
 } as const;
 
 /** HKDF `info` strings (bytes). */

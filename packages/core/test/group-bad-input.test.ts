@@ -271,7 +271,8 @@ describe('group bad input: encodings', () => {
     expectUnchanged(b.session, () => b.session.decrypt(encodeCbor([1, 3, m.headerBytes, new Uint8Array(15), m.signature])), 'MALFORMED');
     expectUnchanged(
       b.session,
-      () => b.session.decrypt(encodeCbor([2, 3, m.headerBytes, m.ciphertext, m.signature])),
+      // Version 2 exists now (formats-v2 §8.1); 3 is the first unknown one.
+      () => b.session.decrypt(encodeCbor([3, 3, m.headerBytes, m.ciphertext, m.signature])),
       'UNSUPPORTED_VERSION',
     );
     expectUnchanged(b.session, () => b.session.decrypt(encodeCbor([1, 2, m.headerBytes, m.ciphertext, m.signature])), 'MALFORMED');

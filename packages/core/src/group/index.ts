@@ -8,4 +8,12 @@ export { type GroupMember, memberOf, sameMember } from './member.ts';
 export { GroupDistribution, type MembershipChange } from './membership.ts';
 export { type GroupHeader, peekGroupMessage } from './message.ts';
 export type { DistributionAccepted } from './receive.ts';
-export { type GroupDecryptResult, type GroupEncryptResult, GroupSession, type GroupSessionOptions } from './session.ts';
+export {
+  type GroupDecryptOptions,
+  type GroupDecryptResult,
+  type GroupEncryptOptions,
+  type GroupEncryptResult,
+  type GroupFranking,
+  GroupSession,
+  type GroupSessionOptions,
+} from './session.ts';

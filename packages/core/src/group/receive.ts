@@ -133,6 +133,14 @@ export interface GroupOpened {
   readonly change: ReceiveChange;
 }
 
+/** A decoded group message of either version: what the checks below need. */
+export interface DecodedGroupMessage {
+  readonly header: GroupHeader;
+  readonly headerBytes: Uint8Array;
+  readonly ciphertext: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
 /**
  * Verifies and decrypts a group message. The checks run cheapest first and
  * the signature before the AEAD, so a forgery costs one verification and
@@ -141,8 +149,24 @@ export interface GroupOpened {
  * DECRYPT_FAILED, BAD_PADDING, or a decoding error.
  */
 export function openGroupMessage(p: CryptoProvider, state: GroupState, bytes: Uint8Array): GroupOpened {
-  const b = p.backend;
   const m = decodeGroupMessage(bytes);
+  const { padded, ...rest } = openVerified(p, state, m, groupSignedBytes(m.headerBytes, m.ciphertext));
+  return { ...rest, plaintext: unpad(padded) };
+}
+
+/**
+ * The checks and the decryption shared by both versions (08 §5.3 steps
+ * 1-12), given the bytes the signature covers. Returns the padded body;
+ * the caller unpads and, for v2, checks the franking tag before anything is
+ * committed.
+ */
+export function openVerified(
+  p: CryptoProvider,
+  state: GroupState,
+  m: DecodedGroupMessage,
+  signedBytes: Uint8Array,
+): Omit<GroupOpened, 'plaintext'> & { readonly padded: Uint8Array } {
+  const b = p.backend;
   const h = m.header;
   if (!bytesEqual(h.groupId, state.groupId)) fail('UNKNOWN_GROUP', 'message is for another group');
   const details = { deviceId: h.sender.deviceId, generation: h.generation, iteration: h.iteration };
@@ -164,7 +188,7 @@ export function openGroupMessage(p: CryptoProvider, state: GroupState, bytes: Ui
 
   // Only the holder of the chain's signing key can have made this message:
   // another member knows the chain key, never the signing key.
-  if (!b.ed25519Verify(chain.signingKey, groupSignedBytes(m.headerBytes, m.ciphertext), m.signature)) {
+  if (!b.ed25519Verify(chain.signingKey, signedBytes, m.signature)) {
     fail('BAD_SIGNATURE', 'group message signature does not verify', details);
   }
   if (h.epoch !== chain.epoch) fail('STALE_EPOCH', "message epoch differs from its chain's epoch", { ...details, epoch: h.epoch });
@@ -177,13 +201,13 @@ export function openGroupMessage(p: CryptoProvider, state: GroupState, bytes: Ui
     const id = skippedKeyId(senderKey, h.generation, h.iteration);
     const kept = state.skipped.get(id);
     if (!kept) fail('DUPLICATE_MESSAGE', 'message was already received (or its key was evicted)', details);
-    const plaintext = open(p, kept.keys.key, kept.keys.nonce, m.ciphertext, m.headerBytes, details);
-    return { plaintext, header: h, sender: member, change: { senderKey, chains: entry, deleteSkipped: [id], addSkipped: [], retired: [] } };
+    const padded = open(p, kept.keys.key, kept.keys.nonce, m.ciphertext, m.headerBytes, details);
+    return { padded, header: h, sender: member, change: { senderKey, chains: entry, deleteSkipped: [id], addSkipped: [], retired: [] } };
   }
 
   // 2. This message or a later one: step the chain forward, keeping the keys stepped over.
   const walk = walkGroupChain(b, chain.chainKey, chain.iteration, h.iteration);
-  const plaintext = open(p, walk.keys.key, walk.keys.nonce, m.ciphertext, m.headerBytes, details);
+  const padded = open(p, walk.keys.key, walk.keys.nonce, m.ciphertext, m.headerBytes, details);
   const chains = entry.chains.slice();
   chains[index] = { ...chain, iteration: h.iteration + 1, chainKey: walk.chainKey };
   const addSkipped = walk.skipped.map((keys, i): readonly [string, SkippedKey] => {
@@ -191,7 +215,7 @@ export function openGroupMessage(p: CryptoProvider, state: GroupState, bytes: Ui
     return [skippedKeyId(senderKey, h.generation, iteration), { member, generation: h.generation, iteration, keys }];
   });
   return {
-    plaintext,
+    padded,
     header: h,
     sender: member,
     change: { senderKey, chains: { ...entry, chains }, deleteSkipped: [], addSkipped, retired: [chain.chainKey, walk.keys.key] },
@@ -208,7 +232,7 @@ function open(
 ): Uint8Array {
   const padded = p.backend.aeadOpen(key, nonce, ciphertext, headerBytes);
   if (!padded) fail('DECRYPT_FAILED', 'group message authentication failed', details);
-  return unpad(padded);
+  return padded;
 }
 
 /** True when `m` names the same device as `certificate` (exported for the fan-out helper). */

@@ -30,8 +30,11 @@ import {
 } from './limits.ts';
 import { type GroupMember, checkMember, copyMember, memberKey, memberOf } from './member.ts';
 import { GroupDistribution, type MembershipChange, changeMembers, othersOf, rotate } from './membership.ts';
+import { GROUP_MESSAGE_VERSION_2, groupMessageVersion } from './message-v2.ts';
 import { type DistributionAccepted, acceptDistribution, openGroupMessage } from './receive.ts';
+import { openGroupMessageV2 } from './receive-v2.ts';
 import { encodeMyDistribution, newSendingChain, sealGroupMessage } from './send.ts';
+import { sealGroupMessageV2 } from './send-v2.ts';
 import { type GroupState, commitReceive, groupStateFromCbor, serializeGroupState } from './state.ts';
 
 export interface GroupSessionOptions {
@@ -53,6 +56,33 @@ export interface GroupEncryptResult {
    * message.
    */
   readonly distribution: GroupDistribution | null;
+  /**
+   * Version 2 only (null for v1): the franking tag in the signed header, to
+   * be sent with the envelope so the relay can frank it (formats-v2 §6.2).
+   */
+  readonly frankingTag: Uint8Array | null;
+}
+
+export interface GroupEncryptOptions {
+  /** Wire version: 1 (default, as before) or 2, the franked format of formats-v2 §8.1. */
+  readonly version?: 1 | 2;
+  /** Version 2: the sender's attestation (64 bytes, formats-v2 §6.3) carried in the body. */
+  readonly attestation?: Uint8Array;
+}
+
+export interface GroupDecryptOptions {
+  /**
+   * Version 2: the franking tag the relay delivered (and franked) with the
+   * envelope; it must equal the signed one, else FRANKING_TAG_MISMATCH.
+   */
+  readonly frankingTag?: Uint8Array;
+}
+
+/** What a receiver keeps to report a v2 message (formats-v2 §6.5); deleted with the message. */
+export interface GroupFranking {
+  readonly key: Uint8Array;
+  readonly tag: Uint8Array;
+  readonly attestation: Uint8Array | null;
 }
 
 export interface GroupDecryptResult {
@@ -61,6 +91,10 @@ export interface GroupDecryptResult {
   readonly epoch: number;
   readonly generation: number;
   readonly iteration: number;
+  /** The message's wire version. */
+  readonly version: 1 | 2;
+  /** Version 2: the checked franking key and tag; null for v1, which has none. */
+  readonly franking: GroupFranking | null;
 }
 
 export class GroupSession {
@@ -174,16 +208,27 @@ export class GroupSession {
    * whatever the group size. Rotates first when the rotation interval is
    * reached (then `distribution` is non-null and must be sent as well).
    */
-  encrypt(plaintext: Uint8Array): GroupEncryptResult {
+  encrypt(plaintext: Uint8Array, options: GroupEncryptOptions = {}): GroupEncryptResult {
     if (!(plaintext instanceof Uint8Array)) throw new TypeError('"plaintext" expected Uint8Array');
+    const version = options.version ?? 1;
+    if (version !== 1 && version !== GROUP_MESSAGE_VERSION_2) throw new RangeError('"version" expected 1 or 2');
+    if (options.attestation !== undefined) {
+      if (version !== 2) throw new RangeError('"attestation" is carried by version 2 only');
+      abytes(options.attestation, 'attestation', 64);
+    }
     if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new RangeError(`"plaintext" exceeds ${MAX_PLAINTEXT_BYTES} bytes`);
     const p = this.#provider;
     let state = this.#state;
     let distribution: GroupDistribution | null = null;
     if (state.sending.iteration >= state.rotateAfter) ({ state, distribution } = rotate(p, state));
+    if (version === 2) {
+      const out = sealGroupMessageV2(p, state, plaintext, options.attestation ?? null);
+      this.#state = { ...state, sending: out.sending };
+      return { message: out.message, distribution, frankingTag: out.frankingTag };
+    }
     const out = sealGroupMessage(p, state, plaintext);
     this.#state = { ...state, sending: out.sending };
-    return { message: out.message, distribution };
+    return { message: out.message, distribution, frankingTag: null };
   }
 
   /**
@@ -191,8 +236,23 @@ export class GroupSession {
    * ParleyError) nothing changes; UNKNOWN_CHAIN usually means the sender's
    * distribution has not arrived yet: keep the message and retry after it.
    */
-  decrypt(bytes: Uint8Array): GroupDecryptResult {
+  decrypt(bytes: Uint8Array, options: GroupDecryptOptions = {}): GroupDecryptResult {
     if (!(bytes instanceof Uint8Array)) throw new TypeError('"bytes" expected Uint8Array');
+    if (options.frankingTag !== undefined) abytes(options.frankingTag, 'frankingTag');
+    if (groupMessageVersion(bytes) === GROUP_MESSAGE_VERSION_2) {
+      const opened = openGroupMessageV2(this.#provider, this.#state, bytes, options.frankingTag ?? null);
+      commitReceive(this.#state, opened.change);
+      const h = opened.header;
+      return {
+        plaintext: opened.plaintext,
+        sender: copyMember(opened.sender),
+        epoch: h.epoch,
+        generation: h.generation,
+        iteration: h.iteration,
+        version: 2,
+        franking: { key: opened.frankingKey, tag: new Uint8Array(h.frankingTag), attestation: opened.attestation },
+      };
+    }
     const opened = openGroupMessage(this.#provider, this.#state, bytes);
     commitReceive(this.#state, opened.change);
     const h = opened.header;
@@ -202,6 +262,8 @@ export class GroupSession {
       epoch: h.epoch,
       generation: h.generation,
       iteration: h.iteration,
+      version: 1,
+      franking: null,
     };
   }
 
