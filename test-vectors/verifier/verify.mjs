@@ -16,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkCbor } from './checks/cbor.mjs';
 import { checkFranking } from './checks/franking.mjs';
 import { checkGroups } from './checks/groups.mjs';
+import { checkGroupsV2 } from './checks/groups-v2.mjs';
 import { checkHandshake } from './checks/handshake.mjs';
 import { checkHpke } from './checks/hpke.mjs';
 import { checkKeys } from './checks/keys.mjs';
@@ -40,6 +41,7 @@ const FILES = [
   'pq-chunks.json',
   'pq-ratchet.json',
   'franking.json',
+  'groups-v2.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -59,6 +61,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkPqChunks(files['pq-chunks.json']);
   checkPqRatchet(files['pq-ratchet.json']);
   checkFranking(files['franking.json']);
+  checkGroupsV2(files['groups-v2.json']);
   return FILES.map((name) => files[name].finish());
 }
 
