@@ -18,6 +18,9 @@ describe('independent verifier', () => {
       'groups.json',
       'hpke.json',
       'pq-chunks.json',
+      'pq-ratchet.json',
+      'franking.json',
+      'groups-v2.json',
     ]);
     for (const r of reports) {
       expect(r.failures, r.file).toEqual([]);
