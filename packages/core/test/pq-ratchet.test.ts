@@ -11,9 +11,11 @@ import { MLKEM768_CIPHERTEXT_BYTES, MLKEM768_PUBLIC_KEY_BYTES } from '../src/cry
 import { nodeBackend } from '../src/crypto/node.ts';
 import { cryptoProvider } from '../src/crypto/provider.ts';
 import { ParleyError } from '../src/errors.ts';
+import { type CborValue, decodeCbor, encodeCbor } from '../src/codec/cbor.ts';
 import { MAX_CHUNKS_PER_MESSAGE, type PqChunks, PqKind, decodePqChunks, encodePqChunks } from '../src/pq/chunks.ts';
 import { encodeChunks } from '../src/pq/erasure.ts';
 import { mlkemEncapsulationKeyValid } from '../src/pq/kem.ts';
+import { pqRatchetPort } from '../src/pq/port.ts';
 import { BURST_CHUNKS, CHUNKS_PER_MESSAGE, QUIET_RATIO, pqOnReceive, pqOnSend, pqSecretForStep } from '../src/pq/ratchet.ts';
 import {
   CT_CHUNKS,
@@ -469,5 +471,51 @@ describe('property: any schedule of sends, losses and reordered deliveries', () 
       }),
       { numRuns: 40, seed: 17 },
     );
+  });
+});
+
+describe('the port ratchet v2 drives (pq/port.ts)', () => {
+  it('ping-pong through the port: stored forms in and out, both sides mix the same secrets at the same steps', () => {
+    const p = cryptoProvider(backend, deterministicRandom('port'));
+    type Side = { state: CborValue; root: number; chainEpoch: number; mixed: string[] };
+    const a: Side = { state: pqRatchetPort.initial(true), root: 0, chainEpoch: 0, mixed: [] };
+    const b: Side = { state: pqRatchetPort.initial(false), root: 0, chainEpoch: 0, mixed: [] };
+    // In ping-pong every message starts a new chain, so every receipt is a DH step.
+    const deliver = (from: Side, to: Side) => {
+      const out = pqRatchetPort.onSend(p, from.state);
+      from.state = out.state;
+      const epoch = from.chainEpoch;
+      if (epoch !== to.root) {
+        const taken = epoch === to.root + 1 ? pqRatchetPort.takeReceiveSecret(to.state, epoch) : null;
+        if (!taken) throw new Error('PQ_EPOCH_INVALID');
+        to.state = taken.state;
+        to.mixed.push(toHex(taken.secret));
+        to.root = epoch;
+      }
+      to.state = pqRatchetPort.onReceive(
+        backend,
+        to.state,
+        out.chunks === null ? null : decodeCbor(encodeCbor(out.chunks), 'pq', 4096),
+        epoch,
+      );
+      const mine = pqRatchetPort.takeSendSecret(to.state, to.root);
+      to.chainEpoch = to.root;
+      if (mine) {
+        to.state = mine.state;
+        to.mixed.push(toHex(mine.secret));
+        to.root += 1;
+        to.chainEpoch = to.root;
+      }
+      to.state = pqRatchetPort.checkStored(decodeCbor(encodeCbor(to.state), 'state', MAX_PQ_STATE_BYTES));
+    };
+    for (let i = 0; i < 45 && b.mixed.length < 2; i++) {
+      deliver(a, b);
+      deliver(b, a);
+    }
+    expect(a.mixed).toHaveLength(2);
+    expect(b.mixed).toEqual(a.mixed);
+    expect([a.root, b.root]).toEqual([2, 2]);
+    // A ratchet whose root epoch disagrees with the PQ state's is refused, not mixed.
+    expect(refusal(() => pqRatchetPort.takeSendSecret(a.state, 5)).code).toBe('INVALID_STATE');
   });
 });
