@@ -21,6 +21,8 @@ export const Label = {
   frankingTag: 'Parley v2 franking tag',
   /** v2 group message signature input (spec/design/formats-v2.md §8.1). */
   groupMessage2: 'Parley v2 group message',
+  /** v2 relay frank (spec/design/formats-v2.md §6.2). */
+  relayFrank: 'Parley v2 relay frank',
 } as const;
 
 /** HKDF `info` strings (bytes). */

@@ -6,6 +6,7 @@ import { fromHex, toHex } from '../src/bytes.ts';
 import type { CryptoBackend } from '../src/crypto/backend.ts';
 import { nobleBackend } from '../src/crypto/noble.ts';
 import { nodeBackend } from '../src/crypto/node.ts';
+import { type RelayFrankInput, checkRelayFrank, frankKeyExpired, relayFrank } from '../src/franking/frank.ts';
 import { checkFrankingTag, frankingTag } from '../src/franking/tag.ts';
 import { FRANKING_FILE, buildFranking } from './support/franking-vectors.ts';
 
@@ -38,6 +39,36 @@ for (const backend of [nobleBackend, nodeBackend] as CryptoBackend[]) {
     });
   });
 }
+
+// biome-ignore lint/suspicious/noExplicitAny: vector JSON.
+const frankInput = (t: any): RelayFrankInput => ({
+  keyId: t.keyId,
+  frankingTag: fromHex(t.frankingTag),
+  recipient: { accountKey: fromHex(t.recipientAccount), deviceId: t.recipientDevice },
+  acceptedAt: t.acceptedAt,
+  envelopeId: fromHex(t.envelopeId),
+  sender: t.sender === null ? null : { accountKey: fromHex(t.sender.accountKey), deviceId: t.sender.deviceId },
+});
+
+for (const backend of [nobleBackend, nodeBackend] as CryptoBackend[]) {
+  describe(`relay franks with the ${backend.name} backend`, () => {
+    it('computes every valid frank and accepts it', () => {
+      for (const t of group('RelayFrank')) {
+        expect(toHex(relayFrank(backend, fromHex(t.frankKey), frankInput(t))), t.comment).toBe(t.frank);
+        expect(checkRelayFrank(backend, fromHex(t.frankKey), frankInput(t), fromHex(t.frank))).toBe(true);
+      }
+    });
+    it('refuses a frank when any franked field differs (FRANK_INVALID)', () => {
+      for (const t of group('RelayFrankInvalid')) {
+        expect(checkRelayFrank(backend, fromHex(t.frankKey), frankInput(t), fromHex(t.frank)), t.comment).toBe(false);
+      }
+    });
+  });
+}
+
+it('frank keys are destroyed 90 days after their period', () => {
+  for (const t of group('FrankKeyExpiry')) expect(frankKeyExpired(t.keyId, t.now), t.comment).toBe(t.expired);
+});
 
 it('refuses misuse: a key or account of the wrong length, a device id out of range', () => {
   const k = new Uint8Array(32);

@@ -9,6 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { toHex, utf8 } from '../../src/bytes.ts';
 import { nobleBackend } from '../../src/crypto/noble.ts';
+import { FRANK_KEY_PERIOD_MS, FRANK_KEY_RETENTION_MS, type RelayFrankInput, frankKeyId, relayFrank } from '../../src/franking/frank.ts';
 import { frankingTag } from '../../src/franking/tag.ts';
 import { deterministicRandom } from '../../src/testing.ts';
 
@@ -50,19 +51,88 @@ export function buildFranking(): string {
     result: 'invalid',
     error: 'FRANKING_TAG_MISMATCH',
   }));
+  // Relay franks (§6.2): one identified and one sealed envelope, then each field changed.
+  const fr = deterministicRandom('parley relay frank');
+  const acceptedAt = Date.UTC(2026, 11, 6, 5, 30, 0, 123);
+  const frankKey = fr(32);
+  const frankInputs: { comment: string; f: RelayFrankInput }[] = [
+    {
+      comment: 'identified send: the sender is named',
+      f: {
+        keyId: frankKeyId(acceptedAt),
+        frankingTag: fr(32),
+        recipient: { accountKey: fr(32), deviceId: 2 },
+        acceptedAt,
+        envelopeId: fr(16),
+        sender: { accountKey: fr(32), deviceId: 1 },
+      },
+    },
+    {
+      comment: 'sealed send: sender null',
+      f: {
+        keyId: frankKeyId(acceptedAt + 1000),
+        frankingTag: fr(32),
+        recipient: { accountKey: fr(32), deviceId: 300 },
+        acceptedAt: acceptedAt + 1000,
+        envelopeId: fr(16),
+        sender: null,
+      },
+    },
+  ];
+  const frankJson = (f: RelayFrankInput) => ({
+    keyId: f.keyId,
+    frankingTag: toHex(f.frankingTag),
+    recipientAccount: toHex(f.recipient.accountKey),
+    recipientDevice: f.recipient.deviceId,
+    acceptedAt: f.acceptedAt,
+    envelopeId: toHex(f.envelopeId),
+    sender: f.sender === null ? null : { accountKey: toHex(f.sender.accountKey), deviceId: f.sender.deviceId },
+  });
+  const franks = frankInputs.map(({ comment, f }) => ({
+    tcId: tcId++,
+    comment,
+    frankKey: toHex(frankKey),
+    ...frankJson(f),
+    frank: toHex(relayFrank(nobleBackend, frankKey, f)),
+    result: 'valid',
+  }));
+  const first = franks[0] as (typeof franks)[number];
+  const frankInvalid = [
+    { comment: 'another recipient account', recipientAccount: toHex(fr(32)) },
+    { comment: 'another recipient device', recipientDevice: 3 },
+    { comment: 'accepted one millisecond later (same key period)', acceptedAt: first.acceptedAt + 1 },
+    { comment: 'another envelope id (a replayed frank)', envelopeId: toHex(fr(16)) },
+    { comment: 'another franking tag', frankingTag: toHex(fr(32)) },
+    { comment: 'the sender removed (as if sealed)', sender: null },
+    { comment: 'the key id of the next period, acceptance time unchanged', keyId: first.keyId + 1 },
+    { comment: 'under another frank key', frankKey: toHex(fr(32)) },
+  ].map((change) => ({ ...first, tcId: tcId++, ...change, result: 'invalid', error: 'FRANK_INVALID' }));
+  const periodEnd = (frankKeyId(acceptedAt) + 1) * FRANK_KEY_PERIOD_MS;
+  const expiry = [
+    { comment: 'the last millisecond before destruction', now: periodEnd + FRANK_KEY_RETENTION_MS - 1, expired: false },
+    { comment: 'the key is destroyed 90 days after its period ends', now: periodEnd + FRANK_KEY_RETENTION_MS, expired: true },
+    { comment: 'during its own period', now: acceptedAt, expired: false },
+  ].map((t) => ({ tcId: tcId++, keyId: frankKeyId(acceptedAt), ...t, result: 'valid' }));
+
   const file = {
-    description: 'Franking tags (v2): HMAC-SHA256 under the per-message franking key over the labelled sender and plaintext.',
-    spec: 'spec/design/formats-v2.md §6.1',
+    description:
+      'Franking (v2): franking tags (HMAC-SHA256 under the per-message franking key over the labelled sender and plaintext) and relay franks.',
+    spec: 'spec/design/formats-v2.md §6.1, §6.2',
     version: 1,
     numberOfTests: tcId - 1,
     notes: {
       tag: 'tag = HMAC-SHA256(frankingKey, CBOR(["Parley v2 franking tag", senderAccount, senderDeviceId, plaintext])).',
+      frank:
+        'frank = HMAC-SHA256(frankKey, CBOR(["Parley v2 relay frank", keyId, frankingTag, recipientAccount, recipientDevice, acceptedAt as 8 bytes big-endian ms, envelopeId, sender as [accountKey, deviceId] or null])); keyId = floor(acceptedAt / 86400000); a key is destroyed 90 days after its period ends.',
       invalid:
         'Each invalid case gives the inputs a receiver holds and the tag it was handed (the tag of the first valid case): recomputing gives another value, so the message is refused with FRANKING_TAG_MISMATCH.',
     },
     testGroups: [
       { type: 'FrankingTag', description: 'inputs -> tag', tests: valid },
       { type: 'FrankingTagMismatch', description: 'the recomputed tag differs from the given one', tests: invalid },
+      { type: 'RelayFrank', description: 'frank key and delivery fields -> frank', tests: franks },
+      { type: 'RelayFrankInvalid', description: 'one field differs from what was franked: FRANK_INVALID', tests: frankInvalid },
+      { type: 'FrankKeyExpiry', description: 'whether the key of period keyId is destroyed at time now (ms)', tests: expiry },
     ],
   };
   return `${JSON.stringify(file, null, 2)}\n`;
