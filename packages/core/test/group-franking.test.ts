@@ -12,8 +12,14 @@ import { frankingTag } from '../src/franking/tag.ts';
 import { encodeDistribution } from '../src/group/distribution.ts';
 import { groupMessageKeys } from '../src/group/kdf.ts';
 import { type GroupMember, memberOf } from '../src/group/member.ts';
-import { encodeGroupBodyV2, encodeGroupHeaderV2, encodeGroupMessageV2, groupSignedBytesV2 } from '../src/group/message-v2.ts';
-import { encodeGroupHeader, encodeGroupMessage, groupSignedBytes, peekGroupMessage } from '../src/group/message.ts';
+import {
+  encodeGroupBodyV2,
+  encodeGroupHeaderV2,
+  encodeGroupMessageV2,
+  groupSignedBytesV2,
+  peekAnyGroupMessage,
+} from '../src/group/message-v2.ts';
+import { encodeGroupHeader, encodeGroupMessage, groupSignedBytes } from '../src/group/message.ts';
 import { GroupSession } from '../src/group/session.ts';
 import { Account, Ed25519KeyPair } from '../src/keys/identity.ts';
 import type { DeviceIdentity } from '../src/keys/identity.ts';
@@ -179,7 +185,7 @@ describe.each([nodeBackend, nobleBackend].map((b) => [b.name, b] as const))('gro
     const [alice, bob, carol] = groups as [GroupSession, GroupSession, GroupSession];
     const out = alice.encrypt(utf8('hello, franked group'), { version: 2 });
     expect(out.frankingTag).toHaveLength(32);
-    expect(peekGroupMessage(out.message).iteration).toBe(0);
+    expect(peekAnyGroupMessage(out.message).iteration).toBe(0);
     for (const g of [bob, carol]) {
       const r = g.decrypt(out.message, { frankingTag: out.frankingTag as Uint8Array });
       expect(fromUtf8(r.plaintext)).toBe('hello, franked group');

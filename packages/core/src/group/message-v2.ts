@@ -25,7 +25,7 @@ import { Label, MessageType } from '../labels.ts';
 import { MAX_PLAINTEXT_BYTES } from '../limits.ts';
 import { GROUP_ID_BYTES, MAX_GROUP_COUNTER, MAX_GROUP_MESSAGE_BYTES } from './limits.ts';
 import { memberFromCbor, memberToCbor } from './member.ts';
-import type { GroupHeader } from './message.ts';
+import { type GroupHeader, peekGroupMessage } from './message.ts';
 
 /** Wire version of the structures in this module. */
 export const GROUP_MESSAGE_VERSION_2 = 2;
@@ -118,4 +118,9 @@ export function decodeGroupMessageV2(bytes: Uint8Array): GroupMessageV2 {
  */
 export function groupMessageVersion(bytes: Uint8Array): number | null {
   return bytes.length >= 2 && bytes[0] === 0x85 && (bytes[1] as number) < 24 ? (bytes[1] as number) : null;
+}
+
+/** The header of a group message of either version (all public), for routing it to the right `GroupSession`. */
+export function peekAnyGroupMessage(bytes: Uint8Array): GroupHeader {
+  return groupMessageVersion(bytes) === GROUP_MESSAGE_VERSION_2 ? decodeGroupMessageV2(bytes).header : peekGroupMessage(bytes);
 }

@@ -21,7 +21,6 @@ import { AEAD_TAG_BYTES, ED25519_SIGNATURE_BYTES } from '../crypto/backend.ts';
 import { fail } from '../errors.ts';
 import { Label, MessageType, PROTOCOL_VERSION } from '../labels.ts';
 import { GROUP_ID_BYTES, MAX_GROUP_COUNTER, MAX_GROUP_HEADER_BYTES, MAX_GROUP_MESSAGE_BYTES } from './limits.ts';
-import { GROUP_MESSAGE_VERSION_2, decodeGroupMessageV2, groupMessageVersion } from './message-v2.ts';
 import { type GroupMember, memberFromCbor, memberToCbor } from './member.ts';
 
 export interface GroupHeader {
@@ -79,7 +78,7 @@ export function decodeGroupMessage(bytes: Uint8Array): GroupMessage {
   return { header: decodeGroupHeader(headerBytes), headerBytes, ciphertext, signature };
 }
 
-/** The header of a group message of either version (all public), for routing it to the right `GroupSession`. */
+/** The header of a group message (all public), for routing it to the right `GroupSession`. */
 export function peekGroupMessage(bytes: Uint8Array): GroupHeader {
-  return groupMessageVersion(bytes) === GROUP_MESSAGE_VERSION_2 ? decodeGroupMessageV2(bytes).header : decodeGroupMessage(bytes).header;
+  return decodeGroupMessage(bytes).header;
 }
