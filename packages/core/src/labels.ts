@@ -23,6 +23,10 @@ export const Label = {
   groupMessage2: 'Parley v2 group message',
   /** v2 relay frank (spec/design/formats-v2.md §6.2). */
   relayFrank: 'Parley v2 relay frank',
+  /** v2 moderator token signature (spec/design/formats-v2.md §6.3). */
+  moderatorToken: 'Parley v2 moderator token',
+  /** v2 sender attestation over a franking tag (spec/design/formats-v2.md §6.3). */
+  frankingSignature: 'Parley v2 franking signature',
 } as const;
 
 /** HKDF `info` strings (bytes). */
