@@ -74,3 +74,4 @@ export { pad, unpad, paddedLength } from './ratchet/padding.ts';
 export { type Message, type PreKeyMessage, type RatchetMessage, decodeMessage } from './session/messages.ts';
 export { type DecryptContext, type DecryptResult, type InitiateOptions, SessionRecord } from './session/record.ts';
 export * from './group/index.ts';
+export * from './franking/index.ts';
