@@ -82,6 +82,10 @@ describe('PQ exchanges over a model of the ratchet', () => {
     // Odd exchanges: the initiator sent the key, so it mixed at its send step; even: the responder.
     expect(a.state.exchange).toBe(4);
     expect(b.state.exchange).toBe(4);
+    // Issue 17's budget is 150 bytes per message on average, of which the
+    // encrypted header takes 23 (formats-v2 §5.8): the PQ part must stay under 127.
+    const perMessage = (a.pqBytesSent + b.pqBytesSent) / (a.sent + b.sent);
+    expect(perMessage).toBeLessThan(127);
   });
 
   it('30 % random message loss (10 seeds): exchanges still complete, within about the 29 rounds of §5.7', () => {
@@ -114,6 +118,8 @@ describe('PQ exchanges over a model of the ratchet', () => {
       calmMessages++;
     }
     expect(checkAgreement(a, b)).toBe(completedExchanges(a, b));
+    // The bursts cost bytes only on the quiet side's few messages: the average stays far under the budget.
+    if (options.quietBursts) expect((a.pqBytesSent + b.pqBytesSent) / (a.sent + b.sent)).toBeLessThan(127);
     return { completed: completedExchanges(a, b), calmMessages, busyMessages: busy.sent };
   }
 

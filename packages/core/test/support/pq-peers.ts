@@ -47,6 +47,8 @@ export class PqPeer {
   sent = 0;
   received = 0;
   chunksSent = 0;
+  /** Bytes of the PqChunks values this side put into bodies (1 for the CBOR null of a body without chunks). */
+  pqBytesSent = 0;
   private chains = 0;
   private readonly provider: CryptoProvider;
   private readonly quiet: boolean | undefined;
@@ -85,7 +87,9 @@ export class PqPeer {
     this.store(state);
     this.sent++;
     this.chunksSent += chunks?.chunks.length ?? 0;
-    return { from: this.role, chain: this.sendChain.id, epoch: this.sendChain.epoch, pq: chunks ? encodePqChunks(chunks) : null };
+    const pq = chunks ? encodePqChunks(chunks) : null;
+    this.pqBytesSent += pq?.length ?? 1;
+    return { from: this.role, chain: this.sendChain.id, epoch: this.sendChain.epoch, pq };
   }
 
   /** Receives `m` as ratchet v2's decrypt would; throws what it throws (a refusal leaves this peer unchanged). */
