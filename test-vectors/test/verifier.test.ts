@@ -21,6 +21,7 @@ describe('independent verifier', () => {
       'pq-ratchet.json',
       'franking.json',
       'groups-v2.json',
+      'reports.json',
     ]);
     for (const r of reports) {
       expect(r.failures, r.file).toEqual([]);

@@ -25,6 +25,7 @@ import { checkPqChunks } from './checks/pq-chunks.mjs';
 import { checkPqRatchet } from './checks/pq-ratchet.mjs';
 import { checkRatchet } from './checks/ratchet.mjs';
 import { checkRecords } from './checks/records.mjs';
+import { checkReports } from './checks/reports.mjs';
 import { checkSafetyNumber } from './checks/safety-number.mjs';
 import { FileCheck } from './lib/check.mjs';
 
@@ -42,6 +43,7 @@ const FILES = [
   'pq-ratchet.json',
   'franking.json',
   'groups-v2.json',
+  'reports.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -62,6 +64,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkPqRatchet(files['pq-ratchet.json']);
   checkFranking(files['franking.json']);
   checkGroupsV2(files['groups-v2.json']);
+  checkReports(files['reports.json']);
   return FILES.map((name) => files[name].finish());
 }
 

@@ -1,11 +1,15 @@
 // Abuse reports (spec/design/formats-v2.md §9): the format and the checks
-// of §9.2 steps 1-4, 6, 7 as the moderation service runs them. A report of
+// of §9.2 steps 1-4, 6, 7 as the moderation service runs them, and
+// test-vectors/reports.json. A report of
 // an identified and of a sealed message verifies; altered content, another
 // recipient, a changed or replayed envelope id, a destroyed key, a bad or
 // expired token, an attestation over another tag, a token naming someone
 // else and a context message from another sender are refused with their code.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { concatBytes, u32be, utf8 } from '../src/bytes.ts';
+import { concatBytes, fromHex, toHex, u32be, utf8 } from '../src/bytes.ts';
+import type { CryptoBackend } from '../src/crypto/backend.ts';
+import { nobleBackend } from '../src/crypto/noble.ts';
 import { encodeCbor } from '../src/codec/cbor.ts';
 import { nodeBackend } from '../src/crypto/node.ts';
 import { type RelayFrankInput, frankKeyId, relayFrank } from '../src/franking/frank.ts';
@@ -23,6 +27,7 @@ import { frankingTag } from '../src/franking/tag.ts';
 import { Label } from '../src/labels.ts';
 import { deterministicRandom } from '../src/testing.ts';
 import { codeOf } from './support/errors.ts';
+import { REPORTS_FILE, buildReports } from './support/reports-vectors.ts';
 
 const b = nodeBackend;
 const r = deterministicRandom('parley reports');
@@ -195,4 +200,31 @@ describe('abuse reports', () => {
     expect(codeOf(() => decodeReport(enc([2, 0, '', []])))).toBe('MALFORMED');
     expect(codeOf(() => decodeReport(enc([1, 1, '', []])))).toBe('UNSUPPORTED_VERSION');
   });
+});
+
+describe('test-vectors/reports.json', () => {
+  const TEXT = readFileSync(REPORTS_FILE, 'utf8');
+  // biome-ignore lint/suspicious/noExplicitAny: vector JSON is read field by field.
+  const tests: any[] = JSON.parse(TEXT).testGroups[0].tests;
+
+  it('equals the generator output byte for byte', () => {
+    expect(TEXT === buildReports()).toBe(true);
+  });
+
+  for (const backend of [nobleBackend, nodeBackend] as CryptoBackend[]) {
+    it(`every verdict, with the ${backend.name} backend`, () => {
+      for (const t of tests) {
+        const c = t.context;
+        const verdict = verifyReport(backend, decodeReport(fromHex(t.report)), {
+          reporterAccount: fromHex(c.reporterAccount),
+          reporterDevices: c.reporterDevices,
+          frankKey: (id) => (c.frankKeys[id] === undefined ? null : fromHex(c.frankKeys[id])),
+          tokenKey: (id) => (c.tokenKeys[id] === undefined ? null : fromHex(c.tokenKeys[id])),
+          moderatorKey: fromHex(c.moderatorKey),
+          reportedBefore: (id) => c.reportedBefore.includes(toHex(id)),
+        });
+        expect(verdict, t.comment).toEqual(t.result === 'valid' ? { ok: true } : { ok: false, code: t.error, item: t.item });
+      }
+    });
+  }
 });
