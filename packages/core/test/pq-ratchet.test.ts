@@ -75,6 +75,7 @@ describe('PQ exchanges over a model of the ratchet', () => {
     expect(doneAt).toHaveLength(3);
     const perExchange = doneAt.map((r, i) => r - (doneAt[i - 1] ?? 0));
     for (const n of perExchange) expect(n).toBeLessThanOrEqual(20);
+    if (process.env.PQ_FIGURES) console.log(`ping-pong: rounds per exchange ${perExchange.join(', ')}`);
     expect(a.mixed).toEqual([1, 2, 3]);
     expect(b.mixed).toEqual([1, 2, 3]);
     // Each exchange mixed at exactly one root step, known to both sides.
@@ -85,22 +86,25 @@ describe('PQ exchanges over a model of the ratchet', () => {
     // Issue 17's budget is 150 bytes per message on average, of which the
     // encrypted header takes 23 (formats-v2 §5.8): the PQ part must stay under 127.
     const perMessage = (a.pqBytesSent + b.pqBytesSent) / (a.sent + b.sent);
+    if (process.env.PQ_FIGURES) console.log(`ping-pong: ${perMessage.toFixed(1)} PqChunks bytes per message`);
     expect(perMessage).toBeLessThan(127);
   });
 
-  it('30 % random message loss (10 seeds): exchanges still complete, within about the 29 rounds of §5.7', () => {
+  it('30 % random message loss (20 seeds, 4 exchanges each): exchanges still complete, within about the 29 rounds of §5.7', () => {
     const perExchange: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const { a, b, doneAt } = pingPong(`pq loss ${i}`, 0.3, 2, 150);
-      expect(doneAt, `seed ${i}`).toHaveLength(2);
-      expect(a.mixed).toEqual([1, 2]);
-      expect(b.mixed).toEqual([1, 2]);
+    for (let i = 0; i < 20; i++) {
+      const { a, b, doneAt } = pingPong(`pq loss ${i}`, 0.3, 4, 300);
+      expect(doneAt, `seed ${i}`).toHaveLength(4);
+      expect(a.mixed).toEqual([1, 2, 3, 4]);
+      expect(b.mixed).toEqual([1, 2, 3, 4]);
       expect(checkAgreement(a, b)).toBeGreaterThanOrEqual(1);
-      perExchange.push(doneAt[0] as number, (doneAt[1] as number) - (doneAt[0] as number));
+      perExchange.push(...doneAt.map((r, n) => r - (doneAt[n - 1] ?? 0)));
     }
     const mean = perExchange.reduce((x, y) => x + y, 0) / perExchange.length;
-    // §5.7 expects about 29 rounds per exchange; 40 leaves room for seeds, not for a stalled code.
-    expect(mean).toBeLessThanOrEqual(40);
+    // Figures for spec 16 §6: PQ_FIGURES=1 npx vitest run packages/core/test/pq-ratchet.test.ts
+    if (process.env.PQ_FIGURES) console.log(`30 % loss: mean ${mean.toFixed(1)} rounds per exchange, worst ${Math.max(...perExchange)}`);
+    // §5.7 expects about 29 rounds per exchange; 35 leaves room for seeds, not for a stalled code.
+    expect(mean).toBeLessThanOrEqual(35);
     for (const n of perExchange) expect(n).toBeLessThanOrEqual(75);
   });
 
@@ -119,7 +123,15 @@ describe('PQ exchanges over a model of the ratchet', () => {
     }
     expect(checkAgreement(a, b)).toBe(completedExchanges(a, b));
     // The bursts cost bytes only on the quiet side's few messages: the average stays far under the budget.
-    if (options.quietBursts) expect((a.pqBytesSent + b.pqBytesSent) / (a.sent + b.sent)).toBeLessThan(127);
+    if (options.quietBursts) {
+      const perMessage = (a.pqBytesSent + b.pqBytesSent) / (a.sent + b.sent);
+      if (process.env.PQ_FIGURES) {
+        console.log(
+          `${ratio}:1, ${busyRole} busy: ${calmMessages} quiet / ${busy.sent} busy messages for 3 exchanges, ${perMessage.toFixed(1)} PqChunks bytes per message`,
+        );
+      }
+      expect(perMessage).toBeLessThan(127);
+    }
     return { completed: completedExchanges(a, b), calmMessages, busyMessages: busy.sent };
   }
 
