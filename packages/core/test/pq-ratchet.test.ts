@@ -13,8 +13,8 @@ import { cryptoProvider } from '../src/crypto/provider.ts';
 import { ParleyError } from '../src/errors.ts';
 import { type CborValue, decodeCbor, encodeCbor } from '../src/codec/cbor.ts';
 import { MAX_CHUNKS_PER_MESSAGE, type PqChunks, PqKind, decodePqChunks, encodePqChunks } from '../src/pq/chunks.ts';
-import { encodeChunks } from '../src/pq/erasure.ts';
-import { mlkemEncapsulationKeyValid } from '../src/pq/kem.ts';
+import { decodeChunks, encodeChunks } from '../src/pq/erasure.ts';
+import { mlkemEncapsulationKeyValid, pqExchangeSecret } from '../src/pq/kem.ts';
 import { pqRatchetPort } from '../src/pq/port.ts';
 import { BURST_CHUNKS, CHUNKS_PER_MESSAGE, QUIET_RATIO, pqOnReceive, pqOnSend, pqSecretForStep } from '../src/pq/ratchet.ts';
 import {
@@ -535,5 +535,51 @@ describe('the port ratchet v2 drives (pq/port.ts)', () => {
     expect([a.root, b.root]).toEqual([2, 2]);
     // A ratchet whose root epoch disagrees with the PQ state's is refused, not mixed.
     expect(refusal(() => pqRatchetPort.takeSendSecret(a.state, 5)).code).toBe('INVALID_STATE');
+  });
+});
+
+describe('compromise (spec 16 §6): what a stolen PQ state gives an adversary that also sees every chunk', () => {
+  it('an exchange in progress at the theft does not heal; the next exchange, drawn after it, does', () => {
+    const a = new PqPeer('initiator', backend, 'compromise A');
+    const b = new PqPeer('responder', backend, 'compromise B');
+    const wire: PqWireMessage[] = [];
+    let stolen: Uint8Array | null = null;
+    for (let round = 0; round < 60 && completedExchanges(a, b) < 2; round++) {
+      const m = a.send();
+      wire.push(m);
+      b.receive(m, backend);
+      const r = b.send();
+      wire.push(r);
+      a.receive(r, backend);
+      // The theft: A's whole PQ state, once it has sent its key of exchange 1 and awaits the ciphertext.
+      if (stolen === null && a.state.phase === 'awaitingCt') stolen = encodePqState(a.state);
+    }
+    expect(completedExchanges(a, b)).toBe(2);
+    const snapshot = decodePqState(stolen as Uint8Array);
+    if (snapshot.phase !== 'awaitingCt') throw new Error('unexpected phase');
+    const chunksOf = (exchange: number, kind: number) =>
+      wire
+        .filter((m) => m.pq !== null)
+        .map((m) => decodePqChunks(m.pq as Uint8Array))
+        .filter((c) => c.exchange === exchange && c.kind === kind)
+        .flatMap((c) => c.chunks);
+    const distinct = (cs: { index: number; bytes: Uint8Array }[]) => [...new Map(cs.map((c) => [c.index, c])).values()];
+    const secretsMixed = [...a.stepSecrets.values()].filter((s) => s !== '');
+
+    // Exchange 1: the seed in the stolen state plus the ciphertext from the wire give its secret.
+    const ct1 = decodeChunks(distinct(chunksOf(1, PqKind.ciphertext)), MLKEM768_CIPHERTEXT_BYTES);
+    const ss1 = backend.mlkemDecapsulate(ct1, backend.mlkemKeygen(snapshot.seed).secretKey);
+    const recovered1 = toHex(pqExchangeSecret(backend, 1, snapshot.ekHash, ct1, ss1));
+    expect(secretsMixed[0]).toBe(recovered1);
+
+    // Exchange 2: B's key pair and A's encapsulation were both drawn after the theft. What the
+    // adversary holds (the old seed, both transcripts) does not give the secret that was mixed.
+    const ek2 = decodeChunks(distinct(chunksOf(2, PqKind.encapsulationKey)), MLKEM768_PUBLIC_KEY_BYTES);
+    const ct2 = decodeChunks(distinct(chunksOf(2, PqKind.ciphertext)), MLKEM768_CIPHERTEXT_BYTES);
+    const guess = backend.mlkemDecapsulate(ct2, backend.mlkemKeygen(snapshot.seed).secretKey);
+    const guessed = toHex(pqExchangeSecret(backend, 2, backend.sha256(ek2), ct2, guess));
+    expect(secretsMixed[1]).toBeDefined();
+    expect(secretsMixed[1]).not.toBe(guessed);
+    expect(secretsMixed[1]).not.toBe(recovered1);
   });
 });
