@@ -33,12 +33,12 @@ export const Label = {
 export const Info = {
   pqxdh: utf8('Parley_v1_PQXDH_X25519_ML-KEM-768_SHA-256_ChaCha20-Poly1305'),
   rootChain: utf8('Parley v1 root chain'),
-  /** PQ ratchet: binds an exchange's ML-KEM secret to its number and transcript (formats-v2 §5.5). */
-  pqExchange: utf8('Parley v2 pq exchange'),
   /** Ratchet v2: the initial header keys from SK (spec/13-ratchet-v2.md §2). */
   headerKeys: utf8('Parley v2 header keys'),
   /** Ratchet v2: KDF_RK2 (spec/13-ratchet-v2.md §2). */
   rootChain2: utf8('Parley v2 root chain'),
+  /** PQ ratchet: binds an exchange's ML-KEM secret to its number and transcript (formats-v2 §5.5). */
+  pqExchange: utf8('Parley v2 pq exchange'),
 } as const;
 
 /** Chain-key HMAC inputs (Double Ratchet KDF_CK). Distinct single bytes. */
