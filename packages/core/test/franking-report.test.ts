@@ -6,6 +6,7 @@
 // expired token, an attestation over another tag, a token naming someone
 // else and a context message from another sender are refused with their code.
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { concatBytes, fromHex, toHex, u32be, utf8 } from '../src/bytes.ts';
 import type { CryptoBackend } from '../src/crypto/backend.ts';
@@ -200,6 +201,19 @@ describe('abuse reports', () => {
     expect(codeOf(() => decodeReport(enc([2, 0, '', []])))).toBe('MALFORMED');
     expect(codeOf(() => decodeReport(enc([1, 1, '', []])))).toBe('UNSUPPORTED_VERSION');
   });
+});
+
+it('property: damaged report bytes are refused typed (MALFORMED, OVERSIZED, UNSUPPORTED_VERSION) or decode', () => {
+  const bytes = encodeReport(report([item('a'), item('b', { role: 2 })]));
+  fc.assert(
+    fc.property(fc.nat(bytes.length - 1), fc.integer({ min: 1, max: 255 }), (at, bits) => {
+      const bad = bytes.slice();
+      bad[at] = (bad[at] as number) ^ bits;
+      const code = codeOf(() => decodeReport(bad));
+      return ['NO_ERROR', 'MALFORMED', 'OVERSIZED', 'UNSUPPORTED_VERSION'].includes(code);
+    }),
+    { numRuns: 300, seed: 13 },
+  );
 });
 
 describe('test-vectors/reports.json', () => {

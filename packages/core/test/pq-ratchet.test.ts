@@ -583,3 +583,58 @@ describe('compromise (spec 16 §6): what a stolen PQ state gives an adversary th
     expect(secretsMixed[1]).not.toBe(recovered1);
   });
 });
+
+describe('property: damaged bytes are refused typed, never crash', () => {
+  const p = cryptoProvider(backend, deterministicRandom('fuzz'));
+  let x = initialPqState('initiator');
+  const samples: Uint8Array[] = [encodePqState(x)];
+  const wire: Uint8Array[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = pqOnSend(p, x);
+    x = r.state;
+    samples.push(encodePqState(x));
+    wire.push(encodePqChunks(r.chunks as PqChunks));
+  }
+  const flip = (bytes: Uint8Array, at: number, bits: number) => {
+    const out = bytes.slice();
+    out[at % out.length] = (out[at % out.length] as number) ^ (bits || 1);
+    return out;
+  };
+  const typedOrValid = (f: () => unknown, allowed: readonly string[]) => {
+    try {
+      f();
+      return true;
+    } catch (e) {
+      return e instanceof ParleyError && allowed.includes(e.code);
+    }
+  };
+
+  it('stored states: BAD_RECORD or a state that re-encodes to the same bytes', () => {
+    fc.assert(
+      fc.property(fc.nat(samples.length - 1), fc.nat(), fc.integer({ min: 0, max: 255 }), (which, at, bits) => {
+        const bytes = flip(samples[which] as Uint8Array, at, bits);
+        try {
+          return toHex(encodePqState(decodePqState(bytes))) === toHex(bytes);
+        } catch (e) {
+          return e instanceof ParleyError && e.code === 'BAD_RECORD';
+        }
+      }),
+      { numRuns: 300, seed: 5 },
+    );
+  });
+
+  it('PqChunks from the wire: PQ_CHUNK_INVALID, MALFORMED or OVERSIZED, or a value the receiver checks', () => {
+    fc.assert(
+      fc.property(fc.nat(wire.length - 1), fc.nat(), fc.integer({ min: 0, max: 255 }), (which, at, bits) =>
+        typedOrValid(() => decodePqChunks(flip(wire[which] as Uint8Array, at, bits)), ['PQ_CHUNK_INVALID', 'MALFORMED', 'OVERSIZED']),
+      ),
+      { numRuns: 300, seed: 6 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 700 }), (bytes) =>
+        typedOrValid(() => decodePqChunks(bytes), ['PQ_CHUNK_INVALID', 'MALFORMED', 'OVERSIZED']),
+      ),
+      { numRuns: 300, seed: 7 },
+    );
+  });
+});
