@@ -17,13 +17,13 @@ import { type RelayFrankInput, frankKeyId, relayFrank } from '../src/franking/fr
 import {
   type AbuseReport,
   MAX_REPORT_ITEMS,
-  type ModeratorToken,
   type ReportContext,
   type ReportItem,
   decodeReport,
   encodeReport,
   verifyReport,
 } from '../src/franking/report.ts';
+import type { ModeratorToken } from '../src/franking/token.ts';
 import { frankingTag } from '../src/franking/tag.ts';
 import { Label } from '../src/labels.ts';
 import { deterministicRandom } from '../src/testing.ts';

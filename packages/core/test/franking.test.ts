@@ -8,6 +8,15 @@ import { nobleBackend } from '../src/crypto/noble.ts';
 import { nodeBackend } from '../src/crypto/node.ts';
 import { type RelayFrankInput, checkRelayFrank, frankKeyExpired, relayFrank } from '../src/franking/frank.ts';
 import { checkFrankingTag, frankingTag } from '../src/franking/tag.ts';
+import {
+  attestFrankingTag,
+  checkModeratorToken,
+  decodeModeratorToken,
+  encodeModeratorToken,
+  issueModeratorToken,
+  openTokenHolder,
+  tokenRef,
+} from '../src/franking/token.ts';
 import { FRANKING_FILE, buildFranking } from './support/franking-vectors.ts';
 
 const TEXT = readFileSync(FRANKING_FILE, 'utf8');
@@ -61,6 +70,45 @@ for (const backend of [nobleBackend, nodeBackend] as CryptoBackend[]) {
     it('refuses a frank when any franked field differs (FRANK_INVALID)', () => {
       for (const t of group('RelayFrankInvalid')) {
         expect(checkRelayFrank(backend, fromHex(t.frankKey), frankInput(t), fromHex(t.frank)), t.comment).toBe(false);
+      }
+    });
+  });
+}
+
+for (const backend of [nobleBackend, nodeBackend] as CryptoBackend[]) {
+  describe(`moderator tokens with the ${backend.name} backend`, () => {
+    it('issues the vector token, attests the tag, the receiver check passes and the moderator opens the holder', () => {
+      for (const t of group('ModeratorToken')) {
+        const token = issueModeratorToken(backend, {
+          moderatorSeed: fromHex(t.moderatorSeed),
+          tokenKey: fromHex(t.tokenKey),
+          keyId: t.keyId,
+          expiresAt: t.expiresAt,
+          ephemeralKey: backend.ed25519PublicKey(fromHex(t.ephemeralSeed)),
+          holder: { accountKey: fromHex(t.holder.accountKey), deviceId: t.holder.deviceId },
+        });
+        expect(toHex(encodeModeratorToken(token))).toBe(t.token);
+        expect(toHex(tokenRef(backend, token))).toBe(t.tokenRef);
+        expect(toHex(attestFrankingTag(backend, fromHex(t.ephemeralSeed), fromHex(t.frankingTag)))).toBe(t.attestation);
+        expect(
+          checkModeratorToken(backend, fromHex(t.moderatorKey), token, t.acceptedAt, fromHex(t.frankingTag), fromHex(t.attestation)),
+        ).toBe('ok');
+        const holder = openTokenHolder(backend, fromHex(t.tokenKey), token);
+        expect([toHex(holder?.accountKey as Uint8Array), holder?.deviceId]).toEqual([t.holder.accountKey, t.holder.deviceId]);
+        expect(openTokenHolder(backend, new Uint8Array(32), token)).toBeNull();
+      }
+    });
+    it('refuses a token of another moderator, a damaged signature, an expired token, an attestation over another tag', () => {
+      for (const t of group('ModeratorTokenInvalid')) {
+        const check = checkModeratorToken(
+          backend,
+          fromHex(t.moderatorKey),
+          decodeModeratorToken(fromHex(t.token)),
+          t.acceptedAt,
+          fromHex(t.frankingTag),
+          fromHex(t.attestation),
+        );
+        expect(check, t.comment).toBe(t.check);
       }
     });
   });

@@ -21,7 +21,6 @@ export {
 export {
   type AbuseReport,
   MAX_REPORT_ITEMS,
-  type ModeratorToken,
   type ReportContext,
   type ReportItem,
   type ReportRefusalCode,
@@ -30,3 +29,16 @@ export {
   encodeReport,
   verifyReport,
 } from './report.ts';
+export {
+  MODERATOR_TOKEN_LIFETIME_MS,
+  type ModeratorToken,
+  type TokenCheck,
+  type TokenIssue,
+  attestFrankingTag,
+  checkModeratorToken,
+  decodeModeratorToken,
+  encodeModeratorToken,
+  issueModeratorToken,
+  openTokenHolder,
+  tokenRef,
+} from './token.ts';

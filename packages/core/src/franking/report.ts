@@ -17,15 +17,22 @@
  * Attachment checks (§9.2 step 5) need the client's pointer format and the
  * blob store: the caller runs them on `items[i].attachments`.
  */
-import { abytes, bytesEqual, concatBytes, toHex, u32be, utf8 } from '../bytes.ts';
+import { abytes, bytesEqual, toHex, utf8 } from '../bytes.ts';
 import { type CborValue, decodeCbor, encodeCbor } from '../codec/cbor.ts';
 import { readArray, readBytes, readText, readUint } from '../codec/fields.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { fail } from '../errors.ts';
-import { Label } from '../labels.ts';
 import { MAX_DEVICE_ID, MAX_PLAINTEXT_BYTES } from '../limits.ts';
 import { ENVELOPE_ID_BYTES, FRANK_BYTES, type FrankDevice, checkRelayFrank } from './frank.ts';
 import { FRANKING_KEY_BYTES, FRANKING_TAG_BYTES, checkFrankingTag } from './tag.ts';
+import {
+  type ModeratorToken,
+  checkModeratorToken,
+  moderatorTokenToCbor,
+  openTokenHolder,
+  readModeratorToken,
+  timeFromBytes,
+} from './token.ts';
 
 /** The reported message plus up to 10 context messages the user picked (§13.2): enough context, bounded work. */
 export const MAX_REPORT_ITEMS = 11;
@@ -39,15 +46,6 @@ export const MAX_REPORT_ATTACHMENTS = 32;
 export const MAX_REPORT_BYTES = 16 * 1024 * 1024;
 
 export const ReportRole = { reported: 1, context: 2 } as const;
-
-/** A moderator token (§6.3), as carried by a sealed item. */
-export interface ModeratorToken {
-  readonly keyId: number;
-  readonly expiresAt: Uint8Array;
-  readonly ephemeralKey: Uint8Array;
-  readonly sealedSender: Uint8Array;
-  readonly signature: Uint8Array;
-}
 
 export interface ReportItem {
   readonly role: 1 | 2;
@@ -74,8 +72,6 @@ export interface AbuseReport {
 
 const REPORT_VERSION = 2;
 
-const tokenToCbor = (t: ModeratorToken): CborValue => [t.keyId, t.expiresAt, t.ephemeralKey, t.sealedSender, t.signature];
-
 function itemToCbor(i: ReportItem): CborValue {
   return [
     i.role,
@@ -88,7 +84,7 @@ function itemToCbor(i: ReportItem): CborValue {
     i.frankingKey,
     [i.sender.accountKey, i.sender.deviceId],
     i.plaintext,
-    i.token === null ? null : tokenToCbor(i.token),
+    i.token === null ? null : moderatorTokenToCbor(i.token),
     i.attestation,
     i.attachments.map((a) => [a.pointerIndex, a.blob]),
   ];
@@ -103,17 +99,6 @@ export function encodeReport(r: AbuseReport): Uint8Array {
     throw new RangeError(`report not encodable: ${(e as Error).message}`);
   }
   return bytes;
-}
-
-function readToken(v: unknown): ModeratorToken {
-  const f = readArray(v, 'token', 5);
-  return {
-    keyId: readUint(f[0], 'token.keyId', 0xffffffff),
-    expiresAt: readBytes(f[1], 'token.expiresAt', 8),
-    ephemeralKey: readBytes(f[2], 'token.ephemeralKey', 32),
-    sealedSender: readBytes(f[3], 'token.sealedSender', 52),
-    signature: readBytes(f[4], 'token.signature', 64),
-  };
 }
 
 function readItem(v: unknown, n: number): ReportItem {
@@ -140,7 +125,7 @@ function readItem(v: unknown, n: number): ReportItem {
     frankingKey: readBytes(f[7], 'frankingKey', FRANKING_KEY_BYTES),
     sender: { accountKey: readBytes(sender[0], 'sender.accountKey', 32), deviceId: readUint(sender[1], 'sender.deviceId', MAX_DEVICE_ID) },
     plaintext: readBytes(f[9], 'plaintext', { max: MAX_PLAINTEXT_BYTES }),
-    token: f[10] === null ? null : readToken(f[10]),
+    token: f[10] === null ? null : readModeratorToken(f[10]),
     attestation: f[11] === null ? null : readBytes(f[11], 'attestation', 64),
     attachments,
   };
@@ -188,28 +173,17 @@ export interface ReportContext {
   readonly reportedBefore: (envelopeId: Uint8Array) => boolean;
 }
 
-function acceptedAtMs(at: Uint8Array): number {
-  const n = new DataView(at.buffer, at.byteOffset, 8).getBigUint64(0);
-  return n > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(n);
-}
-
-/** §6.3: the token signature, its expiry against the acceptance time, and the attestation over the tag; then the sealed sender. */
-function checkToken(b: CryptoBackend, ctx: ReportContext, item: ReportItem): ReportRefusalCode | null {
+/** §6.3 for a report: signature, expiry, attestation (as a receiver checks them), then the sealed sender. */
+function checkToken(b: CryptoBackend, ctx: ReportContext, item: ReportItem, acceptedAt: number): ReportRefusalCode | null {
   const t = item.token as ModeratorToken;
-  const signed = encodeCbor([Label.moderatorToken, t.keyId, t.expiresAt, t.ephemeralKey, t.sealedSender]);
-  if (!b.ed25519Verify(ctx.moderatorKey, signed, t.signature)) return 'TOKEN_INVALID_IN_REPORT';
-  if (acceptedAtMs(t.expiresAt) < acceptedAtMs(item.acceptedAt)) return 'TOKEN_INVALID_IN_REPORT';
-  const attestation = item.attestation;
-  if (attestation === null || !b.ed25519Verify(t.ephemeralKey, encodeCbor([Label.frankingSignature, item.frankingTag]), attestation)) {
-    return 'ATTESTATION_INVALID';
-  }
+  const check = checkModeratorToken(b, ctx.moderatorKey, t, acceptedAt, item.frankingTag, item.attestation);
+  if (check === 'TOKEN_INVALID' || check === 'TOKEN_EXPIRED') return 'TOKEN_INVALID_IN_REPORT';
+  if (check === 'ATTESTATION_INVALID') return 'ATTESTATION_INVALID';
   const mtk = ctx.tokenKey(t.keyId);
   if (mtk === null) return 'FRANK_KEY_EXPIRED';
-  const aad = concatBytes(u32be(t.keyId), t.expiresAt, t.ephemeralKey);
-  const opened = b.aeadOpen(mtk, b.sha256(t.ephemeralKey).subarray(0, 12), t.sealedSender, aad);
-  if (opened === null || opened.length !== 36) return 'TOKEN_INVALID_IN_REPORT';
-  const named = { accountKey: opened.subarray(0, 32), deviceId: new DataView(opened.buffer, opened.byteOffset + 32, 4).getUint32(0) };
-  if (!bytesEqual(named.accountKey, item.sender.accountKey) || named.deviceId !== item.sender.deviceId) return 'SENDER_MISMATCH';
+  const holder = openTokenHolder(b, mtk, t);
+  if (holder === null) return 'TOKEN_INVALID_IN_REPORT';
+  if (!bytesEqual(holder.accountKey, item.sender.accountKey) || holder.deviceId !== item.sender.deviceId) return 'SENDER_MISMATCH';
   return null;
 }
 
@@ -226,7 +200,7 @@ export function verifyReport(b: CryptoBackend, report: AbuseReport, ctx: ReportC
     const refuse = (code: ReportRefusalCode): ReportVerdict => ({ ok: false, code, item: n });
     const key = ctx.frankKey(item.frankKeyId);
     if (key === null) return refuse('FRANK_KEY_EXPIRED');
-    const acceptedAt = acceptedAtMs(item.acceptedAt);
+    const acceptedAt = timeFromBytes(item.acceptedAt);
     if (acceptedAt < 0 || !ctx.reporterDevices.includes(item.recipientDevice)) return refuse('FRANK_INVALID');
     const identified = item.token === null;
     const franked = checkRelayFrank(
@@ -245,7 +219,7 @@ export function verifyReport(b: CryptoBackend, report: AbuseReport, ctx: ReportC
     if (!franked) return refuse('FRANK_INVALID');
     if (!checkFrankingTag(b, item.frankingKey, item.sender, item.plaintext, item.frankingTag)) return refuse('TAG_MISMATCH');
     if (!identified) {
-      const code = checkToken(b, ctx, item);
+      const code = checkToken(b, ctx, item, acceptedAt);
       if (code !== null) return refuse(code);
     }
     if (n > 0 && (!bytesEqual(item.sender.accountKey, first.sender.accountKey) || item.sender.deviceId !== first.sender.deviceId)) {

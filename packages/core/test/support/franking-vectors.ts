@@ -7,10 +7,19 @@
  * `node --conditions=parley:source --import tsx packages/core/test/support/franking-vectors.ts --write`.
  */
 import { writeFileSync } from 'node:fs';
-import { toHex, utf8 } from '../../src/bytes.ts';
+import { fromHex as fromHexBytes, toHex, utf8 } from '../../src/bytes.ts';
 import { nobleBackend } from '../../src/crypto/noble.ts';
 import { FRANK_KEY_PERIOD_MS, FRANK_KEY_RETENTION_MS, type RelayFrankInput, frankKeyId, relayFrank } from '../../src/franking/frank.ts';
 import { frankingTag } from '../../src/franking/tag.ts';
+import {
+  MODERATOR_TOKEN_LIFETIME_MS,
+  attestFrankingTag,
+  checkModeratorToken,
+  decodeModeratorToken,
+  encodeModeratorToken,
+  issueModeratorToken,
+  tokenRef,
+} from '../../src/franking/token.ts';
 import { deterministicRandom } from '../../src/testing.ts';
 
 export const FRANKING_FILE = new URL('../../../../test-vectors/franking.json', import.meta.url);
@@ -114,6 +123,64 @@ export function buildFranking(): string {
     { comment: 'during its own period', now: acceptedAt, expired: false },
   ].map((t) => ({ tcId: tcId++, keyId: frankKeyId(acceptedAt), ...t, result: 'valid' }));
 
+  // Moderator tokens and attestations (§6.3).
+  const tr = deterministicRandom('parley moderator token');
+  const moderatorSeed = tr(32);
+  const tokenKey = tr(32);
+  const ephemeralSeed = tr(32);
+  const holder = { accountKey: tr(32), deviceId: 4 };
+  const issuedAt = acceptedAt - 3_600_000;
+  const token = issueModeratorToken(nobleBackend, {
+    moderatorSeed,
+    tokenKey,
+    keyId: frankKeyId(issuedAt),
+    expiresAt: issuedAt + MODERATOR_TOKEN_LIFETIME_MS,
+    ephemeralKey: nobleBackend.ed25519PublicKey(ephemeralSeed),
+    holder,
+  });
+  const messageTag = tr(32);
+  const attestation = attestFrankingTag(nobleBackend, ephemeralSeed, messageTag);
+  const moderatorKey = nobleBackend.ed25519PublicKey(moderatorSeed);
+  const tokenCase = (over: { token?: Uint8Array; acceptedAt?: number; frankingTag?: Uint8Array; moderatorKey?: Uint8Array }) => ({
+    moderatorKey: toHex(over.moderatorKey ?? moderatorKey),
+    token: toHex(over.token ?? encodeModeratorToken(token)),
+    acceptedAt: over.acceptedAt ?? acceptedAt,
+    frankingTag: toHex(over.frankingTag ?? messageTag),
+    attestation: toHex(attestation),
+  });
+  const tokens = [
+    {
+      tcId: tcId++,
+      comment: 'issued for a holder, attesting one message, accepted an hour after issue',
+      moderatorSeed: toHex(moderatorSeed),
+      tokenKey: toHex(tokenKey),
+      ephemeralSeed: toHex(ephemeralSeed),
+      holder: { accountKey: toHex(holder.accountKey), deviceId: holder.deviceId },
+      keyId: token.keyId,
+      expiresAt: issuedAt + MODERATOR_TOKEN_LIFETIME_MS,
+      ...tokenCase({}),
+      tokenRef: toHex(tokenRef(nobleBackend, token)),
+      result: 'valid',
+    },
+  ];
+  const badSignature = encodeModeratorToken({ ...token, signature: token.signature.map((x, i) => (i === 0 ? x ^ 1 : x)) });
+  const tokenInvalid = [
+    { comment: 'the token signed by another moderator key', ...tokenCase({ moderatorKey: nobleBackend.ed25519PublicKey(tr(32)) }) },
+    { comment: 'a flipped bit in the signature', ...tokenCase({ token: badSignature }) },
+    { comment: 'the envelope accepted after the token expired', ...tokenCase({ acceptedAt: issuedAt + MODERATOR_TOKEN_LIFETIME_MS + 1 }) },
+    { comment: 'the attestation is over another franking tag', ...tokenCase({ frankingTag: tr(32) }) },
+  ].map((t) => {
+    const check = checkModeratorToken(
+      nobleBackend,
+      fromHexBytes(t.moderatorKey),
+      decodeModeratorToken(fromHexBytes(t.token)),
+      t.acceptedAt,
+      fromHexBytes(t.frankingTag),
+      fromHexBytes(t.attestation),
+    );
+    return { tcId: tcId++, ...t, result: 'invalid', check, error: 'ATTESTATION_INVALID' };
+  });
+
   const file = {
     description:
       'Franking (v2): franking tags (HMAC-SHA256 under the per-message franking key over the labelled sender and plaintext) and relay franks.',
@@ -124,6 +191,8 @@ export function buildFranking(): string {
       tag: 'tag = HMAC-SHA256(frankingKey, CBOR(["Parley v2 franking tag", senderAccount, senderDeviceId, plaintext])).',
       frank:
         'frank = HMAC-SHA256(frankKey, CBOR(["Parley v2 relay frank", keyId, frankingTag, recipientAccount, recipientDevice, acceptedAt as 8 bytes big-endian ms, envelopeId, sender as [accountKey, deviceId] or null])); keyId = floor(acceptedAt / 86400000); a key is destroyed 90 days after its period ends.',
+      token:
+        'ModeratorToken = [keyId, expiresAt (8 bytes, ms BE), ephemeralKey, sealedSender, signature]; sealedSender = ChaCha20-Poly1305(tokenKey, SHA-256(ephemeralKey)[0..12], accountKey || uint32be(deviceId), aad = uint32be(keyId) || expiresAt || ephemeralKey); signature = Ed25519(moderator, CBOR(["Parley v2 moderator token", keyId, expiresAt, ephemeralKey, sealedSender])); attestation = Ed25519(ephemeral, CBOR(["Parley v2 franking signature", frankingTag])); tokenRef = SHA-256(CBOR(token))[0..8]. The receiver checks the signature, expiresAt >= acceptedAt, then the attestation.',
       invalid:
         'Each invalid case gives the inputs a receiver holds and the tag it was handed (the tag of the first valid case): recomputing gives another value, so the message is refused with FRANKING_TAG_MISMATCH.',
     },
@@ -133,6 +202,12 @@ export function buildFranking(): string {
       { type: 'RelayFrank', description: 'frank key and delivery fields -> frank', tests: franks },
       { type: 'RelayFrankInvalid', description: 'one field differs from what was franked: FRANK_INVALID', tests: frankInvalid },
       { type: 'FrankKeyExpiry', description: 'whether the key of period keyId is destroyed at time now (ms)', tests: expiry },
+      { type: 'ModeratorToken', description: 'issue a token, attest a tag; the receiver check passes', tests: tokens },
+      {
+        type: 'ModeratorTokenInvalid',
+        description: 'the receiver refuses the message (ATTESTATION_INVALID); check names the failing step',
+        tests: tokenInvalid,
+      },
     ],
   };
   return `${JSON.stringify(file, null, 2)}\n`;

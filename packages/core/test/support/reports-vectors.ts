@@ -11,14 +11,8 @@ import { concatBytes, toHex, u32be, utf8 } from '../../src/bytes.ts';
 import { encodeCbor } from '../../src/codec/cbor.ts';
 import { nobleBackend } from '../../src/crypto/noble.ts';
 import { frankKeyId, relayFrank } from '../../src/franking/frank.ts';
-import {
-  type ModeratorToken,
-  type ReportItem,
-  type ReportVerdict,
-  decodeReport,
-  encodeReport,
-  verifyReport,
-} from '../../src/franking/report.ts';
+import { type ReportItem, type ReportVerdict, decodeReport, encodeReport, verifyReport } from '../../src/franking/report.ts';
+import type { ModeratorToken } from '../../src/franking/token.ts';
 import { frankingTag } from '../../src/franking/tag.ts';
 import { Label } from '../../src/labels.ts';
 import { deterministicRandom } from '../../src/testing.ts';
