@@ -512,7 +512,7 @@ function messageGroup(cast: Cast, s: GroupScript): TestGroup {
         'TOO_FAR_AHEAD',
       ),
       deliver('authentic, but the padded plaintext has no 0x80 marker', bobRead, 'bob', byAlice({}, new Uint8Array(160)), 'BAD_PADDING'),
-      deliver('version 2', bobRead, 'bob', setField(m0, [0], 2), 'UNSUPPORTED_VERSION'),
+      deliver('version 3 (2 is GroupMessageV2, formats-v2 §8.1)', bobRead, 'bob', setField(m0, [0], 3), 'UNSUPPORTED_VERSION'),
       deliver('message type 2 (a one-to-one RatchetMessage type)', bobRead, 'bob', setField(m0, [1], 2), 'MALFORMED'),
       deliver('four fields', bobRead, 'bob', dropLastField(m0), 'MALFORMED'),
       deliver(
