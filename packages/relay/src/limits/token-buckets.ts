@@ -1,12 +1,15 @@
 /**
  * Keyed token buckets in memory, for rate limits that count something
  * other than requests (envelope bytes per sender and recipient account).
- * Request-count limits use @fastify/rate-limit instead. spec/09-relay.md §8.
+ * The per-address request limit uses @fastify/rate-limit instead.
+ * spec/09-relay.md §8.
  *
  * Each key holds up to `capacity` tokens and refills continuously at
  * `capacity` per `windowMs`. Per process: a restart forgives everyone, so
  * only limits whose excess costs time, not stored state, belong here; the
- * one-time prekey budget lives in storage (limits/prekey-budget.ts).
+ * one-time prekey budget lives in storage (limits/prekey-budget.ts). With
+ * a storage shared by several processes, limits/rate-budgets.ts keeps these
+ * buckets in the database instead.
  */
 interface Bucket {
   tokens: number;
@@ -48,6 +51,12 @@ export class TokenBuckets {
     const verdict = this.check(key, amount, now);
     if (verdict.ok) this.#store(key, { tokens: Math.max(0, this.#current(key, now).tokens - amount), updated: now });
     return verdict;
+  }
+
+  /** Gives back tokens a take did not use (never above capacity; a forgotten key is full already). */
+  give(key: string, amount: number, now: number): void {
+    if (!this.#buckets.has(key)) return;
+    this.#store(key, { tokens: Math.min(this.#capacity, this.#current(key, now).tokens + amount), updated: now });
   }
 
   #store(key: string, b: Bucket): void {

@@ -15,6 +15,7 @@ import { deviceOf, parseAuthorization } from '../auth/authenticate.ts';
 import { parseRange } from '../attachments/range.ts';
 import { sameBytes, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
+import { rateBudget } from '../limits/rate-budgets.ts';
 import { AttachmentParams, CreateAttachmentBody, UploadStatus, errorResponses } from '../schemas.ts';
 import type { AttachmentRecord, DeviceAddress } from '../storage/types.ts';
 
@@ -33,13 +34,10 @@ export async function attachmentRoutes(instance: FastifyInstance): Promise<void>
   const { relay } = app;
   const { limits } = relay.config;
   const uploading = new Set<string>();
-  const createLimit = app.createRateLimit({
-    max: relay.config.rateLimits.attachmentsPerHourPerDevice,
-    timeWindow: 3_600_000,
-    keyGenerator: (request) => {
-      const me = deviceOf(request);
-      return `attachments:${me.account}:${me.deviceId}`;
-    },
+  // Uploads started per device, shared by every process on the storage (limits/rate-budgets.ts).
+  const uploadsStarted = rateBudget(relay.storage, 'attachments', {
+    capacity: relay.config.rateLimits.attachmentsPerHourPerDevice,
+    windowMs: 3_600_000,
   });
 
   // Chunk bodies are handed to the route as a stream (not buffered, no body limit here: the route bounds them).
@@ -73,13 +71,14 @@ export async function attachmentRoutes(instance: FastifyInstance): Promise<void>
           limit: limits.maxAttachmentBytes,
         });
       }
-      const limit = await createLimit(request);
-      if (!limit.isAllowed && limit.isExceeded) {
-        relay.metrics.rateLimited.inc({ limit: 'attachments' });
-        reply.header('retry-after', String(limit.ttlInSeconds));
-        throw relayError('RATE_LIMITED', 'too many uploads started', { retryAfterSeconds: limit.ttlInSeconds });
-      }
       const now = relay.now();
+      const verdict = await uploadsStarted.take(`${me.account}:${me.deviceId}`, 1, now);
+      if (!verdict.ok) {
+        relay.metrics.rateLimited.inc({ limit: 'attachments' });
+        const retryAfterSeconds = Math.ceil(verdict.retryAfterMs / 1000);
+        reply.header('retry-after', String(retryAfterSeconds));
+        throw relayError('RATE_LIMITED', 'too many uploads started', { retryAfterSeconds });
+      }
       const record: AttachmentRecord = {
         id: toBase64Url(relay.provider.random(16)),
         owner: { accountKey: me.accountKey, deviceId: me.deviceId },

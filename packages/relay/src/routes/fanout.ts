@@ -15,13 +15,13 @@ import { relayError } from '../errors.ts';
 import { frankEnvelopes } from '../franking/delivery.ts';
 import { fromBase64Url } from '../http/encoding.ts';
 import { senderShare } from '../limits/sender-share.ts';
-import type { TokenBuckets } from '../limits/token-buckets.ts';
+import type { RateBudget } from '../limits/rate-budgets.ts';
 import { FanoutBody, SendResponse, errorResponses } from '../schemas.ts';
 import type { FanoutRecipient } from '../storage/types.ts';
-import { answerSend, checkRecipientRates, takeRecipientRates } from './send-answers.ts';
+import { answerSend, storeWithRates, takeRecipientRates } from './send-answers.ts';
 
 /** `recipientBytes`: the byte-rate buckets the send route spends from, so the two routes share one budget. */
-export function fanoutRoute(instance: FastifyInstance, recipientBytes: TokenBuckets): void {
+export function fanoutRoute(instance: FastifyInstance, recipientBytes: RateBudget): void {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   const { relay } = app;
   const { limits } = relay.config;
@@ -66,7 +66,6 @@ export function fanoutRoute(instance: FastifyInstance, recipientBytes: TokenBuck
       });
 
       const now = relay.now();
-      checkRecipientRates(relay, recipientBytes, me.account, bytesPerAccount, now);
       if (body.frankingTag !== undefined) {
         // One tag for the group message, one frank (and envelope id) per recipient device.
         const frankingTag = fromBase64Url(body.frankingTag, 'frankingTag', 32);
@@ -79,25 +78,25 @@ export function fanoutRoute(instance: FastifyInstance, recipientBytes: TokenBuck
         );
         for (const [i, r] of recipients.entries()) recipients[i] = { ...r, delivery: deliveries[i] as Uint8Array };
       }
+      const taken = await takeRecipientRates(relay, recipientBytes, me.account, bytesPerAccount, now);
       const ttlSeconds = Math.min(body.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
-      const result = await relay.storage.storeFanout({
-        sender: me,
-        clientId: body.id,
-        envelope,
-        recipients,
-        now,
-        expiresAt: now + ttlSeconds * 1000,
-        maxQueuedMessages: limits.maxQueuedMessagesPerDevice,
-        maxQueuedBytes: limits.maxQueuedBytesPerDevice,
-        ...senderShare(limits),
-      });
+      const result = await storeWithRates(taken, now, () =>
+        relay.storage.storeFanout({
+          sender: me,
+          clientId: body.id,
+          envelope,
+          recipients,
+          now,
+          expiresAt: now + ttlSeconds * 1000,
+          maxQueuedMessages: limits.maxQueuedMessagesPerDevice,
+          maxQueuedBytes: limits.maxQueuedBytesPerDevice,
+          ...senderShare(limits),
+        }),
+      );
       return answerSend(relay, result, {
         envelopes: recipients.length,
         bytes: envelope.length * recipients.length,
-        onStored: () => {
-          relay.metrics.fanoutsStored.inc();
-          takeRecipientRates(recipientBytes, me.account, bytesPerAccount, now);
-        },
+        onStored: () => relay.metrics.fanoutsStored.inc(),
       });
     },
   );

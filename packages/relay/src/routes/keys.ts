@@ -6,9 +6,10 @@
 import { PROTOCOL_VERSION, decodeCertificate, decodeKemPreKey, decodeOneTimePreKey, decodeSignedPreKey, encodeBundle } from '@parley/core';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { deviceOf, identityOf } from '../auth/authenticate.ts';
+import { deviceOf } from '../auth/authenticate.ts';
 import { fromBase64Url, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
+import { rateBudget } from '../limits/rate-budgets.ts';
 import { checkPreKeyUpload } from './prekey-upload.ts';
 import { BundleParams, BundleResponse, PreKeyCounts, PreKeyUploadBody, PreKeyUploadResponse, errorResponses } from '../schemas.ts';
 import type { ClaimedKeys } from '../storage/types.ts';
@@ -20,11 +21,10 @@ export async function keyRoutes(instance: FastifyInstance): Promise<void> {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   const { relay } = app;
   const { rateLimits } = relay.config;
-  // Request-count limit per requesting account (a library limiter) ...
-  const bundleFetchLimit = app.createRateLimit({
-    max: rateLimits.bundleFetchesPerMinutePerAccount,
-    timeWindow: 60_000,
-    keyGenerator: (request) => `bundles:${identityOf(request).account}`,
+  // Request-count budget per requesting account, shared by every process on the storage ...
+  const bundleFetches = rateBudget(relay.storage, 'bundle-fetches', {
+    capacity: rateLimits.bundleFetchesPerMinutePerAccount,
+    windowMs: 60_000,
   });
   // ... and stored budgets per target device, requester and pair: past
   // them, bundles come without one-time keys (limits/prekey-budget.ts).
@@ -90,15 +90,16 @@ export async function keyRoutes(instance: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const me = deviceOf(request);
-      const limit = await bundleFetchLimit(request);
-      if (!limit.isAllowed && limit.isExceeded) {
+      const now = relay.now();
+      const verdict = await bundleFetches.take(me.account, 1, now);
+      if (!verdict.ok) {
         relay.metrics.rateLimited.inc({ limit: 'bundle_fetches' });
-        reply.header('retry-after', String(limit.ttlInSeconds));
-        throw relayError('RATE_LIMITED', 'too many bundle fetches', { retryAfterSeconds: limit.ttlInSeconds });
+        const retryAfterSeconds = Math.ceil(verdict.retryAfterMs / 1000);
+        reply.header('retry-after', String(retryAfterSeconds));
+        throw relayError('RATE_LIMITED', 'too many bundle fetches', { retryAfterSeconds });
       }
       const params = request.params;
       const accountKey = fromBase64Url(params.account, 'account', 32);
-      const now = relay.now();
       const claimed = await relay.storage.claimPreKeys({
         accountKey,
         deviceId: params.deviceId === '*' ? 'all' : Number(params.deviceId),

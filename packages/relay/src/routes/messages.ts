@@ -13,11 +13,11 @@ import { fromBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 import { registerQuotaMetrics } from '../limits/quota-metrics.ts';
 import { senderShare } from '../limits/sender-share.ts';
-import { TokenBuckets } from '../limits/token-buckets.ts';
+import { rateBudget } from '../limits/rate-budgets.ts';
 import { AckBody, FetchResponse, MAX_FETCH_LIMIT, SendBody, SendResponse, errorResponses } from '../schemas.ts';
 import type { OutgoingEnvelope } from '../storage/types.ts';
 import { fanoutRoute } from './fanout.ts';
-import { answerSend, checkRecipientRates, takeRecipientRates } from './send-answers.ts';
+import { answerSend, storeWithRates, takeRecipientRates } from './send-answers.ts';
 
 const MINUTE = 60_000;
 
@@ -33,7 +33,11 @@ export async function messageRoutes(instance: FastifyInstance): Promise<void> {
   registerQuotaMetrics(relay);
   // Keyed by sender and recipient account: one sender spending the budget
   // must not rate-limit everyone else who writes to that recipient.
-  const recipientBytes = new TokenBuckets(relay.config.rateLimits.messageBytesPerMinutePerRecipient, MINUTE);
+  // Shared by every process on the storage (limits/rate-budgets.ts).
+  const recipientBytes = rateBudget(relay.storage, 'recipient-bytes', {
+    capacity: relay.config.rateLimits.messageBytesPerMinutePerRecipient,
+    windowMs: MINUTE,
+  });
 
   app.post(
     '/v1/messages',
@@ -81,27 +85,28 @@ export async function messageRoutes(instance: FastifyInstance): Promise<void> {
       });
 
       const now = relay.now();
-      checkRecipientRates(relay, recipientBytes, me.account, bytesPerAccount, now);
       // Franked at acceptance (acceptedAt = the stored server timestamp); a retried
       // client id stores nothing, so the first delivery record stays the one delivered.
       const deliveries = await frankEnvelopes(relay.frankKeys, relay.provider, me, frankTargets, now);
       for (const [n, i] of franked.entries())
         envelopes[i] = { ...(envelopes[i] as OutgoingEnvelope), delivery: deliveries[n] as Uint8Array };
+      const taken = await takeRecipientRates(relay, recipientBytes, me.account, bytesPerAccount, now);
 
       const ttlSeconds = Math.min(body.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
-      const result = await relay.storage.storeMessages({
-        sender: me,
-        envelopes,
-        now,
-        expiresAt: now + ttlSeconds * 1000,
-        maxQueuedMessages: limits.maxQueuedMessagesPerDevice,
-        maxQueuedBytes: limits.maxQueuedBytesPerDevice,
-        ...senderShare(limits),
-      });
+      const result = await storeWithRates(taken, now, () =>
+        relay.storage.storeMessages({
+          sender: me,
+          envelopes,
+          now,
+          expiresAt: now + ttlSeconds * 1000,
+          maxQueuedMessages: limits.maxQueuedMessagesPerDevice,
+          maxQueuedBytes: limits.maxQueuedBytesPerDevice,
+          ...senderShare(limits),
+        }),
+      );
       return answerSend(relay, result, {
         envelopes: envelopes.length,
         bytes: envelopes.reduce((n, e) => n + e.envelope.length, 0),
-        onStored: () => takeRecipientRates(recipientBytes, me.account, bytesPerAccount, now),
       });
     },
   );

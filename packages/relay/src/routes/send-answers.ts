@@ -1,41 +1,55 @@
 /**
  * What a send and a group fan-out answer alike (spec/09-relay.md §4.3,
- * §4.3.1): the per-recipient byte rate checked before anything is stored,
+ * §4.3.1): the per-recipient byte rate taken before anything is stored,
  * and the storage's verdict turned into 200 or a typed refusal, each
  * counted in the metrics. One place, so the two routes cannot drift apart.
  */
 import type { RelayContext } from '../context.ts';
 import { relayError } from '../errors.ts';
 import { toBase64Url } from '../http/encoding.ts';
-import type { TokenBuckets } from '../limits/token-buckets.ts';
+import { type RateBudget, type Taken, takeAll } from '../limits/rate-budgets.ts';
 import type { StoreMessagesResult } from '../storage/types.ts';
 
 /**
- * Refuses (429 RATE_LIMITED) when one recipient account would receive more
- * envelope bytes from this sender account than its rate allows; takes
- * nothing (the caller takes the bytes once the send is stored).
+ * Takes the send's envelope bytes from each recipient account's budget
+ * (keyed by sender and recipient account: one sender spending it does not
+ * rate-limit everyone else who writes to that recipient), all or none, in
+ * one round trip when the budgets are shared (limits/rate-budgets.ts);
+ * refuses with 429 RATE_LIMITED when one is spent. Taken before the store,
+ * so concurrent sends cannot overspend; `storeWithRates` gives them back.
  */
-export function checkRecipientRates(
+export async function takeRecipientRates(
   relay: RelayContext,
-  buckets: TokenBuckets,
+  budget: RateBudget,
   sender: string,
   bytesPerAccount: ReadonlyMap<string, number>,
   now: number,
-): void {
-  for (const [account, bytes] of bytesPerAccount) {
-    const verdict = buckets.check(`${sender}>${account}`, bytes, now);
-    if (!verdict.ok) {
-      relay.metrics.rateLimited.inc({ limit: 'recipient_bytes' });
-      relay.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
-      const retryAfterSeconds = Math.ceil(verdict.retryAfterMs / 1000);
-      throw relayError('RATE_LIMITED', 'a recipient is receiving too much; retry later', { retryAfterSeconds });
-    }
+): Promise<Extract<Taken, { ok: true }>> {
+  const taken = await takeAll(budget, new Map([...bytesPerAccount].map(([account, bytes]) => [`${sender}>${account}`, bytes])), now);
+  if (!taken.ok) {
+    relay.metrics.rateLimited.inc({ limit: 'recipient_bytes' });
+    relay.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
+    const retryAfterSeconds = Math.ceil(taken.retryAfterMs / 1000);
+    throw relayError('RATE_LIMITED', 'a recipient is receiving too much; retry later', { retryAfterSeconds });
   }
+  return taken;
 }
 
-/** The send's rate-limit spend, once it is stored. */
-export function takeRecipientRates(buckets: TokenBuckets, sender: string, bytesPerAccount: ReadonlyMap<string, number>, now: number): void {
-  for (const [account, bytes] of bytesPerAccount) buckets.take(`${sender}>${account}`, bytes, now);
+/** Runs the store; the bytes taken go back unless it stored something new (a refusal, a retry, a failure). */
+export async function storeWithRates(
+  taken: Extract<Taken, { ok: true }>,
+  now: number,
+  store: () => Promise<StoreMessagesResult>,
+): Promise<StoreMessagesResult> {
+  let result: StoreMessagesResult;
+  try {
+    result = await store();
+  } catch (error) {
+    await taken.giveBack(now);
+    throw error;
+  }
+  if (result.status !== 'stored' || result.stored === 0) await taken.giveBack(now);
+  return result;
 }
 
 /**
@@ -46,7 +60,7 @@ export function takeRecipientRates(buckets: TokenBuckets, sender: string, bytesP
 export function answerSend(
   relay: RelayContext,
   result: StoreMessagesResult,
-  sent: { readonly envelopes: number; readonly bytes: number; readonly onStored: () => void },
+  sent: { readonly envelopes: number; readonly bytes: number; readonly onStored?: () => void },
 ): { accepted: number } {
   switch (result.status) {
     case 'stored': {
@@ -54,7 +68,7 @@ export function answerSend(
       metrics.envelopesAccepted.inc(result.stored);
       metrics.envelopesDuplicate.inc(result.duplicates);
       if (result.stored > 0) {
-        sent.onStored();
+        sent.onStored?.();
         metrics.envelopeBytesAccepted.inc(sent.bytes);
         hub.notify(result.recipients);
       }

@@ -26,7 +26,7 @@
  * new envelopes (`watchMailboxes`).
  */
 import pg from 'pg';
-import type { BucketRow } from '../limits/prekey-budget.ts';
+import { type BucketRow, tokensAt } from '../limits/prekey-budget.ts';
 import { migratePostgres } from './postgres-schema.ts';
 import {
   type AttachmentRow,
@@ -43,7 +43,17 @@ import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage,
 import { hexOf as hex } from './rules/send-checks.ts';
 import { RuleStorage } from './rules/storage.ts';
 import { Abort, type Rule, runAsync } from './rules/step.ts';
-import type { DeviceAddress, MailboxWake, OutgoingEnvelope, PreKeyCounts, QuotaPressure, StorageStats } from './types.ts';
+import type {
+  BucketLimit,
+  DeviceAddress,
+  MailboxWake,
+  OutgoingEnvelope,
+  PreKeyCounts,
+  QuotaPressure,
+  StorageStats,
+  TokenTake,
+  TokenTakeResult,
+} from './types.ts';
 
 export interface PostgresStorageOptions {
   /** postgres://user:password@host:port/database (libpq-style URL). */
@@ -632,6 +642,61 @@ class PostgresDriver implements StorageDriver {
     };
   }
 
+  /**
+   * One statement for every take, so a send costs one round trip however
+   * many recipient accounts it has. Rows are upserted in key order (two
+   * statements over the same keys lock them in one order: no deadlock); the
+   * upsert locks each row across processes and writes it only if it holds
+   * enough; rows it did not return were refused. The conflict branch sees
+   * only the proposed row, so the amount travels in it: a new bucket's
+   * tokens are `capacity - need` (need = min(amount, capacity), which takes
+   * the same as `amount` from a bucket that never holds more than capacity).
+   */
+  async takeTokens(limit: BucketLimit, now: number, takes: readonly TokenTake[]): Promise<TokenTakeResult[]> {
+    if (takes.length === 0) return [];
+    const need = '($2::float8 - excluded.tokens)';
+    const taken = await this.#pool.query<{ key: string; tokens: number }>(
+      `INSERT INTO budgets AS b (key, tokens, updated, full_at)
+       SELECT t.key, $2::float8 - least(t.amount, $2::float8), $3::bigint,
+         $3::bigint + ceil(least(t.amount, $2::float8) * $4::float8 / $2::float8)::bigint
+       FROM unnest($1::text[], $5::float8[]) AS t(key, amount)
+       ORDER BY t.key
+       ON CONFLICT (key) DO UPDATE SET
+         tokens = ${LEVEL} - ${need},
+         updated = greatest(b.updated, $3::bigint),
+         full_at = greatest(b.updated, $3::bigint) + ceil(($2::float8 - (${LEVEL} - ${need})) * $4::float8 / $2::float8)::bigint
+       WHERE ${LEVEL} >= ${need}
+       RETURNING b.key, b.tokens`,
+      [takes.map((t) => t.key), limit.capacity, now, limit.windowMs, takes.map((t) => t.amount)],
+    );
+    const left = new Map(taken.rows.map((r) => [r.key, r.tokens]));
+    const refused = takes.filter((t) => !left.has(t.key)).map((t) => t.key);
+    // Refused (the rare path): read the levels for the callers' retry hints.
+    const held = new Map<string, BucketRow>();
+    if (refused.length) {
+      const { rows } = await this.#pool.query<BucketRow>('SELECT key, tokens, updated FROM budgets WHERE key = ANY($1::text[])', [refused]);
+      for (const r of rows) held.set(r.key, r);
+    }
+    return takes.map((t) => {
+      const tokens = left.get(t.key);
+      return tokens === undefined ? { ok: false, tokens: tokensAt(held.get(t.key), limit, now) } : { ok: true, tokens };
+    });
+  }
+
+  async returnTokens(limit: BucketLimit, now: number, takes: readonly TokenTake[]): Promise<void> {
+    if (takes.length === 0) return;
+    const sorted = [...takes].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    await this.#pool.query(
+      `UPDATE budgets b SET
+         tokens = least($2::float8, ${LEVEL} + t.amount),
+         updated = greatest(b.updated, $3::bigint),
+         full_at = greatest(b.updated, $3::bigint) + ceil(($2::float8 - least($2::float8, ${LEVEL} + t.amount)) * $4::float8 / $2::float8)::bigint
+       FROM unnest($1::text[], $5::float8[]) AS t(key, amount)
+       WHERE b.key = t.key`,
+      [sorted.map((t) => t.key), limit.capacity, now, limit.windowMs, sorted.map((t) => t.amount)],
+    );
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -679,7 +744,20 @@ export class PostgresStorage extends RuleStorage {
   watchMailboxes(wake: MailboxWake): Promise<() => Promise<void>> {
     return this.#driver.watchMailboxes(wake);
   }
+
+  /** Rate budgets shared by every process on the database (limits/rate-budgets.ts, spec/09-relay.md §7.3). */
+  takeTokens(limit: BucketLimit, now: number, takes: readonly TokenTake[]): Promise<TokenTakeResult[]> {
+    return this.#driver.takeTokens(limit, now, takes);
+  }
+
+  returnTokens(limit: BucketLimit, now: number, takes: readonly TokenTake[]): Promise<void> {
+    return this.#driver.returnTokens(limit, now, takes);
+  }
 }
+
+// takeTokens/returnTokens: $2 capacity, $3 now, $4 window (ms); a stored bucket's level at $3
+// (limits/prekey-budget.ts tokensAt): refilled continuously, never above capacity, never backwards.
+const LEVEL = 'least($2::float8, b.tokens + greatest(0, $3::bigint - b.updated) * $2::float8 / $4::float8)';
 
 // ---- mailbox notifications ---------------------------------------------
 

@@ -116,6 +116,18 @@ export interface BucketLimit {
   readonly windowMs: number;
 }
 
+/** A take from (or return to) a stored token bucket; `key` is unique across every kind of bucket. */
+export interface TokenTake {
+  readonly key: string;
+  readonly amount: number;
+}
+
+export interface TokenTakeResult {
+  readonly ok: boolean;
+  /** Tokens in the bucket after the take (ok) or at `now` (refused). */
+  readonly tokens: number;
+}
+
 /**
  * The budgets a one-time prekey hand-out spends, one token each: the
  * requesting account's, the target device's, and the pair's. Kept in
@@ -459,6 +471,19 @@ export interface RelayStorage {
   rememberRequest(request: SeenRequest): Promise<SeenVerdict>;
   /** Devices and accounts at or above the thresholds (for metrics). */
   quotaPressure(thresholds: QuotaThresholds, now: number): Promise<QuotaPressure>;
+  /**
+   * Only for a backend that several relay processes share: token buckets
+   * kept in the database, so a rate budget spent through one process is
+   * spent for all (limits/rate-budgets.ts). For each take (keys distinct),
+   * takes `amount` tokens if the bucket holds min(amount, capacity) at
+   * `now`, else takes nothing from it; one round trip for all of them (a
+   * send to a large group takes one budget per recipient account). Returns,
+   * in order, the tokens left (taken) or held (refused). A single-process
+   * backend leaves it out: the relay keeps its buckets in memory.
+   */
+  takeTokens?(limit: BucketLimit, now: number, takes: readonly TokenTake[]): Promise<TokenTakeResult[]>;
+  /** Gives back tokens takes did not use (capped at capacity); a bucket already swept stays full. */
+  returnTokens?(limit: BucketLimit, now: number, takes: readonly TokenTake[]): Promise<void>;
 
   // ---- housekeeping
   /** Deletes expired messages, idempotency records and attachments. */

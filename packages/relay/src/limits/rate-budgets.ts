@@ -1,0 +1,115 @@
+/**
+ * Rate budgets keyed by who spends them (bundle fetches per account,
+ * attachment uploads per device, envelope bytes per sender and recipient
+ * account), kept where every relay process that serves the same accounts
+ * sees them. spec/09-relay.md §8.
+ *
+ * With a storage that several processes share (PostgreSQL), the buckets
+ * live in the database (`takeTokens`): a budget spent through one process
+ * is spent through all, and N processes do not give a client N budgets.
+ * A single-process storage (SQLite, one process per data folder) keeps them
+ * in memory: the same rule without a round trip.
+ *
+ * Not here: the per-address request limit (@fastify/rate-limit in app.ts).
+ * It protects one process's CPU from one address before any signature is
+ * checked, so it is per process by design; spec §8.1 says what that means
+ * behind a load balancer.
+ */
+import type { BucketLimit, RelayStorage, TokenTake } from '../storage/types.ts';
+import { type TakeResult, TokenBuckets } from './token-buckets.ts';
+
+export interface RateBudget {
+  /** Takes `amount` tokens from `key`'s bucket, or none and says when to retry. */
+  take(key: string, amount: number, now: number): Promise<TakeResult>;
+  /** Takes from several buckets (keys distinct), each on its own terms; one round trip on a shared storage. */
+  takeEach(takes: readonly TokenTake[], now: number): Promise<TakeResult[]>;
+  /** Gives back tokens takes did not use (the request they paid for was refused or stored nothing). */
+  giveBack(takes: readonly TokenTake[], now: number): Promise<void>;
+}
+
+/** Time until a bucket at `tokens` holds `need` again. */
+function retryAfterMs(limit: BucketLimit, need: number, tokens: number): number {
+  return Math.max(1, Math.ceil(((need - tokens) * limit.windowMs) / limit.capacity));
+}
+
+class MemoryBudget implements RateBudget {
+  readonly #buckets: TokenBuckets;
+
+  constructor(limit: BucketLimit) {
+    this.#buckets = new TokenBuckets(limit.capacity, limit.windowMs);
+  }
+
+  async take(key: string, amount: number, now: number): Promise<TakeResult> {
+    return this.#buckets.take(key, amount, now);
+  }
+
+  async takeEach(takes: readonly TokenTake[], now: number): Promise<TakeResult[]> {
+    return takes.map((t) => this.#buckets.take(t.key, t.amount, now));
+  }
+
+  async giveBack(takes: readonly TokenTake[], now: number): Promise<void> {
+    for (const t of takes) this.#buckets.give(t.key, t.amount, now);
+  }
+}
+
+type SharedBuckets = Required<Pick<RelayStorage, 'takeTokens' | 'returnTokens'>>;
+
+class StoredBudget implements RateBudget {
+  readonly #storage: SharedBuckets;
+  readonly #prefix: string;
+  readonly #limit: BucketLimit;
+
+  constructor(storage: SharedBuckets, name: string, limit: BucketLimit) {
+    this.#storage = storage;
+    // Bucket keys share one table with the one-time prekey budget ("otk-*"): a prefix per budget keeps them apart.
+    this.#prefix = `rate:${name}:`;
+    this.#limit = limit;
+  }
+
+  async take(key: string, amount: number, now: number): Promise<TakeResult> {
+    return (await this.takeEach([{ key, amount }], now))[0] as TakeResult;
+  }
+
+  async takeEach(takes: readonly TokenTake[], now: number): Promise<TakeResult[]> {
+    const results = await this.#storage.takeTokens(this.#limit, now, this.#stored(takes));
+    return results.map((r, i) =>
+      r.ok
+        ? { ok: true }
+        : { ok: false, retryAfterMs: retryAfterMs(this.#limit, Math.min((takes[i] as TokenTake).amount, this.#limit.capacity), r.tokens) },
+    );
+  }
+
+  async giveBack(takes: readonly TokenTake[], now: number): Promise<void> {
+    await this.#storage.returnTokens(this.#limit, now, this.#stored(takes));
+  }
+
+  #stored(takes: readonly TokenTake[]): TokenTake[] {
+    return takes.map((t) => ({ key: this.#prefix + t.key, amount: t.amount }));
+  }
+}
+
+/** `name` tells budgets apart in storage (stable: it is part of stored keys). */
+export function rateBudget(storage: RelayStorage, name: string, limit: BucketLimit): RateBudget {
+  const { takeTokens, returnTokens } = storage;
+  if (takeTokens && returnTokens) {
+    return new StoredBudget({ takeTokens: takeTokens.bind(storage), returnTokens: returnTokens.bind(storage) }, name, limit);
+  }
+  return new MemoryBudget(limit);
+}
+
+/** What `takeAll` took, to be given back if the request it paid for stores nothing. */
+export type Taken = { readonly ok: true; giveBack(now: number): Promise<void> } | { readonly ok: false; readonly retryAfterMs: number };
+
+/**
+ * Takes every (key, amount) or none: one batch (one round trip on a shared
+ * storage), and if any is refused the others are given back.
+ */
+export async function takeAll(budget: RateBudget, takes: ReadonlyMap<string, number>, now: number): Promise<Taken> {
+  const wanted = [...takes].map(([key, amount]) => ({ key, amount }));
+  const verdicts = await budget.takeEach(wanted, now);
+  const got = wanted.filter((_, i) => verdicts[i]?.ok);
+  const giveBack = (at: number) => budget.giveBack(got, at);
+  if (got.length === wanted.length) return { ok: true, giveBack };
+  await giveBack(now);
+  return { ok: false, retryAfterMs: Math.max(...verdicts.map((v) => (v.ok ? 0 : v.retryAfterMs))) };
+}
