@@ -13,6 +13,7 @@ import { type RelayLoadResult, runRelayLoad } from './relay/load.ts';
 import { PHASES, runRelayUnderAttack } from './relay/attack.ts';
 import { measureWebSocketCapacity } from './relay/capacity.ts';
 import { measureFanout } from './relay/fanout.ts';
+import { benchDatabaseUrl, runMultiProcess } from './relay/multi-process.ts';
 import type { ResultMeta } from './results.ts';
 import type { Runner } from './runner.ts';
 
@@ -73,6 +74,7 @@ export async function runRelay(runner: Runner): Promise<void> {
   await measureWebSocketCapacity(runner);
   // Issue 15: one group message to a large group, per device and as one fan-out stored once.
   await measureFanout(runner);
+  await measureMultiProcess(runner);
   // Issue 12: the same legitimate traffic with no attack and under attacks 1-4 (full runs only: about a minute).
   if (!runner.quick) await measureUnderAttack(runner);
 }
@@ -107,5 +109,51 @@ async function measureUnderAttack(runner: Runner): Promise<void> {
     }
   } catch (e) {
     for (const meta of metas) runner.failed(meta, e);
+  }
+}
+
+/** Issue 15: three relay processes on one PostgreSQL database under load, one killed half-way (relay/multi-process.ts). */
+async function measureMultiProcess(runner: Runner): Promise<void> {
+  const throughput: ResultMeta = {
+    section: 'relay',
+    subject: 'relay',
+    op: 'relay-pg3-envelopes',
+    label: 'envelopes/s, 3 relay processes on one PostgreSQL (48 closed-loop senders, 1 KiB)',
+    unit: 'per-second',
+  };
+  const p99: ResultMeta = {
+    section: 'relay',
+    subject: 'relay',
+    op: 'relay-pg3-latency-p99',
+    label: 'send → websocket delivery p99, 3 processes on PostgreSQL',
+    unit: 'ms',
+  };
+  const databaseUrl = benchDatabaseUrl();
+  const skip = runner.quick
+    ? 'full runs only (three relay processes, 10 s of load and a kill -9)'
+    : databaseUrl
+      ? null
+      : 'needs a PostgreSQL database: set PARLEY_BENCH_POSTGRES_URL (the bench creates and drops its own schema)';
+  if (skip) {
+    for (const meta of [throughput, p99]) runner.notMeasured(meta, skip);
+    return;
+  }
+  runner.progress('relay: 3 relay processes on one PostgreSQL database, 10 s of load, one killed with SIGKILL at 5 s');
+  try {
+    const r = await runMultiProcess({ databaseUrl: databaseUrl as string, seconds: 10 });
+    if (r.lost > 0 || r.storedTwice > 0) {
+      throw new Error(`kill -9: ${r.lost} acknowledged envelopes lost, ${r.storedTwice} stored twice`);
+    }
+    const note = `${r.envelopesPerSecondBeforeKill}/s with all 3 up, ${r.envelopesPerSecond}/s over the run; kill -9 of one at 5 s: ${r.failedOver} sends retried elsewhere, 0 lost, 0 stored twice, ${r.redelivered} redelivered; CPU per envelope: relays ${r.cpuPerEnvelopeUs.relays} µs, PostgreSQL ${r.cpuPerEnvelopeUs.postgres} µs (server-wide), ${r.transactionsPerEnvelope} transactions; load average ${r.loadAverage} at the end`;
+    runner.recordValue({ ...throughput, note }, once(r.envelopesPerSecondBeforeKill));
+    runner.recordValue(
+      {
+        ...p99,
+        note: `${r.deliveryMs.samples} envelopes before the kill, median ${r.deliveryMs.median} ms; p99 over the whole run ${r.deliveryMs.p99WholeRun} ms`,
+      },
+      once(r.deliveryMs.p99),
+    );
+  } catch (e) {
+    for (const meta of [throughput, p99]) runner.failed(meta, e);
   }
 }

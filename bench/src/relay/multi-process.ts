@@ -1,0 +1,385 @@
+/**
+ * Several relay processes on one PostgreSQL database, under load, with one
+ * of them killed (SIGKILL) half-way through. Issue 15 ("3 relay processes,
+ * clients spread across them, under load: throughput, delivery p99, and 0
+ * acknowledged envelopes lost or duplicated across kill -9").
+ *
+ *   PARLEY_BENCH_POSTGRES_URL=postgres://… node --import tsx bench/src/relay/multi-process.ts \
+ *     [--seconds 10] [--processes 3] [--senders 48] [--json]
+ *
+ * Each relay is `npm start`'s entry point (relay/load.ts `startRelay`) with
+ * PARLEY_DATABASE_URL and a fresh schema (dropped afterwards). Recipients
+ * hold a websocket on process i mod N; closed-loop senders (real signed
+ * HTTP sends of 1 KiB) are spread the same way, so most envelopes cross
+ * processes through LISTEN/NOTIFY. At half time the last process is killed:
+ * its senders retry their unanswered send (same id) on a live process and
+ * its recipients reconnect to one. At the end every acknowledged envelope
+ * must have been delivered (lost = 0) and no envelope id may arrive under
+ * two seqs (stored twice = 0); a seq delivered again after a reconnect is
+ * at-least-once delivery and counted apart.
+ *
+ * Needs a PostgreSQL server (PARLEY_BENCH_POSTGRES_URL, else
+ * PARLEY_TEST_POSTGRES_URL); loopback only; bounded by --seconds plus a
+ * drain of at most 20 s.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { defaultProvider } from '@parley/core';
+import { RelayClient, type RelayError, deviceSigner } from '@parley/client/relay-client';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { type Participant, participants, percentile, startRelay } from './load.ts';
+
+export interface MultiProcessOptions {
+  readonly databaseUrl: string;
+  /** Seconds of sustained sending (default 10); the kill comes at half time. */
+  readonly seconds?: number;
+  /** Relay processes on the one database (default 3). */
+  readonly processes?: number;
+  /** Concurrent closed-loop senders, spread over the processes (default 48). */
+  readonly senders?: number;
+  /** Recipient devices on websockets, spread over the processes (default 12). */
+  readonly recipients?: number;
+  readonly envelopeBytes?: number;
+  /** Kill one process half-way (default true). */
+  readonly kill?: boolean;
+}
+
+export interface MultiProcessResult {
+  readonly processes: number;
+  readonly seconds: number;
+  readonly senders: number;
+  readonly envelopeBytes: number;
+  /** Envelopes acknowledged (HTTP 200: committed in PostgreSQL) per second, all processes together. */
+  readonly envelopesPerSecond: number;
+  readonly acknowledged: number;
+  /** Per second before the kill, with every process up. */
+  readonly envelopesPerSecondBeforeKill: number;
+  /** Send start to websocket delivery, ms: before the kill, and over the whole run. */
+  readonly deliveryMs: {
+    readonly median: number;
+    readonly p99: number;
+    readonly p99WholeRun: number;
+    readonly samples: number;
+  };
+  readonly killed: boolean;
+  /** Sends left unanswered by the killed process and retried (same id) on a live one. */
+  readonly failedOver: number;
+  /** Acknowledged envelopes never delivered. Must be 0. */
+  readonly lost: number;
+  /** Envelope ids delivered under two different seqs (stored twice). Must be 0. */
+  readonly storedTwice: number;
+  /** Same seq delivered again after a reconnect (at-least-once delivery, not a loss or a duplicate store). */
+  readonly redelivered: number;
+  /** Sends refused with an error answer (not a dead process). */
+  readonly errors: number;
+  /** CPU seconds of each relay process that survived (the PostgreSQL server's own CPU is not counted). */
+  readonly relayCpuSeconds: readonly number[];
+  /**
+   * CPU per acknowledged envelope with every process up, µs: the relays
+   * together, every PostgreSQL process on the machine (other databases'
+   * work included), and this load generator (signing, sending, receiving).
+   */
+  readonly cpuPerEnvelopeUs: { readonly relays: number; readonly postgres: number; readonly loadGenerator: number };
+  /** Committed transactions in the bench's database per acknowledged envelope (pg_stat_database), all processes up. */
+  readonly transactionsPerEnvelope: number;
+  readonly loadAverage: number;
+}
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** user + system CPU seconds of a live process, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU seconds of every process named postgres (server-wide: other databases' work counts too). */
+function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+      total += cpuSeconds(Number(pid));
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return total;
+}
+
+/** Transactions committed so far in the database of `url` (the statistics collector's figure, a little behind). */
+async function commits(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ n: string }>('SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()');
+    return Number(rows[0]?.n ?? Number.NaN);
+  } finally {
+    await c.end();
+  }
+}
+
+const isNetworkError = (e: unknown) => (e as RelayError | undefined)?.code === 'NETWORK';
+
+export async function runMultiProcess(options: MultiProcessOptions): Promise<MultiProcessResult> {
+  const seconds = options.seconds ?? 10;
+  const n = options.processes ?? 3;
+  const concurrency = options.senders ?? 48;
+  const envelopeBytes = options.envelopeBytes ?? 1024;
+  const kill = options.kill ?? true;
+  const schema = `parley_bench_${randomBytes(5).toString('hex')}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'parley-mp-bench-'));
+  const env = { PARLEY_DATABASE_URL: options.databaseUrl, PARLEY_DATABASE_SCHEMA: schema };
+  const relays: { child: ChildProcess; url: string }[] = [];
+  const receivers: { stop(): void }[] = [];
+  try {
+    // The first creates and migrates the schema; the rest open it.
+    relays.push(await startRelay(dataDir, env));
+    relays.push(...(await Promise.all(Array.from({ length: n - 1 }, () => startRelay(dataDir, env)))));
+    const live = new Set(relays.map((_, i) => i));
+    const first = relays[0] as { url: string };
+
+    const senders = await participants(first.url, Math.ceil(concurrency / 2));
+    const recipients = await participants(first.url, options.recipients ?? 12);
+    const clientOn = (i: number, p: Participant) =>
+      new RelayClient({
+        baseUrl: (relays[i] as { url: string }).url,
+        signer: deviceSigner(p.device),
+        WebSocket: WebSocket as never,
+        retries: 0,
+      });
+
+    // Deliveries: id -> seqs seen, and the send→deliver latency of the first delivery.
+    const sentAt = new Map<string, number>();
+    const seqsOf = new Map<string, Set<number>>();
+    let redelivered = 0;
+    const latencies: { at: number; ms: number }[] = [];
+    const onEnvelope = (e: { id: string; seq: number }) => {
+      let seqs = seqsOf.get(e.id);
+      if (!seqs) {
+        seqs = new Set();
+        seqsOf.set(e.id, seqs);
+        const t0 = sentAt.get(e.id);
+        if (t0 !== undefined) latencies.push({ at: t0, ms: performance.now() - t0 });
+      } else if (seqs.has(e.seq)) redelivered++;
+      seqs.add(e.seq);
+    };
+    const listen = (i: number, p: Participant) => {
+      const r = clientOn(i, p).connect({ onEnvelope }, { baseDelayMs: 50, maxDelayMs: 500 });
+      receivers.push(r);
+      return r.start();
+    };
+    const onProcess = recipients.map((_, r) => r % n);
+    const receiving = recipients.map((p, r) => listen(onProcess[r] as number, p));
+    await Promise.all(receiving.map((r) => r.whenOpen()));
+
+    const payload = defaultProvider().random(envelopeBytes);
+    const acknowledged: string[] = [];
+    let failedOver = 0;
+    let errors = 0;
+    let next = 0;
+    const start = performance.now();
+    const end = start + seconds * 1000;
+    const killAt = start + (seconds * 1000) / 2;
+    let killedAt: number | null = null;
+    let acknowledgedAtKill = 0;
+    const victim = n - 1;
+
+    // CPU over the window with every process up: what one envelope costs, whatever else the machine runs.
+    const relayCpu = () => relays.reduce((sum, r) => sum + cpuSeconds(r.child.pid), 0);
+    const cpuAtStart = { relays: relayCpu(), postgres: postgresCpuSeconds(), load: process.cpuUsage() };
+    const commitsAtStart = await commits(options.databaseUrl);
+    let cpuBeforeKill: { relays: number; postgres: number; load: NodeJS.CpuUsage } | null = null;
+    let commitsAtKill: number | null = null;
+    const killOne = async () => {
+      if (!kill || killedAt !== null) return;
+      cpuBeforeKill = { relays: relayCpu(), postgres: postgresCpuSeconds(), load: process.cpuUsage(cpuAtStart.load) };
+      commitsAtKill = await commits(options.databaseUrl);
+      killedAt = performance.now();
+      acknowledgedAtKill = acknowledged.length;
+      live.delete(victim);
+      (relays[victim] as { child: ChildProcess }).child.kill('SIGKILL');
+      // Its recipients reconnect to a live process (a load balancer would send them there).
+      recipients.forEach((p, r) => {
+        if (onProcess[r] !== victim) return;
+        (receiving[r] as { stop(): void }).stop();
+        onProcess[r] = r % (n - 1);
+        receiving[r] = listen(onProcess[r] as number, p);
+      });
+    };
+    const killTimer = setTimeout(() => void killOne(), killAt - performance.now());
+
+    const worker = async (w: number) => {
+      const sender = senders[w % senders.length] as Participant;
+      let via = w % n;
+      let client = clientOn(via, sender);
+      while (performance.now() < end) {
+        const k = next++;
+        const to = recipients[k % recipients.length] as Participant;
+        const id = `mp-${k}`;
+        const out = [{ accountKey: to.account.publicKey, deviceId: 1, id, envelope: payload }];
+        sentAt.set(id, performance.now());
+        for (;;) {
+          try {
+            await client.send(out);
+            acknowledged.push(id);
+            break;
+          } catch (e) {
+            if (!isNetworkError(e) || live.has(via)) {
+              errors++;
+              break;
+            }
+            // The process died with the send unanswered: the same id again, on a live one.
+            failedOver++;
+            via = [...live][w % live.size] as number;
+            client = clientOn(via, sender);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+    clearTimeout(killTimer);
+    const elapsed = (performance.now() - start) / 1000;
+    const window = cpuBeforeKill ?? { relays: relayCpu(), postgres: postgresCpuSeconds(), load: process.cpuUsage(cpuAtStart.load) };
+    const windowAcks = killedAt === null ? acknowledged.length : acknowledgedAtKill;
+    const commitsInWindow = (commitsAtKill ?? (await commits(options.databaseUrl))) - commitsAtStart;
+    const transactionsPerEnvelope = round(commitsInWindow / Math.max(1, windowAcks), 2);
+    const perEnvelopeUs = (cpu: number) => Math.round((cpu * 1e6) / Math.max(1, windowAcks));
+    const cpuPerEnvelopeUs = {
+      relays: perEnvelopeUs(window.relays - cpuAtStart.relays),
+      postgres: perEnvelopeUs(window.postgres - cpuAtStart.postgres),
+      loadGenerator: perEnvelopeUs((window.load.user + window.load.system) / 1e6),
+    };
+
+    // Drain: every acknowledged envelope delivered, or 20 s.
+    const deadline = Date.now() + 20_000;
+    while (acknowledged.some((id) => !seqsOf.has(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const relayCpuSeconds = [...live].map((i) => round(cpuSeconds(relays[i]?.child.pid), 2));
+    for (const r of receivers) r.stop();
+
+    const lost = acknowledged.filter((id) => !seqsOf.has(id)).length;
+    const storedTwice = [...seqsOf.values()].filter((s) => s.size > 1).length;
+    const steady = latencies
+      .filter((l) => killedAt === null || l.at < killedAt - 500)
+      .map((l) => l.ms)
+      .sort((a, b) => a - b);
+    const all = latencies.map((l) => l.ms).sort((a, b) => a - b);
+    const beforeKillSeconds = ((killedAt ?? performance.now()) - start) / 1000;
+    return {
+      processes: n,
+      seconds: round(elapsed),
+      senders: concurrency,
+      envelopeBytes,
+      envelopesPerSecond: Math.round(acknowledged.length / elapsed),
+      acknowledged: acknowledged.length,
+      envelopesPerSecondBeforeKill: Math.round((killedAt === null ? acknowledged.length : acknowledgedAtKill) / beforeKillSeconds),
+      deliveryMs: {
+        median: round(percentile(steady, 50)),
+        p99: round(percentile(steady, 99)),
+        p99WholeRun: round(percentile(all, 99)),
+        samples: steady.length,
+      },
+      killed: killedAt !== null,
+      failedOver,
+      lost,
+      storedTwice,
+      redelivered,
+      errors,
+      relayCpuSeconds,
+      cpuPerEnvelopeUs,
+      transactionsPerEnvelope,
+      loadAverage: round(loadavg()[0] ?? Number.NaN, 2),
+    };
+  } finally {
+    for (const r of receivers) r.stop();
+    await Promise.all(
+      relays.map(
+        (r) =>
+          new Promise((resolve) => {
+            if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve(undefined);
+            r.child.once('exit', resolve);
+            r.child.kill('SIGTERM');
+          }),
+      ),
+    );
+    rmSync(dataDir, { recursive: true, force: true });
+    const admin = new pg.Client({ connectionString: options.databaseUrl });
+    await admin.connect();
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  }
+}
+
+/** The database the bench may create schemas in: its own variable, else the tests'. */
+export function benchDatabaseUrl(): string | undefined {
+  return process.env.PARLEY_BENCH_POSTGRES_URL || process.env.PARLEY_TEST_POSTGRES_URL || undefined;
+}
+
+export function formatMultiProcess(r: MultiProcessResult): string {
+  const rows: [string, string][] = [
+    [
+      'envelopes acknowledged per second',
+      `${r.envelopesPerSecond} over the run (${r.acknowledged} in ${r.seconds} s), ${r.envelopesPerSecondBeforeKill} with all ${r.processes} processes up`,
+    ],
+    [
+      'send -> websocket delivery',
+      `median ${r.deliveryMs.median} ms, p99 ${r.deliveryMs.p99} ms before the kill (${r.deliveryMs.samples} samples); p99 ${r.deliveryMs.p99WholeRun} ms over the whole run`,
+    ],
+    [
+      'kill -9',
+      r.killed
+        ? `one process killed at half time; ${r.failedOver} unanswered sends retried elsewhere; lost ${r.lost}, stored twice ${r.storedTwice}, redelivered ${r.redelivered}`
+        : 'no kill',
+    ],
+    ['errors', String(r.errors)],
+    [
+      'CPU per envelope, all up',
+      `relays ${r.cpuPerEnvelopeUs.relays} µs, PostgreSQL ${r.cpuPerEnvelopeUs.postgres} µs (server-wide), load generator ${r.cpuPerEnvelopeUs.loadGenerator} µs`,
+    ],
+    ['PostgreSQL transactions per envelope', String(r.transactionsPerEnvelope)],
+    ['relay CPU (survivors, whole life)', `${r.relayCpuSeconds.join(' s, ')} s`],
+    ['load average at the end', String(r.loadAverage)],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string' },
+      processes: { type: 'string' },
+      senders: { type: 'string' },
+      'no-kill': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+  });
+  const databaseUrl = benchDatabaseUrl();
+  if (!databaseUrl) {
+    process.stderr.write(
+      'set PARLEY_BENCH_POSTGRES_URL (or PARLEY_TEST_POSTGRES_URL) to a PostgreSQL database the bench may create schemas in\n',
+    );
+    process.exit(2);
+  }
+  const result = await runMultiProcess({
+    databaseUrl,
+    ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
+    ...(values.processes ? { processes: Number(values.processes) } : {}),
+    ...(values.senders ? { senders: Number(values.senders) } : {}),
+    kill: !values['no-kill'],
+  });
+  console.log(values.json ? JSON.stringify(result, null, 2) : formatMultiProcess(result));
+  process.exit(result.lost === 0 && result.storedTwice === 0 ? 0 : 1);
+}
