@@ -20,7 +20,15 @@ import { type DhKeyPair, dh, generateDhKeyPair } from '../crypto/x25519.ts';
 import { fail } from '../errors.ts';
 import { type DeviceCertificate, certificateToCbor, verifyCertificate } from '../keys/certificate.ts';
 import type { DeviceIdentity } from '../keys/identity.ts';
-import { type PreKeyBundle, type PreKeyStore, type PreKeyUse, decodeBundle, encodeBundle, verifyBundle } from '../keys/prekeys.ts';
+import {
+  type PreKeyBundle,
+  type PreKeyStore,
+  type PreKeyUse,
+  decodeBundle,
+  encodeBundle,
+  lookupPreKeys,
+  verifyBundle,
+} from '../keys/prekeys.ts';
 import { Info, Label } from '../labels.ts';
 
 const SALT = new Uint8Array(32);
@@ -128,7 +136,7 @@ export function respond(
 ): ResponderHandshake {
   verifyCertificate(p.backend, initiatorCertificate, options.expectedAccountKey);
   if (kemCiphertext.length !== MLKEM768_CIPHERTEXT_BYTES) fail('MALFORMED', 'kemCiphertext: wrong length');
-  const keys = prekeys._lookup(use);
+  const keys = lookupPreKeys(prekeys, use);
   const b = p.backend;
   const ik = device.identityKeyPair;
   const dhs = [

@@ -11,7 +11,7 @@
  * one-time prekey, and one KEM prekey.
  *
  * `PreKeyStore` holds the private halves on the device. It does not know
- * about sessions; the session layer calls `_consume` when an initial
+ * about sessions; the session layer calls `consumePreKeys` when an initial
  * message that used prekeys has been fully decrypted.
  */
 import { fromHex, toHex, wipe } from '../bytes.ts';
@@ -190,12 +190,37 @@ export interface PreKeyGenerationOptions {
 
 const STORE_TAG = 'parley/prekey-store';
 
-/** What a successful initial message used up; the session layer passes it back to `_consume`. */
+/** What a successful initial message used up; the session layer passes it back to `consumePreKeys`. */
 export interface PreKeyUse {
   readonly signedPreKeyId: number;
   readonly oneTimePreKeyId: number | null;
   readonly kemPreKeyId: number;
   readonly baseKey: Uint8Array;
+}
+
+/** The private keys an initial message names (handshake/pqxdh.ts). */
+export interface PreKeyPrivates {
+  readonly signed: X25519KeyPair;
+  readonly oneTime: X25519KeyPair | null;
+  readonly kemSecretKey: Uint8Array;
+}
+
+// Set by PreKeyStore's static block: module-internal access to its private keys, not public API.
+let lookup: (store: PreKeyStore, use: PreKeyUse) => PreKeyPrivates;
+let consume: (store: PreKeyStore, use: PreKeyUse) => void;
+
+/**
+ * Private keys for an initial message; throws UNKNOWN_PREKEY / PREKEY_REUSED.
+ * For the handshake only: not exported from the package (the barrel lists
+ * its names), so an application cannot read private prekeys through it.
+ */
+export function lookupPreKeys(store: PreKeyStore, use: PreKeyUse): PreKeyPrivates {
+  return lookup(store, use);
+}
+
+/** Deletes the one-time keys an accepted initial message used (the session layer, after a full decrypt). Not exported from the package. */
+export function consumePreKeys(store: PreKeyStore, use: PreKeyUse): void {
+  consume(store, use);
 }
 
 /**
@@ -344,8 +369,8 @@ export class PreKeyStore {
     };
   }
 
-  /** @internal Private keys for an initial message; throws UNKNOWN_PREKEY / PREKEY_REUSED. */
-  _lookup(use: PreKeyUse): { signed: X25519KeyPair; oneTime: X25519KeyPair | null; kemSecretKey: Uint8Array } {
+  /** Private keys for an initial message; throws UNKNOWN_PREKEY / PREKEY_REUSED. Reached through `lookupPreKeys`. */
+  #lookup(use: PreKeyUse): PreKeyPrivates {
     const signed = this.#signed.get(use.signedPreKeyId);
     if (!signed) fail('UNKNOWN_PREKEY', 'unknown signed prekey id', { prekeyId: use.signedPreKeyId, kind: 'signed' });
     let oneTime: X25519KeyPair | null = null;
@@ -361,8 +386,8 @@ export class PreKeyStore {
     return { signed: signed.keyPair, oneTime, kemSecretKey: kem.secretKey };
   }
 
-  /** @internal Deletes the one-time keys an accepted initial message used. */
-  _consume(use: PreKeyUse): void {
+  /** Deletes the one-time keys an accepted initial message used. Reached through `consumePreKeys`. */
+  #consume(use: PreKeyUse): void {
     if (use.oneTimePreKeyId !== null) this.#oneTime.delete(use.oneTimePreKeyId);
     else {
       let seen = this.#seenBaseKeys.get(use.signedPreKeyId);
@@ -373,6 +398,12 @@ export class PreKeyStore {
     }
     const kem = this.#kem.get(use.kemPreKeyId);
     if (kem && !kem.lastResort) this.#kem.delete(use.kemPreKeyId);
+  }
+
+  static {
+    // The only way out of the class for these two: functions of this module, which the barrel does not export.
+    lookup = (store, use) => store.#lookup(use);
+    consume = (store, use) => store.#consume(use);
   }
 
   serialize(): Uint8Array {

@@ -17,7 +17,7 @@ import { ParleyError, fail } from '../errors.ts';
 import { initiate, respond } from '../handshake/pqxdh.ts';
 import type { DeviceCertificate } from '../keys/certificate.ts';
 import { type DeviceIdentity, asRecordError } from '../keys/identity.ts';
-import { type PreKeyBundle, type PreKeyStore, type PreKeyUse, decodeBundle, encodeBundle } from '../keys/prekeys.ts';
+import { type PreKeyBundle, type PreKeyStore, type PreKeyUse, consumePreKeys, decodeBundle, encodeBundle } from '../keys/prekeys.ts';
 import { inspectSymbol, redacted } from '../keys/redact.ts';
 import { PROTOCOL_VERSION } from '../labels.ts';
 import { MAX_ARCHIVED_RATCHET_TRIALS, MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
@@ -242,7 +242,7 @@ export class SessionRecord {
     };
     // Commit: the record, then the prekey store. Neither changed before this point.
     this.#state = withCurrent(this.#state, session);
-    prekeys._consume(message.use);
+    consumePreKeys(prekeys, message.use);
     return { plaintext, sender, newSession: true, usedPreKeys: message.use };
   }
 
