@@ -11,7 +11,7 @@
  * cap, the time limit, or the first error (for example running out of file
  * descriptors: `ulimit -n` bounds every process).
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -20,7 +20,15 @@ import type { Runner } from '../runner.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..', '..');
-const WORKERS = 2;
+/**
+ * Connections per client process at most: each client process connects from
+ * its own loopback source address (127.0.0.2, .3, …) to the relay on
+ * 127.0.0.1, and one source address has only the ephemeral port range
+ * (32768-60999 by default, about 28,000 ports) towards one destination.
+ */
+const CONNECTIONS_PER_WORKER = 20_000;
+/** Descriptors a process needs besides its sockets (modules, the database, pipes, stdio). */
+const FD_HEADROOM = 1_000;
 
 interface Done {
   type: 'done';
@@ -49,8 +57,18 @@ async function procInfo(pid: number | undefined): Promise<{ rss: number | null; 
   }
 }
 
-function start(script: string, args: string[]): ChildProcess {
-  return fork(join(HERE, script), args, { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+/**
+ * A Node child with an IPC channel and its open-files limit raised to
+ * `maxFiles` (one descriptor per socket). The shell raises it before
+ * exec'ing node: root may raise the hard limit too; anyone else gets the
+ * hard limit, and the figure then says the probe met it.
+ */
+function start(script: string, args: string[], maxFiles: number): ChildProcess {
+  const raise = 'ulimit -n "$1" 2>/dev/null || ulimit -n "$(ulimit -Hn)"; shift; exec "$@"';
+  return spawn('/bin/sh', ['-c', raise, 'sh', String(maxFiles), process.execPath, '--import', 'tsx', join(HERE, script), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
 }
 
 /** The next IPC message from `child` that satisfies `match`, or a rejection after `ms`. */
@@ -92,7 +110,8 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
   const children: ChildProcess[] = [];
   const stderr: string[] = [];
   try {
-    const host = start('host.ts', [dataDir]);
+    const workerCount = Math.max(2, Math.ceil(maxWebSockets / CONNECTIONS_PER_WORKER));
+    const host = start('host.ts', [dataDir], maxWebSockets + FD_HEADROOM);
     children.push(host);
     host.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
     const { url } = await next(host, isType<{ type: 'ready'; url: string }>('ready'), 30_000, 'the relay to start');
@@ -102,15 +121,19 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
       return { ...s, ...(await procInfo(host.pid)) };
     };
 
-    const share = Math.ceil(maxWebSockets / WORKERS);
-    const registerSeconds = runner.quick ? 30 : 120;
-    runner.progress(`relay: creating ${maxWebSockets} devices in ${WORKERS} client processes and registering them in the relay's storage`);
+    // Exactly maxWebSockets in all: the first workers take one more when it does not divide.
+    const shareOf = (i: number) => Math.floor(maxWebSockets / workerCount) + (i < maxWebSockets % workerCount ? 1 : 0);
+    // Each device costs its keys (an ML-KEM key pair among them) on a shared 2-core machine: about 150 a second here.
+    const registerSeconds = runner.quick ? 30 : Math.max(120, Math.ceil(maxWebSockets / 100));
+    runner.progress(
+      `relay: creating ${maxWebSockets} devices in ${workerCount} client processes and registering them in the relay's storage`,
+    );
 
     // Devices: each worker generates its share and streams registration records; the host stores them.
     let registered = 0;
     let registerError: string | null = null;
-    const workers = Array.from({ length: WORKERS }, () => {
-      const w = start('ws-clients.ts', []);
+    const workers = Array.from({ length: workerCount }, (_, i) => {
+      const w = start('ws-clients.ts', [], shareOf(i) + FD_HEADROOM);
       children.push(w);
       w.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
       return w;
@@ -121,7 +144,7 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
       let lastSeen = 0;
       const timer = setTimeout(() => reject(new Error(`device registration took more than ${registerSeconds} s`)), registerSeconds * 1000);
       const maybeDone = () => {
-        if (lastSeen === WORKERS && chunksBack === chunksOut) {
+        if (lastSeen === workerCount && chunksBack === chunksOut) {
           clearTimeout(timer);
           host.off('message', onRegistered);
           resolveAll();
@@ -137,7 +160,7 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
         maybeDone();
       };
       host.on('message', onRegistered);
-      for (const w of workers) {
+      for (const [i, w] of workers.entries()) {
         w.on('message', (m: { type?: string; records?: unknown[]; last?: boolean }) => {
           if (m?.type !== 'devices') return;
           chunksOut++;
@@ -145,7 +168,7 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
           if (m.last) lastSeen++;
           maybeDone();
         });
-        w.send({ type: 'generate', count: share });
+        w.send({ type: 'generate', count: shareOf(i) });
       }
     });
     if (registerError) throw new Error(registerError);
@@ -154,12 +177,12 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
 
     runner.progress(`relay: ${registered} devices registered; opening one websocket each (≤ ${webSocketSeconds} s)`);
     const results = await Promise.all(
-      workers.map((w) => {
+      workers.map((w, i) => {
         w.on('message', (m: { type?: string; n?: number }) => {
           if (m?.type === 'progress' && (m.n ?? 0) % 5000 === 0) runner.progress(`relay: a client process holds ${m.n} connections`);
         });
         const done = next(w, isType<Done>('done'), (webSocketSeconds + 60) * 1000, 'a client process');
-        w.send({ type: 'connect', url, seconds: webSocketSeconds });
+        w.send({ type: 'connect', url, seconds: webSocketSeconds, localAddress: `127.0.0.${2 + i}` });
         return done;
       }),
     );
@@ -170,9 +193,10 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
     // Hold for a moment, then count what the relay still has open.
     await new Promise((r) => setTimeout(r, 2000));
     const after = await stats();
+    const perConnection = (delta: number) => (connected > 0 ? delta / 1024 / connected : 0).toFixed(1);
     const memory =
       after.rss !== null && before.rss !== null
-        ? `RSS ${Math.round(after.rss / 2 ** 20)} MiB, ≈${(connected > 0 ? (after.rss - before.rss) / 1024 / connected : 0).toFixed(1)} KiB per connection`
+        ? `RSS ${Math.round(after.rss / 2 ** 20)} MiB, ≈${perConnection(after.rss - before.rss)} KiB RSS and ≈${perConnection(after.heapUsed - before.heapUsed)} KiB JS heap per connection`
         : 'RSS unknown';
     const fdLimit = after.maxFiles === null ? '' : `; open-files limit per process ${after.maxFiles}`;
     const atFdLimit = after.maxFiles !== null && after.sockets >= after.maxFiles - 200;

@@ -106,7 +106,11 @@ export async function startRelay(dataDir: string, extraEnv: RelayEnv = {}): Prom
   });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 30_000);
+    const timer = setTimeout(() => {
+      // Not left running behind a failed start (the caller never gets its handle).
+      child.kill('SIGKILL');
+      reject(new Error(`relay did not start:\n${out}`));
+    }, 30_000);
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const m = /"url":"(http:\/\/[^"]+)"/.exec(out);

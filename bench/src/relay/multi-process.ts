@@ -147,7 +147,11 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
   try {
     // The first creates and migrates the schema; the rest open it.
     relays.push(await startRelay(dataDir, env));
-    relays.push(...(await Promise.all(Array.from({ length: n - 1 }, () => startRelay(dataDir, env)))));
+    const rest = await Promise.allSettled(Array.from({ length: n - 1 }, () => startRelay(dataDir, env)));
+    // Every one that started is stopped in `finally`, even when another did not start.
+    for (const r of rest) if (r.status === 'fulfilled') relays.push(r.value);
+    const failed = rest.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const live = new Set(relays.map((_, i) => i));
     const first = relays[0] as { url: string };
 

@@ -5,10 +5,11 @@
  * opens one authenticated delivery websocket per device and keeps it open.
  * Issue 5 §4.
  *
- * Two of these share the work so that the relay process, not one client
+ * Two or more of these (one per 20,000 connections, each from its own
+ * loopback source address) share the work so that the relay process, not one client
  * process, meets the per-process limits first.
  *
- * IPC in: {type:'generate', count}, {type:'connect', url, seconds}, {type:'close'}.
+ * IPC in: {type:'generate', count}, {type:'connect', url, seconds, localAddress}, {type:'close'}.
  * IPC out: {type:'devices', records, last}, {type:'progress', n}, {type:'done', connected, failed, firstError}.
  */
 import { Account, type DeviceIdentity, PreKeyStore, encodeCertificate, encodeKemPreKey, encodeSignedPreKey, fromUtf8 } from '@parley/core';
@@ -58,7 +59,8 @@ async function pool(count: number, limit: number, deadline: number, task: (i: nu
   await Promise.all(Array.from({ length: Math.min(limit, count) }, lane));
 }
 
-async function connect(url: string, seconds: number): Promise<void> {
+/** `localAddress`: the loopback source address of this process's connections (each has its own ephemeral ports). */
+async function connect(url: string, seconds: number, localAddress: string | undefined): Promise<void> {
   const base = new URL(url);
   const wsUrl = new URL('/v1/websocket', base);
   wsUrl.protocol = 'ws:';
@@ -81,7 +83,7 @@ async function connect(url: string, seconds: number): Promise<void> {
         }
         resolve();
       };
-      const ws = new WebSocket(wsUrl);
+      const ws = new WebSocket(wsUrl, localAddress ? { localAddress } : {});
       sockets.push(ws);
       ws.on('message', (data) => {
         const frame = JSON.parse(data.toString()) as { type: string; challenge?: string };
@@ -105,10 +107,12 @@ async function connect(url: string, seconds: number): Promise<void> {
   send({ type: 'done', connected, failed, firstError });
 }
 
-process.on('message', (m: { type?: string; count?: number; url?: string; seconds?: number }) => {
+process.on('message', (m: { type?: string; count?: number; url?: string; seconds?: number; localAddress?: string }) => {
   if (m?.type === 'generate') generate(m.count ?? 0);
   else if (m?.type === 'connect') {
-    connect(m.url ?? '', m.seconds ?? 10).catch((e) => send({ type: 'done', connected: 0, failed: 0, firstError: describe(e) }));
+    connect(m.url ?? '', m.seconds ?? 10, m.localAddress).catch((e) =>
+      send({ type: 'done', connected: 0, failed: 0, firstError: describe(e) }),
+    );
   } else if (m?.type === 'close') {
     for (const ws of sockets) ws.terminate();
     process.exit(0);
