@@ -63,9 +63,10 @@ async function procInfo(pid: number | undefined): Promise<{ rss: number | null; 
  * exec'ing node: root may raise the hard limit too; anyone else gets the
  * hard limit, and the figure then says the probe met it.
  */
-function start(script: string, args: string[], maxFiles: number): ChildProcess {
+function start(script: string, args: string[], maxFiles: number, nodeArgs: string[] = []): ChildProcess {
   const raise = 'ulimit -n "$1" 2>/dev/null || ulimit -n "$(ulimit -Hn)"; shift; exec "$@"';
-  return spawn('/bin/sh', ['-c', raise, 'sh', String(maxFiles), process.execPath, '--import', 'tsx', join(HERE, script), ...args], {
+  const node = [process.execPath, ...nodeArgs, '--import', 'tsx', join(HERE, script), ...args];
+  return spawn('/bin/sh', ['-c', raise, 'sh', String(maxFiles), ...node], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
@@ -110,8 +111,8 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
   const children: ChildProcess[] = [];
   const stderr: string[] = [];
   try {
-    const workerCount = Math.max(2, Math.ceil(maxWebSockets / CONNECTIONS_PER_WORKER));
-    const host = start('host.ts', [dataDir], maxWebSockets + FD_HEADROOM);
+    // --expose-gc: memory is read after a full collection, so garbage does not count as connections.
+    const host = start('host.ts', [dataDir], maxWebSockets + FD_HEADROOM, ['--expose-gc']);
     children.push(host);
     host.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
     const { url } = await next(host, isType<{ type: 'ready'; url: string }>('ready'), 30_000, 'the relay to start');
@@ -121,13 +122,16 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
       return { ...s, ...(await procInfo(host.pid)) };
     };
 
-    // Exactly maxWebSockets in all: the first workers take one more when it does not divide.
-    const shareOf = (i: number) => Math.floor(maxWebSockets / workerCount) + (i < maxWebSockets % workerCount ? 1 : 0);
+    // Where the open-files hard limit is below the cap (raising it needs CAP_SYS_RESOURCE), the relay
+    // cannot hold more sockets than it allows: aim at that, instead of creating devices that cannot connect.
+    const { maxFiles } = await procInfo(host.pid);
+    const target = maxFiles === null ? maxWebSockets : Math.min(maxWebSockets, maxFiles - FD_HEADROOM);
+    const workerCount = Math.max(2, Math.ceil(target / CONNECTIONS_PER_WORKER));
+    // Exactly `target` in all: the first workers take one more when it does not divide.
+    const shareOf = (i: number) => Math.floor(target / workerCount) + (i < target % workerCount ? 1 : 0);
     // Each device costs its keys (an ML-KEM key pair among them) on a shared 2-core machine: about 150 a second here.
-    const registerSeconds = runner.quick ? 30 : Math.max(120, Math.ceil(maxWebSockets / 100));
-    runner.progress(
-      `relay: creating ${maxWebSockets} devices in ${workerCount} client processes and registering them in the relay's storage`,
-    );
+    const registerSeconds = runner.quick ? 30 : Math.max(120, Math.ceil(target / 100));
+    runner.progress(`relay: creating ${target} devices in ${workerCount} client processes and registering them in the relay's storage`);
 
     // Devices: each worker generates its share and streams registration records; the host stores them.
     let registered = 0;
@@ -182,7 +186,9 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
           if (m?.type === 'progress' && (m.n ?? 0) % 5000 === 0) runner.progress(`relay: a client process holds ${m.n} connections`);
         });
         const done = next(w, isType<Done>('done'), (webSocketSeconds + 60) * 1000, 'a client process');
-        w.send({ type: 'connect', url, seconds: webSocketSeconds, localAddress: `127.0.0.${2 + i}` });
+        // Past one source address's ports, each client process takes its own (Linux routes all of 127/8 to loopback).
+        const localAddress = target > CONNECTIONS_PER_WORKER ? `127.0.0.${2 + i}` : undefined;
+        w.send({ type: 'connect', url, seconds: webSocketSeconds, localAddress });
         return done;
       }),
     );
@@ -203,11 +209,13 @@ export async function measureWebSocketCapacity(runner: Runner): Promise<void> {
     const stoppedBy =
       connected >= maxWebSockets
         ? `the cap of ${maxWebSockets}`
-        : atFdLimit
-          ? `the relay process's open-files limit (ulimit -n ${after.maxFiles}, one descriptor per socket), not the relay itself; first error: ${firstError}`
-          : firstError
-            ? `the first error (${firstError})`
-            : `the ${webSocketSeconds} s time limit`;
+        : connected >= target
+          ? `this machine's open-files hard limit (${maxFiles} descriptors per process, one per socket; raising it needs CAP_SYS_RESOURCE), not the relay: the probe aimed at ${target} of the ${maxWebSockets} asked`
+          : atFdLimit
+            ? `the relay process's open-files limit (ulimit -n ${after.maxFiles}, one descriptor per socket), not the relay itself; first error: ${firstError}`
+            : firstError
+              ? `the first error (${firstError})`
+              : `the ${webSocketSeconds} s time limit`;
     const note = `${connected} reached "ready" (${failed} failed); the relay holds ${after.sockets} sockets (${memory}${fdLimit}); stopped by ${stoppedBy}`;
     runner.recordValue({ ...meta, note }, { median: connected, min: connected, max: connected, samples: 1 });
   } catch (e) {

@@ -108,6 +108,8 @@ process.on('message', (m: { type?: string; records?: DeviceRegistration[] }) => 
   else if (m?.type === 'stats') {
     // Not process.memoryUsage(): it reads /proc through a file descriptor, and at the fd limit there is none
     // left. The parent reads this process's RSS from /proc instead.
+    // A full collection first (when started with --expose-gc): garbage is not what connections hold.
+    (globalThis as { gc?: () => void }).gc?.();
     send({ type: 'stats', heapUsed: getHeapStatistics().used_heap_size, sockets: sockets() });
   } else if (m?.type === 'close') void close();
 });
