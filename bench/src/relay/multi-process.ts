@@ -23,7 +23,6 @@
  * drain of at most 20 s.
  */
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,7 +138,7 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
   const concurrency = options.senders ?? 48;
   const envelopeBytes = options.envelopeBytes ?? 1024;
   const kill = options.kill ?? true;
-  const schema = `parley_bench_${randomBytes(5).toString('hex')}`;
+  const schema = `parley_bench_${Buffer.from(defaultProvider().random(5)).toString('hex')}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-mp-bench-'));
   const env = { PARLEY_DATABASE_URL: options.databaseUrl, PARLEY_DATABASE_SCHEMA: schema };
   const relays: { child: ChildProcess; url: string }[] = [];
