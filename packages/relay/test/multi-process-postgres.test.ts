@@ -146,8 +146,8 @@ describe.skipIf(!PG_URL)('three relay processes on one PostgreSQL database', () 
     const senders = Array.from({ length: 4 }, () => makeDevice());
     for (const d of [bob, ...senders]) await register(a, d);
 
-    const KILL_AFTER = 150;
-    const STOP_AFTER = 300;
+    const KILL_AFTER = 90;
+    const STOP_AFTER = 180;
     const acknowledged: string[] = [];
     let retriedElsewhere = 0;
     let killed = false;
