@@ -47,7 +47,7 @@ describe('the client on asynchronous (WebCrypto) curves', async () => {
   const texts = (c: ParleyClient, conversation: string) =>
     c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : ''));
 
-  it('decrypts first contact, a ping-pong and group messages with their curve operations on the curves', async () => {
+  it('decrypts a ping-pong and group messages with their curve operations on the curves (first contact on the provider)', async () => {
     expect(web).not.toBeNull();
     const relay = new FakeRelay();
     const a = counted(web);
@@ -57,8 +57,8 @@ describe('the client on asynchronous (WebCrypto) curves', async () => {
     const first = next(bob, 'message');
     await alice.sendText(bob.accountId, 'hello');
     expect((await first).body).toEqual({ type: 'text', text: 'hello' });
-    // Accepting a PreKeyMessage: signature checks, the PQXDH X25519s and the ratchet step.
-    expect(b.calls()).toBeGreaterThanOrEqual(4);
+    // A PreKeyMessage stays on the synchronous provider: ten replayed handshakes cost more than WebCrypto saves.
+    expect(b.calls()).toBe(0);
     for (let i = 0; i < 3; i++) {
       const toAlice = next(alice, 'message', (m) => m.body.type === 'text' && m.body.text === `b${i}`);
       await bob.sendText(alice.accountId, `b${i}`);
@@ -69,7 +69,9 @@ describe('the client on asynchronous (WebCrypto) curves', async () => {
     }
     // History is ordered by the senders' clocks, which two clients on one machine can tie; the set is what matters here.
     expect(texts(bob, alice.accountId).filter(Boolean).sort()).toEqual(['a0', 'a1', 'a2', 'b0', 'b1', 'b2', 'hello']);
-    expect(a.calls()).toBeGreaterThan(6);
+    // Each ratchet message after that is prepared on the curves (a DH step: 3 operations).
+    expect(a.calls()).toBeGreaterThanOrEqual(9);
+    expect(b.calls()).toBeGreaterThanOrEqual(6);
 
     const carol = await make(relay, null);
     const group = await alice.createGroup('three', [bob.accountId, carol.accountId]);

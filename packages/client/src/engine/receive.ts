@@ -85,11 +85,15 @@ const SPECULATIVE = Symbol('speculative receive');
  * store, the events and the dedup record are untouched, and the operations
  * are asked for in exactly the order the real run asks), and the real run
  * then finds every answer ready (spec 01 §4.2.1). Preparing is only a speed-up:
- * on any failure the receive runs on the synchronous provider.
+ * on any failure (and for PreKeyMessages) the receive runs on the synchronous provider.
  */
 async function prepareCurves(ctx: Context, env: IncomingEnvelope): Promise<PreparedCurves | null> {
   if (!ctx.curves || !validClientId(env.clientId)) return null;
   const type = messageTypeOf(env.envelope);
+  // A PreKeyMessage needs about ten curve operations, so ten replayed runs of the whole handshake:
+  // in Chromium that cost more than noble saves (bench/results/browser.md, "setup, stored records").
+  // Sessions start rarely; the ratchet steps and group messages that follow are where the curves win.
+  if (type === MessageType.preKey) return null;
   try {
     return await prepareAsyncCurves(
       ctx.curves,
