@@ -50,7 +50,15 @@ EXPECTED_MEASURED.push(
   ...[10, 100].flatMap((n) => [...PARLEY_GROUP_OPS.map((op) => `parley/node/${op}@${n}`), `parley/noble/group-message@${n}`]),
 );
 
-EXPECTED_MEASURED.push('relay/relay-envelopes', 'relay/relay-latency-p50', 'relay/relay-latency-p99', 'relay/relay-websockets');
+EXPECTED_MEASURED.push(
+  'relay/relay-envelopes',
+  'relay/relay-latency-p50',
+  'relay/relay-latency-p99',
+  'relay/relay-envelopes-ws',
+  'relay/relay-latency-ws-p50',
+  'relay/relay-latency-ws-p99',
+  'relay/relay-websockets',
+);
 // Issue 15: one group message per device and as one fan-out stored once (relay/fanout.ts).
 EXPECTED_MEASURED.push(
   ...['perDevice', 'fanout'].flatMap((way) => ['upload', 'stored', 'time'].map((what) => `relay/relay-group-${way}-${what}`)),

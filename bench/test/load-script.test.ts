@@ -1,16 +1,35 @@
-// The relay load script (bench/src/relay/load.ts) still runs end to end: a tiny run, no
-// timing assertions (performance is measured by the script itself and bench/).
+// The relay load script (bench/src/relay/load.ts) still runs end to end in both send modes: tiny
+// runs, no timing assertions (performance is measured by the script itself and bench/).
 import { describe, expect, it } from 'vitest';
 import { formatTable, runRelayLoad } from '../src/relay/load.ts';
 
 describe('relay/load.ts', () => {
-  it('measures throughput and delivery latency against a relay process', async () => {
-    const r = await runRelayLoad({ durationSeconds: 1, connections: 4, senders: 2, recipients: 2, latencySamples: 20, latencySenders: 2 });
-    expect(r.accepted).toBeGreaterThan(0);
-    expect(r.errors).toBe(0);
-    expect(r.envelopeBytes).toBe(1024);
-    expect(r.deliveryLatencyMs.samples).toBe(20);
-    expect(Number.isFinite(r.deliveryLatencyMs.median)).toBe(true);
-    expect(formatTable(r)).toContain('envelopes accepted per second');
-  });
+  it.each(['http', 'ws'] as const)(
+    'measures throughput and delivery latency at full and half rate (%s sends)',
+    async (mode) => {
+      const r = await runRelayLoad({
+        mode,
+        durationSeconds: 1,
+        connections: 4,
+        senders: 2,
+        recipients: 2,
+        window: 2,
+        batch: mode === 'ws' ? 2 : 1,
+        halfRateSeconds: 1,
+        latencySamples: 20,
+      });
+      expect(r.accepted).toBeGreaterThan(0);
+      expect(r.errors).toBe(0);
+      expect(r.envelopeBytes).toBe(1024);
+      expect(r.halfRate.errors).toBe(0);
+      // Every envelope of the half-rate phase reached its listener (up to the sample bound).
+      expect(r.halfRate.sent).toBeGreaterThan(0);
+      expect(r.halfRate.sent).toBeLessThanOrEqual(20);
+      expect(r.deliveryLatencyMs.samples).toBe(r.halfRate.sent);
+      expect(r.deliveryAtFullRateMs.samples).toBeGreaterThan(0);
+      expect(Number.isFinite(r.deliveryLatencyMs.median)).toBe(true);
+      expect(formatTable(r)).toContain('envelopes accepted per second');
+    },
+    60_000,
+  );
 });

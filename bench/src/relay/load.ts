@@ -1,11 +1,22 @@
 /**
- * Relay load test on loopback: envelopes accepted per second (1 KiB
- * envelopes, many concurrent senders, real HTTP) and send-to-websocket
- * delivery latency. The relay runs as its own process (`src/main.ts`, as
- * `npm start` runs it, with a fresh data folder and durable commits), so the
- * load generator does not share its event loop.
+ * Relay load test on loopback (issue 15): envelopes accepted per second
+ * (1 KiB envelopes, each committed to disk before its answer) and
+ * send-to-websocket delivery latency, at full rate and at half that rate.
+ * The relay runs as its own process (`src/main.ts`, as `npm start` runs it,
+ * with a fresh data folder and durable commits), so the load generator does
+ * not share its event loop, but it does share the machine's cores.
  *
- *   node --import tsx bench/src/relay/load.ts [--duration 10] [--connections 64] [--json]
+ *   node --import tsx bench/src/relay/load.ts [--mode http|ws] [--duration 10] [--connections 64]
+ *     [--batch 1] [--window 8] [--half-seconds 5] [--relay-main other/packages/relay/src/main.ts] [--json]
+ *
+ * Phase 1, full rate: `--mode http` (default) sends one signed POST per
+ * envelope over `connections` keep-alive connections (autocannon);
+ * `--mode ws` sends binary frames of `batch` envelopes on each sender's
+ * authenticated websocket (spec/09-relay.md §5.4), `window` frames in flight
+ * per sender. One envelope in SAMPLE_EVERY goes to a device listening on a
+ * websocket, timing delivery at full rate.
+ * Phase 2, half rate: open loop at half the phase-1 rate, every envelope to a
+ * listening device, timing send → delivery.
  *
  * bench/src/relay.ts calls `runRelayLoad(options)`; relay/attack.ts reuses
  * `startRelay` and `participants`. (It lives in bench/, not in the relay
@@ -22,8 +33,14 @@ import { parseArgs } from 'node:util';
 import { Account, type DeviceIdentity, PreKeyStore, defaultProvider, utf8 } from '@parley/core';
 import { RelayClient, authorizationHeader, deviceSigner, preKeysOf, toBase64Url } from '@parley/client/relay-client';
 import WebSocket from 'ws';
+import { WsSender } from './ws-sender.ts';
+
+/** How the load generator sends: signed HTTP requests, or frames on authenticated websockets. */
+export type SendMode = 'http' | 'ws';
 
 export interface RelayLoadOptions {
+  /** 'http' (default): one signed POST per envelope; 'ws': send frames on each sender's websocket. */
+  readonly mode?: SendMode;
   /** Seconds of sustained sending for the throughput figure (default 10). */
   readonly durationSeconds?: number;
   /** Concurrent HTTP connections, each sending one envelope per request (default 64). */
@@ -34,13 +51,32 @@ export interface RelayLoadOptions {
   readonly recipients?: number;
   /** Envelope size in bytes (default 1024). */
   readonly envelopeBytes?: number;
-  /** Envelopes timed from send to websocket delivery (default 2000). */
+  /** Most envelopes sent in the half-rate phase (default: no bound but its duration). */
   readonly latencySamples?: number;
-  /** Concurrent closed-loop senders during the latency phase (default 8). */
-  readonly latencySenders?: number;
+  /** Seconds of the half-rate phase (default 5). */
+  readonly halfRateSeconds?: number;
+  /** HTTP sends signed before the full-rate phase (mode 'http', default 3500 per second of it, at most 30 000); more are signed as needed. */
+  readonly presigned?: number;
+  /** Envelopes per websocket send frame (mode 'ws', default 1). */
+  readonly batch?: number;
+  /** Send frames in flight per websocket sender (mode 'ws', default 8; the relay allows 32). */
+  readonly window?: number;
+  /** The relay's entry point (default: this checkout's packages/relay/src/main.ts); another checkout's, to compare. */
+  readonly relayMain?: string;
+  /** Write a V8 CPU profile of the relay process into this folder (node --cpu-prof). */
+  readonly profileDir?: string;
+}
+
+export interface Latency {
+  readonly median: number;
+  readonly p99: number;
+  readonly samples: number;
 }
 
 export interface RelayLoadResult {
+  readonly mode: SendMode;
+  /** Envelopes per websocket frame (1 over HTTP). */
+  readonly batch: number;
   readonly envelopeBytes: number;
   readonly connections: number;
   readonly durationSeconds: number;
@@ -48,16 +84,25 @@ export interface RelayLoadResult {
   readonly envelopesPerSecond: number;
   readonly accepted: number;
   readonly errors: number;
-  /** Send request latency under full load (autocannon), ms. */
+  /** Send request (or frame) to its answer under full load, ms. */
   readonly sendLatencyMs: { readonly median: number; readonly p99: number };
-  /** From the start of a send to the recipient's websocket receiving it, at moderate load, ms. */
-  readonly deliveryLatencyMs: { readonly median: number; readonly p99: number; readonly samples: number };
+  /** Send → websocket delivery of the sampled envelopes during the full-rate phase, ms. */
+  readonly deliveryAtFullRateMs: Latency;
+  /** The half-rate phase: target and achieved rates, and send → websocket delivery, ms. */
+  readonly halfRate: { readonly target: number; readonly achieved: number; readonly sent: number; readonly errors: number };
+  /** Send → websocket delivery at half the full rate, ms. */
+  readonly deliveryLatencyMs: Latency;
   /** From the relay's own metrics over the whole run: group commits and CPU. */
   readonly relay: {
     readonly commits: number;
     readonly meanWritesPerCommit: number;
     readonly meanCommitMs: number;
     readonly cpuSeconds: number;
+    /**
+     * Relay CPU (user + system, all threads) per accepted envelope during the full-rate phase, µs:
+     * less sensitive to other work on the machine than the rates, which it competes for cores.
+     */
+    readonly cpuPerEnvelopeUs: number;
   };
   /** 1-minute load average when the run ended: other work on the machine skews every figure. */
   readonly loadAverage: number;
@@ -88,22 +133,31 @@ export interface Participant {
 export type RelayEnv = Readonly<Record<string, string>>;
 
 /** Starts `npm start`'s relay as a child process on a free loopback port; resolves once it listens. */
-export async function startRelay(dataDir: string, extraEnv: RelayEnv = {}): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
-    env: {
-      ...process.env,
-      PARLEY_LOG_LEVEL: 'info',
-      // One IP (loopback) sends everything here: lift the per-IP and per-recipient limits.
-      PARLEY_REQUESTS_PER_MINUTE_PER_IP: '1000000000',
-      PARLEY_MESSAGE_BYTES_PER_MINUTE_PER_RECIPIENT: String(2 ** 40),
-      PARLEY_MAX_QUEUED_MESSAGES_PER_DEVICE: '10000000',
-      PARLEY_MAX_QUEUED_BYTES_PER_DEVICE: String(2 ** 40),
-      // Every simulated user shares the one loopback address: room for autocannon's connections.
-      PARLEY_MAX_CONNECTIONS_PER_ADDRESS: '4096',
-      ...extraEnv,
+export async function startRelay(
+  dataDir: string,
+  extraEnv: RelayEnv = {},
+  nodeArgs: readonly string[] = [],
+  main: string = MAIN,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', main, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir],
+    {
+      env: {
+        ...process.env,
+        PARLEY_LOG_LEVEL: 'info',
+        // One IP (loopback) sends everything here: lift the per-IP and per-recipient limits.
+        PARLEY_REQUESTS_PER_MINUTE_PER_IP: '1000000000',
+        PARLEY_MESSAGE_BYTES_PER_MINUTE_PER_RECIPIENT: String(2 ** 40),
+        PARLEY_MAX_QUEUED_MESSAGES_PER_DEVICE: '10000000',
+        PARLEY_MAX_QUEUED_BYTES_PER_DEVICE: String(2 ** 40),
+        // Every simulated user shares the one loopback address: room for autocannon's connections.
+        PARLEY_MAX_CONNECTIONS_PER_ADDRESS: '4096',
+        ...extraEnv,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
@@ -148,110 +202,268 @@ export function percentile(sorted: number[], p: number): number {
 
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** One envelope in this many goes to a listening device during the full-rate phase (delivery timed at full rate). */
+const SAMPLE_EVERY = 16;
+/**
+ * Signed HTTP sends prepared before the full-rate phase, per second of it: above the fastest HTTP
+ * rate measured here, so the generator rarely signs during the phase. At most PRESIGNED_MAX.
+ */
+const PRESIGNED_PER_SECOND = 3500;
+const PRESIGNED_MAX = 30_000;
+/** Most HTTP sends outstanding in the half-rate phase (open loop, but bounded if the relay falls behind). */
+const MAX_OUTSTANDING = 512;
+
+function latency(values: number[]): Latency {
+  values.sort((a, b) => a - b);
+  return { median: round(percentile(values, 50)), p99: round(percentile(values, 99)), samples: values.length };
+}
+
+/** Times send → websocket delivery for envelopes whose ids were registered with `sent`. */
+class DeliveryClock {
+  readonly #sentAt = new Map<string, number>();
+  readonly #phases = new Map<string, number[]>();
+  sent(id: string): void {
+    this.#sentAt.set(id, performance.now());
+  }
+  delivered(id: string): void {
+    const t0 = this.#sentAt.get(id);
+    if (t0 === undefined) return;
+    this.#sentAt.delete(id);
+    const phase = id.slice(0, id.indexOf('-'));
+    let list = this.#phases.get(phase);
+    if (!list) this.#phases.set(phase, (list = []));
+    list.push(performance.now() - t0);
+  }
+  count(phase: string): number {
+    return this.#phases.get(phase)?.length ?? 0;
+  }
+  latency(phase: string): Latency {
+    return latency(this.#phases.get(phase) ?? []);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** Runs both phases against a fresh relay process and returns the figures. */
 export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<RelayLoadResult> {
+  const mode = options.mode ?? 'http';
   const durationSeconds = options.durationSeconds ?? 10;
   const connections = options.connections ?? 64;
   const envelopeBytes = options.envelopeBytes ?? 1024;
+  const batch = mode === 'ws' ? (options.batch ?? 1) : 1;
+  const window = options.window ?? 8;
+  if (batch > (options.recipients ?? 16)) throw new Error('a frame holds one envelope per device: batch must not exceed recipients');
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-load-'));
-  const relay = await startRelay(dataDir);
+  const relay = await startRelay(
+    dataDir,
+    // The websocket senders are few devices sending far more than one person does: lift the per-device frame budget.
+    { PARLEY_WEBSOCKET_SENDS_PER_MINUTE_PER_DEVICE: '1000000000', PARLEY_SIGNED_REQUESTS_PER_SIGNER: '1000000000' },
+    options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [],
+    options.relayMain ?? MAIN,
+  );
+  const wsSenders: WsSender[] = [];
+  let receivers: ReturnType<RelayClient['connect']>[] = [];
   try {
     const provider = defaultProvider();
     const senders = await participants(relay.url, options.senders ?? 32);
     const recipients = await participants(relay.url, options.recipients ?? 16);
-    const host = new URL(relay.url).host;
-    const envelope = toBase64Url(provider.random(envelopeBytes));
-    let counter = 0;
-
-    // ---- phase 1: throughput (each request: one signed 1 KiB envelope, a fresh id)
-    const run = await autocannon({
-      url: relay.url,
-      connections,
-      duration: durationSeconds,
-      requests: [
-        {
-          method: 'POST',
-          path: '/v1/messages',
-          setupRequest: (request: Record<string, unknown>) => {
-            const n = counter++;
-            const sender = senders[n % senders.length] as Participant;
-            const recipient = recipients[Math.floor(n / senders.length) % recipients.length] as Participant;
-            const body = JSON.stringify({
-              messages: [{ account: toBase64Url(recipient.account.publicKey), deviceId: 1, id: `load-${n}`, envelope }],
-            });
-            const bytes = utf8(body);
-            const authorization = authorizationHeader(
-              {
-                method: 'POST',
-                host,
-                pathAndQuery: '/v1/messages',
-                bodySha256: provider.backend.sha256(bytes),
-                timestamp: Date.now(),
-                nonce: provider.random(16),
-              },
-              deviceSigner(sender.device),
-            );
-            const digest = `sha-256=:${Buffer.from(provider.backend.sha256(bytes)).toString('base64')}:`;
-            return { ...request, body, headers: { 'content-type': 'application/json', 'content-digest': digest, authorization } };
-          },
-        },
-      ],
-    });
-
-    // ---- phase 2: delivery latency (fresh recipients on websockets, closed-loop senders)
-    const listeners = await participants(relay.url, 4);
-    const sentAt = new Map<string, number>();
-    const latencies: number[] = [];
-    const receivers = listeners.map((l) =>
-      l.client.connect({
-        onEnvelope: (e) => {
-          const t0 = sentAt.get(e.id);
-          if (t0 !== undefined) latencies.push(performance.now() - t0);
-        },
-      }),
-    );
+    // Enough listeners for a half-rate frame of `batch` envelopes, one per device.
+    const listeners = await participants(relay.url, Math.max(4, batch));
+    const clock = new DeliveryClock();
+    receivers = listeners.map((l) => l.client.connect({ onEnvelope: (e) => clock.delivered(e.id) }));
     await Promise.all(receivers.map((r) => r.start().whenOpen()));
-    const samples = options.latencySamples ?? 2000;
-    let next = 0;
+    const host = new URL(relay.url).host;
     const payload = provider.random(envelopeBytes);
-    const loop = async (w: number) => {
-      const sender = senders[w % senders.length] as Participant;
-      while (next < samples) {
-        const n = next++;
-        const to = listeners[n % listeners.length] as Participant;
-        const id = `lat-${n}`;
-        sentAt.set(id, performance.now());
-        await sender.client.send([{ accountKey: to.account.publicKey, deviceId: 1, id, envelope: payload }]);
-      }
+    const envelope = toBase64Url(payload);
+    /** The n-th envelope of phase 1: every SAMPLE_EVERY-th to a listener (timed), the others to offline recipients. */
+    const target = (n: number): Participant => {
+      if (n % SAMPLE_EVERY === 0) return listeners[(n / SAMPLE_EVERY) % listeners.length] as Participant;
+      // Consecutive envelopes go to distinct devices: a frame of `batch` holds one envelope per device.
+      return recipients[n % recipients.length] as Participant;
     };
-    await Promise.all(Array.from({ length: options.latencySenders ?? 8 }, (_, w) => loop(w)));
+
+    const relayCpuSeconds = async () => {
+      const text = await (await fetch(`${relay.url}/metrics`)).text();
+      return Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+    };
+    // ---- phase 1: full rate
+    let cpuBefore = Number.NaN;
+    let phase1: { accepted: number; errors: number; seconds: number; sendLatencyMs: { median: number; p99: number } };
+    if (mode === 'http') {
+      // Signed before the timed phase, so the generator's signing does not take the shared cores from the relay.
+      type Prepared = { id: string; body: string; headers: Record<string, string> };
+      const prepare = (n: number): Prepared => {
+        const sender = senders[n % senders.length] as Participant;
+        const recipient = target(n);
+        const id = `full-${n}`;
+        const body = JSON.stringify({
+          messages: [{ account: toBase64Url(recipient.account.publicKey), deviceId: 1, id, envelope }],
+        });
+        const bodySha256 = provider.backend.sha256(utf8(body));
+        const authorization = authorizationHeader(
+          { method: 'POST', host, pathAndQuery: '/v1/messages', bodySha256, timestamp: Date.now(), nonce: provider.random(16) },
+          deviceSigner(sender.device),
+        );
+        const digest = `sha-256=:${Buffer.from(bodySha256).toString('base64')}:`;
+        return { id, body, headers: { 'content-type': 'application/json', 'content-digest': digest, authorization } };
+      };
+      const prepared = Array.from(
+        { length: options.presigned ?? Math.min(PRESIGNED_MAX, durationSeconds * PRESIGNED_PER_SECOND) },
+        (_, n) => prepare(n),
+      );
+      let counter = 0;
+      cpuBefore = await relayCpuSeconds();
+      const run = await autocannon({
+        url: relay.url,
+        connections,
+        duration: durationSeconds,
+        requests: [
+          {
+            method: 'POST',
+            path: '/v1/messages',
+            setupRequest: (request: Record<string, unknown>) => {
+              const n = counter++;
+              // Past the prepared ones (a faster relay than expected), sign as we go.
+              const { id, body, headers } = prepared[n] ?? prepare(n);
+              if (n % SAMPLE_EVERY === 0) clock.sent(id);
+              return { ...request, body, headers };
+            },
+          },
+        ],
+      });
+      phase1 = {
+        accepted: run['2xx'],
+        errors: run.errors + run.timeouts + run.non2xx,
+        seconds: run.duration,
+        sendLatencyMs: { median: run.latency.p50, p99: run.latency.p99 },
+      };
+    } else {
+      for (const s of senders) wsSenders.push(await WsSender.open(relay.url, s.device));
+      let counter = 0;
+      let accepted = 0;
+      let errors = 0;
+      let firstError: string | undefined;
+      const frameTimes: number[] = [];
+      cpuBefore = await relayCpuSeconds();
+      const started = performance.now();
+      const end = started + durationSeconds * 1000;
+      const lane = async (sender: WsSender) => {
+        while (performance.now() < end) {
+          const elements = Array.from({ length: batch }, () => {
+            const n = counter++;
+            const recipient = target(n);
+            const id = `full-${n}`;
+            if (n % SAMPLE_EVERY === 0) clock.sent(id);
+            return { accountKey: recipient.account.publicKey, deviceId: 1, id, envelope: payload };
+          });
+          const t0 = performance.now();
+          const result = await sender.send(elements);
+          frameTimes.push(performance.now() - t0);
+          if ('accepted' in result) accepted += result.accepted;
+          else {
+            errors++;
+            firstError ??= `${result.error.code}: ${result.error.message}`;
+          }
+        }
+      };
+      await Promise.all(wsSenders.flatMap((s) => Array.from({ length: window }, () => lane(s))));
+      const frames = latency(frameTimes);
+      if (firstError) console.error(`websocket sends: ${errors} failed, the first with ${firstError}`);
+      phase1 = {
+        accepted,
+        errors,
+        seconds: round((performance.now() - started) / 1000),
+        sendLatencyMs: { median: frames.median, p99: frames.p99 },
+      };
+    }
+    const envelopesPerSecond = round(phase1.accepted / phase1.seconds, 0);
+    const cpuPerEnvelopeUs = round((((await relayCpuSeconds()) - cpuBefore) * 1e6) / Math.max(1, phase1.accepted), 1);
+
+    // ---- phase 2: half rate, open loop, every envelope to a listener
+    await sleep(500); // let the full-rate backlog settle
+    const targetRate = Math.max(1, Math.round(envelopesPerSecond / 2));
+    const halfSeconds = options.halfRateSeconds ?? 5;
+    const maxSamples = options.latencySamples ?? Number.POSITIVE_INFINITY;
+    let sent = 0;
+    let halfErrors = 0;
+    let outstanding = 0;
+    const pending: Promise<unknown>[] = [];
+    const t0 = performance.now();
+    const sendHalf = (n: number, count: number) => {
+      const elements = Array.from({ length: count }, (_, k) => {
+        const i = n + k;
+        const to = listeners[i % listeners.length] as Participant;
+        const id = `half-${i}`;
+        clock.sent(id);
+        return { to, id };
+      });
+      outstanding++;
+      const w = (n / batch) % (mode === 'ws' ? wsSenders.length : senders.length);
+      const p =
+        mode === 'ws'
+          ? (wsSenders[Math.floor(w)] as WsSender).send(
+              elements.map((e) => ({ accountKey: e.to.account.publicKey, deviceId: 1, id: e.id, envelope: payload })),
+            )
+          : (senders[n % senders.length] as Participant).client.send(
+              elements.map((e) => ({ accountKey: e.to.account.publicKey, deviceId: 1, id: e.id, envelope: payload })),
+            );
+      pending.push(
+        p.then(
+          (r) => {
+            outstanding--;
+            if (r && typeof r === 'object' && 'error' in r) halfErrors++;
+          },
+          () => {
+            outstanding--;
+            halfErrors++;
+          },
+        ),
+      );
+    };
+    while (performance.now() - t0 < halfSeconds * 1000 && sent < maxSamples) {
+      const due = Math.min(maxSamples, Math.floor(((performance.now() - t0) / 1000) * targetRate));
+      while (sent < due && outstanding < MAX_OUTSTANDING) {
+        const count = Math.min(batch, due - sent);
+        sendHalf(sent, count);
+        sent += count;
+      }
+      await sleep(1);
+    }
+    const halfElapsed = (performance.now() - t0) / 1000;
+    await Promise.all(pending);
     const deadline = Date.now() + 10_000;
-    while (latencies.length < samples && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    for (const r of receivers) r.stop();
-    latencies.sort((a, b) => a - b);
+    while (clock.count('half') < sent - halfErrors && Date.now() < deadline) await sleep(10);
+
     const metrics = await (await fetch(`${relay.url}/metrics`)).text();
     const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
     const commits = metric('parley_relay_commit_batch_writes_count');
 
     return {
+      mode,
+      batch,
       envelopeBytes,
-      connections,
-      durationSeconds: run.duration,
-      envelopesPerSecond: round(run['2xx'] / run.duration, 0),
-      accepted: run['2xx'],
-      errors: run.errors + run.timeouts + run.non2xx,
-      sendLatencyMs: { median: run.latency.p50, p99: run.latency.p99 },
-      deliveryLatencyMs: { median: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), samples: latencies.length },
+      connections: mode === 'http' ? connections : senders.length * window,
+      durationSeconds: phase1.seconds,
+      envelopesPerSecond,
+      accepted: phase1.accepted,
+      errors: phase1.errors,
+      sendLatencyMs: phase1.sendLatencyMs,
+      deliveryAtFullRateMs: clock.latency('full'),
+      halfRate: { target: targetRate, achieved: round(sent / halfElapsed, 0), sent, errors: halfErrors },
+      deliveryLatencyMs: clock.latency('half'),
       relay: {
         commits,
         meanWritesPerCommit: round(metric('parley_relay_commit_batch_writes_sum') / commits, 1),
         meanCommitMs: round((metric('parley_relay_commit_duration_seconds_sum') / commits) * 1000),
         cpuSeconds: round(metric('process_cpu_seconds_total')),
+        cpuPerEnvelopeUs,
       },
       loadAverage: round(loadavg()[0] ?? Number.NaN),
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
     };
   } finally {
+    for (const r of receivers) r.stop();
+    for (const s of wsSenders) s.close();
     relay.child.kill('SIGTERM');
     await new Promise((resolve) => {
       if (relay.child.exitCode !== null) resolve(undefined);
@@ -262,18 +474,29 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
 }
 
 export function formatTable(r: RelayLoadResult): string {
+  const how =
+    r.mode === 'http'
+      ? `${r.connections} HTTP connections, one signed POST each`
+      : `${r.connections / 1} websocket frames in flight, ${r.batch} per frame`;
   const rows: [string, string][] = [
     [
       'envelopes accepted per second',
-      `${r.envelopesPerSecond} (${r.accepted} in ${r.durationSeconds} s, ${r.connections} connections, ${r.envelopeBytes} B each, ${r.errors} errors)`,
+      `${r.envelopesPerSecond} (${r.accepted} in ${r.durationSeconds} s, ${how}, ${r.envelopeBytes} B each, ${r.errors} errors)`,
     ],
-    ['send request latency under load', `median ${r.sendLatencyMs.median} ms, p99 ${r.sendLatencyMs.p99} ms`],
     [
-      'send -> websocket delivery latency',
-      `median ${r.deliveryLatencyMs.median} ms, p99 ${r.deliveryLatencyMs.p99} ms (${r.deliveryLatencyMs.samples} samples)`,
+      `send ${r.mode === 'http' ? 'request' : 'frame'} -> answer at full rate`,
+      `median ${r.sendLatencyMs.median} ms, p99 ${r.sendLatencyMs.p99} ms`,
+    ],
+    [
+      'send -> delivery at full rate',
+      `median ${r.deliveryAtFullRateMs.median} ms, p99 ${r.deliveryAtFullRateMs.p99} ms (${r.deliveryAtFullRateMs.samples} sampled envelopes)`,
+    ],
+    [
+      'send -> delivery at half rate',
+      `median ${r.deliveryLatencyMs.median} ms, p99 ${r.deliveryLatencyMs.p99} ms (${r.deliveryLatencyMs.samples} envelopes at ${r.halfRate.achieved}/s, target ${r.halfRate.target}/s, ${r.halfRate.errors} errors)`,
     ],
     ['relay group commits', `${r.relay.commits}, ${r.relay.meanWritesPerCommit} writes and ${r.relay.meanCommitMs} ms each on average`],
-    ['relay CPU', `${r.relay.cpuSeconds} s for the whole run`],
+    ['relay CPU', `${r.relay.cpuSeconds} s for the whole run; ${r.relay.cpuPerEnvelopeUs} µs per envelope at full rate`],
     ['machine', `${r.machine.cpus} x ${r.machine.cpu}, Node ${r.machine.node}, load average ${r.loadAverage}`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -283,16 +506,27 @@ export function formatTable(r: RelayLoadResult): string {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { values } = parseArgs({
     options: {
+      mode: { type: 'string' },
       duration: { type: 'string' },
       connections: { type: 'string' },
+      batch: { type: 'string' },
+      window: { type: 'string' },
+      'half-seconds': { type: 'string' },
+      'relay-main': { type: 'string' },
       samples: { type: 'string' },
       json: { type: 'boolean' },
     },
   });
+  if (values.mode !== undefined && values.mode !== 'http' && values.mode !== 'ws') throw new Error('--mode is http or ws');
   const result = await runRelayLoad({
+    ...(values.mode ? { mode: values.mode as SendMode } : {}),
     ...(values.duration ? { durationSeconds: Number(values.duration) } : {}),
     ...(values.connections ? { connections: Number(values.connections) } : {}),
+    ...(values.batch ? { batch: Number(values.batch) } : {}),
+    ...(values.window ? { window: Number(values.window) } : {}),
+    ...(values['half-seconds'] ? { halfRateSeconds: Number(values['half-seconds']) } : {}),
     ...(values.samples ? { latencySamples: Number(values.samples) } : {}),
+    ...(values['relay-main'] ? { relayMain: values['relay-main'] } : {}),
   });
   console.log(values.json ? JSON.stringify(result, null, 2) : formatTable(result));
 }

@@ -66,6 +66,8 @@ export interface RelayLimits {
   maxConnectionsPerAddress: number;
   /** Bytes of envelopes pushed and not yet acknowledged. */
   maxInFlightBytesPerConnection: number;
+  /** Send frames on one websocket received and not yet answered (spec/09-relay.md §5.4). */
+  maxInFlightSendsPerConnection: number;
 }
 
 export interface RelayRateLimits {
@@ -94,6 +96,12 @@ export interface RelayRateLimits {
   signedRequestsPerSigner: number;
   /** Attachment uploads started per device per hour. */
   attachmentsPerHourPerDevice: number;
+  /**
+   * Send frames per device per minute on its websocket (spec/09-relay.md
+   * §5.4): a frame carries no signature and no replay record, so this takes
+   * the place of the per-IP request limit and the per-signer record quota.
+   */
+  websocketSendsPerMinutePerDevice: number;
 }
 
 export interface RelayConfig {
@@ -177,6 +185,9 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxConnections: 8192,
   maxConnectionsPerAddress: 64,
   maxInFlightBytesPerConnection: 8 * MiB,
+  // Enough to keep a device's sends pipelined over a link with a few commits' latency (a commit is 1-3 ms
+  // here); each held frame is at most maxWebSocketFrameBytes, so one connection holds at most 2 MiB of them.
+  maxInFlightSendsPerConnection: 32,
 };
 
 export const DEFAULT_RATE_LIMITS: RelayRateLimits = {
@@ -193,6 +204,9 @@ export const DEFAULT_RATE_LIMITS: RelayRateLimits = {
   // device on one address, and bounds one signer's replay records (about 100 B each) to about 6 MB.
   signedRequestsPerSigner: 60_000,
   attachmentsPerHourPerDevice: 300,
+  // The per-IP request limit (100 a second): a device sends no faster on its websocket than it could over
+  // HTTP from one address, and a frame may carry many envelopes.
+  websocketSendsPerMinutePerDevice: 6000,
 };
 
 export const DEFAULT_CONFIG: RelayConfig = {

@@ -746,6 +746,32 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         expect(verdicts.filter((v) => v === 'fresh')).toHaveLength(5);
         expect(verdicts.filter((v) => v === 'over-quota')).toHaveLength(7);
       });
+
+      it('a send writes its replay record in its own transaction; a replayed or over-quota send stores nothing', async () => {
+        const alice = { accountKey: newAccount(), deviceId: 1 };
+        const bob = { accountKey: newAccount(), deviceId: 1 };
+        await s.registerDevice(registration(device(alice.accountKey, 1)));
+        await s.registerDevice(registration(device(bob.accountKey, 1)));
+        const replay = (nonce: number) => ({ signer: alice, nonce: bytes(nonce, 16), now: 1000, expiresAt: 601_000, maxPerSigner: 2 });
+        const stored = async () => (await s.fetchMessages(bob, 0, 10, 1000)).map((m) => m.clientId);
+        expect(await s.storeMessages(msg(alice, [bob], 's1', { replay: replay(1) }))).toMatchObject({ status: 'stored', stored: 1 });
+        // The record was written with the send: the nonce is used.
+        expect(await seen(alice, 1, 1000, 2)).toBe('replayed');
+        expect(await s.storeMessages(msg(alice, [bob], 's2', { replay: replay(1) }))).toEqual({
+          status: 'request-refused',
+          verdict: 'replayed',
+        });
+        // A retry (known id) under a used nonce is refused too: the record is checked first.
+        expect(await s.storeMessages(msg(alice, [bob], 's1', { replay: replay(1) }))).toMatchObject({ status: 'request-refused' });
+        expect(await s.storeMessages(msg(alice, [bob], 's3', { replay: replay(2) }))).toMatchObject({ status: 'stored', stored: 1 });
+        expect(await s.storeMessages(msg(alice, [bob], 's4', { replay: replay(3) }))).toEqual({
+          status: 'request-refused',
+          verdict: 'over-quota',
+        });
+        // Over quota kept no record: once the quota frees, that nonce is fresh.
+        expect(await seen(alice, 3, 700_000, 2)).toBe('fresh');
+        expect(await stored()).toEqual(['s1', 's3']);
+      });
     });
 
     if (options.durable)

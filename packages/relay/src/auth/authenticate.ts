@@ -21,11 +21,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ACCOUNT_SIGNER, requestSignedBytes } from './canonical.ts';
 import { declaredSha256 } from './body-digest.ts';
+import { verifyingKey } from './verifying-keys.ts';
 import type { Identity } from '../context.ts';
 import { base64UrlLength, fromBase64Url, sameBytes, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 import { markAuthenticated } from '../front-door/connections.ts';
 import { PRE_AUTH_BODY_BYTES, checkMediaType, hasBody, routeBody } from '../front-door/body-limits.ts';
+import type { SeenRequest } from '../storage/types.ts';
 
 /** `Authorization: Parley <account>.<deviceId>.<timestampMs>.<nonce>.<signature>` (all base64url but the integers). */
 const HEADER = /^Parley ([A-Za-z0-9_-]{43})\.(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,15})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{86})$/;
@@ -63,6 +65,17 @@ declare module 'fastify' {
     pendingAuth: PendingAuth | undefined;
     /** A registration's certificate from Parley-Certificate: the body must carry the same one. */
     headerCertificate: string | undefined;
+    /** On a `replayWithWrite` route: the replay record the route must write with its one transaction. */
+    replayRecord: SeenRequest | undefined;
+  }
+  interface FastifyContextConfig {
+    /**
+     * The route writes the request's replay record itself, in the same
+     * transaction as its own write (the send route: one commit per send), and
+     * answers AUTH_REPLAYED when it was seen. It must write it on every path
+     * that changes state.
+     */
+    replayWithWrite?: boolean;
   }
 }
 
@@ -150,11 +163,17 @@ async function verify(
     accountKey: auth.accountKey,
     deviceId: auth.deviceId,
   });
-  if (!provider.backend.ed25519Verify(signer.signingKey, signed, auth.signature)) {
+  if (!provider.backend.ed25519Verify(verifyingKey(signer.signingKey), signed, auth.signature)) {
     throw relayError('AUTH_BAD_SIGNATURE', 'request signature does not verify');
   }
   // Only verified signatures are remembered, each in its signer's own partition.
-  await replay.admit({ accountKey: auth.accountKey, deviceId: auth.deviceId }, auth.nonce, now());
+  const signerAddress = { accountKey: auth.accountKey, deviceId: auth.deviceId };
+  if (request.routeOptions.config.replayWithWrite) {
+    // The route writes the record in its own transaction and refuses the request if it was seen (§3.3).
+    request.replayRecord = replay.record(signerAddress, auth.nonce, now());
+  } else {
+    await replay.admit(signerAddress, auth.nonce, now());
+  }
   // This connection carried an authenticated request: a connection flood no longer displaces it.
   markAuthenticated(request.raw.socket);
   return { accountKey: auth.accountKey, account: toBase64Url(auth.accountKey), deviceId: auth.deviceId, device: signer.device };
@@ -238,6 +257,7 @@ export const authPlugin = fp(
     app.decorateRequest('bodySha256', undefined);
     app.decorateRequest('pendingAuth', undefined);
     app.decorateRequest('headerCertificate', undefined);
+    app.decorateRequest('replayRecord', undefined);
 
     /** Counts authentication failures; a refused request with an unread body closes its connection. */
     const accounted = async <T>(request: FastifyRequest, reply: FastifyReply, step: () => Promise<T> | T): Promise<T> => {

@@ -19,7 +19,7 @@
  */
 import { relayError } from '../errors.ts';
 import type { RelayMetrics } from '../metrics.ts';
-import { type DeviceAddress, REPLAY_SLOT_MS, type RelayStorage } from '../storage/types.ts';
+import { type DeviceAddress, REPLAY_SLOT_MS, type RelayStorage, type SeenRequest, type SeenVerdict } from '../storage/types.ts';
 
 export interface ReplayGuardOptions {
   readonly windowMs: number;
@@ -39,26 +39,34 @@ export class ReplayGuard {
     this.#maxPerSigner = options.maxPerSigner;
   }
 
-  /**
-   * Remembers a verified request, or throws: AUTH_REPLAYED for a nonce this
-   * signer already used, RATE_LIMITED when the signer's quota is spent.
-   */
-  async admit(signer: DeviceAddress, nonce: Uint8Array, now: number): Promise<void> {
-    const verdict = await this.#storage.rememberRequest({
+  /** The record that remembers a verified request (written by `admit`, or with a send: delivery/send.ts). */
+  record(signer: DeviceAddress, nonce: Uint8Array, now: number): SeenRequest {
+    return {
       signer: { accountKey: signer.accountKey, deviceId: signer.deviceId },
       nonce,
       now,
       expiresAt: now + this.#lifetimeMs,
       maxPerSigner: this.#maxPerSigner,
+    };
+  }
+
+  /**
+   * Remembers a verified request, or throws: AUTH_REPLAYED for a nonce this
+   * signer already used, RATE_LIMITED when the signer's quota is spent.
+   */
+  async admit(signer: DeviceAddress, nonce: Uint8Array, now: number): Promise<void> {
+    const verdict = await this.#storage.rememberRequest(this.record(signer, nonce, now));
+    if (verdict !== 'fresh') throw this.refusal(verdict);
+  }
+
+  /** The error for a refused record (counted here when it is the quota). */
+  refusal(verdict: Exclude<SeenVerdict, 'fresh'>): Error {
+    if (verdict === 'replayed') return relayError('AUTH_REPLAYED', 'this signed request was already received');
+    this.#metrics.rateLimited.inc({ limit: 'signed_requests_per_signer' });
+    return relayError('RATE_LIMITED', `at most ${this.#maxPerSigner} signed requests per signer in ${this.#lifetimeMs / 1000} s`, {
+      // Records are counted per slot: the oldest slot frees within one slot width.
+      retryAfterSeconds: Math.ceil(REPLAY_SLOT_MS / 1000),
+      limit: this.#maxPerSigner,
     });
-    if (verdict === 'replayed') throw relayError('AUTH_REPLAYED', 'this signed request was already received');
-    if (verdict === 'over-quota') {
-      this.#metrics.rateLimited.inc({ limit: 'signed_requests_per_signer' });
-      throw relayError('RATE_LIMITED', `at most ${this.#maxPerSigner} signed requests per signer in ${this.#lifetimeMs / 1000} s`, {
-        // Records are counted per slot: the oldest slot frees within one slot width.
-        retryAfterSeconds: Math.ceil(REPLAY_SLOT_MS / 1000),
-        limit: this.#maxPerSigner,
-      });
-    }
   }
 }

@@ -40,11 +40,13 @@ const MEANING: Readonly<Record<string, string>> = {
   maxWebSocketFrameBytes: 'largest websocket frame a client may send',
   maxInFlightPerConnection: 'envelopes pushed and not yet acknowledged',
   maxInFlightBytesPerConnection: 'bytes pushed and not yet acknowledged',
+  maxInFlightSendsPerConnection: 'websocket send frames received and not yet answered',
   requestsPerMinutePerIp: 'every request and websocket upgrade per client address',
   bundleFetchesPerMinutePerAccount: 'prekey bundle fetches per requesting account',
   oneTimePreKeysPerHourPerDevice: 'one-time keys handed out per target device',
   messageBytesPerMinutePerRecipient: 'envelope bytes accepted for one recipient account',
   attachmentsPerHourPerDevice: 'uploads started per device',
+  websocketSendsPerMinutePerDevice: 'send frames per device on its websocket',
 };
 
 function defaultOf(path: string): string {

@@ -8,18 +8,12 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { deviceOf } from '../auth/authenticate.ts';
 import { deliveredMessage } from '../delivery/mailbox-pump.ts';
-import { type FrankTarget, frankEnvelopes } from '../franking/delivery.ts';
+import { type SendElement, sendService } from '../delivery/send.ts';
 import { fromBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 import { registerQuotaMetrics } from '../limits/quota-metrics.ts';
-import { senderShare } from '../limits/sender-share.ts';
-import { rateBudget } from '../limits/rate-budgets.ts';
 import { AckBody, FetchResponse, MAX_FETCH_LIMIT, SendBody, SendResponse, errorResponses } from '../schemas.ts';
-import type { OutgoingEnvelope } from '../storage/types.ts';
 import { fanoutRoute } from './fanout.ts';
-import { answerSend, storeWithRates, takeRecipientRates } from './send-answers.ts';
-
-const MINUTE = 60_000;
 
 /** Query integers travel as strings; the schema only lets digits through. */
 const QueryInt = (description: string) => Type.String({ pattern: '^[0-9]{1,15}$', description });
@@ -31,18 +25,13 @@ export async function messageRoutes(instance: FastifyInstance): Promise<void> {
   const { limits } = relay.config;
   // The mailbox quotas live here, so their near-limit gauge is registered here too.
   registerQuotaMetrics(relay);
-  // Keyed by sender and recipient account: one sender spending the budget
-  // must not rate-limit everyone else who writes to that recipient.
-  // Shared by every process on the storage (limits/rate-budgets.ts).
-  const recipientBytes = rateBudget(relay.storage, 'recipient-bytes', {
-    capacity: relay.config.rateLimits.messageBytesPerMinutePerRecipient,
-    windowMs: MINUTE,
-  });
+  // HTTP and websocket sends: one service, one set of per-recipient byte-rate buckets.
+  const sends = sendService(relay);
 
   app.post(
     '/v1/messages',
     {
-      config: { auth: 'device' },
+      config: { auth: 'device', replayWithWrite: true },
       schema: {
         summary: 'Send one envelope to each device of one or more recipient accounts',
         description:
@@ -60,59 +49,29 @@ export async function messageRoutes(instance: FastifyInstance): Promise<void> {
           limit: limits.maxEnvelopesPerSend,
         });
       }
-      const seen = new Set<string>();
-      const bytesPerAccount = new Map<string, number>();
-      const frankTargets: FrankTarget[] = [];
-      const franked: number[] = [];
-      const envelopes = body.messages.map((m, i): OutgoingEnvelope => {
-        const target = `${m.account}:${m.deviceId}`;
-        if (seen.has(target)) throw relayError('MALFORMED', `messages[${i}]: a second envelope for the same device`);
-        seen.add(target);
-        const envelope = fromBase64Url(m.envelope, `messages[${i}].envelope`, { max: limits.maxEnvelopeBytes });
-        if (envelope.length === 0) throw relayError('MALFORMED', `messages[${i}].envelope: empty`);
-        bytesPerAccount.set(m.account, (bytesPerAccount.get(m.account) ?? 0) + envelope.length);
-        const recipient = { accountKey: fromBase64Url(m.account, `messages[${i}].account`, 32), deviceId: m.deviceId };
-        if (m.frankingTag !== undefined) {
-          frankTargets.push({ recipient, frankingTag: fromBase64Url(m.frankingTag, `messages[${i}].frankingTag`, 32) });
-          franked.push(i);
-        }
-        return {
-          recipient,
+      const elements = body.messages.map(
+        (m, i): SendElement => ({
+          accountKey: fromBase64Url(m.account, `messages[${i}].account`, 32),
+          deviceId: m.deviceId,
           clientId: m.id,
-          envelope,
+          envelope: fromBase64Url(m.envelope, `messages[${i}].envelope`, { max: limits.maxEnvelopeBytes }),
           ...(m.certificateHash === undefined ? {} : { certificateHash: fromBase64Url(m.certificateHash, 'certificateHash', 32) }),
-        };
-      });
-
-      const now = relay.now();
-      // Franked at acceptance (acceptedAt = the stored server timestamp); a retried
-      // client id stores nothing, so the first delivery record stays the one delivered.
-      const deliveries = await frankEnvelopes(relay.frankKeys, relay.provider, me, frankTargets, now);
-      for (const [n, i] of franked.entries())
-        envelopes[i] = { ...(envelopes[i] as OutgoingEnvelope), delivery: deliveries[n] as Uint8Array };
-      const taken = await takeRecipientRates(relay, recipientBytes, me.account, bytesPerAccount, now);
-
-      const ttlSeconds = Math.min(body.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
-      const result = await storeWithRates(taken, now, () =>
-        relay.storage.storeMessages({
-          sender: me,
-          envelopes,
-          now,
-          expiresAt: now + ttlSeconds * 1000,
-          maxQueuedMessages: limits.maxQueuedMessagesPerDevice,
-          maxQueuedBytes: limits.maxQueuedBytesPerDevice,
-          ...senderShare(limits),
+          ...(m.frankingTag === undefined ? {} : { frankingTag: fromBase64Url(m.frankingTag, `messages[${i}].frankingTag`, 32) }),
         }),
       );
-      return answerSend(relay, result, {
-        envelopes: envelopes.length,
-        bytes: envelopes.reduce((n, e) => n + e.envelope.length, 0),
+      // The replay record is written in the send's own transaction (config.replayWithWrite): one commit per send.
+      const accepted = await sends.send({
+        sender: me,
+        elements,
+        ...(body.ttlSeconds === undefined ? {} : { ttlSeconds: body.ttlSeconds }),
+        ...(request.replayRecord ? { replay: request.replayRecord } : {}),
       });
+      return { accepted };
     },
   );
 
-  // The group fan-out shares the send's byte-rate buckets.
-  fanoutRoute(app, recipientBytes);
+  // The group fan-out shares the send's byte-rate buckets (and the websocket send path does too).
+  fanoutRoute(app, sends.recipientBytes);
 
   app.get(
     '/v1/messages',

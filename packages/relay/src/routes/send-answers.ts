@@ -63,6 +63,10 @@ export function answerSend(
   sent: { readonly envelopes: number; readonly bytes: number; readonly onStored?: () => void },
 ): { accepted: number } {
   switch (result.status) {
+    case 'request-refused':
+      // A replay record written with the send (§3.3): the answers a record written on its own gets.
+      if (result.verdict === 'replayed') relay.metrics.authFailures.inc({ code: 'AUTH_REPLAYED' });
+      throw relay.replay.refusal(result.verdict);
     case 'stored': {
       const { metrics, hub } = relay;
       metrics.envelopesAccepted.inc(result.stored);

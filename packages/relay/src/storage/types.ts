@@ -171,6 +171,13 @@ export interface StoreMessagesInput {
    */
   readonly maxQueuedMessagesPerSender?: number;
   readonly maxQueuedBytesPerSender?: number;
+  /**
+   * The signed request's replay record (what `rememberRequest` writes),
+   * written in the same transaction as the envelopes and checked first: a
+   * replayed or over-quota request stores nothing ('request-refused'). One
+   * durable write per HTTP send instead of two (spec §4.3).
+   */
+  readonly replay?: SeenRequest;
 }
 
 /** One recipient device of a fan-out, with the certificate hash the sender encrypted for (optional). */
@@ -207,6 +214,7 @@ export interface StaleDevices {
 }
 
 export type StoreMessagesResult =
+  | { readonly status: 'request-refused'; readonly verdict: 'replayed' | 'over-quota' }
   | {
       readonly status: 'stored';
       /** Envelopes newly stored (retries of known client ids are not). */

@@ -22,7 +22,7 @@ export function* rememberRequest(q: WriteQueries, r: SeenRequest): Rule<SeenVerd
  * request inside its own transaction (a send, say): on 'over-quota' the
  * caller must abort, which rolls the record back with everything else.
  */
-function* recordRequest(q: WriteQueries, r: SeenRequest): Rule<SeenVerdict> {
+export function* recordRequest(q: WriteQueries, r: SeenRequest): Rule<SeenVerdict> {
   if (!(yield* get(q.insertSeenRequest(r.signer, buf(r.nonce), r.expiresAt)))) return 'replayed';
   // Counting first locks the signer's slot row (where there are row locks):
   // concurrent requests of one signer, on any process, count one after the other.

@@ -13,9 +13,17 @@ import { buf } from '../rows.ts';
 import type { DeviceAddress, OutgoingEnvelope, StoreFanoutInput, StoreMessagesInput, StoreMessagesResult } from '../types.ts';
 import type { RecipientRow, WriteQueries } from './queries.ts';
 import { type RecipientDeviceState, checkSend, hexOf, mailboxesToPurge, recipientAccounts } from './send-checks.ts';
-import { type Rule, get } from './step.ts';
+import { recordRequest } from './housekeeping.ts';
+import { type Rule, abort, get } from './step.ts';
 
 export function* storeMessages(q: WriteQueries, input: StoreMessagesInput): Rule<StoreMessagesResult> {
+  if (input.replay) {
+    // The signed request's replay record first, in the same transaction: one commit per HTTP send.
+    const seen = yield* recordRequest(q, input.replay);
+    // Over quota rolls the record back with everything else.
+    if (seen === 'over-quota') return abort<StoreMessagesResult>({ status: 'request-refused', verdict: seen });
+    if (seen === 'replayed') return { status: 'request-refused', verdict: seen };
+  }
   return yield* store(q, input);
 }
 

@@ -1,0 +1,149 @@
+/**
+ * Sends on a device's authenticated websocket. spec/09-relay.md §5.4.
+ *
+ * The connection was authenticated once (challenge-response, §5.1), so a
+ * send frame carries no signature and writes no replay record: what keeps a
+ * frame from being accepted twice is the connection's counter (1, 2, 3, ...
+ * exactly; anything else closes the connection) and, as over HTTP, the
+ * (sender device, recipient device, id) idempotency record. Each frame is
+ * answered under its counter once its envelopes are committed to disk
+ * ("sent"), or with the same typed error an HTTP send would get
+ * ("send-failed"); frames are handled concurrently, each answered as soon as
+ * it is done (not necessarily in counter order).
+ *
+ * Bounds: a frame is at most maxWebSocketFrameBytes (ws closes 1009 past
+ * it), at most maxInFlightSendsPerConnection frames wait for their commit
+ * (a frame beyond is answered RATE_LIMITED and stores nothing), and a device
+ * makes at most websocketSendsPerMinutePerDevice frames (RATE_LIMITED with
+ * retryAfterSeconds).
+ */
+import type { Identity } from '../context.ts';
+import { isRelayError, relayError } from '../errors.ts';
+import type { TokenBuckets } from '../limits/token-buckets.ts';
+import type { RelayMetrics } from '../metrics.ts';
+import { decodeSendFrame, sendElements } from './send-frame.ts';
+import type { SendService } from './send.ts';
+
+export interface WebSocketSendsOptions {
+  readonly sender: Identity & { device: NonNullable<Identity['device']> };
+  readonly service: SendService;
+  /** Sends one JSON text frame to the device. */
+  readonly reply: (frame: string) => void;
+  /** Closes the connection: the frame stream can no longer be trusted. */
+  readonly close: (code: number, reason: string) => void;
+  readonly maxFrameBytes: number;
+  readonly maxElements: number;
+  readonly maxInFlight: number;
+  /** Frames per device per minute, keyed by device (shared by all connections of the process). */
+  readonly rate: TokenBuckets;
+  readonly metrics: RelayMetrics;
+  readonly now: () => number;
+  /** An unexpected (non-relay) error: logged by the caller; the frame is answered INTERNAL. */
+  readonly onError: (error: unknown) => void;
+}
+
+/** Close code for a broken frame stream (the relay's protocol-error code, hub.ts CloseCode.protocolError). */
+const PROTOCOL_ERROR = 4003;
+
+export class WebSocketSends {
+  readonly #o: WebSocketSendsOptions;
+  readonly #rateKey: string;
+  #expected = 1;
+  #inFlight = 0;
+
+  constructor(options: WebSocketSendsOptions) {
+    this.#o = options;
+    this.#rateKey = `${options.sender.account}:${options.sender.deviceId}`;
+  }
+
+  /** Frames received and not yet answered. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Handles one binary frame. */
+  receive(bytes: Uint8Array): void {
+    const o = this.#o;
+    let frame: ReturnType<typeof decodeSendFrame>;
+    try {
+      frame = decodeSendFrame(bytes, o.maxFrameBytes);
+    } catch {
+      o.metrics.sendsRejected.inc({ code: 'MALFORMED' });
+      o.close(PROTOCOL_ERROR, 'malformed send frame');
+      return;
+    }
+    const { counter } = frame;
+    if (counter !== this.#expected) {
+      // A repeated (or older) counter is a replayed frame; a skipped one a broken client. Either way the stream is done.
+      const replayed = counter < this.#expected;
+      o.metrics.sendsRejected.inc({ code: replayed ? 'AUTH_REPLAYED' : 'MALFORMED' });
+      this.#fail(
+        counter,
+        replayed
+          ? relayError('AUTH_REPLAYED', `send counter ${counter} was already used on this connection`, { expected: this.#expected })
+          : relayError('MALFORMED', `send counter ${counter} skips ahead`, { expected: this.#expected }),
+      );
+      o.close(PROTOCOL_ERROR, 'send counter out of order');
+      return;
+    }
+    this.#expected++;
+    if (this.#inFlight >= o.maxInFlight) {
+      o.metrics.rateLimited.inc({ limit: 'websocket_sends_in_flight' });
+      o.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
+      this.#fail(
+        counter,
+        relayError('RATE_LIMITED', `at most ${o.maxInFlight} send frames waiting for an answer`, {
+          limit: o.maxInFlight,
+          retryAfterSeconds: 1,
+        }),
+      );
+      return;
+    }
+    const rate = o.rate.take(this.#rateKey, 1, o.now());
+    if (!rate.ok) {
+      o.metrics.rateLimited.inc({ limit: 'websocket_sends' });
+      o.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
+      this.#fail(
+        counter,
+        relayError('RATE_LIMITED', 'too many send frames; retry later', { retryAfterSeconds: Math.ceil(rate.retryAfterMs / 1000) }),
+      );
+      return;
+    }
+    this.#inFlight++;
+    let sending: Promise<number>;
+    try {
+      const elements = sendElements(frame.elements, o.maxElements);
+      sending = o.service.send({ sender: o.sender, elements, ...(frame.ttlSeconds === undefined ? {} : { ttlSeconds: frame.ttlSeconds }) });
+    } catch (error) {
+      sending = Promise.reject(error);
+    }
+    sending.then(
+      (accepted) => {
+        this.#inFlight--;
+        o.reply(JSON.stringify({ type: 'sent', counter, accepted }));
+      },
+      (error: unknown) => {
+        this.#inFlight--;
+        if (isRelayError(error)) {
+          if (error.code === 'MALFORMED' || error.code === 'OVERSIZED' || error.code === 'TOO_MANY_ENVELOPES') {
+            o.metrics.sendsRejected.inc({ code: error.code });
+          }
+          return this.#fail(counter, error);
+        }
+        o.onError(error);
+        this.#fail(counter, relayError('INTERNAL', 'internal error'));
+      },
+    );
+  }
+
+  #fail(counter: number, error: ReturnType<typeof relayError>): void {
+    const details = (error as { details?: unknown }).details;
+    this.#o.reply(
+      JSON.stringify({
+        type: 'send-failed',
+        counter,
+        error: { statusCode: error.statusCode, code: error.code, message: error.message, ...(details === undefined ? {} : { details }) },
+      }),
+    );
+  }
+}
