@@ -11,18 +11,19 @@
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type RelayLoadOptions, type RelayLoadResult, percentile, runRelayLoad } from './load.ts';
+import { type RelayLoadOptions, type RelayLoadResult, runRelayLoad } from './load.ts';
 
 interface Config {
   readonly name: string;
   readonly options: RelayLoadOptions;
 }
 
-const median = (xs: number[]) =>
-  percentile(
-    [...xs].sort((a, b) => a - b),
-    50,
-  );
+/** The middle value, or the mean of the two middle values for an even count. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
 
 function row(name: string, runs: RelayLoadResult[], loads: number[]): string {
   const m = (f: (r: RelayLoadResult) => number) => Math.round(median(runs.map(f)) * 10) / 10;
