@@ -70,6 +70,12 @@ export const ErrorCode = {
   PQ_EPOCH_INVALID: 'PQ_EPOCH_INVALID',
   /** v2: the franking tag recomputed from the body differs from the authenticated one (formats-v2 §6.1). */
   FRANKING_TAG_MISMATCH: 'FRANKING_TAG_MISMATCH',
+  /**
+   * A version-1 bundle or PreKeyMessage (or a negotiated version below the
+   * pin) for a peer device already seen signing version 2
+   * (spec/design/formats-v2.md §3.3, §3.5).
+   */
+  DOWNGRADE_REFUSED: 'DOWNGRADE_REFUSED',
   /** The caller asked for something the state does not allow. */
   INVALID_STATE: 'INVALID_STATE',
 } as const;

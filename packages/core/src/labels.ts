@@ -27,6 +27,10 @@ export const Label = {
   moderatorToken: 'Parley v2 moderator token',
   /** v2 sender attestation over a franking tag (spec/design/formats-v2.md §6.3). */
   frankingSignature: 'Parley v2 franking signature',
+  /** Signed prekey with the versions its device implements (spec/design/formats-v2.md §3.1). */
+  signedPreKey2: 'Parley v2 signed prekey',
+  /** Associated data of a version-2 session: both certificates and both version sets (§3.2). */
+  associatedData2: 'Parley v2 associated data',
 } as const;
 
 /** HKDF `info` strings (bytes). */
@@ -39,6 +43,8 @@ export const Info = {
   rootChain2: utf8('Parley v2 root chain'),
   /** PQ ratchet: binds an exchange's ML-KEM secret to its number and transcript (formats-v2 §5.5). */
   pqExchange: utf8('Parley v2 pq exchange'),
+  /** HKDF info of the version-2 handshake (spec/03-handshake.md §2.1 with this info). */
+  pqxdh2: utf8('Parley_v2_PQXDH_X25519_ML-KEM-768_SHA-256_ChaCha20-Poly1305'),
 } as const;
 
 /** Chain-key HMAC inputs (Double Ratchet KDF_CK). Distinct single bytes. */

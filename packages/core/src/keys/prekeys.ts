@@ -10,6 +10,12 @@
  * The relay hands out a bundle: certificate, signed prekey, at most one
  * one-time prekey, and one KEM prekey.
  *
+ * Version 2 (spec/02-keys.md §5.7, spec/design/formats-v2.md §3.1): the
+ * device also signs each signed prekey under the v2 label together with the
+ * message versions it implements (`SignedPreKeyV2`), and the relay serves
+ * that second signature in a `PreKeyBundleV2` on its v2 route. The key pair
+ * and id are the same; only the signed statement differs.
+ *
  * `PreKeyStore` holds the private halves on the device. It does not know
  * about sessions; the session layer calls `consumePreKeys` when an initial
  * message that used prekeys has been fully decrypted.
@@ -34,6 +40,17 @@ import {
 import { type DeviceCertificate, certificateFromCbor, certificateToCbor, verifyCertificate } from './certificate.ts';
 import { type DeviceIdentity, X25519KeyPair, asRecordError } from './identity.ts';
 import { inspectSymbol, redacted } from './redact.ts';
+import { SUPPORTED_VERSIONS, checkVersionList, readVersionList } from './versions.ts';
+
+/** Version of a `PreKeyBundleV2` (its first field). */
+export const BUNDLE_V2_VERSION = 2;
+
+/**
+ * PreKeyStore record versions: 1 (spec/05-wire-format.md §6.4) and 2, which
+ * adds the versions and v2 signature of each signed prekey. Version 1 loads
+ * (its signed prekeys are signed again under the v2 label) and saves as 2.
+ */
+export const PREKEY_STORE_VERSION = 2;
 
 export interface SignedPreKeyPublic {
   readonly id: number;
@@ -54,6 +71,19 @@ export interface KemPreKeyPublic {
   readonly signature: Uint8Array;
 }
 
+/**
+ * A signed prekey as a version-2 device publishes it: the same id and key as
+ * the v1 `SignedPreKeyPublic`, the versions the device implements, and a
+ * signature under `Label.signedPreKey2` over all three.
+ */
+export interface SignedPreKeyV2Public {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+  /** Strictly ascending, 1..8 entries (`readVersionList`). */
+  readonly versions: readonly number[];
+  readonly signature: Uint8Array;
+}
+
 export interface PreKeyBundle {
   readonly version: number;
   readonly certificate: DeviceCertificate;
@@ -62,10 +92,31 @@ export interface PreKeyBundle {
   readonly kemPreKey: KemPreKeyPublic;
 }
 
+/** The bundle of a version-2 device (spec/design/formats-v2.md §3.1): as v1 with a `SignedPreKeyV2`. */
+export interface PreKeyBundleV2 {
+  readonly version: typeof BUNDLE_V2_VERSION;
+  readonly certificate: DeviceCertificate;
+  readonly signedPreKey: SignedPreKeyV2Public;
+  readonly oneTimePreKey: OneTimePreKeyPublic | null;
+  readonly kemPreKey: KemPreKeyPublic;
+}
+
+/** Either bundle; `version` tells them apart. */
+export type AnyPreKeyBundle = PreKeyBundle | PreKeyBundleV2;
+
+export function isBundleV2(b: AnyPreKeyBundle): b is PreKeyBundleV2 {
+  return b.version === BUNDLE_V2_VERSION;
+}
+
 // ---- signed bytes ------------------------------------------------------
 
 export function signedPreKeySignedBytes(id: number, publicKey: Uint8Array): Uint8Array {
   return encodeCbor([Label.signedPreKey, id, publicKey]);
+}
+
+/** CBOR(["Parley v2 signed prekey", id, publicKey, versions]): a label no v1 signature uses. */
+export function signedPreKeyV2SignedBytes(id: number, publicKey: Uint8Array, versions: readonly number[]): Uint8Array {
+  return encodeCbor([Label.signedPreKey2, id, publicKey, [...versions]]);
 }
 
 export function kemPreKeySignedBytes(id: number, publicKey: Uint8Array, lastResort: boolean): Uint8Array {
@@ -75,6 +126,7 @@ export function kemPreKeySignedBytes(id: number, publicKey: Uint8Array, lastReso
 // ---- encodings -----------------------------------------------------------
 
 export const signedPreKeyToCbor = (k: SignedPreKeyPublic) => [k.id, k.publicKey, k.signature];
+export const signedPreKeyV2ToCbor = (k: SignedPreKeyV2Public) => [k.id, k.publicKey, [...k.versions], k.signature];
 export const oneTimePreKeyToCbor = (k: OneTimePreKeyPublic) => [k.id, k.publicKey];
 export const kemPreKeyToCbor = (k: KemPreKeyPublic) => [k.id, k.publicKey, k.lastResort, k.signature];
 
@@ -90,6 +142,16 @@ export function signedPreKeyFromCbor(v: unknown): SignedPreKeyPublic {
     id: readPreKeyId(f[0], 'signedPreKey.id'),
     publicKey: checkX25519PublicKey(readBytes(f[1], 'signedPreKey.publicKey', 32), 'signedPreKey.publicKey'),
     signature: readBytes(f[2], 'signedPreKey.signature', 64),
+  };
+}
+
+export function signedPreKeyV2FromCbor(v: unknown): SignedPreKeyV2Public {
+  const f = readArray(v, 'SignedPreKeyV2', 4);
+  return {
+    id: readPreKeyId(f[0], 'signedPreKey.id'),
+    publicKey: checkX25519PublicKey(readBytes(f[1], 'signedPreKey.publicKey', 32), 'signedPreKey.publicKey'),
+    versions: readVersionList(f[2], 'signedPreKey.versions'),
+    signature: readBytes(f[3], 'signedPreKey.signature', 64),
   };
 }
 
@@ -112,27 +174,33 @@ export function kemPreKeyFromCbor(v: unknown): KemPreKeyPublic {
 }
 
 export const encodeSignedPreKey = (k: SignedPreKeyPublic) => encodeCbor(signedPreKeyToCbor(k));
+export const encodeSignedPreKeyV2 = (k: SignedPreKeyV2Public) => encodeCbor(signedPreKeyV2ToCbor(k));
 export const encodeOneTimePreKey = (k: OneTimePreKeyPublic) => encodeCbor(oneTimePreKeyToCbor(k));
 export const encodeKemPreKey = (k: KemPreKeyPublic) => encodeCbor(kemPreKeyToCbor(k));
 export const decodeSignedPreKey = (b: Uint8Array) => signedPreKeyFromCbor(decodeCbor(b, 'SignedPreKey', MAX_BUNDLE_BYTES));
+export const decodeSignedPreKeyV2 = (b: Uint8Array) => signedPreKeyV2FromCbor(decodeCbor(b, 'SignedPreKeyV2', MAX_BUNDLE_BYTES));
 export const decodeOneTimePreKey = (b: Uint8Array) => oneTimePreKeyFromCbor(decodeCbor(b, 'OneTimePreKey', MAX_BUNDLE_BYTES));
 export const decodeKemPreKey = (b: Uint8Array) => kemPreKeyFromCbor(decodeCbor(b, 'KemPreKey', MAX_BUNDLE_BYTES));
 
-export function bundleToCbor(b: PreKeyBundle) {
+export function bundleToCbor(b: AnyPreKeyBundle) {
   return [
     b.version,
     certificateToCbor(b.certificate),
-    signedPreKeyToCbor(b.signedPreKey),
+    isBundleV2(b) ? signedPreKeyV2ToCbor(b.signedPreKey) : signedPreKeyToCbor(b.signedPreKey),
     b.oneTimePreKey ? oneTimePreKeyToCbor(b.oneTimePreKey) : null,
     kemPreKeyToCbor(b.kemPreKey),
   ];
 }
 
-export function encodeBundle(b: PreKeyBundle): Uint8Array {
+export function encodeBundle(b: AnyPreKeyBundle): Uint8Array {
   return encodeCbor(bundleToCbor(b));
 }
 
-/** Decodes a bundle and checks shapes and key validity; `verifyBundle` checks the signatures. */
+/**
+ * Decodes a version-1 bundle and checks shapes and key validity;
+ * `verifyBundle` checks the signatures. A v2 bundle is UNSUPPORTED_VERSION
+ * here (the v1 route never serves one); `decodeAnyBundle` reads both.
+ */
 export function decodeBundle(bytes: Uint8Array): PreKeyBundle {
   const f = readVersionedArray(decodeCbor(bytes, 'PreKeyBundle', MAX_BUNDLE_BYTES), 'PreKeyBundle', [PROTOCOL_VERSION], 5);
   return {
@@ -144,9 +212,29 @@ export function decodeBundle(bytes: Uint8Array): PreKeyBundle {
   };
 }
 
+/** Decodes a bundle of either version (the v2 route serves v1 bundles of v1-only devices). */
+export function decodeAnyBundle(bytes: Uint8Array): AnyPreKeyBundle {
+  const v = decodeCbor(bytes, 'PreKeyBundle', MAX_BUNDLE_BYTES);
+  const f = readVersionedArray(v, 'PreKeyBundle', [PROTOCOL_VERSION, BUNDLE_V2_VERSION], 5);
+  if (f[0] === PROTOCOL_VERSION) return decodeBundle(bytes);
+  return {
+    version: BUNDLE_V2_VERSION,
+    certificate: certificateFromCbor(f[1]),
+    signedPreKey: signedPreKeyV2FromCbor(f[2]),
+    oneTimePreKey: readOptional(f[3], oneTimePreKeyFromCbor),
+    kemPreKey: kemPreKeyFromCbor(f[4]),
+  };
+}
+
 export function verifySignedPreKey(provider: CryptoProvider, signingKey: Uint8Array, k: SignedPreKeyPublic): void {
   if (!provider.backend.ed25519Verify(signingKey, signedPreKeySignedBytes(k.id, k.publicKey), k.signature)) {
     fail('BAD_SIGNATURE', 'signed prekey signature does not verify', { prekeyId: k.id });
+  }
+}
+
+export function verifySignedPreKeyV2(provider: CryptoProvider, signingKey: Uint8Array, k: SignedPreKeyV2Public): void {
+  if (!provider.backend.ed25519Verify(signingKey, signedPreKeyV2SignedBytes(k.id, k.publicKey, k.versions), k.signature)) {
+    fail('BAD_SIGNATURE', 'signed prekey (v2) signature does not verify', { prekeyId: k.id });
   }
 }
 
@@ -160,10 +248,11 @@ export function verifyKemPreKey(provider: CryptoProvider, signingKey: Uint8Array
  * Verifies the certificate (optionally against an expected account) and
  * every prekey signature in a bundle. Throws BAD_CERTIFICATE / BAD_SIGNATURE.
  */
-export function verifyBundle(bundle: PreKeyBundle, options: { expectedAccountKey?: Uint8Array; provider?: CryptoProvider } = {}): void {
+export function verifyBundle(bundle: AnyPreKeyBundle, options: { expectedAccountKey?: Uint8Array; provider?: CryptoProvider } = {}): void {
   const p = resolveProvider(options.provider);
   verifyCertificate(p.backend, bundle.certificate, options.expectedAccountKey);
-  verifySignedPreKey(p, bundle.certificate.signingKey, bundle.signedPreKey);
+  if (isBundleV2(bundle)) verifySignedPreKeyV2(p, bundle.certificate.signingKey, bundle.signedPreKey);
+  else verifySignedPreKey(p, bundle.certificate.signingKey, bundle.signedPreKey);
   verifyKemPreKey(p, bundle.certificate.signingKey, bundle.kemPreKey);
 }
 
@@ -172,6 +261,9 @@ export function verifyBundle(bundle: PreKeyBundle, options: { expectedAccountKey
 interface SignedPreKeyRecord {
   readonly keyPair: X25519KeyPair;
   readonly signature: Uint8Array;
+  /** What the v2 signature says this device implements (the responder's `versions_B`). */
+  readonly versions: readonly number[];
+  readonly signature2: Uint8Array;
 }
 
 interface KemPreKeyRecord {
@@ -201,6 +293,8 @@ export interface PreKeyUse {
 /** The private keys an initial message names (handshake/pqxdh.ts). */
 export interface PreKeyPrivates {
   readonly signed: X25519KeyPair;
+  /** What the signed prekey's v2 signature advertises: the responder's `versions_B` (spec/03-handshake.md §7.2). */
+  readonly signedVersions: readonly number[];
   readonly oneTime: X25519KeyPair | null;
   readonly kemSecretKey: Uint8Array;
 }
@@ -269,8 +363,10 @@ export class PreKeyStore {
     this.#checkCapacity(this.#signed.size + 1, MAX_STORED_SIGNED_PREKEYS, 'signed prekeys');
     const id = this.#takeId('signed');
     const keyPair = X25519KeyPair.generate(this.#provider);
+    // Signed twice (spec/design/formats-v2.md §3.1): v1 peers and relays read
+    // the first signature, v2 peers the second, which also names the versions.
     const signature = this.#device.sign(signedPreKeySignedBytes(id, keyPair.publicKey));
-    this.#signed.set(id, { keyPair, signature });
+    this.#signed.set(id, this.#withV2Signature(id, keyPair, signature, SUPPORTED_VERSIONS));
     this.#currentSignedId = id;
     return { id, publicKey: keyPair.publicKey, signature };
   }
@@ -339,6 +435,12 @@ export class PreKeyStore {
     return { id: this.#currentSignedId, publicKey: r.keyPair.publicKey, signature: r.signature };
   }
 
+  /** The current signed prekey as a v2 device publishes it (same id and key, the v2 signature). */
+  currentSignedPreKeyV2(): SignedPreKeyV2Public {
+    const r = this.#signed.get(this.#currentSignedId) as SignedPreKeyRecord;
+    return { id: this.#currentSignedId, publicKey: r.keyPair.publicKey, versions: r.versions, signature: r.signature2 };
+  }
+
   lastResortKemPreKey(): KemPreKeyPublic {
     return this.#kemPublic(this.#lastResortKemId);
   }
@@ -369,6 +471,12 @@ export class PreKeyStore {
     };
   }
 
+  /** As `bundle`, with the v2 signed prekey: what the relay serves on its v2 route. */
+  bundleV2(options: { oneTimePreKey?: boolean; oneTimeKemPreKey?: boolean } = {}): PreKeyBundleV2 {
+    const v1 = this.bundle(options);
+    return { ...v1, version: BUNDLE_V2_VERSION, signedPreKey: this.currentSignedPreKeyV2() };
+  }
+
   /** Private keys for an initial message; throws UNKNOWN_PREKEY / PREKEY_REUSED. Reached through `lookupPreKeys`. */
   #lookup(use: PreKeyUse): PreKeyPrivates {
     const signed = this.#signed.get(use.signedPreKeyId);
@@ -383,7 +491,7 @@ export class PreKeyStore {
     }
     const kem = this.#kem.get(use.kemPreKeyId);
     if (!kem) fail('UNKNOWN_PREKEY', 'unknown or already used KEM prekey id', { prekeyId: use.kemPreKeyId, kind: 'kem' });
-    return { signed: signed.keyPair, oneTime, kemSecretKey: kem.secretKey };
+    return { signed: signed.keyPair, signedVersions: signed.versions, oneTime, kemSecretKey: kem.secretKey };
   }
 
   /** Deletes the one-time keys an accepted initial message used. Reached through `consumePreKeys`. */
@@ -409,9 +517,9 @@ export class PreKeyStore {
   serialize(): Uint8Array {
     return encodeCbor([
       STORE_TAG,
-      PROTOCOL_VERSION,
+      PREKEY_STORE_VERSION,
       [this.#nextSignedId, this.#nextOneTimeId, this.#nextKemId, this.#currentSignedId, this.#lastResortKemId],
-      [...this.#signed].map(([id, r]) => [id, r.keyPair.privateKey, r.keyPair.publicKey, r.signature]),
+      [...this.#signed].map(([id, r]) => [id, r.keyPair.privateKey, r.keyPair.publicKey, r.signature, [...r.versions], r.signature2]),
       [...this.#oneTime].map(([id, kp]) => [id, kp.privateKey, kp.publicKey]),
       [...this.#kem].map(([id, r]) => [id, r.publicKey, r.secretKey, r.lastResort, r.signature]),
       [...this.#seenBaseKeys].map(([id, set]) => [id, [...set].map((h) => fromHex(h))]),
@@ -421,10 +529,14 @@ export class PreKeyStore {
   /** Loads a store for `device`. Any malformed content is BAD_RECORD; nothing is partially loaded. */
   static deserialize(bytes: Uint8Array, device: DeviceIdentity, provider?: CryptoProvider): PreKeyStore {
     try {
-      const f = readVersionedArray(decodeCbor(bytes, 'PreKeyStore', MAX_RECORD_BYTES), 'PreKeyStore', [PROTOCOL_VERSION], 7, {
-        versionIndex: 1,
-        tag: STORE_TAG,
-      });
+      const f = readVersionedArray(
+        decodeCbor(bytes, 'PreKeyStore', MAX_RECORD_BYTES),
+        'PreKeyStore',
+        [PROTOCOL_VERSION, PREKEY_STORE_VERSION],
+        7,
+        { versionIndex: 1, tag: STORE_TAG },
+      );
+      const recordVersion = (f as unknown[])[1] as number;
       const s = new PreKeyStore(device, provider ?? device.provider);
       const c = readArray(f[2], 'counters', 5).map((v, i) => readUint(v, `counter${i}`));
       [s.#nextSignedId, s.#nextOneTimeId, s.#nextKemId, s.#currentSignedId, s.#lastResortKemId] = c as [
@@ -435,9 +547,24 @@ export class PreKeyStore {
         number,
       ];
       for (const e of readArray(f[3], 'signed', { min: 1, max: MAX_STORED_SIGNED_PREKEYS })) {
-        const r = readArray(e, 'signed entry', 4);
+        const r = readArray(e, 'signed entry', recordVersion === PROTOCOL_VERSION ? 4 : 6);
+        const id = readPreKeyId(r[0], 'id');
         const kp = X25519KeyPair._unchecked(readBytes(r[1], 'private', 32), readBytes(r[2], 'public', 32));
-        s.#signed.set(readPreKeyId(r[0], 'id'), { keyPair: kp, signature: readBytes(r[3], 'signature', 64) });
+        const signature = readBytes(r[3], 'signature', 64);
+        // Record v1 (spec/05-wire-format.md §6.6 migration): the device now
+        // implements v2, so each kept signed prekey gets its v2 signature
+        // here; Ed25519 is deterministic, so loading twice gives equal bytes.
+        s.#signed.set(
+          id,
+          recordVersion === PROTOCOL_VERSION
+            ? s.#withV2Signature(id, kp, signature, SUPPORTED_VERSIONS)
+            : {
+                keyPair: kp,
+                signature,
+                versions: readVersionList(r[4], 'versions'),
+                signature2: readBytes(r[5], 'signature2', 64),
+              },
+        );
       }
       for (const e of readArray(f[4], 'oneTime', { min: 0, max: MAX_STORED_ONE_TIME_PREKEYS })) {
         const r = readArray(e, 'oneTime entry', 3);
@@ -470,6 +597,11 @@ export class PreKeyStore {
       const signingKey = device.certificate.signingKey;
       if (
         !b.ed25519Verify(signingKey, signedPreKeySignedBytes(s.#currentSignedId, signed.keyPair.publicKey), signed.signature) ||
+        !b.ed25519Verify(
+          signingKey,
+          signedPreKeyV2SignedBytes(s.#currentSignedId, signed.keyPair.publicKey, signed.versions),
+          signed.signature2,
+        ) ||
         !b.ed25519Verify(signingKey, kemPreKeySignedBytes(s.#lastResortKemId, lastResort.publicKey, true), lastResort.signature)
       ) {
         fail('BAD_RECORD', "PreKeyStore: not signed by this device's signing key");
@@ -478,6 +610,11 @@ export class PreKeyStore {
     } catch (e) {
       throw asRecordError(e, 'PreKeyStore');
     }
+  }
+
+  #withV2Signature(id: number, keyPair: X25519KeyPair, signature: Uint8Array, versions: readonly number[]): SignedPreKeyRecord {
+    const list = checkVersionList(versions, 'versions');
+    return { keyPair, signature, versions: list, signature2: this.#device.sign(signedPreKeyV2SignedBytes(id, keyPair.publicKey, list)) };
   }
 
   /** A store never grows past what `deserialize` accepts (prune, or consume, first). */
