@@ -50,9 +50,18 @@ export {
   signDeviceList,
 } from './keys/device-list.ts';
 export {
+  type AnyPreKeyBundle,
   type KemPreKeyPublic,
   type OneTimePreKeyPublic,
   type PreKeyBundle,
+  type PreKeyBundleV2,
+  type SignedPreKeyV2Public,
+  BUNDLE_V2_VERSION,
+  decodeAnyBundle,
+  decodeSignedPreKeyV2,
+  encodeSignedPreKeyV2,
+  isBundleV2,
+  verifySignedPreKeyV2,
   type PreKeyGenerationOptions,
   type PreKeyUse,
   type SignedPreKeyPublic,
@@ -70,6 +79,7 @@ export {
   verifySignedPreKey,
 } from './keys/prekeys.ts';
 export { type SafetyNumber, safetyNumber, verifyScannedSafetyNumber } from './keys/safety-number.ts';
+export { MAX_ADVERTISED_VERSIONS, SUPPORTED_VERSIONS } from './keys/versions.ts';
 export { pad, unpad, paddedLength } from './ratchet/padding.ts';
 export { type Message, type PreKeyMessage, type RatchetMessage, decodeMessage } from './session/messages.ts';
 export { type DecryptContext, type DecryptResult, type InitiateOptions, SessionRecord } from './session/record.ts';

@@ -84,6 +84,12 @@ export function createMetrics(storage: RelayStorage, openConnections: () => numb
       labelNames: ['kind'] as const,
       registers: r,
     }),
+    bundlesServed: new Counter({
+      name: 'parley_relay_bundles_served_total',
+      help: 'Prekey bundles served, by route (v1, v2) and bundle version (1, 2): how many peers still fetch or publish v1 only',
+      labelNames: ['route', 'version'] as const,
+      registers: r,
+    }),
     authFailures: new Counter({
       name: 'parley_relay_auth_failures_total',
       help: 'Authentication failures by code',

@@ -51,6 +51,10 @@ export const MAX_FETCH_LIMIT = 500;
 
 const Certificate = Bytes(coreLimits.MAX_BUNDLE_BYTES, 'DeviceCertificate, canonical CBOR (core encodeCertificate)');
 const SignedPreKey = Bytes(coreLimits.MAX_BUNDLE_BYTES, 'SignedPreKeyPublic, canonical CBOR (core encodeSignedPreKey)');
+const SignedPreKeyV2 = Bytes(
+  coreLimits.MAX_BUNDLE_BYTES,
+  'SignedPreKeyV2 of the same key as signedPreKey (versions and the v2 signature), canonical CBOR (core encodeSignedPreKeyV2); only with signedPreKey',
+);
 const OneTimePreKey = Bytes(coreLimits.MAX_BUNDLE_BYTES, 'OneTimePreKeyPublic, canonical CBOR (core encodeOneTimePreKey)');
 const KemPreKey = Bytes(coreLimits.MAX_BUNDLE_BYTES, 'KemPreKeyPublic, canonical CBOR (core encodeKemPreKey)');
 
@@ -74,6 +78,7 @@ export const errorResponses = (...statuses: number[]): Record<number, TSchema> =
 export const PreKeyUploadBody = Type.Object(
   {
     signedPreKey: Type.Optional(SignedPreKey),
+    signedPreKeyV2: Type.Optional(SignedPreKeyV2),
     lastResortKemPreKey: Type.Optional(KemPreKey),
     oneTimePreKeys: Type.Optional(Type.Array(OneTimePreKey, { maxItems: MAX_ONE_TIME_PREKEYS_PER_UPLOAD })),
     kemPreKeys: Type.Optional(Type.Array(KemPreKey, { maxItems: MAX_KEM_PREKEYS_PER_UPLOAD, description: 'One-time KEM prekeys' })),
@@ -86,6 +91,7 @@ export const RegisterDeviceBody = Type.Object(
   {
     certificate: Certificate,
     signedPreKey: SignedPreKey,
+    signedPreKeyV2: Type.Optional(SignedPreKeyV2),
     lastResortKemPreKey: KemPreKey,
     oneTimePreKeys: Type.Optional(Type.Array(OneTimePreKey, { maxItems: MAX_ONE_TIME_PREKEYS_PER_UPLOAD })),
     kemPreKeys: Type.Optional(Type.Array(KemPreKey, { maxItems: MAX_KEM_PREKEYS_PER_UPLOAD })),

@@ -2,10 +2,25 @@
  * Prekeys: upload (append, idempotent), count, and bundle fetch (one
  * device or all), which takes each one-time prekey exactly once.
  * spec/09-relay.md §4.2.
+ *
+ * Two bundle routes share one handler (spec/09-relay.md §4.2.1): `/v1` serves
+ * version-1 bundles exactly as before, `/v2` serves a device's PreKeyBundleV2
+ * when it uploaded the v2 form of its signed prekey, and its v1 bundle
+ * otherwise (a v1-only device). Same keys, same one-time key consumption.
  */
-import { PROTOCOL_VERSION, decodeCertificate, decodeKemPreKey, decodeOneTimePreKey, decodeSignedPreKey, encodeBundle } from '@parley/core';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import {
+  BUNDLE_V2_VERSION,
+  PROTOCOL_VERSION,
+  type PreKeyBundleV2,
+  decodeCertificate,
+  decodeKemPreKey,
+  decodeOneTimePreKey,
+  decodeSignedPreKey,
+  decodeSignedPreKeyV2,
+  encodeBundle,
+} from '@parley/core';
+import type { Static, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { deviceOf } from '../auth/authenticate.ts';
 import { fromBase64Url, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
@@ -75,63 +90,89 @@ export async function keyRoutes(instance: FastifyInstance): Promise<void> {
     },
   );
 
+  // Both routes validate their params with BundleParams before this runs.
+  const fetchBundles = async (request: FastifyRequest, reply: FastifyReply, version: 1 | 2) => {
+    const me = deviceOf(request);
+    const now = relay.now();
+    const verdict = await bundleFetches.take(me.account, 1, now);
+    if (!verdict.ok) {
+      relay.metrics.rateLimited.inc({ limit: 'bundle_fetches' });
+      const retryAfterSeconds = Math.ceil(verdict.retryAfterMs / 1000);
+      reply.header('retry-after', String(retryAfterSeconds));
+      throw relayError('RATE_LIMITED', 'too many bundle fetches', { retryAfterSeconds });
+    }
+    const params = request.params as Static<typeof BundleParams>;
+    const accountKey = fromBase64Url(params.account, 'account', 32);
+    const claimed = await relay.storage.claimPreKeys({
+      accountKey,
+      deviceId: params.deviceId === '*' ? 'all' : Number(params.deviceId),
+      // Only '*' leaves the requester out: a device may claim its own bundle by id (restore check).
+      ...(params.deviceId === '*' ? { exclude: me } : {}),
+      budget: {
+        requester: me.accountKey,
+        perRequester: perDay(rateLimits.oneTimePreKeysPerDayPerRequester),
+        perTarget: perDay(rateLimits.oneTimePreKeysPerDayPerDevice),
+        perPair: perDay(rateLimits.oneTimePreKeysPerDayPerPair),
+        now,
+      },
+    });
+    for (const c of claimed) {
+      if (c.budgetSpent) relay.metrics.rateLimited.inc({ limit: `one_time_prekeys_per_${c.budgetSpent}` });
+    }
+    if (claimed.length === 0) throw relayError('NOT_FOUND', 'no such device');
+    return { account: params.account, bundles: claimed.map((c) => bundleEntry(app, c, version)) };
+  };
+
+  const bundleDescription =
+    "Each bundle holds the device certificate, its signed prekey, at most one one-time prekey (taken: never handed out again) and a one-time KEM prekey, or the last-resort KEM prekey when none is left. With '*', the requesting device itself is left out. Rate-limited per requesting account. One-time keys are handed out within daily budgets per target device, per requesting account and per pair; past one, bundles come without one-time keys (and with the last-resort KEM key).";
+
   app.get(
     '/v1/keys/:account/:deviceId',
     {
       config: { auth: 'device' },
       schema: {
         summary: "Fetch prekey bundles for one device or all of an account's devices",
-        description:
-          "Each bundle holds the device certificate, its signed prekey, at most one one-time prekey (taken: never handed out again) and a one-time KEM prekey, or the last-resort KEM prekey when none is left. With '*', the requesting device itself is left out. Rate-limited per requesting account. One-time keys are handed out within daily budgets per target device, per requesting account and per pair; past one, bundles come without one-time keys (and with the last-resort KEM key).",
+        description: bundleDescription,
         tags: ['keys'],
         params: BundleParams,
         response: { 200: BundleResponse, ...errorResponses(404) },
       },
     },
-    async (request, reply) => {
-      const me = deviceOf(request);
-      const now = relay.now();
-      const verdict = await bundleFetches.take(me.account, 1, now);
-      if (!verdict.ok) {
-        relay.metrics.rateLimited.inc({ limit: 'bundle_fetches' });
-        const retryAfterSeconds = Math.ceil(verdict.retryAfterMs / 1000);
-        reply.header('retry-after', String(retryAfterSeconds));
-        throw relayError('RATE_LIMITED', 'too many bundle fetches', { retryAfterSeconds });
-      }
-      const params = request.params;
-      const accountKey = fromBase64Url(params.account, 'account', 32);
-      const claimed = await relay.storage.claimPreKeys({
-        accountKey,
-        deviceId: params.deviceId === '*' ? 'all' : Number(params.deviceId),
-        exclude: me,
-        budget: {
-          requester: me.accountKey,
-          perRequester: perDay(rateLimits.oneTimePreKeysPerDayPerRequester),
-          perTarget: perDay(rateLimits.oneTimePreKeysPerDayPerDevice),
-          perPair: perDay(rateLimits.oneTimePreKeysPerDayPerPair),
-          now,
-        },
-      });
-      for (const c of claimed) {
-        if (c.budgetSpent) relay.metrics.rateLimited.inc({ limit: `one_time_prekeys_per_${c.budgetSpent}` });
-      }
-      if (claimed.length === 0) throw relayError('NOT_FOUND', 'no such device');
-      return { account: params.account, bundles: claimed.map((c) => bundleEntry(app, c)) };
+    (request, reply) => fetchBundles(request, reply, 1),
+  );
+
+  app.get(
+    '/v2/keys/:account/:deviceId',
+    {
+      config: { auth: 'device' },
+      schema: {
+        summary: 'Fetch prekey bundles, version 2 where the device published one',
+        description: `As /v1/keys/{account}/{deviceId}, sharing its budgets and rate limit. A device that uploaded the v2 form of its signed prekey (versions and the second signature) gets a PreKeyBundleV2 (version 2); any other device its version-1 bundle. ${bundleDescription}`,
+        tags: ['keys'],
+        params: BundleParams,
+        response: { 200: BundleResponse, ...errorResponses(404) },
+      },
     },
+    (request, reply) => fetchBundles(request, reply, 2),
   );
 }
 
-function bundleEntry(app: FastifyInstance, c: ClaimedKeys) {
+function bundleEntry(app: FastifyInstance, c: ClaimedKeys, version: 1 | 2) {
   const { metrics, provider } = app.relay;
   metrics.preKeysHandedOut.inc({ kind: c.oneTimePreKey ? 'one_time' : 'no_one_time' });
   metrics.preKeysHandedOut.inc({ kind: c.kemLastResort ? 'kem_last_resort' : 'kem_one_time' });
-  const bundle = encodeBundle({
-    version: PROTOCOL_VERSION,
+  const parts = {
     certificate: decodeCertificate(c.certificate),
-    signedPreKey: decodeSignedPreKey(c.signedPreKey),
     oneTimePreKey: c.oneTimePreKey ? decodeOneTimePreKey(c.oneTimePreKey) : null,
     kemPreKey: decodeKemPreKey(c.kemPreKey),
-  });
+  };
+  // Storage replaces both forms of the signed prekey together; the id check
+  // keeps a stale v2 form (a row written by another path) from naming another key.
+  const v2 = version === 2 && c.signedPreKeyV2 ? decodeSignedPreKeyV2(c.signedPreKeyV2) : null;
+  const v1 = decodeSignedPreKey(c.signedPreKey);
+  const served: PreKeyBundleV2 | null = v2 && v2.id === v1.id ? { version: BUNDLE_V2_VERSION, signedPreKey: v2, ...parts } : null;
+  metrics.bundlesServed.inc({ route: `v${version}`, version: served ? '2' : '1' });
+  const bundle = encodeBundle(served ?? { version: PROTOCOL_VERSION, signedPreKey: v1, ...parts });
   return {
     deviceId: c.deviceId,
     bundle: toBase64Url(bundle),

@@ -7,11 +7,14 @@
  */
 import {
   type CryptoProvider,
+  bytesEqual,
   decodeKemPreKey,
   decodeOneTimePreKey,
   decodeSignedPreKey,
+  decodeSignedPreKeyV2,
   verifyKemPreKey,
   verifySignedPreKey,
+  verifySignedPreKeyV2,
 } from '@parley/core';
 import { fromBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
@@ -25,6 +28,19 @@ export function checkPreKeyUpload(body: PreKeyUploadBody, signingKey: Uint8Array
     const k = decodeSignedPreKey(encoded);
     verifySignedPreKey(provider, signingKey, k);
     upload.signedPreKey = { id: k.id, encoded };
+    if (body.signedPreKeyV2 !== undefined) {
+      // The second signature of the same key (spec/09-relay.md §4.2.1): stored
+      // and replaced together, so the v1 and v2 bundles always name one key.
+      const encodedV2 = fromBase64Url(body.signedPreKeyV2, 'signedPreKeyV2');
+      const v2 = decodeSignedPreKeyV2(encodedV2);
+      if (v2.id !== k.id || !bytesEqual(v2.publicKey, k.publicKey)) {
+        throw relayError('MALFORMED', 'signedPreKeyV2: not the same key as signedPreKey');
+      }
+      verifySignedPreKeyV2(provider, signingKey, v2);
+      upload.signedPreKeyV2 = { id: v2.id, encoded: encodedV2 };
+    }
+  } else if (body.signedPreKeyV2 !== undefined) {
+    throw relayError('MALFORMED', 'signedPreKeyV2: only together with signedPreKey');
   }
   if (body.lastResortKemPreKey !== undefined) {
     const encoded = fromBase64Url(body.lastResortKemPreKey, 'lastResortKemPreKey');

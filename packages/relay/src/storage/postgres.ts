@@ -221,14 +221,12 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
           [account, deviceId],
         ),
       ),
-    setSignedPreKey: (account, deviceId, k) =>
+    setSignedPreKey: (account, deviceId, k, v2) =>
       done(
-        q.query('UPDATE devices SET signed_prekey_id = $1, signed_prekey = $2 WHERE account = $3 AND device_id = $4', [
-          k.id,
-          buf(k.encoded),
-          account,
-          deviceId,
-        ]),
+        q.query(
+          'UPDATE devices SET signed_prekey_id = $1, signed_prekey = $2, signed_prekey_v2 = $3 WHERE account = $4 AND device_id = $5',
+          [k.id, buf(k.encoded), v2 ? buf(v2.encoded) : null, account, deviceId],
+        ),
       ),
     setLastResortKemPreKey: (account, deviceId, k) =>
       done(
@@ -251,7 +249,7 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
     bundleParts: (account, deviceId) =>
       all(
         q.query<BundleRow>(
-          `SELECT device_id, certificate, signed_prekey, last_resort_kem FROM devices
+          `SELECT device_id, certificate, signed_prekey, signed_prekey_v2, last_resort_kem FROM devices
            WHERE account = $1 AND ($2::bigint IS NULL OR device_id = $2) ORDER BY device_id FOR UPDATE`,
           [account, deviceId === 'all' ? null : deviceId],
         ),

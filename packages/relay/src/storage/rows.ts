@@ -73,6 +73,8 @@ export interface BundleRow {
   device_id: number;
   certificate: Buffer;
   signed_prekey: Buffer;
+  /** The signed prekey's v2 form (spec/09-relay.md §4.2.1), NULL for a v1-only device. */
+  signed_prekey_v2: Buffer | null;
   last_resort_kem: Buffer;
 }
 

@@ -262,6 +262,10 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX reports_reporter ON reports (reporter_account, received_at);
   `,
+  // 5 -> 6: the v2 form of the current signed prekey (spec/09-relay.md §4.2.1), NULL for v1-only devices.
+  `
+  ALTER TABLE devices ADD COLUMN signed_prekey_v2 BLOB;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -94,17 +94,19 @@ function statements(db: Database.Database) {
     keyState: db.prepare<[Buffer, number], KeyStateRow>(
       'SELECT signed_prekey_id, last_resort_kem_id, one_time_handed_max, kem_handed_max FROM devices WHERE account = ? AND device_id = ?',
     ),
-    setSigned: db.prepare('UPDATE devices SET signed_prekey_id = ?, signed_prekey = ? WHERE account = ? AND device_id = ?'),
+    setSigned: db.prepare(
+      'UPDATE devices SET signed_prekey_id = ?, signed_prekey = ?, signed_prekey_v2 = ? WHERE account = ? AND device_id = ?',
+    ),
     setLastResort: db.prepare('UPDATE devices SET last_resort_kem_id = ?, last_resort_kem = ? WHERE account = ? AND device_id = ?'),
     insertKey: pool((p) => db.prepare(`INSERT OR IGNORE INTO ${POOL_TABLE[p]} (account, device_id, id, key) VALUES (?, ?, ?, ?)`)),
     countKeys: pool((p) =>
       db.prepare<[Buffer, number], { n: number }>(`SELECT COUNT(*) AS n FROM ${POOL_TABLE[p]} WHERE account = ? AND device_id = ?`),
     ),
     bundleParts: db.prepare<[Buffer, number], BundleRow>(
-      'SELECT device_id, certificate, signed_prekey, last_resort_kem FROM devices WHERE account = ? AND device_id = ?',
+      'SELECT device_id, certificate, signed_prekey, signed_prekey_v2, last_resort_kem FROM devices WHERE account = ? AND device_id = ?',
     ),
     allBundleParts: db.prepare<[Buffer], BundleRow>(
-      'SELECT device_id, certificate, signed_prekey, last_resort_kem FROM devices WHERE account = ? ORDER BY device_id',
+      'SELECT device_id, certificate, signed_prekey, signed_prekey_v2, last_resort_kem FROM devices WHERE account = ? ORDER BY device_id',
     ),
     lowestKey: pool((p) =>
       db.prepare<[Buffer, number], { id: number; key: Buffer }>(
@@ -262,7 +264,8 @@ function writeQueries(s: Statements): WriteQueries {
     putDeviceList: (account, revision, list, now) => void s.putDeviceList.run(account, revision, list, now),
 
     keyState: (account, deviceId) => s.keyState.get(account, deviceId),
-    setSignedPreKey: (account, deviceId, k: StoredPreKey) => void s.setSigned.run(k.id, buf(k.encoded), account, deviceId),
+    setSignedPreKey: (account, deviceId, k: StoredPreKey, v2: StoredPreKey | null) =>
+      void s.setSigned.run(k.id, buf(k.encoded), v2 ? buf(v2.encoded) : null, account, deviceId),
     setLastResortKemPreKey: (account, deviceId, k: StoredPreKey) => void s.setLastResort.run(k.id, buf(k.encoded), account, deviceId),
     insertPreKeys: (p, account, deviceId, keys) => {
       let n = 0;

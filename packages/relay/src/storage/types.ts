@@ -47,6 +47,12 @@ export interface StoredPreKey {
 export interface PreKeyUpload {
   /** Replaces the current signed prekey when its id is not older. */
   readonly signedPreKey?: StoredPreKey;
+  /**
+   * The same key's v2 form (SignedPreKeyV2: versions and the v2 signature),
+   * stored with `signedPreKey` and replaced with it: a signed prekey uploaded
+   * without one leaves the device without a v2 bundle (spec/09-relay.md §4.2.1).
+   */
+  readonly signedPreKeyV2?: StoredPreKey;
   /** Replaces the last-resort KEM prekey when its id is not older. */
   readonly lastResortKemPreKey?: StoredPreKey;
   /** Appended; ids already stored or already handed out are ignored. */
@@ -90,6 +96,8 @@ export interface ClaimedKeys {
   readonly deviceId: number;
   readonly certificate: Uint8Array;
   readonly signedPreKey: Uint8Array;
+  /** The signed prekey's v2 form, when the device uploaded one (served on the v2 bundle route). */
+  readonly signedPreKeyV2: Uint8Array | null;
   readonly oneTimePreKey: Uint8Array | null;
   /** A one-time KEM prekey, or the last-resort one when `kemLastResort`. */
   readonly kemPreKey: Uint8Array;

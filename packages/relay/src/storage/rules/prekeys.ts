@@ -38,8 +38,9 @@ export function* uploadPreKeys(
   if (!state) return { status: 'not-found' };
   let ignored = 0;
   if (upload.signedPreKey) {
-    if (upload.signedPreKey.id >= state.signed_prekey_id) yield* get(q.setSignedPreKey(account, deviceId, upload.signedPreKey));
-    else ignored++;
+    if (upload.signedPreKey.id >= state.signed_prekey_id) {
+      yield* get(q.setSignedPreKey(account, deviceId, upload.signedPreKey, upload.signedPreKeyV2 ?? null));
+    } else ignored++;
   }
   if (upload.lastResortKemPreKey) {
     if (upload.lastResortKemPreKey.id >= state.last_resort_kem_id) {
@@ -88,6 +89,7 @@ export function* claimPreKeys(q: WriteQueries, input: ClaimInput): Rule<ClaimedK
       deviceId,
       certificate: bytes(parts.certificate),
       signedPreKey: bytes(parts.signed_prekey),
+      signedPreKeyV2: parts.signed_prekey_v2 ? bytes(parts.signed_prekey_v2) : null,
       oneTimePreKey: take && oneTime ? bytes(oneTime.key) : null,
       kemPreKey: bytes(take && kem ? kem.key : parts.last_resort_kem),
       kemLastResort: !(take && kem),

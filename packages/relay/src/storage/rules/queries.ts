@@ -58,7 +58,8 @@ export interface WriteQueries {
   // ---- prekeys
   /** The device's prekey bookkeeping (row locked), or undefined for an unknown device. */
   keyState(account: Buffer, deviceId: number): Maybe<KeyStateRow | undefined>;
-  setSignedPreKey(account: Buffer, deviceId: number, key: StoredPreKey): Maybe<void>;
+  /** Replaces both forms of the signed prekey together (`v2` null: the device has no v2 form). */
+  setSignedPreKey(account: Buffer, deviceId: number, key: StoredPreKey, v2: StoredPreKey | null): Maybe<void>;
   setLastResortKemPreKey(account: Buffer, deviceId: number, key: StoredPreKey): Maybe<void>;
   /** Inserts keys whose id is not stored yet; returns how many were new. */
   insertPreKeys(pool: PreKeyPool, account: Buffer, deviceId: number, keys: readonly StoredPreKey[]): Maybe<number>;
