@@ -4,7 +4,15 @@
 // PreKeyBundleV2 (or the v1 bundle of a v1-only device); both routes share
 // the one-time keys. On SQLite and, when PARLEY_TEST_POSTGRES_URL is set, PostgreSQL.
 import { randomBytes } from 'node:crypto';
-import { type AnyPreKeyBundle, decodeAnyBundle, decodeBundle, encodeSignedPreKey, encodeSignedPreKeyV2, verifyBundle } from '@parley/core';
+import {
+  type AnyPreKeyBundle,
+  decodeAnyBundle,
+  decodeBundle,
+  encodeSignedPreKey,
+  encodeSignedPreKeyV2,
+  isBundleV2,
+  verifyBundle,
+} from '@parley/core';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../src/storage/postgres.ts';
