@@ -87,6 +87,13 @@ export interface ClientEvents {
    * until the app calls `start()` again (which takes the connection back).
    */
   connection: { readonly state: 'open' | 'drained' | 'closed' | 'ended'; readonly reason?: string };
+  /**
+   * A peer device already seen signing message version `minVersion` offered
+   * a lower `version` (a bundle without its v2 signature, or a version-1
+   * first message): refused as a downgrade, never retried
+   * (spec/design/formats-v2.md §3.3). The relay, or the device's software, went back.
+   */
+  'downgrade-refused': { readonly account: string; readonly deviceId: number; readonly version: number; readonly minVersion: number };
   /** A background problem the app may want to log (codes only, never secrets). */
   warning: { readonly code: string; readonly message: string };
   'listener-error': { readonly event: string; readonly error: unknown };

@@ -40,7 +40,23 @@ export interface ClientOptions {
   retryDelayMs: number;
   /** Delay before retrying a send held back by a refused (ghost) device. */
   blockedRetryMs: number;
+  /**
+   * Message versions this client starts and accepts sessions in, and so
+   * publishes (the v2 form of its signed prekey is uploaded only with 2 in
+   * it: a device must never sign a version it does not run, or pinned peers
+   * would refuse it, spec/design/formats-v2.md §3.3). See DEFAULT_SESSION_VERSIONS.
+   */
+  sessionVersions: readonly number[];
 }
+
+/**
+ * Version 1 until the send and receive paths carry a v2 message's franking
+ * tag beside it (v2 sessions send sealed, formats-v2 §7.4 and §10): core
+ * negotiates v2 already, but an engine that cannot deliver a v2 message must
+ * not advertise it. Bundles are fetched from the v2 route and pins kept
+ * either way, so raising this to [1, 2] is the only change needed then.
+ */
+export const DEFAULT_SESSION_VERSIONS: readonly number[] = Object.freeze([1]);
 
 export const DEFAULT_OPTIONS: ClientOptions = {
   oneTimePreKeys: 100,
@@ -61,6 +77,7 @@ export const DEFAULT_OPTIONS: ClientOptions = {
   retryDelayMs: 500,
   // A lying relay rarely stops lying within seconds; each retry costs a device-list fetch.
   blockedRetryMs: 30_000,
+  sessionVersions: DEFAULT_SESSION_VERSIONS,
 };
 
 export interface Context {

@@ -229,12 +229,15 @@ function encryptMissing(
         envelope = entry.groupMessage;
       } else {
         const { record: loaded } = loadSession(ctx.store, peer, ctx.provider);
-        const bundle = bundlesByAccount.get(accountId(c.accountKey))?.bundles.get(c.deviceId);
+        const fetched = bundlesByAccount.get(accountId(c.accountKey));
+        const bundle = fetched?.bundles.get(c.deviceId);
         let record = loaded;
         if (bundle) {
+          // The version pin and this client's versions decide the session's version (engine/bundles.ts).
+          const versions = { minVersion: fetched?.pins.get(c.deviceId), localVersions: ctx.options.sessionVersions };
           if (!record.hasSession)
-            record = SessionRecord.initiate(ctx.device, bundle, { expectedAccountKey: c.accountKey, provider: ctx.provider });
-          else record.initiate(ctx.device, bundle, { expectedAccountKey: c.accountKey });
+            record = SessionRecord.initiate(ctx.device, bundle, { expectedAccountKey: c.accountKey, provider: ctx.provider, ...versions });
+          else record.initiate(ctx.device, bundle, { expectedAccountKey: c.accountKey, ...versions });
         }
         const own = bytesEqual(c.accountKey, ctx.self.accountKey);
         let payload = own ? entry.toOwnDevices : entry.toContacts;

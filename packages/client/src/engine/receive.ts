@@ -31,6 +31,7 @@ import {
 import { type Content, decodeContent } from '../content/content.ts';
 import { ClientError, isClientError } from '../errors.ts';
 import { type DeviceAddress, accountId } from '../state/ids.ts';
+import { pinOfTrustedDevice } from '../devices/version-pins.ts';
 import { loadDevices } from '../state/devices.ts';
 import type { IncomingEnvelope } from '../relay-link/link.ts';
 import { envelopeSeen, markEnvelope } from '../state/dedup.ts';
@@ -229,7 +230,17 @@ function receiveDirect(ctx: Context, env: IncomingEnvelope, pending: Pending): b
   if (corrupted) pending.add('warning', { code: 'BAD_RECORD', message: 'a stored session did not load; it will be rebuilt' });
   const prekeyBytes = messageTypeOf(env.envelope) === MessageType.preKey ? ctx.store.get('identity', 'prekeys') : undefined;
   const prekeys = prekeyBytes ? PreKeyStore.deserialize(prekeyBytes, ctx.device, ctx.provider) : undefined;
-  const result = record.decrypt(env.envelope, { device: ctx.device, prekeys, expectedAccountKey: peer.accountKey });
+  // A first message from a device pinned at a higher version than it offers is a downgrade (devices/version-pins.ts).
+  const minVersion = prekeys
+    ? pinOfTrustedDevice(loadDevices(ctx.store, peer.accountKey, ctx.provider), peer.deviceId, ctx.provider)
+    : undefined;
+  const result = record.decrypt(env.envelope, {
+    device: ctx.device,
+    prekeys,
+    expectedAccountKey: peer.accountKey,
+    ...(minVersion !== undefined ? { minVersion } : {}),
+    localVersions: ctx.options.sessionVersions,
+  });
   if (result.sender.deviceId !== peer.deviceId || !bytesEqual(result.sender.accountKey, peer.accountKey)) {
     throw new ClientError('RELAY_MISBEHAVED', 'the envelope was sent by another device than the relay says', { deviceId: peer.deviceId });
   }
@@ -324,6 +335,16 @@ function recordFailure(ctx: Context, env: IncomingEnvelope, error: ParleyError |
   if (isClientError(error, 'UNTRUSTED_DEVICE') || !listedSender(ctx, env.sender)) {
     pending.add('untrusted-device', { account: sender.account, deviceId: sender.deviceId, reason: 'not-in-device-list' });
     return;
+  }
+  if (error instanceof ParleyError && error.code === 'DOWNGRADE_REFUSED') {
+    // Not retried (a retry request would invite the same downgrade): parked for the app, and reported.
+    const { version, minVersion } = error.details as { version: number; minVersion: number };
+    pending.add('downgrade-refused', { account: sender.account, deviceId: sender.deviceId, version, minVersion });
+    if (keyable) {
+      const id = deadLetterId(ctx.provider, env.sender, env.clientId);
+      parkEnvelope(ctx.store, id, env, error.code, 1, ctx.clock());
+      pending.add('dead-letter', { id, sender, clientId, code: error.code, attempts: 1 });
+    }
   }
   let retryRequested = false;
   if (keyable && RETRY_CODES.has(error.code)) {

@@ -17,7 +17,7 @@
  * pool and an event, instead of keys generated until the store is full
  * and an upkeep that fails every round after that.
  */
-import { PreKeyStore, limits } from '@parley/core';
+import { PreKeyStore, type SignedPreKeyV2Public, limits } from '@parley/core';
 import type { PreKeyCounts, PreKeyUpload } from '../relay-link/link.ts';
 import { type Upkeep, loadUpkeep, savePreKeys, saveUpkeep } from '../state/identity.ts';
 import { type ScheduledKey, keysInGrace, loadLastResortSchedule, saveLastResortSchedule } from '../state/prekey-schedule.ts';
@@ -40,12 +40,22 @@ function loadPreKeys(ctx: Context): PreKeyStore {
   return PreKeyStore.deserialize(bytes, ctx.device, ctx.provider);
 }
 
+/**
+ * The v2 form of the current signed prekey, when this client runs v2
+ * sessions (`sessionVersions`): a device publishes only versions it runs
+ * (spec/design/formats-v2.md §3.3).
+ */
+function signedPreKeyV2Of(ctx: Context, prekeys: PreKeyStore): { signedPreKeyV2?: SignedPreKeyV2Public } {
+  return ctx.options.sessionVersions.includes(2) ? { signedPreKeyV2: prekeys.currentSignedPreKeyV2() } : {};
+}
+
 /** Registers this device (certificate and every public prekey) with the relay. Idempotent. */
 export async function registerDevice(ctx: Context): Promise<PreKeyCounts> {
   const prekeys = loadPreKeys(ctx);
   const counts = await ctx.relay.registerDevice({
     certificate: ctx.device.certificate,
     signedPreKey: prekeys.currentSignedPreKey(),
+    ...signedPreKeyV2Of(ctx, prekeys),
     lastResortKemPreKey: prekeys.lastResortKemPreKey(),
     oneTimePreKeys: prekeys.oneTimePreKeys(),
     kemPreKeys: prekeys.kemPreKeys(),
@@ -126,6 +136,7 @@ export async function maintainPreKeys(ctx: Context): Promise<UpkeepReport> {
         lastResortRotated,
         lastResortPruned: kemPruned.count,
         signed: prekeys.currentSignedPreKey(),
+        signedV2: signedPreKeyV2Of(ctx, prekeys).signedPreKeyV2,
         lastResort: prekeys.lastResortKemPreKey(),
         heldOneTime: prekeys.oneTimePreKeys().length,
         heldKem: prekeys.kemPreKeys().length,
@@ -135,7 +146,10 @@ export async function maintainPreKeys(ctx: Context): Promise<UpkeepReport> {
     const signed = local.signed;
     const lastResort = local.lastResort;
 
-    if (local.rotated || counts.signedPreKeyId !== signed.id) upload.signedPreKey = signed;
+    if (local.rotated || counts.signedPreKeyId !== signed.id) {
+      upload.signedPreKey = signed;
+      if (local.signedV2) upload.signedPreKeyV2 = local.signedV2;
+    }
     if (local.lastResortRotated || counts.lastResortKemPreKeyId !== lastResort.id) upload.lastResortKemPreKey = lastResort;
 
     const oneTime = refill(counts.oneTimePreKeys, local.heldOneTime, o.oneTimePreKeys, o.refillBelow, limits.MAX_STORED_ONE_TIME_PREKEYS);
@@ -235,7 +249,11 @@ export async function checkForRestore(ctx: Context): Promise<RestoreVerdict> {
     const { verdict } = await detectRestore(ctx, currentIds(ctx), pending);
     if (verdict === 'restored') {
       const prekeys = loadPreKeys(ctx);
-      await ctx.relay.uploadPreKeys({ signedPreKey: prekeys.currentSignedPreKey(), lastResortKemPreKey: prekeys.lastResortKemPreKey() });
+      await ctx.relay.uploadPreKeys({
+        signedPreKey: prekeys.currentSignedPreKey(),
+        ...signedPreKeyV2Of(ctx, prekeys),
+        lastResortKemPreKey: prekeys.lastResortKemPreKey(),
+      });
     }
     return verdict;
   } finally {

@@ -7,12 +7,15 @@
  * websocket side is in mailbox.ts.
  */
 import {
+  type AnyPreKeyBundle,
   type CryptoProvider,
   type DeviceCertificate,
   type KemPreKeyPublic,
   type OneTimePreKeyPublic,
   type PreKeyStore,
   type SignedPreKeyPublic,
+  type SignedPreKeyV2Public,
+  decodeAnyBundle,
   decodeBundle,
   decodeCertificate,
   defaultProvider,
@@ -20,6 +23,7 @@ import {
   encodeKemPreKey,
   encodeOneTimePreKey,
   encodeSignedPreKey,
+  encodeSignedPreKeyV2,
   utf8,
   verifyBundle,
   verifyCertificate,
@@ -77,6 +81,8 @@ export interface RelayClientOptions {
 
 export interface PreKeyUploadInput {
   readonly signedPreKey?: SignedPreKeyPublic;
+  /** The same key's v2 form (a v2 device's second signature); only with `signedPreKey` (spec/09-relay.md §4.2.1). */
+  readonly signedPreKeyV2?: SignedPreKeyV2Public;
   readonly lastResortKemPreKey?: KemPreKeyPublic;
   readonly oneTimePreKeys?: readonly OneTimePreKeyPublic[];
   readonly kemPreKeys?: readonly KemPreKeyPublic[];
@@ -86,6 +92,7 @@ export interface PreKeyUploadInput {
 export function preKeysOf(store: PreKeyStore): Required<PreKeyUploadInput> {
   return {
     signedPreKey: store.currentSignedPreKey(),
+    signedPreKeyV2: store.currentSignedPreKeyV2(),
     lastResortKemPreKey: store.lastResortKemPreKey(),
     oneTimePreKeys: store.oneTimePreKeys(),
     kemPreKeys: store.kemPreKeys(),
@@ -125,6 +132,8 @@ export class RelayClient {
   readonly #retries: number;
   readonly #timeoutMs: number;
   readonly #now: () => number;
+  /** Set once a 404 on /v2/keys was followed by a 200 on /v1/keys: this relay predates the v2 route. */
+  #noV2Route = false;
   /** Server clock minus ours, learned from AUTH_STALE_TIMESTAMP answers. */
   #clockOffset = 0;
   /** Whether group messages go through the fan-out route (until the relay answers 404 for it). */
@@ -237,8 +246,40 @@ export class RelayClient {
    */
   async fetchBundles(accountKey: Uint8Array, deviceId: number | '*'): Promise<FetchedBundle[]> {
     const r = await this.#json<WireBundleResponse>('GET', `/v1/keys/${toBase64Url(accountKey)}/${deviceId}`, { idempotent: true });
+    return this.#checkBundles(r, accountKey, deviceId, decodeBundle);
+  }
+
+  /**
+   * As `fetchBundles`, from the v2 route (spec/09-relay.md §4.2.1): a
+   * PreKeyBundleV2 for devices that publish one, a v1 bundle for the others.
+   * A relay without the route (404, then a v1 answer) is remembered and
+   * asked on /v1 from then on (spec/design/formats-v2.md §10); the caller's
+   * version pins catch a relay that hides the route to downgrade.
+   */
+  async fetchBundlesV2(accountKey: Uint8Array, deviceId: number | '*'): Promise<FetchedBundle<AnyPreKeyBundle>[]> {
+    const path = `keys/${toBase64Url(accountKey)}/${deviceId}`;
+    if (!this.#noV2Route) {
+      try {
+        const r = await this.#json<WireBundleResponse>('GET', `/v2/${path}`, { idempotent: true });
+        return this.#checkBundles(r, accountKey, deviceId, decodeAnyBundle);
+      } catch (e) {
+        // 404 is both "no such route" (an older relay) and "no such device": /v1 tells them apart.
+        if (!(e instanceof RelayError && e.status === 404)) throw e;
+      }
+    }
+    const r = await this.#json<WireBundleResponse>('GET', `/v1/${path}`, { idempotent: true });
+    this.#noV2Route = true;
+    return this.#checkBundles(r, accountKey, deviceId, decodeBundle);
+  }
+
+  #checkBundles<B extends AnyPreKeyBundle>(
+    r: WireBundleResponse,
+    accountKey: Uint8Array,
+    deviceId: number | '*',
+    decode: (bytes: Uint8Array) => B,
+  ): FetchedBundle<B>[] {
     return r.bundles.map((b) => {
-      const bundle = decodeBundle(fromBase64Url(b.bundle));
+      const bundle = decode(fromBase64Url(b.bundle));
       verifyBundle(bundle, { expectedAccountKey: accountKey, provider: this.#provider });
       if (bundle.certificate.deviceId !== b.deviceId || (deviceId !== '*' && b.deviceId !== deviceId)) {
         throw new RelayError(200, 'BAD_BUNDLE', 'bundle names another device than requested');
@@ -486,6 +527,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 function encodeUpload(u: PreKeyUploadInput) {
   return {
     ...(u.signedPreKey ? { signedPreKey: toBase64Url(encodeSignedPreKey(u.signedPreKey)) } : {}),
+    ...(u.signedPreKey && u.signedPreKeyV2 ? { signedPreKeyV2: toBase64Url(encodeSignedPreKeyV2(u.signedPreKeyV2)) } : {}),
     ...(u.lastResortKemPreKey ? { lastResortKemPreKey: toBase64Url(encodeKemPreKey(u.lastResortKemPreKey)) } : {}),
     ...(u.oneTimePreKeys ? { oneTimePreKeys: u.oneTimePreKeys.map((k) => toBase64Url(encodeOneTimePreKey(k))) } : {}),
     ...(u.kemPreKeys ? { kemPreKeys: u.kemPreKeys.map((k) => toBase64Url(encodeKemPreKey(k))) } : {}),

@@ -5,7 +5,7 @@
  * package; test/relay-wire-types.test.ts checks they match the relay's
  * schemas at compile time.
  */
-import type { DeviceCertificate, PreKeyBundle } from '@parley/core';
+import type { AnyPreKeyBundle, DeviceCertificate, PreKeyBundle } from '@parley/core';
 
 // ---- wire (JSON; byte strings are base64url) ----------------------------
 
@@ -120,10 +120,10 @@ export interface ListedDevice {
   readonly registeredAt: number;
 }
 
-export interface FetchedBundle {
+export interface FetchedBundle<B extends AnyPreKeyBundle = PreKeyBundle> {
   readonly deviceId: number;
   /** Decoded and verified (certificate against the account, prekey signatures). */
-  readonly bundle: PreKeyBundle;
+  readonly bundle: B;
   /** Pass back with envelopes so the relay can answer STALE_DEVICES when the device re-registers. */
   readonly certificateHash: Uint8Array;
 }

@@ -138,6 +138,7 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
     return guard(async () => {
       const answer = await this.#client.registerDevice(r.certificate, {
         signedPreKey: r.signedPreKey,
+        ...(r.signedPreKeyV2 ? { signedPreKeyV2: r.signedPreKeyV2 } : {}),
         lastResortKemPreKey: r.lastResortKemPreKey,
         ...(r.oneTimePreKeys ? { oneTimePreKeys: r.oneTimePreKeys } : {}),
         ...(r.kemPreKeys ? { kemPreKeys: r.kemPreKeys } : {}),
@@ -209,7 +210,7 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
   fetchBundles(accountKey: Uint8Array, deviceId: number | 'all'): Promise<RelayBundle[]> {
     return guard(async () => {
       try {
-        const bundles = await this.#client.fetchBundles(accountKey, deviceId === 'all' ? '*' : deviceId);
+        const bundles = await this.#client.fetchBundlesV2(accountKey, deviceId === 'all' ? '*' : deviceId);
         return bundles.map((b) => ({ deviceId: b.deviceId, bundle: encodeBundle(b.bundle) }));
       } catch (e) {
         // A bundle that does not verify is reported as missing: the SDK fetches the device list again.

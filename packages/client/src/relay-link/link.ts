@@ -12,7 +12,7 @@
  * ClientError RELAY_UNAVAILABLE (retry later); a refusal throws
  * RELAY_REFUSED with the relay's code in `details.relayCode`.
  */
-import type { DeviceCertificate, KemPreKeyPublic, OneTimePreKeyPublic, SignedPreKeyPublic } from '@parley/core';
+import type { DeviceCertificate, KemPreKeyPublic, OneTimePreKeyPublic, SignedPreKeyPublic, SignedPreKeyV2Public } from '@parley/core';
 import type { DeviceAddress } from '../state/ids.ts';
 
 export interface RelayDevice {
@@ -37,6 +37,8 @@ export interface PreKeyCounts {
 /** Public prekeys to publish. */
 export interface PreKeyUpload {
   readonly signedPreKey?: SignedPreKeyPublic;
+  /** The same key's v2 form (versions and the second signature); only with `signedPreKey`. */
+  readonly signedPreKeyV2?: SignedPreKeyV2Public;
   readonly lastResortKemPreKey?: KemPreKeyPublic;
   readonly oneTimePreKeys?: readonly OneTimePreKeyPublic[];
   readonly kemPreKeys?: readonly KemPreKeyPublic[];
@@ -111,7 +113,11 @@ export interface RelayLink {
   listDevices(accountKey: Uint8Array): Promise<RelayDevice[]>;
   /** The account's signed device list as the relay holds it (unverified), or null when it has none. */
   fetchDeviceList(accountKey: Uint8Array): Promise<Uint8Array | null>;
-  /** Claims bundles: one device, or every device of the account (without the caller's own device). */
+  /**
+   * Claims bundles: one device, or every device of the account (without the
+   * caller's own device). Version-2 bundles where the relay serves them
+   * (its v2 route), version 1 otherwise.
+   */
   fetchBundles(accountKey: Uint8Array, deviceId: number | 'all'): Promise<RelayBundle[]>;
   /** One atomic send; covers every device of each recipient account (and the sender's other devices). */
   send(envelopes: readonly OutgoingEnvelope[], options?: { ttlSeconds?: number }): Promise<SendOutcome>;

@@ -5,7 +5,11 @@
  *
  *   ["parley/client-devices", 1, signedList: bstr / null,
  *    trusted: [* certificate (core array form)], refused: [* [deviceId, reason]],
- *    checkedAt: bstr .size 8]
+ *    checkedAt: bstr .size 8,
+ *    pins: [* [deviceId, certificateHash: bstr .size 32, minVersion]]]
+ *
+ * `pins` (spec/design/formats-v2.md §3.5) came later: a record saved
+ * without it loads with no pins and is saved with them.
  *
  * `trusted` is the last verdict on the relay's list (devices we encrypt to);
  * `signedList` is the highest revision of the account-signed list we have
@@ -14,6 +18,7 @@
 import { type CryptoProvider, type DeviceCertificate, certificateFromCbor, certificateToCbor } from '@parley/core';
 import { readArray, readBytes, readOptional, readText, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
 import { type DeviceList, decodeSignedDeviceList } from '../devices/device-list.ts';
+import { MAX_PINS_PER_ACCOUNT, type VersionPin, readPin } from '../devices/version-pins.ts';
 import type { RefusalReason, RefusedDevice } from '../devices/trust.ts';
 import { accountId } from './ids.ts';
 import type { ClientStore } from '../store/types.ts';
@@ -36,16 +41,18 @@ export interface KnownDevices {
   readonly refused: readonly RefusedDevice[];
   /** When the relay's list was last fetched and judged (0: never). */
   readonly checkedAt: number;
+  /** Per device certificate, the highest version it was seen to sign (devices/version-pins.ts). */
+  readonly pins: readonly VersionPin[];
 }
 
 export function emptyDevices(accountKey: Uint8Array): KnownDevices {
-  return { accountKey, list: null, trusted: [], refused: [], checkedAt: 0 };
+  return { accountKey, list: null, trusted: [], refused: [], checkedAt: 0, pins: [] };
 }
 
 export function loadDevices(store: ClientStore, accountKey: Uint8Array, provider: CryptoProvider): KnownDevices {
   const bytes = store.get('devices', accountId(accountKey));
   if (!bytes) return emptyDevices(accountKey);
-  const f = decodeRecord(bytes, TAG, 4);
+  const f = decodeRecord(bytes, TAG, [4, 5]);
   return asRecord(TAG, () => ({
     accountKey,
     list: readOptional(f[0], (v) => decodeSignedDeviceList(readBytes(v, 'signedList', { max: 16384 }), accountKey, provider)),
@@ -57,6 +64,7 @@ export function loadDevices(store: ClientStore, accountKey: Uint8Array, provider
       return { deviceId: readUint(e[0], 'deviceId'), reason };
     }),
     checkedAt: readTimestamp(f[3], 'checkedAt'),
+    pins: f.length > 4 ? readArray(f[4], 'pins', { min: 0, max: MAX_PINS_PER_ACCOUNT }).map(readPin) : [],
   }));
 }
 
@@ -69,6 +77,7 @@ export function saveDevices(store: ClientStore, known: KnownDevices): void {
       known.trusted.map(certificateToCbor),
       known.refused.map((r) => [r.deviceId, r.reason]),
       timestampToBytes(known.checkedAt),
+      known.pins.map((p) => [p.deviceId, p.certificateHash, p.minVersion]),
     ]),
   );
 }

@@ -12,8 +12,12 @@ export function encodeRecord(tag: string, fields: CborValue[]): Uint8Array {
   return encodeCbor([tag, RECORD_VERSION, ...fields]);
 }
 
-/** The fields after tag and version; throws BAD_RECORD (or UNSUPPORTED_VERSION for a newer format). */
-export function decodeRecord(bytes: Uint8Array, tag: string, fields: number): unknown[] {
+/**
+ * The fields after tag and version; throws BAD_RECORD (or UNSUPPORTED_VERSION
+ * for a newer format). `fields` may list several counts: a record that gained
+ * trailing fields still reads its older, shorter form.
+ */
+export function decodeRecord(bytes: Uint8Array, tag: string, fields: number | readonly number[]): unknown[] {
   let v: unknown;
   try {
     v = decodeCbor(bytes, tag, limits.MAX_RECORD_BYTES);
@@ -23,7 +27,9 @@ export function decodeRecord(bytes: Uint8Array, tag: string, fields: number): un
   if (!Array.isArray(v) || v[0] !== tag) throw new ParleyError('BAD_RECORD', `${tag}: wrong format tag`);
   if (v[1] !== RECORD_VERSION)
     throw new ParleyError('UNSUPPORTED_VERSION', `${tag}: unsupported record version`, { version: String(v[1]) });
-  if (v.length !== fields + 2) throw new ParleyError('BAD_RECORD', `${tag}: wrong number of fields`);
+  if (!(typeof fields === 'number' ? [fields] : fields).includes(v.length - 2)) {
+    throw new ParleyError('BAD_RECORD', `${tag}: wrong number of fields`);
+  }
   return v.slice(2);
 }
 

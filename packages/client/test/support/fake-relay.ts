@@ -13,6 +13,7 @@ import {
   type KemPreKeyPublic,
   type OneTimePreKeyPublic,
   type SignedPreKeyPublic,
+  type SignedPreKeyV2Public,
   decodeCertificate,
   decodeSignedDeviceList,
   defaultProvider,
@@ -48,6 +49,8 @@ interface DeviceRow {
 
 interface Keys {
   signed: SignedPreKeyPublic;
+  /** The v2 form, as the real relay keeps it: replaced together with `signed`. */
+  signedV2: SignedPreKeyV2Public | null;
   lastResort: KemPreKeyPublic;
   oneTime: OneTimePreKeyPublic[];
   kem: KemPreKeyPublic[];
@@ -56,6 +59,8 @@ interface Keys {
 export class FakeRelay {
   readonly accounts = new Map<string, Map<number, DeviceRow>>();
   readonly keys = new Map<string, Keys>();
+  /** False: behave as a relay without the v2 bundle route (or one hiding it), serving v1 bundles only. */
+  servesV2 = true;
   readonly mailboxes = new Map<string, IncomingEnvelope[]>();
   readonly sentIds = new Set<string>();
   readonly attachments = new Map<string, Uint8Array>();
@@ -112,6 +117,7 @@ export class FakeRelay {
     const held = this.keys.get(k);
     this.keys.set(k, {
       signed: r.signedPreKey,
+      signedV2: r.signedPreKeyV2 ?? null,
       lastResort: r.lastResortKemPreKey,
       oneTime: [...(held?.oneTime ?? []), ...(r.oneTimePreKeys ?? [])],
       kem: [...(held?.kem ?? []), ...(r.kemPreKeys ?? [])],
@@ -123,7 +129,10 @@ export class FakeRelay {
     this.check();
     const k = this.keys.get(deviceKey(self));
     if (!k) throw new ClientError('RELAY_REFUSED', 'unknown device');
-    if (u.signedPreKey && u.signedPreKey.id >= k.signed.id) k.signed = u.signedPreKey;
+    if (u.signedPreKey && u.signedPreKey.id >= k.signed.id) {
+      k.signed = u.signedPreKey;
+      k.signedV2 = u.signedPreKeyV2 ?? null;
+    }
     if (u.lastResortKemPreKey && u.lastResortKemPreKey.id >= k.lastResort.id) k.lastResort = u.lastResortKemPreKey;
     k.oneTime.push(...(u.oneTimePreKeys ?? []));
     k.kem.push(...(u.kemPreKeys ?? []));
@@ -159,15 +168,12 @@ export class FakeRelay {
       if (!k) continue;
       const oneTime = k.oneTime.shift() ?? null;
       const kem = k.kem.shift() ?? k.lastResort;
+      // As the real relay's v2 route: the v2 bundle of a device that published one (spec/09-relay.md §4.2.1).
+      const parts = { certificate: decodeCertificate(row.certificate), oneTimePreKey: oneTime, kemPreKey: kem };
+      const v2 = this.servesV2 && k.signedV2?.id === k.signed.id ? k.signedV2 : null;
       out.push({
         deviceId: id,
-        bundle: encodeBundle({
-          version: 1,
-          certificate: decodeCertificate(row.certificate),
-          signedPreKey: k.signed,
-          oneTimePreKey: oneTime,
-          kemPreKey: kem,
-        }),
+        bundle: encodeBundle(v2 ? { version: 2, signedPreKey: v2, ...parts } : { version: 1, signedPreKey: k.signed, ...parts }),
       });
     }
     return out;

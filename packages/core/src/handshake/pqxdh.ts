@@ -135,7 +135,7 @@ export function initiate(
   // it) offers version 1 only.
   const remote = isBundleV2(bundle) ? bundle.signedPreKey.versions : [1];
   const version = chooseVersion(local, remote);
-  checkNotDowngraded(version, options.minVersion, bundle.certificate.deviceId);
+  checkNotDowngraded(version, options.minVersion, local, bundle.certificate.deviceId);
   const versions = version >= 2 ? { initiator: local, responder: remote } : null;
   const b = p.backend;
   const ik = device.identityKeyPair;
@@ -208,13 +208,18 @@ export function respond(
   initiatorCertificate: DeviceCertificate,
   use: PreKeyUse,
   kemCiphertext: Uint8Array,
-  options: { expectedAccountKey?: Uint8Array; minVersion?: number; initiatorVersions?: readonly number[] | null } = {},
+  options: {
+    expectedAccountKey?: Uint8Array;
+    minVersion?: number;
+    localVersions?: readonly number[];
+    initiatorVersions?: readonly number[] | null;
+  } = {},
 ): ResponderHandshake {
   verifyCertificate(p.backend, initiatorCertificate, options.expectedAccountKey);
   if (kemCiphertext.length !== MLKEM768_CIPHERTEXT_BYTES) fail('MALFORMED', 'kemCiphertext: wrong length');
   const initiatorVersions = options.initiatorVersions ?? null;
   const version = initiatorVersions ? 2 : 1;
-  checkNotDowngraded(version, options.minVersion, initiatorCertificate.deviceId);
+  checkNotDowngraded(version, options.minVersion, localVersionsOf(options.localVersions), initiatorCertificate.deviceId);
   const keys = lookupPreKeys(prekeys, use);
   // versions_B from our own store: what we signed for this prekey.
   const versions = initiatorVersions

@@ -64,11 +64,15 @@ export function highestCommonVersion(a: readonly number[], b: readonly number[])
 
 /**
  * The downgrade rule (spec/design/formats-v2.md §3.3): a session below the
- * version this device has already seen the peer device sign is refused.
- * `minVersion` is the caller's pin for that device (1 when none).
+ * version this device has already seen the peer device sign is refused, as
+ * far as this device offers that version itself (a device offering only 1
+ * is downgraded by nobody). `minVersion` is the caller's pin for the peer
+ * device (absent: none); `offered` what this device offers.
  */
-export function checkNotDowngraded(version: number, minVersion: number | undefined, deviceId: number): void {
-  if (minVersion !== undefined && version < minVersion) {
+export function checkNotDowngraded(version: number, minVersion: number | undefined, offered: readonly number[], deviceId: number): void {
+  if (minVersion === undefined) return;
+  const floor = Math.min(minVersion, Math.max(...offered));
+  if (version < floor) {
     fail('DOWNGRADE_REFUSED', `version ${version} for a device pinned at version ${minVersion}`, { deviceId, version, minVersion });
   }
 }

@@ -17,7 +17,7 @@ import { ParleyError, fail } from '../errors.ts';
 import { initiate, respond } from '../handshake/pqxdh.ts';
 import type { DeviceCertificate } from '../keys/certificate.ts';
 import { type DeviceIdentity, asRecordError } from '../keys/identity.ts';
-import { type PreKeyBundle, type PreKeyStore, type PreKeyUse, consumePreKeys, decodeBundle, encodeBundle } from '../keys/prekeys.ts';
+import { type AnyPreKeyBundle, type PreKeyStore, type PreKeyUse, consumePreKeys, decodeAnyBundle, encodeBundle } from '../keys/prekeys.ts';
 import { inspectSymbol, redacted } from '../keys/redact.ts';
 import { PROTOCOL_VERSION } from '../labels.ts';
 import { MAX_ARCHIVED_RATCHET_TRIALS, MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
@@ -44,6 +44,13 @@ export interface InitiateOptions {
    * is IDENTITY_MISMATCH.
    */
   allowIdentityChange?: boolean;
+  /**
+   * The caller's version pin for this peer device (spec/design/formats-v2.md
+   * §3.5): a bundle or negotiated version below it is DOWNGRADE_REFUSED.
+   */
+  minVersion?: number;
+  /** Versions this device offers (default: all it implements; a subset while an app cannot carry v2 messages). */
+  localVersions?: readonly number[];
 }
 
 export interface DecryptContext {
@@ -55,6 +62,10 @@ export interface DecryptContext {
   expectedAccountKey?: Uint8Array;
   /** Accept a new session from another account or device than the record's current peer. */
   allowIdentityChange?: boolean;
+  /** The caller's version pin for the sender device: a v1 PreKeyMessage below it is DOWNGRADE_REFUSED. */
+  minVersion?: number;
+  /** Versions this device offers (default: all it implements); the pin binds only up to the highest. */
+  localVersions?: readonly number[];
 }
 
 export interface DecryptResult {
@@ -89,7 +100,7 @@ export class SessionRecord {
    */
   static initiate(
     device: DeviceIdentity,
-    bundle: PreKeyBundle,
+    bundle: AnyPreKeyBundle,
     options: InitiateOptions & { provider?: CryptoProvider } = {},
   ): SessionRecord {
     const record = new SessionRecord(options.provider ?? device.provider);
@@ -98,19 +109,24 @@ export class SessionRecord {
   }
 
   /** As the static form, on an existing record (a fresh session replaces the current one). */
-  initiate(device: DeviceIdentity, bundle: PreKeyBundle, options: InitiateOptions = {}): void {
+  initiate(device: DeviceIdentity, bundle: AnyPreKeyBundle, options: InitiateOptions = {}): void {
     const p = this.#provider;
     const current = this.#state.current;
     // Decode first (spec/03-handshake.md §3 step 1): the peer check then
     // reads fields that passed the same checks as received bytes, and a
     // malformed bundle is MALFORMED whatever peer it names.
-    const decoded = decodeBundle(encodeBundle(bundle));
+    const decoded = decodeAnyBundle(encodeBundle(bundle));
     if (current && !samePeer(current.remoteCertificate, decoded.certificate) && !options.allowIdentityChange) {
       fail('IDENTITY_MISMATCH', "bundle names another account or device than this record's peer", {
         deviceId: decoded.certificate.deviceId,
       });
     }
     const hs = initiate(p, device, decoded, options);
+    if (hs.version !== 1) {
+      // The v2 ratchet (ratchet/v2/) is not wired into records yet: never start a session it would have to run.
+      wipe(hs.sharedSecret);
+      fail('UNSUPPORTED_VERSION', 'version-2 sessions are not available in this build; offer localVersions [1]');
+    }
     const ratchet = initInitiator(p, hs.sharedSecret, hs.bundle.signedPreKey.publicKey, generateDhKeyPair(p));
     wipe(hs.sharedSecret);
     const session: SessionState = {
