@@ -13,6 +13,7 @@ import { paddingFile } from './layers/padding.ts';
 import { ratchetFile } from './layers/ratchet.ts';
 import { recordsFile } from './layers/records.ts';
 import { safetyNumberFile } from './layers/safety-number.ts';
+import { versionsFile } from './layers/versions.ts';
 
 /** File name -> exact file text. */
 export function buildVectors(backend: CryptoBackend): Map<string, string> {
@@ -27,5 +28,6 @@ export function buildVectors(backend: CryptoBackend): Map<string, string> {
     ['records.json', recordsFile(cast, ratchet.run)],
     ['groups.json', groupsFile(cast)],
     ['cbor.json', cborFile()],
+    ['versions.json', versionsFile(cast)],
   ]);
 }

@@ -27,6 +27,7 @@ import { checkRatchet } from './checks/ratchet.mjs';
 import { checkRecords } from './checks/records.mjs';
 import { checkReports } from './checks/reports.mjs';
 import { checkSafetyNumber } from './checks/safety-number.mjs';
+import { checkVersions } from './checks/versions.mjs';
 import { FileCheck } from './lib/check.mjs';
 
 const FILES = [
@@ -44,6 +45,7 @@ const FILES = [
   'franking.json',
   'groups-v2.json',
   'reports.json',
+  'versions.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -65,6 +67,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkFranking(files['franking.json']);
   checkGroupsV2(files['groups-v2.json']);
   checkReports(files['reports.json']);
+  checkVersions(files['versions.json']);
   return FILES.map((name) => files[name].finish());
 }
 

@@ -107,7 +107,7 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
       type: 'PreKeyStoreRecord',
       spec: 'spec/05-wire-format.md §6.4',
       description:
-        "A device's prekey store; it loads only with its device (the group's device record). It is the responder's store of the named ratchet.json conversation after step afterStep (step 0: every prekey unused, as listed in that conversation's group).",
+        "A device's prekey store, record version 2 (each signed prekey with the versions it advertises and its v2 signature, 02 §5.7); it loads only with its device (the group's device record). It is the responder's store of the named ratchet.json conversation after step afterStep (step 0: every prekey unused, as listed in that conversation's group).",
       device: hex(cast.bobDevice1.serialize()),
       tests: [
         { comment: "bob's store as generated", conversation: run.name, afterStep: 0, record: hex(store), result: 'valid' },
@@ -164,7 +164,14 @@ export function recordsFile(cast: Cast, run: ConversationRun): string {
         ),
         invalid('DeviceIdentity', 'version 2', setField(device, [1], 2), 'UNSUPPORTED_VERSION'),
         invalid('PreKeyStore', 'current signed prekey id names no stored key', setField(store, [2, 3], 9), 'BAD_RECORD'),
-        invalid('PreKeyStore', 'version 2', setField(store, [1], 2), 'UNSUPPORTED_VERSION'),
+        // Record version 2 is current for the prekey store (a v2 signature per signed prekey, 05 §6.4).
+        invalid('PreKeyStore', 'version 3', setField(store, [1], 3), 'UNSUPPORTED_VERSION'),
+        invalid(
+          'PreKeyStore',
+          "current signed prekey's versions rewritten to [1] (its v2 signature no longer verifies)",
+          setField(store, [3, 0, 4], [1]),
+          'BAD_RECORD',
+        ),
         {
           ...invalid(
             'PreKeyStore',

@@ -11,6 +11,7 @@ import { initiate, respond } from './handshake.mjs';
 import { equal, fromHex, toHex } from './hex.mjs';
 import { ed25519PublicKey, ed25519Verify, mlkemKeygen, sha256, x25519PublicKey } from './primitives.mjs';
 import { initInitiator, initResponder, pad, ratchetDecrypt, ratchetEncrypt, skippedId, unpad } from './ratchet.mjs';
+import { V2_DEVICE_VERSIONS, readVersionList, signPreKeyV2, signedPreKeyV2SignedBytes } from './versions.mjs';
 import {
   certificateArray,
   certificateFromArray,
@@ -41,6 +42,14 @@ function readRecordHead(bytes, what, tag, fields) {
   readTag(f[0], what, tag);
   readVersion(f[1], what);
   return readArray(f, what, fields);
+}
+
+/** The head of a record-version-2 PreKeyStore (tag, then version 2, then 5 fields). */
+function readStoreV2Head(f) {
+  if (!Array.isArray(f) || f.length < 2) fail('MALFORMED', 'PreKeyStore: not a record');
+  readTag(f[0], 'PreKeyStore', RecordTag.prekeyStore);
+  if (f[1] !== PREKEY_STORE_VERSION) readVersion(f[1], 'PreKeyStore');
+  return readArray(f, 'PreKeyStore', 7);
 }
 
 // ---- accounts and devices (§6.2-§6.3) -----------------------------------
@@ -83,16 +92,23 @@ const readId = (v, field) => {
   return id;
 };
 
+/** PreKeyStore record versions (05 §6.4): 1, and 2 with each signed prekey's versions and v2 signature. */
+const PREKEY_STORE_VERSION = 2;
+
 export class PreKeyStore {
   constructor(s) {
     this.counters = s.counters; // [nextSigned, nextOneTime, nextKem, currentSigned, lastResortKem]
-    this.signed = s.signed; // Map id -> { privateKey, publicKey, signature }
+    this.signed = s.signed; // Map id -> { privateKey, publicKey, signature, versions, signature2 }
     this.oneTime = s.oneTime; // Map id -> { privateKey, publicKey }
     this.kem = s.kem; // Map id -> { publicKey, secretKey, lastResort, signature }
     this.seen = s.seen; // Map signedId -> Set(hex baseKey), oldest first
   }
 
-  /** A store holding exactly the listed prekeys, with each id counter one past its largest id. */
+  /**
+   * A store holding exactly the listed prekeys, with each id counter one past
+   * its largest id. A version-2 device signs each signed prekey a second time
+   * (02 §5.7): recomputed here from the device's signing seed.
+   */
   static fromKeys(r) {
     const next = (keys) => Math.max(0, ...keys.map((k) => k.id)) + 1;
     const lastResort = r.kemPreKeys.find((k) => k.lastResort);
@@ -101,7 +117,13 @@ export class PreKeyStore {
       signed: new Map(
         r.signedPreKeys.map((k) => [
           k.id,
-          { privateKey: fromHex(k.privateKey), publicKey: fromHex(k.publicKey), signature: fromHex(k.signature) },
+          {
+            privateKey: fromHex(k.privateKey),
+            publicKey: fromHex(k.publicKey),
+            signature: fromHex(k.signature),
+            versions: V2_DEVICE_VERSIONS,
+            signature2: signPreKeyV2(fromHex(r.signingSeed), k.id, fromHex(k.publicKey), V2_DEVICE_VERSIONS),
+          },
         ]),
       ),
       oneTime: new Map(r.oneTimePreKeys.map((k) => [k.id, { privateKey: fromHex(k.privateKey), publicKey: fromHex(k.publicKey) }])),
@@ -162,9 +184,9 @@ export class PreKeyStore {
   encode() {
     return encode([
       RecordTag.prekeyStore,
-      VERSION,
+      PREKEY_STORE_VERSION,
       this.counters,
-      [...this.signed].map(([id, k]) => [id, k.privateKey, k.publicKey, k.signature]),
+      [...this.signed].map(([id, k]) => [id, k.privateKey, k.publicKey, k.signature, k.versions, k.signature2]),
       [...this.oneTime].map(([id, k]) => [id, k.privateKey, k.publicKey]),
       [...this.kem].map(([id, k]) => [id, k.publicKey, k.secretKey, k.lastResort, k.signature]),
       [...this.seen].map(([id, set]) => [id, [...set].map(fromHex)]),
@@ -174,15 +196,23 @@ export class PreKeyStore {
   /** `device` (a loaded DeviceIdentity): the store must belong to it (05 §6.4); omitted only where no device is at hand. */
   static load(bytes, device) {
     return asRecord('PreKeyStore', () => {
-      const f = readRecordHead(bytes, 'PreKeyStore', RecordTag.prekeyStore, 7);
+      const raw = decode(bytes, 'PreKeyStore', Limits.MAX_RECORD_BYTES);
+      // Record version 1 is read and migrated (05 §6.6): its signed prekeys get their v2 signature from the device.
+      const v1 = Array.isArray(raw) && raw[1] === VERSION;
+      const f = v1 ? readRecordHead(bytes, 'PreKeyStore', RecordTag.prekeyStore, 7) : readStoreV2Head(raw);
       const counters = readArray(f[2], 'counters', 5).map((v, i) => readUint(v, `counter${i}`));
       const signed = new Map();
       for (const e of readArray(f[3], 'signed', { min: 1, max: Limits.MAX_STORED_SIGNED_PREKEYS })) {
-        const r = readArray(e, 'signed entry', 4);
-        signed.set(readId(r[0], 'id'), {
+        const r = readArray(e, 'signed entry', v1 ? 4 : 6);
+        const id = readId(r[0], 'id');
+        const publicKey = readBytes(r[2], 'public', 32);
+        if (v1 && !device) fail('BAD_RECORD', 'a version-1 store migrates only with its device');
+        signed.set(id, {
           privateKey: readBytes(r[1], 'private', 32),
-          publicKey: readBytes(r[2], 'public', 32),
+          publicKey,
           signature: readBytes(r[3], 'signature', 64),
+          versions: v1 ? V2_DEVICE_VERSIONS : readVersionList(r[4], 'versions'),
+          signature2: v1 ? signPreKeyV2(device.signingSeed, id, publicKey, V2_DEVICE_VERSIONS) : readBytes(r[5], 'signature2', 64),
         });
       }
       const oneTime = new Map();
@@ -215,6 +245,7 @@ export class PreKeyStore {
         const lr = kem.get(counters[4]);
         if (
           !ed25519Verify(signingKey, signedPreKeySignedBytes(counters[3], spk.publicKey), spk.signature) ||
+          !ed25519Verify(signingKey, signedPreKeyV2SignedBytes(counters[3], spk.publicKey, spk.versions), spk.signature2) ||
           !ed25519Verify(signingKey, kemPreKeySignedBytes(counters[4], lr.publicKey, true), lr.signature)
         )
           fail('BAD_RECORD', "not signed by the device's signing key");
