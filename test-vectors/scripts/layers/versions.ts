@@ -3,7 +3,7 @@
  * SignedPreKeyV2 (the second signature), PreKeyBundleV2, the version choice
  * and the downgrade rule, and the version-2 PQXDH (Info.pqxdh2, AD2) from
  * both sides, with the refusals. Pins spec/02-keys.md §5.7,
- * spec/03-handshake.md §8 and spec/05-wire-format.md §5.5
+ * spec/03-handshake.md §7 and spec/05-wire-format.md §5.5
  * (spec/design/formats-v2.md §3).
  */
 import { type CborValue, encodeBundle, encodeCbor, encodeSignedPreKeyV2 } from '@parley/core';
@@ -154,7 +154,7 @@ function choiceGroup(): TestGroup {
   ];
   return {
     type: 'VersionChoice',
-    spec: 'spec/03-handshake.md §8.1, §8.3',
+    spec: 'spec/03-handshake.md §7.1, §7.3',
     description:
       'The initiator chooses max(localVersions ∩ remoteVersions); remoteVersions null stands for a v1 bundle, which offers [1]. With a pin (minVersion), a choice below min(minVersion, max(localVersions)) is DOWNGRADE_REFUSED. Valid cases give the version; invalid ones the error.',
     tests: cases.map(([comment, local, remote, minVersion]) => {
@@ -246,7 +246,7 @@ function pqxdh2Group(cast: Cast): TestGroup {
   };
   return {
     type: 'PQXDH2',
-    spec: 'spec/03-handshake.md §8.2, §8.3',
+    spec: 'spec/03-handshake.md §7.2, §7.3',
     description:
       "Alice's device 1 starts a version-2 session with bob's v2 bundle (fields as handshake.json's PQXDH, with hkdfInfo = Info.pqxdh2 and AD2 = SHA-256(CBOR([\"Parley v2 associated data\", cert_A, cert_B, versions_A, versions_B]))). The responder cases give bob the same handshake fields with initiatorVersions as versions_A (null: a version-1 PreKeyMessage) and take versions_B from bob's own store: valid ones list the responder's secret and AD2 and whether AD2 matches the initiator's (a rewritten list does not, and the first message then fails with DECRYPT_FAILED, 05 §4.3); invalid ones fail with the error and consume nothing.",
     initiator: deviceJson(cast, cast.aliceDevice1, 'alice.device1'),
@@ -294,7 +294,7 @@ export function versionsFile(cast: Cast): string {
   const file: VectorFile = {
     description:
       'Message version 2 at session start: version lists, the second signed-prekey signature, v2 bundles, the version choice with the downgrade pin, and the version-2 PQXDH (Info.pqxdh2, AD2). The ratchet of a v2 session is in ratchet-v2.json.',
-    spec: 'spec/03-handshake.md §8',
+    spec: 'spec/03-handshake.md §7',
     version: 1,
     protocolVersion: 2,
     notes: {

@@ -1,4 +1,4 @@
-/** versions.json against spec/02-keys.md §5.7, spec/03-handshake.md §8 and spec/05-wire-format.md §5.5. */
+/** versions.json against spec/02-keys.md §5.7, spec/03-handshake.md §7 and spec/05-wire-format.md §5.5. */
 import { decode, encode } from '../lib/cbor.mjs';
 import { Mismatch, refuses, same, truth } from '../lib/check.mjs';
 import { Info, Limits } from '../lib/constants.mjs';
@@ -125,7 +125,7 @@ export function checkVersions(f) {
           initiatorAd = t.associatedData;
           return;
         }
-        // The responder: bob's store, the message's handshake fields, versions_A as given (03 §8.2).
+        // The responder: bob's store, the message's handshake fields, versions_A as given (03 §7.2).
         const respond = () => {
           verifyCertificate(alice.certificate, alice.certificate.accountKey);
           const m = g.message;

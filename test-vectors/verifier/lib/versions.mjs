@@ -1,5 +1,5 @@
 /**
- * Message versions as spec/02-keys.md §5.7, spec/03-handshake.md §8 and
+ * Message versions as spec/02-keys.md §5.7, spec/03-handshake.md §7 and
  * spec/05-wire-format.md §5.5 define them (written from the spec, not from
  * packages/core): version lists, SignedPreKeyV2, PreKeyBundleV2, AD2, the
  * version-2 PQXDH info, the version choice and the downgrade rule.
@@ -95,7 +95,7 @@ export function verifyBundleV2(b, expectedAccountKey) {
   verifyKemPreKey(b.certificate.signingKey, b.kemPreKey);
 }
 
-/** AD2 = SHA-256(CBOR(["Parley v2 associated data", cert_A, cert_B, versions_A, versions_B])) (03 §8.2). */
+/** AD2 = SHA-256(CBOR(["Parley v2 associated data", cert_A, cert_B, versions_A, versions_B])) (03 §7.2). */
 export function associatedData2(initiatorCertificate, responderCertificate, versionsA, versionsB) {
   const input = encode([
     LabelV2.associatedData,
@@ -107,7 +107,7 @@ export function associatedData2(initiatorCertificate, responderCertificate, vers
   return { input, associatedData: sha256(input) };
 }
 
-/** max(a ∩ b); none in common: UNSUPPORTED_VERSION (03 §8.1). */
+/** max(a ∩ b); none in common: UNSUPPORTED_VERSION (03 §7.1). */
 export function chooseVersion(a, b) {
   const common = a.filter((v) => b.includes(v));
   if (common.length === 0) fail('UNSUPPORTED_VERSION', 'no common version');
@@ -115,7 +115,7 @@ export function chooseVersion(a, b) {
 }
 
 /**
- * The downgrade rule (03 §8.3): with a pin, a session below min(pin, the
+ * The downgrade rule (03 §7.3): with a pin, a session below min(pin, the
  * highest version this side offers) is DOWNGRADE_REFUSED.
  */
 export function checkDowngrade(version, minVersion, offered) {
