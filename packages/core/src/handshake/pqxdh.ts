@@ -9,7 +9,7 @@
  *                    info = Info.pqxdh, 32)
  *   AD = SHA-256(CBOR([Label.associatedData, cert_A, cert_B]))
  *
- * Version 2 (spec/03-handshake.md §8, spec/design/formats-v2.md §3.2): the
+ * Version 2 (spec/03-handshake.md §7, spec/design/formats-v2.md §3.2): the
  * same key agreement with `Info.pqxdh2`, and both devices' signed version
  * sets bound into the associated data:
  *   AD2 = SHA-256(CBOR([Label.associatedData2, cert_A, cert_B, versions_A, versions_B]))
