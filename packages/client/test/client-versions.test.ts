@@ -7,7 +7,7 @@ import { type DeviceCertificate, defaultProvider } from '@parley/core';
 import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { pinnedVersion, withRaisedPin } from '../src/devices/version-pins.ts';
-import { parseAccountId } from '../src/ids.ts';
+import { parseAccountId } from '../src/state/ids.ts';
 import { loadDevices, saveDevices } from '../src/state/devices.ts';
 import { deleteSession, loadSession } from '../src/state/sessions.ts';
 import { MemoryStore } from '../src/store/memory.ts';
