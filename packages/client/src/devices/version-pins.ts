@@ -12,27 +12,7 @@
  * stored `KnownDevices` (state/devices.ts), which keeps them.
  */
 import { type AnyPreKeyBundle, type CryptoProvider, type DeviceCertificate, bytesEqual, certificateHash, isBundleV2 } from '@parley/core';
-import { readArray, readBytes, readUint } from '../content/fields.ts';
-import type { KnownDevices } from '../state/devices.ts';
-
-/** One pin per device an account may hold: the relay's device limit (spec/09-relay.md §8). */
-export const MAX_PINS_PER_ACCOUNT = 256;
-
-export interface VersionPin {
-  readonly deviceId: number;
-  /** SHA-256 of the certificate the pin was learned for. */
-  readonly certificateHash: Uint8Array;
-  readonly minVersion: number;
-}
-
-export function readPin(v: unknown): VersionPin {
-  const e = readArray(v, 'pin', 3);
-  return {
-    deviceId: readUint(e[0], 'pin.deviceId'),
-    certificateHash: readBytes(e[1], 'pin.certificateHash', 32),
-    minVersion: readUint(e[2], 'pin.minVersion', 255),
-  };
-}
+import { type KnownDevices, MAX_PINS_PER_ACCOUNT } from '../state/devices.ts';
 
 /** The pin of this exact certificate; undefined when none was learned for it. */
 export function pinnedVersion(known: KnownDevices, certificate: DeviceCertificate, provider: CryptoProvider): number | undefined {

@@ -18,7 +18,6 @@
 import { type CryptoProvider, type DeviceCertificate, certificateFromCbor, certificateToCbor } from '@parley/core';
 import { readArray, readBytes, readOptional, readText, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
 import { type DeviceList, decodeSignedDeviceList } from '../devices/device-list.ts';
-import { MAX_PINS_PER_ACCOUNT, type VersionPin, readPin } from '../devices/version-pins.ts';
 import type { RefusalReason, RefusedDevice } from '../devices/trust.ts';
 import { accountId } from './ids.ts';
 import type { ClientStore } from '../store/types.ts';
@@ -33,6 +32,26 @@ const REASONS: readonly RefusalReason[] = [
   'not-in-device-list',
   'no-device-list',
 ];
+
+/** One pin per device an account may hold: the relay's device limit (spec/09-relay.md §8). */
+export const MAX_PINS_PER_ACCOUNT = 256;
+
+/** The highest message version one device certificate was seen to sign (devices/version-pins.ts). */
+export interface VersionPin {
+  readonly deviceId: number;
+  /** SHA-256 of the certificate the pin was learned for. */
+  readonly certificateHash: Uint8Array;
+  readonly minVersion: number;
+}
+
+function readPin(v: unknown): VersionPin {
+  const e = readArray(v, 'pin', 3);
+  return {
+    deviceId: readUint(e[0], 'pin.deviceId'),
+    certificateHash: readBytes(e[1], 'pin.certificateHash', 32),
+    minVersion: readUint(e[2], 'pin.minVersion', 255),
+  };
+}
 
 export interface KnownDevices {
   readonly accountKey: Uint8Array;
