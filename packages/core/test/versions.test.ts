@@ -8,6 +8,7 @@ import { encodePreKeyMessageV2, preKeyV2FieldsBytes, readPreKeyMessageV2 } from 
 import {
   DeviceIdentity,
   PreKeyStore,
+  SessionRecord,
   bytesEqual,
   decodeSignedPreKey,
   encodeSignedPreKey,
@@ -27,8 +28,8 @@ import {
   verifyBundle,
 } from '../src/keys/prekeys.ts';
 import { MAX_ADVERTISED_VERSIONS, SUPPORTED_VERSIONS, chooseVersion, readVersionList } from '../src/keys/versions.ts';
-import { codeOf, expectCode } from './support/errors.ts';
-import { backends, party, seeded } from './support/parties.ts';
+import { codeOf, expectCode, expectUnchanged } from './support/errors.ts';
+import { backends, establish, party, seeded } from './support/parties.ts';
 
 describe('version lists', () => {
   it('accept strictly ascending lists of 1..8 versions in 1..255', () => {
@@ -145,7 +146,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('v2 handshake (%s)', (_
     }
   });
 
-  it('a device pinned at 2 refuses a v1 bundle and a v1-only offer (DOWNGRADE_REFUSED), before any key is drawn', () => {
+  it('a device pinned at 2 refuses a v1 bundle (DOWNGRADE_REFUSED) before any key is drawn; the pin binds up to what it offers', () => {
     const p = seeded(backend, 'pinned');
     const alice = party(p);
     const bob = party(p);
@@ -159,8 +160,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('v2 handshake (%s)', (_
     };
     const e = expectCode(() => initiate(counting, alice.device, bob.prekeys.bundle(), { minVersion: 2 }), 'DOWNGRADE_REFUSED');
     expect(e.details).toMatchObject({ deviceId: bob.device.deviceId, version: 1, minVersion: 2 });
-    expectCode(() => initiate(counting, alice.device, bob.prekeys.bundleV2(), { minVersion: 2, localVersions: [1] }), 'DOWNGRADE_REFUSED');
     expect(draws).toBe(0);
+    // A device that offers only version 1 is downgraded by nobody: the pin binds up to what it offers.
+    expect(initiate(p, alice.device, bob.prekeys.bundleV2(), { minVersion: 2, localVersions: [1] }).version).toBe(1);
     // The pin does not stop a v2 session, and pin 1 stops nothing.
     expect(initiate(p, alice.device, bob.prekeys.bundleV2(), { minVersion: 2 }).version).toBe(2);
     expect(initiate(p, alice.device, bob.prekeys.bundle(), { minVersion: 1 }).version).toBe(1);
@@ -270,5 +272,56 @@ describe.each(backends.map((b) => [b.name, b] as const))('PreKeyStore record v2 
     } catch (e) {
       expect(isParleyError(e, 'UNSUPPORTED_VERSION') || isParleyError(e, 'BAD_RECORD')).toBe(true);
     }
+  });
+});
+
+describe.each(backends.map((b) => [b.name, b] as const))('sessions and versions (%s)', (_n, backend) => {
+  const talk = (a: SessionRecord, b: SessionRecord, bob: ReturnType<typeof party>) => {
+    const first = b.decrypt(a.encrypt(Uint8Array.of(1)), { device: bob.device, prekeys: bob.prekeys });
+    expect(first.newSession).toBe(true);
+    expect(a.decrypt(b.encrypt(Uint8Array.of(2))).plaintext).toEqual(Uint8Array.of(2));
+  };
+
+  it('a v2 device and a v1 bundle (an old device or relay) talk version 1, both ways', () => {
+    const p = seeded(backend, 'v2-v1 session');
+    const alice = party(p);
+    const bob = party(p);
+    const a = SessionRecord.initiate(alice.device, bob.prekeys.bundle(), { provider: p });
+    const m = decodeCbor(a.encrypt(Uint8Array.of(0)), 'm', 1 << 16) as unknown[];
+    expect(m[0]).toBe(1);
+    talk(a, new SessionRecord(p), bob);
+  });
+
+  it('a device offering [1] only talks version 1 with a v2 bundle', () => {
+    const p = seeded(backend, 'v1-only session');
+    const alice = party(p);
+    const bob = party(p);
+    const a = SessionRecord.initiate(alice.device, bob.prekeys.bundleV2(), { provider: p, localVersions: [1] });
+    talk(a, new SessionRecord(p), bob);
+  });
+
+  it('initiate refuses a v1 bundle of a device pinned at 2, leaving the record as it was', () => {
+    const p = seeded(backend, 'record pin');
+    const alice = party(p);
+    const bob = party(p);
+    const { a } = establish(alice, bob);
+    const e = expectUnchanged(a, () => a.initiate(alice.device, bob.prekeys.bundle(), { minVersion: 2 }), 'DOWNGRADE_REFUSED');
+    expect(e.details).toMatchObject({ version: 1, minVersion: 2 });
+  });
+
+  it('decrypt refuses a v1 PreKeyMessage from a device pinned at 2; record and prekey store unchanged', () => {
+    const p = seeded(backend, 'decrypt pin');
+    const alice = party(p);
+    const bob = party(p);
+    const a = SessionRecord.initiate(alice.device, bob.prekeys.bundle(), { provider: p });
+    const first = a.encrypt(Uint8Array.of(7));
+    const b = new SessionRecord(p);
+    const store = toHex(bob.prekeys.serialize());
+    expectUnchanged(b, () => b.decrypt(first, { device: bob.device, prekeys: bob.prekeys, minVersion: 2 }), 'DOWNGRADE_REFUSED');
+    expect(toHex(bob.prekeys.serialize())).toBe(store);
+    // The same message from an unpinned device, or to a device offering [1] only, is accepted.
+    expect(b.decrypt(first, { device: bob.device, prekeys: bob.prekeys, minVersion: 2, localVersions: [1] }).plaintext).toEqual(
+      Uint8Array.of(7),
+    );
   });
 });
