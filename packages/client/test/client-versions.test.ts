@@ -3,11 +3,11 @@
 // bundles come from the relay's v2 route, a verified v2 bundle pins its
 // device, and a bundle or first message below the pin is refused as a
 // downgrade (typed, reported, never retried).
-import { type DeviceCertificate, defaultProvider } from '@parley/core';
+import { type CborValue, type DeviceCertificate, decodeCbor, defaultProvider, encodeCbor, toHex } from '@parley/core';
 import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { pinnedVersion, withRaisedPin } from '../src/devices/version-pins.ts';
-import { parseAccountId } from '../src/state/ids.ts';
+import { accountId, parseAccountId } from '../src/state/ids.ts';
 import { loadDevices, saveDevices } from '../src/state/devices.ts';
 import { deleteSession, loadSession } from '../src/state/sessions.ts';
 import { MemoryStore } from '../src/store/memory.ts';
@@ -121,5 +121,22 @@ describe('message versions on a fake relay', () => {
     known = withRaisedPin(known, other, 2, provider) ?? known;
     expect(pinnedVersion(known, cert, provider)).toBeUndefined();
     expect(known.pins).toHaveLength(1);
+  });
+});
+
+describe('stored devices records', () => {
+  it('a devices record saved before pins existed (four fields) loads with none, and saves with them', () => {
+    const store = new MemoryStore();
+    const accountKey = new Uint8Array(32).fill(3);
+    saveDevices(store, { ...loadDevices(store, accountKey, provider), checkedAt: 5 });
+    const saved = store.get('devices', accountId(accountKey)) as Uint8Array;
+    // The same record without its last field, as a release before pins wrote it.
+    const old = encodeCbor((decodeCbor(saved, 'r', 1 << 16) as CborValue[]).slice(0, -1));
+    store.put('devices', accountId(accountKey), old);
+    const loaded = loadDevices(store, accountKey, provider);
+    expect(loaded.pins).toEqual([]);
+    expect(loaded.checkedAt).toBe(5);
+    saveDevices(store, loaded);
+    expect(toHex(store.get('devices', accountId(accountKey)) as Uint8Array)).toBe(toHex(saved));
   });
 });
