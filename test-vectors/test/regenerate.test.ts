@@ -19,6 +19,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('regenerated vectors (%
       'ratchet.json',
       'records.json',
       'safety-number.json',
+      'versions.json',
     ]);
     for (const [name, text] of built) {
       const onDisk = readFileSync(new URL(`../${name}`, import.meta.url), 'utf8');
