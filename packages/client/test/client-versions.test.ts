@@ -39,6 +39,20 @@ describe('message versions on a fake relay', () => {
     expect(keysOf(relay, v2)?.signedV2?.id).toBe(keysOf(relay, v2)?.signed.id);
   });
 
+  it('a device that starts running version 2 publishes the v2 form of its current key at its next upkeep', async () => {
+    const relay = new FakeRelay();
+    const { client, store } = await make(relay, [1]);
+    expect(keysOf(relay, client)?.signedV2).toBeNull();
+    await client.close();
+    const upgraded = track(
+      await ParleyClient.open({ store, relay: relay.connector, options: { ...TEST_OPTIONS, sessionVersions: [1, 2] } }),
+    );
+    await upgraded.maintain();
+    const keys = keysOf(relay, upgraded);
+    expect(keys?.signedV2?.id).toBe(keys?.signed.id);
+    expect(keys?.signedV2?.versions).toEqual([1, 2]);
+  });
+
   it('a v1 client pins a device whose v2 bundle it verified, keeps talking v1 with it, and the pin survives a reload', async () => {
     const relay = new FakeRelay();
     const { client: alice, store } = await make(relay, [1]);

@@ -104,6 +104,7 @@ export const PreKeyCounts = Type.Object({
   oneTimePreKeys: Type.Integer({ description: 'One-time X25519 prekeys stored' }),
   kemPreKeys: Type.Integer({ description: 'One-time ML-KEM prekeys stored' }),
   signedPreKeyId: Type.Integer(),
+  signedPreKeyV2: Type.Boolean({ description: 'The current signed prekey has its v2 form (a v2 device uploads it again when not)' }),
   lastResortKemPreKeyId: Type.Integer(),
 });
 export type PreKeyCounts = Static<typeof PreKeyCounts>;

@@ -101,14 +101,19 @@ describe.each(backends)('v2 bundles (%s)', (_name, open) => {
   });
 
   it('a signed prekey uploaded without its v2 form takes the device back to v1 bundles, and with it to v2', async () => {
+    const counts = async () => json(await inject(relay.app, bob.signer, { method: 'GET', url: '/v1/keys' }));
+    expect(await counts()).toMatchObject({ signedPreKeyV2: true });
     const next = bob.prekeys.rotateSignedPreKey();
     const put = (body: Record<string, unknown>) => inject(relay.app, bob.signer, { method: 'PUT', url: '/v1/keys', json: body });
     expect((await put({ signedPreKey: toBase64Url(encodeSignedPreKey(next)) })).statusCode).toBe(200);
+    // The counts tell the device that its current key lacks the v2 form.
+    expect(await counts()).toMatchObject({ signedPreKeyId: next.id, signedPreKeyV2: false });
     const [old] = await fetch('v2', bob);
     expect(old?.version).toBe(1);
     expect(old?.signedPreKey.id).toBe(next.id);
     // Re-uploading the same key with its v2 form (an upgraded client) restores v2.
     expect((await put({ signedPreKey: toBase64Url(encodeSignedPreKey(next)), ...v2Form(bob) })).statusCode).toBe(200);
+    expect(await counts()).toMatchObject({ signedPreKeyV2: true });
     const [upgraded] = await fetch('v2', bob);
     expect(upgraded?.version).toBe(2);
     expect(upgraded?.signedPreKey.id).toBe(next.id);

@@ -146,7 +146,9 @@ export async function maintainPreKeys(ctx: Context): Promise<UpkeepReport> {
     const signed = local.signed;
     const lastResort = local.lastResort;
 
-    if (local.rotated || counts.signedPreKeyId !== signed.id) {
+    // A client that now runs version 2 publishes the v2 form of a key the relay holds without it.
+    const v2Missing = local.signedV2 !== undefined && counts.signedPreKeyV2 === false;
+    if (local.rotated || counts.signedPreKeyId !== signed.id || v2Missing) {
       upload.signedPreKey = signed;
       if (local.signedV2) upload.signedPreKeyV2 = local.signedV2;
     }

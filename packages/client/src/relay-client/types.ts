@@ -13,6 +13,8 @@ export interface WirePreKeyCounts {
   oneTimePreKeys: number;
   kemPreKeys: number;
   signedPreKeyId: number;
+  /** Absent from relays that predate version 2 (the type follows this release's relay). */
+  signedPreKeyV2: boolean;
   lastResortKemPreKeyId: number;
 }
 

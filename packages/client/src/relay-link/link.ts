@@ -31,6 +31,8 @@ export interface PreKeyCounts {
   readonly oneTimePreKeys: number;
   readonly kemPreKeys: number;
   readonly signedPreKeyId: number | null;
+  /** Whether the relay holds the v2 form of the current signed prekey (absent: a relay before version 2). */
+  readonly signedPreKeyV2?: boolean;
   readonly lastResortKemPreKeyId: number | null;
 }
 

@@ -146,6 +146,7 @@ export class FakeRelay {
       oneTimePreKeys: k.oneTime.length,
       kemPreKeys: k.kem.length,
       signedPreKeyId: k.signed.id,
+      signedPreKeyV2: k.signedV2 !== null && k.signedV2.id === k.signed.id,
       lastResortKemPreKeyId: k.lastResort.id,
     };
   }

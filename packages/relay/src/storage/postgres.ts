@@ -124,8 +124,8 @@ const advisoryLock = (q: Queryable, prefix: string, key: Buffer) =>
 
 async function preKeyCounts(q: Queryable, account: Buffer, deviceId: number): Promise<PreKeyCounts | undefined> {
   const r = await first(
-    q.query<{ signed_prekey_id: number; last_resort_kem_id: number; one_time: number; kem: number }>(
-      `SELECT signed_prekey_id, last_resort_kem_id,
+    q.query<{ signed_prekey_id: number; last_resort_kem_id: number; has_v2: boolean; one_time: number; kem: number }>(
+      `SELECT signed_prekey_id, last_resort_kem_id, signed_prekey_v2 IS NOT NULL AS has_v2,
          (SELECT count(*) FROM one_time_prekeys o WHERE o.account = d.account AND o.device_id = d.device_id) AS one_time,
          (SELECT count(*) FROM kem_prekeys k WHERE k.account = d.account AND k.device_id = d.device_id) AS kem
        FROM devices d WHERE account = $1 AND device_id = $2`,
@@ -133,7 +133,13 @@ async function preKeyCounts(q: Queryable, account: Buffer, deviceId: number): Pr
     ),
   );
   if (!r) return undefined;
-  return { oneTimePreKeys: r.one_time, kemPreKeys: r.kem, signedPreKeyId: r.signed_prekey_id, lastResortKemPreKeyId: r.last_resort_kem_id };
+  return {
+    oneTimePreKeys: r.one_time,
+    kemPreKeys: r.kem,
+    signedPreKeyId: r.signed_prekey_id,
+    signedPreKeyV2: r.has_v2,
+    lastResortKemPreKeyId: r.last_resort_kem_id,
+  };
 }
 
 /** The idempotency records of the envelopes just stored (spec §4.3 step 1). */

@@ -91,6 +91,9 @@ function statements(db: Database.Database) {
     ),
     isRevoked: db.prepare<[Buffer], { n: number }>('SELECT 1 AS n FROM revoked_certificates WHERE certificate_hash = ?'),
     revoke: db.prepare('INSERT OR IGNORE INTO revoked_certificates (certificate_hash, revoked_at) VALUES (?, ?)'),
+    hasSignedV2: db.prepare<[Buffer, number], { v: number }>(
+      'SELECT signed_prekey_v2 IS NOT NULL AS v FROM devices WHERE account = ? AND device_id = ?',
+    ),
     keyState: db.prepare<[Buffer, number], KeyStateRow>(
       'SELECT signed_prekey_id, last_resort_kem_id, one_time_handed_max, kem_handed_max FROM devices WHERE account = ? AND device_id = ?',
     ),
@@ -231,6 +234,7 @@ function writeQueries(s: Statements): WriteQueries {
       oneTimePreKeys: s.countKeys.oneTime.get(account, deviceId)?.n ?? 0,
       kemPreKeys: s.countKeys.kem.get(account, deviceId)?.n ?? 0,
       signedPreKeyId: state.signed_prekey_id,
+      signedPreKeyV2: s.hasSignedV2.get(account, deviceId)?.v === 1,
       lastResortKemPreKeyId: state.last_resort_kem_id,
     };
   };

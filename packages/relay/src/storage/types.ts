@@ -69,6 +69,8 @@ export interface PreKeyCounts {
   readonly oneTimePreKeys: number;
   readonly kemPreKeys: number;
   readonly signedPreKeyId: number;
+  /** Whether the current signed prekey has its v2 form (spec/09-relay.md §4.2.1): a v2 device re-uploads it when not. */
+  readonly signedPreKeyV2: boolean;
   readonly lastResortKemPreKeyId: number;
 }
 
