@@ -153,6 +153,15 @@ describe.each(backends)('v2 bundles (%s)', (_name, open) => {
     expect(b.signedPreKey.versions).toEqual([1, 2]);
   });
 
+  it("a device claims its own bundle by id (the client's restore check), while '*' leaves it out", async () => {
+    for (const route of ['v1', 'v2']) {
+      const own = await inject(relay.app, bob.signer, { method: 'GET', url: `/${route}/keys/${bob.id}/1` });
+      expect(own.statusCode, route).toBe(200);
+      const all = await inject(relay.app, bob.signer, { method: 'GET', url: `/${route}/keys/${bob.id}/*` });
+      expect(all.statusCode, route).toBe(404);
+    }
+  });
+
   it('counts bundles served by route and version', async () => {
     const carol = makeDevice();
     await register(relay.app, carol);

@@ -20,7 +20,7 @@
  *  - moves the prekey ids past the relay's, so the relay accepts our new
  *    signed and last-resort keys (it keeps ids increasing).
  */
-import { type PreKeyStore, certificatesEqual, decodeBundle, verifyBundle } from '@parley/core';
+import { type PreKeyStore, certificatesEqual, decodeAnyBundle, verifyBundle } from '@parley/core';
 import type { PreKeyCounts } from '../relay-link/link.ts';
 import { loadGroup, listGroupIds, saveGroup } from '../state/groups.ts';
 import { retireSession } from '../state/restore.ts';
@@ -59,7 +59,7 @@ export async function checkRestore(
   const own = served.find((b) => b.deviceId === ctx.self.deviceId);
   if (!own) return 'relay-lied';
   try {
-    const bundle = decodeBundle(own.bundle);
+    const bundle = decodeAnyBundle(own.bundle);
     verifyBundle(bundle, { expectedAccountKey: ctx.self.accountKey, provider: ctx.provider });
     if (!certificatesEqual(bundle.certificate, ctx.device.certificate)) return 'relay-lied';
     const newerSigned = bundle.signedPreKey.id > local.signedId;
