@@ -191,7 +191,7 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         expect(r).toEqual({
           status: 'stored',
           ignored: 3,
-          counts: { oneTimePreKeys: 5, kemPreKeys: 2, signedPreKeyId: 1, lastResortKemPreKeyId: 1 },
+          counts: { oneTimePreKeys: 5, kemPreKeys: 2, signedPreKeyId: 1, signedPreKeyV2: false, lastResortKemPreKeyId: 1 },
         });
       });
 
