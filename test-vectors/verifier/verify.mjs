@@ -27,6 +27,7 @@ import { checkRatchet } from './checks/ratchet.mjs';
 import { checkRecords } from './checks/records.mjs';
 import { checkReports } from './checks/reports.mjs';
 import { checkSafetyNumber } from './checks/safety-number.mjs';
+import { checkSeal } from './checks/seal.mjs';
 import { FileCheck } from './lib/check.mjs';
 
 const FILES = [
@@ -44,6 +45,7 @@ const FILES = [
   'franking.json',
   'groups-v2.json',
   'reports.json',
+  'seal.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -65,6 +67,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkFranking(files['franking.json']);
   checkGroupsV2(files['groups-v2.json']);
   checkReports(files['reports.json']);
+  checkSeal(files['seal.json']);
   return FILES.map((name) => files[name].finish());
 }
 

@@ -70,6 +70,14 @@ export const ErrorCode = {
   PQ_EPOCH_INVALID: 'PQ_EPOCH_INVALID',
   /** v2: the franking tag recomputed from the body differs from the authenticated one (formats-v2 §6.1). */
   FRANKING_TAG_MISMATCH: 'FRANKING_TAG_MISMATCH',
+  /**
+   * A sealed envelope that does not open: unknown token, wrong mode, no
+   * candidate sender's check value matches, AEAD failure, or a sender device
+   * id that is not the candidate that authenticated (spec/12-sealed-sender.md §4).
+   */
+  SEAL_FAILED: 'SEAL_FAILED',
+  /** The seal's authenticated sender key is not the one the inner message's session holds. */
+  SEAL_SENDER_MISMATCH: 'SEAL_SENDER_MISMATCH',
   /** The caller asked for something the state does not allow. */
   INVALID_STATE: 'INVALID_STATE',
 } as const;

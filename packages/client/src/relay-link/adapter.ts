@@ -36,6 +36,7 @@ import type {
   RelayBundle,
   RelayDevice,
   RelayLink,
+  SealedRelayLink,
   SendOutcome,
 } from './link.ts';
 import {
@@ -100,6 +101,16 @@ export function asClientError(e: unknown): unknown {
   if (e instanceof ParleyError)
     return new ClientError('RELAY_MISBEHAVED', `the relay answered with bad data (${e.code})`, { code: e.code });
   return e;
+}
+
+/** MISMATCHED_DEVICES and STALE_DEVICES as send outcomes; anything else is thrown on. */
+function sendRefusal(e: unknown): SendOutcome {
+  if (e instanceof RelayError && e.code === 'MISMATCHED_DEVICES') return { status: 'mismatched-devices', mismatches: mismatchesOf(e) };
+  if (e instanceof RelayError && e.code === 'STALE_DEVICES') {
+    const list = Array.isArray(e.details['stale']) ? (e.details['stale'] as { account: string; staleDevices: number[] }[]) : [];
+    return { status: 'stale-devices', stale: list.map((s) => ({ accountKey: fromBase64Url(s.account), staleDevices: s.staleDevices })) };
+  }
+  throw e;
 }
 
 async function guard<T>(call: () => Promise<T>): Promise<T> {
@@ -219,6 +230,35 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
     });
   }
 
+  /** The sealed-sender routes (spec/12): token hashes signed as this device, sealed sends unsigned. */
+  get sealed(): SealedRelayLink {
+    const client = this.#client;
+    return {
+      registerTokens: (tokens) => guard(async () => void (await client.registerTokens(tokens))),
+      revokeTokens: (hashes) => guard(async () => void (await client.revokeTokens(hashes))),
+      sendSealed: (envelopes, options) =>
+        guard(async () => {
+          try {
+            await client.sendSealed(
+              envelopes.map((e) => ({
+                accountKey: e.recipient.accountKey,
+                deviceId: e.recipient.deviceId,
+                id: e.clientId,
+                token: e.token,
+                envelope: e.envelope,
+                ...(e.certificateHash ? { certificateHash: e.certificateHash } : {}),
+              })),
+              options?.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {},
+            );
+            return { status: 'stored' };
+          } catch (e) {
+            if (e instanceof RelayError && e.code === 'TOKEN_INVALID') return { status: 'token-invalid' };
+            return sendRefusal(e);
+          }
+        }),
+    };
+  }
+
   send(envelopes: readonly OutgoingEnvelope[], options?: { ttlSeconds?: number }): Promise<SendOutcome> {
     return guard(async () => {
       try {
@@ -234,16 +274,7 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
         );
         return { status: 'stored' };
       } catch (e) {
-        if (e instanceof RelayError && e.code === 'MISMATCHED_DEVICES')
-          return { status: 'mismatched-devices', mismatches: mismatchesOf(e) };
-        if (e instanceof RelayError && e.code === 'STALE_DEVICES') {
-          const list = Array.isArray(e.details['stale']) ? (e.details['stale'] as { account: string; staleDevices: number[] }[]) : [];
-          return {
-            status: 'stale-devices',
-            stale: list.map((s) => ({ accountKey: fromBase64Url(s.account), staleDevices: s.staleDevices })),
-          };
-        }
-        throw e;
+        return sendRefusal(e);
       }
     });
   }
