@@ -23,6 +23,7 @@ describe('independent verifier', () => {
       'groups-v2.json',
       'reports.json',
       'versions.json',
+      'seal.json',
     ]);
     for (const r of reports) {
       expect(r.failures, r.file).toEqual([]);

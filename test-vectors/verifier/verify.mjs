@@ -28,6 +28,7 @@ import { checkRecords } from './checks/records.mjs';
 import { checkReports } from './checks/reports.mjs';
 import { checkSafetyNumber } from './checks/safety-number.mjs';
 import { checkVersions } from './checks/versions.mjs';
+import { checkSeal } from './checks/seal.mjs';
 import { FileCheck } from './lib/check.mjs';
 
 const FILES = [
@@ -46,6 +47,7 @@ const FILES = [
   'groups-v2.json',
   'reports.json',
   'versions.json',
+  'seal.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -68,6 +70,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkGroupsV2(files['groups-v2.json']);
   checkReports(files['reports.json']);
   checkVersions(files['versions.json']);
+  checkSeal(files['seal.json']);
   return FILES.map((name) => files[name].finish());
 }
 

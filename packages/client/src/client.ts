@@ -34,6 +34,7 @@ import { type DeadLetterInfo, deadLetterInfo, retryDeadLetterJob } from './engin
 import { markReadCommand } from './engine/read-receipts.ts';
 import type { Command } from './engine/run.ts';
 import { ClientRuntime } from './engine/runtime.ts';
+import { revokeTokens } from './sealed/grants.ts';
 import { type SendResult, setTimerCommand } from './engine/send.ts';
 import * as setup from './engine/setup.ts';
 import { Emitter, type EventName, type Listener } from './events.ts';
@@ -131,6 +132,18 @@ export class ParleyClient {
    */
   async maintain(): Promise<void> {
     await this.#rt.maintain();
+  }
+
+  /**
+   * Revokes every delivery token granted to this contact (a block, for
+   * sealed sender): the relay refuses its sealed sends at once, and envelopes
+   * already queued under those tokens are dropped on receipt. Returns how
+   * many tokens were revoked. spec/12-sealed-sender.md §3.
+   */
+  async revokeDeliveryTokens(id: string): Promise<number> {
+    this.#rt.assertOpen();
+    const accountKey = parseAccountId(id);
+    return this.#rt.runner.job((ctx) => revokeTokens(ctx, accountKey));
   }
 
   /** Resolves when the outbox is empty, or rejects with the error that keeps an entry waiting. */

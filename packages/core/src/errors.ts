@@ -76,6 +76,14 @@ export const ErrorCode = {
    * (spec/design/formats-v2.md §3.3, §3.5).
    */
   DOWNGRADE_REFUSED: 'DOWNGRADE_REFUSED',
+  /**
+   * A sealed envelope that does not open: unknown token, wrong mode, no
+   * candidate sender's check value matches, AEAD failure, or a sender device
+   * id that is not the candidate that authenticated (spec/12-sealed-sender.md §4).
+   */
+  SEAL_FAILED: 'SEAL_FAILED',
+  /** The seal's authenticated sender key is not the one the inner message's session holds. */
+  SEAL_SENDER_MISMATCH: 'SEAL_SENDER_MISMATCH',
   /** The caller asked for something the state does not allow. */
   INVALID_STATE: 'INVALID_STATE',
 } as const;

@@ -85,3 +85,4 @@ export { type Message, type PreKeyMessage, type RatchetMessage, decodeMessage } 
 export { type DecryptContext, type DecryptResult, type InitiateOptions, SessionRecord } from './session/record.ts';
 export * from './group/index.ts';
 export * from './franking/index.ts';
+export * as seal from './seal/index.ts';

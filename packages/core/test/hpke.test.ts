@@ -14,6 +14,7 @@ import {
   hpkeDeriveKeyPair,
   hpkeOpen,
   hpkeSeal,
+  hpkeAuthReceiverForCandidates,
   hpkeSetupReceiver,
   hpkeSetupSender,
 } from '../src/crypto/hpke.ts';
@@ -84,6 +85,18 @@ describe.each([nobleBackend, nodeBackend].map((b) => [b.name, b] as const))('HPK
       // No secret is reachable through JSON.
       expect(JSON.stringify(sender)).not.toContain(t.key);
       expect(JSON.stringify(receiver)).toBe('{}');
+      if (t.mode === 2) {
+        // The candidate form (DH(skR, enc) once, spec/12 §4.3) gives the same context for the right sender only.
+        const forCandidate = hpkeAuthReceiverForCandidates(
+          { enc: h(t.enc), recipientPrivateKey: h(t.skRm), info: h(t.info) },
+          cryptoProvider(backend),
+        );
+        const right = forCandidate(h(t.pkSm));
+        expect(toHex(right.open(h(t.aad), h(t.ciphertext)))).toBe(t.plaintext);
+        for (const x of t.exports) expect(toHex(right.export(h(x.exporterContext), x.length))).toBe(x.exportedValue);
+        const wrong = forCandidate(h(t.pkEm));
+        expect(() => wrong.open(h(t.aad), h(t.ciphertext))).toThrow(/DECRYPT_FAILED/);
+      }
     });
   }
 

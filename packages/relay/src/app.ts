@@ -38,6 +38,8 @@ import { healthRoutes } from './routes/health.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { reportRoutes } from './routes/reports.ts';
+import { sealedRoutes } from './routes/sealed.ts';
+import { tokenRoutes } from './routes/tokens.ts';
 import { websocketRoutes } from './routes/websocket.ts';
 import { corsPlugin } from './http/cors.ts';
 import { ErrorResponse } from './schemas.ts';
@@ -378,6 +380,8 @@ export const relayApp = fp(
     await app.register(websocketRoutes);
     await app.register(attachmentRoutes);
     await app.register(reportRoutes);
+    await app.register(tokenRoutes);
+    await app.register(sealedRoutes);
     startSweeper(app);
   },
   { name: 'parley-relay' },

@@ -34,6 +34,8 @@ export const ERROR_STATUS = {
   AUTH_REPLAYED: 401,
   /** The signer names a device (or account) the relay does not know. */
   AUTH_UNKNOWN_DEVICE: 401,
+  /** A delivery token that is unknown, expired or revoked: one code for all three (spec/12-sealed-sender.md §5). */
+  TOKEN_INVALID: 403,
   /** Authenticated, but this signer may not call this route (e.g. the account key on a device route). */
   FORBIDDEN: 403,
   /** A certificate that was replaced or removed may not be registered again. */
@@ -42,6 +44,8 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   /** The send does not cover exactly the recipient accounts' devices. */
   MISMATCHED_DEVICES: 409,
+  /** A token registration above MAX_TOKENS_PER_ACCOUNT live tokens. */
+  TOO_MANY_TOKENS: 409,
   /** Too many devices on one account. */
   TOO_MANY_DEVICES: 409,
   /** The upload would exceed the per-device prekey pool. */
@@ -87,6 +91,10 @@ export const ERROR_STATUS = {
   SENDER_MISMATCH: 422,
   /** Report: a context item of another sender, or an envelope twice. */
   CONTEXT_MISMATCH: 422,
+  /** A delivery token's (or its recipient's) sealed budget is spent (details.retryAfterSeconds). */
+  TOKEN_BUDGET_EXCEEDED: 429,
+  /** The strangers path's budget of the sender or of the recipient is spent. */
+  STRANGER_BUDGET_EXCEEDED: 429,
   /** A recipient device's mailbox, or the sender's share of it, is at its message or byte limit. */
   MAILBOX_FULL: 507,
   /** The uploading device or its account would go over its stored attachment bytes. */

@@ -69,7 +69,11 @@ export const ContentType = {
   deviceList: 9,
   timer: 10,
   contacts: 11,
+  tokenGrant: 12,
 } as const;
+
+/** Bytes of a delivery token (spec/12-sealed-sender.md §3). */
+export const DELIVERY_TOKEN_BYTES = 32;
 
 /** A contact as the account's devices share it: who, under which name, and whether the user verified the safety number. */
 export interface SyncedContact {
@@ -147,7 +151,9 @@ export type ContentBody =
   /** Sets the conversation's disappearing-message timer to `expireTimer`. */
   | { readonly type: 'timer' }
   /** Contacts (names, verification marks) for the sender's own other devices only (spec §7.1). */
-  | { readonly type: 'contacts'; readonly contacts: readonly SyncedContact[] };
+  | { readonly type: 'contacts'; readonly contacts: readonly SyncedContact[] }
+  /** A delivery token the sender grants the recipient account for sealed sends to it, until `expiresAt` (spec/12 §3). */
+  | { readonly type: 'token-grant'; readonly token: Uint8Array; readonly expiresAt: number };
 
 export interface Content {
   readonly messageId: Uint8Array;
@@ -185,6 +191,8 @@ function bodyToCbor(body: ContentBody): CborValue[] {
       return [];
     case 'contacts':
       return [body.contacts.map((c) => [c.accountKey, c.name, c.verified])];
+    case 'token-grant':
+      return [body.token, timestampToBytes(body.expiresAt)];
   }
 }
 
@@ -251,7 +259,7 @@ function readGroupState(f: unknown[]): GroupState {
 }
 
 function typeKey(type: ContentBody['type']): keyof typeof ContentType {
-  return type === 'group-update' ? 'groupUpdate' : type === 'device-list' ? 'deviceList' : type;
+  return type === 'group-update' ? 'groupUpdate' : type === 'device-list' ? 'deviceList' : type === 'token-grant' ? 'tokenGrant' : type;
 }
 
 /**
@@ -278,6 +286,7 @@ export function decodeContent(bytes: Uint8Array, nested = false): Content {
     malformed(`Content: a ${body.type} content must name its group`, 'group');
   }
   if (body.type === 'contacts' && group !== null) malformed('Content: a contacts content names no group', 'group');
+  if (body.type === 'token-grant' && group !== null) malformed('Content: a token grant names no group', 'group');
   if (nested && deviceList !== null) malformed('Content: a synced content carries no device list', 'deviceList');
   return { messageId, sentAt, expireTimer, group, body, deviceList };
 }
@@ -302,6 +311,14 @@ function readBody(type: number, v: unknown, nested: boolean): ContentBody {
         type: 'receipt',
         kind: kind === 1 ? 'delivered' : 'read',
         messageIds: ids.map((id) => readBytes(id, 'receipt.messageId', MESSAGE_ID_BYTES)),
+      };
+    }
+    case ContentType.tokenGrant: {
+      const b = readArray(v, 'token-grant body', 2);
+      return {
+        type: 'token-grant',
+        token: readBytes(b[0], 'token-grant.token', DELIVERY_TOKEN_BYTES),
+        expiresAt: readTimestamp(b[1], 'token-grant.expiresAt'),
       };
     }
     case ContentType.typing: {

@@ -16,11 +16,12 @@ import { conversationId, parseConversationId } from '../state/conversation-id.ts
 import { markMessage, messageSeen } from '../state/dedup.ts';
 import { loadGroup } from '../state/groups.ts';
 import { MessageStatus, addMessage, findMessage, raiseStatus } from '../state/history.ts';
-import { queueReceipt } from './compose.ts';
 import { answerContactsRequest } from './contacts-sync.ts';
 import type { Context, Pending } from './context.ts';
 import { applyDistribution, applyGroupState } from './groups.ts';
 import { answerRetry } from './retry.ts';
+import { acceptGrant, acceptOwnGrant } from '../sealed/grants.ts';
+import { sendReceipt } from '../sealed/receipts.ts';
 
 export interface Received {
   /** The sending device (verified: the session's peer, or a group member's chain). */
@@ -65,7 +66,7 @@ export function applyContent(ctx: Context, r: Received, pending: Pending): void 
       if (fromSelf && !content.group) return; // our own devices talk to us through sync transcripts only
       adoptTimer(ctx, conversation, content.expireTimer, sender, pending);
       store(ctx, conversation, sender, content, fromSelf, pending);
-      if (!fromSelf && ctx.options.deliveryReceipts) queueReceipt(ctx, sender.accountKey, 'delivered', [content.messageId]);
+      if (!fromSelf && ctx.options.deliveryReceipts) sendReceipt(ctx, sender.accountKey, 'delivered', [content.messageId]);
       return;
     case 'receipt':
       for (const id of body.messageIds) {
@@ -101,7 +102,14 @@ export function applyContent(ctx: Context, r: Received, pending: Pending): void 
     case 'device-list':
       return; // accepted before the content was applied (receive.ts)
     case 'sync':
-      if (fromSelf && r.via === 'direct' && body.destination) applySync(ctx, sender, body.destination, body.content, pending);
+      if (!fromSelf || r.via !== 'direct' || !body.destination) return;
+      // A grant another of our devices made: its hash names that contact on this device too (spec/12 §3).
+      if (body.content.body.type === 'token-grant') acceptOwnGrant(ctx, body.destination, body.content);
+      else applySync(ctx, sender, body.destination, body.content, pending);
+      return;
+    case 'token-grant':
+      // Only in a one-to-one session, and never in a group's name (the decoder refuses a group on it).
+      if (r.via === 'direct') acceptGrant(ctx, sender.accountKey, body);
       return;
     case 'contacts':
       // Only our own devices may name our contacts, and only in a one-to-one session with us.

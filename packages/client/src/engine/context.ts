@@ -14,6 +14,7 @@ import type { ClientEvents, Emitter, EventName } from '../events.ts';
 import type { DeviceAddress } from '../state/ids.ts';
 import type { AccountRelayLink, RelayLink } from '../relay-link/link.ts';
 import type { Clock, ClientStore } from '../store/types.ts';
+import { RECEIPT_DELAY_MS } from '../sealed/constants.ts';
 
 export interface ClientOptions {
   /** One-time X25519 prekeys kept on the relay (refilled to this). */
@@ -47,6 +48,18 @@ export interface ClientOptions {
    * would refuse it, spec/design/formats-v2.md §3.3). See DEFAULT_SESSION_VERSIONS.
    */
   sessionVersions: readonly number[];
+  /**
+   * Sealed sender (spec/12-sealed-sender.md): grant delivery tokens to
+   * contacts and seal sends to accounts that granted us one. Off by default
+   * until the relays and clients a user talks to have the v2 routes.
+   */
+  sealedSender: boolean;
+  /**
+   * With sealed sending, how long a receipt to a peer waits (uniform in this
+   * range, fresh per batch) unless a message to that peer carries it sooner
+   * (spec/12-sealed-sender.md §8: statistical disclosure).
+   */
+  receiptDelayMs: { readonly min: number; readonly max: number };
 }
 
 /**
@@ -78,6 +91,8 @@ export const DEFAULT_OPTIONS: ClientOptions = {
   // A lying relay rarely stops lying within seconds; each retry costs a device-list fetch.
   blockedRetryMs: 30_000,
   sessionVersions: DEFAULT_SESSION_VERSIONS,
+  sealedSender: false,
+  receiptDelayMs: RECEIPT_DELAY_MS,
 };
 
 export interface Context {

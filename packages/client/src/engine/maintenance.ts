@@ -11,6 +11,7 @@ import { type AttachmentFiles, sweepDownloads } from '../store/downloads.ts';
 import { publishOwnList } from './directory.ts';
 import type { Job } from './run.ts';
 import { maintainPreKeys } from './upkeep.ts';
+import { maintainTokens } from '../sealed/grants.ts';
 
 /** `restoreChecked` runs once the prekey upkeep (and so the restore check) succeeded. */
 export function maintenanceJob(files: AttachmentFiles | null, restoreChecked: () => void): Job<void> {
@@ -32,5 +33,7 @@ export function maintenanceJob(files: AttachmentFiles | null, restoreChecked: ()
     restoreChecked();
     // Covers a publication that failed earlier (the relay answers an unchanged list at no cost).
     await publishOwnList(ctx);
+    // Grants and refreshes delivery tokens for contacts, and refills the token pool (sealed sender, spec/12 §3).
+    await maintainTokens(ctx);
   };
 }

@@ -33,6 +33,7 @@ import { loadSession, saveSession } from '../state/sessions.ts';
 import { fetchBundles } from './bundles.ts';
 import { type Context, Pending } from './context.ts';
 import { devicesFor, refreshDevices } from './directory.ts';
+import { sendEnvelopes } from '../sealed/send.ts';
 
 /** Rounds of "the relay says the device list changed" before giving up for now. */
 const MAX_ROUNDS = 4;
@@ -126,7 +127,8 @@ export async function flushEntry(ctx: Context, key: string): Promise<FlushResult
       }
 
       // 4. Send; the relay checks coverage and certificate hashes.
-      const outcome = await ctx.relay.send(envelopes, entry.ttlSeconds ? { ttlSeconds: entry.ttlSeconds } : undefined);
+      // Sealed when every recipient account granted us a token (spec/12 §6), identified otherwise.
+      const outcome = await sendEnvelopes(ctx, entry.accounts, envelopes, entry.ttlSeconds ? { ttlSeconds: entry.ttlSeconds } : undefined);
       if (outcome.status === 'stored') {
         ctx.store.transaction(() => finish(ctx, key, entry, envelopes));
         pending.add('sent', { messageId: messageIdText(entry.messageId), conversation: entry.conversation });

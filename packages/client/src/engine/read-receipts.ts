@@ -9,7 +9,8 @@
 import { parseConversationId } from '../state/conversation-id.ts';
 import { MessageStatus, listMessages, raiseStatus } from '../state/history.ts';
 import { accountId, messageIdText } from '../state/ids.ts';
-import { newContent, queueDirect, queueReceipt } from './compose.ts';
+import { newContent, queueDirect } from './compose.ts';
+import { sendReceipt } from '../sealed/receipts.ts';
 import type { Command } from './run.ts';
 
 /** Ids per read receipt: under MAX_RECEIPT_IDS (512), the most one receipt may carry. */
@@ -32,7 +33,7 @@ export function markReadCommand(conversation: string, messageIds?: readonly stri
         bySender.set(k, entry);
       }
       for (const { account, ids } of bySender.values()) {
-        for (let i = 0; i < ids.length; i += RECEIPT_BATCH) queueReceipt(ctx, account, 'read', ids.slice(i, i + RECEIPT_BATCH));
+        for (let i = 0; i < ids.length; i += RECEIPT_BATCH) sendReceipt(ctx, account, 'read', ids.slice(i, i + RECEIPT_BATCH));
         if (ref.kind === 'direct') {
           const receipt = newContent(ctx, { type: 'receipt', kind: 'read', messageIds: ids.slice(0, RECEIPT_BATCH) });
           const sync = newContent(ctx, { type: 'sync', destination: account, content: receipt });

@@ -45,6 +45,7 @@ import { acceptSignedList, trustSender, trustedCertificate } from './directory.t
 import { spendFirstContact, startsHandshake } from './first-contact.ts';
 import { RETRY_CODES, freshSessionMayCure, requestRetry } from './retry.ts';
 import { LocalStoreFailure, taggingStoreFailures } from './store-origin.ts';
+import { type Unsealed, checkSealedSender, isSealed, unseal } from '../sealed/receive.ts';
 
 export interface ReceiveOutcome {
   /** A new session used our prekeys: upkeep should check the relay's counts. */
@@ -112,13 +113,24 @@ async function prepareCurves(ctx: Context, env: IncomingEnvelope): Promise<Prepa
   }
 }
 
-function receiveChecked(ctx: Context, env: IncomingEnvelope, bodyProvider: CryptoProvider): ReceiveOutcome {
+function receiveChecked(ctx: Context, delivered: IncomingEnvelope, bodyProvider: CryptoProvider): ReceiveOutcome {
   // A client id we cannot key a record by is the relay's fault; refused without a dedup record.
-  const keyable = validClientId(env.clientId);
-  if (keyable && envelopeSeen(ctx.store, env.sender, env.clientId)) return { usedPreKeys: false };
+  const keyable = validClientId(delivered.clientId);
+  if (keyable && envelopeSeen(ctx.store, delivered.sender, delivered.clientId)) return { usedPreKeys: false };
+  let env = delivered;
+  let unsealed: Unsealed | null = null;
   const attempt = new Pending();
   try {
     if (!keyable) throw new ClientError('RELAY_MISBEHAVED', 'the relay delivered an envelope with an unusable client id');
+    // A sealed envelope is opened first (spec/12 §4.3); what it holds takes the normal path from its sender's device.
+    if (isSealed(delivered)) {
+      unsealed = unseal(ctx, delivered);
+      env = unsealed.envelope;
+      if (envelopeSeen(ctx.store, env.sender, env.clientId)) {
+        ctx.store.transaction(() => markEnvelope(ctx.store, delivered.sender, delivered.clientId, ctx.clock()));
+        return { usedPreKeys: false };
+      }
+    }
     const type = messageTypeOf(env.envelope);
     // A device the account's signed list leaves out is refused before any decryption. A PreKeyMessage
     // is the exception: it may carry a newer list that names its sender (a just-linked device).
@@ -131,7 +143,10 @@ function receiveChecked(ctx: Context, env: IncomingEnvelope, bodyProvider: Crypt
     const body: Context = bodyProvider === ctx.provider ? ctx : { ...ctx, provider: bodyProvider };
     const usedPreKeys = ctx.store.transaction(() => {
       const used = type === MessageType.group ? receiveGroup(body, env, attempt) : receiveDirect(body, env, attempt);
+      // The seal's sender key must be the decrypting session's peer; otherwise the whole step rolls back.
+      if (unsealed) checkSealedSender(unsealed, sealedPeer(ctx, env, type));
       markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
+      if (unsealed) markEnvelope(ctx.store, delivered.sender, delivered.clientId, ctx.clock());
       return used;
     });
     attempt.flush(ctx.events);
@@ -141,6 +156,12 @@ function receiveChecked(ctx: Context, env: IncomingEnvelope, bodyProvider: Crypt
     recordFailureSafely(ctx, env, typedFailure(e), keyable);
     return { usedPreKeys: false };
   }
+}
+
+/** The certificate the inner message was authenticated under: the session's peer (1:1), or the trusted device (group). */
+function sealedPeer(ctx: Context, env: IncomingEnvelope, type: number): DeviceCertificate | null {
+  if (type === MessageType.group) return trustedCertificate(ctx, env.sender.accountKey, env.sender.deviceId);
+  return loadSession(ctx.store, env.sender, ctx.provider).record.remoteCertificate;
 }
 
 /**

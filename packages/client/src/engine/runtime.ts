@@ -20,6 +20,7 @@ import { Runner } from './run.ts';
 import { type SendResult, sendCommand } from './send.ts';
 import { SerialQueue } from './serial.ts';
 import { checkForRestore } from './upkeep.ts';
+import { releaseDueReceipts } from '../sealed/receipts.ts';
 
 export class ClientRuntime {
   readonly ctx: Context;
@@ -30,6 +31,8 @@ export class ClientRuntime {
   #mailbox: Mailbox | null = null;
   #maintenance: ReturnType<typeof setInterval> | null = null;
   #upkeepSoon = false;
+  /** Releases receipts held back for sealed sending when their delay runs out (spec/12 §8). */
+  #receiptTimer: ReturnType<typeof setTimeout> | null = null;
   #closed = false;
 
   constructor(ctx: Context, files: AttachmentFiles | null) {
@@ -72,6 +75,7 @@ export class ClientRuntime {
     this.#maintenance = setInterval(() => void this.maintain().catch(() => undefined), this.ctx.options.maintenanceIntervalMs);
     (this.#maintenance as { unref?: () => void }).unref?.();
     await this.maintain().catch((e) => this.warn(e));
+    this.#scheduleReceipts();
     this.#outbox.kick();
   }
 
@@ -80,6 +84,7 @@ export class ClientRuntime {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#maintenance) clearInterval(this.#maintenance);
+    if (this.#receiptTimer) clearTimeout(this.#receiptTimer);
     this.#outbox.stop();
     const mailbox = this.#mailbox;
     this.#mailbox = null;
@@ -125,11 +130,29 @@ export class ClientRuntime {
     try {
       const outcome = await this.runner.job(receiveJob(e));
       if (outcome.usedPreKeys) this.#scheduleUpkeep();
+      this.#scheduleReceipts();
     } catch (err) {
       // Our own failure (the store): the envelope is not acknowledged and comes again.
       this.warn(err);
       throw err;
     }
+  }
+
+  /** Queues held receipts that are due (a job: serial, then an outbox kick), then sleeps until the next one is. */
+  #scheduleReceipts(): void {
+    if (this.#closed || !this.ctx.options.sealedSender) return;
+    if (this.#receiptTimer) clearTimeout(this.#receiptTimer);
+    this.#receiptTimer = null;
+    const next = this.ctx.store.transaction(() => releaseDueReceipts(this.ctx));
+    if (next === null) return;
+    // setTimeout's largest delay is 2^31-1 ms; a later batch is looked at again then.
+    const wait = Math.min(Math.max(next - this.ctx.clock(), 0), 0x7fffffff);
+    this.#receiptTimer = setTimeout(() => {
+      this.#receiptTimer = null;
+      if (this.#closed) return;
+      void this.runner.job(async () => this.#scheduleReceipts()).catch((e) => this.warn(e));
+    }, wait);
+    (this.#receiptTimer as { unref?: () => void }).unref?.();
   }
 
   /** Upkeep soon after a new session used our prekeys (one round however many did). */

@@ -15,6 +15,7 @@ import { getExpireTimer, setExpireTimer } from '../state/contacts.ts';
 import { type ConversationRef, parseConversationId } from '../state/conversation-id.ts';
 import { MessageStatus, addMessage } from '../state/history.ts';
 import { newContent, queueDirect } from './compose.ts';
+import { releaseReceiptsTo } from '../sealed/receipts.ts';
 import { devicesFor, refreshDevices } from './directory.ts';
 import { prepareGroupSend, queueGroupContent } from './groups.ts';
 import type { Command, Queued } from './run.ts';
@@ -55,6 +56,8 @@ export function sendCommand(conversation: string, body: ContentBody, record: boo
         return { key: queueGroupContent(ctx, ref.groupId, content, record), messageId: content.messageId };
       }
       const content = newContent(ctx, body, { expireTimer: timer });
+      // Receipts held back for this peer ride along with a message (spec/12 §8).
+      if (record) releaseReceiptsTo(ctx, ref.accountKey);
       const key = queueDirect(ctx, ref.accountKey, content, {
         syncToOwnDevices: record || body.type === 'timer',
         keepForRetry: body.type !== 'typing',

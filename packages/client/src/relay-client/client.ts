@@ -119,6 +119,19 @@ interface RequestOptions {
   readonly headers?: Record<string, string>;
   /** Safe to send again after a network error or a 502/503/504. */
   readonly idempotent: boolean;
+  /** Sent without any Authorization header: the sealed send must not name its sender (spec/12 §5). */
+  readonly unsigned?: boolean;
+}
+
+/** One sealed envelope for POST /v2/sealed (spec/12-sealed-sender.md §5). */
+export interface SealedOutgoingEnvelope {
+  readonly accountKey: Uint8Array;
+  readonly deviceId: number;
+  readonly id: string;
+  /** The delivery token the recipient granted; the relay keeps only its hash. */
+  readonly token: Uint8Array;
+  readonly envelope: Uint8Array;
+  readonly certificateHash?: Uint8Array;
 }
 
 const NO_BODY_HASH = new Uint8Array(32);
@@ -344,6 +357,44 @@ export class RelayClient {
     return this.#json<WireSendResponse>('POST', '/v1/messages/fanout', { json, idempotent: true });
   }
 
+  // ---- sealed sender (spec/12-sealed-sender.md §5) ---------------------------
+
+  /** Registers delivery token hashes for the signing device's account. */
+  async registerTokens(tokens: readonly { hash: Uint8Array; expiresAt: number; scope: 'contact' | 'group' }[]): Promise<{ live: number }> {
+    const json = { tokens: tokens.map((t) => ({ hash: toBase64Url(t.hash), expiresAt: t.expiresAt, scope: t.scope })) };
+    return this.#json<{ live: number }>('PUT', '/v2/tokens', { json, idempotent: true });
+  }
+
+  /** Revokes delivery token hashes of the signing device's account. */
+  async revokeTokens(hashes: readonly Uint8Array[]): Promise<{ revoked: number }> {
+    return this.#json<{ revoked: number }>('DELETE', '/v2/tokens', { json: { hashes: hashes.map(toBase64Url) }, idempotent: true });
+  }
+
+  /** Flags one of the account's tokens as abused. */
+  async flagToken(hash: Uint8Array, reason: 'spam' | 'abuse' | 'other'): Promise<{ status: 'flagged' | 'revoked' }> {
+    return this.#json('POST', '/v2/tokens/flag', { json: { hash: toBase64Url(hash), reason }, idempotent: false });
+  }
+
+  /**
+   * Sends sealed envelopes without authentication: no Authorization header,
+   * nothing that names this device. Same refusals as `send`, plus
+   * TOKEN_INVALID (403) and TOKEN_BUDGET_EXCEEDED (429).
+   */
+  async sendSealed(envelopes: readonly SealedOutgoingEnvelope[], options: { ttlSeconds?: number } = {}): Promise<WireSendResponse> {
+    const json = {
+      messages: envelopes.map((e) => ({
+        account: toBase64Url(e.accountKey),
+        deviceId: e.deviceId,
+        id: e.id,
+        token: toBase64Url(e.token),
+        envelope: toBase64Url(e.envelope),
+        ...(e.certificateHash ? { certificateHash: toBase64Url(e.certificateHash) } : {}),
+      })),
+      ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
+    };
+    return this.#json<WireSendResponse>('POST', '/v2/sealed', { json, idempotent: true, unsigned: true });
+  }
+
   /** Stored messages of the signing device, oldest first (the HTTP path; see `connect` for push). */
   async fetchMessages(options: { limit?: number; after?: number } = {}): Promise<{ messages: ReceivedEnvelope[]; more: boolean }> {
     const q = new URLSearchParams();
@@ -477,6 +528,16 @@ export class RelayClient {
     const url = new URL(path, this.#base);
     const body = options.json !== undefined ? utf8(JSON.stringify(options.json)) : options.octets;
     const bodySha256 = options.octets ? NO_BODY_HASH : this.#provider.backend.sha256(body ?? new Uint8Array(0));
+    if (options.unsigned) {
+      // No Authorization, no Content-Digest tied to a signer: only the body. `credentials: 'omit'` keeps cookies off too.
+      return this.#fetch(url, {
+        method,
+        headers: { 'content-type': 'application/json', ...options.headers },
+        ...(body ? { body: body as BodyInit } : {}),
+        credentials: 'omit',
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    }
     const authorization = authorizationHeader(
       {
         method,

@@ -36,6 +36,7 @@ import type {
   RelayBundle,
   RelayDevice,
   RelayLink,
+  SealedRelayLink,
   SendOutcome,
 } from './link.ts';
 import {
@@ -102,6 +103,49 @@ export function asClientError(e: unknown): unknown {
   return e;
 }
 
+/** MISMATCHED_DEVICES and STALE_DEVICES as send outcomes; anything else is thrown on. */
+function sendRefusal(e: unknown): SendOutcome {
+  if (e instanceof RelayError && e.code === 'MISMATCHED_DEVICES') return { status: 'mismatched-devices', mismatches: mismatchesOf(e) };
+  if (e instanceof RelayError && e.code === 'STALE_DEVICES') {
+    const list = Array.isArray(e.details['stale']) ? (e.details['stale'] as { account: string; staleDevices: number[] }[]) : [];
+    return { status: 'stale-devices', stale: list.map((s) => ({ accountKey: fromBase64Url(s.account), staleDevices: s.staleDevices })) };
+  }
+  throw e;
+}
+
+/**
+ * The sealed-sender routes (spec/12) on one relay client: token hashes signed
+ * as the device, sealed sends unsigned. A plain object, not a getter: the link
+ * may sit behind a Proxy (store/durable-relay.ts), and a getter run with the
+ * proxy as `this` could not reach the adapter's private fields.
+ */
+function sealedLink(client: RelayClient): SealedRelayLink {
+  return {
+    registerTokens: (tokens) => guard(async () => void (await client.registerTokens(tokens))),
+    revokeTokens: (hashes) => guard(async () => void (await client.revokeTokens(hashes))),
+    sendSealed: (envelopes, options) =>
+      guard(async () => {
+        try {
+          await client.sendSealed(
+            envelopes.map((e) => ({
+              accountKey: e.recipient.accountKey,
+              deviceId: e.recipient.deviceId,
+              id: e.clientId,
+              token: e.token,
+              envelope: e.envelope,
+              ...(e.certificateHash ? { certificateHash: e.certificateHash } : {}),
+            })),
+            options?.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {},
+          );
+          return { status: 'stored' };
+        } catch (e) {
+          if (e instanceof RelayError && e.code === 'TOKEN_INVALID') return { status: 'token-invalid' };
+          return sendRefusal(e);
+        }
+      }),
+  };
+}
+
 async function guard<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
@@ -117,6 +161,8 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
   readonly #accountClient: RelayClient | null;
   readonly #provider: CryptoProvider;
   readonly #fetch: typeof fetch;
+  /** The sealed-sender routes (spec/12-sealed-sender.md). */
+  readonly sealed: SealedRelayLink;
 
   constructor(baseUrl: string, device: DeviceIdentity, account: Account | null, options: RelayConnectOptions) {
     this.self = { accountKey: device.accountKey, deviceId: device.deviceId };
@@ -132,6 +178,7 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
       ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
     });
     this.#accountClient = account ? this.#client.withSigner(accountSigner(account)) : null;
+    this.sealed = sealedLink(this.#client);
   }
 
   registerDevice(r: Registration): Promise<PreKeyCounts> {
@@ -235,16 +282,7 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
         );
         return { status: 'stored' };
       } catch (e) {
-        if (e instanceof RelayError && e.code === 'MISMATCHED_DEVICES')
-          return { status: 'mismatched-devices', mismatches: mismatchesOf(e) };
-        if (e instanceof RelayError && e.code === 'STALE_DEVICES') {
-          const list = Array.isArray(e.details['stale']) ? (e.details['stale'] as { account: string; staleDevices: number[] }[]) : [];
-          return {
-            status: 'stale-devices',
-            stale: list.map((s) => ({ accountKey: fromBase64Url(s.account), staleDevices: s.staleDevices })),
-          };
-        }
-        throw e;
+        return sendRefusal(e);
       }
     });
   }

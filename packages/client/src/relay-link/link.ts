@@ -79,6 +79,21 @@ export interface IncomingEnvelope {
   readonly envelope: Uint8Array;
 }
 
+/** A sealed envelope: sent without authentication, under the recipient's delivery token (spec/12-sealed-sender.md §5). */
+export interface SealedOutgoingEnvelope extends OutgoingEnvelope {
+  readonly token: Uint8Array;
+}
+
+/** A sealed send's outcome: the v1 outcomes, or the token was refused (unknown, expired or revoked). */
+export type SealedSendOutcome = SendOutcome | { readonly status: 'token-invalid' };
+
+/** The relay's sealed-sender routes; absent on a link to a relay that predates them. */
+export interface SealedRelayLink {
+  registerTokens(tokens: readonly { hash: Uint8Array; expiresAt: number; scope: 'contact' | 'group' }[]): Promise<void>;
+  revokeTokens(hashes: readonly Uint8Array[]): Promise<void>;
+  sendSealed(envelopes: readonly SealedOutgoingEnvelope[], options?: { ttlSeconds?: number }): Promise<SealedSendOutcome>;
+}
+
 export interface MailboxHandlers {
   /**
    * Called for each envelope, one at a time, in relay order. The link
@@ -129,6 +144,8 @@ export interface RelayLink {
   uploadAttachment(ciphertext: AsyncIterable<Uint8Array>, size: number): Promise<string>;
   /** Streams an attachment's ciphertext, in pieces. */
   downloadAttachment(id: string): AsyncIterable<Uint8Array>;
+  /** Sealed sender (spec/12); absent: every send is identified. */
+  readonly sealed?: SealedRelayLink;
 }
 
 /** Signing as the account key: only the primary device holds it. */

@@ -10,7 +10,7 @@
  * would encrypt again under the same message key, or leave the relay
  * handing out prekeys nobody holds. Reads pass straight through.
  */
-import type { AccountRelayLink, RelayLink } from '../relay-link/link.ts';
+import type { AccountRelayLink, RelayLink, SealedRelayLink } from '../relay-link/link.ts';
 import type { ClientStore } from './types.ts';
 
 /** The link methods that publish local state. */
@@ -22,6 +22,8 @@ export function durableRelay<L extends RelayLink & Partial<AccountRelayLink>>(li
   return new Proxy(link, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
+      // Sealed sends and token registrations publish local state too (spec/12): same rule, one level down.
+      if (property === 'sealed' && value && typeof value === 'object') return durableSealed(value as unknown as SealedRelayLink, flushed);
       if (typeof value !== 'function') return value;
       // Methods run on the link itself: it may keep private (#) fields, which a proxy as `this` cannot reach.
       if (typeof property !== 'string' || !PUBLISHING.has(property)) return value.bind(target);
@@ -31,4 +33,18 @@ export function durableRelay<L extends RelayLink & Partial<AccountRelayLink>>(li
       };
     },
   });
+}
+
+function durableSealed(link: SealedRelayLink, flushed: () => Promise<void>): SealedRelayLink {
+  return {
+    registerTokens: async (tokens) => {
+      await flushed();
+      return link.registerTokens(tokens);
+    },
+    revokeTokens: (hashes) => link.revokeTokens(hashes),
+    sendSealed: async (envelopes, options) => {
+      await flushed();
+      return link.sendSealed(envelopes, options);
+    },
+  };
 }

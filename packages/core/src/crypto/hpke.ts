@@ -264,6 +264,10 @@ export function hpkeSetupReceiver(
   wipe(dhOut);
   const s = keySchedule(backend, mode, shared, params.info);
   wipe(shared);
+  return receiverContext(backend, s);
+}
+
+function receiverContext(backend: CryptoBackend, s: Schedule): HpkeReceiverContext {
   let opened = false;
   return {
     open(aad, ciphertext) {
@@ -277,6 +281,34 @@ export function hpkeSetupReceiver(
       return pt;
     },
     export: exporter(backend, s),
+  };
+}
+
+/**
+ * SetupAuthR (RFC 9180 §5.1.3) for several candidate senders of one `enc`:
+ * `DH(skR, pkE)` is computed once, each candidate then costs one X25519
+ * (`DH(skR, pkS)`) and the key schedule. Used to open a seal whose sender
+ * is one of a contact's devices (spec/12-sealed-sender.md §4.3).
+ */
+export function hpkeAuthReceiverForCandidates(
+  params: { readonly enc: Uint8Array; readonly recipientPrivateKey: Uint8Array; readonly info: Uint8Array },
+  provider?: CryptoProvider,
+): (senderPublicKey: Uint8Array) => HpkeReceiverContext {
+  const { backend } = resolveProvider(provider);
+  const pkE = checkX25519PublicKey(params.enc, 'enc');
+  const skR = params.recipientPrivateKey;
+  checkPrivateKey(skR, 'recipientPrivateKey');
+  checkInfo(params.info);
+  const pkR = backend.x25519PublicKey(skR);
+  const dhE = dh(backend, skR, pkE);
+  return (senderPublicKey) => {
+    const pkS = checkX25519PublicKey(senderPublicKey, 'senderPublicKey');
+    const dhOut = concatBytes(dhE, dh(backend, skR, pkS));
+    const shared = extractAndExpand(backend, dhOut, concatBytes(pkE, pkR, pkS));
+    wipe(dhOut);
+    const s = keySchedule(backend, HPKE_MODE_AUTH, shared, params.info);
+    wipe(shared);
+    return receiverContext(backend, s);
   };
 }
 

@@ -28,6 +28,8 @@
 import pg from 'pg';
 import { type BucketRow, tokensAt } from '../limits/prekey-budget.ts';
 import { migratePostgres } from './postgres-schema.ts';
+import { PostgresTokenStore, createTokenTables } from './tokens-postgres.ts';
+import type { TokenStore } from './tokens-types.ts';
 import {
   type AttachmentRow,
   type BundleRow,
@@ -712,10 +714,13 @@ class PostgresDriver implements StorageDriver {
 
 export class PostgresStorage extends RuleStorage {
   readonly #driver: PostgresDriver;
+  /** Delivery tokens and sealed-send budgets (tokens-postgres.ts, its own tables). */
+  readonly tokens: TokenStore;
 
-  private constructor(driver: PostgresDriver) {
+  private constructor(driver: PostgresDriver, pool: pg.Pool) {
     super(driver);
     this.#driver = driver;
+    this.tokens = new PostgresTokenStore(pool);
   }
 
   /** Connects, creates the schema if asked, and migrates it. */
@@ -730,6 +735,7 @@ export class PostgresStorage extends RuleStorage {
       const client = await pool.connect();
       try {
         await migratePostgres(client, options.schema);
+        await createTokenTables(client);
       } finally {
         client.release();
       }
@@ -737,7 +743,7 @@ export class PostgresStorage extends RuleStorage {
       await pool.end();
       throw error;
     }
-    return new PostgresStorage(new PostgresDriver(pool, options));
+    return new PostgresStorage(new PostgresDriver(pool, options), pool);
   }
 
   /**

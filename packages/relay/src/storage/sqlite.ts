@@ -32,6 +32,8 @@ import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage,
 import { RuleStorage } from './rules/storage.ts';
 import { type Rule, runSync, unwrapAbort } from './rules/step.ts';
 import { migrate } from './sqlite-schema.ts';
+import { SqliteTokenStore } from './tokens-sqlite.ts';
+import type { TokenStore } from './tokens-types.ts';
 import type {
   AttachmentRecord,
   DeviceAddress,
@@ -452,6 +454,8 @@ class SqliteDriver implements StorageDriver {
   readonly #wal: WalSync | undefined;
   readonly #q: WriteQueries;
   readonly read: ReadQueries;
+  /** Delivery tokens and sealed-send budgets (tokens-sqlite.ts, its own tables, the same group commit). */
+  readonly tokens: TokenStore;
 
   constructor(options: SqliteStorageOptions) {
     const db = new Database(options.path);
@@ -469,6 +473,7 @@ class SqliteDriver implements StorageDriver {
     // Migrations read the schema version, so the WAL exists.
     this.#wal = onDisk ? new WalSync(options.path) : undefined;
     this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal);
+    this.tokens = new SqliteTokenStore(db, this.#writes);
     const s = statements(db);
     this.#q = writeQueries(s);
     this.read = readQueries(s, this.#q);
@@ -488,7 +493,12 @@ class SqliteDriver implements StorageDriver {
 }
 
 export class SqliteStorage extends RuleStorage {
+  /** Delivery tokens and sealed-send budgets (spec/12-sealed-sender.md). */
+  readonly tokens: TokenStore;
+
   constructor(options: SqliteStorageOptions) {
-    super(new SqliteDriver(options));
+    const driver = new SqliteDriver(options);
+    super(driver);
+    this.tokens = driver.tokens;
   }
 }

@@ -19,6 +19,8 @@
  *    certificate or prekey.
  */
 
+import type { TokenStore } from './tokens-types.ts';
+
 /** An account is its 32-byte Ed25519 account key. */
 export type AccountKey = Uint8Array;
 
@@ -533,6 +535,11 @@ export interface RelayStorage {
    * websockets themselves.
    */
   watchMailboxes?(wake: MailboxWake): Promise<() => Promise<void>>;
+  /**
+   * Delivery tokens and sealed-send budgets (spec/12-sealed-sender.md); a
+   * storage without them serves no /v2 sealed routes (they answer 404).
+   */
+  readonly tokens?: TokenStore;
   /** Resolves when the storage can serve requests (readiness). */
   ping(): Promise<void>;
   /** Finishes pending writes and releases the database. */

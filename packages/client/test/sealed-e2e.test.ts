@@ -1,0 +1,376 @@
+/**
+ * Sealed sender end to end (spec/12-sealed-sender.md): two clients with
+ * sealed sending on, through the real relay (SQLite file, log at debug
+ * level). After the first identified contact and the token grants, every
+ * message and receipt goes sealed: every row the relay wrote for them (an
+ * insert trigger keeps copies of envelopes deleted on acknowledgement) and
+ * every log line is searched for either account's key, device keys and
+ * certificate hashes. Then: a revoked token refused and the message still
+ * delivered identified; an expired token refreshed; a client with sealed
+ * sending off (as before this change) talks with one that has it on.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Account, certificateHash, decodeCertificate, fromHex, seal, toHex } from '@parley/core';
+import { SqliteStorage, buildApp, loggerOptions, withDefaults } from '@parley/relay';
+import Database from 'better-sqlite3';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ParleyClient } from '../src/client.ts';
+import { parseAccountId, toBase64Url } from '../src/state/ids.ts';
+import { connectRelayNode } from '../src/node.ts';
+import { getHeld } from '../src/sealed/token-book.ts';
+import { MemoryStore } from '../src/store/memory.ts';
+import { TEST_OPTIONS, record, until } from './support/harness.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'parley-sealed-e2e-'));
+const clock = { offset: 0, now: () => Date.now() + clock.offset };
+const logs: string[] = [];
+let app: FastifyInstance;
+const clients: ParleyClient[] = [];
+const stores: MemoryStore[] = [];
+const DAY = 86_400_000;
+
+afterAll(async () => {
+  for (const c of clients) await c.close();
+  await app?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function startRelay(): Promise<string> {
+  // The window for signed timestamps is wide so the test can move the relay's clock by weeks.
+  const config = withDefaults({ dataDir: dir, logLevel: 'debug', authWindowSeconds: 200 * 86_400 });
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  app = await buildApp({
+    config,
+    storage: new SqliteStorage({ path: join(dir, 'relay.sqlite') }),
+    now: clock.now,
+    logger: { ...(loggerOptions(config) as object), level: 'debug', stream } as never,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+}
+
+/** Copies of every envelope row and idempotency row as inserted (the relay deletes envelopes on acknowledgement). */
+function auditInserts(): void {
+  const db = new Database(join(dir, 'relay.sqlite'));
+  db.exec(`
+    CREATE TABLE audit_messages AS SELECT * FROM messages WHERE 0;
+    CREATE TRIGGER audit_messages_insert AFTER INSERT ON messages BEGIN
+      INSERT INTO audit_messages SELECT * FROM messages WHERE seq = NEW.seq;
+    END;
+    CREATE TABLE audit_sent_ids AS SELECT * FROM sent_ids WHERE 0;
+    CREATE TRIGGER audit_sent_ids_insert AFTER INSERT ON sent_ids BEGIN
+      INSERT INTO audit_sent_ids VALUES (NEW.sender_account, NEW.sender_device, NEW.recipient_account, NEW.recipient_device, NEW.client_id, NEW.expires_at);
+    END;
+  `);
+  db.close();
+}
+
+type Row = Record<string, string>;
+function rows(table: string): Row[] {
+  const db = new Database(join(dir, 'relay.sqlite'), { readonly: true });
+  try {
+    return (db.prepare(`SELECT * FROM "${table}"`).all() as Record<string, unknown>[]).map((r) =>
+      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('hex') : String(v)])),
+    );
+  } finally {
+    db.close();
+  }
+}
+function tables(): string[] {
+  const db = new Database(join(dir, 'relay.sqlite'), { readonly: true });
+  try {
+    return db
+      .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+      .all()
+      .map((t) => t.name);
+  } finally {
+    db.close();
+  }
+}
+
+const texts = (c: ParleyClient, conversation: string) =>
+  c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
+
+async function create(
+  connector: ReturnType<typeof connectRelayNode>,
+  sealedSender: boolean,
+): Promise<{ client: ParleyClient; store: MemoryStore }> {
+  const store = new MemoryStore({ clock: clock.now });
+  const client = await ParleyClient.createAccount({
+    store,
+    relay: connector,
+    clock: clock.now,
+    options: { ...TEST_OPTIONS, sealedSender },
+  });
+  clients.push(client);
+  stores.push(store);
+  await client.start();
+  return { client, store };
+}
+
+describe('sealed sender through the real relay', () => {
+  it('after the grants, messages and receipts go sealed, and no sealed row or log line names the sender', async () => {
+    const url = await startRelay();
+    auditInserts();
+    const connector = connectRelayNode(url);
+    const alice = await create(connector, true);
+    const bob = await create(connector, true);
+    const aliceKey = parseAccountId(alice.client.accountId);
+    const bobKey = parseAccountId(bob.client.accountId);
+    await alice.client.addContact(bob.client.accountId, 'bob');
+    await bob.client.addContact(alice.client.accountId, 'alice');
+
+    // First contact: identified (no token yet).
+    await alice.client.sendText(bob.client.accountId, 'first, identified');
+    await until(() => texts(bob.client, alice.client.accountId).includes('first, identified'), 15_000, 'first message');
+    // Upkeep grants tokens to contacts; each side then holds the other's.
+    await alice.client.maintain();
+    await bob.client.maintain();
+    await until(
+      () => getHeld(alice.store, bobKey, clock.now()) !== null && getHeld(bob.store, aliceKey, clock.now()) !== null,
+      15_000,
+      'grants',
+    );
+    // Grants came from the pool registered ahead (16 hashes per account), not from a registration at grant time.
+    const registered = rows('delivery_tokens').filter((r) => r['account'] === toHex(bobKey));
+    expect(registered.length).toBe(16);
+    const sealedFrom = rows('audit_messages').length;
+    const logsFrom = logs.length;
+
+    await alice.client.sendText(bob.client.accountId, 'sealed one');
+    await until(() => texts(bob.client, alice.client.accountId).includes('sealed one'), 15_000, 'sealed one');
+    await bob.client.sendText(alice.client.accountId, 'sealed two');
+    await until(() => texts(alice.client, bob.client.accountId).includes('sealed two'), 15_000, 'sealed two');
+    await alice.client.flush();
+    await bob.client.flush();
+
+    const sent = rows('audit_messages').slice(sealedFrom);
+    // Two texts and the receipts for them, every one sealed: device 0, a token hash in the sender slot.
+    expect(sent.length).toBeGreaterThanOrEqual(2);
+    for (const r of sent) expect(r['sender_device']).toBe('0');
+    const senderSlots = new Set(sent.map((r) => r['sender_account']));
+    expect(senderSlots.has(toHex(aliceKey))).toBe(false);
+    expect(senderSlots.has(toHex(bobKey))).toBe(false);
+
+    // What names either client: account keys, device certificates, their keys and hashes (hex and base64url).
+    const named: Uint8Array[] = [aliceKey, bobKey];
+    for (const c of [alice, bob]) {
+      const db = new Database(join(dir, 'relay.sqlite'), { readonly: true });
+      const dev = db
+        .prepare<[Buffer], { certificate: Buffer; certificate_hash: Buffer; signing_key: Buffer }>(
+          'SELECT certificate, certificate_hash, signing_key FROM devices WHERE account = ?',
+        )
+        .all(Buffer.from(parseAccountId(c.client.accountId)));
+      db.close();
+      for (const d of dev) named.push(new Uint8Array(d.certificate), new Uint8Array(d.certificate_hash), new Uint8Array(d.signing_key));
+    }
+    const mentions = (text: string, v: Uint8Array) => text.includes(toHex(v)) || text.includes(toBase64Url(v));
+    // The sealed envelopes and their index rows (idempotency, shares, tokens, budgets) in every table.
+    const sealedHashes = [...senderSlots];
+    for (const table of tables()) {
+      for (const r of rows(table)) {
+        const text = JSON.stringify(r);
+        if (!sealedHashes.some((h) => text.includes(h as string))) continue;
+        for (const v of named) {
+          // A sealed row names its recipient account (the mailbox), never a sender.
+          const recipient = r['recipient_account'] ?? r['account'];
+          if (recipient === toHex(v)) continue;
+          expect(mentions(text, v), `${table} row of a sealed send names a client`).toBe(false);
+        }
+      }
+    }
+    // Every log line written while the sealed messages went through, at debug level.
+    const sealedLogs = logs.slice(logsFrom);
+    expect(sealedLogs.some((l) => l.includes('/v2/sealed'))).toBe(true);
+    for (const line of sealedLogs) for (const v of named) expect(mentions(line, v), line).toBe(false);
+  }, 60_000);
+
+  it('a revoked token is refused; the message then goes identified and still arrives', async () => {
+    const [alice, bob] = clients as [ParleyClient, ParleyClient];
+    const before = rows('audit_messages').length;
+    expect(await bob.revokeDeliveryTokens(alice.accountId)).toBeGreaterThan(0);
+    await alice.sendText(bob.accountId, 'after the block');
+    await until(() => texts(bob, alice.accountId).includes('after the block'), 15_000, 'identified fallback');
+    const sent = rows('audit_messages').slice(before);
+    // Refused sealed (nothing stored under the revoked token), then stored identified from Alice.
+    expect(sent.some((r) => r['sender_account'] === toHex(parseAccountId(alice.accountId)))).toBe(true);
+  }, 30_000);
+
+  it('an expired token is refused by the relay and refreshed by the recipient; sends go sealed again', async () => {
+    const [alice, bob] = clients as [ParleyClient, ParleyClient];
+    // Bob grants again (his last grant to Alice was revoked), Alice holds it.
+    await bob.maintain();
+    await until(() => rows('delivery_tokens').length >= 2, 15_000, 'a fresh grant registered');
+    // 31 days later every token has expired at the relay.
+    clock.offset += 31 * DAY;
+    const before = rows('audit_messages').length;
+    await alice.sendText(bob.accountId, 'after expiry');
+    await until(() => texts(bob, alice.accountId).includes('after expiry'), 15_000, 'identified after expiry');
+    expect(
+      rows('audit_messages')
+        .slice(before)
+        .some((r) => r['sender_device'] !== '0'),
+    ).toBe(true);
+    // Bob's upkeep refreshes; Alice's next send is sealed again.
+    await bob.maintain();
+    await alice.maintain();
+    await new Promise((r) => setTimeout(r, 300));
+    await alice.flush();
+    await bob.flush();
+    const mark = rows('audit_messages').length;
+    await alice.sendText(bob.accountId, 'sealed again');
+    await until(() => texts(bob, alice.accountId).includes('sealed again'), 15_000, 'sealed again');
+    const after = rows('audit_messages').slice(mark);
+    const fromAlice = after.filter((r) => r['recipient_account'] === toHex(parseAccountId(bob.accountId)));
+    expect(fromAlice.length).toBeGreaterThan(0);
+    expect(fromAlice.every((r) => r['sender_device'] === '0')).toBe(true);
+  }, 30_000);
+
+  it('a wrong seal (another sender under a stolen token) and a replayed seal are refused with typed errors, sessions unchanged', async () => {
+    const [alice, bob] = clients as [ParleyClient, ParleyClient];
+    const [aliceStore, bobStore] = stores as [MemoryStore, MemoryStore];
+    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    await alice.flush();
+    await bob.flush();
+    const bobKey = parseAccountId(bob.accountId);
+    const held = getHeld(aliceStore, bobKey, clock.now());
+    expect(held).not.toBeNull();
+    const token = held?.token as Uint8Array;
+    const tokenHash = seal.deliveryTokenHash(bobKey, token);
+    const failures = record(bob, 'undecryptable');
+    const sessionsBefore = JSON.stringify(bobStore.list('sessions').map((e) => [e.key, toHex(e.value)]));
+    const bobDevice = rows('devices').find((r) => r['account'] === toHex(bobKey)) as Row;
+    const bobCert = decodeCertificate(fromHex(bobDevice['certificate'] as string));
+    const post = (envelope: Uint8Array, id: string) =>
+      fetch(`${url}/v2/sealed`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          messages: [{ account: bob.accountId, deviceId: 1, id, token: toBase64Url(token), envelope: toBase64Url(envelope) }],
+        }),
+      });
+
+    // The last sealed envelope Alice really sent (replayed below).
+    const last = rows('audit_messages')
+      .filter((r) => r['sender_account'] === toHex(tokenHash))
+      .at(-1) as Row;
+    // Mallory stole Alice's token for Bob and seals with her own device key: the relay cannot tell, Bob can.
+    const mallory = Account.generate().createDevice(1);
+    const forged = seal.sealToContact({
+      recipientIdentityKey: bobCert.identityKey,
+      recipientCertificateHash: certificateHash(bobCert),
+      senderIdentityPrivateKey: mallory.identityKeyPair.privateKey,
+      senderDeviceId: 1,
+      tokenHash,
+      frankingTag: null,
+      message: new Uint8Array(40).fill(7),
+    });
+    expect((await post(forged, 'forged-1')).status).toBe(200);
+    await until(() => failures.some((f) => f.clientId === 'forged-1'), 15_000, 'forged refused');
+    expect(failures.find((f) => f.clientId === 'forged-1')?.code).toBe('SEAL_FAILED');
+    // Refused before any session was touched: every session record byte-identical.
+    expect(JSON.stringify(bobStore.list('sessions').map((e) => [e.key, toHex(e.value)]))).toBe(sessionsBefore);
+
+    // Alice's real sealed envelope posted again under a new id: the seal opens, the ratchet refuses it.
+    expect((await post(fromHex(last['envelope'] as string), 'replayed-1')).status).toBe(200);
+    await until(() => failures.some((f) => f.clientId === 'replayed-1'), 15_000, 'replay refused');
+    const replay = failures.find((f) => f.clientId === 'replayed-1');
+    expect(replay?.code).toBe('DUPLICATE_MESSAGE');
+    // Attributed to Alice's device (the seal opened), which gets the usual retry request on the current session (spec/10 §6).
+    expect(replay?.sender).toEqual({ account: alice.accountId, deviceId: 1 });
+
+    // Still talking afterwards.
+    await alice.sendText(bob.accountId, 'after the attacks');
+    await until(() => texts(bob, alice.accountId).includes('after the attacks'), 15_000, 'after attacks');
+  }, 30_000);
+
+  it('holds delivery receipts back (statistical disclosure) until a message to that peer carries them', async () => {
+    const [alice, bob] = clients as [ParleyClient, ParleyClient];
+    const receipts = record(alice, 'receipt');
+    const mark = rows('audit_messages').length;
+    const sent = await alice.sendText(bob.accountId, 'receipt me later');
+    await until(() => texts(bob, alice.accountId).includes('receipt me later'), 15_000, 'delivered');
+    await bob.flush();
+    await alice.flush();
+    // The receipt waits (30-300 s by default): nothing for this message yet, though the outbox is empty.
+    expect(receipts.some((r) => r.messageId === sent.messageId)).toBe(false);
+    // Bob writes to Alice: the held receipt goes out with it.
+    await bob.sendText(alice.accountId, 'a reply');
+    await until(() => receipts.some((r) => r.messageId === sent.messageId && r.status === 'delivered'), 15_000, 'receipt rode along');
+    // The text, the reply and the receipt: all sealed.
+    const window = rows('audit_messages').slice(mark);
+    expect(window.length).toBeGreaterThanOrEqual(3);
+    for (const r of window) expect(r['sender_device']).toBe('0');
+  }, 30_000);
+
+  it('releases a held receipt when its random delay runs out', async () => {
+    const connector = connectRelayNode(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
+    const quick = { receiptDelayMs: { min: 20, max: 60 } };
+    const make = async () => {
+      const store = new MemoryStore({ clock: clock.now });
+      const client = await ParleyClient.createAccount({
+        store,
+        relay: connector,
+        clock: clock.now,
+        options: { ...TEST_OPTIONS, sealedSender: true, ...quick },
+      });
+      clients.push(client);
+      stores.push(store);
+      await client.start();
+      return { client, store };
+    };
+    const carol = await make();
+    const dave = await make();
+    await carol.client.addContact(dave.client.accountId, 'dave');
+    await dave.client.addContact(carol.client.accountId, 'carol');
+    await carol.client.maintain();
+    await dave.client.maintain();
+    const daveKey = parseAccountId(dave.client.accountId);
+    const carolKey = parseAccountId(carol.client.accountId);
+    await until(
+      () => getHeld(carol.store, daveKey, clock.now()) !== null && getHeld(dave.store, carolKey, clock.now()) !== null,
+      15_000,
+      'grants',
+    );
+    const receipts = record(carol.client, 'receipt');
+    const sent = await carol.client.sendText(dave.client.accountId, 'timer receipt');
+    await until(
+      () => receipts.some((r) => r.messageId === sent.messageId && r.status === 'delivered'),
+      15_000,
+      'timer released the receipt',
+    );
+  }, 30_000);
+
+  it('interoperates with a client that has sealed sending off (as before this change)', async () => {
+    const connector = connectRelayNode(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
+    const alice = clients[0] as ParleyClient;
+    const old = await create(connector, false);
+    await alice.addContact(old.client.accountId, 'old');
+    await old.client.addContact(alice.accountId, 'alice');
+    await alice.maintain();
+    await old.client.maintain();
+    const before = rows('audit_messages').length;
+    await alice.sendText(old.client.accountId, 'to the old client');
+    await until(() => texts(old.client, alice.accountId).includes('to the old client'), 15_000, 'to old');
+    await old.client.sendText(alice.accountId, 'from the old client');
+    await until(() => texts(alice, old.client.accountId).includes('from the old client'), 15_000, 'from old');
+    // The client with sealed sending off granted nothing: Alice holds no token for it, and both directions went identified.
+    expect(getHeld(stores[0] as MemoryStore, parseAccountId(old.client.accountId), clock.now())).toBeNull();
+    const oldKey = toHex(parseAccountId(old.client.accountId));
+    const sent = rows('audit_messages').slice(before);
+    expect(sent.some((r) => r['sender_account'] === oldKey)).toBe(true);
+    expect(sent.some((r) => r['sender_account'] === toHex(parseAccountId(alice.accountId)) && r['recipient_account'] === oldKey)).toBe(
+      true,
+    );
+  }, 30_000);
+});
