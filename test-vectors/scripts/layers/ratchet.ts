@@ -257,6 +257,7 @@ class Conversation {
     if (!m) throw new Error(`no message ${name}`);
     const decoded = decodeMessage(m.bytes);
     const inner = decoded.type === 'prekey' ? decoded.message : decoded;
+    if (inner.type !== 'ratchet') throw new Error(`receive ${name}: not a v1 message`);
     const existing = this.records[recipient];
     const before: RatchetState = existing
       ? currentSession(existing).ratchet
