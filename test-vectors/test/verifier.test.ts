@@ -22,6 +22,7 @@ describe('independent verifier', () => {
       'franking.json',
       'groups-v2.json',
       'reports.json',
+      'ratchet-v2.json',
     ]);
     for (const r of reports) {
       expect(r.failures, r.file).toEqual([]);

@@ -24,6 +24,7 @@ import { checkPadding } from './checks/padding.mjs';
 import { checkPqChunks } from './checks/pq-chunks.mjs';
 import { checkPqRatchet } from './checks/pq-ratchet.mjs';
 import { checkRatchet } from './checks/ratchet.mjs';
+import { checkRatchetV2 } from './checks/ratchet-v2.mjs';
 import { checkRecords } from './checks/records.mjs';
 import { checkReports } from './checks/reports.mjs';
 import { checkSafetyNumber } from './checks/safety-number.mjs';
@@ -44,6 +45,7 @@ const FILES = [
   'franking.json',
   'groups-v2.json',
   'reports.json',
+  'ratchet-v2.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -65,6 +67,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkFranking(files['franking.json']);
   checkGroupsV2(files['groups-v2.json']);
   checkReports(files['reports.json']);
+  checkRatchetV2(files['ratchet-v2.json']);
   return FILES.map((name) => files[name].finish());
 }
 
