@@ -1,13 +1,14 @@
 // Ratchet v2 (spec/13-ratchet-v2.md): encrypted headers, KDF_RK2, BodyV2, bounded header trials.
 import { describe, expect, it } from 'vitest';
-import { type CborValue, SessionRecord, cryptoProvider, decodeCbor, decodeMessage, encodeCbor, limits } from '../src/index.ts';
+import { type CborValue, SessionRecord, cryptoProvider, decodeCbor, decodeMessage, encodeCbor, limits, toHex } from '../src/index.ts';
 import { MAX_HEADER_TRIALS_PER_SESSION, MAX_SKIPPED_HEADER_KEYS } from '../src/ratchet/v2/limits.ts';
 import { ratchetDecryptV2 } from '../src/ratchet/v2/ratchet.ts';
 import { skippedCount } from '../src/ratchet/v2/state.ts';
 import { countingBackend } from './support/counting-backend.ts';
 import { expectCode, expectUnchanged } from './support/errors.ts';
 import { backends, party, str, text } from './support/parties.ts';
-import { PeerV2, alice, bob, pairV2 } from './support/ratchet-v2.ts';
+import { PeerV2, type WireV2, alice, bob, pairV2 } from './support/ratchet-v2.ts';
+import { toyPqPort } from './support/toy-pq-port.ts';
 import { HandshakeStandIn, establishV2, sendV2 } from './support/session-v2.ts';
 
 describe.each(backends.map((b) => [b.name, b] as const))('ratchet v2 (%s backend)', (_n, backend) => {
@@ -140,5 +141,54 @@ describe.each(backends.map((b) => [b.name, b] as const))('ratchet v2 header tria
       expect(skippedCount(b.r.state.skipped)).toBeLessThanOrEqual(limits.MAX_SKIPPED_KEYS);
     }
     expect(skippedCount(b.r.state.skipped)).toBe(limits.MAX_SKIPPED_KEYS);
+  });
+});
+
+describe.each(backends.map((b) => [b.name, b] as const))('ratchet v2 mixing PQ secrets (toy PQ port, %s backend)', (_n, backend) => {
+  const provider = cryptoProvider(backend);
+
+  it('mixes each exchange at the same root step on both sides: epochs advance, messages keep flowing, late ones still open', () => {
+    const { a, b } = pairV2(provider, toyPqPort);
+    b.receive(a.send(text('start')));
+    const late: { to: PeerV2; m: WireV2; text: string }[] = [];
+    for (let round = 0; round < 6; round++) {
+      const held = b.send(text(`held b${round}`));
+      late.push({ to: a, m: held, text: `held b${round}` });
+      expect(str(a.receive(b.send(text(`b${round}`))))).toBe(`b${round}`);
+      expect(str(b.receive(a.send(text(`a${round}`))))).toBe(`a${round}`);
+    }
+    // The toy completes an exchange per message, so every DH half mixes one: X's sending half runs
+    // one epoch ahead of the peer until the peer's matching receiving half.
+    expect(a.r.state.rootEpoch).toBeGreaterThanOrEqual(6);
+    expect(Math.abs(a.r.state.rootEpoch - b.r.state.rootEpoch)).toBeLessThanOrEqual(1);
+    expect(toHex(a.r.state.rootKey)).not.toBe(toHex(b.r.state.rootKey));
+    for (const l of late) expect(str(l.to.receive(l.m))).toBe(l.text);
+    // A header that claims the next epoch without the secret held is refused.
+    const s = a.r.state;
+    const chain = s.sendingChain as NonNullable<typeof s.sendingChain>;
+    const liar = new PeerV2(provider, { ...a.r, state: { ...s, sendingChain: { ...chain, epoch: chain.epoch + 1 } } }, alice, bob, {
+      pq: toyPqPort,
+    });
+    a.receive(b.send(text('turn')));
+    const before = b.r;
+    expectCode(() => b.receive(liar.send(text('lie'))), 'PQ_EPOCH_INVALID');
+    expect(b.r).toBe(before);
+  });
+
+  it('without the PQ secret the peer mixed, the next chain does not open (the secret is in the root chain)', () => {
+    const { a, b } = pairV2(provider, toyPqPort);
+    b.receive(a.send(text('start')));
+    // Run until Alice (X of exchange 1) holds Bob's secret and her next chain mixes it.
+    a.receive(b.send(text('carries the secret')));
+    expect(a.r.state.rootEpoch).toBe(1);
+    const m = a.send(text('first message of epoch 1'));
+    // Bob without the secret: his PQ state forgets that he sent it.
+    const forgetful = new PeerV2(provider, { ...b.r, state: { ...b.r.state, pq: [false, 1, 2, null] } }, bob, alice, { pq: toyPqPort });
+    expectCode(() => forgetful.receive(m), 'PQ_EPOCH_INVALID');
+    expect(str(b.receive(m))).toBe('first message of epoch 1');
+    // Bob mixed exchange 1 on receipt; Alice's message also carried exchange 2's secret (the toy is
+    // instant), so Bob's own sending half already mixes exchange 2.
+    expect(b.r.state.rootEpoch).toBe(2);
+    expect(b.r.state.receivingChains.at(-1)?.epoch).toBe(1);
   });
 });

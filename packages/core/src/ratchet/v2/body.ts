@@ -34,8 +34,15 @@ export function decodeBodyV2(bytes: Uint8Array): BodyV2 {
   const f = readArray(decodeCbor(bytes, 'BodyV2', MAX_MESSAGE_BYTES), 'BodyV2', 4);
   return {
     frankingKey: readBytes(f[0], 'body.frankingKey', FRANKING_KEY_BYTES),
-    pq: f[1] as CborValue | null,
+    // Copied: the decoder's byte strings may view the padded plaintext, which decryption wipes.
+    pq: copyCbor(f[1] as CborValue | null),
     plaintext: readBytes(f[2], 'body.plaintext', { max: MAX_PLAINTEXT_BYTES }),
     attestation: readOptional(f[3], (v) => readBytes(v, 'body.attestation', ATTESTATION_BYTES)),
   };
+}
+
+function copyCbor(v: CborValue | null): CborValue | null {
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (Array.isArray(v)) return v.map(copyCbor) as CborValue[];
+  return v;
 }
