@@ -166,7 +166,8 @@ export function ratchetEncryptV2(p: CryptoProvider, r: RatchetV2, input: Encrypt
   const mk = messageKeys(b, chain.chainKey);
   const padded = pad(body);
   const ciphertext = b.aeadSeal(mk.key, mk.nonce, padded, concatBytes(r.associatedData, header, tag));
-  wipe(mk.key, mk.nonce, padded, body, frankingKey);
+  // `body` is not wiped: it may view the CBOR encoder's shared buffer; `padded` holds its copy.
+  wipe(mk.key, mk.nonce, padded, frankingKey);
   const encryptedHeader = sealHeader(b, s.sendingHeaderKey, header, ciphertext, r.associatedData);
   const state: RatchetStateV2 = {
     ...s,
@@ -190,9 +191,10 @@ export interface OpenedHeader {
 }
 
 /**
- * Header trial (formats-v2 §4.6 step 2): the distinct keys among the
- * receiving chains' header keys (newest first), the skipped groups' header
- * keys (newest first), then NHKr; one 60-byte AEAD open each, at most
+ * Header trial (formats-v2 §4.6 step 2, spec/13-ratchet-v2.md §5): the
+ * distinct keys among the newest receiving chain's header key, NHKr, the
+ * older chains' header keys (newest first) and the skipped groups' header
+ * keys (newest first); one 60-byte AEAD open each, at most
  * MAX_HEADER_TRIALS_PER_SESSION. Returns null when none opens: nothing else
  * was computed. Throws only for a header that opened but does not parse
  * (BAD_PUBLIC_KEY, OVERSIZED), which only a holder of the key can produce.
@@ -211,7 +213,17 @@ export function trialOpenHeader(b: CryptoBackend, r: RatchetV2, encryptedHeader:
     const opened = openHeader(b, key, encryptedHeader, nonce, r.associatedData);
     return opened ? { header: decodeHeaderV2(opened), headerBytes: opened, role } : null;
   };
-  for (let i = s.receivingChains.length - 1; i >= 0; i--) {
+  // Order is cost only (the keys are distinct, so at most one opens): the newest chain and NHKr
+  // first, since in-order traffic opens with one of them (same direction, ping-pong: one or two
+  // opens), then the older chains newest first, then the groups of dropped chains.
+  const newest = s.receivingChains.length - 1;
+  if (newest >= 0) {
+    const found = attempt((s.receivingChains[newest] as ReceivingChainV2).headerKey, { kind: 'chain', index: newest });
+    if (found) return found;
+  }
+  const next = attempt(s.nextReceivingHeaderKey, { kind: 'next' });
+  if (next) return next;
+  for (let i = newest - 1; i >= 0; i--) {
     const found = attempt((s.receivingChains[i] as ReceivingChainV2).headerKey, { kind: 'chain', index: i });
     if (found) return found;
   }
@@ -220,7 +232,7 @@ export function trialOpenHeader(b: CryptoBackend, r: RatchetV2, encryptedHeader:
     const found = attempt(group.headerKey, { kind: 'skipped', group });
     if (found) return found;
   }
-  return attempt(s.nextReceivingHeaderKey, { kind: 'next' });
+  return null;
 }
 
 export interface DecryptV2Input {
