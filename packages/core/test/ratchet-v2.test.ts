@@ -60,6 +60,22 @@ describe.each(backends.map((b) => [b.name, b] as const))('ratchet v2 header tria
     expect([...counting.counts.keys()]).toEqual(['aeadOpen']);
   });
 
+  it("a skipped group whose chain is still held shares the chain's header key and is not tried twice", () => {
+    // Every one of 13 turns loses a message: 5 held chains each have a group, 3 more groups of dropped chains.
+    const { a, b } = pairV2(provider);
+    for (let turn = 0; turn < 13; turn++) {
+      a.send(text('never delivered'));
+      b.receive(a.send(text(`a${turn}`)));
+      a.receive(b.send(text(`b${turn}`)));
+    }
+    expect(b.r.state.receivingChains.length).toBe(5);
+    expect(b.r.state.skipped.length).toBe(MAX_SKIPPED_HEADER_KEYS);
+    const counting = countingBackend(backend);
+    const forged = { header: provider.random(60), ciphertext: provider.random(200), frankingTag: provider.random(32), sender: alice };
+    expectCode(() => ratchetDecryptV2(cryptoProvider(counting.backend), b.r, forged), 'HEADER_DECRYPT_FAILED');
+    expect(counting.count('aeadOpen')).toBe(5 + 3 + 1);
+  });
+
   it('a forged message against a full record (current + 40 archived v2 sessions) costs at most 41 x 14 = 574 header opens', () => {
     const hs = new HandshakeStandIn(provider);
     const aliceParty = party(provider);
