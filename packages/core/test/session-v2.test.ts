@@ -239,3 +239,53 @@ function lieAboutSender(record: SessionRecord, accountKey: Uint8Array): SessionR
   current[8] = [accountKey, (current[8] as CborValue[])[1] as number];
   return SessionRecord.deserialize(encodeCbor(f));
 }
+
+describe('stored v2 states out of bounds are BAD_RECORD (spec/13-ratchet-v2.md §8)', () => {
+  const provider = cryptoProvider(backends[0]);
+  const hs = new HandshakeStandIn(provider);
+  const alice = party(provider);
+  const bob = party(provider);
+  const { a, b } = establishV2(hs, alice, bob);
+  hs.deliver(a, alice, sendV2(b, text('turn')));
+  hs.deliver(b, bob, sendV2(a, text('turn')));
+  const good = b.serialize();
+  /** Edits the stored current state (a v2 state) and tries to load the record. */
+  const load = (edit: (state: CborValue[], ratchet: CborValue[]) => void) => {
+    const f = decodeCbor(good, 'r', 1 << 24) as CborValue[];
+    const state = f[2] as CborValue[];
+    edit(state, state[5] as CborValue[]);
+    return () => SessionRecord.deserialize(encodeCbor(f), provider);
+  };
+
+  it('loads unedited, and refuses each out-of-bounds field with BAD_RECORD', () => {
+    expect(toHex(SessionRecord.deserialize(good, provider).serialize())).toBe(toHex(good));
+    const cases: [string, (s: CborValue[], r: CborValue[]) => void, string][] = [
+      ['session version 3', (s) => void (s[0] = 3), 'UNSUPPORTED_VERSION'],
+      ['root epoch 0xffffffff', (_s, r) => void (r[1] = 0xffffffff), 'BAD_RECORD'],
+      ['a sending chain without its header key', (_s, r) => void (r[5] = null), 'BAD_RECORD'],
+      ['header key of 31 bytes', (_s, r) => void (r[6] = new Uint8Array(31)), 'BAD_RECORD'],
+      ['6 receiving chains', (_s, r) => void (r[9] = Array.from({ length: 6 }, () => (r[9] as CborValue[])[0] as CborValue)), 'BAD_RECORD'],
+      [
+        '9 skipped groups',
+        (_s, r) => void (r[10] = Array.from({ length: 9 }, () => [new Uint8Array(32), new Uint8Array(32), [1], new Uint8Array(44)])),
+        'BAD_RECORD',
+      ],
+      [
+        'a group whose packed keys do not match its counters',
+        (_s, r) => void (r[10] = [[new Uint8Array(32), new Uint8Array(32), [1, 2], new Uint8Array(44)]]),
+        'BAD_RECORD',
+      ],
+      [
+        'a repeated counter in a group',
+        (_s, r) => void (r[10] = [[new Uint8Array(32), new Uint8Array(32), [1, 1], new Uint8Array(88)]]),
+        'BAD_RECORD',
+      ],
+      ['versions not ascending', (s) => void (s[9] = [2, 1]), 'BAD_RECORD'],
+      ['empty version set', (s) => void (s[10] = []), 'BAD_RECORD'],
+      ['nine versions', (s) => void (s[10] = [1, 2, 3, 4, 5, 6, 7, 8, 9]), 'BAD_RECORD'],
+      ['a PQ state the PQ ratchet does not read', (_s, r) => void (r[11] = [1, 2, 3]), 'BAD_RECORD'],
+      ['local device id 0x80000000', (s) => void (s[8] = [(s[8] as CborValue[])[0] as CborValue, 0x80000000]), 'BAD_RECORD'],
+    ];
+    for (const [name, edit, code] of cases) expect(codeOf(load(edit)), name).toBe(code);
+  });
+});
