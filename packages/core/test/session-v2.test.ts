@@ -40,6 +40,28 @@ describe.each(backends.map((b) => [b.name, b] as const))('v2 sessions (%s backen
     expectUnchanged(a, () => a.encrypt(text('x')), 'INVALID_STATE');
   });
 
+  it('a repeated PreKeyMessageV2 whose handshake fields or version list were rewritten is DECRYPT_FAILED, unchanged', () => {
+    const hs = new HandshakeStandIn(provider);
+    const alice = party(provider);
+    const bob = party(provider);
+    const a = new SessionRecord(provider);
+    hs.start(a, alice, bob);
+    const b = new SessionRecord(provider);
+    hs.deliver(b, bob, sendV2(a, text('one')));
+    const m2 = sendV2(a, text('two'));
+    const f = decodeCbor(m2.message, 'm', 1 << 22) as CborValue[];
+    for (const [what, index, value] of [
+      ['versions', 8, [1, 2, 3]],
+      ['kemPreKeyId', 6, 9],
+    ] as const) {
+      const g = f.slice();
+      g[index] = value as CborValue;
+      expectUnchanged(b, () => b.decrypt(encodeCbor(g), { frankingTag: m2.frankingTag }), 'DECRYPT_FAILED');
+      void what;
+    }
+    expect(str(b.decrypt(m2.message, { frankingTag: m2.frankingTag }).plaintext)).toBe('two');
+  });
+
   it('keeps ratchet versions apart: a v1 message is never tried on a v2 session, nor the reverse', () => {
     const hs = new HandshakeStandIn(provider);
     const alice = party(provider);

@@ -86,6 +86,23 @@ export function preKeyFieldsBytes(m: Pick<PreKeyMessage, 'initiatorCertificate' 
   ]);
 }
 
+/**
+ * The handshake fields of a PreKeyMessageV2 (all but the embedded message),
+ * encoded, for the responder's repeat check: as v1's plus versions_A, so a
+ * repeat whose version list was rewritten is refused like one with another key.
+ */
+export function preKeyV2FieldsBytes(m: Pick<PreKeyMessageV2, 'initiatorCertificate' | 'use' | 'kemCiphertext' | 'versions'>): Uint8Array {
+  return encodeCbor([
+    certificateToCbor(m.initiatorCertificate),
+    m.use.baseKey,
+    m.use.signedPreKeyId,
+    m.use.oneTimePreKeyId,
+    m.use.kemPreKeyId,
+    m.kemCiphertext,
+    [...m.versions],
+  ]);
+}
+
 export function encodeRatchetMessage(headerBytes: Uint8Array, ciphertext: Uint8Array): Uint8Array {
   return encodeCbor([PROTOCOL_VERSION, MessageType.ratchet, headerBytes, ciphertext]);
 }

@@ -41,6 +41,7 @@ import {
   encodeRatchetMessage,
   encodeRatchetMessageV2,
   preKeyFieldsBytes,
+  preKeyV2FieldsBytes,
 } from './messages.ts';
 import type { SessionStateV1 } from './state.ts';
 import type { SessionStateV2 } from './state-v2.ts';
@@ -242,7 +243,7 @@ export class SessionRecord {
       initiator: false,
       ratchet: input.ratchet.state,
       pendingPreKey: null,
-      preKeyDigest: this.#provider.backend.sha256(preKeyFieldsBytes(message)),
+      preKeyDigest: this.#provider.backend.sha256(preKeyV2FieldsBytes(message)),
       localSender: { accountKey: input.localCertificate.accountKey, deviceId: input.localCertificate.deviceId },
       versions: input.versions,
     };
@@ -367,7 +368,7 @@ export class SessionRecord {
     if (message.type === 'ratchet') return this.#decryptOnExisting(message, null);
     if (message.type === 'ratchet2') return this.#decryptV2(message.header, message.ciphertext, null, context.frankingTag);
     if (message.type === 'prekey2') {
-      const digest = this.#provider.backend.sha256(preKeyFieldsBytes(message));
+      const digest = this.#provider.backend.sha256(preKeyV2FieldsBytes(message));
       const existing = this.#find((s) => s.version === 2 && bytesEqual(s.baseKey, message.use.baseKey));
       if (!existing) {
         // A new v2 session needs the v2 handshake (keys/, handshake/), which calls acceptSessionV2.
