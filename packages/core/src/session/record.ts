@@ -28,7 +28,7 @@ import { PROTOCOL_VERSION } from '../labels.ts';
 import { MAX_ARCHIVED_RATCHET_TRIALS, MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
 import { pad, unpad } from '../ratchet/padding.ts';
 import { commitDecrypted, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet/ratchet.ts';
-import { type PqPort, noPq } from '../ratchet/v2/pq-port.ts';
+import { type PqPort, defaultPqPort } from '../ratchet/v2/pq-port.ts';
 import { type OpenedHeader, type RatchetV2, decryptOpened, ratchetEncryptV2, trialOpenHeader } from '../ratchet/v2/ratchet.ts';
 import {
   type Message,
@@ -55,8 +55,8 @@ const RECORD_TAG = 'parley/session-record';
 export const SESSION_RECORD_VERSION = 2;
 const READABLE_RECORD_VERSIONS = [PROTOCOL_VERSION, SESSION_RECORD_VERSION];
 
-/** The PQ ratchet v2 sessions run: the no-PQ stand-in until core's PQ ratchet is wired (spec/13-ratchet-v2.md §6). */
-const PQ: PqPort = noPq;
+/** The PQ ratchet v2 sessions run (spec/13-ratchet-v2.md §6). */
+const PQ: PqPort = defaultPqPort;
 
 export interface InitiateOptions {
   /** Refuse the bundle unless its certificate names this account (the contact's known key). */

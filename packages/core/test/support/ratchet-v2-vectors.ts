@@ -25,7 +25,7 @@ import { messageKeys } from '../../src/ratchet/kdf.ts';
 import { pad } from '../../src/ratchet/padding.ts';
 import { decodeHeaderV2, encodeHeaderV2 } from '../../src/ratchet/v2/header.ts';
 import { initialHeaderKeys, kdfRoot2 } from '../../src/ratchet/v2/kdf.ts';
-import { type PqPort, noPq } from '../../src/ratchet/v2/pq-port.ts';
+import { type PqPort, defaultPqPort } from '../../src/ratchet/v2/pq-port.ts';
 import {
   type RatchetV2,
   initiateV2,
@@ -93,7 +93,7 @@ interface Party {
   peer: FrankingSender;
 }
 
-export function buildRatchetV2Vectors(backend: CryptoBackend, pq: PqPort = noPq): string {
+export function buildRatchetV2Vectors(backend: CryptoBackend, pq: PqPort = defaultPqPort): string {
   const b = backend;
   const fixed = cryptoProvider(b, deterministicRandom('parley/test-vectors/ratchet-v2/fixed'));
 
@@ -350,7 +350,8 @@ export function buildRatchetV2Vectors(backend: CryptoBackend, pq: PqPort = noPq)
     frankingTag: lie2.frankingTag,
   });
   receive(bob, 'a6');
-  for (let i = 0; i < 3; i++) {
+  // Ping-pong until the first PQ exchange has been mixed on both halves (formats-v2 §5.7: about 20 rounds).
+  for (let i = 0; i < 22; i++) {
     send(bob, `b${4 + i}`, `ping ${i}`);
     receive(alice, `b${4 + i}`);
     send(alice, `a${7 + i}`, `pong ${i}`);

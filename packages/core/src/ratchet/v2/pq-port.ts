@@ -12,7 +12,7 @@
 import type { CborValue } from '../../codec/cbor.ts';
 import type { CryptoBackend } from '../../crypto/backend.ts';
 import type { CryptoProvider } from '../../crypto/provider.ts';
-import { fail } from '../../errors.ts';
+import { pqRatchetPort } from '../../pq/port.ts';
 
 /** A PQ ratchet state, opaque to the ratchet. */
 export type PqState = CborValue;
@@ -50,23 +50,8 @@ export interface PqPort {
 }
 
 /**
- * The port used until the PQ state machine lands: no chunks are ever sent,
- * chunks received are refused, no secret is ever mixed, so every epoch stays
- * 0. Sessions keep the handshake's post-quantum secret at their root (as v1)
- * and gain nothing more; replace it, do not ship it.
+ * The PQ ratchet every v2 session runs: core's ML-KEM-768 chunked exchanges
+ * (pq/port.ts, formats-v2 §5). The ratchet and the record default to it; tests
+ * may pass another port through `RatchetV2Options.pq`.
  */
-export const noPq: PqPort = {
-  name: 'none',
-  initial: () => null,
-  onSend: (_p, state) => ({ state, chunks: null }),
-  onReceive(_b, state, chunks) {
-    if (chunks !== null) fail('PQ_CHUNK_INVALID', 'this implementation runs no PQ ratchet and accepts no chunks');
-    return state;
-  },
-  takeSendSecret: () => null,
-  takeReceiveSecret: () => null,
-  checkStored(v) {
-    if (v !== null) fail('MALFORMED', 'pq: expected null for a session without a PQ ratchet');
-    return null;
-  },
-};
+export const defaultPqPort: PqPort = pqRatchetPort;

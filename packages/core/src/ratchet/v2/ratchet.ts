@@ -29,7 +29,7 @@ import { decodeBodyV2, encodeBodyV2 } from './body.ts';
 import { skipAhead, walkChain } from './chain.ts';
 import { ENCRYPTED_HEADER_BYTES, type HeaderV2, decodeHeaderV2, encodeHeaderV2, headerNonce, openHeader, sealHeader } from './header.ts';
 import { initialHeaderKeys, kdfRoot2 } from './kdf.ts';
-import { type PqPort, noPq } from './pq-port.ts';
+import { type PqPort, defaultPqPort } from './pq-port.ts';
 import { type RatchetStateV2, type ReceivingChainV2, type SkippedGroup, addSkippedV2, removeSkippedV2 } from './state.ts';
 
 const NO_PQ_SECRET = new Uint8Array(0);
@@ -81,7 +81,7 @@ export function initiateV2(p: CryptoProvider, input: InitiateV2Input, options: R
   const dhOut = dh(b, own.privateKey, input.theirRatchetKey);
   const step = kdfRoot2(b, input.sharedSecret, dhOut, NO_PQ_SECRET);
   wipe(dhOut);
-  const pq = options.pq ?? noPq;
+  const pq = options.pq ?? defaultPqPort;
   return {
     associatedData: input.associatedData,
     state: {
@@ -104,7 +104,7 @@ export function initiateV2(p: CryptoProvider, input: InitiateV2Input, options: R
 export function respondV2(p: CryptoProvider, input: RespondV2Input, options: RatchetV2Options = {}): RatchetV2 {
   checkAd(input.associatedData);
   const { hka, nhkb } = initialHeaderKeys(p.backend, input.sharedSecret);
-  const pq = options.pq ?? noPq;
+  const pq = options.pq ?? defaultPqPort;
   return {
     associatedData: input.associatedData,
     state: {
@@ -152,7 +152,7 @@ export function ratchetEncryptV2(p: CryptoProvider, r: RatchetV2, input: Encrypt
   if (!chain || !s.sendingHeaderKey) fail('INVALID_STATE', 'session has no sending chain yet');
   if (chain.counter > MAX_MESSAGE_COUNTER) fail('INVALID_STATE', 'sending chain exhausted');
   const b = p.backend;
-  const pq = options.pq ?? noPq;
+  const pq = options.pq ?? defaultPqPort;
   const frankingKey = p.random(FRANKING_KEY_BYTES);
   const tag = frankingTag(b, frankingKey, input.sender, input.plaintext);
   const pqOut = pq.onSend(p, s.pq);
@@ -273,7 +273,7 @@ export function decryptOpened(
   options: RatchetV2Options = {},
 ): DecryptedV2 {
   const b = p.backend;
-  const pq = options.pq ?? noPq;
+  const pq = options.pq ?? defaultPqPort;
   const s = r.state;
   const h = opened.header;
   const ad = concatBytes(r.associatedData, opened.headerBytes, input.frankingTag);
