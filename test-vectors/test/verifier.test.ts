@@ -24,6 +24,7 @@ describe('independent verifier', () => {
       'reports.json',
       'versions.json',
       'seal.json',
+      'ratchet-v2.json',
     ]);
     for (const r of reports) {
       expect(r.failures, r.file).toEqual([]);

@@ -24,6 +24,7 @@ import { checkPadding } from './checks/padding.mjs';
 import { checkPqChunks } from './checks/pq-chunks.mjs';
 import { checkPqRatchet } from './checks/pq-ratchet.mjs';
 import { checkRatchet } from './checks/ratchet.mjs';
+import { checkRatchetV2 } from './checks/ratchet-v2.mjs';
 import { checkRecords } from './checks/records.mjs';
 import { checkReports } from './checks/reports.mjs';
 import { checkSafetyNumber } from './checks/safety-number.mjs';
@@ -48,6 +49,7 @@ const FILES = [
   'reports.json',
   'versions.json',
   'seal.json',
+  'ratchet-v2.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -71,6 +73,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkReports(files['reports.json']);
   checkVersions(files['versions.json']);
   checkSeal(files['seal.json']);
+  checkRatchetV2(files['ratchet-v2.json']);
   return FILES.map((name) => files[name].finish());
 }
 

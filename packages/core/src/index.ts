@@ -82,7 +82,19 @@ export { type SafetyNumber, safetyNumber, verifyScannedSafetyNumber } from './ke
 export { MAX_ADVERTISED_VERSIONS, SUPPORTED_VERSIONS } from './keys/versions.ts';
 export { pad, unpad, paddedLength } from './ratchet/padding.ts';
 export { type Message, type PreKeyMessage, type RatchetMessage, decodeMessage } from './session/messages.ts';
-export { type DecryptContext, type DecryptResult, type InitiateOptions, SessionRecord } from './session/record.ts';
+export {
+  type DecryptContext,
+  type DecryptResult,
+  type EncryptedMessage,
+  type InitiateOptions,
+  type NewSessionV2,
+  SESSION_RECORD_VERSION,
+  SessionRecord,
+} from './session/record.ts';
+export { type PreKeyMessageV2, type RatchetMessageV2, encodePreKeyMessageV2 } from './session/messages.ts';
+export { type InitiateV2Input, type RatchetV2, type RespondV2Input, initiateV2, respondV2 } from './ratchet/v2/ratchet.ts';
+export { MAX_HEADER_TRIALS_PER_SESSION, MAX_SKIPPED_HEADER_KEYS } from './ratchet/v2/limits.ts';
+export { type FrankingSender, checkFrankingTag, frankingTag } from './franking/tag.ts';
 export * from './group/index.ts';
 export * from './franking/index.ts';
 export * as seal from './seal/index.ts';

@@ -78,9 +78,14 @@ describe('message, bundle, certificate and record decoders', () => {
   const cert = encodeCertificate(bob.device.certificate);
 
   it('rejects unknown versions and message types with their own codes', () => {
+    // Version 2 is a known message version since ratchet v2 (spec/13-ratchet-v2.md §4): a v1
+    // message relabelled 2 is MALFORMED (its 37-byte header is no EncryptedHeader); 3 is unknown.
     const v2 = ratchetMsg.slice();
     v2[1] = 0x02; // [version, ...]: the version is the first array element
-    expect(codeOf(() => decodeMessage(v2))).toBe('UNSUPPORTED_VERSION');
+    expect(codeOf(() => decodeMessage(v2))).toBe('MALFORMED');
+    const v3 = ratchetMsg.slice();
+    v3[1] = 0x03;
+    expect(codeOf(() => decodeMessage(v3))).toBe('UNSUPPORTED_VERSION');
     const t9 = ratchetMsg.slice();
     t9[2] = 0x09;
     expect(codeOf(() => decodeMessage(t9))).toBe('MALFORMED');
@@ -194,7 +199,8 @@ describe('message, bundle, certificate and record decoders', () => {
     const record = a.serialize();
     const f = decodeCbor(record, 'r', 1 << 24) as unknown[];
     expect(codeOf(() => SessionRecord.deserialize(encodeCbor(['parley/other', 1, null, []]), provider))).toBe('BAD_RECORD');
-    expect(codeOf(() => SessionRecord.deserialize(encodeCbor([f[0], 2, null, []] as never), provider))).toBe('UNSUPPORTED_VERSION');
+    // Session records are at version 2 (spec/13-ratchet-v2.md §8): 3 is the unknown one.
+    expect(codeOf(() => SessionRecord.deserialize(encodeCbor([f[0], 3, null, []] as never), provider))).toBe('UNSUPPORTED_VERSION');
     expect(codeOf(() => SessionRecord.deserialize(record.subarray(0, record.length - 1), provider))).toBe('BAD_RECORD');
     const store = bob.prekeys.serialize();
     expect(codeOf(() => PreKeyStore.deserialize(store.subarray(0, 100), bob.device, provider))).toBe('BAD_RECORD');

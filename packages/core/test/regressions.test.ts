@@ -138,7 +138,8 @@ describe('spec review regressions', () => {
     const f = decodeCbor(encodeCertificate(party(provider).device.certificate), 'c', 4096) as unknown[];
     expect(codeOf(() => decodeCertificate(encodeCbor([2, ...f.slice(1), 'extension'] as never)))).toBe('UNSUPPORTED_VERSION');
     const record = decodeCbor(new SessionRecord(provider).serialize(), 'r', 4096) as unknown[];
-    expect(codeOf(() => SessionRecord.deserialize(encodeCbor([record[0], 2, null, [], 'more'] as never), provider))).toBe(
+    // Record version 2 is current (spec/13-ratchet-v2.md §8), so 3 is the future one.
+    expect(codeOf(() => SessionRecord.deserialize(encodeCbor([record[0], 3, null, [], 'more'] as never), provider))).toBe(
       'UNSUPPORTED_VERSION',
     );
   });

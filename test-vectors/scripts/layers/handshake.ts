@@ -268,7 +268,8 @@ function preKeyMessageGroup(cast: Cast, withOneTime: FirstMessage, withoutOneTim
         setField(m, [1], MessageType.group),
         'MALFORMED',
       ),
-      invalid('version 2', setField(m, [0], 2), 'UNSUPPORTED_VERSION'),
+      invalid('version 3', setField(m, [0], 3), 'UNSUPPORTED_VERSION'),
+      invalid('a v1 PreKeyMessage relabelled version 2 (9 fields; PreKeyMessageV2 has 10)', setField(m, [0], 2), 'MALFORMED'),
       invalid(
         'embedded RatchetMessage of version 2',
         editInner([0], () => 2),

@@ -257,6 +257,7 @@ class Conversation {
     if (!m) throw new Error(`no message ${name}`);
     const decoded = decodeMessage(m.bytes);
     const inner = decoded.type === 'prekey' ? decoded.message : decoded;
+    if (inner.type !== 'ratchet') throw new Error(`receive ${name}: not a v1 message`);
     const existing = this.records[recipient];
     const before: RatchetState = existing
       ? currentSession(existing).ratchet
@@ -604,7 +605,14 @@ function deliveryGroup(cast: Cast, run: ConversationRun): TestGroup {
       ),
       deliver('header counter 2^32 written as a float64', afterA3, 'responder', withHeader('a4', a3Key, 3, 2 ** 32), 'MALFORMED'),
       deliver('last byte cut off', afterA3, 'responder', truncate(msg('a4')), 'MALFORMED'),
-      deliver('version 2', afterA3, 'responder', setField(msg('a4'), [0], 2), 'UNSUPPORTED_VERSION'),
+      deliver('version 3', afterA3, 'responder', setField(msg('a4'), [0], 3), 'UNSUPPORTED_VERSION'),
+      deliver(
+        'a v1 message relabelled version 2 (its 37-byte header is no EncryptedHeader)',
+        afterA3,
+        'responder',
+        setField(msg('a4'), [0], 2),
+        'MALFORMED',
+      ),
       deliver(
         'header counter 0xffffffff (a sender never uses it, so a header may not carry it)',
         afterA3,

@@ -3,6 +3,9 @@ import { utf8 } from './hex.mjs';
 
 export const VERSION = 1;
 
+/** Session records are at format version 2 (spec/13-ratchet-v2.md §8); other records stay at 1. */
+export const SESSION_RECORD_VERSION = 2;
+
 export const Label = {
   deviceCertificate: 'Parley v1 device certificate',
   signedPreKey: 'Parley v1 signed prekey',

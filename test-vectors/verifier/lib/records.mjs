@@ -5,7 +5,7 @@
  * BAD_RECORD (an unknown version stays UNSUPPORTED_VERSION).
  */
 import { decode, encode, readArray, readBool, readBytes, readOptional, readTag, readUint, readVersion } from './cbor.mjs';
-import { Limits, RecordTag, Sizes, VERSION } from './constants.mjs';
+import { Limits, RecordTag, SESSION_RECORD_VERSION, Sizes, VERSION } from './constants.mjs';
 import { ProtocolError, fail } from './errors.mjs';
 import { initiate, respond } from './handshake.mjs';
 import { equal, fromHex, toHex } from './hex.mjs';
@@ -437,15 +437,31 @@ export class SessionRecord {
     throw first;
   }
 
+  /** Record version 2 (spec/13-ratchet-v2.md §8): every state starts with its ratchet version; this verifier's states are v1. */
   encode() {
-    return encode([RecordTag.sessionRecord, VERSION, this.current ? sessionArray(this.current) : null, this.previous.map(sessionArray)]);
+    const state = (s) => [1, ...sessionArray(s)];
+    return encode([RecordTag.sessionRecord, SESSION_RECORD_VERSION, this.current ? state(this.current) : null, this.previous.map(state)]);
   }
 
+  /** Loads record version 1 (bare v1 states) and 2 (versioned states; only v1 states are run here). */
   static load(bytes) {
     return asRecord('SessionRecord', () => {
-      const f = readRecordHead(bytes, 'SessionRecord', RecordTag.sessionRecord, 4);
-      const current = readOptional(f[2], sessionFromArray);
-      const previous = readArray(f[3], 'previous', { min: 0, max: Limits.MAX_ARCHIVED_SESSIONS }).map(sessionFromArray);
+      const f = decode(bytes, 'SessionRecord', Limits.MAX_RECORD_BYTES);
+      if (!Array.isArray(f) || f.length < 2) fail('MALFORMED', 'SessionRecord: not a record');
+      readTag(f[0], 'SessionRecord', RecordTag.sessionRecord);
+      if (typeof f[1] !== 'number' || !Number.isInteger(f[1])) fail('MALFORMED', 'SessionRecord: version is not an integer');
+      if (f[1] !== 1 && f[1] !== SESSION_RECORD_VERSION) fail('UNSUPPORTED_VERSION', `SessionRecord: version ${f[1]}`);
+      readArray(f, 'SessionRecord', 4);
+      const read =
+        f[1] === 1
+          ? sessionFromArray
+          : (v) => {
+              const sf = readArray(v, 'SessionState', { min: 1, max: 11 });
+              if (sf[0] !== 1) fail('UNSUPPORTED_VERSION', 'SessionState: only ratchet v1 states are checked by this loader');
+              return sessionFromArray(sf.slice(1));
+            };
+      const current = readOptional(f[2], read);
+      const previous = readArray(f[3], 'previous', { min: 0, max: Limits.MAX_ARCHIVED_SESSIONS }).map(read);
       return new SessionRecord(current, previous);
     });
   }

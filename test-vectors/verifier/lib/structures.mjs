@@ -169,11 +169,22 @@ export function preKeyFieldsBytes(m) {
 export function decodeMessage(bytes, only = null) {
   const f = decode(bytes, 'Message', Limits.MAX_MESSAGE_BYTES);
   if (!Array.isArray(f) || f.length < 2) fail('MALFORMED', 'Message: no version and type');
+  if (f[0] === 2 && only === null && f[1] === MessageType.ratchet) return ratchetV2FromFields(f);
+  // PreKeyMessageV2 has 10 fields (formats-v2 §3.2); its handshake is checked by versions.json.
+  if (f[0] === 2 && only === null && f[1] === MessageType.preKey) readArray(f, 'PreKeyMessageV2', 10);
   readVersion(f[0], 'Message');
   if (only !== null && f[1] !== only) fail('MALFORMED', 'embedded message is not a RatchetMessage');
   if (f[1] === MessageType.ratchet) return ratchetFromFields(f);
   if (f[1] === MessageType.preKey) return preKeyFromFields(f);
   fail('MALFORMED', 'Message: unknown type');
+}
+
+/** RatchetMessageV2 = [2, 2, EncryptedHeader: bstr .size 60, ciphertext: bstr (>= 16)] (spec/13-ratchet-v2.md §4). */
+export function ratchetV2FromFields(f) {
+  readArray(f, 'RatchetMessageV2', 4);
+  const header = readBytes(f[2], 'header', 60);
+  const ciphertext = readBytes(f[3], 'ciphertext', { min: Sizes.tag, max: Limits.MAX_MESSAGE_BYTES });
+  return { type: 'ratchet2', header, ciphertext };
 }
 
 function ratchetFromFields(f) {

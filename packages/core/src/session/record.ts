@@ -7,6 +7,11 @@
  * `encrypt` and `decrypt` are transactions: they compute a whole new record
  * from the old one (the ratchet transitions are pure) and swap it in only on
  * success, so any failure leaves the record exactly as it was, byte for byte.
+ *
+ * A record holds sessions of ratchet version 1 and 2 (spec/13-ratchet-v2.md
+ * §8). A message is tried only on sessions of its own version; a v2 message
+ * goes to the first session (current, then archived) one of whose header
+ * keys opens its header, and only there is anything else computed.
  */
 import { bytesEqual, toHex, wipe } from '../bytes.ts';
 import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
@@ -23,17 +28,35 @@ import { PROTOCOL_VERSION } from '../labels.ts';
 import { MAX_ARCHIVED_RATCHET_TRIALS, MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES, MAX_RECORD_BYTES } from '../limits.ts';
 import { pad, unpad } from '../ratchet/padding.ts';
 import { commitDecrypted, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet/ratchet.ts';
+import { type PqPort, defaultPqPort } from '../ratchet/v2/pq-port.ts';
+import { type OpenedHeader, type RatchetV2, decryptOpened, ratchetEncryptV2, trialOpenHeader } from '../ratchet/v2/ratchet.ts';
 import {
   type Message,
+  type PreKeyMessageV2,
   type RatchetMessage,
+  type RatchetMessageV2,
   decodeMessage,
   encodePreKeyMessage,
+  encodePreKeyMessageV2,
   encodeRatchetMessage,
+  encodeRatchetMessageV2,
   preKeyFieldsBytes,
+  preKeyV2FieldsBytes,
 } from './messages.ts';
-import { type SessionState, sessionFromCbor, sessionToCbor } from './state.ts';
+import type { SessionStateV1 } from './state.ts';
+import type { SessionStateV2 } from './state-v2.ts';
+import { type SessionState, storedSessionFromCbor, storedSessionToCbor } from './stored.ts';
 
 const RECORD_TAG = 'parley/session-record';
+/**
+ * Record format version. 2: every state carries its ratchet version
+ * (spec/13-ratchet-v2.md §8); records of version 1 still load and are saved as 2.
+ */
+export const SESSION_RECORD_VERSION = 2;
+const READABLE_RECORD_VERSIONS = [PROTOCOL_VERSION, SESSION_RECORD_VERSION];
+
+/** The PQ ratchet v2 sessions run (spec/13-ratchet-v2.md §6). */
+const PQ: PqPort = defaultPqPort;
 
 export interface InitiateOptions {
   /** Refuse the bundle unless its certificate names this account (the contact's known key). */
@@ -66,6 +89,8 @@ export interface DecryptContext {
   minVersion?: number;
   /** Versions this device offers (default: all it implements); the pin binds only up to the highest. */
   localVersions?: readonly number[];
+  /** A v2 message's franking tag, delivered beside it (formats-v2 §4.3); required for v2 messages. */
+  frankingTag?: Uint8Array;
 }
 
 export interface DecryptResult {
@@ -76,6 +101,32 @@ export interface DecryptResult {
   readonly newSession: boolean;
   /** The prekeys a new session used (the one-time ones are now deleted from the store). */
   readonly usedPreKeys: PreKeyUse | null;
+  /** Ratchet version of the session that decrypted the message. */
+  readonly version: 1 | 2;
+  /** v2: the franking key from the body (kept with the message for reporting, formats-v2 §3.4); null in v1. */
+  readonly frankingKey: Uint8Array | null;
+  /** v2: the sender attestation of a sealed send, if any. */
+  readonly attestation: Uint8Array | null;
+}
+
+/** What `encryptWithTag` returns: the message and, for a v2 session, the franking tag to send beside it. */
+export interface EncryptedMessage {
+  readonly message: Uint8Array;
+  readonly frankingTag: Uint8Array | null;
+}
+
+/**
+ * A new v2 session, as the v2 handshake hands it over (initiator side):
+ * the ratchet from `initiateV2`, and what the PreKeyMessageV2 repeats.
+ */
+export interface NewSessionV2 {
+  readonly remoteCertificate: DeviceCertificate;
+  readonly localCertificate: DeviceCertificate;
+  readonly ratchet: RatchetV2;
+  readonly baseKey: Uint8Array;
+  readonly use: PreKeyUse;
+  readonly kemCiphertext: Uint8Array;
+  readonly versions: { readonly local: readonly number[]; readonly remote: readonly number[] };
 }
 
 interface RecordState {
@@ -130,6 +181,7 @@ export class SessionRecord {
     const ratchet = initInitiator(p, hs.sharedSecret, hs.bundle.signedPreKey.publicKey, generateDhKeyPair(p));
     wipe(hs.sharedSecret);
     const session: SessionState = {
+      version: 1,
       remoteCertificate: hs.bundle.certificate,
       associatedData: hs.associatedData,
       baseKey: hs.baseKey.publicKey,
@@ -145,6 +197,84 @@ export class SessionRecord {
       preKeyDigest: null,
     };
     this.#state = withCurrent(this.#state, session);
+  }
+
+  /**
+   * Starts a v2 session (wiring point of the v2 handshake, formats-v2 §3.2):
+   * `ratchet` comes from `initiateV2` with the v2 SK and AD2. The session
+   * becomes current (the old one is archived) and sends PreKeyMessageV2s
+   * until the peer answers.
+   */
+  startSessionV2(input: NewSessionV2, options: Pick<InitiateOptions, 'allowIdentityChange'> = {}): void {
+    const current = this.#state.current;
+    if (current && !samePeer(current.remoteCertificate, input.remoteCertificate) && !options.allowIdentityChange) {
+      fail('IDENTITY_MISMATCH', "session names another account or device than this record's peer", {
+        deviceId: input.remoteCertificate.deviceId,
+      });
+    }
+    const session: SessionStateV2 = {
+      version: 2,
+      remoteCertificate: input.remoteCertificate,
+      associatedData: input.ratchet.associatedData,
+      baseKey: input.baseKey,
+      initiator: true,
+      ratchet: input.ratchet.state,
+      pendingPreKey: {
+        localCertificate: input.localCertificate,
+        signedPreKeyId: input.use.signedPreKeyId,
+        oneTimePreKeyId: input.use.oneTimePreKeyId,
+        kemPreKeyId: input.use.kemPreKeyId,
+        kemCiphertext: input.kemCiphertext,
+      },
+      preKeyDigest: null,
+      localSender: { accountKey: input.localCertificate.accountKey, deviceId: input.localCertificate.deviceId },
+      versions: input.versions,
+    };
+    this.#state = withCurrent(this.#state, session);
+  }
+
+  /**
+   * Accepts the first PreKeyMessageV2 of a new v2 session (wiring point of
+   * the v2 handshake): `ratchet` comes from `respondV2` with the v2 SK and
+   * AD2 the responder derived for `message`. Decrypts the embedded message
+   * on it and, only on success, makes the session current and consumes the
+   * one-time prekeys. On any failure nothing changes.
+   */
+  acceptSessionV2(
+    message: PreKeyMessageV2,
+    input: { ratchet: RatchetV2; localCertificate: DeviceCertificate; versions: NewSessionV2['versions']; frankingTag: Uint8Array },
+    prekeys: PreKeyStore,
+    options: Pick<DecryptContext, 'allowIdentityChange'> = {},
+  ): DecryptResult {
+    const current = this.#state.current;
+    const sender = message.initiatorCertificate;
+    if (current && !samePeer(current.remoteCertificate, sender) && !options.allowIdentityChange) {
+      fail('IDENTITY_MISMATCH', "message is from another account or device than this record's peer", { deviceId: sender.deviceId });
+    }
+    const fresh: SessionStateV2 = {
+      version: 2,
+      remoteCertificate: sender,
+      associatedData: input.ratchet.associatedData,
+      baseKey: message.use.baseKey,
+      initiator: false,
+      ratchet: input.ratchet.state,
+      pendingPreKey: null,
+      preKeyDigest: this.#provider.backend.sha256(preKeyV2FieldsBytes(message)),
+      localSender: { accountKey: input.localCertificate.accountKey, deviceId: input.localCertificate.deviceId },
+      versions: input.versions,
+    };
+    const opened = trialOpenHeader(this.#provider.backend, ratchetOf(fresh), message.message.header, message.message.ciphertext);
+    if (!opened) fail('HEADER_DECRYPT_FAILED', "the first message's header does not open under the new session's keys");
+    const out = this.#decryptV2On(fresh, opened, message.message, input.frankingTag);
+    // Commit: the record, then the prekey store. Neither changed before this point.
+    this.#state = withCurrent(this.#state, out.session);
+    consumePreKeys(prekeys, message.use);
+    return { ...out.result, newSession: true, usedPreKeys: message.use };
+  }
+
+  /** Ratchet version of the current session (1 or 2), null without one; shown to users (formats-v2 §3.3). */
+  get sessionVersion(): 1 | 2 | null {
+    return this.#state.current?.version ?? null;
   }
 
   get hasSession(): boolean {
@@ -180,12 +310,25 @@ export class SessionRecord {
     return this.#state.current?.pendingPreKey != null;
   }
 
-  /** Encrypts with the current session. Throws NO_SESSION without one. */
+  /**
+   * Encrypts with the current session. Throws NO_SESSION without one, and
+   * INVALID_STATE on a v2 session, whose franking tag must travel beside the
+   * message: use `encryptWithTag` there.
+   */
   encrypt(plaintext: Uint8Array): Uint8Array {
+    if (this.#state.current?.version === 2) {
+      fail('INVALID_STATE', "a v2 session's messages carry a franking tag beside them: use encryptWithTag");
+    }
+    return this.encryptWithTag(plaintext).message;
+  }
+
+  /** Encrypts with the current session of either version; a v2 message comes with its franking tag. */
+  encryptWithTag(plaintext: Uint8Array): EncryptedMessage {
     if (!(plaintext instanceof Uint8Array)) throw new TypeError('"plaintext" expected Uint8Array');
     if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new RangeError(`"plaintext" exceeds ${MAX_PLAINTEXT_BYTES} bytes`);
     const current = this.#state.current;
     if (!current) fail('NO_SESSION', 'no session with this device');
+    if (current.version === 2) return this.#encryptV2(current, plaintext);
     const out = ratchetEncrypt(this.#provider, current.ratchet, pad(plaintext), current.associatedData);
     const inner = encodeRatchetMessage(out.headerBytes, out.ciphertext);
     const pending = current.pendingPreKey;
@@ -203,7 +346,29 @@ export class SessionRecord {
         )
       : inner;
     this.#state = { ...this.#state, current: { ...current, ratchet: out.state } };
-    return message;
+    return { message, frankingTag: null };
+  }
+
+  #encryptV2(current: SessionStateV2, plaintext: Uint8Array): EncryptedMessage {
+    const out = ratchetEncryptV2(this.#provider, ratchetOf(current), { plaintext, sender: current.localSender }, { pq: PQ });
+    const inner = encodeRatchetMessageV2(out.header, out.ciphertext);
+    const pending = current.pendingPreKey;
+    const message = pending
+      ? encodePreKeyMessageV2(
+          pending.localCertificate,
+          {
+            baseKey: current.baseKey,
+            signedPreKeyId: pending.signedPreKeyId,
+            oneTimePreKeyId: pending.oneTimePreKeyId,
+            kemPreKeyId: pending.kemPreKeyId,
+          },
+          pending.kemCiphertext,
+          current.versions.local,
+          inner,
+        )
+      : inner;
+    this.#state = { ...this.#state, current: { ...current, ratchet: out.state } };
+    return { message, frankingTag: out.frankingTag };
   }
 
   /**
@@ -217,11 +382,25 @@ export class SessionRecord {
   decrypt(bytes: Uint8Array, context: DecryptContext = {}): DecryptResult {
     const message: Message = decodeMessage(bytes);
     if (message.type === 'ratchet') return this.#decryptOnExisting(message, null);
+    if (message.type === 'ratchet2') return this.#decryptV2(message.header, message.ciphertext, null, context.frankingTag);
+    if (message.type === 'prekey2') {
+      const digest = this.#provider.backend.sha256(preKeyV2FieldsBytes(message));
+      const existing = this.#find((s) => s.version === 2 && bytesEqual(s.baseKey, message.use.baseKey));
+      if (!existing) {
+        // A new v2 session needs the v2 handshake (keys/, handshake/), which calls acceptSessionV2.
+        fail('NO_SESSION', 'a new v2 session is accepted through acceptSessionV2 by the v2 handshake');
+      }
+      if (!existing.preKeyDigest || !bytesEqual(existing.preKeyDigest, digest)) {
+        fail('DECRYPT_FAILED', 'PreKeyMessage handshake fields differ from those of its session');
+      }
+      return this.#decryptV2(message.message.header, message.message.ciphertext, existing, context.frankingTag);
+    }
 
     const p = this.#provider;
     const preKeyDigest = p.backend.sha256(preKeyFieldsBytes(message));
     const existing = this.#find((s) => bytesEqual(s.baseKey, message.use.baseKey));
     if (existing) {
+      if (existing.version !== 1) fail('DECRYPT_FAILED', 'a v1 PreKeyMessage names a v2 session');
       // A repeat of the PreKeyMessage that created this session: its handshake fields must be the same.
       if (!existing.preKeyDigest || !bytesEqual(existing.preKeyDigest, preKeyDigest)) {
         fail('DECRYPT_FAILED', 'PreKeyMessage handshake fields differ from those of its session');
@@ -248,6 +427,7 @@ export class SessionRecord {
     );
     const plaintext = unpad(decrypted.plaintext);
     const session: SessionState = {
+      version: 1,
       remoteCertificate: sender,
       associatedData: hs.associatedData,
       baseKey: message.use.baseKey,
@@ -259,7 +439,7 @@ export class SessionRecord {
     // Commit: the record, then the prekey store. Neither changed before this point.
     this.#state = withCurrent(this.#state, session);
     consumePreKeys(prekeys, message.use);
-    return { plaintext, sender, newSession: true, usedPreKeys: message.use };
+    return { plaintext, sender, newSession: true, usedPreKeys: message.use, version: 1, frankingKey: null, attestation: null };
   }
 
   #find(match: (s: SessionState) => boolean): SessionState | null {
@@ -277,9 +457,10 @@ export class SessionRecord {
    * initiation). A forged message so costs a bounded number of DH steps,
    * not one per archived session.
    */
-  #decryptOnExisting(message: RatchetMessage, only: SessionState | null): DecryptResult {
+  #decryptOnExisting(message: RatchetMessage, only: SessionStateV1 | null): DecryptResult {
     const { current, previous } = this.#state;
-    const first = only ?? current;
+    // A v1 message is tried on v1 sessions only (the version of a session never changes).
+    const first = only ?? (current?.version === 1 ? current : null);
     let firstError: unknown = null;
     if (first) {
       try {
@@ -291,8 +472,9 @@ export class SessionRecord {
       if (only) throw firstError;
     }
     // Archived sessions are examined only when the current one fails (the common case never looks at them).
-    for (let i = 0; i < previous.length; i++) {
-      const session = previous[i] as SessionState;
+    const archivedV1 = previous.filter((s): s is SessionStateV1 => s.version === 1);
+    for (let i = 0; i < archivedV1.length; i++) {
+      const session = archivedV1[i] as SessionStateV1;
       if (i >= MAX_ARCHIVED_RATCHET_TRIALS && !knowsRatchetKey(session, message.header.ratchetKey)) continue;
       try {
         return this.#commitOn(session, message);
@@ -306,7 +488,7 @@ export class SessionRecord {
   }
 
   /** Decrypts `message` on `session` and, on success, makes the result the record's state. */
-  #commitOn(session: SessionState, message: RatchetMessage): DecryptResult {
+  #commitOn(session: SessionStateV1, message: RatchetMessage): DecryptResult {
     const out = ratchetDecrypt(
       this.#provider,
       session.ratchet,
@@ -319,24 +501,99 @@ export class SessionRecord {
     // The peer answered on this session, so it holds it: stop sending PreKeyMessages.
     const updated: SessionState = { ...session, ratchet: commitDecrypted(out), pendingPreKey: null };
     this.#state = session === this.#state.current ? { ...this.#state, current: updated } : promote(this.#state, session, updated);
-    return { plaintext, sender: session.remoteCertificate, newSession: false, usedPreKeys: null };
+    return {
+      plaintext,
+      sender: session.remoteCertificate,
+      newSession: false,
+      usedPreKeys: null,
+      version: 1,
+      frankingKey: null,
+      attestation: null,
+    };
+  }
+
+  /**
+   * A v2 message (formats-v2 §4.6, across sessions 04 §6.3): header trial on
+   * `only`, or on the current and then every archived v2 session, at most
+   * MAX_HEADER_TRIALS_PER_SESSION opens each; the first session whose key
+   * opens the header is the only one on which anything else runs.
+   */
+  #decryptV2(header: Uint8Array, ciphertext: Uint8Array, only: SessionState | null, frankingTag: Uint8Array | undefined): DecryptResult {
+    if (!(frankingTag instanceof Uint8Array) || frankingTag.length !== 32) {
+      fail('MALFORMED', 'a v2 message needs the 32-byte franking tag delivered beside it');
+    }
+    const { current, previous } = this.#state;
+    const candidates = (only ? [only] : current ? [current, ...previous] : [...previous]).filter(
+      (s): s is SessionStateV2 => s.version === 2,
+    );
+    if (candidates.length === 0) fail('NO_SESSION', 'no v2 session with this device');
+    const b = this.#provider.backend;
+    for (const session of candidates) {
+      const opened = trialOpenHeader(b, ratchetOf(session), header, ciphertext);
+      if (!opened) continue;
+      const out = this.#decryptV2On(session, opened, { header, ciphertext }, frankingTag);
+      const state = this.#state;
+      this.#state = session === state.current ? { ...state, current: out.session } : promote(state, session, out.session);
+      return out.result;
+    }
+    fail('HEADER_DECRYPT_FAILED', 'no header key of any session with this device opens the header', { sessions: candidates.length });
+  }
+
+  /** Steps 3-8 on one v2 session; returns the updated session without committing it. */
+  #decryptV2On(
+    session: SessionStateV2,
+    opened: OpenedHeader,
+    message: Pick<RatchetMessageV2, 'header' | 'ciphertext'>,
+    frankingTag: Uint8Array,
+  ): { session: SessionStateV2; result: DecryptResult } {
+    const out = decryptOpened(
+      this.#provider,
+      ratchetOf(session),
+      opened,
+      {
+        header: message.header,
+        ciphertext: message.ciphertext,
+        frankingTag,
+        sender: { accountKey: session.remoteCertificate.accountKey, deviceId: session.remoteCertificate.deviceId },
+      },
+      { pq: PQ },
+    );
+    // The peer answered on this session, so it holds it: stop sending PreKeyMessages.
+    return {
+      session: { ...session, ratchet: out.state, pendingPreKey: null },
+      result: {
+        plaintext: out.plaintext,
+        sender: session.remoteCertificate,
+        newSession: false,
+        usedPreKeys: null,
+        version: 2,
+        frankingKey: out.frankingKey,
+        attestation: out.attestation,
+      },
+    };
   }
 
   serialize(): Uint8Array {
     const { current, previous } = this.#state;
-    return encodeCbor([RECORD_TAG, PROTOCOL_VERSION, current ? sessionToCbor(current) : null, previous.map(sessionToCbor)]);
+    return encodeCbor([
+      RECORD_TAG,
+      SESSION_RECORD_VERSION,
+      current ? storedSessionToCbor(current) : null,
+      previous.map(storedSessionToCbor),
+    ]);
   }
 
   /** Loads a record; anything malformed is BAD_RECORD (unknown versions UNSUPPORTED_VERSION), never a partial load. */
   static deserialize(bytes: Uint8Array, provider?: CryptoProvider): SessionRecord {
     const record = new SessionRecord(provider);
     try {
-      const f = readVersionedArray(decodeCbor(bytes, 'SessionRecord', MAX_RECORD_BYTES), 'SessionRecord', [PROTOCOL_VERSION], 4, {
+      const f = readVersionedArray(decodeCbor(bytes, 'SessionRecord', MAX_RECORD_BYTES), 'SessionRecord', READABLE_RECORD_VERSIONS, 4, {
         versionIndex: 1,
         tag: RECORD_TAG,
       });
-      const current = readOptional(f[2], sessionFromCbor);
-      const previous = readArray(f[3], 'previous', { min: 0, max: MAX_ARCHIVED_SESSIONS }).map(sessionFromCbor);
+      const read = (v: unknown) => storedSessionFromCbor(v, f[1] as number, PQ);
+      const current = readOptional(f[2], read);
+      const previous = readArray(f[3], 'previous', { min: 0, max: MAX_ARCHIVED_SESSIONS }).map(read);
       record.#state = { current, previous };
     } catch (e) {
       throw asRecordError(e, 'SessionRecord');
@@ -360,7 +617,11 @@ function samePeer(a: DeviceCertificate, b: DeviceCertificate): boolean {
   return a.deviceId === b.deviceId && bytesEqual(a.accountKey, b.accountKey);
 }
 
-function knowsRatchetKey(s: SessionState, ratchetKey: Uint8Array): boolean {
+function ratchetOf(s: SessionStateV2): RatchetV2 {
+  return { associatedData: s.associatedData, state: s.ratchet };
+}
+
+function knowsRatchetKey(s: SessionStateV1, ratchetKey: Uint8Array): boolean {
   if (s.ratchet.receivingChains.some((c) => bytesEqual(c.ratchetKey, ratchetKey))) return true;
   if (s.ratchet.skipped.size === 0) return false;
   const prefix = `${toHex(ratchetKey)}:`;

@@ -1,7 +1,13 @@
 /**
- * One session's state and its stored form. spec/05-wire-format.md §6.5.
+ * One session's state and its stored form. spec/05-wire-format.md §6.5,
+ * spec/13-ratchet-v2.md §8 (record version 2).
  *
- *   SessionState = [remoteCertificate, associatedData, baseKey, initiator,
+ * In a record of version 2 every state starts with its version:
+ *   SessionState (v1 in a v2 record) = [1, ...the seven v1 fields below]
+ *   SessionState (v2)                = see state-v2.ts
+ * A record of version 1 holds v1 states without the leading version.
+ *
+ *   SessionState v1 fields = [remoteCertificate, associatedData, baseKey, initiator,
  *                   ratchet, pendingPreKey / null, preKeyDigest / null]
  *   ratchet      = [rootKey, sendingPrivate, sendingPublic, [chainKey, counter] / null,
  *                   previousCounter, [[ratchetKey, chainKey, counter]...],
@@ -27,7 +33,8 @@ export interface PendingPreKey {
   readonly kemCiphertext: Uint8Array;
 }
 
-export interface SessionState {
+export interface SessionStateV1 {
+  readonly version: 1;
   readonly remoteCertificate: DeviceCertificate;
   readonly associatedData: Uint8Array;
   /** The initiator's ephemeral key EK_A: names the session. */
@@ -39,14 +46,14 @@ export interface SessionState {
   readonly preKeyDigest: Uint8Array | null;
 }
 
-export function sessionToCbor(s: SessionState): CborValue {
+/** The v1 fields of a v1 state (in a v2 record they follow the version). */
+export function sessionToCbor(s: SessionStateV1): CborValue[] {
   const r = s.ratchet;
   const skipped: CborValue[] = [];
   for (const [id, mk] of r.skipped) {
     const [hex, counter] = id.split(':') as [string, string];
     skipped.push([fromHex(hex), Number(counter), mk.key, mk.nonce]);
   }
-  const p = s.pendingPreKey;
   return [
     certificateToCbor(s.remoteCertificate),
     s.associatedData,
@@ -61,12 +68,13 @@ export function sessionToCbor(s: SessionState): CborValue {
       r.receivingChains.map((c) => [c.ratchetKey, c.chainKey, c.counter]),
       skipped,
     ],
-    p ? [certificateToCbor(p.localCertificate), p.signedPreKeyId, p.oneTimePreKeyId, p.kemPreKeyId, p.kemCiphertext] : null,
+    pendingToCbor(s.pendingPreKey),
     s.preKeyDigest,
   ];
 }
 
-export function sessionFromCbor(v: unknown): SessionState {
+/** Reads the seven v1 fields (a record v1 state, or a v2 record's v1 state without its version). */
+export function sessionFromCbor(v: unknown): SessionStateV1 {
   const f = readArray(v, 'SessionState', 7);
   const r = readArray(f[4], 'RatchetState', 7);
   const receivingChains: ReceivingChain[] = readArray(r[5], 'receivingChains', { min: 0, max: MAX_RECEIVER_CHAINS }).map((c) => {
@@ -97,21 +105,30 @@ export function sessionFromCbor(v: unknown): SessionState {
     skipped,
   };
   return {
+    version: 1,
     remoteCertificate: certificateFromCbor(f[0]),
     associatedData: readBytes(f[1], 'associatedData', 32),
     baseKey: readBytes(f[2], 'baseKey', 32),
     initiator: readBool(f[3], 'initiator'),
     ratchet,
-    pendingPreKey: readOptional(f[5], (pv) => {
-      const pf = readArray(pv, 'PendingPreKey', 5);
-      return {
-        localCertificate: certificateFromCbor(pf[0]),
-        signedPreKeyId: readUint(pf[1], 'signedPreKeyId'),
-        oneTimePreKeyId: readOptional(pf[2], (x) => readUint(x, 'oneTimePreKeyId')),
-        kemPreKeyId: readUint(pf[3], 'kemPreKeyId'),
-        kemCiphertext: readBytes(pf[4], 'kemCiphertext', MLKEM768_CIPHERTEXT_BYTES),
-      };
-    }),
+    pendingPreKey: pendingFromCbor(f[5]),
     preKeyDigest: readOptional(f[6], (d) => readBytes(d, 'preKeyDigest', 32)),
   };
+}
+
+export function pendingToCbor(p: PendingPreKey | null): CborValue {
+  return p ? [certificateToCbor(p.localCertificate), p.signedPreKeyId, p.oneTimePreKeyId, p.kemPreKeyId, p.kemCiphertext] : null;
+}
+
+export function pendingFromCbor(v: unknown): PendingPreKey | null {
+  return readOptional(v, (pv) => {
+    const pf = readArray(pv, 'PendingPreKey', 5);
+    return {
+      localCertificate: certificateFromCbor(pf[0]),
+      signedPreKeyId: readUint(pf[1], 'signedPreKeyId'),
+      oneTimePreKeyId: readOptional(pf[2], (x) => readUint(x, 'oneTimePreKeyId')),
+      kemPreKeyId: readUint(pf[3], 'kemPreKeyId'),
+      kemCiphertext: readBytes(pf[4], 'kemCiphertext', MLKEM768_CIPHERTEXT_BYTES),
+    };
+  });
 }
