@@ -292,6 +292,58 @@ describe.each(backends.map((b) => [b.name, b] as const))('sessions and versions 
     talk(a, new SessionRecord(p), bob);
   });
 
+  it('two v2 devices run a version-2 session: headers encrypted, franking tags checked, both ways', () => {
+    const p = seeded(backend, 'v2-v2 session');
+    const alice = party(p);
+    const bob = party(p);
+    const a = SessionRecord.initiate(alice.device, bob.prekeys.bundleV2(), { provider: p });
+    expect(a.sessionVersion).toBe(2);
+    const b = new SessionRecord(p);
+    const first = a.encryptWithTag(Uint8Array.of(1));
+    expect(first.frankingTag).toHaveLength(32);
+    expect((decodeCbor(first.message, 'm', 1 << 16) as unknown[])[0]).toBe(2);
+    // The tag is delivered beside the message (formats-v2 §4.3); without it a v2 message is refused.
+    expectUnchanged(b, () => b.decrypt(first.message, { device: bob.device, prekeys: bob.prekeys }), 'MALFORMED');
+    const opened = b.decrypt(first.message, { device: bob.device, prekeys: bob.prekeys, frankingTag: first.frankingTag as Uint8Array });
+    expect(opened.newSession).toBe(true);
+    expect(opened.plaintext).toEqual(Uint8Array.of(1));
+    expect(b.sessionVersion).toBe(2);
+    for (let i = 0; i < 4; i++) {
+      const back = b.encryptWithTag(Uint8Array.of(10 + i));
+      // No ratchet public key of Bob's in clear: the header is encrypted.
+      expect(a.decrypt(back.message, { frankingTag: back.frankingTag as Uint8Array }).plaintext).toEqual(Uint8Array.of(10 + i));
+      const forth = a.encryptWithTag(Uint8Array.of(20 + i));
+      expect(b.decrypt(forth.message, { frankingTag: forth.frankingTag as Uint8Array }).plaintext).toEqual(Uint8Array.of(20 + i));
+    }
+    // A tag that does not match the content is refused with the record unchanged.
+    const next = a.encryptWithTag(Uint8Array.of(99));
+    const wrongTag = Uint8Array.from(next.frankingTag as Uint8Array);
+    wrongTag[0] = (wrongTag[0] as number) ^ 1;
+    const refused = codeOf(() => b.decrypt(next.message, { frankingTag: wrongTag }));
+    expect(['FRANKING_TAG_MISMATCH', 'DECRYPT_FAILED']).toContain(refused);
+    expect(b.decrypt(next.message, { frankingTag: next.frankingTag as Uint8Array }).plaintext).toEqual(Uint8Array.of(99));
+  });
+
+  it('a rewritten version list makes the first v2 message fail and leaves the prekey store unchanged', () => {
+    const p = seeded(backend, 'v2 rewritten');
+    const alice = party(p);
+    const bob = party(p);
+    const a = SessionRecord.initiate(alice.device, bob.prekeys.bundleV2(), { provider: p });
+    const first = a.encryptWithTag(Uint8Array.of(1));
+    const fields = decodeCbor(first.message, 'm', 1 << 16) as unknown[];
+    // PreKeyMessageV2 = [2, 1, cert, baseKey, spkId, otkId, kemId, kemCt, versions, message]: claim [1, 2, 3].
+    fields[8] = [1, 2, 3];
+    const rewritten = encodeCbor(fields as never);
+    const b = new SessionRecord(p);
+    const store = toHex(bob.prekeys.serialize());
+    const code = codeOf(() =>
+      b.decrypt(rewritten, { device: bob.device, prekeys: bob.prekeys, frankingTag: first.frankingTag as Uint8Array }),
+    );
+    expect(['DECRYPT_FAILED', 'HEADER_DECRYPT_FAILED']).toContain(code);
+    expect(b.hasSession).toBe(false);
+    expect(toHex(bob.prekeys.serialize())).toBe(store);
+  });
+
   it('a device offering [1] only talks version 1 with a v2 bundle', () => {
     const p = seeded(backend, 'v1-only session');
     const alice = party(p);

@@ -29,7 +29,15 @@ import { MAX_ARCHIVED_RATCHET_TRIALS, MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES
 import { pad, unpad } from '../ratchet/padding.ts';
 import { commitDecrypted, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet/ratchet.ts';
 import { type PqPort, defaultPqPort } from '../ratchet/v2/pq-port.ts';
-import { type OpenedHeader, type RatchetV2, decryptOpened, ratchetEncryptV2, trialOpenHeader } from '../ratchet/v2/ratchet.ts';
+import {
+  type OpenedHeader,
+  type RatchetV2,
+  decryptOpened,
+  initiateV2,
+  ratchetEncryptV2,
+  respondV2,
+  trialOpenHeader,
+} from '../ratchet/v2/ratchet.ts';
 import {
   type Message,
   type PreKeyMessageV2,
@@ -173,10 +181,31 @@ export class SessionRecord {
       });
     }
     const hs = initiate(p, device, decoded, options);
-    if (hs.version !== 1) {
-      // The v2 ratchet (ratchet/v2/) is not wired into records yet: never start a session it would have to run.
+    if (hs.version === 2 && hs.versions) {
+      // Version 2 (formats-v2 §3.2): the v2 ratchet from the v2 SK and AD2, then the session as startSessionV2 records it.
+      const ratchet = initiateV2(
+        p,
+        { sharedSecret: hs.sharedSecret, associatedData: hs.associatedData, theirRatchetKey: hs.bundle.signedPreKey.publicKey },
+        { pq: PQ },
+      );
       wipe(hs.sharedSecret);
-      fail('UNSUPPORTED_VERSION', 'version-2 sessions are not available in this build; offer localVersions [1]');
+      this.startSessionV2(
+        {
+          remoteCertificate: hs.bundle.certificate,
+          localCertificate: device.certificate,
+          ratchet,
+          baseKey: hs.baseKey.publicKey,
+          use: hs.use,
+          kemCiphertext: hs.kemCiphertext,
+          versions: { local: hs.versions.initiator, remote: hs.versions.responder },
+        },
+        { allowIdentityChange: true },
+      );
+      return;
+    }
+    if (hs.version !== 1) {
+      wipe(hs.sharedSecret);
+      fail('UNSUPPORTED_VERSION', 'this build runs ratchet versions 1 and 2 only');
     }
     const ratchet = initInitiator(p, hs.sharedSecret, hs.bundle.signedPreKey.publicKey, generateDhKeyPair(p));
     wipe(hs.sharedSecret);
@@ -386,10 +415,7 @@ export class SessionRecord {
     if (message.type === 'prekey2') {
       const digest = this.#provider.backend.sha256(preKeyV2FieldsBytes(message));
       const existing = this.#find((s) => s.version === 2 && bytesEqual(s.baseKey, message.use.baseKey));
-      if (!existing) {
-        // A new v2 session needs the v2 handshake (keys/, handshake/), which calls acceptSessionV2.
-        fail('NO_SESSION', 'a new v2 session is accepted through acceptSessionV2 by the v2 handshake');
-      }
+      if (!existing) return this.#acceptV2(message, context);
       if (!existing.preKeyDigest || !bytesEqual(existing.preKeyDigest, digest)) {
         fail('DECRYPT_FAILED', 'PreKeyMessage handshake fields differ from those of its session');
       }
@@ -440,6 +466,45 @@ export class SessionRecord {
     this.#state = withCurrent(this.#state, session);
     consumePreKeys(prekeys, message.use);
     return { plaintext, sender, newSession: true, usedPreKeys: message.use, version: 1, frankingKey: null, attestation: null };
+  }
+
+  /**
+   * A new v2 session from its first PreKeyMessageV2: the v2 handshake
+   * (versions_A from the message, versions_B from our own store), the v2
+   * ratchet, then acceptSessionV2, which decrypts and commits only on success.
+   */
+  #acceptV2(message: PreKeyMessageV2, context: DecryptContext): DecryptResult {
+    const { device, prekeys } = context;
+    if (!device || !prekeys) fail('NO_SESSION', 'a new session needs the device identity and prekey store');
+    if (!(context.frankingTag instanceof Uint8Array) || context.frankingTag.length !== 32) {
+      fail('MALFORMED', 'a v2 message needs the 32-byte franking tag delivered beside it');
+    }
+    const current = this.#state.current;
+    const sender = message.initiatorCertificate;
+    if (current && !samePeer(current.remoteCertificate, sender) && !context.allowIdentityChange) {
+      fail('IDENTITY_MISMATCH', "message is from another account or device than this record's peer", { deviceId: sender.deviceId });
+    }
+    const p = this.#provider;
+    const hs = respond(p, device, prekeys, sender, message.use, message.kemCiphertext, { ...context, initiatorVersions: message.versions });
+    if (!hs.versions) fail('DECRYPT_FAILED', 'a version-2 PreKeyMessage without version sets');
+    // The ratchet keeps (and later wipes) its own copy of the signed prekey pair, never the prekey store's.
+    const ownSignedPreKey = {
+      publicKey: Uint8Array.from(hs.signedPreKey.publicKey),
+      privateKey: Uint8Array.from(hs.signedPreKey.privateKey),
+    };
+    const ratchet = respondV2(p, { sharedSecret: hs.sharedSecret, associatedData: hs.associatedData, ownSignedPreKey }, { pq: PQ });
+    wipe(hs.sharedSecret);
+    return this.acceptSessionV2(
+      message,
+      {
+        ratchet,
+        localCertificate: device.certificate,
+        versions: { local: hs.versions.responder, remote: hs.versions.initiator },
+        frankingTag: context.frankingTag,
+      },
+      prekeys,
+      { allowIdentityChange: true },
+    );
   }
 
   #find(match: (s: SessionState) => boolean): SessionState | null {
