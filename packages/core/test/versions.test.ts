@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeCbor, encodeCbor } from '../src/codec/cbor.ts';
 import { associatedData, associatedData2, initiate, respond } from '../src/handshake/pqxdh.ts';
-import { encodePreKeyMessageV2, preKeyV2FieldsBytes, readPreKeyMessageV2 } from '../src/handshake/prekey-message-v2.ts';
+import { decodeMessage, encodePreKeyMessageV2, preKeyV2FieldsBytes } from '../src/session/messages.ts';
 import {
   DeviceIdentity,
   PreKeyStore,
@@ -204,33 +204,33 @@ describe('PreKeyMessageV2 framing', () => {
   const p = seeded(backends[0], 'framing');
   const alice = party(p);
   const bob = party(p);
-  const hs = initiate(p, alice.device, bob.prekeys.bundleV2());
-  const fields = {
-    initiatorCertificate: alice.device.certificate,
-    use: hs.use,
-    kemCiphertext: hs.kemCiphertext,
-    versions: [1, 2],
-    messageBytes: Uint8Array.of(1, 2, 3),
+  const bytes = SessionRecord.initiate(alice.device, bob.prekeys.bundleV2(), { provider: p }).encryptWithTag(Uint8Array.of(1)).message;
+  const decoded = () => {
+    const m = decodeMessage(bytes);
+    if (m.type !== 'prekey2') throw new Error(`expected a PreKeyMessageV2, got ${m.type}`);
+    return m;
   };
 
   it('round-trips with versions_A before the embedded message', () => {
-    const bytes = encodePreKeyMessageV2(fields);
     const f = decodeCbor(bytes, 'm', 1 << 16) as unknown[];
     expect(f[0]).toBe(2);
     expect(f[1]).toBe(1);
-    const back = readPreKeyMessageV2(f);
+    const back = decoded();
     expect(back.versions).toEqual([1, 2]);
-    expect(toHex(encodePreKeyMessageV2(back))).toBe(toHex(bytes));
+    expect(toHex(encodePreKeyMessageV2(back.initiatorCertificate, back.use, back.kemCiphertext, back.versions, back.messageBytes))).toBe(
+      toHex(bytes),
+    );
   });
 
   it('refuses bad version lists, and binds versions_A into the repeat digest', () => {
     for (const bad of [[], [2, 1], [1, 2, 3, 4, 5, 6, 7, 8, 9]]) {
-      const f = decodeCbor(encodePreKeyMessageV2(fields), 'm', 1 << 16) as unknown[];
+      const f = decodeCbor(bytes, 'm', 1 << 16) as unknown[];
       f[8] = bad;
-      const err = codeOf(() => readPreKeyMessageV2(decodeCbor(encodeCbor(f as never), 'm', 1 << 16) as unknown[]));
+      const err = codeOf(() => decodeMessage(encodeCbor(f as never)));
       expect(['MALFORMED', 'OVERSIZED']).toContain(err);
     }
-    expect(toHex(preKeyV2FieldsBytes(fields))).not.toBe(toHex(preKeyV2FieldsBytes({ ...fields, versions: [1, 2, 3] })));
+    const back = decoded();
+    expect(toHex(preKeyV2FieldsBytes(back))).not.toBe(toHex(preKeyV2FieldsBytes({ ...back, versions: [1, 2, 3] })));
   });
 });
 
