@@ -3,15 +3,11 @@
  * the browser has them (Chromium 133+, Firefox 129+, Safari 17+).
  * spec/01-conventions.md §4.2.1.
  *
- * Why this is not a `CryptoBackend`: the backend interface is synchronous
- * on purpose (backend.ts; the per-message path and the store transaction
- * around it never wait on a promise), and SubtleCrypto only answers with
- * promises. So the session layer keeps a synchronous backend (noble in
- * browsers), and these are the same five curve operations with the same
- * semantics, asynchronous, for code that can wait: checking signatures on
- * device lists and bundles before a transaction, work off the message
- * path, and the benchmark that measures what an asynchronous core would
- * gain (bench/src/browser.ts). The Chromium test
+ * These are the five curve operations, asynchronously, with the backend
+ * interface's semantics. The interface itself is synchronous on purpose
+ * (backend.ts); `runWithAsyncCurves` and `prepareAsyncCurves`
+ * (async-curves.ts) put these behind it for the session layer, and the
+ * client SDK uses them when the app passes `curves`. The Chromium test
  * (test/webcrypto-browser.test.ts) runs the Wycheproof X25519 and Ed25519
  * files and random keys through both and requires identical answers.
  *

@@ -17,15 +17,14 @@
  * only encodes and decodes.
  */
 import { type CborValue, decodeCbor, encodeCbor } from '../codec/cbor.ts';
-import { readArray, readBytes, readUint, readVersion } from '../codec/fields.ts';
-import { AEAD_TAG_BYTES, ED25519_SIGNATURE_BYTES } from '../crypto/backend.ts';
-import { fail } from '../errors.ts';
+import { readArray, readBytes, readUint } from '../codec/fields.ts';
+import { ED25519_SIGNATURE_BYTES } from '../crypto/backend.ts';
 import { FRANKING_KEY_BYTES, FRANKING_TAG_BYTES } from '../franking/tag.ts';
 import { Label, MessageType } from '../labels.ts';
 import { MAX_PLAINTEXT_BYTES } from '../limits.ts';
 import { GROUP_ID_BYTES, MAX_GROUP_COUNTER, MAX_GROUP_MESSAGE_BYTES } from './limits.ts';
 import { memberFromCbor, memberToCbor } from './member.ts';
-import { type GroupHeader, peekGroupMessage } from './message.ts';
+import { type GroupHeader, decodeGroupFrame, peekGroupMessage } from './message.ts';
 
 /** Wire version of the structures in this module. */
 export const GROUP_MESSAGE_VERSION_2 = 2;
@@ -100,15 +99,8 @@ export function encodeGroupMessageV2(headerBytes: Uint8Array, ciphertext: Uint8A
 
 /** Decodes and checks every field's shape. Throws MALFORMED, OVERSIZED or UNSUPPORTED_VERSION. */
 export function decodeGroupMessageV2(bytes: Uint8Array): GroupMessageV2 {
-  const v = decodeCbor(bytes, 'GroupMessageV2', MAX_GROUP_MESSAGE_BYTES);
-  if (!Array.isArray(v) || v.length < 2) fail('MALFORMED', 'GroupMessageV2: expected an array with version and type');
-  readVersion(v[0], 'GroupMessageV2', [GROUP_MESSAGE_VERSION_2]);
-  if (v[1] !== MessageType.group) fail('MALFORMED', 'GroupMessageV2: wrong message type');
-  const f = readArray(v, 'GroupMessageV2', 5);
-  const headerBytes = readBytes(f[2], 'header', { max: MAX_GROUP_HEADER_V2_BYTES });
-  const ciphertext = readBytes(f[3], 'ciphertext', { min: AEAD_TAG_BYTES, max: MAX_GROUP_MESSAGE_BYTES });
-  const signature = readBytes(f[4], 'signature', ED25519_SIGNATURE_BYTES);
-  return { header: decodeGroupHeaderV2(headerBytes), headerBytes, ciphertext, signature };
+  const frame = decodeGroupFrame(bytes, 'GroupMessageV2', GROUP_MESSAGE_VERSION_2, MAX_GROUP_HEADER_V2_BYTES);
+  return { header: decodeGroupHeaderV2(frame.headerBytes), ...frame };
 }
 
 /**

@@ -65,17 +65,34 @@ export function encodeGroupMessage(headerBytes: Uint8Array, ciphertext: Uint8Arr
   return encodeCbor([PROTOCOL_VERSION, MessageType.group, headerBytes, ciphertext, signature]);
 }
 
+/**
+ * The outer frame every group message version shares,
+ * `[version, type, header, ciphertext, signature]`: checks the version
+ * (only `version`), the type and each field's shape and bound. Throws
+ * MALFORMED, OVERSIZED or UNSUPPORTED_VERSION.
+ */
+export function decodeGroupFrame(
+  bytes: Uint8Array,
+  name: string,
+  version: number,
+  maxHeaderBytes: number,
+): { headerBytes: Uint8Array; ciphertext: Uint8Array; signature: Uint8Array } {
+  const v = decodeCbor(bytes, name, MAX_GROUP_MESSAGE_BYTES);
+  if (!Array.isArray(v) || v.length < 2) fail('MALFORMED', `${name}: expected an array with version and type`);
+  readVersion(v[0], name, [version]);
+  if (v[1] !== MessageType.group) fail('MALFORMED', `${name}: wrong message type`);
+  const f = readArray(v, name, 5);
+  return {
+    headerBytes: readBytes(f[2], 'header', { max: maxHeaderBytes }),
+    ciphertext: readBytes(f[3], 'ciphertext', { min: AEAD_TAG_BYTES, max: MAX_GROUP_MESSAGE_BYTES }),
+    signature: readBytes(f[4], 'signature', ED25519_SIGNATURE_BYTES),
+  };
+}
+
 /** Decodes and checks every field's shape. Throws MALFORMED, OVERSIZED or UNSUPPORTED_VERSION. */
 export function decodeGroupMessage(bytes: Uint8Array): GroupMessage {
-  const v = decodeCbor(bytes, 'GroupMessage', MAX_GROUP_MESSAGE_BYTES);
-  if (!Array.isArray(v) || v.length < 2) fail('MALFORMED', 'GroupMessage: expected an array with version and type');
-  readVersion(v[0], 'GroupMessage', [PROTOCOL_VERSION]);
-  if (v[1] !== MessageType.group) fail('MALFORMED', 'GroupMessage: wrong message type');
-  const f = readArray(v, 'GroupMessage', 5);
-  const headerBytes = readBytes(f[2], 'header', { max: MAX_GROUP_HEADER_BYTES });
-  const ciphertext = readBytes(f[3], 'ciphertext', { min: AEAD_TAG_BYTES, max: MAX_GROUP_MESSAGE_BYTES });
-  const signature = readBytes(f[4], 'signature', ED25519_SIGNATURE_BYTES);
-  return { header: decodeGroupHeader(headerBytes), headerBytes, ciphertext, signature };
+  const frame = decodeGroupFrame(bytes, 'GroupMessage', PROTOCOL_VERSION, MAX_GROUP_HEADER_BYTES);
+  return { header: decodeGroupHeader(frame.headerBytes), ...frame };
 }
 
 /** The header of a group message (all public), for routing it to the right `GroupSession`. */
