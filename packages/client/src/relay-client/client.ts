@@ -132,6 +132,8 @@ export interface SealedOutgoingEnvelope {
   readonly token: Uint8Array;
   readonly envelope: Uint8Array;
   readonly certificateHash?: Uint8Array;
+  /** The inner v2 message's franking tag (also bound into the seal's aad, formats-v2 §7.1). */
+  readonly frankingTag?: Uint8Array;
 }
 
 const NO_BODY_HASH = new Uint8Array(32);
@@ -313,7 +315,10 @@ export class RelayClient {
     const shared = sharedEnvelope(envelopes);
     if (shared && this.#fanout) {
       try {
-        return await this.sendFanout(shared.id, shared.envelope, envelopes, options);
+        return await this.sendFanout(shared.id, shared.envelope, envelopes, {
+          ...options,
+          ...(shared.frankingTag ? { frankingTag: shared.frankingTag } : {}),
+        });
       } catch (e) {
         // A relay from before the fan-out route: send one envelope per device from now on.
         if (!(e instanceof RelayError && e.code === 'NOT_FOUND')) throw e;
@@ -327,6 +332,7 @@ export class RelayClient {
         id: e.id,
         envelope: toBase64Url(e.envelope),
         ...(e.certificateHash ? { certificateHash: toBase64Url(e.certificateHash) } : {}),
+        ...(e.frankingTag ? { frankingTag: toBase64Url(e.frankingTag) } : {}),
       })),
       ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
     };
@@ -342,11 +348,13 @@ export class RelayClient {
     id: string,
     envelope: Uint8Array,
     recipients: readonly Pick<OutgoingEnvelope, 'accountKey' | 'deviceId' | 'certificateHash'>[],
-    options: { ttlSeconds?: number } = {},
+    options: { ttlSeconds?: number; frankingTag?: Uint8Array } = {},
   ): Promise<WireSendResponse> {
     const json: WireFanoutBody = {
       id,
       envelope: toBase64Url(envelope),
+      // One group message, one tag (in its signed header): the relay franks it per recipient.
+      ...(options.frankingTag ? { frankingTag: toBase64Url(options.frankingTag) } : {}),
       recipients: recipients.map((r) => ({
         account: toBase64Url(r.accountKey),
         deviceId: r.deviceId,
@@ -389,6 +397,7 @@ export class RelayClient {
         token: toBase64Url(e.token),
         envelope: toBase64Url(e.envelope),
         ...(e.certificateHash ? { certificateHash: toBase64Url(e.certificateHash) } : {}),
+        ...(e.frankingTag ? { frankingTag: toBase64Url(e.frankingTag) } : {}),
       })),
       ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
     };
@@ -569,13 +578,19 @@ export class RelayClient {
  * The one envelope and id every element shares, when a send has several
  * elements and they all carry the same bytes under the same id; else null.
  */
-function sharedEnvelope(envelopes: readonly OutgoingEnvelope[]): { id: string; envelope: Uint8Array } | null {
+function sharedEnvelope(envelopes: readonly OutgoingEnvelope[]): { id: string; envelope: Uint8Array; frankingTag?: Uint8Array } | null {
   const [first, ...rest] = envelopes;
   if (!first || rest.length === 0) return null;
   for (const e of rest) {
     if (e.id !== first.id || (e.envelope !== first.envelope && !equalBytes(e.envelope, first.envelope))) return null;
+    // The fan-out carries one tag for all: envelopes with different tags (or some without) go one by one.
+    if (!sameTag(e.frankingTag, first.frankingTag)) return null;
   }
-  return { id: first.id, envelope: first.envelope };
+  return { id: first.id, envelope: first.envelope, ...(first.frankingTag ? { frankingTag: first.frankingTag } : {}) };
+}
+
+function sameTag(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : equalBytes(a, b);
 }
 
 /** Not a secret comparison (public ciphertexts): a plain loop is fine. */

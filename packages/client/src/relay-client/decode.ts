@@ -1,16 +1,71 @@
 /**
  * Wire-to-typed conversions shared by the HTTP and websocket sides.
+ *
+ * A delivered envelope's delivery record (spec/17-franking-and-reports.md
+ * §4) is checked for form here: every field present with its type and
+ * length. A record that fails is not thrown on (that would stall the
+ * mailbox on one relay mistake): the envelope goes on with `delivery` null
+ * and `deliveryError` set, and the SDK refuses the v2 message it carries.
  */
+import { ENVELOPE_ID_BYTES, FRANK_BYTES, FRANKING_TAG_BYTES } from '@parley/core';
 import { fromBase64Url } from './encoding.ts';
-import type { ReceivedEnvelope, WireDeliveredMessage } from './types.ts';
+import { RelayError } from './errors.ts';
+import type { DeliveryRecord, ReceivedEnvelope, WireDeliveredMessage } from './types.ts';
+
+/** The code of a delivery record without the form of one. */
+export const BAD_DELIVERY_RECORD = 'BAD_DELIVERY_RECORD';
+
+/** Frank key periods are day numbers (FRANK_KEY_PERIOD_MS); anything past a 32-bit id is not one (CBOR uints are 32-bit in Parley, 01 §2). */
+const MAX_FRANK_KEY_ID = 0xffffffff;
 
 export function decodeDelivered(m: WireDeliveredMessage): ReceivedEnvelope {
-  return {
+  const base = {
     seq: m.seq,
     sender: { accountKey: fromBase64Url(m.sender.account), deviceId: m.sender.deviceId },
     id: m.id,
     serverTimestamp: m.serverTimestamp,
     expiresAt: m.expiresAt,
     envelope: fromBase64Url(m.envelope),
+  };
+  if (m.delivery === undefined || m.delivery === null) return { ...base, delivery: null };
+  try {
+    return { ...base, delivery: decodeDeliveryRecord(m.delivery) };
+  } catch (e) {
+    if (!(e instanceof RelayError)) throw e;
+    return { ...base, delivery: null, deliveryError: e.code };
+  }
+}
+
+function bad(field: string, why: string): RelayError {
+  return new RelayError(200, BAD_DELIVERY_RECORD, `delivery record: "${field}" ${why}`, { field });
+}
+
+function bytesField(o: Record<string, unknown>, field: string, length: number): Uint8Array {
+  const v = o[field];
+  // A base64url string of `length` bytes has exactly this many characters (no padding).
+  if (typeof v !== 'string' || v.length !== Math.ceil((length * 4) / 3)) throw bad(field, `expected ${length} bytes in base64url`);
+  try {
+    return fromBase64Url(v);
+  } catch {
+    throw bad(field, 'is not canonical base64url');
+  }
+}
+
+function uintField(o: Record<string, unknown>, field: string, max: number): number {
+  const v = o[field];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) throw bad(field, `expected an integer in 0..${max}`);
+  return v;
+}
+
+/** Throws RelayError BAD_DELIVERY_RECORD unless `w` has the form of a delivery record. Unknown fields are ignored (a newer relay may add some). */
+export function decodeDeliveryRecord(w: unknown): DeliveryRecord {
+  if (typeof w !== 'object' || w === null || Array.isArray(w)) throw bad('delivery', 'expected an object');
+  const o = w as Record<string, unknown>;
+  return {
+    envelopeId: bytesField(o, 'envelopeId', ENVELOPE_ID_BYTES),
+    acceptedAt: uintField(o, 'acceptedAt', Number.MAX_SAFE_INTEGER),
+    frankKeyId: uintField(o, 'frankKeyId', MAX_FRANK_KEY_ID),
+    frank: bytesField(o, 'frank', FRANK_BYTES),
+    frankingTag: bytesField(o, 'frankingTag', FRANKING_TAG_BYTES),
   };
 }

@@ -205,7 +205,17 @@ export class MailboxReceiver {
         this.#setState('open', {});
         return;
       case 'envelope': {
-        const envelope = decodeDelivered(frame as unknown as WireDeliveredMessage);
+        let envelope: ReceivedEnvelope;
+        try {
+          envelope = decodeDelivered(frame as unknown as WireDeliveredMessage);
+        } catch {
+          // Without a readable seq it cannot even be acknowledged; the relay's TTL bounds how long it stays.
+          this.#handlers.onError?.(new RelayError(0, 'BAD_RESPONSE', 'websocket envelope frame does not decode'));
+          return;
+        }
+        // A malformed delivery record is accounted for here and handed on (decode.ts): the SDK refuses its message.
+        if (envelope.deliveryError)
+          this.#handlers.onError?.(new RelayError(0, envelope.deliveryError, 'delivery record without the form of one'));
         this.#chain = this.#chain.then(() => this.#deliver(socket, envelope));
         return;
       }

@@ -58,6 +58,7 @@ export interface WireOutgoingMessage {
   id: string;
   envelope: string;
   certificateHash?: string;
+  frankingTag?: string;
 }
 
 export interface WireSendBody {
@@ -69,12 +70,22 @@ export interface WireSendBody {
 export interface WireFanoutBody {
   id: string;
   envelope: string;
+  frankingTag?: string;
   recipients: { account: string; deviceId: number; certificateHash?: string }[];
   ttlSeconds?: number;
 }
 
 export interface WireSendResponse {
   accepted: number;
+}
+
+/** The relay's delivery record of a franked envelope (spec/17-franking-and-reports.md §4). */
+export interface WireDeliveryRecord {
+  envelopeId: string;
+  acceptedAt: number;
+  frankKeyId: number;
+  frank: string;
+  frankingTag: string;
 }
 
 export interface WireDeliveredMessage {
@@ -84,6 +95,8 @@ export interface WireDeliveredMessage {
   serverTimestamp: number;
   expiresAt: number;
   envelope: string;
+  /** Present when the sender supplied a franking tag (a v2 message). */
+  delivery?: WireDeliveryRecord;
 }
 
 export interface WireFetchResponse {
@@ -137,6 +150,25 @@ export interface OutgoingEnvelope {
   readonly id: string;
   readonly envelope: Uint8Array;
   readonly certificateHash?: Uint8Array;
+  /** A v2 message's 32-byte franking tag: the relay franks the envelope and delivers the tag beside it. */
+  readonly frankingTag?: Uint8Array;
+}
+
+/**
+ * A delivery record, decoded and checked for form (lengths, types): what a
+ * report of the message carries (spec/17-franking-and-reports.md §4). Only
+ * the relay (or its moderation service) can check the frank itself.
+ */
+export interface DeliveryRecord {
+  /** 16 random bytes the relay assigned to this recipient's envelope. */
+  readonly envelopeId: Uint8Array;
+  /** When the relay accepted the envelope (ms since the epoch). */
+  readonly acceptedAt: number;
+  readonly frankKeyId: number;
+  /** 32-byte HMAC under the relay's frank key. */
+  readonly frank: Uint8Array;
+  /** The 32-byte franking tag the sender supplied. */
+  readonly frankingTag: Uint8Array;
 }
 
 export interface ReceivedEnvelope {
@@ -146,6 +178,15 @@ export interface ReceivedEnvelope {
   readonly serverTimestamp: number;
   readonly expiresAt: number;
   readonly envelope: Uint8Array;
+  /** The delivery record (franked v2 envelopes), or null when the relay sent none. */
+  readonly delivery: DeliveryRecord | null;
+  /**
+   * Set when the relay sent a delivery record that does not have the form of
+   * one (BAD_DELIVERY_RECORD): the envelope is still handed on, with
+   * `delivery` null, so one malformed record never blocks the mailbox; the
+   * SDK refuses a v2 message without a usable tag and accounts for it.
+   */
+  readonly deliveryError?: string;
 }
 
 /** What 409 MISMATCHED_DEVICES says, per recipient account. */

@@ -134,6 +134,7 @@ function sealedLink(client: RelayClient): SealedRelayLink {
               token: e.token,
               envelope: e.envelope,
               ...(e.certificateHash ? { certificateHash: e.certificateHash } : {}),
+              ...(e.frankingTag ? { frankingTag: e.frankingTag } : {}),
             })),
             options?.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {},
           );
@@ -277,6 +278,7 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
             id: e.clientId,
             envelope: e.envelope,
             ...(e.certificateHash ? { certificateHash: e.certificateHash } : {}),
+            ...(e.frankingTag ? { frankingTag: e.frankingTag } : {}),
           })),
           options?.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {},
         );
@@ -297,6 +299,8 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
           serverTimestamp: e.serverTimestamp,
           expiresAt: e.expiresAt,
           envelope: e.envelope,
+          delivery: e.delivery,
+          ...(e.deliveryError ? { deliveryError: e.deliveryError } : {}),
         } satisfies IncomingEnvelope),
       // Terminal refusals (device removed, replaced, auth failed) arrive here: the link stops, and says why.
       onError: (e) => {

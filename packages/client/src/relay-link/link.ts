@@ -14,6 +14,9 @@
  */
 import type { DeviceCertificate, KemPreKeyPublic, OneTimePreKeyPublic, SignedPreKeyPublic, SignedPreKeyV2Public } from '@parley/core';
 import type { DeviceAddress } from '../state/ids.ts';
+import type { DeliveryRecord } from '../relay-client/types.ts';
+
+export type { DeliveryRecord };
 
 export interface RelayDevice {
   readonly deviceId: number;
@@ -58,6 +61,8 @@ export interface OutgoingEnvelope {
   readonly envelope: Uint8Array;
   /** SHA-256 of the certificate the envelope was encrypted for (the relay answers stale-devices if it changed). */
   readonly certificateHash?: Uint8Array;
+  /** A v2 message's franking tag: sent beside the envelope, franked by the relay, delivered with it (spec/14 §4). */
+  readonly frankingTag?: Uint8Array;
 }
 
 export type SendOutcome =
@@ -77,6 +82,14 @@ export interface IncomingEnvelope {
   readonly serverTimestamp: number;
   readonly expiresAt: number;
   readonly envelope: Uint8Array;
+  /**
+   * The relay's delivery record (a franked v2 envelope): the franking tag the
+   * sender supplied and the relay's frank over it. Absent or null when the
+   * relay sent none (v1 messages, relays before franking).
+   */
+  readonly delivery?: DeliveryRecord | null;
+  /** The relay sent a record without the form of one (its code); `delivery` is then null. */
+  readonly deliveryError?: string;
 }
 
 /** A sealed envelope: sent without authentication, under the recipient's delivery token (spec/12-sealed-sender.md §5). */
