@@ -37,7 +37,8 @@ export interface StoredMessage {
   readonly expiresAt: number | null;
 }
 
-function historyKey(conversation: string, storedAt: number, messageId: Uint8Array): string {
+/** A message's key in `messages` (and the name of its franked row, franking/store.ts). */
+export function historyKey(conversation: string, storedAt: number, messageId: Uint8Array): string {
   return `${conversation}/${String(storedAt).padStart(15, '0')}/${messageIdText(messageId)}`;
 }
 

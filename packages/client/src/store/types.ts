@@ -51,6 +51,8 @@ export const TABLES = [
   'groups',
   /** Downloaded attachment files to destroy when their message disappears (store/downloads.ts). */
   'downloads',
+  /** Franked material of received v2 messages, for reports; expires with its message (franking/store.ts). */
+  'franked',
 ] as const;
 
 export type Table = (typeof TABLES)[number];
