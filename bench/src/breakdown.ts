@@ -14,6 +14,7 @@ import { type CryptoBackend, type CryptoProvider, cryptoProvider, nobleBackend }
 import { nodeBackend } from '@parley/core/node';
 import type { Backend } from './parley/fixtures.ts';
 import { oneToOneScenarios, type Scenario } from './parley/one-to-one.ts';
+import { ratchetV2Scenarios } from './parley/ratchet-v2.ts';
 // The shapes live in results.ts: they are part of the results file, and
 // results.ts importing them from here closed a cycle through runner.ts.
 import { type Breakdown, type CallStats, FAMILIES, type Family } from './results.ts';
@@ -114,8 +115,8 @@ async function breakdownOf(
   };
 }
 
-/** Ops worth explaining: the ones compared against peers. */
-const OPS = new Set(['setup', 'same-direction-100', 'ping-pong', 'skipped-1000']);
+/** Ops worth explaining: the ones compared against peers (ratchet v2's too). */
+const OPS = new Set(['setup', 'same-direction-100', 'ping-pong', 'skipped-1000', 'v2-ping-pong', 'v2-same-direction-100']);
 
 export async function runBreakdowns(
   runner: Runner,
@@ -125,7 +126,11 @@ export async function runBreakdowns(
   for (const backend of ['node', 'noble'] as const) {
     const timed = instrument(backend === 'node' ? nodeBackend : nobleBackend);
     const provider = cryptoProvider(timed.backend);
-    const sources = [oneToOneScenarios(provider, runner.quick), ...extra.map((make) => make(provider, runner.quick))];
+    const sources = [
+      oneToOneScenarios(provider, runner.quick),
+      ratchetV2Scenarios(provider),
+      ...extra.map((make) => make(provider, runner.quick)),
+    ];
     for (const source of sources) {
       for (const scenario of source) {
         if (!OPS.has(scenario.meta.op) && !scenario.meta.op.startsWith('group-message')) continue;

@@ -51,6 +51,12 @@ export interface MeasureOptions {
   readonly targetSampleMs: number;
   /** Upper bound on iterations per sample (bounds the untimed `prepare` work too). */
   readonly maxIterations: number;
+  /**
+   * Lower bound on iterations per sample (default 1): an operation whose cost comes in periodic
+   * bursts (a post-quantum ratchet's ML-KEM exchange every few dozen messages) needs samples
+   * long enough to hold whole periods, or the median sample would leave the bursts out.
+   */
+  readonly minIterations?: number;
   /** Wall-clock budget for the whole measurement, prepare included; sampling stops early past it. */
   readonly budgetMs: number;
 }
@@ -133,7 +139,7 @@ function statsOf(values: readonly Sample[], iterations: number): Stats {
 
 function clampIterations(perOpMicros: number, options: MeasureOptions): number {
   const wanted = Math.round((options.targetSampleMs * 1000) / Math.max(perOpMicros, 0.001));
-  return Math.min(options.maxIterations, Math.max(1, wanted));
+  return Math.min(options.maxIterations, Math.max(options.minIterations ?? 1, wanted));
 }
 
 /**

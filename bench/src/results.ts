@@ -9,7 +9,7 @@
 import type { Backend } from './parley/fixtures.ts';
 
 /** Parts of the suite, selectable with `--only`. */
-export const SECTIONS = ['one-to-one', 'groups', 'floor', 'peers', 'breakdown', 'relay'] as const;
+export const SECTIONS = ['one-to-one', 'groups', 'floor', 'peers', 'v2', 'breakdown', 'relay'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** Who did the work: our library, the bare primitives, or a peer library. */
@@ -21,9 +21,9 @@ export type Variant = 'node' | 'noble' | null;
 /**
  * `us`: microseconds per operation (the median is the median of sample
  * means; CPU time, with the wall clock kept beside it). `per-second`: a throughput. `ms`: a latency. `count`: a number of
- * things (connections).
+ * things (connections). `bytes`: a size (bytes per message, averaged where messages differ).
  */
-export type Unit = 'us' | 'per-second' | 'ms' | 'count';
+export type Unit = 'us' | 'per-second' | 'ms' | 'count' | 'bytes';
 
 export type Status = 'measured' | 'not-measured' | 'failed';
 
@@ -83,6 +83,28 @@ export interface RunReport {
   readonly results: readonly Result[];
   /** Per-operation split of Parley's time by primitive family (section `breakdown`). */
   readonly breakdowns: readonly Breakdown[];
+  /**
+   * Sections not measured in this run whose results were carried over from an earlier run
+   * (`--keep`), with that run's start and profile; their rows keep their own figures.
+   */
+  readonly kept?: { readonly startedAt: string; readonly profile: 'quick' | 'full'; readonly sections: readonly Section[] };
+}
+
+/**
+ * Adds to `report` the rows of `earlier`'s sections that `report` did not run (for a partial run
+ * that must not drop, say, the relay rows a shared machine could not re-measure today).
+ */
+export function keepSections(report: RunReport, earlier: RunReport): RunReport {
+  const sections = earlier.sections.filter((s) => !report.sections.includes(s));
+  if (sections.length === 0) return report;
+  const results = earlier.results.filter((r) => sections.includes(r.section) && !report.results.some((x) => x.id === r.id));
+  const breakdowns = report.sections.includes('breakdown') ? report.breakdowns : [...report.breakdowns, ...earlier.breakdowns];
+  return {
+    ...report,
+    results: [...report.results, ...results],
+    breakdowns,
+    kept: { startedAt: earlier.startedAt, profile: earlier.profile, sections },
+  };
 }
 
 /** Primitive families, for a table narrow enough to read. */

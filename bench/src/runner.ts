@@ -17,6 +17,11 @@ export interface Entry {
   // biome-ignore lint/suspicious/noExplicitAny: each entry's task has its own context type
   readonly task: Task<any>;
   readonly overrides?: Partial<MeasureOptions>;
+  /**
+   * Which entries are sampled together (default: the op up to any `@size`). Set it to compare
+   * figures whose ops differ, such as a ratchet-v2 row with the v1 and peer rows of its operation.
+   */
+  readonly family?: string;
 }
 
 export interface Profile {
@@ -69,6 +74,8 @@ export function formatValue(value: number | null, unit: Result['unit']): string 
       return `${Math.round(value).toLocaleString('en-US')}/s`;
     case 'count':
       return Math.round(value).toLocaleString('en-US');
+    case 'bytes':
+      return `${value < 1000 && !Number.isInteger(value) ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')} B`;
   }
 }
 

@@ -20,6 +20,7 @@ import { groupMessageEntries, groupScenarioSources, runParleyMembership } from '
 import { parleyOneToOneEntries } from './parley/one-to-one.ts';
 import { peerEntries, runTsMlsPeer } from './peers/index.ts';
 import type { PeerSet } from './peers/types.ts';
+import { runV2Bytes, v2Entries } from './parley/v2.ts';
 import { runRelay } from './relay.ts';
 import type { Breakdown, RunReport, Section } from './results.ts';
 import { type Entry, FULL, QUICK, Runner } from './runner.ts';
@@ -40,13 +41,26 @@ const FAMILY_ORDER = [
   'serialize',
   'deserialize',
   'group-message',
+  // The v2 section's own families (issues 16, 17, 19).
+  'sealed-1to1',
+  'sealed-group@100',
+  'sealed-group@1000',
+  'franking-tag',
+  'franking-group',
+  'report-verify',
+  'relay-frank',
+  'v2-forged-header-current',
+  'v2-forged-header-full',
+  'v2-rs-decode-ek',
+  'v2-rs-decode-ct',
 ];
 
-const familyOf = (op: string) => op.split('@')[0] as string;
+const familyOf = (e: Entry) => e.family ?? (e.meta.op.split('@')[0] as string);
 
 async function runCompared(runner: Runner, sections: readonly Section[]): Promise<void> {
   const entries: Entry[] = [];
   let peers: PeerSet | null = null;
+  let v2: Awaited<ReturnType<typeof v2Entries>> | null = null;
   if (sections.includes('one-to-one')) entries.push(...parleyOneToOneEntries(runner.quick));
   if (sections.includes('groups')) entries.push(...groupMessageEntries(runner));
   if (sections.includes('floor')) entries.push(...floorEntries(runner.quick));
@@ -54,17 +68,22 @@ async function runCompared(runner: Runner, sections: readonly Section[]): Promis
     peers = await peerEntries(runner);
     entries.push(...peers.entries);
   }
+  if (sections.includes('v2')) {
+    v2 = await v2Entries(runner, sections);
+    entries.push(...v2.entries);
+  }
   try {
-    const families = [...new Set(entries.map((e) => familyOf(e.meta.op)))].sort(
+    const families = [...new Set(entries.map(familyOf))].sort(
       (a, b) => (FAMILY_ORDER.indexOf(a) + 1 || 99) - (FAMILY_ORDER.indexOf(b) + 1 || 99),
     );
     for (const family of families) {
-      const group = entries.filter((e) => familyOf(e.meta.op) === family);
+      const group = entries.filter((e) => familyOf(e) === family);
       runner.progress(`-- ${family}: ${group.length} figures, samples interleaved`);
       await runner.timeTogether(group);
     }
   } finally {
     peers?.dispose?.();
+    await v2?.dispose();
   }
 }
 
@@ -73,9 +92,10 @@ export async function runSuite(options: SuiteOptions): Promise<RunReport> {
   const sections = options.sections;
   const breakdowns: Breakdown[] = [];
   const stages: [string, () => Promise<void>][] = [];
-  if (sections.some((s) => s === 'one-to-one' || s === 'groups' || s === 'floor' || s === 'peers')) {
+  if (sections.some((s) => s === 'one-to-one' || s === 'groups' || s === 'floor' || s === 'peers' || s === 'v2')) {
     stages.push(['compared operations (interleaved)', () => runCompared(runner, sections)]);
   }
+  if (sections.includes('v2')) stages.push(['v2: bytes per message', () => runV2Bytes(runner)]);
   if (sections.includes('floor')) stages.push(['floor: single primitives', () => runFloorPrimitives(runner)]);
   if (sections.includes('peers')) stages.push(['peers: ts-mls groups', () => runTsMlsPeer(runner)]);
   if (sections.includes('groups')) stages.push(['groups: Parley membership changes', () => runParleyMembership(runner)]);

@@ -64,6 +64,34 @@ EXPECTED_MEASURED.push(
   ...['perDevice', 'fanout'].flatMap((way) => ['upload', 'stored', 'time'].map((what) => `relay/relay-group-${way}-${what}`)),
 );
 
+// Issues 16, 17, 19 (formats-v2 §15 step 13): ratchet v2 next to v1 and libsignal-client, forged
+// headers, Reed-Solomon, sealed sender 1:1 and group, franking, report verification, relay franks.
+EXPECTED_MEASURED.push(
+  ...['node', 'noble'].flatMap((b) =>
+    [
+      'v2-ping-pong',
+      'v2-same-direction-100',
+      'v2-forged-header-current',
+      'v2-forged-header-full',
+      'sealed-1to1-unsealed',
+      'sealed-1to1-sealed',
+      'sealed-open-forged',
+      ...['send', 'open'].flatMap((way) => ['unsealed', 'sealed'].map((how) => `sealed-group-${way}-${how}@100`)),
+      'franking-tag-1to1',
+      'franking-group-v1',
+      'franking-group-v2',
+      'report-verify-1',
+      'report-verify-11',
+    ].map((op) => `parley/${b}/${op}`),
+  ),
+  'parley/v2-rs-decode-ek',
+  'parley/v2-rs-decode-ct',
+  'relay/relay-frank@1000',
+  ...['ping-pong', 'same-direction'].flatMap((k) => [`parley/bytes-${k}-v1`, `parley/bytes-${k}-v2`, `libsignal-client/bytes-${k}`]),
+  'parley/bytes-franking-1to1',
+  'parley/bytes-franking-group',
+);
+
 /** Rows that must be present, measured or marked not measured with a reason. */
 const EXPECTED_PRESENT = [...EXPECTED_MEASURED];
 
@@ -118,6 +146,10 @@ describe('quick benchmark set', () => {
         expect(inPrimitives + b.protocolMicros).toBeCloseTo(Math.max(b.totalMicros, inPrimitives), 3);
       }
     }
+    // Ratchet v2 is split too: its ping-pong runs ML-KEM (the PQ ratchet's exchanges) inside the sampled messages.
+    const v2 = report.breakdowns.find((x) => x.op === 'v2-ping-pong' && x.backend === 'node');
+    expect(v2?.methods['mlkemKeygen']?.calls).toBeGreaterThan(0);
+    expect(v2?.methods['mlkemDecapsulate']?.calls).toBeGreaterThan(0);
     // A group message is signed by its sender and verified by its reader: the one-to-one ops never sign.
     const group = report.breakdowns.find((x) => x.op === 'group-message@10' && x.backend === 'node');
     expect(group?.methods['ed25519Sign']?.calls).toBe(1);
@@ -151,6 +183,9 @@ describe('quick benchmark set', () => {
       );
       expect(md).toContain('## Targets');
       expect(md).toMatch(/\| Ping-pong message \(DH ratchet step\) \| [\d.]+ (µs|ms) \|/);
+      expect(md).toContain('## Formats v2: ratchet v2, sealed sender, franking (issues 16, 17, 19)');
+      expect(md).toMatch(/\| Ping-pong message, 100 B \| [\d.]+ (µs|ms) \| [\d.]+ (µs|ms) \|/);
+      expect(md).toMatch(/\| ratchet v2 adds under 150 B per message on average, ping-pong \(100 B\) \| \+[\d.]+ B \|/);
     });
 
     it('writes an SVG chart with a line per library', async () => {

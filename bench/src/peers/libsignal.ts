@@ -265,6 +265,26 @@ function pair(): { alice: Device; bob: Device; spk: { publicKey: PublicKey; sign
   return { alice, bob, spk: publishSignedPreKey(bob) };
 }
 
+/**
+ * Bytes per message on the wire (the serialized SignalMessage), averaged over `messages` sent
+ * untimed from a fresh session: `ping-pong` alternates senders, `same-direction` sends one way.
+ * SPQR's chunks ride on these messages, so the average counts them once enough messages are sent
+ * for its ML-KEM exchanges to complete (issue 17: bytes per message next to Parley v1 and v2).
+ */
+export async function libsignalMessageBytes(kind: 'ping-pong' | 'same-direction', messages: number, length = 100): Promise<number[]> {
+  const { alice, bob, spk } = pair();
+  await establish(alice, bob, spk);
+  const body = bytes(length);
+  const sizes: number[] = [];
+  for (let i = 0; i < messages; i++) {
+    const [from, to] = kind === 'ping-pong' && i % 2 === 1 ? [bob, alice] : [alice, bob];
+    const m = await encrypt(from, to, body);
+    sizes.push(m.serialize().length);
+    expectLength(await decrypt(to, from, m.serialize(), m.type()), length);
+  }
+  return sizes;
+}
+
 /** The libsignal-client entries: setup, same-direction, ping-pong, sender-key group message. */
 export async function libsignalEntries(quick: boolean): Promise<PeerSet> {
   const small = bytes(100);
@@ -329,6 +349,8 @@ export async function libsignalEntries(quick: boolean): Promise<PeerSet> {
           expectLength(await decrypt(to, from, m.serialize(), m.type()), 100);
         },
       },
+      // Whole SPQR periods in every sample (about 90 messages here), as Parley v2's row (parley/ratchet-v2.ts).
+      overrides: { minIterations: 100 },
     });
   }
 
