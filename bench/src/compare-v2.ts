@@ -88,14 +88,16 @@ export interface V2Pair {
   readonly noble: Result | null;
   /** The reference on the node backend, and what the row adds over it. */
   readonly reference: Result | null;
+  /** A short name for the reference ("unsealed", "v1"). */
+  readonly referenceName: string | null;
   readonly note: string;
 }
 
 /** Rows whose reference is another row of the section: sealed ← unsealed, franked group ← v1 group. */
-const REFERENCE_OF: readonly [RegExp, (op: string) => string][] = [
-  [/^sealed-1to1-sealed$/, () => 'sealed-1to1-unsealed'],
-  [/^sealed-group-(send|open)-sealed@(\d+)$/, (op) => op.replace('-sealed@', '-unsealed@')],
-  [/^franking-group-v2$/, () => 'franking-group-v1'],
+const REFERENCE_OF: readonly [RegExp, (op: string) => string, string][] = [
+  [/^sealed-1to1-sealed$/, () => 'sealed-1to1-unsealed', 'unsealed'],
+  [/^sealed-group-(send|open)-sealed@(\d+)$/, (op) => op.replace('-sealed@', '-unsealed@'), 'unsealed'],
+  [/^franking-group-v2$/, () => 'franking-group-v1', 'v1'],
 ];
 
 /** Every timed v2 row other than the compared ratchet operations, in run order, one line per op. */
@@ -107,13 +109,15 @@ export function v2Pairs(results: readonly Result[]): V2Pair[] {
     const key = `${r.subject}/${r.op}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const refOp = REFERENCE_OF.find(([re]) => re.test(r.op))?.[1](r.op) ?? null;
+    const ref = REFERENCE_OF.find(([re]) => re.test(r.op));
+    const refOp = ref ? ref[1](r.op) : null;
     const node = results.find((x) => x.subject === r.subject && x.op === r.op && (x.variant === 'node' || x.variant === null)) ?? null;
     out.push({
       label: r.label,
       node,
       noble: results.find((x) => x.subject === r.subject && x.op === r.op && x.variant === 'noble') ?? null,
       reference: refOp ? find(results, r.subject, 'node', refOp) : null,
+      referenceName: ref ? ref[2] : null,
       note: node?.note ?? r.note ?? '',
     });
   }

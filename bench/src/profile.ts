@@ -7,6 +7,7 @@
  *
  *   node --import tsx bench/src/profile.ts <op> [node|noble] [seconds]
  *   e.g. node --import tsx bench/src/profile.ts same-direction-100 node 3
+ *        node --import tsx bench/src/profile.ts v2-same-direction-100 node 3   (ratchet v2)
  *
  * Writes the raw profile to the system temp directory as
  * parley-profile-<op>-<backend>.cpuprofile
@@ -21,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { type Backend, providerFor } from './parley/fixtures.ts';
 import { groupScenarioSources } from './parley/groups.ts';
 import { oneToOneScenarios } from './parley/one-to-one.ts';
+import { ratchetV2Scenarios } from './parley/ratchet-v2.ts';
 
 interface ProfileNode {
   id: number;
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
   const backend = backendArg as Backend;
   if (backend !== 'node' && backend !== 'noble') throw new Error(`backend must be node or noble, got ${backendArg}`);
   const provider = providerFor(backend);
-  const sources = [oneToOneScenarios(provider, false), ...groupScenarioSources.map((make) => make(provider, false))];
+  const sources = [oneToOneScenarios(provider, false), ratchetV2Scenarios(provider), ...groupScenarioSources.map((make) => make(provider, false))];
   let scenario = null;
   for (const source of sources) {
     for (const s of source) {

@@ -120,7 +120,7 @@ function v2OtherTable(results: readonly Result[]): string[][] {
   const rows = v2Pairs(results).map((p) => {
     const added =
       p.reference && p.node && p.reference.median !== null && p.node.median !== null
-        ? `${signed(p.node.median - p.reference.median)} (${formatRatio(p.node.median / p.reference.median)} ${p.reference.label.split(/[,:]/)[0]})`
+        ? `${signed(p.node.median - p.reference.median)} (${formatRatio(p.node.median / p.reference.median)} ${p.referenceName ?? 'the reference'})`
         : '';
     return [p.label, cellOf(p.node), cellOf(p.noble), added, p.note];
   });
