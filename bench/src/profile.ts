@@ -83,7 +83,11 @@ async function main(): Promise<void> {
   const backend = backendArg as Backend;
   if (backend !== 'node' && backend !== 'noble') throw new Error(`backend must be node or noble, got ${backendArg}`);
   const provider = providerFor(backend);
-  const sources = [oneToOneScenarios(provider, false), ratchetV2Scenarios(provider), ...groupScenarioSources.map((make) => make(provider, false))];
+  const sources = [
+    oneToOneScenarios(provider, false),
+    ratchetV2Scenarios(provider),
+    ...groupScenarioSources.map((make) => make(provider, false)),
+  ];
   let scenario = null;
   for (const source of sources) {
     for (const s of source) {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { measure, measureInterleaved, median, quantile } from '../src/harness.ts';
 
@@ -101,6 +102,22 @@ describe('measure', () => {
     expect((outcomes[2] as { samples: number }).samples).toBe(3);
     // a's probe, b's probe, then three rounds of one sample each
     expect(order.join('')).toBe('ab' + 'ababab');
+  });
+
+  it('holds at least minIterations per sample, so a periodic cost (a PQ exchange every ~40 messages) falls inside each', async () => {
+    // A slow body would get 1 iteration per 1 ms sample; the floor keeps 40, whatever the timing.
+    const busy = () => {
+      const end = performance.now() + 0.2;
+      while (performance.now() < end);
+    };
+    const floor = await measure({ run: busy }, { ...options, targetSampleMs: 0.001, minIterations: 40, maxIterations: 100 });
+    expect(floor.iterations).toBe(40);
+    const [interleaved] = await measureInterleaved([
+      { task: { run: busy }, options: { ...options, targetSampleMs: 0.001, minIterations: 40 } },
+    ]);
+    expect((interleaved as { iterations: number }).iterations).toBe(40);
+    // maxIterations still bounds it.
+    expect((await measure({ run: busy }, { ...options, targetSampleMs: 0.001, minIterations: 40, maxIterations: 10 })).iterations).toBe(10);
   });
 
   it('propagates a failing body instead of timing it', async () => {
