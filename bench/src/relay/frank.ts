@@ -39,7 +39,6 @@ export async function relayFrankRow(devices: number): Promise<RelayFrankRow> {
         op: `relay-frank@${devices}`,
         label: `relay franks for a ${devices.toLocaleString('en-US')}-device fan-out (ids + HMAC + delivery record)`,
         note: `${recordBytes} B delivery record per recipient envelope (${((recordBytes * devices) / 1024).toFixed(1)} KiB per fan-out); node:crypto`,
-        groupSize: devices,
       },
       family: 'relay-frank',
       task: {
