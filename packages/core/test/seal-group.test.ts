@@ -108,3 +108,31 @@ describe('a group message sealed to 100 devices', () => {
     expect(codeOf(() => seal.decodeGroupKeyWrap(bad))).toBe('MALFORMED');
   });
 });
+
+describe('the SealedGroupEnvelope a device receives: [2, 7, seal, payload]', () => {
+  const framed = seal.encodeSealedGroupEnvelope({ seal: new Uint8Array(142).fill(1), payload: new Uint8Array(40).fill(2) });
+
+  it('round-trips and is recognised by its first bytes, a Seal is not', () => {
+    expect(seal.looksLikeSealedGroupEnvelope(framed)).toBe(true);
+    expect(Array.from(framed.slice(0, 3))).toEqual([0x84, 2, seal.SEALED_GROUP_ENVELOPE_TYPE]);
+    const back = seal.decodeSealedGroupEnvelope(framed);
+    expect(back.seal).toEqual(new Uint8Array(142).fill(1));
+    expect(back.payload).toEqual(new Uint8Array(40).fill(2));
+  });
+
+  it('refuses another type, a later version, a short payload, an empty seal, and an oversized frame', () => {
+    const wrongType = framed.slice();
+    wrongType[2] = 6;
+    expect(codeOf(() => seal.decodeSealedGroupEnvelope(wrongType))).toBe('MALFORMED');
+    const later = framed.slice();
+    later[1] = 3;
+    expect(codeOf(() => seal.decodeSealedGroupEnvelope(later))).toBe('UNSUPPORTED_VERSION');
+    const shortPayload = seal.encodeSealedGroupEnvelope({ seal: new Uint8Array(142), payload: new Uint8Array(15) });
+    expect(codeOf(() => seal.decodeSealedGroupEnvelope(shortPayload))).toBe('MALFORMED');
+    const noSeal = seal.encodeSealedGroupEnvelope({ seal: new Uint8Array(0), payload: new Uint8Array(40) });
+    expect(codeOf(() => seal.decodeSealedGroupEnvelope(noSeal))).toBe('MALFORMED');
+    const huge = new Uint8Array(seal.MAX_SEALED_GROUP_ENVELOPE_BYTES + 1);
+    huge.set(framed.slice(0, 3));
+    expect(['OVERSIZED', 'MALFORMED']).toContain(codeOf(() => seal.decodeSealedGroupEnvelope(huge)));
+  });
+});

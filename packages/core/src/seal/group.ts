@@ -21,7 +21,7 @@ import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES } from '../crypto/back
 import { type CryptoProvider, resolveProvider } from '../crypto/provider.ts';
 import { fail } from '../errors.ts';
 import { MAX_MESSAGE_BYTES } from '../limits.ts';
-import { SEAL_VERSION } from './constants.ts';
+import { MAX_SEAL_BYTES, SEAL_VERSION } from './constants.ts';
 
 /** MessageType of a GroupKeyWrap (only ever inside a seal). */
 export const GROUP_KEY_WRAP_TYPE = 6;
@@ -88,4 +88,48 @@ export function openGroupPayload(wrapBytes: Uint8Array, payload: Uint8Array, pro
   const message = backend.aeadOpen(wrap.key, ZERO_NONCE, payload, PAYLOAD_AAD);
   if (message === null) fail('SEAL_FAILED', 'the group payload does not open', { reason: 'payload-aead' });
   return message;
+}
+
+/** MessageType of a SealedGroupEnvelope: what the relay delivers for one device of a sealed group send. */
+export const SEALED_GROUP_ENVELOPE_TYPE = 7;
+
+/**
+ * What one recipient device receives from a sealed group send (spec/12 §10):
+ *
+ *   SealedGroupEnvelope = [ version: 2, type: 7, seal: bstr, payload: bstr ]
+ *
+ * The relay stores the payload once and the seal (a mode-1 Seal whose inner
+ * message is a GroupKeyWrap) per mailbox row, and joins them at delivery;
+ * the recipient opens the seal, then the payload. The relay learns nothing
+ * from the framing it adds.
+ */
+export interface SealedGroupEnvelope {
+  readonly seal: Uint8Array;
+  readonly payload: Uint8Array;
+}
+
+/** Largest encoded SealedGroupEnvelope: a largest seal and payload plus a few bytes of framing. */
+export const MAX_SEALED_GROUP_ENVELOPE_BYTES = MAX_SEAL_BYTES + MAX_MESSAGE_BYTES + AEAD_TAG_BYTES + 16;
+
+export function encodeSealedGroupEnvelope(e: SealedGroupEnvelope): Uint8Array {
+  abytes(e.seal, 'seal');
+  abytes(e.payload, 'payload');
+  return encodeCbor([SEAL_VERSION, SEALED_GROUP_ENVELOPE_TYPE, e.seal, e.payload]);
+}
+
+/** True when `bytes` starts like a SealedGroupEnvelope (array of 4, version 2, type 7): a router test. */
+export function looksLikeSealedGroupEnvelope(bytes: Uint8Array): boolean {
+  return bytes.length > 3 && bytes[0] === 0x84 && bytes[1] === SEAL_VERSION && bytes[2] === SEALED_GROUP_ENVELOPE_TYPE;
+}
+
+export function decodeSealedGroupEnvelope(bytes: Uint8Array): SealedGroupEnvelope {
+  const v = decodeCbor(bytes, 'SealedGroupEnvelope', MAX_SEALED_GROUP_ENVELOPE_BYTES);
+  if (!Array.isArray(v) || v.length < 1) fail('MALFORMED', 'SealedGroupEnvelope: expected an array');
+  readVersion(v[0], 'SealedGroupEnvelope', [SEAL_VERSION]);
+  const f = readArray(v, 'SealedGroupEnvelope', 4);
+  if (f[1] !== SEALED_GROUP_ENVELOPE_TYPE) fail('MALFORMED', 'SealedGroupEnvelope: type is not 7');
+  return {
+    seal: readBytes(f[2], 'seal', { min: 1, max: MAX_SEAL_BYTES }),
+    payload: readBytes(f[3], 'payload', { min: AEAD_TAG_BYTES, max: MAX_MESSAGE_BYTES + AEAD_TAG_BYTES }),
+  };
 }

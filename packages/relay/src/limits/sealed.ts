@@ -33,6 +33,14 @@ export const TOKEN_RATE = { windowMs: HOUR_MS, envelopes: 600, bytes: 64 * MiB }
  */
 export const SEALED_RECIPIENT_RATE = { windowMs: HOUR_MS, envelopes: 20_000, bytes: 1024 * MiB } as const;
 
+/**
+ * Largest per-device seal in a sealed group send (spec/12 §10). An honest one
+ * is a mode-1 seal of a 71-byte GroupKeyWrap: about 142 bytes (145 with a
+ * five-byte device id). The bound keeps the per-row part of a group send
+ * small, so the payload is the only large thing and is stored once.
+ */
+export const MAX_GROUP_SEAL_BYTES = 256;
+
 /** Flags that revoke a token: one or two may be a mistake, three reporters (or one persistent one) end it. */
 export const FLAGS_TO_REVOKE = 3;
 

@@ -9,6 +9,11 @@
  * idempotency key (sender, recipient device, id) all work per token, and no
  * row, log line or metric holds anything about the sender.
  *
+ * With `payload`, the request is a sealed group send (spec/12 §10): the
+ * payload is stored once, each row holds its device's small seal (at most
+ * MAX_GROUP_SEAL_BYTES) and a reference to it, and the whole request is one
+ * transaction: the first refused account refuses all of it.
+ *
  * POST /v2/messages is the identified first contact: the v1 send, signed by
  * the sender's device, limited by the strangers budgets.
  */
@@ -21,7 +26,13 @@ import { deviceOf } from '../auth/authenticate.ts';
 import { fromBase64Url, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
 import { sendBodyBytes } from '../front-door/body-limits.ts';
-import { SEALED_RECIPIENT_RATE, STRANGER_ENVELOPES_PER_DAY, STRANGER_RECIPIENTS_PER_DAY, TOKEN_RATE } from '../limits/sealed.ts';
+import {
+  MAX_GROUP_SEAL_BYTES,
+  SEALED_RECIPIENT_RATE,
+  STRANGER_ENVELOPES_PER_DAY,
+  STRANGER_RECIPIENTS_PER_DAY,
+  TOKEN_RATE,
+} from '../limits/sealed.ts';
 import { senderShare } from '../limits/sender-share.ts';
 import { AccountKey, ClientId, DeviceId, MAX_ENVELOPES_PER_SEND, SendBody, SendResponse, errorResponses } from '../schemas.ts';
 import type { OutgoingEnvelope } from '../storage/types.ts';
@@ -49,6 +60,14 @@ export const SealedSendBody = Type.Object(
   {
     messages: Type.Array(SealedMessage, { minItems: 1, maxItems: MAX_ENVELOPES_PER_SEND }),
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, description: "At most the relay's message TTL (the default)" })),
+    payload: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_-]+$',
+        contentEncoding: 'base64url',
+        description:
+          'A sealed group send (spec/12 §10): the group payload, stored once; each message envelope is then that device’s seal of the GroupKeyWrap (at most 256 bytes), and each device receives a SealedGroupEnvelope [2, 7, seal, payload]',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -78,7 +97,7 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Send sealed envelopes, each under its recipient’s delivery token (no authentication)',
         description:
-          'One token per recipient account. 403 TOKEN_INVALID for an unknown, expired or revoked token (one code for the three); 429 TOKEN_BUDGET_EXCEEDED past a token’s or a recipient’s budget; then the v1 send checks per recipient account (409 MISMATCHED_DEVICES, 410 STALE_DEVICES, 507 MAILBOX_FULL, the token as the sender share). Idempotent per (token hash, recipient device, id). Nothing about the sender is stored.',
+          'One token per recipient account. With `payload`, a sealed group send: the payload is stored once, each device gets its seal and the payload, and the whole request is one transaction (the first refusal refuses all of it). 403 TOKEN_INVALID for an unknown, expired or revoked token (one code for the three); 429 TOKEN_BUDGET_EXCEEDED past a token’s or a recipient’s budget; then the v1 send checks per recipient account (409 MISMATCHED_DEVICES, 410 STALE_DEVICES, 507 MAILBOX_FULL, the token as the sender share). Idempotent per (token hash, recipient device, id). Nothing about the sender is stored.',
         tags: ['sealed'],
         security: [],
         body: SealedSendBody,
@@ -93,6 +112,9 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
           limit: limits.maxEnvelopesPerSend,
         });
       }
+      // A group send: the payload once (at most one envelope's size); per device only its small seal.
+      const payload = body.payload === undefined ? null : fromBase64Url(body.payload, 'payload', { max: limits.maxEnvelopeBytes });
+      const maxEnvelope = payload ? MAX_GROUP_SEAL_BYTES : limits.maxEnvelopeBytes;
       // Group the envelopes by recipient account: each account's devices are covered under one token.
       const byAccount = new Map<string, { accountKey: Uint8Array; tokenHash: Uint8Array; envelopes: OutgoingEnvelope[]; bytes: number }>();
       const seen = new Set<string>();
@@ -100,7 +122,7 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
         const target = `${m.account}:${m.deviceId}`;
         if (seen.has(target)) throw relayError('MALFORMED', `messages[${i}]: a second envelope for the same device`);
         seen.add(target);
-        const envelope = fromBase64Url(m.envelope, `messages[${i}].envelope`, { max: limits.maxEnvelopeBytes });
+        const envelope = fromBase64Url(m.envelope, `messages[${i}].envelope`, { max: maxEnvelope });
         if (envelope.length === 0) throw relayError('MALFORMED', `messages[${i}].envelope: empty`);
         const accountKey = fromBase64Url(m.account, `messages[${i}].account`, 32);
         // One SHA-256 per element: the cost an invalid token can impose, bounded by the per-IP request limit.
@@ -112,7 +134,8 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
         } else if (toBase64Url(group.tokenHash) !== toBase64Url(tokenHash)) {
           throw relayError('MALFORMED', `messages[${i}]: one token per recipient account`);
         }
-        group.bytes += envelope.length;
+        // What the device receives: its envelope, and in a group send the payload as well.
+        group.bytes += envelope.length + (payload?.length ?? 0);
         group.envelopes.push({
           recipient: { accountKey, deviceId: m.deviceId },
           clientId: m.id,
@@ -143,6 +166,29 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
       }
 
       const ttlSeconds = Math.min(body.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
+      if (payload) {
+        // One transaction for the whole group send, all or nothing: the payload is stored once for every account.
+        const result = await relay.storage.storeSealedGroup({
+          payload,
+          accounts: groups.map((g) => ({ sender: { accountKey: g.tokenHash, deviceId: SEALED_SENDER_DEVICE }, envelopes: g.envelopes })),
+          now,
+          expiresAt: now + ttlSeconds * 1000,
+          maxQueuedMessages: limits.maxQueuedMessagesPerDevice,
+          maxQueuedBytes: limits.maxQueuedBytesPerDevice,
+          ...senderShare(limits),
+        });
+        if (result.status !== 'stored') sealedOutcomes.inc({ code: result.status });
+        throwIfRefused(relay, result);
+        relay.metrics.envelopesAccepted.inc(result.stored);
+        relay.metrics.envelopesDuplicate.inc(result.duplicates);
+        if (result.stored > 0) {
+          relay.metrics.envelopeBytesAccepted.inc(groups.reduce((n, g) => n + g.bytes, 0));
+          relay.metrics.fanoutsStored.inc();
+          relay.hub.notify(result.recipients);
+        }
+        sealedOutcomes.inc({ code: 'OK' });
+        return { accepted: body.messages.length };
+      }
       let accepted = 0;
       // One transaction per recipient account (its device check and quotas); a retry of the whole
       // request is safe after a later account fails, since each envelope is idempotent by its key.

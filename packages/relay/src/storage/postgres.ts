@@ -388,6 +388,49 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
       );
       await insertSentIds(q, sender, recipients, expiresAt);
     },
+    insertSealedGroup: async (rows, payload, now, expiresAt) => {
+      const stored = await first(
+        q.query<{ id: number }>('INSERT INTO payloads (envelope, refs, expires_at) VALUES ($1, $2, $3) RETURNING id', [
+          buf(payload),
+          rows.length,
+          expiresAt,
+        ]),
+      );
+      // Each row: its device's seal, the payload by reference; the sender slot holds the token hash.
+      await q.query(
+        `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
+           envelope, payload_id, payload_bytes)
+         SELECT t.ra, t.rd, t.sa, t.sd, t.cid, $1, $2, t.env, $3, $4
+         FROM unnest($5::bytea[], $6::bigint[], $7::bytea[], $8::bigint[], $9::text[], $10::bytea[])
+           WITH ORDINALITY AS t(ra, rd, sa, sd, cid, env, pos)
+         ORDER BY t.pos`,
+        [
+          now,
+          expiresAt,
+          stored?.id,
+          payload.length,
+          rows.map((r) => buf(r.envelope.recipient.accountKey)),
+          rows.map((r) => r.envelope.recipient.deviceId),
+          rows.map((r) => buf(r.sender.accountKey)),
+          rows.map((r) => r.sender.deviceId),
+          rows.map((r) => r.envelope.clientId),
+          rows.map((r) => buf(r.envelope.envelope)),
+        ],
+      );
+      await q.query(
+        `INSERT INTO sent_ids (sender_account, sender_device, recipient_account, recipient_device, client_id, expires_at)
+         SELECT t.sa, t.sd, t.ra, t.rd, t.cid, $1 FROM unnest($2::bytea[], $3::bigint[], $4::bytea[], $5::bigint[], $6::text[])
+           AS t(sa, sd, ra, rd, cid)`,
+        [
+          expiresAt,
+          rows.map((r) => buf(r.sender.accountKey)),
+          rows.map((r) => r.sender.deviceId),
+          rows.map((r) => buf(r.envelope.recipient.accountKey)),
+          rows.map((r) => r.envelope.recipient.deviceId),
+          rows.map((r) => r.envelope.clientId),
+        ],
+      );
+    },
     notifyMailboxes: (devices) =>
       done(q.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [channel, notifyPayloads(devices)])),
     ackMessages: (recipient, seqs) =>
@@ -551,9 +594,9 @@ function readQueries(pool: pg.Pool): ReadQueries {
     messages: (r, afterSeq, limit, now) =>
       all(
         pool.query<MessageRow>(
-          // A fan-out's row carries no envelope of its own: it is read from the payload.
+          // A fan-out's row carries no envelope of its own, a sealed group row only its seal: rows.ts joins the payload.
           `SELECT m.seq, m.sender_account, m.sender_device, m.client_id, m.server_ts, m.expires_at, m.delivery,
-             CASE WHEN m.payload_id IS NULL THEN m.envelope ELSE p.envelope END AS envelope
+             m.envelope, p.envelope AS payload
            FROM messages m LEFT JOIN payloads p ON p.id = m.payload_id
            WHERE m.recipient_account = $1 AND m.recipient_device = $2 AND m.seq > $3 AND m.expires_at > $4 ORDER BY m.seq LIMIT $5`,
           [buf(r.accountKey), r.deviceId, afterSeq, now, limit],

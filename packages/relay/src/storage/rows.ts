@@ -4,6 +4,7 @@
  * (better-sqlite3 BLOB, node-postgres BYTEA); integers as numbers (the
  * PostgreSQL driver parses BIGINT as a safe integer, storage/postgres.ts).
  */
+import { seal } from '@parley/core';
 import type { AttachmentRecord, DeviceRecord, StoredMessage, StoredReport } from './types.ts';
 
 export interface DeviceRow {
@@ -26,6 +27,8 @@ export interface MessageRow {
   expires_at: number;
   envelope: Buffer;
   delivery: Buffer | null;
+  /** The stored-once payload the row refers to (a fan-out or a sealed group send), else null. */
+  payload?: Buffer | null;
 }
 
 export interface ReportRow {
@@ -122,7 +125,19 @@ export function toMessage(r: MessageRow): StoredMessage {
     clientId: r.client_id,
     serverTimestamp: r.server_ts,
     expiresAt: r.expires_at,
-    envelope: bytes(r.envelope),
+    envelope: envelopeOf(r),
     ...(r.delivery === null || r.delivery === undefined ? {} : { delivery: bytes(r.delivery) }),
   };
+}
+
+/**
+ * A plain row holds its envelope; a fan-out row only refers to the payload,
+ * which is the envelope; a sealed group row holds its device's seal and
+ * refers to the payload, and the device gets both in one
+ * SealedGroupEnvelope (spec/12-sealed-sender.md §10).
+ */
+function envelopeOf(r: MessageRow): Uint8Array {
+  if (r.payload === null || r.payload === undefined) return bytes(r.envelope);
+  if (r.envelope.length === 0) return bytes(r.payload);
+  return seal.encodeSealedGroupEnvelope({ seal: bytes(r.envelope), payload: bytes(r.payload) });
 }

@@ -139,10 +139,15 @@ function statements(db: Database.Database) {
          envelope, payload_id, payload_bytes, delivery)
        VALUES (?, ?, ?, ?, ?, ?, ?, X'', ?, ?, ?)`,
     ),
-    // A fan-out's row carries no envelope of its own: it is read from the payload.
+    insertSealedReference: db.prepare(
+      `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
+         envelope, payload_id, payload_bytes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    // A fan-out's row carries no envelope of its own, a sealed group row only its seal: rows.ts joins the payload.
     fetchMessages: db.prepare<[Buffer, number, number, number, number], MessageRow>(
       `SELECT m.seq, m.sender_account, m.sender_device, m.client_id, m.server_ts, m.expires_at, m.delivery,
-         CASE WHEN m.payload_id IS NULL THEN m.envelope ELSE p.envelope END AS envelope
+         m.envelope, p.envelope AS payload
        FROM messages m LEFT JOIN payloads p ON p.id = m.payload_id
        WHERE m.recipient_account = ? AND m.recipient_device = ? AND m.seq > ? AND m.expires_at > ? ORDER BY m.seq LIMIT ?`,
     ),
@@ -341,6 +346,27 @@ function writeQueries(s: Statements): WriteQueries {
           payload,
           envelope.length,
           e.delivery === undefined ? null : buf(e.delivery),
+        );
+        s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
+      }
+    },
+    insertSealedGroup: (rows, payload, now, expiresAt) => {
+      const stored = s.insertPayload.run(buf(payload), rows.length, expiresAt).lastInsertRowid;
+      for (const { sender, envelope: e } of rows) {
+        // Each row: its device's seal, the payload by reference; the sender slot holds the token hash.
+        const account = buf(sender.accountKey);
+        const recipient = buf(e.recipient.accountKey);
+        s.insertSealedReference.run(
+          recipient,
+          e.recipient.deviceId,
+          account,
+          sender.deviceId,
+          e.clientId,
+          now,
+          expiresAt,
+          buf(e.envelope),
+          stored,
+          payload.length,
         );
         s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
       }

@@ -168,6 +168,8 @@ export interface OutgoingEnvelope {
   readonly certificateHash?: Uint8Array;
   /** The relay frank's delivery record (franking/delivery.ts), opaque here; stored with the mailbox row. */
   readonly delivery?: Uint8Array;
+  /** Bytes of a stored-once payload this row refers to besides its own envelope (a sealed group send); counted against quotas. */
+  readonly payloadBytes?: number;
 }
 
 export interface StoreMessagesInput {
@@ -210,6 +212,25 @@ export interface StoreFanoutInput extends Omit<StoreMessagesInput, 'envelopes'> 
   readonly clientId: string;
   readonly envelope: Uint8Array;
   readonly recipients: readonly FanoutRecipient[];
+}
+
+/** One recipient account of a sealed group send: its token hash in the sender slot, one seal per device. */
+export interface SealedGroupAccount {
+  /** `{accountKey: tokenHash, deviceId: 0}` (routes/sealed.ts): nothing about the real sender. */
+  readonly sender: DeviceAddress;
+  /** Per device: the seal of the GroupKeyWrap (spec/12 §10); `clientId` is the request's. */
+  readonly envelopes: readonly OutgoingEnvelope[];
+}
+
+/**
+ * A sealed group send (spec/12-sealed-sender.md §10): the payload stored once
+ * and one row per recipient device holding that device's seal and a reference
+ * to the payload. Each account is checked as `storeMessages` with its token
+ * hash as the sender; the whole request is one transaction, all or nothing.
+ */
+export interface StoreSealedGroupInput extends Omit<StoreMessagesInput, 'envelopes' | 'sender' | 'replay'> {
+  readonly payload: Uint8Array;
+  readonly accounts: readonly SealedGroupAccount[];
 }
 
 export interface DeviceMismatch {
@@ -461,6 +482,13 @@ export interface RelayStorage {
    * mailbox row does (acknowledged, expired, or its device removed).
    */
   storeFanout(input: StoreFanoutInput): Promise<StoreMessagesResult>;
+  /**
+   * A sealed group send: each account checked as `storeMessages` (its token
+   * hash as the sender), in one transaction; the first refusal refuses the
+   * whole request and nothing is stored. The payload is stored once for every
+   * new row and goes with its last row.
+   */
+  storeSealedGroup(input: StoreSealedGroupInput): Promise<StoreMessagesResult>;
   /** Unexpired messages for one device with seq > afterSeq, oldest first. */
   fetchMessages(recipient: DeviceAddress, afterSeq: number, limit: number, now: number): Promise<StoredMessage[]>;
   /** Deletes the recipient's own messages with these seqs; others' seqs are ignored. Returns how many went. */

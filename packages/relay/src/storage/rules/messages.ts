@@ -10,9 +10,16 @@
  * composes another rule around this one in its `transact`.
  */
 import { buf } from '../rows.ts';
-import type { DeviceAddress, OutgoingEnvelope, StoreFanoutInput, StoreMessagesInput, StoreMessagesResult } from '../types.ts';
+import type {
+  DeviceAddress,
+  OutgoingEnvelope,
+  StoreFanoutInput,
+  StoreMessagesInput,
+  StoreMessagesResult,
+  StoreSealedGroupInput,
+} from '../types.ts';
 import type { RecipientRow, WriteQueries } from './queries.ts';
-import { type RecipientDeviceState, checkSend, hexOf, mailboxesToPurge, recipientAccounts } from './send-checks.ts';
+import { type RecipientDeviceState, type SendVerdict, checkSend, hexOf, mailboxesToPurge, recipientAccounts } from './send-checks.ts';
 import { recordRequest } from './housekeeping.ts';
 import { type Rule, abort, get } from './step.ts';
 
@@ -46,18 +53,55 @@ export function* storeFanout(q: WriteQueries, input: StoreFanoutInput): Rule<Sto
   return yield* store(q, { ...rest, envelopes }, envelope);
 }
 
-/** A send; with `shared`, every envelope is that one payload, stored once. */
-function* store(q: WriteQueries, input: StoreMessagesInput, shared?: Uint8Array): Rule<StoreMessagesResult> {
+/**
+ * A sealed group send (spec/12-sealed-sender.md §10): per recipient account,
+ * the checks of a send from its token hash (device list, certificate hashes,
+ * mailbox and token-share quotas counting the payload in every row,
+ * idempotency per token hash, device and id); the first refusal aborts the
+ * whole transaction. Then the payload once and a row per new device.
+ */
+export function* storeSealedGroup(q: WriteQueries, input: StoreSealedGroupInput): Rule<StoreMessagesResult> {
+  const { payload, accounts, ...limits } = input;
+  yield* get(q.lockMailboxes(accounts.flatMap((a) => [...recipientAccounts(a.envelopes).values()].map((r) => buf(r.accountKey)))));
+  const rows: { sender: DeviceAddress; envelope: OutgoingEnvelope }[] = [];
+  const recipients: DeviceAddress[] = [];
+  let duplicates = 0;
+  for (const a of accounts) {
+    const sub: StoreMessagesInput = {
+      ...limits,
+      sender: a.sender,
+      envelopes: a.envelopes.map((e) => ({ ...e, payloadBytes: payload.length })),
+    };
+    const verdict = yield* checkFresh(q, sub);
+    if (verdict.status === 'refused') return abort<StoreMessagesResult>(verdict.verdict);
+    duplicates += verdict.duplicates;
+    if (verdict.status === 'none-fresh') continue;
+    for (const envelope of verdict.fresh) rows.push({ sender: a.sender, envelope });
+    recipients.push(...verdict.recipients);
+  }
+  if (rows.length === 0) return { status: 'stored', stored: 0, duplicates, recipients: [] };
+  yield* get(q.insertSealedGroup(rows, payload, input.now, input.expiresAt));
+  yield* get(q.notifyMailboxes(recipients));
+  return { status: 'stored', stored: rows.length, duplicates, recipients };
+}
+
+type FreshVerdict =
+  | { readonly status: 'none-fresh'; readonly duplicates: number }
+  | { readonly status: 'ok'; readonly duplicates: number; readonly fresh: OutgoingEnvelope[]; readonly recipients: DeviceAddress[] }
+  | { readonly status: 'refused'; readonly verdict: Exclude<SendVerdict, { status: 'ok' }> };
+
+/**
+ * The checks of a send from one sender, under the caller's mailbox locks:
+ * which envelopes are new (by client id), then the device lists and quotas,
+ * read again after expired envelopes were purged (they must not refuse a send).
+ */
+function* checkFresh(q: WriteQueries, input: StoreMessagesInput): Rule<FreshVerdict> {
   const senderAccount = buf(input.sender.accountKey);
   const accounts = [...recipientAccounts(input.envelopes).values()].map((a) => buf(a.accountKey));
-  yield* get(q.lockMailboxes(accounts));
-
   const known = yield* get(q.knownClientIds(input.sender, input.envelopes));
   const fresh = input.envelopes.filter((_, i) => !known[i]);
   const duplicates = input.envelopes.length - fresh.length;
-  if (fresh.length === 0) return { status: 'stored', stored: 0, duplicates, recipients: [] };
-
-  // Read under the locks (again after a purge): counters and this sender's share of each mailbox.
+  if (fresh.length === 0) return { status: 'none-fresh', duplicates };
   const check = function* (): Rule<ReturnType<typeof checkSend>> {
     const byAccount = groupByAccount(yield* get(q.recipientDevices(accounts, senderAccount)));
     return checkSend(input, fresh, (accountKey) => byAccount.get(hexOf(accountKey)) ?? []);
@@ -69,12 +113,20 @@ function* store(q: WriteQueries, input: StoreMessagesInput, shared?: Uint8Array)
     yield* get(q.purgeExpired(purge, input.now));
     verdict = yield* check();
   }
-  if (verdict.status !== 'ok') return verdict;
+  if (verdict.status !== 'ok') return { status: 'refused', verdict };
+  return { status: 'ok', duplicates, fresh, recipients: verdict.recipients };
+}
 
-  if (shared) yield* get(q.insertFanout(input.sender, fresh, shared, input.now, input.expiresAt));
-  else yield* get(q.insertMessages(input.sender, fresh, input.now, input.expiresAt));
-  yield* get(q.notifyMailboxes(verdict.recipients));
-  return { status: 'stored', stored: fresh.length, duplicates, recipients: verdict.recipients };
+/** A send; with `shared`, every envelope is that one payload, stored once. */
+function* store(q: WriteQueries, input: StoreMessagesInput, shared?: Uint8Array): Rule<StoreMessagesResult> {
+  yield* get(q.lockMailboxes([...recipientAccounts(input.envelopes).values()].map((a) => buf(a.accountKey))));
+  const v = yield* checkFresh(q, input);
+  if (v.status === 'none-fresh') return { status: 'stored', stored: 0, duplicates: v.duplicates, recipients: [] };
+  if (v.status === 'refused') return v.verdict;
+  if (shared) yield* get(q.insertFanout(input.sender, v.fresh, shared, input.now, input.expiresAt));
+  else yield* get(q.insertMessages(input.sender, v.fresh, input.now, input.expiresAt));
+  yield* get(q.notifyMailboxes(v.recipients));
+  return { status: 'stored', stored: v.fresh.length, duplicates: v.duplicates, recipients: v.recipients };
 }
 
 /** Deletes the recipient's own messages with these seqs; others' are ignored. */

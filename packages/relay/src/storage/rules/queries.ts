@@ -102,6 +102,17 @@ export interface WriteQueries {
     now: number,
     expiresAt: number,
   ): Maybe<void>;
+  /**
+   * Stores `payload` once, referenced by one mailbox row per entry (seqs in
+   * array order); each row holds its own envelope (a device's seal) and counts
+   * the payload's size as well; and the idempotency records, per entry's sender.
+   */
+  insertSealedGroup(
+    rows: readonly { readonly sender: DeviceAddress; readonly envelope: OutgoingEnvelope }[],
+    payload: Uint8Array,
+    now: number,
+    expiresAt: number,
+  ): Maybe<void>;
   /** Tells every relay process sharing the database that these mailboxes have news (after commit). */
   notifyMailboxes(devices: readonly DeviceAddress[]): Maybe<void>;
   ackMessages(recipient: DeviceAddress, seqs: readonly number[]): Maybe<number>;

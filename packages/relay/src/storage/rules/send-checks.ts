@@ -101,7 +101,7 @@ export function checkSend(
     let entry = added.get(k);
     if (!entry) added.set(k, (entry = { address: e.recipient, messages: 0, bytes: 0 }));
     entry.messages++;
-    entry.bytes += e.envelope.length;
+    entry.bytes += e.envelope.length + (e.payloadBytes ?? 0);
   }
   const over = (pick: (row: RecipientDeviceState, a: { messages: number; bytes: number }, address: DeviceAddress) => boolean) =>
     [...added.entries()]

@@ -33,6 +33,7 @@ import type {
   StoreFanoutInput,
   StoreMessagesInput,
   StoreMessagesResult,
+  StoreSealedGroupInput,
   StoredDeviceList,
   StoredMessage,
   StoredReport,
@@ -42,7 +43,7 @@ import { createAttachment, recordUploadProgress } from './attachments.ts';
 import { fileReport, frankKey } from './franking.ts';
 import { putDeviceList, registerDevice, removeDevice } from './devices.ts';
 import { rememberRequest, sweep } from './housekeeping.ts';
-import { ackMessages, storeFanout, storeMessages } from './messages.ts';
+import { ackMessages, storeFanout, storeMessages, storeSealedGroup } from './messages.ts';
 import { claimPreKeys, uploadPreKeys } from './prekeys.ts';
 import type { StorageDriver } from './queries.ts';
 import { abort, get } from './step.ts';
@@ -105,6 +106,10 @@ export class RuleStorage implements RelayStorage {
 
   storeFanout(input: StoreFanoutInput): Promise<StoreMessagesResult> {
     return this.driver.transact((q) => storeFanout(q, input));
+  }
+
+  storeSealedGroup(input: StoreSealedGroupInput): Promise<StoreMessagesResult> {
+    return this.driver.transact((q) => storeSealedGroup(q, input));
   }
 
   async fetchMessages(recipient: DeviceAddress, afterSeq: number, limit: number, now: number): Promise<StoredMessage[]> {
