@@ -229,4 +229,22 @@ describe.each(backends)('sealed group sends (%s)', (_name, open) => {
     // The token's budget is untouched: the honest request still goes.
     expect((await send(s, body)).statusCode).toBe(200);
   });
+
+  it('franks the group message’s tag for every device with no sender named, and delivers it with the envelope', async () => {
+    const s = await scene(open);
+    const tag = new Uint8Array(32).fill(7);
+    const body = groupSend(s, [s.bob, s.bob2, s.carol], 'tagged');
+    const r = await send(s, { ...body, messages: body.messages.map((m) => ({ ...m, frankingTag: toBase64Url(tag) })) });
+    expect(r.statusCode, r.body).toBe(200);
+    const ids = new Set<string>();
+    for (const d of [s.bob, s.bob2, s.carol]) {
+      const [m] = (await inbox(s, d)).messages as (Inbox['messages'][number] & {
+        delivery?: { frankingTag: string; envelopeId: string };
+      })[];
+      expect(m?.delivery?.frankingTag).toBe(toBase64Url(tag));
+      ids.add(m?.delivery?.envelopeId ?? '');
+    }
+    // One envelope id per device: each delivery is its own franked envelope.
+    expect(ids.size).toBe(3);
+  });
 });

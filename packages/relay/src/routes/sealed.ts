@@ -25,6 +25,7 @@ import { Counter } from 'prom-client';
 import { deviceOf } from '../auth/authenticate.ts';
 import { fromBase64Url, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
+import { frankEnvelopes } from '../franking/delivery.ts';
 import { sendBodyBytes } from '../front-door/body-limits.ts';
 import {
   MAX_GROUP_SEAL_BYTES,
@@ -52,6 +53,11 @@ export const SealedMessage = Type.Object(
     token: Base64Url32('The delivery token the recipient granted (32 bytes); the relay keeps only its hash'),
     envelope: Type.String({ pattern: '^[A-Za-z0-9_-]*$', contentEncoding: 'base64url', description: 'A Seal (spec/12 §4.1)' }),
     certificateHash: Type.Optional(Base64Url32('SHA-256 of the certificate the seal was made for; a mismatch answers 410 STALE_DEVICES')),
+    frankingTag: Type.Optional(
+      Base64Url32(
+        'The inner v2 message’s franking tag (bound into the seal’s aad): franked with no sender named and delivered with the envelope (spec/14 §4)',
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -118,6 +124,7 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
       // Group the envelopes by recipient account: each account's devices are covered under one token.
       const byAccount = new Map<string, { accountKey: Uint8Array; tokenHash: Uint8Array; envelopes: OutgoingEnvelope[]; bytes: number }>();
       const seen = new Set<string>();
+      const tagged: { group: { envelopes: OutgoingEnvelope[] }; index: number; frankingTag: Uint8Array }[] = [];
       body.messages.forEach((m, i) => {
         const target = `${m.account}:${m.deviceId}`;
         if (seen.has(target)) throw relayError('MALFORMED', `messages[${i}]: a second envelope for the same device`);
@@ -142,6 +149,9 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
           envelope,
           ...(m.certificateHash === undefined ? {} : { certificateHash: fromBase64Url(m.certificateHash, 'certificateHash', 32) }),
         });
+        if (m.frankingTag !== undefined) {
+          tagged.push({ group, index: group.envelopes.length - 1, frankingTag: fromBase64Url(m.frankingTag, 'frankingTag', 32) });
+        }
       });
 
       const now = relay.now();
@@ -165,6 +175,19 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
         });
       }
 
+      if (tagged.length > 0) {
+        // Franked with no sender: the relay can vouch for the tag, time and recipient, never for who sent it.
+        const deliveries = await frankEnvelopes(
+          relay.frankKeys,
+          relay.provider,
+          null,
+          tagged.map((t) => ({ recipient: (t.group.envelopes[t.index] as OutgoingEnvelope).recipient, frankingTag: t.frankingTag })),
+          now,
+        );
+        for (const [i, t] of tagged.entries()) {
+          t.group.envelopes[t.index] = { ...(t.group.envelopes[t.index] as OutgoingEnvelope), delivery: deliveries[i] as Uint8Array };
+        }
+      }
       const ttlSeconds = Math.min(body.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
       if (payload) {
         // One transaction for the whole group send, all or nothing: the payload is stored once for every account.

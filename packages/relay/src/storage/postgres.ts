@@ -399,10 +399,10 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
       // Each row: its device's seal, the payload by reference; the sender slot holds the token hash.
       await q.query(
         `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
-           envelope, payload_id, payload_bytes)
-         SELECT t.ra, t.rd, t.sa, t.sd, t.cid, $1, $2, t.env, $3, $4
-         FROM unnest($5::bytea[], $6::bigint[], $7::bytea[], $8::bigint[], $9::text[], $10::bytea[])
-           WITH ORDINALITY AS t(ra, rd, sa, sd, cid, env, pos)
+           envelope, payload_id, payload_bytes, delivery)
+         SELECT t.ra, t.rd, t.sa, t.sd, t.cid, $1, $2, t.env, $3, $4, t.dl
+         FROM unnest($5::bytea[], $6::bigint[], $7::bytea[], $8::bigint[], $9::text[], $10::bytea[], $11::bytea[])
+           WITH ORDINALITY AS t(ra, rd, sa, sd, cid, env, dl, pos)
          ORDER BY t.pos`,
         [
           now,
@@ -415,6 +415,7 @@ function writeQueries(q: Queryable, channel: string): WriteQueries {
           rows.map((r) => r.sender.deviceId),
           rows.map((r) => r.envelope.clientId),
           rows.map((r) => buf(r.envelope.envelope)),
+          rows.map((r) => (r.envelope.delivery === undefined ? null : buf(r.envelope.delivery))),
         ],
       );
       await q.query(

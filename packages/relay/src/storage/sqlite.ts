@@ -141,8 +141,8 @@ function statements(db: Database.Database) {
     ),
     insertSealedReference: db.prepare(
       `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
-         envelope, payload_id, payload_bytes)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         envelope, payload_id, payload_bytes, delivery)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     // A fan-out's row carries no envelope of its own, a sealed group row only its seal: rows.ts joins the payload.
     fetchMessages: db.prepare<[Buffer, number, number, number, number], MessageRow>(
@@ -367,6 +367,7 @@ function writeQueries(s: Statements): WriteQueries {
           buf(e.envelope),
           stored,
           payload.length,
+          e.delivery === undefined ? null : buf(e.delivery),
         );
         s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
       }
