@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Account, certificateHash, decodeCertificate, fromHex, seal, toHex } from '@parley/core';
 import { SqliteStorage, buildApp, loggerOptions, withDefaults } from '@parley/relay';
-import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
@@ -24,8 +23,17 @@ import { connectRelayNode } from '../src/node.ts';
 import { getHeld } from '../src/sealed/token-book.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { TEST_OPTIONS, record, until } from './support/harness.ts';
+import {
+  type Row,
+  auditInserts as auditSealedInserts,
+  identifiersOf,
+  mentions,
+  rows as tableRows,
+  sealedRowsNaming,
+} from './support/sealed-scan.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-sealed-e2e-'));
+const DB = join(dir, 'relay.sqlite');
 const clock = { offset: 0, now: () => Date.now() + clock.offset };
 const logs: string[] = [];
 let app: FastifyInstance;
@@ -50,7 +58,7 @@ async function startRelay(): Promise<string> {
   });
   app = await buildApp({
     config,
-    storage: new SqliteStorage({ path: join(dir, 'relay.sqlite') }),
+    storage: new SqliteStorage({ path: DB }),
     now: clock.now,
     logger: { ...(loggerOptions(config) as object), level: 'debug', stream } as never,
   });
@@ -59,44 +67,8 @@ async function startRelay(): Promise<string> {
   return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
 }
 
-/** Copies of every envelope row and idempotency row as inserted (the relay deletes envelopes on acknowledgement). */
-function auditInserts(): void {
-  const db = new Database(join(dir, 'relay.sqlite'));
-  db.exec(`
-    CREATE TABLE audit_messages AS SELECT * FROM messages WHERE 0;
-    CREATE TRIGGER audit_messages_insert AFTER INSERT ON messages BEGIN
-      INSERT INTO audit_messages SELECT * FROM messages WHERE seq = NEW.seq;
-    END;
-    CREATE TABLE audit_sent_ids AS SELECT * FROM sent_ids WHERE 0;
-    CREATE TRIGGER audit_sent_ids_insert AFTER INSERT ON sent_ids BEGIN
-      INSERT INTO audit_sent_ids VALUES (NEW.sender_account, NEW.sender_device, NEW.recipient_account, NEW.recipient_device, NEW.client_id, NEW.expires_at);
-    END;
-  `);
-  db.close();
-}
-
-type Row = Record<string, string>;
-function rows(table: string): Row[] {
-  const db = new Database(join(dir, 'relay.sqlite'), { readonly: true });
-  try {
-    return (db.prepare(`SELECT * FROM "${table}"`).all() as Record<string, unknown>[]).map((r) =>
-      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('hex') : String(v)])),
-    );
-  } finally {
-    db.close();
-  }
-}
-function tables(): string[] {
-  const db = new Database(join(dir, 'relay.sqlite'), { readonly: true });
-  try {
-    return db
-      .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
-      .all()
-      .map((t) => t.name);
-  } finally {
-    db.close();
-  }
-}
+const auditInserts = () => auditSealedInserts(DB);
+const rows = (table: string) => tableRows(DB, table);
 
 const texts = (c: ParleyClient, conversation: string) =>
   c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
@@ -163,32 +135,9 @@ describe('sealed sender through the real relay', () => {
     expect(senderSlots.has(toHex(bobKey))).toBe(false);
 
     // What names either client: account keys, device certificates, their keys and hashes (hex and base64url).
-    const named: Uint8Array[] = [aliceKey, bobKey];
-    for (const c of [alice, bob]) {
-      const db = new Database(join(dir, 'relay.sqlite'), { readonly: true });
-      const dev = db
-        .prepare<[Buffer], { certificate: Buffer; certificate_hash: Buffer; signing_key: Buffer }>(
-          'SELECT certificate, certificate_hash, signing_key FROM devices WHERE account = ?',
-        )
-        .all(Buffer.from(parseAccountId(c.client.accountId)));
-      db.close();
-      for (const d of dev) named.push(new Uint8Array(d.certificate), new Uint8Array(d.certificate_hash), new Uint8Array(d.signing_key));
-    }
-    const mentions = (text: string, v: Uint8Array) => text.includes(toHex(v)) || text.includes(toBase64Url(v));
+    const named = identifiersOf(DB, [aliceKey, bobKey]);
     // The sealed envelopes and their index rows (idempotency, shares, tokens, budgets) in every table.
-    const sealedHashes = [...senderSlots];
-    for (const table of tables()) {
-      for (const r of rows(table)) {
-        const text = JSON.stringify(r);
-        if (!sealedHashes.some((h) => text.includes(h as string))) continue;
-        for (const v of named) {
-          // A sealed row names its recipient account (the mailbox), never a sender.
-          const recipient = r['recipient_account'] ?? r['account'];
-          if (recipient === toHex(v)) continue;
-          expect(mentions(text, v), `${table} row of a sealed send names a client`).toBe(false);
-        }
-      }
-    }
+    expect(sealedRowsNaming(DB, [...senderSlots] as string[], named)).toEqual([]);
     // Every log line written while the sealed messages went through, at debug level.
     const sealedLogs = logs.slice(logsFrom);
     expect(sealedLogs.some((l) => l.includes('/v2/sealed'))).toBe(true);

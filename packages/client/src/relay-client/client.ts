@@ -386,9 +386,14 @@ export class RelayClient {
   /**
    * Sends sealed envelopes without authentication: no Authorization header,
    * nothing that names this device. Same refusals as `send`, plus
-   * TOKEN_INVALID (403) and TOKEN_BUDGET_EXCEEDED (429).
+   * TOKEN_INVALID (403) and TOKEN_BUDGET_EXCEEDED (429). With `payload`, a
+   * sealed group send (spec/12 §10): each envelope is its device's seal of
+   * the key wrap, the payload goes once, and the request is all or nothing.
    */
-  async sendSealed(envelopes: readonly SealedOutgoingEnvelope[], options: { ttlSeconds?: number } = {}): Promise<WireSendResponse> {
+  async sendSealed(
+    envelopes: readonly SealedOutgoingEnvelope[],
+    options: { ttlSeconds?: number; payload?: Uint8Array } = {},
+  ): Promise<WireSendResponse> {
     const json = {
       messages: envelopes.map((e) => ({
         account: toBase64Url(e.accountKey),
@@ -400,6 +405,7 @@ export class RelayClient {
         ...(e.frankingTag ? { frankingTag: toBase64Url(e.frankingTag) } : {}),
       })),
       ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
+      ...(options.payload === undefined ? {} : { payload: toBase64Url(options.payload) }),
     };
     return this.#json<WireSendResponse>('POST', '/v2/sealed', { json, idempotent: true, unsigned: true });
   }

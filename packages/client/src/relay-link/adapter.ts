@@ -136,7 +136,10 @@ function sealedLink(client: RelayClient): SealedRelayLink {
               ...(e.certificateHash ? { certificateHash: e.certificateHash } : {}),
               ...(e.frankingTag ? { frankingTag: e.frankingTag } : {}),
             })),
-            options?.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {},
+            {
+              ...(options?.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {}),
+              ...(options?.payload ? { payload: options.payload } : {}),
+            },
           );
           return { status: 'stored' };
         } catch (e) {

@@ -100,11 +100,21 @@ export interface SealedOutgoingEnvelope extends OutgoingEnvelope {
 /** A sealed send's outcome: the v1 outcomes, or the token was refused (unknown, expired or revoked). */
 export type SealedSendOutcome = SendOutcome | { readonly status: 'token-invalid' };
 
+export interface SealedSendOptions {
+  readonly ttlSeconds?: number;
+  /** A sealed group send's payload, stored once by the relay. */
+  readonly payload?: Uint8Array;
+}
+
 /** The relay's sealed-sender routes; absent on a link to a relay that predates them. */
 export interface SealedRelayLink {
   registerTokens(tokens: readonly { hash: Uint8Array; expiresAt: number; scope: 'contact' | 'group' }[]): Promise<void>;
   revokeTokens(hashes: readonly Uint8Array[]): Promise<void>;
-  sendSealed(envelopes: readonly SealedOutgoingEnvelope[], options?: { ttlSeconds?: number }): Promise<SealedSendOutcome>;
+  /**
+   * With `payload`, a sealed group send (spec/12 §10): the payload once, each
+   * envelope its device's seal of the key wrap; all or nothing.
+   */
+  sendSealed(envelopes: readonly SealedOutgoingEnvelope[], options?: SealedSendOptions): Promise<SealedSendOutcome>;
 }
 
 export interface MailboxHandlers {

@@ -9,7 +9,7 @@
  * normal path. After the inner message decrypted, `checkSealedSender`
  * holds the session's peer to the key that authenticated the seal.
  */
-import { type DeviceCertificate, ParleyError, seal as coreSeal } from '@parley/core';
+import { type DeviceCertificate, MessageType, ParleyError, seal as coreSeal } from '@parley/core';
 import { certificateHash } from '../devices/device-list.ts';
 import type { Context } from '../engine/context.ts';
 import type { IncomingEnvelope } from '../relay-link/link.ts';
@@ -39,9 +39,11 @@ export function unseal(ctx: Context, env: IncomingEnvelope): Unsealed {
     deviceId: c.deviceId,
     identityKey: c.identityKey,
   }));
+  // A sealed group send arrives as [2, 7, seal, payload]: the seal holds the key wrap (spec/12 §10).
+  const framed = coreSeal.looksLikeSealedGroupEnvelope(env.envelope) ? coreSeal.decodeSealedGroupEnvelope(env.envelope) : null;
   const opened = coreSeal.openContactSeal(
     {
-      seal: env.envelope,
+      seal: framed ? framed.seal : env.envelope,
       recipientIdentityPrivateKey: ctx.device.identityKeyPair.privateKey,
       recipientCertificateHash: certificateHash(ctx.device.certificate, ctx.provider),
       tokenHash,
@@ -50,10 +52,31 @@ export function unseal(ctx: Context, env: IncomingEnvelope): Unsealed {
     },
     ctx.provider,
   );
+  const message = framed ? openGroupWrap(ctx, opened.message, framed.payload) : opened.message;
+  // A key wrap is only ever opened beside its payload; alone it is no message.
+  if (!framed && coreSeal.isGroupKeyWrap(message)) throw sealFailed('a key wrap without its group payload', 'inner');
   return {
-    envelope: { ...env, sender: { accountKey: issued.contact, deviceId: opened.senderDeviceId }, envelope: opened.message },
+    envelope: { ...env, sender: { accountKey: issued.contact, deviceId: opened.senderDeviceId }, envelope: message },
     senderIdentityKey: opened.senderIdentityKey,
   };
+}
+
+/**
+ * The group message inside a sealed group send: the seal must hold a key
+ * wrap, the payload must be the one it names and must open (SEAL_FAILED,
+ * payload-digest / payload-aead), and what opens must be a group message.
+ * Pure: nothing is read or written before all of it holds.
+ */
+function openGroupWrap(ctx: Context, wrap: Uint8Array, payload: Uint8Array): Uint8Array {
+  if (!coreSeal.isGroupKeyWrap(wrap)) throw sealFailed('a sealed group envelope without a key wrap inside', 'inner');
+  const message = coreSeal.openGroupPayload(wrap, payload, ctx.provider);
+  if (!(message[0] === 0x85 && message[2] === MessageType.group))
+    throw sealFailed('a sealed group payload that is not a group message', 'inner');
+  return message;
+}
+
+function sealFailed(message: string, reason: string): ParleyError {
+  return new ParleyError('SEAL_FAILED', message, { reason });
 }
 
 /** After the inner decrypt: the peer of the session that decrypted it must hold the seal's sender key. */

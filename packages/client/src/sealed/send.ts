@@ -8,9 +8,13 @@
  * relay refuses is forgotten and the entry goes out identified, as to a
  * peer that never granted one; a relay without the v2 routes answers 404
  * and gets identified sends from then on.
+ *
+ * A group message (the same bytes for every device) goes as one sealed
+ * group send (spec/12 §10): encrypted once under a fresh key into a payload
+ * the relay stores once, and per device a seal of the small key wrap.
  */
 import { seal as coreSeal } from '@parley/core';
-import { bytesEqual } from '@parley/core';
+import { MessageType, bytesEqual } from '@parley/core';
 import { certificateHash } from '../devices/device-list.ts';
 import { isClientError } from '../errors.ts';
 import { accountId } from '../state/ids.ts';
@@ -35,7 +39,7 @@ export async function sendEnvelopes(
   const sealed = ctx.options.sealedSender && link && contacts.length > 0 ? sealAll(ctx, contacts, toContacts) : null;
   if (sealed && link) {
     try {
-      const outcome = await link.sendSealed(sealed, options);
+      const outcome = await link.sendSealed(sealed.envelopes, { ...options, ...(sealed.payload ? { payload: sealed.payload } : {}) });
       if (outcome.status !== 'stored' && outcome.status !== 'token-invalid') return { ...outcome, path: 'sealed' };
       if (outcome.status === 'stored') {
         // Copies for our own other devices go identified (the relay's device check needs the sending device
@@ -57,12 +61,33 @@ export async function sendEnvelopes(
   return { ...(await ctx.relay.send(envelopes, options)), path: 'identified' };
 }
 
+/** What goes to POST /v2/sealed: the seals, and for a group send the payload they unlock. */
+interface SealedSend {
+  readonly envelopes: SealedOutgoingEnvelope[];
+  readonly payload?: Uint8Array;
+}
+
+/**
+ * The group message a send carries to every device, when it is one: the
+ * same bytes under the same id for several devices (as the relay client's
+ * fan-out decides), framed as a group message (v1 or v2, type 3).
+ */
+function sharedGroupMessage(envelopes: readonly OutgoingEnvelope[]): Uint8Array | null {
+  const [first, ...rest] = envelopes;
+  if (!first || rest.length === 0) return null;
+  const e = first.envelope;
+  if (!(e[0] === 0x85 && (e[1] === 1 || e[1] === 2) && e[2] === MessageType.group)) return null;
+  for (const other of rest) if (other.clientId !== first.clientId || !bytesEqual(other.envelope, e)) return null;
+  return e;
+}
+
 /**
  * Seals every envelope under its account's token, or returns null when any
  * account has none: such a send stays identified whole, since a split would
- * let the relay join its halves by time.
+ * let the relay join its halves by time. A group message is sealed once
+ * (the payload) and each device gets a seal of the key wrap instead.
  */
-function sealAll(ctx: Context, accounts: readonly Uint8Array[], envelopes: readonly OutgoingEnvelope[]): SealedOutgoingEnvelope[] | null {
+function sealAll(ctx: Context, accounts: readonly Uint8Array[], envelopes: readonly OutgoingEnvelope[]): SealedSend | null {
   const now = ctx.clock();
   const tokens = new Map<string, Uint8Array>();
   for (const a of accounts) {
@@ -70,6 +95,8 @@ function sealAll(ctx: Context, accounts: readonly Uint8Array[], envelopes: reado
     if (!held) return null;
     tokens.set(accountId(a), held.token);
   }
+  const shared = sharedGroupMessage(envelopes);
+  const group = shared ? coreSeal.sealGroupPayload(shared, ctx.provider) : null;
   const out: SealedOutgoingEnvelope[] = [];
   for (const e of envelopes) {
     const token = tokens.get(accountId(e.recipient.accountKey));
@@ -84,11 +111,11 @@ function sealAll(ctx: Context, accounts: readonly Uint8Array[], envelopes: reado
         senderDeviceId: ctx.self.deviceId,
         tokenHash,
         frankingTag: null,
-        message: e.envelope,
+        message: group ? group.wrap : e.envelope,
       },
       ctx.provider,
     );
     out.push({ ...e, token, envelope });
   }
-  return out;
+  return group ? { envelopes: out, payload: group.payload } : { envelopes: out };
 }
