@@ -125,6 +125,11 @@ function receiveChecked(ctx: Context, delivered: IncomingEnvelope, bodyProvider:
     // A sealed envelope is opened first (spec/12 §4.3); what it holds takes the normal path from its sender's device.
     if (isSealed(delivered)) {
       unsealed = unseal(ctx, delivered);
+      if (unsealed.echo) {
+        // Our own seal to ourselves (spec/12 §13): nothing to read.
+        ctx.store.transaction(() => markEnvelope(ctx.store, delivered.sender, delivered.clientId, ctx.clock()));
+        return { usedPreKeys: false };
+      }
       env = unsealed.envelope;
       if (envelopeSeen(ctx.store, env.sender, env.clientId)) {
         ctx.store.transaction(() => markEnvelope(ctx.store, delivered.sender, delivered.clientId, ctx.clock()));

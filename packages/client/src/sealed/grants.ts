@@ -7,6 +7,10 @@
  * travels in a 'token-grant' content inside the end-to-end session, and a
  * sync copy tells our other devices which contact the hash belongs to (they
  * open that contact's sealed envelopes too).
+ *
+ * A self token (spec/12 §13) is a grant of the account to itself: registered
+ * like any other (the relay cannot tell it apart) and given to our other
+ * devices in the same sync content; self-token.ts says when it may be used.
  */
 import { seal as coreSeal } from '@parley/core';
 import { bytesEqual } from '@parley/core';
@@ -15,12 +19,18 @@ import { listContacts } from '../state/contacts.ts';
 import { newContent, queueDirect } from '../engine/compose.ts';
 import type { Context } from '../engine/context.ts';
 import { REFRESH_BEFORE_EXPIRY_MS, TOKEN_LIFETIME_MS, TOKEN_POOL, TOKEN_POOL_REFILL_BELOW } from './constants.ts';
+import { acceptSelfToken, needsSelfGrant, putSelfToken } from './self-token.ts';
 import { dropHeld, issuedTo, listPooled, putHeld, putIssued, putPooled, takePooled } from './token-book.ts';
 
-/** Grants `contact` a fresh token: registered at the relay, then queued to the contact and to our own devices. */
+/**
+ * Grants `contact` a fresh token: registered at the relay, then queued to the
+ * contact and to our own devices. `contact` may be our own account: a self
+ * token, which goes to our other devices only and which this device holds too.
+ */
 export async function grantToken(ctx: Context, contact: Uint8Array): Promise<boolean> {
   const link = ctx.relay.sealed;
-  if (!link || bytesEqual(contact, ctx.self.accountKey)) return false;
+  if (!link) return false;
+  const self = bytesEqual(contact, ctx.self.accountKey);
   const now = ctx.clock();
   // From the pool when it has a token with enough life left; registered now only when it is empty.
   const pooled = ctx.store.transaction(() => takePooled(ctx.store, now));
@@ -38,10 +48,12 @@ export async function grantToken(ctx: Context, contact: Uint8Array): Promise<boo
   ctx.store.transaction(() => {
     putIssued(ctx.store, { hash, contact, token, expiresAt, grantedAt: now, revoked: false });
     const grant = newContent(ctx, { type: 'token-grant', token, expiresAt });
-    queueDirect(ctx, contact, grant, { keepForRetry: false });
+    if (!self) queueDirect(ctx, contact, grant, { keepForRetry: false });
     // Our other devices learn the hash -> contact mapping; an own-device sync, not a copy in the contact's envelope.
     const sync = newContent(ctx, { type: 'sync', destination: contact, content: grant });
-    queueDirect(ctx, ctx.self.accountKey, sync, { keepForRetry: false });
+    const syncKey = queueDirect(ctx, ctx.self.accountKey, sync, { keepForRetry: false });
+    // Our own copies use a self token once its announcement is with the relay (self-token.ts).
+    if (self) putSelfToken(ctx, { token, expiresAt, syncKey });
   });
   return true;
 }
@@ -63,6 +75,8 @@ export async function maintainTokens(ctx: Context): Promise<number> {
   if (!ctx.options.sealedSender || !link) return 0;
   await refillPool(ctx);
   let granted = 0;
+  // The self token first: our own devices' copies go sealed with it (spec/12 §13).
+  if (needsSelfGrant(ctx) && (await grantToken(ctx, ctx.self.accountKey))) granted++;
   for (const c of listContacts(ctx.store)) {
     if (bytesEqual(c.accountKey, ctx.self.accountKey) || !needsGrant(ctx, c.accountKey)) continue;
     if (await grantToken(ctx, c.accountKey)) granted++;
@@ -109,12 +123,17 @@ export function acceptGrant(ctx: Context, sender: Uint8Array, body: { token: Uin
   putHeld(ctx.store, sender, { token: body.token, expiresAt: body.expiresAt });
 }
 
-/** A sync copy of our own grant to `destination` (from another of our devices): remember the hash as issued. */
+/**
+ * A sync copy of our own grant to `destination` (from another of our
+ * devices): remember the hash as issued. A self token (destination: our own
+ * account) is also the one this device seals its copies to our devices with.
+ */
 export function acceptOwnGrant(ctx: Context, destination: Uint8Array, inner: Content): void {
   const b = inner.body;
   if (b.type !== 'token-grant') return;
   const hash = coreSeal.deliveryTokenHash(ctx.self.accountKey, b.token, ctx.provider);
   putIssued(ctx.store, { hash, contact: destination, token: b.token, expiresAt: b.expiresAt, grantedAt: inner.sentAt, revoked: false });
+  if (bytesEqual(destination, ctx.self.accountKey)) acceptSelfToken(ctx, b.token, b.expiresAt);
 }
 
 /** The relay refused the token we held for `account`: forget it (the contact's client grants a new one). */

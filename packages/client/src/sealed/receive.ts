@@ -9,7 +9,7 @@
  * normal path. After the inner message decrypted, `checkSealedSender`
  * holds the session's peer to the key that authenticated the seal.
  */
-import { type DeviceCertificate, MessageType, ParleyError, seal as coreSeal } from '@parley/core';
+import { type DeviceCertificate, MessageType, ParleyError, bytesEqual, seal as coreSeal } from '@parley/core';
 import { certificateHash } from '../devices/device-list.ts';
 import type { Context } from '../engine/context.ts';
 import type { IncomingEnvelope } from '../relay-link/link.ts';
@@ -26,6 +26,11 @@ export function isSealed(env: IncomingEnvelope): boolean {
 export interface Unsealed {
   readonly envelope: IncomingEnvelope;
   readonly senderIdentityKey: Uint8Array;
+  /**
+   * Our own device sealed it to itself under the self token (the relay wants
+   * every device of the account named, spec/12 §13): acknowledge it unread.
+   */
+  readonly echo: boolean;
 }
 
 /** Throws SEAL_FAILED (unknown or revoked token, no candidate opens it, ...) or a decoding code. Pure: writes nothing. */
@@ -35,10 +40,11 @@ export function unseal(ctx: Context, env: IncomingEnvelope): Unsealed {
   if (!issued) throw new ParleyError('SEAL_FAILED', 'sealed envelope under a token we did not issue', { reason: 'unknown-token' });
   // A revoked token's envelopes are dropped, even those the relay accepted before the revocation.
   if (issued.revoked) throw new ParleyError('SEAL_FAILED', 'sealed envelope under a revoked token', { reason: 'revoked-token' });
-  const candidates = loadDevices(ctx.store, issued.contact, ctx.provider).trusted.map((c: DeviceCertificate) => ({
-    deviceId: c.deviceId,
-    identityKey: c.identityKey,
-  }));
+  const self = bytesEqual(issued.contact, ctx.self.accountKey);
+  const trusted = loadDevices(ctx.store, issued.contact, ctx.provider).trusted;
+  // Under the self token the sender may be this very device (its echo), which our own list need not hold.
+  const devices = self && !trusted.some((c) => c.deviceId === ctx.self.deviceId) ? [...trusted, ctx.device.certificate] : trusted;
+  const candidates = devices.map((c: DeviceCertificate) => ({ deviceId: c.deviceId, identityKey: c.identityKey }));
   // A sealed group send arrives as [2, 7, seal, payload]: the seal holds the key wrap (spec/12 §10).
   const framed = coreSeal.looksLikeSealedGroupEnvelope(env.envelope) ? coreSeal.decodeSealedGroupEnvelope(env.envelope) : null;
   const opened = coreSeal.openContactSeal(
@@ -52,12 +58,16 @@ export function unseal(ctx: Context, env: IncomingEnvelope): Unsealed {
     },
     ctx.provider,
   );
+  if (self && opened.senderDeviceId === ctx.self.deviceId) {
+    return { envelope: { ...env, sender: ctx.self, envelope: new Uint8Array(0) }, senderIdentityKey: opened.senderIdentityKey, echo: true };
+  }
   const message = framed ? openGroupWrap(ctx, opened.message, framed.payload) : opened.message;
   // A key wrap is only ever opened beside its payload; alone it is no message.
   if (!framed && coreSeal.isGroupKeyWrap(message)) throw sealFailed('a key wrap without its group payload', 'inner');
   return {
     envelope: { ...env, sender: { accountKey: issued.contact, deviceId: opened.senderDeviceId }, envelope: message },
     senderIdentityKey: opened.senderIdentityKey,
+    echo: false,
   };
 }
 

@@ -14,7 +14,7 @@
  * the relay stores once, and per device a seal of the small key wrap.
  */
 import { seal as coreSeal } from '@parley/core';
-import { MessageType, bytesEqual } from '@parley/core';
+import { type DeviceCertificate, MessageType, bytesEqual } from '@parley/core';
 import { certificateHash } from '../devices/device-list.ts';
 import { isClientError } from '../errors.ts';
 import { accountId } from '../state/ids.ts';
@@ -22,6 +22,7 @@ import type { OutgoingEnvelope, SealedOutgoingEnvelope, SendOutcome } from '../r
 import { loadDevices } from '../state/devices.ts';
 import type { Context } from '../engine/context.ts';
 import { forgetHeld } from './grants.ts';
+import { forgetSelfToken, usableSelfToken } from './self-token.ts';
 import { getHeld } from './token-book.ts';
 
 /** How the entry went out, for the caller's bookkeeping and the tests. */
@@ -34,24 +35,36 @@ export async function sendEnvelopes(
   options: { ttlSeconds?: number } | undefined,
 ): Promise<SendOutcome & { path?: SendPath }> {
   const link = ctx.relay.sealed;
-  const contacts = accounts.filter((a) => !bytesEqual(a, ctx.self.accountKey));
-  const toContacts = envelopes.filter((e) => !bytesEqual(e.recipient.accountKey, ctx.self.accountKey));
-  const sealed = ctx.options.sealedSender && link && contacts.length > 0 ? sealAll(ctx, contacts, toContacts) : null;
+  const isSelf = (a: Uint8Array) => bytesEqual(a, ctx.self.accountKey);
+  const contacts = accounts.filter((a) => !isSelf(a));
+  const toContacts = envelopes.filter((e) => !isSelf(e.recipient.accountKey));
+  // Copies for our own other devices (none for a single-device account).
+  const own = accounts.some(isSelf) ? envelopes.filter((e) => isSelf(e.recipient.accountKey)) : [];
+  // With a self token they go sealed in the same request (spec/12 §13); without one, identified after it.
+  const selfToken = own.length > 0 ? usableSelfToken(ctx) : null;
+  const sealable = contacts.length > 0 || selfToken !== null;
+  const sealed = ctx.options.sealedSender && link && sealable ? sealAll(ctx, contacts, toContacts, selfToken ? own : []) : null;
   if (sealed && link) {
+    const send = (s: SealedSend) => link.sendSealed(s.envelopes, { ...options, ...(s.payload ? { payload: s.payload } : {}) });
     try {
-      const outcome = await link.sendSealed(sealed.envelopes, { ...options, ...(sealed.payload ? { payload: sealed.payload } : {}) });
+      let outcome: Awaited<ReturnType<typeof send>>;
+      try {
+        outcome = await send(sealed);
+      } catch (e) {
+        // A relay whose sealed route predates group sends refuses the payload field: seal per device, as before.
+        if (!(sealed.payload && isClientError(e, 'RELAY_REFUSED') && e.details['relayCode'] === 'VALIDATION_FAILED')) throw e;
+        outcome = await send(sealAll(ctx, contacts, toContacts, selfToken ? own : [], { perDevice: true }) as SealedSend);
+      }
       if (outcome.status !== 'stored' && outcome.status !== 'token-invalid') return { ...outcome, path: 'sealed' };
       if (outcome.status === 'stored') {
-        // Copies for our own other devices go identified (the relay's device check needs the sending device
-        // named; spec/12 §8 lists the timing link this leaves). A single-device account sends none.
-        const own = envelopes.filter((e) => bytesEqual(e.recipient.accountKey, ctx.self.accountKey));
-        const ownAccounts = accounts.filter((a) => bytesEqual(a, ctx.self.accountKey));
-        if (own.length === 0 || ownAccounts.length === 0) return { status: 'stored', path: 'sealed' };
+        // Without a self token the own copies go identified (spec/12 §8 lists the timing link this leaves).
+        if (own.length === 0 || selfToken) return { status: 'stored', path: 'sealed' };
         return { ...(await ctx.relay.send(own, options)), path: 'sealed' };
       }
       // One code for unknown, expired and revoked: forget every token of this entry; the contacts grant again.
       ctx.store.transaction(() => {
         for (const a of contacts) forgetHeld(ctx, a);
+        if (selfToken) forgetSelfToken(ctx);
       });
     } catch (e) {
       // A relay without the sealed routes: identified, as v1.
@@ -83,39 +96,68 @@ function sharedGroupMessage(envelopes: readonly OutgoingEnvelope[]): Uint8Array 
 
 /**
  * Seals every envelope under its account's token, or returns null when any
- * account has none: such a send stays identified whole, since a split would
- * let the relay join its halves by time. A group message is sealed once
- * (the payload) and each device gets a seal of the key wrap instead.
+ * contact account has none: such a send stays identified whole, since a
+ * split would let the relay join its halves by time. A group message is
+ * sealed once (the payload) and each device gets a seal of the key wrap
+ * instead (unless `perDevice`). `own` (copies for our other devices) go
+ * under the self token, with one more seal to this very device: the relay
+ * wants every device of the account named, and naming all but one would
+ * tell it which device sent. The recipient (us) drops that echo unread.
  */
-function sealAll(ctx: Context, accounts: readonly Uint8Array[], envelopes: readonly OutgoingEnvelope[]): SealedSend | null {
+function sealAll(
+  ctx: Context,
+  contacts: readonly Uint8Array[],
+  toContacts: readonly OutgoingEnvelope[],
+  own: readonly OutgoingEnvelope[],
+  options: { perDevice?: boolean } = {},
+): SealedSend | null {
   const now = ctx.clock();
   const tokens = new Map<string, Uint8Array>();
-  for (const a of accounts) {
+  for (const a of contacts) {
     const held = getHeld(ctx.store, a, now);
     if (!held) return null;
     tokens.set(accountId(a), held.token);
   }
-  const shared = sharedGroupMessage(envelopes);
+  if (own.length > 0) {
+    const self = usableSelfToken(ctx);
+    if (!self) return null;
+    tokens.set(accountId(ctx.self.accountKey), self);
+  }
+  const envelopes = [...toContacts, ...own];
+  const shared = options.perDevice ? null : sharedGroupMessage(envelopes);
   const group = shared ? coreSeal.sealGroupPayload(shared, ctx.provider) : null;
-  const out: SealedOutgoingEnvelope[] = [];
-  for (const e of envelopes) {
-    const token = tokens.get(accountId(e.recipient.accountKey));
-    const cert = loadDevices(ctx.store, e.recipient.accountKey, ctx.provider).trusted.find((c) => c.deviceId === e.recipient.deviceId);
-    if (!token || !cert) return null;
-    const tokenHash = coreSeal.deliveryTokenHash(e.recipient.accountKey, token, ctx.provider);
+  const sealOne = (e: OutgoingEnvelope, cert: DeviceCertificate, message: Uint8Array): SealedOutgoingEnvelope => {
+    const token = tokens.get(accountId(e.recipient.accountKey)) as Uint8Array;
     const envelope = coreSeal.sealToContact(
       {
         recipientIdentityKey: cert.identityKey,
         recipientCertificateHash: certificateHash(cert, ctx.provider),
         senderIdentityPrivateKey: ctx.device.identityKeyPair.privateKey,
         senderDeviceId: ctx.self.deviceId,
-        tokenHash,
+        tokenHash: coreSeal.deliveryTokenHash(e.recipient.accountKey, token, ctx.provider),
         frankingTag: null,
-        message: group ? group.wrap : e.envelope,
+        message,
       },
       ctx.provider,
     );
-    out.push({ ...e, token, envelope });
+    return { ...e, token, envelope };
+  };
+  const out: SealedOutgoingEnvelope[] = [];
+  for (const e of envelopes) {
+    const cert = loadDevices(ctx.store, e.recipient.accountKey, ctx.provider).trusted.find((c) => c.deviceId === e.recipient.deviceId);
+    if (!cert) return null;
+    out.push(sealOne(e, cert, group ? group.wrap : e.envelope));
+  }
+  const first = own[0];
+  if (first) {
+    // The echo to ourselves: as long as a real copy, never opened past the seal.
+    const echo: OutgoingEnvelope = {
+      recipient: { accountKey: ctx.self.accountKey, deviceId: ctx.self.deviceId },
+      clientId: first.clientId,
+      envelope: first.envelope,
+      certificateHash: certificateHash(ctx.device.certificate, ctx.provider),
+    };
+    out.push(sealOne(echo, ctx.device.certificate, group ? group.wrap : ctx.provider.random(first.envelope.length)));
   }
   return group ? { envelopes: out, payload: group.payload } : { envelopes: out };
 }
