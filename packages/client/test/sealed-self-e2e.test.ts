@@ -16,14 +16,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { toHex } from '@parley/core';
+import { type DeviceIdentity, certificateHash, defaultProvider, seal, toHex } from '@parley/core';
 import { SqliteStorage, buildApp, loggerOptions, withDefaults } from '@parley/relay';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { connectRelayNode } from '../src/node.ts';
 import { getHeld } from '../src/sealed/token-book.ts';
-import { parseAccountId } from '../src/state/ids.ts';
+import { loadIdentity } from '../src/state/identity.ts';
+import { parseAccountId, toBase64Url } from '../src/state/ids.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { TEST_OPTIONS, record, until } from './support/harness.ts';
 import { auditInserts, identifiersOf, mentions, rows, sealedRowsNaming } from './support/sealed-scan.ts';
@@ -76,7 +77,9 @@ interface Scene {
   laptop: ParleyClient;
   laptopStore: MemoryStore;
   bob: ParleyClient;
+  bobStore: MemoryStore;
   olga: ParleyClient;
+  url: string;
   aliceKey: Uint8Array;
 }
 let scene: Scene;
@@ -104,7 +107,17 @@ describe('self tokens and interoperation through the real relay', () => {
     await phone.client.flush();
     const aliceKey = parseAccountId(phone.client.accountId);
     const bobKey = parseAccountId(bob.client.accountId);
-    scene = { phone: phone.client, phoneStore: phone.store, laptop, laptopStore, bob: bob.client, olga: olga.client, aliceKey };
+    scene = {
+      phone: phone.client,
+      phoneStore: phone.store,
+      laptop,
+      laptopStore,
+      bob: bob.client,
+      bobStore: bob.store,
+      olga: olga.client,
+      aliceKey,
+      url,
+    };
 
     await phone.client.addContact(bob.client.accountId, 'bob');
     await bob.client.addContact(phone.client.accountId, 'alice');
@@ -200,4 +213,58 @@ describe('self tokens and interoperation through the real relay', () => {
     // Olga granted nothing: Alice holds no token for her, so what goes to her is identified.
     expect(getHeld(scene.phoneStore, parseAccountId(olga.accountId), Date.now())).toBeNull();
   }, 60_000);
+
+  it('a wrong wrap or payload under a genuine seal is refused with SEAL_FAILED, group and session state unchanged', async () => {
+    const { phone, phoneStore, bob, bobStore, url } = scene;
+    await phone.flush();
+    await bob.flush();
+    // Alice's own device key seals genuinely (as a buggy or hostile Alice client would): only the content is wrong.
+    const alice = loadIdentity(phoneStore, defaultProvider())?.device as DeviceIdentity;
+    const bobDevice = loadIdentity(bobStore, defaultProvider())?.device as DeviceIdentity;
+    const bobKey = parseAccountId(bob.accountId);
+    const token = getHeld(phoneStore, bobKey, Date.now())?.token as Uint8Array;
+    const tokenHash = seal.deliveryTokenHash(bobKey, token);
+    const sealToBob = (message: Uint8Array) =>
+      seal.sealToContact({
+        recipientIdentityKey: bobDevice.certificate.identityKey,
+        recipientCertificateHash: certificateHash(bobDevice.certificate),
+        senderIdentityPrivateKey: alice.identityKeyPair.privateKey,
+        senderDeviceId: alice.deviceId,
+        tokenHash,
+        frankingTag: null,
+        message,
+      });
+    const post = (id: string, envelope: Uint8Array, payload?: Uint8Array) =>
+      fetch(`${url}/v2/sealed`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          ...(payload ? { payload: toBase64Url(payload) } : {}),
+          messages: [{ account: bob.accountId, deviceId: 1, id, token: toBase64Url(token), envelope: toBase64Url(envelope) }],
+        }),
+      });
+    const failures = record(bob, 'undecryptable');
+    const snapshot = () =>
+      JSON.stringify((['groups', 'sessions'] as const).map((t) => bobStore.list(t).map((e) => [e.key, toHex(e.value)])));
+    const before = snapshot();
+    const real = seal.sealGroupPayload(new Uint8Array([0x85, 1, 3, 0, 0, 0, 0]));
+    const notGroup = seal.sealGroupPayload(new TextEncoder().encode('a payload that is no group message'));
+    const cases: [string, Uint8Array, Uint8Array | undefined][] = [
+      // A seal of something that is not a key wrap, sent as a group send.
+      ['no-wrap', sealToBob(new Uint8Array(40).fill(1)), real.payload],
+      // A key wrap in a plain seal: no payload to open.
+      ['wrap-alone', sealToBob(real.wrap), undefined],
+      // A wrap naming another payload than the one stored.
+      ['other-payload', sealToBob(real.wrap), notGroup.payload],
+      // A payload that opens but holds no group message.
+      ['not-a-group-message', sealToBob(notGroup.wrap), notGroup.payload],
+    ];
+    for (const [id, envelope, payload] of cases) expect((await post(id, envelope, payload)).status).toBe(200);
+    await until(() => cases.every(([id]) => failures.some((f) => f.clientId === id)), 15_000, 'every forgery refused');
+    for (const [id] of cases) expect(failures.find((f) => f.clientId === id)?.code, id).toBe('SEAL_FAILED');
+    expect(snapshot()).toBe(before);
+    // Still talking afterwards.
+    await phone.sendText(bob.accountId, 'after the forgeries');
+    await until(() => got(bob, `<${phone.accountId}:after the forgeries`), 15_000, 'after the forgeries');
+  }, 30_000);
 });
