@@ -53,7 +53,8 @@ export function unseal(ctx: Context, env: IncomingEnvelope): Unsealed {
       recipientIdentityPrivateKey: ctx.device.identityKeyPair.privateKey,
       recipientCertificateHash: certificateHash(ctx.device.certificate, ctx.provider),
       tokenHash,
-      frankingTag: null,
+      // The tag the relay franked and delivered: the seal's aad binds it, so a swapped one does not open.
+      frankingTag: env.delivery?.frankingTag ?? null,
       candidates,
     },
     ctx.provider,

@@ -135,7 +135,9 @@ function sealAll(
         senderIdentityPrivateKey: ctx.device.identityKeyPair.privateKey,
         senderDeviceId: ctx.self.deviceId,
         tokenHash: coreSeal.deliveryTokenHash(e.recipient.accountKey, token, ctx.provider),
-        frankingTag: null,
+        // A v2 inner message's tag is bound into the seal's aad and sent beside it for the relay to frank
+        // (formats-v2 §7.1); for a group send it is the group message's tag, the same in every seal.
+        frankingTag: e.frankingTag ?? null,
         message,
       },
       ctx.provider,
@@ -156,6 +158,7 @@ function sealAll(
       clientId: first.clientId,
       envelope: first.envelope,
       certificateHash: certificateHash(ctx.device.certificate, ctx.provider),
+      ...(first.frankingTag ? { frankingTag: first.frankingTag } : {}),
     };
     out.push(sealOne(echo, ctx.device.certificate, group ? group.wrap : ctx.provider.random(first.envelope.length)));
   }
