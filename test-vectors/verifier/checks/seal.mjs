@@ -83,7 +83,32 @@ function openGroupPayload(wrapBytes, payload) {
   return message;
 }
 
+/** §5.2: [2, 7, seal, payload]; version before field count, then type, a non-empty seal, a payload of at least a tag. */
+function decodeSealedGroupEnvelope(bytes) {
+  const v = decode(bytes, 'SealedGroupEnvelope', MAX_SEAL_BYTES + (1 << 20) + (1 << 16) + 4096 + 32);
+  if (!Array.isArray(v) || v.length < 1 || typeof v[0] !== 'number') fail('MALFORMED', 'SealedGroupEnvelope');
+  if (v[0] !== 2) fail('UNSUPPORTED_VERSION', 'SealedGroupEnvelope version');
+  readArray(v, 'SealedGroupEnvelope', 4);
+  if (v[1] !== 7) fail('MALFORMED', 'SealedGroupEnvelope type');
+  const seal = readBytes(v[2], 'seal', { min: 1, max: MAX_SEAL_BYTES });
+  const payload = readBytes(v[3], 'payload', { min: 16, max: (1 << 20) + (1 << 16) + 4096 + 16 });
+  return { seal, payload };
+}
+
 export function checkSeal(f) {
+  for (const g of f.groups('SealedGroupEnvelope')) {
+    for (const t of g.tests) {
+      f.run(t, () => {
+        same('envelope', encode([2, 7, h(t.seal), h(t.payload)]), t.envelope);
+        const d = decodeSealedGroupEnvelope(h(t.envelope));
+        same('seal', d.seal, t.seal);
+        same('payload', d.payload, t.payload);
+      });
+    }
+  }
+  for (const g of f.groups('SealedGroupEnvelopeInvalid')) {
+    for (const t of g.tests) f.run(t, () => refuses('decode', () => decodeSealedGroupEnvelope(h(t.envelope)), t.error));
+  }
   for (const g of f.groups('GroupPayload')) {
     for (const t of g.tests) {
       f.run(t, () => {

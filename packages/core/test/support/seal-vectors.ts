@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { concatBytes, toHex, utf8 } from '../../src/bytes.ts';
+import { concatBytes, fromHex, toHex, utf8 } from '../../src/bytes.ts';
 import { encodeCbor } from '../../src/codec/cbor.ts';
 import { nobleBackend } from '../../src/crypto/noble.ts';
 import { cryptoProvider } from '../../src/crypto/provider.ts';
@@ -15,7 +15,13 @@ import { ParleyError } from '../../src/errors.ts';
 import { deliveryTokenHash } from '../../src/seal/token.ts';
 import { decodeSeal, encodeSeal } from '../../src/seal/format.ts';
 import { openContactSeal, sealAad, sealInfo, sealToContact } from '../../src/seal/seal.ts';
-import { encodeGroupKeyWrap, openGroupPayload, sealGroupPayload } from '../../src/seal/group.ts';
+import {
+  decodeSealedGroupEnvelope,
+  encodeGroupKeyWrap,
+  encodeSealedGroupEnvelope,
+  openGroupPayload,
+  sealGroupPayload,
+} from '../../src/seal/group.ts';
 import { deterministicRandom } from '../../src/testing.ts';
 
 export const SEAL_FILE = new URL('../../../../test-vectors/seal.json', import.meta.url);
@@ -246,18 +252,49 @@ export function buildSeal(): string {
     result: 'invalid',
   }));
 
+  // What a device receives from a sealed group send: [2, 7, seal, payload] (spec 12 §10).
+  const framedSeal = fromHex(sealTests[0]?.seal as string);
+  const framedTests = [{ comment: 'a seal and a group payload', seal: framedSeal, payload: g.payload }].map((x) => ({
+    tcId: tcId++,
+    comment: x.comment,
+    seal: toHex(x.seal),
+    payload: toHex(x.payload),
+    envelope: toHex(encodeSealedGroupEnvelope({ seal: x.seal, payload: x.payload })),
+    result: 'valid',
+  }));
+  const framedInvalid = [
+    { comment: 'type 6 (a GroupKeyWrap) in the type field', envelope: encodeCbor([2, 6, framedSeal, g.payload]) },
+    { comment: 'version 3', envelope: encodeCbor([3, 7, framedSeal, g.payload]) },
+    { comment: 'a payload shorter than a tag', envelope: encodeCbor([2, 7, framedSeal, g.payload.slice(0, 15)]) },
+    { comment: 'an empty seal', envelope: encodeCbor([2, 7, new Uint8Array(0), g.payload]) },
+    { comment: 'five fields', envelope: encodeCbor([2, 7, framedSeal, g.payload, null]) },
+  ].map((x) => ({
+    tcId: tcId++,
+    comment: x.comment,
+    envelope: toHex(x.envelope),
+    error: codeOf(() => decodeSealedGroupEnvelope(x.envelope)),
+    result: 'invalid',
+  }));
+
   const file = {
     description:
       'Sealed sender: delivery token hashes and the mode-1 seal (HPKE auth mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, single-shot, 8-byte exporter check value).',
     spec: 'spec/12-sealed-sender.md §3-§4',
     version: 1,
-    numberOfTests: tokenTests.length + sealTests.length + openTests.length + groupTests.length + groupInvalid.length,
+    numberOfTests:
+      tokenTests.length +
+      sealTests.length +
+      openTests.length +
+      groupTests.length +
+      groupInvalid.length +
+      framedTests.length +
+      framedInvalid.length,
     notes: {
       ephemeral: "The sender's only random draw is ikmE (32 bytes); enc is DeriveKeyPair(ikmE).pk (RFC 9180 §7.1.3).",
       keys: 'skR and skS are X25519 identity private keys of the recipient and sender devices; recipientCertificateHash stands for SHA-256 of the recipient device certificate.',
       candidates: "For refused opens, candidates are the contact's devices the recipient tries, in order.",
       group:
-        'GroupPayload: payload = ChaCha20-Poly1305(key, 0^12, message, aad = "Parley v2 group payload"), wrap = CBOR([2, 6, key, SHA-256(payload)]) (spec 12 §10).',
+        'GroupPayload: payload = ChaCha20-Poly1305(key, 0^12, message, aad = "Parley v2 group payload"), wrap = CBOR([2, 6, key, SHA-256(payload)]) (spec 12 §10). SealedGroupEnvelope: what a device receives from a sealed group send, CBOR([2, 7, seal, payload]) (spec 12 §5.2).',
     },
     testGroups: [
       { type: 'DeliveryTokenHash', tests: tokenTests },
@@ -265,6 +302,8 @@ export function buildSeal(): string {
       { type: 'SealOpenInvalid', tests: openTests },
       { type: 'GroupPayload', tests: groupTests },
       { type: 'GroupPayloadInvalid', tests: groupInvalid },
+      { type: 'SealedGroupEnvelope', tests: framedTests },
+      { type: 'SealedGroupEnvelopeInvalid', tests: framedInvalid },
     ],
   };
   return `${JSON.stringify(file, null, 2)}\n`;
