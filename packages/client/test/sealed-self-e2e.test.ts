@@ -267,4 +267,45 @@ describe('self tokens and interoperation through the real relay', () => {
     await phone.sendText(bob.accountId, 'after the forgeries');
     await until(() => got(bob, `<${phone.accountId}:after the forgeries`), 15_000, 'after the forgeries');
   }, 30_000);
+
+  it('after a device is linked, own copies go identified until upkeep announces a new self token to every device', async () => {
+    const { phone, bob, aliceKey } = scene;
+    const tabletStore = new MemoryStore();
+    const response = await phone.approveLink(ParleyClient.requestLink({ store: tabletStore }));
+    const tablet = track(
+      await ParleyClient.completeLink(
+        { store: tabletStore, relay: connectRelayNode(scene.url), options: { ...TEST_OPTIONS, sealedSender: true } },
+        response,
+      ),
+    );
+    const tabletFailures = record(tablet, 'undecryptable');
+    await tablet.start();
+    await phone.flush();
+    expect((await phone.devices()).length).toBe(3);
+    let mark = rows(DB, 'audit_messages').length;
+    await phone.sendText(bob.accountId, 'with a new device');
+    await until(() => got(tablet, `>${bob.accountId}:with a new device`), 15_000, 'the tablet reads the transcript');
+    // The phone's self token was announced to two devices, not three: its copies went identified (or under a
+    // token the tablet itself announced meanwhile), and the tablet lost nothing.
+    const copies = rows(DB, 'audit_messages')
+      .slice(mark)
+      .filter((r) => r['recipient_account'] === toHex(aliceKey));
+    expect(copies.length).toBeGreaterThan(0);
+    expect(tabletFailures).toEqual([]);
+
+    // Upkeep sees the changed device set and grants again; once the announcement is with the relay, copies are sealed.
+    await phone.maintain();
+    await phone.flush();
+    await tablet.flush();
+    await new Promise((r) => setTimeout(r, 300));
+    mark = rows(DB, 'audit_messages').length;
+    await phone.sendText(bob.accountId, 'sealed to three devices');
+    await until(() => got(tablet, `>${bob.accountId}:sealed to three devices`), 15_000, 'the tablet reads the sealed copy');
+    const sealedCopies = rows(DB, 'audit_messages')
+      .slice(mark)
+      .filter((r) => r['recipient_account'] === toHex(aliceKey));
+    expect(sealedCopies.map((r) => Number(r['recipient_device'])).sort()).toEqual([1, 2, 3]);
+    expect(sealedCopies.every((r) => r['sender_device'] === '0')).toBe(true);
+    expect(tabletFailures).toEqual([]);
+  }, 60_000);
 });
