@@ -7,7 +7,8 @@
  * not share its event loop, but it does share the machine's cores.
  *
  *   node --import tsx bench/src/relay/load.ts [--mode http|ws] [--duration 10] [--connections 64]
- *     [--batch 1] [--window 8] [--half-seconds 5] [--relay-main other/packages/relay/src/main.ts] [--json]
+ *     [--batch 1] [--window 8] [--half-seconds 5] [--relay-main other/packages/relay/src/main.ts]
+ *     [--profile-dir folder] [--json]
  *
  * Phase 1, full rate: `--mode http` (default) sends one signed POST per
  * envelope over `connections` keep-alive connections (autocannon);
@@ -28,6 +29,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Account, type DeviceIdentity, PreKeyStore, defaultProvider, utf8 } from '@parley/core';
@@ -104,9 +106,45 @@ export interface RelayLoadResult {
      */
     readonly cpuPerEnvelopeUs: number;
   };
+  /** Where the half-rate phase's send → delivery time goes (bench/results/relay-latency.md). */
+  readonly breakdown: LatencyBreakdown;
   /** 1-minute load average when the run ended: other work on the machine skews every figure. */
   readonly loadAverage: number;
   readonly machine: { readonly cpus: number; readonly cpu: string; readonly node: string };
+}
+
+/** Milliseconds: mean and an upper estimate of the p99 (a Prometheus bucket bound, or a sample quantile). */
+export interface Spread {
+  readonly mean: number;
+  readonly p99: number;
+}
+
+/**
+ * The half-rate phase taken apart. Relay figures are the relay's own metrics over that phase
+ * (scraped before and after); generator figures are measured in this process.
+ */
+export interface LatencyBreakdown {
+  /** Generator send → the relay's acceptance timestamp (frame write, loopback, relay parse queue), wall clock ms. */
+  readonly inbound: Spread;
+  /** The relay's acceptance → the envelope's push on the listener's websocket (relay metric). */
+  readonly acceptToPush: Spread;
+  /** The relay's acceptance → the generator's handler sees the envelope, wall clock ms. */
+  readonly acceptToHandler: Spread;
+  /** Group commits over the phase: writes per commit, and each phase of a commit (relay metric). */
+  readonly commits: {
+    readonly count: number;
+    readonly writes: number;
+    readonly wait: Spread;
+    readonly transaction: Spread;
+    readonly sync: Spread;
+  };
+  /** Event-loop delay over the phase: the relay's (prom-client monitor) and this generator's. */
+  readonly relayLoopLag: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly generatorLoopLag: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** Relay CPU (all threads) per envelope over the half-rate phase, µs (send, push and acknowledgement). */
+  readonly relayCpuPerEnvelopeUs: number;
+  /** This generator's CPU per envelope over the same phase, µs. */
+  readonly generatorCpuPerEnvelopeUs: number;
 }
 
 interface AutocannonResult {
@@ -221,14 +259,25 @@ function latency(values: number[]): Latency {
 /** Times send → websocket delivery for envelopes whose ids were registered with `sent`. */
 class DeliveryClock {
   readonly #sentAt = new Map<string, number>();
+  readonly #sentWall = new Map<string, number>();
   readonly #phases = new Map<string, number[]>();
+  /** Half-rate envelopes: send → relay acceptance, relay acceptance → handler (wall clock, ms resolution). */
+  readonly inbound: number[] = [];
+  readonly outbound: number[] = [];
   sent(id: string): void {
     this.#sentAt.set(id, performance.now());
+    this.#sentWall.set(id, Date.now());
   }
-  delivered(id: string): void {
+  delivered(id: string, serverTimestamp: number): void {
     const t0 = this.#sentAt.get(id);
     if (t0 === undefined) return;
     this.#sentAt.delete(id);
+    const wall = this.#sentWall.get(id) as number;
+    this.#sentWall.delete(id);
+    if (id.startsWith('half-')) {
+      this.inbound.push(serverTimestamp - wall);
+      this.outbound.push(Date.now() - serverTimestamp);
+    }
     const phase = id.slice(0, id.indexOf('-'));
     let list = this.#phases.get(phase);
     if (!list) this.#phases.set(phase, (list = []));
@@ -243,6 +292,43 @@ class DeliveryClock {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One Prometheus histogram (optionally one label value) out of a scrape: cumulative buckets, sum, count. */
+interface Histo {
+  readonly buckets: [le: number, count: number][];
+  readonly sum: number;
+  readonly count: number;
+}
+function histogram(text: string, name: string, label = ''): Histo {
+  const buckets: [number, number][] = [];
+  const sel = label ? `${label},` : '';
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{${sel}le="([^"]+)"\\} (\\S+)$`, 'gm'))) {
+    buckets.push([m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])]);
+  }
+  const scalar = (suffix: string) =>
+    Number(new RegExp(`^${name}_${suffix}${label ? `\\{${label}\\}` : ''} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return { buckets, sum: scalar('sum'), count: scalar('count') };
+}
+/** `after` − `before`, as mean and the bucket bound under which 99% fall, in ms (the histogram is in seconds). */
+function spreadBetween(before: Histo, after: Histo): Spread {
+  const count = after.count - before.count;
+  if (!(count > 0)) return { mean: Number.NaN, p99: Number.NaN };
+  const mean = ((after.sum - before.sum) / count) * 1000;
+  let p99 = Number.POSITIVE_INFINITY;
+  for (const [i, [le, n]] of after.buckets.entries()) {
+    if (n - (before.buckets[i]?.[1] ?? 0) >= 0.99 * count) {
+      p99 = le * 1000;
+      break;
+    }
+  }
+  return { mean: round(mean), p99: round(p99) };
+}
+function spreadOf(values: number[]): Spread {
+  if (values.length === 0) return { mean: Number.NaN, p99: Number.NaN };
+  const sorted = [...values].sort((a, b) => a - b);
+  return { mean: round(values.reduce((a, b) => a + b, 0) / values.length), p99: round(percentile(sorted, 99)) };
+}
+const scalarMetric = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
 
 /** Runs both phases against a fresh relay process and returns the figures. */
 export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<RelayLoadResult> {
@@ -270,7 +356,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     // Enough listeners for a half-rate frame of `batch` envelopes, one per device.
     const listeners = await participants(relay.url, Math.max(4, batch));
     const clock = new DeliveryClock();
-    receivers = listeners.map((l) => l.client.connect({ onEnvelope: (e) => clock.delivered(e.id) }));
+    receivers = listeners.map((l) => l.client.connect({ onEnvelope: (e) => clock.delivered(e.id, e.serverTimestamp) }));
     await Promise.all(receivers.map((r) => r.start().whenOpen()));
     const host = new URL(relay.url).host;
     const payload = provider.random(envelopeBytes);
@@ -381,6 +467,10 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
 
     // ---- phase 2: half rate, open loop, every envelope to a listener
     await sleep(500); // let the full-rate backlog settle
+    const before2 = await (await fetch(`${relay.url}/metrics`)).text(); // also resets the relay's loop-lag monitor
+    const generatorLag = monitorEventLoopDelay({ resolution: 10 });
+    generatorLag.enable();
+    const generatorCpu0 = process.cpuUsage();
     const targetRate = Math.max(1, Math.round(envelopesPerSecond / 2));
     const halfSeconds = options.halfRateSeconds ?? 5;
     const maxSamples = options.latencySamples ?? Number.POSITIVE_INFINITY;
@@ -433,6 +523,52 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     await Promise.all(pending);
     const deadline = Date.now() + 10_000;
     while (clock.count('half') < sent - halfErrors && Date.now() < deadline) await sleep(10);
+    generatorLag.disable();
+    const generatorCpu = process.cpuUsage(generatorCpu0);
+    const after2 = await (await fetch(`${relay.url}/metrics`)).text();
+    const commitPhase = (phase: string) =>
+      spreadBetween(
+        histogram(before2, 'parley_relay_commit_phase_seconds', `phase="${phase}"`),
+        histogram(after2, 'parley_relay_commit_phase_seconds', `phase="${phase}"`),
+      );
+    const commits2 =
+      scalarMetric(after2, 'parley_relay_commit_batch_writes_count') - scalarMetric(before2, 'parley_relay_commit_batch_writes_count');
+    const lagMs = (h: { percentile(p: number): number; max: number }) => ({
+      p50: round(h.percentile(50) / 1e6),
+      p99: round(h.percentile(99) / 1e6),
+      max: round(h.max / 1e6),
+    });
+    const breakdown: LatencyBreakdown = {
+      inbound: spreadOf(clock.inbound),
+      acceptToPush: spreadBetween(
+        histogram(before2, 'parley_relay_push_delay_seconds'),
+        histogram(after2, 'parley_relay_push_delay_seconds'),
+      ),
+      acceptToHandler: spreadOf(clock.outbound),
+      commits: {
+        count: commits2,
+        writes: round(
+          (scalarMetric(after2, 'parley_relay_commit_batch_writes_sum') - scalarMetric(before2, 'parley_relay_commit_batch_writes_sum')) /
+            commits2,
+          1,
+        ),
+        wait: commitPhase('wait'),
+        transaction: commitPhase('transaction'),
+        sync: commitPhase('sync'),
+      },
+      relayLoopLag: {
+        p50: round(scalarMetric(after2, 'nodejs_eventloop_lag_p50_seconds') * 1000),
+        p99: round(scalarMetric(after2, 'nodejs_eventloop_lag_p99_seconds') * 1000),
+        max: round(scalarMetric(after2, 'nodejs_eventloop_lag_max_seconds') * 1000),
+      },
+      generatorLoopLag: lagMs(generatorLag),
+      relayCpuPerEnvelopeUs: round(
+        ((scalarMetric(after2, 'process_cpu_seconds_total') - scalarMetric(before2, 'process_cpu_seconds_total')) * 1e6) /
+          Math.max(1, sent),
+        1,
+      ),
+      generatorCpuPerEnvelopeUs: round((generatorCpu.user + generatorCpu.system) / Math.max(1, sent), 1),
+    };
 
     const metrics = await (await fetch(`${relay.url}/metrics`)).text();
     const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
@@ -458,6 +594,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
         cpuSeconds: round(metric('process_cpu_seconds_total')),
         cpuPerEnvelopeUs,
       },
+      breakdown,
       loadAverage: round(loadavg()[0] ?? Number.NaN),
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
     };
@@ -471,6 +608,26 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     });
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+const spread = (s: Spread) => `mean ${s.mean} ms, p99 ${s.p99 === Number.POSITIVE_INFINITY ? '>max bucket' : `≤${s.p99}`} ms`;
+
+function breakdownRows(b: LatencyBreakdown): [string, string][] {
+  const c = b.commits;
+  return [
+    ['half rate: send -> relay accepts', `mean ${b.inbound.mean} ms, p99 ${b.inbound.p99} ms (wall clock, 1 ms steps)`],
+    ['half rate: accept -> pushed', spread(b.acceptToPush)],
+    ['half rate: accept -> handler', `mean ${b.acceptToHandler.mean} ms, p99 ${b.acceptToHandler.p99} ms (wall clock, 1 ms steps)`],
+    [
+      'half rate: commits',
+      `${c.count}, ${c.writes} writes each; wait ${spread(c.wait)}; transaction ${spread(c.transaction)}; sync ${spread(c.sync)}`,
+    ],
+    [
+      'half rate: event-loop delay',
+      `relay p50 ${b.relayLoopLag.p50} / p99 ${b.relayLoopLag.p99} / max ${b.relayLoopLag.max} ms; generator p50 ${b.generatorLoopLag.p50} / p99 ${b.generatorLoopLag.p99} / max ${b.generatorLoopLag.max} ms`,
+    ],
+    ['half rate: CPU per envelope', `relay ${b.relayCpuPerEnvelopeUs} µs, generator ${b.generatorCpuPerEnvelopeUs} µs`],
+  ];
 }
 
 export function formatTable(r: RelayLoadResult): string {
@@ -497,6 +654,7 @@ export function formatTable(r: RelayLoadResult): string {
     ],
     ['relay group commits', `${r.relay.commits}, ${r.relay.meanWritesPerCommit} writes and ${r.relay.meanCommitMs} ms each on average`],
     ['relay CPU', `${r.relay.cpuSeconds} s for the whole run; ${r.relay.cpuPerEnvelopeUs} µs per envelope at full rate`],
+    ...breakdownRows(r.breakdown),
     ['machine', `${r.machine.cpus} x ${r.machine.cpu}, Node ${r.machine.node}, load average ${r.loadAverage}`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -514,6 +672,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       'half-seconds': { type: 'string' },
       'relay-main': { type: 'string' },
       samples: { type: 'string' },
+      'profile-dir': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -527,6 +686,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     ...(values['half-seconds'] ? { halfRateSeconds: Number(values['half-seconds']) } : {}),
     ...(values.samples ? { latencySamples: Number(values.samples) } : {}),
     ...(values['relay-main'] ? { relayMain: values['relay-main'] } : {}),
+    ...(values['profile-dir'] ? { profileDir: values['profile-dir'] } : {}),
   });
   console.log(values.json ? JSON.stringify(result, null, 2) : formatTable(result));
 }

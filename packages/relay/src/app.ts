@@ -24,7 +24,7 @@ import fp from 'fastify-plugin';
 import type { BlobStore } from './attachments/blob-store.ts';
 import { authPlugin, bodyMatches } from './auth/authenticate.ts';
 import { ReplayGuard } from './auth/replay-cache.ts';
-import { openBlobStore, openStorage } from './storage/backends.ts';
+import { type ObserveBatch, openBlobStore, openStorage } from './storage/backends.ts';
 import { type RelayConfig, type RelayConfigOverrides, withDefaults } from './config.ts';
 import type { RelayContext } from './context.ts';
 import { CloseCode, DeliveryHub } from './delivery/hub.ts';
@@ -165,12 +165,15 @@ const contextPlugin = fp(
     const { config } = opts;
     mkdirSync(config.dataDir, { recursive: true });
     // Metrics need the storage, and the storage reports its commits to metrics: late-bound.
-    const commits: { observe?: (size: number, seconds: number) => void } = {};
-    const storage: RelayStorage = opts.storage ?? (await openStorage(config, (n, s) => commits.observe?.(n, s)));
+    const commits: { observe?: ObserveBatch } = {};
+    const storage: RelayStorage = opts.storage ?? (await openStorage(config, (n, s, p) => commits.observe?.(n, s, p)));
     const metrics = createMetrics(storage, () => app.connections?.open ?? 0);
-    commits.observe = (n, s) => {
+    commits.observe = (n, s, p) => {
       metrics.commitBatchSize.observe(n);
       metrics.commitDuration.observe(s);
+      metrics.commitPhase.observe({ phase: 'wait' }, p.wait);
+      metrics.commitPhase.observe({ phase: 'transaction' }, p.transaction);
+      metrics.commitPhase.observe({ phase: 'sync' }, p.sync);
     };
     const context: RelayContext = {
       config,

@@ -78,6 +78,20 @@ export function createMetrics(storage: RelayStorage, openConnections: () => numb
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
       registers: r,
     }),
+    // Where a commit's time goes (issue 15's latency breakdown): queued, statements, durable.
+    commitPhase: new Histogram({
+      name: 'parley_relay_commit_phase_seconds',
+      help: "One group commit's phases: wait (oldest write queued before the transaction), transaction (statements and commit), sync (commit to fsync seen done)",
+      labelNames: ['phase'] as const,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: r,
+    }),
+    pushDelay: new Histogram({
+      name: 'parley_relay_push_delay_seconds',
+      help: 'Acceptance of an envelope to its push on a connected websocket (envelopes that arrive while the device is connected)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: r,
+    }),
     preKeysHandedOut: new Counter({
       name: 'parley_relay_prekeys_handed_out_total',
       help: 'Bundle parts handed out, by kind (one_time, kem_one_time, kem_last_resort, no_one_time)',

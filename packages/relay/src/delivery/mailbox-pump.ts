@@ -28,6 +28,8 @@ export interface PumpOptions {
   readonly maxInFlightBytes: number;
   readonly now: () => number;
   readonly onPushed?: (count: number) => void;
+  /** An envelope accepted while the device was connected (after the backlog) was pushed `ms` after its acceptance. */
+  readonly onLivePush?: (ms: number) => void;
   readonly onError?: (error: unknown) => void;
 }
 
@@ -67,11 +69,16 @@ export class MailboxPump {
     void this.#run();
   }
 
-  /** Deletes acknowledged envelopes (the device's own only) and opens the window. */
+  /**
+   * Opens the window for acknowledged envelopes and deletes them (the device's own only).
+   * The window opens at once, not after the delete's commit and fsync: the device has
+   * processed them, and waiting a commit per acknowledgement held back the next pushes
+   * (issue 15, bench/results/relay-latency.md). These seqs are never pushed again on this
+   * connection either way; a delete that fails leaves them stored for the next connection.
+   */
   async ack(seqs: readonly number[]): Promise<number> {
-    const deleted = await this.#o.storage.ackMessages(this.#o.address, seqs);
     this.forget(seqs);
-    return deleted;
+    return this.#o.storage.ackMessages(this.#o.address, seqs);
   }
 
   /** Stops counting these seqs as in flight (already deleted) and refills the window. */
@@ -117,6 +124,7 @@ export class MailboxPump {
       const page = await o.storage.fetchMessages(o.address, this.#lastSeq, want, o.now());
       if (this.#stopped) return;
       let pushed = 0;
+      const live = this.#drainedSent && o.onLivePush ? o.now() : undefined;
       for (const m of page) {
         // Always allow one envelope in flight, however large.
         if (this.#inFlight.size > 0 && this.#inFlightBytes + m.envelope.length > o.maxInFlightBytes) break;
@@ -125,6 +133,7 @@ export class MailboxPump {
         this.#inFlightBytes += m.envelope.length;
         this.#lastSeq = m.seq;
         pushed++;
+        if (live !== undefined) o.onLivePush?.(live - m.serverTimestamp);
       }
       if (pushed) o.onPushed?.(pushed);
       if (pushed < page.length) return; // window full; acks resume us

@@ -198,6 +198,7 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
       maxInFlightBytes: relay.config.limits.maxInFlightBytesPerConnection,
       now: relay.now,
       onPushed: (n) => relay.metrics.envelopesPushed.inc(n),
+      onLivePush: (ms) => relay.metrics.pushDelay.observe(ms / 1000),
       onError: (error) => {
         request.log.error({ err: error }, 'delivery failed');
         fail(1011, 'internal error');

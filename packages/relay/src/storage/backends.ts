@@ -9,9 +9,10 @@ import { type BlobStore, FileBlobStore } from '../attachments/blob-store.ts';
 import type { RelayConfig } from '../config.ts';
 import { SqliteStorage } from './sqlite.ts';
 import type { RelayStorage } from './types.ts';
+import type { BatchObserver } from './write-batcher.ts';
 
 /** Reports group commits (SQLite) to the metrics. */
-export type ObserveBatch = (writes: number, seconds: number) => void;
+export type ObserveBatch = BatchObserver;
 
 export function usesPostgres(config: RelayConfig): boolean {
   return config.databaseUrl !== '';

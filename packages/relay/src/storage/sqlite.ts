@@ -44,6 +44,7 @@ import type {
   StorageStats,
   StoredPreKey,
 } from './types.ts';
+import { WalCheckpointer } from './wal-checkpointer.ts';
 import { WalSync } from './wal-sync.ts';
 import { type BatchObserver, WriteBatcher } from './write-batcher.ts';
 
@@ -479,6 +480,8 @@ class SqliteDriver implements StorageDriver {
   readonly #db: Database.Database;
   readonly #writes: WriteBatcher;
   readonly #wal: WalSync | undefined;
+  /** On disk, checkpoints run on a worker thread, not inside the event loop's commits (wal-checkpointer.ts). */
+  readonly checkpointer: WalCheckpointer | undefined;
   readonly #q: WriteQueries;
   readonly read: ReadQueries;
   /** Delivery tokens and sealed-send budgets (tokens-sqlite.ts, its own tables, the same group commit). */
@@ -499,7 +502,9 @@ class SqliteDriver implements StorageDriver {
     migrate(db);
     // Migrations read the schema version, so the WAL exists.
     this.#wal = onDisk ? new WalSync(options.path) : undefined;
-    this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal);
+    const checkpointer = onDisk ? new WalCheckpointer(db, options.path) : undefined;
+    this.checkpointer = checkpointer;
+    this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()));
     this.tokens = new SqliteTokenStore(db, this.#writes);
     const s = statements(db);
     this.#q = writeQueries(s);
@@ -511,21 +516,25 @@ class SqliteDriver implements StorageDriver {
     return this.#writes.submit(() => runSync(rule(this.#q))).catch(unwrapAbort<T>);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#writes.close();
+    // The worker's connection closes first: the relay's, closing last, checkpoints and removes the WAL.
+    await this.checkpointer?.close();
     if (this.#db.open) this.#db.close();
     this.#wal?.close();
-    return Promise.resolve();
   }
 }
 
 export class SqliteStorage extends RuleStorage {
   /** Delivery tokens and sealed-send budgets (spec/12-sealed-sender.md). */
   readonly tokens: TokenStore;
+  /** On disk: the worker thread that checkpoints the WAL (spec/09-relay.md §7.1); none in memory. */
+  readonly checkpointer: WalCheckpointer | undefined;
 
   constructor(options: SqliteStorageOptions) {
     const driver = new SqliteDriver(options);
     super(driver);
     this.tokens = driver.tokens;
+    this.checkpointer = driver.checkpointer;
   }
 }

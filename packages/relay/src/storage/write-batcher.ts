@@ -27,11 +27,39 @@ import type { Database } from 'better-sqlite3';
 
 interface PendingWrite {
   readonly run: () => unknown;
+  /** performance.now() at submit: the batch's wait is its oldest write's. */
+  readonly at: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
 
-export type BatchObserver = (batchSize: number, seconds: number) => void;
+/**
+ * Where one batch's time went, seconds (issue 15's latency breakdown,
+ * bench/results/relay-latency.md): `wait` from its oldest write's submit to
+ * the transaction's start, `transaction` the statements and the commit on
+ * the event loop, `sync` from the commit to the loop seeing the fsync that
+ * covers it done (the fsync on the thread pool plus any fsync it queued
+ * behind, plus the loop's own lag in picking the completion up).
+ */
+export interface BatchPhases {
+  readonly wait: number;
+  readonly transaction: number;
+  readonly sync: number;
+}
+
+/** `seconds`: from the transaction's start until the batch is durable and answered. */
+/**
+ * A batch closes at this many writes or after its statements ran this long, and the rest of
+ * the queue waits one turn: a burst (say, after a pause of the process) then commits in
+ * several short transactions with socket reads, answers and pushes between them, instead of
+ * one long one that holds the event loop (issue 15: unbounded batches were the long stalls
+ * behind the half-rate p99, bench/results/relay-latency.md). Large enough that a batch's
+ * commit is still shared by many writes.
+ */
+export const MAX_BATCH_WRITES = 256;
+export const MAX_BATCH_MS = 8;
+
+export type BatchObserver = (batchSize: number, seconds: number, phases: BatchPhases) => void;
 
 /** Makes everything committed so far durable (fsync of the WAL); `syncNow` is the same, blocking (for close). */
 export interface DurableSync {
@@ -43,12 +71,14 @@ interface Committed {
   readonly batch: PendingWrite[];
   readonly outcomes: { ok: boolean; value: unknown }[];
   readonly started: number;
+  readonly committedAt: number;
 }
 
 export class WriteBatcher {
   readonly #db: Database;
   readonly #observe: BatchObserver | undefined;
   readonly #sync: DurableSync | undefined;
+  readonly #afterCommit: (() => void) | undefined;
   #queue: PendingWrite[] = [];
   #scheduled: NodeJS.Immediate | undefined;
   #closed = false;
@@ -58,33 +88,43 @@ export class WriteBatcher {
   #inSync: Committed[] = [];
   #closing = false;
 
-  constructor(db: Database, observe?: BatchObserver, sync?: DurableSync) {
+  /** `afterCommit`: told after every commit (sqlite.ts: the checkpoint worker, wal-checkpointer.ts). */
+  constructor(db: Database, observe?: BatchObserver, sync?: DurableSync, afterCommit?: () => void) {
     this.#db = db;
     this.#observe = observe;
     this.#sync = sync;
+    this.#afterCommit = afterCommit;
   }
 
   /** Runs `write` in the next batch; resolves with its result once the batch is committed and durable. */
   submit<T>(write: () => T): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('storage is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run: write, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ run: write, at: performance.now(), resolve: resolve as (v: unknown) => void, reject });
       this.#scheduled ??= setImmediate(() => this.flush());
     });
   }
 
-  /** Commits everything queued now (also used on close). */
-  flush(): void {
+  /**
+   * Commits the queued writes (also used on close, which passes `all`). A batch closes
+   * after MAX_BATCH_WRITES writes or once its statements ran for MAX_BATCH_MS; what is left
+   * goes to the next turn, after the loop has read sockets and answered the fsyncs that finished.
+   */
+  flush(all = false): void {
     if (this.#scheduled) clearImmediate(this.#scheduled);
     this.#scheduled = undefined;
-    const batch = this.#queue;
-    if (batch.length === 0) return;
-    this.#queue = [];
+    const queue = this.#queue;
+    // Writes submitted while this batch runs wait for the next one, as they always did.
+    const queued = queue.length;
+    if (queued === 0) return;
     const started = performance.now();
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
       this.#db.transaction(() => {
-        for (const write of batch) {
+        for (let i = 0; i < queued; i++) {
+          // At least one write per batch, however slow the turn.
+          if (!all && i > 0 && (i === MAX_BATCH_WRITES || performance.now() - started >= MAX_BATCH_MS)) break;
+          const write = queue[i] as PendingWrite;
           try {
             // A nested better-sqlite3 transaction is a savepoint.
             outcomes.push({ ok: true, value: this.#db.transaction(write.run)() });
@@ -95,14 +135,24 @@ export class WriteBatcher {
       })();
     } catch (error) {
       // The commit itself failed: nothing in the batch is durable.
-      for (const write of batch) write.reject(error);
+      const failed = queue.splice(0, Math.max(1, outcomes.length));
+      this.#rest();
+      for (const write of failed) write.reject(error);
       return;
     }
-    const committed = { batch, outcomes, started };
+    const batch = queue.splice(0, outcomes.length);
+    this.#rest();
+    const committed = { batch, outcomes, started, committedAt: performance.now() };
+    this.#afterCommit?.();
     if (this.#sync) {
       this.#unsynced.push(committed);
       if (!this.#closing) this.#syncSoon();
     } else this.#settle(committed);
+  }
+
+  /** Writes left after a batch closed early run in the next turn. */
+  #rest(): void {
+    if (this.#queue.length > 0) this.#scheduled ??= setImmediate(() => this.flush());
   }
 
   /** Starts an fsync for the batches committed so far, unless one runs (then the next one covers them). */
@@ -129,8 +179,15 @@ export class WriteBatcher {
     );
   }
 
-  #settle({ batch, outcomes, started }: Committed): void {
-    this.#observe?.(batch.length, (performance.now() - started) / 1000);
+  #settle({ batch, outcomes, started, committedAt }: Committed): void {
+    if (this.#observe) {
+      const now = performance.now();
+      this.#observe(batch.length, (now - started) / 1000, {
+        wait: (started - (batch[0] as PendingWrite).at) / 1000,
+        transaction: (committedAt - started) / 1000,
+        sync: (now - committedAt) / 1000,
+      });
+    }
     batch.forEach((write, i) => {
       const outcome = outcomes[i] as { ok: boolean; value: unknown };
       if (outcome.ok) write.resolve(outcome.value);
@@ -141,7 +198,7 @@ export class WriteBatcher {
   /** Commits what is queued, makes it durable, and refuses further writes. */
   close(): void {
     this.#closing = true;
-    this.flush();
+    this.flush(true);
     this.#closed = true;
     const waiting = [...this.#inSync, ...this.#unsynced];
     this.#inSync = [];

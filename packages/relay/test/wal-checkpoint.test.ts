@@ -1,0 +1,91 @@
+// WAL checkpoints on a worker thread (storage/wal-checkpointer.ts, spec/09-relay.md §7.1): the
+// relay's own connection never checkpoints inside a commit (wal_autocheckpoint = 0), the worker
+// copies committed frames into the database so the WAL starts again from its beginning, a failed
+// worker hands checkpoints back to the connection, and close() leaves no WAL behind.
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteStorage } from '../src/storage/sqlite.ts';
+import { WalCheckpointer } from '../src/storage/wal-checkpointer.ts';
+import { WalSync } from '../src/storage/wal-sync.ts';
+import { WriteBatcher } from '../src/storage/write-batcher.ts';
+
+let dir: string | undefined;
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+function onDisk() {
+  dir = mkdtempSync(join(tmpdir(), 'parley-ckpt-'));
+  const path = join(dir, 'db.sqlite');
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec('CREATE TABLE t (v BLOB)');
+  return { db, path };
+}
+
+const walBytes = (path: string) => statSync(`${path}-wal`).size;
+
+describe('WalCheckpointer', () => {
+  it('takes checkpoints off the connection and lets the WAL start again from its beginning', async () => {
+    const { db, path } = onDisk();
+    const checkpointer = new WalCheckpointer(db, path);
+    const sync = new WalSync(path);
+    const batcher = new WriteBatcher(db, undefined, sync, () => checkpointer.committed());
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    const row = Buffer.alloc(1024, 1);
+    const write = () => batcher.submit(() => db.prepare('INSERT INTO t (v) VALUES (?)').run(row));
+    // 2,000 rows of 1 KiB: past SQLite's default autocheckpoint (1,000 pages), which the connection no longer runs.
+    for (let i = 0; i < 20; i++) await Promise.all(Array.from({ length: 100 }, write));
+    const grown = walBytes(path);
+    expect(grown).toBeGreaterThan(2_000 * 1024);
+    const result = await checkpointer.checkpoint();
+    expect(result?.log).toBeGreaterThan(0);
+    expect(result?.checkpointed).toBe(result?.log);
+    // Everything was copied: the next write starts the WAL again, so it stops growing.
+    await write();
+    await write();
+    expect(walBytes(path)).toBe(grown);
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2_002 });
+    expect(checkpointer.healthy).toBe(true);
+    batcher.close();
+    await checkpointer.close();
+    db.close();
+    sync.close();
+  });
+
+  it('a worker that fails hands checkpoints back to the connection (the WAL stays bounded)', async () => {
+    const { db } = onDisk();
+    // The worker cannot open a folder as its database: its thread fails at start.
+    const checkpointer = new WalCheckpointer(db, dir as string);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    await expect(checkpointer.checkpoint()).resolves.toBeUndefined();
+    expect(checkpointer.healthy).toBe(false);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    // Later commits ask nothing of it, and closing does not wait for it.
+    checkpointer.committed();
+    await checkpointer.close();
+    db.close();
+  });
+});
+
+describe('SqliteStorage on disk', () => {
+  it('checkpoints through its worker and closes without a WAL left', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'parley-ckpt-'));
+    const path = join(dir, 'relay.sqlite');
+    const storage = new SqliteStorage({ path });
+    await storage.sweep(Date.now());
+    expect(storage.checkpointer?.healthy).toBe(true);
+    await expect(storage.checkpointer?.checkpoint()).resolves.toMatchObject({ log: expect.any(Number) });
+    await storage.close();
+    expect(() => statSync(`${path}-wal`)).toThrow();
+    // In memory there is no WAL and no worker.
+    const memory = new SqliteStorage({ path: ':memory:' });
+    expect(memory.checkpointer).toBeUndefined();
+    await memory.close();
+  });
+});
