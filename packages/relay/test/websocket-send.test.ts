@@ -152,6 +152,16 @@ describe('authentication', () => {
     ]);
     socket.ws.close();
   });
+
+  it('"ready" names the send limits a client must keep (frame bytes, envelopes per frame, frames in flight)', async () => {
+    const { relay: r, alice } = await start({ limits: { maxEnvelopesPerSend: 100, maxInFlightSendsPerConnection: 4 } });
+    const socket = await authenticated(r, alice);
+    expect(socket.frames.find((f) => f.type === 'ready')).toEqual({
+      type: 'ready',
+      sends: { maxFrameBytes: 64 * 1024, maxEnvelopes: 100, maxInFlight: 4 },
+    });
+    socket.ws.close();
+  });
 });
 
 describe('replay protection: the per-connection counter', () => {

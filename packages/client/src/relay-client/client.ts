@@ -33,6 +33,7 @@ import { decodeDelivered } from './decode.ts';
 import { fromBase64Url, toBase64Url } from './encoding.ts';
 import { RelayError } from './errors.ts';
 import { type MailboxHandlers, MailboxReceiver, type MailboxOptions } from './mailbox.ts';
+import { WebSocketSendChannel } from './websocket-sends.ts';
 import { type RelaySigner, authorizationHeader, contentDigest } from './signing.ts';
 import type {
   DeviceMismatch,
@@ -77,6 +78,13 @@ export interface RelayClientOptions {
    * sends one envelope per device, as before the route existed).
    */
   readonly groupFanout?: boolean;
+  /**
+   * Send over the device's authenticated websocket while `connect`'s receiver
+   * has it open and the relay offers it (default true): one unsigned binary
+   * frame per send instead of a signed POST (spec/09-relay.md §5.4). Same
+   * answers and errors; HTTP when not connected or when the socket cannot answer.
+   */
+  readonly websocketSends?: boolean;
 }
 
 export interface PreKeyUploadInput {
@@ -153,6 +161,9 @@ export class RelayClient {
   #clockOffset = 0;
   /** Whether group messages go through the fan-out route (until the relay answers 404 for it). */
   #fanout: boolean;
+  readonly #websocketSends: boolean;
+  /** The send path on the latest `connect`'s socket (websocket-sends.ts), while one exists. */
+  #channel: WebSocketSendChannel | undefined;
 
   constructor(options: RelayClientOptions) {
     this.#base = new URL(options.baseUrl);
@@ -164,6 +175,7 @@ export class RelayClient {
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#now = options.now ?? Date.now;
     this.#fanout = options.groupFanout ?? true;
+    this.#websocketSends = options.websocketSends ?? true;
   }
 
   get signer(): RelaySigner {
@@ -309,6 +321,7 @@ export class RelayClient {
    * Sends one envelope per device. Safe to retry with the same ids (the
    * relay stores each id once). Throws RelayError MISMATCHED_DEVICES (see
    * `mismatchesOf`), STALE_DEVICES, MAILBOX_FULL, RATE_LIMITED, ...
+   * Over the websocket while connected (`websocketSends`), else over HTTP.
    */
   async send(envelopes: readonly OutgoingEnvelope[], options: { ttlSeconds?: number } = {}): Promise<WireSendResponse> {
     // The same bytes under the same id for several devices is a group message: upload it once.
@@ -325,6 +338,10 @@ export class RelayClient {
         this.#fanout = false;
       }
     }
+    // On the authenticated websocket when it is open and the relay offers it (spec §5.4); else, or
+    // when the socket cannot answer, over HTTP with the same ids (stored once either way).
+    const overSocket = await this.#channel?.send(envelopes, options);
+    if (overSocket) return overSocket;
     const json: WireSendBody = {
       messages: envelopes.map((e) => ({
         account: toBase64Url(e.accountKey),
@@ -433,7 +450,13 @@ export class RelayClient {
     }
     const url = new URL('/v1/websocket', this.#base);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    return new MailboxReceiver({ url: url.href, host: url.host, signer: this.#signer, WebSocket: this.#WebSocket }, handlers, options);
+    const sends = this.#websocketSends ? new WebSocketSendChannel({ timeoutMs: this.#timeoutMs }) : undefined;
+    this.#channel = sends;
+    return new MailboxReceiver(
+      { url: url.href, host: url.host, signer: this.#signer, WebSocket: this.#WebSocket, ...(sends ? { sends } : {}) },
+      handlers,
+      options,
+    );
   }
 
   // ---- attachments -----------------------------------------------------------

@@ -23,6 +23,7 @@ import { fromBase64Url, toBase64Url } from './encoding.ts';
 import { RelayError } from './errors.ts';
 import { type RelaySigner, WEBSOCKET_LABEL, websocketStatementBody } from './signing.ts';
 import type { ReceivedEnvelope, WebSocketConstructor, WebSocketLike, WireDeliveredMessage } from './types.ts';
+import type { WebSocketSendChannel } from './websocket-sends.ts';
 
 export type MailboxState = 'connecting' | 'open' | 'reconnecting' | 'stopped';
 
@@ -67,6 +68,8 @@ interface Endpoint {
   readonly host: string;
   readonly signer: RelaySigner;
   readonly WebSocket: WebSocketConstructor;
+  /** Sends over this socket once it is ready (websocket-sends.ts); its answers arrive here. */
+  readonly sends?: WebSocketSendChannel;
 }
 
 export class MailboxReceiver {
@@ -123,6 +126,8 @@ export class MailboxReceiver {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#flushAcks();
+    // Sends waiting on this socket go over HTTP now rather than after the close handshake.
+    this.#endpoint.sends?.closed(this.#socket);
     this.#socket?.close(1000, 'client stopped');
     this.#setState('stopped', {});
   }
@@ -152,6 +157,7 @@ export class MailboxReceiver {
       if (this.#socket !== socket) return;
       this.#socket = undefined;
       this.#pendingAcks = [];
+      this.#endpoint.sends?.closed(socket);
       if (this.#stopped) return;
       if (this.#retiring === socket) {
         this.#retiring = undefined;
@@ -202,6 +208,7 @@ export class MailboxReceiver {
       }
       case 'ready':
         this.#failures = 0;
+        this.#endpoint.sends?.opened(socket, frame['sends']);
         this.#setState('open', {});
         return;
       case 'envelope': {
@@ -225,6 +232,7 @@ export class MailboxReceiver {
         });
         return;
       default:
+        if (this.#endpoint.sends?.answer(socket, frame)) return;
         this.#handlers.onError?.(new RelayError(0, 'BAD_RESPONSE', 'unknown websocket frame type'));
     }
   }

@@ -201,7 +201,8 @@ export interface DeviceMismatch {
 /** The subset of the WebSocket API the client uses (browser WebSocket and the `ws` package both fit). */
 export interface WebSocketLike {
   readonly readyState: number;
-  send(data: string): void;
+  /** Text frames (JSON), and binary send frames (spec/09-relay.md §5.4). */
+  send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
   onopen: ((event: unknown) => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;

@@ -59,6 +59,11 @@ export interface RelayConnectOptions {
   readonly provider?: CryptoProvider;
   /** Per-request timeout (default 30 s). */
   readonly timeoutMs?: number;
+  /**
+   * Sends go over the open mailbox websocket when the relay offers it (default true), over HTTP
+   * otherwise (spec/09-relay.md §5.4); false keeps every send on HTTP.
+   */
+  readonly websocketSends?: boolean;
 }
 
 /** Bytes per attachment upload request: well under the relay's 16 MiB chunk limit, small enough to retry cheaply. */
@@ -180,6 +185,7 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
       fetch: this.#fetch,
       ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
       ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.websocketSends === false ? { websocketSends: false } : {}),
     });
     this.#accountClient = account ? this.#client.withSigner(accountSigner(account)) : null;
     this.sealed = sealedLink(this.#client);

@@ -3,7 +3,7 @@
  *
  *   relay  -> {"type":"challenge","challenge":<32 bytes>,"serverTime":ms}
  *   device -> {"type":"auth","account":..,"deviceId":..,"signature":..}
- *   relay  -> {"type":"ready"}
+ *   relay  -> {"type":"ready","sends":{"maxFrameBytes":..,"maxEnvelopes":..,"maxInFlight":..}}
  *   relay  -> {"type":"envelope",...} (backlog, oldest first) ... {"type":"drained"} ... new envelopes
  *   device -> {"type":"ack","seqs":[...]}
  *   device -> binary CBOR ["send", counter, ttl, elements] (§5.4; delivery/websocket-sends.ts)
@@ -228,7 +228,19 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     };
     relay.metrics.websockets.inc();
     relay.hub.attach(connection);
-    socket.send(JSON.stringify({ type: 'ready' }));
+    // The send path's limits (§5.4): a client sends over this socket only when "ready" names them,
+    // so a relay without websocket sends is never sent a binary frame (which it would answer with 4003).
+    const { limits } = relay.config;
+    socket.send(
+      JSON.stringify({
+        type: 'ready',
+        sends: {
+          maxFrameBytes: limits.maxWebSocketFrameBytes,
+          maxEnvelopes: limits.maxEnvelopesPerSend,
+          maxInFlight: limits.maxInFlightSendsPerConnection,
+        },
+      }),
+    );
     current.wake();
   }
 
