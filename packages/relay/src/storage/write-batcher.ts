@@ -49,15 +49,15 @@ export interface BatchPhases {
 
 /** `seconds`: from the transaction's start until the batch is durable and answered. */
 /**
- * A batch closes at this many writes or after its statements ran this long, and the rest of
- * the queue waits one turn: a burst (say, after a pause of the process) then commits in
- * several short transactions with socket reads, answers and pushes between them, instead of
- * one long one that holds the event loop (issue 15: unbounded batches were the long stalls
- * behind the half-rate p99, bench/results/relay-latency.md). Large enough that a batch's
- * commit is still shared by many writes.
+ * A batch closes at this many writes and the rest of the queue waits one turn: a burst (say,
+ * after a pause of the process) then commits in several transactions with socket reads, answers
+ * and pushes between them, instead of one that holds the event loop for its whole length.
+ * Large enough that a batch's commit is still shared by many writes (batches under load were
+ * 5-55 writes, bench/results/relay-latency.md). Not a time bound: on a machine short of CPU, a
+ * wall-clock bound closed batches while the process waited for a core, and the many small commits
+ * that followed cost more than they saved (measured there).
  */
 export const MAX_BATCH_WRITES = 256;
-export const MAX_BATCH_MS = 8;
 
 export type BatchObserver = (batchSize: number, seconds: number, phases: BatchPhases) => void;
 
@@ -107,8 +107,8 @@ export class WriteBatcher {
 
   /**
    * Commits the queued writes (also used on close, which passes `all`). A batch closes
-   * after MAX_BATCH_WRITES writes or once its statements ran for MAX_BATCH_MS; what is left
-   * goes to the next turn, after the loop has read sockets and answered the fsyncs that finished.
+   * after MAX_BATCH_WRITES writes; what is left goes to the next turn, after the loop has
+   * read sockets and answered the fsyncs that finished.
    */
   flush(all = false): void {
     if (this.#scheduled) clearImmediate(this.#scheduled);
@@ -122,8 +122,7 @@ export class WriteBatcher {
     try {
       this.#db.transaction(() => {
         for (let i = 0; i < queued; i++) {
-          // At least one write per batch, however slow the turn.
-          if (!all && i > 0 && (i === MAX_BATCH_WRITES || performance.now() - started >= MAX_BATCH_MS)) break;
+          if (!all && i === MAX_BATCH_WRITES) break;
           const write = queue[i] as PendingWrite;
           try {
             // A nested better-sqlite3 transaction is a savepoint.
