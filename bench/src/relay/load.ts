@@ -8,7 +8,7 @@
  *
  *   node --import tsx bench/src/relay/load.ts [--mode http|ws] [--duration 10] [--connections 64]
  *     [--batch 1] [--window 8] [--half-seconds 5] [--relay-main other/packages/relay/src/main.ts]
- *     [--profile-dir folder] [--json]
+ *     [--profile-dir folder] [--in-process-listeners] [--json]
  *
  * Phase 1, full rate: `--mode http` (default) sends one signed POST per
  * envelope over `connections` keep-alive connections (autocannon);
@@ -24,7 +24,7 @@
  * package: it drives the relay through the client, which the relay must not
  * import.)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -33,7 +33,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Account, type DeviceIdentity, PreKeyStore, defaultProvider, utf8 } from '@parley/core';
-import { RelayClient, authorizationHeader, deviceSigner, preKeysOf, toBase64Url } from '@parley/client/relay-client';
+import { RelayClient, authorizationHeader, deviceSigner, fromBase64Url, preKeysOf, toBase64Url } from '@parley/client/relay-client';
 import WebSocket from 'ws';
 import { WsSender } from './ws-sender.ts';
 
@@ -67,6 +67,11 @@ export interface RelayLoadOptions {
   readonly relayMain?: string;
   /** Write a V8 CPU profile of the relay process into this folder (node --cpu-prof). */
   readonly profileDir?: string;
+  /**
+   * Listening devices in the generator's own process instead of their own (ws-listeners.ts,
+   * the default since issue 15's latency work): to compare with figures measured before it.
+   */
+  readonly inProcessListeners?: boolean;
 }
 
 export interface Latency {
@@ -141,6 +146,8 @@ export interface LatencyBreakdown {
   /** Event-loop delay over the phase: the relay's (prom-client monitor) and this generator's. */
   readonly relayLoopLag: { readonly p50: number; readonly p99: number; readonly max: number };
   readonly generatorLoopLag: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** The listeners' process (ws-listeners.ts): its event-loop delay p99 and CPU per envelope (absent when in process). */
+  readonly listeners?: { readonly loopLagP99: number; readonly cpuPerEnvelopeUs: number };
   /** Relay CPU (all threads) per envelope over the half-rate phase, µs (send, push and acknowledgement). */
   readonly relayCpuPerEnvelopeUs: number;
   /** This generator's CPU per envelope over the same phase, µs. */
@@ -257,31 +264,31 @@ function latency(values: number[]): Latency {
 }
 
 /** Times send → websocket delivery for envelopes whose ids were registered with `sent`. */
+/** Wall clock, sub-millisecond: shared with the listeners' process on the same machine. */
+const wallNow = () => performance.timeOrigin + performance.now();
+
 class DeliveryClock {
   readonly #sentAt = new Map<string, number>();
-  readonly #sentWall = new Map<string, number>();
   readonly #phases = new Map<string, number[]>();
   /** Half-rate envelopes: send → relay acceptance, relay acceptance → handler (wall clock, ms resolution). */
   readonly inbound: number[] = [];
   readonly outbound: number[] = [];
   sent(id: string): void {
-    this.#sentAt.set(id, performance.now());
-    this.#sentWall.set(id, Date.now());
+    this.#sentAt.set(id, wallNow());
   }
-  delivered(id: string, serverTimestamp: number): void {
+  /** `at`: when the handler saw it (wall clock), here or in the listeners' process. */
+  delivered(id: string, serverTimestamp: number, at: number = wallNow()): void {
     const t0 = this.#sentAt.get(id);
     if (t0 === undefined) return;
     this.#sentAt.delete(id);
-    const wall = this.#sentWall.get(id) as number;
-    this.#sentWall.delete(id);
     if (id.startsWith('half-')) {
-      this.inbound.push(serverTimestamp - wall);
-      this.outbound.push(Date.now() - serverTimestamp);
+      this.inbound.push(serverTimestamp - t0);
+      this.outbound.push(at - serverTimestamp);
     }
     const phase = id.slice(0, id.indexOf('-'));
     let list = this.#phases.get(phase);
     if (!list) this.#phases.set(phase, (list = []));
-    list.push(performance.now() - t0);
+    list.push(at - t0);
   }
   count(phase: string): number {
     return this.#phases.get(phase)?.length ?? 0;
@@ -330,6 +337,46 @@ function spreadOf(values: number[]): Spread {
 }
 const scalarMetric = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
 
+/** Who an envelope goes to: a participant here, or a listener in the listeners' process. */
+type Addressee = { readonly account: { readonly publicKey: Uint8Array } };
+
+interface Listeners {
+  readonly accounts: Uint8Array[];
+  /** Stops the listeners; resolves with their loop delay and CPU once every receipt reached the clock. */
+  stop(): Promise<{ lagP99Ms: number; cpuUs: number }>;
+  kill(): void;
+}
+
+const LISTENERS = fileURLToPath(new URL('./ws-listeners.ts', import.meta.url));
+
+/** Forks ws-listeners.ts with `count` registered, connected listeners; their receipts go to `clock`. */
+function startListeners(url: string, count: number, clock: DeliveryClock): Promise<Listeners> {
+  const child = fork(LISTENERS, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  type Message = { type: string; accounts?: string[]; items?: [string, number, number][]; lagP99Ms?: number; cpuUs?: number };
+  let onStopped: ((m: { lagP99Ms: number; cpuUs: number }) => void) | undefined;
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`listeners exited (${code}) before ready`)));
+    child.on('message', (m: Message) => {
+      if (m.type === 'got') for (const [id, serverTimestamp, at] of m.items ?? []) clock.delivered(id, serverTimestamp, at);
+      else if (m.type === 'stopped') onStopped?.({ lagP99Ms: m.lagP99Ms ?? Number.NaN, cpuUs: m.cpuUs ?? Number.NaN });
+      else if (m.type === 'ready') {
+        resolve({
+          accounts: (m.accounts ?? []).map((a) => fromBase64Url(a)),
+          stop: () =>
+            new Promise((done) => {
+              onStopped = done;
+              child.send({ type: 'stop' });
+            }),
+          kill: () => {
+            if (child.exitCode === null) child.kill('SIGKILL');
+          },
+        });
+      }
+    });
+    child.send({ type: 'start', url, count });
+  });
+}
+
 /** Runs both phases against a fresh relay process and returns the figures. */
 export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<RelayLoadResult> {
   const mode = options.mode ?? 'http';
@@ -349,21 +396,30 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
   );
   const wsSenders: WsSender[] = [];
   let receivers: ReturnType<RelayClient['connect']>[] = [];
+  let listenerProcess: Listeners | undefined;
   try {
     const provider = defaultProvider();
     const senders = await participants(relay.url, options.senders ?? 32);
     const recipients = await participants(relay.url, options.recipients ?? 16);
     // Enough listeners for a half-rate frame of `batch` envelopes, one per device.
-    const listeners = await participants(relay.url, Math.max(4, batch));
+    const listenerCount = Math.max(4, batch);
     const clock = new DeliveryClock();
-    receivers = listeners.map((l) => l.client.connect({ onEnvelope: (e) => clock.delivered(e.id, e.serverTimestamp) }));
-    await Promise.all(receivers.map((r) => r.start().whenOpen()));
+    let listeners: Addressee[];
+    if (options.inProcessListeners) {
+      const inProcess = await participants(relay.url, listenerCount);
+      receivers = inProcess.map((l) => l.client.connect({ onEnvelope: (e) => clock.delivered(e.id, e.serverTimestamp) }));
+      await Promise.all(receivers.map((r) => r.start().whenOpen()));
+      listeners = inProcess;
+    } else {
+      listenerProcess = await startListeners(relay.url, listenerCount, clock);
+      listeners = listenerProcess.accounts.map((a) => ({ account: { publicKey: a } }));
+    }
     const host = new URL(relay.url).host;
     const payload = provider.random(envelopeBytes);
     const envelope = toBase64Url(payload);
     /** The n-th envelope of phase 1: every SAMPLE_EVERY-th to a listener (timed), the others to offline recipients. */
-    const target = (n: number): Participant => {
-      if (n % SAMPLE_EVERY === 0) return listeners[(n / SAMPLE_EVERY) % listeners.length] as Participant;
+    const target = (n: number): Addressee => {
+      if (n % SAMPLE_EVERY === 0) return listeners[(n / SAMPLE_EVERY) % listeners.length] as Addressee;
       // Consecutive envelopes go to distinct devices: a frame of `batch` holds one envelope per device.
       return recipients[n % recipients.length] as Participant;
     };
@@ -482,7 +538,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     const sendHalf = (n: number, count: number) => {
       const elements = Array.from({ length: count }, (_, k) => {
         const i = n + k;
-        const to = listeners[i % listeners.length] as Participant;
+        const to = listeners[i % listeners.length] as Addressee;
         const id = `half-${i}`;
         clock.sent(id);
         return { to, id };
@@ -525,6 +581,8 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     while (clock.count('half') < sent - halfErrors && Date.now() < deadline) await sleep(10);
     generatorLag.disable();
     const generatorCpu = process.cpuUsage(generatorCpu0);
+    const listenerStats = await listenerProcess?.stop();
+    listenerProcess = undefined;
     const after2 = await (await fetch(`${relay.url}/metrics`)).text();
     const commitPhase = (phase: string) =>
       spreadBetween(
@@ -562,6 +620,9 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
         max: round(scalarMetric(after2, 'nodejs_eventloop_lag_max_seconds') * 1000),
       },
       generatorLoopLag: lagMs(generatorLag),
+      ...(listenerStats
+        ? { listeners: { loopLagP99: round(listenerStats.lagP99Ms), cpuPerEnvelopeUs: round(listenerStats.cpuUs / Math.max(1, sent), 1) } }
+        : {}),
       relayCpuPerEnvelopeUs: round(
         ((scalarMetric(after2, 'process_cpu_seconds_total') - scalarMetric(before2, 'process_cpu_seconds_total')) * 1e6) /
           Math.max(1, sent),
@@ -600,6 +661,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     };
   } finally {
     for (const r of receivers) r.stop();
+    listenerProcess?.kill();
     for (const s of wsSenders) s.close();
     relay.child.kill('SIGTERM');
     await new Promise((resolve) => {
@@ -626,7 +688,10 @@ function breakdownRows(b: LatencyBreakdown): [string, string][] {
       'half rate: event-loop delay',
       `relay p50 ${b.relayLoopLag.p50} / p99 ${b.relayLoopLag.p99} / max ${b.relayLoopLag.max} ms; generator p50 ${b.generatorLoopLag.p50} / p99 ${b.generatorLoopLag.p99} / max ${b.generatorLoopLag.max} ms`,
     ],
-    ['half rate: CPU per envelope', `relay ${b.relayCpuPerEnvelopeUs} µs, generator ${b.generatorCpuPerEnvelopeUs} µs`],
+    [
+      'half rate: CPU per envelope',
+      `relay ${b.relayCpuPerEnvelopeUs} µs, generator ${b.generatorCpuPerEnvelopeUs} µs${b.listeners ? `, listeners ${b.listeners.cpuPerEnvelopeUs} µs (their loop delay p99 ${b.listeners.loopLagP99} ms)` : ''}`,
+    ],
   ];
 }
 
@@ -673,6 +738,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       'relay-main': { type: 'string' },
       samples: { type: 'string' },
       'profile-dir': { type: 'string' },
+      'in-process-listeners': { type: 'boolean' },
       json: { type: 'boolean' },
     },
   });
@@ -687,6 +753,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     ...(values.samples ? { latencySamples: Number(values.samples) } : {}),
     ...(values['relay-main'] ? { relayMain: values['relay-main'] } : {}),
     ...(values['profile-dir'] ? { profileDir: values['profile-dir'] } : {}),
+    ...(values['in-process-listeners'] ? { inProcessListeners: true } : {}),
   });
   console.log(values.json ? JSON.stringify(result, null, 2) : formatTable(result));
 }

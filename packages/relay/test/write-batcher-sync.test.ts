@@ -137,3 +137,35 @@ describe('WriteBatcher batch bounds', () => {
     expect(sizes).toEqual([MAX_BATCH_WRITES + 1]);
   });
 });
+
+describe('WriteBatcher onCommit (recipients woken before the fsync)', () => {
+  it('runs after the commit and before the fsync finished; not for a write that rolled back', async () => {
+    const db = table();
+    const m = manualSync();
+    const batcher = new WriteBatcher(db, undefined, m.sync);
+    const seen: string[] = [];
+    const kept = batcher.submit(() => {
+      db.prepare('INSERT INTO t (v) VALUES (1)').run();
+      batcher.onCommit(() => seen.push(`kept sees ${(db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n}`));
+    });
+    const failed = batcher.submit(() => {
+      db.prepare('INSERT INTO t (v) VALUES (2)').run();
+      batcher.onCommit(() => seen.push('rolled back'));
+      throw new Error('refused');
+    });
+    failed.catch(() => {});
+    await tick();
+    // Committed, not yet durable: the kept write's callback ran and saw its row; the writer is not answered.
+    expect(seen).toEqual(['kept sees 1']);
+    let answered = false;
+    void kept.then(() => {
+      answered = true;
+    });
+    await tick();
+    expect(answered).toBe(false);
+    m.calls[0]?.resolve();
+    await kept;
+    await expect(failed).rejects.toThrow('refused');
+    expect(seen).toEqual(['kept sees 1']);
+  });
+});

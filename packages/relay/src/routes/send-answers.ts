@@ -74,7 +74,8 @@ export function answerSend(
       if (result.stored > 0) {
         sent.onStored?.();
         metrics.envelopeBytesAccepted.inc(sent.bytes);
-        hub.notify(result.recipients);
+        // Unless the storage woke them at its commit already (SQLite, before the fsync).
+        if (!relay.storage.wakesOnCommit) hub.notify(result.recipients);
       }
       return { accepted: sent.envelopes };
     }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type BlobStore, FileBlobStore } from '../attachments/blob-store.ts';
 import type { RelayConfig } from '../config.ts';
 import { SqliteStorage } from './sqlite.ts';
-import type { RelayStorage } from './types.ts';
+import type { DeviceAddress, RelayStorage } from './types.ts';
 import type { BatchObserver } from './write-batcher.ts';
 
 /** Reports group commits (SQLite) to the metrics. */
@@ -18,7 +18,12 @@ export function usesPostgres(config: RelayConfig): boolean {
   return config.databaseUrl !== '';
 }
 
-export async function openStorage(config: RelayConfig, observeBatch?: ObserveBatch): Promise<RelayStorage> {
+/** `onMailboxesCommitted`: SQLite wakes recipients right after the commit (sqlite.ts). */
+export async function openStorage(
+  config: RelayConfig,
+  observeBatch?: ObserveBatch,
+  onMailboxesCommitted?: (devices: readonly DeviceAddress[]) => void,
+): Promise<RelayStorage> {
   if (usesPostgres(config)) {
     // Loaded only when configured: a SQLite relay never loads the PostgreSQL driver.
     const { PostgresStorage } = await import('./postgres.ts');
@@ -27,7 +32,11 @@ export async function openStorage(config: RelayConfig, observeBatch?: ObserveBat
       ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
     });
   }
-  return new SqliteStorage({ path: join(config.dataDir, 'relay.sqlite'), ...(observeBatch ? { observeBatch } : {}) });
+  return new SqliteStorage({
+    path: join(config.dataDir, 'relay.sqlite'),
+    ...(observeBatch ? { observeBatch } : {}),
+    ...(onMailboxesCommitted ? { onMailboxesCommitted } : {}),
+  });
 }
 
 /** `auto` keeps bytes next to the rows: in PostgreSQL when the database is, so relay processes share them. */

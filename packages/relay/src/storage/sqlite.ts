@@ -53,6 +53,11 @@ export interface SqliteStorageOptions {
   readonly path: string;
   /** Called after each group commit (batch size, seconds). */
   readonly observeBatch?: BatchObserver;
+  /**
+   * Called right after a commit that stored envelopes, with their mailboxes, before the commit
+   * is durable (write-batcher.ts `onCommit`): the relay wakes the recipients' websockets then.
+   */
+  readonly onMailboxesCommitted?: (devices: readonly DeviceAddress[]) => void;
 }
 
 /** Most rows one sweep deletes per table, so a sweep never holds the writer for long. */
@@ -507,7 +512,10 @@ class SqliteDriver implements StorageDriver {
     this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()));
     this.tokens = new SqliteTokenStore(db, this.#writes);
     const s = statements(db);
-    this.#q = writeQueries(s);
+    const wake = options.onMailboxesCommitted;
+    const writes = this.#writes;
+    // The rule asks to notify inside the write: the wake runs once the batch has committed.
+    this.#q = wake ? { ...writeQueries(s), notifyMailboxes: (devices) => writes.onCommit(() => wake(devices)) } : writeQueries(s);
     this.read = readQueries(s, this.#q);
   }
 
@@ -530,11 +538,13 @@ export class SqliteStorage extends RuleStorage {
   readonly tokens: TokenStore;
   /** On disk: the worker thread that checkpoints the WAL (spec/09-relay.md §7.1); none in memory. */
   readonly checkpointer: WalCheckpointer | undefined;
+  readonly wakesOnCommit: boolean;
 
   constructor(options: SqliteStorageOptions) {
     const driver = new SqliteDriver(options);
     super(driver);
     this.tokens = driver.tokens;
     this.checkpointer = driver.checkpointer;
+    this.wakesOnCommit = options.onMailboxesCommitted !== undefined;
   }
 }

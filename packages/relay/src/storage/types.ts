@@ -564,6 +564,11 @@ export interface RelayStorage {
    */
   watchMailboxes?(wake: MailboxWake): Promise<() => Promise<void>>;
   /**
+   * True when the storage itself wakes the recipients of a send as soon as it committed
+   * (SQLite with `onMailboxesCommitted`): the send's answer then does not wake them again.
+   */
+  readonly wakesOnCommit?: boolean;
+  /**
    * Delivery tokens and sealed-send budgets (spec/12-sealed-sender.md); a
    * storage without them serves no /v2 sealed routes (they answer 404).
    */

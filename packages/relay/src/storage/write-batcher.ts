@@ -27,6 +27,8 @@ import type { Database } from 'better-sqlite3';
 
 interface PendingWrite {
   readonly run: () => unknown;
+  /** Registered by the write while it ran (`onCommit`): run once its batch committed. */
+  committed?: (() => void)[];
   /** performance.now() at submit: the batch's wait is its oldest write's. */
   readonly at: number;
   readonly resolve: (value: unknown) => void;
@@ -87,6 +89,8 @@ export class WriteBatcher {
   /** The batches the running fsync covers (empty when none runs). */
   #inSync: Committed[] = [];
   #closing = false;
+  /** The write whose closure runs now (for `onCommit`). */
+  #current: PendingWrite | undefined;
 
   /** `afterCommit`: told after every commit (sqlite.ts: the checkpoint worker, wal-checkpointer.ts). */
   constructor(db: Database, observe?: BatchObserver, sync?: DurableSync, afterCommit?: () => void) {
@@ -124,17 +128,23 @@ export class WriteBatcher {
         for (let i = 0; i < queued; i++) {
           if (!all && i === MAX_BATCH_WRITES) break;
           const write = queue[i] as PendingWrite;
+          this.#current = write;
           try {
             // A nested better-sqlite3 transaction is a savepoint.
             outcomes.push({ ok: true, value: this.#db.transaction(write.run)() });
           } catch (error) {
+            // Rolled back: what it asked to run after the commit does not run.
+            write.committed = undefined;
             outcomes.push({ ok: false, value: error });
+          } finally {
+            this.#current = undefined;
           }
         }
       })();
     } catch (error) {
       // The commit itself failed: nothing in the batch is durable.
       const failed = queue.splice(0, Math.max(1, outcomes.length));
+      for (const write of failed) write.committed = undefined;
       this.#rest();
       for (const write of failed) write.reject(error);
       return;
@@ -143,10 +153,39 @@ export class WriteBatcher {
     this.#rest();
     const committed = { batch, outcomes, started, committedAt: performance.now() };
     this.#afterCommit?.();
+    for (const write of batch) this.#runCommitted(write);
     if (this.#sync) {
       this.#unsynced.push(committed);
       if (!this.#closing) this.#syncSoon();
     } else this.#settle(committed);
+  }
+
+  /**
+   * Called inside a write: runs `fn` once the write's batch has committed (its rows are
+   * visible to reads), before the fsync that makes it durable, and not at all if the write
+   * rolled back. sqlite.ts wakes the recipients' websockets this way: spec/09-relay.md §7.1
+   * lets an envelope reach its recipient before its sender is answered, and waiting for the
+   * fsync added one to two fsyncs to every delivery (bench/results/relay-latency.md).
+   * Outside a write, `fn` runs at once.
+   */
+  onCommit(fn: () => void): void {
+    const write = this.#current;
+    if (!write) return fn();
+    if (write.committed) write.committed.push(fn);
+    else write.committed = [fn];
+  }
+
+  #runCommitted(write: PendingWrite): void {
+    const fns = write.committed;
+    if (!fns) return;
+    write.committed = undefined;
+    for (const fn of fns) {
+      try {
+        fn();
+      } catch {
+        // A listener's failure is not the write's: the write is committed and will be answered.
+      }
+    }
   }
 
   /** Writes left after a batch closed early run in the next turn. */
