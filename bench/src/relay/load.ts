@@ -308,8 +308,9 @@ interface Histo {
 }
 function histogram(text: string, name: string, label = ''): Histo {
   const buckets: [number, number][] = [];
-  const sel = label ? `${label},` : '';
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{${sel}le="([^"]+)"\\} (\\S+)$`, 'gm'))) {
+  // prom-client writes `le` first: name_bucket{le="0.001",phase="wait"} 12
+  const sel = label ? `,${label}` : '';
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"${sel}\\} (\\S+)$`, 'gm'))) {
     buckets.push([m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])]);
   }
   const scalar = (suffix: string) =>
