@@ -153,11 +153,15 @@ export class WriteBatcher {
     this.#rest();
     const committed = { batch, outcomes, started, committedAt: performance.now() };
     this.#afterCommit?.();
-    for (const write of batch) this.#runCommitted(write);
+    // The fsync starts first, then the recipients are woken (their pushes run while it does).
     if (this.#sync) {
       this.#unsynced.push(committed);
       if (!this.#closing) this.#syncSoon();
-    } else this.#settle(committed);
+      for (const write of batch) this.#runCommitted(write);
+    } else {
+      for (const write of batch) this.#runCommitted(write);
+      this.#settle(committed);
+    }
   }
 
   /**
