@@ -174,7 +174,10 @@ export class WriteBatcher {
    */
   onCommit(fn: () => void): void {
     const write = this.#current;
-    if (!write) return fn();
+    if (!write) {
+      fn();
+      return;
+    }
     if (write.committed) write.committed.push(fn);
     else write.committed = [fn];
   }
