@@ -180,7 +180,7 @@ describe('sends over the authenticated websocket', () => {
     receiver.stop();
   });
 
-  it('falls back to HTTP: not connected, a frame over the relay’s limit, a relay whose "ready" offers no sends', async () => {
+  it('falls back to HTTP: not connected, a frame over the relay’s limit, a TTL a frame cannot carry, a relay whose "ready" offers no sends', async () => {
     const { f, calls } = countingFetch();
     // A relay from before websocket sends: its "ready" names no send limits.
     const old = spySocket(({ sends: _dropped, ...rest }) => rest);
@@ -204,6 +204,10 @@ describe('sends over the authenticated websocket', () => {
     // 70 KiB does not fit the relay's 64 KiB frame: HTTP, and the socket stays open.
     await carol.client.send([to(bob, 'large', new Uint8Array(70 * 1024))]);
     expect(calls.sends).toBe(3);
+    // A TTL a frame cannot carry: HTTP, which answers with its own refusal; the socket stays open.
+    const refused = await carol.client.send([to(bob, 'ttl-0')], { ttlSeconds: 0 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RelayError);
+    expect(calls.sends).toBe(4);
     expect(spy.sockets[0]?.binary).toEqual([]);
     expect(r2.state).toBe('open');
     r2.stop();

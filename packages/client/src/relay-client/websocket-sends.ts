@@ -15,8 +15,8 @@
  * recipient device, id) once, §4.3 step 1, so nothing is stored twice):
  * - no open socket, or the relay's "ready" did not name send limits (a
  *   relay without websocket sends: it is never sent a binary frame);
- * - the send does not fit a frame (`maxFrameBytes`, `maxEnvelopes`), or
- *   `maxInFlight` frames already wait for their answers;
+ * - the send does not fit a frame (`maxFrameBytes`, `maxEnvelopes`, a TTL
+ *   outside 1..2^32-1), or `maxInFlight` frames already wait for their answers;
  * - the connection closed (or the client stopped) before the answer, or no
  *   answer came within the timeout: the frame may or may not be stored,
  *   and the HTTP retry under the same ids settles which;
@@ -156,6 +156,9 @@ export class WebSocketSendChannel {
     const socket = this.#socket;
     const limits = this.#limits;
     if (!this.usable || !socket || !limits || envelopes.length === 0 || envelopes.length > limits.maxEnvelopes) return undefined;
+    // A TTL the frame cannot carry would close the connection unanswered (§5.4): HTTP answers it with its error.
+    const ttl = options.ttlSeconds;
+    if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 1 && ttl <= MAX_COUNTER)) return undefined;
     const counter = this.#counter + 1;
     const frame: CborValue = [
       'send',
