@@ -352,7 +352,8 @@ const LISTENERS = fileURLToPath(new URL('./ws-listeners.ts', import.meta.url));
 
 /** Forks ws-listeners.ts with `count` registered, connected listeners; their receipts go to `clock`. */
 function startListeners(url: string, count: number, clock: DeliveryClock): Promise<Listeners> {
-  const child = fork(LISTENERS, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // As startRelay runs the relay: TypeScript through tsx, whatever runs this script (node, vitest).
+  const child = fork(LISTENERS, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   type Message = { type: string; accounts?: string[]; items?: [string, number, number][]; lagP99Ms?: number; cpuUs?: number };
   let onStopped: ((m: { lagP99Ms: number; cpuUs: number }) => void) | undefined;
   return new Promise((resolve, reject) => {
