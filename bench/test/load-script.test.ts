@@ -28,7 +28,12 @@ describe('relay/load.ts', () => {
       expect(r.deliveryLatencyMs.samples).toBe(r.halfRate.sent);
       expect(r.deliveryAtFullRateMs.samples).toBeGreaterThan(0);
       expect(Number.isFinite(r.deliveryLatencyMs.median)).toBe(true);
+      // The half-rate breakdown (bench/results/relay-latency.md): the relay's commit phases and the listeners' process.
+      expect(r.breakdown.commits.count).toBeGreaterThan(0);
+      expect(Number.isFinite(r.breakdown.acceptToHandler.mean)).toBe(true);
+      expect(r.breakdown.listeners?.cpuPerEnvelopeUs).toBeGreaterThan(0);
       expect(formatTable(r)).toContain('envelopes accepted per second');
+      expect(formatTable(r)).toContain('half rate: commits');
     },
     60_000,
   );
