@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page, type WebSocketRoute, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningWeb, startWeb } from '../src/server/serve.ts';
 
@@ -91,14 +91,29 @@ describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function person(name: string): Promise<{ page: Page; context: BrowserContext }> {
+  async function person(name: string): Promise<{ page: Page; context: BrowserContext; setOffline: (offline: boolean) => Promise<void> }> {
     const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     contexts.push(context);
+    // Playwright's offline emulation leaves open websockets up (microsoft/playwright#4910), and the
+    // client sends over its websocket while connected: this person's websockets pass through a
+    // route that an offline spell closes and refuses, as a real loss of network would.
+    const net = { offline: false, sockets: new Set<WebSocketRoute>() };
+    await context.routeWebSocket(/\/v1\/websocket/, (ws) => {
+      if (net.offline) return void ws.close();
+      ws.connectToServer();
+      net.sockets.add(ws);
+      ws.onClose(() => net.sockets.delete(ws));
+    });
     const page = await context.newPage();
     page.on('pageerror', (e) => errors.push(`${name}: ${e.name}: ${e.message}`));
     page.setDefaultTimeout(WAIT_MS);
     await page.goto(web.url);
-    return { page, context };
+    const setOffline = async (offline: boolean) => {
+      net.offline = offline;
+      await context.setOffline(offline);
+      if (offline) for (const ws of [...net.sockets]) await ws.close();
+    };
+    return { page, context, setOffline };
   }
 
   async function register(page: Page): Promise<string> {
@@ -241,12 +256,12 @@ describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
 
     // Alice goes offline, writes, and comes back: the queued message goes out and reaches Bob.
     await openConversation(alice.page, 'Bob');
-    await alice.context.setOffline(true);
+    await alice.setOffline(true);
     await send(alice.page, 'written while offline');
     await alice.page.locator('[data-testid=message][data-status=queued]').filter({ hasText: 'written while offline' }).waitFor();
     await alice.page.getByTestId('toast').filter({ hasText: 'Offline' }).waitFor();
     await alice.page.screenshot({ path: join(SHOTS, 'offline-queued.png') });
-    await alice.context.setOffline(false);
+    await alice.setOffline(false);
     await openConversation(bob.page, 'Alice');
     await message(bob.page, 'written while offline').waitFor();
     await alice.page.getByTestId('toast').filter({ hasText: 'queued messages went out' }).waitFor();
