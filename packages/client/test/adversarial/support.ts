@@ -32,7 +32,8 @@ export async function world(): Promise<World> {
     withDefaults({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', sweepIntervalSeconds: 3600 }),
   );
   const evil = await MaliciousRelay.start(relay.url);
-  const connector = connectRelayNode(evil.url);
+  // Sends over HTTP: the proxy's send lies (divertEnvelopes, fabricateStale) rewrite POST /v1/messages.
+  const connector = connectRelayNode(evil.url, { websocketSends: false });
   const clients: ParleyClient[] = [];
   return {
     relay,

@@ -247,12 +247,19 @@ export class MaliciousRelay {
     upstreamUrl.protocol = upstreamUrl.protocol === 'https:' ? 'wss:' : 'ws:';
     // The relay's challenge signature covers the Host of the upgrade: forward the client's.
     const upstream = new WebSocket(upstreamUrl, { headers: { host: req.headers.host ?? '' } });
-    const queued: string[] = [];
+    const queued: (string | Buffer)[] = [];
     let tag: DeviceTag | null = null;
     upstream.on('open', () => {
       for (const m of queued.splice(0)) upstream.send(m);
     });
-    client.on('message', (data) => {
+    client.on('message', (data, isBinary) => {
+      // A binary frame (a send on the websocket, spec/09-relay.md §5.4) passes through as it came.
+      if (isBinary) {
+        const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+        if (upstream.readyState === WebSocket.OPEN) upstream.send(bytes);
+        else queued.push(bytes);
+        return;
+      }
       let text = String(data);
       try {
         const frame = JSON.parse(text) as { type?: string; account?: string; deviceId?: number; seqs?: number[] };
