@@ -98,3 +98,5 @@ export { type FrankingSender, checkFrankingTag, frankingTag } from './franking/t
 export * from './group/index.ts';
 export * from './franking/index.ts';
 export * as seal from './seal/index.ts';
+/** The attachment format's shared pieces (spec/11-attachments.md): the client encrypts with them, the relay checks reported files. */
+export * as attachment from './attachment/index.ts';

@@ -91,6 +91,13 @@ export const ERROR_STATUS = {
   SENDER_MISMATCH: 422,
   /** Report: a context item of another sender, or an envelope twice. */
   CONTEXT_MISMATCH: 422,
+  /**
+   * Report: a file the franked message names is left out or named twice, or its blob is not the
+   * pointer's (length, header, key commitment, a chunk tag, digest; spec/14-franking.md §6 step 5).
+   */
+  ATTACHMENT_MISMATCH: 422,
+  /** Report: a file's blob was not sent with the report and the relay no longer stores it. */
+  ATTACHMENT_UNAVAILABLE: 422,
   /** A delivery token's (or its recipient's) sealed budget is spent (details.retryAfterSeconds). */
   TOKEN_BUDGET_EXCEEDED: 429,
   /** The strangers path's budget of the sender or of the recipient is spent. */

@@ -12,25 +12,15 @@
  *
  * This module knows nothing of streams, headers or digests.
  */
-import type { CryptoBackend } from '@parley/core';
+import { type CryptoBackend, attachment } from '@parley/core';
 import { TAG_BYTES } from './constants.ts';
 import { fail } from './errors.ts';
 import { type Layout, chunkPlaintextLength } from './layout.ts';
 
-const NONCE_BYTES = 12;
 const EMPTY = new Uint8Array(0);
 
-/** The 12-byte nonce of chunk `index`. */
-export function chunkNonce(index: number, final: boolean): Uint8Array {
-  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError('"index" must be a non-negative safe integer');
-  const nonce = new Uint8Array(NONCE_BYTES);
-  const view = new DataView(nonce.buffer);
-  // Bytes 0..2 stay zero: indices are below 2^53.
-  view.setUint32(3, Math.floor(index / 2 ** 32), false);
-  view.setUint32(7, index >>> 0, false);
-  nonce[11] = final ? 1 : 0;
-  return nonce;
-}
+/** The 12-byte nonce of chunk `index` (core's, shared with the relay's report check). */
+export const chunkNonce = attachment.chunkNonce;
 
 /** Seals one chunk. Low level: `ChunkSealer` enforces the order and sizes. */
 export function sealChunk(

@@ -16,14 +16,11 @@
  * determines one plaintext. It also lets a seeking player reject a wrong key
  * after fetching 56 bytes, before any chunk.
  */
-import { type CryptoBackend, constantTimeEqual } from '@parley/core';
+import { type CryptoBackend, attachment, constantTimeEqual } from '@parley/core';
 import {
-  ATTACHMENT_KEY_BYTES,
-  COMMITMENT_BYTES,
   FORMAT_VERSION,
   HEADER_BYTES,
   HEADER_PREFIX_BYTES,
-  KEY_INFO,
   MAGIC,
   MAX_CHUNK_EXPONENT,
   MIN_CHUNK_EXPONENT,
@@ -37,12 +34,7 @@ const EXPONENT_OFFSET = VERSION_OFFSET + 1;
 const SALT_OFFSET = EXPONENT_OFFSET + 1;
 
 /** The two secrets one attachment key yields for one header. */
-export interface AttachmentKeys {
-  /** Public once written: it goes into the header. */
-  readonly commitment: Uint8Array;
-  /** Seals every chunk. Secret. */
-  readonly payloadKey: Uint8Array;
-}
+export type AttachmentKeys = attachment.AttachmentKeys;
 
 /** Header bytes before the commitment: magic, version, exponent, salt. */
 export function headerPrefix(chunkSize: number, salt: Uint8Array): Uint8Array {
@@ -60,20 +52,9 @@ export function headerPrefix(chunkSize: number, salt: Uint8Array): Uint8Array {
 /**
  * HKDF-SHA-256(ikm = attachment key, salt = header salt,
  * info = "Parley v1 attachment" || magic || version || exponent, L = 64):
- * the first 32 bytes are the commitment, the last 32 the payload key.
+ * the commitment and the payload key. Core's, shared with the relay's report check.
  */
-export function deriveAttachmentKeys(backend: CryptoBackend, attachmentKey: Uint8Array, prefix: Uint8Array): AttachmentKeys {
-  if (!(attachmentKey instanceof Uint8Array) || attachmentKey.length !== ATTACHMENT_KEY_BYTES) {
-    throw new RangeError(`"key" expected ${ATTACHMENT_KEY_BYTES} bytes`);
-  }
-  const info = new Uint8Array(KEY_INFO.length + SALT_OFFSET);
-  info.set(KEY_INFO, 0);
-  info.set(prefix.subarray(0, SALT_OFFSET), KEY_INFO.length);
-  const okm = backend.hkdfSha256(attachmentKey, prefix.subarray(SALT_OFFSET, HEADER_PREFIX_BYTES), info, 2 * COMMITMENT_BYTES);
-  const keys = { commitment: okm.slice(0, COMMITMENT_BYTES), payloadKey: okm.slice(COMMITMENT_BYTES) };
-  okm.fill(0);
-  return keys;
-}
+export const deriveAttachmentKeys = attachment.deriveAttachmentKeys;
 
 /** A full header for a new attachment, and its keys. */
 export function buildHeader(

@@ -2,12 +2,12 @@
  * What a receiver needs to fetch, check and decrypt one attachment, and the
  * checks that make it self-consistent. spec/11-attachments.md §5.
  */
-import { ATTACHMENT_KEY_BYTES, MAX_CIPHERTEXT_BYTES } from './constants.ts';
+import { attachment, isParleyError } from '@parley/core';
 import { fail } from './errors.ts';
-import { type Layout, chunkExponent, ciphertextSizeOf, layoutOf } from './layout.ts';
+import { type Layout, layoutOf } from './layout.ts';
 
 /** Digest of the whole ciphertext: SHA-256, 32 bytes. */
-export const DIGEST_BYTES = 32;
+export const DIGEST_BYTES = attachment.DIGEST_BYTES;
 
 /**
  * The secret and the sizes an attachment is decrypted with. The sender gets
@@ -49,33 +49,25 @@ export function redactedInspect<T extends AttachmentKeyInfo>(info: T, name: stri
   return info;
 }
 
+/** Core's ParleyError from a value check, as this module's AttachmentError bad-pointer (same code and details). */
+export function asPointerError(e: unknown): never {
+  if (isParleyError(e) && (e.code === 'MALFORMED' || e.code === 'OVERSIZED' || e.code === 'UNSUPPORTED_VERSION')) {
+    fail.pointer(e.code, e.message.replace(/^[A-Z_]+: /, ''), e.details);
+  }
+  throw e;
+}
+
 /**
  * Checks key info that came from a peer and returns its layout. Wrong types
  * are caller bugs (TypeError); wrong values are AttachmentError bad-pointer.
+ * The checks are core's (`attachment/pointer.ts`), which the relay's report
+ * check runs too.
  */
 export function layoutOfKeyInfo(info: AttachmentKeyInfo): Layout {
-  if (typeof info !== 'object' || info === null) throw new TypeError('"info" expected an AttachmentKeyInfo');
-  if (!(info.key instanceof Uint8Array)) throw new TypeError('"info.key" expected Uint8Array');
-  if (!(info.digest instanceof Uint8Array)) throw new TypeError('"info.digest" expected Uint8Array');
-  for (const field of ['plaintextSize', 'ciphertextSize', 'chunkSize'] as const) {
-    if (typeof info[field] !== 'number') throw new TypeError(`"info.${field}" expected a number`);
-  }
-  if (info.key.length !== ATTACHMENT_KEY_BYTES) fail.pointer('MALFORMED', `key: expected ${ATTACHMENT_KEY_BYTES} bytes`, { field: 'key' });
-  if (info.digest.length !== DIGEST_BYTES) fail.pointer('MALFORMED', `digest: expected ${DIGEST_BYTES} bytes`, { field: 'digest' });
-  if (chunkExponent(info.chunkSize) < 0) {
-    fail.pointer('MALFORMED', 'chunkSize: not a power of two from 16 B to 4 MiB', { field: 'chunkSize' });
-  }
-  // The field readers of spec/01-conventions.md §2.3: an unsigned integer, at most 2^32 - 1.
-  for (const field of ['plaintextSize', 'ciphertextSize'] as const) {
-    const n = info[field];
-    if (!Number.isSafeInteger(n) || n < 0) fail.pointer('MALFORMED', `${field}: expected an unsigned integer`, { field });
-    if (n > MAX_CIPHERTEXT_BYTES) fail.pointer('OVERSIZED', `${field}: above 2^32 - 1`, { field });
-  }
-  // One size determines the other; a pointer whose sizes disagree is refused
-  // rather than trusted for either. (A plaintext too large for the format has
-  // no ciphertext size within the bound, so it fails here too.)
-  if (info.ciphertextSize !== ciphertextSizeOf(info.plaintextSize, info.chunkSize)) {
-    fail.pointer('MALFORMED', 'ciphertextSize: does not match plaintextSize and chunkSize', { field: 'ciphertextSize' });
+  try {
+    attachment.checkAttachmentKeyInfo(info);
+  } catch (e) {
+    asPointerError(e);
   }
   return layoutOf(info.plaintextSize, info.chunkSize);
 }

@@ -6,7 +6,8 @@
  * Pure arithmetic: this module knows nothing of keys or ciphers. Every value
  * is an exact integer because sizes are bounded by MAX_CIPHERTEXT_BYTES.
  */
-import { HEADER_BYTES, MAX_CHUNK_EXPONENT, MAX_CIPHERTEXT_BYTES, MIN_CHUNK_EXPONENT, TAG_BYTES } from './constants.ts';
+import { attachment } from '@parley/core';
+import { HEADER_BYTES, MAX_CIPHERTEXT_BYTES, TAG_BYTES } from './constants.ts';
 
 export interface Layout {
   readonly plaintextSize: number;
@@ -27,20 +28,9 @@ export interface ChunkSpan {
   readonly end: number;
 }
 
-/** log2(chunkSize) if it is an allowed chunk size, else -1. */
-export function chunkExponent(chunkSize: number): number {
-  for (let e = MIN_CHUNK_EXPONENT; e <= MAX_CHUNK_EXPONENT; e++) if (chunkSize === 2 ** e) return e;
-  return -1;
-}
-
-/**
- * Ciphertext size for a plaintext size and chunk size (both already in
- * range): the header, the plaintext, and a tag per chunk. May exceed
- * MAX_CIPHERTEXT_BYTES; `layoutOf` refuses that.
- */
-export function ciphertextSizeOf(plaintextSize: number, chunkSize: number): number {
-  return HEADER_BYTES + plaintextSize + Math.max(1, Math.ceil(plaintextSize / chunkSize)) * TAG_BYTES;
-}
+/** log2(chunkSize) if it is an allowed chunk size, else -1; and the ciphertext size of a plaintext (may exceed the bound: `layoutOf` refuses that). Core's, shared with the relay. */
+export const chunkExponent = attachment.chunkExponent;
+export const ciphertextSizeOf = attachment.ciphertextSizeOf;
 
 /**
  * The layout of an attachment. Throws a RangeError for a chunk size the

@@ -42,3 +42,11 @@ export {
   openTokenHolder,
   tokenRef,
 } from './token.ts';
+export {
+  type AttachmentRefusalCode,
+  type AttachmentRefusalReason,
+  type AttachmentVerdict,
+  type BlobSource,
+  MAX_REPORT_BLOB_BYTES,
+  verifyReportAttachments,
+} from './report-attachments.ts';

@@ -19,7 +19,8 @@ import { ConfigError } from '../config.ts';
 import { FrankKeys } from '../franking/keys.ts';
 import { verifyStoredReport } from '../franking/verify.ts';
 import { toBase64Url } from '../http/encoding.ts';
-import { openStorage } from '../storage/backends.ts';
+import type { BlobStore } from '../attachments/blob-store.ts';
+import { openBlobStore, openStorage } from '../storage/backends.ts';
 import type { RelayStorage, StoredReport } from '../storage/types.ts';
 
 export const REPORT_SUBCOMMANDS = ['list', 'show', 'verify'] as const;
@@ -75,7 +76,7 @@ function itemLines(item: ReportItem, n: number): string[] {
   ];
 }
 
-async function verdictOf(storage: RelayStorage, keys: FrankKeys, r: StoredReport, now: number): Promise<string> {
+async function verdictOf(storage: RelayStorage, blobs: BlobStore, keys: FrankKeys, r: StoredReport, now: number): Promise<string> {
   const report = decoded(r);
   if (report === null) return 'REFUSED MALFORMED';
   const v = await verifyStoredReport(report, {
@@ -86,8 +87,10 @@ async function verdictOf(storage: RelayStorage, keys: FrankKeys, r: StoredReport
     now,
     // Queued once; re-verifying it is not a second report.
     checkDuplicate: false,
+    blobs,
   });
-  return v.ok ? 'verified' : `REFUSED ${v.code} (item ${v.item})`;
+  if (v.ok) return 'verified';
+  return `REFUSED ${v.code} (item ${v.item}${v.reason === undefined ? '' : `, ${v.reason}`})`;
 }
 
 async function* allReports(storage: RelayStorage): AsyncGenerator<StoredReport> {
@@ -125,6 +128,7 @@ export async function reportsCommand(
   checkReportsUsage(positionals);
   const [sub, idWord] = positionals;
   const storage = await openStorage(config);
+  const blobs = await openBlobStore(config);
   const keys = new FrankKeys(storage, defaultProvider());
   try {
     if (sub === 'list') {
@@ -148,7 +152,7 @@ export async function reportsCommand(
         out(`  comment     ${JSON.stringify(report.comment)}`);
         for (const [n, item] of report.items.entries()) for (const line of itemLines(item, n)) out(line);
       }
-      const verdict = await verdictOf(storage, keys, r, now);
+      const verdict = await verdictOf(storage, blobs, keys, r, now);
       out(`  verdict     ${verdict}`);
       return verdict === 'verified' ? 0 : EXIT_UNVERIFIED;
     }
@@ -164,7 +168,7 @@ export async function reportsCommand(
     }
     let failed = 0;
     const check = async (r: StoredReport) => {
-      const verdict = await verdictOf(storage, keys, r, now);
+      const verdict = await verdictOf(storage, blobs, keys, r, now);
       if (verdict !== 'verified') failed++;
       out(`#${r.id} ${verdict}`);
     };
@@ -172,6 +176,7 @@ export async function reportsCommand(
     else for await (const r of allReports(storage)) await check(r);
     return failed === 0 ? 0 : EXIT_UNVERIFIED;
   } finally {
+    await blobs.close();
     await storage.close();
   }
 }

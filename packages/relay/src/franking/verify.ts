@@ -1,12 +1,39 @@
 /**
- * Report verification with the relay's state (spec/14-franking.md §7.2):
- * loads what core's `verifyReport` needs (the reporter's devices, the frank
- * keys of the items' periods, the duplicate record) and runs it. Shared by
- * the report route and the moderator tool, so both give the same verdict.
+ * Report verification with the relay's state (spec/14-franking.md §6,
+ * spec/17 §5): loads what core's `verifyReport` needs (the reporter's
+ * devices, the frank keys of the items' periods, the duplicate record) and
+ * runs it, then checks every reported file against its pointer (core's
+ * `verifyReportAttachments`, step 5) with the relay's own stored blob when
+ * the report does not carry it. Shared by the report route and the
+ * moderator tool, so both give the same verdict.
+ *
+ * The file check runs last, after every frank and tag verified: only a
+ * message the relay really delivered to this reporter can make it read a
+ * blob, and a duplicate is refused before any blob byte is read.
  */
-import { type AbuseReport, type CryptoProvider, type ReportVerdict, verifyReport } from '@parley/core';
+import {
+  type AbuseReport,
+  type AttachmentRefusalCode,
+  type BlobSource,
+  type CryptoProvider,
+  type ReportRefusalCode,
+  verifyReport,
+  verifyReportAttachments,
+} from '@parley/core';
+import type { BlobStore } from '../attachments/blob-store.ts';
 import type { AccountKey, RelayStorage } from '../storage/types.ts';
 import type { FrankKeys } from './keys.ts';
+
+/** The route's verdict: core's report codes and its attachment codes, with the failing item. */
+export type StoredReportVerdict =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly code: ReportRefusalCode | AttachmentRefusalCode;
+      readonly item: number;
+      /** For attachment refusals: which check failed (length, header, wrong-key, chunk-auth, digest, unlisted, ...). */
+      readonly reason?: string;
+    };
 
 export interface VerifyInput {
   readonly storage: RelayStorage;
@@ -17,12 +44,29 @@ export interface VerifyInput {
   readonly now: number;
   /** Whether an earlier report of the same envelope refuses this one (the route: yes; re-verifying a queued report: no). */
   readonly checkDuplicate: boolean;
+  /** The relay's blob store, for reported files the report does not carry. */
+  readonly blobs: BlobStore;
+}
+
+/** The relay's copy of an attachment: complete and not expired, read whole (the check stops early on a mismatch). */
+function storedBlobs(v: VerifyInput): BlobSource {
+  return async (id) => {
+    let record: Awaited<ReturnType<RelayStorage['getAttachment']>>;
+    try {
+      record = await v.storage.getAttachment(id);
+    } catch {
+      return null;
+    }
+    if (record === undefined || !record.complete || record.expiresAt <= v.now) return null;
+    if (record.size === 0) return (async function* () {})();
+    return v.blobs.read(record.id, 0, record.size - 1);
+  };
 }
 
 /** The moderator's Ed25519 key is not the relay's (it has none): sealed items are refused below, before any use. */
 const NO_MODERATOR_KEY = new Uint8Array(32);
 
-export async function verifyStoredReport(report: AbuseReport, v: VerifyInput): Promise<ReportVerdict> {
+export async function verifyStoredReport(report: AbuseReport, v: VerifyInput): Promise<StoredReportVerdict> {
   // Sealed-sender items name their sender through a moderator token only the
   // moderation service can open (spec/14-franking.md §6); this relay holds no MTK.
   const sealed = report.items.findIndex((i) => i.token !== null);
@@ -34,7 +78,7 @@ export async function verifyStoredReport(report: AbuseReport, v: VerifyInput): P
   }
   const first = report.items[0];
   const duplicate = v.checkDuplicate && first !== undefined && (await v.storage.reportedBefore(v.reporter, first.envelopeId));
-  return verifyReport(v.provider.backend, report, {
+  const verdict = verifyReport(v.provider.backend, report, {
     reporterAccount: v.reporter,
     reporterDevices: devices,
     frankKey: (keyId) => keys.get(keyId) ?? null,
@@ -42,4 +86,7 @@ export async function verifyStoredReport(report: AbuseReport, v: VerifyInput): P
     moderatorKey: NO_MODERATOR_KEY,
     reportedBefore: () => duplicate,
   });
+  if (!verdict.ok) return verdict;
+  const files = await verifyReportAttachments(v.provider.backend, report, storedBlobs(v));
+  return files.ok ? { ok: true } : files;
 }

@@ -22,9 +22,10 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Largest encoded report accepted: the reported message at the largest
- * plaintext (1 MiB) plus ten ordinary context messages. Attachment blobs
- * are not uploaded with a report (the pointer inside the franked plaintext
- * commits to the file), so nothing larger is needed.
+ * plaintext (1 MiB) plus ten ordinary context messages. A reported file is
+ * checked against the relay's own stored blob (the pointer inside the
+ * franked plaintext names it and commits to it); a reporter may send a small
+ * blob inline (one the relay no longer stores) within this same limit.
  */
 export const MAX_REPORT_WIRE_BYTES = 2 * 1024 * 1024;
 
@@ -51,10 +52,10 @@ export async function reportRoutes(instance: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Report a received message (and up to 10 context messages) to the moderators',
         description:
-          "Signed by the recipient device. Every item's frank and franking tag are verified: 422 FRANK_KEY_EXPIRED, FRANK_INVALID, TAG_MISMATCH, CONTEXT_MISMATCH, TOKEN_INVALID_IN_REPORT (sealed items need the moderation service), 409 REPORT_DUPLICATE, 429 REPORT_BUDGET_EXCEEDED. 202: queued.",
+          "Signed by the recipient device. Every item's frank and franking tag are verified: 422 FRANK_KEY_EXPIRED, FRANK_INVALID, TAG_MISMATCH, CONTEXT_MISMATCH, ATTACHMENT_MISMATCH, ATTACHMENT_UNAVAILABLE, TOKEN_INVALID_IN_REPORT (sealed items need the moderation service), 413 PAYLOAD_TOO_LARGE (files to check above MAX_REPORT_BLOB_BYTES), 409 REPORT_DUPLICATE, 429 REPORT_BUDGET_EXCEEDED. 202: queued.",
         tags: ['reports'],
         body: ReportBody,
-        response: { 202: Type.Object({ queued: Type.Boolean() }), ...errorResponses(409, 422) },
+        response: { 202: Type.Object({ queued: Type.Boolean() }), ...errorResponses(409, 413, 422) },
       },
     },
     async (request, reply) => {
@@ -79,8 +80,12 @@ export async function reportRoutes(instance: FastifyInstance): Promise<void> {
         reporter: me.accountKey,
         now,
         checkDuplicate: true,
+        blobs: relay.blobs,
       });
-      if (!verdict.ok) throw refuse(verdict.code, `report item ${verdict.item} refused: ${verdict.code}`, { item: verdict.item });
+      if (!verdict.ok) {
+        const details = verdict.reason === undefined ? { item: verdict.item } : { item: verdict.item, reason: verdict.reason };
+        throw refuse(verdict.code, `report item ${verdict.item} refused: ${verdict.code}`, details);
+      }
       const first = report.items[0] as (typeof report.items)[number];
       const filed = await relay.storage.fileReport({
         reporter: { accountKey: me.accountKey, deviceId: me.deviceId },
