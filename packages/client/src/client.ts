@@ -32,6 +32,8 @@ import {
 } from './engine/group-changes.ts';
 import { type DeadLetterInfo, deadLetterInfo, retryDeadLetterJob } from './engine/inbox.ts';
 import { markReadCommand } from './engine/read-receipts.ts';
+import { type ReportOutcome, type ReportRequest, fileReport, prepareReport, reportability } from './engine/reports.ts';
+import type { ReportPreview, Reportability } from './reports/build.ts';
 import type { Command } from './engine/run.ts';
 import { ClientRuntime } from './engine/runtime.ts';
 import { revokeTokens } from './sealed/grants.ts';
@@ -299,6 +301,40 @@ export class ParleyClient {
   history(conversation: string, limit?: number): StoredMessage[] {
     parseConversationId(conversation);
     return listMessages(this.#ctx.store, conversation, limit);
+  }
+
+  // ---- reports (spec/14-franking.md §6, spec/10-client.md §7.6) ------------
+
+  /**
+   * Whether a received message can be reported, and until when; or why not
+   * (`gone`: it disappeared and took its franking key with it, or was
+   * deleted; `outgoing`, `not-franked`, `sealed`, `proof-expired`), with
+   * the sentence a UI shows.
+   */
+  reportable(conversation: string, messageId: string): Reportability {
+    return reportability(this.#ctx, conversation, messageId);
+  }
+
+  /**
+   * Exactly what `report` with the same request sends: each message (the
+   * reported one first, then the picked context in conversation order) with
+   * its sender, delivery time and content, the reason and the comment.
+   * Nothing is sent. Throws ReportError NOT_REPORTABLE / BAD_CONTEXT.
+   */
+  reportPreview(request: ReportRequest): ReportPreview {
+    return prepareReport(this.#ctx, request).preview;
+  }
+
+  /**
+   * Reports a received message (with up to 10 context messages of the same
+   * sender in the conversation) to the relay's moderators, from the franked
+   * material stored with each message. The reported person receives nothing.
+   * Relay refusals are ReportError with the relay's code (REPORT_DUPLICATE,
+   * FRANK_KEY_EXPIRED, ...).
+   */
+  async report(request: ReportRequest): Promise<ReportOutcome> {
+    this.#rt.assertOpen();
+    return fileReport(this.#ctx, request);
   }
 
   // ---- groups -------------------------------------------------------------

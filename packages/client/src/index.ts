@@ -16,6 +16,17 @@ export {
 } from './client.ts';
 export type { FileToSend } from './files/transfer.ts';
 export { ClientError, ClientErrorCode, isClientError } from './errors.ts';
+export { MAX_REPORT_COMMENT_BYTES, type ReportOutcome, type ReportRequest } from './engine/reports.ts';
+export {
+  MAX_REPORT_CONTEXT,
+  NOT_REPORTABLE_TEXT,
+  type NotReportableReason,
+  type ReportPreview,
+  type ReportPreviewItem,
+  type Reportability,
+} from './reports/build.ts';
+export { type RelayReportCode, ReportError, type ReportErrorCode, isReportError } from './reports/errors.ts';
+export { REPORT_REASONS, REPORT_REASON_LABELS, type ReportReason, isReportReason } from './reports/reasons.ts';
 export type { ClientEvents, EventName, Listener, MessageBody, MessageEvent, SenderRef } from './events.ts';
 export { DEFAULT_OPTIONS, type ClientOptions } from './engine/context.ts';
 export { type AttachmentInfo, type Content, type ContentBody, ContentType, decodeContent, encodeContent } from './content/content.ts';

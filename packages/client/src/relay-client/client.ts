@@ -382,6 +382,14 @@ export class RelayClient {
     return this.#json<WireSendResponse>('POST', '/v1/messages/fanout', { json, idempotent: true });
   }
 
+  // ---- reports (spec/17-franking-and-reports.md §5) ---------------------------
+
+  /** Files an encoded AbuseReport, signed by this device: 202 queued, or the relay's report refusal. */
+  async fileReport(report: Uint8Array): Promise<{ queued: boolean }> {
+    // Not idempotent: a report that reached the relay is queued once, and a retry would be REPORT_DUPLICATE.
+    return this.#json<{ queued: boolean }>('POST', '/v2/reports', { json: { report: toBase64Url(report) }, idempotent: false });
+  }
+
   // ---- sealed sender (spec/12-sealed-sender.md §5) ---------------------------
 
   /** Registers delivery token hashes for the signing device's account. */

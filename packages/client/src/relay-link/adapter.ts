@@ -23,6 +23,7 @@ import {
   encodeCertificate,
 } from '@parley/core';
 import { ClientError } from '../errors.ts';
+import { ReportError, isRelayReportCode } from '../reports/errors.ts';
 import type { DeviceAddress } from '../state/ids.ts';
 import type {
   AccountRelayLink,
@@ -36,6 +37,7 @@ import type {
   RelayBundle,
   RelayDevice,
   RelayLink,
+  ReportsRelayLink,
   SealedRelayLink,
   SendOutcome,
 } from './link.ts';
@@ -155,6 +157,31 @@ function sealedLink(client: RelayClient): SealedRelayLink {
   };
 }
 
+/**
+ * The report route on one relay client. The relay's report refusals keep
+ * their code (an app says "already reported", "no longer provable", ...);
+ * transport failures and other refusals are the usual ClientErrors.
+ */
+function reportsLink(client: RelayClient): ReportsRelayLink {
+  return {
+    fileReport: async (report) => {
+      try {
+        await client.fileReport(report);
+      } catch (e) {
+        if (e instanceof RelayError && isRelayReportCode(e.code)) {
+          const details: Record<string, string | number> = {};
+          for (const k of ['item', 'reason', 'limit'] as const) {
+            const v = e.details[k];
+            if (typeof v === 'string' || typeof v === 'number') details[k] = v;
+          }
+          throw new ReportError(e.code, `the relay refused the report (${e.code})`, details);
+        }
+        throw asClientError(e);
+      }
+    },
+  };
+}
+
 async function guard<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
@@ -172,6 +199,8 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
   readonly #fetch: typeof fetch;
   /** The sealed-sender routes (spec/12-sealed-sender.md). */
   readonly sealed: SealedRelayLink;
+  /** The report route (spec/17 §5). */
+  readonly reports: ReportsRelayLink;
 
   constructor(baseUrl: string, device: DeviceIdentity, account: Account | null, options: RelayConnectOptions) {
     this.self = { accountKey: device.accountKey, deviceId: device.deviceId };
@@ -189,6 +218,7 @@ class RelayAdapter implements RelayLink, AccountRelayLink {
     });
     this.#accountClient = account ? this.#client.withSigner(accountSigner(account)) : null;
     this.sealed = sealedLink(this.#client);
+    this.reports = reportsLink(this.#client);
   }
 
   registerDevice(r: Registration): Promise<PreKeyCounts> {

@@ -169,6 +169,18 @@ export interface RelayLink {
   downloadAttachment(id: string): AsyncIterable<Uint8Array>;
   /** Sealed sender (spec/12); absent: every send is identified. */
   readonly sealed?: SealedRelayLink;
+  /** The report route (spec/17 §5); absent: this link cannot file reports. */
+  readonly reports?: ReportsRelayLink;
+}
+
+/** Files abuse reports (spec/17-franking-and-reports.md §5), signed by this device. */
+export interface ReportsRelayLink {
+  /**
+   * Sends one encoded AbuseReport. A refusal with one of the report codes is
+   * a ReportError carrying the relay's code (and `details.item`, the failing
+   * item); anything else is the link's usual ClientError.
+   */
+  fileReport(report: Uint8Array): Promise<void>;
 }
 
 /** Signing as the account key: only the primary device holds it. */
