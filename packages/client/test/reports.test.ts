@@ -1,0 +1,293 @@
+// The SDK's report flow against the real relay (spec/14-franking.md §6,
+// spec/10-client.md §7.6): `reportable`, `reportPreview` and `report` over
+// the franked rows a receiving client stores, verified by the relay's report
+// route and its file check.
+//
+// The franked messages come from a raw sender device: it sends envelopes
+// with a franking tag through the real relay, the relay franks them, and
+// Bob's rows are written from the delivery records exactly as
+// engine/apply.ts writes them for a received v2 message (same history key,
+// same expiry). So every delivery record and frank here is the relay's own.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  Account,
+  type DeviceIdentity,
+  FRANK_KEY_PERIOD_MS,
+  FRANK_KEY_RETENTION_MS,
+  PreKeyStore,
+  decodeReport,
+  defaultProvider,
+  frankingTag,
+} from '@parley/core';
+import { type RunningRelay, SqliteStorage, startServer, withDefaults } from '@parley/relay';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { ParleyClient } from '../src/client.ts';
+import { type Content, decodeContent, encodeContent } from '../src/content/content.ts';
+import { encryptAttachment } from '../src/attachments/index.ts';
+import { encodeAttachmentPointer } from '../src/attachments/pointer.ts';
+import { attachmentInfo } from '../src/content/content.ts';
+import { putFranked } from '../src/franking/store.ts';
+import { connectRelayNode } from '../src/node.ts';
+import { RelayClient, deviceSigner, preKeysOf } from '../src/relay-client/index.ts';
+import { isReportError } from '../src/reports/errors.ts';
+import { MessageStatus, addMessage, historyKey } from '../src/state/history.ts';
+import { accountId, messageIdText } from '../src/state/ids.ts';
+import { loadIdentity } from '../src/state/identity.ts';
+import { MemoryStore } from '../src/store/memory.ts';
+import { TEST_OPTIONS } from './support/harness.ts';
+
+const b = defaultProvider().backend;
+const dir = mkdtempSync(join(tmpdir(), 'parley-reports-'));
+let relay: RunningRelay;
+/** The client's clock: moved forward to expire messages and frank keys. */
+const clock = { now: Date.now() };
+
+interface RawDevice {
+  readonly account: Account;
+  readonly device: DeviceIdentity;
+  readonly relay: RelayClient;
+}
+
+async function rawDevice(): Promise<RawDevice> {
+  const account = Account.generate();
+  const device = account.createDevice(1);
+  const client = new RelayClient({ baseUrl: relay.url, signer: deviceSigner(device), WebSocket: WebSocket as never });
+  await client.registerDevice(device.certificate, preKeysOf(PreKeyStore.generate(device, { oneTimePreKeys: 1, kemPreKeys: 1 })));
+  return { account, device, relay: client };
+}
+
+beforeAll(async () => {
+  relay = await startServer(withDefaults({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'relay'), logLevel: 'silent' }));
+});
+afterAll(async () => {
+  await relay.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Bob: a real client (not started: its mailbox is read below, as the engine would read it). */
+async function recipient() {
+  const store = new MemoryStore({ clock: () => clock.now });
+  const client = await ParleyClient.createAccount({
+    store,
+    relay: connectRelayNode(relay.url),
+    clock: () => clock.now,
+    options: TEST_OPTIONS,
+  });
+  const identity = loadIdentity(store, defaultProvider());
+  if (!identity) throw new Error('no identity');
+  const raw = new RelayClient({ baseUrl: relay.url, signer: deviceSigner(identity.device), WebSocket: WebSocket as never });
+  return { client, store, raw, accountKey: identity.device.accountKey };
+}
+type Recipient = Awaited<ReturnType<typeof recipient>>;
+
+let sent = 0;
+/**
+ * `from` sends `content` franked to Bob; Bob's store gets the message and its
+ * franked row as engine/apply.ts writes them. Returns the message id.
+ */
+async function deliver(from: RawDevice, to: Recipient, content: Omit<Content, 'messageId' | 'sentAt' | 'group' | 'deviceList'>) {
+  const full: Content = { messageId: b.randomBytes(16), sentAt: clock.now, group: null, deviceList: null, ...content };
+  const plaintext = encodeContent(full);
+  const fk = b.randomBytes(32);
+  const sender = { accountKey: from.account.publicKey, deviceId: from.device.deviceId };
+  const tag = frankingTag(b, fk, sender, plaintext);
+  await from.relay.send([{ accountKey: to.accountKey, deviceId: 1, id: `r${++sent}`, envelope: b.randomBytes(64), frankingTag: tag }]);
+  const { messages } = await to.raw.fetchMessages();
+  const m = messages.at(-1);
+  if (!m?.delivery) throw new Error('no delivery record');
+  await to.raw.ack([m.seq]);
+  const conversation = accountId(sender.accountKey);
+  const storedAt = clock.now++;
+  const expiresAt = full.expireTimer > 0 ? storedAt + full.expireTimer * 1000 : null;
+  to.store.transaction(() => {
+    addMessage(to.store, { conversation, outgoing: false, sender, content: full, storedAt, status: MessageStatus.delivered, expiresAt });
+    putFranked(to.store, {
+      messageKey: historyKey(conversation, storedAt, full.messageId),
+      conversation,
+      group: null,
+      messageId: full.messageId,
+      sender,
+      recipientDevice: 1,
+      delivery: m.delivery as NonNullable<typeof m.delivery>,
+      frankingKey: fk,
+      plaintext,
+      attestation: null,
+      sealed: false,
+      receivedAt: storedAt,
+      expiresAt,
+    });
+  });
+  return { conversation, messageId: messageIdText(full.messageId) };
+}
+
+const text = (t: string, expireTimer = 0) => ({ expireTimer, body: { type: 'text' as const, text: t } });
+
+/** The queued reports' decoded items (the relay's own storage, as the moderator tool reads it). */
+async function queued() {
+  const storage = new SqliteStorage({ path: join(dir, 'relay', 'relay.sqlite') });
+  try {
+    return (await storage.listReports(0, 100)).map((r) => decodeReport(r.report));
+  } finally {
+    await storage.close();
+  }
+}
+
+describe('client.report through the real relay', () => {
+  it('reports a text with picked context: the preview is exactly what the relay queues, and the sender receives nothing', async () => {
+    const mallory = await rawDevice();
+    const bob = await recipient();
+    const first = await deliver(mallory, bob, text('first'));
+    const threat = await deliver(mallory, bob, text('I know where you live'));
+    const later = await deliver(mallory, bob, text('answer me'));
+    expect(bob.client.reportable(threat.conversation, threat.messageId)).toMatchObject({ reportable: true });
+
+    const request = {
+      conversation: threat.conversation,
+      messageId: threat.messageId,
+      context: [later.messageId, first.messageId],
+      reason: 'threat' as const,
+      comment: 'since last week',
+    };
+    const preview = bob.client.reportPreview(request);
+    expect(preview.items.map((i) => [i.role, i.body])).toEqual([
+      ['reported', { type: 'text', text: 'I know where you live' }],
+      ['context', { type: 'text', text: 'first' }],
+      ['context', { type: 'text', text: 'answer me' }],
+    ]);
+    expect(preview.reportedSender).toEqual({ account: accountId(mallory.account.publicKey), deviceId: 1 });
+
+    const before = (await queued()).length;
+    expect(await bob.client.report(request)).toEqual({ queued: true, items: 3 });
+    const all = await queued();
+    expect(all).toHaveLength(before + 1);
+    const filed = all.at(-1);
+    expect(filed?.reason).toBe(3);
+    expect(filed?.comment).toBe('since last week');
+    // The relay holds exactly the previewed messages, in the previewed order.
+    const sentBodies = filed?.items.map((i) => decodeContent(i.plaintext).body);
+    expect(sentBodies).toEqual(preview.items.map((i) => i.body));
+    expect(filed?.items.map((i) => messageIdText(decodeContent(i.plaintext).messageId))).toEqual(preview.items.map((i) => i.messageId));
+    // The reported person is told nothing: no envelope reached the sender.
+    expect((await mallory.relay.fetchMessages()).messages).toEqual([]);
+
+    // Reporting it again is the relay's REPORT_DUPLICATE, as a typed error.
+    const again = await bob.client.report(request).catch((e) => e);
+    expect(isReportError(again, 'REPORT_DUPLICATE')).toBe(true);
+    await bob.client.close();
+  });
+
+  it('reports a file: the relay checks its stored blob against the franked pointer', async () => {
+    const mallory = await rawDevice();
+    const bob = await recipient();
+    const { ciphertext, info } = encryptAttachment(b.randomBytes(5000));
+    const created = await mallory.relay.createAttachment(ciphertext.length);
+    await mallory.relay.uploadAttachment(created.id, ciphertext);
+    const pointer = encodeAttachmentPointer({ ...info, id: created.id, fileName: 'photo.jpg', contentType: 'image/jpeg' });
+    const file = await deliver(mallory, bob, {
+      expireTimer: 0,
+      body: { type: 'attachment', attachment: attachmentInfo(pointer), caption: 'look' },
+    });
+    const preview = bob.client.reportPreview({ conversation: file.conversation, messageId: file.messageId, reason: 'sexual-content' });
+    expect(preview.items[0]?.body).toEqual({
+      type: 'attachment',
+      caption: 'look',
+      fileName: 'photo.jpg',
+      contentType: 'image/jpeg',
+      size: 5000,
+    });
+    expect(preview.disclosed.some((d) => d.includes('files'))).toBe(true);
+    expect(await bob.client.report({ conversation: file.conversation, messageId: file.messageId, reason: 'sexual-content' })).toEqual({
+      queued: true,
+      items: 1,
+    });
+    const filed = (await queued()).at(-1);
+    expect(filed?.items[0]?.attachments).toEqual([{ pointerIndex: 0, blob: null }]);
+
+    // The blob is gone from the relay: the report cannot fix the file, and says so.
+    const gone = await deliver(mallory, bob, {
+      expireTimer: 0,
+      body: { type: 'attachment', attachment: attachmentInfo(pointer), caption: '' },
+    });
+    await mallory.relay.deleteAttachment(created.id);
+    const refused = await bob.client
+      .report({ conversation: gone.conversation, messageId: gone.messageId, reason: 'other' })
+      .catch((e) => e);
+    expect(isReportError(refused, 'ATTACHMENT_UNAVAILABLE')).toBe(true);
+    await bob.client.close();
+  });
+
+  it('a disappeared message takes its franking key with it: reportable says so, and report refuses before sending', async () => {
+    const mallory = await rawDevice();
+    const bob = await recipient();
+    const m = await deliver(mallory, bob, text('this will vanish', 60));
+    expect(bob.client.reportable(m.conversation, m.messageId)).toMatchObject({ reportable: true, until: expect.any(Number) });
+    clock.now += 61_000;
+    const verdict = bob.client.reportable(m.conversation, m.messageId);
+    expect(verdict).toEqual({ reportable: false, reason: 'gone', explanation: expect.stringContaining('can no longer be reported') });
+    // The row itself is gone from the store, not only hidden by the check.
+    expect(bob.store.list('franked', '').filter((e) => e.key.includes(m.messageId))).toEqual([]);
+    const refused = await bob.client.report({ conversation: m.conversation, messageId: m.messageId, reason: 'spam' }).catch((e) => e);
+    expect(isReportError(refused, 'NOT_REPORTABLE')).toBe(true);
+    expect(refused.details).toMatchObject({ reason: 'gone' });
+    await bob.client.close();
+  });
+
+  it('refuses what the relay would refuse before sending: bad context, own and unfranked messages, expired proofs', async () => {
+    const mallory = await rawDevice();
+    const eve = await rawDevice();
+    const bob = await recipient();
+    const a = await deliver(mallory, bob, text('one'));
+    const other = await deliver(eve, bob, text('from someone else'));
+    const code = async (request: Parameters<ParleyClient['report']>[0]) => {
+      const e = await bob.client.report(request).catch((x) => x);
+      return isReportError(e) ? [e.code, e.details['reason']] : e;
+    };
+    // Context from another conversation is unknown here; from the same message, a repeat.
+    expect(await code({ conversation: a.conversation, messageId: a.messageId, context: [other.messageId], reason: 'spam' })).toEqual([
+      'BAD_CONTEXT',
+      'gone',
+    ]);
+    expect(await code({ conversation: a.conversation, messageId: a.messageId, context: [a.messageId], reason: 'spam' })).toEqual([
+      'BAD_CONTEXT',
+      'the reported message itself',
+    ]);
+    const many = Array.from({ length: 11 }, () => a.messageId);
+    expect(await code({ conversation: a.conversation, messageId: a.messageId, context: many, reason: 'spam' })).toEqual([
+      'BAD_CONTEXT',
+      'too-many',
+    ]);
+    // A message without franked material (a v1 sender): not reportable.
+    const plain = {
+      messageId: b.randomBytes(16),
+      sentAt: 0,
+      expireTimer: 0,
+      group: null,
+      deviceList: null,
+      body: { type: 'text' as const, text: 'v1' },
+    };
+    bob.store.transaction(() =>
+      addMessage(bob.store, {
+        conversation: a.conversation,
+        outgoing: false,
+        sender: { accountKey: mallory.account.publicKey, deviceId: 1 },
+        content: plain,
+        storedAt: clock.now++,
+        status: MessageStatus.delivered,
+        expiresAt: null,
+      }),
+    );
+    expect(bob.client.reportable(a.conversation, messageIdText(plain.messageId))).toMatchObject({
+      reportable: false,
+      reason: 'not-franked',
+    });
+    // Past the frank key's retention nobody can prove it: said before anything is sent.
+    const saved = clock.now;
+    clock.now = (Math.floor(saved / FRANK_KEY_PERIOD_MS) + 1) * FRANK_KEY_PERIOD_MS + FRANK_KEY_RETENTION_MS;
+    expect(bob.client.reportable(a.conversation, a.messageId)).toMatchObject({ reportable: false, reason: 'proof-expired' });
+    clock.now = saved;
+    await bob.client.close();
+  });
+});
