@@ -11,32 +11,29 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  Account,
-  type DeviceIdentity,
-  FRANK_KEY_PERIOD_MS,
-  FRANK_KEY_RETENTION_MS,
-  PreKeyStore,
-  decodeReport,
-  defaultProvider,
-  frankingTag,
-} from '@parley/core';
+import { FRANK_KEY_PERIOD_MS, FRANK_KEY_RETENTION_MS, decodeReport, defaultProvider } from '@parley/core';
 import { type RunningRelay, SqliteStorage, startServer, withDefaults } from '@parley/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { ReportDialog } from '../src/cli/report.ts';
 import { ParleyClient } from '../src/client.ts';
-import { type Content, decodeContent, encodeContent } from '../src/content/content.ts';
+import { decodeContent } from '../src/content/content.ts';
 import { encryptAttachment } from '../src/attachments/index.ts';
 import { encodeAttachmentPointer } from '../src/attachments/pointer.ts';
 import { attachmentInfo } from '../src/content/content.ts';
-import { putFranked } from '../src/franking/store.ts';
 import { connectRelayNode } from '../src/node.ts';
-import { RelayClient, deviceSigner, preKeysOf } from '../src/relay-client/index.ts';
 import { isReportError } from '../src/reports/errors.ts';
-import { MessageStatus, addMessage, historyKey } from '../src/state/history.ts';
+import { MessageStatus, addMessage } from '../src/state/history.ts';
 import { accountId, messageIdText } from '../src/state/ids.ts';
-import { loadIdentity } from '../src/state/identity.ts';
 import { MemoryStore } from '../src/store/memory.ts';
+import {
+  type ContentInput,
+  type FrankedRecipient,
+  type RawDevice,
+  deliverFranked,
+  rawDevice as rawSender,
+  recipientOf,
+  textContent,
+} from './support/franked.ts';
 import { TEST_OPTIONS } from './support/harness.ts';
 
 const b = defaultProvider().backend;
@@ -44,20 +41,6 @@ const dir = mkdtempSync(join(tmpdir(), 'parley-reports-'));
 let relay: RunningRelay;
 /** The client's clock: moved forward to expire messages and frank keys. */
 const clock = { now: Date.now() };
-
-interface RawDevice {
-  readonly account: Account;
-  readonly device: DeviceIdentity;
-  readonly relay: RelayClient;
-}
-
-async function rawDevice(): Promise<RawDevice> {
-  const account = Account.generate();
-  const device = account.createDevice(1);
-  const client = new RelayClient({ baseUrl: relay.url, signer: deviceSigner(device), WebSocket: WebSocket as never });
-  await client.registerDevice(device.certificate, preKeysOf(PreKeyStore.generate(device, { oneTimePreKeys: 1, kemPreKeys: 1 })));
-  return { account, device, relay: client };
-}
 
 beforeAll(async () => {
   relay = await startServer(withDefaults({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'relay'), logLevel: 'silent' }));
@@ -67,7 +50,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Bob: a real client (not started: its mailbox is read below, as the engine would read it). */
+/** Bob: a real client (not started: its mailbox is read by the helper, as the engine would read it). */
 async function recipient() {
   const store = new MemoryStore({ clock: () => clock.now });
   const client = await ParleyClient.createAccount({
@@ -76,54 +59,12 @@ async function recipient() {
     clock: () => clock.now,
     options: TEST_OPTIONS,
   });
-  const identity = loadIdentity(store, defaultProvider());
-  if (!identity) throw new Error('no identity');
-  const raw = new RelayClient({ baseUrl: relay.url, signer: deviceSigner(identity.device), WebSocket: WebSocket as never });
-  return { client, store, raw, accountKey: identity.device.accountKey };
-}
-type Recipient = Awaited<ReturnType<typeof recipient>>;
-
-let sent = 0;
-/**
- * `from` sends `content` franked to Bob; Bob's store gets the message and its
- * franked row as engine/apply.ts writes them. Returns the message id.
- */
-async function deliver(from: RawDevice, to: Recipient, content: Omit<Content, 'messageId' | 'sentAt' | 'group' | 'deviceList'>) {
-  const full: Content = { messageId: b.randomBytes(16), sentAt: clock.now, group: null, deviceList: null, ...content };
-  const plaintext = encodeContent(full);
-  const fk = b.randomBytes(32);
-  const sender = { accountKey: from.account.publicKey, deviceId: from.device.deviceId };
-  const tag = frankingTag(b, fk, sender, plaintext);
-  await from.relay.send([{ accountKey: to.accountKey, deviceId: 1, id: `r${++sent}`, envelope: b.randomBytes(64), frankingTag: tag }]);
-  const { messages } = await to.raw.fetchMessages();
-  const m = messages.at(-1);
-  if (!m?.delivery) throw new Error('no delivery record');
-  await to.raw.ack([m.seq]);
-  const conversation = accountId(sender.accountKey);
-  const storedAt = clock.now++;
-  const expiresAt = full.expireTimer > 0 ? storedAt + full.expireTimer * 1000 : null;
-  to.store.transaction(() => {
-    addMessage(to.store, { conversation, outgoing: false, sender, content: full, storedAt, status: MessageStatus.delivered, expiresAt });
-    putFranked(to.store, {
-      messageKey: historyKey(conversation, storedAt, full.messageId),
-      conversation,
-      group: null,
-      messageId: full.messageId,
-      sender,
-      recipientDevice: 1,
-      delivery: m.delivery as NonNullable<typeof m.delivery>,
-      frankingKey: fk,
-      plaintext,
-      attestation: null,
-      sealed: false,
-      receivedAt: storedAt,
-      expiresAt,
-    });
-  });
-  return { conversation, messageId: messageIdText(full.messageId) };
+  return { client, ...recipientOf(store, relay.url) };
 }
 
-const text = (t: string, expireTimer = 0) => ({ expireTimer, body: { type: 'text' as const, text: t } });
+const rawDevice = () => rawSender(relay.url);
+const deliver = (from: RawDevice, to: FrankedRecipient, content: ContentInput) => deliverFranked(from, to, content, clock.now++);
+const text = textContent;
 
 /** The queued reports' decoded items (the relay's own storage, as the moderator tool reads it). */
 async function queued() {
@@ -232,6 +173,21 @@ describe('client.report through the real relay', () => {
     const refused = await bob.client.report({ conversation: m.conversation, messageId: m.messageId, reason: 'spam' }).catch((e) => e);
     expect(isReportError(refused, 'NOT_REPORTABLE')).toBe(true);
     expect(refused.details).toMatchObject({ reason: 'gone' });
+    await bob.client.close();
+  });
+
+  it('the terminal dialog says a message listed before it disappeared can no longer be reported', async () => {
+    const mallory = await rawDevice();
+    const bob = await recipient();
+    await deliver(mallory, bob, text('gone in a minute', 60));
+    const lines: string[] = [];
+    const dialog = new ReportDialog(bob.client, accountId(mallory.account.publicKey), { print: (l) => lines.push(l) });
+    dialog.command('');
+    expect(lines[0]).toMatch(/^ {3}1 {2}\[.*\] .*: "gone in a minute"$/);
+    clock.now += 61_000;
+    dialog.command('1 spam');
+    expect(lines.at(-1)).toBe('  cannot report: This message can no longer be reported: it disappeared or was deleted.');
+    expect(dialog.waiting).toBe(false);
     await bob.client.close();
   });
 

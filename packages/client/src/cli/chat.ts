@@ -15,6 +15,7 @@ import { fileToSend } from './attachments.ts';
 import { type Ctx, UsageError, describeError, sendOrQueue, target } from './commands.ts';
 import type { Out } from './device-socket.ts';
 import { byMessageTime, formatStored, nameOf } from './format.ts';
+import { REPORT_HELP, ReportDialog } from './report.ts';
 
 /** How often "typing" is sent again while the user keeps typing. */
 const TYPING_REFRESH_MS = 5_000;
@@ -27,6 +28,7 @@ const CHAT_HELP = `  /file <path> [caption]   send a file
   /timer <seconds>         disappearing messages (0 = off)
   /verify                  mark this contact verified (after comparing safety numbers)
   /reconnect               take the connection back (after another program took it)
+${REPORT_HELP}
   /quit                    leave the chat`;
 
 /** Prints above the prompt, keeping what the user is typing. */
@@ -74,7 +76,13 @@ export async function chat(ctx: Ctx, name: string): Promise<number> {
     });
   }
 
+  const reports = new ReportDialog(client, conversation, out);
   const handle = async (line: string): Promise<boolean> => {
+    // "send this report? (yes/no)": the answer is never sent as a message.
+    if (reports.waiting) {
+      await reports.answer(line);
+      return true;
+    }
     if (line === '/quit' || line === '/exit') return false;
     if (line === '/help') out.print(CHAT_HELP);
     else if (line === '/file' || line.startsWith('/file ')) {
@@ -100,6 +108,8 @@ export async function chat(ctx: Ctx, name: string): Promise<number> {
       if (conversation.startsWith('g.')) throw new UsageError('verify a person, not a group');
       client.verifySafetyNumber(conversation);
       out.print(`  (${nameOf(client, conversation)} is marked verified)`);
+    } else if (line === '/report' || line.startsWith('/report ')) {
+      reports.command(line.slice('/report'.length));
     } else if (line === '/reconnect') {
       await client.start();
       out.print('  (connected again)');
