@@ -11,7 +11,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FRANK_KEY_PERIOD_MS, FRANK_KEY_RETENTION_MS, decodeReport, defaultProvider } from '@parley/core';
+import { FRANK_KEY_PERIOD_MS, FRANK_KEY_RETENTION_MS, decodeReport, defaultProvider, toHex } from '@parley/core';
 import { type RunningRelay, SqliteStorage, startServer, withDefaults } from '@parley/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReportDialog } from '../src/cli/report.ts';
@@ -34,7 +34,8 @@ import {
   recipientOf,
   textContent,
 } from './support/franked.ts';
-import { TEST_OPTIONS } from './support/harness.ts';
+import { TEST_OPTIONS, until } from './support/harness.ts';
+import { parseConversationId } from '../src/state/conversation-id.ts';
 
 const b = defaultProvider().backend;
 const dir = mkdtempSync(join(tmpdir(), 'parley-reports-'));
@@ -246,4 +247,113 @@ describe('client.report through the real relay', () => {
     clock.now = saved;
     await bob.client.close();
   });
+});
+
+describe('end to end: real clients send v2 messages, the recipient reports them', () => {
+  /** A started client; `calls` counts what its relay link was asked to do (to show a report sends no envelope). */
+  async function person(calls: string[] = []) {
+    const base = connectRelayNode(relay.url);
+    const counted: typeof base = (self) => {
+      const link = base(self);
+      return new Proxy(link, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver);
+          if (property === 'reports' && value) {
+            const reports = value as NonNullable<typeof link.reports>;
+            return {
+              fileReport: (r: Uint8Array) => {
+                calls.push('fileReport');
+                return reports.fileReport(r);
+              },
+            };
+          }
+          if (property === 'sealed' && value) {
+            const sealed = value as NonNullable<typeof link.sealed>;
+            return {
+              ...sealed,
+              sendSealed: (...a: Parameters<typeof sealed.sendSealed>) => {
+                calls.push('sendSealed');
+                return sealed.sendSealed(...a);
+              },
+            };
+          }
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            calls.push(String(property));
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+    };
+    const client = await ParleyClient.createAccount({ store: new MemoryStore(), relay: counted, options: TEST_OPTIONS });
+    await client.start();
+    return { client, calls };
+  }
+  const received = (c: ParleyClient, conversation: string, textOrName: string) =>
+    c.history(conversation).find((m) => {
+      const body = m.content.body;
+      return (
+        !m.outgoing &&
+        ((body.type === 'text' && body.text === textOrName) || (body.type === 'attachment' && body.attachment.fileName === textOrName))
+      );
+    });
+
+  it('a text, a file and a group message each verify at the relay; the report sends nothing but the report', async () => {
+    const alice = await person();
+    const bobCalls: string[] = [];
+    const bob = await person(bobCalls);
+    const carol = await person();
+    await alice.client.addContact(bob.client.accountId, 'bob');
+    await bob.client.addContact(alice.client.accountId, 'alice');
+    const dm = alice.client.accountId;
+
+    await alice.client.sendText(bob.client.accountId, 'you are worthless');
+    await until(() => received(bob.client, dm, 'you are worthless') !== undefined, 20_000, 'the text');
+    const text = received(bob.client, dm, 'you are worthless');
+    const textId = messageIdText(text?.content.messageId as Uint8Array);
+    expect(bob.client.reportable(dm, textId)).toMatchObject({ reportable: true });
+
+    const photo = b.randomBytes(3000);
+    await alice.client.sendFile(bob.client.accountId, {
+      stream: new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(photo);
+          c.close();
+        },
+      }),
+      size: photo.length,
+      fileName: 'photo.png',
+      contentType: 'image/png',
+    });
+    await until(() => received(bob.client, dm, 'photo.png') !== undefined, 20_000, 'the file');
+    const fileId = messageIdText(received(bob.client, dm, 'photo.png')?.content.messageId as Uint8Array);
+
+    const group = await alice.client.createGroup('class', [bob.client.accountId, carol.client.accountId]);
+    await until(() => bob.client.group(group) !== null, 20_000, 'the group');
+    await alice.client.sendText(group, 'everyone hates you');
+    await until(() => received(bob.client, group, 'everyone hates you') !== undefined, 20_000, 'the group message');
+    const groupId = messageIdText(received(bob.client, group, 'everyone hates you')?.content.messageId as Uint8Array);
+
+    const before = (await queued()).length;
+    bobCalls.length = 0;
+    expect(await bob.client.report({ conversation: dm, messageId: textId, context: [fileId], reason: 'harassment' })).toEqual({
+      queued: true,
+      items: 2,
+    });
+    expect(
+      await bob.client.report({ conversation: group, messageId: groupId, reason: 'harassment', comment: 'in our class group' }),
+    ).toEqual({
+      queued: true,
+      items: 1,
+    });
+    // Two reports, and no envelope to anyone (sealed or identified) while filing them.
+    expect(bobCalls).toEqual(['fileReport', 'fileReport']);
+    const filed = (await queued()).slice(before);
+    expect(filed).toHaveLength(2);
+    expect(filed[0]?.items[1]?.attachments).toEqual([{ pointerIndex: 0, blob: null }]);
+    // The group report names the group (the moderator reads it from the franked content; the relay never saw it at send time).
+    const groupRef = parseConversationId(group) as { kind: 'group'; groupId: Uint8Array };
+    expect(toHex(decodeContent(filed[1]?.items[0]?.plaintext as Uint8Array).group as Uint8Array)).toBe(toHex(groupRef.groupId));
+    for (const p of [alice, bob, carol]) await p.client.close();
+  }, 60_000);
 });
