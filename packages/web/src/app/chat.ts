@@ -5,11 +5,22 @@
  * contacts, groups) after each event, so what the page shows is what the
  * store holds.
  */
-import type { AttachmentInfo, ParleyClient, StoredMessage } from '@parley/client';
+import {
+  type AttachmentInfo,
+  MAX_REPORT_CONTEXT,
+  type ParleyClient,
+  REPORT_REASONS,
+  REPORT_REASON_LABELS,
+  type ReportReason,
+  type ReportRequest,
+  type StoredMessage,
+  isReportError,
+} from '@parley/client';
 import { dialog, errorText, h, mount } from './dom.ts';
 import { STATUS_MARK, TIMER_CHOICES, digitGroups, shortId, sizeText, time, toBase64Url } from './format.ts';
 import { MAX_INLINE_BYTES, MediaCache, kindOf } from './media.ts';
 import { qrCanvas } from './qr.ts';
+import { reportOutcomeText, reportPreviewNodes } from './report.ts';
 
 /** How long a "typing" indicator stays without a refresh from the sender. */
 const TYPING_SHOWN_MS = 6000;
@@ -202,7 +213,7 @@ export class ChatView {
     const messages = h(
       'div',
       { class: 'messages', 'data-testid': 'messages' },
-      ...this.#safeHistory(id).map((m) => this.#message(m, isGroup)),
+      ...this.#safeHistory(id).map((m) => this.#message(id, m, isGroup)),
     );
     this.#messagesEl = messages;
     const typingUntil = this.#typing.get(id) ?? 0;
@@ -210,7 +221,7 @@ export class ChatView {
     return h('section', { class: 'chat' }, bar, messages, typing, this.#composer(id));
   }
 
-  #message(m: StoredMessage, isGroup: boolean): HTMLElement {
+  #message(conversation: string, m: StoredMessage, isGroup: boolean): HTMLElement {
     const body = m.content.body;
     const sender = toBase64Url(m.sender.accountKey);
     const parts: (Node | null)[] = [];
@@ -223,11 +234,18 @@ export class ChatView {
     const meta = [time(m.content.sentAt)];
     if (m.outgoing) meta.push(STATUS_MARK[m.status] ?? m.status);
     if (m.expiresAt !== null) meta.push(`disappears ${time(m.expiresAt)}`);
+    const report = m.outgoing
+      ? null
+      : h(
+          'button',
+          { class: 'plain report', 'data-testid': 'report', title: 'Report this message', onclick: () => this.#report(conversation, m) },
+          'Report',
+        );
     return h(
       'div',
       { class: `msg ${m.outgoing ? 'out' : 'in'}`, 'data-testid': 'message', 'data-status': m.status },
       ...parts,
-      h('div', { class: 'meta' }, meta.join(' · ')),
+      h('div', { class: 'meta' }, meta.join(' · '), report ? ' · ' : null, report),
     );
   }
 
@@ -425,6 +443,112 @@ export class ChatView {
         error,
         h('div', { class: 'actions' }, h('button', { class: 'plain', onclick: close }, 'Close')),
       ];
+    });
+  }
+
+  /**
+   * The report screen (spec/14-franking.md §6): reason, comment, context
+   * messages picked from the same sender, and a preview that is exactly
+   * what will be sent, rebuilt on every change; nothing leaves before
+   * "Send report". A message that cannot be reported (it disappeared, our
+   * own, sent by an old app, its proof expired) says why instead.
+   */
+  #report(conversation: string, m: StoredMessage): void {
+    const messageId = toBase64Url(m.content.messageId);
+    dialog('report-dialog', (close) => {
+      const verdict = this.#client.reportable(conversation, messageId);
+      if (!verdict.reportable) {
+        return [
+          h('h2', {}, 'Report'),
+          h('p', { 'data-testid': 'report-unavailable' }, verdict.explanation),
+          h('div', { class: 'actions' }, h('button', { class: 'plain', onclick: close }, 'Close')),
+        ];
+      }
+      const reason = h(
+        'select',
+        { 'data-testid': 'report-reason' },
+        ...(Object.keys(REPORT_REASONS) as ReportReason[]).map((r) => h('option', { value: r }, REPORT_REASON_LABELS[r])),
+      );
+      const comment = h('textarea', {
+        rows: 2,
+        maxlength: 1000,
+        placeholder: 'anything the moderators should know (optional)',
+        'data-testid': 'report-comment',
+      });
+      const sender = toBase64Url(m.sender.accountKey);
+      // Context: the sender's other received messages here (the latest first), each checked as reportable.
+      const candidates = this.#safeHistory(conversation)
+        .filter((o) => !o.outgoing && toBase64Url(o.sender.accountKey) === sender && o.sender.deviceId === m.sender.deviceId)
+        .filter((o) => toBase64Url(o.content.messageId) !== messageId)
+        .filter((o) => this.#client.reportable(conversation, toBase64Url(o.content.messageId)).reportable)
+        .slice(-30)
+        .reverse();
+      const boxes = candidates.map((o) => {
+        const box = h('input', { type: 'checkbox', value: toBase64Url(o.content.messageId), 'data-testid': 'report-context' });
+        const b = o.content.body;
+        const label = b.type === 'text' ? b.text : b.type === 'attachment' ? `[file ${b.attachment.fileName ?? 'unnamed'}]` : `[${b.type}]`;
+        return { box, row: h('label', { class: 'context' }, box, ` ${time(o.content.sentAt)} ${label}`) };
+      });
+      const preview = h('div', { class: 'report-preview', 'data-testid': 'report-preview' });
+      const error = h('p', { class: 'error', 'data-testid': 'report-error' });
+      const sendButton = h('button', { 'data-testid': 'report-send' }, 'Send report');
+      const request = (): ReportRequest => ({
+        conversation,
+        messageId,
+        context: boxes.filter((b) => b.box.checked).map((b) => b.box.value),
+        reason: reason.value as ReportReason,
+        comment: comment.value.trim(),
+      });
+      const refresh = () => {
+        const picked = boxes.filter((b) => b.box.checked).length;
+        for (const b of boxes) b.box.disabled = !b.box.checked && picked >= MAX_REPORT_CONTEXT;
+        error.textContent = '';
+        try {
+          preview.replaceChildren(...reportPreviewNodes(this.#client.reportPreview(request()), (a) => this.#nameOf(a)));
+          sendButton.disabled = false;
+        } catch (e) {
+          preview.replaceChildren();
+          error.textContent = isReportError(e) ? reportOutcomeText(e) : errorText(e);
+          sendButton.disabled = true;
+        }
+      };
+      for (const el of [reason, comment, ...boxes.map((b) => b.box)]) el.addEventListener('input', refresh);
+      sendButton.addEventListener('click', () => {
+        sendButton.disabled = true;
+        void this.#client.report(request()).then(
+          (outcome) => {
+            dialogBody.replaceChildren(
+              h('h2', {}, 'Report sent'),
+              h(
+                'p',
+                { 'data-testid': 'report-outcome' },
+                `Report sent: ${outcome.items} message${outcome.items === 1 ? '' : 's'} queued for the moderators.`,
+              ),
+              h('div', { class: 'actions' }, h('button', { class: 'plain', onclick: close }, 'Close')),
+            );
+          },
+          (e) => {
+            error.textContent = isReportError(e) ? reportOutcomeText(e) : errorText(e);
+            error.setAttribute('data-testid', 'report-outcome');
+          },
+        );
+      });
+      const dialogBody = h(
+        'div',
+        {},
+        h('h2', {}, 'Report a message'),
+        h('p', {}, 'Why are you reporting it?'),
+        reason,
+        comment,
+        boxes.length ? h('p', {}, `Add up to ${MAX_REPORT_CONTEXT} earlier messages from the same person as context:`) : null,
+        ...boxes.map((b) => b.row),
+        h('h3', {}, 'This is exactly what will be sent to the moderators'),
+        preview,
+        error,
+        h('div', { class: 'actions' }, h('button', { class: 'plain', onclick: close }, 'Cancel'), sendButton),
+      );
+      refresh();
+      return [dialogBody];
     });
   }
 

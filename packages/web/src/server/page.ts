@@ -57,5 +57,9 @@ section.chat .none { margin: auto; color: #6b7685; }
 .dialog .actions { display: flex; gap: 8px; justify-content: flex-end; }
 .digits { font-family: ui-monospace, monospace; font-size: 20px; display: grid; grid-template-columns: repeat(4, auto); gap: 6px 16px; justify-content: center; }
 .error { color: #b03a2e; min-height: 1em; }
+.msg .meta .report { font-size: 11px; padding: 0; color: #8a5a00; }
+.dialog .report-preview { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px; max-height: 40vh; overflow: auto; font-size: 13px; }
+.dialog .report-preview .small { font-size: 11px; color: #6b7685; }
+.dialog label.context { display: block; font-size: 13px; }
 .typing { font-size: 12px; color: #6b7685; padding: 0 12px; min-height: 1.4em; }
 `;
