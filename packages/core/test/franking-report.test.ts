@@ -25,6 +25,7 @@ import {
 } from '../src/franking/report.ts';
 import type { ModeratorToken } from '../src/franking/token.ts';
 import { frankingTag } from '../src/franking/tag.ts';
+import { verifyReportAttachments } from '../src/franking/report-attachments.ts';
 import { Label } from '../src/labels.ts';
 import { deterministicRandom } from '../src/testing.ts';
 import { codeOf } from './support/errors.ts';
@@ -221,8 +222,8 @@ describe('test-vectors/reports.json', () => {
   // biome-ignore lint/suspicious/noExplicitAny: vector JSON is read field by field.
   const tests: any[] = JSON.parse(TEXT).testGroups[0].tests;
 
-  it('equals the generator output byte for byte', () => {
-    expect(TEXT === buildReports()).toBe(true);
+  it('equals the generator output byte for byte', async () => {
+    expect(TEXT === (await buildReports())).toBe(true);
   });
 
   for (const backend of [nobleBackend, nodeBackend] as CryptoBackend[]) {
@@ -238,6 +239,22 @@ describe('test-vectors/reports.json', () => {
           reportedBefore: (id) => c.reportedBefore.includes(toHex(id)),
         });
         expect(verdict, t.comment).toEqual(t.result === 'valid' ? { ok: true } : { ok: false, code: t.error, item: t.item });
+      }
+    });
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: vector JSON is read field by field.
+  const fileTests: any[] = JSON.parse(TEXT).testGroups[1].tests;
+  for (const backend of [nobleBackend, nodeBackend] as CryptoBackend[]) {
+    it(`every file verdict (step 5), with the ${backend.name} backend`, async () => {
+      expect(fileTests.length).toBeGreaterThan(10);
+      for (const t of fileTests) {
+        const v = await verifyReportAttachments(backend, decodeReport(fromHex(t.report)), async (id) =>
+          t.storedBlobs[id] === undefined ? null : [fromHex(t.storedBlobs[id])],
+        );
+        expect(v, t.comment).toEqual(
+          t.result === 'valid' ? { ok: true, checked: 1 } : { ok: false, code: t.error, item: t.item, reason: t.reason },
+        );
       }
     });
   }

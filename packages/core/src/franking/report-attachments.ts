@@ -36,7 +36,7 @@ export type AttachmentVerdict =
   | { readonly ok: false; readonly code: AttachmentRefusalCode; readonly item: number; readonly reason: AttachmentRefusalReason };
 
 /** The stored blob for an attachment id, as a stream of bytes, or null when it is not (or no longer) stored. */
-export type BlobSource = (id: string) => Promise<AsyncIterable<Uint8Array> | null>;
+export type BlobSource = (id: string) => Promise<AsyncIterable<Uint8Array> | Iterable<Uint8Array> | null>;
 
 interface Planned {
   readonly item: number;

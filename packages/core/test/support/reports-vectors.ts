@@ -2,11 +2,23 @@
  * Builds test-vectors/reports.json (formats-v2 §9, §14): abuse reports and
  * the verdict of §9.2 steps 1-4, 6, 7 for a given verifier context (keys by
  * period, the authenticated reporter, the moderator key, the envelopes
- * already reported). The report test checks the checked-in file equals this
- * output; rewrite it on purpose with
+ * already reported); and reports of file messages with the verdict of step 5
+ * (spec/14-franking.md §6.1) for the blobs the relay stores. The report test
+ * checks the checked-in file equals this output; rewrite it on purpose with
  * `node --conditions=parley:source --import tsx packages/core/test/support/reports-vectors.ts --write`.
  */
 import { writeFileSync } from 'node:fs';
+import {
+  HEADER_OFFSETS,
+  HEADER_PREFIX_BYTES,
+  MAGIC,
+  chunkCountOf,
+  chunkNonce,
+  ciphertextSizeOf,
+  deriveAttachmentKeys,
+} from '../../src/attachment/format.ts';
+import { encodePointerFields } from '../../src/attachment/pointer.ts';
+import { verifyReportAttachments } from '../../src/franking/report-attachments.ts';
 import { concatBytes, toHex, u32be, utf8 } from '../../src/bytes.ts';
 import { encodeCbor } from '../../src/codec/cbor.ts';
 import { nobleBackend } from '../../src/crypto/noble.ts';
@@ -30,7 +42,7 @@ const be8 = (n: number) => {
   return out;
 };
 
-export function buildReports(): string {
+export async function buildReports(): Promise<string> {
   const r = deterministicRandom('parley reports vectors');
   const edKey = () => {
     const seed = r(32);
@@ -139,6 +151,97 @@ export function buildReports(): string {
       ...(verdict.ok ? { result: 'valid' } : { result: 'invalid', error: verdict.code, item: verdict.item }),
     };
   });
+  // ---- files (step 5) -------------------------------------------------------
+  const CHUNK = 16;
+  /** An encrypted attachment (11 §4) of `size` bytes with 16-byte chunks; `flip` alters one byte after sealing. */
+  const blob = (size: number, key = r(32)) => {
+    const prefix = new Uint8Array(HEADER_PREFIX_BYTES);
+    prefix.set(MAGIC, 0);
+    prefix[HEADER_OFFSETS.version] = 1;
+    prefix[HEADER_OFFSETS.exponent] = 4;
+    prefix.set(r(16), HEADER_OFFSETS.salt);
+    const keys = deriveAttachmentKeys(b, key, prefix);
+    const plain = r(size);
+    const count = chunkCountOf(size, CHUNK);
+    const parts = [prefix, keys.commitment];
+    for (let i = 0; i < count; i++)
+      parts.push(
+        b.aeadSeal(keys.payloadKey, chunkNonce(i, i === count - 1), plain.subarray(i * CHUNK, (i + 1) * CHUNK), new Uint8Array(0)),
+      );
+    return { bytes: concatBytes(...parts), key, size };
+  };
+  type Blob = ReturnType<typeof blob>;
+  const pointer = (id: string, x: Blob, o: { key?: Uint8Array; digest?: Uint8Array; size?: number } = {}) =>
+    encodePointerFields({
+      id,
+      key: o.key ?? x.key,
+      digest: o.digest ?? b.sha256(x.bytes),
+      plaintextSize: o.size ?? x.size,
+      ciphertextSize: ciphertextSizeOf(o.size ?? x.size, CHUNK),
+      chunkSize: CHUNK,
+      fileName: 'photo.jpg',
+    });
+  /** A Content v1 (10 §3) of type 2 with this pointer, franked as a report item. */
+  const fileItem = (encodedPointer: Uint8Array | null, attachments: ReportItem['attachments']): ReportItem => {
+    const content =
+      encodedPointer === null
+        ? encodeCbor([1, 1, r(16), be8(acceptedAt), 0, null, ['a text'], null])
+        : encodeCbor([1, 2, r(16), be8(acceptedAt), 0, null, [encodedPointer, 'look'], null]);
+    const base = item('');
+    const tag = frankingTag(b, base.frankingKey, sender, content);
+    const frank = relayFrank(b, FK, { keyId, frankingTag: tag, recipient: reporter, acceptedAt, envelopeId: base.envelopeId, sender });
+    return { ...base, plaintext: content, frankingTag: tag, frank, attachments };
+  };
+  const photo = blob(40);
+  const other = blob(40);
+  const altered = photo.bytes.slice();
+  altered[altered.length - 1] = (altered[altered.length - 1] as number) ^ 1;
+  const STORED = 'AAAAAAAAAAAAAAAAAAAAAA';
+  const stored = (x: Uint8Array) => ({ [STORED]: toHex(x) });
+  const byId = [{ pointerIndex: 0, blob: null }];
+  const fileCases: [string, ReportItem, Record<string, string>][] = [
+    ['a file checked against the blob the relay stores', fileItem(pointer(STORED, photo), byId), stored(photo.bytes)],
+    [
+      'a file checked against the blob sent with the report',
+      fileItem(pointer(STORED, photo), [{ pointerIndex: 0, blob: photo.bytes }]),
+      {},
+    ],
+    ['another file sent with the report (swapped blob)', fileItem(pointer(STORED, photo), [{ pointerIndex: 0, blob: other.bytes }]), {}],
+    ["the relay stores another blob under the pointer's id", fileItem(pointer(STORED, photo), byId), stored(other.bytes)],
+    [
+      "a blob sealed under another key than the pointer's, with its digest",
+      fileItem(pointer(STORED, photo, { key: r(32) }), byId),
+      stored(photo.bytes),
+    ],
+    ['a chunk altered before the digest was taken', fileItem(pointer(STORED, photo, { digest: b.sha256(altered) }), byId), stored(altered)],
+    ['a blob one chunk short', fileItem(pointer(STORED, photo), byId), stored(photo.bytes.subarray(0, photo.bytes.length - 16))],
+    ["a digest that is not the blob's", fileItem(pointer(STORED, photo, { digest: r(32) }), byId), stored(photo.bytes)],
+    ['the file left out of the report', fileItem(pointer(STORED, photo), []), stored(photo.bytes)],
+    [
+      'a pointer the message does not carry',
+      fileItem(pointer(STORED, photo), [...byId, { pointerIndex: 1, blob: null }]),
+      stored(photo.bytes),
+    ],
+    ['a text message listing a file', fileItem(null, byId), stored(photo.bytes)],
+    ['a blob neither sent nor stored any more', fileItem(pointer(STORED, photo), byId), {}],
+  ];
+  const fileTests = [];
+  for (const [comment, it, storedBlobs] of fileCases) {
+    const reportBytes = encodeReport({ reason: 4, comment: 'explicit image', items: [it] });
+    const v = await verifyReportAttachments(b, decodeReport(reportBytes), async (id) => {
+      const hex = storedBlobs[id];
+      return hex === undefined ? null : [Buffer.from(hex, 'hex')];
+    });
+    fileTests.push({
+      tcId: tcId++,
+      comment,
+      report: toHex(reportBytes),
+      context: baseContext,
+      storedBlobs,
+      ...(v.ok ? { result: 'valid' } : { result: 'invalid', error: v.code, item: v.item, reason: v.reason }),
+    });
+  }
+
   const file = {
     description: 'Abuse reports (v2): the report bytes, what the verifier holds, and its verdict.',
     spec: 'spec/design/formats-v2.md §9.1-§9.2, §6.2-§6.3',
@@ -149,10 +252,15 @@ export function buildReports(): string {
         'reporterAccount is the authenticated reporter (never read from the report); frankKeys and tokenKeys map key periods to FK and MTK (absent: destroyed); reportedBefore lists envelope ids already reported by this reporter.',
       verdict:
         'valid: the report is accepted. invalid: the first failing check, in the order of §9.2, gives error (the relay code) and item (the index of the item it failed on).',
+      files:
+        'ReportAttachments: every item passes steps 1-4, 6, 7; the verdict is step 5 (spec/14-franking.md §6.1) with storedBlobs the blobs the relay holds by attachment id (a blob null in the report is read from there). reason names the failing check: unlisted, pointer, length, header, wrong-key, chunk-auth, digest, unavailable.',
     },
-    testGroups: [{ type: 'ReportVerification', description: 'report + context -> verdict', tests }],
+    testGroups: [
+      { type: 'ReportVerification', description: 'report + context -> verdict', tests },
+      { type: 'ReportAttachments', description: 'report of file messages + stored blobs -> verdict of the file check', tests: fileTests },
+    ],
   };
   return `${JSON.stringify(file, null, 2)}\n`;
 }
 
-if (process.argv.includes('--write')) writeFileSync(REPORTS_FILE, buildReports());
+if (process.argv.includes('--write')) writeFileSync(REPORTS_FILE, await buildReports());
