@@ -23,7 +23,7 @@ import {
 import { ReportError } from '../reports/errors.ts';
 import { type ReportReason, isReportReason } from '../reports/reasons.ts';
 import { parseConversationId } from '../state/conversation-id.ts';
-import { historyKey, listMessages } from '../state/history.ts';
+import { listMessages } from '../state/history.ts';
 import { messageIdText } from '../state/ids.ts';
 import type { Context } from './context.ts';
 
@@ -46,14 +46,25 @@ export interface ReportOutcome {
   readonly items: number;
 }
 
-/** The franked row of a message this device received, or why there is none. */
+/**
+ * The franked row of a message this device received, or why there is none.
+ * A message's history key ends with its id (state/history.ts), so the row is
+ * found from the keys alone; messages are decoded only when there is no row
+ * (to tell our own from an unfranked one).
+ */
 function lookup(ctx: Context, conversation: string, messageId: string): FrankedMessage | Reportability {
   parseConversationId(conversation);
+  const suffix = `/${messageId}`;
+  const key = ctx.store
+    .list('messages', `${conversation}/`)
+    .map((e) => e.key)
+    .find((k) => k.endsWith(suffix));
+  if (key === undefined) return notReportable('gone');
+  const row = getFranked(ctx.store, key);
+  if (row) return row;
   const message = listMessages(ctx.store, conversation).find((m) => messageIdText(m.content.messageId) === messageId);
   if (!message) return notReportable('gone');
-  if (message.outgoing) return notReportable('outgoing');
-  const row = getFranked(ctx.store, historyKey(conversation, message.storedAt, message.content.messageId));
-  return row ?? notReportable('not-franked');
+  return notReportable(message.outgoing ? 'outgoing' : 'not-franked');
 }
 
 const isRow = (r: FrankedMessage | Reportability): r is FrankedMessage => 'delivery' in r;

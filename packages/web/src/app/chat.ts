@@ -480,8 +480,8 @@ export class ChatView {
       const candidates = this.#safeHistory(conversation)
         .filter((o) => !o.outgoing && toBase64Url(o.sender.accountKey) === sender && o.sender.deviceId === m.sender.deviceId)
         .filter((o) => toBase64Url(o.content.messageId) !== messageId)
-        .filter((o) => this.#client.reportable(conversation, toBase64Url(o.content.messageId)).reportable)
         .slice(-30)
+        .filter((o) => this.#client.reportable(conversation, toBase64Url(o.content.messageId)).reportable)
         .reverse();
       const boxes = candidates.map((o) => {
         const box = h('input', { type: 'checkbox', value: toBase64Url(o.content.messageId), 'data-testid': 'report-context' });
