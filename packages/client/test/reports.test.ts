@@ -11,12 +11,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FRANK_KEY_PERIOD_MS, FRANK_KEY_RETENTION_MS, decodeReport, defaultProvider, toHex } from '@parley/core';
+import { FRANK_KEY_PERIOD_MS, FRANK_KEY_RETENTION_MS, decodeReport, defaultProvider, encodeReport, toHex } from '@parley/core';
 import { type RunningRelay, SqliteStorage, startServer, withDefaults } from '@parley/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReportDialog } from '../src/cli/report.ts';
 import { ParleyClient } from '../src/client.ts';
-import { decodeContent } from '../src/content/content.ts';
+import { decodeContent, encodeContent } from '../src/content/content.ts';
+import { loadIdentity } from '../src/state/identity.ts';
 import { encryptAttachment } from '../src/attachments/index.ts';
 import { encodeAttachmentPointer } from '../src/attachments/pointer.ts';
 import { attachmentInfo } from '../src/content/content.ts';
@@ -250,6 +251,8 @@ describe('client.report through the real relay', () => {
 });
 
 describe('end to end: real clients send v2 messages, the recipient reports them', () => {
+  /** Every report a counted link filed, as sent. */
+  const filedBytes: Uint8Array[] = [];
   /** A started client; `calls` counts what its relay link was asked to do (to show a report sends no envelope). */
   async function person(calls: string[] = []) {
     const base = connectRelayNode(relay.url);
@@ -263,6 +266,7 @@ describe('end to end: real clients send v2 messages, the recipient reports them'
             return {
               fileReport: (r: Uint8Array) => {
                 calls.push('fileReport');
+                filedBytes.push(r);
                 return reports.fileReport(r);
               },
             };
@@ -285,9 +289,13 @@ describe('end to end: real clients send v2 messages, the recipient reports them'
         },
       });
     };
-    const client = await ParleyClient.createAccount({ store: new MemoryStore(), relay: counted, options: TEST_OPTIONS });
+    const store = new MemoryStore();
+    const client = await ParleyClient.createAccount({ store, relay: counted, options: TEST_OPTIONS });
     await client.start();
-    return { client, calls };
+    /** This device's own relay link, outside the SDK: to present report bytes as this device. */
+    const link = () =>
+      base({ device: (loadIdentity(store, defaultProvider()) as NonNullable<ReturnType<typeof loadIdentity>>).device, account: null });
+    return { client, calls, link };
   }
   const received = (c: ParleyClient, conversation: string, textOrName: string) =>
     c.history(conversation).find((m) => {
@@ -354,6 +362,26 @@ describe('end to end: real clients send v2 messages, the recipient reports them'
     // The group report names the group (the moderator reads it from the franked content; the relay never saw it at send time).
     const groupRef = parseConversationId(group) as { kind: 'group'; groupId: Uint8Array };
     expect(toHex(decodeContent(filed[1]?.items[0]?.plaintext as Uint8Array).group as Uint8Array)).toBe(toHex(groupRef.groupId));
+
+    // Carol received the same group message; Bob's report bytes presented by her are another recipient's: FRANK_INVALID.
+    const groupReport = filedBytes.at(-1) as Uint8Array;
+    const asCarol = await carol
+      .link()
+      .reports?.fileReport(groupReport)
+      .catch((e) => e);
+    expect(isReportError(asCarol, 'FRANK_INVALID')).toBe(true);
+    // Bob's own report with the content altered: TAG_MISMATCH (checked before the duplicate).
+    const decoded = decodeReport(groupReport);
+    const first = decoded.items[0] as (typeof decoded.items)[number];
+    const content = decodeContent(first.plaintext);
+    const altered = encodeContent({ ...content, body: { type: 'text', text: 'everyone loves you' } });
+    const tampered = encodeReport({ ...decoded, items: [{ ...first, plaintext: altered }] });
+    const asBob = await bob
+      .link()
+      .reports?.fileReport(tampered)
+      .catch((e) => e);
+    expect(isReportError(asBob, 'TAG_MISMATCH')).toBe(true);
+    expect(await queued()).toHaveLength(before + 2);
     for (const p of [alice, bob, carol]) await p.client.close();
   }, 60_000);
 });
