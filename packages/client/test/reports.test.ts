@@ -16,6 +16,7 @@ import { type RunningRelay, SqliteStorage, startServer, withDefaults } from '@pa
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReportDialog } from '../src/cli/report.ts';
 import { ParleyClient } from '../src/client.ts';
+import { DEFAULT_OPTIONS } from '../src/engine/context.ts';
 import { decodeContent, encodeContent } from '../src/content/content.ts';
 import { loadIdentity } from '../src/state/identity.ts';
 import { encryptAttachment } from '../src/attachments/index.ts';
@@ -250,7 +251,12 @@ describe('client.report through the real relay', () => {
   });
 });
 
-describe('end to end: real clients send v2 messages, the recipient reports them', () => {
+// Real clients frank only once they send version 2 by default (the client's v2 sends, issue 17/19, engineer v2wire);
+// until then this block says so and skips, and the raw-sender tests above cover the same report path.
+const V2_BY_DEFAULT = DEFAULT_OPTIONS.sessionVersions.includes(2);
+if (!V2_BY_DEFAULT) console.warn('reports.test.ts: end-to-end block skipped: clients do not send version 2 by default yet');
+
+describe.skipIf(!V2_BY_DEFAULT)('end to end: real clients send v2 messages, the recipient reports them', () => {
   /** Every report a counted link filed, as sent. */
   const filedBytes: Uint8Array[] = [];
   /** A started client; `calls` counts what its relay link was asked to do (to show a report sends no envelope). */
