@@ -83,9 +83,15 @@ export interface MultiProcessResult {
   /**
    * CPU per acknowledged envelope with every process up, µs: the relays
    * together, every PostgreSQL process on the machine (other databases'
-   * work included), and this load generator (signing, sending, receiving).
+   * work included), the server backends of the bench's own database only,
+   * and this load generator (signing, sending, receiving).
    */
-  readonly cpuPerEnvelopeUs: { readonly relays: number; readonly postgres: number; readonly loadGenerator: number };
+  readonly cpuPerEnvelopeUs: {
+    readonly relays: number;
+    readonly postgres: number;
+    readonly postgresDatabase: number;
+    readonly loadGenerator: number;
+  };
   /** Committed transactions in the bench's database per acknowledged envelope (pg_stat_database), all processes up. */
   readonly transactionsPerEnvelope: number;
   readonly loadAverage: number;
@@ -116,6 +122,24 @@ function postgresCpuSeconds(): number {
     }
   }
   return total;
+}
+
+/**
+ * CPU seconds of the server backends connected to the database of `url`
+ * now (the relays' pools and LISTEN connections; other databases' work and
+ * the WAL writer are not counted, unlike `postgresCpuSeconds`).
+ */
+async function databaseCpuSeconds(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
+    return rows.reduce((sum, r) => sum + (Number.isNaN(cpuSeconds(r.pid)) ? 0 : cpuSeconds(r.pid)), 0);
+  } finally {
+    await c.end();
+  }
 }
 
 /** Transactions committed so far in the database of `url` (the statistics collector's figure, a little behind). */
@@ -204,12 +228,15 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
     const relayCpu = () => relays.reduce((sum, r) => sum + cpuSeconds(r.child.pid), 0);
     const cpuAtStart = { relays: relayCpu(), postgres: postgresCpuSeconds(), load: process.cpuUsage() };
     const commitsAtStart = await commits(options.databaseUrl);
+    const databaseCpuAtStart = await databaseCpuSeconds(options.databaseUrl);
+    let databaseCpuAtKill: number | null = null;
     let cpuBeforeKill: { relays: number; postgres: number; load: NodeJS.CpuUsage } | null = null;
     let commitsAtKill: number | null = null;
     const killOne = async () => {
       if (!kill || killedAt !== null) return;
       cpuBeforeKill = { relays: relayCpu(), postgres: postgresCpuSeconds(), load: process.cpuUsage(cpuAtStart.load) };
       commitsAtKill = await commits(options.databaseUrl);
+      databaseCpuAtKill = await databaseCpuSeconds(options.databaseUrl);
       killedAt = performance.now();
       acknowledgedAtKill = acknowledged.length;
       live.delete(victim);
@@ -263,6 +290,7 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
     const cpuPerEnvelopeUs = {
       relays: perEnvelopeUs(window.relays - cpuAtStart.relays),
       postgres: perEnvelopeUs(window.postgres - cpuAtStart.postgres),
+      postgresDatabase: perEnvelopeUs((databaseCpuAtKill ?? (await databaseCpuSeconds(options.databaseUrl))) - databaseCpuAtStart),
       loadGenerator: perEnvelopeUs((window.load.user + window.load.system) / 1e6),
     };
 
@@ -349,7 +377,7 @@ export function formatMultiProcess(r: MultiProcessResult): string {
     ['errors', String(r.errors)],
     [
       'CPU per envelope, all up',
-      `relays ${r.cpuPerEnvelopeUs.relays} µs, PostgreSQL ${r.cpuPerEnvelopeUs.postgres} µs (server-wide), load generator ${r.cpuPerEnvelopeUs.loadGenerator} µs`,
+      `relays ${r.cpuPerEnvelopeUs.relays} µs, PostgreSQL ${r.cpuPerEnvelopeUs.postgresDatabase} µs (this database's backends; ${r.cpuPerEnvelopeUs.postgres} µs server-wide), load generator ${r.cpuPerEnvelopeUs.loadGenerator} µs`,
     ],
     ['PostgreSQL transactions per envelope', String(r.transactionsPerEnvelope)],
     ['relay CPU (survivors, whole life)', `${r.relayCpuSeconds.join(' s, ')} s`],

@@ -7,7 +7,7 @@
 // skipped, except under CI=true, where a missing server is a failure.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { LISTENER_APPLICATION_NAME, PostgresStorage } from '../src/storage/postgres.ts';
 import { POSTGRES_SCHEMA_VERSION } from '../src/storage/postgres-schema.ts';
 import type { DeviceAddress, DeviceRecord, RegisterInput, StoreMessagesInput } from '../src/storage/types.ts';
@@ -267,6 +267,30 @@ describe.skipIf(!URL)('PostgreSQL', () => {
           ).toBe(stored);
         }
         expect(await a.stats()).toMatchObject({ payloads: 0, queuedMessages: 0, queuedBytes: 0 });
+      });
+    });
+
+    it('a process is not woken by its own sends (its routes wake it), and a retry that stores nothing wakes the others again', async () => {
+      await twoRelays(async (a, b) => {
+        const bob = { accountKey: tag(0xc7), deviceId: 7 };
+        const alice = { accountKey: tag(0xc8), deviceId: 1 };
+        await a.registerDevice(registration(device(bob.accountKey, 7)));
+        await a.registerDevice(registration(device(alice.accountKey, 1)));
+        const byA: unknown[] = [];
+        const byB: unknown[] = [];
+        const stopA = await a.watchMailboxes((w) => byA.push(w));
+        const stopB = await b.watchMailboxes((w) => byB.push(w));
+        const wake = [{ accountKey: bob.accountKey, deviceId: 7 }];
+        await a.storeMessages(send(alice, [bob], 'once'));
+        await vi.waitFor(() => expect(byB).toEqual([wake]));
+        // The retry's first answer may have been lost after the commit, with its wake-up.
+        expect(await a.storeMessages(send(alice, [bob], 'once'))).toMatchObject({ stored: 0, recipients: wake });
+        await vi.waitFor(() => expect(byB).toEqual([wake, wake]));
+        // b's own send reaches a, and neither process ever heard itself.
+        await b.storeMessages(send(alice, [bob], 'from b'));
+        await vi.waitFor(() => expect(byA).toEqual([wake]));
+        expect(byB).toHaveLength(2);
+        await Promise.all([stopA(), stopB()]);
       });
     });
 

@@ -16,7 +16,7 @@ import { relayError } from '../errors.ts';
 import { type FrankTarget, frankEnvelopes } from '../franking/delivery.ts';
 import { senderShare } from '../limits/sender-share.ts';
 import { type RateBudget, rateBudget } from '../limits/rate-budgets.ts';
-import { answerSend, storeWithRates, takeRecipientRates } from '../routes/send-answers.ts';
+import { answerSend, storeWithRecipientRates } from '../routes/send-answers.ts';
 import type { OutgoingEnvelope, SeenRequest } from '../storage/types.ts';
 
 const MINUTE = 60_000;
@@ -106,10 +106,8 @@ export class SendService {
     // client id stores nothing, so the first delivery record stays the one delivered.
     const deliveries = await frankEnvelopes(relay.frankKeys, relay.provider, me, frankTargets, now);
     for (const [n, i] of franked.entries()) envelopes[i] = { ...(envelopes[i] as OutgoingEnvelope), delivery: deliveries[n] as Uint8Array };
-    const taken = await takeRecipientRates(relay, this.recipientBytes, me.account, bytesPerAccount, now);
-
     const ttlSeconds = Math.min(request.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
-    const result = await storeWithRates(taken, now, () =>
+    const result = await storeWithRecipientRates(relay, this.recipientBytes, me.account, bytesPerAccount, now, (rates) =>
       relay.storage.storeMessages({
         sender: me,
         envelopes,
@@ -119,6 +117,7 @@ export class SendService {
         maxQueuedBytes: limits.maxQueuedBytesPerDevice,
         ...senderShare(limits),
         ...(request.replay ? { replay: request.replay } : {}),
+        ...(rates ? { rates } : {}),
       }),
     );
     return answerSend(relay, result, { envelopes: envelopes.length, bytes: totalBytes }).accepted;

@@ -15,7 +15,7 @@
  * checked, so it is per process by design; spec §8.1 says what that means
  * behind a load balancer.
  */
-import type { BucketLimit, RelayStorage, TokenTake } from '../storage/types.ts';
+import type { BucketLimit, RelayStorage, StoreRates, TokenTake } from '../storage/types.ts';
 import { type TakeResult, TokenBuckets } from './token-buckets.ts';
 
 export interface RateBudget {
@@ -25,10 +25,17 @@ export interface RateBudget {
   takeEach(takes: readonly TokenTake[], now: number): Promise<TakeResult[]>;
   /** Gives back tokens takes did not use (the request they paid for was refused or stored nothing). */
   giveBack(takes: readonly TokenTake[], now: number): Promise<void>;
+  /**
+   * These takes as a storage write spends them inside its own transaction
+   * (`StoreMessagesInput.rates`), when the buckets live in the storage:
+   * no round trip and no transaction of their own. Undefined for buckets
+   * in memory.
+   */
+  inStorage?(takes: readonly TokenTake[]): StoreRates;
 }
 
 /** Time until a bucket at `tokens` holds `need` again. */
-function retryAfterMs(limit: BucketLimit, need: number, tokens: number): number {
+export function retryAfterMs(limit: BucketLimit, need: number, tokens: number): number {
   return Math.max(1, Math.ceil(((need - tokens) * limit.windowMs) / limit.capacity));
 }
 
@@ -81,6 +88,10 @@ class StoredBudget implements RateBudget {
 
   async giveBack(takes: readonly TokenTake[], now: number): Promise<void> {
     await this.#storage.returnTokens(this.#limit, now, this.#stored(takes));
+  }
+
+  inStorage(takes: readonly TokenTake[]): StoreRates {
+    return { limit: this.#limit, takes: this.#stored(takes) };
   }
 
   #stored(takes: readonly TokenTake[]): TokenTake[] {

@@ -18,7 +18,7 @@ import { senderShare } from '../limits/sender-share.ts';
 import type { RateBudget } from '../limits/rate-budgets.ts';
 import { FanoutBody, SendResponse, errorResponses } from '../schemas.ts';
 import type { FanoutRecipient } from '../storage/types.ts';
-import { answerSend, storeWithRates, takeRecipientRates } from './send-answers.ts';
+import { answerSend, storeWithRecipientRates } from './send-answers.ts';
 
 /** `recipientBytes`: the byte-rate buckets the send route spends from, so the two routes share one budget. */
 export function fanoutRoute(instance: FastifyInstance, recipientBytes: RateBudget): void {
@@ -29,7 +29,8 @@ export function fanoutRoute(instance: FastifyInstance, recipientBytes: RateBudge
   app.post(
     '/v1/messages/fanout',
     {
-      config: { auth: 'device' },
+      // The replay record is written in the fan-out's own transaction: one commit per fan-out.
+      config: { auth: 'device', replayWithWrite: true },
       schema: {
         summary: 'Send one envelope to many devices (a group message), stored once',
         description:
@@ -78,9 +79,8 @@ export function fanoutRoute(instance: FastifyInstance, recipientBytes: RateBudge
         );
         for (const [i, r] of recipients.entries()) recipients[i] = { ...r, delivery: deliveries[i] as Uint8Array };
       }
-      const taken = await takeRecipientRates(relay, recipientBytes, me.account, bytesPerAccount, now);
       const ttlSeconds = Math.min(body.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
-      const result = await storeWithRates(taken, now, () =>
+      const result = await storeWithRecipientRates(relay, recipientBytes, me.account, bytesPerAccount, now, (rates) =>
         relay.storage.storeFanout({
           sender: me,
           clientId: body.id,
@@ -91,6 +91,8 @@ export function fanoutRoute(instance: FastifyInstance, recipientBytes: RateBudge
           maxQueuedMessages: limits.maxQueuedMessagesPerDevice,
           maxQueuedBytes: limits.maxQueuedBytesPerDevice,
           ...senderShare(limits),
+          ...(request.replayRecord ? { replay: request.replayRecord } : {}),
+          ...(rates ? { rates } : {}),
         }),
       );
       return answerSend(relay, result, {

@@ -8,7 +8,7 @@ import type { RelayContext } from '../context.ts';
 import { relayError } from '../errors.ts';
 import { toBase64Url } from '../http/encoding.ts';
 import { type RateBudget, type Taken, takeAll } from '../limits/rate-budgets.ts';
-import type { StoreMessagesResult } from '../storage/types.ts';
+import type { StoreMessagesResult, StoreRates } from '../storage/types.ts';
 
 /**
  * Takes the send's envelope bytes from each recipient account's budget
@@ -25,14 +25,43 @@ export async function takeRecipientRates(
   bytesPerAccount: ReadonlyMap<string, number>,
   now: number,
 ): Promise<Extract<Taken, { ok: true }>> {
-  const taken = await takeAll(budget, new Map([...bytesPerAccount].map(([account, bytes]) => [`${sender}>${account}`, bytes])), now);
-  if (!taken.ok) {
-    relay.metrics.rateLimited.inc({ limit: 'recipient_bytes' });
-    relay.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
-    const retryAfterSeconds = Math.ceil(taken.retryAfterMs / 1000);
-    throw relayError('RATE_LIMITED', 'a recipient is receiving too much; retry later', { retryAfterSeconds });
-  }
+  const taken = await takeAll(budget, recipientTakes(sender, bytesPerAccount), now);
+  if (!taken.ok) throw rateLimited(relay, taken.retryAfterMs);
   return taken;
+}
+
+/** One take per recipient account, keyed by sender and recipient account. */
+function recipientTakes(sender: string, bytesPerAccount: ReadonlyMap<string, number>): Map<string, number> {
+  return new Map([...bytesPerAccount].map(([account, bytes]) => [`${sender}>${account}`, bytes]));
+}
+
+function rateLimited(relay: RelayContext, retryAfterMs: number) {
+  relay.metrics.rateLimited.inc({ limit: 'recipient_bytes' });
+  relay.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
+  const retryAfterSeconds = Math.ceil(retryAfterMs / 1000);
+  return relayError('RATE_LIMITED', 'a recipient is receiving too much; retry later', { retryAfterSeconds });
+}
+
+/**
+ * Runs the store with the send's per-recipient byte rates. When the budget
+ * lives in the storage (shared by every relay process), the store takes
+ * them inside its own transaction: no round trip or transaction of their
+ * own, and a refusal gives them back by rolling back ('rate-limited',
+ * answered by `answerSend`). Otherwise they are taken first
+ * (`takeRecipientRates`) and given back if the store stores nothing new.
+ */
+export async function storeWithRecipientRates(
+  relay: RelayContext,
+  budget: RateBudget,
+  sender: string,
+  bytesPerAccount: ReadonlyMap<string, number>,
+  now: number,
+  store: (rates?: StoreRates) => Promise<StoreMessagesResult>,
+): Promise<StoreMessagesResult> {
+  const inStorage = budget.inStorage?.([...recipientTakes(sender, bytesPerAccount)].map(([key, amount]) => ({ key, amount })));
+  if (inStorage) return store(inStorage);
+  const taken = await takeRecipientRates(relay, budget, sender, bytesPerAccount, now);
+  return storeWithRates(taken, now, () => store());
 }
 
 /** Runs the store; the bytes taken go back unless it stored something new (a refusal, a retry, a failure). */
@@ -74,11 +103,14 @@ export function answerSend(
       if (result.stored > 0) {
         sent.onStored?.();
         metrics.envelopeBytesAccepted.inc(sent.bytes);
-        // Unless the storage woke them at its commit already (SQLite, before the fsync).
-        if (!relay.storage.wakesOnCommit) hub.notify(result.recipients);
       }
+      // Unless the storage woke them at its commit already (SQLite, before the fsync). A retry
+      // wakes its recipients again (its first wake-up may have been lost with the answer).
+      if (result.recipients.length && !relay.storage.wakesOnCommit) hub.notify(result.recipients);
       return { accepted: sent.envelopes };
     }
+    case 'rate-limited':
+      throw rateLimited(relay, result.retryAfterMs);
     case 'mismatched-devices':
       relay.metrics.sendsRejected.inc({ code: 'MISMATCHED_DEVICES' });
       throw relayError('MISMATCHED_DEVICES', "the send does not cover exactly the recipients' devices", {

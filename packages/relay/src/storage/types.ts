@@ -192,6 +192,19 @@ export interface StoreMessagesInput {
    * durable write per HTTP send instead of two (spec §4.3).
    */
   readonly replay?: SeenRequest;
+  /**
+   * Rate-budget tokens (`takeTokens`'s buckets) the send spends, taken in
+   * the same transaction, all or none: a refused take stores nothing
+   * ('rate-limited'), and a send that stores nothing new gives them back.
+   * Only for a storage with `takeTokens` (budgets shared across processes).
+   */
+  readonly rates?: StoreRates;
+}
+
+/** Tokens a write takes from stored rate budgets inside its own transaction. */
+export interface StoreRates {
+  readonly limit: BucketLimit;
+  readonly takes: readonly TokenTake[];
 }
 
 /** One recipient device of a fan-out, with the certificate hash the sender encrypted for (optional). */
@@ -248,12 +261,17 @@ export interface StaleDevices {
 
 export type StoreMessagesResult =
   | { readonly status: 'request-refused'; readonly verdict: 'replayed' | 'over-quota' }
+  /** A rate budget of `rates` is spent: nothing stored, nothing taken; retry after `retryAfterMs`. */
+  | { readonly status: 'rate-limited'; readonly retryAfterMs: number }
   | {
       readonly status: 'stored';
       /** Envelopes newly stored (retries of known client ids are not). */
       readonly stored: number;
       readonly duplicates: number;
-      /** Devices that got at least one new envelope (to wake their websockets). */
+      /**
+       * Devices to wake: those that got at least one new envelope, or, for a
+       * retry that stored nothing, those it names (its first wake-up may have been lost).
+       */
       readonly recipients: DeviceAddress[];
     }
   | { readonly status: 'mismatched-devices'; readonly mismatches: DeviceMismatch[] }
@@ -557,10 +575,12 @@ export interface RelayStorage {
   stats(): Promise<StorageStats>;
   /**
    * Only for a backend that several relay processes share: calls `wake` for
-   * devices that got envelopes through any of them (this one included),
-   * once each send commits. Resolves once listening; the returned function
-   * stops. A single-process backend leaves it out: the routes wake local
-   * websockets themselves.
+   * devices that got envelopes through any other storage on the database,
+   * once each send commits. Sends through this storage are not reported:
+   * the routes that store them wake this process's websockets themselves
+   * (on every backend), and a second wake-up would cost each mailbox a
+   * second fetch. Resolves once listening; the returned function stops. A
+   * single-process backend leaves it out.
    */
   watchMailboxes?(wake: MailboxWake): Promise<() => Promise<void>>;
   /**

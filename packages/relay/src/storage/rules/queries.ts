@@ -15,6 +15,7 @@ import type { BucketRow, BucketWrite } from '../../limits/prekey-budget.ts';
 import type { AttachmentRow, BundleRow, DeviceListRow, DeviceRow, KeyStateRow, MessageRow, ReportRow } from '../rows.ts';
 import type {
   AttachmentRecord,
+  BucketLimit,
   DeviceAddress,
   MailboxWake,
   OutgoingEnvelope,
@@ -24,6 +25,8 @@ import type {
   ReportRecord,
   StorageStats,
   StoredPreKey,
+  TokenTake,
+  TokenTakeResult,
 } from '../types.ts';
 import type { RecipientDeviceState } from './send-checks.ts';
 import type { Maybe, Rule } from './step.ts';
@@ -77,6 +80,13 @@ export interface WriteQueries {
    */
   lockBuckets(keys: readonly string[], capacities: ReadonlyMap<string, number>, now: number): Maybe<BucketRow[]>;
   putBuckets(writes: readonly BucketWrite[]): Maybe<void>;
+  /**
+   * `RelayStorage.takeTokens` inside the rule's transaction (rolled back
+   * with it). Only a backend whose rate budgets live in the database has it.
+   */
+  takeTokens?(limit: BucketLimit, now: number, takes: readonly TokenTake[]): Maybe<TokenTakeResult[]>;
+  /** `RelayStorage.returnTokens` inside the rule's transaction. */
+  returnTokens?(limit: BucketLimit, now: number, takes: readonly TokenTake[]): Maybe<void>;
 
   // ---- messages
   /** Locks every device row of these accounts (before counters are read or seqs drawn). */
