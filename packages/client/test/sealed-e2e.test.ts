@@ -200,12 +200,21 @@ describe('sealed sender through the real relay', () => {
     const sessionsBefore = JSON.stringify(bobStore.list('sessions').map((e) => [e.key, toHex(e.value)]));
     const bobDevice = rows('devices').find((r) => r['account'] === toHex(bobKey)) as Row;
     const bobCert = decodeCertificate(fromHex(bobDevice['certificate'] as string));
-    const post = (envelope: Uint8Array, id: string) =>
+    const post = (envelope: Uint8Array, id: string, frankingTag?: Uint8Array) =>
       fetch(`${url}/v2/sealed`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
-          messages: [{ account: bob.accountId, deviceId: 1, id, token: toBase64Url(token), envelope: toBase64Url(envelope) }],
+          messages: [
+            {
+              account: bob.accountId,
+              deviceId: 1,
+              id,
+              token: toBase64Url(token),
+              envelope: toBase64Url(envelope),
+              ...(frankingTag ? { frankingTag: toBase64Url(frankingTag) } : {}),
+            },
+          ],
         }),
       });
 
@@ -230,8 +239,10 @@ describe('sealed sender through the real relay', () => {
     // Refused before any session was touched: every session record byte-identical.
     expect(JSON.stringify(bobStore.list('sessions').map((e) => [e.key, toHex(e.value)]))).toBe(sessionsBefore);
 
-    // Alice's real sealed envelope posted again under a new id: the seal opens, the ratchet refuses it.
-    expect((await post(fromHex(last['envelope'] as string), 'replayed-1')).status).toBe(200);
+    // Alice's real sealed envelope posted again under a new id, with its franking tag (v2 sessions: the seal's aad
+    // binds the tag, the last 32 bytes of the stored delivery record): the seal opens, the ratchet refuses it.
+    const tag = fromHex(last['delivery'] as string).slice(-32);
+    expect((await post(fromHex(last['envelope'] as string), 'replayed-1', tag)).status).toBe(200);
     await until(() => failures.some((f) => f.clientId === 'replayed-1'), 15_000, 'replay refused');
     const replay = failures.find((f) => f.clientId === 'replayed-1');
     expect(replay?.code).toBe('DUPLICATE_MESSAGE');

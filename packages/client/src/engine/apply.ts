@@ -15,7 +15,9 @@ import { getExpireTimer, mergeSyncedContact, setExpireTimer } from '../state/con
 import { conversationId, parseConversationId } from '../state/conversation-id.ts';
 import { markMessage, messageSeen } from '../state/dedup.ts';
 import { loadGroup } from '../state/groups.ts';
-import { MessageStatus, addMessage, findMessage, raiseStatus } from '../state/history.ts';
+import { MessageStatus, addMessage, findMessage, historyKey, raiseStatus } from '../state/history.ts';
+import { putFranked } from '../franking/store.ts';
+import type { DeliveryRecord } from '../relay-link/link.ts';
 import { answerContactsRequest } from './contacts-sync.ts';
 import type { Context, Pending } from './context.ts';
 import { applyDistribution, applyGroupState } from './groups.ts';
@@ -29,6 +31,18 @@ export interface Received {
   readonly content: Content;
   /** 'direct': a one-to-one session; 'group': a sender-key group message. */
   readonly via: 'direct' | 'group';
+  /** A v2 message's checked franking material, stored with the message for reports (franking/store.ts). */
+  readonly franking?: Franking | null;
+}
+
+/** What a received v2 message adds to its stored row: the rest of a report item comes from the message itself. */
+export interface Franking {
+  readonly delivery: DeliveryRecord;
+  readonly frankingKey: Uint8Array;
+  /** The exact plaintext bytes the tag commits to. */
+  readonly plaintext: Uint8Array;
+  readonly attestation: Uint8Array | null;
+  readonly sealed: boolean;
 }
 
 export function applyContent(ctx: Context, r: Received, pending: Pending): void {
@@ -65,7 +79,7 @@ export function applyContent(ctx: Context, r: Received, pending: Pending): void 
     case 'attachment':
       if (fromSelf && !content.group) return; // our own devices talk to us through sync transcripts only
       adoptTimer(ctx, conversation, content.expireTimer, sender, pending);
-      store(ctx, conversation, sender, content, fromSelf, pending);
+      store(ctx, conversation, sender, content, fromSelf, pending, fromSelf ? null : (r.franking ?? null));
       if (!fromSelf && ctx.options.deliveryReceipts) sendReceipt(ctx, sender.accountKey, 'delivered', [content.messageId]);
       return;
     case 'receipt':
@@ -141,7 +155,15 @@ function applySync(ctx: Context, sender: DeviceCertificate, destination: Uint8Ar
   }
 }
 
-function store(ctx: Context, conversation: string, sender: DeviceCertificate, content: Content, outgoing: boolean, pending: Pending): void {
+function store(
+  ctx: Context,
+  conversation: string,
+  sender: DeviceCertificate,
+  content: Content,
+  outgoing: boolean,
+  pending: Pending,
+  franking: Franking | null = null,
+): void {
   const body = content.body;
   if (body.type !== 'text' && body.type !== 'attachment') return;
   const now = ctx.clock();
@@ -156,6 +178,24 @@ function store(ctx: Context, conversation: string, sender: DeviceCertificate, co
     status: outgoing ? MessageStatus.sent : MessageStatus.delivered,
     expiresAt,
   });
+  // Same transaction, same expiry: the franked row exists exactly as long as the message (formats-v2 §9.4).
+  if (franking) {
+    putFranked(ctx.store, {
+      messageKey: historyKey(conversation, now, content.messageId),
+      conversation,
+      group: content.group,
+      messageId: content.messageId,
+      sender: { accountKey: sender.accountKey, deviceId: sender.deviceId },
+      recipientDevice: ctx.self.deviceId,
+      delivery: franking.delivery,
+      frankingKey: franking.frankingKey,
+      plaintext: franking.plaintext,
+      attestation: franking.attestation,
+      sealed: franking.sealed,
+      receivedAt: now,
+      expiresAt,
+    });
+  }
   const shown: MessageBody =
     body.type === 'text' ? { type: 'text', text: body.text } : { type: 'attachment', attachment: body.attachment, caption: body.caption };
   pending.add('message', {

@@ -63,13 +63,12 @@ export interface ClientOptions {
 }
 
 /**
- * Version 1 until the send and receive paths carry a v2 message's franking
- * tag beside it (v2 sessions send sealed, formats-v2 §7.4 and §10): core
- * negotiates v2 already, but an engine that cannot deliver a v2 message must
- * not advertise it. Bundles are fetched from the v2 route and pins kept
- * either way, so raising this to [1, 2] is the only change needed then.
+ * Version 2 where the peer runs it, version 1 with peers that do not
+ * (formats-v2 §3.2, §10). Every v2 message carries its franking tag beside
+ * it on every send path (HTTP, fan-out, sealed) and is checked on receive
+ * (engine/receive.ts); `[1]` makes a client that never starts or accepts v2.
  */
-export const DEFAULT_SESSION_VERSIONS: readonly number[] = Object.freeze([1]);
+export const DEFAULT_SESSION_VERSIONS: readonly number[] = Object.freeze([1, 2]);
 
 export const DEFAULT_OPTIONS: ClientOptions = {
   oneTimePreKeys: 100,

@@ -12,15 +12,17 @@
  * the failure's label, so the app can show it, retry it or discard it.
  *
  *   dead-letters/n/<id>   attempts so far (text), expiring with the dedup window
- *   dead-letters/d/<id>   the parked envelope (versioned CBOR)
+ *   dead-letters/d/<id>   the parked envelope (versioned CBOR), with its delivery record: a v2
+ *                         message is refused without the franking tag in it, so a letter that
+ *                         lost it could never be delivered (letters parked before it read with none)
  *
  * `id` is a digest of sender device and client id: fixed length and printable
  * whatever the relay put in the client id.
  */
 import { type CryptoProvider, decodeCbor, encodeCbor } from '@parley/core';
-import { readTimestamp, timestampToBytes } from '../content/fields.ts';
+import { readArray, readBytes, readTimestamp, readUint, timestampToBytes } from '../content/fields.ts';
 import { type DeviceAddress, deviceKey, toBase64Url } from '../state/ids.ts';
-import type { IncomingEnvelope } from '../relay-link/link.ts';
+import type { DeliveryRecord, IncomingEnvelope } from '../relay-link/link.ts';
 import { DEDUP_WINDOW_MS } from '../state/dedup.ts';
 import type { ClientStore } from '../store/types.ts';
 
@@ -46,6 +48,8 @@ export interface DeadLetter {
   readonly clientId: string;
   readonly serverTimestamp: number;
   readonly envelope: Uint8Array;
+  /** The relay's delivery record (a franked v2 envelope), kept so a retry still has the tag; null without one. */
+  readonly delivery: DeliveryRecord | null;
   /** The local failure's label (SQLITE_FULL, STORE_FAILED, ...): never content or key bytes. */
   readonly code: string;
   readonly attempts: number;
@@ -81,6 +85,7 @@ export function parkEnvelope(
     clientId: env.clientId,
     serverTimestamp: env.serverTimestamp,
     envelope: env.envelope,
+    delivery: env.delivery ?? null,
     code,
     attempts,
     parkedAt: now,
@@ -125,14 +130,17 @@ function encodeLetter(l: DeadLetter): Uint8Array {
     l.code,
     l.attempts,
     timestampToBytes(l.parkedAt),
+    l.delivery
+      ? [l.delivery.envelopeId, timestampToBytes(l.delivery.acceptedAt), l.delivery.frankKeyId, l.delivery.frank, l.delivery.frankingTag]
+      : null,
   ]);
 }
 
 function decodeLetter(bytes: Uint8Array): DeadLetter | null {
   try {
     const v = decodeCbor(bytes, 'DeadLetter', MAX_RECORD_BYTES);
-    if (!Array.isArray(v) || v.length !== 10 || v[0] !== VERSION) return null;
-    const [, id, accountKey, deviceId, clientId, serverTimestamp, envelope, code, attempts, parkedAt] = v as unknown[];
+    if (!Array.isArray(v) || (v.length !== 10 && v.length !== 11) || v[0] !== VERSION) return null;
+    const [, id, accountKey, deviceId, clientId, serverTimestamp, envelope, code, attempts, parkedAt, delivery] = v as unknown[];
     if (typeof id !== 'string' || !(accountKey instanceof Uint8Array) || typeof deviceId !== 'number') return null;
     if (typeof clientId !== 'string' || !(envelope instanceof Uint8Array)) return null;
     if (typeof code !== 'string' || typeof attempts !== 'number') return null;
@@ -145,8 +153,20 @@ function decodeLetter(bytes: Uint8Array): DeadLetter | null {
       code,
       attempts,
       parkedAt: readTimestamp(parkedAt, 'parkedAt'),
+      delivery: delivery === undefined || delivery === null ? null : readDelivery(delivery),
     };
   } catch {
     return null;
   }
+}
+
+function readDelivery(v: unknown): DeliveryRecord {
+  const f = readArray(v, 'delivery', 5);
+  return {
+    envelopeId: readBytes(f[0], 'envelopeId', 16),
+    acceptedAt: readTimestamp(f[1], 'acceptedAt'),
+    frankKeyId: readUint(f[2], 'frankKeyId'),
+    frank: readBytes(f[3], 'frank', 32),
+    frankingTag: readBytes(f[4], 'frankingTag', 32),
+  };
 }

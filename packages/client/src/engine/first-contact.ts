@@ -13,7 +13,7 @@
  * archived (its sender has not heard from us yet, or we started a fresh
  * session since), is not a handshake and costs nothing.
  */
-import { type CryptoProvider, type PreKeyMessage, decodeMessage } from '@parley/core';
+import { type CryptoProvider, decodeMessage } from '@parley/core';
 import { ClientError } from '../errors.ts';
 import { type DeviceAddress, accountId } from '../state/ids.ts';
 import { loadSession } from '../state/sessions.ts';
@@ -30,10 +30,14 @@ export const MAX_FIRST_CONTACTS_PER_HOUR = 64;
 
 const HOUR = 3600 * 1000;
 
-/** True when `bytes` (a PreKeyMessage) would start a new session with `sender` rather than repeat one we hold. */
+/**
+ * True when `bytes` (a PreKeyMessage of either version) would start a new
+ * session with `sender` rather than repeat one we hold. Both versions run
+ * the same handshake (v2 adds a version list), so both spend the budget.
+ */
 export function startsHandshake(store: ClientStore, provider: CryptoProvider, sender: DeviceAddress, bytes: Uint8Array): boolean {
-  const message = decodeMessage(bytes) as PreKeyMessage;
-  if (message.type !== 'prekey') return false;
+  const message = decodeMessage(bytes);
+  if (message.type !== 'prekey' && message.type !== 'prekey2') return false;
   return !loadSession(store, sender, provider).record.hasBaseKey(message.use.baseKey);
 }
 

@@ -26,6 +26,7 @@ import { MessageStatus, addMessage } from '../state/history.ts';
 import { newContent, queueEntry } from './compose.ts';
 import type { Context, Pending } from './context.ts';
 import { devicesFor } from './directory.ts';
+import { groupMessageVersion } from '../franking/group-version.ts';
 
 const has = (list: readonly Uint8Array[], key: Uint8Array) => list.some((k) => bytesEqual(k, key));
 const without = (list: readonly Uint8Array[], drop: readonly Uint8Array[]) => list.filter((k) => !has(drop, k));
@@ -430,7 +431,8 @@ export function queueGroupContent(ctx: Context, groupId: Uint8Array, content: Co
   const before = lacking.length ? group.session.distribution(lacking) : null;
   if (!content.group || !bytesEqual(content.group, groupId)) throw new TypeError('"content" expected to name this group');
   const encoded = encodeContent(content);
-  const sealed = group.session.encrypt(encoded);
+  // v2 (franked) only when every member device runs v2 (franking/group-version.ts).
+  const sealed = group.session.encrypt(encoded, { version: groupMessageVersion(ctx, devices) });
   // A rotation inside encrypt starts a new chain: then every device needs it, and the earlier distribution is moot.
   const distribution = sealed.distribution ?? before;
   const state = stateOf(group);
@@ -463,6 +465,7 @@ export function queueGroupContent(ctx: Context, groupId: Uint8Array, content: Co
     toContacts: encoded,
     toOwnDevices: encoded,
     groupMessage: sealed.message,
+    groupFrankingTag: sealed.frankingTag,
     freshSession: null,
     keepForRetry: true,
     conversation: record ? conversation : null,

@@ -50,6 +50,7 @@ export function retryDeadLetterJob(id: string): Job<{ handled: true } | { handle
       serverTimestamp: letter.serverTimestamp,
       expiresAt: letter.parkedAt,
       envelope: letter.envelope,
+      delivery: letter.delivery,
     };
     try {
       await receiveEnvelope(ctx, envelope, { park: false });

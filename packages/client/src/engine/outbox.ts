@@ -227,8 +227,10 @@ function encryptMissing(
       if (envelopes.some((e) => e.recipient.deviceId === c.deviceId && bytesEqual(e.recipient.accountKey, c.accountKey))) continue;
       const peer = addressOf(c);
       let envelope: Uint8Array;
+      let frankingTag: Uint8Array | null = null;
       if (entry.groupMessage) {
         envelope = entry.groupMessage;
+        frankingTag = entry.groupFrankingTag ?? null;
       } else {
         const { record: loaded } = loadSession(ctx.store, peer, ctx.provider);
         const fetched = bundlesByAccount.get(accountId(c.accountKey));
@@ -249,7 +251,8 @@ function encryptMissing(
           const content = decodeContent(payload);
           if (!content.deviceList) payload = encodeContent({ ...content, deviceList: ownList.encoded });
         }
-        envelope = record.encrypt(payload);
+        // A v2 session's message comes with its franking tag, which travels beside it (spec/14-franking.md §2).
+        ({ message: envelope, frankingTag } = record.encryptWithTag(payload));
         saveSession(ctx.store, peer, record);
       }
       envelopes.push({
@@ -257,6 +260,7 @@ function encryptMissing(
         clientId: clientIdFor(entry.messageId, entry.attempt),
         envelope,
         certificateHash: certificateHash(c, ctx.provider),
+        ...(frankingTag ? { frankingTag } : {}),
       });
     }
   }

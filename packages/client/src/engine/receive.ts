@@ -147,7 +147,7 @@ function receiveChecked(ctx: Context, delivered: IncomingEnvelope, bodyProvider:
     // The transaction body alone runs on the prepared provider, so that its curve calls line up with the preparation.
     const body: Context = bodyProvider === ctx.provider ? ctx : { ...ctx, provider: bodyProvider };
     const usedPreKeys = ctx.store.transaction(() => {
-      const used = type === MessageType.group ? receiveGroup(body, env, attempt) : receiveDirect(body, env, attempt);
+      const used = type === MessageType.group ? receiveGroup(body, env, attempt) : receiveDirect(body, env, attempt, unsealed !== null);
       // The seal's sender key must be the decrypting session's peer; otherwise the whole step rolls back.
       if (unsealed) checkSealedSender(unsealed, sealedPeer(ctx, env, type));
       markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
@@ -250,8 +250,29 @@ function messageTypeOf(bytes: Uint8Array): number {
   return bytes.length >= 3 && (bytes[0] as number) >= 0x82 && (bytes[0] as number) <= 0x97 ? (bytes[2] as number) : -1;
 }
 
-function receiveDirect(ctx: Context, env: IncomingEnvelope, pending: Pending): boolean {
+/** The version byte of a core message (same layout); full decoding checks it. */
+function messageVersionOf(bytes: Uint8Array): number {
+  return bytes.length >= 3 && (bytes[0] as number) >= 0x82 && (bytes[0] as number) <= 0x97 ? (bytes[1] as number) : -1;
+}
+
+/**
+ * The franking tag a v2 message must come with: the one in the relay's
+ * delivery record (the relay franked exactly that tag). A v2 message without
+ * one (the relay dropped it, or sent a record without the form of one) is
+ * refused before any decryption: it could never be reported, and a message
+ * shown unreportable is what a relay hiding abuse would want.
+ */
+function deliveredTag(env: IncomingEnvelope): Uint8Array {
+  if (env.delivery) return env.delivery.frankingTag;
+  throw new ParleyError('FRANKING_TAG_MISMATCH', 'a version-2 message came without its franking tag', {
+    reason: env.deliveryError ? 'malformed-record' : 'missing',
+  });
+}
+
+function receiveDirect(ctx: Context, env: IncomingEnvelope, pending: Pending, sealed = false): boolean {
   const peer = env.sender;
+  // A v2 message's tag is part of its authenticated data: a tag the relay changed fails decryption (DECRYPT_FAILED).
+  const frankingTag = messageVersionOf(env.envelope) === 2 ? deliveredTag(env) : undefined;
   const { record, corrupted } = loadSession(ctx.store, peer, ctx.provider);
   if (corrupted) pending.add('warning', { code: 'BAD_RECORD', message: 'a stored session did not load; it will be rebuilt' });
   const prekeyBytes = messageTypeOf(env.envelope) === MessageType.preKey ? ctx.store.get('identity', 'prekeys') : undefined;
@@ -266,6 +287,7 @@ function receiveDirect(ctx: Context, env: IncomingEnvelope, pending: Pending): b
     expectedAccountKey: peer.accountKey,
     ...(minVersion !== undefined ? { minVersion } : {}),
     localVersions: ctx.options.sessionVersions,
+    ...(frankingTag ? { frankingTag } : {}),
   });
   if (result.sender.deviceId !== peer.deviceId || !bytesEqual(result.sender.accountKey, peer.accountKey)) {
     throw new ClientError('RELAY_MISBEHAVED', 'the envelope was sent by another device than the relay says', { deviceId: peer.deviceId });
@@ -289,7 +311,11 @@ function receiveDirect(ctx: Context, env: IncomingEnvelope, pending: Pending): b
   if (!trustSender(ctx, result.sender, pending)) throw untrusted(result.sender);
   saveSession(ctx.store, peer, record);
   if (result.newSession && prekeys) savePreKeys(ctx.store, prekeys);
-  if (content) applyContent(ctx, { sender: result.sender, content, via: 'direct' }, pending);
+  const franking =
+    result.version === 2 && result.frankingKey && env.delivery
+      ? { delivery: env.delivery, frankingKey: result.frankingKey, plaintext: result.plaintext, attestation: result.attestation, sealed }
+      : null;
+  if (content) applyContent(ctx, { sender: result.sender, content, via: 'direct', franking }, pending);
   return result.newSession;
 }
 
@@ -315,7 +341,9 @@ function receiveGroup(ctx: Context, env: IncomingEnvelope, pending: Pending): bo
     }
     group.session.changeMembers({ add: [member] });
   }
-  const opened = group.session.decrypt(env.envelope);
+  // A v2 group message's tag is signed in its header; core also holds it to the one the relay franked.
+  const frankingTag = messageVersionOf(env.envelope) === 2 ? deliveredTag(env) : undefined;
+  const opened = group.session.decrypt(env.envelope, frankingTag ? { frankingTag } : {});
   saveGroup(ctx.store, group);
   let content: Content;
   try {
@@ -331,7 +359,17 @@ function receiveGroup(ctx: Context, env: IncomingEnvelope, pending: Pending): bo
     pending.add('warning', { code: 'MALFORMED', message: 'a group message whose content names another group' });
     return false;
   }
-  applyContent(ctx, { sender: certificate, content, via: 'group' }, pending);
+  const franking =
+    opened.franking && env.delivery
+      ? {
+          delivery: env.delivery,
+          frankingKey: opened.franking.key,
+          plaintext: opened.plaintext,
+          attestation: opened.franking.attestation,
+          sealed: false,
+        }
+      : null;
+  applyContent(ctx, { sender: certificate, content, via: 'group', franking }, pending);
   return false;
 }
 

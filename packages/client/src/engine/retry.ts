@@ -24,6 +24,8 @@ import type { Context, Pending } from './context.ts';
 /** Codes a fresh session (or a re-send over one) can cure. */
 export const RETRY_CODES: ReadonlySet<string> = new Set([
   'DECRYPT_FAILED',
+  // v2 sessions: no header key of any session opens the header (a lost or restored state, as DECRYPT_FAILED in v1).
+  'HEADER_DECRYPT_FAILED',
   'NO_SESSION',
   'UNKNOWN_PREKEY',
   'UNKNOWN_CHAIN',

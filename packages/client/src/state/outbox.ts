@@ -12,7 +12,12 @@
  *       accounts: [* bstr .size 32], toContacts / null, toOwnDevices / null,
  *       groupMessage / null, freshSession: [account, deviceId] / null, keepForRetry: bool,
  *       conversation: tstr / null, ttlSeconds: uint / null,
- *       envelopes: [* [account, deviceId, clientId, envelope, certificateHash]], createdAt]
+ *       envelopes: [* [account, deviceId, clientId, envelope, certificateHash, frankingTag / null]], createdAt,
+ *       groupFrankingTag: bstr .size 32 / null]
+ *
+ * The two franking tags (a v2 message's, spec/14-franking.md §2) came later
+ * as trailing fields: entries written before them (5-field envelopes, 12
+ * fields) still read, with no tag.
  *
  * An entry for a disappearing message expires with it (spec §7.4): at
  * `createdAt + ttlSeconds`, or at its contents' own `sentAt + expireTimer`,
@@ -41,6 +46,8 @@ export interface OutboxEntry {
   readonly toOwnDevices: Uint8Array | null;
   /** A group message: these same bytes go to every device instead (spec §4.3). */
   readonly groupMessage: Uint8Array | null;
+  /** A v2 group message's franking tag (the one in its signed header), sent beside it; null for v1. */
+  readonly groupFrankingTag?: Uint8Array | null;
   /** Start a new session with this device before encrypting to it (retry requests, spec §6). */
   readonly freshSession: DeviceAddress | null;
   /** Keep the contents for retry requests once sent. */
@@ -76,13 +83,21 @@ function encode(e: OutboxEntry): Uint8Array {
     e.keepForRetry,
     e.conversation,
     e.ttlSeconds,
-    e.envelopes.map((x) => [x.recipient.accountKey, x.recipient.deviceId, x.clientId, x.envelope, x.certificateHash ?? null]),
+    e.envelopes.map((x) => [
+      x.recipient.accountKey,
+      x.recipient.deviceId,
+      x.clientId,
+      x.envelope,
+      x.certificateHash ?? null,
+      x.frankingTag ?? null,
+    ]),
     timestampToBytes(e.createdAt),
+    e.groupFrankingTag ?? null,
   ]);
 }
 
 function decode(bytes: Uint8Array): OutboxEntry {
-  const f = decodeRecord(bytes, TAG, 12);
+  const f = decodeRecord(bytes, TAG, [12, 13]);
   const payload = (v: unknown, what: string) => readOptional(v, (x) => readBytes(x, what, { max: 1 << 21 }));
   return asRecord(TAG, () => ({
     messageId: readBytes(f[0], 'messageId', 16),
@@ -96,16 +111,19 @@ function decode(bytes: Uint8Array): OutboxEntry {
     conversation: readOptional(f[8], (v) => readText(v, 'conversation', 64)),
     ttlSeconds: readOptional(f[9], (v) => readUint(v, 'ttlSeconds')),
     envelopes: readArray(f[10], 'envelopes', { min: 0, max: 1 << 16 }).map((v) => {
-      const x = readArray(v, 'envelope', 5);
+      const x = readArray(v, 'envelope', { min: 5, max: 6 });
       const certificateHash = readOptional(x[4], (h) => readBytes(h, 'certificateHash', 32));
+      const frankingTag = readOptional(x[5] ?? null, (t) => readBytes(t, 'frankingTag', 32));
       return {
         recipient: { accountKey: readBytes(x[0], 'recipient', 32), deviceId: readUint(x[1], 'deviceId') },
         clientId: readText(x[2], 'clientId', 64),
         envelope: readBytes(x[3], 'envelope', { max: 1 << 21 }),
         ...(certificateHash ? { certificateHash } : {}),
+        ...(frankingTag ? { frankingTag } : {}),
       };
     }),
     createdAt: readTimestamp(f[11], 'createdAt'),
+    groupFrankingTag: readOptional(f[12] ?? null, (t) => readBytes(t, 'groupFrankingTag', 32)),
   }));
 }
 

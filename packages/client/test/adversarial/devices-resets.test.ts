@@ -27,7 +27,9 @@ describe('the relay cannot force session resets', () => {
     const old = w.evil.pushed.filter((p) => p.to === bobTag && p.frame.sender.account === alice.accountId).at(-1)?.frame as EnvelopeFrame;
 
     const failed = next(bob, 'undecryptable', (e) => e.clientId === 'replayed-1');
-    expect(w.evil.injectEnvelope(bobTag, { sender: old.sender, id: 'replayed-1', envelope: old.envelope })).toBe(true);
+    // Replayed whole, with its delivery record (the franking tag of a v2 message), as a relay holding it would.
+    const replay = { sender: old.sender, id: 'replayed-1', envelope: old.envelope, ...(old.delivery ? { delivery: old.delivery } : {}) };
+    expect(w.evil.injectEnvelope(bobTag, replay)).toBe(true);
     expect((await failed).code).toBe('DUPLICATE_MESSAGE');
     await bob.flush().catch(() => undefined);
     expect(sessionId(bobStore, alice)).toBe(before);

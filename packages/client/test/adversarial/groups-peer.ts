@@ -13,7 +13,7 @@
  *
  * Test support only; nothing in src/ imports it.
  */
-import { type CborValue, SessionRecord, decodeBundle, defaultProvider, encodeCbor, fromHex, verifyBundle } from '@parley/core';
+import { type CborValue, SessionRecord, decodeAnyBundle, defaultProvider, encodeCbor, fromHex, verifyBundle } from '@parley/core';
 import type { GroupInfo, ParleyClient, RelayConnector } from '../../src/client.ts';
 import { CONTENT_VERSION, ContentType } from '../../src/content/content.ts';
 import { timestampToBytes } from '../../src/content/fields.ts';
@@ -98,7 +98,7 @@ export class GroupAttacker {
     if (!identity) throw new Error('attacker: no identity');
     const link = this.#connector({ device: identity.device, account: identity.account });
     const clientId = `atk-${Buffer.from(provider.random(9)).toString('base64url')}`;
-    const envelopes: { recipient: DeviceAddress; clientId: string; envelope: Uint8Array }[] = [];
+    const envelopes: { recipient: DeviceAddress; clientId: string; envelope: Uint8Array; frankingTag?: Uint8Array }[] = [];
     for (const victim of victims) {
       const accountKey = parseAccountId(victim);
       for (const d of await link.listDevices(accountKey)) {
@@ -107,18 +107,19 @@ export class GroupAttacker {
         if (!record.hasSession) {
           const [entry] = await link.fetchBundles(accountKey, d.deviceId);
           if (!entry) throw new Error('attacker: no bundle');
-          const bundle = decodeBundle(entry.bundle);
+          const bundle = decodeAnyBundle(entry.bundle);
           verifyBundle(bundle, { expectedAccountKey: accountKey, provider });
           record = new SessionRecord(provider);
           record.initiate(identity.device, bundle);
         }
         const use = record;
-        const envelope = this.#store.transaction(() => {
-          const bytes = use.encrypt(plaintext);
+        // A v2 session's message goes with its franking tag, as an honest sender's does.
+        const { message, frankingTag } = this.#store.transaction(() => {
+          const out = use.encryptWithTag(plaintext);
           saveSession(this.#store, peer, use);
-          return bytes;
+          return out;
         });
-        envelopes.push({ recipient: peer, clientId, envelope });
+        envelopes.push({ recipient: peer, clientId, envelope: message, ...(frankingTag ? { frankingTag } : {}) });
       }
     }
     const outcome = await link.send(envelopes);

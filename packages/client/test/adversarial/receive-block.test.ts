@@ -179,10 +179,11 @@ describe('receive loop: a lying relay', () => {
     await until(() => texts(victim, friend.accountId).includes('hello'), 8000, 'the first message');
 
     const forged = await attacker.encryptFor(victim.accountId, encodeCbor(rawContent({ type: ContentType.text, body: ['from friend?'] })));
-    relay.deliverRaw(friendAddress, addressOf(victim), 'spoofed-1', forged);
+    // Delivered with its franking tag (v2 sessions): the relay franks whatever it forwards.
+    relay.deliverRaw(friendAddress, addressOf(victim), 'spoofed-1', forged, attacker.tagOf(forged));
     const real = await attacker.encryptFor(victim.accountId, encodeCbor(rawContent({ type: ContentType.text, body: ['bad id'] })));
-    relay.deliverRaw(attacker.address, addressOf(victim), 'bad\u0000id', real);
-    relay.deliverRaw(attacker.address, addressOf(victim), 'x'.repeat(5000), real);
+    relay.deliverRaw(attacker.address, addressOf(victim), 'bad\u0000id', real, attacker.tagOf(real));
+    relay.deliverRaw(attacker.address, addressOf(victim), 'x'.repeat(5000), real, attacker.tagOf(real));
 
     await friend.sendText(victim.accountId, 'after');
     await until(() => texts(victim, friend.accountId).includes('after'), 8000, 'the message after');

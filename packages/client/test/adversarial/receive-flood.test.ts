@@ -48,7 +48,9 @@ describe('first-contact flood from one account', () => {
     const backend = defaultProvider().backend;
     const decapsulate = vi.spyOn(backend, 'mlkemDecapsulate');
     const extra = 16;
-    for (let i = 0; i < MAX_FIRST_CONTACTS_PER_HOUR + extra; i++) await attacker.sendEnvelope(recipient, tampered);
+    // With the original's franking tag, as a v2 sender sends it: the tampering is in the ciphertext only.
+    const tag = attacker.tagOf(envelope);
+    for (let i = 0; i < MAX_FIRST_CONTACTS_PER_HOUR + extra; i++) await attacker.sendEnvelope(recipient, tampered, undefined, tag);
     await until(() => refused.length === MAX_FIRST_CONTACTS_PER_HOUR + extra, 15_000, 'every replay refused');
     await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every replay acknowledged');
 

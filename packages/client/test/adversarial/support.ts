@@ -67,7 +67,8 @@ export const texts = (c: ParleyClient, conversation: string) =>
 
 /** Bundle fetches for an account's devices that went through the relay (each one is a fresh session). */
 export const bundleFetches = (w: World, of: ParleyClient) =>
-  w.evil.requests.filter((r) => r.method === 'GET' && r.path.startsWith(`/v1/keys/${of.accountId}/`)).length;
+  // Both routes: the client asks /v2 first (a v1 bundle comes from there too) and /v1 only from a relay without it.
+  w.evil.requests.filter((r) => r.method === 'GET' && /^\/v[12]\/keys\//.test(r.path) && r.path.includes(`/keys/${of.accountId}/`)).length;
 
 export function sessionId(store: MemoryStore, peer: ParleyClient): string {
   const { record } = loadSession(store, { accountKey: parseAccountId(peer.accountId), deviceId: peer.deviceId }, defaultProvider());

@@ -26,6 +26,7 @@ import { ClientError } from '../../src/errors.ts';
 import { type DeviceAddress, deviceKey } from '../../src/state/ids.ts';
 import type {
   AccountRelayLink,
+  DeliveryRecord,
   IncomingEnvelope,
   Mailbox,
   MailboxHandlers,
@@ -40,6 +41,17 @@ import type {
 } from '../../src/relay-link/link.ts';
 
 const hex = toHex;
+
+/**
+ * A delivery record as the real relay makes one for a franked envelope
+ * (relay franking/delivery.ts), with a random frank: nothing in the SDK can
+ * check a frank (only the relay's key can), so its bytes do not matter here.
+ */
+function fakeDelivery(frankingTag: Uint8Array): DeliveryRecord {
+  const p = defaultProvider();
+  const acceptedAt = Date.now();
+  return { envelopeId: p.random(16), acceptedAt, frankKeyId: Math.floor(acceptedAt / 86_400_000), frank: p.random(32), frankingTag };
+}
 const sha = (b: Uint8Array) => defaultProvider().backend.sha256(b);
 
 interface DeviceRow {
@@ -233,6 +245,7 @@ export class FakeRelay {
         serverTimestamp: Date.now(),
         expiresAt: Date.now() + 86_400_000,
         envelope: e.envelope,
+        delivery: e.frankingTag ? fakeDelivery(e.frankingTag) : null,
       });
       this.mailboxes.set(k, box);
       this.stored.push(e.envelope);
@@ -250,11 +263,19 @@ export class FakeRelay {
       );
   }
 
-  /** Queues a raw envelope to a device as if `sender` had sent it (fault injection). */
-  deliverRaw(sender: DeviceAddress, recipient: DeviceAddress, clientId: string, envelope: Uint8Array): void {
+  /** Queues a raw envelope to a device as if `sender` had sent it (fault injection), franked when given a tag. */
+  deliverRaw(sender: DeviceAddress, recipient: DeviceAddress, clientId: string, envelope: Uint8Array, frankingTag?: Uint8Array): void {
     const k = deviceKey(recipient);
     const box = this.mailboxes.get(k) ?? [];
-    box.push({ seq: ++this.#seq, sender, clientId, serverTimestamp: Date.now(), expiresAt: Date.now() + 86_400_000, envelope });
+    box.push({
+      seq: ++this.#seq,
+      sender,
+      clientId,
+      serverTimestamp: Date.now(),
+      expiresAt: Date.now() + 86_400_000,
+      envelope,
+      delivery: frankingTag ? fakeDelivery(frankingTag) : null,
+    });
     this.mailboxes.set(k, box);
     this.#wakers.get(k)?.();
   }

@@ -18,7 +18,15 @@
  * Usable with the fake relay or the real one: it only needs a RelayConnector.
  * Test support only; nothing in src/ imports it.
  */
-import { type CborValue, type DeviceIdentity, SessionRecord, decodeBundle, defaultProvider, encodeCbor, verifyBundle } from '@parley/core';
+import {
+  type CborValue,
+  type DeviceIdentity,
+  SessionRecord,
+  decodeAnyBundle,
+  defaultProvider,
+  encodeCbor,
+  verifyBundle,
+} from '@parley/core';
 import { type RelayConnector, ParleyClient } from '../../src/client.ts';
 import { CONTENT_VERSION, ContentType } from '../../src/content/content.ts';
 import { timestampToBytes } from '../../src/content/fields.ts';
@@ -89,6 +97,11 @@ export class MaliciousPeer {
   readonly store: ClientStore;
   readonly #link: RelayLink;
   readonly #device: DeviceIdentity;
+  /**
+   * The franking tag of each v2 envelope this peer encrypted, by the envelope's bytes object: sent
+   * beside it as an honest v2 sender does (a copy or an altered envelope goes without one).
+   */
+  readonly #tags = new WeakMap<Uint8Array, Uint8Array>();
 
   private constructor(client: ParleyClient, store: ClientStore, link: RelayLink, device: DeviceIdentity) {
     this.client = client;
@@ -143,9 +156,10 @@ export class MaliciousPeer {
     return this.store.transaction(() => {
       const current = loadSession(this.store, peer, provider).record;
       const use = current.hasSession ? current : record;
-      const bytes = use.encrypt(plaintext);
+      const { message, frankingTag } = use.encryptWithTag(plaintext);
       saveSession(this.store, peer, use);
-      return bytes;
+      if (frankingTag) this.#tags.set(message, frankingTag);
+      return message;
     });
   }
 
@@ -211,13 +225,28 @@ export class MaliciousPeer {
   async firstContact(victim: string, plaintext: Uint8Array, deviceId = 1): Promise<{ recipient: DeviceAddress; envelope: Uint8Array }> {
     const recipient = { accountKey: parseAccountId(victim), deviceId };
     const record = await this.#initiate(recipient);
-    return { recipient, envelope: record.encrypt(plaintext) };
+    const { message, frankingTag } = record.encryptWithTag(plaintext);
+    if (frankingTag) this.#tags.set(message, frankingTag);
+    return { recipient, envelope: message };
   }
 
-  /** Sends `envelope` as is to one device (a new client id unless one is given). */
-  async sendEnvelope(recipient: DeviceAddress, envelope: Uint8Array, clientId = this.nextClientId()): Promise<string> {
-    await this.#sendAll([{ recipient, clientId, envelope }]);
+  /**
+   * Sends `envelope` as is to one device (a new client id unless one is given), with the franking tag
+   * this peer made it with, or `frankingTag` (the original's tag for an altered copy).
+   */
+  async sendEnvelope(
+    recipient: DeviceAddress,
+    envelope: Uint8Array,
+    clientId = this.nextClientId(),
+    frankingTag = this.#tags.get(envelope),
+  ): Promise<string> {
+    await this.#sendAll([{ recipient, clientId, envelope, ...(frankingTag ? { frankingTag } : {}) }]);
     return clientId;
+  }
+
+  /** The franking tag this peer sent (or would send) beside a v2 envelope it encrypted. */
+  tagOf(envelope: Uint8Array): Uint8Array | undefined {
+    return this.#tags.get(envelope);
   }
 
   async close(): Promise<void> {
@@ -227,15 +256,23 @@ export class MaliciousPeer {
   async #initiate(peer: DeviceAddress): Promise<SessionRecord> {
     const [entry] = await this.#link.fetchBundles(peer.accountKey, peer.deviceId);
     if (!entry) throw new Error('malicious peer: no bundle for the victim device');
-    const bundle = decodeBundle(entry.bundle);
+    // v1 or v2, as the victim's bundle offers (an honest client's choice; this peer is hostile in content only).
+    const bundle = decodeAnyBundle(entry.bundle);
     verifyBundle(bundle, { expectedAccountKey: peer.accountKey, provider });
     const record = new SessionRecord(provider);
     record.initiate(this.#device, bundle);
     return record;
   }
 
-  async #sendAll(envelopes: { recipient: DeviceAddress; clientId: string; envelope: Uint8Array }[]): Promise<void> {
-    const outcome = await this.#link.send(envelopes);
+  async #sendAll(
+    envelopes: { recipient: DeviceAddress; clientId: string; envelope: Uint8Array; frankingTag?: Uint8Array }[],
+  ): Promise<void> {
+    const outcome = await this.#link.send(
+      envelopes.map((e) => {
+        const frankingTag = e.frankingTag ?? this.#tags.get(e.envelope);
+        return frankingTag ? { ...e, frankingTag } : e;
+      }),
+    );
     if (outcome.status !== 'stored') throw new Error(`malicious peer: the relay answered ${outcome.status}`);
   }
 }

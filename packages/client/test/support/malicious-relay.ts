@@ -31,6 +31,7 @@
  *
  * Test-only: no TLS, no limits, loopback only.
  */
+import type { WireDeliveryRecord } from '../../src/relay-client/types.ts';
 import { type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -81,6 +82,8 @@ export interface EnvelopeFrame {
   readonly serverTimestamp: number;
   readonly expiresAt: number;
   readonly envelope: string;
+  /** The relay's delivery record of a franked (v2) envelope. */
+  readonly delivery?: WireDeliveryRecord;
 }
 
 /** Which device a websocket belongs to: `<account id>.<device id>` (known after its auth frame). */
@@ -345,7 +348,9 @@ export function relistDevice(relay: MaliciousRelay, accountKey: Uint8Array, devi
 export function serveBundle(relay: MaliciousRelay, accountKey: Uint8Array, deviceId: number, bundle: Uint8Array, hash: Uint8Array) {
   const account = toBase64Url(accountKey);
   return relay.onRequest((req) => {
-    if (req.method !== 'GET' || req.path !== `/v1/keys/${account}/${deviceId}`) return undefined;
+    // Both bundle routes: a client asks /v2 first, and a v1 bundle is a valid answer there.
+    if (req.method !== 'GET' || (req.path !== `/v1/keys/${account}/${deviceId}` && req.path !== `/v2/keys/${account}/${deviceId}`))
+      return undefined;
     return jsonAnswer(200, { account, bundles: [{ deviceId, bundle: toBase64Url(bundle), certificateHash: toBase64Url(hash) }] });
   });
 }
