@@ -45,6 +45,7 @@ import { contactByName, getExpireTimer } from './state/contacts.ts';
 import { parseConversationId } from './state/conversation-id.ts';
 import { type StoredMessage, listMessages } from './state/history.ts';
 import { accountId, parseAccountId } from './state/ids.ts';
+import { loadSession } from './state/sessions.ts';
 
 export type { ClientConfig, RelayConnector } from './engine/setup.ts';
 export type { DeadLetterInfo, DeviceInfo, GroupInfo, SendResult };
@@ -272,6 +273,16 @@ export class ParleyClient {
 
   expireTimer(conversation: string): number {
     return getExpireTimer(this.#ctx.store, conversation);
+  }
+
+  /**
+   * The message version of the current session with one device of `account`
+   * (1 or 2), or null without one. Version 1 messages are not franked and
+   * cannot be reported; the UI can say so (spec/design/formats-v2.md §3.3).
+   */
+  sessionVersion(account: string, deviceId: number): 1 | 2 | null {
+    const accountKey = parseAccountId(account, 'account');
+    return loadSession(this.#ctx.store, { accountKey, deviceId }, this.#ctx.provider).record.sessionVersion;
   }
 
   /** Envelopes parked after failing on this device's store MAX_LOCAL_ATTEMPTS times, oldest first. */

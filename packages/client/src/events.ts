@@ -94,6 +94,13 @@ export interface ClientEvents {
    * (spec/design/formats-v2.md §3.3). The relay, or the device's software, went back.
    */
   'downgrade-refused': { readonly account: string; readonly deviceId: number; readonly version: number; readonly minVersion: number };
+  /**
+   * The session with a peer device moved from message version 1 to 2 (both
+   * devices run v2; spec/design/formats-v2.md §3.3): from now on its messages
+   * are franked and can be reported. The v1 session is archived and still
+   * decrypts late messages.
+   */
+  'session-upgraded': { readonly account: string; readonly deviceId: number; readonly version: 2; readonly previousVersion: 1 };
   /** A background problem the app may want to log (codes only, never secrets). */
   warning: { readonly code: string; readonly message: string };
   'listener-error': { readonly event: string; readonly error: unknown };

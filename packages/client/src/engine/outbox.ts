@@ -34,6 +34,8 @@ import { fetchBundles } from './bundles.ts';
 import { type Context, Pending } from './context.ts';
 import { devicesFor, refreshDevices } from './directory.ts';
 import { sendEnvelopes } from '../sealed/send.ts';
+import { signedVersion } from '../devices/version-pins.ts';
+import { markProbed, noteUpgrade, upgradeDue } from './upgrade.ts';
 
 /** Rounds of "the relay says the device list changed" before giving up for now. */
 const MAX_ROUNDS = 4;
@@ -110,7 +112,8 @@ export async function flushEntry(ctx: Context, key: string): Promise<FlushResult
       const bundlesByAccount = new Map<string, Awaited<ReturnType<typeof fetchBundles>>>();
       if (!entry.groupMessage) {
         for (const t of targets) {
-          const need = t.devices.filter((c) => !hasEnvelope(entry, c) && needsNewSession(ctx, entry, c));
+          // A new session, or a v1 session to move to v2 (engine/upgrade.ts).
+          const need = t.devices.filter((c) => !hasEnvelope(entry, c) && needsBundle(ctx, entry, c));
           if (need.length === 0) continue;
           const fetched = await fetchBundles(ctx, t.accountKey, need);
           if (fetched.mismatched.length) refresh.add(accountId(t.accountKey));
@@ -120,7 +123,7 @@ export async function flushEntry(ctx: Context, key: string): Promise<FlushResult
       }
 
       // 3. Encrypt for every device still without an envelope; commit sessions and envelopes together.
-      const envelopes = ctx.store.transaction(() => encryptMissing(ctx, key, targets, bundlesByAccount));
+      const envelopes = ctx.store.transaction(() => encryptMissing(ctx, key, targets, bundlesByAccount, pending));
       if (envelopes.length === 0) {
         ctx.store.transaction(() => finish(ctx, key, entry, []));
         return { status: 'sent' };
@@ -195,8 +198,12 @@ function hasEnvelope(entry: OutboxEntry, c: DeviceCertificate): boolean {
  * the current one is not already a fresh session of ours still awaiting its
  * first reply (reusing that one heals as well and spends no prekey).
  */
-function needsNewSession(ctx: Context, entry: OutboxEntry, c: DeviceCertificate): boolean {
-  const { record } = loadSession(ctx.store, addressOf(c), ctx.provider);
+function needsNewSession(
+  ctx: Context,
+  entry: OutboxEntry,
+  c: DeviceCertificate,
+  record = loadSession(ctx.store, addressOf(c), ctx.provider).record,
+): boolean {
   const peer = record.remoteCertificate;
   if (!record.hasSession || !peer || !certificatesEqual(peer, c)) return true;
   // A session retired after a store restore never encrypts again (spec §7.5).
@@ -206,11 +213,17 @@ function needsNewSession(ctx: Context, entry: OutboxEntry, c: DeviceCertificate)
   return false;
 }
 
+function needsBundle(ctx: Context, entry: OutboxEntry, c: DeviceCertificate): boolean {
+  const { record } = loadSession(ctx.store, addressOf(c), ctx.provider);
+  return needsNewSession(ctx, entry, c, record) || upgradeDue(ctx, record, c);
+}
+
 function encryptMissing(
   ctx: Context,
   key: string,
   targets: readonly Target[],
   bundlesByAccount: Map<string, Awaited<ReturnType<typeof fetchBundles>>>,
+  pending: Pending,
 ): OutgoingEnvelope[] {
   const entry = getQueued(ctx.store, key) as OutboxEntry;
   const wanted = new Map(
@@ -236,12 +249,17 @@ function encryptMissing(
         const fetched = bundlesByAccount.get(accountId(c.accountKey));
         const bundle = fetched?.bundles.get(c.deviceId);
         let record = loaded;
-        if (bundle) {
+        const before = record.sessionVersion;
+        // Fetched only to see whether a working v1 session can move to v2: a v1 answer keeps it (engine/upgrade.ts).
+        const probeOnly = bundle && !needsNewSession(ctx, entry, c, loaded) && signedVersion(bundle) < 2;
+        if (probeOnly) markProbed(ctx, peer);
+        if (bundle && !probeOnly) {
           // The version pin and this client's versions decide the session's version (engine/bundles.ts).
           const versions = { minVersion: fetched?.pins.get(c.deviceId), localVersions: ctx.options.sessionVersions };
           if (!record.hasSession)
             record = SessionRecord.initiate(ctx.device, bundle, { expectedAccountKey: c.accountKey, provider: ctx.provider, ...versions });
           else record.initiate(ctx.device, bundle, { expectedAccountKey: c.accountKey, ...versions });
+          noteUpgrade(pending, peer, before, record.sessionVersion);
         }
         const own = bytesEqual(c.accountKey, ctx.self.accountKey);
         let payload = own ? entry.toOwnDevices : entry.toContacts;

@@ -46,6 +46,7 @@ import { spendFirstContact, startsHandshake } from './first-contact.ts';
 import { RETRY_CODES, freshSessionMayCure, requestRetry } from './retry.ts';
 import { LocalStoreFailure, taggingStoreFailures } from './store-origin.ts';
 import { type Unsealed, checkSealedSender, isSealed, unseal } from '../sealed/receive.ts';
+import { noteUpgrade } from './upgrade.ts';
 
 export interface ReceiveOutcome {
   /** A new session used our prekeys: upkeep should check the relay's counts. */
@@ -274,6 +275,7 @@ function receiveDirect(ctx: Context, env: IncomingEnvelope, pending: Pending, se
   // A v2 message's tag is part of its authenticated data: a tag the relay changed fails decryption (DECRYPT_FAILED).
   const frankingTag = messageVersionOf(env.envelope) === 2 ? deliveredTag(env) : undefined;
   const { record, corrupted } = loadSession(ctx.store, peer, ctx.provider);
+  const before = record.sessionVersion;
   if (corrupted) pending.add('warning', { code: 'BAD_RECORD', message: 'a stored session did not load; it will be rebuilt' });
   const prekeyBytes = messageTypeOf(env.envelope) === MessageType.preKey ? ctx.store.get('identity', 'prekeys') : undefined;
   const prekeys = prekeyBytes ? PreKeyStore.deserialize(prekeyBytes, ctx.device, ctx.provider) : undefined;
@@ -311,6 +313,8 @@ function receiveDirect(ctx: Context, env: IncomingEnvelope, pending: Pending, se
   if (!trustSender(ctx, result.sender, pending)) throw untrusted(result.sender);
   saveSession(ctx.store, peer, record);
   if (result.newSession && prekeys) savePreKeys(ctx.store, prekeys);
+  // The peer moved our v1 session to v2 (engine/upgrade.ts): the v1 one is archived in the record.
+  if (result.newSession) noteUpgrade(pending, peer, before, record.sessionVersion);
   const franking =
     result.version === 2 && result.frankingKey && env.delivery
       ? { delivery: env.delivery, frankingKey: result.frankingKey, plaintext: result.plaintext, attestation: result.attestation, sealed }
