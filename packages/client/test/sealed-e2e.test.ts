@@ -13,7 +13,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Account, certificateHash, decodeCertificate, fromHex, seal, toHex } from '@parley/core';
+import { Account, certificateHash, checkFrankingTag, decodeCertificate, defaultProvider, fromHex, seal, toHex } from '@parley/core';
+import { decodeContent } from '../src/content/content.ts';
+import { listFranked } from '../src/franking/store.ts';
 import { SqliteStorage, buildApp, loggerOptions, withDefaults } from '@parley/relay';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -125,6 +127,19 @@ describe('sealed sender through the real relay', () => {
     await until(() => texts(alice.client, bob.client.accountId).includes('sealed two'), 15_000, 'sealed two');
     await alice.client.flush();
     await bob.client.flush();
+
+    // v2 sessions: the sealed text came with its franking tag (in the seal's aad and franked by the relay with no
+    // sender), and Bob keeps it for reports, marked sealed; the identified first contact is franked too.
+    const franked = listFranked(bob.store, alice.client.accountId);
+    const byText = (t: string) =>
+      franked.find((m) => {
+        const body = decodeContent(m.plaintext).body;
+        return body.type === 'text' && body.text === t;
+      });
+    expect(byText('sealed one')?.sealed).toBe(true);
+    expect(byText('first, identified')?.sealed).toBe(false);
+    for (const m of franked)
+      expect(checkFrankingTag(defaultProvider().backend, m.frankingKey, m.sender, m.plaintext, m.delivery.frankingTag)).toBe(true);
 
     const sent = rows('audit_messages').slice(sealedFrom);
     // Two texts and the receipts for them, every one sealed: device 0, a token hash in the sender slot.
