@@ -15,16 +15,26 @@
 import type { DeviceCertificate } from '@parley/core';
 import { pinOfTrustedDevice } from '../devices/version-pins.ts';
 import type { Context } from '../engine/context.ts';
-import { loadDevices } from '../state/devices.ts';
+import { type KnownDevices, loadDevices } from '../state/devices.ts';
+import { accountId } from '../state/ids.ts';
 import { loadSession } from '../state/sessions.ts';
 
 export function groupMessageVersion(ctx: Context, devices: readonly DeviceCertificate[]): 1 | 2 {
   if (!ctx.options.sessionVersions.includes(2)) return 1;
+  // One devices record per account, and a session record only for a device without a v2 pin: a large
+  // group's send must not deserialize every member's session.
+  const known = new Map<string, KnownDevices>();
   for (const c of devices) {
+    const id = accountId(c.accountKey);
+    let k = known.get(id);
+    if (!k) {
+      k = loadDevices(ctx.store, c.accountKey, ctx.provider);
+      known.set(id, k);
+    }
+    const pin = pinOfTrustedDevice(k, c.deviceId, ctx.provider);
+    if (pin !== undefined && pin >= 2) continue;
     const address = { accountKey: c.accountKey, deviceId: c.deviceId };
-    if (loadSession(ctx.store, address, ctx.provider).record.sessionVersion === 2) continue;
-    const pin = pinOfTrustedDevice(loadDevices(ctx.store, c.accountKey, ctx.provider), c.deviceId, ctx.provider);
-    if (pin === undefined || pin < 2) return 1;
+    if (loadSession(ctx.store, address, ctx.provider).record.sessionVersion !== 2) return 1;
   }
   return 2;
 }
