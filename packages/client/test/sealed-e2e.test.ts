@@ -13,7 +13,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Account, certificateHash, checkFrankingTag, decodeCertificate, defaultProvider, fromHex, seal, toHex } from '@parley/core';
+import {
+  Account,
+  certificateHash,
+  checkFrankingTag,
+  checkRelayFrank,
+  decodeCertificate,
+  defaultProvider,
+  fromHex,
+  seal,
+  toHex,
+} from '@parley/core';
 import { decodeContent } from '../src/content/content.ts';
 import { listFranked } from '../src/franking/store.ts';
 import { SqliteStorage, buildApp, loggerOptions, withDefaults } from '@parley/relay';
@@ -140,6 +150,21 @@ describe('sealed sender through the real relay', () => {
     expect(byText('first, identified')?.sealed).toBe(false);
     for (const m of franked)
       expect(checkFrankingTag(defaultProvider().backend, m.frankingKey, m.sender, m.plaintext, m.delivery.frankingTag)).toBe(true);
+    // The relay franked the sealed one with no sender (it does not know it), the identified one naming Alice's device.
+    const keys = (app as unknown as { relay: { frankKeys: { forVerify(id: number, now: number): Promise<Uint8Array | null> } } }).relay
+      .frankKeys;
+    for (const m of franked) {
+      const key = (await keys.forVerify(m.delivery.frankKeyId, clock.now())) as Uint8Array;
+      const input = {
+        keyId: m.delivery.frankKeyId,
+        frankingTag: m.delivery.frankingTag,
+        recipient: { accountKey: bobKey, deviceId: m.recipientDevice },
+        acceptedAt: m.delivery.acceptedAt,
+        envelopeId: m.delivery.envelopeId,
+        sender: m.sealed ? null : m.sender,
+      };
+      expect(checkRelayFrank(defaultProvider().backend, key, input, m.delivery.frank)).toBe(true);
+    }
 
     const sent = rows('audit_messages').slice(sealedFrom);
     // Two texts and the receipts for them, every one sealed: device 0, a token hash in the sender slot.

@@ -3,7 +3,7 @@
 // franked rows for received v2 messages, interop with v1-only clients and
 // old stores (upgrade), loss and reorder, groups v2, and expiry.
 // spec/10-client.md §4.1.2, §4.2.3, §7.6; spec/design/formats-v2.md §3.3, §6, §10.
-import { checkFrankingTag, defaultProvider } from '@parley/core';
+import { checkFrankingTag, checkRelayFrank, defaultProvider } from '@parley/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { decodeContent } from '../src/content/content.ts';
@@ -25,6 +25,9 @@ afterEach(async () => {
 });
 
 const backend = defaultProvider().backend;
+/** The relay's frank keys (the moderator's side of a report). */
+const frankKeys = () =>
+  (w.relay.app as unknown as { relay: { frankKeys: { forVerify(id: number, now: number): Promise<Uint8Array | null> } } }).relay.frankKeys;
 const textOf = (m: FrankedMessage) => {
   const body = decodeContent(m.plaintext).body;
   return body.type === 'text' ? body.text : null;
@@ -50,6 +53,18 @@ describe('v2 one-to-one through the real relay', () => {
       expect(m.delivery.frank.length).toBe(32);
       // Found by the message id the app knows, through the history's index.
       expect(findFranked(bobStore, m.sender.accountKey, m.messageId)?.messageKey).toBe(m.messageKey);
+      // And the record is the relay's own: its frank checks under the relay's key for Bob's device and Alice's
+      // (identified) device, which is what a report proves (spec/14 §4.2).
+      const key = await frankKeys().forVerify(m.delivery.frankKeyId, Date.now());
+      const input = {
+        keyId: m.delivery.frankKeyId,
+        frankingTag: m.delivery.frankingTag,
+        recipient: { accountKey: parseAccountId(bob.accountId), deviceId: m.recipientDevice },
+        acceptedAt: m.delivery.acceptedAt,
+        envelopeId: m.delivery.envelopeId,
+        sender: m.sender,
+      };
+      expect(checkRelayFrank(backend, key as Uint8Array, input, m.delivery.frank)).toBe(true);
     }
     // The relay received the tag beside each v2 envelope (and franked it): every frame to Bob came with a record.
     const toBob = w.evil.pushed.filter((p) => p.to === deviceTag(bob.accountId, bob.deviceId));
