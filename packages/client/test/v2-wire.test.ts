@@ -12,7 +12,7 @@ import { parseAccountId } from '../src/state/ids.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { TEST_OPTIONS, next, record, until } from './support/harness.ts';
 import { type EnvelopeFrame, deviceTag } from './support/malicious-relay.ts';
-import { type World, talking, texts, world } from './adversarial/support.ts';
+import { type World, bundleFetches, talking, texts, world } from './adversarial/support.ts';
 
 let w: World;
 const extra: ParleyClient[] = [];
@@ -74,6 +74,7 @@ describe('v2 one-to-one through the real relay', () => {
 
   it('a tag the relay swapped, and one it dropped, are refused and never shown; the next message is', async () => {
     const { alice, bob, bobStore } = await talking(w);
+    const fetches = bundleFetches(w, alice);
     const bobTag = deviceTag(bob.accountId, bob.deviceId);
     const refused = record(bob, 'undecryptable');
     const shown = record(bob, 'message');
@@ -103,6 +104,12 @@ describe('v2 one-to-one through the real relay', () => {
     // The tag is the 1:1 message's associated data: a changed one fails decryption; a missing one is refused before.
     expect(refused.map((r) => r.code)).toEqual(['DECRYPT_FAILED', 'FRANKING_TAG_MISMATCH']);
     expect(refused.every((r) => r.sender.account === alice.accountId)).toBe(true);
+    // The header opened, so the session is in step: the swapped one is asked for again on it (no working
+    // session replaced on the relay's word); a missing tag is not asked for at all.
+    expect(refused.map((r) => r.retryRequested)).toEqual([true, false]);
+    await until(() => texts(bob, alice.accountId).includes('swapped tag'), 10_000, 'the re-send of the swapped one');
+    await bob.flush();
+    expect(bundleFetches(w, alice)).toBe(fetches);
     // Never shown from the tampered deliveries: no message event from them, no franked row for the dropped one.
     expect(texts(bob, alice.accountId)).not.toContain('dropped tag');
     expect(shown.filter((m) => m.body.type === 'text' && m.body.text === 'dropped tag')).toEqual([]);

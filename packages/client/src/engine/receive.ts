@@ -394,6 +394,16 @@ function listedSender(ctx: Context, sender: DeviceAddress): boolean {
   return list === null || list.devices.has(sender.deviceId);
 }
 
+/**
+ * A v2 RatchetMessage whose header opened but whose body did not (DECRYPT_FAILED after the header
+ * trial): the header keys agree, so the session is in step and a fresh one cures nothing. What fails
+ * there is what the relay can change (the ciphertext, or the franking tag, which is the body's
+ * associated data): the re-send goes on the current session, and no working session is replaced.
+ */
+function v2BodyFailure(env: IncomingEnvelope, error: ParleyError | ClientError): boolean {
+  return error.code === 'DECRYPT_FAILED' && messageVersionOf(env.envelope) === 2 && messageTypeOf(env.envelope) === MessageType.ratchet;
+}
+
 /** Marks a failed envelope handled and, when a fresh session can cure it, asks its sender to re-send. */
 function recordFailure(ctx: Context, env: IncomingEnvelope, error: ParleyError | ClientError, pending: Pending, keyable: boolean): void {
   if (keyable) markEnvelope(ctx.store, env.sender, env.clientId, ctx.clock());
@@ -418,7 +428,13 @@ function recordFailure(ctx: Context, env: IncomingEnvelope, error: ParleyError |
   if (keyable && RETRY_CODES.has(error.code)) {
     // A group failure needs no new one-to-one session, only the content again.
     const direct = messageTypeOf(env.envelope) !== MessageType.group;
-    retryRequested = requestRetry(ctx, env.sender, env.clientId, direct && freshSessionMayCure(error.code), pending);
+    retryRequested = requestRetry(
+      ctx,
+      env.sender,
+      env.clientId,
+      direct && freshSessionMayCure(error.code) && !v2BodyFailure(env, error),
+      pending,
+    );
   }
   pending.add('undecryptable', { sender, clientId, code: error.code, retryRequested });
 }
