@@ -290,8 +290,15 @@ export class RelayClient {
         const r = await this.#json<WireBundleResponse>('GET', `/v2/${path}`, { idempotent: true });
         return this.#checkBundles(r, accountKey, deviceId, decodeAnyBundle);
       } catch (e) {
-        // 404 is both "no such route" (an older relay) and "no such device": /v1 tells them apart.
+        // 404 is both "no such route" (an older relay) and "no such device".
         if (!(e instanceof RelayError && e.status === 404)) throw e;
+        // A relay that has the route names the device as unknown (it may be registering right now, as a
+        // just-linked one): ask it again, never /v1, whose v1 bundle would start a v1 session with a v2
+        // device, nor give the route up for good. A missing route's 404 names the route.
+        if (!/\broute\b/i.test(e.message)) {
+          const again = await this.#json<WireBundleResponse>('GET', `/v2/${path}`, { idempotent: true });
+          return this.#checkBundles(again, accountKey, deviceId, decodeAnyBundle);
+        }
       }
     }
     const r = await this.#json<WireBundleResponse>('GET', `/v1/${path}`, { idempotent: true });
