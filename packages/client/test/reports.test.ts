@@ -342,6 +342,9 @@ describe.skipIf(!V2_BY_DEFAULT)('end to end: real clients send v2 messages, the 
     await until(() => received(bob.client, dm, 'photo.png') !== undefined, 20_000, 'the file');
     const fileId = messageIdText(received(bob.client, dm, 'photo.png')?.content.messageId as Uint8Array);
 
+    // A group message is v2 once Alice knows every member device runs v2 (spec/10 §4.3): she has talked to Carol.
+    await alice.client.sendText(carol.client.accountId, 'hi');
+    await until(() => received(carol.client, dm, 'hi') !== undefined, 20_000, 'the hello to Carol');
     const group = await alice.client.createGroup('class', [bob.client.accountId, carol.client.accountId]);
     await until(() => bob.client.group(group) !== null, 20_000, 'the group');
     await alice.client.sendText(group, 'everyone hates you');
