@@ -153,10 +153,19 @@ function merge(held: readonly Chunk[], incoming: readonly Chunk[], k: number): C
  * (late messages are normal).
  */
 export function pqOnReceive(p: CryptoProvider, s: PqState, received: PqChunks | null): PqState {
-  const counted: PqState = { ...s, receivedSinceSend: Math.min(s.receivedSinceSend + 1, QUIET_RATIO) };
-  if (received === null) return counted;
   // An object handed in (rather than read from a body) is checked as if it came off the wire.
-  const c = readPqChunks([received.exchange, received.kind, received.chunks.map((ch) => [ch.index, ch.bytes])]);
+  const c = received === null ? null : readPqChunks([received.exchange, received.kind, received.chunks.map((ch) => [ch.index, ch.bytes])]);
+  return pqOnReceiveChecked(p, s, c);
+}
+
+/**
+ * pqOnReceive for chunks that readPqChunks produced (the port reads the
+ * body's field once with it): the same transition without checking the
+ * shape twice.
+ */
+export function pqOnReceiveChecked(p: CryptoProvider, s: PqState, c: PqChunks | null): PqState {
+  const counted: PqState = { ...s, receivedSinceSend: Math.min(s.receivedSinceSend + 1, QUIET_RATIO) };
+  if (c === null) return counted;
   if (c.exchange < s.exchange) return counted;
   if (c.exchange > s.exchange) refuse('future_exchange', 'chunks of an exchange that has not started', s);
   const weAreX = isKeySender(s.role, s.exchange);
