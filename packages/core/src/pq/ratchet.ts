@@ -92,9 +92,10 @@ export function pqOnSend(p: CryptoProvider, s: PqState, options: { quiet?: boole
       if (keys === null) {
         const seed = p.random(MLKEM768_SEED_BYTES);
         const pair = b.mlkemKeygen(seed);
-        // dk is rebuilt from the seed at decapsulation; holding it twice would only double what a compromise reveals.
+        // dk stays in memory beside its seed (same secret) so decapsulation skips a second key
+        // generation; the stored record holds the seed only (state.ts).
+        keys = { seed: seed.slice(), ek: pair.publicKey.slice(), dk: pair.secretKey.slice() };
         wipe(pair.secretKey);
-        keys = { seed: seed.slice(), ek: pair.publicKey.slice() };
       }
       const { indices, next } = nextIndices(s.next, count);
       const chunks = chunksOf(s.exchange, PqKind.encapsulationKey, keys.ek, indices);
@@ -179,16 +180,25 @@ export function pqOnReceiveChecked(p: CryptoProvider, s: PqState, c: PqChunks | 
       if (counted.phase === 'sendingKey') {
         if (counted.keys === null) refuse('premature', 'ciphertext chunks before any key was sent', s);
         const { keys, next: _next, ...rest } = counted;
-        awaiting = { ...rest, phase: 'awaitingCt', seed: keys.seed, ekHash: b.sha256(keys.ek), chunks: [] };
+        awaiting = {
+          ...rest,
+          phase: 'awaitingCt',
+          seed: keys.seed,
+          ...(keys.dk ? { dk: keys.dk } : {}),
+          ekHash: b.sha256(keys.ek),
+          chunks: [],
+        };
       } else {
         awaiting = counted;
       }
       const chunks = merge(awaiting.chunks, c.chunks, CT_CHUNKS);
       if (chunks.length < CT_CHUNKS) return { ...awaiting, chunks };
       const ct = decodeChunks(chunks, MLKEM768_CIPHERTEXT_BYTES);
-      const dk = b.mlkemKeygen(awaiting.seed).secretKey;
+      // The held dk belongs to the (immutable) old state too, which a failure later in this
+      // decrypt hands back: it is not wiped here. One rebuilt from the seed is ours to wipe.
+      const dk = awaiting.dk ?? b.mlkemKeygen(awaiting.seed).secretKey;
       const ss = b.mlkemDecapsulate(ct, dk);
-      wipe(dk);
+      if (dk !== awaiting.dk) wipe(dk);
       const secret = pqExchangeSecret(b, s.exchange, awaiting.ekHash, ct, ss);
       return { role: s.role, receivedSinceSend: counted.receivedSinceSend, exchange: s.exchange, phase: 'holdingSecret', secret };
     }

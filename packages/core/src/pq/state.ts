@@ -57,7 +57,7 @@ interface Common {
 /** X before the first ct chunk: sends ek chunks (seed and ek drawn at the first send). */
 export interface SendingKey extends Common {
   readonly phase: 'sendingKey';
-  readonly keys: { readonly seed: Uint8Array; readonly ek: Uint8Array } | null;
+  readonly keys: { readonly seed: Uint8Array; readonly ek: Uint8Array; readonly dk?: Uint8Array } | null;
   /** Index of the next ek chunk to send, 0..254. */
   readonly next: number;
 }
@@ -66,6 +66,14 @@ export interface SendingKey extends Common {
 export interface AwaitingCt extends Common {
   readonly phase: 'awaitingCt';
   readonly seed: Uint8Array;
+  /**
+   * The decapsulation key of `seed`, kept in memory from key generation so
+   * decapsulation need not run ML-KEM key generation again (a third of the
+   * exchange's ML-KEM time). Never stored: the record keeps the seed only,
+   * and a loaded state rebuilds dk from it. Holding it reveals nothing the
+   * seed beside it does not. (Also in SendingKey's `keys`.)
+   */
+  readonly dk?: Uint8Array;
   readonly ekHash: Uint8Array;
   readonly chunks: readonly Chunk[];
 }
