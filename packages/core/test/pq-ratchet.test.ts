@@ -22,6 +22,8 @@ import {
   EK_CHUNKS,
   MAX_PQ_STATE_BYTES,
   type PqState,
+  UNANSWERED_CT_CHUNKS,
+  UNANSWERED_EK_CHUNKS,
   decodePqState,
   encodePqState,
   initialPqState,
@@ -204,6 +206,8 @@ describe('chunk handling', () => {
     let x = initialPqState('initiator');
     const sent: PqChunks[] = [];
     for (let i = 0; i < 40; i++) {
+      // An (empty) answer every 10 messages: X sends at most UNANSWERED_EK_CHUNKS between answers.
+      if (i % 10 === 0) x = pqOnReceive(quietP, x, null);
       const r = pqOnSend(p, x);
       x = r.state;
       sent.push(r.chunks as PqChunks);
@@ -235,12 +239,52 @@ describe('chunk handling', () => {
     let s = normal.state;
     let last: number[] = [];
     for (let i = 0; i < 123; i++) {
+      // X answers (without chunks) before each, so Y's unanswered count never runs out.
+      s = pqOnReceive(quietP, s, null);
       const r = pqOnSend(p, s);
       s = r.state;
       last = (r.chunks as PqChunks).chunks.map((c) => c.index);
     }
     // 10 + 123 x 2 = 256 chunks sent: the last pair is indices 254 and 0.
     expect(last).toEqual([254, 0]);
+  });
+
+  it('sends at most 2k chunks of its payload while the peer is silent (38 ek, 34 ct); each message from the peer allows 2k more', () => {
+    const p = cryptoProvider(backend, deterministicRandom('unanswered'));
+    const count = (s: PqState, messages: number): { s: PqState; sent: number; carrying: number; out: PqChunks[] } => {
+      let sent = 0;
+      const out: PqChunks[] = [];
+      for (let i = 0; i < messages; i++) {
+        const r = pqOnSend(p, s);
+        s = r.state;
+        sent += r.chunks?.chunks.length ?? 0;
+        if (r.chunks) out.push(r.chunks);
+      }
+      return { s, sent, carrying: out.length, out };
+    };
+    expect(UNANSWERED_EK_CHUNKS).toBe(2 * EK_CHUNKS);
+    expect(UNANSWERED_CT_CHUNKS).toBe(2 * CT_CHUNKS);
+    // X alone: 19 messages of 2 ek chunks, then nothing, however long it talks.
+    const x = count(initialPqState('initiator'), 100);
+    expect([x.sent, x.carrying]).toEqual([UNANSWERED_EK_CHUNKS, UNANSWERED_EK_CHUNKS / 2]);
+    // The count is stored: a reloaded X stays silent too.
+    const reloaded = decodePqState(encodePqState(x.s));
+    expect(count(reloaded, 5).sent).toBe(0);
+    // One message from the peer (even without chunks) answers: 2k more, continuing the indices.
+    const answered = count(pqOnReceive(quietP, x.s, null), 100);
+    expect(answered.sent).toBe(UNANSWERED_EK_CHUNKS);
+    // Y alone after the key: its ct chunks likewise (the first message a burst of 8: it was quiet).
+    let y = initialPqState('responder');
+    for (const c of x.out) y = pqOnReceive(quietP, y, c);
+    expect(y.phase).toBe('keyReceived');
+    const ySent = count(y, 100);
+    expect(ySent.sent).toBe(UNANSWERED_CT_CHUNKS);
+    expect(ySent.carrying).toBe(1 + (UNANSWERED_CT_CHUNKS - BURST_CHUNKS) / CHUNKS_PER_MESSAGE);
+    // Before this field existed, records of the sending phases had one field less: they load with 0.
+    const stored = decodeCbor(encodePqState(ySent.s), 'state', MAX_PQ_STATE_BYTES) as CborValue[];
+    const older = decodePqState(encodeCbor(stored.slice(0, -1)));
+    expect(older.phase === 'sendingCt' && older.unanswered).toBe(0);
+    expect(count(older, 100).sent).toBe(UNANSWERED_CT_CHUNKS);
   });
 
   it('draws 64 bytes for the key pair and 32 for the encapsulation, lazily in send, and nothing anywhere else', () => {

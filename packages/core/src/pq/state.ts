@@ -32,6 +32,19 @@ import { type Chunk, PQ_CHUNK_BYTES, PQ_MAX_CHUNK_INDEX, dataChunkCount } from '
 export const EK_CHUNKS = dataChunkCount(MLKEM768_PUBLIC_KEY_BYTES);
 export const CT_CHUNKS = dataChunkCount(MLKEM768_CIPHERTEXT_BYTES);
 
+/**
+ * Payloads' worth of chunks a side sends between two messages it receives:
+ * 2, so at most 2k chunks (38 of an ek, 34 of a ct) go out while the peer is
+ * silent, and any k of them rebuild the payload (half of them may be lost).
+ * More would not help: the exchange cannot complete until the peer answers,
+ * and each message from the peer allows another 2k. It is what keeps a
+ * one-sided conversation from carrying chunks on every message (formats-v2
+ * §5.8's 150-byte budget; spec/16-pq-ratchet.md §3).
+ */
+export const UNANSWERED_PAYLOADS = 2;
+export const UNANSWERED_EK_CHUNKS = UNANSWERED_PAYLOADS * EK_CHUNKS;
+export const UNANSWERED_CT_CHUNKS = UNANSWERED_PAYLOADS * CT_CHUNKS;
+
 /** Bytes of a transcript hash (SHA-256(ek)). */
 export const PQ_HASH_BYTES = 32;
 
@@ -60,6 +73,8 @@ export interface SendingKey extends Common {
   readonly keys: { readonly seed: Uint8Array; readonly ek: Uint8Array; readonly dk?: Uint8Array } | null;
   /** Index of the next ek chunk to send, 0..254. */
   readonly next: number;
+  /** Ek chunks sent since this side last received a message, at most UNANSWERED_EK_CHUNKS. */
+  readonly unanswered: number;
 }
 
 /** X after the first ct chunk: collects ct chunks (fewer than CT_CHUNKS held). */
@@ -102,6 +117,8 @@ export interface SendingCt extends Common {
   readonly ct: Uint8Array;
   readonly secret: Uint8Array;
   readonly next: number;
+  /** Ct chunks sent since this side last received a message, at most UNANSWERED_CT_CHUNKS. */
+  readonly unanswered: number;
 }
 
 export type PqState = SendingKey | AwaitingCt | HoldingSecret | CollectingKey | KeyReceived | SendingCt;
@@ -128,7 +145,7 @@ export function pqRootEpoch(s: PqState): number {
 
 /** The state at session start: the initiator is X of exchange 1, the responder Y of it. */
 export function initialPqState(role: PqRole): PqState {
-  if (role === 'initiator') return { role, receivedSinceSend: 0, exchange: 1, phase: 'sendingKey', keys: null, next: 0 };
+  if (role === 'initiator') return { role, receivedSinceSend: 0, exchange: 1, phase: 'sendingKey', keys: null, next: 0, unanswered: 0 };
   return { role, receivedSinceSend: 0, exchange: 1, phase: 'collectingKey', chunks: [] };
 }
 
@@ -136,7 +153,7 @@ export function initialPqState(role: PqRole): PqState {
 export function startExchange(role: PqRole, exchange: number): PqState {
   if (exchange > MAX_PQ_EXCHANGE) fail('INVALID_STATE', 'PQ exchange numbers exhausted');
   return isKeySender(role, exchange)
-    ? { role, receivedSinceSend: 0, exchange, phase: 'sendingKey', keys: null, next: 0 }
+    ? { role, receivedSinceSend: 0, exchange, phase: 'sendingKey', keys: null, next: 0, unanswered: 0 }
     : { role, receivedSinceSend: 0, exchange, phase: 'collectingKey', chunks: [] };
 }
 
@@ -147,7 +164,7 @@ export function pqStateToCbor(s: PqState): CborValue {
   const head: CborValue[] = [s.role === 'initiator' ? 0 : 1, s.receivedSinceSend, PHASE_CODE[s.phase], s.exchange];
   switch (s.phase) {
     case 'sendingKey':
-      return [...head, s.keys ? s.keys.seed : null, s.keys ? s.keys.ek : null, s.next];
+      return [...head, s.keys ? s.keys.seed : null, s.keys ? s.keys.ek : null, s.next, s.unanswered];
     case 'awaitingCt':
       return [...head, s.seed, s.ekHash, chunksToCbor(s.chunks)];
     case 'holdingSecret':
@@ -157,7 +174,7 @@ export function pqStateToCbor(s: PqState): CborValue {
     case 'keyReceived':
       return [...head, s.ek];
     case 'sendingCt':
-      return [...head, s.ct, s.secret, s.next];
+      return [...head, s.ct, s.secret, s.next, s.unanswered];
   }
 }
 
@@ -172,7 +189,9 @@ function readChunks(v: unknown, field: string, max: number): Chunk[] {
   });
 }
 
-const PHASE_FIELDS: Record<number, number> = { 1: 3, 2: 3, 3: 1, 4: 1, 5: 1, 6: 3 };
+const PHASE_FIELDS: Record<number, number> = { 1: 4, 2: 3, 3: 1, 4: 1, 5: 1, 6: 4 };
+/** Phases whose last field, `unanswered`, records written before it (2026-12-06) lack: read as 0. */
+const UNANSWERED_AT: Record<number, number> = { 1: 3, 6: 3 };
 const X_PHASES = new Set([1, 2, 3]);
 
 /**
@@ -188,7 +207,10 @@ export function readPqState(v: unknown): PqState {
   const code = readUint(v[2], 'pq.phase', 6);
   const exchange = readUint(v[3], 'pq.exchange', MAX_PQ_EXCHANGE);
   if (code === 0 || exchange === 0) fail('MALFORMED', 'PqState: phase and exchange start at 1');
-  const f = readArray(v, 'PqState', 4 + (PHASE_FIELDS[code] as number)).slice(4);
+  const fields = PHASE_FIELDS[code] as number;
+  const older = UNANSWERED_AT[code] !== undefined && v.length === 4 + fields - 1;
+  const f = readArray(v, 'PqState', 4 + fields - (older ? 1 : 0)).slice(4);
+  const unanswered = (max: number) => (older ? 0 : readUint(f[UNANSWERED_AT[code] as number], 'pq.unanswered', max));
   if (X_PHASES.has(code) !== isKeySender(role, exchange)) fail('MALFORMED', 'PqState: phase does not match the role for this exchange');
   const common = { role, receivedSinceSend, exchange };
   const next = (x: unknown) => readUint(x, 'pq.next', PQ_MAX_CHUNK_INDEX);
@@ -199,7 +221,7 @@ export function readPqState(v: unknown): PqState {
         f[0] === null
           ? null
           : { seed: readBytes(f[0], 'pq.seed', MLKEM768_SEED_BYTES), ek: readBytes(f[1], 'pq.ek', MLKEM768_PUBLIC_KEY_BYTES) };
-      return { ...common, phase: 'sendingKey', keys, next: next(f[2]) };
+      return { ...common, phase: 'sendingKey', keys, next: next(f[2]), unanswered: unanswered(UNANSWERED_EK_CHUNKS) };
     }
     case 2:
       return {
@@ -226,6 +248,7 @@ export function readPqState(v: unknown): PqState {
         ct: readBytes(f[0], 'pq.ct', MLKEM768_CIPHERTEXT_BYTES),
         secret: readBytes(f[1], 'pq.secret', PQ_SECRET_BYTES),
         next: next(f[2]),
+        unanswered: unanswered(UNANSWERED_CT_CHUNKS),
       };
   }
 }
