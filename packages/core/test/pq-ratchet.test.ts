@@ -251,7 +251,8 @@ describe('chunk handling', () => {
 
   it('sends at most 2k chunks of its payload while the peer is silent (38 ek, 34 ct); each message from the peer allows 2k more', () => {
     const p = cryptoProvider(backend, deterministicRandom('unanswered'));
-    const count = (s: PqState, messages: number): { s: PqState; sent: number; carrying: number; out: PqChunks[] } => {
+    const count = (from: PqState, messages: number): { s: PqState; sent: number; carrying: number; out: PqChunks[] } => {
+      let s = from;
       let sent = 0;
       const out: PqChunks[] = [];
       for (let i = 0; i < messages; i++) {
