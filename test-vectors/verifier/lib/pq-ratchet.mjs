@@ -144,12 +144,12 @@ const chunkList = (chunks) => chunks.map((c) => [c.index, c.bytes]);
 export function encodeState(s) {
   const head = [s.role, s.quiet, s.phase, s.exchange];
   const tail = {
-    1: () => [s.seed, s.ek, s.next, s.unanswered],
+    1: () => [s.seed, s.ek, s.next, ...(s.unanswered > 0 ? [s.unanswered] : [])],
     2: () => [s.seed, s.ekHash, chunkList(s.chunks)],
     3: () => [s.secret],
     4: () => [chunkList(s.chunks)],
     5: () => [s.ek],
-    6: () => [s.ct, s.secret, s.next, s.unanswered],
+    6: () => [s.ct, s.secret, s.next, ...(s.unanswered > 0 ? [s.unanswered] : [])],
   }[s.phase]();
   return encode([...head, ...tail]);
 }
@@ -204,7 +204,8 @@ export function decodeState(bytes) {
   uintOf(exchange, MAX_EXCHANGE);
   if (phase < 1 || exchange < 1) bad('phase / exchange 0');
   const fields = { 1: 4, 2: 3, 3: 1, 4: 1, 5: 1, 6: 4 }[phase];
-  // Sending phases written before `unanswered` existed lack it: it reads as 0.
+  // Sending phases store `unanswered` only when above 0 (absent: 0; a written 0 is refused).
+  if (f.length === fields && (phase === 1 || phase === 6) && f[3] === 0) bad('unanswered 0 written');
   if (f.length === fields - 1 && (phase === 1 || phase === 6)) f.push(0);
   if (f.length !== fields) bad('field count');
   if (phase <= 3 !== isX(role, exchange)) bad('phase of the other role');

@@ -159,12 +159,19 @@ export function startExchange(role: PqRole, exchange: number): PqState {
 
 const chunksToCbor = (chunks: readonly Chunk[]): CborValue => chunks.map((c) => [c.index, c.bytes]);
 
+/**
+ * `unanswered` is written only when above 0, so a state stored before the
+ * field existed (always 0 then) re-encodes to its own bytes; a written 0 is
+ * refused, keeping one encoding per state.
+ */
+const unansweredField = (n: number): CborValue[] => (n > 0 ? [n] : []);
+
 /** The stored form, nested in a session record (ratchet v2). */
 export function pqStateToCbor(s: PqState): CborValue {
   const head: CborValue[] = [s.role === 'initiator' ? 0 : 1, s.receivedSinceSend, PHASE_CODE[s.phase], s.exchange];
   switch (s.phase) {
     case 'sendingKey':
-      return [...head, s.keys ? s.keys.seed : null, s.keys ? s.keys.ek : null, s.next, s.unanswered];
+      return [...head, s.keys ? s.keys.seed : null, s.keys ? s.keys.ek : null, s.next, ...unansweredField(s.unanswered)];
     case 'awaitingCt':
       return [...head, s.seed, s.ekHash, chunksToCbor(s.chunks)];
     case 'holdingSecret':
@@ -174,7 +181,7 @@ export function pqStateToCbor(s: PqState): CborValue {
     case 'keyReceived':
       return [...head, s.ek];
     case 'sendingCt':
-      return [...head, s.ct, s.secret, s.next, s.unanswered];
+      return [...head, s.ct, s.secret, s.next, ...unansweredField(s.unanswered)];
   }
 }
 
@@ -190,7 +197,7 @@ function readChunks(v: unknown, field: string, max: number): Chunk[] {
 }
 
 const PHASE_FIELDS: Record<number, number> = { 1: 4, 2: 3, 3: 1, 4: 1, 5: 1, 6: 4 };
-/** Phases whose last field, `unanswered`, records written before it (2026-12-06) lack: read as 0. */
+/** Phases whose last field, `unanswered`, is absent when 0 (and in records written before it existed). */
 const UNANSWERED_AT: Record<number, number> = { 1: 3, 6: 3 };
 const X_PHASES = new Set([1, 2, 3]);
 
@@ -210,7 +217,12 @@ export function readPqState(v: unknown): PqState {
   const fields = PHASE_FIELDS[code] as number;
   const older = UNANSWERED_AT[code] !== undefined && v.length === 4 + fields - 1;
   const f = readArray(v, 'PqState', 4 + fields - (older ? 1 : 0)).slice(4);
-  const unanswered = (max: number) => (older ? 0 : readUint(f[UNANSWERED_AT[code] as number], 'pq.unanswered', max));
+  const unanswered = (max: number) => {
+    if (older) return 0;
+    const n = readUint(f[UNANSWERED_AT[code] as number], 'pq.unanswered', max);
+    if (n === 0) fail('MALFORMED', 'PqState: unanswered 0 is stored by omission');
+    return n;
+  };
   if (X_PHASES.has(code) !== isKeySender(role, exchange)) fail('MALFORMED', 'PqState: phase does not match the role for this exchange');
   const common = { role, receivedSinceSend, exchange };
   const next = (x: unknown) => readUint(x, 'pq.next', PQ_MAX_CHUNK_INDEX);
