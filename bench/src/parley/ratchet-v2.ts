@@ -82,7 +82,7 @@ export function* ratchetV2Scenarios(provider: CryptoProvider): Generator<Scenari
       meta: {
         op: 'v2-same-direction-100',
         label: 'ratchet v2 same-direction, 100 B',
-        note: 'the sender carries 2 chunks of its ML-KEM key on every message until the peer answers',
+        note: 'the sender carries 2 chunks of its ML-KEM key on its first 19 messages after each answer (2k = 38 chunks, spec 16 §3), none after',
       },
       family: 'same-direction-100',
       task: { run: () => expectLength(roundTrip(pair.aliceToBob, pair.bobToAlice, small).length, SMALL) },

@@ -22,6 +22,8 @@ import {
   EK_CHUNKS,
   MAX_PQ_STATE_BYTES,
   type PqState,
+  UNANSWERED_CT_CHUNKS,
+  UNANSWERED_EK_CHUNKS,
   decodePqState,
   encodePqState,
   initialPqState,
@@ -204,6 +206,8 @@ describe('chunk handling', () => {
     let x = initialPqState('initiator');
     const sent: PqChunks[] = [];
     for (let i = 0; i < 40; i++) {
+      // An (empty) answer every 10 messages: X sends at most UNANSWERED_EK_CHUNKS between answers.
+      if (i % 10 === 0) x = pqOnReceive(quietP, x, null);
       const r = pqOnSend(p, x);
       x = r.state;
       sent.push(r.chunks as PqChunks);
@@ -235,12 +239,53 @@ describe('chunk handling', () => {
     let s = normal.state;
     let last: number[] = [];
     for (let i = 0; i < 123; i++) {
+      // X answers (without chunks) before each, so Y's unanswered count never runs out.
+      s = pqOnReceive(quietP, s, null);
       const r = pqOnSend(p, s);
       s = r.state;
       last = (r.chunks as PqChunks).chunks.map((c) => c.index);
     }
     // 10 + 123 x 2 = 256 chunks sent: the last pair is indices 254 and 0.
     expect(last).toEqual([254, 0]);
+  });
+
+  it('sends at most 2k chunks of its payload while the peer is silent (38 ek, 34 ct); each message from the peer allows 2k more', () => {
+    const p = cryptoProvider(backend, deterministicRandom('unanswered'));
+    const count = (from: PqState, messages: number): { s: PqState; sent: number; carrying: number; out: PqChunks[] } => {
+      let s = from;
+      let sent = 0;
+      const out: PqChunks[] = [];
+      for (let i = 0; i < messages; i++) {
+        const r = pqOnSend(p, s);
+        s = r.state;
+        sent += r.chunks?.chunks.length ?? 0;
+        if (r.chunks) out.push(r.chunks);
+      }
+      return { s, sent, carrying: out.length, out };
+    };
+    expect(UNANSWERED_EK_CHUNKS).toBe(2 * EK_CHUNKS);
+    expect(UNANSWERED_CT_CHUNKS).toBe(2 * CT_CHUNKS);
+    // X alone: 19 messages of 2 ek chunks, then nothing, however long it talks.
+    const x = count(initialPqState('initiator'), 100);
+    expect([x.sent, x.carrying]).toEqual([UNANSWERED_EK_CHUNKS, UNANSWERED_EK_CHUNKS / 2]);
+    // The count is stored: a reloaded X stays silent too.
+    const reloaded = decodePqState(encodePqState(x.s));
+    expect(count(reloaded, 5).sent).toBe(0);
+    // One message from the peer (even without chunks) answers: 2k more, continuing the indices.
+    const answered = count(pqOnReceive(quietP, x.s, null), 100);
+    expect(answered.sent).toBe(UNANSWERED_EK_CHUNKS);
+    // Y alone after the key: its ct chunks likewise (the first message a burst of 8: it was quiet).
+    let y = initialPqState('responder');
+    for (const c of x.out) y = pqOnReceive(quietP, y, c);
+    expect(y.phase).toBe('keyReceived');
+    const ySent = count(y, 100);
+    expect(ySent.sent).toBe(UNANSWERED_CT_CHUNKS);
+    expect(ySent.carrying).toBe(1 + (UNANSWERED_CT_CHUNKS - BURST_CHUNKS) / CHUNKS_PER_MESSAGE);
+    // Before this field existed, records of the sending phases had one field less: they load with 0.
+    const stored = decodeCbor(encodePqState(ySent.s), 'state', MAX_PQ_STATE_BYTES) as CborValue[];
+    const older = decodePqState(encodeCbor(stored.slice(0, -1)));
+    expect(older.phase === 'sendingCt' && older.unanswered).toBe(0);
+    expect(count(older, 100).sent).toBe(UNANSWERED_CT_CHUNKS);
   });
 
   it('draws 64 bytes for the key pair and 32 for the encapsulation, lazily in send, and nothing anywhere else', () => {
@@ -282,6 +327,38 @@ describe('chunk handling', () => {
     expect(sx.state.phase).toBe('collectingKey');
     expect(sy.state.phase).toBe('sendingKey');
     expect(sy.state.exchange).toBe(2);
+  });
+
+  it('X decapsulates with the dk held since key generation, or after a reload with dk rebuilt from the seed: same secret, old state intact', () => {
+    const p = cryptoProvider(backend, deterministicRandom('dk cache'));
+    let x = initialPqState('initiator');
+    let y = initialPqState('responder');
+    for (let i = 0; i < 10; i++) {
+      const r = pqOnSend(p, x);
+      x = r.state;
+      y = pqOnReceive(quietP, y, r.chunks);
+    }
+    const ct: PqChunks[] = [];
+    for (let i = 0; i < 9; i++) {
+      const r = pqOnSend(p, y);
+      y = r.state;
+      if (r.chunks) ct.push(r.chunks);
+    }
+    if (x.phase !== 'sendingKey' || !x.keys?.dk) throw new Error('X holds no dk in memory');
+    const held = x.keys.dk.slice();
+    const reloaded = decodePqState(encodePqState(x));
+    if (reloaded.phase !== 'sendingKey' || reloaded.keys?.dk !== undefined) throw new Error('a stored state carries dk');
+    let fromCache: PqState = x;
+    let fromSeed: PqState = reloaded;
+    for (const c of ct) {
+      fromCache = pqOnReceive(quietP, fromCache, c);
+      fromSeed = pqOnReceive(quietP, fromSeed, c);
+    }
+    expect(fromCache.phase).toBe('holdingSecret');
+    expect(encodePqState(fromCache)).toEqual(encodePqState(fromSeed));
+    if (y.phase === 'sendingCt' && fromCache.phase === 'holdingSecret') expect(toHex(fromCache.secret)).toBe(toHex(y.secret));
+    // The old state (which a failure later in a decrypt hands back) still holds its dk, unwiped.
+    expect(x.keys.dk).toEqual(held);
   });
 });
 
@@ -424,7 +501,8 @@ describe('stored form (§5.6)', () => {
     for (const s of states) {
       const bytes = encodePqState(s);
       largest = Math.max(largest, bytes.length);
-      expect(decodePqState(bytes)).toEqual(s);
+      // The in-memory dk beside X's seed is a cache, never stored (state.ts): a loaded state rebuilds it.
+      expect(decodePqState(bytes)).toEqual(withoutDk(s));
       expect(toHex(encodePqState(decodePqState(bytes)))).toBe(toHex(bytes));
     }
     expect(largest).toBeLessThanOrEqual(MAX_PQ_STATE_BYTES);
@@ -492,10 +570,20 @@ describe('property: any schedule of sends, losses and reordered deliveries', () 
   });
 });
 
+/** A state without X's in-memory decapsulation key: what its stored form holds. */
+function withoutDk(s: PqState): PqState {
+  if (s.phase === 'sendingKey' && s.keys) return { ...s, keys: { seed: s.keys.seed, ek: s.keys.ek } };
+  if (s.phase === 'awaitingCt') {
+    const { dk: _dk, ...rest } = s;
+    return rest;
+  }
+  return s;
+}
+
 describe('the port ratchet v2 drives (pq/port.ts)', () => {
   it('ping-pong through the port: stored forms in and out, both sides mix the same secrets at the same steps', () => {
     const p = cryptoProvider(backend, deterministicRandom('port'));
-    type Side = { state: CborValue; root: number; chainEpoch: number; mixed: string[] };
+    type Side = { state: unknown; root: number; chainEpoch: number; mixed: string[] };
     const a: Side = { state: pqRatchetPort.initial(true), root: 0, chainEpoch: 0, mixed: [] };
     const b: Side = { state: pqRatchetPort.initial(false), root: 0, chainEpoch: 0, mixed: [] };
     // In ping-pong every message starts a new chain, so every receipt is a DH step.
@@ -524,7 +612,7 @@ describe('the port ratchet v2 drives (pq/port.ts)', () => {
         to.root += 1;
         to.chainEpoch = to.root;
       }
-      to.state = pqRatchetPort.checkStored(decodeCbor(encodeCbor(to.state), 'state', MAX_PQ_STATE_BYTES));
+      to.state = pqRatchetPort.checkStored(decodeCbor(encodeCbor(pqRatchetPort.toStored(to.state)), 'state', MAX_PQ_STATE_BYTES));
     };
     for (let i = 0; i < 45 && b.mixed.length < 2; i++) {
       deliver(a, b);

@@ -156,4 +156,5 @@ const noMixing: PqPort = {
   takeSendSecret: () => null,
   takeReceiveSecret: () => null,
   checkStored: (v) => v as null,
+  toStored: () => null,
 };

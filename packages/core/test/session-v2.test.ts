@@ -43,6 +43,34 @@ describe.each(backends.map((b) => [b.name, b] as const))('v2 sessions (%s backen
     expectUnchanged(a, () => a.encrypt(text('x')), 'INVALID_STATE');
   });
 
+  it('one-sided conversation: PQ chunks ride on 19 messages per answer only, so 100 B messages average under +150 B over v1', () => {
+    const hs = new HandshakeStandIn(provider);
+    const alice = party(provider);
+    const bob = party(provider);
+    const { a, b } = establishV2(hs, alice, bob);
+    const first = sendV2(b, text('hi'));
+    a.decrypt(first.message, { frankingTag: first.frankingTag });
+    // A v1 session's 100 B message, for the budget (issue 17: v2 adds under 150 B per message on average).
+    const v1 = establish(party(provider), party(provider));
+    v1.a.decrypt(v1.b.encrypt(text('hi')));
+    const v1Bytes = v1.a.encrypt(new Uint8Array(100)).length;
+    const sizes: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const m = sendV2(a, new Uint8Array(100));
+      sizes.push(m.message.length);
+      expect(b.decrypt(m.message, { frankingTag: m.frankingTag }).plaintext).toHaveLength(100);
+    }
+    const plain = Math.min(...sizes);
+    // UNANSWERED_EK_CHUNKS = 38 chunks, 2 per message, since Bob's answer.
+    expect(sizes.filter((n) => n > plain)).toHaveLength(19);
+    const mean = sizes.reduce((x, y) => x + y, 0) / sizes.length;
+    expect(mean - v1Bytes).toBeLessThan(150);
+    // Bob holds the key from those 19 messages: his next message carries his ciphertext's chunks.
+    const reply = sendV2(b, new Uint8Array(100));
+    expect(reply.message.length).toBeGreaterThan(plain);
+    expect(a.decrypt(reply.message, { frankingTag: reply.frankingTag }).plaintext).toHaveLength(100);
+  });
+
   it('a repeated PreKeyMessageV2 whose handshake fields or version list were rewritten is DECRYPT_FAILED, unchanged', () => {
     const hs = new HandshakeStandIn(provider);
     const alice = party(provider);

@@ -20,6 +20,8 @@ const MAX_EXCHANGE = 0xfffffffe;
 const QUIET_RATIO = 4;
 const CHUNKS_NORMAL = 2;
 const CHUNKS_BURST = 8;
+/** spec 16 §3: at most 2k chunks of the current payload between two received messages. */
+const UNANSWERED = { 1: 2 * K_EK, 6: 2 * K_CT };
 /** 1 + 5 + 1 + 1 + 8 x (1 + 2 + 2 + 64): the largest encoding of 8 chunks. */
 const MAX_PQ_CHUNKS_BYTES = 560;
 const MAX_STATE_BYTES = 1400;
@@ -128,7 +130,7 @@ const isX = (role, exchange) => (exchange % 2 === 1) === (role === 0);
 
 export function initialState(role) {
   return role === 0
-    ? { role, quiet: 0, phase: 1, exchange: 1, seed: null, ek: null, next: 0 }
+    ? { role, quiet: 0, phase: 1, exchange: 1, seed: null, ek: null, next: 0, unanswered: 0 }
     : { role, quiet: 0, phase: 4, exchange: 1, chunks: [] };
 }
 
@@ -142,12 +144,12 @@ const chunkList = (chunks) => chunks.map((c) => [c.index, c.bytes]);
 export function encodeState(s) {
   const head = [s.role, s.quiet, s.phase, s.exchange];
   const tail = {
-    1: () => [s.seed, s.ek, s.next],
+    1: () => [s.seed, s.ek, s.next, ...(s.unanswered > 0 ? [s.unanswered] : [])],
     2: () => [s.seed, s.ekHash, chunkList(s.chunks)],
     3: () => [s.secret],
     4: () => [chunkList(s.chunks)],
     5: () => [s.ek],
-    6: () => [s.ct, s.secret, s.next],
+    6: () => [s.ct, s.secret, s.next, ...(s.unanswered > 0 ? [s.unanswered] : [])],
   }[s.phase]();
   return encode([...head, ...tail]);
 }
@@ -201,14 +203,23 @@ export function decodeState(bytes) {
   uintOf(phase, 6);
   uintOf(exchange, MAX_EXCHANGE);
   if (phase < 1 || exchange < 1) bad('phase / exchange 0');
-  const fields = { 1: 3, 2: 3, 3: 1, 4: 1, 5: 1, 6: 3 }[phase];
+  const fields = { 1: 4, 2: 3, 3: 1, 4: 1, 5: 1, 6: 4 }[phase];
+  // Sending phases store `unanswered` only when above 0 (absent: 0; a written 0 is refused).
+  if (f.length === fields && (phase === 1 || phase === 6) && f[3] === 0) bad('unanswered 0 written');
+  if (f.length === fields - 1 && (phase === 1 || phase === 6)) f.push(0);
   if (f.length !== fields) bad('field count');
   if (phase <= 3 !== isX(role, exchange)) bad('phase of the other role');
   const c = { role, quiet, phase, exchange };
   switch (phase) {
     case 1:
       if ((f[0] === null) !== (f[1] === null)) bad('seed and ek together');
-      return { ...c, seed: f[0] && bytesOf(f[0], 64), ek: f[1] && bytesOf(f[1], EK_BYTES), next: uintOf(f[2], 254) };
+      return {
+        ...c,
+        seed: f[0] && bytesOf(f[0], 64),
+        ek: f[1] && bytesOf(f[1], EK_BYTES),
+        next: uintOf(f[2], 254),
+        unanswered: uintOf(f[3], UNANSWERED[1]),
+      };
     case 2:
       return { ...c, seed: bytesOf(f[0], 64), ekHash: bytesOf(f[1], 32), chunks: heldChunks(f[2], K_CT) };
     case 3:
@@ -219,7 +230,13 @@ export function decodeState(bytes) {
       if (!ekValid(bytesOf(f[0], EK_BYTES))) bad('stored ek fails the modulus check');
       return { ...c, ek: f[0] };
     default:
-      return { ...c, ct: bytesOf(f[0], CT_BYTES), secret: bytesOf(f[1], 32), next: uintOf(f[2], 254) };
+      return {
+        ...c,
+        ct: bytesOf(f[0], CT_BYTES),
+        secret: bytesOf(f[1], 32),
+        next: uintOf(f[2], 254),
+        unanswered: uintOf(f[3], UNANSWERED[6]),
+      };
   }
 }
 
@@ -254,17 +271,20 @@ export function send(s0, draw) {
       ct: ciphertext,
       secret: exchangeSecret(s.exchange, sha256(s.ek), ciphertext, sharedSecret),
       next: 0,
+      unanswered: 0,
     };
   }
   if (s.phase !== 1 && s.phase !== 6) return { chunks: null, state: s };
+  const allowed = Math.min(count, UNANSWERED[s.phase] - s.unanswered);
+  if (allowed <= 0) return { chunks: null, state: s };
   const payload = s.phase === 1 ? s.ek : s.ct;
-  const { indices, next } = indicesFrom(s.next, count);
+  const { indices, next } = indicesFrom(s.next, allowed);
   const chunks = {
     exchange: s.exchange,
     kind: s.phase === 1 ? 1 : 2,
     chunks: indices.map((index) => ({ index, bytes: chunkAt(payload, index) })),
   };
-  return { chunks: encodeChunks(chunks), state: { ...s, next } };
+  return { chunks: encodeChunks(chunks), state: { ...s, next, unanswered: s.unanswered + allowed } };
 }
 
 function merge(held, incoming, k) {
@@ -279,6 +299,8 @@ function merge(held, incoming, k) {
 /** pqOnReceive of decoded chunks (or null). */
 export function receive(s0, c) {
   const s = { ...s0, quiet: Math.min(s0.quiet + 1, QUIET_RATIO) };
+  // A message from the peer answers what this side sent.
+  if (s.phase === 1 || s.phase === 6) s.unanswered = 0;
   if (c === null || c.exchange < s.exchange) return s;
   if (c.exchange > s.exchange) chunkInvalid('future_exchange', 'future exchange');
   const x = isX(s.role, s.exchange);

@@ -71,6 +71,15 @@ export function pqChunksToCbor(c: PqChunks): CborValue {
   return v;
 }
 
+/**
+ * The CBOR value of `c` without the receiver's checks: for pqOnSend's output,
+ * which is within the format by construction (1..8 chunks of distinct
+ * indices 0..254, 64 bytes each; pq-ratchet.test.ts decodes every one).
+ */
+export function pqChunksToCborUnchecked(c: PqChunks): CborValue {
+  return rawCbor(c);
+}
+
 function rawCbor(c: PqChunks): CborValue {
   return [c.exchange, c.kind, c.chunks.map((ch) => [ch.index, ch.bytes])];
 }

@@ -26,7 +26,7 @@ import { fail } from '../errors.ts';
 import { type PqChunks, PqKind, readPqChunks } from './chunks.ts';
 import { type Chunk, PQ_MAX_CHUNK_INDEX, decodeChunks, encodeChunks } from './erasure.ts';
 import { mlkemEncapsulationKeyValid, pqExchangeSecret } from './kem.ts';
-import { CT_CHUNKS, EK_CHUNKS, type PqState, isKeySender, startExchange } from './state.ts';
+import { CT_CHUNKS, EK_CHUNKS, type PqState, UNANSWERED_CT_CHUNKS, UNANSWERED_EK_CHUNKS, isKeySender, startExchange } from './state.ts';
 
 /**
  * Chunks a sender adds to an ordinary message: 2 x 70 bytes keeps the
@@ -88,17 +88,21 @@ export function pqOnSend(p: CryptoProvider, s: PqState, options: { quiet?: boole
   const b = p.backend;
   switch (s.phase) {
     case 'sendingKey': {
+      const allowed = Math.min(count, UNANSWERED_EK_CHUNKS - s.unanswered);
+      // 2k chunks out since the peer last spoke: more cannot help until it answers (state.ts).
+      if (allowed <= 0) return { chunks: null, state: { ...s, receivedSinceSend: 0 } };
       let keys = s.keys;
       if (keys === null) {
         const seed = p.random(MLKEM768_SEED_BYTES);
         const pair = b.mlkemKeygen(seed);
-        // dk is rebuilt from the seed at decapsulation; holding it twice would only double what a compromise reveals.
+        // dk stays in memory beside its seed (same secret) so decapsulation skips a second key
+        // generation; the stored record holds the seed only (state.ts).
+        keys = { seed: seed.slice(), ek: pair.publicKey.slice(), dk: pair.secretKey.slice() };
         wipe(pair.secretKey);
-        keys = { seed: seed.slice(), ek: pair.publicKey.slice() };
       }
-      const { indices, next } = nextIndices(s.next, count);
+      const { indices, next } = nextIndices(s.next, allowed);
       const chunks = chunksOf(s.exchange, PqKind.encapsulationKey, keys.ek, indices);
-      return { chunks, state: { ...s, receivedSinceSend: 0, keys, next } };
+      return { chunks, state: { ...s, receivedSinceSend: 0, keys, next, unanswered: s.unanswered + allowed } };
     }
     case 'keyReceived': {
       const m = p.random(32);
@@ -111,15 +115,18 @@ export function pqOnSend(p: CryptoProvider, s: PqState, options: { quiet?: boole
       }
       const ct = enc.ciphertext.slice();
       const secret = pqExchangeSecret(b, s.exchange, b.sha256(s.ek), ct, enc.sharedSecret);
+      // keyReceived is entered on a receipt and left at the next send: nothing sent unanswered yet.
       const { indices, next } = nextIndices(0, count);
       const chunks = chunksOf(s.exchange, PqKind.ciphertext, ct, indices);
       const { ek: _ek, ...rest } = s;
-      return { chunks, state: { ...rest, receivedSinceSend: 0, phase: 'sendingCt', ct, secret, next } };
+      return { chunks, state: { ...rest, receivedSinceSend: 0, phase: 'sendingCt', ct, secret, next, unanswered: count } };
     }
     case 'sendingCt': {
-      const { indices, next } = nextIndices(s.next, count);
+      const allowed = Math.min(count, UNANSWERED_CT_CHUNKS - s.unanswered);
+      if (allowed <= 0) return { chunks: null, state: { ...s, receivedSinceSend: 0 } };
+      const { indices, next } = nextIndices(s.next, allowed);
       const chunks = chunksOf(s.exchange, PqKind.ciphertext, s.ct, indices);
-      return { chunks, state: { ...s, receivedSinceSend: 0, next } };
+      return { chunks, state: { ...s, receivedSinceSend: 0, next, unanswered: s.unanswered + allowed } };
     }
     default:
       return { chunks: null, state: { ...s, receivedSinceSend: 0 } };
@@ -153,10 +160,24 @@ function merge(held: readonly Chunk[], incoming: readonly Chunk[], k: number): C
  * (late messages are normal).
  */
 export function pqOnReceive(p: CryptoProvider, s: PqState, received: PqChunks | null): PqState {
-  const counted: PqState = { ...s, receivedSinceSend: Math.min(s.receivedSinceSend + 1, QUIET_RATIO) };
-  if (received === null) return counted;
   // An object handed in (rather than read from a body) is checked as if it came off the wire.
-  const c = readPqChunks([received.exchange, received.kind, received.chunks.map((ch) => [ch.index, ch.bytes])]);
+  const c = received === null ? null : readPqChunks([received.exchange, received.kind, received.chunks.map((ch) => [ch.index, ch.bytes])]);
+  return pqOnReceiveChecked(p, s, c);
+}
+
+/**
+ * pqOnReceive for chunks that readPqChunks produced (the port reads the
+ * body's field once with it): the same transition without checking the
+ * shape twice.
+ */
+export function pqOnReceiveChecked(p: CryptoProvider, s: PqState, c: PqChunks | null): PqState {
+  // Every message from the peer counts for the quiet-side rule and answers what this side sent.
+  const counted: PqState = {
+    ...s,
+    receivedSinceSend: Math.min(s.receivedSinceSend + 1, QUIET_RATIO),
+    ...(s.phase === 'sendingKey' || s.phase === 'sendingCt' ? { unanswered: 0 } : {}),
+  };
+  if (c === null) return counted;
   if (c.exchange < s.exchange) return counted;
   if (c.exchange > s.exchange) refuse('future_exchange', 'chunks of an exchange that has not started', s);
   const weAreX = isKeySender(s.role, s.exchange);
@@ -169,17 +190,26 @@ export function pqOnReceive(p: CryptoProvider, s: PqState, received: PqChunks | 
       let awaiting: PqState & { phase: 'awaitingCt' };
       if (counted.phase === 'sendingKey') {
         if (counted.keys === null) refuse('premature', 'ciphertext chunks before any key was sent', s);
-        const { keys, next: _next, ...rest } = counted;
-        awaiting = { ...rest, phase: 'awaitingCt', seed: keys.seed, ekHash: b.sha256(keys.ek), chunks: [] };
+        const { keys, next: _next, unanswered: _unanswered, ...rest } = counted;
+        awaiting = {
+          ...rest,
+          phase: 'awaitingCt',
+          seed: keys.seed,
+          ...(keys.dk ? { dk: keys.dk } : {}),
+          ekHash: b.sha256(keys.ek),
+          chunks: [],
+        };
       } else {
         awaiting = counted;
       }
       const chunks = merge(awaiting.chunks, c.chunks, CT_CHUNKS);
       if (chunks.length < CT_CHUNKS) return { ...awaiting, chunks };
       const ct = decodeChunks(chunks, MLKEM768_CIPHERTEXT_BYTES);
-      const dk = b.mlkemKeygen(awaiting.seed).secretKey;
+      // The held dk belongs to the (immutable) old state too, which a failure later in this
+      // decrypt hands back: it is not wiped here. One rebuilt from the seed is ours to wipe.
+      const dk = awaiting.dk ?? b.mlkemKeygen(awaiting.seed).secretKey;
       const ss = b.mlkemDecapsulate(ct, dk);
-      wipe(dk);
+      if (dk !== awaiting.dk) wipe(dk);
       const secret = pqExchangeSecret(b, s.exchange, awaiting.ekHash, ct, ss);
       return { role: s.role, receivedSinceSend: counted.receivedSinceSend, exchange: s.exchange, phase: 'holdingSecret', secret };
     }

@@ -32,6 +32,19 @@ import { type Chunk, PQ_CHUNK_BYTES, PQ_MAX_CHUNK_INDEX, dataChunkCount } from '
 export const EK_CHUNKS = dataChunkCount(MLKEM768_PUBLIC_KEY_BYTES);
 export const CT_CHUNKS = dataChunkCount(MLKEM768_CIPHERTEXT_BYTES);
 
+/**
+ * Payloads' worth of chunks a side sends between two messages it receives:
+ * 2, so at most 2k chunks (38 of an ek, 34 of a ct) go out while the peer is
+ * silent, and any k of them rebuild the payload (half of them may be lost).
+ * More would not help: the exchange cannot complete until the peer answers,
+ * and each message from the peer allows another 2k. It is what keeps a
+ * one-sided conversation from carrying chunks on every message (formats-v2
+ * §5.8's 150-byte budget; spec/16-pq-ratchet.md §3).
+ */
+export const UNANSWERED_PAYLOADS = 2;
+export const UNANSWERED_EK_CHUNKS = UNANSWERED_PAYLOADS * EK_CHUNKS;
+export const UNANSWERED_CT_CHUNKS = UNANSWERED_PAYLOADS * CT_CHUNKS;
+
 /** Bytes of a transcript hash (SHA-256(ek)). */
 export const PQ_HASH_BYTES = 32;
 
@@ -57,15 +70,25 @@ interface Common {
 /** X before the first ct chunk: sends ek chunks (seed and ek drawn at the first send). */
 export interface SendingKey extends Common {
   readonly phase: 'sendingKey';
-  readonly keys: { readonly seed: Uint8Array; readonly ek: Uint8Array } | null;
+  readonly keys: { readonly seed: Uint8Array; readonly ek: Uint8Array; readonly dk?: Uint8Array } | null;
   /** Index of the next ek chunk to send, 0..254. */
   readonly next: number;
+  /** Ek chunks sent since this side last received a message, at most UNANSWERED_EK_CHUNKS. */
+  readonly unanswered: number;
 }
 
 /** X after the first ct chunk: collects ct chunks (fewer than CT_CHUNKS held). */
 export interface AwaitingCt extends Common {
   readonly phase: 'awaitingCt';
   readonly seed: Uint8Array;
+  /**
+   * The decapsulation key of `seed`, kept in memory from key generation so
+   * decapsulation need not run ML-KEM key generation again (a third of the
+   * exchange's ML-KEM time). Never stored: the record keeps the seed only,
+   * and a loaded state rebuilds dk from it. Holding it reveals nothing the
+   * seed beside it does not. (Also in SendingKey's `keys`.)
+   */
+  readonly dk?: Uint8Array;
   readonly ekHash: Uint8Array;
   readonly chunks: readonly Chunk[];
 }
@@ -94,6 +117,8 @@ export interface SendingCt extends Common {
   readonly ct: Uint8Array;
   readonly secret: Uint8Array;
   readonly next: number;
+  /** Ct chunks sent since this side last received a message, at most UNANSWERED_CT_CHUNKS. */
+  readonly unanswered: number;
 }
 
 export type PqState = SendingKey | AwaitingCt | HoldingSecret | CollectingKey | KeyReceived | SendingCt;
@@ -120,7 +145,7 @@ export function pqRootEpoch(s: PqState): number {
 
 /** The state at session start: the initiator is X of exchange 1, the responder Y of it. */
 export function initialPqState(role: PqRole): PqState {
-  if (role === 'initiator') return { role, receivedSinceSend: 0, exchange: 1, phase: 'sendingKey', keys: null, next: 0 };
+  if (role === 'initiator') return { role, receivedSinceSend: 0, exchange: 1, phase: 'sendingKey', keys: null, next: 0, unanswered: 0 };
   return { role, receivedSinceSend: 0, exchange: 1, phase: 'collectingKey', chunks: [] };
 }
 
@@ -128,18 +153,25 @@ export function initialPqState(role: PqRole): PqState {
 export function startExchange(role: PqRole, exchange: number): PqState {
   if (exchange > MAX_PQ_EXCHANGE) fail('INVALID_STATE', 'PQ exchange numbers exhausted');
   return isKeySender(role, exchange)
-    ? { role, receivedSinceSend: 0, exchange, phase: 'sendingKey', keys: null, next: 0 }
+    ? { role, receivedSinceSend: 0, exchange, phase: 'sendingKey', keys: null, next: 0, unanswered: 0 }
     : { role, receivedSinceSend: 0, exchange, phase: 'collectingKey', chunks: [] };
 }
 
 const chunksToCbor = (chunks: readonly Chunk[]): CborValue => chunks.map((c) => [c.index, c.bytes]);
+
+/**
+ * `unanswered` is written only when above 0, so a state stored before the
+ * field existed (always 0 then) re-encodes to its own bytes; a written 0 is
+ * refused, keeping one encoding per state.
+ */
+const unansweredField = (n: number): CborValue[] => (n > 0 ? [n] : []);
 
 /** The stored form, nested in a session record (ratchet v2). */
 export function pqStateToCbor(s: PqState): CborValue {
   const head: CborValue[] = [s.role === 'initiator' ? 0 : 1, s.receivedSinceSend, PHASE_CODE[s.phase], s.exchange];
   switch (s.phase) {
     case 'sendingKey':
-      return [...head, s.keys ? s.keys.seed : null, s.keys ? s.keys.ek : null, s.next];
+      return [...head, s.keys ? s.keys.seed : null, s.keys ? s.keys.ek : null, s.next, ...unansweredField(s.unanswered)];
     case 'awaitingCt':
       return [...head, s.seed, s.ekHash, chunksToCbor(s.chunks)];
     case 'holdingSecret':
@@ -149,7 +181,7 @@ export function pqStateToCbor(s: PqState): CborValue {
     case 'keyReceived':
       return [...head, s.ek];
     case 'sendingCt':
-      return [...head, s.ct, s.secret, s.next];
+      return [...head, s.ct, s.secret, s.next, ...unansweredField(s.unanswered)];
   }
 }
 
@@ -164,7 +196,9 @@ function readChunks(v: unknown, field: string, max: number): Chunk[] {
   });
 }
 
-const PHASE_FIELDS: Record<number, number> = { 1: 3, 2: 3, 3: 1, 4: 1, 5: 1, 6: 3 };
+const PHASE_FIELDS: Record<number, number> = { 1: 4, 2: 3, 3: 1, 4: 1, 5: 1, 6: 4 };
+/** Phases whose last field, `unanswered`, is absent when 0 (and in records written before it existed). */
+const UNANSWERED_AT: Record<number, number> = { 1: 3, 6: 3 };
 const X_PHASES = new Set([1, 2, 3]);
 
 /**
@@ -180,7 +214,15 @@ export function readPqState(v: unknown): PqState {
   const code = readUint(v[2], 'pq.phase', 6);
   const exchange = readUint(v[3], 'pq.exchange', MAX_PQ_EXCHANGE);
   if (code === 0 || exchange === 0) fail('MALFORMED', 'PqState: phase and exchange start at 1');
-  const f = readArray(v, 'PqState', 4 + (PHASE_FIELDS[code] as number)).slice(4);
+  const fields = PHASE_FIELDS[code] as number;
+  const older = UNANSWERED_AT[code] !== undefined && v.length === 4 + fields - 1;
+  const f = readArray(v, 'PqState', 4 + fields - (older ? 1 : 0)).slice(4);
+  const unanswered = (max: number) => {
+    if (older) return 0;
+    const n = readUint(f[UNANSWERED_AT[code] as number], 'pq.unanswered', max);
+    if (n === 0) fail('MALFORMED', 'PqState: unanswered 0 is stored by omission');
+    return n;
+  };
   if (X_PHASES.has(code) !== isKeySender(role, exchange)) fail('MALFORMED', 'PqState: phase does not match the role for this exchange');
   const common = { role, receivedSinceSend, exchange };
   const next = (x: unknown) => readUint(x, 'pq.next', PQ_MAX_CHUNK_INDEX);
@@ -191,7 +233,7 @@ export function readPqState(v: unknown): PqState {
         f[0] === null
           ? null
           : { seed: readBytes(f[0], 'pq.seed', MLKEM768_SEED_BYTES), ek: readBytes(f[1], 'pq.ek', MLKEM768_PUBLIC_KEY_BYTES) };
-      return { ...common, phase: 'sendingKey', keys, next: next(f[2]) };
+      return { ...common, phase: 'sendingKey', keys, next: next(f[2]), unanswered: unanswered(UNANSWERED_EK_CHUNKS) };
     }
     case 2:
       return {
@@ -218,6 +260,7 @@ export function readPqState(v: unknown): PqState {
         ct: readBytes(f[0], 'pq.ct', MLKEM768_CIPHERTEXT_BYTES),
         secret: readBytes(f[1], 'pq.secret', PQ_SECRET_BYTES),
         next: next(f[2]),
+        unanswered: unanswered(UNANSWERED_CT_CHUNKS),
       };
   }
 }

@@ -643,8 +643,8 @@ export class SessionRecord {
     return encodeCbor([
       RECORD_TAG,
       SESSION_RECORD_VERSION,
-      current ? storedSessionToCbor(current) : null,
-      previous.map(storedSessionToCbor),
+      current ? storedSessionToCbor(current, PQ) : null,
+      previous.map((s) => storedSessionToCbor(s, PQ)),
     ]);
   }
 

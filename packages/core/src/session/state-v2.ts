@@ -49,7 +49,7 @@ export interface SessionStateV2 {
   readonly versions: { readonly local: readonly number[]; readonly remote: readonly number[] };
 }
 
-export function sessionV2ToCbor(s: SessionStateV2): CborValue[] {
+export function sessionV2ToCbor(s: SessionStateV2, pq: PqPort): CborValue[] {
   const r = s.ratchet;
   return [
     2,
@@ -73,7 +73,7 @@ export function sessionV2ToCbor(s: SessionStateV2): CborValue[] {
         const packed = concatBytes(...[...g.keys.values()].flatMap((mk) => [mk.key, mk.nonce]));
         return [g.headerKey, g.ratchetKey, counters, packed];
       }),
-      r.pq,
+      pq.toStored(r.pq),
     ],
     pendingToCbor(s.pendingPreKey),
     s.preKeyDigest,

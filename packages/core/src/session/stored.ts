@@ -13,8 +13,8 @@ import { type SessionStateV2, sessionV2FromCbor, sessionV2ToCbor } from './state
 
 export type SessionState = SessionStateV1 | SessionStateV2;
 
-export function storedSessionToCbor(s: SessionState): CborValue {
-  return s.version === 1 ? [1, ...sessionToCbor(s)] : sessionV2ToCbor(s);
+export function storedSessionToCbor(s: SessionState, pq: PqPort): CborValue {
+  return s.version === 1 ? [1, ...sessionToCbor(s)] : sessionV2ToCbor(s, pq);
 }
 
 export function storedSessionFromCbor(v: unknown, recordVersion: number, pq: PqPort): SessionState {

@@ -337,6 +337,10 @@ function stateInvalid(st: Record<string, PqState>): Json[] {
     ['seed without ek', enc([0, 0, 1, 1, zero64, null, 0])],
     ['stored ek failing the modulus check', enc([1, 0, 5, 1, ekBad])],
     ['next index 255', enc([1, 0, 6, 1, new Uint8Array(1088), new Uint8Array(32), 255])],
+    ['unanswered 39 ek chunks (above 2k = 38)', enc([0, 0, 1, 1, null, null, 0, 39])],
+    ['unanswered 35 ct chunks (above 2k = 34)', enc([1, 0, 6, 1, new Uint8Array(1088), new Uint8Array(32), 0, 35])],
+    ['sendingKey with a field after unanswered', enc([0, 0, 1, 1, null, null, 0, 1, 0])],
+    ['unanswered 0 written (stored by omission)', enc([0, 0, 1, 1, null, null, 0, 0])],
     ['trailing field', Uint8Array.from([...enc([1, 0, 4, 1, [], 0])])],
     ['trailing byte', Uint8Array.from([...encodePqState(st.collectingKey as PqState), 0])],
   ];
@@ -372,7 +376,7 @@ export function buildPqRatchet(): string {
     numberOfTests: tcId - 1,
     notes: {
       state:
-        'Stored PQ state = [role (0 initiator, 1 responder), receivedSinceSend, phase, exchange, ...]; phase 1 sendingKey [seed / null, ek / null, next], 2 awaitingCt [seed, SHA-256(ek), chunks], 3 holdingSecret [secret], 4 collectingKey [chunks], 5 keyReceived [ek], 6 sendingCt [ct, secret, next]; chunks = [[index, data]].',
+        'Stored PQ state = [role (0 initiator, 1 responder), receivedSinceSend, phase, exchange, ...]; phase 1 sendingKey [seed / null, ek / null, next, unanswered], 2 awaitingCt [seed, SHA-256(ek), chunks], 3 holdingSecret [secret], 4 collectingKey [chunks], 5 keyReceived [ek], 6 sendingCt [ct, secret, next, unanswered]; chunks = [[index, data]]. unanswered (chunks sent since the last received message, at most 2k) is written only when above 0 (absent: 0, as in states stored before it existed); a written 0 is refused.',
       conversation:
         "Each step names the party and the op: 'send' (pqOnSend; random = the draws in order, chunks = the PqChunks produced or null), 'receive' (pqOnReceive of chunks or null), 'stepReceive' / 'stepSend' (the receiving / sending half of a DH step: epoch and the secret mixed, empty when none). stateSha256 is SHA-256 of the stored state after the step; state is given in full when the phase or exchange changed. Both parties start from the initial state of their role.",
       sources:

@@ -46,4 +46,5 @@ export const toyPqPort: PqPort = {
     return { state: [s[0], s[1] + 1, 0, null] as CborValue, secret: s[3] as Uint8Array };
   },
   checkStored: (v) => v as CborValue,
+  toStored: (s) => s as CborValue,
 };

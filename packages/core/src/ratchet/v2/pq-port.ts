@@ -8,14 +8,19 @@
  *
  * Every method is pure: it returns a new state and never mutates its input,
  * which keeps ratchet v2's decryption a transaction.
+ *
+ * The live state is the port's own decoded value, opaque here: it is read
+ * and checked once when a record loads (`checkStored`) and written when the
+ * record is saved (`toStored`), not decoded and re-validated on every
+ * message. Whatever enters it from the wire is checked by `onReceive`.
  */
 import type { CborValue } from '../../codec/cbor.ts';
 import type { CryptoBackend } from '../../crypto/backend.ts';
 import type { CryptoProvider } from '../../crypto/provider.ts';
 import { pqRatchetPort } from '../../pq/port.ts';
 
-/** A PQ ratchet state, opaque to the ratchet. */
-export type PqState = CborValue;
+/** A PQ ratchet state, opaque to the ratchet: only the port that made it reads it. */
+export type PqState = unknown;
 
 export interface PqPort {
   /** Names the implementation in errors and records' sanity checks. */
@@ -45,8 +50,10 @@ export interface PqPort {
    * encapsulated), deleted from the state; null otherwise.
    */
   takeReceiveSecret(state: PqState, epoch: number): { state: PqState; secret: Uint8Array } | null;
-  /** Checks a stored state (BAD_RECORD-worthy shapes throw MALFORMED). */
+  /** Reads and checks a stored state into a live one (BAD_RECORD-worthy shapes throw MALFORMED). */
   checkStored(v: unknown): PqState;
+  /** The stored form of a live state (nested in the session record). */
+  toStored(state: PqState): CborValue;
 }
 
 /**

@@ -214,15 +214,24 @@ export function trialOpenHeader(b: CryptoBackend, r: RatchetV2, encryptedHeader:
     return opened ? { header: decodeHeaderV2(opened), headerBytes: opened, role } : null;
   };
   // Order is cost only (the keys are distinct, so at most one opens): the newest chain and NHKr
-  // first, since in-order traffic opens with one of them (same direction, ping-pong: one or two
-  // opens), then the older chains newest first, then the groups of dropped chains.
+  // first, since in-order traffic opens with one of them, then the older chains newest first,
+  // then the groups of dropped chains. Of the first two, the likelier goes first, so in-order
+  // traffic costs one open: once we have sent on our current chain the peer's next chain (NHKr)
+  // answers it (ping-pong); before that, the peer is still on its newest chain (same direction).
   const newest = s.receivingChains.length - 1;
+  const answerExpected = s.sendingChain !== null && s.sendingChain.counter > 0;
+  if (answerExpected) {
+    const next = attempt(s.nextReceivingHeaderKey, { kind: 'next' });
+    if (next) return next;
+  }
   if (newest >= 0) {
     const found = attempt((s.receivingChains[newest] as ReceivingChainV2).headerKey, { kind: 'chain', index: newest });
     if (found) return found;
   }
-  const next = attempt(s.nextReceivingHeaderKey, { kind: 'next' });
-  if (next) return next;
+  if (!answerExpected) {
+    const next = attempt(s.nextReceivingHeaderKey, { kind: 'next' });
+    if (next) return next;
+  }
   for (let i = newest - 1; i >= 0; i--) {
     const found = attempt((s.receivingChains[i] as ReceivingChainV2).headerKey, { kind: 'chain', index: i });
     if (found) return found;
