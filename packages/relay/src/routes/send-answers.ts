@@ -5,10 +5,9 @@
  * counted in the metrics. One place, so the two routes cannot drift apart.
  */
 import type { RelayContext } from '../context.ts';
-import { relayError } from '../errors.ts';
-import { toBase64Url } from '../http/encoding.ts';
 import { type RateBudget, type Taken, takeAll } from '../limits/rate-budgets.ts';
 import type { StoreMessagesResult, StoreRates } from '../storage/types.ts';
+import { rateLimited, throwIfRefused } from './store-result.ts';
 
 /**
  * Takes the send's envelope bytes from each recipient account's budget
@@ -33,13 +32,6 @@ export async function takeRecipientRates(
 /** One take per recipient account, keyed by sender and recipient account. */
 function recipientTakes(sender: string, bytesPerAccount: ReadonlyMap<string, number>): Map<string, number> {
   return new Map([...bytesPerAccount].map(([account, bytes]) => [`${sender}>${account}`, bytes]));
-}
-
-function rateLimited(relay: RelayContext, retryAfterMs: number) {
-  relay.metrics.rateLimited.inc({ limit: 'recipient_bytes' });
-  relay.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
-  const retryAfterSeconds = Math.ceil(retryAfterMs / 1000);
-  return relayError('RATE_LIMITED', 'a recipient is receiving too much; retry later', { retryAfterSeconds });
 }
 
 /**
@@ -91,50 +83,16 @@ export function answerSend(
   result: StoreMessagesResult,
   sent: { readonly envelopes: number; readonly bytes: number; readonly onStored?: () => void },
 ): { accepted: number } {
-  switch (result.status) {
-    case 'request-refused':
-      // A replay record written with the send (§3.3): the answers a record written on its own gets.
-      if (result.verdict === 'replayed') relay.metrics.authFailures.inc({ code: 'AUTH_REPLAYED' });
-      throw relay.replay.refusal(result.verdict);
-    case 'stored': {
-      const { metrics, hub } = relay;
-      metrics.envelopesAccepted.inc(result.stored);
-      metrics.envelopesDuplicate.inc(result.duplicates);
-      if (result.stored > 0) {
-        sent.onStored?.();
-        metrics.envelopeBytesAccepted.inc(sent.bytes);
-      }
-      // Unless the storage woke them at its commit already (SQLite, before the fsync). A retry
-      // wakes its recipients again (its first wake-up may have been lost with the answer).
-      if (result.recipients.length && !relay.storage.wakesOnCommit) hub.notify(result.recipients);
-      return { accepted: sent.envelopes };
-    }
-    case 'rate-limited':
-      throw rateLimited(relay, result.retryAfterMs);
-    case 'mismatched-devices':
-      relay.metrics.sendsRejected.inc({ code: 'MISMATCHED_DEVICES' });
-      throw relayError('MISMATCHED_DEVICES', "the send does not cover exactly the recipients' devices", {
-        mismatches: result.mismatches.map((m) => ({
-          account: toBase64Url(m.accountKey),
-          missingDevices: m.missingDevices,
-          extraDevices: m.extraDevices,
-        })),
-      });
-    case 'stale-devices':
-      relay.metrics.sendsRejected.inc({ code: 'STALE_DEVICES' });
-      throw relayError('STALE_DEVICES', 'some devices have a new certificate; fetch their bundles again', {
-        stale: result.stale.map((s) => ({ account: toBase64Url(s.accountKey), staleDevices: s.staleDevices })),
-      });
-    case 'mailbox-full':
-      relay.metrics.sendsRejected.inc({ code: 'MAILBOX_FULL' });
-      relay.metrics.rateLimited.inc({ limit: result.scope === 'mailbox' ? 'mailbox' : 'mailbox_sender_share' });
-      throw relayError(
-        'MAILBOX_FULL',
-        result.scope === 'mailbox' ? 'a recipient mailbox is full' : "this sender's share of a recipient mailbox is full",
-        {
-          scope: result.scope,
-          devices: result.devices.map((d) => ({ account: toBase64Url(d.accountKey), deviceId: d.deviceId })),
-        },
-      );
+  throwIfRefused(relay, result);
+  const { metrics, hub } = relay;
+  metrics.envelopesAccepted.inc(result.stored);
+  metrics.envelopesDuplicate.inc(result.duplicates);
+  if (result.stored > 0) {
+    sent.onStored?.();
+    metrics.envelopeBytesAccepted.inc(sent.bytes);
   }
+  // Unless the storage woke them at its commit already (SQLite, before the fsync). A retry
+  // wakes its recipients again (its first wake-up may have been lost with the answer).
+  if (result.recipients.length && !relay.storage.wakesOnCommit) hub.notify(result.recipients);
+  return { accepted: sent.envelopes };
 }

@@ -1,12 +1,22 @@
 /**
- * Turns a refused `storeMessages` result into the relay's coded error, for
- * the /v2 send routes (sealed and strangers path). Same codes and details as
- * the v1 send (spec/09-relay.md §4.3), so clients handle them once.
+ * The one mapping of a refused `storeMessages`/`storeFanout` result to the
+ * relay's coded error, with its metrics: used by the v1 send and fan-out
+ * (send-answers.ts) and the /v2 sealed and strangers routes, so a client
+ * handles each refusal once whichever route it used (spec/09-relay.md §4.3,
+ * §8.3 for the rate-limited counts).
  */
 import type { RelayContext } from '../context.ts';
-import { toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
+import { toBase64Url } from '../http/encoding.ts';
 import type { StoreMessagesResult } from '../storage/types.ts';
+
+/** 429 RATE_LIMITED for a spent per-recipient byte rate (taken before the store or inside it), counted. */
+export function rateLimited(relay: RelayContext, retryAfterMs: number) {
+  relay.metrics.rateLimited.inc({ limit: 'recipient_bytes' });
+  relay.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
+  const retryAfterSeconds = Math.ceil(retryAfterMs / 1000);
+  return relayError('RATE_LIMITED', 'a recipient is receiving too much; retry later', { retryAfterSeconds });
+}
 
 export function throwIfRefused(
   relay: RelayContext,
@@ -15,6 +25,12 @@ export function throwIfRefused(
   switch (result.status) {
     case 'stored':
       return;
+    case 'request-refused':
+      // A replay record written with the send (§3.3): the answers a record written on its own gets.
+      if (result.verdict === 'replayed') relay.metrics.authFailures.inc({ code: 'AUTH_REPLAYED' });
+      throw relay.replay.refusal(result.verdict);
+    case 'rate-limited':
+      throw rateLimited(relay, result.retryAfterMs);
     case 'mismatched-devices':
       relay.metrics.sendsRejected.inc({ code: 'MISMATCHED_DEVICES' });
       throw relayError('MISMATCHED_DEVICES', "the send does not cover exactly the recipients' devices", {
@@ -31,6 +47,8 @@ export function throwIfRefused(
       });
     case 'mailbox-full':
       relay.metrics.sendsRejected.inc({ code: 'MAILBOX_FULL' });
+      // A refusal by quota whichever route hit it (spec §8.3 lists `mailbox` and `mailbox_sender_share`).
+      relay.metrics.rateLimited.inc({ limit: result.scope === 'mailbox' ? 'mailbox' : 'mailbox_sender_share' });
       throw relayError(
         'MAILBOX_FULL',
         result.scope === 'mailbox' ? 'a recipient mailbox is full' : "this sender's share of a recipient mailbox is full",
