@@ -3,13 +3,10 @@
 // through the relay, Bob receives by websocket push, decrypts and replies,
 // Alice decrypts the reply, both acknowledge. The relay's SQLite files
 // never hold a plaintext byte. spec/09-relay.md.
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Account, type DeviceIdentity, PreKeyStore, SessionRecord, fromUtf8, utf8 } from '@parley/core';
-import { buildApp } from '@parley/relay';
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   type MailboxReceiver,
@@ -20,6 +17,7 @@ import {
   mismatchesOf,
   preKeysOf,
 } from '../src/relay-client/index.ts';
+import { loopbackRelay } from './support/loopback-relay.ts';
 
 interface Person {
   account: Account;
@@ -30,9 +28,8 @@ interface Person {
   receiver?: MailboxReceiver;
 }
 
-let app: FastifyInstance;
-let dataDir: string;
-let baseUrl: string;
+// Default storage: SQLite in a file under the data folder, as `npm start` runs it.
+const server = loopbackRelay('e2e', 'all');
 
 function person(account: Account, deviceId: number): Person {
   const device = account.createDevice(deviceId);
@@ -40,7 +37,7 @@ function person(account: Account, deviceId: number): Person {
     account,
     device,
     prekeys: PreKeyStore.generate(device, { oneTimePreKeys: 4, kemPreKeys: 2 }),
-    relay: new RelayClient({ baseUrl, signer: deviceSigner(device), WebSocket: WebSocket as never }),
+    relay: new RelayClient({ baseUrl: server.url, signer: deviceSigner(device), WebSocket: WebSocket as never }),
     inbox: [],
   };
 }
@@ -55,7 +52,7 @@ function relayDiskBytes(): Buffer {
       else files.push(readFileSync(path));
     }
   };
-  walk(dataDir);
+  walk(server.dataDir);
   return Buffer.concat(files);
 }
 
@@ -66,20 +63,6 @@ async function eventually(predicate: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
-
-beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
-  // Default storage: SQLite in a file under the data folder, as `npm start` runs it.
-  app = await buildApp({ config: { dataDir, logLevel: 'silent' }, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-});
-
-afterAll(async () => {
-  await app.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
 describe('two people talk through the relay', () => {
   it('bundle, session, send, push, decrypt, reply, acknowledge; no plaintext at rest', async () => {

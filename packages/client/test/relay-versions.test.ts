@@ -3,36 +3,18 @@
 // working against a v2 relay and a v2 device; a v2 client reads v2 bundles,
 // and falls back to /v1 when the relay has no v2 route (a 404 there, then an
 // answer on /v1), remembering it.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Account, PreKeyStore, SessionRecord, isBundleV2 } from '@parley/core';
-import { buildApp } from '@parley/relay';
-import type { FastifyInstance } from 'fastify';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RelayClient, deviceSigner, preKeysOf } from '../src/relay-client/index.ts';
+import { loopbackRelay } from './support/loopback-relay.ts';
 
-let dataDir: string;
-let app: FastifyInstance;
-let baseUrl: string;
-
-beforeEach(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'parley-versions-'));
-  app = await buildApp({ config: { dataDir, logLevel: 'silent' }, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-});
-afterEach(async () => {
-  await app.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const server = loopbackRelay('versions');
 
 async function registered(options: { v2Form: boolean; fetch?: typeof fetch }) {
   const account = Account.generate();
   const device = account.createDevice(1);
   const prekeys = PreKeyStore.generate(device, { oneTimePreKeys: 2, kemPreKeys: 1 });
-  const client = new RelayClient({ baseUrl, signer: deviceSigner(device), ...(options.fetch ? { fetch: options.fetch } : {}) });
+  const client = new RelayClient({ baseUrl: server.url, signer: deviceSigner(device), ...(options.fetch ? { fetch: options.fetch } : {}) });
   const { signedPreKeyV2, ...v1Keys } = preKeysOf(prekeys);
   await client.registerDevice(device.certificate, options.v2Form ? { ...v1Keys, signedPreKeyV2 } : v1Keys);
   return { account, device, prekeys, client };

@@ -9,7 +9,6 @@
  */
 import { GroupSession, ParleyError, defaultProvider, fromHex, groupLimits, toHex } from '@parley/core';
 import { describe, expect, it } from 'vitest';
-import type { ParleyClient } from '../../src/client.ts';
 import { accountId, parseAccountId, toBase64Url } from '../../src/state/ids.ts';
 import { parseConversationId } from '../../src/state/conversation-id.ts';
 import { stateHash } from '../../src/state/group-state.ts';
@@ -19,9 +18,7 @@ import { MemoryStore } from '../../src/store/memory.ts';
 import { FakeRelay } from '../support/fake-relay.ts';
 import { closedAfterEach, newClient, next, record, until } from '../support/harness.ts';
 import { GroupAttacker, headOf } from './groups-peer.ts';
-
-const texts = (c: ParleyClient, conversation: string) =>
-  c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
+import { addressOf, historyTexts as texts } from './scene.ts';
 
 /** The state hash of a crafted state (spec/08-groups.md §13.1), to chain crafted changes. */
 function hashOf(
@@ -146,7 +143,6 @@ describe('group membership authority (issue 11 finding 2)', () => {
       parent = hashOf(group, { ...state, author: mallory.accountId });
     }
     // Everything Mallory sent has been handled (the relay drops an envelope once it is acknowledged).
-    const addressOf = (c: ParleyClient) => ({ accountKey: parseAccountId(c.accountId), deviceId: 1 });
     await until(() => relay.queued(addressOf(alice)).length === 0 && relay.queued(addressOf(bob)).length === 0);
     await alice.sendText(group, 'after the fork');
     await until(() => texts(bob, group).includes('after the fork'), 10_000, 'bob reads on');
@@ -182,12 +178,12 @@ describe('group membership authority (issue 11 finding 2)', () => {
 
     // Bob is offline, so Alice's next group message waits at the relay, where Mallory (or a relay helping her) can take it.
     await bob.close();
-    const bobAddress = { accountKey: parseAccountId(bob.accountId), deviceId: 1 };
+    const bobAddress = addressOf(bob);
     await alice.sendText(group, 'not for Mallory');
     const groupMessages = relay.queued(bobAddress).filter((e) => typeOf(e.envelope) === 3);
     expect(groupMessages.length).toBeGreaterThan(0);
     // Nothing Alice sent after the removal went to Mallory's device.
-    const malloryAddress = { accountKey: parseAccountId(mallory.accountId), deviceId: 1 };
+    const malloryAddress = addressOf(mallory);
     const toMallory = relay.queued(malloryAddress).filter((e) => accountId(e.sender.accountKey) === alice.accountId);
     expect(toMallory).toEqual([]);
     const stale = loadGroup(malloryStore, ref.groupId, defaultProvider());

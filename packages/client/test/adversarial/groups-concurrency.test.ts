@@ -11,13 +11,11 @@
  * top of it, so the removal is never lost.
  */
 import { describe, expect, it } from 'vitest';
-import { ParleyClient } from '../../src/client.ts';
+import type { ParleyClient } from '../../src/client.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { FakeRelay } from '../support/fake-relay.ts';
-import { TEST_OPTIONS, closedAfterEach, newClient, next, until } from '../support/harness.ts';
-
-const texts = (c: ParleyClient, conversation: string) =>
-  c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
+import { closedAfterEach, newClient, next, until } from '../support/harness.ts';
+import { historyTexts as texts, reopen, reopenOffline } from './scene.ts';
 
 /** What a device believes the group is (every field the API shows). */
 function view(c: ParleyClient, group: string): string | null {
@@ -51,13 +49,12 @@ describe('concurrent group changes (issue 11 finding 2)', () => {
     await carol.updateGroup(group, { name: 'climbing club' });
     await carol.flush();
     // ... and Alice removes Carol from the state she holds.
-    const alice2 = track(await ParleyClient.open({ store: aliceStore, relay: relay.connector, options: TEST_OPTIONS }));
+    const alice2 = await reopenOffline(track, aliceStore, relay);
     await alice2.updateGroup(group, { remove: [carol.accountId] });
     await alice2.flush();
     await alice2.start();
     // Bob receives Carol's change first, then Alice's.
-    const bob2 = track(await ParleyClient.open({ store: bobStore, relay: relay.connector, options: TEST_OPTIONS }));
-    await bob2.start();
+    const bob2 = await reopen(track, bobStore, relay);
 
     const devices = { alice: alice2, bob: bob2, carol };
     const converged = () => {
@@ -103,12 +100,11 @@ describe('concurrent group changes (issue 11 finding 2)', () => {
     // Carol renames while Alice, who has not seen it, invites Dave.
     await carol.updateGroup(group, { name: 'climbing club' });
     await carol.flush();
-    const alice2 = track(await ParleyClient.open({ store: aliceStore, relay: relay.connector, options: TEST_OPTIONS }));
+    const alice2 = await reopenOffline(track, aliceStore, relay);
     await alice2.updateGroup(group, { add: [dave.accountId] });
     await alice2.flush();
     await alice2.start();
-    const bob2 = track(await ParleyClient.open({ store: bobStore, relay: relay.connector, options: TEST_OPTIONS }));
-    await bob2.start();
+    const bob2 = await reopen(track, bobStore, relay);
 
     const devices = [alice2, bob2, carol, dave];
     const converged = () => {

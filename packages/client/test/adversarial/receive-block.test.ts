@@ -7,32 +7,20 @@
  */
 import { GroupSession, bytesEqual, defaultProvider, encodeCbor, groupLimits } from '@parley/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ParleyClient } from '../../src/client.ts';
 import { Pending } from '../../src/engine/context.ts';
-import { type DeviceAddress, parseAccountId } from '../../src/state/ids.ts';
-import { MemoryStore } from '../../src/store/memory.ts';
-import { FakeRelay } from '../support/fake-relay.ts';
-import { TEST_OPTIONS, closedAfterEach, newClient, next, record, until } from '../support/harness.ts';
-import { ContentType, MaliciousPeer, rawContent, rawGroupState } from '../support/malicious-peer.ts';
-
-const texts = (c: ParleyClient, conversation: string) =>
-  c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
+import { parseAccountId } from '../../src/state/ids.ts';
+import { closedAfterEach, next, record, until } from '../support/harness.ts';
+import { ContentType, rawContent, rawGroupState } from '../support/malicious-peer.ts';
+import { acknowledged, addressOf, historyTexts as texts, hostileScene, reopen } from './scene.ts';
 
 describe('receive loop: hostile contents never block the inbox', () => {
   const track = closedAfterEach();
   afterEach(() => vi.restoreAllMocks());
 
   it('300 group states with epoch 0xffffffff, then a legitimate message: delivered and acknowledged, before and after a restart', async () => {
-    const relay = new FakeRelay();
-    const store = new MemoryStore();
-    const victim = track(await newClient(relay, store));
-    const friend = track(await newClient(relay));
-    const attacker = await MaliciousPeer.create(relay.connector);
-    track(attacker.client);
-    const refused = record(victim, 'undecryptable');
-    const warnings = record(victim, 'warning');
+    const { relay, store, victim, friend, attacker, refused, warnings } = await hostileScene(track);
 
-    const me = parseVictim(victim);
+    const me = parseAccountId(victim.accountId);
     const hostile = (i: number) =>
       rawContent({
         type: ContentType.groupUpdate,
@@ -45,7 +33,7 @@ describe('receive loop: hostile contents never block the inbox', () => {
 
     await friend.sendText(victim.accountId, 'still reachable');
     await until(() => texts(victim, friend.accountId).includes('still reachable'), 8000, 'the legitimate message');
-    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
+    await acknowledged(relay, victim);
     // Each is refused where it is decoded (the epoch is out of range), reported, and acknowledged.
     expect(warnings.filter((w) => w.code === 'OVERSIZED')).toHaveLength(300);
     expect(refused).toEqual([]);
@@ -53,13 +41,12 @@ describe('receive loop: hostile contents never block the inbox', () => {
 
     // The same after a restart: nothing was left behind to replay.
     await victim.close();
-    const again = track(await ParleyClient.open({ store, relay: relay.connector, options: TEST_OPTIONS }));
-    await again.start();
+    const again = await reopen(track, store, relay);
     for (let i = 0; i < 5; i++) await attacker.sendContent(again.accountId, hostile(i));
     const arrived = next(again, 'message', (m) => m.body.type === 'text' && m.body.text === 'after restart');
     await friend.sendText(again.accountId, 'after restart');
     await arrived;
-    await until(() => relay.queued(addressOf(again)).length === 0, 8000, 'every envelope acknowledged after the restart');
+    await acknowledged(relay, again, 'every envelope acknowledged after the restart');
   });
 });
 
@@ -68,10 +55,7 @@ describe('receive loop: an untyped error belongs to the input, not to the store'
   afterEach(() => vi.restoreAllMocks());
 
   it('a RangeError from core inside the transaction is reported as INTERNAL, acknowledged, and what follows arrives', async () => {
-    const relay = new FakeRelay();
-    const victim = track(await newClient(relay));
-    const attacker = await MaliciousPeer.create(relay.connector);
-    track(attacker.client);
+    const { relay, victim, attacker } = await hostileScene(track);
     const group = await attacker.client.createGroup('trap', [victim.accountId]);
     await until(() => victim.group(group) !== null, 8000, 'the victim joins');
     await attacker.client.sendText(group, 'chain');
@@ -92,7 +76,7 @@ describe('receive loop: an untyped error belongs to the input, not to the store'
 
     await attacker.client.sendText(group, 'after');
     await until(() => texts(victim, group).includes('after'), 8000, 'the next group message');
-    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
+    await acknowledged(relay, victim);
   });
 });
 
@@ -101,12 +85,7 @@ describe('receive loop: recording a refusal that fails', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it('a bug while recording a refused envelope still leaves it handled, reported as INTERNAL, and acknowledged', async () => {
-    const relay = new FakeRelay();
-    const victim = track(await newClient(relay));
-    const friend = track(await newClient(relay));
-    const attacker = await MaliciousPeer.create(relay.connector);
-    track(attacker.client);
-    const refused = record(victim, 'undecryptable');
+    const { relay, victim, friend, attacker, refused } = await hostileScene(track);
     const broken = await attacker.encryptFor(victim.accountId, encodeCbor(rawContent({ type: ContentType.text, body: ['x'] })));
     broken[broken.length - 1] = (broken[broken.length - 1] as number) ^ 1;
 
@@ -123,7 +102,7 @@ describe('receive loop: recording a refusal that fails', () => {
     await attacker.sendEnvelope(addressOf(victim), broken);
     await friend.sendText(victim.accountId, 'after');
     await until(() => texts(victim, friend.accountId).includes('after'), 8000, 'the message after');
-    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
+    await acknowledged(relay, victim);
     expect(thrown).toBe(true);
     expect(refused.map((e) => e.code)).toEqual(['INTERNAL']);
   });
@@ -134,13 +113,7 @@ describe('receive loop: a group at its member-device bound', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it('a new device joining a full group is refused with LIMIT_EXCEEDED (not a RangeError from core), and the inbox moves on', async () => {
-    const relay = new FakeRelay();
-    const victim = track(await newClient(relay));
-    const friend = track(await newClient(relay));
-    const attacker = await MaliciousPeer.create(relay.connector);
-    track(attacker.client);
-    const refused = record(victim, 'undecryptable');
-    const warnings = record(victim, 'warning');
+    const { victim, friend, attacker, refused, warnings } = await hostileScene(track);
     // Every group the victim holds looks full: core's bound (5000 member devices), without building 5000 devices.
     const full = Array.from({ length: groupLimits.MAX_GROUP_MEMBER_DEVICES }, (_, i) => ({
       accountKey: new Uint8Array(32),
@@ -168,12 +141,7 @@ describe('receive loop: a lying relay', () => {
   const track = closedAfterEach();
 
   it('an envelope under another sender than encrypted it, and one with an unusable client id: refused, acknowledged, nothing attributed', async () => {
-    const relay = new FakeRelay();
-    const victim = track(await newClient(relay));
-    const friend = track(await newClient(relay));
-    const attacker = await MaliciousPeer.create(relay.connector);
-    track(attacker.client);
-    const refused = record(victim, 'undecryptable');
+    const { relay, victim, friend, attacker, refused } = await hostileScene(track);
     const friendAddress = addressOf(friend);
     await friend.sendText(victim.accountId, 'hello');
     await until(() => texts(victim, friend.accountId).includes('hello'), 8000, 'the first message');
@@ -187,7 +155,7 @@ describe('receive loop: a lying relay', () => {
 
     await friend.sendText(victim.accountId, 'after');
     await until(() => texts(victim, friend.accountId).includes('after'), 8000, 'the message after');
-    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every envelope acknowledged');
+    await acknowledged(relay, victim);
     expect(texts(victim, friend.accountId)).toEqual(['hello', 'after']);
     expect(texts(victim, attacker.accountId)).toEqual([]);
     // The spoofed sender is caught by core (the session's peer is not the claimed device); the ids by the receive path.
@@ -195,11 +163,3 @@ describe('receive loop: a lying relay', () => {
     expect(refused.every((e) => e.code !== 'INTERNAL')).toBe(true);
   });
 });
-
-function parseVictim(c: ParleyClient): Uint8Array {
-  return parseAccountId(c.accountId);
-}
-
-function addressOf(c: ParleyClient): DeviceAddress {
-  return { accountKey: parseAccountId(c.accountId), deviceId: c.deviceId };
-}

@@ -8,19 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ParleyClient } from '../../src/client.ts';
 import { MAX_LOCAL_ATTEMPTS } from '../../src/engine/dead-letters.ts';
-import { type DeviceAddress, parseAccountId } from '../../src/state/ids.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { ClientStore } from '../../src/store/types.ts';
 import { FakeRelay } from '../support/fake-relay.ts';
 import { FlakyStore } from '../support/flaky-store.ts';
-import { TEST_OPTIONS, closedAfterEach, newClient, record, until } from '../support/harness.ts';
-
-const texts = (c: ParleyClient, conversation: string) =>
-  c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
-const addressOf = (c: ParleyClient): DeviceAddress => ({ accountKey: parseAccountId(c.accountId), deviceId: c.deviceId });
+import { closedAfterEach, newClient, record, until } from '../support/harness.ts';
+import { acknowledged, historyTexts as texts, reopen } from './scene.ts';
 
 /** Makes the fake relay offer its head envelope again (as a reconnect does), until `done`. */
 async function redeliverUntil(relay: FakeRelay, done: () => boolean, max: number): Promise<void> {
@@ -52,7 +47,7 @@ describe.each([
 
   it('a message the store keeps failing on is parked after MAX_LOCAL_ATTEMPTS tries; the inbox moves on; the app retries it later', async () => {
     const relay = new FakeRelay();
-    const { open, reopen } = backend();
+    const { open, reopen: reopenStore } = backend();
     const inner = open();
     const store = new FlakyStore(inner);
     const victim = track(await newClient(relay, store));
@@ -70,7 +65,7 @@ describe.each([
     expect(parked).toHaveLength(1);
     expect(parked[0]).toMatchObject({ sender: { account: friend.accountId }, code: 'SQLITE_FULL', attempts: MAX_LOCAL_ATTEMPTS });
     expect(store.failures).toBe(MAX_LOCAL_ATTEMPTS);
-    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'the parked envelope acknowledged');
+    await acknowledged(relay, victim, 'the parked envelope acknowledged');
 
     // Retrying while the store still fails keeps the letter (and is not counted again).
     const stillFailing = victim.deadLetters();
@@ -87,11 +82,10 @@ describe.each([
 
     // The dead letter outlives a restart (when the store does), and the app can retry it.
     let again = victim;
-    if (reopen) {
+    if (reopenStore) {
       await victim.close();
       inner.close();
-      again = track(await ParleyClient.open({ store: reopen(), relay: relay.connector, options: TEST_OPTIONS }));
-      await again.start();
+      again = await reopen(track, reopenStore(), relay);
       expect(again.deadLetters().map((l) => l.id)).toEqual(letters.map((l) => l.id));
     }
     expect(await again.retryDeadLetter(letters[0]?.id as string)).toBe(true);
@@ -111,6 +105,6 @@ describe.each([
     await redeliverUntil(relay, () => texts(victim, friend.accountId).includes('eventually'), 20);
     expect(texts(victim, friend.accountId)).toEqual(['eventually']);
     expect(parked).toEqual([]);
-    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'acknowledged');
+    await acknowledged(relay, victim, 'acknowledged');
   });
 });

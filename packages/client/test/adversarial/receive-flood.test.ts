@@ -10,30 +10,20 @@
  */
 import { defaultProvider, encodeCbor } from '@parley/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ParleyClient } from '../../src/client.ts';
 import { MAX_FIRST_CONTACTS_PER_HOUR } from '../../src/engine/first-contact.ts';
-import { type DeviceAddress, parseAccountId } from '../../src/state/ids.ts';
 import { loadSession } from '../../src/state/sessions.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { FakeRelay } from '../support/fake-relay.ts';
 import { closedAfterEach, newClient, record, until } from '../support/harness.ts';
 import { ContentType, MaliciousPeer, rawContent } from '../support/malicious-peer.ts';
-
-const texts = (c: ParleyClient, conversation: string) =>
-  c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
-const addressOf = (c: ParleyClient): DeviceAddress => ({ accountKey: parseAccountId(c.accountId), deviceId: c.deviceId });
+import { acknowledged, addressOf, historyTexts as texts, hostileScene } from './scene.ts';
 
 describe('first-contact flood from one account', () => {
   const track = closedAfterEach();
   afterEach(() => vi.restoreAllMocks());
 
   it('replaying one failing PreKeyMessage costs at most MAX_FIRST_CONTACTS_PER_HOUR handshakes; the rest are refused and acknowledged', async () => {
-    const relay = new FakeRelay();
-    const victim = track(await newClient(relay));
-    const friend = track(await newClient(relay));
-    const attacker = await MaliciousPeer.create(relay.connector);
-    track(attacker.client);
-    const refused = record(victim, 'undecryptable');
+    const { relay, victim, friend, attacker, refused } = await hostileScene(track);
 
     // A real handshake whose inner message fails its tag: the handshake runs, then the decrypt fails and rolls back.
     const { recipient, envelope } = await attacker.firstContact(
@@ -52,7 +42,7 @@ describe('first-contact flood from one account', () => {
     const tag = attacker.tagOf(envelope);
     for (let i = 0; i < MAX_FIRST_CONTACTS_PER_HOUR + extra; i++) await attacker.sendEnvelope(recipient, tampered, undefined, tag);
     await until(() => refused.length === MAX_FIRST_CONTACTS_PER_HOUR + extra, 15_000, 'every replay refused');
-    await until(() => relay.queued(addressOf(victim)).length === 0, 8000, 'every replay acknowledged');
+    await acknowledged(relay, victim, 'every replay acknowledged');
 
     expect(decapsulate.mock.calls.length).toBe(MAX_FIRST_CONTACTS_PER_HOUR);
     const limited = refused.filter((e) => e.code === 'RATE_LIMITED');
@@ -83,7 +73,7 @@ describe('first-contact flood from one account', () => {
     const refused = record(victim, 'undecryptable');
     const broken = await peer.encryptFor(victim.accountId, encodeCbor(text('broken')));
     broken[broken.length - 1] = (broken[broken.length - 1] as number) ^ 1;
-    await peer.sendEnvelope({ accountKey: parseAccountId(victim.accountId), deviceId: victim.deviceId }, broken);
+    await peer.sendEnvelope(addressOf(victim), broken);
     await until(() => refused.some((e) => e.retryRequested), 8000, 'a retry request');
     const archived = () => loadSession(store, peer.address, defaultProvider()).record.archivedCount;
     await until(() => archived() === 1, 8000, 'the fresh session, with the peer session archived');

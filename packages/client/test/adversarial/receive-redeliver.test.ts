@@ -5,36 +5,18 @@
  * not wait behind it for ever. Before, a failed envelope stayed unacknowledged
  * on an open connection until something else dropped it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Account, PreKeyStore } from '@parley/core';
-import { buildApp } from '@parley/relay';
-import type { FastifyInstance } from 'fastify';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RelayClient, deviceSigner, preKeysOf } from '../../src/relay-client/index.ts';
+import { loopbackRelay } from '../support/loopback-relay.ts';
 
-let app: FastifyInstance;
-let dataDir: string;
-let baseUrl: string;
-
-beforeEach(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'parley-redeliver-'));
-  app = await buildApp({ config: { dataDir, logLevel: 'silent' }, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-});
-afterEach(async () => {
-  await app.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const relay = loopbackRelay('redeliver');
 
 async function registered() {
   const account = Account.generate();
   const device = account.createDevice(1);
-  const client = new RelayClient({ baseUrl, signer: deviceSigner(device), WebSocket: WebSocket as never });
+  const client = new RelayClient({ baseUrl: relay.url, signer: deviceSigner(device), WebSocket: WebSocket as never });
   await client.registerDevice(device.certificate, preKeysOf(PreKeyStore.generate(device, { oneTimePreKeys: 1, kemPreKeys: 1 })));
   return { account, client };
 }

@@ -5,13 +5,8 @@
  * everything behind them. Also shows the malicious-peer harness on the real
  * relay (it only needs a RelayConnector).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { defaultProvider } from '@parley/core';
-import { buildApp } from '@parley/relay';
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ParleyClient } from '../../src/client.ts';
 import { connectRelayNode } from '../../src/node.ts';
@@ -19,32 +14,19 @@ import { RelayClient, deviceSigner } from '../../src/relay-client/index.ts';
 import { loadIdentity } from '../../src/state/identity.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { TEST_OPTIONS, closedAfterEach, next, record } from '../support/harness.ts';
+import { loopbackRelay } from '../support/loopback-relay.ts';
 import { ContentType, MaliciousPeer, rawContent, rawGroupState } from '../support/malicious-peer.ts';
 
 /** Just over the relay's 256 unacknowledged envelopes in flight per connection (09 §5.2). */
 const HOSTILE = 260;
 
-let app: FastifyInstance;
-let dataDir: string;
-let url: string;
-
-beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'parley-receive-relay-'));
-  app = await buildApp({ config: { dataDir, logLevel: 'silent' }, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-});
-afterAll(async () => {
-  await app.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const server = loopbackRelay('receive-relay', 'all');
 
 describe('receive loop on the real relay', () => {
   const track = closedAfterEach();
 
   it('260 hostile group states (more than the 256 the relay keeps in flight), then a legitimate message: delivered, and the mailbox ends empty', async () => {
-    const connector = connectRelayNode(url);
+    const connector = connectRelayNode(server.url);
     const store = new MemoryStore();
     const victim = track(await ParleyClient.createAccount({ store, relay: connector, options: TEST_OPTIONS }));
     await victim.start();
@@ -75,7 +57,7 @@ describe('receive loop on the real relay', () => {
     // Nothing is left on the relay for the victim's device.
     const device = loadIdentity(store, defaultProvider())?.device;
     if (!device) throw new Error('no identity');
-    const relay = new RelayClient({ baseUrl: url, signer: deviceSigner(device), WebSocket: WebSocket as never });
+    const relay = new RelayClient({ baseUrl: server.url, signer: deviceSigner(device), WebSocket: WebSocket as never });
     let left = -1;
     for (let i = 0; i < 200 && left !== 0; i++) {
       left = (await relay.fetchMessages()).messages.length;

@@ -67,13 +67,21 @@ describe('store: an expired message leaves nothing on disk', () => {
     return { dir, store, client };
   }
 
-  it('sweeps history, sent log, outbox, attachment keys, downloaded files, free pages and the WAL on both devices', async () => {
+  /** Alice and Bob on one fake relay and one clock; with `timerSeconds`, Alice sets that timer and Bob has applied it. */
+  async function pair(timerSeconds?: number) {
     const relay = new FakeRelay();
     const clock = { now: Date.now() };
     const alice = await device(relay, clock);
     const bob = await device(relay, clock);
-    await alice.client.setExpireTimer(bob.client.accountId, 60);
-    await until(() => bob.client.expireTimer(alice.client.accountId) === 60);
+    if (timerSeconds !== undefined) {
+      await alice.client.setExpireTimer(bob.client.accountId, timerSeconds);
+      await until(() => bob.client.expireTimer(alice.client.accountId) === timerSeconds);
+    }
+    return { relay, clock, alice, bob };
+  }
+
+  it('sweeps history, sent log, outbox, attachment keys, downloaded files, free pages and the WAL on both devices', async () => {
+    const { relay, clock, alice, bob } = await pair(60);
 
     const marker = `MARKER-${Math.random().toString(36).slice(2)}-${Date.now()}`;
     await alice.client.sendText(bob.client.accountId, `the secret is ${marker}`);
@@ -118,12 +126,7 @@ describe('store: an expired message leaves nothing on disk', () => {
   });
 
   it('drops a queued disappearing message whose timer runs out before the relay takes it', async () => {
-    const relay = new FakeRelay();
-    const clock = { now: Date.now() };
-    const alice = await device(relay, clock);
-    const bob = await device(relay, clock);
-    await alice.client.setExpireTimer(bob.client.accountId, 60);
-    await until(() => bob.client.expireTimer(alice.client.accountId) === 60);
+    const { relay, clock, alice, bob } = await pair(60);
 
     await alice.client.flush();
     await bob.client.flush();
@@ -147,10 +150,7 @@ describe('store: an expired message leaves nothing on disk', () => {
   });
 
   it('keeps the download of a message without a timer, and refuses one whose message disappeared mid-download', async () => {
-    const relay = new FakeRelay();
-    const clock = { now: Date.now() };
-    const alice = await device(relay, clock);
-    const bob = await device(relay, clock);
+    const { relay, clock, alice, bob } = await pair();
     const file = new TextEncoder().encode('kept for good');
     await alice.client.sendFile(bob.client.accountId, { stream: new Blob([file]).stream(), size: file.length, fileName: 'keep.txt' });
     await until(() => bob.client.history(alice.client.accountId).length === 1);
@@ -181,10 +181,7 @@ describe('store: an expired message leaves nothing on disk', () => {
   });
 
   it('a group message leaves no text and no chain-key copy (distribution) behind once its timer ran out', async () => {
-    const relay = new FakeRelay();
-    const clock = { now: Date.now() };
-    const alice = await device(relay, clock);
-    const bob = await device(relay, clock);
+    const { relay, clock, alice, bob } = await pair();
     const group = await alice.client.createGroup('brief', [bob.client.accountId]);
     await until(() => bob.client.groups().length === 1, 10_000, 'the group at Bob');
     // A message before the timer: its distribution (our chain key) is logged with the 7-day retry window;
