@@ -24,6 +24,14 @@ function view(c: ParleyClient, group: string): string | null {
   return JSON.stringify({ ...g, members: [...g.members].sort(), admins: [...(g.admins ?? [])].sort() });
 }
 
+/** Every device that holds the group holds the same state, and exactly that state's members hold it. */
+function converged(devices: ParleyClient[], group: string): boolean {
+  const held = devices.map((c) => view(c, group)).filter((v): v is string => v !== null);
+  if (held.length === 0 || new Set(held).size !== 1) return false;
+  const members = JSON.parse(held[0] as string).members as string[];
+  return devices.every((c) => (view(c, group) !== null) === members.includes(c.accountId));
+}
+
 describe('concurrent group changes (issue 11 finding 2)', () => {
   const track = closedAfterEach();
 
@@ -56,16 +64,7 @@ describe('concurrent group changes (issue 11 finding 2)', () => {
     // Bob receives Carol's change first, then Alice's.
     const bob2 = await reopen(track, bobStore, relay);
 
-    const devices = { alice: alice2, bob: bob2, carol };
-    const converged = () => {
-      const views = Object.values(devices).map((c) => view(c, group));
-      const held = views.filter((v): v is string => v !== null);
-      if (held.length === 0 || new Set(held).size !== 1) return false;
-      const members = JSON.parse(held[0] as string).members as string[];
-      // Exactly the members of the agreed state hold the group.
-      return Object.values(devices).every((c) => (view(c, group) !== null) === members.includes(c.accountId));
-    };
-    await until(converged, 5_000, 'every device on the same state');
+    await until(() => converged([alice2, bob2, carol], group), 5_000, 'every device on the same state');
     const agreed = alice2.group(group);
     expect(agreed).not.toBeNull();
     // Whichever change won the tie, Alice's removal of Carol stands: if Carol's rename won, Alice's
@@ -106,14 +105,7 @@ describe('concurrent group changes (issue 11 finding 2)', () => {
     await alice2.start();
     const bob2 = await reopen(track, bobStore, relay);
 
-    const devices = [alice2, bob2, carol, dave];
-    const converged = () => {
-      const held = devices.map((c) => view(c, group)).filter((v): v is string => v !== null);
-      if (held.length === 0 || new Set(held).size !== 1) return false;
-      const members = JSON.parse(held[0] as string).members as string[];
-      return devices.every((c) => (view(c, group) !== null) === members.includes(c.accountId));
-    };
-    await until(converged, 5_000, 'every device on the same state');
+    await until(() => converged([alice2, bob2, carol, dave], group), 5_000, 'every device on the same state');
     expect(alice2.group(group)?.members).toContain(dave.accountId);
     await carol.sendText(group, 'welcome');
     await until(() => texts(dave, group).includes('welcome') && texts(alice2, group).includes('welcome'));

@@ -10,7 +10,7 @@ import { ParleyClient } from '../../src/client.ts';
 import type { ClientEvents } from '../../src/events.ts';
 import { type DeviceAddress, parseAccountId } from '../../src/state/ids.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
-import type { ClientStore } from '../../src/store/types.ts';
+import { type ClientStore, TABLES } from '../../src/store/types.ts';
 import { FakeRelay } from '../support/fake-relay.ts';
 import { TEST_OPTIONS, newClient, record, until } from '../support/harness.ts';
 import { MaliciousPeer } from '../support/malicious-peer.ts';
@@ -24,6 +24,13 @@ export const addressOf = (c: ParleyClient): DeviceAddress => ({ accountKey: pars
 /** Resolves once the fake relay holds no envelope for `c` (everything it was sent is acknowledged). */
 export const acknowledged = (relay: FakeRelay, c: ParleyClient, what = 'every envelope acknowledged', ms = 8000) =>
   until(() => relay.queued(addressOf(c)).length === 0, ms, what);
+
+/** A byte-for-byte copy of a store, as a backup would hold it (the restore tests bring it back later). */
+export function copyOf(store: MemoryStore, clock: () => number): MemoryStore {
+  const copy = new MemoryStore({ clock });
+  for (const t of TABLES) for (const e of store.list(t)) copy.put(t, e.key, e.value, e.expiresAt);
+  return copy;
+}
 
 type Track = (...clients: ParleyClient[]) => ParleyClient;
 

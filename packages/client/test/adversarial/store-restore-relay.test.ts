@@ -10,8 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ParleyClient } from '../../src/client.ts';
 import { connectRelayNode } from '../../src/node.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
-import { TABLES } from '../../src/store/types.ts';
 import { closedAfterEach, record, TEST_OPTIONS, until } from '../support/harness.ts';
+import { copyOf } from './scene.ts';
 
 const DAY = 24 * 3600 * 1000;
 const dir = mkdtempSync(join(tmpdir(), 'parley-restore-'));
@@ -20,12 +20,6 @@ afterAll(async () => {
   await relay?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function copyOf(store: MemoryStore, clock: () => number): MemoryStore {
-  const copy = new MemoryStore({ clock });
-  for (const t of TABLES) for (const e of store.list(t)) copy.put(t, e.key, e.value, e.expiresAt);
-  return copy;
-}
 
 describe('store: a restored store on the real relay', () => {
   const track = closedAfterEach();

@@ -12,19 +12,12 @@ import { loadSession } from '../../src/state/sessions.ts';
 import type { RelayLink } from '../../src/relay-link/link.ts';
 import { parseAccountId } from '../../src/state/ids.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
-import { TABLES } from '../../src/store/types.ts';
 import { FakeRelay } from '../support/fake-relay.ts';
 import { closedAfterEach, record, TEST_OPTIONS, until } from '../support/harness.ts';
 import { defaultProvider } from '@parley/core';
+import { copyOf } from './scene.ts';
 
 const DAY = 24 * 3600 * 1000;
-
-/** A byte-for-byte copy of a store, as a backup would hold it. */
-function copyOf(store: MemoryStore, clock: () => number): MemoryStore {
-  const copy = new MemoryStore({ clock });
-  for (const t of TABLES) for (const e of store.list(t)) copy.put(t, e.key, e.value, e.expiresAt);
-  return copy;
-}
 
 describe('store: restoring an old copy of the store', () => {
   const track = closedAfterEach();
