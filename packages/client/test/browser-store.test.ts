@@ -7,24 +7,19 @@
  *
  * Skips with a reason when /usr/bin/chromium is absent, except under CI.
  */
-import { existsSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoreBrowserResult } from './browser/store-entry.ts';
+import { CHROMIUM, type StaticServer, chromiumSkipReason, modulePage, pageResult, serveStatic } from './support/browser-page.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ENTRY = fileURLToPath(new URL('./browser/store-entry.ts', import.meta.url));
 const SHIM = fileURLToPath(new URL('./browser/vitest-shim.ts', import.meta.url));
-const skipReason = existsSync(CHROMIUM) || process.env.CI ? null : `no Chromium at ${CHROMIUM} (run .ci/install-browser.sh)`;
-if (skipReason) console.warn(`browser-store.test.ts skipped: ${skipReason}`);
+const skipReason = chromiumSkipReason('browser-store.test.ts');
 
 describe.skipIf(skipReason !== null)('IndexedDbStore in headless Chromium', () => {
-  let server: Server;
-  let url: string;
+  let server: StaticServer | undefined;
   let browser: Browser;
 
   beforeAll(async () => {
@@ -41,14 +36,11 @@ describe.skipIf(skipReason !== null)('IndexedDbStore in headless Chromium', () =
       alias: { vitest: SHIM },
     });
     const code = result.outputFiles[0]?.text ?? '';
-    const html = '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="/store.js"></script>';
-    server = createServer((req, res) => {
-      if (req.url?.startsWith('/?') || req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-      else if (req.url === '/store.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(code);
-      else res.writeHead(404).end();
+    // The page reads its phase from the query string: `/` answers with one too.
+    server = await serveStatic({
+      '/': { type: 'text/html', body: modulePage('store.js') },
+      '/store.js': { type: 'text/javascript', body: code },
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -59,13 +51,12 @@ describe.skipIf(skipReason !== null)('IndexedDbStore in headless Chromium', () =
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await server?.close();
   });
 
   async function run(page: import('playwright-core').Page, query: string): Promise<StoreBrowserResult> {
-    await page.goto(`${url}${query}`);
-    await page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, undefined, { timeout: 60_000 });
-    return (await page.evaluate(() => (window as { __result?: unknown }).__result)) as StoreBrowserResult;
+    await page.goto(`${server?.url}${query}`);
+    return pageResult<StoreBrowserResult>(page, 60_000);
   }
 
   it('passes the ClientStore contract on real IndexedDB', async () => {

@@ -17,9 +17,7 @@
  * CI, where the browser is installed by .ci/install-browser.sh and its
  * absence is a failure.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,10 +26,10 @@ import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserResult } from './browser/entry.ts';
+import { CHROMIUM, type StaticServer, chromiumSkipReason, modulePage, pageResult, serveStatic } from './support/browser-page.ts';
 
 const ENTRY = fileURLToPath(new URL('./browser/entry.ts', import.meta.url));
 const NODE_BACKEND = fileURLToPath(new URL('../src/crypto/node.ts', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -46,8 +44,7 @@ const CHROMIUM_ARGS = [
 /** What the README's example prints; the page must produce the same. */
 const EXPECTED_LINES = ['hello Bob', 'hi Alice', 'safety numbers match: true'];
 
-const chromiumSkipReason = existsSync(CHROMIUM) || process.env.CI ? null : `no Chromium at ${CHROMIUM} (run .ci/install-browser.sh)`;
-if (chromiumSkipReason) console.warn(`browser.test.ts: browser run skipped: ${chromiumSkipReason}`);
+const skipReason = chromiumSkipReason('browser.test.ts: the browser run');
 
 /** Every spelling of every Node built-in: `fs`, `node:fs`, `fs/promises`, `node:test`, ... */
 const NODE_BUILTINS = [...new Set(builtinModules.flatMap((m) => (m.startsWith('node:') ? [m] : [m, `node:${m}`])))];
@@ -89,29 +86,6 @@ function nodeImportsOf(b: Bundle): string[] {
   return [...new Set([...fromMeta, ...fromText])];
 }
 
-/** Serves the page and the bundle on 127.0.0.1 (an ephemeral port); nothing else. */
-async function serve(bundleCode: string): Promise<{ server: Server; url: string }> {
-  // The empty data: icon keeps Chromium from asking for /favicon.ico (a 404 in the console).
-  const html =
-    '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>parley core</title>' +
-    '<script type="module" src="/parley.js"></script>';
-  const server = createServer((req, res) => {
-    if (req.url === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
-    } else if (req.url === '/parley.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundleCode);
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}/` };
-}
-
 describe('portable build (browser)', () => {
   let bundle: Bundle;
 
@@ -133,47 +107,46 @@ describe('portable build (browser)', () => {
     expect(nodeImportsOf(await bundleForBrowser(NODE_BACKEND))).toContain('node:crypto');
   });
 
-  describe.skipIf(chromiumSkipReason !== null)(
-    chromiumSkipReason ? `in headless Chromium (skipped: ${chromiumSkipReason})` : 'in headless Chromium',
-    () => {
-      let server: Server | undefined;
-      let userDataDir: string | undefined;
-      let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+  describe.skipIf(skipReason !== null)(skipReason ? `in headless Chromium (skipped: ${skipReason})` : 'in headless Chromium', () => {
+    let server: StaticServer | undefined;
+    let userDataDir: string | undefined;
+    let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
 
-      afterAll(async () => {
-        await context?.close();
-        await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-        if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    afterAll(async () => {
+      await context?.close();
+      await server?.close();
+      if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    });
+
+    it('runs the README flow (accounts, bundle, session both ways, safety number) on the noble backend', async () => {
+      // The page and the bundle on 127.0.0.1; nothing else.
+      server = await serveStatic({
+        '/': { type: 'text/html; charset=utf-8', body: modulePage('parley.js', 'parley core') },
+        '/parley.js': { type: 'text/javascript; charset=utf-8', body: bundle.code },
+      });
+      userDataDir = mkdtempSync(join(tmpdir(), 'parley-chromium-'));
+      context = await chromium.launchPersistentContext(userDataDir, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: CHROMIUM_ARGS,
+        timeout: 60_000,
+      });
+      const page = context.pages()[0] ?? (await context.newPage());
+      const pageErrors: string[] = [];
+      page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error') pageErrors.push(m.text());
       });
 
-      it('runs the README flow (accounts, bundle, session both ways, safety number) on the noble backend', async () => {
-        const served = await serve(bundle.code);
-        server = served.server;
-        userDataDir = mkdtempSync(join(tmpdir(), 'parley-chromium-'));
-        context = await chromium.launchPersistentContext(userDataDir, {
-          executablePath: CHROMIUM,
-          headless: true,
-          args: CHROMIUM_ARGS,
-          timeout: 60_000,
-        });
-        const page = context.pages()[0] ?? (await context.newPage());
-        const pageErrors: string[] = [];
-        page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
-        page.on('console', (m) => {
-          if (m.type() === 'error') pageErrors.push(m.text());
-        });
+      await page.goto(server.url);
+      const result = await pageResult<BrowserResult | undefined>(page, 30_000);
 
-        await page.goto(served.url);
-        await page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, undefined, { timeout: 30_000 });
-        const result = await page.evaluate(() => (window as { __result?: BrowserResult }).__result);
-
-        expect(pageErrors).toEqual([]);
-        expect(result?.error).toBeUndefined();
-        expect(result?.lines).toEqual(EXPECTED_LINES);
-        expect(result?.backend).toBe('noble');
-        // The page really was a browser without Node: no `process` global.
-        expect(await page.evaluate(() => typeof (globalThis as { process?: unknown }).process)).toBe('undefined');
-      });
-    },
-  );
+      expect(pageErrors).toEqual([]);
+      expect(result?.error).toBeUndefined();
+      expect(result?.lines).toEqual(EXPECTED_LINES);
+      expect(result?.backend).toBe('noble');
+      // The page really was a browser without Node: no `process` global.
+      expect(await page.evaluate(() => typeof (globalThis as { process?: unknown }).process)).toBe('undefined');
+    });
+  });
 });

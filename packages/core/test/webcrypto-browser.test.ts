@@ -8,25 +8,21 @@
  *
  * Skips with a reason when Chromium is absent, except under CI.
  */
-import { existsSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WebCryptoPageResult } from './browser/webcrypto-entry.ts';
+import { CHROMIUM, type StaticServer, chromiumSkipReason, modulePage, pageResult, serveStatic } from './support/browser-page.ts';
 import { crossVectors } from './support/webcrypto-cross.ts';
 import { loadWycheproof } from './support/wycheproof.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ENTRY = fileURLToPath(new URL('./browser/webcrypto-entry.ts', import.meta.url));
-const skipReason = existsSync(CHROMIUM) || process.env.CI ? null : `no Chromium at ${CHROMIUM}`;
-if (skipReason) console.warn(`webcrypto-browser.test.ts skipped: ${skipReason}`);
+const skipReason = chromiumSkipReason('webcrypto-browser.test.ts');
 
 describe.skipIf(skipReason !== null)('WebCrypto curves in headless Chromium', () => {
-  let server: Server | undefined;
-  afterAll(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+  let server: StaticServer | undefined;
+  afterAll(() => server?.close());
 
   it('agree with noble and with Wycheproof on every X25519 and Ed25519 case and on random keys, and carry a conversation byte-identical to noble', async () => {
     const vectors = crossVectors(
@@ -45,16 +41,11 @@ describe.skipIf(skipReason !== null)('WebCrypto curves in headless Chromium', ()
       logLevel: 'silent',
     });
     const code = bundle.outputFiles[0]?.text ?? '';
-    const html = '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="/check.js"></script>';
-    const vectorsJson = JSON.stringify(vectors);
-    server = createServer((req, res) => {
-      if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-      else if (req.url === '/check.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(code);
-      else if (req.url === '/vectors.json') res.writeHead(200, { 'content-type': 'application/json' }).end(vectorsJson);
-      else res.writeHead(404).end();
+    server = await serveStatic({
+      '/': { type: 'text/html', body: modulePage('check.js') },
+      '/check.js': { type: 'text/javascript', body: code },
+      '/vectors.json': { type: 'application/json', body: JSON.stringify(vectors) },
     });
-    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -63,9 +54,8 @@ describe.skipIf(skipReason !== null)('WebCrypto curves in headless Chromium', ()
     });
     try {
       const page = await browser.newPage();
-      await page.goto(url);
-      await page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, undefined, { timeout: 60_000 });
-      const result = (await page.evaluate(() => (window as { __result?: unknown }).__result)) as WebCryptoPageResult;
+      await page.goto(server.url);
+      const result = await pageResult<WebCryptoPageResult>(page, 60_000);
       expect(result).toMatchObject({ available: true });
       if (!('report' in result)) throw new Error('no report');
       expect(result.report.x25519.cases).toBe(vectors.x25519.length);
