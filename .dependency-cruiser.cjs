@@ -29,123 +29,109 @@ const PEER_LIBRARIES = [
   '(^|/)node_modules/ts-mls/',
 ];
 
+/**
+ * Which workspace must not import which (the arrows of ARCHITECTURE.md, read
+ * backwards): [rule name, the workspace, the workspaces it must not import, why].
+ */
+const WORKSPACE_LAYERS = [
+  [
+    'core-is-a-leaf',
+    CORE,
+    [RELAY, CLIENT, WEB, BENCH],
+    'core is the protocol with no I/O: it imports neither the relay, the client, the web app nor the bench.',
+  ],
+  [
+    'relay-not-client-or-bench',
+    RELAY,
+    [CLIENT, WEB, BENCH],
+    'The relay depends on core only: not the client or the bench, not even in scripts or test helpers (packages/relay/test/support/ signs requests with core). The client-relay interop is tested from the client side.',
+  ],
+  ['client-not-web-or-bench', CLIENT, [WEB, BENCH], 'The client SDK is a library: the web app and the bench use it, never the other way.'],
+  ['web-not-bench', WEB, BENCH, 'The web app is a product, the bench a measuring tool.'],
+];
+
+/**
+ * Libraries only one place may import: [rule name, the library paths, the
+ * places allowed to (a path or a list), why]. An exception sits in its list
+ * with its reason beside it.
+ */
+const ONLY_IMPORTED_FROM = [
+  [
+    'crypto-primitives-only-in-core-crypto',
+    ['(^|/)node_modules/@noble/', '^(node:)?crypto$'],
+    [
+      '^packages/core/src/crypto/',
+      // Tests check core's crypto against an independent implementation
+      // (Wycheproof, torsion, reference hashes); checking core against
+      // itself would prove nothing.
+      '^packages/[^/]+/test/',
+      // The vector verifier is an independent second implementation on
+      // purpose, and the generator's reference Ed25519 likewise.
+      '^test-vectors/',
+    ],
+    'Primitives come from @noble/* and node:crypto through core/src/crypto/ only (the backend interface), so that one folder is what an auditor reads.',
+  ],
+  [
+    'cbor-only-in-core-codec',
+    '(^|/)node_modules/cbor-x/',
+    '^packages/core/src/codec/',
+    'cbor-x is reached through core/src/codec/ only: one place decides the strict decoding rules.',
+  ],
+  [
+    'peer-libraries-only-in-bench',
+    PEER_LIBRARIES,
+    BENCH,
+    "The libraries Parley is compared with are the bench's dev dependencies and are imported nowhere else.",
+  ],
+];
+
+/** core's own layers, bottom up: [rule name, a folder of core/src, the folders it must not import, why]. */
+const CORE_LAYERS = [
+  [
+    'handshake-below-ratchet',
+    'handshake',
+    'ratchet|session|group',
+    'PQXDH only derives the shared secret: it imports crypto, codec and keys, never the ratchet, session or group layers (spec/03-handshake.md).',
+  ],
+  [
+    'ratchet-is-pure',
+    'ratchet',
+    'handshake|session|group',
+    'Double Ratchet transitions stay pure: the ratchet imports neither the handshake, the session nor the group layer.',
+  ],
+  ['session-below-group', 'session', 'group', 'Sender-key groups are built on sessions, not the other way.'],
+  [
+    'crypto-and-codec-are-leaves',
+    'crypto|codec',
+    'keys|handshake|ratchet|session|group',
+    'crypto/ and codec/ are the bottom of core: they import no protocol layer.',
+  ],
+];
+
+/** Every rule is an error: a rule worth writing is worth failing the build on. */
+const rule = (name, comment, from, to) => ({ name, severity: 'error', comment, from, to });
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
-    {
-      name: 'no-circular',
-      severity: 'error',
-      comment:
-        'An import cycle makes load order matter and two modules one: move what both need into a third module that neither imports back.',
-      from: {},
-      to: { circular: true },
-    },
-    {
-      name: 'core-is-a-leaf',
-      severity: 'error',
-      comment: 'core is the protocol with no I/O: it imports neither the relay, the client, the web app nor the bench.',
-      from: { path: CORE },
-      to: { path: [RELAY, CLIENT, WEB, BENCH] },
-    },
-    {
-      name: 'relay-not-client-or-bench',
-      severity: 'error',
-      comment:
-        'The relay depends on core only: not the client or the bench, not even in scripts or test helpers (packages/relay/test/support/ signs requests with core). The client-relay interop is tested from the client side.',
-      from: { path: RELAY },
-      to: { path: [CLIENT, WEB, BENCH] },
-    },
-    {
-      name: 'client-not-web-or-bench',
-      severity: 'error',
-      comment: 'The client SDK is a library: the web app and the bench use it, never the other way.',
-      from: { path: CLIENT },
-      to: { path: [WEB, BENCH] },
-    },
-    {
-      name: 'client-sources-use-relay-types-only',
-      severity: 'error',
-      comment:
-        "The client's sources may name the relay's published types (`import type`), never its code: a client must run without a relay in its bundle. Client tests may start a relay.",
-      from: { path: '^packages/client/src/' },
-      to: { path: '^packages/relay/', dependencyTypesNot: ['type-only'] },
-    },
-    {
-      name: 'web-not-bench',
-      severity: 'error',
-      comment: 'The web app is a product, the bench a measuring tool.',
-      from: { path: WEB },
-      to: { path: BENCH },
-    },
-    {
-      name: 'crypto-primitives-only-in-core-crypto',
-      severity: 'error',
-      comment:
-        'Primitives come from @noble/* and node:crypto through core/src/crypto/ only (the backend interface), so that one folder is what an auditor reads.',
-      from: {
-        pathNot: [
-          '^packages/core/src/crypto/',
-          // Tests check core's crypto against an independent implementation
-          // (Wycheproof, torsion, reference hashes); checking core against
-          // itself would prove nothing.
-          '^packages/[^/]+/test/',
-          // The vector verifier is an independent second implementation on
-          // purpose, and the generator's reference Ed25519 likewise.
-          '^test-vectors/',
-        ],
-      },
-      to: { path: ['(^|/)node_modules/@noble/', '^(node:)?crypto$'] },
-    },
-    {
-      name: 'cbor-only-in-core-codec',
-      severity: 'error',
-      comment: 'cbor-x is reached through core/src/codec/ only: one place decides the strict decoding rules.',
-      from: { pathNot: '^packages/core/src/codec/' },
-      to: { path: '(^|/)node_modules/cbor-x/' },
-    },
-    {
-      name: 'peer-libraries-only-in-bench',
-      severity: 'error',
-      comment: "The libraries Parley is compared with are the bench's dev dependencies and are imported nowhere else.",
-      from: { pathNot: BENCH },
-      to: { path: PEER_LIBRARIES },
-    },
-    {
-      name: 'handshake-below-ratchet',
-      severity: 'error',
-      comment:
-        'PQXDH only derives the shared secret: it imports crypto, codec and keys, never the ratchet, session or group layers (spec/03-handshake.md).',
-      from: { path: '^packages/core/src/handshake/' },
-      to: { path: '^packages/core/src/(ratchet|session|group)/' },
-    },
-    {
-      name: 'ratchet-is-pure',
-      severity: 'error',
-      comment: 'Double Ratchet transitions stay pure: the ratchet imports neither the handshake, the session nor the group layer.',
-      from: { path: '^packages/core/src/ratchet/' },
-      to: { path: '^packages/core/src/(handshake|session|group)/' },
-    },
-    {
-      name: 'session-below-group',
-      severity: 'error',
-      comment: 'Sender-key groups are built on sessions, not the other way.',
-      from: { path: '^packages/core/src/session/' },
-      to: { path: '^packages/core/src/group/' },
-    },
-    {
-      name: 'crypto-and-codec-are-leaves',
-      severity: 'error',
-      comment: 'crypto/ and codec/ are the bottom of core: they import no protocol layer.',
-      from: { path: '^packages/core/src/(crypto|codec)/' },
-      to: { path: '^packages/core/src/(keys|handshake|ratchet|session|group)/' },
-    },
-    {
-      name: 'not-to-unresolvable',
-      severity: 'error',
-      comment: 'An import that resolves to nothing is a typo or a missing dependency.',
-      from: {},
-      to: { couldNotResolve: true },
-    },
+    rule(
+      'no-circular',
+      'An import cycle makes load order matter and two modules one: move what both need into a third module that neither imports back.',
+      {},
+      { circular: true },
+    ),
+    ...WORKSPACE_LAYERS.map(([name, from, to, comment]) => rule(name, comment, { path: from }, { path: to })),
+    rule(
+      'client-sources-use-relay-types-only',
+      "The client's sources may name the relay's published types (`import type`), never its code: a client must run without a relay in its bundle. Client tests may start a relay.",
+      { path: '^packages/client/src/' },
+      { path: '^packages/relay/', dependencyTypesNot: ['type-only'] },
+    ),
+    ...ONLY_IMPORTED_FROM.map(([name, library, allowed, comment]) => rule(name, comment, { pathNot: allowed }, { path: library })),
+    ...CORE_LAYERS.map(([name, folder, below, comment]) =>
+      rule(name, comment, { path: `^packages/core/src/(${folder})/` }, { path: `^packages/core/src/(${below})/` }),
+    ),
+    rule('not-to-unresolvable', 'An import that resolves to nothing is a typo or a missing dependency.', {}, { couldNotResolve: true }),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
