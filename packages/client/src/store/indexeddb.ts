@@ -8,8 +8,8 @@
  *   (a client's state is small: sessions, prekeys, history without
  *   attachment bytes) and answers every `get` and `list` from memory.
  * - Each top-level `transaction` (and each lone `put` or `delete`) runs in
- *   memory with an undo journal, exactly as `MemoryStore` does. When it
- *   returns, the keys it touched are written in **one** IndexedDB
+ *   memory with an undo journal, in the very tables `MemoryStore` uses
+ *   (memory-tables.ts). When it commits, the keys it touched are written in **one** IndexedDB
  *   readwrite transaction, opened at once; IndexedDB runs readwrite
  *   transactions on one store in the order they were opened, so the disk
  *   sees the same sequence of whole transactions as memory did. A
@@ -32,7 +32,8 @@
  * database), but, unlike `SqliteStore`, cannot promise they are gone from
  * the browser's files before compaction (spec §7.6 states this).
  */
-import { type Clock, type ClientStore, type StoreEntry, type Table, TABLES, checkKey, checkTable, rejectAsync } from './types.ts';
+import { type Committed, MemoryTables } from './memory-tables.ts';
+import type { Clock, ClientStore, StoreEntry, Table } from './types.ts';
 
 /** The IndexedDB object store holding every entry, keyed by `[table, key]`. */
 const OBJECT_STORE = 'entries';
@@ -41,18 +42,11 @@ const DB_VERSION = 1;
 /** Prefix of the Web Lock held while a page has the database open. */
 const LOCK_PREFIX = 'parley-store:';
 
-interface Slot {
-  readonly value: Uint8Array;
-  readonly expiresAt: number | null;
-}
-
 /** What is written to IndexedDB per entry. */
 interface Row {
   readonly v: Uint8Array;
   readonly e: number | null;
 }
-
-type Undo = { readonly table: Table; readonly key: string; readonly previous: Slot | undefined };
 
 export type IndexedDbStoreErrorCode = 'STORE_WRITE_FAILED' | 'STORE_IN_USE' | 'STORE_OPEN_FAILED';
 
@@ -95,12 +89,10 @@ function defaultLocks(): LockManagerLike | null {
 }
 
 export class IndexedDbStore implements ClientStore {
-  readonly #tables = new Map<Table, Map<string, Slot>>(TABLES.map((t) => [t, new Map()]));
+  readonly #tables: MemoryTables;
   readonly #db: IDBDatabase;
-  readonly #clock: Clock;
   readonly #onError: ((error: IndexedDbStoreError) => void) | undefined;
   readonly #releaseLock: () => void;
-  #journal: Undo[] | null = null;
   /** Writes on disk are done when this settles (a chain of every IndexedDB transaction opened). */
   #lastWrite: Promise<void> = Promise.resolve();
   #failure: IndexedDbStoreError | null = null;
@@ -108,13 +100,15 @@ export class IndexedDbStore implements ClientStore {
 
   private constructor(db: IDBDatabase, rows: [Table, string, Row][], options: IndexedDbStoreOptions, releaseLock: () => void) {
     this.#db = db;
-    this.#clock = options.clock ?? Date.now;
     this.#onError = options.onError;
     this.#releaseLock = releaseLock;
-    for (const [table, key, row] of rows) {
-      // A table this version does not know (a newer SDK wrote it) is left alone on disk.
-      this.#tables.get(table)?.set(key, { value: row.v, expiresAt: row.e });
-    }
+    this.#tables = new MemoryTables({
+      clock: options.clock ?? Date.now,
+      usable: () => this.#usable(),
+      onCommit: (changes) => this.#persist(changes),
+    });
+    // A table this version does not know (a newer SDK wrote it) is left alone on disk.
+    for (const [table, key, row] of rows) this.#tables.load(table, key, { value: row.v, expiresAt: row.e });
     db.onversionchange = () => {
       // Another page wants to upgrade or delete the database: let it, and stop writing.
       this.#fail('the database was upgraded or deleted by another page');
@@ -164,67 +158,27 @@ export class IndexedDbStore implements ClientStore {
   }
 
   get(table: Table, key: string): Uint8Array | undefined {
-    const slot = this.#table(table).get(key);
-    if (!slot || this.#expired(slot)) return undefined;
-    return slot.value.slice();
+    return this.#tables.get(table, key);
   }
 
   put(table: Table, key: string, value: Uint8Array, expiresAt: number | null = null): void {
-    checkKey(key);
-    if (!(value instanceof Uint8Array)) throw new TypeError('"value" expected Uint8Array');
-    if (expiresAt !== null && !Number.isSafeInteger(expiresAt)) throw new TypeError('"expiresAt" expected an integer or null');
-    this.transaction(() => this.#write(table, key, { value: value.slice(), expiresAt }));
+    this.#tables.put(table, key, value, expiresAt);
   }
 
   delete(table: Table, key: string): void {
-    this.transaction(() => this.#write(table, key, undefined));
+    this.#tables.delete(table, key);
   }
 
   list(table: Table, prefix = ''): StoreEntry[] {
-    const out: StoreEntry[] = [];
-    for (const [key, slot] of this.#table(table)) {
-      if (key.startsWith(prefix) && !this.#expired(slot)) out.push({ key, value: slot.value.slice(), expiresAt: slot.expiresAt });
-    }
-    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return this.#tables.list(table, prefix);
   }
 
   transaction<T>(fn: () => T): T {
-    this.#usable();
-    if (this.#journal) return fn();
-    const journal: Undo[] = [];
-    this.#journal = journal;
-    let result: T;
-    try {
-      result = fn();
-      rejectAsync(result);
-    } catch (e) {
-      for (let i = journal.length - 1; i >= 0; i--) {
-        const u = journal[i] as Undo;
-        const t = this.#table(u.table);
-        if (u.previous) t.set(u.key, u.previous);
-        else t.delete(u.key);
-      }
-      throw e;
-    } finally {
-      this.#journal = null;
-    }
-    if (journal.length > 0) this.#persist(journal);
-    return result;
+    return this.#tables.transaction(fn);
   }
 
   sweep(now: number): number {
-    let removed = 0;
-    this.transaction(() => {
-      for (const table of TABLES) {
-        for (const [key, slot] of this.#table(table)) {
-          if (slot.expiresAt !== null && slot.expiresAt <= now) {
-            this.#write(table, key, undefined);
-            removed++;
-          }
-        }
-      }
-    });
-    return removed;
+    return this.#tables.sweep(now);
   }
 
   /**
@@ -249,27 +203,8 @@ export class IndexedDbStore implements ClientStore {
     if (this.#failure) throw this.#failure;
   }
 
-  #table(table: Table): Map<string, Slot> {
-    this.#usable();
-    checkTable(table);
-    return this.#tables.get(table) as Map<string, Slot>;
-  }
-
-  #expired(slot: Slot): boolean {
-    return slot.expiresAt !== null && slot.expiresAt <= this.#clock();
-  }
-
-  #write(table: Table, key: string, slot: Slot | undefined): void {
-    const t = this.#table(table);
-    this.#journal?.push({ table, key, previous: t.get(key) });
-    if (slot) t.set(key, slot);
-    else t.delete(key);
-  }
-
-  /** Writes the final value of every key `journal` touched, as one IndexedDB transaction. */
-  #persist(journal: readonly Undo[]): void {
-    const touched = new Map<string, { table: Table; key: string }>();
-    for (const u of journal) touched.set(`${u.table}\n${u.key}`, { table: u.table, key: u.key });
+  /** Writes the final value of every key a committed change touched, as one IndexedDB transaction. */
+  #persist(changes: readonly Committed[]): void {
     let tx: IDBTransaction;
     try {
       tx = this.#db.transaction(OBJECT_STORE, 'readwrite');
@@ -284,8 +219,7 @@ export class IndexedDbStore implements ClientStore {
     });
     try {
       const os = tx.objectStore(OBJECT_STORE);
-      for (const { table, key } of touched.values()) {
-        const slot = this.#tables.get(table)?.get(key);
+      for (const { table, key, slot } of changes) {
         if (slot) os.put({ v: slot.value, e: slot.expiresAt } satisfies Row, [table, key]);
         else os.delete([table, key]);
       }
