@@ -24,7 +24,8 @@ interface Backend {
   close(): Promise<void>;
 }
 
-const backends: [string, () => Promise<Backend>][] = [
+/** `poolSize`: PostgreSQL connections (SQLite has one writer). */
+const backends: [string, (poolSize?: number) => Promise<Backend>][] = [
   [
     'SQLite',
     async () => {
@@ -36,9 +37,9 @@ const backends: [string, () => Promise<Backend>][] = [
 if (URL) {
   backends.push([
     'PostgreSQL',
-    async () => {
+    async (poolSize = 2) => {
       const schema = `parley_tok_${randomBytes(5).toString('hex')}`;
-      const s = await PostgresStorage.open({ connectionString: URL, schema, poolSize: 2 });
+      const s = await PostgresStorage.open({ connectionString: URL, schema, poolSize });
       return {
         tokens: s.tokens,
         async close() {
@@ -168,6 +169,36 @@ describe.each(backends)('token store (%s)', (_name, open) => {
       // Tomorrow the budgets start again.
       expect(await go(r[2] as Uint8Array, 1, T0 + 86_400_000)).toEqual({ status: 'ok' });
       expect(await b.tokens.sweepTokens(T0 + 3 * 86_400_000)).toBeGreaterThan(0);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('concurrent spends and registrations never pass a budget or a limit (on PostgreSQL, across connections)', async () => {
+    // Enough connections for the transactions to overlap (with 2, a missing row lock went unseen).
+    const b = await open(8);
+    try {
+      const a = acct();
+      // Each send under a token of its own: only the recipient's window row stands between them.
+      const hashes = Array.from({ length: 12 }, () => hash());
+      const registered = hashes.map((h) => ({ hash: h, expiresAt: T0 + HOUR, scope: 'contact' as const }));
+      expect(await b.tokens.registerTokens(a, registered, T0, 20)).toEqual({ status: 'stored', live: 12 });
+      const perRecipient = { windowMs: HOUR, envelopes: 6, bytes: 1e6 };
+      const spent = await Promise.all(
+        hashes.map((h) =>
+          b.tokens.spendTokens({ uses: [{ account: a, hash: h, envelopes: 2, bytes: 1 }], now: T0, perToken: wide, perRecipient }),
+        ),
+      );
+      // Each send takes 2 of the recipient's 6: exactly 3 pass.
+      expect(spent.filter((r) => r.status === 'ok')).toHaveLength(3);
+      expect(spent.filter((r) => r.status !== 'ok').every((r) => r.status === 'budget' && r.scope === 'recipient')).toBe(true);
+
+      const other = acct();
+      const registrations = await Promise.all(
+        Array.from({ length: 6 }, () => b.tokens.registerTokens(other, [{ hash: hash(), expiresAt: T0 + HOUR, scope: 'group' }], T0, 3)),
+      );
+      expect(registrations.filter((r) => r.status === 'stored')).toHaveLength(3);
+      expect(await b.tokens.liveTokens(other, T0)).toBe(3);
     } finally {
       await b.close();
     }

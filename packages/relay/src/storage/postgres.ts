@@ -33,8 +33,7 @@
 import pg from 'pg';
 import { type BucketRow, tokensAt } from '../limits/prekey-budget.ts';
 import { migratePostgres } from './postgres-schema.ts';
-import { PostgresTokenStore, createTokenTables } from './tokens-postgres.ts';
-import type { TokenStore } from './tokens-types.ts';
+import { createTokenTables, tokenQueries, tokenReads } from './tokens-postgres.ts';
 import {
   type AttachmentRow,
   type BundleRow,
@@ -267,6 +266,7 @@ async function returnTokensOn(q: Queryable, limit: BucketLimit, now: number, tak
  */
 function writeQueries(q: Queryable, wakeUps: DeviceAddress[]): WriteQueries {
   return {
+    ...tokenQueries(q),
     lockAccount: (account) => advisoryLock(q, 'parley-account', account),
     isRevoked: async (hash) =>
       ((await q.query('SELECT 1 FROM revoked_certificates WHERE certificate_hash = $1', [hash])).rowCount ?? 0) > 0,
@@ -714,6 +714,7 @@ function writeQueries(q: Queryable, wakeUps: DeviceAddress[]): WriteQueries {
 
 function readQueries(pool: pg.Pool): ReadQueries {
   return {
+    ...tokenReads(pool),
     device: (account, deviceId) =>
       first(
         pool.query<DeviceRow>(
@@ -894,13 +895,10 @@ class PostgresDriver implements StorageDriver {
 
 export class PostgresStorage extends RuleStorage {
   readonly #driver: PostgresDriver;
-  /** Delivery tokens and sealed-send budgets (tokens-postgres.ts, its own tables). */
-  readonly tokens: TokenStore;
 
-  private constructor(driver: PostgresDriver, pool: pg.Pool) {
+  private constructor(driver: PostgresDriver) {
     super(driver);
     this.#driver = driver;
-    this.tokens = new PostgresTokenStore(pool);
   }
 
   /** Connects, creates the schema if asked, and migrates it. */
@@ -925,7 +923,7 @@ export class PostgresStorage extends RuleStorage {
       await pool.end();
       throw error;
     }
-    return new PostgresStorage(new PostgresDriver(pool, options), pool);
+    return new PostgresStorage(new PostgresDriver(pool, options));
   }
 
   /**

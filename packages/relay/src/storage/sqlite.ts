@@ -32,8 +32,7 @@ import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage,
 import { RuleStorage } from './rules/storage.ts';
 import { type Rule, runSync, unwrapAbort } from './rules/step.ts';
 import { migrate } from './sqlite-schema.ts';
-import { SqliteTokenStore } from './tokens-sqlite.ts';
-import type { TokenStore } from './tokens-types.ts';
+import { tokenQueries, tokenReads, tokenStatements } from './tokens-sqlite.ts';
 import type {
   AttachmentRecord,
   DeviceAddress,
@@ -70,6 +69,8 @@ const POOL_MARK: Record<PreKeyPool, string> = { oneTime: 'one_time_handed_max', 
 function statements(db: Database.Database) {
   const pool = <T>(make: (pool: PreKeyPool) => T): Record<PreKeyPool, T> => ({ oneTime: make('oneTime'), kem: make('kem') });
   return {
+    // The token tables (tokens-sqlite.ts), created if missing, outside the migrations.
+    tokens: tokenStatements(db),
     device: db.prepare<[Buffer, number], DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE account = ? AND device_id = ?`),
     devices: db.prepare<[Buffer], DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE account = ? ORDER BY device_id`),
     certificateHash: db.prepare<[Buffer, number], { certificate_hash: Buffer }>(
@@ -253,6 +254,7 @@ function writeQueries(s: Statements): WriteQueries {
   };
   const noLock = () => {};
   return {
+    ...tokenQueries(s.tokens),
     lockAccount: noLock,
     isRevoked: (hash) => s.isRevoked.get(hash) !== undefined,
     revoke: (hash, now) => void s.revoke.run(hash, now),
@@ -447,6 +449,7 @@ function writeQueries(s: Statements): WriteQueries {
 /** Reads run directly on the connection (committed data only: writes happen inside the batcher's turns). */
 function readQueries(s: Statements, write: WriteQueries): ReadQueries {
   return {
+    ...tokenReads(s.tokens),
     device: async (account, deviceId) => s.device.get(account, deviceId),
     devices: async (account) => s.devices.all(account),
     deviceList: async (account) => s.deviceList.get(account),
@@ -489,8 +492,6 @@ class SqliteDriver implements StorageDriver {
   readonly checkpointer: WalCheckpointer | undefined;
   readonly #q: WriteQueries;
   readonly read: ReadQueries;
-  /** Delivery tokens and sealed-send budgets (tokens-sqlite.ts, its own tables, the same group commit). */
-  readonly tokens: TokenStore;
 
   constructor(options: SqliteStorageOptions) {
     const db = new Database(options.path);
@@ -510,7 +511,6 @@ class SqliteDriver implements StorageDriver {
     const checkpointer = onDisk ? new WalCheckpointer(db, options.path) : undefined;
     this.checkpointer = checkpointer;
     this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()));
-    this.tokens = new SqliteTokenStore(db, this.#writes);
     const s = statements(db);
     const wake = options.onMailboxesCommitted;
     const writes = this.#writes;
@@ -534,8 +534,6 @@ class SqliteDriver implements StorageDriver {
 }
 
 export class SqliteStorage extends RuleStorage {
-  /** Delivery tokens and sealed-send budgets (spec/12-sealed-sender.md). */
-  readonly tokens: TokenStore;
   /** On disk: the worker thread that checkpoints the WAL (spec/09-relay.md §7.1); none in memory. */
   readonly checkpointer: WalCheckpointer | undefined;
   readonly wakesOnCommit: boolean;
@@ -543,7 +541,6 @@ export class SqliteStorage extends RuleStorage {
   constructor(options: SqliteStorageOptions) {
     const driver = new SqliteDriver(options);
     super(driver);
-    this.tokens = driver.tokens;
     this.checkpointer = driver.checkpointer;
     this.wakesOnCommit = options.onMailboxesCommitted !== undefined;
   }

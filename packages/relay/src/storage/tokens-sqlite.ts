@@ -1,24 +1,11 @@
 /**
- * `TokenStore` on the relay's SQLite database: its own tables, created if
- * missing, every write through the storage's group commit.
- * spec/12-sealed-sender.md §5-§6.
+ * The token tables on the relay's SQLite database (created if missing) and
+ * their queries; the rules that use them are rules/tokens.ts, run by the
+ * SQLite driver like every other storage rule (one group commit, a savepoint
+ * each). spec/12-sealed-sender.md §5-§6.
  */
 import type Database from 'better-sqlite3';
-import {
-  DAY_MS,
-  type FlagResult,
-  type RegisterTokensResult,
-  type SpendTokensInput,
-  type SpendTokensResult,
-  type StrangerInput,
-  type StrangerResult,
-  type TokenRegistration,
-  type TokenStore,
-  flaggedBudget,
-  windowStart,
-} from './tokens-types.ts';
-import type { AccountKey } from './tokens-types.ts';
-import type { WriteBatcher } from './write-batcher.ts';
+import type { RecipientWindowRow, TokenQueries, TokenReadQueries } from './rules/tokens.ts';
 
 export const SQLITE_TOKEN_TABLES = `
   CREATE TABLE IF NOT EXISTS delivery_tokens (
@@ -53,16 +40,7 @@ export const SQLITE_TOKEN_TABLES = `
   ) WITHOUT ROWID;
 `;
 
-/** Thrown inside a write to roll back its savepoint and return `result`. */
-class Abort<T> extends Error {
-  constructor(readonly result: T) {
-    super('aborted write');
-  }
-}
-
-const b = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-
-interface TokenRow {
+interface TokenRowSql {
   account: Buffer;
   expires_at: number;
   flags: number;
@@ -71,166 +49,105 @@ interface TokenRow {
   window_bytes: number;
 }
 
-export class SqliteTokenStore implements TokenStore {
-  readonly #writes: WriteBatcher;
-  readonly #s;
-
-  constructor(db: Database.Database, writes: WriteBatcher) {
-    db.exec(SQLITE_TOKEN_TABLES);
-    this.#writes = writes;
-    this.#s = {
-      live: db.prepare<[Buffer, number], { n: number }>('SELECT COUNT(*) AS n FROM delivery_tokens WHERE account = ? AND expires_at > ?'),
-      get: db.prepare<[Buffer], TokenRow>(
-        'SELECT account, expires_at, flags, window_start, window_envelopes, window_bytes FROM delivery_tokens WHERE hash = ?',
-      ),
-      upsert: db.prepare(
-        `INSERT INTO delivery_tokens (hash, account, scope, expires_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at WHERE delivery_tokens.account = excluded.account`,
-      ),
-      revoke: db.prepare('DELETE FROM delivery_tokens WHERE hash = ? AND account = ?'),
-      flag: db.prepare('UPDATE delivery_tokens SET flags = flags + 1 WHERE hash = ? AND account = ?'),
-      flags: db.prepare<[Buffer], { flags: number }>('SELECT flags FROM delivery_tokens WHERE hash = ?'),
-      spendToken: db.prepare('UPDATE delivery_tokens SET window_start = ?, window_envelopes = ?, window_bytes = ? WHERE hash = ?'),
-      recipientWindow: db.prepare<[Buffer], { window_start: number; envelopes: number; bytes: number }>(
-        'SELECT window_start, envelopes, bytes FROM sealed_recipient_windows WHERE account = ?',
-      ),
-      putRecipientWindow: db.prepare(
-        `INSERT INTO sealed_recipient_windows (account, window_start, envelopes, bytes) VALUES (?, ?, ?, ?)
-         ON CONFLICT (account) DO UPDATE SET window_start = excluded.window_start, envelopes = excluded.envelopes, bytes = excluded.bytes`,
-      ),
-      pairKnown: db.prepare<[Buffer, number, Buffer], { n: number }>(
-        'SELECT 1 AS n FROM stranger_pairs WHERE sender_account = ? AND day = ? AND recipient_account = ?',
-      ),
-      pairCount: db.prepare<[Buffer, number], { n: number }>(
-        'SELECT COUNT(*) AS n FROM stranger_pairs WHERE sender_account = ? AND day = ?',
-      ),
-      addPair: db.prepare('INSERT OR IGNORE INTO stranger_pairs (sender_account, recipient_account, day) VALUES (?, ?, ?)'),
-      strangerWindow: db.prepare<[Buffer, number], { envelopes: number }>(
-        'SELECT envelopes FROM stranger_windows WHERE recipient_account = ? AND day = ?',
-      ),
-      addStranger: db.prepare(
-        `INSERT INTO stranger_windows (recipient_account, day, envelopes) VALUES (?, ?, ?)
-         ON CONFLICT (recipient_account, day) DO UPDATE SET envelopes = envelopes + excluded.envelopes`,
-      ),
-      sweepTokens: db.prepare('DELETE FROM delivery_tokens WHERE expires_at <= ?'),
-      sweepPairs: db.prepare('DELETE FROM stranger_pairs WHERE day < ?'),
-      sweepStrangers: db.prepare('DELETE FROM stranger_windows WHERE day < ?'),
-      sweepWindows: db.prepare('DELETE FROM sealed_recipient_windows WHERE window_start < ?'),
-    };
-  }
-
-  registerTokens(account: AccountKey, tokens: readonly TokenRegistration[], now: number, maxLive: number): Promise<RegisterTokensResult> {
-    const s = this.#s;
-    return this.#writes
-      .submit((): RegisterTokensResult => {
-        for (const t of tokens) s.upsert.run(b(t.hash), b(account), t.scope, t.expiresAt);
-        const live = (s.live.get(b(account), now) as { n: number }).n;
-        if (live > maxLive) throw new Abort<RegisterTokensResult>({ status: 'too-many', limit: maxLive });
-        return { status: 'stored', live };
-      })
-      .catch(unwrap<RegisterTokensResult>);
-  }
-
-  revokeTokens(account: AccountKey, hashes: readonly Uint8Array[]): Promise<number> {
-    const s = this.#s;
-    return this.#writes.submit(() => hashes.reduce((n, h) => n + s.revoke.run(b(h), b(account)).changes, 0));
-  }
-
-  flagToken(account: AccountKey, hash: Uint8Array, revokeAt: number): Promise<FlagResult> {
-    const s = this.#s;
-    return this.#writes.submit((): FlagResult => {
-      if (s.flag.run(b(hash), b(account)).changes === 0) return 'unknown';
-      const flags = (s.flags.get(b(hash)) as { flags: number }).flags;
-      if (flags < revokeAt) return 'flagged';
-      s.revoke.run(b(hash), b(account));
-      return 'revoked';
-    });
-  }
-
-  spendTokens(input: SpendTokensInput): Promise<SpendTokensResult> {
-    const s = this.#s;
-    const { now, perToken, perRecipient } = input;
-    return this.#writes
-      .submit((): SpendTokensResult => {
-        const perAccount = new Map<string, { account: Buffer; envelopes: number; bytes: number }>();
-        for (const use of input.uses) {
-          const row = s.get.get(b(use.hash));
-          if (!row || row.expires_at <= now || !row.account.equals(b(use.account)))
-            throw new Abort<SpendTokensResult>({ status: 'invalid' });
-          const start = windowStart(now, perToken.windowMs);
-          const fresh = row.window_start !== start;
-          const envelopes = (fresh ? 0 : row.window_envelopes) + use.envelopes;
-          const bytes = (fresh ? 0 : row.window_bytes) + use.bytes;
-          const limit = flaggedBudget(perToken, row.flags);
-          if (envelopes > limit.envelopes || bytes > limit.bytes) {
-            throw new Abort<SpendTokensResult>({ status: 'budget', scope: 'token', retryAfterMs: start + perToken.windowMs - now });
-          }
-          s.spendToken.run(start, envelopes, bytes, b(use.hash));
-          const key = b(use.account).toString('hex');
-          const acc = perAccount.get(key) ?? { account: b(use.account), envelopes: 0, bytes: 0 };
-          acc.envelopes += use.envelopes;
-          acc.bytes += use.bytes;
-          perAccount.set(key, acc);
-        }
-        for (const acc of perAccount.values()) {
-          const start = windowStart(now, perRecipient.windowMs);
-          const row = s.recipientWindow.get(acc.account);
-          const fresh = !row || row.window_start !== start;
-          const envelopes = (fresh ? 0 : row.envelopes) + acc.envelopes;
-          const bytes = (fresh ? 0 : row.bytes) + acc.bytes;
-          if (envelopes > perRecipient.envelopes || bytes > perRecipient.bytes) {
-            throw new Abort<SpendTokensResult>({ status: 'budget', scope: 'recipient', retryAfterMs: start + perRecipient.windowMs - now });
-          }
-          s.putRecipientWindow.run(acc.account, start, envelopes, bytes);
-        }
-        return { status: 'ok' };
-      })
-      .catch(unwrap<SpendTokensResult>);
-  }
-
-  spendStranger(input: StrangerInput): Promise<StrangerResult> {
-    const s = this.#s;
-    const day = Math.floor(input.now / DAY_MS);
-    const retryAfterMs = (day + 1) * DAY_MS - input.now;
-    const sender = b(input.sender);
-    return this.#writes
-      .submit((): StrangerResult => {
-        for (const r of input.recipients) {
-          const recipient = b(r.account);
-          if (!s.pairKnown.get(sender, day, recipient)) {
-            const n = (s.pairCount.get(sender, day) as { n: number }).n;
-            if (n >= input.recipientsPerDay) throw new Abort<StrangerResult>({ status: 'exceeded', scope: 'sender', retryAfterMs });
-            s.addPair.run(sender, recipient, day);
-          }
-          const taken = s.strangerWindow.get(recipient, day)?.envelopes ?? 0;
-          if (taken + r.envelopes > input.envelopesPerDay) {
-            throw new Abort<StrangerResult>({ status: 'exceeded', scope: 'recipient', retryAfterMs });
-          }
-          s.addStranger.run(recipient, day, r.envelopes);
-        }
-        return { status: 'ok' };
-      })
-      .catch(unwrap<StrangerResult>);
-  }
-
-  async liveTokens(account: AccountKey, now: number): Promise<number> {
-    return (this.#s.live.get(b(account), now) as { n: number }).n;
-  }
-
-  sweepTokens(now: number): Promise<number> {
-    const s = this.#s;
-    const day = Math.floor(now / DAY_MS);
-    return this.#writes.submit(
-      () =>
-        s.sweepTokens.run(now).changes +
-        s.sweepPairs.run(day - 1).changes +
-        s.sweepStrangers.run(day - 1).changes +
-        s.sweepWindows.run(now - DAY_MS).changes,
-    );
-  }
+/** Creates the tables if missing and prepares their statements. */
+export function tokenStatements(db: Database.Database) {
+  db.exec(SQLITE_TOKEN_TABLES);
+  return {
+    live: db.prepare<[Buffer, number], { n: number }>('SELECT COUNT(*) AS n FROM delivery_tokens WHERE account = ? AND expires_at > ?'),
+    get: db.prepare<[Buffer], TokenRowSql>(
+      'SELECT account, expires_at, flags, window_start, window_envelopes, window_bytes FROM delivery_tokens WHERE hash = ?',
+    ),
+    upsert: db.prepare<[Buffer, Buffer, string, number]>(
+      `INSERT INTO delivery_tokens (hash, account, scope, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at WHERE delivery_tokens.account = excluded.account`,
+    ),
+    revoke: db.prepare<[Buffer, Buffer]>('DELETE FROM delivery_tokens WHERE hash = ? AND account = ?'),
+    deleteToken: db.prepare<[Buffer]>('DELETE FROM delivery_tokens WHERE hash = ?'),
+    flag: db.prepare<[Buffer, Buffer], { flags: number }>(
+      'UPDATE delivery_tokens SET flags = flags + 1 WHERE hash = ? AND account = ? RETURNING flags',
+    ),
+    spendToken: db.prepare<[number, number, number, Buffer]>(
+      'UPDATE delivery_tokens SET window_start = ?, window_envelopes = ?, window_bytes = ? WHERE hash = ?',
+    ),
+    recipientWindow: db.prepare<[Buffer], { window_start: number; envelopes: number; bytes: number }>(
+      'SELECT window_start, envelopes, bytes FROM sealed_recipient_windows WHERE account = ?',
+    ),
+    putRecipientWindow: db.prepare<[Buffer, number, number, number]>(
+      `INSERT INTO sealed_recipient_windows (account, window_start, envelopes, bytes) VALUES (?, ?, ?, ?)
+       ON CONFLICT (account) DO UPDATE SET window_start = excluded.window_start, envelopes = excluded.envelopes, bytes = excluded.bytes`,
+    ),
+    pairKnown: db.prepare<[Buffer, number, Buffer], { n: number }>(
+      'SELECT 1 AS n FROM stranger_pairs WHERE sender_account = ? AND day = ? AND recipient_account = ?',
+    ),
+    pairCount: db.prepare<[Buffer, number], { n: number }>('SELECT COUNT(*) AS n FROM stranger_pairs WHERE sender_account = ? AND day = ?'),
+    addPair: db.prepare<[Buffer, Buffer, number]>(
+      'INSERT OR IGNORE INTO stranger_pairs (sender_account, recipient_account, day) VALUES (?, ?, ?)',
+    ),
+    addStranger: db.prepare<[Buffer, number, number], { envelopes: number }>(
+      `INSERT INTO stranger_windows (recipient_account, day, envelopes) VALUES (?, ?, ?)
+       ON CONFLICT (recipient_account, day) DO UPDATE SET envelopes = envelopes + excluded.envelopes
+       RETURNING envelopes`,
+    ),
+    sweepTokens: db.prepare<[number]>('DELETE FROM delivery_tokens WHERE expires_at <= ?'),
+    sweepPairs: db.prepare<[number]>('DELETE FROM stranger_pairs WHERE day < ?'),
+    sweepStrangers: db.prepare<[number]>('DELETE FROM stranger_windows WHERE day < ?'),
+    sweepWindows: db.prepare<[number]>('DELETE FROM sealed_recipient_windows WHERE window_start < ?'),
+  };
 }
 
-function unwrap<T>(e: unknown): T {
-  if (e instanceof Abort) return e.result as T;
-  throw e;
+export type TokenStatements = ReturnType<typeof tokenStatements>;
+
+/** The token queries inside a write: writes are serial here, so the lock queries do nothing. */
+export function tokenQueries(s: TokenStatements): TokenQueries {
+  return {
+    lockTokenAccount: () => {},
+    upsertToken: (hash, account, scope, expiresAt) => {
+      s.upsert.run(hash, account, scope, expiresAt);
+    },
+    liveTokenCount: (account, now) => (s.live.get(account, now) as { n: number }).n,
+    deleteAccountTokens: (account, hashes) => hashes.reduce((n, h) => n + s.revoke.run(h, account).changes, 0),
+    flagToken: (hash, account) => s.flag.get(hash, account)?.flags,
+    deleteToken: (hash) => {
+      s.deleteToken.run(hash);
+    },
+    token: (hash) => {
+      const r = s.get.get(hash);
+      return (
+        r && {
+          account: r.account,
+          expiresAt: r.expires_at,
+          flags: r.flags,
+          windowStart: r.window_start,
+          windowEnvelopes: r.window_envelopes,
+          windowBytes: r.window_bytes,
+        }
+      );
+    },
+    setTokenWindow: (hash, start, envelopes, bytes) => {
+      s.spendToken.run(start, envelopes, bytes, hash);
+    },
+    recipientWindow: (account): RecipientWindowRow | undefined => {
+      const r = s.recipientWindow.get(account);
+      return r && { windowStart: r.window_start, envelopes: r.envelopes, bytes: r.bytes };
+    },
+    putRecipientWindow: (account, start, envelopes, bytes) => {
+      s.putRecipientWindow.run(account, start, envelopes, bytes);
+    },
+    lockStrangerSender: () => {},
+    strangerPairKnown: (sender, day, recipient) => s.pairKnown.get(sender, day, recipient) !== undefined,
+    strangerPairCount: (sender, day) => (s.pairCount.get(sender, day) as { n: number }).n,
+    addStrangerPair: (sender, recipient, day) => {
+      s.addPair.run(sender, recipient, day);
+    },
+    addStrangerEnvelopes: (recipient, day, envelopes) => (s.addStranger.get(recipient, day, envelopes) as { envelopes: number }).envelopes,
+    sweepTokenTables: (now, beforeDay, windowsBefore) =>
+      s.sweepTokens.run(now).changes +
+      s.sweepPairs.run(beforeDay).changes +
+      s.sweepStrangers.run(beforeDay).changes +
+      s.sweepWindows.run(windowsBefore).changes,
+  };
+}
+
+export function tokenReads(s: TokenStatements): TokenReadQueries {
+  return { liveTokenCount: async (account, now) => (s.live.get(account, now) as { n: number }).n };
 }

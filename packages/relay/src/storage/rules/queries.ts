@@ -30,6 +30,7 @@ import type {
 } from '../types.ts';
 import type { RecipientDeviceState } from './send-checks.ts';
 import type { Maybe, Rule } from './step.ts';
+import type { TokenQueries, TokenReadQueries } from './tokens.ts';
 
 export type PreKeyPool = 'oneTime' | 'kem';
 
@@ -43,7 +44,8 @@ export interface UploadUsage {
   readonly accountBytes: number;
 }
 
-export interface WriteQueries {
+/** Every query a rule may run inside its transaction (the token tables' are rules/tokens.ts's). */
+export interface WriteQueries extends TokenQueries {
   // ---- devices
   /** Serialises changes to one account's devices and device list (across processes). */
   lockAccount(account: Buffer): Maybe<void>;
@@ -168,7 +170,7 @@ export interface WriteQueries {
 }
 
 /** Reads outside any transaction: they see committed data only. */
-export interface ReadQueries {
+export interface ReadQueries extends TokenReadQueries {
   device(account: Buffer, deviceId: number): Promise<DeviceRow | undefined>;
   devices(account: Buffer): Promise<DeviceRow[]>;
   deviceList(account: Buffer): Promise<DeviceListRow | undefined>;

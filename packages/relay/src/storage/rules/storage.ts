@@ -47,12 +47,17 @@ import { ackMessages, storeFanout, storeMessages, storeSealedGroup } from './mes
 import { claimPreKeys, uploadPreKeys } from './prekeys.ts';
 import type { StorageDriver } from './queries.ts';
 import { abort, get } from './step.ts';
+import { ruleTokenStore } from './tokens.ts';
+import type { TokenStore } from '../tokens-types.ts';
 
 export class RuleStorage implements RelayStorage {
   protected readonly driver: StorageDriver;
+  /** Delivery tokens and sealed-send budgets (spec/12-sealed-sender.md): rules/tokens.ts on the same driver. */
+  readonly tokens: TokenStore;
 
   constructor(driver: StorageDriver) {
     this.driver = driver;
+    this.tokens = ruleTokenStore(driver);
   }
 
   // ---- devices
