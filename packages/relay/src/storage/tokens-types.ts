@@ -9,8 +9,9 @@
  * slot and device 0 (no device has id 0), so the mailbox, idempotency and
  * per-sender share rules apply per token, and no sender is stored.
  *
- * Kept apart from `RelayStorage` (its own tables, created if missing) so the
- * v1 storage can change without this module, and the other way round.
+ * The tables are their own (created if missing, outside the migrations), so
+ * the v1 schema can change without them; the rules are the storage's
+ * (rules/tokens.ts), run by each backend's driver like every other rule.
  */
 /** An account is its 32-byte Ed25519 account key (as in types.ts, which imports this module). */
 export type AccountKey = Uint8Array;
