@@ -32,7 +32,7 @@ import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage,
 import { RuleStorage } from './rules/storage.ts';
 import { type Rule, runSync, unwrapAbort } from './rules/step.ts';
 import { migrate } from './sqlite-schema.ts';
-import { tokenQueries, tokenReads, tokenStatements } from './tokens-sqlite.ts';
+import { sqliteTokenQueries } from './tokens-sqlite.ts';
 import type {
   AttachmentRecord,
   DeviceAddress,
@@ -70,7 +70,7 @@ function statements(db: Database.Database) {
   const pool = <T>(make: (pool: PreKeyPool) => T): Record<PreKeyPool, T> => ({ oneTime: make('oneTime'), kem: make('kem') });
   return {
     // The token tables (tokens-sqlite.ts), created if missing, outside the migrations.
-    tokens: tokenStatements(db),
+    tokens: sqliteTokenQueries(db),
     device: db.prepare<[Buffer, number], DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE account = ? AND device_id = ?`),
     devices: db.prepare<[Buffer], DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE account = ? ORDER BY device_id`),
     certificateHash: db.prepare<[Buffer, number], { certificate_hash: Buffer }>(
@@ -254,7 +254,7 @@ function writeQueries(s: Statements): WriteQueries {
   };
   const noLock = () => {};
   return {
-    ...tokenQueries(s.tokens),
+    ...s.tokens.write,
     lockAccount: noLock,
     isRevoked: (hash) => s.isRevoked.get(hash) !== undefined,
     revoke: (hash, now) => void s.revoke.run(hash, now),
@@ -449,7 +449,7 @@ function writeQueries(s: Statements): WriteQueries {
 /** Reads run directly on the connection (committed data only: writes happen inside the batcher's turns). */
 function readQueries(s: Statements, write: WriteQueries): ReadQueries {
   return {
-    ...tokenReads(s.tokens),
+    ...s.tokens.read,
     device: async (account, deviceId) => s.device.get(account, deviceId),
     devices: async (account) => s.devices.all(account),
     deviceList: async (account) => s.deviceList.get(account),

@@ -50,7 +50,7 @@ interface TokenRowSql {
 }
 
 /** Creates the tables if missing and prepares their statements. */
-export function tokenStatements(db: Database.Database) {
+function tokenStatements(db: Database.Database) {
   db.exec(SQLITE_TOKEN_TABLES);
   return {
     live: db.prepare<[Buffer, number], { n: number }>('SELECT COUNT(*) AS n FROM delivery_tokens WHERE account = ? AND expires_at > ?'),
@@ -95,10 +95,16 @@ export function tokenStatements(db: Database.Database) {
   };
 }
 
-export type TokenStatements = ReturnType<typeof tokenStatements>;
+type TokenStatements = ReturnType<typeof tokenStatements>;
+
+/** Creates the token tables if missing; their queries inside a write and outside. */
+export function sqliteTokenQueries(db: Database.Database): { readonly write: TokenQueries; readonly read: TokenReadQueries } {
+  const s = tokenStatements(db);
+  return { write: tokenQueries(s), read: tokenReads(s) };
+}
 
 /** The token queries inside a write: writes are serial here, so the lock queries do nothing. */
-export function tokenQueries(s: TokenStatements): TokenQueries {
+function tokenQueries(s: TokenStatements): TokenQueries {
   return {
     lockTokenAccount: () => {},
     upsertToken: (hash, account, scope, expiresAt) => {
@@ -148,6 +154,6 @@ export function tokenQueries(s: TokenStatements): TokenQueries {
   };
 }
 
-export function tokenReads(s: TokenStatements): TokenReadQueries {
+function tokenReads(s: TokenStatements): TokenReadQueries {
   return { liveTokenCount: async (account, now) => (s.live.get(account, now) as { n: number }).n };
 }
