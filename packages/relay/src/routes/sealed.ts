@@ -36,7 +36,7 @@ import {
 } from '../limits/sealed.ts';
 import { senderShare } from '../limits/sender-share.ts';
 import { AccountKey, ClientId, DeviceId, MAX_ENVELOPES_PER_SEND, SendBody, SendResponse, errorResponses } from '../schemas.ts';
-import type { OutgoingEnvelope } from '../storage/types.ts';
+import type { OutgoingEnvelope, StoreMessagesResult } from '../storage/types.ts';
 import { throwIfRefused } from './store-result.ts';
 import { tokenStore } from './tokens.ts';
 
@@ -94,6 +94,22 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
     labelNames: ['code'] as const,
     registers: [relay.metrics.registry],
   });
+
+  /**
+   * The accounting of one stored sealed send, group or per account: a refusal counted by its code
+   * and thrown, the accepted and duplicate counts, and the recipients woken when anything is new.
+   * Returns whether anything new was stored.
+   */
+  function accountStored(result: StoreMessagesResult, bytes: number): boolean {
+    if (result.status !== 'stored') sealedOutcomes.inc({ code: result.status });
+    throwIfRefused(relay, result);
+    relay.metrics.envelopesAccepted.inc(result.stored);
+    relay.metrics.envelopesDuplicate.inc(result.duplicates);
+    if (result.stored === 0) return false;
+    relay.metrics.envelopeBytesAccepted.inc(bytes);
+    relay.hub.notify(result.recipients);
+    return true;
+  }
 
   app.post(
     '/v2/sealed',
@@ -200,15 +216,13 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
           maxQueuedBytes: limits.maxQueuedBytesPerDevice,
           ...senderShare(limits),
         });
-        if (result.status !== 'stored') sealedOutcomes.inc({ code: result.status });
-        throwIfRefused(relay, result);
-        relay.metrics.envelopesAccepted.inc(result.stored);
-        relay.metrics.envelopesDuplicate.inc(result.duplicates);
-        if (result.stored > 0) {
-          relay.metrics.envelopeBytesAccepted.inc(groups.reduce((n, g) => n + g.bytes, 0));
+        if (
+          accountStored(
+            result,
+            groups.reduce((n, g) => n + g.bytes, 0),
+          )
+        )
           relay.metrics.fanoutsStored.inc();
-          relay.hub.notify(result.recipients);
-        }
         sealedOutcomes.inc({ code: 'OK' });
         return { accepted: body.messages.length };
       }
@@ -225,14 +239,7 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
           maxQueuedBytes: limits.maxQueuedBytesPerDevice,
           ...senderShare(limits),
         });
-        if (result.status !== 'stored') sealedOutcomes.inc({ code: result.status });
-        throwIfRefused(relay, result);
-        relay.metrics.envelopesAccepted.inc(result.stored);
-        relay.metrics.envelopesDuplicate.inc(result.duplicates);
-        if (result.stored > 0) {
-          relay.metrics.envelopeBytesAccepted.inc(g.bytes);
-          relay.hub.notify(result.recipients);
-        }
+        accountStored(result, g.bytes);
         accepted += g.envelopes.length;
       }
       sealedOutcomes.inc({ code: 'OK' });
