@@ -7,7 +7,7 @@
  * not share its event loop, but it does share the machine's cores.
  *
  *   node --import tsx bench/src/relay/load.ts [--mode http|ws] [--duration 10] [--connections 64]
- *     [--batch 1] [--window 8] [--half-seconds 5] [--relay-main other/packages/relay/src/main.ts]
+ *     [--batch 1] [--window 8] [--half-seconds 5] [--half-rate N] [--relay-main other/packages/relay/src/main.ts]
  *     [--profile-dir folder] [--in-process-listeners] [--json]
  *
  * Phase 1, full rate: `--mode http` (default) sends one signed POST per
@@ -57,6 +57,12 @@ export interface RelayLoadOptions {
   readonly latencySamples?: number;
   /** Seconds of the half-rate phase (default 5). */
   readonly halfRateSeconds?: number;
+  /**
+   * Envelopes per second of the half-rate phase (default: half the rate this run accepted).
+   * Issue 15's goal is stated at 5,000/s (half of 10k/s); on a quiet machine half the accepted
+   * rate is 5,500-6,000/s, a harder and run-dependent target.
+   */
+  readonly halfRate?: number;
   /** HTTP sends signed before the full-rate phase (mode 'http', default 3500 per second of it, at most 30 000); more are signed as needed. */
   readonly presigned?: number;
   /** Envelopes per websocket send frame (mode 'ws', default 1). */
@@ -529,7 +535,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     const generatorLag = monitorEventLoopDelay({ resolution: 10 });
     generatorLag.enable();
     const generatorCpu0 = process.cpuUsage();
-    const targetRate = Math.max(1, Math.round(envelopesPerSecond / 2));
+    const targetRate = Math.max(1, Math.round(options.halfRate ?? envelopesPerSecond / 2));
     const halfSeconds = options.halfRateSeconds ?? 5;
     const maxSamples = options.latencySamples ?? Number.POSITIVE_INFINITY;
     let sent = 0;
@@ -737,6 +743,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       batch: { type: 'string' },
       window: { type: 'string' },
       'half-seconds': { type: 'string' },
+      'half-rate': { type: 'string' },
       'relay-main': { type: 'string' },
       samples: { type: 'string' },
       'profile-dir': { type: 'string' },
@@ -752,6 +759,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     ...(values.batch ? { batch: Number(values.batch) } : {}),
     ...(values.window ? { window: Number(values.window) } : {}),
     ...(values['half-seconds'] ? { halfRateSeconds: Number(values['half-seconds']) } : {}),
+    ...(values['half-rate'] ? { halfRate: Number(values['half-rate']) } : {}),
     ...(values.samples ? { latencySamples: Number(values.samples) } : {}),
     ...(values['relay-main'] ? { relayMain: values['relay-main'] } : {}),
     ...(values['profile-dir'] ? { profileDir: values['profile-dir'] } : {}),

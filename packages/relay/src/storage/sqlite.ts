@@ -158,7 +158,11 @@ function statements(db: Database.Database) {
        FROM messages m LEFT JOIN payloads p ON p.id = m.payload_id
        WHERE m.recipient_account = ? AND m.recipient_device = ? AND m.seq > ? AND m.expires_at > ? ORDER BY m.seq LIMIT ?`,
     ),
-    ack: db.prepare('DELETE FROM messages WHERE seq = ? AND recipient_account = ? AND recipient_device = ?'),
+    // One statement per acknowledgement frame (up to 1,000 seqs as a JSON array), not one per seq:
+    // at 5,000 delivered envelopes/s each statement's bind/step/reset showed in the profile (issue 15).
+    ack: db.prepare(
+      'DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ? AND seq IN (SELECT value FROM json_each(?))',
+    ),
     insertAttachment: db.prepare(
       `INSERT INTO attachments (id, owner_account, owner_device, size, received, complete, created_at, expires_at, request_key)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -384,9 +388,7 @@ function writeQueries(s: Statements): WriteQueries {
     notifyMailboxes: noLock,
     ackMessages: (recipient, seqs) => {
       const account = buf(recipient.accountKey);
-      let n = 0;
-      for (const seq of seqs) n += s.ack.run(seq, account, recipient.deviceId).changes;
-      return n;
+      return s.ack.run(account, recipient.deviceId, JSON.stringify(seqs)).changes;
     },
 
     lockUploads: noLock,
