@@ -14,6 +14,7 @@ import { type DhKeyPair, dh, generateDhKeyPair } from '../crypto/x25519.ts';
 import { fail } from '../errors.ts';
 import { MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS } from '../limits.ts';
 import { type Header, MAX_MESSAGE_COUNTER, encodeHeader } from './header.ts';
+import { skipAhead, walkChain } from './chain.ts';
 import { type MessageKeys, kdfRoot, messageKeys, nextChainKey } from './kdf.ts';
 
 export interface ChainState {
@@ -221,37 +222,6 @@ function open(b: CryptoBackend, mk: MessageKeys, ciphertext: Uint8Array, ad: Uin
   const plaintext = b.aeadOpen(mk.key, mk.nonce, ciphertext, ad);
   if (!plaintext) fail('DECRYPT_FAILED', 'message authentication failed', { counter: header.counter });
   return plaintext;
-}
-
-/**
- * Steps a chain from position `from` to position `to`: returns the keys of
- * messages from..to-1 and the chain key at position `to`.
- */
-function skipAhead(b: CryptoBackend, chainKey: Uint8Array, from: number, to: number): { skipped: MessageKeys[]; chainKey: Uint8Array } {
-  if (to - from > MAX_FORWARD_JUMP) {
-    fail('TOO_FAR_AHEAD', `message is ${to - from} ahead in its chain (limit ${MAX_FORWARD_JUMP})`, {
-      jump: to - from,
-      limit: MAX_FORWARD_JUMP,
-    });
-  }
-  const skipped: MessageKeys[] = [];
-  let ck = chainKey;
-  for (let i = from; i < to; i++) {
-    skipped.push(messageKeys(b, ck));
-    ck = nextChainKey(b, ck);
-  }
-  return { skipped, chainKey: ck };
-}
-
-/** As `skipAhead`, plus the keys for message `to` and the chain key after it. */
-function walkChain(
-  b: CryptoBackend,
-  chainKey: Uint8Array,
-  from: number,
-  to: number,
-): { skipped: MessageKeys[]; keys: MessageKeys; chainKey: Uint8Array } {
-  const ahead = skipAhead(b, chainKey, from, to);
-  return { skipped: ahead.skipped, keys: messageKeys(b, ahead.chainKey), chainKey: nextChainKey(b, ahead.chainKey) };
 }
 
 function addSkipped(

@@ -188,8 +188,8 @@ function readId(v: unknown, field: string): number {
   return id;
 }
 
-function preKeyFromFields(f: unknown[]): PreKeyMessage {
-  readArray(f, 'PreKeyMessage', 9);
+/** Fields 2..7, the same in PreKeyMessage and PreKeyMessageV2: certificate, prekey use, KEM ciphertext. */
+function preKeyHeadFromFields(f: unknown[]): { initiatorCertificate: DeviceCertificate; use: PreKeyUse; kemCiphertext: Uint8Array } {
   const initiatorCertificate = certificateFromCbor(f[2]);
   const baseKey = checkX25519PublicKey(readBytes(f[3], 'baseKey', 32), 'baseKey');
   const use: PreKeyUse = {
@@ -199,6 +199,12 @@ function preKeyFromFields(f: unknown[]): PreKeyMessage {
     kemPreKeyId: readId(f[6], 'kemPreKeyId'),
   };
   const kemCiphertext = readBytes(f[7], 'kemCiphertext', MLKEM768_CIPHERTEXT_BYTES);
+  return { initiatorCertificate, use, kemCiphertext };
+}
+
+function preKeyFromFields(f: unknown[]): PreKeyMessage {
+  readArray(f, 'PreKeyMessage', 9);
+  const { initiatorCertificate, use, kemCiphertext } = preKeyHeadFromFields(f);
   const messageBytes = readBytes(f[8], 'message', { max: MAX_MESSAGE_BYTES });
   // The embedded message must be a RatchetMessage; its type is checked
   // before anything else is parsed, so PreKeyMessages cannot nest.
@@ -219,15 +225,7 @@ function ratchetV2FromFields(f: unknown[]): RatchetMessageV2 {
 
 function preKeyV2FromFields(f: unknown[]): PreKeyMessageV2 {
   readArray(f, 'PreKeyMessageV2', 10);
-  const initiatorCertificate = certificateFromCbor(f[2]);
-  const baseKey = checkX25519PublicKey(readBytes(f[3], 'baseKey', 32), 'baseKey');
-  const use: PreKeyUse = {
-    baseKey,
-    signedPreKeyId: readId(f[4], 'signedPreKeyId'),
-    oneTimePreKeyId: readOptional(f[5], (v) => readId(v, 'oneTimePreKeyId')),
-    kemPreKeyId: readId(f[6], 'kemPreKeyId'),
-  };
-  const kemCiphertext = readBytes(f[7], 'kemCiphertext', MLKEM768_CIPHERTEXT_BYTES);
+  const { initiatorCertificate, use, kemCiphertext } = preKeyHeadFromFields(f);
   const versions = readVersions(f[8], 'versions');
   const messageBytes = readBytes(f[9], 'message', { max: MAX_MESSAGE_BYTES });
   // The embedded message must be a RatchetMessageV2, checked before anything else is parsed.

@@ -26,7 +26,7 @@ import type { MessageKeys } from '../kdf.ts';
 import { messageKeys, nextChainKey } from '../kdf.ts';
 import { pad, unpad } from '../padding.ts';
 import { decodeBodyV2, encodeBodyV2 } from './body.ts';
-import { skipAhead, walkChain } from './chain.ts';
+import { skipAhead, walkChain } from '../chain.ts';
 import { ENCRYPTED_HEADER_BYTES, type HeaderV2, decodeHeaderV2, encodeHeaderV2, headerNonce, openHeader, sealHeader } from './header.ts';
 import { initialHeaderKeys, kdfRoot2 } from './kdf.ts';
 import { type PqPort, defaultPqPort } from './pq-port.ts';

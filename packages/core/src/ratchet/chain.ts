@@ -1,11 +1,11 @@
 /**
  * Walking a receiving chain forward, bounded by MAX_FORWARD_JUMP
- * (spec/04-double-ratchet.md §4.4; unchanged in v2). Knows nothing of headers.
+ * (spec/04-double-ratchet.md §4.4), shared by the v1 and v2 ratchets. Knows nothing of headers.
  */
-import type { CryptoBackend } from '../../crypto/backend.ts';
-import { fail } from '../../errors.ts';
-import { MAX_FORWARD_JUMP } from '../../limits.ts';
-import { type MessageKeys, messageKeys, nextChainKey } from '../kdf.ts';
+import type { CryptoBackend } from '../crypto/backend.ts';
+import { fail } from '../errors.ts';
+import { MAX_FORWARD_JUMP } from '../limits.ts';
+import { type MessageKeys, messageKeys, nextChainKey } from './kdf.ts';
 
 /** Steps from position `from` to `to`: the keys of messages from..to-1 and the chain key at `to`. */
 export function skipAhead(
