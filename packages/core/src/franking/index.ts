@@ -48,5 +48,7 @@ export {
   type AttachmentVerdict,
   type BlobSource,
   MAX_REPORT_BLOB_BYTES,
+  REPORT_CHUNK_COST_BYTES,
+  reportAttachmentsCost,
   verifyReportAttachments,
 } from './report-attachments.ts';
