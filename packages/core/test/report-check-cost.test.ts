@@ -137,7 +137,11 @@ describe('the cost bound of a report file check', () => {
     // And one file over the bound is refused whole, before its first chunk.
     counting.reset();
     const over = Math.floor(MAX_REPORT_BLOB_BYTES / (16 + REPORT_CHUNK_COST_BYTES)) * 16;
-    const v2 = await verifyReportAttachments(counting.backend, { reason: 1, comment: '', items: [item(1, pointer(over, 16))] }, async () => null);
+    const v2 = await verifyReportAttachments(
+      counting.backend,
+      { reason: 1, comment: '', items: [item(1, pointer(over, 16))] },
+      async () => null,
+    );
     expect(v2).toMatchObject({ ok: false, code: 'PAYLOAD_TOO_LARGE' });
     expect(counting.count('aeadOpen')).toBe(0);
   });
