@@ -102,6 +102,14 @@ export interface RelayRateLimits {
    * the place of the per-IP request limit and the per-signer record quota.
    */
   websocketSendsPerMinutePerDevice: number;
+  /**
+   * Report file-check work per reporter account per day, in the unit of
+   * core's MAX_REPORT_BLOB_BYTES (ciphertext bytes plus a fixed cost per
+   * chunk), spent before any blob is read and given back when the report is
+   * queued (spec/17-franking-and-reports.md §5 step 3a): refused reports
+   * spend no REPORTS_PER_DAY, so this is what bounds repeating them.
+   */
+  reportCheckBytesPerDayPerAccount: number;
 }
 
 export interface RelayConfig {
@@ -207,6 +215,9 @@ export const DEFAULT_RATE_LIMITS: RelayRateLimits = {
   // The per-IP request limit (100 a second): a device sends no faster on its websocket than it could over
   // HTTP from one address, and a frame may carry many envelopes.
   websocketSendsPerMinutePerDevice: 6000,
+  // Four refused reports of the largest size a day (about 2 s of checking each here); queued reports give
+  // their cost back, so only refused ones spend it, and an honest reporter rarely has one.
+  reportCheckBytesPerDayPerAccount: 4 * 256 * MiB,
 };
 
 export const DEFAULT_CONFIG: RelayConfig = {

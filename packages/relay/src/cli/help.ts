@@ -47,6 +47,7 @@ const MEANING: Readonly<Record<string, string>> = {
   messageBytesPerMinutePerRecipient: 'envelope bytes accepted for one recipient account',
   attachmentsPerHourPerDevice: 'uploads started per device',
   websocketSendsPerMinutePerDevice: 'send frames per device on its websocket',
+  reportCheckBytesPerDayPerAccount: 'report file-check work per reporter account (refused reports spend it)',
 };
 
 function defaultOf(path: string): string {

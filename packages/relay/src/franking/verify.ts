@@ -17,6 +17,7 @@ import {
   type BlobSource,
   type CryptoProvider,
   type ReportRefusalCode,
+  reportAttachmentsCost,
   verifyReport,
   verifyReportAttachments,
 } from '@parley/core';
@@ -29,10 +30,13 @@ export type StoredReportVerdict =
   | { readonly ok: true }
   | {
       readonly ok: false;
-      readonly code: ReportRefusalCode | AttachmentRefusalCode;
+      /** RATE_LIMITED: the reporter's file-check budget (`chargeFiles`) is spent, nothing was read. */
+      readonly code: ReportRefusalCode | AttachmentRefusalCode | 'RATE_LIMITED';
       readonly item: number;
       /** For attachment refusals: which check failed (length, header, wrong-key, chunk-auth, digest, unlisted, ...). */
       readonly reason?: string;
+      /** For RATE_LIMITED: when the budget holds the charge again. */
+      readonly retryAfterMs?: number;
     };
 
 export interface VerifyInput {
@@ -46,6 +50,12 @@ export interface VerifyInput {
   readonly checkDuplicate: boolean;
   /** The relay's blob store, for reported files the report does not carry. */
   readonly blobs: BlobStore;
+  /**
+   * Charges the file check's cost (core's `reportAttachmentsCost`) to the
+   * reporter's budget before any blob byte is read (the route); absent, the
+   * check is not budgeted (the moderator tool re-verifying the queue).
+   */
+  readonly chargeFiles?: (cost: number) => Promise<{ readonly ok: true } | { readonly ok: false; readonly retryAfterMs: number }>;
 }
 
 /** The relay's copy of an attachment: complete and not expired, read whole (the check stops early on a mismatch). */
@@ -87,6 +97,12 @@ export async function verifyStoredReport(report: AbuseReport, v: VerifyInput): P
     reportedBefore: () => duplicate,
   });
   if (!verdict.ok) return verdict;
+  // A refused report spends no REPORTS_PER_DAY and may be repeated: what bounds repeating its file check is this charge.
+  const cost = reportAttachmentsCost(report);
+  if (cost > 0 && v.chargeFiles !== undefined) {
+    const charged = await v.chargeFiles(cost);
+    if (!charged.ok) return { ok: false, code: 'RATE_LIMITED', item: 0, retryAfterMs: charged.retryAfterMs };
+  }
   const files = await verifyReportAttachments(v.provider.backend, report, storedBlobs(v));
   return files.ok ? { ok: true } : files;
 }

@@ -14,6 +14,7 @@ import { deviceOf } from '../auth/authenticate.ts';
 import { relayError } from '../errors.ts';
 import { verifyStoredReport } from '../franking/verify.ts';
 import { base64UrlLength, fromBase64Url } from '../http/encoding.ts';
+import { rateBudget } from '../limits/rate-budgets.ts';
 import { errorResponses } from '../schemas.ts';
 
 /** Reports one reporter account may queue per day: report spam against moderators (formats-v2 §13.2). */
@@ -43,6 +44,10 @@ const ReportBody = Type.Object(
 export async function reportRoutes(instance: FastifyInstance): Promise<void> {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   const { relay } = app;
+  // File-check work per reporter account (spec/17 §5 step 3a). At least one largest report's cost is
+  // always chargeable, so a budget set below MAX_REPORT_BLOB_BYTES slows reports down instead of refusing them all.
+  const checkCapacity = relay.config.rateLimits.reportCheckBytesPerDayPerAccount;
+  const fileChecks = rateBudget(relay.storage, 'report-checks', { capacity: checkCapacity, windowMs: DAY_MS });
 
   app.post(
     '/v2/reports',
@@ -52,7 +57,7 @@ export async function reportRoutes(instance: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Report a received message (and up to 10 context messages) to the moderators',
         description:
-          "Signed by the recipient device. Every item's frank and franking tag are verified: 422 FRANK_KEY_EXPIRED, FRANK_INVALID, TAG_MISMATCH, CONTEXT_MISMATCH, ATTACHMENT_MISMATCH, ATTACHMENT_UNAVAILABLE, TOKEN_INVALID_IN_REPORT (sealed items need the moderation service), 413 PAYLOAD_TOO_LARGE (files to check above MAX_REPORT_BLOB_BYTES), 409 REPORT_DUPLICATE, 429 REPORT_BUDGET_EXCEEDED. 202: queued.",
+          "Signed by the recipient device. Every item's frank and franking tag are verified: 422 FRANK_KEY_EXPIRED, FRANK_INVALID, TAG_MISMATCH, CONTEXT_MISMATCH, ATTACHMENT_MISMATCH, ATTACHMENT_UNAVAILABLE, TOKEN_INVALID_IN_REPORT (sealed items need the moderation service), 413 PAYLOAD_TOO_LARGE (files to check above MAX_REPORT_BLOB_BYTES), 409 REPORT_DUPLICATE, 429 REPORT_BUDGET_EXCEEDED, 429 RATE_LIMITED (the account's report file-check budget is spent; nothing was read). 202: queued.",
         tags: ['reports'],
         body: ReportBody,
         response: { 202: Type.Object({ queued: Type.Boolean() }), ...errorResponses(409, 413, 422) },
@@ -65,6 +70,8 @@ export async function reportRoutes(instance: FastifyInstance): Promise<void> {
         relay.metrics.reports.inc({ outcome: code });
         return relayError(code, message, details);
       };
+      /** What this report's file check took from the budget: given back if the report is queued. */
+      let charged = 0;
       const bytes = fromBase64Url(request.body.report, 'report', { max: MAX_REPORT_WIRE_BYTES });
       let report: ReturnType<typeof decodeReport>;
       try {
@@ -81,7 +88,18 @@ export async function reportRoutes(instance: FastifyInstance): Promise<void> {
         now,
         checkDuplicate: true,
         blobs: relay.blobs,
+        chargeFiles: async (cost) => {
+          charged = Math.min(cost, checkCapacity);
+          const taken = await fileChecks.take(me.account, charged, now);
+          if (!taken.ok) charged = 0;
+          return taken;
+        },
       });
+      if (!verdict.ok && verdict.code === 'RATE_LIMITED') {
+        relay.metrics.rateLimited.inc({ limit: 'report_checks' });
+        const retryAfterSeconds = Math.ceil((verdict.retryAfterMs ?? 1000) / 1000);
+        throw refuse('RATE_LIMITED', "this account's report file checks for the day are spent; retry later", { retryAfterSeconds });
+      }
       if (!verdict.ok) {
         const details = verdict.reason === undefined ? { item: verdict.item } : { item: verdict.item, reason: verdict.reason };
         throw refuse(verdict.code, `report item ${verdict.item} refused: ${verdict.code}`, details);
@@ -99,6 +117,8 @@ export async function reportRoutes(instance: FastifyInstance): Promise<void> {
       if (filed.status === 'over-budget') {
         throw refuse('REPORT_BUDGET_EXCEEDED', `at most ${REPORTS_PER_DAY} reports per account and day`, { limit: REPORTS_PER_DAY });
       }
+      // Queued reports are bounded by REPORTS_PER_DAY: only refused ones spend the file-check budget.
+      if (charged > 0) await fileChecks.giveBack([{ key: me.account, amount: charged }], now);
       relay.metrics.reports.inc({ outcome: 'queued' });
       return reply.code(202).send({ queued: true });
     },

@@ -1,0 +1,191 @@
+// The file check of a report costs the relay a blob read and an AEAD open
+// per chunk (spec/14-franking.md §6.1), up to MAX_REPORT_BLOB_BYTES of work
+// per report. Refused reports are not queued and do not spend
+// REPORTS_PER_DAY, so before this budget one account could repeat a report
+// whose pointer names a real blob with a wrong digest and make the relay
+// read and decrypt the whole blob again on every request, without end.
+// Now every report with files spends its check cost from a per-account
+// budget (`reportCheckBytesPerDayPerAccount`, spec/17 §5 step 3a) before
+// any blob byte is read; a queued report gives its cost back (queued
+// reports are bounded by REPORTS_PER_DAY); past the budget the answer is
+// 429 RATE_LIMITED, and nothing is read.
+import { type AbuseReport, type ReportItem, attachment, defaultProvider, encodeCbor, encodeReport, frankingTag } from '@parley/core';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type TestDevice, inject, json, listeningRelay, makeDevice, register, toBase64Url } from './support.ts';
+
+const b = defaultProvider().backend;
+const CHUNK = 64;
+/** The test budget: room for a few refused checks of the small file below. */
+const BUDGET = 32 * 1024;
+
+/** An encrypted attachment in the format of spec 11 §4 (built from core's pieces, not the client's). */
+function sealBlob(plaintext: Uint8Array) {
+  const f = attachment;
+  const key = b.randomBytes(32);
+  const prefix = new Uint8Array(f.HEADER_PREFIX_BYTES);
+  prefix.set(f.MAGIC, 0);
+  prefix[f.HEADER_OFFSETS.version] = f.FORMAT_VERSION;
+  prefix[f.HEADER_OFFSETS.exponent] = Math.log2(CHUNK);
+  prefix.set(b.randomBytes(f.SALT_BYTES), f.HEADER_OFFSETS.salt);
+  const keys = f.deriveAttachmentKeys(b, key, prefix);
+  const count = f.chunkCountOf(plaintext.length, CHUNK);
+  const parts: Uint8Array[] = [prefix, keys.commitment];
+  for (let i = 0; i < count; i++) {
+    parts.push(
+      b.aeadSeal(keys.payloadKey, f.chunkNonce(i, i === count - 1), plaintext.subarray(i * CHUNK, (i + 1) * CHUNK), new Uint8Array(0)),
+    );
+  }
+  const blob = Buffer.concat(parts);
+  return { blob: new Uint8Array(blob), key, plaintextSize: plaintext.length, digest: b.sha256(blob) };
+}
+type Sealed = ReturnType<typeof sealBlob>;
+
+const pointerOf = (id: string, s: Sealed, digest = s.digest) =>
+  attachment.encodePointerFields({
+    id,
+    key: s.key,
+    digest,
+    plaintextSize: s.plaintextSize,
+    ciphertextSize: attachment.ciphertextSizeOf(s.plaintextSize, CHUNK),
+    chunkSize: CHUNK,
+  });
+const fileContent = (pointer: Uint8Array) => encodeCbor([1, 2, b.randomBytes(16), new Uint8Array(8), 0, null, [pointer, ''], null]);
+const textContent = () => encodeCbor([1, 1, b.randomBytes(16), new Uint8Array(8), 0, null, ['hi'], null]);
+const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
+const be8 = (ms: number) => {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(ms));
+  return out;
+};
+
+let relay: Awaited<ReturnType<typeof listeningRelay>>;
+let alice: TestDevice;
+let bob: TestDevice;
+let carol: TestDevice;
+let sends = 0;
+/** Blob bytes the relay's store handed to the report check. */
+let bytesRead = 0;
+
+beforeEach(async () => {
+  relay = await listeningRelay({ rateLimits: { reportCheckBytesPerDayPerAccount: BUDGET } });
+  alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+  bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+  carol = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+  for (const d of [alice, bob, carol]) await register(relay.app, d);
+  bytesRead = 0;
+  const blobs = relay.app.relay.blobs;
+  const read = blobs.read.bind(blobs);
+  vi.spyOn(blobs, 'read').mockImplementation((...args: Parameters<typeof read>) => {
+    const source = read(...args);
+    return Readable.from(
+      (async function* () {
+        for await (const piece of source as AsyncIterable<Uint8Array>) {
+          bytesRead += piece.length;
+          yield piece;
+        }
+      })(),
+    );
+  });
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await relay.close();
+});
+
+async function upload(bytes: Uint8Array): Promise<string> {
+  const client = relay.client(alice.signer);
+  const { id } = await client.createAttachment(bytes.length);
+  await client.uploadAttachment(id, bytes);
+  return id;
+}
+
+/** Alice franks and sends `plaintext` to `to`; returns the report item `to` holds for it. */
+async function sendFranked(to: TestDevice, plaintext: Uint8Array, files: number): Promise<ReportItem> {
+  const fk = b.randomBytes(32);
+  const sender = { accountKey: alice.account.publicKey, deviceId: 1 };
+  const tag = frankingTag(b, fk, sender, plaintext);
+  const sent = await inject(relay.app, alice.signer, {
+    method: 'POST',
+    url: '/v1/messages',
+    json: {
+      messages: [
+        { account: to.id, deviceId: 1, id: `f${++sends}`, envelope: toBase64Url(b.randomBytes(40)), frankingTag: toBase64Url(tag) },
+      ],
+    },
+  });
+  expect(sent.statusCode).toBe(200);
+  type Delivered = { seq: number; delivery: { envelopeId: string; acceptedAt: number; frankKeyId: number; frank: string } };
+  const inbox = json<{ messages: Delivered[] }>(await inject(relay.app, to.signer, { method: 'GET', url: '/v1/messages' }));
+  const last = inbox.messages.at(-1) as Delivered;
+  await inject(relay.app, to.signer, { method: 'POST', url: '/v1/messages/ack', json: { seqs: [last.seq] } });
+  const d = last.delivery;
+  return {
+    role: 1,
+    envelopeId: fromB64(d.envelopeId),
+    acceptedAt: be8(d.acceptedAt),
+    frankKeyId: d.frankKeyId,
+    frank: fromB64(d.frank),
+    recipientDevice: 1,
+    frankingTag: tag,
+    frankingKey: fk,
+    sender,
+    plaintext,
+    token: null,
+    attestation: null,
+    attachments: files === 0 ? [] : [{ pointerIndex: 0, blob: null }],
+  };
+}
+
+const report = (items: ReportItem[]): AbuseReport => ({ reason: 4, comment: '', items });
+const post = (who: TestDevice, r: AbuseReport) =>
+  inject(relay.app, who.signer, { method: 'POST', url: '/v2/reports', json: { report: toBase64Url(encodeReport(r)) } });
+const outcome = (r: { statusCode: number; body: string }) => ({ status: r.statusCode, code: json<{ code?: string }>(r).code });
+
+describe('the per-account budget of report file checks', () => {
+  it('a refused file report repeated 30 times reads the blob only until the budget is spent, then is 429 unread', async () => {
+    const photo = sealBlob(b.randomBytes(300));
+    const id = await upload(photo.blob);
+    // The sender names a real blob with a digest that is not its own: every check reads all of it, then refuses.
+    const item = await sendFranked(bob, fileContent(pointerOf(id, photo, b.randomBytes(32))), 1);
+    const cost = attachment.ciphertextSizeOf(300, CHUNK) + attachment.chunkCountOf(300, CHUNK) * 1024;
+    const outcomes: string[] = [];
+    for (let i = 0; i < 30; i++) outcomes.push(JSON.stringify(outcome(await post(bob, report([item])))));
+    const refused = outcomes.filter((o) => o === JSON.stringify({ status: 422, code: 'ATTACHMENT_MISMATCH' })).length;
+    const limited = outcomes.filter((o) => o === JSON.stringify({ status: 429, code: 'RATE_LIMITED' })).length;
+    expect(refused).toBe(Math.floor(BUDGET / cost));
+    expect(limited).toBe(30 - refused);
+    // Only the checks the budget paid for read the blob.
+    expect(bytesRead).toBe(refused * photo.blob.length);
+
+    // The budget is the reporter account's own: Carol's genuine file report goes through.
+    const good = await sendFranked(carol, fileContent(pointerOf(id, photo)), 1);
+    expect(outcome(await post(carol, report([good])))).toEqual({ status: 202, code: undefined });
+    // And a report without files costs nothing: Bob's text report is still queued.
+    const text = await sendFranked(bob, textContent(), 0);
+    expect(outcome(await post(bob, report([text])))).toEqual({ status: 202, code: undefined });
+  });
+
+  it('the 429 says when to retry, and carries no report byte', async () => {
+    const photo = sealBlob(b.randomBytes(300));
+    const id = await upload(photo.blob);
+    const item = await sendFranked(bob, fileContent(pointerOf(id, photo, b.randomBytes(32))), 1);
+    let last = await post(bob, report([item]));
+    for (let i = 0; i < 30 && last.statusCode !== 429; i++) last = await post(bob, report([item]));
+    expect(last.statusCode).toBe(429);
+    const body = json<{ code: string; details?: { retryAfterSeconds?: number } }>(last);
+    expect(body.details?.retryAfterSeconds).toBeGreaterThan(0);
+    expect(last.body).not.toContain(toBase64Url(item.frankingKey));
+  });
+
+  it('queued file reports give their cost back: more genuine file reports than the budget holds all go through', async () => {
+    const photo = sealBlob(b.randomBytes(300));
+    const id = await upload(photo.blob);
+    const cost = attachment.ciphertextSizeOf(300, CHUNK) + attachment.chunkCountOf(300, CHUNK) * 1024;
+    const n = Math.floor(BUDGET / cost) + 3;
+    for (let i = 0; i < n; i++) {
+      const item = await sendFranked(bob, fileContent(pointerOf(id, photo)), 1);
+      expect(outcome(await post(bob, report([item]))), `report ${i}`).toEqual({ status: 202, code: undefined });
+    }
+  });
+});
