@@ -41,6 +41,17 @@ export const SEALED_RECIPIENT_RATE = { windowMs: HOUR_MS, envelopes: 20_000, byt
  */
 export const MAX_GROUP_SEAL_BYTES = 256;
 
+/**
+ * Bytes a sealed group payload adds to the group message it encrypts: the
+ * ChaCha20-Poly1305 tag (core's seal/group.ts). The payload's bounds are
+ * those of an AEAD ciphertext of one envelope: at least this (an empty
+ * message; shorter opens for no one, and every receiver's decoder refuses
+ * the [2, 7, seal, payload] framing it would get), at most
+ * `maxEnvelopeBytes` plus this (the largest message, as core's decoder
+ * accepts it).
+ */
+export const GROUP_PAYLOAD_TAG_BYTES = 16;
+
 /** Flags that revoke a token: one or two may be a mistake, three reporters (or one persistent one) end it. */
 export const FLAGS_TO_REVOKE = 3;
 

@@ -28,6 +28,7 @@ import { relayError } from '../errors.ts';
 import { frankEnvelopes } from '../franking/delivery.ts';
 import { sendBodyBytes } from '../front-door/body-limits.ts';
 import {
+  GROUP_PAYLOAD_TAG_BYTES,
   MAX_GROUP_SEAL_BYTES,
   SEALED_RECIPIENT_RATE,
   STRANGER_ENVELOPES_PER_DAY,
@@ -134,8 +135,15 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
           limit: limits.maxEnvelopesPerSend,
         });
       }
-      // A group send: the payload once (at most one envelope's size); per device only its small seal.
-      const payload = body.payload === undefined ? null : fromBase64Url(body.payload, 'payload', { max: limits.maxEnvelopeBytes });
+      // A group send: the payload once (one envelope's message encrypted once); per device only its small seal.
+      const payload =
+        body.payload === undefined
+          ? null
+          : fromBase64Url(body.payload, 'payload', { max: limits.maxEnvelopeBytes + GROUP_PAYLOAD_TAG_BYTES });
+      // Shorter than a tag opens for no one: the framing every device would get is one its decoder refuses.
+      if (payload !== null && payload.length < GROUP_PAYLOAD_TAG_BYTES) {
+        throw relayError('MALFORMED', `payload: at least ${GROUP_PAYLOAD_TAG_BYTES} bytes (an AEAD tag)`);
+      }
       const maxEnvelope = payload ? MAX_GROUP_SEAL_BYTES : limits.maxEnvelopeBytes;
       // Group the envelopes by recipient account: each account's devices are covered under one token.
       const byAccount = new Map<string, { accountKey: Uint8Array; tokenHash: Uint8Array; envelopes: OutgoingEnvelope[]; bytes: number }>();
