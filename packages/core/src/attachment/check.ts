@@ -37,8 +37,14 @@ export class AttachmentBlobCheck {
   readonly #info: AttachmentKeyInfo;
   readonly #chunkCount: number;
   readonly #hash = streamingSha256();
-  #pieces: Uint8Array[] = [];
-  #buffered = 0;
+  /**
+   * The unit being filled (the header, then one sealed chunk) and how much of
+   * it arrived. Each byte is copied once, into its unit: the work is linear
+   * in bytes however the caller cuts them (a blob store may yield pieces as
+   * small as its uploader's requests).
+   */
+  #unit: Uint8Array | null = null;
+  #filled = 0;
   #total = 0;
   /** Null until the header is read; then the payload key (wiped at the end). */
   #payloadKey: Uint8Array | null = null;
@@ -68,9 +74,26 @@ export class AttachmentBlobCheck {
       return;
     }
     this.#hash.update(bytes);
-    this.#pieces.push(bytes);
-    this.#buffered += bytes.length;
-    this.#drain();
+    let at = 0;
+    while (at < bytes.length && this.#failure === null) {
+      const need = this.#need();
+      // More bytes than the layout holds cannot pass the length check above; refused all the same.
+      if (need === 0) {
+        this.#fail('length');
+        return;
+      }
+      this.#unit ??= new Uint8Array(need);
+      const k = Math.min(need - this.#filled, bytes.length - at);
+      this.#unit.set(bytes.subarray(at, at + k), this.#filled);
+      this.#filled += k;
+      at += k;
+      if (this.#filled === need) {
+        const unit = this.#unit;
+        this.#unit = null;
+        this.#filled = 0;
+        this.#open(unit);
+      }
+    }
   }
 
   /** The verdict: null when the blob is exactly the pointer's attachment. */
@@ -93,8 +116,8 @@ export class AttachmentBlobCheck {
   #wipe(): void {
     this.#payloadKey?.fill(0);
     this.#payloadKey = null;
-    this.#pieces = [];
-    this.#buffered = 0;
+    this.#unit = null;
+    this.#filled = 0;
   }
 
   #sealedLength(index: number): number {
@@ -103,40 +126,25 @@ export class AttachmentBlobCheck {
     return plain + TAG_BYTES;
   }
 
-  #take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let at = 0;
-    while (at < n) {
-      const piece = this.#pieces[0] as Uint8Array;
-      const k = Math.min(piece.length, n - at);
-      out.set(piece.subarray(0, k), at);
-      at += k;
-      if (k === piece.length) this.#pieces.shift();
-      else this.#pieces[0] = piece.subarray(k);
-    }
-    this.#buffered -= n;
-    return out;
+  /** Bytes of the next unit: the header, a sealed chunk, or 0 once every chunk arrived. */
+  #need(): number {
+    if (this.#payloadKey === null) return HEADER_BYTES;
+    return this.#nextChunk < this.#chunkCount ? this.#sealedLength(this.#nextChunk) : 0;
   }
 
-  #drain(): void {
-    for (;;) {
-      if (this.#failure !== null) return;
-      if (this.#payloadKey === null) {
-        if (this.#buffered < HEADER_BYTES) return;
-        this.#openHeader(this.#take(HEADER_BYTES));
-        continue;
-      }
-      if (this.#nextChunk >= this.#chunkCount) return;
-      const need = this.#sealedLength(this.#nextChunk);
-      if (this.#buffered < need) return;
-      const index = this.#nextChunk++;
-      const plain = this.#backend.aeadOpen(this.#payloadKey, chunkNonce(index, index === this.#chunkCount - 1), this.#take(need), EMPTY);
-      if (plain === null) {
-        this.#fail('chunk-auth');
-        return;
-      }
-      plain.fill(0);
+  /** A whole unit arrived: the header opens the key schedule, a chunk must authenticate at its position. */
+  #open(unit: Uint8Array): void {
+    if (this.#payloadKey === null) {
+      this.#openHeader(unit);
+      return;
     }
+    const index = this.#nextChunk++;
+    const plain = this.#backend.aeadOpen(this.#payloadKey, chunkNonce(index, index === this.#chunkCount - 1), unit, EMPTY);
+    if (plain === null) {
+      this.#fail('chunk-auth');
+      return;
+    }
+    plain.fill(0);
   }
 
   #openHeader(header: Uint8Array): void {
