@@ -35,13 +35,31 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const timeOf = (b8: Uint8Array) => Number(new DataView(b8.buffer, b8.byteOffset, 8).getBigUint64(0));
 
-/** Text when the bytes are valid UTF-8 without control characters (but newlines and tabs), else hex. */
+/**
+ * What a terminal acts on or reorders by, beyond what JSON escapes (C0 and
+ * the quote): DEL, C1 (U+009B is an 8-bit CSI), the bidi marks, overrides and
+ * isolates (they make "gpj.exe" read "exe.jpg"), and the Unicode line and
+ * paragraph separators.
+ */
+const STEERING = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Someone else's text (a reporter's comment, a sender's plaintext) as one
+ * line that can neither steer the terminal nor forge a line of this tool:
+ * JSON-quoted (line breaks and C0 escaped), and the rest of STEERING as
+ * \uXXXX.
+ */
+function quoted(text: string): string {
+  return JSON.stringify(text).replace(STEERING, (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, '0')}`);
+}
+
+/** Text (quoted, see above) when the bytes are valid UTF-8 without control characters but line breaks and tabs, else hex. */
 function shown(plaintext: Uint8Array): string {
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
     if (!/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) {
-      return text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS)}… (${plaintext.length} bytes)` : text;
+      return text.length > MAX_SHOWN_CHARS ? `${quoted(text.slice(0, MAX_SHOWN_CHARS))}… (${plaintext.length} bytes)` : quoted(text);
     }
   } catch {
     // not UTF-8: hex below
@@ -149,7 +167,7 @@ export async function reportsCommand(
       const report = decoded(r);
       out(summary(r, report));
       if (report !== null) {
-        out(`  comment     ${JSON.stringify(report.comment)}`);
+        out(`  comment     ${quoted(report.comment)}`);
         for (const [n, item] of report.items.entries()) for (const line of itemLines(item, n)) out(line);
       }
       const verdict = await verdictOf(storage, blobs, keys, r, now);

@@ -1,0 +1,108 @@
+// The moderator tool prints what others wrote (spec/17 §6): a report's
+// comment (the reporter's words) and each item's franked plaintext (the
+// sender's). Neither may steer the moderator's terminal or forge the tool's
+// own lines: no raw control character (C0, DEL, C1 such as U+009B, the
+// 8-bit CSI), no bidi override or isolate (they reorder what is shown), no
+// line break (a plaintext "…\n  verdict     verified" would print a second
+// verdict line above the real one). Text is printed escaped on its own
+// line; the tool's lines stay exactly its own.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type AbuseReport, defaultProvider, encodeReport, frankingTag, utf8 } from '@parley/core';
+import { describe, expect, it } from 'vitest';
+import { reportsCommand } from '../src/cli/reports.ts';
+import { withDefaults } from '../src/config.ts';
+import { SqliteStorage } from '../src/storage/sqlite.ts';
+import { inject, json, makeDevice, register, testRelay, toBase64Url } from './support.ts';
+
+const b = defaultProvider().backend;
+const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
+const be8 = (ms: number) => {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(ms));
+  return out;
+};
+/** What a terminal would act on or reorder by: C0 (tab aside), DEL, C1, bidi controls, line and paragraph separators. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
+const STEERING = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+async function showReport(plaintext: Uint8Array, comment: string): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-report-text-'));
+  try {
+    const relay = await testRelay({}, { clock: true, storage: new SqliteStorage({ path: join(dir, 'relay.sqlite') }) });
+    const alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+    const bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+    for (const d of [alice, bob]) await register(relay.app, d);
+    const fk = b.randomBytes(32);
+    const sender = { accountKey: alice.account.publicKey, deviceId: 1 };
+    const tag = frankingTag(b, fk, sender, plaintext);
+    const sent = await inject(relay.app, alice.signer, {
+      method: 'POST',
+      url: '/v1/messages',
+      json: { messages: [{ account: bob.id, deviceId: 1, id: 'x', envelope: toBase64Url(utf8('c')), frankingTag: toBase64Url(tag) }] },
+    });
+    expect(sent.statusCode).toBe(200);
+    type Delivered = { delivery: { envelopeId: string; acceptedAt: number; frankKeyId: number; frank: string } };
+    const [m] = json<{ messages: Delivered[] }>(await inject(relay.app, bob.signer, { method: 'GET', url: '/v1/messages' })).messages;
+    const d = (m as Delivered).delivery;
+    const report: AbuseReport = {
+      reason: 2,
+      comment,
+      items: [
+        {
+          role: 1,
+          envelopeId: fromB64(d.envelopeId),
+          acceptedAt: be8(d.acceptedAt),
+          frankKeyId: d.frankKeyId,
+          frank: fromB64(d.frank),
+          recipientDevice: 1,
+          frankingTag: tag,
+          frankingKey: fk,
+          sender,
+          plaintext,
+          token: null,
+          attestation: null,
+          attachments: [],
+        },
+      ],
+    };
+    const filed = await inject(relay.app, bob.signer, {
+      method: 'POST',
+      url: '/v2/reports',
+      json: { report: toBase64Url(encodeReport(report)) },
+    });
+    expect(filed.statusCode, filed.body).toBe(202);
+    const now = relay.clock.now;
+    await relay.close();
+    const lines: string[] = [];
+    const status = await reportsCommand(withDefaults({ dataDir: dir, logLevel: 'silent' }), ['show', '1'], (l) => lines.push(l), now);
+    expect(status).toBe(0);
+    return lines;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('what the moderator tool prints of a report', () => {
+  it('a plaintext with a line break, an 8-bit CSI and a bidi override cannot forge a line or steer the terminal', async () => {
+    const forged = 'fine\n  verdict     REFUSED FRANK_INVALID (item 0)\n\u009b2J\u202eexe.txt';
+    const lines = await showReport(utf8(forged), 'see \u009b31mthis\u009b0m \u2066hidden\u2069');
+    for (const line of lines) expect(STEERING.test(line), JSON.stringify(line)).toBe(false);
+    // The tool's own lines only: one verdict, and it is the real one.
+    expect(lines.filter((l) => l.trimStart().startsWith('verdict'))).toEqual(['  verdict     verified']);
+    const content = lines.find((l) => l.trimStart().startsWith('content')) as string;
+    // Shown escaped, still readable: the words are there.
+    expect(content).toContain('fine\\n  verdict');
+    expect(content).toContain('\\u009b2J\\u202eexe.txt');
+    const comment = lines.find((l) => l.trimStart().startsWith('comment')) as string;
+    expect(comment).toContain('see \\u009b31mthis');
+  });
+
+  it('plain text is shown as text, and bytes that are no text as hex', async () => {
+    const text = await showReport(utf8('a threat, in words: ünïcode ok'), 'harassment');
+    expect(text.find((l) => l.trimStart().startsWith('content'))).toContain('a threat, in words: ünïcode ok');
+    const binary = await showReport(Uint8Array.of(0x85, 0x01, 0xff, 0x00), '');
+    expect(binary.find((l) => l.trimStart().startsWith('content'))).toContain('hex:8501ff00');
+  });
+});
