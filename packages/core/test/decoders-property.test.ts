@@ -154,6 +154,32 @@ describe('strict decoders under hostile input', () => {
   });
 });
 
+describe('the code names what is wrong', () => {
+  // A future version is UNSUPPORTED_VERSION (a newer peer: upgrade); anything that is not even a
+  // versioned array is MALFORMED (garbage), for every structure alike.
+  const cases: [string, Codec['decode'], unknown[]][] = [
+    ['AbuseReport', decodeReport, [3, 1, '', []]],
+    ['Seal', seal.decodeSeal, [3, 5, 1, new Uint8Array(32), new Uint8Array(8), new Uint8Array(16)]],
+    ['GroupKeyWrap', seal.decodeGroupKeyWrap, [3, 6, new Uint8Array(32), new Uint8Array(32)]],
+    ['SealedGroupEnvelope', seal.decodeSealedGroupEnvelope, [3, 7, new Uint8Array(1), new Uint8Array(16)]],
+    ['AttachmentPointer', decodePointerFields, [2, 'id']],
+  ];
+  for (const [name, decode, later] of cases) {
+    it(`${name}: a later version is UNSUPPORTED_VERSION; a bare value, an empty array or a text version is MALFORMED`, () => {
+      expect(typedOutcome(() => decode(encodeCbor(later as never)), DECODE_CODES)).toEqual({ ok: false, code: 'UNSUPPORTED_VERSION' });
+      for (const garbage of [42, 'x', [], ['2', 1], [null], new Uint8Array(4)]) {
+        expect(
+          typedOutcome(() => decode(encodeCbor(garbage as never)), DECODE_CODES),
+          JSON.stringify(garbage),
+        ).toEqual({
+          ok: false,
+          code: 'MALFORMED',
+        });
+      }
+    });
+  }
+});
+
 describe('opens under hostile input', () => {
   const openParams = (bytes: Uint8Array) => ({
     seal: bytes,

@@ -19,7 +19,7 @@
  */
 import { abytes, bytesEqual, toHex, utf8 } from '../bytes.ts';
 import { type CborValue, decodeCbor, encodeCbor } from '../codec/cbor.ts';
-import { readArray, readBytes, readText, readUint } from '../codec/fields.ts';
+import { readArray, readBytes, readText, readUint, readVersionedArray } from '../codec/fields.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { fail } from '../errors.ts';
 import { MAX_DEVICE_ID, MAX_PLAINTEXT_BYTES } from '../limits.ts';
@@ -134,8 +134,9 @@ function readItem(v: unknown, n: number): ReportItem {
 /** Strict decoding: MALFORMED / OVERSIZED / UNSUPPORTED_VERSION (the route answers 422 VALIDATION_FAILED). */
 export function decodeReport(bytes: Uint8Array): AbuseReport {
   const v = decodeCbor(bytes, 'AbuseReport', MAX_REPORT_BYTES);
-  if (!Array.isArray(v) || v[0] !== REPORT_VERSION) fail('UNSUPPORTED_VERSION', 'AbuseReport: version 2 expected');
-  const f = readArray(v, 'AbuseReport', 4);
+  // The version before the field count (a later report may have other fields), and only of a versioned array:
+  // garbage is MALFORMED, a later version UNSUPPORTED_VERSION, as for every other structure.
+  const f = readVersionedArray(v, 'AbuseReport', [REPORT_VERSION], 4);
   const reason = readUint(f[1], 'reason', MAX_REPORT_REASON);
   if (reason === 0) fail('MALFORMED', 'reason starts at 1', { field: 'reason' });
   const comment = readText(f[2], 'comment', MAX_REPORT_COMMENT_BYTES);
