@@ -42,7 +42,12 @@ export const MAX_REPORT_REASON = 32;
 export const MAX_REPORT_COMMENT_BYTES = 1024;
 /** Attachments per reported message: the content format's own bound on pointers per message. */
 export const MAX_REPORT_ATTACHMENTS = 32;
-/** Largest encoded report without attachment blobs; blobs are bounded by the route's body limit. */
+/**
+ * Largest encoded report `decodeReport` reads, inline blobs included (so one
+ * blob is bounded by it too): the relay's route takes far less
+ * (MAX_REPORT_WIRE_BYTES, 2 MiB); a moderation service that takes reports
+ * directly may accept files inline up to this, and decoding stays bounded.
+ */
 export const MAX_REPORT_BYTES = 16 * 1024 * 1024;
 
 export const ReportRole = { reported: 1, context: 2 } as const;
