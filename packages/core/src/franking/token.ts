@@ -27,7 +27,7 @@ import type { FrankDevice } from './frank.ts';
 export const MODERATOR_TOKEN_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 export const TOKEN_REF_BYTES = 8;
 const SEALED_SENDER_BYTES = 32 + 4 + 16;
-/** Largest encoded ModeratorToken decoded: its fields take 166 bytes at most; bounds the parse before any check. */
+/** Largest encoded ModeratorToken decoded: its fields take 169 bytes at most; bounds the parse before any check. */
 const MAX_TOKEN_BYTES = 200;
 
 export interface ModeratorToken {
