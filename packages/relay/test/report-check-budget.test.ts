@@ -10,8 +10,12 @@
 // reports are bounded by REPORTS_PER_DAY); past the budget the answer is
 // 429 RATE_LIMITED, and nothing is read.
 import { type AbuseReport, type ReportItem, attachment, defaultProvider, encodeCbor, encodeReport, frankingTag } from '@parley/core';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PostgresStorage } from '../src/storage/postgres.ts';
+import type { RelayStorage } from '../src/storage/types.ts';
 import { type TestDevice, inject, json, listeningRelay, makeDevice, register, toBase64Url } from './support.ts';
 
 const b = defaultProvider().backend;
@@ -67,12 +71,38 @@ let sends = 0;
 /** Blob bytes the relay's store handed to the report check. */
 let bytesRead = 0;
 
-beforeEach(async () => {
-  relay = await listeningRelay({ rateLimits: { reportCheckBytesPerDayPerAccount: BUDGET } });
+const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
+if (!PG_URL && process.env['CI'] === 'true') throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set');
+const admin = PG_URL ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
+afterAll(() => admin?.end());
+/** The budget lives in memory on SQLite and in the database on PostgreSQL (shared by every relay process). */
+const backends: [string, () => Promise<{ storage?: RelayStorage; drop(): Promise<void> }>][] = [
+  ['SQLite', async () => ({ drop: async () => {} })],
+];
+if (PG_URL) {
+  backends.push([
+    'PostgreSQL',
+    async () => {
+      const schema = `parley_rcb_${randomBytes(5).toString('hex')}`;
+      const storage = await PostgresStorage.open({ connectionString: PG_URL, schema, poolSize: 2 });
+      return { storage, drop: async () => void (await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)) };
+    },
+  ]);
+}
+let drop: () => Promise<void> = async () => {};
+
+async function start(open: () => Promise<{ storage?: RelayStorage; drop(): Promise<void> }>): Promise<void> {
+  const opened = await open();
+  drop = opened.drop;
+  relay = await listeningRelay(
+    { rateLimits: { reportCheckBytesPerDayPerAccount: BUDGET } },
+    opened.storage ? { storage: opened.storage } : {},
+  );
   alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
   bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
   carol = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
   for (const d of [alice, bob, carol]) await register(relay.app, d);
+  sends = 0;
   bytesRead = 0;
   const blobs = relay.app.relay.blobs;
   const read = blobs.read.bind(blobs);
@@ -87,10 +117,11 @@ beforeEach(async () => {
       })(),
     );
   });
-});
+}
 afterEach(async () => {
   vi.restoreAllMocks();
-  await relay.close();
+  await relay?.close();
+  await drop();
 });
 
 async function upload(bytes: Uint8Array): Promise<string> {
@@ -142,19 +173,21 @@ const post = (who: TestDevice, r: AbuseReport) =>
   inject(relay.app, who.signer, { method: 'POST', url: '/v2/reports', json: { report: toBase64Url(encodeReport(r)) } });
 const outcome = (r: { statusCode: number; body: string }) => ({ status: r.statusCode, code: json<{ code?: string }>(r).code });
 
-describe('the per-account budget of report file checks', () => {
-  it('a refused file report repeated 30 times reads the blob only until the budget is spent, then is 429 unread', async () => {
+describe.each(backends)('the per-account budget of report file checks (%s)', (_name, open) => {
+  beforeEach(() => start(open));
+
+  it('a refused file report repeated 12 times reads the blob only until the budget is spent, then is 429 unread', async () => {
     const photo = sealBlob(b.randomBytes(300));
     const id = await upload(photo.blob);
     // The sender names a real blob with a digest that is not its own: every check reads all of it, then refuses.
     const item = await sendFranked(bob, fileContent(pointerOf(id, photo, b.randomBytes(32))), 1);
     const cost = attachment.ciphertextSizeOf(300, CHUNK) + attachment.chunkCountOf(300, CHUNK) * 1024;
     const outcomes: string[] = [];
-    for (let i = 0; i < 30; i++) outcomes.push(JSON.stringify(outcome(await post(bob, report([item])))));
+    for (let i = 0; i < 12; i++) outcomes.push(JSON.stringify(outcome(await post(bob, report([item])))));
     const refused = outcomes.filter((o) => o === JSON.stringify({ status: 422, code: 'ATTACHMENT_MISMATCH' })).length;
     const limited = outcomes.filter((o) => o === JSON.stringify({ status: 429, code: 'RATE_LIMITED' })).length;
     expect(refused).toBe(Math.floor(BUDGET / cost));
-    expect(limited).toBe(30 - refused);
+    expect(limited).toBe(12 - refused);
     // Only the checks the budget paid for read the blob.
     expect(bytesRead).toBe(refused * photo.blob.length);
 
@@ -171,7 +204,7 @@ describe('the per-account budget of report file checks', () => {
     const id = await upload(photo.blob);
     const item = await sendFranked(bob, fileContent(pointerOf(id, photo, b.randomBytes(32))), 1);
     let last = await post(bob, report([item]));
-    for (let i = 0; i < 30 && last.statusCode !== 429; i++) last = await post(bob, report([item]));
+    for (let i = 0; i < 12 && last.statusCode !== 429; i++) last = await post(bob, report([item]));
     expect(last.statusCode).toBe(429);
     const body = json<{ code: string; details?: { retryAfterSeconds?: number } }>(last);
     expect(body.details?.retryAfterSeconds).toBeGreaterThan(0);
