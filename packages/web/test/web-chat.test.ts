@@ -14,27 +14,21 @@
  *
  * Skips with a reason when /usr/bin/chromium is absent, except under CI.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
-import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, type Page, type WebSocketRoute, chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningWeb, startWeb } from '../src/server/serve.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-];
-const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
-/** Longest wait for one thing to appear on a page (a message crossing the relay, a download). */
-const WAIT_MS = 20_000;
+import type { Page, WebSocketRoute } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import {
+  SHOTS,
+  WAIT_MS,
+  addContact,
+  chromiumSkipReason,
+  message,
+  openConversation,
+  register as createAccount,
+  send,
+  useWebChat,
+} from './support/web-chat-page.ts';
 
 /** A real PNG of `width` x `height` pixels (a colour gradient) that the browser must decode to show. */
 function png(width: number, height: number): Buffer {
@@ -67,47 +61,26 @@ function png(width: number, height: number): Buffer {
 const PNG_WIDTH = 240;
 const PNG = png(PNG_WIDTH, 135);
 
-const skipReason = existsSync(CHROMIUM) || process.env.CI ? null : `no Chromium at ${CHROMIUM} (run .ci/install-browser.sh)`;
-if (skipReason) console.warn(`web-chat.test.ts skipped: ${skipReason}`);
+const skipReason = chromiumSkipReason('web-chat.test.ts');
 
 describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
-  let web: RunningWeb;
-  let dataDir: string;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const errors: string[] = [];
+  const run = useWebChat('parley-web-');
 
-  beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'parley-web-'));
-    mkdirSync(SHOTS, { recursive: true });
-    web = await startWeb({ dataDir });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
-  });
-
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await web?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  async function person(name: string): Promise<{ page: Page; context: BrowserContext; setOffline: (offline: boolean) => Promise<void> }> {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
-    contexts.push(context);
+  async function person(name: string) {
     // Playwright's offline emulation leaves open websockets up (microsoft/playwright#4910), and the
     // client sends over its websocket while connected: this person's websockets pass through a
     // route that an offline spell closes and refuses, as a real loss of network would.
     const net = { offline: false, sockets: new Set<WebSocketRoute>() };
-    await context.routeWebSocket(/\/v1\/websocket/, (ws) => {
-      if (net.offline) return void ws.close();
-      ws.connectToServer();
-      net.sockets.add(ws);
-      ws.onClose(() => net.sockets.delete(ws));
+    const { page, context } = await run.person(name, {
+      height: 700,
+      prepare: (context) =>
+        context.routeWebSocket(/\/v1\/websocket/, (ws) => {
+          if (net.offline) return void ws.close();
+          ws.connectToServer();
+          net.sockets.add(ws);
+          ws.onClose(() => net.sockets.delete(ws));
+        }),
     });
-    const page = await context.newPage();
-    page.on('pageerror', (e) => errors.push(`${name}: ${e.name}: ${e.message}`));
-    page.setDefaultTimeout(WAIT_MS);
-    await page.goto(web.url);
     const setOffline = async (offline: boolean) => {
       net.offline = offline;
       await context.setOffline(offline);
@@ -117,31 +90,10 @@ describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
   }
 
   async function register(page: Page): Promise<string> {
-    await page.getByTestId('create-account').click();
-    const id = (await page.getByTestId('my-id').textContent()) ?? '';
+    const id = await createAccount(page);
     expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    await page.locator('[data-testid=connection].drained').waitFor();
     return id;
   }
-
-  async function addContact(page: Page, id: string, name: string): Promise<void> {
-    await page.getByTestId('add-contact').click();
-    await page.getByTestId('contact-id').fill(id);
-    await page.getByTestId('contact-name').fill(name);
-    await page.getByTestId('contact-save').click();
-    await page.getByTestId('add-contact-dialog').waitFor({ state: 'detached' });
-  }
-
-  async function openConversation(page: Page, label: string | RegExp): Promise<void> {
-    await page.getByTestId('conversation').filter({ hasText: label }).click();
-  }
-
-  async function send(page: Page, text: string): Promise<void> {
-    await page.getByTestId('composer').fill(text);
-    await page.getByTestId('send').click();
-  }
-
-  const message = (page: Page, text: string) => page.getByTestId('message').filter({ hasText: text });
 
   it('registers, adds contacts, chats both ways, groups, pictures inline, reload, offline queue, linking', async () => {
     const alice = await person('alice');
@@ -296,9 +248,9 @@ describe.skipIf(skipReason !== null)('web chat in headless Chromium', () => {
 
     // A second tab on the same profile is refused (two copies of one device's state would diverge).
     const secondTab = await alice.context.newPage();
-    await secondTab.goto(web.url);
+    await secondTab.goto(run.url);
     await secondTab.getByTestId('fatal').filter({ hasText: 'STORE_IN_USE' }).waitFor();
 
-    expect(errors).toEqual([]);
+    expect(run.errors).toEqual([]);
   });
 });

@@ -7,86 +7,31 @@
  *
  * Skips with a reason when /usr/bin/chromium is absent, except under CI.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_OPTIONS } from '@parley/client';
 import { decodeReport } from '@parley/core';
 import { SqliteStorage } from '@parley/relay';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningWeb, startWeb } from '../src/server/serve.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-];
-const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
-const WAIT_MS = 20_000;
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { SHOTS, addContact, chromiumSkipReason, message, register, send, useWebChat } from './support/web-chat-page.ts';
 
 // The web app's clients frank their messages only once they send version 2 by default (engineer v2wire's client v2 sends).
-const skipReason = !DEFAULT_OPTIONS.sessionVersions.includes(2)
-  ? 'clients do not send version 2 (franked) messages by default yet'
-  : existsSync(CHROMIUM) || process.env.CI
-    ? null
-    : `no Chromium at ${CHROMIUM} (run .ci/install-browser.sh)`;
-if (skipReason) console.warn(`web-report.test.ts skipped: ${skipReason}`);
+const notFranked = DEFAULT_OPTIONS.sessionVersions.includes(2) ? null : 'clients do not send version 2 (franked) messages by default yet';
+if (notFranked) console.warn(`web-report.test.ts skipped: ${notFranked}`);
+const skipReason = notFranked ?? chromiumSkipReason('web-report.test.ts');
 
 describe.skipIf(skipReason !== null)('reporting a message in the web chat', () => {
-  let web: RunningWeb;
-  let dataDir: string;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const errors: string[] = [];
-
-  beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'parley-web-report-'));
-    mkdirSync(SHOTS, { recursive: true });
-    web = await startWeb({ dataDir });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
-  });
-
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await web?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  const run = useWebChat('parley-web-report-');
 
   /** `fakeClock`: the page's Date and timers are Playwright's (installed before the app loads, so the SDK's clock is that one too). */
   async function person(name: string, fakeClock = false): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
-    contexts.push(context);
-    if (fakeClock) await context.clock.install();
-    const page = await context.newPage();
-    page.on('pageerror', (e) => errors.push(`${name}: ${e.name}: ${e.message}`));
-    page.setDefaultTimeout(WAIT_MS);
-    await page.goto(web.url);
-    await page.getByTestId('create-account').click();
-    await page.locator('[data-testid=connection].drained').waitFor();
+    const { page } = await run.person(name, { height: 800, fakeClock });
+    await register(page);
     return page;
   }
   const idOf = async (page: Page) => (await page.getByTestId('my-id').textContent()) ?? '';
-  async function addContact(page: Page, id: string, name: string): Promise<void> {
-    await page.getByTestId('add-contact').click();
-    await page.getByTestId('contact-id').fill(id);
-    await page.getByTestId('contact-name').fill(name);
-    await page.getByTestId('contact-save').click();
-    await page.getByTestId('add-contact-dialog').waitFor({ state: 'detached' });
-  }
-  async function send(page: Page, text: string): Promise<void> {
-    await page.getByTestId('composer').fill(text);
-    await page.getByTestId('send').click();
-  }
-  const message = (page: Page, text: string) => page.getByTestId('message').filter({ hasText: text });
   async function queued() {
-    const storage = new SqliteStorage({ path: join(dataDir, 'relay.sqlite') });
+    const storage = new SqliteStorage({ path: join(run.dataDir, 'relay.sqlite') });
     try {
       return (await storage.listReports(0, 100)).map((r) => decodeReport(r.report));
     } finally {
@@ -160,6 +105,6 @@ describe.skipIf(skipReason !== null)('reporting a message in the web chat', () =
       .filter({ hasText: 'This message can no longer be reported: it disappeared or was deleted.' })
       .waitFor();
     expect(await queued()).toHaveLength(1);
-    expect(errors).toEqual([]);
+    expect(run.errors).toEqual([]);
   }, 120_000);
 });
