@@ -29,7 +29,7 @@ interface Person {
 }
 
 // Default storage: SQLite in a file under the data folder, as `npm start` runs it.
-const server = loopbackRelay('e2e', 'all');
+const server = loopbackRelay('e2e', { scope: 'all' });
 
 function person(account: Account, deviceId: number): Person {
   const device = account.createDevice(deviceId);

@@ -9,10 +9,6 @@
  * delivered identified; an expired token refreshed; a client with sealed
  * sending off (as before this change) talks with one that has it on.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import {
   Account,
   certificateHash,
@@ -26,8 +22,6 @@ import {
 } from '@parley/core';
 import { decodeContent } from '../src/content/content.ts';
 import { listFranked } from '../src/franking/store.ts';
-import { SqliteStorage, buildApp, loggerOptions, withDefaults } from '@parley/relay';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { parseAccountId, toBase64Url } from '../src/state/ids.ts';
@@ -35,6 +29,7 @@ import { connectRelayNode } from '../src/node.ts';
 import { getHeld } from '../src/sealed/token-book.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { TEST_OPTIONS, record, until } from './support/harness.ts';
+import { loopbackRelay } from './support/loopback-relay.ts';
 import {
   type Row,
   auditInserts as auditSealedInserts,
@@ -44,43 +39,24 @@ import {
   sealedRowsNaming,
 } from './support/sealed-scan.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'parley-sealed-e2e-'));
-const DB = join(dir, 'relay.sqlite');
 const clock = { offset: 0, now: () => Date.now() + clock.offset };
-const logs: string[] = [];
-let app: FastifyInstance;
+const relay = loopbackRelay('sealed-e2e', {
+  scope: 'all',
+  // The window for signed timestamps is wide so the test can move the relay's clock by weeks.
+  config: { authWindowSeconds: 200 * 86_400 },
+  now: clock.now,
+  debugLogs: true,
+});
 const clients: ParleyClient[] = [];
 const stores: MemoryStore[] = [];
 const DAY = 86_400_000;
 
 afterAll(async () => {
   for (const c of clients) await c.close();
-  await app?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
-async function startRelay(): Promise<string> {
-  // The window for signed timestamps is wide so the test can move the relay's clock by weeks.
-  const config = withDefaults({ dataDir: dir, logLevel: 'debug', authWindowSeconds: 200 * 86_400 });
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  app = await buildApp({
-    config,
-    storage: new SqliteStorage({ path: DB }),
-    now: clock.now,
-    logger: { ...(loggerOptions(config) as object), level: 'debug', stream } as never,
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-}
-
-const auditInserts = () => auditSealedInserts(DB);
-const rows = (table: string) => tableRows(DB, table);
+const auditInserts = () => auditSealedInserts(relay.dbPath);
+const rows = (table: string) => tableRows(relay.dbPath, table);
 
 const texts = (c: ParleyClient, conversation: string) =>
   c.history(conversation).map((h) => (h.content.body.type === 'text' ? h.content.body.text : '?'));
@@ -104,7 +80,7 @@ async function create(
 
 describe('sealed sender through the real relay', () => {
   it('after the grants, messages and receipts go sealed, and no sealed row or log line names the sender', async () => {
-    const url = await startRelay();
+    const url = relay.url;
     auditInserts();
     const connector = connectRelayNode(url);
     const alice = await create(connector, true);
@@ -129,7 +105,7 @@ describe('sealed sender through the real relay', () => {
     const registered = rows('delivery_tokens').filter((r) => r['account'] === toHex(bobKey));
     expect(registered.length).toBe(16);
     const sealedFrom = rows('audit_messages').length;
-    const logsFrom = logs.length;
+    const logsFrom = relay.logs.length;
 
     await alice.client.sendText(bob.client.accountId, 'sealed one');
     await until(() => texts(bob.client, alice.client.accountId).includes('sealed one'), 15_000, 'sealed one');
@@ -151,8 +127,8 @@ describe('sealed sender through the real relay', () => {
     for (const m of franked)
       expect(checkFrankingTag(defaultProvider().backend, m.frankingKey, m.sender, m.plaintext, m.delivery.frankingTag)).toBe(true);
     // The relay franked the sealed one with no sender (it does not know it), the identified one naming Alice's device.
-    const keys = (app as unknown as { relay: { frankKeys: { forVerify(id: number, now: number): Promise<Uint8Array | null> } } }).relay
-      .frankKeys;
+    const keys = (relay.app as unknown as { relay: { frankKeys: { forVerify(id: number, now: number): Promise<Uint8Array | null> } } })
+      .relay.frankKeys;
     for (const m of franked) {
       const key = (await keys.forVerify(m.delivery.frankKeyId, clock.now())) as Uint8Array;
       const input = {
@@ -175,11 +151,11 @@ describe('sealed sender through the real relay', () => {
     expect(senderSlots.has(toHex(bobKey))).toBe(false);
 
     // What names either client: account keys, device certificates, their keys and hashes (hex and base64url).
-    const named = identifiersOf(DB, [aliceKey, bobKey]);
+    const named = identifiersOf(relay.dbPath, [aliceKey, bobKey]);
     // The sealed envelopes and their index rows (idempotency, shares, tokens, budgets) in every table.
-    expect(sealedRowsNaming(DB, [...senderSlots] as string[], named)).toEqual([]);
+    expect(sealedRowsNaming(relay.dbPath, [...senderSlots] as string[], named)).toEqual([]);
     // Every log line written while the sealed messages went through, at debug level.
-    const sealedLogs = logs.slice(logsFrom);
+    const sealedLogs = relay.logs.slice(logsFrom);
     expect(sealedLogs.some((l) => l.includes('/v2/sealed'))).toBe(true);
     for (const line of sealedLogs) for (const v of named) expect(mentions(line, v), line).toBe(false);
   }, 60_000);
@@ -228,7 +204,7 @@ describe('sealed sender through the real relay', () => {
   it('a wrong seal (another sender under a stolen token) and a replayed seal are refused with typed errors, sessions unchanged', async () => {
     const [alice, bob] = clients as [ParleyClient, ParleyClient];
     const [aliceStore, bobStore] = stores as [MemoryStore, MemoryStore];
-    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const url = relay.url;
     await alice.flush();
     await bob.flush();
     const bobKey = parseAccountId(bob.accountId);
@@ -314,7 +290,7 @@ describe('sealed sender through the real relay', () => {
   }, 30_000);
 
   it('releases a held receipt when its random delay runs out', async () => {
-    const connector = connectRelayNode(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
+    const connector = connectRelayNode(relay.url);
     const quick = { receiptDelayMs: { min: 20, max: 60 } };
     const make = async () => {
       const store = new MemoryStore({ clock: clock.now });
@@ -352,7 +328,7 @@ describe('sealed sender through the real relay', () => {
   }, 30_000);
 
   it('interoperates with a client that has sealed sending off (as before this change)', async () => {
-    const connector = connectRelayNode(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
+    const connector = connectRelayNode(relay.url);
     const alice = clients[0] as ParleyClient;
     const old = await create(connector, false);
     await alice.addContact(old.client.accountId, 'old');

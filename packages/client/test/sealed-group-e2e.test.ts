@@ -8,13 +8,7 @@
  * genuine seal is refused (SEAL_FAILED, payload-digest) with the group state
  * and sessions unchanged.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { seal, toHex } from '@parley/core';
-import { SqliteStorage, buildApp, loggerOptions, withDefaults } from '@parley/relay';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { connectRelayNode } from '../src/node.ts';
@@ -22,46 +16,23 @@ import { getHeld } from '../src/sealed/token-book.ts';
 import { parseAccountId, toBase64Url } from '../src/state/ids.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { TEST_OPTIONS, record, until } from './support/harness.ts';
+import { loopbackRelay } from './support/loopback-relay.ts';
 import { type Row, auditInserts, identifiersOf, mentions, rows, sealedRowsNaming } from './support/sealed-scan.ts';
 
 /** Recipient devices of the sealed group send (one device per member account). */
 const MEMBERS = 100;
 
-const dir = mkdtempSync(join(tmpdir(), 'parley-sealed-group-'));
-const DB = join(dir, 'relay.sqlite');
-const logs: string[] = [];
-let app: FastifyInstance;
+const relay = loopbackRelay('sealed-group', {
+  scope: 'all',
+  // 101 clients on one address: more connections and requests from 127.0.0.1 than one real address makes.
+  config: { limits: { maxConnectionsPerAddress: 1024 }, rateLimits: { requestsPerMinutePerIp: 1_000_000 } },
+  debugLogs: true,
+});
 const clients: ParleyClient[] = [];
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  await app?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
-
-async function startRelay(): Promise<string> {
-  // 101 clients on one address: more connections and requests from 127.0.0.1 than one real address makes.
-  const config = withDefaults({
-    dataDir: dir,
-    logLevel: 'debug',
-    limits: { maxConnectionsPerAddress: 1024 },
-    rateLimits: { requestsPerMinutePerIp: 1_000_000 },
-  });
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  app = await buildApp({
-    config,
-    storage: new SqliteStorage({ path: DB }),
-    logger: { ...(loggerOptions(config) as object), level: 'debug', stream } as never,
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-}
 
 async function create(connector: ReturnType<typeof connectRelayNode>): Promise<{ client: ParleyClient; store: MemoryStore }> {
   const store = new MemoryStore();
@@ -90,8 +61,8 @@ async function inBatches<T>(items: readonly T[], width: number, task: (item: T) 
 
 describe('a group message sealed to 100 devices through the real relay', () => {
   it('goes as one sealed group request, every member reads it, and nothing at the relay names the sender', async () => {
-    const url = await startRelay();
-    auditInserts(DB);
+    const url = relay.url;
+    auditInserts(relay.dbPath);
     const connector = connectRelayNode(url);
     const alice = await create(connector);
     const aliceKey = parseAccountId(alice.client.accountId);
@@ -115,14 +86,14 @@ describe('a group message sealed to 100 devices through the real relay', () => {
     await until(() => joined.size === MEMBERS, 60_000, 'every member joined');
     await alice.client.flush();
 
-    const mark = rows(DB, 'audit_messages').length;
-    const logsFrom = logs.length;
+    const mark = rows(relay.dbPath, 'audit_messages').length;
+    const logsFrom = relay.logs.length;
     const sealedBefore = await sealedGroupRequests();
     await alice.client.sendText(group, 'to a hundred devices, sealed');
     await until(() => members.every((m) => got(m.client, group, 'to a hundred devices, sealed')), 60_000, 'every member read it');
 
     // One request: 100 rows, each with its own seal, all referring to one stored payload, none naming a sender.
-    const groupRows = rows(DB, 'audit_messages')
+    const groupRows = rows(relay.dbPath, 'audit_messages')
       .slice(mark)
       .filter((r) => r['payload_id'] !== 'null' && r['recipient_account'] !== toHex(aliceKey));
     expect(groupRows).toHaveLength(MEMBERS);
@@ -135,13 +106,13 @@ describe('a group message sealed to 100 devices through the real relay', () => {
     expect((await sealedGroupRequests()) - sealedBefore).toBe(1);
 
     // Nothing in any row of the sealed sends names Alice (or a member other than as the row's mailbox).
-    const named = identifiersOf(DB, [aliceKey, ...members.slice(0, 10).map((m) => parseAccountId(m.client.accountId))]);
+    const named = identifiersOf(relay.dbPath, [aliceKey, ...members.slice(0, 10).map((m) => parseAccountId(m.client.accountId))]);
     const tokenHashes = [...new Set(groupRows.map((r) => r['sender_account'] as string))];
     expect(tokenHashes).toHaveLength(MEMBERS);
-    expect(sealedRowsNaming(DB, tokenHashes, named)).toEqual([]);
+    expect(sealedRowsNaming(relay.dbPath, tokenHashes, named)).toEqual([]);
     // Nor any log line written while it went through.
-    const aliceNames = identifiersOf(DB, [aliceKey]);
-    for (const line of logs.slice(logsFrom)) for (const v of aliceNames) expect(mentions(line, v), line).toBe(false);
+    const aliceNames = identifiersOf(relay.dbPath, [aliceKey]);
+    for (const line of relay.logs.slice(logsFrom)) for (const v of aliceNames) expect(mentions(line, v), line).toBe(false);
 
     // A payload swapped under a genuine seal: the member refuses it before touching any group state.
     const victim = members[0] as { client: ParleyClient; store: MemoryStore };
@@ -183,7 +154,7 @@ describe('a group message sealed to 100 devices through the real relay', () => {
 /** Sealed group requests the relay accepted: stored-once payloads made by /v2/sealed (the fan-out metric counts both routes). */
 async function sealedGroupRequests(): Promise<number> {
   const payloads = new Set(
-    rows(DB, 'audit_messages')
+    rows(relay.dbPath, 'audit_messages')
       .filter((r) => r['payload_id'] !== 'null' && r['sender_device'] === '0')
       .map((r) => r['payload_id']),
   );

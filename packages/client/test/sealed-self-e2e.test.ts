@@ -12,13 +12,7 @@
  * 3. Interoperation: a group with Olga, and 1:1 with her, work both ways
  *    (identified where no token is held), next to sealed traffic.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { type DeviceIdentity, certificateHash, defaultProvider, seal, toHex } from '@parley/core';
-import { SqliteStorage, buildApp, loggerOptions, withDefaults } from '@parley/relay';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import { connectRelayNode } from '../src/node.ts';
@@ -27,37 +21,15 @@ import { loadIdentity } from '../src/state/identity.ts';
 import { parseAccountId, toBase64Url } from '../src/state/ids.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { TEST_OPTIONS, record, until } from './support/harness.ts';
+import { loopbackRelay } from './support/loopback-relay.ts';
 import { auditInserts, identifiersOf, mentions, rows, sealedRowsNaming } from './support/sealed-scan.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'parley-sealed-self-'));
-const DB = join(dir, 'relay.sqlite');
-const logs: string[] = [];
-let app: FastifyInstance;
+const relay = loopbackRelay('sealed-self', { scope: 'all', debugLogs: true });
 const clients: ParleyClient[] = [];
 
 afterAll(async () => {
   for (const c of clients) await c.close();
-  await app?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
-
-async function startRelay(): Promise<string> {
-  const config = withDefaults({ dataDir: dir, logLevel: 'debug' });
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  app = await buildApp({
-    config,
-    storage: new SqliteStorage({ path: DB }),
-    logger: { ...(loggerOptions(config) as object), level: 'debug', stream } as never,
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-}
 
 const received = new Map<ParleyClient, string[]>();
 function track(c: ParleyClient): ParleyClient {
@@ -86,8 +58,8 @@ let scene: Scene;
 
 describe('self tokens and interoperation through the real relay', () => {
   it('a message to a contact and its copy to our other device go in one sealed request that names no sender', async () => {
-    const url = await startRelay();
-    auditInserts(DB);
+    const url = relay.url;
+    auditInserts(relay.dbPath);
     const connector = connectRelayNode(url);
     const make = async (sealedSender: boolean) => {
       const store = new MemoryStore();
@@ -141,14 +113,14 @@ describe('self tokens and interoperation through the real relay', () => {
 
     const echoes = record(phone.client, 'undecryptable');
     const laptopFailures = record(laptop, 'undecryptable');
-    const mark = rows(DB, 'audit_messages').length;
-    const logsFrom = logs.length;
+    const mark = rows(relay.dbPath, 'audit_messages').length;
+    const logsFrom = relay.logs.length;
     await phone.client.sendText(bob.client.accountId, 'sealed, with a sealed copy');
     await until(() => got(bob.client, `<${phone.client.accountId}:sealed, with a sealed copy`), 15_000, 'Bob reads it');
     await until(() => got(laptop, `>${bob.client.accountId}:sealed, with a sealed copy`), 15_000, 'the laptop reads the transcript');
     await phone.client.flush();
 
-    const sent = rows(DB, 'audit_messages').slice(mark);
+    const sent = rows(relay.dbPath, 'audit_messages').slice(mark);
     const toAlice = sent.filter((r) => r['recipient_account'] === toHex(aliceKey));
     // The laptop's copy and the phone's own echo, both sealed under the self token, with Bob's envelope.
     expect(toAlice.map((r) => Number(r['recipient_device'])).sort()).toEqual([1, 2]);
@@ -156,9 +128,10 @@ describe('self tokens and interoperation through the real relay', () => {
     expect(sent.some((r) => r['sender_account'] === toHex(aliceKey))).toBe(false);
     // Accepted together: one server time for Bob's envelope and the copies.
     expect(new Set(sent.filter((r) => r['client_id'] === toAlice[0]?.['client_id']).map((r) => r['server_ts'])).size).toBe(1);
-    const named = identifiersOf(DB, [aliceKey, bobKey]);
-    expect(sealedRowsNaming(DB, [...new Set(sent.map((r) => r['sender_account'] as string))], named)).toEqual([]);
-    for (const line of logs.slice(logsFrom)) for (const v of identifiersOf(DB, [aliceKey])) expect(mentions(line, v), line).toBe(false);
+    const named = identifiersOf(relay.dbPath, [aliceKey, bobKey]);
+    expect(sealedRowsNaming(relay.dbPath, [...new Set(sent.map((r) => r['sender_account'] as string))], named)).toEqual([]);
+    for (const line of relay.logs.slice(logsFrom))
+      for (const v of identifiersOf(relay.dbPath, [aliceKey])) expect(mentions(line, v), line).toBe(false);
     // The echo is dropped unread, not refused; the laptop refused nothing.
     expect(echoes).toEqual([]);
     expect(laptopFailures).toEqual([]);
@@ -170,11 +143,11 @@ describe('self tokens and interoperation through the real relay', () => {
     const group = await phone.createGroup('pair', [bob.accountId]);
     await until(() => joined.length > 0, 15_000, 'Bob joined');
     await phone.flush();
-    const mark = rows(DB, 'audit_messages').length;
+    const mark = rows(relay.dbPath, 'audit_messages').length;
     await phone.sendText(group, 'to the group, sealed');
     await until(() => got(bob, `<${group}:to the group, sealed`), 15_000, 'Bob reads the group text');
     await until(() => got(laptop, `>${group}:to the group, sealed`), 15_000, 'the laptop reads it');
-    const sent = rows(DB, 'audit_messages')
+    const sent = rows(relay.dbPath, 'audit_messages')
       .slice(mark)
       .filter((r) => r['payload_id'] !== 'null');
     // Bob, the laptop and the phone's echo: three seals of one payload, no sender named.
@@ -282,12 +255,12 @@ describe('self tokens and interoperation through the real relay', () => {
     await tablet.start();
     await phone.flush();
     expect((await phone.devices()).length).toBe(3);
-    let mark = rows(DB, 'audit_messages').length;
+    let mark = rows(relay.dbPath, 'audit_messages').length;
     await phone.sendText(bob.accountId, 'with a new device');
     await until(() => got(tablet, `>${bob.accountId}:with a new device`), 15_000, 'the tablet reads the transcript');
     // The phone's self token was announced to two devices, not three: its copies went identified (or under a
     // token the tablet itself announced meanwhile), and the tablet lost nothing.
-    const copies = rows(DB, 'audit_messages')
+    const copies = rows(relay.dbPath, 'audit_messages')
       .slice(mark)
       .filter((r) => r['recipient_account'] === toHex(aliceKey));
     expect(copies.length).toBeGreaterThan(0);
@@ -298,10 +271,10 @@ describe('self tokens and interoperation through the real relay', () => {
     await phone.flush();
     await tablet.flush();
     await new Promise((r) => setTimeout(r, 300));
-    mark = rows(DB, 'audit_messages').length;
+    mark = rows(relay.dbPath, 'audit_messages').length;
     await phone.sendText(bob.accountId, 'sealed to three devices');
     await until(() => got(tablet, `>${bob.accountId}:sealed to three devices`), 15_000, 'the tablet reads the sealed copy');
-    const sealedCopies = rows(DB, 'audit_messages')
+    const sealedCopies = rows(relay.dbPath, 'audit_messages')
       .slice(mark)
       .filter((r) => r['recipient_account'] === toHex(aliceKey));
     expect(sealedCopies.map((r) => Number(r['recipient_device'])).sort()).toEqual([1, 2, 3]);

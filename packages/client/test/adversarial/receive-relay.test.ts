@@ -20,7 +20,7 @@ import { ContentType, MaliciousPeer, rawContent, rawGroupState } from '../suppor
 /** Just over the relay's 256 unacknowledged envelopes in flight per connection (09 §5.2). */
 const HOSTILE = 260;
 
-const server = loopbackRelay('receive-relay', 'all');
+const server = loopbackRelay('receive-relay', { scope: 'all' });
 
 describe('receive loop on the real relay', () => {
   const track = closedAfterEach();
