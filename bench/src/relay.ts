@@ -14,7 +14,8 @@ import { type RelayLoadResult, type SendMode, runRelayLoad } from './relay/load.
 import { PHASES, runRelayUnderAttack } from './relay/attack.ts';
 import { measureWebSocketCapacity } from './relay/capacity.ts';
 import { measureFanout } from './relay/fanout.ts';
-import { benchDatabaseUrl, runMultiProcess } from './relay/multi-process.ts';
+import { runMultiProcess } from './relay/multi-process.ts';
+import { benchDatabaseUrl } from './relay/postgres-measures.ts';
 import type { ResultMeta } from './results.ts';
 import type { Runner } from './runner.ts';
 

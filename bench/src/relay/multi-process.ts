@@ -23,7 +23,7 @@
  * drain of at most 20 s.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,6 +34,15 @@ import { RelayClient, type RelayError, deviceSigner } from '@parley/client/relay
 import pg from 'pg';
 import WebSocket from 'ws';
 import { type Participant, participants, percentile, startRelay } from './load.ts';
+import {
+  committedTransactions,
+  cpuSeconds,
+  databaseCpuSeconds,
+  postgresCpuSeconds,
+  requireBenchDatabaseUrl,
+  round,
+  withConnection,
+} from './postgres-measures.ts';
 
 export interface MultiProcessOptions {
   readonly databaseUrl: string;
@@ -97,62 +106,9 @@ export interface MultiProcessResult {
   readonly loadAverage: number;
 }
 
-const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
-
-/** user + system CPU seconds of a live process, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** CPU seconds of every process named postgres (server-wide: other databases' work counts too). */
-function postgresCpuSeconds(): number {
-  let total = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
-      total += cpuSeconds(Number(pid));
-    } catch {
-      // The process ended between the listing and the read.
-    }
-  }
-  return total;
-}
-
-/**
- * CPU seconds of the server backends connected to the database of `url`
- * now (the relays' pools and LISTEN connections; other databases' work and
- * the WAL writer are not counted, unlike `postgresCpuSeconds`).
- */
-async function databaseCpuSeconds(url: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const { rows } = await c.query<{ pid: number }>(
-      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
-    );
-    return rows.reduce((sum, r) => sum + (Number.isNaN(cpuSeconds(r.pid)) ? 0 : cpuSeconds(r.pid)), 0);
-  } finally {
-    await c.end();
-  }
-}
-
-/** Transactions committed so far in the database of `url` (the statistics collector's figure, a little behind). */
-async function commits(url: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const { rows } = await c.query<{ n: string }>('SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()');
-    return Number(rows[0]?.n ?? Number.NaN);
-  } finally {
-    await c.end();
-  }
-}
+/** The database's backends' CPU (the relays' pools and LISTEN connections) and its commits, each on a fresh connection. */
+const databaseCpu = (url: string) => withConnection(url, databaseCpuSeconds);
+const commits = (url: string) => withConnection(url, committedTransactions);
 
 const isNetworkError = (e: unknown) => (e as RelayError | undefined)?.code === 'NETWORK';
 
@@ -228,7 +184,7 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
     const relayCpu = () => relays.reduce((sum, r) => sum + cpuSeconds(r.child.pid), 0);
     const cpuAtStart = { relays: relayCpu(), postgres: postgresCpuSeconds(), load: process.cpuUsage() };
     const commitsAtStart = await commits(options.databaseUrl);
-    const databaseCpuAtStart = await databaseCpuSeconds(options.databaseUrl);
+    const databaseCpuAtStart = await databaseCpu(options.databaseUrl);
     let databaseCpuAtKill: number | null = null;
     let cpuBeforeKill: { relays: number; postgres: number; load: NodeJS.CpuUsage } | null = null;
     let commitsAtKill: number | null = null;
@@ -236,7 +192,7 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
       if (!kill || killedAt !== null) return;
       cpuBeforeKill = { relays: relayCpu(), postgres: postgresCpuSeconds(), load: process.cpuUsage(cpuAtStart.load) };
       commitsAtKill = await commits(options.databaseUrl);
-      databaseCpuAtKill = await databaseCpuSeconds(options.databaseUrl);
+      databaseCpuAtKill = await databaseCpu(options.databaseUrl);
       killedAt = performance.now();
       acknowledgedAtKill = acknowledged.length;
       live.delete(victim);
@@ -290,7 +246,7 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
     const cpuPerEnvelopeUs = {
       relays: perEnvelopeUs(window.relays - cpuAtStart.relays),
       postgres: perEnvelopeUs(window.postgres - cpuAtStart.postgres),
-      postgresDatabase: perEnvelopeUs((databaseCpuAtKill ?? (await databaseCpuSeconds(options.databaseUrl))) - databaseCpuAtStart),
+      postgresDatabase: perEnvelopeUs((databaseCpuAtKill ?? (await databaseCpu(options.databaseUrl))) - databaseCpuAtStart),
       loadGenerator: perEnvelopeUs((window.load.user + window.load.system) / 1e6),
     };
 
@@ -353,11 +309,6 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
   }
 }
 
-/** The database the bench may create schemas in: its own variable, else the tests'. */
-export function benchDatabaseUrl(): string | undefined {
-  return process.env.PARLEY_BENCH_POSTGRES_URL || process.env.PARLEY_TEST_POSTGRES_URL || undefined;
-}
-
 export function formatMultiProcess(r: MultiProcessResult): string {
   const rows: [string, string][] = [
     [
@@ -397,13 +348,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       json: { type: 'boolean' },
     },
   });
-  const databaseUrl = benchDatabaseUrl();
-  if (!databaseUrl) {
-    process.stderr.write(
-      'set PARLEY_BENCH_POSTGRES_URL (or PARLEY_TEST_POSTGRES_URL) to a PostgreSQL database the bench may create schemas in\n',
-    );
-    process.exit(2);
-  }
+  const databaseUrl = requireBenchDatabaseUrl();
   const result = await runMultiProcess({
     databaseUrl,
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),

@@ -15,7 +15,6 @@
  * Each run has its own schema (dropped afterwards). Loopback only; bounded
  * by --seconds per listener count.
  */
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +23,7 @@ import { type DeviceAddress, type DeviceRecord, PostgresStorage, type StoreMessa
 import { defaultProvider } from '@parley/core';
 import pg from 'pg';
 import { percentile } from './load.ts';
-import { benchDatabaseUrl } from './multi-process.ts';
+import { committedTransactions, databaseCpuSeconds, requireBenchDatabaseUrl, round } from './postgres-measures.ts';
 
 export interface PrimaryOptions {
   readonly databaseUrl: string;
@@ -53,24 +52,9 @@ export interface PrimaryResult {
   readonly loadAverage: number;
 }
 
-const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
-
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU seconds of every server backend connected to the database, and its committed transactions. */
+/** CPU seconds of the database's server backends (the admin connection's own excepted) and its committed transactions. */
 async function serverTotals(admin: pg.Client): Promise<{ cpu: number; commits: number }> {
-  const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
-  const { rows: stat } = await admin.query<{ n: string }>(
-    'SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()',
-  );
-  return { cpu: rows.reduce((sum, r) => sum + cpuSeconds(r.pid), 0), commits: Number(stat[0]?.n ?? Number.NaN) };
+  return { cpu: await databaseCpuSeconds(admin), commits: await committedTransactions(admin) };
 }
 
 const LIMITS = { maxOneTimePreKeys: 100, maxKemPreKeys: 100 };
@@ -276,13 +260,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       json: { type: 'boolean' },
     },
   });
-  const databaseUrl = benchDatabaseUrl();
-  if (!databaseUrl) {
-    process.stderr.write(
-      'set PARLEY_BENCH_POSTGRES_URL (or PARLEY_TEST_POSTGRES_URL) to a PostgreSQL database the bench may create schemas in\n',
-    );
-    process.exit(2);
-  }
+  const databaseUrl = requireBenchDatabaseUrl();
   if (values['commit-ceiling']) {
     const c = await runCommitCeiling(
       databaseUrl,
