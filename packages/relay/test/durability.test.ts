@@ -2,52 +2,18 @@
 // (npm start's entry point), senders keep sending, the relay is killed with
 // SIGKILL mid-stream, restarted on the same data folder, and every envelope
 // that got a 200 must be there. spec/09-relay.md §7.1.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TestRelayClient, type TestDevice, makeDevice, preKeysOf } from './support.ts';
+import { relayProcesses } from './support/relay-process.ts';
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const dataDir = mkdtempSync(join(tmpdir(), 'parley-kill9-'));
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-  rmSync(dataDir, { recursive: true, force: true });
-});
-
-/** Starts `node --import tsx src/main.ts` on a free port; resolves with its URL once it listens. */
-function startRelay(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--port', '0', '--data-dir', dataDir], {
-    env: { ...process.env, PARLEY_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`relay did not start: ${out}`)), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1] as string });
-      }
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.on('exit', (code) => reject(new Error(`relay exited (${code}): ${out}`)));
-  });
-}
+const relays = relayProcesses('kill9');
+afterAll(() => relays.dispose());
 
 const client = (url: string, d: TestDevice) => new TestRelayClient({ baseUrl: url, signer: d.signer, retries: 0 });
 
 describe('kill -9', () => {
   it('every acknowledged envelope survives a SIGKILL and a restart', async () => {
-    const first = await startRelay();
+    const first = await relays.start();
     const alice = makeDevice(undefined, 1, { oneTimePreKeys: 2, kemPreKeys: 1 });
     const bob = makeDevice(undefined, 1, { oneTimePreKeys: 2, kemPreKeys: 1 });
     for (const d of [alice, bob]) await client(first.url, d).registerDevice(d.device.certificate, preKeysOf(d.prekeys));
@@ -75,15 +41,8 @@ describe('kill -9', () => {
     await exited;
     expect(acknowledged.length).toBeGreaterThanOrEqual(300);
 
-    const second = await startRelay();
-    const stored = new Set<string>();
-    const reader = client(second.url, bob);
-    for (let after = 0; ; ) {
-      const page = await reader.fetchMessages({ limit: 500, after });
-      for (const m of page.messages) stored.add(m.id);
-      if (!page.more) break;
-      after = page.messages.at(-1)?.seq ?? after;
-    }
+    const second = await relays.start();
+    const stored = new Set(await client(second.url, bob).fetchAllMessageIds());
     const lost = acknowledged.filter((id) => !stored.has(id));
     expect(lost).toEqual([]);
     second.child.kill('SIGTERM');

@@ -12,13 +12,8 @@
 //
 // Needs PARLEY_TEST_POSTGRES_URL; skipped without it, except under CI=true
 // (as storage-postgres.test.ts).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { defaultProvider, utf8 } from '@parley/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,10 +27,10 @@ import {
   preKeysOf,
   toBase64Url,
 } from './support.ts';
+import { type RelayProcess as Relay, relayProcesses } from './support/relay-process.ts';
 
 const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
 const REQUIRED = process.env.CI === 'true';
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 if (!PG_URL && REQUIRED) {
   it('PostgreSQL server for the multi-process tests', () => {
@@ -48,47 +43,15 @@ const BUNDLE_FETCHES_PER_MINUTE = 4;
 const RECIPIENT_BYTES_PER_MINUTE = 64 * 1024;
 const ATTACHMENTS_PER_HOUR = 3;
 
-interface Relay {
-  readonly child: ChildProcess;
-  readonly url: string;
-}
-
 const schema = `parley_mp_${randomBytes(6).toString('hex')}`;
-const dataDir = mkdtempSync(join(tmpdir(), 'parley-mp-'));
-const children: ChildProcess[] = [];
-
-function startRelay(): Promise<Relay> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
-    env: {
-      ...process.env,
-      PARLEY_LOG_LEVEL: 'info',
-      PARLEY_DATABASE_URL: PG_URL,
-      PARLEY_DATABASE_SCHEMA: schema,
-      PARLEY_REQUESTS_PER_MINUTE_PER_IP: '1000000',
-      PARLEY_BUNDLE_FETCHES_PER_MINUTE_PER_ACCOUNT: String(BUNDLE_FETCHES_PER_MINUTE),
-      PARLEY_MESSAGE_BYTES_PER_MINUTE_PER_RECIPIENT: String(RECIPIENT_BYTES_PER_MINUTE),
-      PARLEY_ATTACHMENTS_PER_HOUR_PER_DEVICE: String(ATTACHMENTS_PER_HOUR),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`relay did not start: ${out}`)), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1] as string });
-      }
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.once('exit', (code) => reject(new Error(`relay exited (${code}): ${out}`)));
-  });
-}
+const processes = relayProcesses('mp', {
+  PARLEY_DATABASE_URL: PG_URL,
+  PARLEY_DATABASE_SCHEMA: schema,
+  PARLEY_REQUESTS_PER_MINUTE_PER_IP: '1000000',
+  PARLEY_BUNDLE_FETCHES_PER_MINUTE_PER_ACCOUNT: String(BUNDLE_FETCHES_PER_MINUTE),
+  PARLEY_MESSAGE_BYTES_PER_MINUTE_PER_RECIPIENT: String(RECIPIENT_BYTES_PER_MINUTE),
+  PARLEY_ATTACHMENTS_PER_HOUR_PER_DEVICE: String(ATTACHMENTS_PER_HOUR),
+});
 
 /** One HTTP request with exactly these headers and body (Host included): a captured request, sent again. */
 function rawRequest(url: string, method: string, path: string, headers: Record<string, string>, body: Uint8Array) {
@@ -107,30 +70,19 @@ const client = (relay: Relay, d: TestDevice) => new TestRelayClient({ baseUrl: r
 const register = (relay: Relay, d: TestDevice) => client(relay, d).registerDevice(d.device.certificate, preKeysOf(d.prekeys));
 
 /** Every envelope in `d`'s mailbox, paged through on `relay`. */
-async function mailbox(relay: Relay, d: TestDevice): Promise<string[]> {
-  const reader = client(relay, d);
-  const ids: string[] = [];
-  for (let after = 0; ; ) {
-    const page = await reader.fetchMessages({ limit: 500, after });
-    ids.push(...page.messages.map((m) => m.id));
-    if (!page.more) break;
-    after = page.messages.at(-1)?.seq ?? after;
-  }
-  return ids;
-}
+const mailbox = (relay: Relay, d: TestDevice) => client(relay, d).fetchAllMessageIds();
 
 describe.skipIf(!PG_URL)('three relay processes on one PostgreSQL database', () => {
   let relays: Relay[] = [];
 
   beforeAll(async () => {
     // The first process creates and migrates the schema; the others then open it (they would wait on the migration lock anyway).
-    const first = await startRelay();
-    relays = [first, ...(await Promise.all([startRelay(), startRelay()]))];
+    const first = await processes.start();
+    relays = [first, ...(await Promise.all([processes.start(), processes.start()]))];
   }, 60_000);
 
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
+    processes.dispose();
     if (PG_URL) {
       const admin = new pg.Client({ connectionString: PG_URL });
       await admin.connect();

@@ -199,6 +199,17 @@ export class TestRelayClient {
     return { messages: r.messages.map(decodeDelivered), more: r.more };
   }
 
+  /** The ids of every envelope in the mailbox, paged through in order (nothing acknowledged). */
+  async fetchAllMessageIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for (let after = 0; ; ) {
+      const page = await this.fetchMessages({ limit: 500, after });
+      ids.push(...page.messages.map((m) => m.id));
+      if (!page.more) return ids;
+      after = page.messages.at(-1)?.seq ?? after;
+    }
+  }
+
   async ack(seqs: readonly number[]): Promise<void> {
     await this.#request('POST', '/v1/messages/ack', { json: { seqs }, idempotent: true });
   }
