@@ -21,31 +21,27 @@
  * better-sqlite3, gets the binding already built for the repository.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ChromiumProfile,
+  type StaticServer,
+  chromiumSkipReason,
+  launchFreshProfile,
+  modulePage,
+  serveStatic,
+} from '../packages/core/test/support/browser-page.ts';
 import { ROOT, ensureBuilt, plainNodeEnv } from './support/build.ts';
 import { killAll, runRelay, startRelay } from './support/relay-process.ts';
 
 const run = promisify(execFile);
 const PACKAGES = ['core', 'relay', 'client'] as const;
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-sync',
-];
-const chromiumSkipReason = existsSync(CHROMIUM) || process.env.CI ? null : `no Chromium at ${CHROMIUM} (run .ci/install-browser.sh)`;
+const skipReason = chromiumSkipReason('packaging.test.ts: the browser run');
 
 interface PackedFile {
   readonly path: string;
@@ -199,14 +195,12 @@ session.encrypt('untyped');
   });
 });
 
-describe.skipIf(chromiumSkipReason !== null)('core and client bundled for the browser (installed packages, headless Chromium)', () => {
-  let page: Server | undefined;
-  let userDataDir: string | undefined;
-  let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+describe.skipIf(skipReason !== null)('core and client bundled for the browser (installed packages, headless Chromium)', () => {
+  let page: StaticServer | undefined;
+  let chromium: ChromiumProfile | undefined;
   afterAll(async () => {
-    await context?.close();
-    await new Promise<void>((resolve) => (page ? page.close(() => resolve()) : resolve()));
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    await chromium?.close();
+    await page?.close();
   });
 
   it('a page on another origin registers two clients through a relay with CORS, runs a handshake and delivers a message; without CORS it cannot', async () => {
@@ -265,28 +259,19 @@ window.__ready = true;
     expect(parleyInputs.length).toBeGreaterThan(0);
     expect(parleyInputs.every((p) => p.includes('node_modules/@parley/') && p.includes('/dist/'))).toBe(true);
 
-    const html = '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="/app.js"></script>';
-    page = createServer((req, res) => {
-      if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
-      else if (req.url === '/app.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle.outputFiles[0]?.text);
-      else res.writeHead(404).end();
+    page = await serveStatic({
+      '/': { type: 'text/html; charset=utf-8', body: modulePage('app.js') },
+      '/app.js': { type: 'text/javascript', body: bundle.outputFiles[0]?.text ?? '' },
     });
-    await new Promise<void>((resolve) => page?.listen(0, '127.0.0.1', resolve));
-    const pageOrigin = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
+    const pageOrigin = new URL(page.url).origin;
 
     const bin = join(app, 'node_modules', '@parley', 'relay', 'dist', 'cli', 'bin.js');
     const withCors = await startRelay(['--data-dir', join(work, 'cors-relay')], { PARLEY_CORS_ORIGINS: pageOrigin }, bin);
     const withoutCors = await startRelay(['--data-dir', join(work, 'plain-relay')], {}, bin);
     expect(new URL(withCors.url).origin).not.toBe(pageOrigin);
 
-    userDataDir = mkdtempSync(join(tmpdir(), 'parley-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      timeout: 60_000,
-    });
-    const tab = context.pages()[0] ?? (await context.newPage());
+    chromium = await launchFreshProfile();
+    const tab = chromium.page;
     const pageErrors: string[] = [];
     tab.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
     await tab.goto(pageOrigin);

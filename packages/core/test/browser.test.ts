@@ -17,30 +17,23 @@
  * CI, where the browser is installed by .ci/install-browser.sh and its
  * absence is a failure.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserResult } from './browser/entry.ts';
-import { CHROMIUM, type StaticServer, chromiumSkipReason, modulePage, pageResult, serveStatic } from './support/browser-page.ts';
+import {
+  type ChromiumProfile,
+  type StaticServer,
+  chromiumSkipReason,
+  launchFreshProfile,
+  modulePage,
+  pageResult,
+  serveStatic,
+} from './support/browser-page.ts';
 
 const ENTRY = fileURLToPath(new URL('./browser/entry.ts', import.meta.url));
 const NODE_BACKEND = fileURLToPath(new URL('../src/crypto/node.ts', import.meta.url));
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 /** What the README's example prints; the page must produce the same. */
 const EXPECTED_LINES = ['hello Bob', 'hi Alice', 'safety numbers match: true'];
 
@@ -109,13 +102,11 @@ describe('portable build (browser)', () => {
 
   describe.skipIf(skipReason !== null)(skipReason ? `in headless Chromium (skipped: ${skipReason})` : 'in headless Chromium', () => {
     let server: StaticServer | undefined;
-    let userDataDir: string | undefined;
-    let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+    let chromium: ChromiumProfile | undefined;
 
     afterAll(async () => {
-      await context?.close();
+      await chromium?.close();
       await server?.close();
-      if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
     });
 
     it('runs the README flow (accounts, bundle, session both ways, safety number) on the noble backend', async () => {
@@ -124,14 +115,8 @@ describe('portable build (browser)', () => {
         '/': { type: 'text/html; charset=utf-8', body: modulePage('parley.js', 'parley core') },
         '/parley.js': { type: 'text/javascript; charset=utf-8', body: bundle.code },
       });
-      userDataDir = mkdtempSync(join(tmpdir(), 'parley-chromium-'));
-      context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: CHROMIUM_ARGS,
-        timeout: 60_000,
-      });
-      const page = context.pages()[0] ?? (await context.newPage());
+      chromium = await launchFreshProfile();
+      const { page } = chromium;
       const pageErrors: string[] = [];
       page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
       page.on('console', (m) => {

@@ -3,14 +3,70 @@
  * skips), a page that loads one bundled module, a static server for it on
  * 127.0.0.1, and reading the result the page leaves in `window.__result`.
  * Each package keeps its own copy of this helper (the client has one too):
- * test code does not reach into another package's tests.
+ * test code does not reach into another package's tests. The repository's
+ * packaging test (test/packaging.test.ts) belongs to no package and uses
+ * this one.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Page } from 'playwright-core';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, type Page, chromium } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * A headless Chromium that reaches nothing but the test's own servers: no
+ * sandbox (containers have no user namespaces), no GPU, no QUIC, and no
+ * background fetches, component updates or sync.
+ */
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export interface ChromiumProfile {
+  readonly context: BrowserContext;
+  /** The window the browser opened with. */
+  readonly page: Page;
+  /** Closes the browser and deletes the profile. */
+  close(): Promise<void>;
+}
+
+/**
+ * Chromium on a fresh, empty profile of its own (a temporary folder): a
+ * first visit, with no cache, storage or service worker left by another run.
+ */
+export async function launchFreshProfile(): Promise<ChromiumProfile> {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'parley-chromium-'));
+  try {
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      timeout: 60_000,
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    return {
+      context,
+      page,
+      close: async () => {
+        await context.close();
+        rmSync(userDataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    rmSync(userDataDir, { recursive: true, force: true });
+    throw e;
+  }
+}
 
 /**
  * Why the browser part of `file` cannot run here (no Chromium), or null.
