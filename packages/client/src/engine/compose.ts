@@ -7,6 +7,7 @@
 
 import { bytesEqual } from '@parley/core';
 import { type Content, type ContentBody, MAX_RECEIPT_IDS, decodeContent, encodeContent } from '../content/content.ts';
+import { MessageStatus, addMessage } from '../state/history.ts';
 import { type DeviceAddress, newMessageId } from '../state/ids.ts';
 import { type OutboxEntry, enqueue, listQueued, updateQueued } from '../state/outbox.ts';
 import type { Context } from './context.ts';
@@ -53,6 +54,24 @@ export function queueDirect(ctx: Context, to: Uint8Array, content: Content, opti
     ttlSeconds: options.ttlSeconds ?? null,
     envelopes: [],
     createdAt: ctx.clock(),
+  });
+}
+
+/**
+ * Writes a message this device just queued into its conversation's history
+ * (status queued), expiring with the content's disappearing timer counted
+ * from now.
+ */
+export function recordOutgoing(ctx: Context, conversation: string, content: Content): void {
+  const now = ctx.clock();
+  addMessage(ctx.store, {
+    conversation,
+    outgoing: true,
+    sender: ctx.self,
+    content,
+    storedAt: now,
+    status: MessageStatus.queued,
+    expiresAt: content.expireTimer > 0 ? now + content.expireTimer * 1000 : null,
   });
 }
 

@@ -22,8 +22,7 @@ import { conversationId } from '../state/conversation-id.ts';
 import { loadDevices } from '../state/devices.ts';
 import { type GroupStateCore, type KnownState, ROOT_PARENT, addState, checkChange, headOf, stateHash } from '../state/group-state.ts';
 import { type GroupRecord, deleteGroup, loadGroup, saveGroup } from '../state/groups.ts';
-import { MessageStatus, addMessage } from '../state/history.ts';
-import { newContent, queueEntry } from './compose.ts';
+import { newContent, queueEntry, recordOutgoing } from './compose.ts';
 import type { Context, Pending } from './context.ts';
 import { devicesFor } from './directory.ts';
 import { groupMessageVersion } from '../franking/group-version.ts';
@@ -471,17 +470,7 @@ export function queueGroupContent(ctx: Context, groupId: Uint8Array, content: Co
     conversation: record ? conversation : null,
     ttlSeconds: expireTimer > 0 ? expireTimer : null,
   });
-  if (record) {
-    addMessage(ctx.store, {
-      conversation,
-      outgoing: true,
-      sender: ctx.self,
-      content,
-      storedAt: ctx.clock(),
-      status: MessageStatus.queued,
-      expiresAt: expireTimer > 0 ? ctx.clock() + expireTimer * 1000 : null,
-    });
-  }
+  if (record) recordOutgoing(ctx, conversation, content);
   const distributedTo: DeviceAddress[] = devices.map((c) => ({ accountKey: c.accountKey, deviceId: c.deviceId }));
   saveGroup(ctx.store, { ...group, generation: group.session.sendingPosition.generation, distributedTo });
   return key;

@@ -13,8 +13,7 @@ import type { ContentBody } from '../content/content.ts';
 import { ClientError } from '../errors.ts';
 import { getExpireTimer, setExpireTimer } from '../state/contacts.ts';
 import { type ConversationRef, parseConversationId } from '../state/conversation-id.ts';
-import { MessageStatus, addMessage } from '../state/history.ts';
-import { newContent, queueDirect } from './compose.ts';
+import { newContent, queueDirect, recordOutgoing } from './compose.ts';
 import { releaseReceiptsTo } from '../sealed/receipts.ts';
 import { devicesFor, refreshDevices } from './directory.ts';
 import { prepareGroupSend, queueGroupContent } from './groups.ts';
@@ -64,17 +63,7 @@ export function sendCommand(conversation: string, body: ContentBody, record: boo
         conversation: record ? conversation : null,
         ttlSeconds: timer > 0 ? timer : null,
       });
-      if (record) {
-        addMessage(ctx.store, {
-          conversation,
-          outgoing: true,
-          sender: ctx.self,
-          content,
-          storedAt: ctx.clock(),
-          status: MessageStatus.queued,
-          expiresAt: timer > 0 ? ctx.clock() + timer * 1000 : null,
-        });
-      }
+      if (record) recordOutgoing(ctx, conversation, content);
       return { key, messageId: content.messageId };
     },
   };
