@@ -17,7 +17,7 @@
  * The franking tag is not in the message: it travels beside it and is
  * passed to decrypt.
  */
-import { decodeCbor, encodeCbor } from '../codec/cbor.ts';
+import { type CborValue, decodeCbor, encodeCbor } from '../codec/cbor.ts';
 import { readArray, readBytes, readOptional, readUint, readVersion } from '../codec/fields.ts';
 import { AEAD_TAG_BYTES, MLKEM768_CIPHERTEXT_BYTES } from '../crypto/backend.ts';
 import { checkX25519PublicKey } from '../crypto/x25519.ts';
@@ -76,14 +76,7 @@ const RATCHET_VERSION_2 = 2;
  * is refused rather than silently accepted.
  */
 export function preKeyFieldsBytes(m: Pick<PreKeyMessage, 'initiatorCertificate' | 'use' | 'kemCiphertext'>): Uint8Array {
-  return encodeCbor([
-    certificateToCbor(m.initiatorCertificate),
-    m.use.baseKey,
-    m.use.signedPreKeyId,
-    m.use.oneTimePreKeyId,
-    m.use.kemPreKeyId,
-    m.kemCiphertext,
-  ]);
+  return encodeCbor(preKeyHeadToCbor(m.initiatorCertificate, m.use, m.kemCiphertext));
 }
 
 /**
@@ -92,15 +85,15 @@ export function preKeyFieldsBytes(m: Pick<PreKeyMessage, 'initiatorCertificate' 
  * repeat whose version list was rewritten is refused like one with another key.
  */
 export function preKeyV2FieldsBytes(m: Pick<PreKeyMessageV2, 'initiatorCertificate' | 'use' | 'kemCiphertext' | 'versions'>): Uint8Array {
-  return encodeCbor([
-    certificateToCbor(m.initiatorCertificate),
-    m.use.baseKey,
-    m.use.signedPreKeyId,
-    m.use.oneTimePreKeyId,
-    m.use.kemPreKeyId,
-    m.kemCiphertext,
-    [...m.versions],
-  ]);
+  return encodeCbor([...preKeyHeadToCbor(m.initiatorCertificate, m.use, m.kemCiphertext), [...m.versions]]);
+}
+
+/**
+ * Fields 2..7 of PreKeyMessage and PreKeyMessageV2 (certificate, prekey use,
+ * KEM ciphertext), the order `preKeyHeadFromFields` reads them in.
+ */
+function preKeyHeadToCbor(initiatorCertificate: DeviceCertificate, use: PreKeyUse, kemCiphertext: Uint8Array): CborValue[] {
+  return [certificateToCbor(initiatorCertificate), use.baseKey, use.signedPreKeyId, use.oneTimePreKeyId, use.kemPreKeyId, kemCiphertext];
 }
 
 export function encodeRatchetMessage(headerBytes: Uint8Array, ciphertext: Uint8Array): Uint8Array {
@@ -113,17 +106,7 @@ export function encodePreKeyMessage(
   kemCiphertext: Uint8Array,
   messageBytes: Uint8Array,
 ): Uint8Array {
-  return encodeCbor([
-    PROTOCOL_VERSION,
-    MessageType.preKey,
-    certificateToCbor(initiatorCertificate),
-    use.baseKey,
-    use.signedPreKeyId,
-    use.oneTimePreKeyId,
-    use.kemPreKeyId,
-    kemCiphertext,
-    messageBytes,
-  ]);
+  return encodeCbor([PROTOCOL_VERSION, MessageType.preKey, ...preKeyHeadToCbor(initiatorCertificate, use, kemCiphertext), messageBytes]);
 }
 
 export function encodeRatchetMessageV2(header: Uint8Array, ciphertext: Uint8Array): Uint8Array {
@@ -140,12 +123,7 @@ export function encodePreKeyMessageV2(
   return encodeCbor([
     RATCHET_VERSION_2,
     MessageType.preKey,
-    certificateToCbor(initiatorCertificate),
-    use.baseKey,
-    use.signedPreKeyId,
-    use.oneTimePreKeyId,
-    use.kemPreKeyId,
-    kemCiphertext,
+    ...preKeyHeadToCbor(initiatorCertificate, use, kemCiphertext),
     [...versions],
     messageBytes,
   ]);

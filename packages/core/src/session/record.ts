@@ -51,7 +51,7 @@ import {
   preKeyFieldsBytes,
   preKeyV2FieldsBytes,
 } from './messages.ts';
-import type { SessionStateV1 } from './state.ts';
+import type { PendingPreKey, SessionStateV1 } from './state.ts';
 import type { SessionStateV2 } from './state-v2.ts';
 import { type SessionState, storedSessionFromCbor, storedSessionToCbor } from './stored.ts';
 
@@ -362,17 +362,7 @@ export class SessionRecord {
     const inner = encodeRatchetMessage(out.headerBytes, out.ciphertext);
     const pending = current.pendingPreKey;
     const message = pending
-      ? encodePreKeyMessage(
-          pending.localCertificate,
-          {
-            baseKey: current.baseKey,
-            signedPreKeyId: pending.signedPreKeyId,
-            oneTimePreKeyId: pending.oneTimePreKeyId,
-            kemPreKeyId: pending.kemPreKeyId,
-          },
-          pending.kemCiphertext,
-          inner,
-        )
+      ? encodePreKeyMessage(pending.localCertificate, pendingUse(current.baseKey, pending), pending.kemCiphertext, inner)
       : inner;
     this.#state = { ...this.#state, current: { ...current, ratchet: out.state } };
     return { message, frankingTag: null };
@@ -385,12 +375,7 @@ export class SessionRecord {
     const message = pending
       ? encodePreKeyMessageV2(
           pending.localCertificate,
-          {
-            baseKey: current.baseKey,
-            signedPreKeyId: pending.signedPreKeyId,
-            oneTimePreKeyId: pending.oneTimePreKeyId,
-            kemPreKeyId: pending.kemPreKeyId,
-          },
+          pendingUse(current.baseKey, pending),
           pending.kemCiphertext,
           current.versions.local,
           inner,
@@ -678,6 +663,16 @@ export class SessionRecord {
 }
 
 /** Sessions are per peer device: the same account and the same device id. */
+/** The prekeys an initiator's unanswered session used, as every message it sends repeats them (PreKeyMessage fields 3..6). */
+function pendingUse(baseKey: Uint8Array, pending: PendingPreKey): PreKeyUse {
+  return {
+    baseKey,
+    signedPreKeyId: pending.signedPreKeyId,
+    oneTimePreKeyId: pending.oneTimePreKeyId,
+    kemPreKeyId: pending.kemPreKeyId,
+  };
+}
+
 function samePeer(a: DeviceCertificate, b: DeviceCertificate): boolean {
   return a.deviceId === b.deviceId && bytesEqual(a.accountKey, b.accountKey);
 }
