@@ -15,19 +15,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { decodeReport, defaultProvider } from '@parley/core';
-import { type RunningRelay, SqliteStorage, startServer, withDefaults } from '@parley/relay';
+import { SqliteStorage } from '@parley/relay';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import { MessageStatus, addMessage } from '../src/state/history.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { type RawDevice, deliverFranked, rawDevice, recipientOf, textContent } from './support/franked.ts';
+import { type LoopbackRelay, loopbackRelay } from './support/loopback-relay.ts';
 import { Tmux, hasTmux } from './support/tmux.ts';
 
 const BIN_SOURCE = resolve(import.meta.dirname, '../src/cli/bin.ts');
 const NODE_ARGS = ['--conditions=parley:source', '--import', 'tsx'];
 const dir = mkdtempSync(join(tmpdir(), 'pr-'));
 const bobHome = join(dir, 'bob');
-let relay: RunningRelay;
+let relay: LoopbackRelay;
 let mallory: RawDevice;
 const tmux = new Tmux(join(dir, 'tmux.sock'));
 
@@ -45,7 +46,7 @@ async function parley(...args: string[]): Promise<string> {
 }
 
 async function queuedReports() {
-  const storage = new SqliteStorage({ path: join(dir, 'relay', 'relay.sqlite') });
+  const storage = new SqliteStorage({ path: relay.dbPath });
   try {
     return (await storage.listReports(0, 100)).map((r) => decodeReport(r.report));
   } finally {
@@ -54,8 +55,8 @@ async function queuedReports() {
 }
 
 describe.skipIf(!hasTmux() && !process.env['CI'])('/report in the terminal chat (tmux)', () => {
+  relay = loopbackRelay('cli-report', { scope: 'all' });
   beforeAll(async () => {
-    relay = await startServer(withDefaults({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'relay'), logLevel: 'silent' }));
     await parley('register');
     mallory = await rawDevice(relay.url);
     await parley('add', mallory.id, 'mallory');
@@ -92,7 +93,6 @@ describe.skipIf(!hasTmux() && !process.env['CI'])('/report in the terminal chat 
 
   afterAll(async () => {
     await tmux.kill();
-    await relay?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

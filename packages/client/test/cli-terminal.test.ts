@@ -16,8 +16,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type RunningRelay, startServer, withDefaults } from '@parley/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LoopbackRelay, loopbackRelay } from './support/loopback-relay.ts';
 import { Tmux, hasTmux } from './support/tmux.ts';
 
 // The command's source through tsx, as `npm run parley` runs it (the compiled
@@ -26,7 +26,7 @@ const BIN_SOURCE = resolve(import.meta.dirname, '../src/cli/bin.ts');
 const NODE_ARGS = ['--conditions=parley:source', '--import', 'tsx'];
 const dir = mkdtempSync(join(tmpdir(), 'pt-'));
 const home = (name: string) => join(dir, name);
-let relay: RunningRelay;
+let relay: LoopbackRelay;
 const tmux = new Tmux(join(dir, 'tmux.sock'));
 
 /** Runs one `parley` process (not under tmux) and collects its output. */
@@ -61,11 +61,11 @@ function chatArgv(who: string, ...args: string[]): string[] {
 
 // CI installs tmux (.ci/install-tmux.sh); elsewhere a machine without it skips these.
 describe.skipIf(!hasTmux() && !process.env['CI'])('parley in a terminal (tmux)', () => {
+  relay = loopbackRelay('cli-terminal', { scope: 'all' });
   let aliceId = '';
   let bobId = '';
 
   beforeAll(async () => {
-    relay = await startServer(withDefaults({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'relay'), logLevel: 'silent' }));
     const [a, b] = await Promise.all([parley('alice', ['register']), parley('bob', ['register'])]);
     aliceId = /\n\s+(\S{43})/.exec(a.stdout)?.[1] as string;
     bobId = /\n\s+(\S{43})/.exec(b.stdout)?.[1] as string;
@@ -76,7 +76,6 @@ describe.skipIf(!hasTmux() && !process.env['CI'])('parley in a terminal (tmux)',
 
   afterAll(async () => {
     await tmux.kill();
-    await relay?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -5,24 +5,18 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type RunningRelay, startServer, withDefaults } from '@parley/relay';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { tryLock } from '../src/cli/device-socket.ts';
 import { main } from '../src/cli/main.ts';
 import { ParleyClient } from '../src/client.ts';
 import { connectRelayNode } from '../src/node.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
+import { loopbackRelay } from './support/loopback-relay.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-cli-'));
-let relay: RunningRelay;
+const relay = loopbackRelay('cli', { scope: 'all' });
 
-beforeAll(async () => {
-  relay = await startServer(withDefaults({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'relay'), logLevel: 'silent' }));
-});
-afterAll(async () => {
-  await relay.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs one `parley` command and returns what it printed. */
 function parley(home: string, ...args: string[]): Promise<string> {

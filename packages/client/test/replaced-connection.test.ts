@@ -4,26 +4,14 @@
  * go quiet: it reports `connection: ended (replaced)`, and `start()` takes
  * the connection back (then the other one hears it).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type RunningRelay, startServer, withDefaults } from '@parley/relay';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/client.ts';
 import type { ClientEvents } from '../src/events.ts';
 import { connectRelayNode } from '../src/node.ts';
 import { MemoryStore } from '../src/store/memory.ts';
+import { loopbackRelay } from './support/loopback-relay.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'parley-replaced-'));
-let relay: RunningRelay;
-
-beforeAll(async () => {
-  relay = await startServer(withDefaults({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'relay'), logLevel: 'silent' }));
-});
-afterAll(async () => {
-  await relay.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const relay = loopbackRelay('replaced', { scope: 'all' });
 
 function nextConnection(client: ParleyClient, state: ClientEvents['connection']['state']): Promise<ClientEvents['connection']> {
   return new Promise((resolve, reject) => {

@@ -8,12 +8,9 @@
 // Bob's rows are written from the delivery records exactly as
 // engine/apply.ts writes them for a received v2 message (same history key,
 // same expiry). So every delivery record and frank here is the relay's own.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { FRANK_KEY_PERIOD_MS, FRANK_KEY_RETENTION_MS, decodeReport, defaultProvider, encodeReport, toHex } from '@parley/core';
-import { type RunningRelay, SqliteStorage, startServer, withDefaults } from '@parley/relay';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqliteStorage } from '@parley/relay';
+import { describe, expect, it } from 'vitest';
 import { ReportDialog } from '../src/cli/report.ts';
 import { ParleyClient } from '../src/client.ts';
 import { DEFAULT_OPTIONS } from '../src/engine/context.ts';
@@ -37,21 +34,13 @@ import {
   textContent,
 } from './support/franked.ts';
 import { TEST_OPTIONS, until } from './support/harness.ts';
+import { loopbackRelay } from './support/loopback-relay.ts';
 import { parseConversationId } from '../src/state/conversation-id.ts';
 
 const b = defaultProvider().backend;
-const dir = mkdtempSync(join(tmpdir(), 'parley-reports-'));
-let relay: RunningRelay;
+const relay = loopbackRelay('reports', { scope: 'all' });
 /** The client's clock: moved forward to expire messages and frank keys. */
 const clock = { now: Date.now() };
-
-beforeAll(async () => {
-  relay = await startServer(withDefaults({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'relay'), logLevel: 'silent' }));
-});
-afterAll(async () => {
-  await relay.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 /** Bob: a real client (not started: its mailbox is read by the helper, as the engine would read it). */
 async function recipient() {
@@ -71,7 +60,7 @@ const text = textContent;
 
 /** The queued reports' decoded items (the relay's own storage, as the moderator tool reads it). */
 async function queued() {
-  const storage = new SqliteStorage({ path: join(dir, 'relay', 'relay.sqlite') });
+  const storage = new SqliteStorage({ path: relay.dbPath });
   try {
     return (await storage.listReports(0, 100)).map((r) => decodeReport(r.report));
   } finally {
