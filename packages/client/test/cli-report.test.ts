@@ -14,13 +14,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { decodeReport, defaultProvider } from '@parley/core';
-import { SqliteStorage } from '@parley/relay';
+import { defaultProvider } from '@parley/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import { MessageStatus, addMessage } from '../src/state/history.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
-import { type RawDevice, deliverFranked, rawDevice, recipientOf, textContent } from './support/franked.ts';
+import { type RawDevice, deliverFranked, queuedReports, rawDevice, recipientOf, textContent } from './support/franked.ts';
 import { type LoopbackRelay, loopbackRelay } from './support/loopback-relay.ts';
 import { Tmux, hasTmux } from './support/tmux.ts';
 
@@ -43,15 +42,6 @@ async function parley(...args: string[]): Promise<string> {
     spy.mockRestore();
   }
   return lines.join('\n');
-}
-
-async function queuedReports() {
-  const storage = new SqliteStorage({ path: relay.dbPath });
-  try {
-    return (await storage.listReports(0, 100)).map((r) => decodeReport(r.report));
-  } finally {
-    await storage.close();
-  }
 }
 
 describe.skipIf(!hasTmux() && !process.env['CI'])('/report in the terminal chat (tmux)', () => {
@@ -113,7 +103,7 @@ describe.skipIf(!hasTmux() && !process.env['CI'])('/report in the terminal chat 
     await tmux.waitFor('bob', /send this report\? \(yes\/no\)/);
     await tmux.type('bob', 'no');
     await tmux.waitFor('bob', /\(report not sent\)/);
-    expect(await queuedReports()).toHaveLength(0);
+    expect(await queuedReports(relay.dbPath)).toHaveLength(0);
 
     await tmux.type('bob', '/report 2 threat +1 he knows my school');
     const screen = await tmux.waitFor('bob', /send this report\? \(yes\/no\)\s*\n.*mallory> $/m);
@@ -126,7 +116,7 @@ describe.skipIf(!hasTmux() && !process.env['CI'])('/report in the terminal chat 
     await tmux.type('bob', 'yes');
     await tmux.waitFor('bob', /report sent: 2 messages queued for the moderators/);
 
-    const [filed] = await queuedReports();
+    const [filed] = await queuedReports(relay.dbPath);
     expect(filed?.reason).toBe(3);
     expect(filed?.comment).toBe('he knows my school');
     expect(filed?.items.map((i) => i.role)).toEqual([1, 2]);
@@ -138,7 +128,7 @@ describe.skipIf(!hasTmux() && !process.env['CI'])('/report in the terminal chat 
     await tmux.type('bob', '/report 3 spam');
     await tmux.waitFor('bob', /cannot report: This message cannot be reported: it was sent by an app version/);
 
-    expect(await queuedReports()).toHaveLength(1);
+    expect(await queuedReports(relay.dbPath)).toHaveLength(1);
     // The reported sender received nothing: no report notice, and no "yes" sent as a message.
     expect((await mallory.relay.fetchMessages()).messages).toEqual([]);
     await tmux.type('bob', '/quit');

@@ -9,7 +9,6 @@
 // engine/apply.ts writes them for a received v2 message (same history key,
 // same expiry). So every delivery record and frank here is the relay's own.
 import { FRANK_KEY_PERIOD_MS, FRANK_KEY_RETENTION_MS, decodeReport, defaultProvider, encodeReport, toHex } from '@parley/core';
-import { SqliteStorage } from '@parley/relay';
 import { describe, expect, it } from 'vitest';
 import { ReportDialog } from '../src/cli/report.ts';
 import { ParleyClient } from '../src/client.ts';
@@ -29,6 +28,7 @@ import {
   type FrankedRecipient,
   type RawDevice,
   deliverFranked,
+  queuedReports,
   rawDevice as rawSender,
   recipientOf,
   textContent,
@@ -58,15 +58,8 @@ const rawDevice = () => rawSender(relay.url);
 const deliver = (from: RawDevice, to: FrankedRecipient, content: ContentInput) => deliverFranked(from, to, content, clock.now++);
 const text = textContent;
 
-/** The queued reports' decoded items (the relay's own storage, as the moderator tool reads it). */
-async function queued() {
-  const storage = new SqliteStorage({ path: relay.dbPath });
-  try {
-    return (await storage.listReports(0, 100)).map((r) => decodeReport(r.report));
-  } finally {
-    await storage.close();
-  }
-}
+/** The queued reports' decoded items. */
+const queued = () => queuedReports(relay.dbPath);
 
 describe('client.report through the real relay', () => {
   it('reports a text with picked context: the preview is exactly what the relay queues, and the sender receives nothing', async () => {

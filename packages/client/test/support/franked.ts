@@ -4,7 +4,8 @@
 // written from the relay's delivery record exactly as engine/apply.ts
 // writes a received v2 message (same history key, same expiry). Every frank
 // is the relay's own; only the decryption step is skipped.
-import { Account, type DeviceIdentity, PreKeyStore, defaultProvider, frankingTag } from '@parley/core';
+import { Account, type DeviceIdentity, PreKeyStore, decodeReport, defaultProvider, frankingTag } from '@parley/core';
+import { SqliteStorage } from '@parley/relay';
 import WebSocket from 'ws';
 import { type Content, encodeContent } from '../../src/content/content.ts';
 import { putFranked } from '../../src/franking/store.ts';
@@ -97,4 +98,14 @@ export async function deliverFranked(from: RawDevice, to: FrankedRecipient, cont
     });
   });
   return { conversation, messageId: messageIdText(full.messageId) };
+}
+
+/** The reports the relay at `dbPath` holds for the moderators, decoded (its own storage, as the moderator tool reads it). */
+export async function queuedReports(dbPath: string): Promise<ReturnType<typeof decodeReport>[]> {
+  const storage = new SqliteStorage({ path: dbPath });
+  try {
+    return (await storage.listReports(0, 100)).map((r) => decodeReport(r.report));
+  } finally {
+    await storage.close();
+  }
 }
