@@ -6,7 +6,6 @@
 // envelope id, a context message of another sender, a sealed item, a
 // destroyed frank key and a spent report budget are refused with their
 // codes; two relay processes on one database agree on the frank key.
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,12 +21,10 @@ import {
   frankingTag,
   utf8,
 } from '@parley/core';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { reportsCommand } from '../src/cli/reports.ts';
 import { withDefaults } from '../src/config.ts';
 import { REPORTS_PER_DAY } from '../src/routes/reports.ts';
-import { PostgresStorage } from '../src/storage/postgres.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
 import type { RelayStorage } from '../src/storage/types.ts';
 import { sweepOnce } from '../src/sweeper.ts';
@@ -43,35 +40,11 @@ import {
   testRelay,
   toBase64Url,
 } from './support.ts';
+import { storageBackends } from './support/backends.ts';
 
-const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
-const admin = PG_URL ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
-afterAll(() => admin?.end());
 const b = defaultProvider().backend;
 
-interface Backend {
-  readonly name: string;
-  /** A fresh storage factory on one database (undefined: the test relay's SQLite in memory), and its cleanup. */
-  readonly open: () => Promise<{ storage?: () => Promise<RelayStorage>; drop: () => Promise<void> }>;
-}
-
-const BACKENDS: Backend[] = [
-  { name: 'SQLite', open: async () => ({ drop: async () => {} }) },
-  ...(PG_URL
-    ? [
-        {
-          name: 'PostgreSQL',
-          open: async () => {
-            const schema = `parley_frank_${randomBytes(6).toString('hex')}`;
-            return {
-              storage: () => PostgresStorage.open({ connectionString: PG_URL, schema, poolSize: 2 }),
-              drop: async () => void (await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)),
-            };
-          },
-        },
-      ]
-    : []),
-];
+const BACKENDS = storageBackends('parley_frank', { poolSize: 2 });
 
 interface Delivery {
   envelopeId: string;
@@ -126,17 +99,17 @@ describe.each(BACKENDS)('relay franking and reports on $name', (backend) => {
   let relay: Awaited<ReturnType<typeof testRelay>>;
   const extra: Awaited<ReturnType<typeof testRelay>>[] = [];
   let drop: () => Promise<void>;
-  let openStorage: (() => Promise<RelayStorage>) | undefined;
+  let openStorage: () => Promise<RelayStorage>;
   let alice: TestDevice;
   let bob: TestDevice;
   let bob2: TestDevice;
   let carol: TestDevice;
 
   async function setup() {
-    const opened = await backend.open();
-    drop = opened.drop;
-    openStorage = opened.storage;
-    relay = await testRelay({}, { clock: true, ...(openStorage ? { storage: await openStorage() } : {}) });
+    const database = backend.database();
+    drop = database.drop;
+    openStorage = database.open;
+    relay = await testRelay({}, { clock: true, storage: await openStorage() });
     alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
     bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
     bob2 = makeDevice(bob.account, 2, { oneTimePreKeys: 1, kemPreKeys: 1 });
@@ -375,7 +348,7 @@ describe.each(BACKENDS)('relay franking and reports on $name', (backend) => {
 
   it('the websocket delivers the same record, and a report built from it verifies', async () => {
     await setup();
-    const listening = await listeningRelay({}, openStorage ? { storage: await openStorage() } : {});
+    const listening = await listeningRelay({}, { storage: await openStorage() });
     extra.push(listening);
     for (const d of [alice, bob, bob2]) await register(listening.app, d);
     const got: ReceivedEnvelope[] = [];
@@ -415,7 +388,7 @@ describe.each(BACKENDS)('relay franking and reports on $name', (backend) => {
 
   it.runIf(backend.name === 'PostgreSQL')('two relay processes on one database agree on the frank key', async () => {
     await setup();
-    const other = await testRelay({}, { clock: true, storage: await (openStorage as () => Promise<RelayStorage>)() });
+    const other = await testRelay({}, { clock: true, storage: await openStorage() });
     extra.push(other);
     other.clock.now = relay.clock.now;
     // Both make the period's key at once: one insert wins, both use it.

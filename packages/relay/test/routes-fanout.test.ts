@@ -4,11 +4,7 @@
 // the send's device-list checks, idempotency, limits and byte rate; per-
 // recipient acknowledgement and TTL; the payload freed with its last
 // reference; a recipient removed mid-flight. spec/09-relay.md §4.3.1.
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { PostgresStorage } from '../src/storage/postgres.ts';
-import type { RelayStorage } from '../src/storage/types.ts';
+import { afterEach, describe, expect, it } from 'vitest';
 import { sweepOnce } from '../src/sweeper.ts';
 import {
   type TestDevice,
@@ -23,32 +19,9 @@ import {
   removalUrl,
   toBase64Url,
 } from './support.ts';
+import { storageBackends } from './support/backends.ts';
 
-const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
-const admin = PG_URL ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
-afterAll(() => admin?.end());
-
-interface Backend {
-  readonly name: string;
-  /** A fresh storage (undefined: the test relay's own SQLite in memory), and how to drop what it left. */
-  readonly open: () => Promise<{ storage?: RelayStorage; drop: () => Promise<void> }>;
-}
-
-const BACKENDS: Backend[] = [
-  { name: 'SQLite', open: async () => ({ drop: async () => {} }) },
-  ...(PG_URL
-    ? [
-        {
-          name: 'PostgreSQL',
-          open: async () => {
-            const schema = `parley_f_${randomBytes(6).toString('hex')}`;
-            const storage = await PostgresStorage.open({ connectionString: PG_URL, schema, poolSize: 4 });
-            return { storage, drop: async () => void (await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)) };
-          },
-        },
-      ]
-    : []),
-];
+const BACKENDS = storageBackends('parley_f', { poolSize: 4 });
 
 type Inbox = { messages: Record<string, unknown>[]; more: boolean };
 
@@ -62,9 +35,9 @@ describe.each(BACKENDS)('group fan-out on $name', (backend) => {
   let carol: TestDevice;
 
   async function setup(config = {}) {
-    const opened = await backend.open();
-    drop = opened.drop;
-    relay = await listeningRelay(config, { clock: true, ...(opened.storage ? { storage: opened.storage } : {}) });
+    const database = backend.database();
+    drop = database.drop;
+    relay = await listeningRelay(config, { clock: true, storage: await database.open() });
     alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
     alice2 = makeDevice(alice.account, 2, { oneTimePreKeys: 1, kemPreKeys: 1 });
     bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });

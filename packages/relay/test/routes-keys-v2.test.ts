@@ -3,7 +3,6 @@
 // prekey twice signed; /v1 serves the v1 bundle unchanged, /v2 the
 // PreKeyBundleV2 (or the v1 bundle of a v1-only device); both routes share
 // the one-time keys. On SQLite and, when PARLEY_TEST_POSTGRES_URL is set, PostgreSQL.
-import { randomBytes } from 'node:crypto';
 import {
   type AnyPreKeyBundle,
   decodeAnyBundle,
@@ -13,45 +12,25 @@ import {
   isBundleV2,
   verifyBundle,
 } from '@parley/core';
-import pg from 'pg';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PostgresStorage } from '../src/storage/postgres.ts';
-import type { RelayStorage } from '../src/storage/types.ts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type TestDevice, type TestRelay, fromBase64Url, inject, json, makeDevice, register, testRelay, toBase64Url } from './support.ts';
-
-const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
-const admin = PG_URL ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
-afterAll(() => admin?.end());
+import { storageBackends } from './support/backends.ts';
 
 type Bundles = { bundles: { deviceId: number; bundle: string }[] };
 
-const backends: [string, (() => Promise<{ storage: RelayStorage; drop: () => Promise<void> }>) | null][] = [
-  ['sqlite', null],
-  ...(PG_URL
-    ? [
-        [
-          'postgres',
-          async () => {
-            const schema = `parley_t_${randomBytes(6).toString('hex')}`;
-            const storage = await PostgresStorage.open({ connectionString: PG_URL, schema });
-            return { storage, drop: async () => void (await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)) };
-          },
-        ] as [string, () => Promise<{ storage: RelayStorage; drop: () => Promise<void> }>],
-      ]
-    : []),
-];
+const BACKENDS = storageBackends('parley_t');
 
-describe.each(backends)('v2 bundles (%s)', (_name, open) => {
+describe.each(BACKENDS)('v2 bundles ($name)', (backend) => {
   let relay: TestRelay;
-  let drop: (() => Promise<void>) | undefined;
+  let drop: () => Promise<void>;
   let bob: TestDevice;
   let alice: TestDevice;
   const v2Form = (d: TestDevice) => ({ signedPreKeyV2: toBase64Url(encodeSignedPreKeyV2(d.prekeys.currentSignedPreKeyV2())) });
 
   beforeEach(async () => {
-    const pgStorage = open ? await open() : undefined;
-    drop = pgStorage?.drop;
-    relay = await testRelay({}, pgStorage ? { storage: pgStorage.storage } : {});
+    const database = backend.database();
+    drop = database.drop;
+    relay = await testRelay({}, { storage: await database.open() });
     bob = makeDevice(undefined, 1, { oneTimePreKeys: 3, kemPreKeys: 2 });
     alice = makeDevice();
     await register(relay.app, bob, {}, v2Form(bob));
@@ -59,7 +38,7 @@ describe.each(backends)('v2 bundles (%s)', (_name, open) => {
   });
   afterEach(async () => {
     await relay.close();
-    await drop?.();
+    await drop();
   });
 
   const fetch = async (route: 'v1' | 'v2', target: TestDevice, device: number | '*' = 1): Promise<AnyPreKeyBundle[]> => {

@@ -5,35 +5,16 @@
 // request is all or nothing; retries are idempotent; acknowledgement and TTL
 // work per row and take the payload with the last row. On SQLite and, with
 // PARLEY_TEST_POSTGRES_URL, on PostgreSQL.
-import { randomBytes } from 'node:crypto';
 import { certificateHash, defaultProvider, seal } from '@parley/core';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_GROUP_SEAL_BYTES, TOKEN_LIFETIME_MS } from '../src/limits/sealed.ts';
-import { PostgresStorage } from '../src/storage/postgres.ts';
-import { SqliteStorage } from '../src/storage/sqlite.ts';
-import type { RelayStorage } from '../src/storage/types.ts';
 import { type TestDevice, type TestRelay, inject, json, makeDevice, register, testRelay, toBase64Url } from './support.ts';
+import { type StorageBackend, storageBackends } from './support/backends.ts';
 
 const provider = defaultProvider();
 const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
 if (!PG_URL && process.env['CI'] === 'true') throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set');
-const admin = PG_URL ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
-afterAll(() => admin?.end());
-
-const backends: [string, () => Promise<{ storage: RelayStorage; drop(): Promise<void> }>][] = [
-  ['SQLite', async () => ({ storage: new SqliteStorage({ path: ':memory:' }), drop: async () => {} })],
-];
-if (PG_URL) {
-  backends.push([
-    'PostgreSQL',
-    async () => {
-      const schema = `parley_sg_${randomBytes(5).toString('hex')}`;
-      const storage = await PostgresStorage.open({ connectionString: PG_URL, schema, poolSize: 2 });
-      return { storage, drop: async () => void (await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)) };
-    },
-  ]);
-}
+const BACKENDS = storageBackends('parley_sg', { poolSize: 2 });
 
 interface Grant {
   token: Uint8Array;
@@ -61,9 +42,9 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
-async function scene(open: () => Promise<{ storage: RelayStorage; drop(): Promise<void> }>): Promise<Scene> {
-  const { storage, drop } = await open();
-  const relay = await testRelay({}, { storage, clock: true });
+async function scene(backend: StorageBackend): Promise<Scene> {
+  const { open, drop } = backend.database();
+  const relay = await testRelay({}, { storage: await open(), clock: true });
   cleanup = async () => {
     await relay.close();
     await drop();
@@ -134,9 +115,9 @@ function openDelivered(s: Scene, d: TestDevice, envelope: string, g: Grant): str
   return new TextDecoder().decode(seal.openGroupPayload(opened.message, framed.payload, provider));
 }
 
-describe.each(backends)('sealed group sends (%s)', (_name, open) => {
+describe.each(BACKENDS)('sealed group sends ($name)', (backend) => {
   it('stores the payload once, delivers [seal, payload] to every device, and a replay stores nothing', async () => {
-    const s = await scene(open);
+    const s = await scene(backend);
     const body = groupSend(s, [s.bob, s.bob2, s.carol], 'hello group');
     const r = await send(s, body);
     expect(r.statusCode, r.body).toBe(200);
@@ -161,7 +142,7 @@ describe.each(backends)('sealed group sends (%s)', (_name, open) => {
   });
 
   it('each device acknowledges its own row; the payload goes with the last one', async () => {
-    const s = await scene(open);
+    const s = await scene(backend);
     expect((await send(s, groupSend(s, [s.bob, s.bob2, s.carol], 'ack me'))).statusCode).toBe(200);
     for (const [i, d] of [s.bob, s.bob2, s.carol].entries()) {
       const [m] = (await inbox(s, d)).messages;
@@ -174,7 +155,7 @@ describe.each(backends)('sealed group sends (%s)', (_name, open) => {
   });
 
   it('a row expires after the request’s TTL, and the sweep takes the payload', async () => {
-    const s = await scene(open);
+    const s = await scene(backend);
     const r = await send(s, { ...groupSend(s, [s.bob, s.bob2, s.carol], 'short-lived'), ttlSeconds: 60 });
     expect(r.statusCode, r.body).toBe(200);
     s.relay.clock.now += 61_000;
@@ -185,7 +166,7 @@ describe.each(backends)('sealed group sends (%s)', (_name, open) => {
   });
 
   it('a revoked or unknown token anywhere in the list refuses the whole request: nothing stored for anyone', async () => {
-    const s = await scene(open);
+    const s = await scene(backend);
     const carolToken = s.tokens.get(s.carol.account) as Grant;
     const revoke = await inject(s.relay.app, s.carol.signer, {
       method: 'DELETE',
@@ -205,7 +186,7 @@ describe.each(backends)('sealed group sends (%s)', (_name, open) => {
   });
 
   it('a device-list mismatch for one account refuses the whole request, the other accounts included', async () => {
-    const s = await scene(open);
+    const s = await scene(backend);
     // Bob's second device left out.
     const r = await send(s, groupSend(s, [s.bob, s.carol], 'x'));
     expect(r.statusCode).toBe(409);
@@ -217,7 +198,7 @@ describe.each(backends)('sealed group sends (%s)', (_name, open) => {
   });
 
   it('bounds the per-device seal: a large envelope beside a payload is refused before any token is spent', async () => {
-    const s = await scene(open);
+    const s = await scene(backend);
     const body = groupSend(s, [s.bob, s.bob2, s.carol], 'x');
     const big = {
       ...body,
@@ -231,7 +212,7 @@ describe.each(backends)('sealed group sends (%s)', (_name, open) => {
   });
 
   it('franks the group message’s tag for every device with no sender named, and delivers it with the envelope', async () => {
-    const s = await scene(open);
+    const s = await scene(backend);
     const tag = new Uint8Array(32).fill(7);
     const body = groupSend(s, [s.bob, s.bob2, s.carol], 'tagged');
     const r = await send(s, { ...body, messages: body.messages.map((m) => ({ ...m, frankingTag: toBase64Url(tag) })) });
