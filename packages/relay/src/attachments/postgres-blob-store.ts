@@ -38,6 +38,21 @@ export interface PostgresBlobStoreOptions {
   readonly poolSize?: number;
 }
 
+/** Runs `work` on one pooled connection inside BEGIN/COMMIT; any failure rolls back and is rethrown. */
+async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await work(client);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
 export class PostgresBlobStore implements BlobStore {
   readonly #pool: pg.Pool;
 
@@ -61,9 +76,7 @@ export class PostgresBlobStore implements BlobStore {
     // An idle pooled connection that the server drops must not crash the process.
     pool.on('error', () => {});
     try {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      await inTransaction(pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [MIGRATION_LOCK]);
         if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
         await client.query(`CREATE TABLE IF NOT EXISTS parley_blobs (
@@ -76,13 +89,7 @@ export class PostgresBlobStore implements BlobStore {
           data BYTEA NOT NULL,
           PRIMARY KEY (id, start)
         )`);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw error;
-      } finally {
-        client.release();
-      }
+      });
     } catch (error) {
       await pool.end();
       throw error;
@@ -147,9 +154,7 @@ export class PostgresBlobStore implements BlobStore {
 
   /** Drops every byte at or past `offset` (one transaction: never half cut). */
   async #truncate(id: string, offset: number): Promise<void> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.#pool, async (client) => {
       const known = await client.query('SELECT 1 FROM parley_blobs WHERE id = $1 FOR UPDATE', [id]);
       if (known.rowCount === 0) throw new Error('no such blob');
       await client.query('DELETE FROM parley_blob_chunks WHERE id = $1 AND start >= $2', [id, offset]);
@@ -157,13 +162,7 @@ export class PostgresBlobStore implements BlobStore {
         'UPDATE parley_blob_chunks SET data = substring(data FROM 1 FOR ($2 - start)::int) WHERE id = $1 AND start < $2 AND start + length(data) > $2',
         [id, offset],
       );
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   read(id: string, start: number, end: number): Readable {
