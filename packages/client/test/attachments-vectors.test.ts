@@ -23,6 +23,7 @@ import {
   encodeAttachmentPointer,
   encryptAttachment,
 } from '../src/attachments/index.ts';
+import { readAll, streamOf } from './support/streams.ts';
 
 interface Failure {
   error: string;
@@ -64,27 +65,6 @@ function keyInfo(c: Case): AttachmentKeyInfo {
     ciphertextSize: c.ciphertextSize as number,
     chunkSize: c.chunkSize as number,
   };
-}
-
-function streamOf(bytes: Uint8Array, piece: number): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (offset >= bytes.length) return controller.close();
-      controller.enqueue(bytes.slice(offset, offset + piece));
-      offset += piece;
-    },
-  });
-}
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return new Uint8Array(Buffer.concat(parts));
-    parts.push(value);
-  }
 }
 
 function expectFailure(e: unknown, f: Failure, where: string): void {
@@ -138,7 +118,7 @@ describe('attachment vectors', () => {
 
         const k = keyInfo(c);
         expect(toHex(decryptAttachment(expected, k, { provider })), c.comment).toBe(c.plaintext);
-        expect(toHex(await readAll(decryptAttachmentStream(streamOf(expected, 5), k, { provider }))), c.comment).toBe(c.plaintext);
+        expect(toHex(await readAll(decryptAttachmentStream(streamOf(expected, [5]), k, { provider }))), c.comment).toBe(c.plaintext);
         const fetch = async (s: number, e: number) => expected.slice(s, e);
         expect(toHex(await decryptRange(k, fetch, 0, k.plaintextSize, { provider })), c.comment).toBe(c.plaintext);
       }
@@ -160,7 +140,7 @@ describe('attachment vectors', () => {
         }
         expectFailure(memory, whole, `${where} (in memory)`);
         for (const piece of [1, 16, 1000]) {
-          const streamed = await readAll(decryptAttachmentStream(streamOf(blob, piece), info, { provider })).then(
+          const streamed = await readAll(decryptAttachmentStream(streamOf(blob, [piece]), info, { provider })).then(
             () => undefined,
             (e: unknown) => e,
           );

@@ -30,6 +30,7 @@ import {
   encryptAttachmentStream,
   layoutOf,
 } from '../src/attachments/index.ts';
+import { readAll, streamOf } from './support/streams.ts';
 
 const BACKENDS: readonly CryptoBackend[] = [nobleBackend, nodeBackend];
 const node = cryptoProvider(nodeBackend);
@@ -37,33 +38,6 @@ const node = cryptoProvider(nodeBackend);
 // ---- helpers ----------------------------------------------------------------
 
 /** A stream of `bytes` in pieces of the given sizes (cycled), created lazily as the consumer pulls. */
-function streamOf(bytes: Uint8Array, pieceSizes: readonly number[] = [bytes.length || 1]): ReadableStream<Uint8Array> {
-  let offset = 0;
-  let k = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (offset >= bytes.length) {
-        controller.close();
-        return;
-      }
-      const size = Math.max(1, pieceSizes[k++ % pieceSizes.length] as number);
-      controller.enqueue(bytes.slice(offset, offset + size));
-      offset += size;
-    },
-  });
-}
-
-async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-  }
-  return new Uint8Array(Buffer.concat(parts));
-}
-
 /** Reads a stream to its end, returning what it emitted and how it ended. */
 async function drain(stream: ReadableStream<Uint8Array>): Promise<{ emitted: Uint8Array; error: unknown }> {
   const parts: Uint8Array[] = [];
@@ -139,7 +113,7 @@ describe('attachment round trips', () => {
         expect(ciphertext.length).toBe(info.ciphertextSize);
         expect(toHex(info.digest)).toBe(toHex(backend.sha256(ciphertext)));
         expect(toHex(decryptAttachment(ciphertext, info, { provider }))).toBe(toHex(plaintext));
-        expect(toHex(await collect(decryptAttachmentStream(streamOf(ciphertext, [5, 64, 1]), info, { provider })))).toBe(toHex(plaintext));
+        expect(toHex(await readAll(decryptAttachmentStream(streamOf(ciphertext, [5, 64, 1]), info, { provider })))).toBe(toHex(plaintext));
       }
     },
   );
@@ -159,7 +133,7 @@ describe('attachment round trips', () => {
             provider: deterministicProvider(nodeBackend, `rt${seed}`),
             chunkSize,
           });
-          const ciphertext = await collect(streamed.ciphertext);
+          const ciphertext = await readAll(streamed.ciphertext);
           const info = await streamed.info;
           expect(toHex(ciphertext)).toBe(toHex(memory.ciphertext));
           expect({ ...info, key: toHex(info.key), digest: toHex(info.digest) }).toEqual({
@@ -168,7 +142,7 @@ describe('attachment round trips', () => {
             digest: toHex(memory.info.digest),
           });
           expect(toHex(decryptAttachment(ciphertext, info, { provider: node }))).toBe(toHex(plaintext));
-          expect(toHex(await collect(decryptAttachmentStream(streamOf(ciphertext, outPieces), info, { provider: node })))).toBe(
+          expect(toHex(await readAll(decryptAttachmentStream(streamOf(ciphertext, outPieces), info, { provider: node })))).toBe(
             toHex(plaintext),
           );
         },
@@ -204,7 +178,7 @@ describe('attachment round trips', () => {
       provider: deterministicProvider(nodeBackend, 'parity'),
       chunkSize: 256,
     });
-    await collect(streamed.ciphertext);
+    await readAll(streamed.ciphertext);
     expect(toHex((await streamed.info).digest)).toBe(toHex(nobleBackend.sha256(o.ciphertext)));
     expect(toHex((await streamed.info).digest)).toBe(toHex(nodeBackend.sha256(o.ciphertext)));
   });
@@ -313,7 +287,7 @@ describe('attachment streaming', () => {
     controller.close();
     expect(
       toHex(
-        await collect(
+        await readAll(
           new ReadableStream({
             pull: async (c) => {
               const r = await out.read();
@@ -375,7 +349,7 @@ describe('attachment streaming', () => {
         c.close();
       },
     });
-    expect((await collect(decryptAttachmentStream(ok, info, { provider: node }))).length).toBe(70);
+    expect((await readAll(decryptAttachmentStream(ok, info, { provider: node }))).length).toBe(70);
   });
 });
 
@@ -417,7 +391,7 @@ describe('attachment seeking', () => {
   it('a reader stream from a seek position delivers the rest in batches of chunks', async () => {
     const log: [number, number][] = [];
     const reader = await AttachmentReader.open(info, fetcher(ciphertext, log), { provider: node });
-    const out = await collect(reader.stream(5000, plaintext.length, 4));
+    const out = await readAll(reader.stream(5000, plaintext.length, 4));
     reader.close();
     expect(toHex(out)).toBe(toHex(plaintext.subarray(5000)));
     expect(log.length).toBe(1 + Math.ceil((20 - 4 + 1) / 4)); // chunks 4..20, four per request
