@@ -28,6 +28,7 @@ import { REPORTS_PER_DAY } from '../src/routes/reports.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
 import type { RelayStorage } from '../src/storage/types.ts';
 import { sweepOnce } from '../src/sweeper.ts';
+import type { DeliveredMessage } from '../src/schemas.ts';
 import {
   type ReceivedEnvelope,
   type TestDevice,
@@ -46,13 +47,8 @@ const b = defaultProvider().backend;
 
 const BACKENDS = storageBackends('parley_frank', { poolSize: 2 });
 
-interface Delivery {
-  envelopeId: string;
-  acceptedAt: number;
-  frankKeyId: number;
-  frank: string;
-  frankingTag: string;
-}
+/** A delivered envelope's franking record, as the relay's schema defines it. */
+type Delivery = NonNullable<DeliveredMessage['delivery']>;
 interface Delivered {
   seq: number;
   sender: { account: string; deviceId: number };

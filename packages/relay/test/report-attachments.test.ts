@@ -18,6 +18,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reportsCommand } from '../src/cli/reports.ts';
 import { withDefaults } from '../src/config.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
+import type { DeliveredMessage } from '../src/schemas.ts';
 import { type TestDevice, type TestRelayClient, inject, json, listeningRelay, makeDevice, register, toBase64Url } from './support.ts';
 
 const b = defaultProvider().backend;
@@ -63,13 +64,8 @@ const pointerOf = (id: string, s: Sealed, digest = s.digest) =>
 /** A Content v1 file message (10 §3): [1, 2, messageId, sentAt, timer, group, [pointer, caption], deviceList]. */
 const fileContent = (pointer: Uint8Array) => encodeCbor([1, 2, b.randomBytes(16), new Uint8Array(8), 0, null, [pointer, 'look'], null]);
 
-interface Delivery {
-  envelopeId: string;
-  acceptedAt: number;
-  frankKeyId: number;
-  frank: string;
-  frankingTag: string;
-}
+/** A delivered envelope's franking record, as the relay's schema defines it. */
+type Delivery = NonNullable<DeliveredMessage['delivery']>;
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
 const be8 = (ms: number) => {
   const out = new Uint8Array(8);

@@ -8,23 +8,24 @@
 import { certificateHash, defaultProvider, seal } from '@parley/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_GROUP_SEAL_BYTES, TOKEN_LIFETIME_MS } from '../src/limits/sealed.ts';
-import { type TestDevice, type TestRelay, inject, json, makeDevice, register, testRelay, toBase64Url } from './support.ts';
+import {
+  type Grant,
+  type TestDevice,
+  type TestRelay,
+  grant,
+  inject,
+  json,
+  makeDevice,
+  register,
+  testRelay,
+  toBase64Url,
+} from './support.ts';
 import { type StorageBackend, storageBackends } from './support/backends.ts';
 
 const provider = defaultProvider();
 const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
 if (!PG_URL && process.env['CI'] === 'true') throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set');
 const BACKENDS = storageBackends('parley_sg', { poolSize: 2 });
-
-interface Grant {
-  token: Uint8Array;
-  hash: Uint8Array;
-}
-
-function grant(recipient: TestDevice): Grant {
-  const token = seal.newDeliveryToken(provider);
-  return { token, hash: seal.deliveryTokenHash(recipient.account.publicKey, token, provider) };
-}
 
 interface Scene {
   relay: TestRelay;

@@ -14,7 +14,7 @@ import { buildApp, loggerOptions } from '../src/app.ts';
 import { withDefaults } from '../src/config.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
 import { MAX_TOKENS_PER_REQUEST, TOKEN_LIFETIME_MS } from '../src/limits/sealed.ts';
-import { HOST, type TestDevice, envelopeFor, inject, json, makeDevice, register, toBase64Url } from './support.ts';
+import { type Grant, HOST, type TestDevice, envelopeFor, grant, inject, json, makeDevice, register, toBase64Url } from './support.ts';
 
 const provider = defaultProvider();
 const DAY = 86_400_000;
@@ -64,16 +64,6 @@ async function start(): Promise<World> {
     },
   };
   return world;
-}
-
-interface Grant {
-  token: Uint8Array;
-  hash: Uint8Array;
-}
-
-function grant(recipient: TestDevice): Grant {
-  const token = seal.newDeliveryToken(provider);
-  return { token, hash: seal.deliveryTokenHash(recipient.account.publicKey, token, provider) };
 }
 
 async function registerTokens(w: World, recipient: TestDevice, grants: Grant[], expiresAt = w.clock.now + TOKEN_LIFETIME_MS) {

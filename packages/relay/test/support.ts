@@ -17,6 +17,7 @@ import {
   encodeKemPreKey,
   encodeOneTimePreKey,
   encodeSignedPreKey,
+  seal,
   utf8,
 } from '@parley/core';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -86,6 +87,17 @@ export function makeDevice(account = Account.generate(), deviceId = 1, keys = { 
   const device = account.createDevice(deviceId);
   const prekeys = PreKeyStore.generate(device, keys);
   return { account, device, prekeys, signer: deviceSigner(device), id: toBase64Url(account.publicKey) };
+}
+
+/** A delivery token `recipient` hands out (spec/12 §4), and the hash of it the relay stores and checks. */
+export interface Grant {
+  readonly token: Uint8Array;
+  readonly hash: Uint8Array;
+}
+
+export function grant(recipient: TestDevice): Grant {
+  const token = seal.newDeliveryToken(defaultProvider());
+  return { token, hash: seal.deliveryTokenHash(recipient.account.publicKey, token, defaultProvider()) };
 }
 
 export function accountOf(d: TestDevice): RelaySigner {
