@@ -6,12 +6,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, describe } from 'vitest';
 import { FileBlobStore } from '../src/attachments/blob-store.ts';
 import { PostgresBlobStore } from '../src/attachments/postgres-blob-store.ts';
 import { describeBlobStoreContract } from './blob-store-contract.ts';
+import { testPostgresUrl } from './support/backends.ts';
 
-const URL = process.env.PARLEY_TEST_POSTGRES_URL;
+const URL = testPostgresUrl('the blob store tests');
 
 describeBlobStoreContract('files', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'parley-blobs-'));
@@ -24,12 +25,6 @@ describeBlobStoreContract('files', async () => {
     },
   };
 });
-
-if (!URL && process.env.CI === 'true') {
-  it('PostgreSQL server for the blob store tests', () => {
-    throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set: run .ci/install-postgres.sh and export the URL it prints');
-  });
-}
 
 describe.skipIf(!URL)('PostgreSQL', () => {
   const admin = URL ? new pg.Pool({ connectionString: URL, max: 1 }) : undefined;

@@ -28,15 +28,9 @@ import {
   toBase64Url,
 } from './support.ts';
 import { type RelayProcess as Relay, relayProcesses } from './support/relay-process.ts';
+import { testPostgresUrl } from './support/backends.ts';
 
-const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
-const REQUIRED = process.env.CI === 'true';
-
-if (!PG_URL && REQUIRED) {
-  it('PostgreSQL server for the multi-process tests', () => {
-    throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set: run .ci/install-postgres.sh and export the URL it prints');
-  });
-}
+const PG_URL = testPostgresUrl('the multi-process tests');
 
 /** Small budgets, so that spending one across processes takes a handful of requests. */
 const BUNDLE_FETCHES_PER_MINUTE = 4;

@@ -30,15 +30,9 @@ import {
   register,
   toBase64Url,
 } from './support.ts';
+import { testPostgresUrl } from './support/backends.ts';
 
-const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
-const REQUIRED = process.env.CI === 'true';
-
-if (!PG_URL && REQUIRED) {
-  it('PostgreSQL server for the round-trip tests', () => {
-    throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set: run .ci/install-postgres.sh and export the URL it prints');
-  });
-}
+const PG_URL = testPostgresUrl('the round-trip tests');
 
 /** Sends per measurement: enough to average out a stray sweep or frank-key query. */
 const SENDS = 8;

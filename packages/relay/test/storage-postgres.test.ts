@@ -12,15 +12,9 @@ import { LISTENER_APPLICATION_NAME, PostgresStorage } from '../src/storage/postg
 import { POSTGRES_SCHEMA_VERSION } from '../src/storage/postgres-schema.ts';
 import type { DeviceAddress, DeviceRecord, RegisterInput, StoreMessagesInput } from '../src/storage/types.ts';
 import { describeStorageContract } from './storage-contract.ts';
+import { testPostgresUrl } from './support/backends.ts';
 
-const URL = process.env.PARLEY_TEST_POSTGRES_URL;
-const REQUIRED = process.env.CI === 'true';
-
-if (!URL && REQUIRED) {
-  it('PostgreSQL server for the storage tests', () => {
-    throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set: run .ci/install-postgres.sh and export the URL it prints');
-  });
-}
+const URL = testPostgresUrl('the storage tests');
 
 const admin = URL ? new pg.Pool({ connectionString: URL, max: 2 }) : undefined;
 afterAll(() => admin?.end());

@@ -6,12 +6,28 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll } from 'vitest';
+import { afterAll, it } from 'vitest';
 import { PostgresStorage } from '../../src/storage/postgres.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import type { RelayStorage } from '../../src/storage/types.ts';
 
 const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
+
+/**
+ * The PostgreSQL server for a test file's PostgreSQL tests
+ * (PARLEY_TEST_POSTGRES_URL, printed by .ci/install-postgres.sh), or
+ * undefined: those tests then skip, except under CI=true, where this
+ * registers a failing test named after `what` (a missing server must not
+ * pass as a skip there).
+ */
+export function testPostgresUrl(what: string): string | undefined {
+  if (!PG_URL && process.env.CI === 'true') {
+    it(`PostgreSQL server for ${what}`, () => {
+      throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set: run .ci/install-postgres.sh and export the URL it prints');
+    });
+  }
+  return PG_URL;
+}
 
 export interface TestDatabase {
   /**
