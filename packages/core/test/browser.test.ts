@@ -17,11 +17,10 @@
  * CI, where the browser is installed by .ci/install-browser.sh and its
  * absence is a failure.
  */
-import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserResult } from './browser/entry.ts';
+import { type Bundle, NODE_BUILTINS, bundleForBrowser } from './support/browser-bundle.ts';
 import {
   type ChromiumProfile,
   type StaticServer,
@@ -39,38 +38,7 @@ const EXPECTED_LINES = ['hello Bob', 'hi Alice', 'safety numbers match: true'];
 
 const skipReason = chromiumSkipReason('browser.test.ts: the browser run');
 
-/** Every spelling of every Node built-in: `fs`, `node:fs`, `fs/promises`, `node:test`, ... */
-const NODE_BUILTINS = [...new Set(builtinModules.flatMap((m) => (m.startsWith('node:') ? [m] : [m, `node:${m}`])))];
 const NODE_BUILTIN_SET: ReadonlySet<string> = new Set(NODE_BUILTINS);
-
-interface Bundle {
-  readonly code: string;
-  /** Source files that went into the bundle, relative to the working directory. */
-  readonly inputs: readonly string[];
-  /** Modules the bundle still imports at run time (externals). */
-  readonly imports: readonly string[];
-}
-
-/** Bundles `entry` as the browser would get it: portable conditions, ESM, no Node built-ins resolved. */
-async function bundleForBrowser(entry: string): Promise<Bundle> {
-  const result = await build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    write: false,
-    metafile: true,
-    logLevel: 'silent',
-    external: NODE_BUILTINS,
-    // The repository's sources (package.json exports); published builds resolve to dist/.
-    conditions: ['parley:source'],
-  });
-  const [out] = result.outputFiles;
-  const meta = Object.values(result.metafile.outputs)[0];
-  if (!out || !meta) throw new Error('esbuild produced no output');
-  return { code: out.text, inputs: Object.keys(result.metafile.inputs), imports: meta.imports.map((i) => i.path) };
-}
 
 /** Node built-ins a bundle refers to, found both in esbuild's import list and in the code text. */
 function nodeImportsOf(b: Bundle): string[] {

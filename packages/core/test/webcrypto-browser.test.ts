@@ -9,11 +9,10 @@
  * Skips with a reason when Chromium is absent, except under CI.
  */
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WebCryptoPageResult } from './browser/webcrypto-entry.ts';
-import { CHROMIUM, type StaticServer, chromiumSkipReason, modulePage, pageResult, serveStatic } from './support/browser-page.ts';
+import { bundleForBrowser } from './support/browser-bundle.ts';
+import { type StaticServer, chromiumSkipReason, launchChromium, modulePage, pageResult, serveStatic } from './support/browser-page.ts';
 import { crossVectors } from './support/webcrypto-cross.ts';
 import { loadWycheproof } from './support/wycheproof.ts';
 
@@ -29,29 +28,13 @@ describe.skipIf(skipReason !== null)('WebCrypto curves in headless Chromium', ()
       loadWycheproof('x25519_test.json', { algorithm: 'XDH', groupType: 'XdhComp' }),
       loadWycheproof('ed25519_test.json', { algorithm: 'EDDSA', groupType: 'EddsaVerify' }),
     );
-    const bundle = await build({
-      entryPoints: [ENTRY],
-      bundle: true,
-      platform: 'browser',
-      // The repository's TypeScript sources (package.json exports); without it, the built dist/.
-      conditions: ['parley:source'],
-      format: 'esm',
-      target: 'es2022',
-      write: false,
-      logLevel: 'silent',
-    });
-    const code = bundle.outputFiles[0]?.text ?? '';
+    const { code } = await bundleForBrowser(ENTRY);
     server = await serveStatic({
       '/': { type: 'text/html', body: modulePage('check.js') },
       '/check.js': { type: 'text/javascript', body: code },
       '/vectors.json': { type: 'application/json', body: JSON.stringify(vectors) },
     });
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu'],
-      timeout: 60_000,
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.goto(server.url);
