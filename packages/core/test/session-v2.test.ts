@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { type CborValue, ParleyError, SessionRecord, cryptoProvider, decodeCbor, decodeMessage, encodeCbor, toHex } from '../src/index.ts';
 import { codeOf, expectCode, expectUnchanged } from './support/errors.ts';
 import { backends, establish, party, str, text } from './support/parties.ts';
+import { networkScript, playNetwork } from './support/lossy-network.ts';
 import { HandshakeStandIn, type SentV2, establishV2, sendV2 } from './support/session-v2.ts';
 
 describe.each(backends.map((b) => [b.name, b] as const))('v2 sessions (%s backend)', (_name, backend) => {
@@ -224,47 +225,29 @@ describe.each(backends.map((b) => [b.name, b] as const))('v2 sessions (%s backen
 
   it('delivers every message exactly once under random reordering, loss and duplication', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.record({ from: fc.boolean(), deliver: fc.nat(), duplicate: fc.boolean(), drop: fc.boolean() }), {
-          minLength: 1,
-          maxLength: 40,
-        }),
-        (script) => {
-          const hs = new HandshakeStandIn(provider);
-          const alice = party(provider);
-          const bob = party(provider);
-          const { a, b } = establishV2(hs, alice, bob);
-          const inFlight: { to: 'a' | 'b'; sent: SentV2; text: string }[] = [];
-          const received = { a: new Set<string>(), b: new Set<string>() };
-          let n = 0;
-          for (const step of script) {
-            const t = `${step.from ? 'A' : 'B'}${n++}`;
-            const sent = sendV2(step.from ? a : b, text(t));
-            if (!step.drop) inFlight.push({ to: step.from ? 'b' : 'a', sent, text: t });
-            if (step.duplicate && !step.drop) inFlight.push({ to: step.from ? 'b' : 'a', sent, text: t });
-            if (inFlight.length > 0 && step.deliver % 2 === 0) {
-              const [m] = inFlight.splice(step.deliver % inFlight.length, 1);
-              if (m) deliver(m);
-            }
-          }
-          while (inFlight.length) deliver(inFlight.shift() as (typeof inFlight)[number]);
-          function deliver(m: { to: 'a' | 'b'; sent: SentV2; text: string }) {
-            const rec = m.to === 'a' ? a : b;
-            const seen = received[m.to];
-            if (seen.has(m.text)) {
+      fc.property(networkScript, (script) => {
+        const hs = new HandshakeStandIn(provider);
+        const alice = party(provider);
+        const bob = party(provider);
+        const { a, b } = establishV2(hs, alice, bob);
+        playNetwork(
+          script,
+          (from, t): SentV2 => sendV2(from === 'a' ? a : b, text(t)),
+          (to, sent, t, duplicate) => {
+            const rec = to === 'a' ? a : b;
+            if (duplicate) {
               // A duplicate is refused with the record unchanged: DUPLICATE_MESSAGE while its chain or
               // skipped group is held, HEADER_DECRYPT_FAILED once no header key of it is left.
               const before = toHex(rec.serialize());
-              const code = codeOf(() => rec.decrypt(m.sent.message, { frankingTag: m.sent.frankingTag }));
+              const code = codeOf(() => rec.decrypt(sent.message, { frankingTag: sent.frankingTag }));
               expect(['DUPLICATE_MESSAGE', 'HEADER_DECRYPT_FAILED']).toContain(code);
               expect(toHex(rec.serialize())).toBe(before);
-              return;
+            } else {
+              expect(str(rec.decrypt(sent.message, { frankingTag: sent.frankingTag }).plaintext)).toBe(t);
             }
-            expect(str(rec.decrypt(m.sent.message, { frankingTag: m.sent.frankingTag }).plaintext)).toBe(m.text);
-            seen.add(m.text);
-          }
-        },
-      ),
+          },
+        );
+      }),
       { numRuns: backend.name === 'noble' ? 8 : 40 },
     );
   });

@@ -13,6 +13,7 @@ import {
 } from '../src/index.ts';
 import { backends, establish, party, seeded, str, text } from './support/parties.ts';
 import { expectCode, expectUnchanged } from './support/errors.ts';
+import { networkScript, playNetwork } from './support/lossy-network.ts';
 
 describe.each(backends.map((b) => [b.name, b] as const))('one-to-one sessions (%s backend)', (_name, backend) => {
   const provider = cryptoProvider(backend);
@@ -254,41 +255,18 @@ describe.each(backends.map((b) => [b.name, b] as const))('one-to-one sessions (%
 
   it('delivers every message exactly once under random reordering, loss and duplication', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.record({ from: fc.boolean(), deliver: fc.nat(), duplicate: fc.boolean(), drop: fc.boolean() }), {
-          minLength: 1,
-          maxLength: 40,
-        }),
-        (script) => {
-          const { a, b } = establish(party(provider), party(provider));
-          const inFlight: { to: 'a' | 'b'; bytes: Uint8Array; text: string }[] = [];
-          const received = { a: new Set<string>(), b: new Set<string>() };
-          let n = 0;
-          for (const step of script) {
-            const sender = step.from ? a : b;
-            const t = `${step.from ? 'A' : 'B'}${n++}`;
-            const bytes = sender.encrypt(text(t));
-            if (!step.drop) inFlight.push({ to: step.from ? 'b' : 'a', bytes, text: t });
-            if (step.duplicate && !step.drop) inFlight.push({ to: step.from ? 'b' : 'a', bytes, text: t });
-            // Deliver a random pending message now and then.
-            if (inFlight.length > 0 && step.deliver % 2 === 0) {
-              const [m] = inFlight.splice(step.deliver % inFlight.length, 1);
-              if (m) deliver(m);
-            }
-          }
-          while (inFlight.length) deliver(inFlight.shift() as (typeof inFlight)[number]);
-          function deliver(m: { to: 'a' | 'b'; bytes: Uint8Array; text: string }) {
-            const rec = m.to === 'a' ? a : b;
-            const seen = received[m.to];
-            if (seen.has(m.text)) {
-              expect(() => rec.decrypt(m.bytes)).toThrow(ParleyError);
-              return;
-            }
-            expect(str(rec.decrypt(m.bytes).plaintext)).toBe(m.text);
-            seen.add(m.text);
-          }
-        },
-      ),
+      fc.property(networkScript, (script) => {
+        const { a, b } = establish(party(provider), party(provider));
+        playNetwork(
+          script,
+          (from, t) => (from === 'a' ? a : b).encrypt(text(t)),
+          (to, bytes, t, duplicate) => {
+            const rec = to === 'a' ? a : b;
+            if (duplicate) expect(() => rec.decrypt(bytes)).toThrow(ParleyError);
+            else expect(str(rec.decrypt(bytes).plaintext)).toBe(t);
+          },
+        );
+      }),
       { numRuns: backend.name === 'noble' ? 8 : 40 },
     );
   });
