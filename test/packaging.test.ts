@@ -22,11 +22,9 @@
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ChromiumProfile,
@@ -36,6 +34,7 @@ import {
   modulePage,
   serveStatic,
 } from '../packages/core/test/support/browser-page.ts';
+import { bundleForBrowser } from '../packages/core/test/support/browser-bundle.ts';
 import { ROOT, ensureBuilt, plainNodeEnv } from './support/build.ts';
 import { killAll, runRelay, startRelay } from './support/relay-process.ts';
 
@@ -239,29 +238,16 @@ window.__chat = async (relayUrl) => {
 window.__ready = true;
 `,
     );
-    const nodeBuiltins = [...new Set(builtinModules.flatMap((m) => [m, `node:${m}`]))];
-    const bundle = await build({
-      entryPoints: [join(app, 'browser-entry.mjs')],
-      absWorkingDir: app,
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      target: 'es2022',
-      write: false,
-      metafile: true,
-      logLevel: 'silent',
-      external: nodeBuiltins,
-    });
-    const output = Object.values(bundle.metafile.outputs)[0];
-    expect(output?.imports.map((i) => i.path)).toEqual([]);
+    const bundle = await bundleForBrowser(join(app, 'browser-entry.mjs'), { installedIn: app });
+    expect(bundle.imports).toEqual([]);
     // Everything came from the installed packages' dist/, nothing from the repository.
-    const parleyInputs = Object.keys(bundle.metafile.inputs).filter((p) => p.includes('@parley/'));
+    const parleyInputs = bundle.inputs.filter((p) => p.includes('@parley/'));
     expect(parleyInputs.length).toBeGreaterThan(0);
     expect(parleyInputs.every((p) => p.includes('node_modules/@parley/') && p.includes('/dist/'))).toBe(true);
 
     page = await serveStatic({
       '/': { type: 'text/html; charset=utf-8', body: modulePage('app.js') },
-      '/app.js': { type: 'text/javascript', body: bundle.outputFiles[0]?.text ?? '' },
+      '/app.js': { type: 'text/javascript', body: bundle.code },
     });
     const pageOrigin = new URL(page.url).origin;
 

@@ -20,8 +20,13 @@ export interface Bundle {
   readonly imports: readonly string[];
 }
 
-/** Bundles `entry` as the browser would get it: portable conditions, ESM, no Node built-ins resolved. */
-export async function bundleForBrowser(entry: string): Promise<Bundle> {
+/**
+ * Bundles `entry` as the browser would get it: portable conditions, ESM, no
+ * Node built-ins resolved. Inside the repository @parley/* resolve to their
+ * sources; with `installedIn` (a project folder with the packages installed)
+ * they resolve as a stranger's bundler sees them: to their dist/.
+ */
+export async function bundleForBrowser(entry: string, options: { installedIn?: string } = {}): Promise<Bundle> {
   const result = await build({
     entryPoints: [entry],
     bundle: true,
@@ -33,7 +38,7 @@ export async function bundleForBrowser(entry: string): Promise<Bundle> {
     logLevel: 'silent',
     external: [...NODE_BUILTINS],
     // The repository's sources (package.json exports); published builds resolve to dist/.
-    conditions: ['parley:source'],
+    ...(options.installedIn ? { absWorkingDir: options.installedIn } : { conditions: ['parley:source'] }),
   });
   const [out] = result.outputFiles;
   const meta = Object.values(result.metafile.outputs)[0];
