@@ -43,7 +43,7 @@ import { tokenRoutes } from './routes/tokens.ts';
 import { websocketRoutes } from './routes/websocket.ts';
 import { corsPlugin } from './http/cors.ts';
 import { ErrorResponse } from './schemas.ts';
-import type { DeviceAddress, RelayStorage } from './storage/types.ts';
+import type { MailboxesCommitted, RelayStorage } from './storage/types.ts';
 import { startSweeper } from './sweeper.ts';
 import { FrankKeys } from './franking/keys.ts';
 
@@ -165,13 +165,13 @@ const contextPlugin = fp(
     const { config } = opts;
     mkdirSync(config.dataDir, { recursive: true });
     // Metrics need the storage, and the storage reports its commits to metrics: late-bound.
-    const commits: { observe?: ObserveBatch; wake?: (devices: readonly DeviceAddress[]) => void } = {};
+    const commits: { observe?: ObserveBatch; wake?: MailboxesCommitted } = {};
     const storage: RelayStorage =
       opts.storage ??
       (await openStorage(
         config,
         (n, s, p) => commits.observe?.(n, s, p),
-        (devices) => commits.wake?.(devices),
+        (devices, rows) => commits.wake?.(devices, rows),
       ));
     const metrics = createMetrics(storage, () => app.connections?.open ?? 0);
     commits.observe = (n, s, p) => {
@@ -197,8 +197,9 @@ const contextPlugin = fp(
       closing: false,
     };
     app.decorate('relay', context);
-    // SQLite wakes recipients right after the commit, before the fsync (spec/09-relay.md §7.1).
-    commits.wake = (devices) => context.hub.notify(devices);
+    // The storage wakes recipients right after the commit (SQLite: before the fsync, spec/09-relay.md
+    // §7.1), handing the rows it stored: a connected, caught-up recipient gets them without a read (§5.3).
+    commits.wake = (devices, rows) => context.hub.notify(devices, rows);
     app.addHook('preClose', async () => {
       context.closing = true;
       context.hub.closeAll(CloseCode.goingAway, 'relay shutting down');

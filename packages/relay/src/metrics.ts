@@ -56,6 +56,16 @@ export function createMetrics(storage: RelayStorage, openConnections: () => numb
       help: 'Envelopes pushed on websockets (including redeliveries)',
       registers: r,
     }),
+    envelopesPushedLive: new Counter({
+      name: 'parley_relay_envelopes_pushed_live_total',
+      help: 'Envelopes pushed from the rows of the commit that stored them, without a mailbox read (spec 09 §5.3)',
+      registers: r,
+    }),
+    mailboxReads: new Counter({
+      name: 'parley_relay_mailbox_reads_total',
+      help: 'Mailbox reads by websocket pumps (backlog, and live envelopes they could not take from their commit)',
+      registers: r,
+    }),
     envelopesAcked: new Counter({
       name: 'parley_relay_envelopes_acked_total',
       help: 'Envelopes deleted on acknowledgement',

@@ -6,8 +6,14 @@
  * ("replaced"). The hub is in-process; with a storage shared by several
  * relay processes (PostgreSQL), the storage's `watchMailboxes` feeds
  * `notify` from every process's sends (LISTEN/NOTIFY).
+ *
+ * A commit of this process hands its rows along with the wake-up
+ * (`notify(devices, rows)`): each connected device gets its own rows, in seq
+ * order, and its pump decides whether it may push them without reading
+ * (mailbox-pump.ts). Rows for a device without a connection here are
+ * dropped at once; nothing is kept.
  */
-import type { DeviceAddress } from '../storage/types.ts';
+import type { CommittedMessage, DeviceAddress } from '../storage/types.ts';
 
 /** Websocket close codes the relay uses (4000-4999 is the application range). */
 export const CloseCode = {
@@ -22,8 +28,11 @@ export const CloseCode = {
 
 export interface MailboxConnection {
   readonly address: DeviceAddress;
-  /** New envelopes may be waiting. */
-  wake(): void;
+  /**
+   * New envelopes may be waiting. `rows`: the device's rows of one commit of this process, in seq
+   * order (possibly not all that is waiting); without them the pump reads its mailbox.
+   */
+  wake(rows?: readonly CommittedMessage[]): void;
   /** These seqs were acknowledged some other way (HTTP): stop counting them in flight. */
   acknowledged(seqs: readonly number[]): void;
   close(code: number, reason: string): void;
@@ -49,8 +58,28 @@ export class DeliveryHub {
     if (this.#connections.get(key) === connection) this.#connections.delete(key);
   }
 
-  notify(addresses: readonly DeviceAddress[]): void {
-    for (const a of addresses) this.#connections.get(addressKey(a))?.wake();
+  /**
+   * Wakes these devices' connections; `rows` (one commit's, in seq order) go to their recipients'
+   * connections, also when a recipient is not in `addresses`. A woken device without rows reads.
+   */
+  notify(addresses: readonly DeviceAddress[], rows: readonly CommittedMessage[] = []): void {
+    if (rows.length === 0) {
+      for (const a of addresses) this.#connections.get(addressKey(a))?.wake();
+      return;
+    }
+    const handed = new Map<MailboxConnection, CommittedMessage[]>();
+    for (const row of rows) {
+      const c = this.#connections.get(addressKey(row.recipient));
+      if (!c) continue;
+      const list = handed.get(c);
+      if (list) list.push(row);
+      else handed.set(c, [row]);
+    }
+    for (const [c, list] of handed) c.wake(list);
+    for (const a of addresses) {
+      const c = this.#connections.get(addressKey(a));
+      if (c && !handed.has(c)) c.wake();
+    }
   }
 
   /** Wakes every connection (wake-ups may have been missed). */

@@ -10,10 +10,33 @@
  *
  * Flow control: at most `maxInFlight` envelopes (and `maxInFlightBytes`)
  * are pushed and unacknowledged at once; acknowledgements open the window.
+ *
+ * Live push (spec/09-relay.md §5.3): a commit of this process hands its rows
+ * with the wake-up, and the pump pushes them from memory, without reading
+ * its mailbox, when it can prove that no stored row lies between its cursor
+ * and them. The cursor (`#lastSeq`) is the highest seq this connection has
+ * pushed or passed over; every stored, unexpired row at or below it that
+ * the device has not acknowledged has been pushed on this connection. A
+ * handed row keeps that true when, at the time it is handled:
+ *  - no read is in flight (the read's page could hold rows before it, or
+ *    the row itself: both would go out of order or twice);
+ *  - the backlog was drained ("drained" sent);
+ *  - its `previousSeq` (the newest unexpired row of the mailbox when it
+ *    was stored, read under the send's lock on the device row, so that
+ *    every row committed before it has a lower seq) is at or below the
+ *    cursor: nothing stored lies between;
+ *  - the window has room for it.
+ * Otherwise the row and those after it are dropped (nothing is queued: the
+ * memory a pump holds for rows it cannot push now is zero) and the pump
+ * reads from its cursor, now or, with a full window, on the next
+ * acknowledgement. A wake-up without rows (another process's NOTIFY, a
+ * retry's re-wake, `wakeAll`) always reads. Order and at-least-once are
+ * those of the read path: the rows pushed are exactly those a read at that
+ * moment would have returned.
  */
 import type { DeliveredMessage } from '../schemas.ts';
 import { deliveryJson } from '../franking/delivery.ts';
-import type { DeviceAddress, RelayStorage, StoredMessage } from '../storage/types.ts';
+import type { CommittedMessage, DeviceAddress, RelayStorage, StoredMessage } from '../storage/types.ts';
 import { toBase64Url } from '../http/encoding.ts';
 
 /** Most envelopes read from storage at once. */
@@ -28,6 +51,10 @@ export interface PumpOptions {
   readonly maxInFlightBytes: number;
   readonly now: () => number;
   readonly onPushed?: (count: number) => void;
+  /** Envelopes pushed from a commit's rows, without a read (live push). */
+  readonly onPushedLive?: (count: number) => void;
+  /** One read of the mailbox (`fetchMessages`). */
+  readonly onRead?: () => void;
   /** An envelope accepted while the device was connected (after the backlog) was pushed `ms` after its acceptance. */
   readonly onLivePush?: (ms: number) => void;
   readonly onError?: (error: unknown) => void;
@@ -61,9 +88,13 @@ export class MailboxPump {
     this.#o = options;
   }
 
-  /** Something may be waiting: push what the window allows. */
-  wake(): void {
+  /**
+   * Something may be waiting: push what the window allows. `rows`: one commit's rows for this
+   * device, in seq order, pushed without a read when the module comment's conditions hold.
+   */
+  wake(rows?: readonly CommittedMessage[]): void {
     if (this.#stopped) return;
+    if (rows && !this.#running && this.#pushCommitted(rows)) return;
     if (this.#running) {
       this.#again = true;
       return;
@@ -106,6 +137,56 @@ export class MailboxPump {
     return this.#inFlight.size;
   }
 
+  /**
+   * Pushes handed rows from memory. Rows up to the first that cannot go are pushed; that one and
+   * the rest are dropped. False: the pump must read now (it could not prove a row next). With a
+   * full window it reads on the next acknowledgement instead, as after a read that filled it.
+   */
+  #pushCommitted(rows: readonly CommittedMessage[]): boolean {
+    if (!this.#drainedSent) return false;
+    const o = this.#o;
+    const now = o.now();
+    let pushed = 0;
+    let proven = true;
+    for (const { previousSeq, message: m } of rows) {
+      // Pushed already (a read that ran after this commit returned it).
+      if (m.seq <= this.#lastSeq) continue;
+      if (previousSeq > this.#lastSeq) {
+        proven = false;
+        break;
+      }
+      // Expired before its push: a read would pass over it too.
+      if (m.expiresAt > now) {
+        if (!this.#fits(m.envelope.length)) {
+          this.#windowFull = true;
+          break;
+        }
+        this.#push(m);
+        pushed++;
+        o.onLivePush?.(now - m.serverTimestamp);
+      }
+      this.#lastSeq = m.seq;
+    }
+    if (pushed) {
+      o.onPushed?.(pushed);
+      o.onPushedLive?.(pushed);
+    }
+    return proven;
+  }
+
+  /** Room in the window for one more envelope of this size (always one, however large). */
+  #fits(size: number): boolean {
+    const o = this.#o;
+    if (this.#inFlight.size === 0) return o.maxInFlight > 0;
+    return this.#inFlight.size < o.maxInFlight && this.#inFlightBytes + size <= o.maxInFlightBytes;
+  }
+
+  #push(m: StoredMessage): void {
+    this.#o.send(JSON.stringify({ type: 'envelope', ...deliveredMessage(m) }));
+    this.#inFlight.set(m.seq, m.envelope.length);
+    this.#inFlightBytes += m.envelope.length;
+  }
+
   async #run(): Promise<void> {
     this.#running = true;
     try {
@@ -127,6 +208,7 @@ export class MailboxPump {
       this.#windowFull = room <= 0 || this.#inFlightBytes >= o.maxInFlightBytes;
       if (this.#windowFull) return;
       const want = Math.min(room, PAGE);
+      o.onRead?.();
       const page = await o.storage.fetchMessages(o.address, this.#lastSeq, want, o.now());
       if (this.#stopped) return;
       let pushed = 0;
@@ -134,9 +216,7 @@ export class MailboxPump {
       for (const m of page) {
         // Always allow one envelope in flight, however large.
         if (this.#inFlight.size > 0 && this.#inFlightBytes + m.envelope.length > o.maxInFlightBytes) break;
-        o.send(JSON.stringify({ type: 'envelope', ...deliveredMessage(m) }));
-        this.#inFlight.set(m.seq, m.envelope.length);
-        this.#inFlightBytes += m.envelope.length;
+        this.#push(m);
         this.#lastSeq = m.seq;
         pushed++;
         if (live !== undefined) o.onLivePush?.(live - m.serverTimestamp);

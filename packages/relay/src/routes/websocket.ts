@@ -198,6 +198,8 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
       maxInFlightBytes: relay.config.limits.maxInFlightBytesPerConnection,
       now: relay.now,
       onPushed: (n) => relay.metrics.envelopesPushed.inc(n),
+      onPushedLive: (n) => relay.metrics.envelopesPushedLive.inc(n),
+      onRead: () => relay.metrics.mailboxReads.inc(),
       onLivePush: (ms) => relay.metrics.pushDelay.observe(ms / 1000),
       onError: (error) => {
         request.log.error({ err: error }, 'delivery failed');
@@ -222,7 +224,7 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     const current = pump;
     connection = {
       address,
-      wake: () => current.wake(),
+      wake: (rows) => current.wake(rows),
       acknowledged: (seqs) => current.forget(seqs),
       close: (code, reason) => fail(code, reason),
     };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type BlobStore, FileBlobStore } from '../attachments/blob-store.ts';
 import type { RelayConfig } from '../config.ts';
 import { SqliteStorage } from './sqlite.ts';
-import type { DeviceAddress, RelayStorage } from './types.ts';
+import type { MailboxesCommitted, RelayStorage } from './types.ts';
 import type { BatchObserver } from './write-batcher.ts';
 
 /** Reports group commits (SQLite) to the metrics. */
@@ -18,11 +18,11 @@ export function usesPostgres(config: RelayConfig): boolean {
   return config.databaseUrl !== '';
 }
 
-/** `onMailboxesCommitted`: SQLite wakes recipients right after the commit (sqlite.ts). */
+/** `onMailboxesCommitted`: the storage hands each commit's rows to the relay's delivery (spec/09-relay.md §5.3). */
 export async function openStorage(
   config: RelayConfig,
   observeBatch?: ObserveBatch,
-  onMailboxesCommitted?: (devices: readonly DeviceAddress[]) => void,
+  onMailboxesCommitted?: MailboxesCommitted,
 ): Promise<RelayStorage> {
   if (usesPostgres(config)) {
     // Loaded only when configured: a SQLite relay never loads the PostgreSQL driver.
@@ -30,6 +30,7 @@ export async function openStorage(
     return PostgresStorage.open({
       connectionString: config.databaseUrl,
       ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+      ...(onMailboxesCommitted ? { onMailboxesCommitted } : {}),
     });
   }
   return new SqliteStorage({

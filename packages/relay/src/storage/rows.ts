@@ -5,7 +5,15 @@
  * PostgreSQL driver parses BIGINT as a safe integer, storage/postgres.ts).
  */
 import { seal } from '@parley/core';
-import type { AttachmentRecord, DeviceRecord, StoredMessage, StoredReport } from './types.ts';
+import type {
+  AttachmentRecord,
+  CommittedMessage,
+  DeviceAddress,
+  DeviceRecord,
+  OutgoingEnvelope,
+  StoredMessage,
+  StoredReport,
+} from './types.ts';
 
 export interface DeviceRow {
   account: Buffer;
@@ -140,4 +148,39 @@ function envelopeOf(r: MessageRow): Uint8Array {
   if (r.payload === null || r.payload === undefined) return bytes(r.envelope);
   if (r.envelope.length === 0) return bytes(r.payload);
   return seal.encodeSealedGroupEnvelope({ seal: bytes(r.envelope), payload: bytes(r.payload) });
+}
+
+/** What a sealed group row's recipient gets (as `envelopeOf`), built only when read. */
+export function sealedGroupEnvelope(deviceSeal: Uint8Array, payload: Uint8Array): () => Uint8Array {
+  return () => seal.encodeSealedGroupEnvelope({ seal: deviceSeal, payload });
+}
+
+/**
+ * A mailbox row as its insert wrote it, for live push (the same record `toMessage` reads back).
+ * `envelope` as a function is built on first read: most recipients of a large group send are not
+ * connected, and theirs is never built.
+ */
+export function committed(
+  e: OutgoingEnvelope,
+  previousSeq: number,
+  seq: number,
+  sender: DeviceAddress,
+  now: number,
+  expiresAt: number,
+  envelope: Uint8Array | (() => Uint8Array),
+): CommittedMessage {
+  let built = typeof envelope === 'function' ? undefined : envelope;
+  const message: StoredMessage = {
+    seq,
+    sender,
+    clientId: e.clientId,
+    serverTimestamp: now,
+    expiresAt,
+    get envelope(): Uint8Array {
+      built ??= (envelope as () => Uint8Array)();
+      return built;
+    },
+    ...(e.delivery === undefined ? {} : { delivery: e.delivery }),
+  };
+  return { recipient: e.recipient, previousSeq, message };
 }

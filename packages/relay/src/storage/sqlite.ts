@@ -27,6 +27,8 @@ import {
   type MessageRow,
   type ReportRow,
   buf,
+  committed,
+  sealedGroupEnvelope,
 } from './rows.ts';
 import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage, WriteQueries } from './rules/queries.ts';
 import { RuleStorage } from './rules/storage.ts';
@@ -35,7 +37,9 @@ import { migrate } from './sqlite-schema.ts';
 import { sqliteTokenQueries } from './tokens-sqlite.ts';
 import type {
   AttachmentRecord,
+  CommittedMessage,
   DeviceAddress,
+  MailboxesCommitted,
   OutgoingEnvelope,
   PreKeyCounts,
   QuotaPressure,
@@ -53,10 +57,11 @@ export interface SqliteStorageOptions {
   /** Called after each group commit (batch size, seconds). */
   readonly observeBatch?: BatchObserver;
   /**
-   * Called right after a commit that stored envelopes, with their mailboxes, before the commit
-   * is durable (write-batcher.ts `onCommit`): the relay wakes the recipients' websockets then.
+   * Called right after a commit that stored envelopes, with their mailboxes and the rows it
+   * stored, before the commit is durable (write-batcher.ts `onCommit`): the relay pushes them to
+   * the recipients' websockets then (live push, spec/09-relay.md §5.3).
    */
-  readonly onMailboxesCommitted?: (devices: readonly DeviceAddress[]) => void;
+  readonly onMailboxesCommitted?: MailboxesCommitted;
 }
 
 /** Most rows one sweep deletes per table, so a sweep never holds the writer for long. */
@@ -151,6 +156,12 @@ function statements(db: Database.Database) {
          envelope, payload_id, payload_bytes, delivery)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    // The newest unexpired row before an insert (CommittedMessage.previousSeq): the index read
+    // backwards, stopping at the first unexpired row.
+    previousSeq: db.prepare<[Buffer, number, number], { seq: number }>(
+      `SELECT seq FROM messages WHERE recipient_account = ? AND recipient_device = ? AND expires_at > ?
+       ORDER BY seq DESC LIMIT 1`,
+    ),
     // A fan-out's row carries no envelope of its own, a sealed group row only its seal: rows.ts joins the payload.
     fetchMessages: db.prepare<[Buffer, number, number, number, number], MessageRow>(
       `SELECT m.seq, m.sender_account, m.sender_device, m.client_id, m.server_ts, m.expires_at, m.delivery,
@@ -243,8 +254,12 @@ function statements(db: Database.Database) {
 
 type Statements = ReturnType<typeof statements>;
 
-/** The queries inside a write. Synchronous: `runSync` drives the rule. */
-function writeQueries(s: Statements): WriteQueries {
+/**
+ * The queries inside a write. Synchronous: `runSync` drives the rule. With `hand`, each stored
+ * mailbox row is also handed over as it was written, with the seq it drew (live push).
+ */
+function writeQueries(s: Statements, hand?: (row: CommittedMessage) => void): WriteQueries {
+  const previousSeq = (recipient: Buffer, deviceId: number, now: number) => s.previousSeq.get(recipient, deviceId, now)?.seq ?? 0;
   const counts = (account: Buffer, deviceId: number): PreKeyCounts | undefined => {
     const state = s.keyState.get(account, deviceId);
     if (!state) return undefined;
@@ -328,7 +343,8 @@ function writeQueries(s: Statements): WriteQueries {
       for (const e of envelopes) {
         const recipient = buf(e.recipient.accountKey);
         const delivery = e.delivery === undefined ? null : buf(e.delivery);
-        s.insertMessage.run(
+        const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
+        const { lastInsertRowid } = s.insertMessage.run(
           recipient,
           e.recipient.deviceId,
           account,
@@ -339,6 +355,7 @@ function writeQueries(s: Statements): WriteQueries {
           buf(e.envelope),
           delivery,
         );
+        hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, e.envelope));
         s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
       }
     },
@@ -347,7 +364,8 @@ function writeQueries(s: Statements): WriteQueries {
       const payload = s.insertPayload.run(buf(envelope), recipients.length, expiresAt).lastInsertRowid;
       for (const e of recipients) {
         const recipient = buf(e.recipient.accountKey);
-        s.insertReference.run(
+        const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
+        const { lastInsertRowid } = s.insertReference.run(
           recipient,
           e.recipient.deviceId,
           account,
@@ -359,6 +377,7 @@ function writeQueries(s: Statements): WriteQueries {
           envelope.length,
           e.delivery === undefined ? null : buf(e.delivery),
         );
+        hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, envelope));
         s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
       }
     },
@@ -368,7 +387,8 @@ function writeQueries(s: Statements): WriteQueries {
         // Each row: its device's seal, the payload by reference; the sender slot holds the token hash.
         const account = buf(sender.accountKey);
         const recipient = buf(e.recipient.accountKey);
-        s.insertSealedReference.run(
+        const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
+        const { lastInsertRowid } = s.insertSealedReference.run(
           recipient,
           e.recipient.deviceId,
           account,
@@ -381,6 +401,7 @@ function writeQueries(s: Statements): WriteQueries {
           payload.length,
           e.delivery === undefined ? null : buf(e.delivery),
         );
+        hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, sealedGroupEnvelope(e.envelope, payload)));
         s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
       }
     },
@@ -494,6 +515,9 @@ class SqliteDriver implements StorageDriver {
   readonly checkpointer: WalCheckpointer | undefined;
   readonly #q: WriteQueries;
   readonly read: ReadQueries;
+  readonly #onCommitted: MailboxesCommitted | undefined;
+  /** Rows the running write stored and has not handed over yet. */
+  #stored: CommittedMessage[] = [];
 
   constructor(options: SqliteStorageOptions) {
     const db = new Database(options.path);
@@ -514,16 +538,38 @@ class SqliteDriver implements StorageDriver {
     this.checkpointer = checkpointer;
     this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()));
     const s = statements(db);
-    const wake = options.onMailboxesCommitted;
-    const writes = this.#writes;
-    // The rule asks to notify inside the write: the wake runs once the batch has committed.
-    this.#q = wake ? { ...writeQueries(s), notifyMailboxes: (devices) => writes.onCommit(() => wake(devices)) } : writeQueries(s);
+    this.#onCommitted = options.onMailboxesCommitted;
+    this.#q = this.#onCommitted
+      ? {
+          ...writeQueries(s, (row) => this.#stored.push(row)),
+          // The rule asks to notify inside the write: the wake, with the rows stored so far, runs once the batch has committed.
+          notifyMailboxes: (devices) => this.#handOver(devices),
+        }
+      : writeQueries(s);
     this.read = readQueries(s, this.#q);
   }
 
   /** The rule runs in the next group commit, in its own savepoint (an Abort rolls back only it). */
   transact<T>(rule: (q: WriteQueries) => Rule<T>): Promise<T> {
-    return this.#writes.submit(() => runSync(rule(this.#q))).catch(unwrapAbort<T>);
+    if (!this.#onCommitted) return this.#writes.submit(() => runSync(rule(this.#q))).catch(unwrapAbort<T>);
+    return this.#writes
+      .submit(() => {
+        // Writes run one at a time: what an earlier write stored was handed over or rolled back with it.
+        this.#stored = [];
+        const result = runSync(rule(this.#q));
+        // Rows stored without a wake-up still go (a pump that missed one could skip it: §5.3).
+        if (this.#stored.length > 0) this.#handOver([]);
+        return result;
+      })
+      .catch(unwrapAbort<T>);
+  }
+
+  /** Hands the rows this write stored so far, with `devices` to wake, to the listener once the batch commits. */
+  #handOver(devices: readonly DeviceAddress[]): void {
+    const rows = this.#stored;
+    this.#stored = [];
+    const listener = this.#onCommitted as MailboxesCommitted;
+    this.#writes.onCommit(() => listener(devices, rows));
   }
 
   async close(): Promise<void> {

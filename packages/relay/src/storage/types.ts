@@ -412,6 +412,28 @@ export interface StorageStats {
   readonly payloads: number;
 }
 
+/**
+ * A mailbox row as the commit that stored it wrote it, handed to this process's delivery so that a
+ * connected recipient gets it without reading it back (live push, spec/09-relay.md §5.3).
+ */
+export interface CommittedMessage {
+  readonly recipient: DeviceAddress;
+  /**
+   * The highest seq of an unexpired row in the recipient's mailbox just before this row's statement
+   * (0: none), read under the send's lock on the recipient's device row. A pump whose cursor is at
+   * or past it knows that no stored row lies between its cursor and this one.
+   */
+  readonly previousSeq: number;
+  readonly message: StoredMessage;
+}
+
+/**
+ * Called right after a commit of this storage that stored mailbox rows or asked to wake mailboxes:
+ * `devices` to wake, `messages` every row the commit stored, in seq order. A device woken without
+ * rows of its own must read its mailbox (a retry's re-wake, spec/09-relay.md §5.3).
+ */
+export type MailboxesCommitted = (devices: readonly DeviceAddress[], messages: readonly CommittedMessage[]) => void;
+
 /** Wakes the websockets of these devices; 'all' after wake-ups may have been missed. */
 export type MailboxWake = (addresses: readonly DeviceAddress[] | 'all') => void;
 
@@ -584,8 +606,8 @@ export interface RelayStorage {
    */
   watchMailboxes?(wake: MailboxWake): Promise<() => Promise<void>>;
   /**
-   * True when the storage itself wakes the recipients of a send as soon as it committed
-   * (SQLite with `onMailboxesCommitted`): the send's answer then does not wake them again.
+   * True when the storage itself wakes the recipients of a send as soon as it committed, with the
+   * rows it stored (`onMailboxesCommitted`): the send's answer then does not wake them again.
    */
   readonly wakesOnCommit?: boolean;
   /**
