@@ -44,6 +44,8 @@ import {
   type MessageRow,
   type ReportRow,
   buf,
+  committed,
+  sealedGroupEnvelope,
 } from './rows.ts';
 import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage, WriteQueries } from './rules/queries.ts';
 import { hexOf as hex } from './rules/send-checks.ts';
@@ -51,8 +53,10 @@ import { RuleStorage } from './rules/storage.ts';
 import { Abort, type Rule, runAsync } from './rules/step.ts';
 import type {
   BucketLimit,
+  CommittedMessage,
   DeviceAddress,
   MailboxWake,
+  MailboxesCommitted,
   OutgoingEnvelope,
   PreKeyCounts,
   QuotaPressure,
@@ -73,6 +77,12 @@ export interface PostgresStorageOptions {
   readonly poolSize?: number;
   /** Told when the LISTEN connection fails; it reconnects by itself. */
   readonly onListenerError?: (error: Error) => void;
+  /**
+   * Called after each commit of this storage that stored envelopes or asked for wake-ups, with
+   * the mailboxes and the rows it stored (live push, spec/09-relay.md §5.3). Other processes'
+   * sends still arrive through `watchMailboxes`, without rows.
+   */
+  readonly onMailboxesCommitted?: MailboxesCommitted;
 }
 
 /** Most rows one sweep deletes per table, so a sweep never holds locks for long. */
@@ -151,6 +161,28 @@ async function settleInOrder(...issued: Promise<unknown>[]): Promise<void> {
   const settled = await Promise.allSettled(issued);
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+/**
+ * For live push: each inserted row's seq, and the newest unexpired row of its mailbox before the
+ * statement (CommittedMessage.previousSeq). The sub-select sees the statement's snapshot, taken
+ * after the send locked the device rows: every row committed before this one is in it, none of
+ * this statement's. `$now` is the statement's parameter holding the send's time.
+ */
+function returningPrevious(now: string): string {
+  return ` RETURNING seq, coalesce((SELECT prior.seq FROM messages prior
+    WHERE prior.recipient_account = messages.recipient_account AND prior.recipient_device = messages.recipient_device
+      AND prior.expires_at > ${now} ORDER BY prior.seq DESC LIMIT 1), 0) AS previous_seq`;
+}
+
+interface InsertedRow {
+  seq: number;
+  previous_seq: number;
+}
+
+/** The rows one insert statement returned, matched to what it inserted: seqs follow the request's order. */
+function insertedInOrder(result: pg.QueryResult<InsertedRow>): InsertedRow[] {
+  return [...result.rows].sort((a, b) => a.seq - b.seq);
 }
 
 /** Serialises work on one key across processes, until the transaction ends. */
@@ -262,9 +294,11 @@ async function returnTokensOn(q: Queryable, limit: BucketLimit, now: number, tak
 
 /**
  * The queries inside one transaction, on its connection. `wakeUps`
- * collects the mailboxes to notify once it commits.
+ * collects the mailboxes to notify once it commits; `handed`, when given,
+ * the rows it inserted (live push).
  */
-function writeQueries(q: Queryable, wakeUps: DeviceAddress[]): WriteQueries {
+function writeQueries(q: Queryable, wakeUps: DeviceAddress[], handed?: CommittedMessage[]): WriteQueries {
+  const live = handed !== undefined;
   return {
     ...tokenQueries(q),
     lockAccount: (account) => advisoryLock(q, 'parley-account', account),
@@ -453,14 +487,14 @@ function writeQueries(q: Queryable, wakeUps: DeviceAddress[]): WriteQueries {
     insertMessages: async (sender, envelopes, now, expiresAt) => {
       // Both statements issued at once (one flight in pipeline mode).
       // ORDER BY the position: seqs follow the order of the request.
-      const messages = q.query(
+      const messages = q.query<InsertedRow>(
         prepared(
-          'insert_messages',
+          live ? 'insert_messages_live' : 'insert_messages',
           `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope,
            delivery)
          SELECT t.ra, t.rd, $1, $2, t.cid, $3, $4, t.env, t.dl
          FROM unnest($5::bytea[], $6::bigint[], $7::text[], $8::bytea[], $9::bytea[]) WITH ORDINALITY AS t(ra, rd, cid, env, dl, pos)
-         ORDER BY t.pos`,
+         ORDER BY t.pos${live ? returningPrevious('$3') : ''}`,
           [
             buf(sender.accountKey),
             sender.deviceId,
@@ -475,20 +509,26 @@ function writeQueries(q: Queryable, wakeUps: DeviceAddress[]): WriteQueries {
         ),
       );
       await settleInOrder(messages, insertSentIds(q, sender, envelopes, expiresAt));
+      if (handed) {
+        for (const [i, r] of insertedInOrder(await messages).entries()) {
+          const e = envelopes[i] as OutgoingEnvelope;
+          handed.push(committed(e, r.previous_seq, r.seq, sender, now, expiresAt, e.envelope));
+        }
+      }
     },
     insertFanout: async (sender, recipients, envelope, now, expiresAt) => {
       // The payload and its mailbox rows in one statement (the rows need its
       // id), the idempotency records beside it: one flight in pipeline mode.
       // ORDER BY the position: seqs follow the order of the request.
-      const rows = q.query(
+      const rows = q.query<InsertedRow>(
         prepared(
-          'insert_fanout',
+          live ? 'insert_fanout_live' : 'insert_fanout',
           `WITH p AS (INSERT INTO payloads (envelope, refs, expires_at) VALUES ($10, $11, $5) RETURNING id)
          INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
            envelope, payload_id, payload_bytes, delivery)
          SELECT t.ra, t.rd, $1, $2, $3, $4, $5, ''::bytea, (SELECT id FROM p), $6, t.dl
          FROM unnest($7::bytea[], $8::bigint[], $9::bytea[]) WITH ORDINALITY AS t(ra, rd, dl, pos)
-         ORDER BY t.pos`,
+         ORDER BY t.pos${live ? returningPrevious('$4') : ''}`,
           [
             buf(sender.accountKey),
             sender.deviceId,
@@ -505,6 +545,11 @@ function writeQueries(q: Queryable, wakeUps: DeviceAddress[]): WriteQueries {
         ),
       );
       await settleInOrder(rows, insertSentIds(q, sender, recipients, expiresAt));
+      if (handed) {
+        for (const [i, r] of insertedInOrder(await rows).entries()) {
+          handed.push(committed(recipients[i] as OutgoingEnvelope, r.previous_seq, r.seq, sender, now, expiresAt, envelope));
+        }
+      }
     },
     // Sent after the commit (`commitWithWakeUps`), not inside the transaction.
     notifyMailboxes: (devices) => {
@@ -519,13 +564,13 @@ function writeQueries(q: Queryable, wakeUps: DeviceAddress[]): WriteQueries {
         ]),
       );
       // Each row: its device's seal, the payload by reference; the sender slot holds the token hash.
-      await q.query(
+      const inserted = await q.query<InsertedRow>(
         `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
            envelope, payload_id, payload_bytes, delivery)
          SELECT t.ra, t.rd, t.sa, t.sd, t.cid, $1, $2, t.env, $3, $4, t.dl
          FROM unnest($5::bytea[], $6::bigint[], $7::bytea[], $8::bigint[], $9::text[], $10::bytea[], $11::bytea[])
            WITH ORDINALITY AS t(ra, rd, sa, sd, cid, env, dl, pos)
-         ORDER BY t.pos`,
+         ORDER BY t.pos${live ? returningPrevious('$1') : ''}`,
         [
           now,
           expiresAt,
@@ -553,6 +598,12 @@ function writeQueries(q: Queryable, wakeUps: DeviceAddress[]): WriteQueries {
           rows.map((r) => r.envelope.clientId),
         ],
       );
+      if (handed) {
+        for (const [i, r] of insertedInOrder(inserted).entries()) {
+          const { sender, envelope: e } = rows[i] as (typeof rows)[number];
+          handed.push(committed(e, r.previous_seq, r.seq, sender, now, expiresAt, sealedGroupEnvelope(e.envelope, payload)));
+        }
+      }
     },
     ackMessages: (recipient, seqs) =>
       changed(
@@ -812,11 +863,21 @@ class PostgresDriver implements StorageDriver {
         // and then every statement behind it fails too.
         const begun = client.query('BEGIN');
         const wakeUps: DeviceAddress[] = [];
-        const { result, committed } = await runAsync(rule(writeQueries(client, wakeUps)), {
+        const listener = this.#options.onMailboxesCommitted;
+        const stored: CommittedMessage[] | undefined = listener ? [] : undefined;
+        const { result, committed } = await runAsync(rule(writeQueries(client, wakeUps, stored)), {
           commitBehind: () => this.#commitWithWakeUps(client, wakeUps),
         });
         await begun;
         if (!committed) await this.#commitWithWakeUps(client, wakeUps);
+        // Committed: this process's websockets get the rows (another process's get the NOTIFY).
+        if (listener && (wakeUps.length > 0 || (stored as CommittedMessage[]).length > 0)) {
+          try {
+            listener(wakeUps, stored as CommittedMessage[]);
+          } catch {
+            // A listener's failure is not the send's: it is committed and will be answered.
+          }
+        }
         return result;
       } catch (error) {
         try {
@@ -895,10 +956,12 @@ class PostgresDriver implements StorageDriver {
 
 export class PostgresStorage extends RuleStorage {
   readonly #driver: PostgresDriver;
+  readonly wakesOnCommit: boolean;
 
-  private constructor(driver: PostgresDriver) {
+  private constructor(driver: PostgresDriver, wakesOnCommit: boolean) {
     super(driver);
     this.#driver = driver;
+    this.wakesOnCommit = wakesOnCommit;
   }
 
   /** Connects, creates the schema if asked, and migrates it. */
@@ -923,7 +986,7 @@ export class PostgresStorage extends RuleStorage {
       await pool.end();
       throw error;
     }
-    return new PostgresStorage(new PostgresDriver(pool, options));
+    return new PostgresStorage(new PostgresDriver(pool, options), options.onMailboxesCommitted !== undefined);
   }
 
   /**
