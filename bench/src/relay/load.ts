@@ -156,6 +156,11 @@ export interface LatencyBreakdown {
   readonly listeners?: { readonly loopLagP99: number; readonly cpuPerEnvelopeUs: number };
   /** Relay CPU (all threads) per envelope over the half-rate phase, µs (send, push and acknowledgement). */
   readonly relayCpuPerEnvelopeUs: number;
+  /**
+   * Websocket pushes over the phase (relay metrics): envelopes pushed, those pushed from their
+   * commit's rows without a read (live push, spec/09-relay.md §5.3), and mailbox reads.
+   */
+  readonly pushes: { readonly pushed: number; readonly live: number; readonly reads: number };
   /** This generator's CPU per envelope over the same phase, µs. */
   readonly generatorCpuPerEnvelopeUs: number;
 }
@@ -597,8 +602,8 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
         histogram(before2, 'parley_relay_commit_phase_seconds', `phase="${phase}"`),
         histogram(after2, 'parley_relay_commit_phase_seconds', `phase="${phase}"`),
       );
-    const commits2 =
-      scalarMetric(after2, 'parley_relay_commit_batch_writes_count') - scalarMetric(before2, 'parley_relay_commit_batch_writes_count');
+    const delta = (name: string) => scalarMetric(after2, name) - scalarMetric(before2, name);
+    const commits2 = delta('parley_relay_commit_batch_writes_count');
     const lagMs = (h: { percentile(p: number): number; max: number }) => ({
       p50: round(h.percentile(50) / 1e6),
       p99: round(h.percentile(99) / 1e6),
@@ -637,6 +642,11 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
         1,
       ),
       generatorCpuPerEnvelopeUs: round((generatorCpu.user + generatorCpu.system) / Math.max(1, sent), 1),
+      pushes: {
+        pushed: delta('parley_relay_envelopes_pushed_total'),
+        live: delta('parley_relay_envelopes_pushed_live_total'),
+        reads: delta('parley_relay_mailbox_reads_total'),
+      },
     };
 
     const metrics = await (await fetch(`${relay.url}/metrics`)).text();
@@ -695,6 +705,10 @@ function breakdownRows(b: LatencyBreakdown): [string, string][] {
     [
       'half rate: event-loop delay',
       `relay p50 ${b.relayLoopLag.p50} / p99 ${b.relayLoopLag.p99} / max ${b.relayLoopLag.max} ms; generator p50 ${b.generatorLoopLag.p50} / p99 ${b.generatorLoopLag.p99} / max ${b.generatorLoopLag.max} ms`,
+    ],
+    [
+      'half rate: pushes',
+      `${b.pushes.pushed} pushed, ${b.pushes.live} of them live from their commit; ${b.pushes.reads} mailbox reads (${round(b.pushes.reads / Math.max(1, b.pushes.pushed), 3)} per pushed envelope)`,
     ],
     [
       'half rate: CPU per envelope',
