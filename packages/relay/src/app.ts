@@ -198,7 +198,7 @@ const contextPlugin = fp(
     };
     app.decorate('relay', context);
     // The storage wakes recipients right after the commit (SQLite: before the fsync, spec/09-relay.md
-    // §7.1), handing the rows it stored: a connected, caught-up recipient gets them without a read (§5.3).
+    // §7.1), handing the rows it stored: a connected, caught-up recipient gets them without a read (§5.2.1).
     commits.wake = (devices, rows) => context.hub.notify(devices, rows);
     app.addHook('preClose', async () => {
       context.closing = true;

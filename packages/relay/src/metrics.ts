@@ -58,7 +58,7 @@ export function createMetrics(storage: RelayStorage, openConnections: () => numb
     }),
     envelopesPushedLive: new Counter({
       name: 'parley_relay_envelopes_pushed_live_total',
-      help: 'Envelopes pushed from the rows of the commit that stored them, without a mailbox read (spec 09 §5.3)',
+      help: 'Envelopes pushed from the rows of the commit that stored them, without a mailbox read (spec 09 §5.2.1)',
       registers: r,
     }),
     mailboxReads: new Counter({

@@ -1,5 +1,5 @@
 /**
- * What a storage hands over at commit for live push (spec/09-relay.md §5.3), on SQLite and, with
+ * What a storage hands over at commit for live push (spec/09-relay.md §5.2.1), on SQLite and, with
  * PARLEY_TEST_POSTGRES_URL, PostgreSQL: for plain sends, fan-outs and sealed group sends, the
  * handed rows are exactly the records a read returns afterwards, in seq order, each with the
  * newest unexpired row of its mailbox before it; a retry wakes without rows; a refused or rolled

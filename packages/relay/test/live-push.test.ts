@@ -1,5 +1,5 @@
 /**
- * Live push through the real relay on loopback (spec/09-relay.md §5.3), on SQLite and, with
+ * Live push through the real relay on loopback (spec/09-relay.md §5.2.1), on SQLite and, with
  * PARLEY_TEST_POSTGRES_URL, on PostgreSQL: the relay opens its storage from its configuration
  * (as `parley-relay` does), so the commit → hub → pump hand-off of app.ts is the one under test.
  * A connected device that has drained its backlog gets live sends without any mailbox read, and a

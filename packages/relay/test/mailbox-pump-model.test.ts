@@ -1,5 +1,5 @@
 /**
- * A model test of live push (spec/09-relay.md §5.3, delivery/mailbox-pump.ts): the real hub and
+ * A model test of live push (spec/09-relay.md §5.2.1, delivery/mailbox-pump.ts): the real hub and
  * pumps against a model mailbox store, under random interleavings of commits by this process
  * (rows handed with the wake-up) and by other processes (a NOTIFY without rows, delivered late),
  * retry re-wakes, `wakeAll`, reads that resolve late (their snapshot taken when issued, as on

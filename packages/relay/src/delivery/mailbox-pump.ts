@@ -11,7 +11,7 @@
  * Flow control: at most `maxInFlight` envelopes (and `maxInFlightBytes`)
  * are pushed and unacknowledged at once; acknowledgements open the window.
  *
- * Live push (spec/09-relay.md §5.3): a commit of this process hands its rows
+ * Live push (spec/09-relay.md §5.2.1): a commit of this process hands its rows
  * with the wake-up, and the pump pushes them from memory, without reading
  * its mailbox, when it can prove that no stored row lies between its cursor
  * and them. The cursor (`#lastSeq`) is the highest seq this connection has

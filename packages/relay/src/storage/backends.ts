@@ -18,7 +18,7 @@ export function usesPostgres(config: RelayConfig): boolean {
   return config.databaseUrl !== '';
 }
 
-/** `onMailboxesCommitted`: the storage hands each commit's rows to the relay's delivery (spec/09-relay.md §5.3). */
+/** `onMailboxesCommitted`: the storage hands each commit's rows to the relay's delivery (spec/09-relay.md §5.2.1). */
 export async function openStorage(
   config: RelayConfig,
   observeBatch?: ObserveBatch,

@@ -79,7 +79,7 @@ export interface PostgresStorageOptions {
   readonly onListenerError?: (error: Error) => void;
   /**
    * Called after each commit of this storage that stored envelopes or asked for wake-ups, with
-   * the mailboxes and the rows it stored (live push, spec/09-relay.md §5.3). Other processes'
+   * the mailboxes and the rows it stored (live push, spec/09-relay.md §5.2.1). Other processes'
    * sends still arrive through `watchMailboxes`, without rows.
    */
   readonly onMailboxesCommitted?: MailboxesCommitted;
@@ -167,12 +167,17 @@ async function settleInOrder(...issued: Promise<unknown>[]): Promise<void> {
  * For live push: each inserted row's seq, and the newest unexpired row of its mailbox before the
  * statement (CommittedMessage.previousSeq). The sub-select sees the statement's snapshot, taken
  * after the send locked the device rows: every row committed before this one is in it, none of
- * this statement's. `$now` is the statement's parameter holding the send's time.
+ * this statement's. `now` names the statement's parameter holding the send's time.
+ * The plan must be a backward scan of messages_mailbox that stops at the first unexpired row: the
+ * ORDER BY is that index's order (the primary key's backward scan, which filters every mailbox's
+ * rows, cannot give it) and the unary + keeps messages_mailbox_expiry, whose range then has to be
+ * sorted whole, out (SQLite chose it and took 1.6 ms for a 5,000-row mailbox, sqlite.ts).
  */
 function returningPrevious(now: string): string {
   return ` RETURNING seq, coalesce((SELECT prior.seq FROM messages prior
     WHERE prior.recipient_account = messages.recipient_account AND prior.recipient_device = messages.recipient_device
-      AND prior.expires_at > ${now} ORDER BY prior.seq DESC LIMIT 1), 0) AS previous_seq`;
+      AND +prior.expires_at > ${now}
+    ORDER BY prior.recipient_account DESC, prior.recipient_device DESC, prior.seq DESC LIMIT 1), 0) AS previous_seq`;
 }
 
 interface InsertedRow {

@@ -414,7 +414,7 @@ export interface StorageStats {
 
 /**
  * A mailbox row as the commit that stored it wrote it, handed to this process's delivery so that a
- * connected recipient gets it without reading it back (live push, spec/09-relay.md §5.3).
+ * connected recipient gets it without reading it back (live push, spec/09-relay.md §5.2.1).
  */
 export interface CommittedMessage {
   readonly recipient: DeviceAddress;
@@ -430,7 +430,7 @@ export interface CommittedMessage {
 /**
  * Called right after a commit of this storage that stored mailbox rows or asked to wake mailboxes:
  * `devices` to wake, `messages` every row the commit stored, in seq order. A device woken without
- * rows of its own must read its mailbox (a retry's re-wake, spec/09-relay.md §5.3).
+ * rows of its own must read its mailbox (a retry's re-wake, spec/09-relay.md §5.2.1).
  */
 export type MailboxesCommitted = (devices: readonly DeviceAddress[], messages: readonly CommittedMessage[]) => void;
 
