@@ -44,6 +44,8 @@ export function addressKey(a: DeviceAddress): string {
 
 export class DeliveryHub {
   readonly #connections = new Map<string, MailboxConnection>();
+  /** Wake-ups of this turn, handed over at its end (`notify`). */
+  #pending: { rowless: string[]; rows: { key: string; row: CommittedMessage }[] } | undefined;
 
   /** Makes `connection` the device's one connection; a previous one is closed. */
   attach(connection: MailboxConnection): void {
@@ -59,27 +61,52 @@ export class DeliveryHub {
   }
 
   /**
-   * Wakes these devices' connections; `rows` (one commit's, in seq order) go to their recipients'
-   * connections, also when a recipient is not in `addresses`. A woken device without rows reads.
+   * Wakes these devices' connections; `rows` (of one commit, in seq order) go to their recipients'
+   * connections, also when a recipient is not in `addresses`; a device of `addresses` without rows
+   * in the call reads (a retry's re-wake, another process's NOTIFY). The wake-ups of one turn of
+   * the event loop are gathered and handed over together at its end (a microtask): a group commit
+   * of SQLite calls this once per write, and each recipient then gets one wake-up with all its rows
+   * of the batch instead of one per write (those that came while a read ran were dropped, and read
+   * again).
    */
   notify(addresses: readonly DeviceAddress[], rows: readonly CommittedMessage[] = []): void {
+    let pending = this.#pending;
+    if (!pending) {
+      pending = { rowless: [], rows: [] };
+      this.#pending = pending;
+      queueMicrotask(() => this.#handOver());
+    }
     if (rows.length === 0) {
-      for (const a of addresses) this.#connections.get(addressKey(a))?.wake();
+      for (const a of addresses) pending.rowless.push(addressKey(a));
       return;
     }
-    const handed = new Map<MailboxConnection, CommittedMessage[]>();
+    const withRows = new Set<string>();
     for (const row of rows) {
-      const c = this.#connections.get(addressKey(row.recipient));
+      const key = addressKey(row.recipient);
+      withRows.add(key);
+      pending.rows.push({ key, row });
+    }
+    for (const a of addresses) {
+      const key = addressKey(a);
+      if (!withRows.has(key)) pending.rowless.push(key);
+    }
+  }
+
+  #handOver(): void {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (!pending) return;
+    const handed = new Map<MailboxConnection, CommittedMessage[]>();
+    for (const { key, row } of pending.rows) {
+      const c = this.#connections.get(key);
       if (!c) continue;
       const list = handed.get(c);
       if (list) list.push(row);
       else handed.set(c, [row]);
     }
     for (const [c, list] of handed) c.wake(list);
-    for (const a of addresses) {
-      const c = this.#connections.get(addressKey(a));
-      if (c && !handed.has(c)) c.wake();
-    }
+    // After the rows: a wake-up without rows may stand for rows committed after them (another process's).
+    for (const key of new Set(pending.rowless)) this.#connections.get(key)?.wake();
   }
 
   /** Wakes every connection (wake-ups may have been missed). */
