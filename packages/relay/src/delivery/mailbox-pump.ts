@@ -25,14 +25,16 @@
  *    was stored, read under the send's lock on the device row, so that
  *    every row committed before it has a lower seq) is at or below the
  *    cursor: nothing stored lies between;
- *  - the window has room for it.
- * Otherwise the row and those after it are dropped (nothing is queued: the
- * memory a pump holds for rows it cannot push now is zero) and the pump
- * reads from its cursor, now or, with a full window, on the next
- * acknowledgement. A wake-up without rows (another process's NOTIFY, a
- * retry's re-wake, `wakeAll`) always reads. Order and at-least-once are
- * those of the read path: the rows pushed are exactly those a read at that
- * moment would have returned.
+ *  - the window has room for it, or it is held until it has: the held rows
+ *    continue the cursor (each one's previous seq at or below the one
+ *    before it), at most MAX_HELD_ROWS / MAX_HELD_BYTES, and no read starts
+ *    while any is held.
+ * Otherwise the row and those after it are dropped and the pump reads from
+ * its cursor: now, or once the held rows are out and the window has room.
+ * A wake-up without rows (another process's NOTIFY, a retry's re-wake,
+ * `wakeAll`) always reads. Order and at-least-once are those of the read
+ * path: the rows pushed are exactly those a read at that moment would have
+ * returned (a held row acknowledged over HTTP is dropped with it).
  */
 import type { DeliveredMessage } from '../schemas.ts';
 import { deliveryJson } from '../franking/delivery.ts';
@@ -42,6 +44,17 @@ import { toBase64Url } from '../http/encoding.ts';
 /** Most envelopes read from storage at once. */
 const PAGE = 64;
 
+/**
+ * Most handed rows a connection holds while its window is full, and their most bytes: past either,
+ * the rest are dropped and read once the window opens. A device that acknowledges late (its loop
+ * busy, 40-100 ms at 5,000 envelopes/s in bench/results/relay-latency.md) gets a few rows per
+ * group commit meanwhile; holding them spares a read per window-full (a read costs about 30 µs per
+ * row it returns). The bytes bound keeps this at 1/32 of the 8 MiB in-flight window a connection
+ * may already hold (spec/09-relay.md §5.2).
+ */
+export const MAX_HELD_ROWS = 64;
+export const MAX_HELD_BYTES = 256 * 1024;
+
 export interface PumpOptions {
   readonly address: DeviceAddress;
   readonly storage: RelayStorage;
@@ -49,6 +62,9 @@ export interface PumpOptions {
   readonly send: (frame: string) => void;
   readonly maxInFlight: number;
   readonly maxInFlightBytes: number;
+  /** Handed rows held while the window is full (default MAX_HELD_ROWS, MAX_HELD_BYTES). */
+  readonly maxHeldRows?: number;
+  readonly maxHeldBytes?: number;
   readonly now: () => number;
   readonly onPushed?: (count: number) => void;
   /** Envelopes pushed from a commit's rows, without a read (live push). */
@@ -81,8 +97,14 @@ export class MailboxPump {
   #again = false;
   #drainedSent = false;
   #stopped = false;
-  /** The last fill stopped because the window was full (not because it had caught up). */
+  /**
+   * Rows after the cursor may be stored that this pump neither pushed nor holds (a read stopped at
+   * the window, or handed rows were dropped): it reads once the window opens and `#held` is out.
+   */
   #windowFull = false;
+  /** Handed rows proven next after the cursor, in seq order, waiting for room in the window. */
+  #held: StoredMessage[] = [];
+  #heldBytes = 0;
 
   constructor(options: PumpOptions) {
     this.#o = options;
@@ -95,6 +117,11 @@ export class MailboxPump {
   wake(rows?: readonly CommittedMessage[]): void {
     if (this.#stopped) return;
     if (rows && !this.#running && this.#pushCommitted(rows)) return;
+    if (this.#held.length > 0) {
+      // A read starts from the cursor: it waits until the held rows are out.
+      this.#windowFull = true;
+      return;
+    }
     if (this.#running) {
       this.#again = true;
       return;
@@ -123,6 +150,16 @@ export class MailboxPump {
         this.#inFlightBytes -= size;
       }
     }
+    if (this.#held.length > 0) {
+      // Acknowledged over HTTP before its push: deleted, so a read would not return it either.
+      const acked = new Set(seqs);
+      if (this.#held.some((m) => acked.has(m.seq))) {
+        this.#held = this.#held.filter((m) => !acked.has(m.seq));
+        this.#heldBytes = this.#held.reduce((n, m) => n + m.envelope.length, 0);
+      }
+      this.#pushHeld();
+      return;
+    }
     // Only a pump that stopped at a full window has more to push now; one that had caught up is
     // woken by the next send (a read per acknowledgement that finds nothing was a fifth of the
     // relay's reads at 5,000 envelopes/s, bench/results/relay-latency.md).
@@ -131,6 +168,8 @@ export class MailboxPump {
 
   stop(): void {
     this.#stopped = true;
+    this.#held = [];
+    this.#heldBytes = 0;
   }
 
   get inFlight(): number {
@@ -138,40 +177,66 @@ export class MailboxPump {
   }
 
   /**
-   * Pushes handed rows from memory. Rows up to the first that cannot go are pushed; that one and
-   * the rest are dropped. False: the pump must read now (it could not prove a row next). With a
-   * full window it reads on the next acknowledgement instead, as after a read that filled it.
+   * Takes handed rows: those proven next after the cursor (and the held rows) are held, up to
+   * MAX_HELD_ROWS / MAX_HELD_BYTES, and pushed as the window allows; the first that is not proven
+   * and all after it are dropped. False: nothing is held and the pump must read now.
    */
   #pushCommitted(rows: readonly CommittedMessage[]): boolean {
     if (!this.#drainedSent) return false;
+    let tail = this.#held.at(-1)?.seq ?? this.#lastSeq;
+    let dropped = false;
+    for (const { previousSeq, message: m } of rows) {
+      // Pushed or held already (a read that ran after this commit returned it).
+      if (m.seq <= tail) continue;
+      const size = m.envelope.length;
+      if (previousSeq > tail || !this.#mayHold(size)) {
+        dropped = true;
+        break;
+      }
+      this.#held.push(m);
+      this.#heldBytes += size;
+      tail = m.seq;
+    }
+    if (dropped) {
+      if (this.#held.length === 0) return false;
+      // A read, once the held rows are out.
+      this.#windowFull = true;
+    }
+    this.#pushHeld();
+    return true;
+  }
+
+  /** Room to hold one more row of this size (always one, however large, when the limits allow any). */
+  #mayHold(size: number): boolean {
+    const rows = this.#o.maxHeldRows ?? MAX_HELD_ROWS;
+    const bytes = this.#o.maxHeldBytes ?? MAX_HELD_BYTES;
+    if (this.#held.length >= rows) return false;
+    return this.#held.length === 0 || this.#heldBytes + size <= bytes;
+  }
+
+  /** Pushes held rows while the window has room; once all are out, reads if rows were dropped. */
+  #pushHeld(): void {
     const o = this.#o;
     const now = o.now();
     let pushed = 0;
-    let proven = true;
-    for (const { previousSeq, message: m } of rows) {
-      // Pushed already (a read that ran after this commit returned it).
-      if (m.seq <= this.#lastSeq) continue;
-      if (previousSeq > this.#lastSeq) {
-        proven = false;
-        break;
-      }
+    while (this.#held.length > 0) {
+      const m = this.#held[0] as StoredMessage;
       // Expired before its push: a read would pass over it too.
       if (m.expiresAt > now) {
-        if (!this.#fits(m.envelope.length)) {
-          this.#windowFull = true;
-          break;
-        }
+        if (!this.#fits(m.envelope.length)) break;
         this.#push(m);
         pushed++;
         o.onLivePush?.(now - m.serverTimestamp);
       }
+      this.#held.shift();
+      this.#heldBytes -= m.envelope.length;
       this.#lastSeq = m.seq;
     }
     if (pushed) {
       o.onPushed?.(pushed);
       o.onPushedLive?.(pushed);
     }
-    return proven;
+    if (this.#held.length === 0 && this.#windowFull) this.wake();
   }
 
   /** Room in the window for one more envelope of this size (always one, however large). */
