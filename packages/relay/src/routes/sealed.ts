@@ -108,7 +108,8 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
     relay.metrics.envelopesDuplicate.inc(result.duplicates);
     if (result.stored === 0) return false;
     relay.metrics.envelopeBytesAccepted.inc(bytes);
-    relay.hub.notify(result.recipients);
+    // Unless the storage handed the rows to the hub at its commit (a wake-up without rows reads).
+    if (!relay.storage.wakesOnCommit) relay.hub.notify(result.recipients);
     return true;
   }
 
@@ -331,7 +332,7 @@ export async function sealedRoutes(instance: FastifyInstance): Promise<void> {
       throwIfRefused(relay, result);
       relay.metrics.envelopesAccepted.inc(result.stored);
       relay.metrics.envelopesDuplicate.inc(result.duplicates);
-      if (result.stored > 0) relay.hub.notify(result.recipients);
+      if (result.stored > 0 && !relay.storage.wakesOnCommit) relay.hub.notify(result.recipients);
       strangerOutcomes.inc({ code: 'OK' });
       return { accepted: envelopes.length };
     },
