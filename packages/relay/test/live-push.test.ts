@@ -53,9 +53,13 @@ interface Relay {
   close(): Promise<void>;
 }
 
-async function startRelay(backend: Backend, limits: RelayConfigOverrides['limits'] = {}): Promise<Relay> {
+async function startRelay(
+  backend: Backend,
+  limits: RelayConfigOverrides['limits'] = {},
+  shared?: { config: RelayConfigOverrides; drop: () => Promise<void> },
+): Promise<Relay> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-live-'));
-  const db = backend.make();
+  const db = shared ?? backend.make();
   // No storage passed in: the app opens it and wires its commits to the hub (app.ts).
   const app = await buildApp({ config: { dataDir: dir, logLevel: 'silent', ...db.config, limits }, logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -191,4 +195,42 @@ describe.each(backends)('live push ($name)', (backend) => {
     expect(second.got.map(text)).toEqual(expect.arrayContaining(['backlog4', 'live1', 'offline0', 'offline1', 'after0', 'after1']));
     expect((await relay.client(bob.signer).fetchMessages()).messages).toEqual([]);
   });
+
+  it.runIf(backend.name === 'postgres')(
+    'two relay processes on one database: sends through both reach a device on one, in order, none lost',
+    async () => {
+      // Two relays on one schema: B's sends reach A's device by NOTIFY (without rows), A's by hand-off.
+      const db = backend.make();
+      const a = await startRelay(backend, { maxInFlightPerConnection: 4 }, { config: db.config, drop: async () => {} });
+      open = a;
+      const b = await startRelay(backend, {}, { config: db.config, drop: db.drop });
+      try {
+        const alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+        const bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+        await register(a.app, alice);
+        await register(a.app, bob);
+        const viaA = sender(a, alice, bob);
+        const viaB = sender(b, alice, bob);
+        const bobRx = receiver(a, bob);
+        await eventually(() => bobRx.drained());
+        const ids: string[] = [];
+        // Interleaved and concurrent: commits of both processes land between each other's.
+        await Promise.all(
+          Array.from({ length: 6 }, async (_, round) => {
+            for (let i = 0; i < 5; i++) {
+              const [x, y] = [`a${round}.${i}`, `b${round}.${i}`];
+              ids.push(x, y);
+              await Promise.all([viaA([x]), viaB([y])]);
+            }
+          }),
+        );
+        await eventually(() => new Set(bobRx.got.map(text)).size === ids.length, 10_000);
+        expect(strictlyIncreasing(bobRx.got.map((e) => e.seq))).toBe(true);
+        expect(new Set(bobRx.got.map(text))).toEqual(new Set(ids));
+        bobRx.mailbox.stop();
+      } finally {
+        await b.close();
+      }
+    },
+  );
 });
