@@ -185,24 +185,46 @@ export class MailboxPump {
     if (!this.#drainedSent) return false;
     let tail = this.#held.at(-1)?.seq ?? this.#lastSeq;
     let dropped = false;
+    const o = this.#o;
+    const now = o.now();
+    let pushed = 0;
     for (const { previousSeq, message: m } of rows) {
       // Pushed or held already (a read that ran after this commit returned it).
       if (m.seq <= tail) continue;
-      const size = m.envelope.length;
-      if (previousSeq > tail || !this.#mayHold(size)) {
+      if (previousSeq > tail) {
         dropped = true;
         break;
       }
-      this.#held.push(m);
-      this.#heldBytes += size;
       tail = m.seq;
+      const size = m.envelope.length;
+      if (this.#held.length === 0 && (m.expiresAt <= now || this.#fits(size))) {
+        // Expired before its push: a read would pass over it too.
+        if (m.expiresAt > now) {
+          this.#push(m);
+          pushed++;
+          o.onLivePush?.(now - m.serverTimestamp);
+        }
+        this.#lastSeq = m.seq;
+        continue;
+      }
+      if (!this.#mayHold(size)) {
+        dropped = true;
+        break;
+      }
+      // Its own copy: the envelope may be a view into a whole request or frame, which a held view
+      // would keep alive past MAX_HELD_BYTES.
+      this.#held.push({ ...m, envelope: new Uint8Array(m.envelope) });
+      this.#heldBytes += size;
+    }
+    if (pushed) {
+      o.onPushed?.(pushed);
+      o.onPushedLive?.(pushed);
     }
     if (dropped) {
       if (this.#held.length === 0) return false;
       // A read, once the held rows are out.
       this.#windowFull = true;
     }
-    this.#pushHeld();
     return true;
   }
 
