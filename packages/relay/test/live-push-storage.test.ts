@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
+import { testPostgresUrl } from './support/backends.ts';
 import type {
   CommittedMessage,
   DeviceAddress,
@@ -18,8 +19,7 @@ import type {
   StoredMessage,
 } from '../src/storage/types.ts';
 
-const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
-if (process.env.CI === 'true' && !PG_URL) throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set');
+const PG_URL = testPostgresUrl('the committed-rows hand-off');
 const admin = PG_URL ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
 afterAll(() => admin?.end());
 

@@ -16,9 +16,9 @@ import { buildApp } from '../src/app.ts';
 import type { RelayConfigOverrides } from '../src/config.ts';
 import { type ReceivedEnvelope, type TestDevice, TestRelayClient, eventually, makeDevice, register } from './support.ts';
 import type { RelaySigner } from './support/signing.ts';
+import { testPostgresUrl } from './support/backends.ts';
 
-const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
-if (process.env.CI === 'true' && !PG_URL) throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set');
+const PG_URL = testPostgresUrl('live push through the relay');
 const admin = PG_URL ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
 afterAll(() => admin?.end());
 
