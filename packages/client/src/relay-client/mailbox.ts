@@ -16,11 +16,18 @@
  * connection's envelopes, closes it, and reconnects after a delay that grows
  * with each consecutive handler failure: the envelope comes again, and the
  * SDK parks it after a bounded number of tries.
+ *
+ * Push format (spec §5.2.1): when the relay's challenge offers "cbor" (and
+ * `binaryPush` is not false), the auth frame asks for it, and envelopes come
+ * as binary frames (push-frame.ts) that are acknowledged with binary ack
+ * frames. A relay that offers nothing is asked for nothing and speaks JSON,
+ * so this receiver works with relays from before the option.
  */
 import { backoffDelay } from './backoff.ts';
 import { decodeDelivered } from './decode.ts';
 import { fromBase64Url, toBase64Url } from './encoding.ts';
 import { RelayError } from './errors.ts';
+import { MAX_ACKS_PER_FRAME, binaryFrame, decodeEnvelopeFrame, encodeAckFrame } from './push-frame.ts';
 import { type RelaySigner, WEBSOCKET_LABEL, websocketStatementBody } from './signing.ts';
 import type { ReceivedEnvelope, WebSocketConstructor, WebSocketLike, WireDeliveredMessage } from './types.ts';
 import type { WebSocketSendChannel } from './websocket-sends.ts';
@@ -49,6 +56,13 @@ export interface MailboxOptions {
   /** How many handled seqs to remember for deduplication (default 2000). */
   readonly rememberSeqs?: number;
   readonly random?: () => number;
+  /**
+   * Ask for binary CBOR push frames when the relay offers them (default
+   * true): raw envelope bytes instead of base64 in JSON, a fraction of the
+   * CPU per envelope on the device (spec/09-relay.md §5.2.1). False keeps
+   * JSON frames.
+   */
+  readonly binaryPush?: boolean;
 }
 
 /** Our close code when a handler failed: reconnect so the relay delivers the envelope again. */
@@ -79,7 +93,10 @@ export class MailboxReceiver {
   readonly #maxDelay: number;
   readonly #remember: number;
   readonly #random: () => number;
+  readonly #binaryPush: boolean;
   #socket: WebSocketLike | undefined;
+  /** The relay's "ready" on the current socket said "cbor": acknowledgements go as binary frames too. */
+  #binaryAcks = false;
   #state: MailboxState = 'stopped';
   #stopped = true;
   #failures = 0;
@@ -101,6 +118,7 @@ export class MailboxReceiver {
     this.#maxDelay = options.maxDelayMs ?? 30_000;
     this.#remember = options.rememberSeqs ?? 2000;
     this.#random = options.random ?? Math.random;
+    this.#binaryPush = options.binaryPush ?? true;
   }
 
   get state(): MailboxState {
@@ -149,6 +167,9 @@ export class MailboxReceiver {
       return;
     }
     this.#socket = socket;
+    this.#binaryAcks = false;
+    // Browsers hand binary frames over as Blobs unless told otherwise (ws: Buffers, left as they are).
+    if (socket.binaryType === 'blob') socket.binaryType = 'arraybuffer';
     socket.onmessage = (event) => this.#onFrame(socket, event.data);
     socket.onerror = () => {
       // The close event follows with the code; nothing to do here.
@@ -184,6 +205,11 @@ export class MailboxReceiver {
   }
 
   #onFrame(socket: WebSocketLike, data: unknown): void {
+    const binary = binaryFrame(data);
+    if (binary) {
+      this.#onBinaryFrame(socket, binary);
+      return;
+    }
     let frame: { type?: unknown } & Record<string, unknown>;
     try {
       frame = JSON.parse(typeof data === 'string' ? data : String(data));
@@ -196,18 +222,23 @@ export class MailboxReceiver {
         const { signer, host } = this.#endpoint;
         const challenge = fromBase64Url(String(frame['challenge']));
         const signature = signer.signStatement(WEBSOCKET_LABEL, websocketStatementBody(host, challenge, signer));
+        // Only an offered format is named: an older relay refuses an auth frame with fields it does not know.
+        const offers = frame['push'];
+        const binary = this.#binaryPush && Array.isArray(offers) && offers.includes('cbor');
         socket.send(
           JSON.stringify({
             type: 'auth',
             account: toBase64Url(signer.accountKey),
             deviceId: signer.deviceId,
             signature: toBase64Url(signature),
+            ...(binary ? { push: 'cbor' } : {}),
           }),
         );
         return;
       }
       case 'ready':
         this.#failures = 0;
+        this.#binaryAcks = frame['push'] === 'cbor';
         this.#endpoint.sends?.opened(socket, frame['sends']);
         this.#setState('open', {});
         return;
@@ -220,10 +251,7 @@ export class MailboxReceiver {
           this.#handlers.onError?.(new RelayError(0, 'BAD_RESPONSE', 'websocket envelope frame does not decode'));
           return;
         }
-        // A malformed delivery record is accounted for here and handed on (decode.ts): the SDK refuses its message.
-        if (envelope.deliveryError)
-          this.#handlers.onError?.(new RelayError(0, envelope.deliveryError, 'delivery record without the form of one'));
-        this.#chain = this.#chain.then(() => this.#deliver(socket, envelope));
+        this.#accept(socket, envelope);
         return;
       }
       case 'drained':
@@ -235,6 +263,29 @@ export class MailboxReceiver {
         if (this.#endpoint.sends?.answer(socket, frame)) return;
         this.#handlers.onError?.(new RelayError(0, 'BAD_RESPONSE', 'unknown websocket frame type'));
     }
+  }
+
+  /**
+   * A binary frame: an envelope (§5.2.1). One that does not decode is reported (BAD_PUSH_FRAME) and
+   * skipped, and the frames after it are handled as usual: as with a JSON frame that does not decode,
+   * it is not acknowledged, so it stays on the relay until its TTL (a relay's fault, not the device's).
+   */
+  #onBinaryFrame(socket: WebSocketLike, bytes: Uint8Array): void {
+    let envelope: ReceivedEnvelope;
+    try {
+      envelope = decodeEnvelopeFrame(bytes);
+    } catch (error) {
+      this.#handlers.onError?.(error);
+      return;
+    }
+    this.#accept(socket, envelope);
+  }
+
+  /** A decoded envelope joins the in-order chain of handler calls. */
+  #accept(socket: WebSocketLike, envelope: ReceivedEnvelope): void {
+    // A malformed delivery record is accounted for here and handed on (decode.ts): the SDK refuses its message.
+    if (envelope.deliveryError) this.#handlers.onError?.(new RelayError(0, envelope.deliveryError, 'delivery record without the form of one'));
+    this.#chain = this.#chain.then(() => this.#deliver(socket, envelope));
   }
 
   async #deliver(socket: WebSocketLike, envelope: ReceivedEnvelope): Promise<void> {
@@ -272,6 +323,9 @@ export class MailboxReceiver {
     if (!socket || socket.readyState !== OPEN || this.#pendingAcks.length === 0) return;
     const seqs = this.#pendingAcks;
     this.#pendingAcks = [];
-    for (let i = 0; i < seqs.length; i += 1000) socket.send(JSON.stringify({ type: 'ack', seqs: seqs.slice(i, i + 1000) }));
+    for (let i = 0; i < seqs.length; i += MAX_ACKS_PER_FRAME) {
+      const part = seqs.slice(i, i + MAX_ACKS_PER_FRAME);
+      socket.send(this.#binaryAcks ? encodeAckFrame(part) : JSON.stringify({ type: 'ack', seqs: part }));
+    }
   }
 }

@@ -201,7 +201,12 @@ export interface DeviceMismatch {
 /** The subset of the WebSocket API the client uses (browser WebSocket and the `ws` package both fit). */
 export interface WebSocketLike {
   readonly readyState: number;
-  /** Text frames (JSON), and binary send frames (spec/09-relay.md §5.4). */
+  /**
+   * Browsers: "blob" by default, set to "arraybuffer" for binary push frames
+   * (spec/09-relay.md §5.2.1); the `ws` package's "nodebuffer" is left as is.
+   */
+  binaryType?: string;
+  /** Text frames (JSON), and binary send and ack frames (spec/09-relay.md §5.2.1, §5.4). */
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
   onopen: ((event: unknown) => void) | null;

@@ -1,11 +1,12 @@
 /**
  * The delivery websocket: one per device. spec/09-relay.md §5.
  *
- *   relay  -> {"type":"challenge","challenge":<32 bytes>,"serverTime":ms}
- *   device -> {"type":"auth","account":..,"deviceId":..,"signature":..}
- *   relay  -> {"type":"ready","sends":{"maxFrameBytes":..,"maxEnvelopes":..,"maxInFlight":..}}
+ *   relay  -> {"type":"challenge","challenge":<32 bytes>,"serverTime":ms,"push":["json","cbor"]}
+ *   device -> {"type":"auth","account":..,"deviceId":..,"signature":..,"push"?:"json"|"cbor"}
+ *   relay  -> {"type":"ready","push":"json"|"cbor","sends":{"maxFrameBytes":..,"maxEnvelopes":..,"maxInFlight":..}}
  *   relay  -> {"type":"envelope",...} (backlog, oldest first) ... {"type":"drained"} ... new envelopes
- *   device -> {"type":"ack","seqs":[...]}
+ *             (with "push":"cbor": binary ["envelope", ...] frames instead, delivery/push-frame.ts)
+ *   device -> {"type":"ack","seqs":[...]} or binary ["ack", [seq, ...]]
  *   device -> binary CBOR ["send", counter, ttl, elements] (§5.4; delivery/websocket-sends.ts)
  *   relay  -> {"type":"sent","counter":n,"accepted":k} or {"type":"send-failed","counter":n,"error":{...}}
  *
@@ -21,6 +22,7 @@ import { websocketSignedBytes } from '../auth/canonical.ts';
 import { verifyingKey } from '../auth/verifying-keys.ts';
 import { CloseCode, type MailboxConnection } from '../delivery/hub.ts';
 import { MailboxPump } from '../delivery/mailbox-pump.ts';
+import { PUSH_FORMATS, decodeAckFrame, encodeEnvelopeFrame, isAckFrame } from '../delivery/push-frame.ts';
 import { sendService } from '../delivery/send.ts';
 import { WebSocketSends } from '../delivery/websocket-sends.ts';
 import { markAuthenticated } from '../front-door/connections.ts';
@@ -39,14 +41,14 @@ function frameBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
 }
 
 /**
- * Sends a text frame, holding the TCP socket corked until the current tick's
+ * Sends a frame (text, or binary for bytes), holding the TCP socket corked until the current tick's
  * work is done: the answers to every send frame of one commit, or a page of
  * pushed envelopes, leave in one write instead of one write each (issue 15's
  * profile: a write per frame was the largest native cost after SQLite).
  * `_socket` is ws's underlying net.Socket (internal but stable across ws
  * 1-8); without it frames go out one by one, as before.
  */
-function sendCorked(socket: WebSocket, text: string): void {
+function sendCorked(socket: WebSocket, frame: string | Uint8Array): void {
   const raw = (socket as unknown as { _socket?: Socket })._socket;
   if (raw && !corkedSockets.has(raw)) {
     corkedSockets.add(raw);
@@ -57,7 +59,7 @@ function sendCorked(socket: WebSocket, text: string): void {
       raw.uncork();
     });
   }
-  socket.send(text);
+  socket.send(frame);
 }
 const corkedSockets = new WeakSet<Socket>();
 
@@ -65,7 +67,7 @@ const corkedSockets = new WeakSet<Socket>();
 const HEARTBEAT_MS = 30_000;
 
 const isAuthFrame = TypeCompiler.Compile(WsAuthFrame);
-const isAckFrame = TypeCompiler.Compile(WsAckFrame);
+const isJsonAckFrame = TypeCompiler.Compile(WsAckFrame);
 
 export async function websocketRoutes(app: FastifyInstance): Promise<void> {
   // Send frames per device per minute, across this process's connections (§5.4).
@@ -124,10 +126,36 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     alive = true;
   });
 
+  /** A frame that breaks the protocol: counted by what it was (the client's doing, spec §5.1), then 4003. */
+  const protocolError = (code: string, reason: string) => {
+    relay.metrics.websocketClientErrors.inc({ code });
+    fail(CloseCode.protocolError, reason);
+  };
+
+  /** Acknowledged seqs, from a JSON or a binary ack frame alike. */
+  const ack = (seqs: readonly number[]) => {
+    const current = pump as MailboxPump;
+    current.ack(seqs).then(
+      (n) => relay.metrics.envelopesAcked.inc(n),
+      (error) => {
+        request.log.error({ err: error }, 'ack failed');
+        fail(1011, 'internal error');
+      },
+    );
+  };
+
   socket.on('message', (data, isBinary) => {
     if (isBinary && sends) {
-      // A send frame (§5.4): only on an authenticated connection; before "ready" a binary frame is a protocol error below.
-      sends.receive(frameBytes(data));
+      // Only on an authenticated connection; before "ready" a binary frame is a protocol error below.
+      const bytes = frameBytes(data);
+      if (isAckFrame(bytes)) {
+        // A binary ack (§5.2.1), taken on any authenticated connection; the same bounds and close as a JSON one.
+        const seqs = decodeAckFrame(bytes);
+        if (!seqs) return protocolError('BAD_ACK_FRAME', 'malformed ack frame');
+        return ack(seqs);
+      }
+      // A send frame (§5.4); anything else is closed there (4003, counted as a MALFORMED send).
+      sends.receive(bytes);
       return;
     }
     let frame: unknown;
@@ -137,8 +165,8 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
       frame = undefined;
     }
     if (!pump) {
-      if (authenticating) return fail(CloseCode.protocolError, 'wait for "ready" before sending');
-      if (!isAuthFrame.Check(frame)) return fail(CloseCode.protocolError, 'expected an auth frame');
+      if (authenticating) return protocolError('EARLY_FRAME', 'wait for "ready" before sending');
+      if (!isAuthFrame.Check(frame)) return protocolError('BAD_AUTH_FRAME', 'expected an auth frame');
       authenticating = true;
       void authenticate(frame).catch((error) => {
         request.log.error({ err: error }, 'websocket authentication failed unexpectedly');
@@ -146,15 +174,8 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
       });
       return;
     }
-    if (!isAckFrame.Check(frame)) return fail(CloseCode.protocolError, 'expected an ack frame');
-    const current = pump;
-    current.ack(frame.seqs).then(
-      (n) => relay.metrics.envelopesAcked.inc(n),
-      (error) => {
-        request.log.error({ err: error }, 'ack failed');
-        fail(1011, 'internal error');
-      },
-    );
+    if (!isJsonAckFrame.Check(frame)) return protocolError('BAD_ACK_FRAME', 'expected an ack frame');
+    ack(frame.seqs);
   });
 
   socket.on('close', () => {
@@ -167,7 +188,7 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     if (connection) relay.hub.detach(connection);
   });
 
-  async function authenticate(frame: { account: string; deviceId: number; signature: string }): Promise<void> {
+  async function authenticate(frame: WsAuthFrame): Promise<void> {
     let address: DeviceAddress;
     let signature: Uint8Array;
     try {
@@ -190,10 +211,13 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     if (socket.readyState !== socket.OPEN) return;
     clearTimeout(authTimer);
     markAuthenticated(request.raw.socket);
+    // The push format the device asked for (§5.2.1); a device that names none gets JSON, as before the option existed.
+    const push = frame.push ?? 'json';
     pump = new MailboxPump({
       address,
       storage: relay.storage,
-      send: (text) => sendCorked(socket, text),
+      send: (out) => sendCorked(socket, out),
+      ...(push === 'cbor' ? { encode: encodeEnvelopeFrame } : {}),
       maxInFlight: relay.config.limits.maxInFlightPerConnection,
       maxInFlightBytes: relay.config.limits.maxInFlightBytesPerConnection,
       now: relay.now,
@@ -236,6 +260,7 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     socket.send(
       JSON.stringify({
         type: 'ready',
+        push,
         sends: {
           maxFrameBytes: limits.maxWebSocketFrameBytes,
           maxEnvelopes: limits.maxEnvelopesPerSend,
@@ -246,5 +271,7 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     current.wake();
   }
 
-  socket.send(JSON.stringify({ type: 'challenge', challenge: toBase64Url(challenge), serverTime: relay.now() }));
+  // "push" offers the push formats (§5.2.1): a client names one in its auth frame only when offered, so an
+  // older relay (no offer, and an auth schema without the field) is never sent an option it would refuse.
+  socket.send(JSON.stringify({ type: 'challenge', challenge: toBase64Url(challenge), serverTime: relay.now(), push: PUSH_FORMATS }));
 }
