@@ -284,7 +284,8 @@ export class MailboxReceiver {
   /** A decoded envelope joins the in-order chain of handler calls. */
   #accept(socket: WebSocketLike, envelope: ReceivedEnvelope): void {
     // A malformed delivery record is accounted for here and handed on (decode.ts): the SDK refuses its message.
-    if (envelope.deliveryError) this.#handlers.onError?.(new RelayError(0, envelope.deliveryError, 'delivery record without the form of one'));
+    if (envelope.deliveryError)
+      this.#handlers.onError?.(new RelayError(0, envelope.deliveryError, 'delivery record without the form of one'));
     this.#chain = this.#chain.then(() => this.#deliver(socket, envelope));
   }
 

@@ -72,13 +72,17 @@ export function encodeEnvelopeFrame(m: StoredMessage): Uint8Array {
 }
 
 /**
- * Whether a binary frame from an authenticated device is an ack frame: its
- * first bytes are array(2) and the text "ack". Canonical CBOR has one
- * encoding of that head, so this peek decides without decoding; anything
- * else goes to the send path, which closes on what it cannot read.
+ * Whether a binary frame from an authenticated device is meant as an ack
+ * frame: a short array (one-byte head, major type 4) whose first item is the
+ * text "ack". Canonical CBOR has one encoding of that start, so this peek
+ * decides without decoding; anything else goes to the send path, which
+ * closes on what it cannot read.
  */
 export function isAckFrame(bytes: Uint8Array): boolean {
-  return bytes.length >= 5 && bytes[0] === 0x82 && bytes[1] === 0x63 && bytes[2] === 0x61 && bytes[3] === 0x63 && bytes[4] === 0x6b;
+  const head = bytes[0] ?? 0;
+  return (
+    bytes.length >= 5 && head >= 0x80 && head <= 0x97 && bytes[1] === 0x63 && bytes[2] === 0x61 && bytes[3] === 0x63 && bytes[4] === 0x6b
+  );
 }
 
 /**
