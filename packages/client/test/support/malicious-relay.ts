@@ -290,6 +290,13 @@ export class MaliciousRelay {
       } catch {
         frame = null;
       }
+      if (frame?.type === 'challenge') {
+        // The rules below read and rewrite JSON envelope frames: offer no binary push (spec/09-relay.md §5.2.1),
+        // so the device asks for none and this proxy speaks as a relay from before the option.
+        const { push: _offer, ...plain } = frame as { push?: unknown };
+        if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify(plain));
+        return;
+      }
       if (frame?.type !== 'envelope' || !tag) {
         if (client.readyState === WebSocket.OPEN) client.send(text);
         return;
