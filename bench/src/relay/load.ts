@@ -8,7 +8,7 @@
  *
  *   node --import tsx bench/src/relay/load.ts [--mode http|ws] [--duration 10] [--connections 64]
  *     [--batch 1] [--window 8] [--half-seconds 5] [--half-rate N] [--relay-main other/packages/relay/src/main.ts]
- *     [--profile-dir folder] [--in-process-listeners] [--json]
+ *     [--profile-dir folder] [--in-process-listeners] [--push cbor|json] [--json]
  *
  * Phase 1, full rate: `--mode http` (default) sends one signed POST per
  * envelope over `connections` keep-alive connections (autocannon);
@@ -78,6 +78,8 @@ export interface RelayLoadOptions {
    * the default since issue 15's latency work): to compare with figures measured before it.
    */
   readonly inProcessListeners?: boolean;
+  /** How the listening devices take pushed envelopes (spec/09-relay.md §5.2.1): 'cbor' (default, binary frames) or 'json'. */
+  readonly push?: 'cbor' | 'json';
 }
 
 export interface Latency {
@@ -88,6 +90,8 @@ export interface Latency {
 
 export interface RelayLoadResult {
   readonly mode: SendMode;
+  /** The listening devices' push frames: binary CBOR or JSON text. */
+  readonly push: 'cbor' | 'json';
   /** Envelopes per websocket frame (1 over HTTP). */
   readonly batch: number;
   readonly envelopeBytes: number;
@@ -354,27 +358,38 @@ type Addressee = { readonly account: { readonly publicKey: Uint8Array } };
 
 interface Listeners {
   readonly accounts: Uint8Array[];
-  /** Stops the listeners; resolves with their loop delay and CPU once every receipt reached the clock. */
-  stop(): Promise<{ lagP99Ms: number; cpuUs: number }>;
+  /** From now on the listeners count CPU and envelopes (the half-rate phase). */
+  mark(): void;
+  /** Stops the listeners; resolves with their loop delay and CPU since the mark once every receipt reached the clock. */
+  stop(): Promise<{ lagP99Ms: number; cpuUs: number; envelopes: number }>;
   kill(): void;
 }
 
 const LISTENERS = fileURLToPath(new URL('./ws-listeners.ts', import.meta.url));
 
 /** Forks ws-listeners.ts with `count` registered, connected listeners; their receipts go to `clock`. */
-function startListeners(url: string, count: number, clock: DeliveryClock): Promise<Listeners> {
+function startListeners(url: string, count: number, clock: DeliveryClock, push: 'cbor' | 'json'): Promise<Listeners> {
   // As startRelay runs the relay: TypeScript through tsx, whatever runs this script (node, vitest).
   const child = fork(LISTENERS, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  type Message = { type: string; accounts?: string[]; items?: [string, number, number][]; lagP99Ms?: number; cpuUs?: number };
-  let onStopped: ((m: { lagP99Ms: number; cpuUs: number }) => void) | undefined;
+  type Message = {
+    type: string;
+    accounts?: string[];
+    items?: [string, number, number][];
+    lagP99Ms?: number;
+    cpuUs?: number;
+    envelopes?: number;
+  };
+  let onStopped: ((m: { lagP99Ms: number; cpuUs: number; envelopes: number }) => void) | undefined;
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`listeners exited (${code}) before ready`)));
     child.on('message', (m: Message) => {
       if (m.type === 'got') for (const [id, serverTimestamp, at] of m.items ?? []) clock.delivered(id, serverTimestamp, at);
-      else if (m.type === 'stopped') onStopped?.({ lagP99Ms: m.lagP99Ms ?? Number.NaN, cpuUs: m.cpuUs ?? Number.NaN });
+      else if (m.type === 'stopped')
+        onStopped?.({ lagP99Ms: m.lagP99Ms ?? Number.NaN, cpuUs: m.cpuUs ?? Number.NaN, envelopes: m.envelopes ?? 0 });
       else if (m.type === 'ready') {
         resolve({
           accounts: (m.accounts ?? []).map((a) => fromBase64Url(a)),
+          mark: () => child.send({ type: 'mark' }),
           stop: () =>
             new Promise((done) => {
               onStopped = done;
@@ -386,7 +401,7 @@ function startListeners(url: string, count: number, clock: DeliveryClock): Promi
         });
       }
     });
-    child.send({ type: 'start', url, count });
+    child.send({ type: 'start', url, count, push });
   });
 }
 
@@ -398,6 +413,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
   const envelopeBytes = options.envelopeBytes ?? 1024;
   const batch = mode === 'ws' ? (options.batch ?? 1) : 1;
   const window = options.window ?? 8;
+  const push = options.push ?? 'cbor';
   if (batch > (options.recipients ?? 16)) throw new Error('a frame holds one envelope per device: batch must not exceed recipients');
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-load-'));
   const relay = await startRelay(
@@ -420,11 +436,13 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     let listeners: Addressee[];
     if (options.inProcessListeners) {
       const inProcess = await participants(relay.url, listenerCount);
-      receivers = inProcess.map((l) => l.client.connect({ onEnvelope: (e) => clock.delivered(e.id, e.serverTimestamp) }));
+      receivers = inProcess.map((l) =>
+        l.client.connect({ onEnvelope: (e) => clock.delivered(e.id, e.serverTimestamp) }, { binaryPush: push === 'cbor' }),
+      );
       await Promise.all(receivers.map((r) => r.start().whenOpen()));
       listeners = inProcess;
     } else {
-      listenerProcess = await startListeners(relay.url, listenerCount, clock);
+      listenerProcess = await startListeners(relay.url, listenerCount, clock, push);
       listeners = listenerProcess.accounts.map((a) => ({ account: { publicKey: a } }));
     }
     const host = new URL(relay.url).host;
@@ -540,6 +558,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     const generatorLag = monitorEventLoopDelay({ resolution: 10 });
     generatorLag.enable();
     const generatorCpu0 = process.cpuUsage();
+    listenerProcess?.mark();
     const targetRate = Math.max(1, Math.round(options.halfRate ?? envelopesPerSecond / 2));
     const halfSeconds = options.halfRateSeconds ?? 5;
     const maxSamples = options.latencySamples ?? Number.POSITIVE_INFINITY;
@@ -634,7 +653,12 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
       },
       generatorLoopLag: lagMs(generatorLag),
       ...(listenerStats
-        ? { listeners: { loopLagP99: round(listenerStats.lagP99Ms), cpuPerEnvelopeUs: round(listenerStats.cpuUs / Math.max(1, sent), 1) } }
+        ? {
+            listeners: {
+              loopLagP99: round(listenerStats.lagP99Ms),
+              cpuPerEnvelopeUs: round(listenerStats.cpuUs / Math.max(1, listenerStats.envelopes), 1),
+            },
+          }
         : {}),
       relayCpuPerEnvelopeUs: round(
         ((scalarMetric(after2, 'process_cpu_seconds_total') - scalarMetric(before2, 'process_cpu_seconds_total')) * 1e6) /
@@ -655,6 +679,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
 
     return {
       mode,
+      push,
       batch,
       envelopeBytes,
       connections: mode === 'http' ? connections : senders.length * window,
@@ -722,6 +747,7 @@ export function formatTable(r: RelayLoadResult): string {
     r.mode === 'http'
       ? `${r.connections} HTTP connections, one signed POST each`
       : `${r.connections / 1} websocket frames in flight, ${r.batch} per frame`;
+  const pushed = r.push === 'cbor' ? 'binary push frames' : 'JSON push frames';
   const rows: [string, string][] = [
     [
       'envelopes accepted per second',
@@ -737,7 +763,7 @@ export function formatTable(r: RelayLoadResult): string {
     ],
     [
       'send -> delivery at half rate',
-      `median ${r.deliveryLatencyMs.median} ms, p99 ${r.deliveryLatencyMs.p99} ms (${r.deliveryLatencyMs.samples} envelopes at ${r.halfRate.achieved}/s, target ${r.halfRate.target}/s, ${r.halfRate.errors} errors)`,
+      `median ${r.deliveryLatencyMs.median} ms, p99 ${r.deliveryLatencyMs.p99} ms (${r.deliveryLatencyMs.samples} envelopes at ${r.halfRate.achieved}/s, target ${r.halfRate.target}/s, ${r.halfRate.errors} errors, ${pushed})`,
     ],
     ['relay group commits', `${r.relay.commits}, ${r.relay.meanWritesPerCommit} writes and ${r.relay.meanCommitMs} ms each on average`],
     ['relay CPU', `${r.relay.cpuSeconds} s for the whole run; ${r.relay.cpuPerEnvelopeUs} µs per envelope at full rate`],
@@ -762,10 +788,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       samples: { type: 'string' },
       'profile-dir': { type: 'string' },
       'in-process-listeners': { type: 'boolean' },
+      push: { type: 'string' },
       json: { type: 'boolean' },
     },
   });
   if (values.mode !== undefined && values.mode !== 'http' && values.mode !== 'ws') throw new Error('--mode is http or ws');
+  if (values.push !== undefined && values.push !== 'cbor' && values.push !== 'json') throw new Error('--push is cbor or json');
   const result = await runRelayLoad({
     ...(values.mode ? { mode: values.mode as SendMode } : {}),
     ...(values.duration ? { durationSeconds: Number(values.duration) } : {}),
@@ -778,6 +806,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     ...(values['relay-main'] ? { relayMain: values['relay-main'] } : {}),
     ...(values['profile-dir'] ? { profileDir: values['profile-dir'] } : {}),
     ...(values['in-process-listeners'] ? { inProcessListeners: true } : {}),
+    ...(values.push ? { push: values.push as 'cbor' | 'json' } : {}),
   });
   console.log(values.json ? JSON.stringify(result, null, 2) : formatTable(result));
 }

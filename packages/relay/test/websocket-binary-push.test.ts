@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { MAX_ACK_FRAME_BYTES, decodeAckFrame, u64 } from '../src/delivery/push-frame.ts';
+import { MAX_ACK_FRAME_BYTES, decodeAckFrame, encodeEnvelopeFrame, u64 } from '../src/delivery/push-frame.ts';
 import { MAX_ACKS_PER_REQUEST } from '../src/schemas.ts';
 import { PostgresStorage } from '../src/storage/postgres.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
@@ -252,6 +252,50 @@ describe.each(backends)('binary push frames on %s', (_name, open) => {
     expect(b.ws.readyState).toBe(WebSocket.OPEN);
     b.ws.close();
     j.ws.close();
+  });
+});
+
+describe('the envelope frame encoder', () => {
+  it('writes exactly the bytes of core\'s deterministic CBOR encoding of the frame (fast-check)', () => {
+    const message = fc.record({
+      seq: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })),
+      accountKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      deviceId: fc.oneof(fc.constantFrom(0, 1, 23, 24, 255, 256, 65535, 65536, 0x7fffffff), fc.integer({ min: 0, max: 0x7fffffff })),
+      clientId: fc.stringMatching(/^[A-Za-z0-9._:-]{1,64}$/),
+      serverTimestamp: fc.integer({ min: 0, max: 2 ** 45 }),
+      ttl: fc.integer({ min: 1000, max: 2 ** 40 }),
+      envelope: fc.oneof(
+        fc.uint8Array({ minLength: 1, maxLength: 300 }),
+        fc.constantFrom(23, 24, 255, 256, 65535, 65536, 70_000).map((n) => new Uint8Array(n).fill(5)),
+      ),
+      delivery: fc.option(fc.uint8Array({ minLength: 1, maxLength: 200 }), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(message, (m) => {
+        const stored = {
+          seq: m.seq,
+          sender: { accountKey: m.accountKey, deviceId: m.deviceId },
+          clientId: m.clientId,
+          serverTimestamp: m.serverTimestamp,
+          expiresAt: m.serverTimestamp + m.ttl,
+          envelope: m.envelope,
+          ...(m.delivery ? { delivery: m.delivery } : {}),
+        };
+        const reference = encodeCbor([
+          'envelope',
+          u64(m.seq),
+          m.accountKey,
+          m.deviceId,
+          m.clientId,
+          u64(m.serverTimestamp),
+          u64(m.serverTimestamp + m.ttl),
+          m.envelope,
+          m.delivery ?? null,
+        ]);
+        expect(Buffer.from(encodeEnvelopeFrame(stored)).equals(Buffer.from(reference))).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

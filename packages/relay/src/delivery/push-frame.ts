@@ -16,7 +16,7 @@
  * envelope and the stored delivery record go out as raw bytes, and the
  * delivery record is not even decoded on the relay.
  */
-import { decodeCbor, encodeCbor } from '@parley/core';
+import { decodeCbor } from '@parley/core';
 import { MAX_ACKS_PER_REQUEST } from '../schemas.ts';
 import type { StoredMessage } from '../storage/types.ts';
 
@@ -55,20 +55,104 @@ export function readU64(b: unknown): number | undefined {
   return hi * TWO_32 + view.getUint32(4);
 }
 
-/** One stored envelope as a binary push frame. */
+/** Bytes of a CBOR head for `arg` in its shortest form (deterministic CBOR, RFC 8949 §4.2.1). */
+function headBytes(arg: number): number {
+  return arg < 24 ? 1 : arg < 0x100 ? 2 : arg < 0x1_0000 ? 3 : 5;
+}
+
+/** Bytes of a byte string of `n` bytes, head included. */
+const bstrBytes = (n: number) => headBytes(n) + n;
+
+/** Writes a shortest-form head of `major` (0 uint, 2 bstr, 3 tstr, 4 array) with `arg` at `at`; returns the next offset. */
+function writeHead(out: Uint8Array, at: number, major: number, arg: number): number {
+  const m = major << 5;
+  if (arg < 24) {
+    out[at] = m | arg;
+    return at + 1;
+  }
+  if (arg < 0x100) {
+    out[at] = m | 24;
+    out[at + 1] = arg;
+    return at + 2;
+  }
+  if (arg < 0x1_0000) {
+    out[at] = m | 25;
+    out[at + 1] = arg >>> 8;
+    out[at + 2] = arg & 0xff;
+    return at + 3;
+  }
+  out[at] = m | 26;
+  out[at + 1] = arg >>> 24;
+  out[at + 2] = (arg >>> 16) & 0xff;
+  out[at + 3] = (arg >>> 8) & 0xff;
+  out[at + 4] = arg & 0xff;
+  return at + 5;
+}
+
+function writeBytes(out: Uint8Array, at: number, bytes: Uint8Array): number {
+  const next = writeHead(out, at, 2, bytes.length);
+  out.set(bytes, next);
+  return next + bytes.length;
+}
+
+function writeU64(out: Uint8Array, at: number, n: number): number {
+  out[at] = 0x48; // bstr, 8 bytes
+  const hi = Math.floor(n / TWO_32);
+  const lo = n >>> 0;
+  out[at + 1] = hi >>> 24;
+  out[at + 2] = (hi >>> 16) & 0xff;
+  out[at + 3] = (hi >>> 8) & 0xff;
+  out[at + 4] = hi & 0xff;
+  out[at + 5] = lo >>> 24;
+  out[at + 6] = (lo >>> 16) & 0xff;
+  out[at + 7] = (lo >>> 8) & 0xff;
+  out[at + 8] = lo & 0xff;
+  return at + 9;
+}
+
+const TAG_BYTES = new TextEncoder().encode(ENVELOPE_FRAME_TAG);
+const CBOR_NULL = 0xf6;
+const textEncoder = new TextEncoder();
+
+/**
+ * One stored envelope as a binary push frame, written straight into one
+ * buffer: the same bytes as core's `encodeCbor` of the frame's array
+ * (deterministic CBOR; test/websocket-binary-push.test.ts compares the two),
+ * at a fraction of its cost, since this runs once per pushed envelope (a
+ * third of a generic encode, and no intermediate array of u64 strings).
+ */
 export function encodeEnvelopeFrame(m: StoredMessage): Uint8Array {
-  return encodeCbor([
-    ENVELOPE_FRAME_TAG,
-    u64(m.seq),
-    m.sender.accountKey,
-    m.sender.deviceId,
-    m.clientId,
-    u64(m.serverTimestamp),
-    u64(m.expiresAt),
-    m.envelope,
-    // The stored CBOR form (franking/delivery.ts), as stored: the device checks it.
-    m.delivery ?? null,
-  ]);
+  const id = textEncoder.encode(m.clientId);
+  const delivery = m.delivery;
+  const account = m.sender.accountKey;
+  // array(9), tag, seq and the two times (9 bytes each as u64), then the fields of variable length.
+  const fixed = 1 + 1 + TAG_BYTES.length + 3 * 9;
+  const length =
+    fixed +
+    bstrBytes(account.length) +
+    headBytes(m.sender.deviceId) +
+    headBytes(id.length) +
+    id.length +
+    bstrBytes(m.envelope.length) +
+    (delivery === undefined ? 1 : bstrBytes(delivery.length));
+  const out = new Uint8Array(length);
+  let at = writeHead(out, 0, 4, 9);
+  at = writeHead(out, at, 3, TAG_BYTES.length);
+  out.set(TAG_BYTES, at);
+  at += TAG_BYTES.length;
+  at = writeU64(out, at, m.seq);
+  at = writeBytes(out, at, account);
+  at = writeHead(out, at, 0, m.sender.deviceId);
+  at = writeHead(out, at, 3, id.length);
+  out.set(id, at);
+  at += id.length;
+  at = writeU64(out, at, m.serverTimestamp);
+  at = writeU64(out, at, m.expiresAt);
+  at = writeBytes(out, at, m.envelope);
+  // The stored CBOR form (franking/delivery.ts), as stored: the device checks it.
+  if (delivery === undefined) out[at] = CBOR_NULL;
+  else writeBytes(out, at, delivery);
+  return out;
 }
 
 /**
