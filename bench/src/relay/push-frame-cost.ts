@@ -105,7 +105,9 @@ async function round(format: Format, count: number, bytes: number): Promise<numb
     },
     { binaryPush: format === 'cbor', rememberSeqs: 2000 },
   ).start();
-  socket.feed(JSON.stringify({ type: 'challenge', challenge: toBase64Url(new Uint8Array(32)), serverTime: Date.now(), push: ['json', 'cbor'] }));
+  socket.feed(
+    JSON.stringify({ type: 'challenge', challenge: toBase64Url(new Uint8Array(32)), serverTime: Date.now(), push: ['json', 'cbor'] }),
+  );
   socket.feed(JSON.stringify({ type: 'ready', push: format }));
   const all = frames(format, count, bytes, 1);
   // Warm-up (JIT) outside the measurement.

@@ -5,7 +5,7 @@
 // acknowledges in binary. Through the real relay: a text sent by one SDK
 // client reaches another as binary frames; a relay that offers nothing gets
 // JSON, and everything still works.
-import { Account, type CborValue, PreKeyStore, encodeCbor, limits } from '@parley/core';
+import { Account, type CborValue, PreKeyStore, decodeCbor, encodeCbor, limits } from '@parley/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -140,10 +140,14 @@ describe('decoding a binary envelope frame', () => {
     expect(refusal(frame([...f, null]))).toEqual([BAD_PUSH_FRAME, 'frame']);
     expect(refusal(encodeCbor('envelope'))).toEqual([BAD_PUSH_FRAME, 'frame']);
     expect(refusal(new Uint8Array([...frame(), 0]))).toEqual([BAD_PUSH_FRAME, 'frame']);
-    // The device id 3 written in two bytes (0x18 0x03) instead of one: not canonical.
+    // The device id 3 written in two bytes (0x18 0x03) instead of one: not canonical, refused at that field.
     const good = frame();
-    const at = good.indexOf(0x03, 2 + 9 + 34);
-    expect(refusal(new Uint8Array([...good.subarray(0, at), 0x18, 0x03, ...good.subarray(at + 1)]))).toEqual([BAD_PUSH_FRAME, 'frame']);
+    const at = 1 + 9 + 9 + 34;
+    expect(good[at]).toBe(0x03);
+    expect(refusal(new Uint8Array([...good.subarray(0, at), 0x18, 0x03, ...good.subarray(at + 1)]))).toEqual([
+      BAD_PUSH_FRAME,
+      'sender.deviceId',
+    ]);
     expect(refusal(new Uint8Array(MAX_PUSH_FRAME_BYTES + 1))).toEqual([BAD_PUSH_FRAME, 'frame']);
     expect(refusal(new Uint8Array(0))).toEqual([BAD_PUSH_FRAME, 'frame']);
   });
@@ -173,8 +177,200 @@ describe('decoding a binary envelope frame', () => {
         expect(e.envelope.length).toBeGreaterThan(0);
         expect(e.delivery === null || e.delivery.frank.length === 32).toBe(true);
       }),
-      { numRuns: 1500 },
+      { numRuns: 800 },
     );
+  });
+
+  /**
+   * The frame decoded the plain way, as a reviewer would: core's strict decoder (decode, re-encode, compare),
+   * then each field checked. The client's layout reader must agree with it on every input.
+   */
+  function reference(bytes: Uint8Array): ReceivedEnvelope | 'refused' {
+    let v: unknown;
+    try {
+      v = decodeCbor(bytes, 'push frame', MAX_PUSH_FRAME_BYTES);
+    } catch {
+      return 'refused';
+    }
+    if (!Array.isArray(v) || v.length !== 9 || v[0] !== 'envelope') return 'refused';
+    const [, seq, account, device, id, at, expires, envelope, delivery] = v as unknown[];
+    const u64 = (x: unknown, min: number) => {
+      if (!(x instanceof Uint8Array) || x.length !== 8) return undefined;
+      const n = Buffer.from(x).readBigUInt64BE(0);
+      return n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= BigInt(min) ? Number(n) : undefined;
+    };
+    const s = u64(seq, 1);
+    const t = u64(at, 0);
+    const e = t === undefined ? undefined : u64(expires, t);
+    if (s === undefined || t === undefined || e === undefined) return 'refused';
+    if (!(account instanceof Uint8Array) || account.length !== 32) return 'refused';
+    if (typeof device !== 'number' || device > limits.MAX_DEVICE_ID) return 'refused';
+    if (typeof id !== 'string' || !/^[A-Za-z0-9._:-]{1,64}$/.test(id)) return 'refused';
+    if (!(envelope instanceof Uint8Array) || envelope.length === 0 || envelope.length > limits.MAX_MESSAGE_BYTES) return 'refused';
+    if (delivery !== null && !(delivery instanceof Uint8Array)) return 'refused';
+    const base = { seq: s, sender: { accountKey: new Uint8Array(account), deviceId: device }, id, serverTimestamp: t, expiresAt: e };
+    const out = { ...base, envelope: new Uint8Array(envelope) };
+    if (delivery === null) return { ...out, delivery: null };
+    const broken = { ...out, delivery: null, deliveryError: BAD_DELIVERY_RECORD };
+    let r: unknown;
+    try {
+      r = decodeCbor(delivery, 'delivery', 256);
+    } catch {
+      return broken;
+    }
+    if (!Array.isArray(r) || r.length !== 5) return broken;
+    const [envelopeId, acceptedAt, frankKeyId, frank, frankingTag] = r as unknown[];
+    const accepted = u64(acceptedAt, 0);
+    const is = (x: unknown, n: number): x is Uint8Array => x instanceof Uint8Array && x.length === n;
+    if (!is(envelopeId, 16) || accepted === undefined || typeof frankKeyId !== 'number' || !is(frank, 32) || !is(frankingTag, 32))
+      return broken;
+    return {
+      ...out,
+      delivery: {
+        envelopeId: new Uint8Array(envelopeId),
+        acceptedAt: accepted,
+        frankKeyId,
+        frank: new Uint8Array(frank),
+        frankingTag: new Uint8Array(frankingTag),
+      },
+    };
+  }
+
+  it("agrees with core's strict decoder on every mutation of valid frames: the same refusals, the same envelopes (fast-check)", () => {
+    const valid = fc.record({
+      seq: fc.oneof(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })),
+      device: fc.constantFrom(0, 1, 23, 24, 255, 256, 65_535, 65_536, limits.MAX_DEVICE_ID),
+      id: fc.constantFrom('a', 'm-1', 'x'.repeat(23), 'y'.repeat(24), 'z'.repeat(64)),
+      envelope: fc.constantFrom(1, 23, 24, 255, 256).map((n) => new Uint8Array(n).fill(0xab)),
+      delivery: fc.constantFrom<'record' | 'none'>('record', 'none'),
+    });
+    const mutation = fc.record({
+      // Of the frame's bytes, or (record-*) of the delivery record's, the frame re-encoded around it.
+      how: fc.constantFrom('replace', 'delete', 'insert', 'truncate', 'none', 'record-replace', 'record-delete', 'record-insert'),
+      // Half of them in the last 110 bytes, where a delivery record (at the frame's end) lies.
+      at: fc.oneof(fc.nat(), fc.integer({ min: -110, max: -1 })),
+      byte: fc.constantFrom(
+        0x00,
+        0x01,
+        0x17,
+        0x18,
+        0x19,
+        0x1a,
+        0x1b,
+        0x1f,
+        0x40,
+        0x48,
+        0x58,
+        0x59,
+        0x5f,
+        0x60,
+        0x78,
+        0x7f,
+        0x80,
+        0x89,
+        0x9f,
+        0xf6,
+        0xf7,
+        0xff,
+      ),
+    });
+    const outcomes = { refused: 0, decoded: 0, badRecord: 0 };
+    fc.assert(
+      fc.property(valid, mutation, (v, m) => {
+        const f = fields();
+        f[1] = be(v.seq);
+        f[3] = v.device;
+        f[4] = v.id;
+        f[7] = v.envelope;
+        if (v.delivery === 'none') f[8] = null;
+        if (m.how.startsWith('record-')) {
+          const r = record();
+          const i = Math.abs(m.at) % r.length;
+          f[8] =
+            m.how === 'record-replace'
+              ? Uint8Array.from(r, (b, k) => (k === i ? m.byte : b))
+              : m.how === 'record-delete'
+                ? new Uint8Array([...r.subarray(0, i), ...r.subarray(i + 1)])
+                : new Uint8Array([...r.subarray(0, i), m.byte, ...r.subarray(i)]);
+        }
+        const good = frame(f);
+        const at = m.at < 0 ? Math.max(0, good.length + m.at) : m.at % good.length;
+        const bytes =
+          m.how === 'replace'
+            ? Uint8Array.from(good, (b, i) => (i === at ? m.byte : b))
+            : m.how === 'delete'
+              ? new Uint8Array([...good.subarray(0, at), ...good.subarray(at + 1)])
+              : m.how === 'insert'
+                ? new Uint8Array([...good.subarray(0, at), m.byte, ...good.subarray(at)])
+                : m.how === 'truncate'
+                  ? good.subarray(0, at)
+                  : good; // 'none' and record-*
+        const expected = reference(bytes);
+        const got = refusal(bytes) === 'decoded' ? decodeEnvelopeFrame(bytes) : 'refused';
+        expect(got).toEqual(expected);
+        outcomes[got === 'refused' ? 'refused' : got.deliveryError ? 'badRecord' : 'decoded']++;
+      }),
+      { numRuns: 800 },
+    );
+    // Both sides of the property were exercised.
+    expect(Math.min(outcomes.refused, outcomes.decoded, outcomes.badRecord)).toBeGreaterThan(20);
+  });
+
+  /** Every CBOR head in `bytes` (one item): its offset, major type, argument and length. */
+  function heads(bytes: Uint8Array): { at: number; major: number; arg: number; size: number }[] {
+    const out: { at: number; major: number; arg: number; size: number }[] = [];
+    const walk = (at: number): number => {
+      const major = (bytes[at] as number) >> 5;
+      const info = (bytes[at] as number) & 31;
+      const extra = info < 24 ? 0 : info === 24 ? 1 : info === 25 ? 2 : 4;
+      let arg = info < 24 ? info : 0;
+      for (let i = 1; i <= extra; i++) arg = arg * 256 + (bytes[at + i] as number);
+      out.push({ at, major, arg, size: 1 + extra });
+      let next = at + 1 + extra;
+      if (major === 2 || major === 3) next += arg;
+      if (major === 4) for (let i = 0; i < arg; i++) next = walk(next);
+      return next;
+    };
+    walk(0);
+    return out;
+  }
+
+  /** `bytes` with the head at `h` written in each longer form than its shortest: one non-canonical variant each. */
+  function widened(bytes: Uint8Array, h: { at: number; major: number; arg: number; size: number }): Uint8Array[] {
+    const forms: number[][] = [];
+    const m = h.major << 5;
+    if (h.size < 2 && h.arg < 0x100) forms.push([m | 24, h.arg]);
+    if (h.size < 3 && h.arg < 0x1_0000) forms.push([m | 25, h.arg >> 8, h.arg & 0xff]);
+    if (h.size < 5) forms.push([m | 26, h.arg >>> 24, (h.arg >> 16) & 0xff, (h.arg >> 8) & 0xff, h.arg & 0xff]);
+    return forms.map((f) => new Uint8Array([...bytes.subarray(0, h.at), ...f, ...bytes.subarray(h.at + h.size)]));
+  }
+
+  it('refuses every head of the frame and of its delivery record written longer than its shortest form, as core does', () => {
+    let checked = 0;
+    for (const delivery of [record(), null]) {
+      const f = fields();
+      f[8] = delivery;
+      const good = frame(f);
+      for (const h of heads(good)) {
+        for (const bytes of widened(good, h)) {
+          expect(reference(bytes)).toBe('refused');
+          expect(refusal(bytes)).not.toBe('decoded');
+          checked++;
+        }
+      }
+    }
+    // Inside the record: the frame stays valid, the record is refused (and the envelope handed on).
+    const r = record();
+    for (const h of heads(r)) {
+      for (const bytes of widened(r, h)) {
+        const f = fields();
+        f[8] = bytes;
+        expect(reference(frame(f))).toMatchObject({ deliveryError: BAD_DELIVERY_RECORD });
+        expect(decodeEnvelopeFrame(frame(f))).toMatchObject({ delivery: null, deliveryError: BAD_DELIVERY_RECORD });
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(40);
   });
 
   it('a broken delivery record does not fail the frame: the envelope goes on with BAD_DELIVERY_RECORD (fast-check)', () => {

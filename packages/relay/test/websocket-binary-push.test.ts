@@ -256,7 +256,7 @@ describe.each(backends)('binary push frames on %s', (_name, open) => {
 });
 
 describe('the envelope frame encoder', () => {
-  it('writes exactly the bytes of core\'s deterministic CBOR encoding of the frame (fast-check)', () => {
+  it("writes exactly the bytes of core's deterministic CBOR encoding of the frame (fast-check)", () => {
     const message = fc.record({
       seq: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })),
       accountKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),

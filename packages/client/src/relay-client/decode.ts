@@ -8,9 +8,10 @@
  * mailbox on one relay mistake): the envelope goes on with `delivery` null
  * and `deliveryError` set, and the SDK refuses the v2 message it carries.
  */
-import { ENVELOPE_ID_BYTES, FRANK_BYTES, FRANKING_TAG_BYTES, decodeCbor } from '@parley/core';
+import { ENVELOPE_ID_BYTES, FRANK_BYTES, FRANKING_TAG_BYTES } from '@parley/core';
 import { fromBase64Url } from './encoding.ts';
 import { RelayError } from './errors.ts';
+import { LayoutReader } from './layout-reader.ts';
 import type { DeliveryRecord, ReceivedEnvelope, WireDeliveredMessage } from './types.ts';
 
 /** The code of a delivery record without the form of one. */
@@ -71,41 +72,28 @@ export function decodeDeliveryRecord(w: unknown): DeliveryRecord {
   };
 }
 
-/** The stored form is 5 short fields (well under this); a longer one is refused before it is parsed. */
+/** The stored form is 5 short fields (well under this); a longer one is refused before it is read. */
 const MAX_DELIVERY_RECORD_BYTES = 256;
-
-function recordBytes(v: unknown, field: string, length: number): Uint8Array {
-  if (!(v instanceof Uint8Array) || v.length !== length) throw bad(field, `expected ${length} bytes`);
-  return new Uint8Array(v);
-}
+/** array(5): the record's head. */
+const RECORD_HEAD = 0x85;
 
 /**
  * The delivery record in its CBOR form, as a binary push frame carries it (spec/09-relay.md §5.2.1):
  * [envelopeId: bstr .size 16, acceptedAt: bstr .size 8 (ms, big-endian), frankKeyId: uint,
- *  frank: bstr .size 32, frankingTag: bstr .size 32]. Throws RelayError BAD_DELIVERY_RECORD.
+ *  frank: bstr .size 32, frankingTag: bstr .size 32], canonical. Throws RelayError BAD_DELIVERY_RECORD.
  */
 export function decodeDeliveryRecordCbor(bytes: Uint8Array): DeliveryRecord {
-  let value: unknown;
-  try {
-    value = decodeCbor(bytes, 'delivery record', MAX_DELIVERY_RECORD_BYTES);
-  } catch {
-    throw bad('delivery', 'is not one canonical CBOR item');
-  }
-  if (!Array.isArray(value) || value.length !== 5) throw bad('delivery', 'expected an array of 5 fields');
-  const at = recordBytes(value[1], 'acceptedAt', 8);
-  const view = new DataView(at.buffer, at.byteOffset, 8);
-  const hi = view.getUint32(0);
-  // Beyond a safe integer is no time this relay wrote (and the JSON form could not carry it either).
-  if (hi > 0x1f_ffff) throw bad('acceptedAt', `expected an integer in 0..${Number.MAX_SAFE_INTEGER}`);
-  const frankKeyId = value[2];
-  if (typeof frankKeyId !== 'number' || !Number.isInteger(frankKeyId) || frankKeyId < 0 || frankKeyId > MAX_FRANK_KEY_ID) {
-    throw bad('frankKeyId', `expected an integer in 0..${MAX_FRANK_KEY_ID}`);
-  }
-  return {
-    envelopeId: recordBytes(value[0], 'envelopeId', ENVELOPE_ID_BYTES),
-    acceptedAt: hi * 0x1_0000_0000 + view.getUint32(4),
-    frankKeyId,
-    frank: recordBytes(value[3], 'frank', FRANK_BYTES),
-    frankingTag: recordBytes(value[4], 'frankingTag', FRANKING_TAG_BYTES),
+  if (bytes.length > MAX_DELIVERY_RECORD_BYTES) throw bad('delivery', `longer than ${MAX_DELIVERY_RECORD_BYTES} bytes`);
+  if (bytes[0] !== RECORD_HEAD) throw bad('delivery', 'expected an array of 5 fields');
+  const r = new LayoutReader(bytes.subarray(1), bad);
+  const record = {
+    envelopeId: r.bytes('envelopeId', ENVELOPE_ID_BYTES, ENVELOPE_ID_BYTES),
+    // Beyond a safe integer is no time this relay wrote (and the JSON form could not carry it either).
+    acceptedAt: r.u64('acceptedAt', 0),
+    frankKeyId: r.uint('frankKeyId', MAX_FRANK_KEY_ID),
+    frank: r.bytes('frank', FRANK_BYTES, FRANK_BYTES),
+    frankingTag: r.bytes('frankingTag', FRANKING_TAG_BYTES, FRANKING_TAG_BYTES),
   };
+  r.end('delivery');
+  return record;
 }

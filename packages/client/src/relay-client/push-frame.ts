@@ -8,15 +8,16 @@
  *   device -> ["ack", [+ seq: u64]]
  *   u64 = bstr .size 8 (big-endian, at most 2^53-1)
  *
- * The frame is decoded with core's strict decoder (one canonical encoding,
- * bounded size and depth), then every field is checked for type, length
- * and range. A frame that fails is a RelayError BAD_PUSH_FRAME naming the
+ * The frame is read by its exact layout in deterministic CBOR (the Reader
+ * below: one canonical encoding, bounded size), every field checked for
+ * type, length and range as it is read. A frame that fails is a RelayError BAD_PUSH_FRAME naming the
  * field: the receiver reports it and goes on with the next frame. A delivery
  * record that fails its own checks does not fail the frame: the envelope
  * goes on with `deliveryError` set, exactly as on the JSON path (decode.ts).
  */
-import { type CborValue, decodeCbor, encodeCbor, limits } from '@parley/core';
+import { type CborValue, encodeCbor, limits } from '@parley/core';
 import { decodeDeliveryRecordCbor } from './decode.ts';
+import { LayoutReader } from './layout-reader.ts';
 import { RelayError } from './errors.ts';
 import type { ReceivedEnvelope } from './types.ts';
 
@@ -38,30 +39,13 @@ const FIELDS = 9;
 const ACCOUNT_BYTES = 32;
 const U64_BYTES = 8;
 const TWO_32 = 0x1_0000_0000;
-/** The relay's client ids (spec §4.3): 1-64 of A-Z a-z 0-9 . _ : - */
-const CLIENT_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 function bad(field: string, why: string): RelayError {
   return new RelayError(0, BAD_PUSH_FRAME, `push frame: "${field}" ${why}`, { field });
 }
 
-/** 8 big-endian bytes as a safe integer (anything larger is no seq or time a relay writes). */
-function u64(v: unknown, field: string, min: number): number {
-  if (!(v instanceof Uint8Array) || v.length !== U64_BYTES) throw bad(field, 'expected 8 bytes');
-  const view = new DataView(v.buffer, v.byteOffset, U64_BYTES);
-  const hi = view.getUint32(0);
-  if (hi > 0x1f_ffff) throw bad(field, 'beyond 2^53-1');
-  const n = hi * TWO_32 + view.getUint32(4);
-  if (n < min) throw bad(field, `below ${min}`);
-  return n;
-}
-
-function bytes(v: unknown, field: string, min: number, max: number): Uint8Array {
-  if (!(v instanceof Uint8Array)) throw bad(field, 'expected a byte string');
-  if (v.length < min || v.length > max) throw bad(field, min === max ? `expected ${min} bytes` : `expected ${min}..${max} bytes`);
-  // A copy: the decoded value aliases the socket's buffer, which the caller should not keep alive.
-  return new Uint8Array(v);
-}
+/** 0x89 (array of 9), then "envelope" as a text string. */
+const FRAME_START = new Uint8Array([0x80 | FIELDS, 0x60 | ENVELOPE_TAG.length, ...new TextEncoder().encode(ENVELOPE_TAG)]);
 
 /** Whether a websocket message is binary (ws hands over a Buffer, browsers an ArrayBuffer with binaryType "arraybuffer"). */
 export function binaryFrame(data: unknown): Uint8Array | undefined {
@@ -70,33 +54,30 @@ export function binaryFrame(data: unknown): Uint8Array | undefined {
   return undefined;
 }
 
-/** Decodes one binary envelope frame, or throws RelayError BAD_PUSH_FRAME. */
+/** Decodes one binary envelope frame, or throws RelayError BAD_PUSH_FRAME naming the first field that is wrong. */
 export function decodeEnvelopeFrame(frame: Uint8Array): ReceivedEnvelope {
-  let value: unknown;
-  try {
-    value = decodeCbor(frame, 'push frame', MAX_PUSH_FRAME_BYTES);
-  } catch {
-    throw bad('frame', `is not one canonical CBOR item of the Parley subset within ${MAX_PUSH_FRAME_BYTES} bytes`);
-  }
-  if (!Array.isArray(value)) throw bad('frame', 'expected an array');
-  if (value[0] !== ENVELOPE_TAG) throw bad('tag', `expected "${ENVELOPE_TAG}"`);
-  if (value.length !== FIELDS) throw bad('frame', `expected ${FIELDS} fields`);
-  const [, seqField, accountField, deviceField, idField, atField, expiresField, envelopeField, deliveryField] = value as unknown[];
-  const seq = u64(seqField, 'seq', 1);
-  const accountKey = bytes(accountField, 'sender.account', ACCOUNT_BYTES, ACCOUNT_BYTES);
+  if (frame.length > MAX_PUSH_FRAME_BYTES) throw bad('frame', `longer than ${MAX_PUSH_FRAME_BYTES} bytes`);
+  const r = new LayoutReader(frame, bad);
+  // The array head first: a frame with a field missing or added is refused as a frame, not at its tag.
+  r.literal(FRAME_START.subarray(0, 1), 'frame', `an array of ${FIELDS} fields`);
+  r.literal(FRAME_START.subarray(1), 'tag', `"${ENVELOPE_TAG}"`);
+  const seq = r.u64('seq', 1);
+  const accountKey = r.bytes('sender.account', ACCOUNT_BYTES, ACCOUNT_BYTES);
   // Device 0 is the sealed sender's (spec 12 §5): the relay knows no sender device.
-  if (typeof deviceField !== 'number' || !Number.isInteger(deviceField) || deviceField < 0 || deviceField > limits.MAX_DEVICE_ID) {
-    throw bad('sender.deviceId', `expected an integer in 0..${limits.MAX_DEVICE_ID}`);
+  const deviceId = r.uint('sender.deviceId', limits.MAX_DEVICE_ID);
+  const id = r.clientId('id');
+  const serverTimestamp = r.u64('serverTimestamp', 0);
+  const expiresAt = r.u64('expiresAt', serverTimestamp);
+  const envelope = r.bytes('envelope', 1, limits.MAX_MESSAGE_BYTES);
+  const base = { seq, sender: { accountKey, deviceId }, id, serverTimestamp, expiresAt, envelope };
+  if (r.null()) {
+    r.end('frame');
+    return { ...base, delivery: null };
   }
-  if (typeof idField !== 'string' || !CLIENT_ID.test(idField)) throw bad('id', 'expected 1-64 of [A-Za-z0-9._:-]');
-  const serverTimestamp = u64(atField, 'serverTimestamp', 0);
-  const expiresAt = u64(expiresField, 'expiresAt', serverTimestamp);
-  const envelope = bytes(envelopeField, 'envelope', 1, limits.MAX_MESSAGE_BYTES);
-  if (deliveryField !== null && !(deliveryField instanceof Uint8Array)) throw bad('delivery', 'expected a byte string or null');
-  const base = { seq, sender: { accountKey, deviceId: deviceField }, id: idField, serverTimestamp, expiresAt, envelope };
-  if (deliveryField === null) return { ...base, delivery: null };
+  const record = r.view('delivery', MAX_PUSH_FRAME_BYTES);
+  r.end('frame');
   try {
-    return { ...base, delivery: decodeDeliveryRecordCbor(deliveryField) };
+    return { ...base, delivery: decodeDeliveryRecordCbor(record) };
   } catch (e) {
     if (!(e instanceof RelayError)) throw e;
     return { ...base, delivery: null, deliveryError: e.code };
