@@ -401,7 +401,8 @@ describe('decoding a binary envelope frame', () => {
       }),
       { numRuns: 400 },
     );
-    expect(refused).toBeGreaterThan(300);
+    // Random bytes, truncations and the fixed cases are always refused (3 of 4 kinds); a flipped bit may land in a field's content.
+    expect(refused).toBeGreaterThan(250);
   });
 
   it('an ack frame is ["ack", [seq as 8 bytes, ...]] with 1..1000 seqs', () => {
