@@ -1,11 +1,15 @@
 /**
- * What one pushed envelope costs the receiving device's CPU, JSON text
- * frame against binary CBOR frame (spec/09-relay.md §5.2.1, issue 15): the
- * client SDK's own MailboxReceiver on a socket that hands it frames as fast
- * as it takes them (no network, no relay), from the frame's arrival to its
- * acknowledgement being written. Rounds alternate the two formats; the
- * figure is process CPU per envelope, which a loaded machine disturbs less
- * than wall-clock time.
+ * What one pushed envelope costs, JSON text frame against binary CBOR frame
+ * (spec/09-relay.md §5.2.1, issue 15), in process CPU per envelope (which a
+ * loaded machine disturbs less than wall-clock time), rounds alternating
+ * the two formats:
+ * 1. the codec alone: the relay's encoding of a stored envelope (the pump's
+ *    JSON line against push-frame.ts) and the device's decoding (JSON.parse
+ *    and decode.ts against the layout reader), 1 KiB envelopes with and
+ *    without a delivery record;
+ * 2. the device's whole path: the client SDK's own MailboxReceiver on a
+ *    socket that hands it frames as fast as it takes them (no network, no
+ *    relay), from the frame's arrival to its acknowledgement being written.
  *
  *   NODE_OPTIONS=--conditions=parley:source node --import tsx bench/src/relay/push-frame-cost.ts [--envelopes 20000] [--rounds 5] [--bytes 1024]
  */
@@ -13,6 +17,10 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Account, type CborValue, encodeCbor } from '@parley/core';
 import { MailboxReceiver, type WebSocketConstructor, type WebSocketLike, deviceSigner, toBase64Url } from '@parley/client/relay-client';
+import { decodeDelivered } from '../../../packages/client/src/relay-client/decode.ts';
+import { decodeEnvelopeFrame } from '../../../packages/client/src/relay-client/push-frame.ts';
+import { deliveredMessage } from '../../../packages/relay/src/delivery/mailbox-pump.ts';
+import { encodeEnvelopeFrame } from '../../../packages/relay/src/delivery/push-frame.ts';
 
 type Format = 'json' | 'cbor';
 
@@ -128,19 +136,76 @@ async function round(format: Format, count: number, bytes: number): Promise<numb
   return (cpu.user + cpu.system) / (count - warm);
 }
 
+/** CPU µs per call of `f` over `n` calls, after a warm-up. */
+function cpuPerCall(f: () => unknown, n: number): number {
+  for (let i = 0; i < n / 10; i++) f();
+  const c = process.cpuUsage();
+  for (let i = 0; i < n; i++) f();
+  const u = process.cpuUsage(c);
+  return (u.user + u.system) / n;
+}
+
+/** Section 1: the relay's encoding and the device's decoding of one frame, alone. */
+function codecRows(bytes: number, rounds: number): [string, number[]][] {
+  const now = Date.now();
+  const record = encodeCbor([new Uint8Array(16).fill(1), u64(now), 20_600, new Uint8Array(32).fill(2), new Uint8Array(32).fill(3)]);
+  const franked = {
+    seq: 123_456,
+    sender: { accountKey: new Uint8Array(32).fill(7), deviceId: 1 },
+    clientId: 'half-12345',
+    serverTimestamp: now,
+    expiresAt: now + 86_400_000,
+    envelope: new Uint8Array(bytes).map((_, i) => (i * 31) & 0xff),
+    delivery: record,
+  };
+  const { delivery: _, ...plain } = franked;
+  const rows = new Map<string, number[]>();
+  const add = (k: string, v: number) => rows.set(k, [...(rows.get(k) ?? []), v]);
+  for (let r = 0; r < rounds; r++) {
+    for (const [kind, m] of [
+      ['franked', franked],
+      ['unfranked', plain],
+    ] as const) {
+      const json = JSON.stringify({ type: 'envelope', ...deliveredMessage(m) });
+      // As ws hands a binary message over: a Buffer.
+      const binary = Buffer.from(encodeEnvelopeFrame(m));
+      add(
+        `relay encode, JSON, ${kind}`,
+        cpuPerCall(() => JSON.stringify({ type: 'envelope', ...deliveredMessage(m) }), 50_000),
+      );
+      add(
+        `relay encode, binary, ${kind}`,
+        cpuPerCall(() => encodeEnvelopeFrame(m), 50_000),
+      );
+      add(
+        `device decode, JSON, ${kind}`,
+        cpuPerCall(() => decodeDelivered(JSON.parse(json)), 50_000),
+      );
+      add(
+        `device decode, binary, ${kind}`,
+        cpuPerCall(() => decodeEnvelopeFrame(binary), 50_000),
+      );
+      if (r === 0) console.log(`frame bytes, ${kind}: JSON ${json.length}, binary ${binary.length}`);
+    }
+  }
+  return [...rows];
+}
+
 const { values } = parseArgs({ options: { envelopes: { type: 'string' }, rounds: { type: 'string' }, bytes: { type: 'string' } } });
 const count = Number(values.envelopes ?? 20_000);
 const rounds = Number(values.rounds ?? 5);
 const bytes = Number(values.bytes ?? 1024);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const show = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
+console.log(`codec alone, CPU per ${bytes} B envelope (median of ${rounds} rounds, each round in brackets)`);
+for (const [name, xs] of codecRows(bytes, rounds)) console.log(`  ${name.padEnd(34)} ${median(xs).toFixed(2)} µs (${show(xs)})`);
 const results: Record<Format, number[]> = { json: [], cbor: [] };
 for (let r = 0; r < rounds; r++) {
   for (const format of r % 2 === 0 ? (['json', 'cbor'] as const) : (['cbor', 'json'] as const)) {
     results[format].push(await round(format, count, bytes));
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-const show = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
 console.log(`device CPU per pushed ${bytes} B envelope with a delivery record, frame in to ack out (${count} per round)`);
-console.log(`JSON text frames:   median ${median(results.json).toFixed(1)} µs (${show(results.json)})`);
-console.log(`binary CBOR frames: median ${median(results.cbor).toFixed(1)} µs (${show(results.cbor)})`);
+console.log(`  JSON text frames:   median ${median(results.json).toFixed(1)} µs (${show(results.json)})`);
+console.log(`  binary CBOR frames: median ${median(results.cbor).toFixed(1)} µs (${show(results.cbor)})`);
 console.log(`load average ${loadavg()[0]?.toFixed(2)}`);
