@@ -8,10 +8,11 @@
  *   device -> ["ack", [+ seq: u64]]
  *   u64 = bstr .size 8 (big-endian, at most 2^53-1)
  *
- * The frame is read by its exact layout in deterministic CBOR (the Reader
- * below: one canonical encoding, bounded size), every field checked for
- * type, length and range as it is read. A frame that fails is a RelayError BAD_PUSH_FRAME naming the
- * field: the receiver reports it and goes on with the next frame. A delivery
+ * The frame is read by its exact layout in deterministic CBOR
+ * (layout-reader.ts: one canonical encoding, bounded size), every field
+ * checked for type, length and range as it is read. A frame that fails is a
+ * RelayError BAD_PUSH_FRAME naming the field: the receiver reports it and
+ * goes on with the next frame. A delivery
  * record that fails its own checks does not fail the frame: the envelope
  * goes on with `deliveryError` set, exactly as on the JSON path (decode.ts).
  */
