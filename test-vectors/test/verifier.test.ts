@@ -25,6 +25,7 @@ describe('independent verifier', () => {
       'versions.json',
       'seal.json',
       'ratchet-v2.json',
+      'push-frames.json',
     ]);
     for (const r of reports) {
       expect(r.failures, r.file).toEqual([]);

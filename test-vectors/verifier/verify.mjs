@@ -23,6 +23,7 @@ import { checkKeys } from './checks/keys.mjs';
 import { checkPadding } from './checks/padding.mjs';
 import { checkPqChunks } from './checks/pq-chunks.mjs';
 import { checkPqRatchet } from './checks/pq-ratchet.mjs';
+import { checkPushFrames } from './checks/push-frames.mjs';
 import { checkRatchet } from './checks/ratchet.mjs';
 import { checkRatchetV2 } from './checks/ratchet-v2.mjs';
 import { checkRecords } from './checks/records.mjs';
@@ -50,6 +51,7 @@ const FILES = [
   'versions.json',
   'seal.json',
   'ratchet-v2.json',
+  'push-frames.json',
 ];
 
 /** Checks every vector file in `dir`; returns one report per file. */
@@ -74,6 +76,7 @@ export function verifyAll(dir = new URL('..', import.meta.url)) {
   checkVersions(files['versions.json']);
   checkSeal(files['seal.json']);
   checkRatchetV2(files['ratchet-v2.json']);
+  checkPushFrames(files['push-frames.json']);
   return FILES.map((name) => files[name].finish());
 }
 

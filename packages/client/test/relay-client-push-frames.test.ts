@@ -5,6 +5,7 @@
 // acknowledges in binary. Through the real relay: a text sent by one SDK
 // client reaches another as binary frames; a relay that offers nothing gets
 // JSON, and everything still works.
+import { readFileSync } from 'node:fs';
 import { Account, type CborValue, PreKeyStore, decodeCbor, encodeCbor, limits } from '@parley/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -410,6 +411,45 @@ describe('decoding a binary envelope frame', () => {
     expect(() => encodeAckFrame([])).toThrow(RangeError);
     expect(() => encodeAckFrame(Array.from({ length: 1001 }, (_, i) => i + 1))).toThrow(RangeError);
     expect(() => encodeAckFrame([0])).toThrow(RangeError);
+  });
+});
+
+describe('test-vectors/push-frames.json', () => {
+  const file = JSON.parse(readFileSync(new URL('../../../test-vectors/push-frames.json', import.meta.url), 'utf8')) as {
+    testGroups: { type: string; tests: Record<string, unknown>[] }[];
+  };
+  const group = (type: string) => file.testGroups.find((g) => g.type === type)?.tests ?? [];
+  const hex = (s: unknown) => new Uint8Array(Buffer.from(String(s), 'hex'));
+
+  it('decodes every valid envelope frame to its fields (a refused delivery record handed on as BAD_DELIVERY_RECORD)', () => {
+    const frames = group('EnvelopeFrame');
+    expect(frames.length).toBeGreaterThan(4);
+    for (const t of frames) {
+      const e = decodeEnvelopeFrame(hex(t['frame']));
+      const what = String(t['comment']);
+      expect([e.seq, e.sender.deviceId, e.id, e.serverTimestamp, e.expiresAt], what).toEqual([
+        t['seq'],
+        t['senderDevice'],
+        t['id'],
+        t['serverTimestamp'],
+        t['expiresAt'],
+      ]);
+      expect(Buffer.from(e.sender.accountKey).toString('hex'), what).toBe(t['senderAccount']);
+      expect(Buffer.from(e.envelope).toString('hex'), what).toBe(t['envelope']);
+      if (t['deliveryError']) expect([e.delivery, e.deliveryError], what).toEqual([null, t['deliveryError']]);
+      else if (t['delivery'] === null) expect(e.delivery, what).toBeNull();
+      else expect(e.delivery?.frankingTag, what).toHaveLength(32);
+    }
+  });
+
+  it('refuses every invalid envelope frame with BAD_PUSH_FRAME naming the field', () => {
+    const refused = group('EnvelopeFrameInvalid');
+    expect(refused.length).toBeGreaterThan(10);
+    for (const t of refused) expect(refusal(hex(t['frame'])), String(t['comment'])).toEqual([t['error'], t['field']]);
+  });
+
+  it('writes each ack frame byte for byte', () => {
+    for (const t of group('AckFrame')) expect(Buffer.from(encodeAckFrame(t['seqs'] as number[])).toString('hex')).toBe(t['frame']);
   });
 });
 

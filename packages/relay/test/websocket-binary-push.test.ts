@@ -5,6 +5,7 @@
 // PARLEY_TEST_POSTGRES_URL) PostgreSQL. A malformed binary ack closes only its
 // own connection with 4003 and is counted, like a malformed JSON ack.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { type CborValue, decodeCbor, encodeCbor, utf8 } from '@parley/core';
 import fc from 'fast-check';
 import pg from 'pg';
@@ -15,6 +16,7 @@ import { MAX_ACKS_PER_REQUEST } from '../src/schemas.ts';
 import { PostgresStorage } from '../src/storage/postgres.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
 import type { RelayStorage } from '../src/storage/types.ts';
+import { PUSH_FRAMES_FILE, buildPushFrames } from './support/push-frame-vectors.ts';
 import {
   type TestDevice,
   eventually,
@@ -296,6 +298,42 @@ describe('the envelope frame encoder', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('test-vectors/push-frames.json', () => {
+  const file = JSON.parse(readFileSync(PUSH_FRAMES_FILE, 'utf8')) as {
+    testGroups: { type: string; tests: Record<string, unknown>[] }[];
+  };
+  const group = (type: string) => file.testGroups.find((g) => g.type === type)?.tests ?? [];
+  const hex = (s: unknown) => Buffer.from(String(s), 'hex');
+
+  it('is what the generator builds (rewrite only on purpose: --write)', () => {
+    expect(readFileSync(PUSH_FRAMES_FILE, 'utf8') === buildPushFrames()).toBe(true);
+  });
+
+  it("the relay's writer gives each envelope frame's bytes", () => {
+    const frames = group('EnvelopeFrame');
+    expect(frames.length).toBeGreaterThan(4);
+    for (const t of frames) {
+      const m = {
+        seq: t['seq'] as number,
+        sender: { accountKey: hex(t['senderAccount']), deviceId: t['senderDevice'] as number },
+        clientId: t['id'] as string,
+        serverTimestamp: t['serverTimestamp'] as number,
+        expiresAt: t['expiresAt'] as number,
+        envelope: hex(t['envelope']),
+        ...(t['delivery'] === null ? {} : { delivery: hex(t['delivery']) }),
+      };
+      expect(Buffer.from(encodeEnvelopeFrame(m)).toString('hex'), String(t['comment'])).toBe(t['frame']);
+    }
+  });
+
+  it("the relay's ack decoder takes the valid ack frames and refuses the others", () => {
+    for (const t of group('AckFrame')) expect(decodeAckFrame(hex(t['frame'])), String(t['comment'])).toEqual(t['seqs']);
+    const refused = group('AckFrameInvalid');
+    expect(refused.length).toBeGreaterThan(3);
+    for (const t of refused) expect(decodeAckFrame(hex(t['frame'])), String(t['comment'])).toBeUndefined();
   });
 });
 
