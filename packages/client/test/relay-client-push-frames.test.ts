@@ -568,7 +568,7 @@ describe('the receiver', () => {
 // ---- through the real relay ------------------------------------------------
 
 // One relay for the file: each test registers accounts of its own.
-const server = loopbackRelay('push-frames', 'all');
+const server = loopbackRelay('push-frames', { scope: 'all' });
 
 /** A binary ack frame starts with array(2) and the text "ack" (spec §5.2.1). */
 const isAck = (b: Uint8Array) => b[0] === 0x82 && b[1] === 0x63 && b[2] === 0x61 && b[3] === 0x63 && b[4] === 0x6b;
