@@ -78,7 +78,7 @@ export interface RelayLoadOptions {
    * the default since issue 15's latency work): to compare with figures measured before it.
    */
   readonly inProcessListeners?: boolean;
-  /** How the listening devices take pushed envelopes (spec/09-relay.md §5.2.1): 'cbor' (default, binary frames) or 'json'. */
+  /** How the listening devices take pushed envelopes (spec/09-relay.md §5.2.2): 'cbor' (default, binary frames) or 'json'. */
   readonly push?: 'cbor' | 'json';
 }
 

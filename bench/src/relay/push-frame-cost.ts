@@ -1,6 +1,6 @@
 /**
  * What one pushed envelope costs, JSON text frame against binary CBOR frame
- * (spec/09-relay.md §5.2.1, issue 15), in process CPU per envelope (which a
+ * (spec/09-relay.md §5.2.2, issue 15), in process CPU per envelope (which a
  * loaded machine disturbs less than wall-clock time), rounds alternating
  * the two formats:
  * 1. the codec alone: the relay's encoding of a stored envelope (the pump's

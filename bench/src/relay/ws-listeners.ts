@@ -11,7 +11,7 @@
  * clock at sub-millisecond resolution (performance.timeOrigin + now()), which
  * two processes on one machine share.
  *
- * Push frames (spec/09-relay.md §5.2.1): binary CBOR by default, as the
+ * Push frames (spec/09-relay.md §5.2.2): binary CBOR by default, as the
  * client SDK asks for them; `push: 'json'` in the start message keeps the
  * JSON text frames, so one load run can measure either.
  *

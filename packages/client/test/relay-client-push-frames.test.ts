@@ -1,4 +1,4 @@
-// Binary push frames in the relay client (spec/09-relay.md §5.2.1): the
+// Binary push frames in the relay client (spec/09-relay.md §5.2.2): the
 // receiver asks for them only when the relay offers them, decodes each frame
 // strictly (every field's type, length and range; a broken frame is a typed
 // BAD_PUSH_FRAME that is reported and never blocks the next one), and
@@ -37,7 +37,7 @@ const be = (n: number | bigint) => {
 
 const T = 1_780_000_000_000;
 const record = () => encodeCbor([new Uint8Array(16).fill(1), be(T), 20_601, new Uint8Array(32).fill(2), new Uint8Array(32).fill(3)]);
-/** The fields of a valid frame, in order (spec §5.2.1). */
+/** The fields of a valid frame, in order (spec §5.2.2). */
 const fields = (): CborValue[] => [
   'envelope',
   be(7),
@@ -570,7 +570,7 @@ describe('the receiver', () => {
 // One relay for the file: each test registers accounts of its own.
 const server = loopbackRelay('push-frames', { scope: 'all' });
 
-/** A binary ack frame starts with array(2) and the text "ack" (spec §5.2.1). */
+/** A binary ack frame starts with array(2) and the text "ack" (spec §5.2.2). */
 const isAck = (b: Uint8Array) => b[0] === 0x82 && b[1] === 0x63 && b[2] === 0x61 && b[3] === 0x63 && b[4] === 0x6b;
 
 /**

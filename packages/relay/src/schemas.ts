@@ -312,7 +312,7 @@ export const WsAuthFrame = Type.Object(
     signature: Bytes(64, 'Ed25519 signature over the websocket auth bytes', 64),
     push: Type.Optional(
       Type.Union([Type.Literal('json'), Type.Literal('cbor')], {
-        description: 'How envelopes are pushed: one of the challenge\'s "push" offers (default json; spec/09-relay.md §5.2.1)',
+        description: 'How envelopes are pushed: one of the challenge\'s "push" offers (default json; spec/09-relay.md §5.2.2)',
       }),
     ),
   },

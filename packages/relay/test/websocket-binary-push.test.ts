@@ -1,4 +1,4 @@
-// Binary push frames (spec/09-relay.md §5.2.1): the challenge offers them, a
+// Binary push frames (spec/09-relay.md §5.2.2): the challenge offers them, a
 // device that names "cbor" in its auth frame gets each envelope as one binary
 // CBOR frame and may acknowledge in binary; a device that names nothing keeps
 // JSON. Both kinds side by side receive the same envelopes, on SQLite and (with
@@ -234,7 +234,7 @@ describe.each(backends)('binary push frames on %s', (_name, open) => {
     expect(b.binaryFrames).toBe(5);
     expect(b.text.some((f) => f['type'] === 'envelope')).toBe(false);
     expect(j.binaryFrames).toBe(0);
-    // "drained" stays a JSON text frame on both (§5.2.1).
+    // "drained" stays a JSON text frame on both (§5.2.2).
     expect(b.text.filter((f) => f['type'] === 'drained')).toHaveLength(1);
     expect(j.text.filter((f) => f['type'] === 'drained')).toHaveLength(1);
     expect(b.pushed.map(shared)).toEqual(j.pushed.map(shared));

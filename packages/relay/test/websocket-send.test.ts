@@ -158,7 +158,7 @@ describe('authentication', () => {
     const socket = await authenticated(r, alice);
     expect(socket.frames.find((f) => f.type === 'ready')).toEqual({
       type: 'ready',
-      // The push format this connection gets (§5.2.1): JSON, as the auth frame named none.
+      // The push format this connection gets (§5.2.2): JSON, as the auth frame named none.
       push: 'json',
       sends: { maxFrameBytes: 64 * 1024, maxEnvelopes: 100, maxInFlight: 4 },
     });

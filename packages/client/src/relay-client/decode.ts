@@ -78,7 +78,7 @@ const MAX_DELIVERY_RECORD_BYTES = 256;
 const RECORD_HEAD = 0x85;
 
 /**
- * The delivery record in its CBOR form, as a binary push frame carries it (spec/09-relay.md §5.2.1):
+ * The delivery record in its CBOR form, as a binary push frame carries it (spec/09-relay.md §5.2.2):
  * [envelopeId: bstr .size 16, acceptedAt: bstr .size 8 (ms, big-endian), frankKeyId: uint,
  *  frank: bstr .size 32, frankingTag: bstr .size 32], canonical. Throws RelayError BAD_DELIVERY_RECORD.
  */

@@ -1,7 +1,7 @@
 /**
  * A reader of a fixed layout in deterministic CBOR (RFC 8949 §4.2.1:
  * definite lengths, shortest heads), for the binary push frame and the
- * delivery record inside it (spec/09-relay.md §5.2.1). The caller reads
+ * delivery record inside it (spec/09-relay.md §5.2.2). The caller reads
  * field by field and the reader takes only the shape asked for at each
  * position, so a structure it accepts is one canonical CBOR item of
  * Parley's subset, as core's strict decoder would take it

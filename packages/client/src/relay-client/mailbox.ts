@@ -17,7 +17,7 @@
  * with each consecutive handler failure: the envelope comes again, and the
  * SDK parks it after a bounded number of tries.
  *
- * Push format (spec §5.2.1): when the relay's challenge offers "cbor" (and
+ * Push format (spec §5.2.2): when the relay's challenge offers "cbor" (and
  * `binaryPush` is not false), the auth frame asks for it, and envelopes come
  * as binary frames (push-frame.ts) that are acknowledged with binary ack
  * frames. A relay that offers nothing is asked for nothing and speaks JSON,
@@ -59,7 +59,7 @@ export interface MailboxOptions {
   /**
    * Ask for binary CBOR push frames when the relay offers them (default
    * true): raw envelope bytes instead of base64 in JSON, a fraction of the
-   * CPU per envelope on the device (spec/09-relay.md §5.2.1). False keeps
+   * CPU per envelope on the device (spec/09-relay.md §5.2.2). False keeps
    * JSON frames.
    */
   readonly binaryPush?: boolean;
@@ -266,7 +266,7 @@ export class MailboxReceiver {
   }
 
   /**
-   * A binary frame: an envelope (§5.2.1). One that does not decode is reported (BAD_PUSH_FRAME) and
+   * A binary frame: an envelope (§5.2.2). One that does not decode is reported (BAD_PUSH_FRAME) and
    * skipped, and the frames after it are handled as usual: as with a JSON frame that does not decode,
    * it is not acknowledged, so it stays on the relay until its TTL (a relay's fault, not the device's).
    */

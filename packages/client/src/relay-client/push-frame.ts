@@ -1,5 +1,5 @@
 /**
- * Binary push frames, the device's side (spec/09-relay.md §5.2.1): the
+ * Binary push frames, the device's side (spec/09-relay.md §5.2.2): the
  * envelope frame a relay pushes to a device that asked for "cbor" at
  * authentication, and the binary ack frame the device answers with.
  *

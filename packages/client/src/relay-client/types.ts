@@ -203,10 +203,10 @@ export interface WebSocketLike {
   readonly readyState: number;
   /**
    * Browsers: "blob" by default, set to "arraybuffer" for binary push frames
-   * (spec/09-relay.md §5.2.1); the `ws` package's "nodebuffer" is left as is.
+   * (spec/09-relay.md §5.2.2); the `ws` package's "nodebuffer" is left as is.
    */
   binaryType?: string;
-  /** Text frames (JSON), and binary send and ack frames (spec/09-relay.md §5.2.1, §5.4). */
+  /** Text frames (JSON), and binary send and ack frames (spec/09-relay.md §5.2.2, §5.4). */
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
   onopen: ((event: unknown) => void) | null;

@@ -291,7 +291,7 @@ export class MaliciousRelay {
         frame = null;
       }
       if (frame?.type === 'challenge') {
-        // The rules below read and rewrite JSON envelope frames: offer no binary push (spec/09-relay.md §5.2.1),
+        // The rules below read and rewrite JSON envelope frames: offer no binary push (spec/09-relay.md §5.2.2),
         // so the device asks for none and this proxy speaks as a relay from before the option.
         const { push: _offer, ...plain } = frame as { push?: unknown };
         if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify(plain));

@@ -58,10 +58,10 @@ export const MAX_HELD_BYTES = 256 * 1024;
 export interface PumpOptions {
   readonly address: DeviceAddress;
   readonly storage: RelayStorage;
-  /** Sends one frame: text (JSON) or binary (a push frame, push-frame.ts). */
-  readonly send: (frame: string | Uint8Array) => void;
-  /** One envelope as the frame this connection asked for (push-frame.ts, §5.2); default the JSON text frame. */
-  readonly encode?: (m: StoredMessage) => string | Uint8Array;
+  /** Sends one JSON text frame. */
+  readonly send: (frame: string) => void;
+  /** Set when the device asked for binary push frames (push-frame.ts, spec §5.2.2): each envelope goes as `encode(m)` through `send`. */
+  readonly binary?: { readonly encode: (m: StoredMessage) => Uint8Array; readonly send: (frame: Uint8Array) => void };
   readonly maxInFlight: number;
   readonly maxInFlightBytes: number;
   /** Handed rows held while the window is full (default MAX_HELD_ROWS, MAX_HELD_BYTES). */
@@ -272,7 +272,8 @@ export class MailboxPump {
 
   #push(m: StoredMessage): void {
     const o = this.#o;
-    o.send(o.encode ? o.encode(m) : JSON.stringify({ type: 'envelope', ...deliveredMessage(m) }));
+    if (o.binary) o.binary.send(o.binary.encode(m));
+    else o.send(JSON.stringify({ type: 'envelope', ...deliveredMessage(m) }));
     this.#inFlight.set(m.seq, m.envelope.length);
     this.#inFlightBytes += m.envelope.length;
   }

@@ -1,5 +1,5 @@
 /**
- * Binary push frames (spec/09-relay.md §5.2.1): what a device that asked
+ * Binary push frames (spec/09-relay.md §5.2.2): what a device that asked
  * for them at authentication receives instead of the JSON envelope frame,
  * and the binary acknowledgement it may answer with.
  *

@@ -149,7 +149,7 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
       // Only on an authenticated connection; before "ready" a binary frame is a protocol error below.
       const bytes = frameBytes(data);
       if (isAckFrame(bytes)) {
-        // A binary ack (§5.2.1), taken on any authenticated connection; the same bounds and close as a JSON one.
+        // A binary ack (§5.2.2), taken on any authenticated connection; the same bounds and close as a JSON one.
         const seqs = decodeAckFrame(bytes);
         if (!seqs) return protocolError('BAD_ACK_FRAME', 'malformed ack frame');
         return ack(seqs);
@@ -211,13 +211,13 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     if (socket.readyState !== socket.OPEN) return;
     clearTimeout(authTimer);
     markAuthenticated(request.raw.socket);
-    // The push format the device asked for (§5.2.1); a device that names none gets JSON, as before the option existed.
+    // The push format the device asked for (§5.2.2); a device that names none gets JSON, as before the option existed.
     const push = frame.push ?? 'json';
     pump = new MailboxPump({
       address,
       storage: relay.storage,
-      send: (out) => sendCorked(socket, out),
-      ...(push === 'cbor' ? { encode: encodeEnvelopeFrame } : {}),
+      send: (text) => sendCorked(socket, text),
+      ...(push === 'cbor' ? { binary: { encode: encodeEnvelopeFrame, send: (frame: Uint8Array) => sendCorked(socket, frame) } } : {}),
       maxInFlight: relay.config.limits.maxInFlightPerConnection,
       maxInFlightBytes: relay.config.limits.maxInFlightBytesPerConnection,
       now: relay.now,
@@ -271,7 +271,7 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     current.wake();
   }
 
-  // "push" offers the push formats (§5.2.1): a client names one in its auth frame only when offered, so an
+  // "push" offers the push formats (§5.2.2): a client names one in its auth frame only when offered, so an
   // older relay (no offer, and an auth schema without the field) is never sent an option it would refuse.
   socket.send(JSON.stringify({ type: 'challenge', challenge: toBase64Url(challenge), serverTime: relay.now(), push: PUSH_FORMATS }));
 }

@@ -1,5 +1,5 @@
 /**
- * Builds test-vectors/push-frames.json (spec/09-relay.md §5.2.1): binary
+ * Builds test-vectors/push-frames.json (spec/09-relay.md §5.2.2): binary
  * envelope frames with their fields, refused frames with the field named,
  * frames whose delivery record is refused (the envelope still handed on),
  * and ack frames. Built from the spec's CDDL with core's encodeCbor, not with
@@ -173,7 +173,7 @@ export function buildPushFrames(): string {
   const file = {
     description:
       'Binary push frames on the delivery websocket: the envelope frame a relay pushes to a device that asked for "cbor", and the ack frame the device answers with (canonical CBOR of the Parley subset).',
-    spec: 'spec/09-relay.md §5.2.1',
+    spec: 'spec/09-relay.md §5.2.2',
     version: 1,
     numberOfTests: tcId - 1,
     notes: {
