@@ -184,10 +184,6 @@ function statements(db: Database.Database) {
          VALUES ${tuples(n, '(?, ?, ?, ?, ?, ?)')}`,
       ),
     ),
-    insertSentId: db.prepare(
-      `INSERT INTO sent_ids (sender_account, sender_device, recipient_account, recipient_device, client_id, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    ),
     insertMessage: db.prepare(
       `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope,
          delivery)
