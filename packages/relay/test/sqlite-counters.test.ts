@@ -274,7 +274,7 @@ describe('SQLite mailbox counters in memory', () => {
   it('equal a recount by SQL after every step: sends, fan-outs, sealed groups, acks, sweeps, purges, removals, aborts, failed commits', async () => {
     const outcomes = { stored: 0, refused: 0, aborted: 0, failed: 0, acked: 0, swept: 0 };
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 25 }), async (steps) => {
+      fc.asyncProperty(fc.array(step, { minLength: 3, maxLength: 15 }), async (steps) => {
         const dir = mkdtempSync(join(tmpdir(), 'parley-counters-'));
         dirs.push(dir);
         const w = await openWorld(dir);
@@ -309,6 +309,19 @@ describe('SQLite mailbox counters in memory', () => {
             await expectExact(w, `step ${n}`);
             await reRegister(w);
           }
+          // Then every run drains: the short-lived envelopes expire and are swept, the rest are
+          // acknowledged, and the counters come back to nothing.
+          w.now += SHORT_TTL;
+          const drained = await w.storage.sweep(w.now);
+          if (drained.messages > 0) outcomes.swept++;
+          await expectExact(w, 'after the final sweep');
+          for (const d of ALL) {
+            const seqs = (await w.storage.fetchMessages(d, 0, 1000, 0)).map((m) => m.seq);
+            if ((await w.storage.ackMessages(d, seqs)) > 0) outcomes.acked++;
+          }
+          await expectExact(w, 'drained');
+          expect(inMemory(w.storage)).toEqual([]);
+          expect(await w.storage.stats()).toMatchObject({ queuedMessages: 0, queuedBytes: 0 });
           // The rows are the truth: opened again, the counters are rebuilt to the same values.
           const kept = inMemory(w.storage);
           open = false;
@@ -324,12 +337,12 @@ describe('SQLite mailbox counters in memory', () => {
       // No shrinking: each run opens a database on disk; the failing step is in the message.
       { numRuns: 20, endOnFailure: true },
     );
-    // The runs went through every kind of path (else the property proves little).
-    expect(outcomes.stored).toBeGreaterThan(50);
+    // The runs went through every kind of path, else the property proves little.
+    expect(outcomes.stored).toBeGreaterThan(20);
     expect(outcomes.refused).toBeGreaterThan(0);
     expect(outcomes.aborted).toBeGreaterThan(5);
     expect(outcomes.failed).toBeGreaterThan(0);
-    expect(outcomes.acked).toBeGreaterThan(5);
+    expect(outcomes.acked).toBeGreaterThan(0);
     expect(outcomes.swept).toBeGreaterThan(0);
   }, 60_000);
 
