@@ -79,10 +79,11 @@ export class MailboxCounters implements BatchJournal {
     this.#mailboxes.clear();
     this.#messages = 0;
     this.#bytes = 0;
-    // One pass over the table in rowid order, summed into a temporary table keyed by share: at
-    // 10^6 rows 2.6-3.4 s against 7-11 s for GROUP BY (which sorts every row, or reads the table
-    // through an index in random order), and 15 s for summing in JavaScript (two Buffers per row),
-    // measured on this project's loaded 2-core machine (bench/src/relay/write-path.ts --rebuild).
+    // One pass over the table in rowid order, summed into a temporary table keyed by share: the
+    // relay opened 10^6 rows in 3.2-4.5 s this way against 22-33 s with GROUP BY (which sorts every
+    // row, or reads the table through an index in random order), and summing in JavaScript took
+    // 15 s (two Buffers per row), on this project's 2-core machine at a load average of 10
+    // (bench/src/relay/write-path.ts --rebuild, bench/results/relay-latency.md).
     db.exec(`
       CREATE TEMP TABLE counters_rebuild (
         recipient BLOB, device INTEGER, sender BLOB, messages INTEGER, bytes INTEGER,
