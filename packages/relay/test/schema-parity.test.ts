@@ -34,6 +34,15 @@ function kind(declared: string): string {
   return `other:${t}`;
 }
 
+/**
+ * The mailbox counters: PostgreSQL keeps them in tables, maintained by triggers, because several
+ * relay processes share them there; SQLite's single process keeps them in memory and dropped
+ * these in its migration 7, which has no PostgreSQL twin (sqlite-counters.ts, spec/09-relay.md §8.3).
+ */
+const POSTGRES_ONLY_TABLES = ['mailbox_shares'];
+const POSTGRES_ONLY_COLUMNS: Shape = { devices: ['queued_bytes int not null', 'queued_messages int not null'] };
+const SQLITE_ONLY_MIGRATIONS = 1;
+
 const column = (name: string, notNull: boolean, declared: string) => `${name} ${kind(declared)}${notNull ? ' not null' : ''}`;
 
 function sqliteShape(): Shape {
@@ -93,7 +102,17 @@ describe('storage schemas', () => {
   });
 
   it.skipIf(!URL)('PostgreSQL builds the same tables as SQLite, column for column', async () => {
-    expect(POSTGRES_SCHEMA_VERSION).toBe(SCHEMA_VERSION);
-    expect(await postgresShape(URL as string)).toEqual(sqliteShape());
+    expect(POSTGRES_SCHEMA_VERSION).toBe(SCHEMA_VERSION - SQLITE_ONLY_MIGRATIONS);
+    const postgres = await postgresShape(URL as string);
+    // The exceptions are there (a rename would not slip through as one), then left out.
+    for (const table of POSTGRES_ONLY_TABLES) {
+      expect(postgres[table]).toBeDefined();
+      delete postgres[table];
+    }
+    for (const [table, columns] of Object.entries(POSTGRES_ONLY_COLUMNS)) {
+      expect(postgres[table]).toEqual(expect.arrayContaining(columns));
+      postgres[table] = (postgres[table] ?? []).filter((c) => !columns.includes(c));
+    }
+    expect(postgres).toEqual(sqliteShape());
   });
 });

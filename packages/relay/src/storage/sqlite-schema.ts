@@ -266,6 +266,18 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE devices ADD COLUMN signed_prekey_v2 BLOB;
   `,
+  // 6 -> 7: the mailbox counters live in the relay's memory (sqlite-counters.ts, spec/09-relay.md §8.3),
+  // rebuilt from the rows at every open; the four triggers that kept them in tables on every insert
+  // and delete go with their columns and table. The payload's reference count stays a trigger.
+  `
+  DROP TRIGGER messages_queued_insert;
+  DROP TRIGGER messages_queued_delete;
+  DROP TRIGGER messages_share_insert;
+  DROP TRIGGER messages_share_delete;
+  DROP TABLE mailbox_shares;
+  ALTER TABLE devices DROP COLUMN queued_messages;
+  ALTER TABLE devices DROP COLUMN queued_bytes;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -33,6 +33,7 @@ import {
 import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage, WriteQueries } from './rules/queries.ts';
 import { RuleStorage } from './rules/storage.ts';
 import { type Rule, runSync, unwrapAbort } from './rules/step.ts';
+import { MailboxCounters, ROW_BYTES_SQL } from './sqlite-counters.ts';
 import { migrate } from './sqlite-schema.ts';
 import { sqliteTokenQueries } from './tokens-sqlite.ts';
 import type {
@@ -71,6 +72,33 @@ const SWEEP_BATCH = 5000;
 const POOL_TABLE: Record<PreKeyPool, string> = { oneTime: 'one_time_prekeys', kem: 'kem_prekeys' };
 const POOL_MARK: Record<PreKeyPool, string> = { oneTime: 'one_time_handed_max', kem: 'kem_handed_max' };
 
+/**
+ * Most rows one multi-row statement carries. A send frame's envelopes (8 in the load test, at most
+ * a few dozen from a device) have one INSERT for their idempotency records, one lookup of known
+ * client ids and one of the recipients' devices, instead of one statement of each per envelope
+ * (issue 15: at 5,000 envelopes/s each statement's bind, step and reset showed). The mailbox rows
+ * stay one INSERT each: live push hands over each row's seq and its mailbox's previous seq.
+ * Longer lists (an HTTP send to a large group) go in chunks of this many, so at most this many
+ * statements of each kind are prepared.
+ */
+const ROWS_PER_STATEMENT = 16;
+
+/** The statement for `n` rows, prepared on first use. */
+function byCount<T>(make: (n: number) => T): (n: number) => T {
+  const made: T[] = [];
+  return (n) => {
+    let statement = made[n];
+    if (statement === undefined) made[n] = statement = make(n);
+    return statement;
+  };
+}
+
+const tuples = (n: number, tuple: string): string => Array.from({ length: n }, () => tuple).join(', ');
+
+function* chunks<T>(items: readonly T[]): Generator<readonly T[]> {
+  for (let i = 0; i < items.length; i += ROWS_PER_STATEMENT) yield items.slice(i, i + ROWS_PER_STATEMENT);
+}
+
 function statements(db: Database.Database) {
   const pool = <T>(make: (pool: PreKeyPool) => T): Record<PreKeyPool, T> => ({ oneTime: make('oneTime'), kem: make('kem') });
   return {
@@ -81,14 +109,19 @@ function statements(db: Database.Database) {
     certificateHash: db.prepare<[Buffer, number], { certificate_hash: Buffer }>(
       'SELECT certificate_hash FROM devices WHERE account = ? AND device_id = ?',
     ),
-    recipientDevices: db.prepare<[Buffer, Buffer], RecipientRow>(
-      `SELECT d.account, d.device_id, d.certificate_hash, d.queued_messages, d.queued_bytes,
-         coalesce(s.messages, 0) AS sender_messages, coalesce(s.bytes, 0) AS sender_bytes
-       FROM devices d LEFT JOIN mailbox_shares s
-         ON s.recipient_account = d.account AND s.recipient_device = d.device_id AND s.sender_account = ?
-       WHERE d.account = ? ORDER BY d.device_id`,
+    // The counters come from memory (sqlite-counters.ts).
+    recipientDevices: byCount((n) =>
+      db.prepare<Buffer[], { account: Buffer; device_id: number; certificate_hash: Buffer }>(
+        `SELECT account, device_id, certificate_hash FROM devices WHERE account IN (${tuples(n, '?')}) ORDER BY account, device_id`,
+      ),
     ),
-    purgeExpired: db.prepare('DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ? AND expires_at <= ?'),
+    // Every delete of message rows says what it deleted, for the counters: [sender account, bytes].
+    purgeExpired: db
+      .prepare<[Buffer, number, number], [Buffer, number]>(
+        `DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ? AND expires_at <= ?
+         RETURNING sender_account, ${ROW_BYTES_SQL}`,
+      )
+      .raw(),
     deviceCount: db.prepare<[Buffer], { n: number }>('SELECT COUNT(*) AS n FROM devices WHERE account = ?'),
     insertDevice: db.prepare(
       `INSERT INTO devices (account, device_id, certificate, certificate_hash, signing_key, registered_at,
@@ -96,7 +129,11 @@ function statements(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     deleteDevice: db.prepare('DELETE FROM devices WHERE account = ? AND device_id = ?'),
-    deleteMailbox: db.prepare('DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ?'),
+    deleteMailbox: db
+      .prepare<[Buffer, number], [Buffer, number]>(
+        `DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ? RETURNING sender_account, ${ROW_BYTES_SQL}`,
+      )
+      .raw(),
     deletePool: pool((p) => db.prepare(`DELETE FROM ${POOL_TABLE[p]} WHERE account = ? AND device_id = ?`)),
     deviceList: db.prepare<[Buffer], DeviceListRow>('SELECT revision, list, updated_at FROM device_lists WHERE account = ?'),
     putDeviceList: db.prepare(
@@ -132,13 +169,20 @@ function statements(db: Database.Database) {
     ),
     takeKey: pool((p) => db.prepare(`DELETE FROM ${POOL_TABLE[p]} WHERE account = ? AND device_id = ? AND id = ?`)),
     markKey: pool((p) => db.prepare(`UPDATE devices SET ${POOL_MARK[p]} = MAX(${POOL_MARK[p]}, ?) WHERE account = ? AND device_id = ?`)),
-    sentId: db.prepare<[Buffer, number, Buffer, number, string], { n: number }>(
-      `SELECT 1 AS n FROM sent_ids WHERE sender_account = ? AND sender_device = ? AND recipient_account = ?
-         AND recipient_device = ? AND client_id = ?`,
+    // Each (recipient, client id) pair is a primary-key search.
+    sentIds: byCount((n) =>
+      db
+        .prepare<unknown[], [Buffer, number, string]>(
+          `SELECT recipient_account, recipient_device, client_id FROM sent_ids WHERE sender_account = ? AND sender_device = ?
+             AND (recipient_account, recipient_device, client_id) IN (VALUES ${tuples(n, '(?, ?, ?)')})`,
+        )
+        .raw(),
     ),
-    insertSentId: db.prepare(
-      `INSERT INTO sent_ids (sender_account, sender_device, recipient_account, recipient_device, client_id, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+    insertSentIds: byCount((n) =>
+      db.prepare(
+        `INSERT INTO sent_ids (sender_account, sender_device, recipient_account, recipient_device, client_id, expires_at)
+         VALUES ${tuples(n, '(?, ?, ?, ?, ?, ?)')}`,
+      ),
     ),
     insertMessage: db.prepare(
       `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope,
@@ -173,9 +217,12 @@ function statements(db: Database.Database) {
     ),
     // One statement per acknowledgement frame (up to 1,000 seqs as a JSON array), not one per seq:
     // at 5,000 delivered envelopes/s each statement's bind/step/reset showed in the profile (issue 15).
-    ack: db.prepare(
-      'DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ? AND seq IN (SELECT value FROM json_each(?))',
-    ),
+    ack: db
+      .prepare<[Buffer, number, string], [Buffer, number]>(
+        `DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ? AND seq IN (SELECT value FROM json_each(?))
+         RETURNING sender_account, ${ROW_BYTES_SQL}`,
+      )
+      .raw(),
     insertAttachment: db.prepare(
       `INSERT INTO attachments (id, owner_account, owner_device, size, received, complete, created_at, expires_at, request_key)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -209,7 +256,12 @@ function statements(db: Database.Database) {
       `INSERT INTO budgets (key, tokens, updated, full_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated = excluded.updated, full_at = excluded.full_at`,
     ),
-    sweepMessages: db.prepare(`DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE expires_at <= ? LIMIT ${SWEEP_BATCH})`),
+    sweepMessages: db
+      .prepare<[number], [Buffer, number, Buffer, number]>(
+        `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE expires_at <= ? LIMIT ${SWEEP_BATCH})
+         RETURNING recipient_account, recipient_device, sender_account, ${ROW_BYTES_SQL}`,
+      )
+      .raw(),
     sweepSentIds: db.prepare('DELETE FROM sent_ids WHERE expires_at <= ?'),
     expiredAttachments: db.prepare<[number], { id: string }>(`SELECT id FROM attachments WHERE expires_at <= ? LIMIT ${SWEEP_BATCH}`),
     sweepSeen: db.prepare(
@@ -235,19 +287,11 @@ function statements(db: Database.Database) {
     ),
     reports: db.prepare<[number, number], ReportRow>('SELECT * FROM reports WHERE id > ? ORDER BY id LIMIT ?'),
     report: db.prepare<[number], ReportRow>('SELECT * FROM reports WHERE id = ?'),
-    pressureMailbox: db.prepare<[number, number], { messages: number | null; bytes: number | null }>(
-      'SELECT SUM(queued_messages >= ?) AS messages, SUM(queued_bytes >= ?) AS bytes FROM devices',
-    ),
-    pressureShares: db.prepare<[number, number], { n: number }>(
-      'SELECT COUNT(*) AS n FROM mailbox_shares WHERE messages >= ? OR bytes >= ?',
-    ),
     pressureDevice: db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM attachment_usage WHERE bytes >= ?'),
     pressureAccount: db.prepare<[number], { n: number }>(
       'SELECT COUNT(*) AS n FROM (SELECT owner_account FROM attachment_usage GROUP BY owner_account HAVING SUM(bytes) >= ?)',
     ),
-    stats: db.prepare<[], { devices: number; messages: number | null; bytes: number | null }>(
-      'SELECT COUNT(*) AS devices, SUM(queued_messages) AS messages, SUM(queued_bytes) AS bytes FROM devices',
-    ),
+    allDevices: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM devices'),
     attachmentCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM attachments'),
     payloadCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM payloads'),
     ping: db.prepare('SELECT 1'),
@@ -260,8 +304,13 @@ type Statements = ReturnType<typeof statements>;
  * The queries inside a write. Synchronous: `runSync` drives the rule. With `hand`, each stored
  * mailbox row is also handed over as it was written, with the seq it drew (live push).
  */
-function writeQueries(s: Statements, hand?: (row: CommittedMessage) => void): WriteQueries {
+function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: CommittedMessage) => void): WriteQueries {
   const previousSeq = (recipient: Buffer, deviceId: number, now: number) => s.previousSeq.get(recipient, deviceId, now)?.seq ?? 0;
+  /** Uncounts the rows a delete of one mailbox returned ([sender account, bytes] each). */
+  const uncount = (recipient: Buffer, deviceId: number, deleted: readonly [Buffer, number][]): number => {
+    for (const [sender, bytes] of deleted) counters.add(recipient, deviceId, sender, -1, -bytes);
+    return deleted.length;
+  };
   const counts = (account: Buffer, deviceId: number): PreKeyCounts | undefined => {
     const state = s.keyState.get(account, deviceId);
     if (!state) return undefined;
@@ -295,7 +344,7 @@ function writeQueries(s: Statements, hand?: (row: CommittedMessage) => void): Wr
         buf(lastResort.encoded),
       ),
     deleteDevice: (account, deviceId) => {
-      s.deleteMailbox.run(account, deviceId);
+      uncount(account, deviceId, s.deleteMailbox.all(account, deviceId));
       s.deletePool.oneTime.run(account, deviceId);
       s.deletePool.kem.run(account, deviceId);
       s.deleteDevice.run(account, deviceId);
@@ -330,35 +379,67 @@ function writeQueries(s: Statements, hand?: (row: CommittedMessage) => void): Wr
     },
 
     lockMailboxes: noLock,
-    recipientDevices: (accounts, sender) => accounts.flatMap((a) => s.recipientDevices.all(sender, a)),
+    recipientDevices: (accounts, sender) => {
+      const rows: RecipientRow[] = [];
+      for (const chunk of chunks(accounts)) {
+        for (const d of s.recipientDevices(chunk.length).all(...chunk)) {
+          const { mailbox, share } = counters.read(d.account, d.device_id, sender);
+          rows.push({
+            ...d,
+            queued_messages: mailbox.messages,
+            queued_bytes: mailbox.bytes,
+            sender_messages: share.messages,
+            sender_bytes: share.bytes,
+          });
+        }
+      }
+      return rows;
+    },
     knownClientIds: (sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[]) => {
       const account = buf(sender.accountKey);
-      return envelopes.map(
-        (e) => s.sentId.get(account, sender.deviceId, buf(e.recipient.accountKey), e.recipient.deviceId, e.clientId) !== undefined,
-      );
+      const sentKey = (recipient: Buffer, deviceId: number, clientId: string) => `${deviceId}:${clientId}:${recipient.toString('latin1')}`;
+      const known = new Set<string>();
+      for (const chunk of chunks(envelopes)) {
+        const params: unknown[] = [account, sender.deviceId];
+        for (const e of chunk) params.push(buf(e.recipient.accountKey), e.recipient.deviceId, e.clientId);
+        for (const [recipient, deviceId, clientId] of s.sentIds(chunk.length).all(...params))
+          known.add(sentKey(recipient, deviceId, clientId));
+      }
+      // Retries are rare: a fresh send builds no keys.
+      if (known.size === 0) return envelopes.map(() => false);
+      return envelopes.map((e) => known.has(sentKey(buf(e.recipient.accountKey), e.recipient.deviceId, e.clientId)));
     },
     purgeExpired: (devices, now) => {
-      for (const d of devices) s.purgeExpired.run(buf(d.accountKey), d.deviceId, now);
+      for (const d of devices) {
+        const recipient = buf(d.accountKey);
+        uncount(recipient, d.deviceId, s.purgeExpired.all(recipient, d.deviceId, now));
+      }
     },
     insertMessages: (sender, envelopes, now, expiresAt) => {
       const account = buf(sender.accountKey);
-      for (const e of envelopes) {
-        const recipient = buf(e.recipient.accountKey);
-        const delivery = e.delivery === undefined ? null : buf(e.delivery);
-        const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
-        const { lastInsertRowid } = s.insertMessage.run(
-          recipient,
-          e.recipient.deviceId,
-          account,
-          sender.deviceId,
-          e.clientId,
-          now,
-          expiresAt,
-          buf(e.envelope),
-          delivery,
-        );
-        hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, e.envelope));
-        s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
+      for (const chunk of chunks(envelopes)) {
+        const sent: unknown[] = [];
+        for (const e of chunk) {
+          const recipient = buf(e.recipient.accountKey);
+          const delivery = e.delivery === undefined ? null : buf(e.delivery);
+          // One statement per row: live push needs each row's seq and its mailbox's previous seq.
+          const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
+          const { lastInsertRowid } = s.insertMessage.run(
+            recipient,
+            e.recipient.deviceId,
+            account,
+            sender.deviceId,
+            e.clientId,
+            now,
+            expiresAt,
+            buf(e.envelope),
+            delivery,
+          );
+          hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, e.envelope));
+          sent.push(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
+          counters.add(recipient, e.recipient.deviceId, account, 1, e.envelope.length);
+        }
+        s.insertSentIds(chunk.length).run(...sent);
       }
     },
     insertFanout: (sender, recipients, envelope, now, expiresAt) => {
@@ -380,7 +461,9 @@ function writeQueries(s: Statements, hand?: (row: CommittedMessage) => void): Wr
           e.delivery === undefined ? null : buf(e.delivery),
         );
         hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, envelope));
-        s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
+        s.insertSentIds(1).run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
+        // The row's own envelope is empty: the payload's bytes count against the mailbox.
+        counters.add(recipient, e.recipient.deviceId, account, 1, envelope.length);
       }
     },
     insertSealedGroup: (rows, payload, now, expiresAt) => {
@@ -404,14 +487,15 @@ function writeQueries(s: Statements, hand?: (row: CommittedMessage) => void): Wr
           e.delivery === undefined ? null : buf(e.delivery),
         );
         hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, sealedGroupEnvelope(e.envelope, payload)));
-        s.insertSentId.run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
+        s.insertSentIds(1).run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
+        counters.add(recipient, e.recipient.deviceId, account, 1, e.envelope.length + payload.length);
       }
     },
     // One process: the routes wake local websockets themselves.
     notifyMailboxes: noLock,
     ackMessages: (recipient, seqs) => {
       const account = buf(recipient.accountKey);
-      return s.ack.run(account, recipient.deviceId, JSON.stringify(seqs)).changes;
+      return uncount(account, recipient.deviceId, s.ack.all(account, recipient.deviceId, JSON.stringify(seqs)));
     },
 
     lockUploads: noLock,
@@ -447,7 +531,11 @@ function writeQueries(s: Statements, hand?: (row: CommittedMessage) => void): Wr
     bumpSeenSlot: (signer, slot) => void s.bumpSlot.run(buf(signer.accountKey), signer.deviceId, slot),
     seenCount: (signer, fromSlot) => s.seenCount.get(buf(signer.accountKey), signer.deviceId, fromSlot)?.n ?? 0,
 
-    sweepMessages: (now) => s.sweepMessages.run(now).changes,
+    sweepMessages: (now) => {
+      const deleted = s.sweepMessages.all(now);
+      for (const [recipient, deviceId, sender, bytes] of deleted) counters.add(recipient, deviceId, sender, -1, -bytes);
+      return deleted.length;
+    },
     sweepSentIds: (now) => s.sweepSentIds.run(now).changes,
     sweepAttachments: (now) => {
       const ids = s.expiredAttachments.all(now).map((r) => r.id);
@@ -472,7 +560,8 @@ function writeQueries(s: Statements, hand?: (row: CommittedMessage) => void): Wr
 }
 
 /** Reads run directly on the connection (committed data only: writes happen inside the batcher's turns). */
-function readQueries(s: Statements, write: WriteQueries): ReadQueries {
+function readQueries(s: Statements, write: WriteQueries, counters: MailboxCounters): ReadQueries {
+  const devices = () => s.allDevices.get()?.n ?? 0;
   return {
     ...s.tokens.read,
     device: async (account, deviceId) => s.device.get(account, deviceId),
@@ -482,21 +571,18 @@ function readQueries(s: Statements, write: WriteQueries): ReadQueries {
     messages: async (r, afterSeq, limit, now) => s.fetchMessages.all(buf(r.accountKey), r.deviceId, afterSeq, now, limit),
     attachment: async (id) => s.attachment.get(id),
     quotaPressure: async (t: QuotaThresholds): Promise<QuotaPressure> => {
-      const mailbox = s.pressureMailbox.get(t.mailboxMessages, t.mailboxBytes);
       return {
-        mailboxMessages: mailbox?.messages ?? 0,
-        mailboxBytes: mailbox?.bytes ?? 0,
-        senderShares: s.pressureShares.get(t.senderMessages, t.senderBytes)?.n ?? 0,
+        ...counters.pressure(t, devices),
         attachmentBytesDevice: s.pressureDevice.get(t.attachmentBytesDevice)?.n ?? 0,
         attachmentBytesAccount: s.pressureAccount.get(t.attachmentBytesAccount)?.n ?? 0,
       };
     },
     stats: async (): Promise<StorageStats> => {
-      const row = s.stats.get() ?? { devices: 0, messages: 0, bytes: 0 };
+      const queued = counters.totals();
       return {
-        devices: row.devices,
-        queuedMessages: row.messages ?? 0,
-        queuedBytes: row.bytes ?? 0,
+        devices: devices(),
+        queuedMessages: queued.messages,
+        queuedBytes: queued.bytes,
         attachments: s.attachmentCount.get()?.n ?? 0,
         payloads: s.payloadCount.get()?.n ?? 0,
       };
@@ -515,6 +601,8 @@ class SqliteDriver implements StorageDriver {
   readonly #wal: WalSync | undefined;
   /** On disk, checkpoints run on a worker thread, not inside the event loop's commits (wal-checkpointer.ts). */
   readonly checkpointer: WalCheckpointer | undefined;
+  /** The mailbox counters in memory (sqlite-counters.ts). */
+  readonly counters: MailboxCounters;
   readonly #q: WriteQueries;
   readonly read: ReadQueries;
   readonly #onCommitted: MailboxesCommitted | undefined;
@@ -538,17 +626,21 @@ class SqliteDriver implements StorageDriver {
     this.#wal = onDisk ? new WalSync(options.path) : undefined;
     const checkpointer = onDisk ? new WalCheckpointer(db, options.path) : undefined;
     this.checkpointer = checkpointer;
-    this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()));
+    // The counters start from the rows: exact after any stop, clean or not (spec/09-relay.md §8.3).
+    const counters = new MailboxCounters();
+    counters.rebuild(db);
+    this.counters = counters;
+    this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()), counters);
     const s = statements(db);
     this.#onCommitted = options.onMailboxesCommitted;
     this.#q = this.#onCommitted
       ? {
-          ...writeQueries(s, (row) => this.#stored.push(row)),
+          ...writeQueries(s, counters, (row) => this.#stored.push(row)),
           // The rule asks to notify inside the write: the wake, with the rows stored so far, runs once the batch has committed.
           notifyMailboxes: (devices) => this.#handOver(devices),
         }
-      : writeQueries(s);
-    this.read = readQueries(s, this.#q);
+      : writeQueries(s, counters);
+    this.read = readQueries(s, this.#q, counters);
   }
 
   /** The rule runs in the next group commit, in its own savepoint (an Abort rolls back only it). */
@@ -587,11 +679,14 @@ export class SqliteStorage extends RuleStorage {
   /** On disk: the worker thread that checkpoints the WAL (spec/09-relay.md §7.1); none in memory. */
   readonly checkpointer: WalCheckpointer | undefined;
   readonly wakesOnCommit: boolean;
+  /** Queued envelopes and bytes per mailbox and sender share, in memory (spec/09-relay.md §8.3). */
+  readonly counters: MailboxCounters;
 
   constructor(options: SqliteStorageOptions) {
     const driver = new SqliteDriver(options);
     super(driver);
     this.checkpointer = driver.checkpointer;
+    this.counters = driver.counters;
     this.wakesOnCommit = options.onMailboxesCommitted !== undefined;
   }
 }

@@ -69,6 +69,20 @@ export interface DurableSync {
   syncNow(): void;
 }
 
+/**
+ * State kept beside the database that must follow its transactions (sqlite-counters.ts: the
+ * mailbox counters in memory). `begin` opens a batch; `savepoint` before each write returns a
+ * mark that `rollbackTo` returns to when that write's savepoint rolls back; `commit` after the
+ * batch committed, `rollback` when its commit failed (nothing in it happened).
+ */
+export interface BatchJournal {
+  begin(): void;
+  savepoint(): number;
+  rollbackTo(mark: number): void;
+  commit(): void;
+  rollback(): void;
+}
+
 interface Committed {
   readonly batch: PendingWrite[];
   readonly outcomes: { ok: boolean; value: unknown }[];
@@ -81,6 +95,7 @@ export class WriteBatcher {
   readonly #observe: BatchObserver | undefined;
   readonly #sync: DurableSync | undefined;
   readonly #afterCommit: (() => void) | undefined;
+  readonly #journal: BatchJournal | undefined;
   #queue: PendingWrite[] = [];
   #scheduled: NodeJS.Immediate | undefined;
   #closed = false;
@@ -92,12 +107,16 @@ export class WriteBatcher {
   /** The write whose closure runs now (for `onCommit`). */
   #current: PendingWrite | undefined;
 
-  /** `afterCommit`: told after every commit (sqlite.ts: the checkpoint worker, wal-checkpointer.ts). */
-  constructor(db: Database, observe?: BatchObserver, sync?: DurableSync, afterCommit?: () => void) {
+  /**
+   * `afterCommit`: told after every commit (sqlite.ts: the checkpoint worker, wal-checkpointer.ts).
+   * `journal`: follows each batch's savepoints and commit (sqlite.ts: the mailbox counters).
+   */
+  constructor(db: Database, observe?: BatchObserver, sync?: DurableSync, afterCommit?: () => void, journal?: BatchJournal) {
     this.#db = db;
     this.#observe = observe;
     this.#sync = sync;
     this.#afterCommit = afterCommit;
+    this.#journal = journal;
   }
 
   /** Runs `write` in the next batch; resolves with its result once the batch is committed and durable. */
@@ -123,17 +142,21 @@ export class WriteBatcher {
     if (queued === 0) return;
     const started = performance.now();
     const outcomes: { ok: boolean; value: unknown }[] = [];
+    const journal = this.#journal;
+    journal?.begin();
     try {
       this.#db.transaction(() => {
         for (let i = 0; i < queued; i++) {
           if (!all && i === MAX_BATCH_WRITES) break;
           const write = queue[i] as PendingWrite;
           this.#current = write;
+          const mark = journal ? journal.savepoint() : 0;
           try {
             // A nested better-sqlite3 transaction is a savepoint.
             outcomes.push({ ok: true, value: this.#db.transaction(write.run)() });
           } catch (error) {
-            // Rolled back: what it asked to run after the commit does not run.
+            // Rolled back: what it asked to run after the commit does not run, what it counted is undone.
+            journal?.rollbackTo(mark);
             write.committed = undefined;
             outcomes.push({ ok: false, value: error });
           } finally {
@@ -143,12 +166,14 @@ export class WriteBatcher {
       })();
     } catch (error) {
       // The commit itself failed: nothing in the batch is durable.
+      journal?.rollback();
       const failed = queue.splice(0, Math.max(1, outcomes.length));
       for (const write of failed) write.committed = undefined;
       this.#rest();
       for (const write of failed) write.reject(error);
       return;
     }
+    journal?.commit();
     const batch = queue.splice(0, outcomes.length);
     this.#rest();
     const committed = { batch, outcomes, started, committedAt: performance.now() };
