@@ -18,7 +18,6 @@ import {
   defaultProvider,
   encodeCbor,
   encodeReport,
-  frankingTag,
   utf8,
 } from '@parley/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -28,7 +27,6 @@ import { REPORTS_PER_DAY } from '../src/routes/reports.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
 import type { RelayStorage } from '../src/storage/types.ts';
 import { sweepOnce } from '../src/sweeper.ts';
-import type { DeliveredMessage } from '../src/schemas.ts';
 import {
   type ReceivedEnvelope,
   type TestDevice,
@@ -41,53 +39,24 @@ import {
   testRelay,
   toBase64Url,
 } from './support.ts';
+import { type Delivery, type Franked, be8, franked, fromB64, reportItemOf } from './support/franked-report.ts';
 import { storageBackends } from './support/backends.ts';
 
 const b = defaultProvider().backend;
 
 const BACKENDS = storageBackends('parley_frank', { poolSize: 2 });
 
-/** A delivered envelope's franking record, as the relay's schema defines it. */
-type Delivery = NonNullable<DeliveredMessage['delivery']>;
 interface Delivered {
   seq: number;
   sender: { account: string; deviceId: number };
   delivery?: Delivery;
 }
 
-const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
-const be8 = (ms: number) => {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(ms));
-  return out;
-};
-
-/** A message as its sender franks it: fresh franking key, tag over sender and plaintext. */
-function franked(from: TestDevice, plaintext: Uint8Array) {
-  const fk = b.randomBytes(32);
-  const sender = { accountKey: from.account.publicKey, deviceId: from.device.deviceId };
-  return { fk, sender, plaintext, tag: frankingTag(b, fk, sender, plaintext) };
-}
-type Franked = ReturnType<typeof franked>;
-
-/** The report item the recipient's client builds from a delivered message and what it decrypted. */
-function itemOf(d: Delivery, m: Franked, recipientDevice: number, role: 1 | 2 = 1): ReportItem {
-  return {
-    role,
-    envelopeId: fromB64(d.envelopeId),
-    acceptedAt: be8(d.acceptedAt),
-    frankKeyId: d.frankKeyId,
-    frank: fromB64(d.frank),
-    recipientDevice,
-    frankingTag: fromB64(d.frankingTag),
-    frankingKey: m.fk,
-    sender: m.sender,
-    plaintext: m.plaintext,
-    token: null,
-    attestation: null,
-    attachments: [],
-  };
-}
+/** The report item Bob's client builds; the tag is the one the relay delivered with the message. */
+const itemOf = (d: Delivery, m: Franked, recipientDevice: number, role: 1 | 2 = 1): ReportItem => ({
+  ...reportItemOf(d, m, recipientDevice, role),
+  frankingTag: fromB64(d.frankingTag),
+});
 
 const report = (items: ReportItem[], reason = 3): AbuseReport => ({ reason, comment: 'harassment', items });
 

@@ -8,9 +8,9 @@
 // refused with ATTACHMENT_MISMATCH; a blob the relay no longer holds with
 // ATTACHMENT_UNAVAILABLE. The moderator tool re-runs the same check.
 //
-// The blobs are built here from core's format pieces (the relay tests do
-// not import the client, so that a shared mistake cannot hide).
-import { type AbuseReport, type ReportItem, attachment, defaultProvider, encodeCbor, encodeReport, frankingTag } from '@parley/core';
+// The blobs are built from core's format pieces (support/franked-report.ts;
+// the relay tests do not import the client, so that a shared mistake cannot hide).
+import { type AbuseReport, type ReportItem, defaultProvider, encodeCbor, encodeReport } from '@parley/core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,60 +18,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reportsCommand } from '../src/cli/reports.ts';
 import { withDefaults } from '../src/config.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
-import type { DeliveredMessage } from '../src/schemas.ts';
 import { type TestDevice, type TestRelayClient, inject, json, listeningRelay, makeDevice, register, toBase64Url } from './support.ts';
+import { type Sealed, pointerOf as pointerFields, sealBlob, sendFranked as sendFrankedItem } from './support/franked-report.ts';
 
 const b = defaultProvider().backend;
 const CHUNK = 64;
 
-/** An encrypted attachment in the format of spec 11 §4, under `key` (fresh unless given). */
-function sealBlob(plaintext: Uint8Array, key = b.randomBytes(32)) {
-  const f = attachment;
-  const prefix = new Uint8Array(f.HEADER_PREFIX_BYTES);
-  prefix.set(f.MAGIC, 0);
-  prefix[f.HEADER_OFFSETS.version] = f.FORMAT_VERSION;
-  prefix[f.HEADER_OFFSETS.exponent] = Math.log2(CHUNK);
-  prefix.set(b.randomBytes(f.SALT_BYTES), f.HEADER_OFFSETS.salt);
-  const keys = f.deriveAttachmentKeys(b, key, prefix);
-  const count = f.chunkCountOf(plaintext.length, CHUNK);
-  const parts: Uint8Array[] = [prefix, keys.commitment];
-  for (let i = 0; i < count; i++) {
-    parts.push(
-      b.aeadSeal(keys.payloadKey, f.chunkNonce(i, i === count - 1), plaintext.subarray(i * CHUNK, (i + 1) * CHUNK), new Uint8Array(0)),
-    );
-  }
-  const blob = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    blob.set(p, at);
-    at += p.length;
-  }
-  return { blob, key, plaintextSize: plaintext.length, digest: b.sha256(blob) };
-}
-type Sealed = ReturnType<typeof sealBlob>;
-
-const pointerOf = (id: string, s: Sealed, digest = s.digest) =>
-  attachment.encodePointerFields({
-    id,
-    key: s.key,
-    digest,
-    plaintextSize: s.plaintextSize,
-    ciphertextSize: attachment.ciphertextSizeOf(s.plaintextSize, CHUNK),
-    chunkSize: CHUNK,
-    fileName: 'photo.jpg',
-  });
-
+const pointerOf = (id: string, s: Sealed, digest = s.digest) => pointerFields(id, s, digest, 'photo.jpg');
 /** A Content v1 file message (10 §3): [1, 2, messageId, sentAt, timer, group, [pointer, caption], deviceList]. */
 const fileContent = (pointer: Uint8Array) => encodeCbor([1, 2, b.randomBytes(16), new Uint8Array(8), 0, null, [pointer, 'look'], null]);
-
-/** A delivered envelope's franking record, as the relay's schema defines it. */
-type Delivery = NonNullable<DeliveredMessage['delivery']>;
-const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
-const be8 = (ms: number) => {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(ms));
-  return out;
-};
 
 let relay: Awaited<ReturnType<typeof listeningRelay>>;
 /** The relay's data dir (its SQLite file and attachments/), so the moderator tool can open the same storage. */
@@ -100,40 +55,9 @@ async function upload(bytes: Uint8Array): Promise<string> {
   return id;
 }
 
-/** Alice franks and sends `plaintext` to Bob; returns Bob's report item for it (attachments listed by the caller). */
-async function sendFranked(plaintext: Uint8Array): Promise<ReportItem> {
-  const fk = b.randomBytes(32);
-  const sender = { accountKey: alice.account.publicKey, deviceId: 1 };
-  const tag = frankingTag(b, fk, sender, plaintext);
-  const id = `f${++sends}`;
-  const sent = await inject(relay.app, alice.signer, {
-    method: 'POST',
-    url: '/v1/messages',
-    json: { messages: [{ account: bob.id, deviceId: 1, id, envelope: toBase64Url(b.randomBytes(40)), frankingTag: toBase64Url(tag) }] },
-  });
-  expect(sent.statusCode).toBe(200);
-  const inbox = json<{ messages: { seq: number; delivery: Delivery }[] }>(
-    await inject(relay.app, bob.signer, { method: 'GET', url: '/v1/messages' }),
-  );
-  const last = inbox.messages.at(-1) as { seq: number; delivery: Delivery };
-  await inject(relay.app, bob.signer, { method: 'POST', url: '/v1/messages/ack', json: { seqs: [last.seq] } });
-  const d = last.delivery;
-  return {
-    role: 1,
-    envelopeId: fromB64(d.envelopeId),
-    acceptedAt: be8(d.acceptedAt),
-    frankKeyId: d.frankKeyId,
-    frank: fromB64(d.frank),
-    recipientDevice: 1,
-    frankingTag: tag,
-    frankingKey: fk,
-    sender,
-    plaintext,
-    token: null,
-    attestation: null,
-    attachments: [{ pointerIndex: 0, blob: null }],
-  };
-}
+/** Alice franks and sends `plaintext` to Bob; returns Bob's report item for it, listing the file's one pointer. */
+const sendFranked = (plaintext: Uint8Array): Promise<ReportItem> =>
+  sendFrankedItem(relay.app, alice, bob, plaintext, { id: `f${++sends}`, attachments: [{ pointerIndex: 0, blob: null }] });
 
 const fileReport = (items: ReportItem[]): AbuseReport => ({ reason: 4, comment: 'explicit image', items });
 const post = (r: AbuseReport) =>
@@ -142,7 +66,7 @@ const outcome = (r: { statusCode: number; body: string }) => ({ status: r.status
 
 describe('reports of file messages', () => {
   it('a file report verifies against the stored blob and against a blob sent with it, and the moderator tool agrees', async () => {
-    const photo = sealBlob(b.randomBytes(300));
+    const photo = sealBlob(b.randomBytes(300), CHUNK);
     const id = await upload(photo.blob);
     const byId = await sendFranked(fileContent(pointerOf(id, photo)));
     expect(outcome(await post(fileReport([byId])))).toEqual({ status: 202, code: undefined });
@@ -152,8 +76,8 @@ describe('reports of file messages', () => {
   });
 
   it('refuses a swapped blob sent with the report (another file of the same sender) with ATTACHMENT_MISMATCH', async () => {
-    const photo = sealBlob(b.randomBytes(300));
-    const other = sealBlob(b.randomBytes(300));
+    const photo = sealBlob(b.randomBytes(300), CHUNK);
+    const other = sealBlob(b.randomBytes(300), CHUNK);
     const id = await upload(photo.blob);
     const item = await sendFranked(fileContent(pointerOf(id, photo)));
     const swapped = { ...item, attachments: [{ pointerIndex: 0, blob: other.blob }] };
@@ -163,8 +87,8 @@ describe('reports of file messages', () => {
   });
 
   it("refuses a stored blob that is not the pointer's, and one that opens under another key than the pointer's", async () => {
-    const photo = sealBlob(b.randomBytes(300));
-    const decoy = sealBlob(b.randomBytes(300));
+    const photo = sealBlob(b.randomBytes(300), CHUNK);
+    const decoy = sealBlob(b.randomBytes(300), CHUNK);
     // The sender uploads the decoy under the id the pointer names, with the real file's digest.
     const id = await upload(decoy.blob);
     const item = await sendFranked(fileContent(pointerOf(id, photo)));
@@ -178,7 +102,7 @@ describe('reports of file messages', () => {
   });
 
   it('refuses a report that leaves the file out or names a pointer the message does not carry', async () => {
-    const photo = sealBlob(b.randomBytes(100));
+    const photo = sealBlob(b.randomBytes(100), CHUNK);
     const id = await upload(photo.blob);
     const item = await sendFranked(fileContent(pointerOf(id, photo)));
     expect(outcome(await post(fileReport([{ ...item, attachments: [] }])))).toEqual({ status: 422, code: 'ATTACHMENT_MISMATCH' });
@@ -191,7 +115,7 @@ describe('reports of file messages', () => {
   });
 
   it('a file the relay no longer stores is ATTACHMENT_UNAVAILABLE unless the reporter sends the blob', async () => {
-    const photo = sealBlob(b.randomBytes(200));
+    const photo = sealBlob(b.randomBytes(200), CHUNK);
     const id = await upload(photo.blob);
     await aliceClient.deleteAttachment(id);
     const item = await sendFranked(fileContent(pointerOf(id, photo)));

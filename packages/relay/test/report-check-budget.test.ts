@@ -9,7 +9,7 @@
 // any blob byte is read; a queued report gives its cost back (queued
 // reports are bounded by REPORTS_PER_DAY); past the budget the answer is
 // 429 RATE_LIMITED, and nothing is read.
-import { type AbuseReport, type ReportItem, attachment, defaultProvider, encodeCbor, encodeReport, frankingTag } from '@parley/core';
+import { type AbuseReport, type ReportItem, attachment, defaultProvider, encodeCbor, encodeReport } from '@parley/core';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import pg from 'pg';
@@ -17,51 +17,15 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { PostgresStorage } from '../src/storage/postgres.ts';
 import type { RelayStorage } from '../src/storage/types.ts';
 import { type TestDevice, inject, json, listeningRelay, makeDevice, register, toBase64Url } from './support.ts';
+import { pointerOf, sealBlob, sendFranked as sendFrankedItem } from './support/franked-report.ts';
 
 const b = defaultProvider().backend;
 const CHUNK = 64;
 /** The test budget: room for a few refused checks of the small file below. */
 const BUDGET = 32 * 1024;
 
-/** An encrypted attachment in the format of spec 11 §4 (built from core's pieces, not the client's). */
-function sealBlob(plaintext: Uint8Array) {
-  const f = attachment;
-  const key = b.randomBytes(32);
-  const prefix = new Uint8Array(f.HEADER_PREFIX_BYTES);
-  prefix.set(f.MAGIC, 0);
-  prefix[f.HEADER_OFFSETS.version] = f.FORMAT_VERSION;
-  prefix[f.HEADER_OFFSETS.exponent] = Math.log2(CHUNK);
-  prefix.set(b.randomBytes(f.SALT_BYTES), f.HEADER_OFFSETS.salt);
-  const keys = f.deriveAttachmentKeys(b, key, prefix);
-  const count = f.chunkCountOf(plaintext.length, CHUNK);
-  const parts: Uint8Array[] = [prefix, keys.commitment];
-  for (let i = 0; i < count; i++) {
-    parts.push(
-      b.aeadSeal(keys.payloadKey, f.chunkNonce(i, i === count - 1), plaintext.subarray(i * CHUNK, (i + 1) * CHUNK), new Uint8Array(0)),
-    );
-  }
-  const blob = Buffer.concat(parts);
-  return { blob: new Uint8Array(blob), key, plaintextSize: plaintext.length, digest: b.sha256(blob) };
-}
-type Sealed = ReturnType<typeof sealBlob>;
-
-const pointerOf = (id: string, s: Sealed, digest = s.digest) =>
-  attachment.encodePointerFields({
-    id,
-    key: s.key,
-    digest,
-    plaintextSize: s.plaintextSize,
-    ciphertextSize: attachment.ciphertextSizeOf(s.plaintextSize, CHUNK),
-    chunkSize: CHUNK,
-  });
 const fileContent = (pointer: Uint8Array) => encodeCbor([1, 2, b.randomBytes(16), new Uint8Array(8), 0, null, [pointer, ''], null]);
 const textContent = () => encodeCbor([1, 1, b.randomBytes(16), new Uint8Array(8), 0, null, ['hi'], null]);
-const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
-const be8 = (ms: number) => {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(ms));
-  return out;
-};
 
 let relay: Awaited<ReturnType<typeof listeningRelay>>;
 let alice: TestDevice;
@@ -132,41 +96,11 @@ async function upload(bytes: Uint8Array): Promise<string> {
 }
 
 /** Alice franks and sends `plaintext` to `to`; returns the report item `to` holds for it. */
-async function sendFranked(to: TestDevice, plaintext: Uint8Array, files: number): Promise<ReportItem> {
-  const fk = b.randomBytes(32);
-  const sender = { accountKey: alice.account.publicKey, deviceId: 1 };
-  const tag = frankingTag(b, fk, sender, plaintext);
-  const sent = await inject(relay.app, alice.signer, {
-    method: 'POST',
-    url: '/v1/messages',
-    json: {
-      messages: [
-        { account: to.id, deviceId: 1, id: `f${++sends}`, envelope: toBase64Url(b.randomBytes(40)), frankingTag: toBase64Url(tag) },
-      ],
-    },
-  });
-  expect(sent.statusCode).toBe(200);
-  type Delivered = { seq: number; delivery: { envelopeId: string; acceptedAt: number; frankKeyId: number; frank: string } };
-  const inbox = json<{ messages: Delivered[] }>(await inject(relay.app, to.signer, { method: 'GET', url: '/v1/messages' }));
-  const last = inbox.messages.at(-1) as Delivered;
-  await inject(relay.app, to.signer, { method: 'POST', url: '/v1/messages/ack', json: { seqs: [last.seq] } });
-  const d = last.delivery;
-  return {
-    role: 1,
-    envelopeId: fromB64(d.envelopeId),
-    acceptedAt: be8(d.acceptedAt),
-    frankKeyId: d.frankKeyId,
-    frank: fromB64(d.frank),
-    recipientDevice: 1,
-    frankingTag: tag,
-    frankingKey: fk,
-    sender,
-    plaintext,
-    token: null,
-    attestation: null,
+const sendFranked = (to: TestDevice, plaintext: Uint8Array, files: number): Promise<ReportItem> =>
+  sendFrankedItem(relay.app, alice, to, plaintext, {
+    id: `f${++sends}`,
     attachments: files === 0 ? [] : [{ pointerIndex: 0, blob: null }],
-  };
-}
+  });
 
 const report = (items: ReportItem[]): AbuseReport => ({ reason: 4, comment: '', items });
 const post = (who: TestDevice, r: AbuseReport) =>
@@ -177,7 +111,7 @@ describe.each(backends)('the per-account budget of report file checks (%s)', (_n
   beforeEach(() => start(open));
 
   it('a refused file report repeated 12 times reads the blob only until the budget is spent, then is 429 unread', async () => {
-    const photo = sealBlob(b.randomBytes(300));
+    const photo = sealBlob(b.randomBytes(300), CHUNK);
     const id = await upload(photo.blob);
     // The sender names a real blob with a digest that is not its own: every check reads all of it, then refuses.
     const item = await sendFranked(bob, fileContent(pointerOf(id, photo, b.randomBytes(32))), 1);
@@ -200,7 +134,7 @@ describe.each(backends)('the per-account budget of report file checks (%s)', (_n
   });
 
   it('the 429 says when to retry, and carries no report byte', async () => {
-    const photo = sealBlob(b.randomBytes(300));
+    const photo = sealBlob(b.randomBytes(300), CHUNK);
     const id = await upload(photo.blob);
     const item = await sendFranked(bob, fileContent(pointerOf(id, photo, b.randomBytes(32))), 1);
     let last = await post(bob, report([item]));
@@ -212,7 +146,7 @@ describe.each(backends)('the per-account budget of report file checks (%s)', (_n
   });
 
   it('queued file reports give their cost back: more genuine file reports than the budget holds all go through', async () => {
-    const photo = sealBlob(b.randomBytes(300));
+    const photo = sealBlob(b.randomBytes(300), CHUNK);
     const id = await upload(photo.blob);
     const cost = attachment.ciphertextSizeOf(300, CHUNK) + attachment.chunkCountOf(300, CHUNK) * 1024;
     const n = Math.floor(BUDGET / cost) + 3;

@@ -9,20 +9,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AbuseReport, defaultProvider, encodeReport, frankingTag, utf8 } from '@parley/core';
+import { type AbuseReport, encodeReport, utf8 } from '@parley/core';
 import { describe, expect, it } from 'vitest';
 import { reportsCommand } from '../src/cli/reports.ts';
 import { withDefaults } from '../src/config.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
-import { inject, json, makeDevice, register, testRelay, toBase64Url } from './support.ts';
+import { inject, makeDevice, register, testRelay, toBase64Url } from './support.ts';
+import { sendFranked } from './support/franked-report.ts';
 
-const b = defaultProvider().backend;
-const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
-const be8 = (ms: number) => {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(ms));
-  return out;
-};
 /** What a terminal would act on or reorder by: C0 (tab aside), DEL, C1, bidi controls, line and paragraph separators. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
 const STEERING = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
@@ -34,39 +28,9 @@ async function showReport(plaintext: Uint8Array, comment: string): Promise<strin
     const alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
     const bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
     for (const d of [alice, bob]) await register(relay.app, d);
-    const fk = b.randomBytes(32);
-    const sender = { accountKey: alice.account.publicKey, deviceId: 1 };
-    const tag = frankingTag(b, fk, sender, plaintext);
-    const sent = await inject(relay.app, alice.signer, {
-      method: 'POST',
-      url: '/v1/messages',
-      json: { messages: [{ account: bob.id, deviceId: 1, id: 'x', envelope: toBase64Url(utf8('c')), frankingTag: toBase64Url(tag) }] },
-    });
-    expect(sent.statusCode).toBe(200);
-    type Delivered = { delivery: { envelopeId: string; acceptedAt: number; frankKeyId: number; frank: string } };
-    const [m] = json<{ messages: Delivered[] }>(await inject(relay.app, bob.signer, { method: 'GET', url: '/v1/messages' })).messages;
-    const d = (m as Delivered).delivery;
-    const report: AbuseReport = {
-      reason: 2,
-      comment,
-      items: [
-        {
-          role: 1,
-          envelopeId: fromB64(d.envelopeId),
-          acceptedAt: be8(d.acceptedAt),
-          frankKeyId: d.frankKeyId,
-          frank: fromB64(d.frank),
-          recipientDevice: 1,
-          frankingTag: tag,
-          frankingKey: fk,
-          sender,
-          plaintext,
-          token: null,
-          attestation: null,
-          attachments: [],
-        },
-      ],
-    };
+    // Not acked: the report names a message Bob has fetched and still holds.
+    const item = await sendFranked(relay.app, alice, bob, plaintext, { id: 'x', envelope: utf8('c'), ack: false });
+    const report: AbuseReport = { reason: 2, comment, items: [item] };
     const filed = await inject(relay.app, bob.signer, {
       method: 'POST',
       url: '/v2/reports',
