@@ -322,6 +322,28 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
       lastResortKemPreKeyId: state.last_resort_kem_id,
     };
   };
+  /**
+   * One mailbox row that holds a stored payload by reference (fan-out, sealed group): `insert`
+   * writes it; then its seq goes to live push (`pushed` is what the device receives), its sent
+   * id is kept, and `bytes` count against the mailbox.
+   */
+  const insertReferenceRow = (
+    sender: DeviceAddress,
+    e: OutgoingEnvelope,
+    now: number,
+    expiresAt: number,
+    pushed: Uint8Array | (() => Uint8Array),
+    bytes: number,
+    insert: (recipient: Buffer, account: Buffer) => { lastInsertRowid: number | bigint },
+  ) => {
+    const account = buf(sender.accountKey);
+    const recipient = buf(e.recipient.accountKey);
+    const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
+    const { lastInsertRowid } = insert(recipient, account);
+    hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, pushed));
+    s.insertSentIds(1).run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
+    counters.add(recipient, e.recipient.deviceId, account, 1, bytes);
+  };
   const noLock = () => {};
   return {
     ...s.tokens.write,
@@ -443,52 +465,45 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
       }
     },
     insertFanout: (sender, recipients, envelope, now, expiresAt) => {
-      const account = buf(sender.accountKey);
       const payload = s.insertPayload.run(buf(envelope), recipients.length, expiresAt).lastInsertRowid;
       for (const e of recipients) {
-        const recipient = buf(e.recipient.accountKey);
-        const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
-        const { lastInsertRowid } = s.insertReference.run(
-          recipient,
-          e.recipient.deviceId,
-          account,
-          sender.deviceId,
-          e.clientId,
-          now,
-          expiresAt,
-          payload,
-          envelope.length,
-          e.delivery === undefined ? null : buf(e.delivery),
-        );
-        hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, envelope));
-        s.insertSentIds(1).run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
         // The row's own envelope is empty: the payload's bytes count against the mailbox.
-        counters.add(recipient, e.recipient.deviceId, account, 1, envelope.length);
+        insertReferenceRow(sender, e, now, expiresAt, envelope, envelope.length, (recipient, account) =>
+          s.insertReference.run(
+            recipient,
+            e.recipient.deviceId,
+            account,
+            sender.deviceId,
+            e.clientId,
+            now,
+            expiresAt,
+            payload,
+            envelope.length,
+            e.delivery === undefined ? null : buf(e.delivery),
+          ),
+        );
       }
     },
     insertSealedGroup: (rows, payload, now, expiresAt) => {
       const stored = s.insertPayload.run(buf(payload), rows.length, expiresAt).lastInsertRowid;
       for (const { sender, envelope: e } of rows) {
         // Each row: its device's seal, the payload by reference; the sender slot holds the token hash.
-        const account = buf(sender.accountKey);
-        const recipient = buf(e.recipient.accountKey);
-        const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
-        const { lastInsertRowid } = s.insertSealedReference.run(
-          recipient,
-          e.recipient.deviceId,
-          account,
-          sender.deviceId,
-          e.clientId,
-          now,
-          expiresAt,
-          buf(e.envelope),
-          stored,
-          payload.length,
-          e.delivery === undefined ? null : buf(e.delivery),
+        const pushed = sealedGroupEnvelope(e.envelope, payload);
+        insertReferenceRow(sender, e, now, expiresAt, pushed, e.envelope.length + payload.length, (recipient, account) =>
+          s.insertSealedReference.run(
+            recipient,
+            e.recipient.deviceId,
+            account,
+            sender.deviceId,
+            e.clientId,
+            now,
+            expiresAt,
+            buf(e.envelope),
+            stored,
+            payload.length,
+            e.delivery === undefined ? null : buf(e.delivery),
+          ),
         );
-        hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, sealedGroupEnvelope(e.envelope, payload)));
-        s.insertSentIds(1).run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
-        counters.add(recipient, e.recipient.deviceId, account, 1, e.envelope.length + payload.length);
       }
     },
     // One process: the routes wake local websockets themselves.
