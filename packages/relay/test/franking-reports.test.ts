@@ -30,6 +30,7 @@ import { sweepOnce } from '../src/sweeper.ts';
 import {
   type ReceivedEnvelope,
   type TestDevice,
+  envelopeFor,
   eventually,
   inject,
   json,
@@ -95,13 +96,7 @@ describe.each(BACKENDS)('relay franking and reports on $name', (backend) => {
       method: 'POST',
       url: '/v1/messages',
       json: {
-        messages: to.map((d) => ({
-          account: d.id,
-          deviceId: d.device.deviceId,
-          id,
-          envelope: toBase64Url(utf8(`ciphertext ${id}`)),
-          ...(tagged ? { frankingTag: toBase64Url(m.tag) } : {}),
-        })),
+        messages: to.map((d) => ({ ...envelopeFor(d, id), ...(tagged ? { frankingTag: toBase64Url(m.tag) } : {}) })),
       },
     });
     expect(r.statusCode).toBe(200);

@@ -140,6 +140,14 @@ describe.each(backends)('committed rows handed for live push ($name)', (backend)
     return rows;
   }
 
+  /** The time and limits of a send that fits. */
+  const fits = { now: 1000, expiresAt: 100_000, ...limits };
+  /** A store went through, and handed `count` rows, each as a read returns it. */
+  async function expectStoredAndHanded(r: { status: string }, count: number) {
+    expect(r.status).toBe('stored');
+    expect(await expectHandedAsRead()).toHaveLength(count);
+  }
+
   it('plain sends: the rows a read returns, in seq order, each after the previous row of its mailbox', async () => {
     expect((await send('m1', 1000, 100_000, Uint8Array.of(7, 7))).status).toBe('stored');
     expect((await send('m2')).status).toBe('stored');
@@ -158,13 +166,9 @@ describe.each(backends)('committed rows handed for live push ($name)', (backend)
       clientId: 'f1',
       envelope: fill(0xf0, 100),
       recipients: [{ recipient: bob1 }, { recipient: bob2, delivery: Uint8Array.of(9) }],
-      now: 1000,
-      expiresAt: 100_000,
-      ...limits,
+      ...fits,
     });
-    expect(r.status).toBe('stored');
-    const rows = await expectHandedAsRead();
-    expect(rows).toHaveLength(2);
+    await expectStoredAndHanded(r, 2);
   });
 
   it('sealed group send: each row holds [seal, payload] exactly as read back', async () => {
@@ -177,13 +181,9 @@ describe.each(backends)('committed rows handed for live push ($name)', (backend)
           envelopes: [bob1, bob2].map((d) => ({ recipient: d, clientId: 'g1', envelope: fill(0x10 + d.deviceId, 40) })),
         },
       ],
-      now: 1000,
-      expiresAt: 100_000,
-      ...limits,
+      ...fits,
     });
-    expect(r.status).toBe('stored');
-    const rows = await expectHandedAsRead();
-    expect(rows).toHaveLength(2);
+    await expectStoredAndHanded(r, 2);
   });
 
   it('previousSeq passes over expired rows; a retry wakes without rows; a refused send hands nothing', async () => {

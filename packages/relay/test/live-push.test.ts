@@ -14,7 +14,7 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import type { RelayConfigOverrides } from '../src/config.ts';
-import { type ReceivedEnvelope, type TestDevice, TestRelayClient, eventually, makeDevice, register } from './support.ts';
+import { type ReceivedEnvelope, type TestDevice, TestRelayClient, eventually, listenLocally, makeDevice, register } from './support.ts';
 import type { RelaySigner } from './support/signing.ts';
 import { testPostgresUrl } from './support/backends.ts';
 
@@ -62,9 +62,7 @@ async function startRelay(
   const db = shared ?? backend.make();
   // No storage passed in: the app opens it and wires its commits to the hub (app.ts).
   const app = await buildApp({ config: { dataDir: dir, logLevel: 'silent', ...db.config, limits }, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const url = await listenLocally(app);
   return {
     app,
     url,
@@ -82,6 +80,15 @@ afterEach(async () => {
   await open?.close();
   open = undefined;
 });
+
+/** Alice and Bob, one device each, registered on `relay`. */
+async function aliceAndBob(relay: Relay): Promise<{ alice: TestDevice; bob: TestDevice }> {
+  const alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+  const bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
+  await register(relay.app, alice);
+  await register(relay.app, bob);
+  return { alice, bob };
+}
 
 const text = (e: ReceivedEnvelope) => new TextDecoder().decode(e.envelope);
 
@@ -120,10 +127,7 @@ describe.each(backends)('live push ($name)', (backend) => {
   it('a connected device gets live sends without a mailbox read once its backlog is drained', async () => {
     const relay = await startRelay(backend);
     open = relay;
-    const alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
-    const bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
-    await register(relay.app, alice);
-    await register(relay.app, bob);
+    const { alice, bob } = await aliceAndBob(relay);
     const send = sender(relay, alice, bob);
     await send(['b1', 'b2', 'b3']);
 
@@ -154,10 +158,7 @@ describe.each(backends)('live push ($name)', (backend) => {
   it('delivers everything in order across reconnects and a backlog larger than the window', async () => {
     const relay = await startRelay(backend, { maxInFlightPerConnection: 3 });
     open = relay;
-    const alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
-    const bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
-    await register(relay.app, alice);
-    await register(relay.app, bob);
+    const { alice, bob } = await aliceAndBob(relay);
     const send = sender(relay, alice, bob);
     const all: string[] = [];
     const sendAll = async (ids: string[]) => {
@@ -205,10 +206,7 @@ describe.each(backends)('live push ($name)', (backend) => {
       open = a;
       const b = await startRelay(backend, {}, { config: db.config, drop: db.drop });
       try {
-        const alice = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
-        const bob = makeDevice(undefined, 1, { oneTimePreKeys: 1, kemPreKeys: 1 });
-        await register(a.app, alice);
-        await register(a.app, bob);
+        const { alice, bob } = await aliceAndBob(a);
         const viaA = sender(a, alice, bob);
         const viaB = sender(b, alice, bob);
         const bobRx = receiver(a, bob);

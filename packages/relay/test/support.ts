@@ -190,13 +190,17 @@ export function envelopeFor(to: TestDevice, id: string, body = `ciphertext ${id}
   return { account: to.id, deviceId: to.device.deviceId, id, envelope: toBase64Url(utf8(body)) };
 }
 
+/** Starts `app` listening on 127.0.0.1 (a free port); returns its base URL. */
+export async function listenLocally(app: FastifyInstance): Promise<string> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+}
+
 /** A relay listening on 127.0.0.1 (random port), with a test client factory. */
 export async function listeningRelay(config: RelayConfigOverrides = {}, options: { storage?: RelayStorage; clock?: boolean } = {}) {
   const relay = await testRelay(config, options);
-  await relay.app.listen({ host: '127.0.0.1', port: 0 });
-  const address = relay.app.server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const url = `http://127.0.0.1:${port}`;
+  const url = await listenLocally(relay.app);
   return {
     ...relay,
     url,

@@ -8,17 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type CborValue, decodeCbor, encodeCbor, utf8 } from '@parley/core';
 import fc from 'fast-check';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { MAX_ACK_FRAME_BYTES, decodeAckFrame, encodeEnvelopeFrame, u64 } from '../src/delivery/push-frame.ts';
 import { MAX_ACKS_PER_REQUEST } from '../src/schemas.ts';
-import { PostgresStorage } from '../src/storage/postgres.ts';
-import { SqliteStorage } from '../src/storage/sqlite.ts';
-import type { RelayStorage } from '../src/storage/types.ts';
 import { PUSH_FRAMES_FILE, buildPushFrames } from './support/push-frame-vectors.ts';
 import {
   type TestDevice,
+  envelopeFor,
   eventually,
   eventuallyAsync,
   fromBase64Url,
@@ -28,25 +25,10 @@ import {
   register,
   toBase64Url,
 } from './support.ts';
+import { type TestDatabase, storageBackends, testPostgresUrl } from './support/backends.ts';
 
-const PG_URL = process.env.PARLEY_TEST_POSTGRES_URL;
-if (!PG_URL && process.env['CI'] === 'true') throw new Error('CI=true but PARLEY_TEST_POSTGRES_URL is not set');
-const admin = PG_URL ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
-afterAll(() => admin?.end());
-
-const backends: [string, () => Promise<{ storage: RelayStorage; drop(): Promise<void> }>][] = [
-  ['SQLite', async () => ({ storage: new SqliteStorage({ path: ':memory:' }), drop: async () => {} })],
-];
-if (PG_URL) {
-  backends.push([
-    'PostgreSQL',
-    async () => {
-      const schema = `parley_bp_${randomBytes(5).toString('hex')}`;
-      const storage = await PostgresStorage.open({ connectionString: PG_URL, schema, poolSize: 2 });
-      return { storage, drop: async () => void (await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)) };
-    },
-  ]);
-}
+testPostgresUrl('binary push frames');
+const BACKENDS = storageBackends('parley_bp', { poolSize: 2 });
 
 type Relay = Awaited<ReturnType<typeof listeningRelay>>;
 let relay: Relay | undefined;
@@ -58,10 +40,9 @@ afterEach(async () => {
   drop = undefined;
 });
 
-async function start(open?: () => Promise<{ storage: RelayStorage; drop(): Promise<void> }>) {
-  const opened = open ? await open() : undefined;
-  drop = opened?.drop;
-  relay = await listeningRelay({}, opened ? { storage: opened.storage } : {});
+async function start(database?: TestDatabase) {
+  drop = database?.drop;
+  relay = await listeningRelay({}, database ? { storage: await database.open() } : {});
   return relay;
 }
 
@@ -193,10 +174,7 @@ async function send(r: Relay, from: TestDevice, to: TestDevice[], tag?: Uint8Arr
     url: '/v1/messages',
     json: {
       messages: to.map((d) => ({
-        account: d.id,
-        deviceId: d.device.deviceId,
-        id,
-        envelope: toBase64Url(utf8(`ciphertext ${id} ${'x'.repeat(1000)}`)),
+        ...envelopeFor(d, id, `ciphertext ${id} ${'x'.repeat(1000)}`),
         ...(tag ? { frankingTag: toBase64Url(tag) } : {}),
       })),
     },
@@ -213,9 +191,9 @@ const shared = (p: Pushed) => {
   return { ...p, seq: 0, delivery: d && { frankingTag: d.frankingTag, frankKeyId: d.frankKeyId } };
 };
 
-describe.each(backends)('binary push frames on %s', (_name, open) => {
+describe.each(BACKENDS)('binary push frames on $name', (backend) => {
   it('binary and JSON devices side by side receive the same envelopes (backlog, then live), and both acknowledge', async () => {
-    const r = await start(open);
+    const r = await start(backend.database());
     const [alice, bin, json] = (await devices(r, 3)) as [TestDevice, TestDevice, TestDevice];
     // A backlog (one franked, so the delivery record travels too) ...
     const tag = new Uint8Array(randomBytes(32));

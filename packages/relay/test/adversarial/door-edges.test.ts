@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { buildApp } from '../../src/app.ts';
 import type { RelayConfigOverrides } from '../../src/config.ts';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
-import { HOST, type TestDevice, inject, json, makeDevice, register, signRequest, toBase64Url } from '../support.ts';
+import { HOST, type TestDevice, inject, json, listenLocally, makeDevice, register, signRequest, toBase64Url } from '../support.ts';
 import { head, rawConnect } from './raw-http.ts';
 
 interface LoggedRelay {
@@ -32,9 +32,7 @@ async function loggedRelay(config: RelayConfigOverrides = {}): Promise<LoggedRel
     storage: new SqliteStorage({ path: ':memory:' }),
     logger: { level: 'debug', stream: { write: (line: string) => logs.push(JSON.parse(line)) } },
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const url = await listenLocally(app);
   return {
     app,
     url,
