@@ -8,13 +8,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AttachmentBlobCheck, checkAttachmentBlob } from '../src/attachment/check.ts';
 import { contentAttachmentPointers } from '../src/attachment/content.ts';
-import { ciphertextSizeOf } from '../src/attachment/format.ts';
-import { decodePointerFields, encodePointerFields } from '../src/attachment/pointer.ts';
+import { decodePointerFields } from '../src/attachment/pointer.ts';
 import type { ReportItem } from '../src/franking/report.ts';
 import { MAX_REPORT_BLOB_BYTES, verifyReportAttachments } from '../src/franking/report-attachments.ts';
 import { fromHex, toHex } from '../src/bytes.ts';
 import { encodeCbor } from '../src/codec/cbor.ts';
 import { defaultProvider } from '../src/crypto/provider.ts';
+import { filePointer, fileReportItem } from './support/attachment-fixtures.ts';
 
 const b = defaultProvider().backend;
 type Vector = Record<string, string>;
@@ -98,30 +98,8 @@ describe('contentAttachmentPointers', () => {
 describe('verifyReportAttachments bounds', () => {
   it('refuses files above MAX_REPORT_BLOB_BYTES before reading any blob', async () => {
     const size = 100 * 1024 * 1024;
-    const pointer = encodePointerFields({
-      id: 'AAAAAAAAAAAAAAAAAAAAAA',
-      key: new Uint8Array(32),
-      digest: new Uint8Array(32),
-      plaintextSize: size,
-      ciphertextSize: ciphertextSizeOf(size, 1 << 16),
-      chunkSize: 1 << 16,
-    });
-    const content = encodeCbor([1, 2, new Uint8Array(16), new Uint8Array(8), 0, null, [pointer, ''], null]);
-    const item = (role: 1 | 2): ReportItem => ({
-      role,
-      envelopeId: new Uint8Array(16),
-      acceptedAt: new Uint8Array(8),
-      frankKeyId: 0,
-      frank: new Uint8Array(32),
-      recipientDevice: 1,
-      frankingTag: new Uint8Array(32),
-      frankingKey: new Uint8Array(32),
-      sender: { accountKey: new Uint8Array(32), deviceId: 1 },
-      plaintext: content,
-      token: null,
-      attestation: null,
-      attachments: [{ pointerIndex: 0, blob: null }],
-    });
+    const pointer = filePointer(size, 1 << 16, { id: 'AAAAAAAAAAAAAAAAAAAAAA' });
+    const item = (role: 1 | 2): ReportItem => fileReportItem(role, pointer);
     let reads = 0;
     const v = await verifyReportAttachments(b, { reason: 1, comment: '', items: [item(1), item(2), item(2)] }, async () => {
       reads++;

@@ -11,17 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttachmentBlobCheck } from '../src/attachment/check.ts';
 import { contentAttachmentPointers } from '../src/attachment/content.ts';
-import {
-  FORMAT_VERSION,
-  HEADER_OFFSETS,
-  HEADER_PREFIX_BYTES,
-  MAGIC,
-  SALT_BYTES,
-  chunkCountOf,
-  chunkNonce,
-  ciphertextSizeOf,
-  deriveAttachmentKeys,
-} from '../src/attachment/format.ts';
+import { ciphertextSizeOf } from '../src/attachment/format.ts';
 import { decodePointerFields, encodePointerFields } from '../src/attachment/pointer.ts';
 import { bytesEqual } from '../src/bytes.ts';
 import { encodeCbor } from '../src/codec/cbor.ts';
@@ -29,6 +19,7 @@ import { nodeBackend } from '../src/crypto/node.ts';
 import { type AbuseReport, decodeReport, encodeReport } from '../src/franking/report.ts';
 import { decodeModeratorToken, encodeModeratorToken } from '../src/franking/token.ts';
 import { Account, certificateHash, cryptoProvider, seal } from '../src/index.ts';
+import { sealZeroBlob } from './support/attachment-fixtures.ts';
 import { DECODE_CODES, mutatedCbor, typedOutcome } from './support/cbor-mutations.ts';
 
 const provider = cryptoProvider(nodeBackend);
@@ -235,22 +226,8 @@ describe('opens under hostile input', () => {
   });
 
   it('the blob check answers a reason, never throws, for any damage and any split of the blob', () => {
-    const key = b.randomBytes(32);
-    const prefix = new Uint8Array(HEADER_PREFIX_BYTES);
-    prefix.set(MAGIC, 0);
-    prefix[HEADER_OFFSETS.version] = FORMAT_VERSION;
-    prefix[HEADER_OFFSETS.exponent] = 6;
-    prefix.set(b.randomBytes(SALT_BYTES), HEADER_OFFSETS.salt);
-    const keys = deriveAttachmentKeys(b, key, prefix);
-    const count = chunkCountOf(300, 64);
-    const parts = [prefix, keys.commitment];
-    for (let i = 0; i < count; i++) {
-      parts.push(
-        b.aeadSeal(keys.payloadKey, chunkNonce(i, i === count - 1), new Uint8Array(Math.min(64, 300 - i * 64)), new Uint8Array(0)),
-      );
-    }
-    const blob = Uint8Array.from(parts.flatMap((p) => [...p]));
-    const info = { key, digest: b.sha256(blob), plaintextSize: 300, ciphertextSize: blob.length, chunkSize: 64 };
+    const { blob, key, digest } = sealZeroBlob(b, 300, 64);
+    const info = { key, digest, plaintextSize: 300, ciphertextSize: blob.length, chunkSize: 64 };
     const damaged = fc.oneof(
       fc.constant(blob),
       fc.nat(blob.length - 1).map((n) => blob.subarray(0, n)),

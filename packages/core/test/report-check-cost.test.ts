@@ -8,94 +8,26 @@
 // chunk. Work is counted in backend calls, never timed.
 import { describe, expect, it } from 'vitest';
 import { AttachmentBlobCheck } from '../src/attachment/check.ts';
-import {
-  DEFAULT_CHUNK_SIZE,
-  FORMAT_VERSION,
-  HEADER_OFFSETS,
-  HEADER_PREFIX_BYTES,
-  MAGIC,
-  SALT_BYTES,
-  chunkCountOf,
-  chunkNonce,
-  ciphertextSizeOf,
-  deriveAttachmentKeys,
-} from '../src/attachment/format.ts';
-import { type AttachmentPointer, encodePointerFields } from '../src/attachment/pointer.ts';
+import { DEFAULT_CHUNK_SIZE, chunkCountOf, ciphertextSizeOf } from '../src/attachment/format.ts';
 import { encodeCbor } from '../src/codec/cbor.ts';
 import { defaultProvider } from '../src/crypto/provider.ts';
-import type { ReportItem } from '../src/franking/report.ts';
 import {
   MAX_REPORT_BLOB_BYTES,
   REPORT_CHUNK_COST_BYTES,
   reportAttachmentsCost,
   verifyReportAttachments,
 } from '../src/franking/report-attachments.ts';
+import { filePointer, fileReportItem, sealZeroBlob } from './support/attachment-fixtures.ts';
 import { countingBackend } from './support/counting-backend.ts';
 
 const b = defaultProvider().backend;
 
-function pointer(plaintextSize: number, chunkSize: number, over: Partial<AttachmentPointer> = {}): Uint8Array {
-  return encodePointerFields({
-    id: 'blob',
-    key: new Uint8Array(32),
-    digest: new Uint8Array(32),
-    plaintextSize,
-    ciphertextSize: ciphertextSizeOf(plaintextSize, chunkSize),
-    chunkSize,
-    ...over,
-  });
-}
-
-const fileContent = (p: Uint8Array) => encodeCbor([1, 2, new Uint8Array(16), new Uint8Array(8), 0, null, [p, ''], null]);
-
-function item(role: 1 | 2, p: Uint8Array, blob: Uint8Array | null = null): ReportItem {
-  return {
-    role,
-    envelopeId: new Uint8Array(16),
-    acceptedAt: new Uint8Array(8),
-    frankKeyId: 0,
-    frank: new Uint8Array(32),
-    recipientDevice: 1,
-    frankingTag: new Uint8Array(32),
-    frankingKey: new Uint8Array(32),
-    sender: { accountKey: new Uint8Array(32), deviceId: 1 },
-    plaintext: fileContent(p),
-    token: null,
-    attestation: null,
-    attachments: [{ pointerIndex: 0, blob }],
-  };
-}
-
-/** A real blob in the format of spec 11 §4 and its pointer's key info. */
-function sealBlob(plaintextSize: number, chunkSize: number) {
-  const key = b.randomBytes(32);
-  const prefix = new Uint8Array(HEADER_PREFIX_BYTES);
-  prefix.set(MAGIC, 0);
-  prefix[HEADER_OFFSETS.version] = FORMAT_VERSION;
-  prefix[HEADER_OFFSETS.exponent] = Math.log2(chunkSize);
-  prefix.set(b.randomBytes(SALT_BYTES), HEADER_OFFSETS.salt);
-  const keys = deriveAttachmentKeys(b, key, prefix);
-  const count = chunkCountOf(plaintextSize, chunkSize);
-  const blob = new Uint8Array(ciphertextSizeOf(plaintextSize, chunkSize));
-  blob.set(prefix, 0);
-  blob.set(keys.commitment, HEADER_PREFIX_BYTES);
-  let at = HEADER_PREFIX_BYTES + keys.commitment.length;
-  const zeros = new Uint8Array(chunkSize);
-  for (let i = 0; i < count; i++) {
-    const len = i < count - 1 ? chunkSize : plaintextSize - i * chunkSize;
-    const sealed = b.aeadSeal(keys.payloadKey, chunkNonce(i, i === count - 1), zeros.subarray(0, len), new Uint8Array(0));
-    blob.set(sealed, at);
-    at += sealed.length;
-  }
-  return { blob, key, digest: b.sha256(blob), plaintextSize, chunkSize };
-}
-
 describe('the cost bound of a report file check', () => {
   it('refuses 240 MiB of 16-byte chunks (7.9 million AEAD opens) before reading any blob', async () => {
     // Under the byte bound: 56 + 120 MiB + 7.86 M × 16 B tags = 240 MiB.
-    const tiny = pointer(120 * 1024 * 1024, 16);
+    const tiny = filePointer(120 * 1024 * 1024, 16);
     let reads = 0;
-    const verdict = await verifyReportAttachments(b, { reason: 1, comment: '', items: [item(1, tiny)] }, async () => {
+    const verdict = await verifyReportAttachments(b, { reason: 1, comment: '', items: [fileReportItem(1, tiny)] }, async () => {
       reads++;
       return null;
     });
@@ -104,20 +36,20 @@ describe('the cost bound of a report file check', () => {
   });
 
   it('still accepts the relay default largest file (100 MiB) at the default chunk size, twice per report', () => {
-    const big = pointer(100 * 1024 * 1024, DEFAULT_CHUNK_SIZE);
-    const report = { reason: 1, comment: '', items: [item(1, big), item(2, big)] };
+    const big = filePointer(100 * 1024 * 1024, DEFAULT_CHUNK_SIZE);
+    const report = { reason: 1, comment: '', items: [fileReportItem(1, big), fileReportItem(2, big)] };
     expect(reportAttachmentsCost(report)).toBeLessThanOrEqual(MAX_REPORT_BLOB_BYTES);
   });
 
   it('counts bytes and chunks; a report without files costs nothing; a bad pointer costs nothing', () => {
-    const p = pointer(1000, 16);
+    const p = filePointer(1000, 16);
     const chunks = chunkCountOf(1000, 16);
-    expect(reportAttachmentsCost({ reason: 1, comment: '', items: [item(1, p)] })).toBe(
+    expect(reportAttachmentsCost({ reason: 1, comment: '', items: [fileReportItem(1, p)] })).toBe(
       ciphertextSizeOf(1000, 16) + chunks * REPORT_CHUNK_COST_BYTES,
     );
-    const text = { ...item(1, p), plaintext: encodeCbor([1, 1, new Uint8Array(16), new Uint8Array(8), 0, null, ['hi'], null]) };
+    const text = { ...fileReportItem(1, p), plaintext: encodeCbor([1, 1, new Uint8Array(16), new Uint8Array(8), 0, null, ['hi'], null]) };
     expect(reportAttachmentsCost({ reason: 1, comment: '', items: [{ ...text, attachments: [] }] })).toBe(0);
-    expect(reportAttachmentsCost({ reason: 1, comment: '', items: [{ ...item(1, p), plaintext: Uint8Array.of(0xff) }] })).toBe(0);
+    expect(reportAttachmentsCost({ reason: 1, comment: '', items: [{ ...fileReportItem(1, p), plaintext: Uint8Array.of(0xff) }] })).toBe(0);
   });
 
   it('the AEAD opens one report can cause stay under MAX_REPORT_BLOB_BYTES / REPORT_CHUNK_COST_BYTES at any chunk size', async () => {
@@ -125,11 +57,11 @@ describe('the cost bound of a report file check', () => {
     // The smallest chunk size the format allows, with the largest file count the bound lets through.
     const chunkSize = 16;
     const plain = 64 * 1024;
-    const sealed = sealBlob(plain, chunkSize);
-    const p = pointer(plain, chunkSize, { key: sealed.key, digest: sealed.digest });
+    const sealed = sealZeroBlob(b, plain, chunkSize);
+    const p = filePointer(plain, chunkSize, { key: sealed.key, digest: sealed.digest });
     const perFile = ciphertextSizeOf(plain, chunkSize) + chunkCountOf(plain, chunkSize) * REPORT_CHUNK_COST_BYTES;
     const files = Math.min(11, Math.floor(MAX_REPORT_BLOB_BYTES / perFile));
-    const items = Array.from({ length: files }, (_, i) => item(i === 0 ? 1 : 2, p, sealed.blob));
+    const items = Array.from({ length: files }, (_, i) => fileReportItem(i === 0 ? 1 : 2, p, sealed.blob));
     const verdict = await verifyReportAttachments(counting.backend, { reason: 1, comment: '', items }, async () => null);
     expect(verdict).toEqual({ ok: true, checked: files });
     expect(counting.count('aeadOpen')).toBe(files * chunkCountOf(plain, chunkSize));
@@ -139,7 +71,7 @@ describe('the cost bound of a report file check', () => {
     const over = Math.floor(MAX_REPORT_BLOB_BYTES / (16 + REPORT_CHUNK_COST_BYTES)) * 16;
     const v2 = await verifyReportAttachments(
       counting.backend,
-      { reason: 1, comment: '', items: [item(1, pointer(over, 16))] },
+      { reason: 1, comment: '', items: [fileReportItem(1, filePointer(over, 16))] },
       async () => null,
     );
     expect(v2).toMatchObject({ ok: false, code: 'PAYLOAD_TOO_LARGE' });
@@ -147,7 +79,7 @@ describe('the cost bound of a report file check', () => {
   });
 
   it('AttachmentBlobCheck answers a reason, never throws, on any split of a real blob or of a damaged one', () => {
-    const sealed = sealBlob(300, 16);
+    const sealed = sealZeroBlob(b, 300, 16);
     const info = { key: sealed.key, digest: sealed.digest, plaintextSize: 300, ciphertextSize: sealed.blob.length, chunkSize: 16 };
     for (const step of [1, 7, 32, 33, 1000]) {
       const check = new AttachmentBlobCheck(b, info);
@@ -169,7 +101,7 @@ describe('the cost bound of a report file check', () => {
 describe('the blob check, fed in tiny pieces', () => {
   it('one 256 KiB chunk fed one byte at a time is checked, and a flipped byte refused', () => {
     const size = 1 << 18;
-    const sealed = sealBlob(size, size);
+    const sealed = sealZeroBlob(b, size, size);
     const info = { key: sealed.key, digest: sealed.digest, plaintextSize: size, ciphertextSize: sealed.blob.length, chunkSize: size };
     const check = new AttachmentBlobCheck(b, info);
     for (let at = 0; at < sealed.blob.length; at++) check.update(sealed.blob.subarray(at, at + 1));
