@@ -324,8 +324,9 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
   };
   /**
    * One mailbox row that holds a stored payload by reference (fan-out, sealed group): `insert`
-   * writes it; then its seq goes to live push (`pushed` is what the device receives), its sent
-   * id is kept, and `bytes` count against the mailbox.
+   * writes it with `columns` (its envelope and payload columns) between the row's address and
+   * its delivery record; then its seq goes to live push (`pushed` is what the device receives),
+   * its sent id is kept, and `bytes` count against the mailbox.
    */
   const insertReferenceRow = (
     sender: DeviceAddress,
@@ -334,12 +335,23 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
     expiresAt: number,
     pushed: Uint8Array | (() => Uint8Array),
     bytes: number,
-    insert: (recipient: Buffer, account: Buffer) => { lastInsertRowid: number | bigint },
+    insert: Database.Statement,
+    columns: unknown[],
   ) => {
     const account = buf(sender.accountKey);
     const recipient = buf(e.recipient.accountKey);
     const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
-    const { lastInsertRowid } = insert(recipient, account);
+    const { lastInsertRowid } = insert.run(
+      recipient,
+      e.recipient.deviceId,
+      account,
+      sender.deviceId,
+      e.clientId,
+      now,
+      expiresAt,
+      ...columns,
+      e.delivery === undefined ? null : buf(e.delivery),
+    );
     hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, pushed));
     s.insertSentIds(1).run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
     counters.add(recipient, e.recipient.deviceId, account, 1, bytes);
@@ -467,21 +479,8 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
     insertFanout: (sender, recipients, envelope, now, expiresAt) => {
       const payload = s.insertPayload.run(buf(envelope), recipients.length, expiresAt).lastInsertRowid;
       for (const e of recipients) {
-        // The row's own envelope is empty: the payload's bytes count against the mailbox.
-        insertReferenceRow(sender, e, now, expiresAt, envelope, envelope.length, (recipient, account) =>
-          s.insertReference.run(
-            recipient,
-            e.recipient.deviceId,
-            account,
-            sender.deviceId,
-            e.clientId,
-            now,
-            expiresAt,
-            payload,
-            envelope.length,
-            e.delivery === undefined ? null : buf(e.delivery),
-          ),
-        );
+        // The row's own envelope is empty (X'' in the statement): the payload's bytes count against the mailbox.
+        insertReferenceRow(sender, e, now, expiresAt, envelope, envelope.length, s.insertReference, [payload, envelope.length]);
       }
     },
     insertSealedGroup: (rows, payload, now, expiresAt) => {
@@ -489,21 +488,8 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
       for (const { sender, envelope: e } of rows) {
         // Each row: its device's seal, the payload by reference; the sender slot holds the token hash.
         const pushed = sealedGroupEnvelope(e.envelope, payload);
-        insertReferenceRow(sender, e, now, expiresAt, pushed, e.envelope.length + payload.length, (recipient, account) =>
-          s.insertSealedReference.run(
-            recipient,
-            e.recipient.deviceId,
-            account,
-            sender.deviceId,
-            e.clientId,
-            now,
-            expiresAt,
-            buf(e.envelope),
-            stored,
-            payload.length,
-            e.delivery === undefined ? null : buf(e.delivery),
-          ),
-        );
+        const columns = [buf(e.envelope), stored, payload.length];
+        insertReferenceRow(sender, e, now, expiresAt, pushed, e.envelope.length + payload.length, s.insertSealedReference, columns);
       }
     },
     // One process: the routes wake local websockets themselves.
