@@ -29,6 +29,7 @@ import {
   makeDevice,
   register,
   toBase64Url,
+  websocketAuthFrame,
 } from './support.ts';
 import { testPostgresUrl } from './support/backends.ts';
 
@@ -211,15 +212,7 @@ async function authenticatedSocket(url: string, d: TestDevice) {
   await new Promise((resolve) => ws.on('open', resolve));
   await eventually(() => frames.some((f) => f.type === 'challenge'));
   const challenge = frames.find((f) => f.type === 'challenge')?.challenge as string;
-  const body = encodeCbor([new URL(url).host, fromBase64Url(challenge), d.account.publicKey, d.device.deviceId]);
-  ws.send(
-    JSON.stringify({
-      type: 'auth',
-      account: d.id,
-      deviceId: d.device.deviceId,
-      signature: toBase64Url(d.signer.signStatement('Parley v1 relay websocket', body)),
-    }),
-  );
+  ws.send(websocketAuthFrame(new URL(url).host, fromBase64Url(challenge), d.signer));
   await eventually(() => frames.some((f) => f.type === 'ready'));
   return { ws, frames };
 }

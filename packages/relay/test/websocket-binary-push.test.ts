@@ -24,6 +24,7 @@ import {
   makeDevice,
   register,
   toBase64Url,
+  websocketAuthFrame,
 } from './support.ts';
 import { type TestDatabase, storageBackends, testPostgresUrl } from './support/backends.ts';
 
@@ -151,16 +152,7 @@ async function connect(r: Relay, d: TestDevice, push?: string): Promise<Socket> 
   await new Promise((resolve) => ws.on('open', resolve));
   await eventually(() => s.text.some((f) => f['type'] === 'challenge'));
   const challenge = s.text.find((f) => f['type'] === 'challenge') as { challenge: string };
-  const body = encodeCbor([new URL(r.url).host, fromBase64Url(challenge.challenge), d.account.publicKey, d.device.deviceId]);
-  ws.send(
-    JSON.stringify({
-      type: 'auth',
-      account: d.id,
-      deviceId: d.device.deviceId,
-      signature: toBase64Url(d.signer.signStatement('Parley v1 relay websocket', body)),
-      ...(push === undefined ? {} : { push }),
-    }),
-  );
+  ws.send(websocketAuthFrame(new URL(r.url).host, fromBase64Url(challenge.challenge), d.signer, push === undefined ? {} : { push }));
   await Promise.race([eventually(() => s.text.some((f) => f['type'] === 'ready')), s.closed]);
   return s;
 }

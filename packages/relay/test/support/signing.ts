@@ -79,13 +79,14 @@ export function contentDigest(bodySha256: Uint8Array): string {
   return `sha-256=:${Buffer.from(bodySha256).toString('base64')}:`;
 }
 
-/** The `auth` frame answering a websocket challenge (spec §5.1). */
-export function websocketAuthFrame(host: string, challenge: Uint8Array, signer: RelaySigner): string {
+/** The `auth` frame answering a websocket challenge (spec §5.1); `extra` adds unsigned fields (e.g. `push`, §5.2.2). */
+export function websocketAuthFrame(host: string, challenge: Uint8Array, signer: RelaySigner, extra: Record<string, unknown> = {}): string {
   const body = encodeCbor([host, challenge, signer.accountKey, signer.deviceId]);
   return JSON.stringify({
     type: 'auth',
     account: toBase64Url(signer.accountKey),
     deviceId: signer.deviceId,
     signature: toBase64Url(signer.signStatement(WEBSOCKET_LABEL, body)),
+    ...extra,
   });
 }
