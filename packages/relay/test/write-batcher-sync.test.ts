@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
-import { type DurableSync, MAX_BATCH_WRITES, WriteBatcher } from '../src/storage/write-batcher.ts';
+import { MailboxCounters } from '../src/storage/sqlite-counters.ts';
+import { type DurableSync, MAX_BATCH_ROWS, MAX_BATCH_WRITES, WriteBatcher } from '../src/storage/write-batcher.ts';
 
 /** A DurableSync whose fsyncs finish when the test says so. */
 function manualSync() {
@@ -125,6 +126,43 @@ describe('WriteBatcher batch bounds', () => {
     expect(sizes).toEqual([MAX_BATCH_WRITES, 44]);
     const rows = db.prepare('SELECT v FROM t ORDER BY rowid').all() as { v: number }[];
     expect(rows.map((r) => r.v)).toEqual(Array.from({ length: MAX_BATCH_WRITES + 44 }, (_, i) => i));
+  });
+
+  it(`closes a batch once its writes changed ${MAX_BATCH_ROWS} mailbox rows, as the counters' journal counts them`, async () => {
+    // The relay's journal: each inserted or deleted mailbox row is one `add` (sqlite.ts).
+    const db = table();
+    const counters = new MailboxCounters();
+    const sizes: number[] = [];
+    const batcher = new WriteBatcher(db, (n) => sizes.push(n), undefined, undefined, counters);
+    const account = Buffer.alloc(32, 1);
+    /** A write that stores `rows` mailbox rows (a send frame of that many envelopes), or removes them (`-rows`). */
+    const frame =
+      (rows: number, fail = false) =>
+      () => {
+        for (let i = 0; i < Math.abs(rows); i++) counters.add(account, 1, account, Math.sign(rows), Math.sign(rows) * 100);
+        if (fail) throw new Error('rolled back');
+        return rows;
+      };
+    const eights = MAX_BATCH_ROWS / 8;
+    // Two full batches of 8-row frames, and 3 left over.
+    const writes = Array.from({ length: eights * 2 + 3 }, () => batcher.submit(frame(8)));
+    await Promise.all(writes);
+    expect(sizes).toEqual([eights, eights, 3]);
+    sizes.length = 0;
+    // Deletions count as rows too; a write larger than the bound commits alone; a rolled-back write's rows do not count.
+    const more = [
+      batcher.submit(frame(-MAX_BATCH_ROWS)),
+      batcher.submit(frame(1)),
+      batcher.submit(frame(MAX_BATCH_ROWS * 2)),
+      batcher.submit(frame(1)),
+      batcher.submit(frame(MAX_BATCH_ROWS, true)).catch(() => 'refused'),
+      batcher.submit(frame(MAX_BATCH_ROWS - 1)),
+      batcher.submit(frame(1)),
+    ];
+    await expect(Promise.all(more)).resolves.toEqual([-MAX_BATCH_ROWS, 1, MAX_BATCH_ROWS * 2, 1, 'refused', MAX_BATCH_ROWS - 1, 1]);
+    expect(sizes).toEqual([1, 2, 3, 1]);
+    // The counters followed the commits and the rollback: 2 × 128 + 3 × 8, then − 128 + 1 + 256 + 1 + 127 + 1 rows.
+    expect(counters.totals().messages).toBe(MAX_BATCH_ROWS * 4 + 24 + 2);
   });
 
   it('close() commits every queued write in one batch, past the bounds', async () => {

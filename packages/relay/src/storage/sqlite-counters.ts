@@ -207,6 +207,11 @@ export class MailboxCounters implements BatchJournal {
     this.rollbackTo(0);
     this.#journal = undefined;
   }
+
+  rows(): number {
+    // One entry per row inserted or deleted (every caller of `add` in a batch counts one row).
+    return (this.#journal?.length ?? 0) / ENTRY;
+  }
 }
 
 const ZERO: Tally = Object.freeze({ messages: 0, bytes: 0 });

@@ -632,6 +632,8 @@ class SqliteDriver implements StorageDriver {
     counters.rebuild(db);
     this.counters = counters;
     this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()), counters);
+    const writes = this.#writes;
+    checkpointer?.holdWritesWith(() => writes.hold());
     const s = statements(db);
     this.#onCommitted = options.onMailboxesCommitted;
     this.#q = this.#onCommitted

@@ -10,11 +10,23 @@
  * `wal_autocheckpoint = 0` and this worker, on a connection of its own, runs
  * `PRAGMA wal_checkpoint(PASSIVE)` at most every CHECKPOINT_INTERVAL_MS while
  * writes happen. PASSIVE never blocks the writer: it copies the frames no
- * reader still needs. Frames committed meanwhile are then copied by the
- * relay's connection between two batches (a few, not the whole WAL), so the
- * checkpoint completes and the next write transaction starts the WAL again
- * from its beginning (the file is reused, so `WalSync`'s descriptor still
- * names it).
+ * reader still needs. Only a complete checkpoint lets the next write start
+ * the WAL again from its beginning, and under a steady write rate the
+ * worker's never is: frames are committed while it copies. So the worker
+ * copies in two passes: the first while writes go on; then the relay holds
+ * its writes (`WriteBatcher.hold`: they queue, the event loop runs on) and
+ * the second pass copies the few frames committed during the first, with no
+ * writer beside it, so it completes. The hold ends when it returns, or after
+ * CHECKPOINT_HOLD_MAX_MS. The next write transaction then starts the WAL
+ * again (the file is reused, so `WalSync`'s descriptor still names it).
+ *
+ * Until session 4 the second pass ran on the relay's connection, and only
+ * when the worker's own result looked incomplete, which it never does (it
+ * counts the frames of its own snapshot): under load the WAL never started
+ * again and grew by about 16 MiB/s, and when a quiet moment finally let it
+ * start again, SQLite cut it back to `journal_size_limit` inside that commit
+ * (215 ms on the event loop for a 400 MiB WAL; "Loop stalls" in
+ * bench/results/relay-latency.md).
  *
  * Durability is unchanged: a commit is durable once its WAL frames are
  * fsynced (wal-sync.ts); a checkpoint only moves durable frames into the
@@ -35,6 +47,14 @@ import type { Database } from 'better-sqlite3';
  */
 export const CHECKPOINT_INTERVAL_MS = 500;
 
+/**
+ * Longest the relay's writes are held for the second pass. That pass copies what was committed
+ * during the first (a few MiB at most) and fsyncs the database file: a few ms on a quiet machine.
+ * A pass still running then completes nothing, and the WAL starts again after a later checkpoint;
+ * the bound keeps a slow disk from adding more than this to a write's latency.
+ */
+export const CHECKPOINT_HOLD_MAX_MS = 50;
+
 /** SQLite's default `wal_autocheckpoint`, restored if the worker fails. */
 const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
 
@@ -52,7 +72,7 @@ parentPort.on('message', (m) => {
   }
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ ok: true, log: r.log, checkpointed: r.checkpointed });
+    parentPort.postMessage({ ok: true, pass: m, log: r.log, checkpointed: r.checkpointed });
   } catch (error) {
     parentPort.postMessage({ ok: false, message: String(error && error.message) });
   }
@@ -73,6 +93,9 @@ export class WalCheckpointer {
   #failed = false;
   #closed = false;
   #waiters: ((r: CheckpointResult | undefined) => void)[] = [];
+  #holdWrites: (() => () => void) | undefined;
+  #release: (() => void) | undefined;
+  #holdTimer: NodeJS.Timeout | undefined;
 
   /** `db` is the relay's own connection (on disk, WAL mode) to `path`. */
   constructor(db: Database, path: string) {
@@ -84,17 +107,37 @@ export class WalCheckpointer {
     });
     // The relay's exit does not wait for it.
     this.#worker.unref();
-    this.#worker.on('message', (m: { ok: boolean; log?: number; checkpointed?: number }) => {
+    this.#worker.on('message', (m: { ok: boolean; pass?: string; log?: number; checkpointed?: number }) => {
+      if (!m.ok) {
+        this.#endHold();
+        this.#fail();
+        return;
+      }
+      if (m.pass === 'checkpoint' && this.#holdWrites && !this.#closed) {
+        // Between two batches (this is a turn of its own): no write runs until the second pass returns.
+        this.#release = this.#holdWrites();
+        this.#holdTimer = setTimeout(() => this.#endHold(), CHECKPOINT_HOLD_MAX_MS);
+        this.#worker.postMessage('finish');
+        return;
+      }
+      this.#endHold();
       this.#running = false;
-      let result = m.ok ? { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 } : undefined;
-      if (!m.ok) this.#fail();
-      else if (result && result.checkpointed < result.log && this.#db.open) result = this.#finish();
+      const result = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
       for (const w of this.#waiters.splice(0)) w(result);
     });
     this.#worker.on('error', () => this.#fail());
     this.#worker.on('exit', () => {
       if (!this.#closed) this.#fail();
     });
+  }
+
+  /**
+   * How to hold the relay's writes for the second pass (`WriteBatcher.hold`). Without it the
+   * checkpoint is the worker's first pass only, and the WAL starts again only when no write
+   * happened to be committed while it ran.
+   */
+  holdWritesWith(hold: () => () => void): void {
+    this.#holdWrites = hold;
   }
 
   /** Called after each commit: asks for a checkpoint unless one runs or one was asked for recently. */
@@ -116,20 +159,13 @@ export class WalCheckpointer {
     return !this.#failed;
   }
 
-  /**
-   * The frames committed while the worker copied: copied here, on the relay's connection,
-   * between two batches (no write runs now, so this checkpoint completes). Only a complete
-   * checkpoint lets the next write start the WAL again; under a steady write rate the worker's
-   * own never is (new frames arrive while it copies), and the WAL would grow without end.
-   * These are the few frames of one worker's run, not the whole WAL.
-   */
-  #finish(): CheckpointResult | undefined {
-    try {
-      const [r] = this.#db.pragma('wal_checkpoint(PASSIVE)') as { log: number; checkpointed: number }[];
-      return r && { log: r.log, checkpointed: r.checkpointed };
-    } catch {
-      return undefined;
-    }
+  /** Writes go on (the second pass returned, failed, or took longer than CHECKPOINT_HOLD_MAX_MS). */
+  #endHold(): void {
+    if (this.#holdTimer) clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
   }
 
   #ask(now: number): void {
@@ -139,6 +175,7 @@ export class WalCheckpointer {
   }
 
   #fail(): void {
+    this.#endHold();
     if (this.#failed || this.#closed) return;
     this.#failed = true;
     this.#running = false;
@@ -152,6 +189,7 @@ export class WalCheckpointer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#endHold();
     for (const w of this.#waiters.splice(0)) w(undefined);
     if (this.#failed) return;
     const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));

@@ -61,6 +61,18 @@ export interface BatchPhases {
  */
 export const MAX_BATCH_WRITES = 256;
 
+/**
+ * A batch also closes once its writes changed this many mailbox rows (inserted or deleted, as the
+ * journal counts them), so a batch's length follows its work rather than its writes: a write is
+ * a send frame of many envelopes or an acknowledgement of many. Measured on the relay at
+ * 5,000 envelopes/s (bench/results/relay-latency.md, "Loop stalls"), statements cost about
+ * 75-100 µs per row on a quiet machine, so a batch of 128 rows holds the loop about 10-13 ms;
+ * 256 writes of 8 envelopes after a hiccup held it 127-150 ms and decided the p99. Steady batches
+ * at that rate are 60-90 rows, so this bound only splits the backlog after a pause.
+ * Counted, not timed: a wall-clock bound closes batches while the process waits for a core.
+ */
+export const MAX_BATCH_ROWS = 128;
+
 export type BatchObserver = (batchSize: number, seconds: number, phases: BatchPhases) => void;
 
 /** Makes everything committed so far durable (fsync of the WAL); `syncNow` is the same, blocking (for close). */
@@ -81,6 +93,8 @@ export interface BatchJournal {
   rollbackTo(mark: number): void;
   commit(): void;
   rollback(): void;
+  /** Mailbox rows the open batch changed so far (rolled-back writes not counted): bounds it by MAX_BATCH_ROWS. */
+  rows(): number;
 }
 
 interface Committed {
@@ -99,6 +113,7 @@ export class WriteBatcher {
   #queue: PendingWrite[] = [];
   #scheduled: NodeJS.Immediate | undefined;
   #closed = false;
+  #holds = 0;
   /** Committed batches waiting for the next fsync. */
   #unsynced: Committed[] = [];
   /** The batches the running fsync covers (empty when none runs). */
@@ -136,6 +151,8 @@ export class WriteBatcher {
   flush(all = false): void {
     if (this.#scheduled) clearImmediate(this.#scheduled);
     this.#scheduled = undefined;
+    // Held (a checkpoint finishing, wal-checkpointer.ts): the writes wait in the queue, the loop runs on.
+    if (this.#holds > 0 && !all) return;
     const queue = this.#queue;
     // Writes submitted while this batch runs wait for the next one, as they always did.
     const queued = queue.length;
@@ -147,7 +164,8 @@ export class WriteBatcher {
     try {
       this.#db.transaction(() => {
         for (let i = 0; i < queued; i++) {
-          if (!all && i === MAX_BATCH_WRITES) break;
+          // `i > 0`: a write larger than the bound still commits, alone.
+          if (!all && (i === MAX_BATCH_WRITES || (i > 0 && journal && journal.rows() >= MAX_BATCH_ROWS))) break;
           const write = queue[i] as PendingWrite;
           this.#current = write;
           const mark = journal ? journal.savepoint() : 0;
@@ -218,6 +236,22 @@ export class WriteBatcher {
         // A listener's failure is not the write's: the write is committed and will be answered.
       }
     }
+  }
+
+  /**
+   * Starts no transaction until the returned release is called (once; later calls do nothing).
+   * Writes still queue, and the event loop is not blocked: wal-checkpointer.ts holds writes while
+   * its worker copies the last frames, so its checkpoint completes and the WAL can start again.
+   */
+  hold(): () => void {
+    this.#holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      if (this.#holds === 0 && !this.#closed) this.#rest();
+    };
   }
 
   /** Writes left after a batch closed early run in the next turn. */
