@@ -64,14 +64,16 @@ export const MAX_BATCH_WRITES = 256;
 /**
  * A batch also closes once its writes changed this many mailbox rows (inserted or deleted, as the
  * journal counts them), so a batch's length follows its work rather than its writes: a write is
- * a send frame of many envelopes or an acknowledgement of many. Measured on the relay at
- * 5,000 envelopes/s (bench/results/relay-latency.md, "Loop stalls"), statements cost about
- * 75-100 µs per row on a quiet machine, so a batch of 128 rows holds the loop about 10-13 ms;
- * 256 writes of 8 envelopes after a hiccup held it 127-150 ms and decided the p99. Steady batches
- * at that rate are 60-90 rows, so this bound only splits the backlog after a pause.
- * Counted, not timed: a wall-clock bound closes batches while the process waits for a core.
+ * a send frame of many envelopes or an acknowledgement of many. At 5,000 envelopes/s after a
+ * hiccup, 256 writes of 8 envelopes (2,000-4,000 rows with the acknowledgements) held the loop
+ * 127-150 ms on a quiet machine and up to 1.2 s on a loaded one, and decided the p99
+ * (bench/results/relay-latency.md, "Loop stalls"); steady batches are 60-150 rows. 256 rows hold
+ * it about 20-25 ms on a quiet machine. 128 was tried: the relay, near saturation at that rate,
+ * then paid a commit per 128 rows and did not catch up with the backlog (writes waited 250-540 ms
+ * in its queue against 15-35 ms at 256). Counted, not timed: a wall-clock bound closes batches
+ * while the process waits for a core.
  */
-export const MAX_BATCH_ROWS = 128;
+export const MAX_BATCH_ROWS = 256;
 
 export type BatchObserver = (batchSize: number, seconds: number, phases: BatchPhases) => void;
 
