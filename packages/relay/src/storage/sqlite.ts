@@ -323,12 +323,12 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
     };
   };
   /**
-   * One mailbox row that holds a stored payload by reference (fan-out, sealed group): `insert`
-   * writes it with `columns` (its envelope and payload columns) between the row's address and
-   * its delivery record; then its seq goes to live push (`pushed` is what the device receives),
-   * its sent id is kept, and `bytes` count against the mailbox.
+   * One mailbox row: `insert` writes it with `columns` (its envelope, and for a fan-out or sealed
+   * group row the payload reference) between the row's address and its delivery record; then its
+   * seq goes to live push (`pushed` is what the device receives) and `bytes` count against the
+   * mailbox. Returns the row's sent-id parameters: the caller keeps them with one statement per chunk.
    */
-  const insertReferenceRow = (
+  const insertRow = (
     sender: DeviceAddress,
     e: OutgoingEnvelope,
     now: number,
@@ -337,9 +337,10 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
     bytes: number,
     insert: Database.Statement,
     columns: unknown[],
-  ) => {
+  ): unknown[] => {
     const account = buf(sender.accountKey);
     const recipient = buf(e.recipient.accountKey);
+    // One statement per row: live push needs each row's seq and its mailbox's previous seq.
     const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
     const { lastInsertRowid } = insert.run(
       recipient,
@@ -353,8 +354,15 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
       e.delivery === undefined ? null : buf(e.delivery),
     );
     hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, pushed));
-    s.insertSentIds(1).run(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
     counters.add(recipient, e.recipient.deviceId, account, 1, bytes);
+    return [account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt];
+  };
+  /** Inserts each item's row (`row` returns its sent-id parameters) and keeps the sent ids, one statement per chunk. */
+  const insertRows = <T>(items: readonly T[], row: (item: T) => unknown[]) => {
+    for (const chunk of chunks(items)) {
+      const sent = chunk.flatMap(row);
+      s.insertSentIds(chunk.length).run(...sent);
+    }
   };
   const noLock = () => {};
   return {
@@ -449,48 +457,23 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
         uncount(recipient, d.deviceId, s.purgeExpired.all(recipient, d.deviceId, now));
       }
     },
-    insertMessages: (sender, envelopes, now, expiresAt) => {
-      const account = buf(sender.accountKey);
-      for (const chunk of chunks(envelopes)) {
-        const sent: unknown[] = [];
-        for (const e of chunk) {
-          const recipient = buf(e.recipient.accountKey);
-          const delivery = e.delivery === undefined ? null : buf(e.delivery);
-          // One statement per row: live push needs each row's seq and its mailbox's previous seq.
-          const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
-          const { lastInsertRowid } = s.insertMessage.run(
-            recipient,
-            e.recipient.deviceId,
-            account,
-            sender.deviceId,
-            e.clientId,
-            now,
-            expiresAt,
-            buf(e.envelope),
-            delivery,
-          );
-          hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, e.envelope));
-          sent.push(account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt);
-          counters.add(recipient, e.recipient.deviceId, account, 1, e.envelope.length);
-        }
-        s.insertSentIds(chunk.length).run(...sent);
-      }
-    },
+    insertMessages: (sender, envelopes, now, expiresAt) =>
+      insertRows(envelopes, (e) => insertRow(sender, e, now, expiresAt, e.envelope, e.envelope.length, s.insertMessage, [buf(e.envelope)])),
     insertFanout: (sender, recipients, envelope, now, expiresAt) => {
       const payload = s.insertPayload.run(buf(envelope), recipients.length, expiresAt).lastInsertRowid;
-      for (const e of recipients) {
-        // The row's own envelope is empty (X'' in the statement): the payload's bytes count against the mailbox.
-        insertReferenceRow(sender, e, now, expiresAt, envelope, envelope.length, s.insertReference, [payload, envelope.length]);
-      }
+      // The row's own envelope is empty (X'' in the statement): the payload's bytes count against the mailbox.
+      insertRows(recipients, (e) =>
+        insertRow(sender, e, now, expiresAt, envelope, envelope.length, s.insertReference, [payload, envelope.length]),
+      );
     },
     insertSealedGroup: (rows, payload, now, expiresAt) => {
       const stored = s.insertPayload.run(buf(payload), rows.length, expiresAt).lastInsertRowid;
-      for (const { sender, envelope: e } of rows) {
-        // Each row: its device's seal, the payload by reference; the sender slot holds the token hash.
+      // Each row: its device's seal, the payload by reference; the sender slot holds the token hash.
+      insertRows(rows, ({ sender, envelope: e }) => {
         const pushed = sealedGroupEnvelope(e.envelope, payload);
         const columns = [buf(e.envelope), stored, payload.length];
-        insertReferenceRow(sender, e, now, expiresAt, pushed, e.envelope.length + payload.length, s.insertSealedReference, columns);
-      }
+        return insertRow(sender, e, now, expiresAt, pushed, e.envelope.length + payload.length, s.insertSealedReference, columns);
+      });
     },
     // One process: the routes wake local websockets themselves.
     notifyMailboxes: noLock,
