@@ -1,5 +1,5 @@
-// cbor.json through core's decodeCbor / encodeCbor (spec/01-conventions.md §2).
-import { type CborValue, decodeCbor, encodeCbor } from '@parley/core';
+// cbor.json through core's decodeCbor / encodeCbor and the one-pass readCbor (spec/01-conventions.md §2).
+import { type CborValue, decodeCbor, encodeCbor, readCbor } from '@parley/core';
 import { describe, expect, it } from 'vitest';
 import { cborJson } from '../scripts/layers/cbor.ts';
 import { type Vec, bytes, expectParleyError, hexOf, loadVectors, testsOf } from './support.ts';
@@ -20,6 +20,7 @@ describe('cbor.json', () => {
     for (const { group, test } of cases.filter(({ test }) => test.result === 'valid')) {
       const value = decodeCbor(bytes(test.input), 'vector', group.maxBytes) as CborValue;
       expect(cborJson(value), test.comment).toEqual(test.value);
+      expect(cborJson(readCbor(bytes(test.input), 'vector', group.maxBytes) as CborValue), test.comment).toEqual(test.value);
       expect(hexOf(encodeCbor(fromJson(test.value))), test.comment).toBe(test.input);
     }
   });
@@ -27,6 +28,9 @@ describe('cbor.json', () => {
   it('refuses every invalid input with its code', () => {
     const invalid = cases.filter(({ test }) => test.result === 'invalid');
     expect(invalid.length).toBeGreaterThan(30);
-    for (const { group, test } of invalid) expectParleyError(() => decodeCbor(bytes(test.input), 'vector', group.maxBytes), test.error);
+    for (const { group, test } of invalid) {
+      expectParleyError(() => decodeCbor(bytes(test.input), 'vector', group.maxBytes), test.error);
+      expectParleyError(() => readCbor(bytes(test.input), 'vector', group.maxBytes), test.error);
+    }
   });
 });

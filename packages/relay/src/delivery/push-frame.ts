@@ -16,7 +16,7 @@
  * envelope and the stored delivery record go out as raw bytes, and the
  * delivery record is not even decoded on the relay.
  */
-import { decodeCbor } from '@parley/core';
+import { readCbor } from '@parley/core';
 import { MAX_ACKS_PER_REQUEST } from '../schemas.ts';
 import type { StoredMessage } from '../storage/types.ts';
 
@@ -177,7 +177,7 @@ export function isAckFrame(bytes: Uint8Array): boolean {
 export function decodeAckFrame(bytes: Uint8Array): number[] | undefined {
   let value: unknown;
   try {
-    value = decodeCbor(bytes, 'ack frame', MAX_ACK_FRAME_BYTES);
+    value = readCbor(bytes, 'ack frame', MAX_ACK_FRAME_BYTES);
   } catch {
     return undefined;
   }

@@ -6,11 +6,12 @@
  *     [[accountKey (32 B), deviceId, id (text), envelope (bytes), certificateHash (32 B) / null,
  *       frankingTag (32 B) / null (optional)], ...]]
  *
- * Decoded with core's strict decoder (one encoding per value; a frame in any
- * other encoding is refused), then checked field by field with the same
- * bounds as the HTTP body schema (schemas.ts SendBody).
+ * Decoded with core's one-pass strict decoder `readCbor` (one encoding per
+ * value; a frame in any other encoding is refused; envelopes stay views into
+ * the frame, neither copied nor re-encoded), then checked field by field
+ * with the same bounds as the HTTP body schema (schemas.ts SendBody).
  */
-import { decodeCbor, limits as coreLimits } from '@parley/core';
+import { limits as coreLimits, readCbor } from '@parley/core';
 import { relayError } from '../errors.ts';
 import type { SendElement } from './send.ts';
 
@@ -40,7 +41,7 @@ const isUint = (v: unknown, min: number, max: number): v is number => typeof v =
 export function decodeSendFrame(bytes: Uint8Array, maxBytes: number): SendFrame {
   let value: unknown;
   try {
-    value = decodeCbor(bytes, 'send frame', maxBytes);
+    value = readCbor(bytes, 'send frame', maxBytes);
   } catch {
     throw malformed('not one canonical CBOR item of the Parley subset');
   }
