@@ -114,15 +114,26 @@ const TAG_BYTES = new TextEncoder().encode(ENVELOPE_FRAME_TAG);
 const CBOR_NULL = 0xf6;
 const textEncoder = new TextEncoder();
 
+/** `text` when it is all ASCII (client ids are, schemas.ts ClientId): its bytes are its char codes. */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 /**
  * One stored envelope as a binary push frame, written straight into one
  * buffer: the same bytes as core's `encodeCbor` of the frame's array
  * (deterministic CBOR; test/websocket-binary-push.test.ts compares the two),
  * at a fraction of its cost, since this runs once per pushed envelope (a
  * third of a generic encode, and no intermediate array of u64 strings).
+ * The buffer comes unzeroed from Node's pool (every byte is written below)
+ * and an ASCII id is copied without a TextEncoder: issue 15's profile.
  */
 export function encodeEnvelopeFrame(m: StoredMessage): Uint8Array {
-  const id = textEncoder.encode(m.clientId);
+  const clientId = m.clientId;
+  const ascii = isAscii(clientId);
+  const id = ascii ? undefined : textEncoder.encode(clientId);
+  const idLength = id ? id.length : clientId.length;
   const delivery = m.delivery;
   const account = m.sender.accountKey;
   // array(9), tag, seq and the two times (9 bytes each as u64), then the fields of variable length.
@@ -131,11 +142,11 @@ export function encodeEnvelopeFrame(m: StoredMessage): Uint8Array {
     fixed +
     bstrBytes(account.length) +
     headBytes(m.sender.deviceId) +
-    headBytes(id.length) +
-    id.length +
+    headBytes(idLength) +
+    idLength +
     bstrBytes(m.envelope.length) +
     (delivery === undefined ? 1 : bstrBytes(delivery.length));
-  const out = new Uint8Array(length);
+  const out: Uint8Array = Buffer.allocUnsafe(length);
   let at = writeHead(out, 0, 4, 9);
   at = writeHead(out, at, 3, TAG_BYTES.length);
   out.set(TAG_BYTES, at);
@@ -143,15 +154,18 @@ export function encodeEnvelopeFrame(m: StoredMessage): Uint8Array {
   at = writeU64(out, at, m.seq);
   at = writeBytes(out, at, account);
   at = writeHead(out, at, 0, m.sender.deviceId);
-  at = writeHead(out, at, 3, id.length);
-  out.set(id, at);
-  at += id.length;
+  at = writeHead(out, at, 3, idLength);
+  if (id) out.set(id, at);
+  else for (let i = 0; i < idLength; i++) out[at + i] = clientId.charCodeAt(i);
+  at += idLength;
   at = writeU64(out, at, m.serverTimestamp);
   at = writeU64(out, at, m.expiresAt);
   at = writeBytes(out, at, m.envelope);
   // The stored CBOR form (franking/delivery.ts), as stored: the device checks it.
-  if (delivery === undefined) out[at] = CBOR_NULL;
-  else writeBytes(out, at, delivery);
+  if (delivery === undefined) out[at++] = CBOR_NULL;
+  else at = writeBytes(out, at, delivery);
+  // Unzeroed memory must never leave: every byte was written, or this is a bug.
+  if (at !== length) throw new Error(`push frame: wrote ${at} of ${length} bytes`);
   return out;
 }
 

@@ -104,8 +104,12 @@ export class SendService {
     const now = relay.now();
     // Franked at acceptance (acceptedAt = the stored server timestamp); a retried
     // client id stores nothing, so the first delivery record stays the one delivered.
-    const deliveries = await frankEnvelopes(relay.frankKeys, relay.provider, me, frankTargets, now);
-    for (const [n, i] of franked.entries()) envelopes[i] = { ...(envelopes[i] as OutgoingEnvelope), delivery: deliveries[n] as Uint8Array };
+    // (Only when something is franked: a promise less per send otherwise.)
+    if (frankTargets.length > 0) {
+      const deliveries = await frankEnvelopes(relay.frankKeys, relay.provider, me, frankTargets, now);
+      for (const [n, i] of franked.entries())
+        envelopes[i] = { ...(envelopes[i] as OutgoingEnvelope), delivery: deliveries[n] as Uint8Array };
+    }
     const ttlSeconds = Math.min(request.ttlSeconds ?? relay.config.messageTtlSeconds, relay.config.messageTtlSeconds);
     const result = await storeWithRecipientRates(relay, this.recipientBytes, me.account, bytesPerAccount, now, (rates) =>
       relay.storage.storeMessages({

@@ -32,6 +32,12 @@ export interface RateBudget {
    * in memory.
    */
   inStorage?(takes: readonly TokenTake[]): StoreRates;
+  /**
+   * `takeEach` at once, for buckets in memory (nothing to wait for): the send
+   * path then takes a frame's budget without a promise per call (issue 15,
+   * the relay loop's cost per envelope). Undefined for buckets in storage.
+   */
+  takeEachNow?(takes: readonly TokenTake[], now: number): TakeResult[];
 }
 
 /** Time until a bucket at `tokens` holds `need` again. */
@@ -51,6 +57,10 @@ class MemoryBudget implements RateBudget {
   }
 
   async takeEach(takes: readonly TokenTake[], now: number): Promise<TakeResult[]> {
+    return this.takeEachNow(takes, now);
+  }
+
+  takeEachNow(takes: readonly TokenTake[], now: number): TakeResult[] {
     return takes.map((t) => this.#buckets.take(t.key, t.amount, now));
   }
 
@@ -115,12 +125,40 @@ export type Taken = { readonly ok: true; giveBack(now: number): Promise<void> } 
  * Takes every (key, amount) or none: one batch (one round trip on a shared
  * storage), and if any is refused the others are given back.
  */
-export async function takeAll(budget: RateBudget, takes: ReadonlyMap<string, number>, now: number): Promise<Taken> {
-  const wanted = [...takes].map(([key, amount]) => ({ key, amount }));
-  const verdicts = await budget.takeEach(wanted, now);
-  const got = wanted.filter((_, i) => verdicts[i]?.ok);
+export async function takeAll(budget: RateBudget, takes: ReadonlyMap<string, number> | readonly TokenTake[], now: number): Promise<Taken> {
+  const wanted = tokenTakes(takes);
+  const verdicts = budget.takeEachNow ? budget.takeEachNow(wanted, now) : await budget.takeEach(wanted, now);
+  const taken = verdictsTaken(budget, wanted, verdicts, now);
+  if (!taken.ok) await taken.given;
+  return taken.result;
+}
+
+/**
+ * `takeAll` at once for a budget in memory (`takeEachNow`), or undefined for
+ * one in storage (then `takeAll` waits for its round trip).
+ */
+export function takeAllNow(budget: RateBudget, takes: readonly TokenTake[], now: number): Taken | undefined {
+  if (!budget.takeEachNow) return undefined;
+  return verdictsTaken(budget, takes, budget.takeEachNow(takes, now), now).result;
+}
+
+function tokenTakes(takes: ReadonlyMap<string, number> | readonly TokenTake[]): readonly TokenTake[] {
+  return Array.isArray(takes) ? takes : [...(takes as ReadonlyMap<string, number>)].map(([key, amount]) => ({ key, amount }));
+}
+
+/** All taken, or the ones taken given back (`given`: done for a budget in memory, a round trip for one in storage). */
+function verdictsTaken(
+  budget: RateBudget,
+  wanted: readonly TokenTake[],
+  verdicts: readonly TakeResult[],
+  now: number,
+): { ok: true; result: Taken } | { ok: false; result: Taken; given: Promise<void> } {
+  let all = true;
+  for (const v of verdicts) if (!v.ok) all = false;
+  const got = all ? wanted : wanted.filter((_, i) => verdicts[i]?.ok);
   const giveBack = (at: number) => budget.giveBack(got, at);
-  if (got.length === wanted.length) return { ok: true, giveBack };
-  await giveBack(now);
-  return { ok: false, retryAfterMs: Math.max(...verdicts.map((v) => (v.ok ? 0 : v.retryAfterMs))) };
+  if (all) return { ok: true, result: { ok: true, giveBack } };
+  // A budget in memory gives back at once (its giveBack runs to the end before it returns its promise).
+  const given = got.length ? giveBack(now) : Promise.resolve();
+  return { ok: false, result: { ok: false, retryAfterMs: Math.max(...verdicts.map((v) => (v.ok ? 0 : v.retryAfterMs))) }, given };
 }

@@ -5,42 +5,29 @@
  * counted in the metrics. One place, so the two routes cannot drift apart.
  */
 import type { RelayContext } from '../context.ts';
-import { type RateBudget, type Taken, takeAll } from '../limits/rate-budgets.ts';
-import type { StoreMessagesResult, StoreRates } from '../storage/types.ts';
+import { type RateBudget, takeAll, takeAllNow } from '../limits/rate-budgets.ts';
+import type { StoreMessagesResult, StoreRates, TokenTake } from '../storage/types.ts';
 import { rateLimited, throwIfRefused } from './store-result.ts';
 
-/**
- * Takes the send's envelope bytes from each recipient account's budget
- * (keyed by sender and recipient account: one sender spending it does not
- * rate-limit everyone else who writes to that recipient), all or none, in
- * one round trip when the budgets are shared (limits/rate-budgets.ts);
- * refuses with 429 RATE_LIMITED when one is spent. Taken before the store,
- * so concurrent sends cannot overspend; `storeWithRates` gives them back.
- */
-export async function takeRecipientRates(
-  relay: RelayContext,
-  budget: RateBudget,
-  sender: string,
-  bytesPerAccount: ReadonlyMap<string, number>,
-  now: number,
-): Promise<Extract<Taken, { ok: true }>> {
-  const taken = await takeAll(budget, recipientTakes(sender, bytesPerAccount), now);
-  if (!taken.ok) throw rateLimited(relay, taken.retryAfterMs);
-  return taken;
-}
-
 /** One take per recipient account, keyed by sender and recipient account. */
-function recipientTakes(sender: string, bytesPerAccount: ReadonlyMap<string, number>): Map<string, number> {
-  return new Map([...bytesPerAccount].map(([account, bytes]) => [`${sender}>${account}`, bytes]));
+function recipientTakes(sender: string, bytesPerAccount: ReadonlyMap<string, number>): TokenTake[] {
+  const takes: TokenTake[] = [];
+  for (const [account, amount] of bytesPerAccount) takes.push({ key: `${sender}>${account}`, amount });
+  return takes;
 }
 
 /**
- * Runs the store with the send's per-recipient byte rates. When the budget
- * lives in the storage (shared by every relay process), the store takes
- * them inside its own transaction: no round trip or transaction of their
- * own, and a refusal gives them back by rolling back ('rate-limited',
- * answered by `answerSend`). Otherwise they are taken first
- * (`takeRecipientRates`) and given back if the store stores nothing new.
+ * Runs the store with the send's per-recipient byte rates: the envelope
+ * bytes taken from each recipient account's budget (keyed by sender and
+ * recipient account: one sender spending it does not rate-limit everyone
+ * else who writes to that recipient), all or none; 429 RATE_LIMITED when
+ * one is spent. When the budget lives in the storage (shared by every relay
+ * process), the store takes them inside its own transaction: no round trip
+ * or transaction of their own, and a refusal gives them back by rolling
+ * back ('rate-limited', answered by `answerSend`). Otherwise they are taken
+ * before the store, so concurrent sends cannot overspend (at once from a
+ * budget in memory: no promise per take, issue 15's loop cost per frame),
+ * and given back if the store stores nothing new.
  */
 export async function storeWithRecipientRates(
   relay: RelayContext,
@@ -50,18 +37,12 @@ export async function storeWithRecipientRates(
   now: number,
   store: (rates?: StoreRates) => Promise<StoreMessagesResult>,
 ): Promise<StoreMessagesResult> {
-  const inStorage = budget.inStorage?.([...recipientTakes(sender, bytesPerAccount)].map(([key, amount]) => ({ key, amount })));
+  const takes = recipientTakes(sender, bytesPerAccount);
+  const inStorage = budget.inStorage?.(takes);
   if (inStorage) return store(inStorage);
-  const taken = await takeRecipientRates(relay, budget, sender, bytesPerAccount, now);
-  return storeWithRates(taken, now, () => store());
-}
-
-/** Runs the store; the bytes taken go back unless it stored something new (a refusal, a retry, a failure). */
-export async function storeWithRates(
-  taken: Extract<Taken, { ok: true }>,
-  now: number,
-  store: () => Promise<StoreMessagesResult>,
-): Promise<StoreMessagesResult> {
+  const taken = takeAllNow(budget, takes, now) ?? (await takeAll(budget, takes, now));
+  if (!taken.ok) throw rateLimited(relay, taken.retryAfterMs);
+  // The bytes taken go back unless the store stored something new (a refusal, a retry, a failure).
   let result: StoreMessagesResult;
   try {
     result = await store();
