@@ -177,9 +177,9 @@ const contextPlugin = fp(
     commits.observe = (n, s, p) => {
       metrics.commitBatchSize.observe(n);
       metrics.commitDuration.observe(s);
-      metrics.commitPhase.observe({ phase: 'wait' }, p.wait);
-      metrics.commitPhase.observe({ phase: 'transaction' }, p.transaction);
-      metrics.commitPhase.observe({ phase: 'sync' }, p.sync);
+      metrics.commitPhase.observeAt('wait', p.wait);
+      metrics.commitPhase.observeAt('transaction', p.transaction);
+      metrics.commitPhase.observeAt('sync', p.sync);
     };
     const context: RelayContext = {
       config,
