@@ -120,7 +120,8 @@ export class WebSocketSends {
     sending.then(
       (accepted) => {
         this.#inFlight--;
-        o.reply(JSON.stringify({ type: 'sent', counter, accepted }));
+        // Two integers: written directly, the same text JSON.stringify gives (one answer per frame).
+        o.reply(`{"type":"sent","counter":${counter},"accepted":${accepted}}`);
       },
       (error: unknown) => {
         this.#inFlight--;
