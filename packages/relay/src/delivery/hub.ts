@@ -51,7 +51,7 @@ export function addressKey(a: DeviceAddress): string {
 export class DeliveryHub {
   readonly #connections = new Map<string, MailboxConnection>();
   /** Wake-ups of this turn, handed over at its end (`notify`). */
-  #pending: { rowless: string[]; rows: { key: string; row: CommittedMessage }[] } | undefined;
+  #pending: { rowless: string[]; keys: string[]; rows: CommittedMessage[] } | undefined;
 
   /** Makes `connection` the device's one connection; a previous one is closed. */
   attach(connection: MailboxConnection): void {
@@ -78,7 +78,7 @@ export class DeliveryHub {
   notify(addresses: readonly DeviceAddress[], rows: readonly CommittedMessage[] = []): void {
     let pending = this.#pending;
     if (!pending) {
-      pending = { rowless: [], rows: [] };
+      pending = { rowless: [], keys: [], rows: [] };
       this.#pending = pending;
       queueMicrotask(() => this.#handOver());
     }
@@ -86,13 +86,19 @@ export class DeliveryHub {
       for (const a of addresses) pending.rowless.push(addressKey(a));
       return;
     }
+    // Runs per committed row (issue 15): the storage names a recipient with its rows' own address
+    // object, so such an address is found by identity and needs no key of its own.
     const withRows = new Set<string>();
+    const recipients = new Set<DeviceAddress>();
     for (const row of rows) {
       const key = addressKey(row.recipient);
       withRows.add(key);
-      pending.rows.push({ key, row });
+      recipients.add(row.recipient);
+      pending.keys.push(key);
+      pending.rows.push(row);
     }
     for (const a of addresses) {
+      if (recipients.has(a)) continue;
       const key = addressKey(a);
       if (!withRows.has(key)) pending.rowless.push(key);
     }
@@ -103,9 +109,11 @@ export class DeliveryHub {
     this.#pending = undefined;
     if (!pending) return;
     const handed = new Map<MailboxConnection, CommittedMessage[]>();
-    for (const { key, row } of pending.rows) {
-      const c = this.#connections.get(key);
+    const { keys, rows } = pending;
+    for (let i = 0; i < rows.length; i++) {
+      const c = this.#connections.get(keys[i] as string);
       if (!c) continue;
+      const row = rows[i] as CommittedMessage;
       const list = handed.get(c);
       if (list) list.push(row);
       else handed.set(c, [row]);
