@@ -120,6 +120,15 @@ describe('readCbor', () => {
     expect(compare(Uint8Array.of(0x9a, 0xff, 0xff, 0xff, 0xff))).toEqual({ ok: false, code: 'MALFORMED' });
   });
 
+  it('keeps a leading U+FEFF in any text string (the one documented difference: cbor-x drops it from long ones)', () => {
+    for (const n of [3, 100]) {
+      const text = `\ufeff${'a'.repeat(n)}`;
+      expect(readCbor(encodeCbor(text), 'x', 4096)).toBe(text);
+    }
+    expect(decodeCbor(encodeCbor('\ufeffab'), 'x', 4096)).toBe('\ufeffab');
+    expect(outcome(() => decodeCbor(encodeCbor(`\ufeff${'a'.repeat(100)}`), 'x', 4096))).toEqual({ ok: false, code: 'MALFORMED' });
+  });
+
   it('hands byte strings out as views into the input (no copy)', () => {
     const input = encodeCbor(['send', new Uint8Array(1000).fill(7)]);
     const value = readCbor(input, 'x', 4096) as [string, Uint8Array];

@@ -324,6 +324,17 @@ describe('the same send checks as HTTP', () => {
       encodeCbor(['send', 0, null, []]), // counter 0
       encodeCbor(['sned', 1, null, []]),
       utf8('not cbor at all'),
+      // Read in one pass since issue 15 (core's readCbor): non-canonical anywhere in the frame is still the whole frame's fault.
+      Uint8Array.of(0x84, 0x64, 0x73, 0x65, 0x6e, 0x64, 0x18, 0x01, 0xf6, 0x80), // counter 1 in a one-byte form
+      Uint8Array.of(...encodeCbor(['send', 1, null, []]), 0x00), // trailing bytes
+      Uint8Array.of(
+        ...[0x84, 0x64, 0x73, 0x65, 0x6e, 0x64, 0x01, 0xf6, 0x81, 0x85],
+        ...encodeCbor(new Uint8Array(32).fill(1)),
+        0x01,
+        ...encodeCbor('id1'),
+        ...[0x58, 0x02, 0x61, 0x62], // a 2-byte envelope with a one-byte length
+        0xf6,
+      ),
     ]) {
       const socket = await authenticated(r, alice);
       socket.ws.send(bad, { binary: true });
