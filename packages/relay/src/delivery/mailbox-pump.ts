@@ -36,7 +36,7 @@
  * path: the rows pushed are exactly those a read at that moment would have
  * returned (a held row acknowledged over HTTP is dropped with it).
  */
-import type { DeliveredMessage } from '../schemas.ts';
+import { type DeliveredMessage, MAX_ACKS_PER_REQUEST } from '../schemas.ts';
 import { deliveryJson } from '../franking/delivery.ts';
 import type { CommittedMessage, DeviceAddress, RelayStorage, StoredMessage } from '../storage/types.ts';
 import { toBase64Url } from '../http/encoding.ts';
@@ -54,6 +54,14 @@ const PAGE = 64;
  */
 export const MAX_HELD_ROWS = 64;
 export const MAX_HELD_BYTES = 256 * 1024;
+
+/**
+ * Most acknowledged seqs a connection gathers for its next delete while one is being written
+ * (`MailboxPump.ack`): one ack frame's most (MAX_ACKS_PER_REQUEST), so a delete is never larger
+ * than the largest single acknowledgement, and what a connection holds is bounded (8 KB of seqs).
+ * An acknowledgement that does not fit is deleted on its own at once, as before gathering.
+ */
+export const MAX_GATHERED_ACK_SEQS = MAX_ACKS_PER_REQUEST;
 
 export interface PumpOptions {
   readonly address: DeviceAddress;
@@ -107,6 +115,10 @@ export class MailboxPump {
   /** Handed rows proven next after the cursor, in seq order, waiting for room in the window. */
   #held: StoredMessage[] = [];
   #heldBytes = 0;
+  /** Deletes of acknowledged seqs being written (`ack`). */
+  #ackWrites = 0;
+  /** Seqs acknowledged while a delete was being written, for the next one, and who waits for it. */
+  #gatheredAcks: { seqs: number[]; waiters: { resolve: (n: number) => void; reject: (e: unknown) => void }[] } | undefined;
 
   constructor(options: PumpOptions) {
     this.#o = options;
@@ -137,10 +149,46 @@ export class MailboxPump {
    * processed them, and waiting a commit per acknowledgement held back the next pushes
    * (issue 15, bench/results/relay-latency.md). These seqs are never pushed again on this
    * connection either way; a delete that fails leaves them stored for the next connection.
+   *
+   * While a delete of this connection is being written, the seqs of further acknowledgements
+   * are gathered (up to MAX_GATHERED_ACK_SEQS) and deleted together, in one write, as soon as
+   * it is done: at 5,000 envelopes/s 69 % of ack frames arrived during their connection's
+   * previous delete, and each delete is a write of its own in the group commit, about 57 µs
+   * of statement for 3.5 seqs (issue 15). Resolves with the envelopes this call's delete
+   * removed: a gathered delete counts them all under the first acknowledgement it took
+   * (the others resolve with 0), so the sum over calls is what was deleted. The gathered
+   * seqs are deleted also if the connection closes meanwhile.
    */
-  async ack(seqs: readonly number[]): Promise<number> {
+  ack(seqs: readonly number[]): Promise<number> {
     this.forget(seqs);
-    return this.#o.storage.ackMessages(this.#o.address, seqs);
+    const gathered = this.#gatheredAcks;
+    if (this.#ackWrites > 0 && (gathered?.seqs.length ?? 0) + seqs.length <= MAX_GATHERED_ACK_SEQS) {
+      const into = gathered ?? { seqs: [], waiters: [] };
+      this.#gatheredAcks = into;
+      for (const seq of seqs) into.seqs.push(seq);
+      return new Promise((resolve, reject) => into.waiters.push({ resolve, reject }));
+    }
+    // None being written (or too many gathered already: this one is written on its own at once).
+    return this.#deleteAcked(seqs);
+  }
+
+  async #deleteAcked(seqs: readonly number[]): Promise<number> {
+    this.#ackWrites++;
+    try {
+      return await this.#o.storage.ackMessages(this.#o.address, seqs);
+    } finally {
+      this.#ackWrites--;
+      const next = this.#gatheredAcks;
+      if (next) {
+        this.#gatheredAcks = undefined;
+        this.#deleteAcked(next.seqs).then(
+          (n) => next.waiters.forEach((w, i) => w.resolve(i === 0 ? n : 0)),
+          (error: unknown) => {
+            for (const w of next.waiters) w.reject(error);
+          },
+        );
+      }
+    }
   }
 
   /** Stops counting these seqs as in flight (already deleted) and refills the window. */
