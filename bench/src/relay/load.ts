@@ -8,7 +8,10 @@
  *
  *   node --import tsx bench/src/relay/load.ts [--mode http|ws] [--duration 10] [--connections 64]
  *     [--batch 1] [--window 8] [--half-seconds 5] [--half-rate N] [--relay-main other/packages/relay/src/main.ts]
- *     [--profile-dir folder] [--in-process-listeners] [--push cbor|json] [--json]
+ *     [--profile-dir folder] [--in-process-listeners] [--push cbor|json] [--tail 99] [--json]
+ *
+ * `--tail P`: the relay runs with its tail trace, and the report says where the half-rate
+ * envelopes at or above the P-th percentile of delivery spent their time (tail-report.ts).
  *
  * Phase 1, full rate: `--mode http` (default) sends one signed POST per
  * envelope over `connections` keep-alive connections (autocannon);
@@ -35,6 +38,7 @@ import { parseArgs } from 'node:util';
 import { Account, type DeviceIdentity, PreKeyStore, defaultProvider, utf8 } from '@parley/core';
 import { RelayClient, authorizationHeader, deviceSigner, fromBase64Url, preKeysOf, toBase64Url } from '@parley/client/relay-client';
 import WebSocket from 'ws';
+import { type DeliveryRecord, type TailReport, attributeTail, formatTail, readTailTrace } from './tail-report.ts';
 import { WsSender } from './ws-sender.ts';
 
 /** How the load generator sends: signed HTTP requests, or frames on authenticated websockets. */
@@ -80,6 +84,12 @@ export interface RelayLoadOptions {
   readonly inProcessListeners?: boolean;
   /** How the listening devices take pushed envelopes (spec/09-relay.md §5.2.2): 'cbor' (default, binary frames) or 'json'. */
   readonly push?: 'cbor' | 'json';
+  /**
+   * Runs the relay with its tail trace (PARLEY_TAIL_TRACE, packages/relay/src/tail-trace.ts) and
+   * attributes the half-rate envelopes at or above this percentile of delivery (tail-report.ts).
+   * The relay's entry must know the trace (an older checkout's does not, and gives no report).
+   */
+  readonly tailPercentile?: number;
 }
 
 export interface Latency {
@@ -123,6 +133,8 @@ export interface RelayLoadResult {
   };
   /** Where the half-rate phase's send → delivery time goes (bench/results/relay-latency.md). */
   readonly breakdown: LatencyBreakdown;
+  /** With `tailPercentile`: where the slowest half-rate deliveries' time went. */
+  readonly tail?: TailReport;
   /** 1-minute load average when the run ended: other work on the machine skews every figure. */
   readonly loadAverage: number;
   readonly machine: { readonly cpus: number; readonly cpu: string; readonly node: string };
@@ -288,6 +300,8 @@ class DeliveryClock {
   /** Half-rate envelopes: send → relay acceptance, relay acceptance → handler (wall clock, ms resolution). */
   readonly inbound: number[] = [];
   readonly outbound: number[] = [];
+  /** Every half-rate envelope's send, server timestamp and delivery (the tail report's input). */
+  readonly half: DeliveryRecord[] = [];
   sent(id: string): void {
     this.#sentAt.set(id, wallNow());
   }
@@ -299,6 +313,7 @@ class DeliveryClock {
     if (id.startsWith('half-')) {
       this.inbound.push(serverTimestamp - t0);
       this.outbound.push(at - serverTimestamp);
+      this.half.push({ sent: t0, serverTimestamp, delivered: at });
     }
     const phase = id.slice(0, id.indexOf('-'));
     let list = this.#phases.get(phase);
@@ -407,6 +422,31 @@ function startListeners(url: string, count: number, clock: DeliveryClock, push: 
 
 /** Runs both phases against a fresh relay process and returns the figures. */
 export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<RelayLoadResult> {
+  if (options.tailPercentile === undefined) return (await runPhases(options, undefined)).result;
+  const traceFile = join(tmpdir(), `parley-tail-${process.pid}-${Date.now()}.jsonl`);
+  try {
+    const { result, half } = await runPhases(options, traceFile);
+    // The relay wrote its trace at exit (runPhases waited for it).
+    let trace: ReturnType<typeof readTailTrace>;
+    try {
+      trace = readTailTrace(traceFile, CHECKPOINT_HOLD_MAX_MS);
+    } catch (error) {
+      console.error(`no tail trace from the relay (${(error as Error).message}): does its entry know PARLEY_TAIL_TRACE?`);
+      return result;
+    }
+    return { ...result, tail: attributeTail(half, trace, options.tailPercentile) };
+  } finally {
+    rmSync(traceFile, { force: true });
+  }
+}
+
+/** The relay's bound on a checkpoint's write hold (wal-checkpointer.ts; the bench does not import the relay). */
+const CHECKPOINT_HOLD_MAX_MS = 50;
+
+async function runPhases(
+  options: RelayLoadOptions,
+  traceFile: string | undefined,
+): Promise<{ result: RelayLoadResult; half: DeliveryRecord[] }> {
   const mode = options.mode ?? 'http';
   const durationSeconds = options.durationSeconds ?? 10;
   const connections = options.connections ?? 64;
@@ -419,7 +459,11 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
   const relay = await startRelay(
     dataDir,
     // The websocket senders are few devices sending far more than one person does: lift the per-device frame budget.
-    { PARLEY_WEBSOCKET_SENDS_PER_MINUTE_PER_DEVICE: '1000000000', PARLEY_SIGNED_REQUESTS_PER_SIGNER: '1000000000' },
+    {
+      PARLEY_WEBSOCKET_SENDS_PER_MINUTE_PER_DEVICE: '1000000000',
+      PARLEY_SIGNED_REQUESTS_PER_SIGNER: '1000000000',
+      ...(traceFile ? { PARLEY_TAIL_TRACE: traceFile } : {}),
+    },
     options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [],
     options.relayMain ?? MAIN,
   );
@@ -677,7 +721,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
     const commits = metric('parley_relay_commit_batch_writes_count');
 
-    return {
+    const result: RelayLoadResult = {
       mode,
       push,
       batch,
@@ -702,6 +746,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
       loadAverage: round(loadavg()[0] ?? Number.NaN),
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
     };
+    return { result, half: clock.half };
   } finally {
     for (const r of receivers) r.stop();
     listenerProcess?.kill();
@@ -768,6 +813,7 @@ export function formatTable(r: RelayLoadResult): string {
     ['relay group commits', `${r.relay.commits}, ${r.relay.meanWritesPerCommit} writes and ${r.relay.meanCommitMs} ms each on average`],
     ['relay CPU', `${r.relay.cpuSeconds} s for the whole run; ${r.relay.cpuPerEnvelopeUs} µs per envelope at full rate`],
     ...breakdownRows(r.breakdown),
+    ...((r.tail ? formatTail(r.tail) : []) as [string, string][]),
     ['machine', `${r.machine.cpus} x ${r.machine.cpu}, Node ${r.machine.node}, load average ${r.loadAverage}`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -789,6 +835,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       'profile-dir': { type: 'string' },
       'in-process-listeners': { type: 'boolean' },
       push: { type: 'string' },
+      tail: { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -807,6 +854,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     ...(values['profile-dir'] ? { profileDir: values['profile-dir'] } : {}),
     ...(values['in-process-listeners'] ? { inProcessListeners: true } : {}),
     ...(values.push ? { push: values.push as 'cbor' | 'json' } : {}),
+    ...(values.tail ? { tailPercentile: Number(values.tail) } : {}),
   });
   console.log(values.json ? JSON.stringify(result, null, 2) : formatTable(result));
 }

@@ -20,6 +20,7 @@ import { checkReportsUsage, reportsCommand } from './reports.ts';
 import { prepareDataDir, serve, exitOnSignals } from './serve.ts';
 import { helpText } from './help.ts';
 import { StartupError, describeStartupError } from './startup-errors.ts';
+import { startTailTrace } from '../tail-trace.ts';
 
 const COMMANDS = ['serve', 'migrate', 'backup', 'reports'] as const;
 type Command = (typeof COMMANDS)[number];
@@ -99,6 +100,9 @@ export async function runRelayCli(argv: readonly string[]): Promise<number | 'se
       process.stdout.write(`backup written to ${result.folder} (relay.sqlite${result.attachments ? ', attachments/' : ''})\n`);
       return 0;
     }
+    // A debug hook for latency work, not configuration: off unless set (tail-trace.ts).
+    const tailFile = process.env.PARLEY_TAIL_TRACE;
+    if (tailFile) startTailTrace(tailFile);
     const relay = await serve(config);
     exitOnSignals(relay, config.shutdownTimeoutSeconds);
     return 'serving';

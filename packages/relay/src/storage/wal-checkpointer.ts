@@ -38,6 +38,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
+import { tailTrace } from '../tail-trace.ts';
 
 /**
  * Most often a checkpoint is asked for while writes happen. The WAL grows by what is written
@@ -96,6 +97,10 @@ export class WalCheckpointer {
   #holdWrites: (() => () => void) | undefined;
   #release: (() => void) | undefined;
   #holdTimer: NodeJS.Timeout | undefined;
+  /** For the tail trace (tail-trace.ts): when this checkpoint was asked for, when its hold began, whether it timed out. */
+  #askedAt = 0;
+  #heldAt = 0;
+  #timedOut = false;
 
   /** `db` is the relay's own connection (on disk, WAL mode) to `path`. */
   constructor(db: Database, path: string) {
@@ -116,13 +121,27 @@ export class WalCheckpointer {
       if (m.pass === 'checkpoint' && this.#holdWrites && !this.#closed) {
         // Between two batches (this is a turn of its own): no write runs until the second pass returns.
         this.#release = this.#holdWrites();
-        this.#holdTimer = setTimeout(() => this.#endHold(), CHECKPOINT_HOLD_MAX_MS);
+        this.#heldAt = performance.now();
+        this.#timedOut = false;
+        this.#holdTimer = setTimeout(() => {
+          this.#timedOut = true;
+          this.#endHold();
+        }, CHECKPOINT_HOLD_MAX_MS);
         this.#worker.postMessage('finish');
         return;
       }
       this.#endHold();
       this.#running = false;
       const result = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
+      tailTrace()?.add({
+        t: 'checkpoint',
+        start: this.#askedAt,
+        held: this.#heldAt,
+        end: performance.now(),
+        log: result.log,
+        timedOut: this.#timedOut,
+      });
+      this.#heldAt = 0;
       for (const w of this.#waiters.splice(0)) w(result);
     });
     this.#worker.on('error', () => this.#fail());
@@ -171,6 +190,7 @@ export class WalCheckpointer {
   #ask(now: number): void {
     this.#running = true;
     this.#lastAsked = now;
+    this.#askedAt = now;
     this.#worker.postMessage('checkpoint');
   }
 

@@ -24,6 +24,7 @@
  * commit and its fsync (spec/09-relay.md §7.1).
  */
 import type { Database } from 'better-sqlite3';
+import { tailTrace } from '../tail-trace.ts';
 
 interface PendingWrite {
   readonly run: () => unknown;
@@ -104,6 +105,8 @@ interface Committed {
   readonly outcomes: { ok: boolean; value: unknown }[];
   readonly started: number;
   readonly committedAt: number;
+  /** Mailbox rows the batch changed (the journal's count; 0 without one). */
+  readonly rows: number;
 }
 
 export class WriteBatcher {
@@ -193,10 +196,11 @@ export class WriteBatcher {
       for (const write of failed) write.reject(error);
       return;
     }
+    const rows = journal ? journal.rows() : 0;
     journal?.commit();
     const batch = queue.splice(0, outcomes.length);
     this.#rest();
-    const committed = { batch, outcomes, started, committedAt: performance.now() };
+    const committed = { batch, outcomes, started, committedAt: performance.now(), rows };
     this.#afterCommit?.();
     // The fsync starts first, then the recipients are woken (their pushes run while it does).
     if (this.#sync) {
@@ -268,7 +272,10 @@ export class WriteBatcher {
     const covered = this.#unsynced;
     this.#unsynced = [];
     this.#inSync = covered;
+    const trace = tailTrace();
+    const syncStart = trace ? performance.now() : 0;
     const done = (error?: unknown) => {
+      trace?.add({ t: 'fsync', start: syncStart, end: performance.now() });
       // close() made these durable and settled them already.
       if (this.#inSync !== covered) return;
       this.#inSync = [];
@@ -285,7 +292,22 @@ export class WriteBatcher {
     );
   }
 
-  #settle({ batch, outcomes, started, committedAt }: Committed): void {
+  #settle({ batch, outcomes, started, committedAt, rows }: Committed): void {
+    const trace = tailTrace();
+    if (trace) {
+      const first = (batch[0] as PendingWrite).at;
+      const last = (batch[batch.length - 1] as PendingWrite).at;
+      trace.add({
+        t: 'commit',
+        first,
+        last,
+        start: started,
+        committed: committedAt,
+        settled: performance.now(),
+        writes: batch.length,
+        rows,
+      });
+    }
     if (this.#observe) {
       const now = performance.now();
       this.#observe(batch.length, (now - started) / 1000, {

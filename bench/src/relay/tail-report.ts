@@ -1,0 +1,285 @@
+/**
+ * Where the slowest deliveries' time went (load.ts --tail; issue 15, bench/results/relay-latency.md
+ * "The slowest 1%"). The relay, started with PARLEY_TAIL_TRACE (packages/relay/src/tail-trace.ts),
+ * writes its group commits, fsyncs, checkpoints (with their write holds), GC pauses and event-loop
+ * gaps at exit; this file lays each half-rate envelope's send, acceptance and delivery beside them.
+ *
+ * For an envelope: its commit is the latest one whose writes were submitted when the relay
+ * accepted it (its server timestamp, 1 ms steps) and that committed before it was delivered. Its
+ * time is cut into TAIL_STEP_MS slices from send to delivery, and each slice goes to the first
+ * cause that covers it, in this order:
+ *   gc           a garbage collection pause of the relay
+ *   own commit   its own batch's transaction (statements and commit on the loop)
+ *   other commit another batch's transaction (it ran while the envelope waited)
+ *   hold         the writes held for a checkpoint's second pass (wal-checkpointer.ts)
+ *   loop         another gap of the relay's loop (parsing, answers, pushes, timers)
+ *   outside      none of those: the generator, the sockets, the listener, or a core taken by
+ *                another process.
+ * The report gives, for envelopes at or above the percentile, each cause's mean ms and how many
+ * envelopes it dominates, and the same means over every envelope for contrast.
+ */
+import { readFileSync } from 'node:fs';
+
+/** Slice width: well under the 1 ms of the relay's timestamps, coarse enough to stay cheap. */
+const TAIL_STEP_MS = 0.1;
+
+export const TAIL_CAUSES = ['gc', 'own commit', 'other commit', 'hold', 'loop', 'outside'] as const;
+export type TailCause = (typeof TAIL_CAUSES)[number];
+
+/** One half-rate envelope: send and delivery (wall clock of their processes, ms) and the relay's server timestamp (Date.now()). */
+export interface DeliveryRecord {
+  readonly sent: number;
+  readonly serverTimestamp: number;
+  readonly delivered: number;
+}
+
+interface Span {
+  readonly start: number;
+  readonly end: number;
+}
+interface Commit extends Span {
+  readonly first: number;
+  readonly last: number;
+  readonly writes: number;
+  readonly rows: number;
+}
+
+interface Trace {
+  readonly commits: Commit[];
+  readonly gcs: Span[];
+  readonly holds: (Span & { readonly timedOut: boolean })[];
+  readonly gaps: Span[];
+  readonly fsyncs: Span[];
+  readonly checkpoints: number;
+  /** Date.now() − wall clock of performance.now() in the relay, ms (to place server timestamps). */
+  readonly dateSkew: number;
+}
+
+/** Reads the relay's trace, all times moved to the wall clock (performance.timeOrigin + now). */
+export function readTailTrace(file: string, holdMaxMs: number): Trace {
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const header = JSON.parse(lines[0] as string) as { timeOrigin: number; dateNowMinusPerf: number };
+  const o = header.timeOrigin;
+  const trace: Trace = {
+    commits: [],
+    gcs: [],
+    holds: [],
+    gaps: [],
+    fsyncs: [],
+    checkpoints: 0,
+    dateSkew: header.dateNowMinusPerf - o,
+  };
+  let checkpoints = 0;
+  for (const line of lines.slice(1)) {
+    // The relay's own file (tail-trace.ts TailEvent): every field of its kind is present.
+    const e = JSON.parse(line) as {
+      t: string;
+      first: number;
+      last: number;
+      start: number;
+      committed: number;
+      end: number;
+      held: number;
+      writes: number;
+      rows: number;
+      timedOut?: boolean;
+    };
+    if (e.t === 'commit') {
+      trace.commits.push({
+        first: o + e.first,
+        last: o + e.last,
+        start: o + e.start,
+        end: o + e.committed,
+        writes: e.writes,
+        rows: e.rows,
+      });
+    } else if (e.t === 'gc') trace.gcs.push({ start: o + e.start, end: o + e.end });
+    else if (e.t === 'gap') trace.gaps.push({ start: o + e.start, end: o + e.end });
+    else if (e.t === 'fsync') trace.fsyncs.push({ start: o + e.start, end: o + e.end });
+    else if (e.t === 'checkpoint') {
+      checkpoints++;
+      // The hold ends when the second pass returns, or at the bound.
+      if (e.held > 0) trace.holds.push({ start: o + e.held, end: o + Math.min(e.end, e.held + holdMaxMs), timedOut: e.timedOut === true });
+    }
+  }
+  trace.commits.sort((a, b) => a.first - b.first);
+  return { ...trace, checkpoints };
+}
+
+export interface TailReport {
+  readonly percentile: number;
+  /** Delivery ms at that percentile, and envelopes at or above it. */
+  readonly thresholdMs: number;
+  readonly envelopes: number;
+  /** Envelopes whose commit was found (the rest are left out of the causes). */
+  readonly matched: number;
+  /** Per cause: mean ms per slow envelope, and how many slow envelopes it dominates. */
+  readonly causes: Record<TailCause, { readonly meanMs: number; readonly dominant: number }>;
+  /** Per cause, mean ms over every matched envelope of the phase (the contrast). */
+  readonly allMeanMs: Record<TailCause, number>;
+  /** The slow envelopes' own commits: how many distinct, and their rows and transaction ms (median / max). */
+  readonly ownCommits: { readonly count: number; readonly rows: [number, number]; readonly transactionMs: [number, number] };
+  /** Slow envelopes whose send → delivery overlapped a hold, a GC pause ≥ 1 ms, another commit of ≥ 128 rows. */
+  readonly overlapped: { readonly hold: number; readonly gc: number; readonly bigCommit: number };
+  /** Over the phase (checkpoints: the whole run): commits, checkpoints, holds (timed out), GC pauses, loop gaps ≥ 8 ms, fsync ms p99. */
+  readonly relay: {
+    readonly commits: number;
+    readonly checkpoints: number;
+    readonly holds: number;
+    readonly holdsTimedOut: number;
+    readonly holdMs: [number, number];
+    readonly gcPauses: number;
+    readonly gaps: number;
+    readonly fsyncMs: [number, number];
+  };
+}
+
+const median = (xs: number[]) => quantile(xs, 0.5);
+function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
+}
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+/** The commit of an envelope accepted at `accepted` (relay wall clock, ms steps) and delivered at `delivered`. */
+function commitOf(commits: Commit[], accepted: number, delivered: number): Commit | undefined {
+  // First commit whose newest write came at or after the acceptance's millisecond.
+  let lo = 0;
+  let hi = commits.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((commits[mid] as Commit).last < accepted - 0.5) lo = mid + 1;
+    else hi = mid;
+  }
+  let found: Commit | undefined;
+  for (let i = lo; i < commits.length; i++) {
+    const c = commits[i] as Commit;
+    if (c.first > accepted + 1.5) break;
+    if (c.end <= delivered + 0.5) found = c;
+  }
+  return found;
+}
+
+function overlapping<T extends Span>(spans: T[], from: number, to: number): T[] {
+  return spans.filter((s) => s.end > from && s.start < to);
+}
+
+/** Each cause's ms in one envelope's send → delivery. */
+function causesOf(trace: Trace, d: DeliveryRecord, own: Commit): Record<TailCause, number> {
+  const gcs = overlapping(trace.gcs, d.sent, d.delivered);
+  const others = overlapping(trace.commits, d.sent, d.delivered).filter((c) => c !== own);
+  const holds = overlapping(trace.holds, d.sent, d.delivered);
+  const gaps = overlapping(trace.gaps, d.sent, d.delivered);
+  const out: Record<TailCause, number> = { gc: 0, 'own commit': 0, 'other commit': 0, hold: 0, loop: 0, outside: 0 };
+  const inside = (spans: Span[], t: number) => spans.some((s) => t >= s.start && t < s.end);
+  for (let t = d.sent; t < d.delivered; t += TAIL_STEP_MS) {
+    const cause: TailCause = inside(gcs, t)
+      ? 'gc'
+      : t >= own.start && t < own.end
+        ? 'own commit'
+        : inside(others, t)
+          ? 'other commit'
+          : inside(holds, t)
+            ? 'hold'
+            : inside(gaps, t)
+              ? 'loop'
+              : 'outside';
+    out[cause] += TAIL_STEP_MS;
+  }
+  return out;
+}
+
+export function attributeTail(records: readonly DeliveryRecord[], trace: Trace, percentile = 99): TailReport {
+  const totals = records.map((d) => d.delivered - d.sent);
+  const threshold = quantile(totals, percentile / 100);
+  const zero = (): Record<TailCause, number> => ({ gc: 0, 'own commit': 0, 'other commit': 0, hold: 0, loop: 0, outside: 0 });
+  const slowSum = zero();
+  const dominant = zero();
+  const allSum = zero();
+  let allMatched = 0;
+  let slow = 0;
+  let matched = 0;
+  const own = new Set<Commit>();
+  const overlapped = { hold: 0, gc: 0, bigCommit: 0 };
+  // Every 8th envelope is enough for the contrast.
+  records.forEach((d, i) => {
+    const isSlow = d.delivered - d.sent >= threshold;
+    if (isSlow) slow++;
+    if (!isSlow && i % 8 !== 0) return;
+    const c = commitOf(trace.commits, d.serverTimestamp - trace.dateSkew, d.delivered);
+    if (!c) return;
+    const causes = causesOf(trace, d, c);
+    if (i % 8 === 0) {
+      allMatched++;
+      for (const k of TAIL_CAUSES) allSum[k] += causes[k];
+    }
+    if (!isSlow) return;
+    matched++;
+    own.add(c);
+    for (const k of TAIL_CAUSES) slowSum[k] += causes[k];
+    const top = TAIL_CAUSES.reduce((a, b) => (causes[b] > causes[a] ? b : a));
+    dominant[top]++;
+    if (overlapping(trace.holds, d.sent, d.delivered).length > 0) overlapped.hold++;
+    if (overlapping(trace.gcs, d.sent, d.delivered).some((g) => g.end - g.start >= 1)) overlapped.gc++;
+    if (overlapping(trace.commits, d.sent, d.delivered).some((o) => o !== c && o.rows >= 128)) overlapped.bigCommit++;
+  });
+  const causes = Object.fromEntries(
+    TAIL_CAUSES.map((k) => [k, { meanMs: r1(slowSum[k] / Math.max(1, matched)), dominant: dominant[k] }]),
+  ) as TailReport['causes'];
+  const allMeanMs = Object.fromEntries(TAIL_CAUSES.map((k) => [k, r1(allSum[k] / Math.max(1, allMatched))])) as Record<TailCause, number>;
+  const ownList = [...own];
+  // The relay's figures over the phase the records cover (not the full-rate phase before it).
+  const from = Math.min(...records.map((d) => d.sent));
+  const to = Math.max(...records.map((d) => d.delivered));
+  const inPhase = <T extends Span>(spans: T[]) => overlapping(spans, from, to);
+  const holds = inPhase(trace.holds);
+  const holdMs = holds.map((h) => h.end - h.start);
+  const fsyncMs = inPhase(trace.fsyncs).map((f) => f.end - f.start);
+  return {
+    percentile,
+    thresholdMs: r1(threshold),
+    envelopes: slow,
+    matched,
+    causes,
+    allMeanMs,
+    ownCommits: {
+      count: ownList.length,
+      rows: [median(ownList.map((c) => c.rows)), Math.max(0, ...ownList.map((c) => c.rows))],
+      transactionMs: [r1(median(ownList.map((c) => c.end - c.start))), r1(Math.max(0, ...ownList.map((c) => c.end - c.start)))],
+    },
+    overlapped,
+    relay: {
+      commits: inPhase(trace.commits).length,
+      checkpoints: trace.checkpoints,
+      holds: holds.length,
+      holdsTimedOut: holds.filter((h) => h.timedOut).length,
+      holdMs: [r1(median(holdMs)), r1(Math.max(0, ...holdMs))],
+      gcPauses: inPhase(trace.gcs).length,
+      gaps: inPhase(trace.gaps).length,
+      fsyncMs: [r1(median(fsyncMs)), r1(quantile(fsyncMs, 0.99))],
+    },
+  };
+}
+
+export function formatTail(t: TailReport): string[][] {
+  const causes = TAIL_CAUSES.map((k) => `${k} ${t.causes[k].meanMs} ms (${t.causes[k].dominant})`).join(', ');
+  const all = TAIL_CAUSES.map((k) => `${k} ${t.allMeanMs[k]}`).join(', ');
+  const r = t.relay;
+  return [
+    [
+      `tail: p${t.percentile} and above`,
+      `${t.envelopes} envelopes ≥ ${t.thresholdMs} ms, ${t.matched} matched to their commit (${t.ownCommits.count} commits: rows median ${t.ownCommits.rows[0]} / max ${t.ownCommits.rows[1]}, transaction median ${t.ownCommits.transactionMs[0]} / max ${t.ownCommits.transactionMs[1]} ms)`,
+    ],
+    ['tail: mean ms per cause (envelopes it dominates)', causes],
+    ['tail: same, every 8th envelope (ms)', all],
+    [
+      'tail: overlapped by',
+      `a checkpoint hold ${t.overlapped.hold}, a GC pause ≥ 1 ms ${t.overlapped.gc}, another commit ≥ 128 rows ${t.overlapped.bigCommit} (of ${t.matched})`,
+    ],
+    [
+      'tail: relay over the phase',
+      `${r.commits} commits, ${r.holds} checkpoint holds (${r.holdsTimedOut} at the bound; median ${r.holdMs[0]} / max ${r.holdMs[1]} ms; ${r.checkpoints} checkpoints in the whole run), ${r.gcPauses} GC pauses, ${r.gaps} loop gaps ≥ 8 ms, fsync median ${r.fsyncMs[0]} / p99 ${r.fsyncMs[1]} ms`,
+    ],
+  ];
+}

@@ -1,0 +1,107 @@
+/**
+ * The tail trace: a debug hook that tells where the slowest deliveries' time went (issue 15,
+ * bench/results/relay-latency.md "The slowest 1%"). Off unless the process starts with
+ * `PARLEY_TAIL_TRACE=<file>` (cli/main.ts); off, each hook is one check of an undefined module
+ * variable per group commit or checkpoint, and nothing is allocated, observed or timed.
+ *
+ * On, the relay keeps in memory, with their times (performance.now(), ms): every group commit
+ * (its oldest and newest write's submit, transaction start, commit, the moment its callers were
+ * answered, writes and mailbox rows), every fsync of the WAL, every checkpoint (and how long it
+ * held the writes), every garbage collection pause, and every gap of the event loop of
+ * TAIL_TRACE_GAP_MS or more. At exit it writes them as JSON lines to the file, with a header that
+ * gives performance.timeOrigin, so another process (bench/src/relay/load.ts --tail) can lay them
+ * beside its own send and delivery times. Nothing in it is secret: times and counts only.
+ *
+ * Not a metric: the attribution needs each event's place in time, not a distribution.
+ */
+import { writeFileSync } from 'node:fs';
+import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+
+/**
+ * Loop gaps shorter than this are not recorded: the sampling timer fires every TAIL_TRACE_TICK_MS,
+ * and the goal the trace serves is a 25 ms p99, so a few ms of gap is ordinary work.
+ */
+export const TAIL_TRACE_GAP_MS = 8;
+const TAIL_TRACE_TICK_MS = 2;
+/** Events kept at most (about 40 bytes each in memory): an hour-long run must not grow without bound. */
+export const TAIL_TRACE_MAX_EVENTS = 2_000_000;
+
+export type TailEvent =
+  | {
+      readonly t: 'commit';
+      readonly first: number;
+      readonly last: number;
+      readonly start: number;
+      readonly committed: number;
+      readonly settled: number;
+      readonly writes: number;
+      readonly rows: number;
+    }
+  | { readonly t: 'fsync'; readonly start: number; readonly end: number }
+  | {
+      readonly t: 'checkpoint';
+      readonly start: number;
+      readonly held: number;
+      readonly end: number;
+      readonly log: number;
+      readonly timedOut: boolean;
+    }
+  | { readonly t: 'gc'; readonly start: number; readonly end: number; readonly kind: number }
+  | { readonly t: 'gap'; readonly start: number; readonly end: number };
+
+class TailTrace {
+  readonly #events: TailEvent[] = [];
+  #dropped = 0;
+
+  add(e: TailEvent): void {
+    if (this.#events.length < TAIL_TRACE_MAX_EVENTS) this.#events.push(e);
+    else this.#dropped++;
+  }
+
+  write(file: string): void {
+    const header = {
+      t: 'header',
+      timeOrigin: performance.timeOrigin,
+      dateNowMinusPerf: Date.now() - performance.now(),
+      dropped: this.#dropped,
+    };
+    const lines = [JSON.stringify(header), ...this.#events.map((e) => JSON.stringify(e))];
+    writeFileSync(file, `${lines.join('\n')}\n`);
+  }
+}
+
+let active: TailTrace | undefined;
+
+/** The trace when on, else undefined: hooks call `tailTrace()?.add(...)`. */
+export function tailTrace(): TailTrace | undefined {
+  return active;
+}
+
+/** Turns the trace on for this process; the file is written when the process exits. */
+export function startTailTrace(file: string): void {
+  if (active) return;
+  const trace = new TailTrace();
+  active = trace;
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) {
+      trace.add({ t: 'gc', start: entry.startTime, end: entry.startTime + entry.duration, kind: entry.detail?.kind ?? 0 });
+    }
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  let last = performance.now();
+  const tick = setInterval(() => {
+    const now = performance.now();
+    if (now - last >= TAIL_TRACE_GAP_MS + TAIL_TRACE_TICK_MS) trace.add({ t: 'gap', start: last + TAIL_TRACE_TICK_MS, end: now });
+    last = now;
+  }, TAIL_TRACE_TICK_MS);
+  tick.unref();
+  process.once('exit', () => {
+    clearInterval(tick);
+    gc.disconnect();
+    try {
+      trace.write(file);
+    } catch (error) {
+      process.stderr.write(`parley-relay: tail trace not written to ${file}: ${(error as Error).message}\n`);
+    }
+  });
+}
