@@ -28,7 +28,7 @@
  * import.)
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -423,9 +423,12 @@ function startListeners(url: string, count: number, clock: DeliveryClock, push: 
 /** Runs both phases against a fresh relay process and returns the figures. */
 export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<RelayLoadResult> {
   if (options.tailPercentile === undefined) return (await runPhases(options, undefined)).result;
-  const traceFile = join(tmpdir(), `parley-tail-${process.pid}-${Date.now()}.jsonl`);
+  // PARLEY_TAIL_KEEP=<file>: keep the relay's trace there, and the deliveries beside it (.deliveries.json), to look closer.
+  const keep = process.env.PARLEY_TAIL_KEEP;
+  const traceFile = keep ?? join(tmpdir(), `parley-tail-${process.pid}-${Date.now()}.jsonl`);
   try {
     const { result, half } = await runPhases(options, traceFile);
+    if (keep) writeFileSync(`${keep}.deliveries.json`, JSON.stringify(half));
     // The relay wrote its trace at exit (runPhases waited for it).
     let trace: ReturnType<typeof readTailTrace>;
     try {
@@ -436,7 +439,7 @@ export async function runRelayLoad(options: RelayLoadOptions = {}): Promise<Rela
     }
     return { ...result, tail: attributeTail(half, trace, options.tailPercentile) };
   } finally {
-    rmSync(traceFile, { force: true });
+    if (!keep) rmSync(traceFile, { force: true });
   }
 }
 

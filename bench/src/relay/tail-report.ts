@@ -36,6 +36,9 @@ export interface DeliveryRecord {
 interface Span {
   readonly start: number;
   readonly end: number;
+  /** The relay's main thread in this span (Linux): ms on a core, and ms runnable but waiting for one. */
+  readonly cpu?: number;
+  readonly runq?: number;
 }
 interface Commit extends Span {
   readonly first: number;
@@ -83,6 +86,8 @@ export function readTailTrace(file: string, holdMaxMs: number): Trace {
       writes: number;
       rows: number;
       timedOut?: boolean;
+      cpu?: number;
+      runq?: number;
     };
     if (e.t === 'commit') {
       trace.commits.push({
@@ -92,9 +97,11 @@ export function readTailTrace(file: string, holdMaxMs: number): Trace {
         end: o + e.committed,
         writes: e.writes,
         rows: e.rows,
+        ...(e.cpu === undefined ? {} : { cpu: e.cpu, runq: e.runq ?? 0 }),
       });
     } else if (e.t === 'gc') trace.gcs.push({ start: o + e.start, end: o + e.end });
-    else if (e.t === 'gap') trace.gaps.push({ start: o + e.start, end: o + e.end });
+    else if (e.t === 'gap')
+      trace.gaps.push({ start: o + e.start, end: o + e.end, ...(e.cpu === undefined ? {} : { cpu: e.cpu, runq: e.runq ?? 0 }) });
     else if (e.t === 'fsync') trace.fsyncs.push({ start: o + e.start, end: o + e.end });
     else if (e.t === 'checkpoint') {
       checkpoints++;
@@ -104,6 +111,27 @@ export function readTailTrace(file: string, holdMaxMs: number): Trace {
   }
   trace.commits.sort((a, b) => a.first - b.first);
   return { ...trace, checkpoints };
+}
+
+/** How far before an episode's first slow send its cause is looked for: about one batch's length. */
+const EPISODE_LEAD_MS = 25;
+
+export interface Episode {
+  /** Ms since the phase began, and the episode's length (first slow send → last slow delivery). */
+  readonly atMs: number;
+  readonly lengthMs: number;
+  readonly envelopes: number;
+  readonly commits: number;
+  readonly maxRows: number;
+  readonly commitMs: number;
+  readonly holdMs: number;
+  readonly gcMs: number;
+  readonly loopMs: number;
+  /**
+   * Of the loop gaps in the window (commits included): ms the relay's main thread ran, waited for
+   * a core (another process had it), and slept (blocked in the kernel); absent off Linux.
+   */
+  readonly sched?: { readonly cpu: number; readonly runq: number; readonly slept: number };
 }
 
 export interface TailReport {
@@ -121,6 +149,12 @@ export interface TailReport {
   readonly ownCommits: { readonly count: number; readonly rows: [number, number]; readonly transactionMs: [number, number] };
   /** Slow envelopes whose send → delivery overlapped a hold, a GC pause ≥ 1 ms, another commit of ≥ 128 rows. */
   readonly overlapped: { readonly hold: number; readonly gc: number; readonly bigCommit: number };
+  /**
+   * Slow envelopes whose send → delivery overlap form one episode (a backlog the relay worked
+   * off). Per episode, over its window and the EPISODE_LEAD_MS before it: the relay's commits
+   * (count, largest rows, ms), checkpoint hold ms, GC ms, and loop-gap ms outside commits.
+   */
+  readonly episodes: readonly Episode[];
   /** Over the phase (checkpoints: the whole run): commits, checkpoints, holds (timed out), GC pauses, loop gaps ≥ 8 ms, fsync ms p99. */
   readonly relay: {
     readonly commits: number;
@@ -190,6 +224,15 @@ function causesOf(trace: Trace, d: DeliveryRecord, own: Commit): Record<TailCaus
   return out;
 }
 
+/** The scheduler split of whole gaps (a gap's split is known only for all of it). */
+function schedOf(gaps: Span[]): { sched?: { cpu: number; runq: number; slept: number } } {
+  if (gaps.length === 0 || gaps.some((g) => g.cpu === undefined)) return {};
+  const cpu = gaps.reduce((s, g) => s + (g.cpu ?? 0), 0);
+  const runq = gaps.reduce((s, g) => s + (g.runq ?? 0), 0);
+  const total = gaps.reduce((s, g) => s + g.end - g.start, 0);
+  return { sched: { cpu: r1(cpu), runq: r1(runq), slept: r1(Math.max(0, total - cpu - runq)) } };
+}
+
 export function attributeTail(records: readonly DeliveryRecord[], trace: Trace, percentile = 99): TailReport {
   const totals = records.map((d) => d.delivered - d.sent);
   const threshold = quantile(totals, percentile / 100);
@@ -236,8 +279,42 @@ export function attributeTail(records: readonly DeliveryRecord[], trace: Trace, 
   const holds = inPhase(trace.holds);
   const holdMs = holds.map((h) => h.end - h.start);
   const fsyncMs = inPhase(trace.fsyncs).map((f) => f.end - f.start);
+  const covered = (spans: Span[], a: number, b: number) =>
+    overlapping(spans, a, b).reduce((sum, x) => sum + Math.min(b, x.end) - Math.max(a, x.start), 0);
+  const episodes: Episode[] = [];
+  const slowOnes = records.filter((d) => d.delivered - d.sent >= threshold).sort((a, b) => a.sent - b.sent);
+  for (let i = 0; i < slowOnes.length; ) {
+    const first = slowOnes[i] as DeliveryRecord;
+    let end = first.delivered;
+    let j = i + 1;
+    while (j < slowOnes.length && (slowOnes[j] as DeliveryRecord).sent <= end) {
+      end = Math.max(end, (slowOnes[j] as DeliveryRecord).delivered);
+      j++;
+    }
+    const a = first.sent - EPISODE_LEAD_MS;
+    const commits = overlapping(trace.commits, a, end);
+    // Loop gaps minus the commits inside them: the loop's other work.
+    const gapMs = covered(trace.gaps, a, end);
+    const inGaps = trace.gaps.length
+      ? commits.reduce((sum, c) => sum + covered(trace.gaps, Math.max(a, c.start), Math.min(end, c.end)), 0)
+      : 0;
+    episodes.push({
+      atMs: Math.round(first.sent - from),
+      lengthMs: r1(end - first.sent),
+      envelopes: j - i,
+      commits: commits.length,
+      maxRows: Math.max(0, ...commits.map((c) => c.rows)),
+      commitMs: r1(covered(commits, a, end)),
+      holdMs: r1(covered(trace.holds, a, end)),
+      gcMs: r1(covered(trace.gcs, a, end)),
+      loopMs: r1(gapMs - inGaps),
+      ...schedOf(overlapping(trace.gaps, a, end)),
+    });
+    i = j;
+  }
   return {
     percentile,
+    episodes,
     thresholdMs: r1(threshold),
     envelopes: slow,
     matched,
@@ -263,6 +340,10 @@ export function attributeTail(records: readonly DeliveryRecord[], trace: Trace, 
 }
 
 export function formatTail(t: TailReport): string[][] {
+  const episodes = t.episodes.map(
+    (e) =>
+      `at ${e.atMs} ms for ${e.lengthMs} ms: ${e.envelopes} envelopes; ${e.commits} commits (max ${e.maxRows} rows) ${e.commitMs} ms, hold ${e.holdMs}, gc ${e.gcMs}, other loop ${e.loopMs} ms${e.sched ? `; in loop gaps the relay ran ${e.sched.cpu}, waited for a core ${e.sched.runq}, slept ${e.sched.slept} ms` : ''}`,
+  );
   const causes = TAIL_CAUSES.map((k) => `${k} ${t.causes[k].meanMs} ms (${t.causes[k].dominant})`).join(', ');
   const all = TAIL_CAUSES.map((k) => `${k} ${t.allMeanMs[k]}`).join(', ');
   const r = t.relay;
@@ -281,5 +362,6 @@ export function formatTail(t: TailReport): string[][] {
       'tail: relay over the phase',
       `${r.commits} commits, ${r.holds} checkpoint holds (${r.holdsTimedOut} at the bound; median ${r.holdMs[0]} / max ${r.holdMs[1]} ms; ${r.checkpoints} checkpoints in the whole run), ${r.gcPauses} GC pauses, ${r.gaps} loop gaps ≥ 8 ms, fsync median ${r.fsyncMs[0]} / p99 ${r.fsyncMs[1]} ms`,
     ],
+    ...episodes.map((e, i) => [i === 0 ? `tail: ${episodes.length} episodes (from ${EPISODE_LEAD_MS} ms before)` : '', e]),
   ];
 }

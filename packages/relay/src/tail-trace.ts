@@ -14,7 +14,7 @@
  *
  * Not a metric: the attribution needs each event's place in time, not a distribution.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 
 /**
@@ -36,6 +36,9 @@ export type TailEvent =
       readonly settled: number;
       readonly writes: number;
       readonly rows: number;
+      /** As for gaps: the main thread's ms on a core and waiting for one during the transaction. */
+      readonly cpu?: number;
+      readonly runq?: number;
     }
   | { readonly t: 'fsync'; readonly start: number; readonly end: number }
   | {
@@ -47,7 +50,14 @@ export type TailEvent =
       readonly timedOut: boolean;
     }
   | { readonly t: 'gc'; readonly start: number; readonly end: number; readonly kind: number }
-  | { readonly t: 'gap'; readonly start: number; readonly end: number };
+  | {
+      readonly t: 'gap';
+      readonly start: number;
+      readonly end: number;
+      /** The main thread's ms on a core, and waiting for one (runnable), in the gap; the rest it slept (blocked in the kernel). */
+      readonly cpu?: number;
+      readonly runq?: number;
+    };
 
 class TailTrace {
   readonly #events: TailEvent[] = [];
@@ -72,6 +82,24 @@ class TailTrace {
 
 let active: TailTrace | undefined;
 
+/**
+ * The main thread's scheduler times (Linux /proc/self/schedstat: ns on a core, ns runnable but
+ * waiting), in ms; undefined elsewhere. It tells a loop that worked from one that waited for a
+ * core (other processes) or slept in a system call (a write blocked behind the disk's journal).
+ */
+let schedFd: number | undefined;
+const schedBuf = Buffer.alloc(128);
+export function mainThreadSched(): [cpu: number, runq: number] | undefined {
+  if (schedFd === undefined) return undefined;
+  try {
+    const n = readSync(schedFd, schedBuf, 0, schedBuf.length, 0);
+    const [cpu, runq] = schedBuf.toString('latin1', 0, n).split(' ');
+    return [Number(cpu) / 1e6, Number(runq) / 1e6];
+  } catch {
+    return undefined;
+  }
+}
+
 /** The trace when on, else undefined: hooks call `tailTrace()?.add(...)`. */
 export function tailTrace(): TailTrace | undefined {
   return active;
@@ -88,11 +116,24 @@ export function startTailTrace(file: string): void {
     }
   });
   gc.observe({ entryTypes: ['gc'] });
+  try {
+    schedFd = openSync('/proc/self/schedstat', 'r');
+    if (!mainThreadSched()) throw new Error('unreadable');
+  } catch {
+    if (schedFd !== undefined) closeSync(schedFd);
+    schedFd = undefined;
+  }
   let last = performance.now();
+  let lastSched = mainThreadSched();
   const tick = setInterval(() => {
     const now = performance.now();
-    if (now - last >= TAIL_TRACE_GAP_MS + TAIL_TRACE_TICK_MS) trace.add({ t: 'gap', start: last + TAIL_TRACE_TICK_MS, end: now });
+    const sched = mainThreadSched();
+    if (now - last >= TAIL_TRACE_GAP_MS + TAIL_TRACE_TICK_MS) {
+      const split = sched && lastSched ? { cpu: sched[0] - lastSched[0], runq: sched[1] - lastSched[1] } : {};
+      trace.add({ t: 'gap', start: last + TAIL_TRACE_TICK_MS, end: now, ...split });
+    }
     last = now;
+    lastSched = sched;
   }, TAIL_TRACE_TICK_MS);
   tick.unref();
   process.once('exit', () => {

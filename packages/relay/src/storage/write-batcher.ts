@@ -24,7 +24,7 @@
  * commit and its fsync (spec/09-relay.md §7.1).
  */
 import type { Database } from 'better-sqlite3';
-import { tailTrace } from '../tail-trace.ts';
+import { mainThreadSched, tailTrace } from '../tail-trace.ts';
 
 interface PendingWrite {
   readonly run: () => unknown;
@@ -107,6 +107,9 @@ interface Committed {
   readonly committedAt: number;
   /** Mailbox rows the batch changed (the journal's count; 0 without one). */
   readonly rows: number;
+  /** With the tail trace on: the main thread's ms on a core and waiting for one in the transaction. */
+  readonly cpu?: number;
+  readonly runq?: number;
 }
 
 export class WriteBatcher {
@@ -163,6 +166,7 @@ export class WriteBatcher {
     const queued = queue.length;
     if (queued === 0) return;
     const started = performance.now();
+    const sched0 = tailTrace() && mainThreadSched();
     const outcomes: { ok: boolean; value: unknown }[] = [];
     const journal = this.#journal;
     journal?.begin();
@@ -200,7 +204,15 @@ export class WriteBatcher {
     journal?.commit();
     const batch = queue.splice(0, outcomes.length);
     this.#rest();
-    const committed = { batch, outcomes, started, committedAt: performance.now(), rows };
+    const sched1 = sched0 && mainThreadSched();
+    const committed: Committed = {
+      batch,
+      outcomes,
+      started,
+      committedAt: performance.now(),
+      rows,
+      ...(sched0 && sched1 ? { cpu: sched1[0] - sched0[0], runq: sched1[1] - sched0[1] } : {}),
+    };
     this.#afterCommit?.();
     // The fsync starts first, then the recipients are woken (their pushes run while it does).
     if (this.#sync) {
@@ -292,7 +304,7 @@ export class WriteBatcher {
     );
   }
 
-  #settle({ batch, outcomes, started, committedAt, rows }: Committed): void {
+  #settle({ batch, outcomes, started, committedAt, rows, cpu, runq }: Committed): void {
     const trace = tailTrace();
     if (trace) {
       const first = (batch[0] as PendingWrite).at;
@@ -306,6 +318,7 @@ export class WriteBatcher {
         settled: performance.now(),
         writes: batch.length,
         rows,
+        ...(cpu === undefined ? {} : { cpu, runq }),
       });
     }
     if (this.#observe) {
