@@ -74,6 +74,57 @@ describe('WalCheckpointer', () => {
     sync.close();
   });
 
+  it('holds writes for the periodic second pass only once the WAL is past its size (issue 15: every hold delays deliveries)', async () => {
+    const { db, path } = onDisk();
+    // 256 KiB: a few rounds of 1 KiB rows cross it (the relay's default is far larger).
+    const holdAbove = 256 * 1024;
+    const checkpointer = new WalCheckpointer(db, path, { intervalMs: 0, holdAboveBytes: holdAbove });
+    const sync = new WalSync(path);
+    const batcher = new WriteBatcher(db, undefined, sync, () => checkpointer.committed());
+    let holds = 0;
+    checkpointer.holdWritesWith(() => {
+      holds++;
+      return batcher.hold();
+    });
+    const row = Buffer.alloc(1024, 1);
+    const write = () => batcher.submit(() => db.prepare('INSERT INTO t (v) VALUES (?)').run(row));
+    // Small rounds: each commit asks for a checkpoint (interval 0), and the worker's passes find a small WAL.
+    for (let i = 0; i < 20; i++) {
+      await write();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(walBytes(path)).toBeLessThan(holdAbove);
+    // Before: every periodic checkpoint held the writes for its second pass, whatever the WAL's size.
+    expect(holds).toBe(0);
+    // Writes in every turn while the worker copies (as under load): no first pass completes, the WAL
+    // grows past the size, and then the periodic checkpoints hold and it starts again.
+    let written = 0;
+    while (written < 4_000 && holds < 3) {
+      await Promise.all([write(), write()]);
+      written += 2;
+    }
+    expect(holds).toBeGreaterThan(0);
+    const restartedAt = walBytes(path);
+    for (let i = 0; i < 1_000; i++) await Promise.all([write(), write()]);
+    written += 2_000;
+    // Started again: 2,000 more rows of 1 KiB did not grow the file past the size that triggers the hold by much.
+    expect(walBytes(path)).toBeLessThan(Math.max(restartedAt, 2 * holdAbove));
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 20 + written });
+    batcher.close();
+    await checkpointer.close();
+    db.close();
+    sync.close();
+  });
+
+  it('raises journal_size_limit above the size that triggers the hold (a restart never truncates on the loop)', () => {
+    const { db, path } = onDisk();
+    db.pragma('journal_size_limit = 67108864');
+    const checkpointer = new WalCheckpointer(db, path, { holdAboveBytes: 64 * 1024 * 1024 });
+    expect(Number(db.pragma('journal_size_limit', { simple: true }))).toBeGreaterThanOrEqual(2 * 64 * 1024 * 1024);
+    void checkpointer.close();
+    db.close();
+  });
+
   it('takes checkpoints off the connection and lets the WAL start again from its beginning', async () => {
     const { db, path } = onDisk();
     const checkpointer = new WalCheckpointer(db, path);

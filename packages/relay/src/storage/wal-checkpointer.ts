@@ -56,6 +56,26 @@ export const CHECKPOINT_INTERVAL_MS = 500;
  */
 export const CHECKPOINT_HOLD_MAX_MS = 50;
 
+/**
+ * The periodic checkpoint holds the writes for its second pass only once its first pass found the
+ * WAL at least this large; below, the WAL grows on (the first pass still copies its frames into
+ * the database every CHECKPOINT_INTERVAL_MS). Every hold delays the deliveries that arrive during
+ * it, and the batch after it is large: at two holds a second, the envelopes caught by a hold were
+ * about 1-2% of all, i.e. the p99 (bench/results/relay-latency.md, "The slowest 1%"). The relay
+ * writes about 12,000 WAL frames (48 MiB) a second at 5,000 envelopes/s (measured there), so at
+ * this size it holds about once every 1.3 s instead of twice a second; larger sizes would hold
+ * even less often but make every read search a longer WAL index.
+ */
+export const CHECKPOINT_HOLD_MIN_WAL_BYTES = 64 * 1024 * 1024;
+
+/**
+ * `journal_size_limit` set on the relay's connection: the size SQLite cuts the WAL back to when it
+ * starts again. Above the size that triggers the hold (twice it: frames keep coming during the
+ * first pass), so a restart reuses the file instead of truncating it inside a commit on the event
+ * loop (26 ms for a 100 MiB WAL, "Loop stalls" in bench/results/relay-latency.md).
+ */
+const WAL_SIZE_LIMIT_FACTOR = 2;
+
 /** SQLite's default `wal_autocheckpoint`, restored if the worker fails. */
 const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
 
@@ -80,6 +100,13 @@ parentPort.on('message', (m) => {
 });
 `;
 
+export interface WalCheckpointerOptions {
+  /** Least time between two periodic checkpoints (default CHECKPOINT_INTERVAL_MS). */
+  readonly intervalMs?: number;
+  /** WAL size from which a periodic checkpoint holds the writes for its second pass (default CHECKPOINT_HOLD_MIN_WAL_BYTES). */
+  readonly holdAboveBytes?: number;
+}
+
 export interface CheckpointResult {
   /** Frames in the WAL, and frames copied into the database, as the checkpoint found them. */
   readonly log: number;
@@ -101,11 +128,21 @@ export class WalCheckpointer {
   #askedAt = 0;
   #heldAt = 0;
   #timedOut = false;
+  readonly #intervalMs: number;
+  /** The hold's threshold in WAL frames (holdAboveBytes / page size). */
+  readonly #holdAboveFrames: number;
+  /** Whether the running checkpoint was asked for by `checkpoint()` (always complete) or by a commit. */
+  #explicit = false;
 
   /** `db` is the relay's own connection (on disk, WAL mode) to `path`. */
-  constructor(db: Database, path: string) {
+  constructor(db: Database, path: string, options: WalCheckpointerOptions = {}) {
     this.#db = db;
+    this.#intervalMs = options.intervalMs ?? CHECKPOINT_INTERVAL_MS;
+    const holdAbove = options.holdAboveBytes ?? CHECKPOINT_HOLD_MIN_WAL_BYTES;
+    this.#holdAboveFrames = Math.ceil(holdAbove / Number(db.pragma('page_size', { simple: true })));
     db.pragma('wal_autocheckpoint = 0');
+    const limit = WAL_SIZE_LIMIT_FACTOR * holdAbove;
+    if (Number(db.pragma('journal_size_limit', { simple: true })) < limit) db.pragma(`journal_size_limit = ${limit}`);
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { module: createRequire(import.meta.url).resolve('better-sqlite3'), path },
@@ -118,7 +155,9 @@ export class WalCheckpointer {
         this.#fail();
         return;
       }
-      if (m.pass === 'checkpoint' && this.#holdWrites && !this.#closed) {
+      // A periodic pass that found a small WAL ends here: the WAL grows on, no write is held.
+      const wanted = this.#explicit || (m.log ?? 0) >= this.#holdAboveFrames;
+      if (m.pass === 'checkpoint' && this.#holdWrites && !this.#closed && wanted) {
         // Between two batches (this is a turn of its own): no write runs until the second pass returns.
         this.#release = this.#holdWrites();
         this.#heldAt = performance.now();
@@ -161,15 +200,20 @@ export class WalCheckpointer {
 
   /** Called after each commit: asks for a checkpoint unless one runs or one was asked for recently. */
   committed(now = performance.now()): void {
-    if (this.#running || this.#failed || this.#closed || now - this.#lastAsked < CHECKPOINT_INTERVAL_MS) return;
-    this.#ask(now);
+    if (this.#running || this.#failed || this.#closed || now - this.#lastAsked < this.#intervalMs) return;
+    this.#ask(now, false);
   }
 
-  /** Runs a checkpoint now (tests, operators); resolves with what it found, or undefined if the worker failed. */
+  /**
+   * Runs a complete checkpoint now, with the hold whatever the WAL's size (tests, operators);
+   * resolves with what it found, or undefined if the worker failed.
+   */
   checkpoint(): Promise<CheckpointResult | undefined> {
     if (this.#failed || this.#closed) return Promise.resolve(undefined);
     const result = new Promise<CheckpointResult | undefined>((resolve) => this.#waiters.push(resolve));
-    if (!this.#running) this.#ask(performance.now());
+    if (!this.#running) this.#ask(performance.now(), true);
+    // One asked for by a commit is running: it completes this one too.
+    else this.#explicit = true;
     return result;
   }
 
@@ -187,7 +231,8 @@ export class WalCheckpointer {
     release?.();
   }
 
-  #ask(now: number): void {
+  #ask(now: number, explicit: boolean): void {
+    this.#explicit = explicit;
     this.#running = true;
     this.#lastAsked = now;
     this.#askedAt = now;
