@@ -59,14 +59,17 @@ export const CHECKPOINT_HOLD_MAX_MS = 50;
 /**
  * The periodic checkpoint holds the writes for its second pass only once its first pass found the
  * WAL at least this large; below, the WAL grows on (the first pass still copies its frames into
- * the database every CHECKPOINT_INTERVAL_MS). Every hold delays the deliveries that arrive during
- * it, and the batch after it is large: at two holds a second, the envelopes caught by a hold were
- * about 1-2% of all, i.e. the p99 (bench/results/relay-latency.md, "The slowest 1%"). The relay
- * writes about 12,000 WAL frames (48 MiB) a second at 5,000 envelopes/s (measured there), so at
- * this size it holds about once every 1.3 s instead of twice a second; larger sizes would hold
- * even less often but make every read search a longer WAL index.
+ * the database every CHECKPOINT_INTERVAL_MS, so the second pass stays short). Every hold delays
+ * the deliveries that arrive during it, and the batch after it is large: at two holds a second,
+ * holds overlapped most of the slowest 1% of deliveries at 5,000 envelopes/s
+ * (bench/results/relay-latency.md, "The slowest 1%"). A hold and the backlog after it touch about
+ * 20 ms of deliveries, so fewer than one hold every 2 s keeps them under 1%. The relay writes
+ * 12,000-16,000 WAL frames of 4 KiB a second at that rate (48-64 MiB/s, measured there: a commit
+ * rewrites its index pages), so at this size it holds about every 2 s. Larger sizes hold even
+ * less often, but a longer WAL costs every read a longer index search, and recovery after a crash
+ * replays it.
  */
-export const CHECKPOINT_HOLD_MIN_WAL_BYTES = 64 * 1024 * 1024;
+export const CHECKPOINT_HOLD_MIN_WAL_BYTES = 128 * 1024 * 1024;
 
 /**
  * `journal_size_limit` set on the relay's connection: the size SQLite cuts the WAL back to when it
