@@ -8,7 +8,8 @@
  *
  *   node --import tsx bench/src/relay/load.ts [--mode http|ws] [--duration 10] [--connections 64]
  *     [--batch 1] [--window 8] [--half-seconds 5] [--half-rate N] [--relay-main other/packages/relay/src/main.ts]
- *     [--profile-dir folder] [--in-process-listeners] [--push cbor|json] [--tail 99] [--json]
+ *     [--profile-dir folder] [--in-process-listeners] [--push cbor|json] [--tail 99]
+ *     [--relay-node-args "--max-semi-space-size=32"] [--json]
  *
  * `--tail P`: the relay runs with its tail trace, and the report says where the half-rate
  * envelopes at or above the P-th percentile of delivery spent their time (tail-report.ts).
@@ -75,6 +76,8 @@ export interface RelayLoadOptions {
   readonly window?: number;
   /** The relay's entry point (default: this checkout's packages/relay/src/main.ts); another checkout's, to compare. */
   readonly relayMain?: string;
+  /** Extra node options for the relay process (e.g. a V8 heap flag, to compare GC settings). */
+  readonly relayNodeArgs?: readonly string[];
   /** Write a V8 CPU profile of the relay process into this folder (node --cpu-prof). */
   readonly profileDir?: string;
   /**
@@ -467,7 +470,7 @@ async function runPhases(
       PARLEY_SIGNED_REQUESTS_PER_SIGNER: '1000000000',
       ...(traceFile ? { PARLEY_TAIL_TRACE: traceFile } : {}),
     },
-    options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [],
+    [...(options.relayNodeArgs ?? []), ...(options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [])],
     options.relayMain ?? MAIN,
   );
   const wsSenders: WsSender[] = [];
@@ -839,6 +842,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       'in-process-listeners': { type: 'boolean' },
       push: { type: 'string' },
       tail: { type: 'string' },
+      'relay-node-args': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -858,6 +862,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     ...(values['in-process-listeners'] ? { inProcessListeners: true } : {}),
     ...(values.push ? { push: values.push as 'cbor' | 'json' } : {}),
     ...(values.tail ? { tailPercentile: Number(values.tail) } : {}),
+    ...(values['relay-node-args'] ? { relayNodeArgs: values['relay-node-args'].split(' ').filter(Boolean) } : {}),
   });
   console.log(values.json ? JSON.stringify(result, null, 2) : formatTable(result));
 }

@@ -163,6 +163,8 @@ export interface TailReport {
     readonly holdsTimedOut: number;
     readonly holdMs: [number, number];
     readonly gcPauses: number;
+    /** GC pauses' total and longest ms. */
+    readonly gcMs: [number, number];
     readonly gaps: number;
     readonly fsyncMs: [number, number];
   };
@@ -333,6 +335,10 @@ export function attributeTail(records: readonly DeliveryRecord[], trace: Trace, 
       holdsTimedOut: holds.filter((h) => h.timedOut).length,
       holdMs: [r1(median(holdMs)), r1(Math.max(0, ...holdMs))],
       gcPauses: inPhase(trace.gcs).length,
+      gcMs: [
+        r1(inPhase(trace.gcs).reduce((x, g) => x + g.end - g.start, 0)),
+        r1(Math.max(0, ...inPhase(trace.gcs).map((g) => g.end - g.start))),
+      ],
       gaps: inPhase(trace.gaps).length,
       fsyncMs: [r1(median(fsyncMs)), r1(quantile(fsyncMs, 0.99))],
     },
@@ -360,7 +366,7 @@ export function formatTail(t: TailReport): string[][] {
     ],
     [
       'tail: relay over the phase',
-      `${r.commits} commits, ${r.holds} checkpoint holds (${r.holdsTimedOut} at the bound; median ${r.holdMs[0]} / max ${r.holdMs[1]} ms; ${r.checkpoints} checkpoints in the whole run), ${r.gcPauses} GC pauses, ${r.gaps} loop gaps ≥ 8 ms, fsync median ${r.fsyncMs[0]} / p99 ${r.fsyncMs[1]} ms`,
+      `${r.commits} commits, ${r.holds} checkpoint holds (${r.holdsTimedOut} at the bound; median ${r.holdMs[0]} / max ${r.holdMs[1]} ms; ${r.checkpoints} checkpoints in the whole run), ${r.gcPauses} GC pauses (${r.gcMs[0]} ms, longest ${r.gcMs[1]}), ${r.gaps} loop gaps ≥ 8 ms, fsync median ${r.fsyncMs[0]} / p99 ${r.fsyncMs[1]} ms`,
     ],
     ...episodes.map((e, i) => [i === 0 ? `tail: ${episodes.length} episodes (from ${EPISODE_LEAD_MS} ms before)` : '', e]),
   ];
