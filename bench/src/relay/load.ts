@@ -9,7 +9,7 @@
  *   node --import tsx bench/src/relay/load.ts [--mode http|ws] [--duration 10] [--connections 64]
  *     [--batch 1] [--window 8] [--half-seconds 5] [--half-rate N] [--relay-main other/packages/relay/src/main.ts]
  *     [--profile-dir folder] [--in-process-listeners] [--push cbor|json] [--tail 99]
- *     [--relay-node-args "--max-semi-space-size=32"] [--json]
+ *     [--relay-node-args=--max-semi-space-size=32] [--json]
  *
  * `--tail P`: the relay runs with its tail trace, and the report says where the half-rate
  * envelopes at or above the P-th percentile of delivery spent their time (tail-report.ts).

@@ -4,8 +4,8 @@
  * writes its group commits, fsyncs, checkpoints (with their write holds), GC pauses and event-loop
  * gaps at exit; this file lays each half-rate envelope's send, acceptance and delivery beside them.
  *
- * For an envelope: its commit is the latest one whose writes were submitted when the relay
- * accepted it (its server timestamp, 1 ms steps) and that committed before it was delivered. Its
+ * For an envelope: its commit is the first one holding writes submitted from the relay's
+ * acceptance on (its server timestamp, 1 ms steps) that committed before it was delivered. Its
  * time is cut into TAIL_STEP_MS slices from send to delivery, and each slice goes to the first
  * cause that covers it, in this order:
  *   gc           a garbage collection pause of the relay
@@ -178,9 +178,18 @@ function quantile(xs: number[], q: number): number {
 }
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-/** The commit of an envelope accepted at `accepted` (relay wall clock, ms steps) and delivered at `delivered`. */
+/**
+ * Most ms between the relay's acceptance timestamp and its write's submit: a few awaits (franking,
+ * the rate buckets), one loop turn at most, which a long turn stretches.
+ */
+const SUBMIT_LAG_MAX_MS = 20;
+
+/**
+ * The commit of an envelope accepted at `accepted` (relay wall clock, 1 ms steps) and delivered at
+ * `delivered`: batches take the queue's oldest writes, so the first commit holding a write submitted
+ * at or after the acceptance's millisecond that committed before the delivery.
+ */
 function commitOf(commits: Commit[], accepted: number, delivered: number): Commit | undefined {
-  // First commit whose newest write came at or after the acceptance's millisecond.
   let lo = 0;
   let hi = commits.length;
   while (lo < hi) {
@@ -188,13 +197,12 @@ function commitOf(commits: Commit[], accepted: number, delivered: number): Commi
     if ((commits[mid] as Commit).last < accepted - 0.5) lo = mid + 1;
     else hi = mid;
   }
-  let found: Commit | undefined;
   for (let i = lo; i < commits.length; i++) {
     const c = commits[i] as Commit;
-    if (c.first > accepted + 1.5) break;
-    if (c.end <= delivered + 0.5) found = c;
+    if (c.first > accepted + SUBMIT_LAG_MAX_MS) break;
+    if (c.end <= delivered + 0.5) return c;
   }
-  return found;
+  return undefined;
 }
 
 function overlapping<T extends Span>(spans: T[], from: number, to: number): T[] {
