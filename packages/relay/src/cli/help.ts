@@ -90,5 +90,9 @@ Limits and what clients see when they hit one: spec/09-relay.md §8.
 
 options:
 ${lines.join('\n')}
+
+debugging:
+  PARLEY_TAIL_TRACE=<file>  record commits, checkpoints, GC pauses and event-loop gaps in memory and
+                            write them to <file> at exit (bench/src/relay/load.ts --tail reads it)
 `;
 }
