@@ -18,7 +18,9 @@
  * the second pass copies the few frames committed during the first, with no
  * writer beside it, so it completes. The hold ends when it returns, or after
  * CHECKPOINT_HOLD_MAX_MS. The next write transaction then starts the WAL
- * again (the file is reused, so `WalSync`'s descriptor still names it).
+ * again (the file is reused, so `WalSync`'s descriptor still names it). The
+ * periodic checkpoint runs that second pass, and holds, only once the WAL is
+ * past CHECKPOINT_HOLD_MIN_WAL_BYTES: each hold delays deliveries (session 5).
  *
  * Until session 4 the second pass ran on the relay's connection, and only
  * when the worker's own result looked incomplete, which it never does (it
