@@ -12,6 +12,7 @@
  *
  *   node --import tsx bench/src/relay/write-path.ts [--envelopes 40000] [--rounds 3]
  *       [--storage other/packages/relay/src/storage/sqlite.ts]   (compared with this tree's, alternating)
+ *       [--push]     (stored rows handed to live push as in the relay: each row's previous seq is read)
  *       [--memory]   (':memory:': no WAL, fsync or checkpoint worker, so `cpu` is the statements'
  *                     and commits' alone, and the least disturbed by other processes)
  *   node --import tsx bench/src/relay/write-path.ts --rebuild 1000000
@@ -27,12 +28,21 @@ import { SqliteStorage } from '../../../packages/relay/src/storage/sqlite.ts';
 
 type Storage = Pick<SqliteStorage, 'registerDevice' | 'storeMessages' | 'fetchMessages' | 'ackMessages' | 'close'>;
 type Observe = (batch: number, seconds: number, phases: { transaction: number }) => void;
-type Open = (path: string, observe: Observe) => Storage;
+type Open = (path: string, observe: Observe, push: boolean) => Storage;
+type Options = { path: string; observeBatch: Observe; onMailboxesCommitted?: () => void };
+/** With --push the storage hands each stored row to live push, as the relay's does (its previous seq is read). */
+const options = (path: string, observeBatch: Observe, push: boolean): Options =>
+  push ? { path, observeBatch, onMailboxesCommitted: () => {} } : { path, observeBatch };
 
 const FRAME = 8;
 const WRITES_PER_COMMIT = 32;
 const ACCOUNTS = 64;
 const ENVELOPE = new Uint8Array(1024).fill(7);
+// A device row as large as a real one (a send reads the recipients' rows): certificate, X25519
+// signed prekey with its signature, ML-KEM-768 last-resort key with its signature.
+const CERTIFICATE = new Uint8Array(180).fill(3);
+const SIGNED_PREKEY = new Uint8Array(110).fill(4);
+const KEM_PREKEY = new Uint8Array(1270).fill(5);
 
 const account = (i: number) => {
   const a = new Uint8Array(32);
@@ -46,12 +56,12 @@ async function registerAll(s: Storage, n: number): Promise<void> {
       device: {
         accountKey: account(i),
         deviceId: 1,
-        certificate: Uint8Array.of(1),
+        certificate: CERTIFICATE,
         certificateHash: new Uint8Array(32).fill(1),
         signingKey: new Uint8Array(32),
         registeredAt: 1,
       },
-      keys: { signedPreKey: { id: 1, encoded: Uint8Array.of(1) }, lastResortKemPreKey: { id: 1, encoded: Uint8Array.of(2) } },
+      keys: { signedPreKey: { id: 1, encoded: SIGNED_PREKEY }, lastResortKemPreKey: { id: 1, encoded: KEM_PREKEY } },
       maxDevicesPerAccount: 5,
       preKeyLimits: { maxOneTimePreKeys: 10, maxKemPreKeys: 4 },
     });
@@ -72,13 +82,17 @@ interface Phases {
   cpu: number;
 }
 
-async function run(open: Open, envelopes: number, memory: boolean): Promise<Phases> {
+async function run(open: Open, envelopes: number, memory: boolean, push: boolean): Promise<Phases> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-write-path-'));
   // The transaction time of each commit goes to the phase that submitted it.
   let transactions = 0;
-  const s = open(memory ? ':memory:' : join(dir, 'relay.sqlite'), (_n, _seconds, phases) => {
-    transactions += phases.transaction * 1000;
-  });
+  const s = open(
+    memory ? ':memory:' : join(dir, 'relay.sqlite'),
+    (_n, _seconds, phases) => {
+      transactions += phases.transaction * 1000;
+    },
+    push,
+  );
   const busy = async (fn: () => Promise<unknown>): Promise<number> => {
     const before = transactions;
     await fn();
@@ -181,6 +195,7 @@ const { values } = parseArgs({
     storage: { type: 'string' },
     rebuild: { type: 'string' },
     memory: { type: 'boolean', default: false },
+    push: { type: 'boolean', default: false },
   },
 });
 
@@ -188,16 +203,16 @@ if (values.rebuild) {
   await rebuild(Number(values.rebuild));
 } else {
   const envelopes = Number(values.envelopes);
-  const variants: [string, Open][] = [['this tree', (path, observeBatch) => new SqliteStorage({ path, observeBatch })]];
+  const variants: [string, Open][] = [['this tree', (path, observe, push) => new SqliteStorage(options(path, observe, push))]];
   if (values.storage) {
     const other = (await import(resolve(values.storage))) as {
-      SqliteStorage: new (o: { path: string; observeBatch: Observe }) => Storage;
+      SqliteStorage: new (o: Options) => Storage;
     };
-    variants.unshift([values.storage, (path, observeBatch) => new other.SqliteStorage({ path, observeBatch })]);
+    variants.unshift([values.storage, (path, observe, push) => new other.SqliteStorage(options(path, observe, push))]);
   }
   const results = new Map<string, Phases[]>(variants.map(([name]) => [name, []]));
   for (let round = 0; round < Number(values.rounds); round++) {
-    for (const [name, open] of variants) results.get(name)?.push(await run(open, envelopes, values.memory === true));
+    for (const [name, open] of variants) results.get(name)?.push(await run(open, envelopes, values.memory === true, values.push === true));
   }
   const us = (ms: number) => ((ms * 1000) / envelopes).toFixed(1);
   for (const [name, rounds] of results) {
