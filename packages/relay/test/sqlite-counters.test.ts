@@ -1,7 +1,8 @@
 // The SQLite backend keeps its mailbox counters in memory (storage/sqlite-counters.ts,
 // spec/09-relay.md §8.3). Whatever writes run, together in one group commit or not, refused,
 // aborted after their writes, or lost with a failed commit, the counters must equal a recount
-// of the rows by SQL after every step, and again after the relay reopens the database.
+// of the rows by SQL after every step, and again after the relay reopens the database. So must
+// each mailbox's newest seq that live push reads from memory (storage/sqlite-newest.ts).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -112,7 +113,14 @@ const op = fc.oneof(
     ttl,
     limits,
   }),
-  fc.record({ kind: fc.constant('ack' as const), device: fc.nat(ALL.length - 1), own: fc.nat(4), foreign: fc.nat(2) }),
+  // `newest`: only the mailbox's newest row, older ones stay (what the pump's previous seq must notice).
+  fc.record({
+    kind: fc.constant('ack' as const),
+    device: fc.nat(ALL.length - 1),
+    own: fc.nat(4),
+    foreign: fc.nat(2),
+    newest: fc.boolean(),
+  }),
   fc.record({ kind: fc.constant('sweep' as const) }),
   fc.record({ kind: fc.constant('remove' as const), device: fc.nat(ALL.length - 1) }),
 );
@@ -212,7 +220,8 @@ async function ruleOf(w: World, o: Op): Promise<(q: WriteQueries) => Rule<unknow
     }
     case 'ack': {
       const device = ALL[o.device] as DeviceAddress;
-      const own = (await w.storage.fetchMessages(device, 0, 100, 0)).slice(0, o.own).map((m) => m.seq);
+      const queued = (await w.storage.fetchMessages(device, 0, 100, 0)).map((m) => m.seq);
+      const own = o.newest ? queued.slice(-1) : queued.slice(0, o.own);
       // Someone else's seqs: never deleted by this device's acknowledgement.
       const other = ALL[(o.device + 1) % ALL.length] as DeviceAddress;
       const foreign = (await w.storage.fetchMessages(other, 0, 100, 0)).slice(0, o.foreign).map((m) => m.seq);
@@ -260,7 +269,26 @@ function inMemory(storage: SqliteStorage) {
     .sort((a, b) => a.recipient.localeCompare(b.recipient) || a.deviceId - b.deviceId || a.sender.localeCompare(b.sender));
 }
 
+/** What live push's previous seq must be: the SQL answer, newest unexpired seq of the mailbox. */
+function expectNewest(storage: SqliteStorage, reader: Database.Database, now: number, where: string): void {
+  const query = reader.prepare<[Buffer, number, number], { seq: number }>(
+    'SELECT MAX(seq) AS seq FROM messages WHERE recipient_account = ? AND recipient_device = ? AND expires_at > ?',
+  );
+  // Now; later, when the short-lived rows have expired (an entry for an expired row must not answer);
+  // earlier, as a clock stepped back would ask (an entry for a row swept or purged must be gone).
+  for (const at of [now, now + SHORT_TTL, now - SHORT_TTL]) {
+    for (const d of ALL) {
+      const account = Buffer.from(d.accountKey);
+      const sql = query.get(account, d.deviceId, at)?.seq ?? 0;
+      expect(storage.newest.previousSeq(account, d.deviceId, at), `${where}: newest seq of ${hex(account)}/${d.deviceId} at ${at}`).toBe(
+        sql,
+      );
+    }
+  }
+}
+
 async function expectExact(w: World, where: string): Promise<void> {
+  expectNewest(w.storage, w.reader, w.now, where);
   const rows = recount(w.reader);
   expect(inMemory(w.storage), where).toEqual(rows);
   const stats = await w.storage.stats();
@@ -272,7 +300,7 @@ async function expectExact(w: World, where: string): Promise<void> {
 
 describe('SQLite mailbox counters in memory', () => {
   it('equal a recount by SQL after every step: sends, fan-outs, sealed groups, acks, sweeps, purges, removals, aborts, failed commits', async () => {
-    const outcomes = { stored: 0, refused: 0, aborted: 0, failed: 0, acked: 0, swept: 0 };
+    const outcomes = { stored: 0, refused: 0, aborted: 0, failed: 0, acked: 0, swept: 0, newestKept: 0 };
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 3, maxLength: 15 }), async (steps) => {
         const dir = mkdtempSync(join(tmpdir(), 'parley-counters-'));
@@ -307,6 +335,7 @@ describe('SQLite mailbox counters in memory', () => {
               else if (rules[i]?.kind === 'ack' && (r.value as number) > 0) outcomes.acked++;
             }
             await expectExact(w, `step ${n}`);
+            if (w.storage.newest.size > 0) outcomes.newestKept++;
             await reRegister(w);
           }
           // Then every run drains: the short-lived envelopes expire and are swept, the rest are
@@ -328,6 +357,7 @@ describe('SQLite mailbox counters in memory', () => {
           await w.storage.close();
           const again = new SqliteStorage({ path: join(dir, 'relay.sqlite') });
           expect(inMemory(again)).toEqual(kept);
+          expectNewest(again, w.reader, w.now, 'reopened');
           await again.close();
         } finally {
           w.reader.close();
@@ -344,6 +374,8 @@ describe('SQLite mailbox counters in memory', () => {
     expect(outcomes.failed).toBeGreaterThan(0);
     expect(outcomes.acked).toBeGreaterThan(0);
     expect(outcomes.swept).toBeGreaterThan(0);
+    // Memory answered, not only SQL: the newest seqs were kept between steps.
+    expect(outcomes.newestKept).toBeGreaterThan(10);
   }, 60_000);
 
   it('are rebuilt exactly after a kill -9 mid-load, and the mailbox limit counts what is there', async () => {

@@ -138,6 +138,11 @@ export class MailboxCounters implements BatchJournal {
     return { mailbox, share: mailbox.shares.get(senderKey(sender)) ?? ZERO };
   }
 
+  /** Envelopes queued in the mailbox (expired ones not swept yet included). */
+  queued(recipient: Buffer, deviceId: number): number {
+    return this.#mailboxes.get(mailboxKey(recipient, deviceId))?.messages ?? 0;
+  }
+
   /** Queued envelopes and bytes over all mailboxes. */
   totals(): Tally {
     return { messages: this.#messages, bytes: this.#bytes };

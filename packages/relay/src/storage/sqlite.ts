@@ -34,7 +34,9 @@ import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage,
 import { RuleStorage } from './rules/storage.ts';
 import { type Rule, runSync, unwrapAbort } from './rules/step.ts';
 import { MailboxCounters, ROW_BYTES_SQL } from './sqlite-counters.ts';
+import { NewestSeqs } from './sqlite-newest.ts';
 import { migrate } from './sqlite-schema.ts';
+import { type SentIdKey, loadSentIdKeyer } from './sqlite-sent-ids.ts';
 import { sqliteTokenQueries } from './tokens-sqlite.ts';
 import type {
   AttachmentRecord,
@@ -50,7 +52,7 @@ import type {
 } from './types.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 import { WalSync } from './wal-sync.ts';
-import { type BatchObserver, WriteBatcher } from './write-batcher.ts';
+import { type BatchJournal, type BatchObserver, WriteBatcher } from './write-batcher.ts';
 
 export interface SqliteStorageOptions {
   /** A file path, or ':memory:' (tests). The folder must exist. */
@@ -64,6 +66,14 @@ export interface SqliteStorageOptions {
    */
   readonly onMailboxesCommitted?: MailboxesCommitted;
 }
+
+/**
+ * The newest unexpired row before an insert (CommittedMessage.previousSeq), when memory does not
+ * know it (sqlite-newest.ts): messages_mailbox read backwards, stopping at the first unexpired row.
+ * The unary + keeps the planner off messages_expiry.
+ */
+const PREVIOUS_SEQ_SQL = `SELECT seq FROM messages WHERE recipient_account = ? AND recipient_device = ? AND +expires_at > ?
+  ORDER BY seq DESC LIMIT 1`;
 
 /** Most rows one sweep deletes per table, so a sweep never holds the writer for long. */
 const SWEEP_BATCH = 5000;
@@ -172,21 +182,9 @@ function statements(db: Database.Database) {
     ),
     takeKey: pool((p) => db.prepare(`DELETE FROM ${POOL_TABLE[p]} WHERE account = ? AND device_id = ? AND id = ?`)),
     markKey: pool((p) => db.prepare(`UPDATE devices SET ${POOL_MARK[p]} = MAX(${POOL_MARK[p]}, ?) WHERE account = ? AND device_id = ?`)),
-    // Each (recipient, client id) pair is a primary-key search.
-    sentIds: byCount((n) =>
-      db
-        .prepare<unknown[], [Buffer, number, string]>(
-          `SELECT recipient_account, recipient_device, client_id FROM sent_ids WHERE sender_account = ? AND sender_device = ?
-             AND (recipient_account, recipient_device, client_id) IN (VALUES ${tuples(n, '(?, ?, ?)')})`,
-        )
-        .raw(),
-    ),
-    insertSentIds: byCount((n) =>
-      db.prepare(
-        `INSERT INTO sent_ids (sender_account, sender_device, recipient_account, recipient_device, client_id, expires_at)
-         VALUES ${tuples(n, '(?, ?, ?, ?, ?, ?)')}`,
-      ),
-    ),
+    // Idempotency records by key (sqlite-sent-ids.ts): each a primary-key search.
+    sentIds: byCount((n) => db.prepare<Buffer[], [Buffer]>(`SELECT id FROM sent_ids WHERE id IN (${tuples(n, '?')})`).raw()),
+    insertSentIds: byCount((n) => db.prepare(`INSERT INTO sent_ids (id, expires_at) VALUES ${tuples(n, '(?, ?)')}`)),
     insertMessage: db.prepare(
       `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope,
          delivery)
@@ -202,14 +200,6 @@ function statements(db: Database.Database) {
       `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
          envelope, payload_id, payload_bytes, delivery)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    // The newest unexpired row before an insert (CommittedMessage.previousSeq): messages_mailbox read
-    // backwards, stopping at the first unexpired row. The unary + keeps the planner off
-    // messages_mailbox_expiry, whose range scan then sorts the whole mailbox (1.6 ms against 2 µs for
-    // a 5,000-row mailbox, measured; bench/results/relay-latency.md "Live push").
-    previousSeq: db.prepare<[Buffer, number, number], { seq: number }>(
-      `SELECT seq FROM messages WHERE recipient_account = ? AND recipient_device = ? AND +expires_at > ?
-       ORDER BY seq DESC LIMIT 1`,
     ),
     // A fan-out's row carries no envelope of its own, a sealed group row only its seal: rows.ts joins the payload.
     fetchMessages: db.prepare<[Buffer, number, number, number, number], MessageRow>(
@@ -307,8 +297,27 @@ type Statements = ReturnType<typeof statements>;
  * The queries inside a write. Synchronous: `runSync` drives the rule. With `hand`, each stored
  * mailbox row is also handed over as it was written, with the seq it drew (live push).
  */
-function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: CommittedMessage) => void): WriteQueries {
-  const previousSeq = (recipient: Buffer, deviceId: number, now: number) => s.previousSeq.get(recipient, deviceId, now)?.seq ?? 0;
+function writeQueries(
+  s: Statements,
+  counters: MailboxCounters,
+  newest: NewestSeqs,
+  sentId: SentIdKey,
+  hand?: (row: CommittedMessage) => void,
+): WriteQueries {
+  /**
+   * The record key of each envelope whose client id was looked up, by envelope object: the rule
+   * stores the fresh ones next, from the same objects, and the key is not computed twice. Weak:
+   * nothing outlives its send. The sender is kept with it (an object reused by another sender
+   * gets its own key).
+   */
+  const keys = new WeakMap<OutgoingEnvelope, { account: Buffer; deviceId: number; key: Buffer }>();
+  const keyOf = (account: Buffer, deviceId: number, e: OutgoingEnvelope): Buffer => {
+    const known = keys.get(e);
+    if (known && known.deviceId === deviceId && known.account.equals(account)) return known.key;
+    const key = sentId(account, deviceId, e.recipient.accountKey, e.recipient.deviceId, e.clientId);
+    keys.set(e, { account, deviceId, key });
+    return key;
+  };
   /** Uncounts the rows a delete of one mailbox returned ([sender account, bytes] each). */
   const uncount = (recipient: Buffer, deviceId: number, deleted: readonly [Buffer, number][]): number => {
     for (const [sender, bytes] of deleted) counters.add(recipient, deviceId, sender, -1, -bytes);
@@ -344,7 +353,7 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
     const account = buf(sender.accountKey);
     const recipient = buf(e.recipient.accountKey);
     // One statement per row: live push needs each row's seq and its mailbox's previous seq.
-    const previous = hand ? previousSeq(recipient, e.recipient.deviceId, now) : 0;
+    const previous = hand ? newest.previousSeq(recipient, e.recipient.deviceId, now) : 0;
     const { lastInsertRowid } = insert.run(
       recipient,
       e.recipient.deviceId,
@@ -356,9 +365,11 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
       ...columns,
       e.delivery === undefined ? null : buf(e.delivery),
     );
-    hand?.(committed(e, previous, Number(lastInsertRowid), sender, now, expiresAt, pushed));
+    const seq = Number(lastInsertRowid);
+    newest.inserted(recipient, e.recipient.deviceId, seq, expiresAt);
+    hand?.(committed(e, previous, seq, sender, now, expiresAt, pushed));
     counters.add(recipient, e.recipient.deviceId, account, 1, bytes);
-    return [account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt];
+    return [keyOf(account, sender.deviceId, e), expiresAt];
   };
   /** Inserts each item's row (`row` returns its sent-id parameters) and keeps the sent ids, one statement per chunk. */
   const insertRows = <T>(items: readonly T[], row: (item: T) => unknown[]) => {
@@ -390,6 +401,7 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
       ),
     deleteDevice: (account, deviceId) => {
       uncount(account, deviceId, s.deleteMailbox.all(account, deviceId));
+      newest.removed(account, deviceId);
       s.deletePool.oneTime.run(account, deviceId);
       s.deletePool.kem.run(account, deviceId);
       s.deleteDevice.run(account, deviceId);
@@ -442,22 +454,20 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
     },
     knownClientIds: (sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[]) => {
       const account = buf(sender.accountKey);
-      const sentKey = (recipient: Buffer, deviceId: number, clientId: string) => `${deviceId}:${clientId}:${recipient.toString('latin1')}`;
       const known = new Set<string>();
       for (const chunk of chunks(envelopes)) {
-        const params: unknown[] = [account, sender.deviceId];
-        for (const e of chunk) params.push(buf(e.recipient.accountKey), e.recipient.deviceId, e.clientId);
-        for (const [recipient, deviceId, clientId] of s.sentIds(chunk.length).all(...params))
-          known.add(sentKey(recipient, deviceId, clientId));
+        const ids = chunk.map((e) => keyOf(account, sender.deviceId, e));
+        for (const [id] of s.sentIds(chunk.length).all(...ids)) known.add(id.toString('latin1'));
       }
-      // Retries are rare: a fresh send builds no keys.
+      // Retries are rare: a fresh send compares nothing.
       if (known.size === 0) return envelopes.map(() => false);
-      return envelopes.map((e) => known.has(sentKey(buf(e.recipient.accountKey), e.recipient.deviceId, e.clientId)));
+      return envelopes.map((e) => known.has(keyOf(account, sender.deviceId, e).toString('latin1')));
     },
     purgeExpired: (devices, now) => {
       for (const d of devices) {
         const recipient = buf(d.accountKey);
         uncount(recipient, d.deviceId, s.purgeExpired.all(recipient, d.deviceId, now));
+        newest.expired(recipient, d.deviceId, now);
       }
     },
     insertMessages: (sender, envelopes, now, expiresAt) =>
@@ -482,6 +492,7 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
     notifyMailboxes: noLock,
     ackMessages: (recipient, seqs) => {
       const account = buf(recipient.accountKey);
+      newest.deleted(account, recipient.deviceId, seqs);
       return uncount(account, recipient.deviceId, s.ack.all(account, recipient.deviceId, JSON.stringify(seqs)));
     },
 
@@ -520,7 +531,10 @@ function writeQueries(s: Statements, counters: MailboxCounters, hand?: (row: Com
 
     sweepMessages: (now) => {
       const deleted = s.sweepMessages.all(now);
-      for (const [recipient, deviceId, sender, bytes] of deleted) counters.add(recipient, deviceId, sender, -1, -bytes);
+      for (const [recipient, deviceId, sender, bytes] of deleted) {
+        counters.add(recipient, deviceId, sender, -1, -bytes);
+        newest.expired(recipient, deviceId, now);
+      }
       return deleted.length;
     },
     sweepSentIds: (now) => s.sweepSentIds.run(now).changes,
@@ -590,6 +604,8 @@ class SqliteDriver implements StorageDriver {
   readonly checkpointer: WalCheckpointer | undefined;
   /** The mailbox counters in memory (sqlite-counters.ts). */
   readonly counters: MailboxCounters;
+  /** Each mailbox's newest row, for live push (sqlite-newest.ts). */
+  readonly newest: NewestSeqs;
   readonly #q: WriteQueries;
   readonly read: ReadQueries;
   readonly #onCommitted: MailboxesCommitted | undefined;
@@ -617,18 +633,37 @@ class SqliteDriver implements StorageDriver {
     const counters = new MailboxCounters();
     counters.rebuild(db);
     this.counters = counters;
-    this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()), counters);
+    // Each mailbox's newest row (live push's previous seq) also follows the batches: a rollback forgets it.
+    const previousSeq = db.prepare<[Buffer, number, number], { seq: number }>(PREVIOUS_SEQ_SQL);
+    const newest = new NewestSeqs(counters, (recipient, deviceId, now) => previousSeq.get(recipient, deviceId, now)?.seq ?? 0);
+    this.newest = newest;
+    const journal: BatchJournal = {
+      begin: () => counters.begin(),
+      savepoint: () => counters.savepoint(),
+      rollbackTo: (mark) => {
+        counters.rollbackTo(mark);
+        newest.forgetAll();
+      },
+      commit: () => counters.commit(),
+      rollback: () => {
+        counters.rollback();
+        newest.forgetAll();
+      },
+      rows: () => counters.rows(),
+    };
+    this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()), journal);
     const writes = this.#writes;
     checkpointer?.holdWritesWith(() => writes.hold());
     const s = statements(db);
+    const sentId = loadSentIdKeyer(db);
     this.#onCommitted = options.onMailboxesCommitted;
     this.#q = this.#onCommitted
       ? {
-          ...writeQueries(s, counters, (row) => this.#stored.push(row)),
+          ...writeQueries(s, counters, newest, sentId, (row) => this.#stored.push(row)),
           // The rule asks to notify inside the write: the wake, with the rows stored so far, runs once the batch has committed.
           notifyMailboxes: (devices) => this.#handOver(devices),
         }
-      : writeQueries(s, counters);
+      : writeQueries(s, counters, newest, sentId);
     this.read = readQueries(s, this.#q, counters);
   }
 
@@ -670,12 +705,15 @@ export class SqliteStorage extends RuleStorage {
   readonly wakesOnCommit: boolean;
   /** Queued envelopes and bytes per mailbox and sender share, in memory (spec/09-relay.md §8.3). */
   readonly counters: MailboxCounters;
+  /** Each mailbox's newest row, in memory (live push's previous seq). */
+  readonly newest: NewestSeqs;
 
   constructor(options: SqliteStorageOptions) {
     const driver = new SqliteDriver(options);
     super(driver);
     this.checkpointer = driver.checkpointer;
     this.counters = driver.counters;
+    this.newest = driver.newest;
     this.wakesOnCommit = options.onMailboxesCommitted !== undefined;
   }
 }
