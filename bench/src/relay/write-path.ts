@@ -38,6 +38,9 @@ const FRAME = 8;
 const WRITES_PER_COMMIT = 32;
 const ACCOUNTS = 64;
 const ENVELOPE = new Uint8Array(1024).fill(7);
+/** The relay's default message TTL (30 days, config.ts), and a clock that starts at some date. */
+const TTL_MS = 30 * 86_400_000;
+const START = 1_800_000_000_000;
 // A device row as large as a real one (a send reads the recipients' rows): certificate, X25519
 // signed prekey with its signature, ML-KEM-768 last-resort key with its signature.
 const CERTIFICATE = new Uint8Array(180).fill(3);
@@ -117,8 +120,9 @@ async function run(open: Open, envelopes: number, memory: boolean, push: boolean
                 clientId: `c${id}.${w}`,
                 envelope: ENVELOPE,
               })),
-              now: 1000,
-              expiresAt: 1e12,
+              // The clock moves a millisecond per frame, as a relay's would: expiries arrive in order.
+              now: START + id + w,
+              expiresAt: START + id + w + TTL_MS,
               maxQueuedMessages: 100_000,
               maxQueuedBytes: 1 << 30,
             });
@@ -130,7 +134,7 @@ async function run(open: Open, envelopes: number, memory: boolean, push: boolean
       const got: number[][] = [];
       const t0 = performance.now();
       for (let r = 0; r < ACCOUNTS; r++) {
-        const rows = await s.fetchMessages({ accountKey: account(r), deviceId: 1 }, seen[r] as number, 100, 1000);
+        const rows = await s.fetchMessages({ accountKey: account(r), deviceId: 1 }, seen[r] as number, 100, START + id);
         got.push(rows.map((m) => m.seq));
         if (rows.length) seen[r] = rows[rows.length - 1]?.seq as number;
       }

@@ -41,7 +41,7 @@ function kind(declared: string): string {
  */
 const POSTGRES_ONLY_TABLES = ['mailbox_shares'];
 const POSTGRES_ONLY_COLUMNS: Shape = { devices: ['queued_bytes int not null', 'queued_messages int not null'] };
-// 7: the counters in memory; 8: indexes only (a covering index for the device-list check, one dropped);
+// 7: the counters in memory; 8: an index only (a covering index for the device-list check);
 // 9: idempotency records as keyed hashes (sqlite-sent-ids.ts), under a secret in `relay_secrets`.
 const SQLITE_ONLY_MIGRATIONS = 3;
 const SQLITE_ONLY_TABLES = ['relay_secrets'];

@@ -283,15 +283,14 @@ const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE devices DROP COLUMN queued_bytes;
   `,
   // 7 -> 8: cheaper per envelope (issue 15, bench/results/relay-latency.md "SQLite cost per envelope").
+  // (messages_mailbox_expiry stays although every envelope writes it: without it, each send to a
+  // full mailbox would walk up to its 50,000 rows to find the expired ones, a cost any sender could
+  // repeat.)
   `
   -- A send's device-list check reads (account, device_id, certificate_hash) of every recipient
   -- device: from this small index rather than from the device rows, which carry the certificate
   -- and prekeys (64 µs per 8-account lookup in the load test).
   CREATE INDEX devices_recipient ON devices (account, device_id, certificate_hash);
-  -- Every envelope was written into and deleted from this index, for a purge that runs only when a
-  -- mailbox looks full: that purge walks messages_mailbox instead (at most the mailbox's limit of
-  -- index entries, spec/09-relay.md §8.3).
-  DROP INDEX messages_mailbox_expiry;
   `,
   // 8 -> 9: idempotency records keyed by a keyed hash of their tuple (sqlite-sent-ids.ts): a
   // 16-byte key and the expiry instead of the tuple in the row and again in the expiry index.

@@ -126,12 +126,9 @@ function statements(db: Database.Database) {
       ),
     ),
     // Every delete of message rows says what it deleted, for the counters: [sender account, bytes].
-    // The mailbox's rows through messages_mailbox (the unary + keeps the planner off messages_expiry,
-    // whose range holds every mailbox's expired rows): at most the mailbox's limit of entries, and
-    // only for a mailbox that looks full (schema 8 dropped the per-mailbox expiry index).
     purgeExpired: db
       .prepare<[Buffer, number, number], [Buffer, number]>(
-        `DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ? AND +expires_at <= ?
+        `DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ? AND expires_at <= ?
          RETURNING sender_account, ${ROW_BYTES_SQL}`,
       )
       .raw(),
