@@ -41,15 +41,8 @@ function kind(declared: string): string {
  */
 const POSTGRES_ONLY_TABLES = ['mailbox_shares'];
 const POSTGRES_ONLY_COLUMNS: Shape = { devices: ['queued_bytes int not null', 'queued_messages int not null'] };
-// 7: the counters in memory; 8: an index only (a covering index for the device-list check);
-// 9: idempotency records as keyed hashes (sqlite-sent-ids.ts), under a secret in `relay_secrets`.
-const SQLITE_ONLY_MIGRATIONS = 3;
-const SQLITE_ONLY_TABLES = ['relay_secrets'];
-/**
- * Tables both backends have, in different shapes: SQLite keys an idempotency record by a keyed hash
- * of its tuple (one process, one secret); PostgreSQL keeps the tuple (spec/09-relay.md §7.1).
- */
-const RESHAPED: Record<string, { sqlite: string[] }> = { sent_ids: { sqlite: ['expires_at int not null', 'id bytes not null'] } };
+// 7: the counters in memory; 8: an index only (a covering index for the device-list check).
+const SQLITE_ONLY_MIGRATIONS = 2;
 
 const column = (name: string, notNull: boolean, declared: string) => `${name} ${kind(declared)}${notNull ? ' not null' : ''}`;
 
@@ -121,17 +114,6 @@ describe('storage schemas', () => {
       expect(postgres[table]).toEqual(expect.arrayContaining(columns));
       postgres[table] = (postgres[table] ?? []).filter((c) => !columns.includes(c));
     }
-    const sqlite = sqliteShape();
-    for (const table of SQLITE_ONLY_TABLES) {
-      expect(sqlite[table]).toBeDefined();
-      delete sqlite[table];
-    }
-    for (const [table, { sqlite: columns }] of Object.entries(RESHAPED)) {
-      expect(sqlite[table]).toEqual(columns);
-      expect(postgres[table]).toBeDefined();
-      delete sqlite[table];
-      delete postgres[table];
-    }
-    expect(postgres).toEqual(sqlite);
+    expect(postgres).toEqual(sqliteShape());
   });
 });

@@ -6,12 +6,8 @@
  * misread.
  */
 import type { Database } from 'better-sqlite3';
-import { createSentIdSecret, loadSentIdKeyer } from './sqlite-sent-ids.ts';
 
-/** SQL, or a step that needs JavaScript (a secret from the CSPRNG, a keyed hash of every row). */
-type Migration = string | ((db: Database) => void);
-
-const MIGRATIONS: readonly Migration[] = [
+const MIGRATIONS: readonly string[] = [
   // 0 -> 1
   `
   CREATE TABLE devices (
@@ -292,30 +288,6 @@ const MIGRATIONS: readonly Migration[] = [
   -- and prekeys (64 µs per 8-account lookup in the load test).
   CREATE INDEX devices_recipient ON devices (account, device_id, certificate_hash);
   `,
-  // 8 -> 9: idempotency records keyed by a keyed hash of their tuple (sqlite-sent-ids.ts): a
-  // 16-byte key and the expiry instead of the tuple in the row and again in the expiry index.
-  (db) => {
-    db.exec('CREATE TABLE relay_secrets (name TEXT PRIMARY KEY, secret BLOB NOT NULL) WITHOUT ROWID');
-    createSentIdSecret(db);
-    const key = loadSentIdKeyer(db);
-    db.function(
-      'parley_sent_id',
-      { deterministic: true, directOnly: true },
-      (sender: Buffer, senderDevice: number, recipient: Buffer, recipientDevice: number, clientId: string) =>
-        key(sender, Number(senderDevice), recipient, Number(recipientDevice), clientId),
-    );
-    // A record kept twice by chance (2^-128 per pair) keeps the later expiry.
-    db.exec(`
-      CREATE TABLE sent_ids_keyed (id BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
-      INSERT INTO sent_ids_keyed (id, expires_at)
-        SELECT parley_sent_id(sender_account, sender_device, recipient_account, recipient_device, client_id), expires_at
-        FROM sent_ids WHERE true
-        ON CONFLICT (id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at);
-      DROP TABLE sent_ids;
-      ALTER TABLE sent_ids_keyed RENAME TO sent_ids;
-      CREATE INDEX sent_ids_expiry ON sent_ids (expires_at);
-    `);
-  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -328,9 +300,7 @@ export function migrate(db: Database, target = SCHEMA_VERSION): void {
   }
   for (let v = current; v < target; v++) {
     db.transaction(() => {
-      const step = MIGRATIONS[v] as Migration;
-      if (typeof step === 'string') db.exec(step);
-      else step(db);
+      db.exec(MIGRATIONS[v] as string);
       db.pragma(`user_version = ${v + 1}`);
     })();
   }
