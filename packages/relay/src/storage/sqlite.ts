@@ -36,7 +36,6 @@ import { type Rule, runSync, unwrapAbort } from './rules/step.ts';
 import { MailboxCounters, ROW_BYTES_SQL } from './sqlite-counters.ts';
 import { NewestSeqs } from './sqlite-newest.ts';
 import { migrate } from './sqlite-schema.ts';
-import { type SentIdKey, loadSentIdKeyer } from './sqlite-sent-ids.ts';
 import { sqliteTokenQueries } from './tokens-sqlite.ts';
 import type {
   AttachmentRecord,
@@ -179,9 +178,21 @@ function statements(db: Database.Database) {
     ),
     takeKey: pool((p) => db.prepare(`DELETE FROM ${POOL_TABLE[p]} WHERE account = ? AND device_id = ? AND id = ?`)),
     markKey: pool((p) => db.prepare(`UPDATE devices SET ${POOL_MARK[p]} = MAX(${POOL_MARK[p]}, ?) WHERE account = ? AND device_id = ?`)),
-    // Idempotency records by key (sqlite-sent-ids.ts): each a primary-key search.
-    sentIds: byCount((n) => db.prepare<Buffer[], [Buffer]>(`SELECT id FROM sent_ids WHERE id IN (${tuples(n, '?')})`).raw()),
-    insertSentIds: byCount((n) => db.prepare(`INSERT INTO sent_ids (id, expires_at) VALUES ${tuples(n, '(?, ?)')}`)),
+    // Each (recipient, client id) pair is a primary-key search.
+    sentIds: byCount((n) =>
+      db
+        .prepare<unknown[], [Buffer, number, string]>(
+          `SELECT recipient_account, recipient_device, client_id FROM sent_ids WHERE sender_account = ? AND sender_device = ?
+             AND (recipient_account, recipient_device, client_id) IN (VALUES ${tuples(n, '(?, ?, ?)')})`,
+        )
+        .raw(),
+    ),
+    insertSentIds: byCount((n) =>
+      db.prepare(
+        `INSERT INTO sent_ids (sender_account, sender_device, recipient_account, recipient_device, client_id, expires_at)
+         VALUES ${tuples(n, '(?, ?, ?, ?, ?, ?)')}`,
+      ),
+    ),
     insertMessage: db.prepare(
       `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope,
          delivery)
@@ -294,27 +305,7 @@ type Statements = ReturnType<typeof statements>;
  * The queries inside a write. Synchronous: `runSync` drives the rule. With `hand`, each stored
  * mailbox row is also handed over as it was written, with the seq it drew (live push).
  */
-function writeQueries(
-  s: Statements,
-  counters: MailboxCounters,
-  newest: NewestSeqs,
-  sentId: SentIdKey,
-  hand?: (row: CommittedMessage) => void,
-): WriteQueries {
-  /**
-   * The record key of each envelope whose client id was looked up, by envelope object: the rule
-   * stores the fresh ones next, from the same objects, and the key is not computed twice. Weak:
-   * nothing outlives its send. The sender is kept with it (an object reused by another sender
-   * gets its own key).
-   */
-  const keys = new WeakMap<OutgoingEnvelope, { account: Buffer; deviceId: number; key: Buffer }>();
-  const keyOf = (account: Buffer, deviceId: number, e: OutgoingEnvelope): Buffer => {
-    const known = keys.get(e);
-    if (known && known.deviceId === deviceId && known.account.equals(account)) return known.key;
-    const key = sentId(account, deviceId, e.recipient.accountKey, e.recipient.deviceId, e.clientId);
-    keys.set(e, { account, deviceId, key });
-    return key;
-  };
+function writeQueries(s: Statements, counters: MailboxCounters, newest: NewestSeqs, hand?: (row: CommittedMessage) => void): WriteQueries {
   /** Uncounts the rows a delete of one mailbox returned ([sender account, bytes] each). */
   const uncount = (recipient: Buffer, deviceId: number, deleted: readonly [Buffer, number][]): number => {
     for (const [sender, bytes] of deleted) counters.add(recipient, deviceId, sender, -1, -bytes);
@@ -366,7 +357,7 @@ function writeQueries(
     newest.inserted(recipient, e.recipient.deviceId, seq, expiresAt);
     hand?.(committed(e, previous, seq, sender, now, expiresAt, pushed));
     counters.add(recipient, e.recipient.deviceId, account, 1, bytes);
-    return [keyOf(account, sender.deviceId, e), expiresAt];
+    return [account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt];
   };
   /** Inserts each item's row (`row` returns its sent-id parameters) and keeps the sent ids, one statement per chunk. */
   const insertRows = <T>(items: readonly T[], row: (item: T) => unknown[]) => {
@@ -451,14 +442,17 @@ function writeQueries(
     },
     knownClientIds: (sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[]) => {
       const account = buf(sender.accountKey);
+      const sentKey = (recipient: Buffer, deviceId: number, clientId: string) => `${deviceId}:${clientId}:${recipient.toString('latin1')}`;
       const known = new Set<string>();
       for (const chunk of chunks(envelopes)) {
-        const ids = chunk.map((e) => keyOf(account, sender.deviceId, e));
-        for (const [id] of s.sentIds(chunk.length).all(...ids)) known.add(id.toString('latin1'));
+        const params: unknown[] = [account, sender.deviceId];
+        for (const e of chunk) params.push(buf(e.recipient.accountKey), e.recipient.deviceId, e.clientId);
+        for (const [recipient, deviceId, clientId] of s.sentIds(chunk.length).all(...params))
+          known.add(sentKey(recipient, deviceId, clientId));
       }
-      // Retries are rare: a fresh send compares nothing.
+      // Retries are rare: a fresh send builds no keys.
       if (known.size === 0) return envelopes.map(() => false);
-      return envelopes.map((e) => known.has(keyOf(account, sender.deviceId, e).toString('latin1')));
+      return envelopes.map((e) => known.has(sentKey(buf(e.recipient.accountKey), e.recipient.deviceId, e.clientId)));
     },
     purgeExpired: (devices, now) => {
       for (const d of devices) {
@@ -652,15 +646,14 @@ class SqliteDriver implements StorageDriver {
     const writes = this.#writes;
     checkpointer?.holdWritesWith(() => writes.hold());
     const s = statements(db);
-    const sentId = loadSentIdKeyer(db);
     this.#onCommitted = options.onMailboxesCommitted;
     this.#q = this.#onCommitted
       ? {
-          ...writeQueries(s, counters, newest, sentId, (row) => this.#stored.push(row)),
+          ...writeQueries(s, counters, newest, (row) => this.#stored.push(row)),
           // The rule asks to notify inside the write: the wake, with the rows stored so far, runs once the batch has committed.
           notifyMailboxes: (devices) => this.#handOver(devices),
         }
-      : writeQueries(s, counters, newest, sentId);
+      : writeQueries(s, counters, newest);
     this.read = readQueries(s, this.#q, counters);
   }
 
