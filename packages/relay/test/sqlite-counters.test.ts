@@ -270,14 +270,14 @@ function inMemory(storage: SqliteStorage) {
 }
 
 /** What live push's previous seq must be: the SQL answer, newest unexpired seq of the mailbox. */
-function expectNewest(storage: SqliteStorage, reader: Database.Database, now: number, where: string): void {
+function expectNewest(storage: SqliteStorage, reader: Database.Database, now: number, where: string, mailboxes = ALL): void {
   const query = reader.prepare<[Buffer, number, number], { seq: number }>(
     'SELECT MAX(seq) AS seq FROM messages WHERE recipient_account = ? AND recipient_device = ? AND expires_at > ?',
   );
   // Now; later, when the short-lived rows have expired (an entry for an expired row must not answer);
   // earlier, as a clock stepped back would ask (an entry for a row swept or purged must be gone).
   for (const at of [now, now + SHORT_TTL, now - SHORT_TTL]) {
-    for (const d of ALL) {
+    for (const d of mailboxes) {
       const account = Buffer.from(d.accountKey);
       const sql = query.get(account, d.deviceId, at)?.seq ?? 0;
       expect(storage.newest.previousSeq(account, d.deviceId, at), `${where}: newest seq of ${hex(account)}/${d.deviceId} at ${at}`).toBe(
@@ -416,6 +416,10 @@ describe('SQLite mailbox counters in memory', () => {
       const rows = recount(reader);
       expect(rows.length).toBeGreaterThan(0);
       expect(inMemory(storage)).toEqual(rows);
+      // Live push's previous seq after the kill: memory starts empty, every answer is SQL's.
+      const mailboxes = rows.map((r) => ({ accountKey: Buffer.from(r.recipient, 'hex'), deviceId: r.deviceId }));
+      expectNewest(storage, reader, 1000, 'after kill -9', mailboxes);
+      expect(storage.newest.size).toBe(0);
 
       // The limits read the rebuilt counters: a mailbox at its limit refuses, one more slot stores.
       const sender: DeviceAddress = { accountKey: new Uint8Array(32).fill(1), deviceId: 1 };
@@ -439,6 +443,9 @@ describe('SQLite mailbox counters in memory', () => {
       expect((await send('at-limit', limit)).status).toBe('mailbox-full');
       expect((await send('one-more', limit + 1)).status).toBe('stored');
       expect(inMemory(storage)).toEqual(recount(reader));
+      // The stored rows filled memory again, and it still answers what SQL answers.
+      expect(storage.newest.size).toBeGreaterThan(0);
+      expectNewest(storage, reader, 1000, 'after a send', mailboxes);
     } finally {
       reader.close();
       await storage.close();
