@@ -1,20 +1,13 @@
 // readCbor against decodeCbor (spec/01-conventions.md §2.2): the same inputs accepted with the same values,
 // the same refused with the same codes, over random canonical items and random damage to them.
-// (test-vectors/test/cbor.test.ts runs both over the CborDecoding vectors.)
+// (test-vectors/test/cbor.test.ts runs both over the CborDecoding vectors.) Then hostile bytes: every valid
+// CBOR input in test-vectors/ and random values, mutated the ways an attacker would (a bit flipped, a byte
+// inserted or deleted, the input cut, a head replaced or widened, a piece of another input spliced in),
+// bounded by count and by time.
+import { readFileSync, readdirSync } from 'node:fs';
 import { type CborValue, ParleyError, decodeCbor, encodeCbor, readCbor } from '@parley/core';
 import { describe, expect, it } from 'vitest';
-
-/** A small deterministic PRNG (mulberry32): the same cases every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './support/prng.ts';
 
 const INTS = [0, 1, 23, 24, 255, 256, 65535, 65536, 0xffffffff, 1234567];
 const TEXTS = ['', 'send', 'ack', 'a'.repeat(70), 'é', '日本語', '😀', 'x'.repeat(23), 'y'.repeat(24)];
@@ -134,5 +127,155 @@ describe('readCbor', () => {
     const value = readCbor(input, 'x', 4096) as [string, Uint8Array];
     expect(value[1].buffer).toBe(input.buffer);
     expect(value[1].every((b) => b === 7)).toBe(true);
+  });
+});
+
+/** The vector files: every valid CBOR item in them (cbor.json's, push and ack frames, wire structures) is a seed. */
+const VECTORS = new URL('../../../test-vectors/', import.meta.url);
+/** Larger than every vector; OVERSIZED is compared separately (the same check at the top of both). */
+const MAX_BYTES = 1 << 20;
+/** Mutated inputs compared at most, and the time the loop may take (whichever comes first). */
+const MUTATIONS = 40_000;
+const BUDGET_MS = 6_000;
+
+/** The documented difference: cbor-x drops a leading U+FEFF from long strings, readCbor keeps it. */
+function hasBom(v: unknown): boolean {
+  if (typeof v === 'string') return v.startsWith('\ufeff');
+  return Array.isArray(v) && v.some(hasBom);
+}
+
+/** Every hex string in the vector files that is one canonical CBOR item. */
+function vectorSeeds(): Uint8Array[] {
+  const seen = new Set<string>();
+  const visit = (v: unknown): void => {
+    if (typeof v === 'string') {
+      if (v.length >= 2 && v.length % 2 === 0 && v.length <= 2 * MAX_BYTES && /^[0-9a-f]+$/.test(v)) seen.add(v);
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (v !== null && typeof v === 'object') Object.values(v).forEach(visit);
+  };
+  for (const name of readdirSync(VECTORS)) if (name.endsWith('.json')) visit(JSON.parse(readFileSync(new URL(name, VECTORS), 'utf8')));
+  const seeds: Uint8Array[] = [];
+  for (const hex of seen) {
+    const input = Uint8Array.from(Buffer.from(hex, 'hex'));
+    try {
+      decodeCbor(input, 'seed', MAX_BYTES);
+      seeds.push(input);
+    } catch {
+      // Not CBOR (a key, a hash, a ciphertext) or an invalid vector: a mutation source only if valid.
+    }
+  }
+  return seeds;
+}
+
+/** Heads of every major type and length form, and the simple/float/break bytes outside the subset. */
+const HEADS = [
+  0x18, 0x19, 0x1a, 0x1b, 0x1f, 0x20, 0x38, 0x58, 0x59, 0x5a, 0x5b, 0x5f, 0x78, 0x79, 0x7a, 0x7f, 0x98, 0x99, 0x9a, 0x9b, 0x9f,
+];
+const HEADS2 = [0xa0, 0xbf, 0xc0, 0xd8, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xff, 0xed, 0xc3, 0x80];
+
+function mutate(r: () => number, input: Uint8Array, other: Uint8Array): Uint8Array {
+  const b = Array.from(input);
+  const at = Math.floor(r() * (b.length + 1));
+  switch (Math.floor(r() * 9)) {
+    case 0: // a bit flipped
+      if (at < b.length) b[at] = (b[at] as number) ^ (1 << Math.floor(r() * 8));
+      break;
+    case 1: // a byte inserted
+      b.splice(at, 0, Math.floor(r() * 256));
+      break;
+    case 2: // bytes deleted
+      b.splice(at, 1 + Math.floor(r() * 4));
+      break;
+    case 3: // cut short
+      b.length = Math.min(at, b.length);
+      break;
+    case 4: // a head replaced (length forms, indefinite, reserved, outside the subset)
+      if (at < b.length) b[at] = [...HEADS, ...HEADS2][Math.floor(r() * (HEADS.length + HEADS2.length))] as number;
+      break;
+    case 5: {
+      // a piece of another input spliced in (a valid item in the wrong place)
+      const from = Math.floor(r() * other.length);
+      b.splice(at, Math.floor(r() * 3), ...other.subarray(from, from + 1 + Math.floor(r() * 40)));
+      break;
+    }
+    case 6: {
+      // a head's argument widened to a longer form of the same value (the canonical-form attack)
+      const head = b[at];
+      if (head === undefined || (head & 0x1f) >= 24) break;
+      const wide = [24, 25, 26, 27][Math.floor(r() * 4)] as number;
+      const size = 1 << (wide - 24);
+      const arg = Array.from({ length: size }, (_, k) => (k === size - 1 ? head & 0x1f : 0));
+      b.splice(at, 1, (head & 0xe0) | wide, ...arg);
+      break;
+    }
+    case 7: {
+      // a long-form argument set to the edge of its form (the smallest it may hold, and one below)
+      const info = (b[at] ?? 0) & 0x1f;
+      if (at >= b.length || info < 24 || info > 26 || (b[at] as number) >= 0xe0) break;
+      const size = 1 << (info - 24);
+      const floor = [24, 0x100, 0x1_0000][info - 24] as number;
+      const v = floor - (r() < 0.5 ? 1 : 0);
+      for (let k = 0; k < size; k++) b[at + 1 + k] = Math.floor(v / 256 ** (size - 1 - k)) & 0xff;
+      break;
+    }
+    default: // several bytes changed at random
+      for (let k = 0; k < 3 && b.length > 0; k++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+  }
+  return Uint8Array.from(b);
+}
+
+describe('readCbor against decodeCbor, mutated inputs', () => {
+  it('gives the same value or error code for every mutation of every valid vector and random value', () => {
+    const seeds = vectorSeeds();
+    // Every kind of vector file contributes (cbor.json alone has dozens of valid items).
+    expect(seeds.length).toBeGreaterThan(100);
+    const r = prng(0x0c_b0_15);
+    for (let i = 0; i < 300; i++) seeds.push(encodeCbor(randomValue(r, 0)));
+    const tally = { same: 0, refused: 0, accepted: 0, bom: 0 };
+    const started = performance.now();
+    for (let i = 0; i < MUTATIONS; i++) {
+      // Bounded in time too: on a slow machine fewer cases, never a slower test.
+      if ((i & 255) === 0 && performance.now() - started > BUDGET_MS) break;
+      const seed = seeds[Math.floor(r() * seeds.length)] as Uint8Array;
+      let input = mutate(r, seed, seeds[Math.floor(r() * seeds.length)] as Uint8Array);
+      if (r() < 0.3) input = mutate(r, input, seed);
+      if (input.length === 0) continue;
+      const reference = outcome(() => plain(decodeCbor(input, 'x', MAX_BYTES)));
+      const fast = outcome(() => plain(readCbor(input, 'x', MAX_BYTES)));
+      if (!reference.ok && fast.ok && hasBom(fast.value)) {
+        tally.bom++;
+        continue;
+      }
+      expect(fast, Buffer.from(input).toString('hex')).toEqual(reference);
+      tally.same++;
+      if (fast.ok) tally.accepted++;
+      else tally.refused++;
+    }
+    // Both sides were exercised, many times.
+    expect(tally.same).toBeGreaterThan(2000);
+    expect(tally.accepted).toBeGreaterThan(200);
+    expect(tally.refused).toBeGreaterThan(1000);
+  });
+
+  it('refuses what nests past the limit at any place, without recursing further (a 100,000-deep input)', () => {
+    // 0x81 repeated: an array in an array ... cut off; the reader must stop at depth 8, not at the end.
+    const deep = new Uint8Array(100_000).fill(0x81);
+    expect(outcome(() => readCbor(deep, 'x', MAX_BYTES))).toEqual({ ok: false, code: 'MALFORMED' });
+    expect(outcome(() => decodeCbor(deep, 'x', MAX_BYTES))).toEqual({ ok: false, code: 'MALFORMED' });
+  });
+
+  it('refuses lengths claiming more than the input has, in every head form, before reading on', () => {
+    for (const major of [2, 3, 4]) {
+      for (const head of [
+        [24, 0xff],
+        [25, 0xff, 0xff],
+        [26, 0xff, 0xff, 0xff, 0xff],
+        [27, 0, 0, 0, 1, 0, 0, 0, 0],
+      ]) {
+        const input = Uint8Array.of((major << 5) | (head[0] as number), ...head.slice(1), 0, 0, 0);
+        expect(outcome(() => readCbor(input, 'x', MAX_BYTES))).toEqual({ ok: false, code: 'MALFORMED' });
+        expect(outcome(() => decodeCbor(input, 'x', MAX_BYTES))).toEqual({ ok: false, code: 'MALFORMED' });
+      }
+    }
   });
 });

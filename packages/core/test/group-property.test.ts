@@ -39,6 +39,7 @@ import {
 import { nodeBackend } from '../src/crypto/node.ts';
 import { groupMessageKeys, nextGroupChainKey } from '../src/group/kdf.ts';
 import { decodeGroupMessage, encodeGroupHeader, encodeGroupMessage, groupSignedBytes } from '../src/group/message.ts';
+import { prng } from './support/prng.ts';
 
 type Op =
   | { t: 'send'; who: number }
@@ -91,17 +92,6 @@ type Item =
 
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
 const idOf = (m: GroupMember) => `${toHex(m.accountKey)}.${m.deviceId}`;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Reads a session's own chain, or its view of another sender's newest chain, from its stored record (test-only). */
 function chainsIn(session: GroupSession) {
@@ -483,7 +473,7 @@ function sizesOf(h: History): number[] {
 }
 
 function runHistory(p: CryptoProvider, h: History) {
-  const w = new World(p, mulberry32(h.seed), h.rotateAfter);
+  const w = new World(p, prng(h.seed), h.rotateAfter);
   w.start(sizesOf(h));
   w.roundTrip();
   for (const op of h.ops) {
