@@ -10,11 +10,12 @@
  * held the writes), every garbage collection pause, and every gap of the event loop of
  * TAIL_TRACE_GAP_MS or more. At exit it writes them as JSON lines to the file, with a header that
  * gives performance.timeOrigin, so another process (bench/src/relay/load.ts --tail) can lay them
- * beside its own send and delivery times. Nothing in it is secret: times and counts only.
+ * beside its own send and delivery times. Nothing in it is secret: times and counts only. What it
+ * keeps is bounded (TAIL_TRACE_MAX_EVENTS, within TAIL_TRACE_MAX_BYTES); later events are counted.
  *
  * Not a metric: the attribution needs each event's place in time, not a distribution.
  */
-import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 
 /**
@@ -23,8 +24,17 @@ import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
  */
 export const TAIL_TRACE_GAP_MS = 8;
 const TAIL_TRACE_TICK_MS = 2;
-/** Events kept at most (about 40 bytes each in memory): an hour-long run must not grow without bound. */
-export const TAIL_TRACE_MAX_EVENTS = 2_000_000;
+/**
+ * Memory the kept events may take at most, and so the events kept at most: a relay left running with
+ * the trace on must not grow without bound. A commit event, the largest kind, takes about 230 bytes of
+ * heap (10 numbers in an object; test/tail-trace.test.ts measures it), so 400,000 events stay under
+ * 96 MiB; a load run of bench/src/relay/load.ts (10-60 s) records a few hundred events a second. Later
+ * events are counted (`dropped` in the file's header), not kept.
+ */
+export const TAIL_TRACE_MAX_BYTES = 128 * 1024 * 1024;
+export const TAIL_TRACE_MAX_EVENTS = 400_000;
+/** Lines written per write call at exit: the file is written in pieces, never built as one string. */
+const WRITE_LINES = 4096;
 
 export type TailEvent =
   | {
@@ -59,15 +69,26 @@ export type TailEvent =
       readonly runq?: number;
     };
 
-class TailTrace {
+/** The events of one process (exported for its test; the relay uses the one `startTailTrace` makes). */
+export class TailTrace {
   readonly #events: TailEvent[] = [];
+  readonly #maxEvents: number;
   #dropped = 0;
 
+  constructor(maxEvents = TAIL_TRACE_MAX_EVENTS) {
+    this.#maxEvents = maxEvents;
+  }
+
   add(e: TailEvent): void {
-    if (this.#events.length < TAIL_TRACE_MAX_EVENTS) this.#events.push(e);
+    if (this.#events.length < this.#maxEvents) this.#events.push(e);
     else this.#dropped++;
   }
 
+  /**
+   * Writes the header and every kept event as JSON lines, a piece at a time: joined into one string,
+   * a full trace (tens of MB of text) would need its size again in memory at exit, and past V8's
+   * longest string (about 512 MiB) it could not be written at all.
+   */
   write(file: string): void {
     const header = {
       t: 'header',
@@ -75,8 +96,18 @@ class TailTrace {
       dateNowMinusPerf: Date.now() - performance.now(),
       dropped: this.#dropped,
     };
-    const lines = [JSON.stringify(header), ...this.#events.map((e) => JSON.stringify(e))];
-    writeFileSync(file, `${lines.join('\n')}\n`);
+    const fd = openSync(file, 'w');
+    try {
+      writeSync(fd, `${JSON.stringify(header)}\n`);
+      const events = this.#events;
+      for (let i = 0; i < events.length; i += WRITE_LINES) {
+        let piece = '';
+        for (const e of events.slice(i, i + WRITE_LINES)) piece += `${JSON.stringify(e)}\n`;
+        writeSync(fd, piece);
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 

@@ -93,6 +93,7 @@ ${lines.join('\n')}
 
 debugging:
   PARLEY_TAIL_TRACE=<file>  record commits, checkpoints, GC pauses and event-loop gaps in memory and
-                            write them to <file> at exit (bench/src/relay/load.ts --tail reads it)
+                            write them to <file> at exit (bench/src/relay/load.ts --tail reads it);
+                            at most 400,000 events (under 128 MiB), later ones counted as dropped
 `;
 }
