@@ -4,6 +4,7 @@
 // CBOR input in test-vectors/ and random values, mutated the ways an attacker would (a bit flipped, a byte
 // inserted or deleted, the input cut, a head replaced or widened, a piece of another input spliced in),
 // bounded by count and by time.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { type CborValue, ParleyError, decodeCbor, encodeCbor, readCbor } from '@parley/core';
 import { describe, expect, it } from 'vitest';
@@ -111,6 +112,18 @@ describe('readCbor', () => {
   it('refuses an array head that claims more items than there are bytes, without allocating them', () => {
     // array of 2^32-1 items in 5 bytes.
     expect(compare(Uint8Array.of(0x9a, 0xff, 0xff, 0xff, 0xff))).toEqual({ ok: false, code: 'MALFORMED' });
+  });
+
+  it('pays only for the items it reads, not for the lengths heads claim (an 8 MiB input in a 64 MB heap)', () => {
+    // Seven nested heads each claim ~8M items, then a refusal after 40 bytes: allocated from the claims,
+    // that was 7 arrays of 8M slots (450 MB) before the first refusal.
+    const run = spawnSync(
+      process.execPath,
+      ['--max-old-space-size=64', '--import', 'tsx', new URL('./support/cbor-claims.ts', import.meta.url).pathname],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(run.stdout, run.stderr.slice(-500)).toBe('MALFORMED\n'.repeat(4));
+    expect(run.status).toBe(0);
   });
 
   it('keeps a leading U+FEFF in any text string (the one documented difference: cbor-x drops it from long ones)', () => {
