@@ -149,6 +149,11 @@ export function createMetrics(storage: RelayStorage, openConnections: () => numb
       labelNames: ['code'] as const,
       registers: r,
     }),
+    websocketAckPauses: new Counter({
+      name: 'parley_relay_websocket_ack_pauses_total',
+      help: 'Times a websocket stopped being read because a full batch of acknowledgements waited for the delete being written',
+      registers: r,
+    }),
     deviceDirectory: new Counter({
       name: 'parley_relay_device_directory_total',
       help: 'Device removals (removed, gone: a repeat or replay, not_found) and signed device list uploads (stored, unchanged, outdated, conflict)',

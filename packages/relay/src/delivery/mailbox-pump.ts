@@ -58,10 +58,38 @@ export const MAX_HELD_BYTES = 256 * 1024;
 /**
  * Most acknowledged seqs a connection gathers for its next delete while one is being written
  * (`MailboxPump.ack`): one ack frame's most (MAX_ACKS_PER_REQUEST), so a delete is never larger
- * than the largest single acknowledgement, and what a connection holds is bounded (8 KB of seqs).
- * An acknowledgement that does not fit is deleted on its own at once, as before gathering.
+ * than the largest single acknowledgement (8 KB of seqs).
  */
 export const MAX_GATHERED_ACK_SEQS = MAX_ACKS_PER_REQUEST;
+
+/**
+ * Deletes of acknowledged seqs one connection has in storage (its group commit) at once. Before
+ * this bound an ack that did not fit the gathered batch was written on its own at once, so a device
+ * sending full ack frames as fast as its socket allowed put one write per frame into the commit
+ * queue that every other device waits behind (232 at once from one connection in
+ * test/ack-flood.test.ts), for seqs that need not even exist. spec/09-relay.md §5.2.
+ */
+export const MAX_ACK_DELETES_PER_CONNECTION = 1;
+
+/**
+ * Most acknowledged seqs a connection may have waiting for a delete (beside the one being written)
+ * before it is closed with 4003 (ACK_FLOOD). Reading is held once a batch is full (`holdReading`),
+ * so an honest device has at most 2,000 waiting plus what the relay had already read from the
+ * socket: acknowledging each seq pushed to it once, that is at most the window (256, §5.2), since
+ * every seq it names was pushed after the acks the relay had read. More (16,000 seqs, 128 KB) come
+ * only from a device naming seqs it was never pushed, or naming them again: one 64 KiB read of
+ * JSON acks repeating a one-digit seq holds 32,000. The bound on memory rests on this, not on how
+ * soon reading stops.
+ */
+export const MAX_QUEUED_ACK_SEQS = 16 * MAX_GATHERED_ACK_SEQS;
+
+/** Why `ack` refused an acknowledgement: the connection queued more than MAX_QUEUED_ACK_SEQS. */
+export class AckFloodError extends Error {
+  readonly code = 'ACK_FLOOD';
+  constructor() {
+    super(`more than ${MAX_QUEUED_ACK_SEQS} acknowledged seqs waiting for their delete`);
+  }
+}
 
 export interface PumpOptions {
   readonly address: DeviceAddress;
@@ -84,6 +112,18 @@ export interface PumpOptions {
   /** An envelope accepted while the device was connected (after the backlog) was pushed `ms` after its acceptance. */
   readonly onLivePush?: (ms: number) => void;
   readonly onError?: (error: unknown) => void;
+  /**
+   * Stop (true) or restart (false) reading the connection: true once a full batch of acknowledged
+   * seqs waits behind the delete being written, false when it has been taken. The device's further
+   * frames wait in TCP meanwhile (backpressure), instead of in the relay's memory or commit queue.
+   */
+  readonly holdReading?: (hold: boolean) => void;
+}
+
+/** Acknowledged seqs for one delete, and who waits for it. */
+interface AckBatch {
+  readonly seqs: number[];
+  readonly waiters: { resolve: (n: number) => void; reject: (e: unknown) => void }[];
 }
 
 export function deliveredMessage(m: StoredMessage): DeliveredMessage {
@@ -115,10 +155,15 @@ export class MailboxPump {
   /** Handed rows proven next after the cursor, in seq order, waiting for room in the window. */
   #held: StoredMessage[] = [];
   #heldBytes = 0;
-  /** Deletes of acknowledged seqs being written (`ack`). */
-  #ackWrites = 0;
-  /** Seqs acknowledged while a delete was being written, for the next one, and who waits for it. */
-  #gatheredAcks: { seqs: number[]; waiters: { resolve: (n: number) => void; reject: (e: unknown) => void }[] } | undefined;
+  /** A delete of acknowledged seqs is being written (`ack`; at most MAX_ACK_DELETES_PER_CONNECTION). */
+  #ackWriting = false;
+  /**
+   * Acknowledgements waiting for the delete being written, oldest first, in batches of at most
+   * MAX_GATHERED_ACK_SEQS: the first is the gathered batch; more only while reading is held.
+   */
+  #ackQueue: AckBatch[] = [];
+  #ackQueuedSeqs = 0;
+  #readingHeld = false;
 
   constructor(options: PumpOptions) {
     this.#o = options;
@@ -155,33 +200,61 @@ export class MailboxPump {
    * it is done. Each delete is a write of its own in the group commit; when commits fall behind
    * (at 5,000 envelopes/s on a loaded machine, commit wait 11 ms) 69 % of ack frames arrived
    * during their connection's previous delete, and gathering turned 1,378 ack frames into 194
-   * deletes (issue 15, bench/results/relay-latency.md); while commits keep up it changes nothing. Resolves with the envelopes this call's delete
-   * removed: a gathered delete counts them all under the first acknowledgement it took
-   * (the others resolve with 0), so the sum over calls is what was deleted. The gathered
-   * seqs are deleted also if the connection closes meanwhile.
+   * deletes (issue 15, bench/results/relay-latency.md); while commits keep up it changes nothing.
+   * A connection never has more than MAX_ACK_DELETES_PER_CONNECTION delete in storage: an ack
+   * that does not fit the gathered batch waits, in a batch of its own, and reading is held until
+   * the delete in progress is done (`holdReading`); past MAX_QUEUED_ACK_SEQS waiting seqs the
+   * promise rejects with AckFloodError and the caller closes the connection. Resolves with the
+   * envelopes this call's delete removed: a gathered delete counts them all under the first
+   * acknowledgement it took (the others resolve with 0), so the sum over calls is what was
+   * deleted. The waiting seqs are deleted also if the connection closes meanwhile.
    */
   ack(seqs: readonly number[]): Promise<number> {
-    this.forget(seqs);
-    const gathered = this.#gatheredAcks;
-    if (this.#ackWrites > 0 && (gathered?.seqs.length ?? 0) + seqs.length <= MAX_GATHERED_ACK_SEQS) {
-      const into = gathered ?? { seqs: [], waiters: [] };
-      this.#gatheredAcks = into;
-      for (const seq of seqs) into.seqs.push(seq);
-      return new Promise((resolve, reject) => into.waiters.push({ resolve, reject }));
+    if (!this.#ackWriting) {
+      this.forget(seqs);
+      return this.#deleteAcked(seqs);
     }
-    // None being written (or too many gathered already: this one is written on its own at once).
-    return this.#deleteAcked(seqs);
+    // Refused before anything changes: the caller closes the connection.
+    if (this.#ackQueuedSeqs + seqs.length > MAX_QUEUED_ACK_SEQS) return Promise.reject(new AckFloodError());
+    this.forget(seqs);
+    let into = this.#ackQueue.at(-1);
+    if (!into || into.seqs.length + seqs.length > MAX_GATHERED_ACK_SEQS) {
+      into = { seqs: [], waiters: [] };
+      this.#ackQueue.push(into);
+    }
+    for (const seq of seqs) into.seqs.push(seq);
+    this.#ackQueuedSeqs += seqs.length;
+    this.#holdReadingIfFull();
+    return new Promise((resolve, reject) => into.waiters.push({ resolve, reject }));
   }
 
+  /**
+   * Holds reading while a full batch waits (the gathered one reached MAX_GATHERED_ACK_SEQS, or an
+   * ack did not fit it), and restarts it once there is room again. Backpressure rather than a
+   * close: a device acknowledging honestly gets here too when a commit stalls (at 5,000
+   * envelopes/s a 200 ms commit gathers 1,000 seqs), and then simply waits for it. Its send frames
+   * wait in TCP with the acks (the delete in progress is one commit); their own in-flight bound
+   * counts frames read, so it holds unchanged.
+   */
+  #holdReadingIfFull(): void {
+    const first = this.#ackQueue[0];
+    const full = this.#ackQueue.length > 1 || (first !== undefined && first.seqs.length >= MAX_GATHERED_ACK_SEQS);
+    if (full === this.#readingHeld) return;
+    this.#readingHeld = full;
+    this.#o.holdReading?.(full);
+  }
+
+  /** Writes one delete; when it is done, the next waiting batch (also after the connection closed). */
   async #deleteAcked(seqs: readonly number[]): Promise<number> {
-    this.#ackWrites++;
+    this.#ackWriting = true;
     try {
       return await this.#o.storage.ackMessages(this.#o.address, seqs);
     } finally {
-      this.#ackWrites--;
-      const next = this.#gatheredAcks;
+      this.#ackWriting = false;
+      const next = this.#ackQueue.shift();
       if (next) {
-        this.#gatheredAcks = undefined;
+        this.#ackQueuedSeqs -= next.seqs.length;
+        this.#holdReadingIfFull();
         this.#deleteAcked(next.seqs).then(
           (n) => next.waiters.forEach((w, i) => w.resolve(i === 0 ? n : 0)),
           (error: unknown) => {

@@ -21,7 +21,7 @@ import type { WebSocket } from 'ws';
 import { websocketSignedBytes } from '../auth/canonical.ts';
 import { verifyingKey } from '../auth/verifying-keys.ts';
 import { CloseCode, type MailboxConnection } from '../delivery/hub.ts';
-import { MailboxPump } from '../delivery/mailbox-pump.ts';
+import { AckFloodError, MailboxPump } from '../delivery/mailbox-pump.ts';
 import { PUSH_FORMATS, decodeAckFrame, encodeEnvelopeFrame, isAckFrame } from '../delivery/push-frame.ts';
 import { sendService } from '../delivery/send.ts';
 import { WebSocketSends } from '../delivery/websocket-sends.ts';
@@ -128,6 +128,8 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
 
   /** A frame that breaks the protocol: counted by what it was (the client's doing, spec §5.1), then 4003. */
   const protocolError = (code: string, reason: string) => {
+    // Once per connection: frames ws had already read still arrive after the close (a flood's rest).
+    if (socket.readyState !== socket.OPEN) return;
     relay.metrics.websocketClientErrors.inc({ code });
     fail(CloseCode.protocolError, reason);
   };
@@ -138,6 +140,8 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
     current.ack(seqs).then(
       (n) => relay.metrics.envelopesAcked.inc(n),
       (error) => {
+        // Reading did not stop (it does, holdReading below): the client's doing, not a relay fault.
+        if (error instanceof AckFloodError) return protocolError(error.code, 'too many acknowledgements waiting');
         request.log.error({ err: error }, 'ack failed');
         fail(1011, 'internal error');
       },
@@ -145,6 +149,9 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
   };
 
   socket.on('message', (data, isBinary) => {
+    // Closing (the relay closed it, or the device sent its close): ws still hands over frames it had
+    // already read; none of them is taken, so a flood refused with a close costs nothing more.
+    if (socket.readyState !== socket.OPEN) return;
     if (isBinary && sends) {
       // Only on an authenticated connection; before "ready" a binary frame is a protocol error below.
       const bytes = frameBytes(data);
@@ -228,6 +235,14 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
       onError: (error) => {
         request.log.error({ err: error }, 'delivery failed');
         fail(1011, 'internal error');
+      },
+      // An ack flood waits in TCP, not in the commit queue (§5.2). ws may still hand over frames of what
+      // it had already read; MAX_QUEUED_ACK_SEQS bounds those.
+      holdReading: (hold) => {
+        if (hold) {
+          relay.metrics.websocketAckPauses.inc();
+          socket.pause();
+        } else socket.resume();
       },
     });
     sends = new WebSocketSends({
