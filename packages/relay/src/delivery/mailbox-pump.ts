@@ -203,8 +203,8 @@ export class MailboxPump {
    * deletes (issue 15, bench/results/relay-latency.md); while commits keep up it changes nothing.
    * A connection never has more than MAX_ACK_DELETES_PER_CONNECTION delete in storage: an ack
    * that does not fit the gathered batch waits, in a batch of its own, and reading is held until
-   * the delete in progress is done (`holdReading`); past MAX_QUEUED_ACK_SEQS waiting seqs the
-   * promise rejects with AckFloodError and the caller closes the connection. Resolves with the
+   * the delete in progress is done (`holdReading`); past MAX_QUEUED_ACK_SEQS waiting seqs it
+   * throws AckFloodError (synchronously) and the caller closes the connection. Resolves with the
    * envelopes this call's delete removed: a gathered delete counts them all under the first
    * acknowledgement it took (the others resolve with 0), so the sum over calls is what was
    * deleted. The waiting seqs are deleted also if the connection closes meanwhile.
@@ -214,8 +214,9 @@ export class MailboxPump {
       this.forget(seqs);
       return this.#deleteAcked(seqs);
     }
-    // Refused before anything changes: the caller closes the connection.
-    if (this.#ackQueuedSeqs + seqs.length > MAX_QUEUED_ACK_SEQS) return Promise.reject(new AckFloodError());
+    // Refused before anything changes, and at once: the caller closes the connection before it
+    // hands over the next frame ws had already read.
+    if (this.#ackQueuedSeqs + seqs.length > MAX_QUEUED_ACK_SEQS) throw new AckFloodError();
     this.forget(seqs);
     let into = this.#ackQueue.at(-1);
     if (!into || into.seqs.length + seqs.length > MAX_GATHERED_ACK_SEQS) {

@@ -137,11 +137,18 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
   /** Acknowledged seqs, from a JSON or a binary ack frame alike. */
   const ack = (seqs: readonly number[]) => {
     const current = pump as MailboxPump;
-    current.ack(seqs).then(
+    let deleted: Promise<number>;
+    try {
+      deleted = current.ack(seqs);
+    } catch (error) {
+      // Acks kept coming past a held socket (holdReading below): the client's doing, not a relay fault.
+      if (error instanceof AckFloodError) return protocolError(error.code, 'too many acknowledgements waiting');
+      request.log.error({ err: error }, 'ack failed');
+      return fail(1011, 'internal error');
+    }
+    deleted.then(
       (n) => relay.metrics.envelopesAcked.inc(n),
       (error) => {
-        // Reading did not stop (it does, holdReading below): the client's doing, not a relay fault.
-        if (error instanceof AckFloodError) return protocolError(error.code, 'too many acknowledgements waiting');
         request.log.error({ err: error }, 'ack failed');
         fail(1011, 'internal error');
       },
