@@ -3,8 +3,10 @@
 // do not exist), must not put more than MAX_ACK_DELETES_PER_CONNECTION deletes into the relay's
 // group commit at once, on a real relay on loopback. Meanwhile another device's send is still
 // delivered, the flooder's real envelopes are still deleted (nothing lost), nothing it acknowledged
-// is pushed again, and its connection stays open (acknowledging a lot is no protocol error).
-import { encodeCbor } from '@parley/core';
+// is pushed again, its own send frame behind the burst is answered, and its connection stays open
+// (acknowledging a lot is no protocol error: the relay holds reading, backpressure through TCP).
+// Acks that keep coming past the held socket close it with 4003 ACK_FLOOD.
+import { encodeCbor, utf8 } from '@parley/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { MAX_ACK_DELETES_PER_CONNECTION, MAX_QUEUED_ACK_SEQS } from '../src/delivery/mailbox-pump.ts';
@@ -87,6 +89,8 @@ interface Socket {
   ws: WebSocket;
   /** Seqs of the envelopes pushed, from JSON or binary frames, in arrival order. */
   pushed: number[];
+  /** Answers to send frames (§5.4): `sent` or `send-failed`, by counter. */
+  answers: { type: string; counter?: number }[];
   closed: { code: number } | undefined;
 }
 
@@ -100,7 +104,7 @@ function binarySeq(frame: Buffer): number {
 
 async function connect(r: Relay, d: TestDevice, push: 'json' | 'cbor'): Promise<Socket> {
   const ws = new WebSocket(`${r.url.replace('http', 'ws')}/v1/websocket`);
-  const s: Socket = { ws, pushed: [], closed: undefined };
+  const s: Socket = { ws, pushed: [], answers: [], closed: undefined };
   let challenge: string | undefined;
   let ready = false;
   ws.on('close', (code) => {
@@ -111,7 +115,8 @@ async function connect(r: Relay, d: TestDevice, push: 'json' | 'cbor'): Promise<
       s.pushed.push(binarySeq(data as Buffer));
       return;
     }
-    const frame = JSON.parse(data.toString()) as { type: string; challenge?: string; seq?: number };
+    const frame = JSON.parse(data.toString()) as { type: string; challenge?: string; seq?: number; counter?: number };
+    if (frame.type === 'sent' || frame.type === 'send-failed') s.answers.push(frame);
     if (frame.type === 'challenge') challenge = frame.challenge;
     if (frame.type === 'ready') ready = true;
     if (frame.type === 'envelope') s.pushed.push(frame.seq as number);
@@ -159,19 +164,23 @@ describe.each([
       if (i === FRAMES / 2) seqs.splice(0, REAL, ...real);
       f.ws.send(ackFrames[kind](seqs));
     }
+    // Its own send frame, behind the whole burst: it waits with the acks, and is then answered.
+    f.ws.send(encodeCbor(['send', 1, null, [[other.account.publicKey, other.device.deviceId, 'from-flooder', utf8('hi'), null]]]));
     await eventually(() => count.calls > 0);
 
     // Another device's send is delivered while the flood lasts.
     await send(r, sender, other);
-    await eventually(() => o.pushed.length === 1, 10_000);
+    await eventually(() => o.pushed.length >= 1, 10_000);
     const deletesDoneAtDelivery = count.done;
 
     await eventually(() => count.seqs === FRAMES * MAX_ACKS_PER_REQUEST, 20_000);
     expect(count.most).toBeLessThanOrEqual(MAX_ACK_DELETES_PER_CONNECTION);
     // The flood waited in TCP: reading was held (and restarted, or nothing more would have come).
     expect(await counterValue(r, 'websocketAckPauses')).toBeGreaterThan(0);
-    // Fewer deletes than frames is gathering; the point here is that the flood had not ended.
+    // The flood had not ended when the other device's envelope was delivered.
     expect(deletesDoneAtDelivery).toBeLessThan(count.calls);
+    await eventually(() => f.answers.length === 1 && o.pushed.length === 2);
+    expect(f.answers[0]).toMatchObject({ type: 'sent', counter: 1 });
 
     // Nothing lost: the acknowledged envelopes are gone from the mailbox ...
     const left = await inject(r.app, flooder.signer, { method: 'GET', url: '/v1/messages' });
