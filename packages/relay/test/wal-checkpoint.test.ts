@@ -152,6 +152,32 @@ describe('WalCheckpointer', () => {
     sync.close();
   });
 
+  it('a checkpoint asked for while a periodic pass runs covers the commits made since that pass began', async () => {
+    const { db, path } = onDisk();
+    // Every commit may ask for a pass; no hold is wired, so a periodic pass is the worker's first pass only.
+    const checkpointer = new WalCheckpointer(db, path, { intervalMs: 0 });
+    const row = Buffer.alloc(1024, 1);
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    // A WAL of about 40 MiB, written without asking for a pass, so the pass below has much to copy.
+    db.transaction(() => {
+      for (let i = 0; i < 40_000; i++) insert.run(row);
+    })();
+    checkpointer.committed();
+    // While the worker copies, more commits land after its snapshot.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    db.transaction(() => {
+      for (let i = 0; i < 100; i++) insert.run(row);
+    })();
+    const result = await checkpointer.checkpoint();
+    expect(result?.checkpointed).toBe(result?.log);
+    // Complete means complete: the next write starts the WAL again instead of appending to it.
+    const before = walBytes(path);
+    insert.run(row);
+    expect(walBytes(path)).toBe(before);
+    await checkpointer.close();
+    db.close();
+  });
+
   it('a worker that fails hands checkpoints back to the connection (the WAL stays bounded)', async () => {
     const { db } = onDisk();
     // The worker cannot open a folder as its database: its thread fails at start.

@@ -126,6 +126,8 @@ export class WalCheckpointer {
   #failed = false;
   #closed = false;
   #waiters: ((r: CheckpointResult | undefined) => void)[] = [];
+  /** `checkpoint()` calls made while a pass ran: answered by a pass that starts after that one. */
+  #next: ((r: CheckpointResult | undefined) => void)[] = [];
   #holdWrites: (() => () => void) | undefined;
   #release: (() => void) | undefined;
   #holdTimer: NodeJS.Timeout | undefined;
@@ -187,6 +189,10 @@ export class WalCheckpointer {
       });
       this.#heldAt = 0;
       for (const w of this.#waiters.splice(0)) w(result);
+      if (this.#next.length > 0 && !this.#closed) {
+        this.#waiters.push(...this.#next.splice(0));
+        this.#ask(performance.now(), true);
+      }
     });
     this.#worker.on('error', () => this.#fail());
     this.#worker.on('exit', () => {
@@ -215,11 +221,15 @@ export class WalCheckpointer {
    */
   checkpoint(): Promise<CheckpointResult | undefined> {
     if (this.#failed || this.#closed) return Promise.resolve(undefined);
-    const result = new Promise<CheckpointResult | undefined>((resolve) => this.#waiters.push(resolve));
-    if (!this.#running) this.#ask(performance.now(), true);
-    // One asked for by a commit is running: it completes this one too.
-    else this.#explicit = true;
-    return result;
+    if (!this.#running) {
+      const result = new Promise<CheckpointResult | undefined>((resolve) => this.#waiters.push(resolve));
+      this.#ask(performance.now(), true);
+      return result;
+    }
+    // One asked for by a commit is running, on a snapshot taken before the commits that came since:
+    // joining it would answer "complete" while those frames are still in the WAL, and the next write
+    // would not start it again. A pass of its own follows once that one returns.
+    return new Promise<CheckpointResult | undefined>((resolve) => this.#next.push(resolve));
   }
 
   /** Whether checkpoints still run on the worker (false once it failed and the connection took them back). */
@@ -251,7 +261,7 @@ export class WalCheckpointer {
     this.#running = false;
     // The relay's connection checkpoints again itself: slower, but the WAL stays bounded.
     if (this.#db.open) this.#db.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_AUTOCHECKPOINT}`);
-    for (const w of this.#waiters.splice(0)) w(undefined);
+    for (const w of [...this.#waiters.splice(0), ...this.#next.splice(0)]) w(undefined);
     void this.#worker.terminate();
   }
 
@@ -260,7 +270,7 @@ export class WalCheckpointer {
     if (this.#closed) return;
     this.#closed = true;
     this.#endHold();
-    for (const w of this.#waiters.splice(0)) w(undefined);
+    for (const w of [...this.#waiters.splice(0), ...this.#next.splice(0)]) w(undefined);
     if (this.#failed) return;
     const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
     this.#worker.postMessage('close');
