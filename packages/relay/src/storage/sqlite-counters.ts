@@ -61,7 +61,8 @@ export interface MailboxPressure {
 /** Bytes a row counts against its mailbox: its own envelope (a seal, or nothing for a fan-out row) and its payload's. */
 export const ROW_BYTES_SQL = 'length(envelope) + payload_bytes';
 
-const mailboxKey = (account: Buffer, deviceId: number): string => `${deviceId}:${account.toString('latin1')}`;
+/** A mailbox's key in the in-memory maps of the SQLite backend (here and sqlite-newest.ts). */
+export const mailboxKey = (account: Buffer, deviceId: number): string => `${deviceId}:${account.toString('latin1')}`;
 const senderKey = (account: Buffer): string => account.toString('latin1');
 
 /** Journal entries are flat: mailbox, sender key, messages, bytes (no object per change). */

@@ -14,14 +14,12 @@
  * One entry per mailbox holding rows at most (an entry goes when its row may have gone), as many as
  * the counters keep.
  */
-import type { MailboxCounters } from './sqlite-counters.ts';
+import { type MailboxCounters, mailboxKey } from './sqlite-counters.ts';
 
 interface Newest {
   readonly seq: number;
   readonly expiresAt: number;
 }
-
-const mailboxKey = (account: Buffer, deviceId: number): string => `${deviceId}:${account.toString('latin1')}`;
 
 /** The SQL answer: the newest unexpired seq of the mailbox at `now`, 0 for none. */
 export type NewestQuery = (recipient: Buffer, deviceId: number, now: number) => number;
