@@ -67,6 +67,14 @@ const samples: Content[] = [
 ];
 
 describe('content codec', () => {
+  it('round-trips text that starts with U+FEFF, short and long (the old decoder refused the long ones as non-canonical)', () => {
+    for (const text of ['\ufeffhi', `\ufeff${'long text '.repeat(20)}`, `\ufeff${'é'.repeat(100)}`]) {
+      const c = base({ type: 'text', text });
+      const back = decodeContent(encodeContent(c));
+      expect(back.body).toEqual({ type: 'text', text });
+    }
+  });
+
   it('round-trips every type', () => {
     for (const c of samples) {
       const bytes = encodeContent(c);

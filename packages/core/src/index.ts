@@ -20,7 +20,7 @@ export { type CryptoProvider, type RandomSource, cryptoProvider, defaultProvider
 export { checkX25519PublicKey, isLowOrderX25519 } from './crypto/x25519.ts';
 export { type StreamingDigest, streamingSha256 } from './crypto/streaming-sha256.ts';
 export { encodeCbor, decodeCbor, type CborValue } from './codec/cbor.ts';
-/** One-pass strict decoding (same inputs accepted and refused as decodeCbor; byte strings are views): the relay's per-frame path. */
+/** decodeCbor without its copies (the same decoder; byte strings are views into the input): the relay's per-frame path. */
 export { readCbor } from './codec/cbor-reader.ts';
 /** The field readers core decodes with (spec/01-conventions.md §2.3), for the SDK's own structures to throw the same codes. */
 export * as fields from './codec/fields.ts';

@@ -41,6 +41,37 @@ const VALID: readonly [string, string][] = [
   [nest(8, '80'), 'an empty array enclosed in 8 arrays (its depth is 8: an array with no items nests no deeper)'],
 ];
 
+/** The byte limit of the text group: room for text strings longer than 64 bytes. */
+const TEXT_MAX_BYTES = 1024;
+
+const textHead = (n: number): string =>
+  n < 24 ? (0x60 + n).toString(16) : n < 256 ? `78${n.toString(16).padStart(2, '0')}` : `79${n.toString(16).padStart(4, '0')}`;
+const text = (utf8Hex: string): string => textHead(utf8Hex.length / 2) + utf8Hex;
+const BOM = 'efbbbf';
+
+/**
+ * Text strings are kept exactly as their UTF-8 bytes say: a leading U+FEFF (EF BB BF) is a character of
+ * the text, not a byte-order mark to drop (core's decoder before session 6 dropped it from strings
+ * longer than 64 bytes, then refused them as non-canonical). Lengths on both sides of 64 bytes.
+ */
+const VALID_TEXT: readonly [string, string][] = [
+  [text(`${BOM}61`), 'text U+FEFF "a" (4 bytes): the leading U+FEFF is part of the value'],
+  [text(`${BOM}${'61'.repeat(61)}`), 'text U+FEFF then 61 "a" (64 bytes)'],
+  [text(`${BOM}${'61'.repeat(62)}`), 'text U+FEFF then 62 "a" (65 bytes): the leading U+FEFF is part of the value at every length'],
+  [text(`${BOM}${'c3a9'.repeat(100)}`), 'text U+FEFF then 100 "é" (203 bytes)'],
+  [text(`${BOM}${BOM}${'62'.repeat(80)}`), 'text of two U+FEFF then 80 "b" (86 bytes): both are kept'],
+  [
+    `82${text(`${'63'.repeat(80)}${BOM}`)}${text(`${BOM}${'64'.repeat(70)}`)}`,
+    'array of two texts, one ending and one starting with U+FEFF',
+  ],
+  [text('61'.repeat(300)), 'text of 300 "a" (a two-byte length)'],
+];
+
+const INVALID_TEXT: readonly [string, string][] = [
+  [text(`${BOM.slice(0, 4)}${'61'.repeat(70)}`), 'text starting with a truncated U+FEFF (EF BB without its last byte)'],
+  [text(`feff${'00'.repeat(70)}`), 'text starting with the UTF-16 byte-order mark FE FF (never valid UTF-8)'],
+];
+
 const INVALID: readonly [string, string][] = [
   ['', 'empty input'],
   ['0000', 'trailing byte after a complete item'],
@@ -90,6 +121,17 @@ export function cborFile(): string {
     result: 'valid',
   }));
   const invalid: TestCase[] = INVALID.map(([input, comment]) => ({ comment, input, result: 'invalid', error: 'MALFORMED' }));
+  const textTests: TestCase[] = [
+    ...VALID_TEXT.map(
+      ([input, comment]): TestCase => ({
+        comment,
+        input,
+        value: cborJson(decodeCbor(fromHex(input), 'cbor.json', TEXT_MAX_BYTES) as CborValue),
+        result: 'valid',
+      }),
+    ),
+    ...INVALID_TEXT.map(([input, comment]): TestCase => ({ comment, input, result: 'invalid', error: 'MALFORMED' })),
+  ];
   invalid.push({
     comment: `a valid byte string of ${MAX_BYTES + 1} bytes in all: over the limit, refused before parsing`,
     input: `583f${'00'.repeat(MAX_BYTES - 1)}`,
@@ -115,6 +157,14 @@ export function cborFile(): string {
           'Valid: decoding input (at most maxBytes) gives value, and encoding value gives input back. Invalid: decoding input fails with error, before any structure-level field reader runs.',
         maxBytes: MAX_BYTES,
         tests: [...valid, ...invalid],
+      },
+      {
+        type: 'CborDecoding',
+        spec: 'spec/01-conventions.md §2.1-§2.2',
+        description:
+          'Text strings on both sides of 64 bytes: a valid text decodes to exactly the characters its UTF-8 bytes encode, a leading U+FEFF included (it is not a byte-order mark to strip), and encodes back to the input.',
+        maxBytes: TEXT_MAX_BYTES,
+        tests: textTests,
       },
     ],
   };

@@ -59,5 +59,11 @@ export function finish(file: VectorFile): string {
       return { type, spec, description, ...rest, tests: tests.map(({ tcId, comment, ...t }) => ({ tcId, comment, ...t })) };
     }),
   };
-  return `${JSON.stringify(ordered, null, 2)}\n`;
+  return `${JSON.stringify(ordered, null, 2).replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
 }
+
+/**
+ * Characters a reader of a vector file cannot see (zero-width and format characters, U+FEFF, line and
+ * paragraph separators) are written as JSON escapes: the same string to a JSON parser, visible in the file.
+ */
+const INVISIBLE = /[\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff]/g;

@@ -21,7 +21,8 @@ const TOKENIZER_OPTIONS = {
 };
 const MAX_DEPTH = 8;
 const MAX_UINT = 0xffffffff;
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is a character of the text, kept (the default would strip it, rewriting valid text).
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** CBOR(v) for the subset: arrays, byte strings, text, unsigned integers, booleans, null. */
 export function encode(value) {

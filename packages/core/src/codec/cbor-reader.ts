@@ -1,21 +1,21 @@
 /**
- * A one-pass strict decoder of Parley's CBOR subset (spec/01-conventions.md
- * §2.2), for the relay's per-frame hot path (websocket send and ack frames,
- * spec/09-relay.md §5).
+ * Core's one strict decoder of Parley's CBOR subset (spec/01-conventions.md
+ * §2.2): one pass over the bytes, refusing every form outside the subset or
+ * not canonical as it meets it, so no value is ever re-encoded to be checked.
  *
- * `decodeCbor` (cbor.ts) decodes with the lenient cbor-x, walks the value,
- * re-encodes it and compares the bytes: three passes, two of them over every
- * byte of every envelope in a send frame (10-20 µs per 8-envelope frame,
- * issue 15's relay profile). This reader refuses every non-canonical form
- * while it reads, so a byte string is never touched: it becomes a view into
- * the input (as cbor-x's are), with no copy and no re-encoding.
+ * Two entry points share it and differ only in who owns the byte strings:
+ * - `decodeCbor` (cbor.ts) copies each byte string into memory of its own,
+ *   for every structure that keeps what it decodes (records, messages);
+ * - `readCbor` returns views into the input, for the relay's per-frame hot
+ *   path (websocket send and ack frames, spec/09-relay.md §5), which reads
+ *   a frame's envelopes during the send and copies what it keeps.
  *
- * It accepts and refuses the same inputs as `decodeCbor`, with the same
- * codes (the vectors of test-vectors/cbor.json and a differential test
- * against `decodeCbor`, packages/core/test/cbor-reader.test.ts). One
- * deliberate difference: a text string that starts with U+FEFF is kept as
- * it is here; cbor-x drops that BOM from long strings (then `decodeCbor`
- * refuses them as non-canonical) and keeps it in short ones.
+ * Text is kept exactly as its UTF-8 encodes it: a leading U+FEFF is a
+ * character, not a byte-order mark to drop (the cbor-x decoder used before
+ * dropped it from strings over 64 bytes, then refused them as non-canonical).
+ * A differential test holds this reader to cbor-x plus a canonical re-encode
+ * check (packages/core/test/cbor-reader.test.ts), and test-vectors/cbor.json
+ * to an independent cborg-based verifier.
  */
 import { fail } from '../errors.ts';
 
@@ -32,6 +32,8 @@ class Reader {
   constructor(
     readonly bytes: Uint8Array,
     readonly what: string,
+    /** Byte strings copied into buffers of their own (decodeCbor), or views into `bytes` (readCbor). */
+    readonly copy: boolean,
   ) {}
 
   malformed(why: string): never {
@@ -83,7 +85,12 @@ class Reader {
         const start = this.at;
         if (n > b.length - start) this.malformed('truncated');
         this.at = start + n;
-        return b.subarray(start, start + n);
+        if (!this.copy) return b.subarray(start, start + n);
+        // A plain Uint8Array with a buffer of exactly its bytes, also from a Buffer input (whose slice() is
+        // a view, and whose memory may be Node's shared pool): nothing else of the input is reachable from it.
+        const out = new Uint8Array(n);
+        out.set(b.subarray(start, start + n));
+        return out;
       }
       case 3: {
         const n = this.argument(info);
@@ -137,17 +144,25 @@ class Reader {
 /**
  * Decodes `bytes` as exactly one canonical CBOR item of Parley's subset, no
  * longer than `maxBytes` (OVERSIZED before parsing), or throws MALFORMED.
- * The same accepted inputs, values and refusals as `decodeCbor`; byte
- * strings in the value are views into `bytes` (copy them to keep them past
- * the input's life).
+ * `copy`: byte strings in the value own their memory, or are views into `bytes`.
  */
-export function readCbor(bytes: Uint8Array, what: string, maxBytes: number): unknown {
+export function strictCbor(bytes: Uint8Array, what: string, maxBytes: number, copy: boolean): unknown {
   if (!(bytes instanceof Uint8Array)) fail('MALFORMED', `${what}: expected bytes`);
   if (bytes.length > maxBytes)
     fail('OVERSIZED', `${what}: ${bytes.length} bytes exceeds the limit of ${maxBytes}`, { length: bytes.length, limit: maxBytes });
   if (bytes.length === 0) fail('MALFORMED', `${what}: empty input`);
-  const reader = new Reader(bytes, what);
+  const reader = new Reader(bytes, what, copy);
   const value = reader.item(0);
   if (reader.at !== bytes.length) reader.malformed('trailing bytes after the item');
   return value;
+}
+
+/**
+ * `decodeCbor` without the copies: the same inputs accepted with the same
+ * values, the same refusals with the same codes, but byte strings in the
+ * value are views into `bytes`. For a caller that reads the value while
+ * `bytes` is unchanged and copies what it keeps (the relay's frames).
+ */
+export function readCbor(bytes: Uint8Array, what: string, maxBytes: number): unknown {
+  return strictCbor(bytes, what, maxBytes, false);
 }
