@@ -24,23 +24,50 @@ describe('decodeCbor: text', () => {
 });
 
 describe('decodeCbor: ownership of byte strings', () => {
-  const sample = (): Uint8Array => encodeCbor(['send', new Uint8Array(1000).fill(7), [new Uint8Array(3).fill(1), new Uint8Array(0)]]);
+  // Short (own buffers) and long (one shared buffer per value) byte strings, nested.
+  const sample = (): Uint8Array =>
+    encodeCbor([
+      'send',
+      new Uint8Array(1000).fill(7),
+      [new Uint8Array(3).fill(1), new Uint8Array(0), new Uint8Array(64).fill(2), new Uint8Array(65).fill(3)],
+      [[new Uint8Array(300).fill(4)]],
+    ]);
+  type Sample = [string, Uint8Array, [Uint8Array, Uint8Array, Uint8Array, Uint8Array], [[Uint8Array]]];
+  const strings = (v: Sample): Uint8Array[] => [v[1], ...v[2], v[3][0][0]];
+  const fills = [7, 1, 0, 2, 3, 4];
 
-  it('returns byte strings that share no memory with the input: overwriting the input leaves the value unchanged', () => {
+  it('shares no memory with the input: overwriting the input leaves the value unchanged', () => {
     const input = sample();
-    const value = decodeCbor(input, 'x', 4096) as [string, Uint8Array, [Uint8Array, Uint8Array]];
-    const strings = [value[1], value[2][0], value[2][1]];
-    for (const s of strings) {
-      expect(s.buffer).not.toBe(input.buffer);
-      // Each owns exactly its bytes: nothing of the input before or after it is reachable through .buffer.
+    const value = decodeCbor(input, 'x', 4096) as Sample;
+    for (const s of strings(value)) expect(s.buffer).not.toBe(input.buffer);
+    input.fill(0xee);
+    strings(value).forEach((s, i) =>
+      expect(
+        s.every((b) => b === fills[i]),
+        `${i}`,
+      ).toBe(true),
+    );
+  });
+
+  it('reaches nothing but byte string contents through .buffer: short ones alone, long ones in one buffer', () => {
+    const value = decodeCbor(sample(), 'x', 4096) as Sample;
+    const all = strings(value);
+    for (const s of all.filter((s) => s.length <= 64)) {
       expect(s.byteOffset).toBe(0);
       expect(s.buffer.byteLength).toBe(s.byteLength);
     }
-    // No two byte strings share a buffer either (one may be handed to code that writes it).
-    expect(new Set(strings.map((s) => s.buffer)).size).toBe(strings.length);
-    input.fill(0xee);
-    expect(value[1].every((b) => b === 7)).toBe(true);
-    expect(Array.from(value[2][0])).toEqual([1, 1, 1]);
+    const long = all.filter((s) => s.length > 64);
+    const shared = new Set(long.map((s) => s.buffer));
+    expect(shared.size).toBe(1);
+    // Exactly the long byte strings, none overlapping (the input's heads and text are not in it).
+    expect([...shared][0]?.byteLength).toBe(1000 + 65 + 300);
+    const ranges = long.map((s) => [s.byteOffset, s.byteOffset + s.length]).sort((a, b) => (a[0] as number) - (b[0] as number));
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i]?.[0]).toBeGreaterThanOrEqual(ranges[i - 1]?.[1] as number);
+    // Writing one byte string (a key zeroed after use) leaves the others alone.
+    value[1].fill(0);
+    strings(value)
+      .slice(1)
+      .forEach((s, i) => expect(s.every((b) => b === fills[i + 1])).toBe(true));
   });
 
   it('returns plain Uint8Array copies from a Node Buffer input, also a pooled one whose memory is reused', () => {
@@ -48,17 +75,24 @@ describe('decodeCbor: ownership of byte strings', () => {
     // Buffer.from(array) of a small size comes from Node's shared pool: other Buffers live in the same memory.
     const pooled = Buffer.from(Array.from(bytes));
     expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.byteLength);
-    const value = decodeCbor(pooled, 'x', 4096) as [string, Uint8Array, [Uint8Array, Uint8Array]];
-    expect(value[1].constructor).toBe(Uint8Array);
-    expect(value[2][0].constructor).toBe(Uint8Array);
-    expect(value[1].buffer).not.toBe(pooled.buffer);
+    const value = decodeCbor(pooled, 'x', 4096) as Sample;
+    for (const s of strings(value)) {
+      expect(s.constructor).toBe(Uint8Array);
+      expect(s.buffer).not.toBe(pooled.buffer);
+    }
     pooled.fill(0);
-    expect(value[1].every((b) => b === 7)).toBe(true);
+    strings(value).forEach((s, i) => expect(s.every((b) => b === fills[i])).toBe(true));
+    // A byte string at the top level is copied too.
+    const top = Buffer.from(Array.from(encodeCbor(new Uint8Array(100).fill(9))));
+    const alone = decodeCbor(top, 'x', 4096) as Uint8Array;
+    expect(alone.constructor).toBe(Uint8Array);
+    top.fill(0);
+    expect(alone.every((b) => b === 9)).toBe(true);
   });
 
   it('readCbor, the relay per-frame variant, still hands out views (its callers copy what they keep)', () => {
     const input = sample();
-    const value = readCbor(input, 'x', 4096) as [string, Uint8Array];
-    expect(value[1].buffer).toBe(input.buffer);
+    const value = readCbor(input, 'x', 4096) as Sample;
+    for (const s of strings(value)) expect(s.buffer).toBe(input.buffer);
   });
 });

@@ -4,11 +4,11 @@
  * not canonical as it meets it, so no value is ever re-encoded to be checked.
  *
  * Two entry points share it and differ only in who owns the byte strings:
- * - `decodeCbor` (cbor.ts) copies each byte string into memory of its own,
- *   for every structure that keeps what it decodes (records, messages);
- * - `readCbor` returns views into the input, for the relay's per-frame hot
- *   path (websocket send and ack frames, spec/09-relay.md §5), which reads
- *   a frame's envelopes during the send and copies what it keeps.
+ * - `readCbor` (here) returns views into the input, for the relay's
+ *   per-frame hot path (websocket send and ack frames, spec/09-relay.md §5),
+ *   which reads a frame's envelopes during the send and copies what it keeps;
+ * - `decodeCbor` (cbor.ts) is `readCbor` plus copies of the byte strings,
+ *   for every structure that keeps what it decodes (records, messages).
  *
  * Text is kept exactly as its UTF-8 encodes it: a leading U+FEFF is a
  * character, not a byte-order mark to drop (the cbor-x decoder used before
@@ -32,9 +32,12 @@ class Reader {
   constructor(
     readonly bytes: Uint8Array,
     readonly what: string,
-    /** Byte strings copied into buffers of their own (decodeCbor), or views into `bytes` (readCbor). */
+    /** decodeCbor: byte strings are copies (see copyByteStrings); readCbor: views into `bytes`. */
     readonly copy: boolean,
   ) {}
+
+  /** The total length of the long byte strings read (copy mode), left as views until the item is complete. */
+  longBytes = 0;
 
   malformed(why: string): never {
     return fail('MALFORMED', `${this.what}: ${why}`);
@@ -86,11 +89,9 @@ class Reader {
         if (n > b.length - start) this.malformed('truncated');
         this.at = start + n;
         if (!this.copy) return b.subarray(start, start + n);
-        // A plain Uint8Array with a buffer of exactly its bytes, also from a Buffer input (whose slice() is
-        // a view, and whose memory may be Node's shared pool): nothing else of the input is reachable from it.
-        const out = new Uint8Array(n);
-        out.set(b.subarray(start, start + n));
-        return out;
+        if (n <= OWN_COPY_MAX) return b.slice(start, start + n);
+        this.longBytes += n;
+        return b.subarray(start, start + n);
       }
       case 3: {
         const n = this.argument(info);
@@ -144,9 +145,37 @@ class Reader {
 /**
  * Decodes `bytes` as exactly one canonical CBOR item of Parley's subset, no
  * longer than `maxBytes` (OVERSIZED before parsing), or throws MALFORMED.
- * `copy`: byte strings in the value own their memory, or are views into `bytes`.
+ * Byte strings in the value are views into `bytes`: for a caller that reads
+ * the value while `bytes` is unchanged and copies what it keeps (the relay's
+ * frames). `decodeCbor` is the same reader with copies of the byte strings.
  */
-export function strictCbor(bytes: Uint8Array, what: string, maxBytes: number, copy: boolean): unknown {
+export function readCbor(bytes: Uint8Array, what: string, maxBytes: number): unknown {
+  return read(bytes, what, maxBytes, false);
+}
+
+/**
+ * `readCbor` with byte strings that share no memory with `bytes` (decodeCbor,
+ * spec/01-conventions.md §2.2): plain Uint8Arrays, a short one with a buffer
+ * of its own, the long ones of the value in one new buffer of exactly their
+ * total size.
+ */
+export function readCborCopied(bytes: Uint8Array, what: string, maxBytes: number): unknown {
+  if (!(bytes instanceof Uint8Array)) fail('MALFORMED', `${what}: expected bytes`);
+  // A Buffer's slice() is a view, and its memory may be Node's shared pool: read a plain view of it, so
+  // every copy below is a plain Uint8Array of its own.
+  const plain = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return read(plain, what, maxBytes, true);
+}
+
+/**
+ * Byte strings up to this length are copied one by one (V8 keeps a typed
+ * array of at most 64 bytes on the JavaScript heap: tens of ns). A longer
+ * one needs a native buffer (about 1 µs to allocate and later free), so the
+ * long ones of a value share one.
+ */
+const OWN_COPY_MAX = 64;
+
+function read(bytes: Uint8Array, what: string, maxBytes: number, copy: boolean): unknown {
   if (!(bytes instanceof Uint8Array)) fail('MALFORMED', `${what}: expected bytes`);
   if (bytes.length > maxBytes)
     fail('OVERSIZED', `${what}: ${bytes.length} bytes exceeds the limit of ${maxBytes}`, { length: bytes.length, limit: maxBytes });
@@ -154,15 +183,25 @@ export function strictCbor(bytes: Uint8Array, what: string, maxBytes: number, co
   const reader = new Reader(bytes, what, copy);
   const value = reader.item(0);
   if (reader.at !== bytes.length) reader.malformed('trailing bytes after the item');
+  if (reader.longBytes === 0) return value;
+  // Only after the whole input is accepted: a refused input costs no copy.
+  if (value instanceof Uint8Array) return value.slice();
+  moveLong(value as unknown[], new Uint8Array(reader.longBytes), 0);
   return value;
 }
 
-/**
- * `decodeCbor` without the copies: the same inputs accepted with the same
- * values, the same refusals with the same codes, but byte strings in the
- * value are views into `bytes`. For a caller that reads the value while
- * `bytes` is unchanged and copies what it keeps (the relay's frames).
- */
-export function readCbor(bytes: Uint8Array, what: string, maxBytes: number): unknown {
-  return strictCbor(bytes, what, maxBytes, false);
+/** Moves the long byte strings of `v` (still views into the input) into `shared`, from `from` on; returns where the next goes. */
+function moveLong(v: unknown[], shared: Uint8Array, from: number): number {
+  let at = from;
+  for (let i = 0; i < v.length; i++) {
+    const item = v[i];
+    if (item instanceof Uint8Array) {
+      if (item.length > OWN_COPY_MAX) {
+        shared.set(item, at);
+        v[i] = shared.subarray(at, at + item.length);
+        at += item.length;
+      }
+    } else if (Array.isArray(item)) at = moveLong(item, shared, at);
+  }
+  return at;
 }

@@ -16,7 +16,7 @@
  * cbor-reader.ts decodes, refusing every non-canonical form as it reads.
  */
 import { Encoder } from 'cbor-x';
-import { strictCbor } from './cbor-reader.ts';
+import { readCborCopied } from './cbor-reader.ts';
 
 // Pinned options: no record/structure extensions, no tags on byte strings,
 // no float packing. Changing any of these is a wire break.
@@ -41,10 +41,15 @@ export function encodeCbor(value: CborValue): Uint8Array {
 /**
  * Decode `bytes` as exactly one canonical CBOR item no longer than
  * `maxBytes` (OVERSIZED before parsing; MALFORMED for anything outside the
- * subset or not canonical). `what` names the structure in errors. Every byte
- * string in the value is a plain Uint8Array owning its own memory: the
- * caller may reuse or overwrite `bytes` afterwards.
+ * subset or not canonical). `what` names the structure in errors.
+ *
+ * The value shares no memory with `bytes`: the caller may reuse or overwrite
+ * it afterwards. Byte strings are plain Uint8Arrays (also from a Node Buffer
+ * input); one of at most 64 bytes has a buffer of its own, longer ones share
+ * one new buffer that holds exactly the long byte strings of this value.
+ * Copy one before transferring or detaching its `.buffer` (the field readers
+ * of fields.ts return such copies).
  */
 export function decodeCbor(bytes: Uint8Array, what: string, maxBytes: number): unknown {
-  return strictCbor(bytes, what, maxBytes, true);
+  return readCborCopied(bytes, what, maxBytes);
 }
