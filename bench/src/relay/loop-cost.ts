@@ -4,8 +4,11 @@
  * operation (a loaded machine disturbs that less than wall-clock time),
  * rounds alternating the two:
  *  - a send frame of 8 × 1 KiB envelopes and an ack frame of 8 seqs decoded
- *    by core's decodeCbor (cbor-x, walk, re-encode, compare) against the
- *    one-pass readCbor (spec/01-conventions.md §2.2);
+ *    by core's decodeCbor against the one-pass readCbor (spec/01-conventions.md
+ *    §2.2). Until session 6 decodeCbor was cbor-x, a walk, a re-encode and a
+ *    compare; since, it is readCbor plus copies of the byte strings, so
+ *    "before" here is the cost of those copies (the old decoder against the
+ *    new one: bench/src/core/cbor-decode.ts --before);
  *  - one observation of the push-delay histogram: prom-client's Histogram
  *    against the relay's LoopHistogram (src/metrics-histogram.ts).
  * The whole loop's cost per envelope is measured under load by load.ts with
