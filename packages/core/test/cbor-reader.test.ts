@@ -273,6 +273,25 @@ function mutate(r: () => number, input: Uint8Array, other: Uint8Array): Uint8Arr
   return Uint8Array.from(b);
 }
 
+describe('the strict reader against the oracle, on the vectors', () => {
+  it('agrees with the oracle on every input of cbor.json, valid and invalid, and gives each its vector result', () => {
+    const file = JSON.parse(readFileSync(new URL('cbor.json', VECTORS), 'utf8')) as {
+      testGroups: { maxBytes: number; tests: { input: string; result: string; error?: string }[] }[];
+    };
+    let n = 0;
+    for (const group of file.testGroups) {
+      for (const test of group.tests) {
+        const result = agree(Uint8Array.from(Buffer.from(test.input, 'hex')), group.maxBytes);
+        expect(result.ok ? 'valid' : `invalid ${result.code}`, test.input).toBe(
+          test.result === 'valid' ? 'valid' : `invalid ${test.error}`,
+        );
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThan(70);
+  });
+});
+
 describe('the strict reader against the oracle, mutated inputs', () => {
   it('gives the same value or error code for every mutation of every valid vector and random value', () => {
     const seeds = vectorSeeds();

@@ -65,6 +65,7 @@ const VALID_TEXT: readonly [string, string][] = [
     'array of two texts, one ending and one starting with U+FEFF',
   ],
   [text('61'.repeat(300)), 'text of 300 "a" (a two-byte length)'],
+  [text(`efbfbf${'61'.repeat(70)}`), 'text starting with the noncharacter U+FFFF (valid UTF-8, kept)'],
 ];
 
 const INVALID_TEXT: readonly [string, string][] = [
@@ -109,6 +110,17 @@ const INVALID: readonly [string, string][] = [
   ['fb41f0000000000000', 'float64 2^32 (an integral value beyond the range)'],
   [nest(9, '00'), 'an integer enclosed in 9 arrays (deeper than 8)'],
   [nest(9, '80'), 'an empty array enclosed in 9 arrays'],
+  ['f814', 'false in the two-byte simple-value form (RFC 8949 §3.3 forbids it)'],
+  ['f98000', 'float16 -0.0 (a value a lenient walk may take for the integer 0)'],
+  ['f97c00', 'float16 infinity'],
+  ['f97e00', 'float16 NaN'],
+  ['c480', 'tag 4 (decimal fraction) on an empty array'],
+  ['5b000000000000000100', 'byte string of 1 byte with an 8-byte length'],
+  ['a201020103', 'map with a duplicate key {1: 2, 1: 3}'],
+  ['a202000100', 'map with keys out of order {2: 0, 1: 0}'],
+  ['64f4908080', 'text with a code point above U+10FFFF (f4 90 80 80)'],
+  ['66eda0bdedb880', 'text with a surrogate pair encoded as two 3-byte sequences (CESU-8)'],
+  ['65f888808080', 'text with a 5-byte sequence'],
   ['82', 'array of 2 with no items (truncated)'],
   ['4401', 'byte string shorter than its length (truncated)'],
 ];
