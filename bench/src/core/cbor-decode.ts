@@ -10,11 +10,13 @@
  *      mkdir -p /tmp/parley-base && git archive 44215fc packages/core | tar -x -C /tmp/parley-base
  *      ln -s "$PWD/node_modules" /tmp/parley-base/node_modules
  *      NODE_OPTIONS=--conditions=parley:source node --import tsx bench/src/core/cbor-decode.ts \
- *        --before /tmp/parley-base/packages/core/src/index.ts [--rounds 9] [--ms 150]
+ *        --before /tmp/parley-base/packages/core/src/index.ts [--rounds 9] [--ms 150] [--hostile]
  *
  * The inputs are real encodings: every valid CBOR structure of the named fields of test-vectors/ (the
  * reference messages, records, bundles, frames), plus two built here: a relay send frame of 8 × 1 KiB
- * envelopes and a 1:1 message with a 64 KiB ciphertext. Results: bench/results/cbor-decoder.md.
+ * envelopes and a 1:1 message with a 64 KiB ciphertext. With `--hostile`, also the valid inputs that cost
+ * a decoder the most per byte: a 64 KiB array of one-byte items (empty byte strings, byte strings of one
+ * byte, integers, empty arrays). Results: bench/results/cbor-decoder.md.
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '9' },
     ms: { type: 'string', default: '150' },
     before: { type: 'string' },
+    hostile: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -91,10 +94,28 @@ const sendFrame = encodeCbor([
 // The shape of a 1:1 message (version, header, ciphertext): only the sizes matter to the decoder.
 const bigMessage = encodeCbor([1, [new Uint8Array(32).fill(3), 7, 9], new Uint8Array(64 * 1024).map((_, j) => j & 0xff)]);
 
+/** A valid 64 KiB input: one array of `item` (the bytes of one item) repeated to fill it. */
+function arrayOf(item: number[]): Uint8Array {
+  // The two-byte length form (canonical for 256 to 65535 items).
+  const count = Math.floor((65536 - 3) / item.length);
+  const out = new Uint8Array(3 + count * item.length);
+  out.set([0x99, (count >>> 8) & 0xff, count & 0xff]);
+  for (let i = 0; i < count; i++) out.set(item, 3 + i * item.length);
+  return out;
+}
+
 const formats: { name: string; inputs: Uint8Array[] }[] = [
   ...FROM_VECTORS.map(([name, file, field]) => ({ name, inputs: vectorInputs(file, field) })),
   { name: 'relay send frame (8 × 1 KiB)', inputs: [sendFrame] },
   { name: '1:1 message, 64 KiB ciphertext', inputs: [bigMessage] },
+  ...(values.hostile
+    ? [
+        { name: 'hostile: 64 KiB of empty byte strings', inputs: [arrayOf([0x40])] },
+        { name: 'hostile: 64 KiB of 1-byte byte strings', inputs: [arrayOf([0x41, 0x07])] },
+        { name: 'hostile: 64 KiB of integers', inputs: [arrayOf([0x00])] },
+        { name: 'hostile: 64 KiB of empty arrays', inputs: [arrayOf([0x80])] },
+      ]
+    : []),
 ].filter((f) => f.inputs.length > 0);
 
 /** Microseconds of process CPU (user + system) per decoded input, over `n` passes through `inputs`. */
@@ -107,9 +128,9 @@ function cpuPerDecode(decode: Decode, inputs: Uint8Array[], n: number): number {
 
 /** Passes through `inputs` that take about `targetMs` of CPU (after a warm-up). */
 function calibrate(decode: Decode, inputs: Uint8Array[]): number {
-  cpuPerDecode(decode, inputs, 200);
-  const perPass = cpuPerDecode(decode, inputs, 200) * inputs.length;
-  return Math.max(20, Math.round((targetMs * 1000) / Math.max(perPass, 0.01)));
+  cpuPerDecode(decode, inputs, 20);
+  const perPass = cpuPerDecode(decode, inputs, 20) * inputs.length;
+  return Math.max(3, Math.round((targetMs * 1000) / Math.max(perPass, 0.01)));
 }
 
 const median = (xs: number[]): number => {

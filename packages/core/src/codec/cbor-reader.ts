@@ -32,12 +32,19 @@ class Reader {
   constructor(
     readonly bytes: Uint8Array,
     readonly what: string,
-    /** decodeCbor: byte strings are copies (see copyByteStrings); readCbor: views into `bytes`. */
+    /** decodeCbor: byte strings are copies (readCborCopied); readCbor: views into `bytes`. */
     readonly copy: boolean,
   ) {}
 
   /** The total length of the long byte strings read (copy mode), left as views until the item is complete. */
   longBytes = 0;
+
+  /**
+   * The buffer of every empty byte string of the value (copy mode): allocating a zero-length buffer is a
+   * slow path in V8 (about 0.3 µs, against 0.05 for one byte), and an input of empty byte strings is the
+   * cheapest way to make a decoder allocate. Sharing it exposes nothing (it holds no bytes).
+   */
+  emptyBuffer: ArrayBuffer | null = null;
 
   malformed(why: string): never {
     return fail('MALFORMED', `${this.what}: ${why}`);
@@ -89,6 +96,7 @@ class Reader {
         if (n > b.length - start) this.malformed('truncated');
         this.at = start + n;
         if (!this.copy) return b.subarray(start, start + n);
+        if (n === 0) return new Uint8Array((this.emptyBuffer ??= new ArrayBuffer(0)));
         if (n <= OWN_COPY_MAX) return b.slice(start, start + n);
         this.longBytes += n;
         return b.subarray(start, start + n);
@@ -184,7 +192,7 @@ function read(bytes: Uint8Array, what: string, maxBytes: number, copy: boolean):
   const value = reader.item(0);
   if (reader.at !== bytes.length) reader.malformed('trailing bytes after the item');
   if (reader.longBytes === 0) return value;
-  // Only after the whole input is accepted: a refused input costs no copy.
+  // Long byte strings are copied only once the whole input is accepted: a refused input never pays for them.
   if (value instanceof Uint8Array) return value.slice();
   moveLong(value as unknown[], new Uint8Array(reader.longBytes), 0);
   return value;

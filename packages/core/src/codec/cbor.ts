@@ -45,8 +45,9 @@ export function encodeCbor(value: CborValue): Uint8Array {
  *
  * The value shares no memory with `bytes`: the caller may reuse or overwrite
  * it afterwards. Byte strings are plain Uint8Arrays (also from a Node Buffer
- * input); one of at most 64 bytes has a buffer of its own, longer ones share
- * one new buffer that holds exactly the long byte strings of this value.
+ * input); one of 1 to 64 bytes has a buffer of its own, longer ones share
+ * one new buffer that holds exactly the long byte strings of this value, and
+ * empty ones share one zero-length buffer.
  * Copy one before transferring or detaching its `.buffer` (the field readers
  * of fields.ts return such copies).
  */
