@@ -85,7 +85,9 @@ export function fromHex(hex: string): Uint8Array {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is a character of the text and is kept (the default strips it, so
+// fromUtf8(utf8(s)) would differ from s; spec/01-conventions.md §2.2 keeps it in CBOR text the same way).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function utf8(text: string): Uint8Array {
   return encoder.encode(text);

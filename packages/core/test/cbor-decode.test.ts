@@ -1,6 +1,6 @@
 // decodeCbor (spec/01-conventions.md §2.2): valid text is kept exactly as sent, and the value it returns
 // owns its byte strings (no view into a buffer the caller may reuse or the relay's pool may recycle).
-import { type CborValue, decodeCbor, encodeCbor, readCbor } from '@parley/core';
+import { type CborValue, decodeCbor, encodeCbor, fromUtf8, readCbor, utf8 } from '@parley/core';
 import { describe, expect, it } from 'vitest';
 
 const BOM = '\ufeff';
@@ -20,6 +20,13 @@ describe('decodeCbor: text', () => {
       expect(decodeCbor(encodeCbor(text), 'x', 4096)).toBe(text);
       expect(readCbor(encodeCbor(text), 'x', 4096)).toBe(text);
     }
+  });
+});
+
+describe('fromUtf8: the same rule outside CBOR', () => {
+  it('keeps a leading U+FEFF (an app reading a plaintext as text gets what was sent) and still refuses invalid UTF-8', () => {
+    for (const text of [BOM, `${BOM}hello`, `${BOM}${BOM}x`, `a${BOM}`]) expect(fromUtf8(utf8(text))).toBe(text);
+    expect(() => fromUtf8(Uint8Array.of(0xc3, 0x28))).toThrow(TypeError);
   });
 });
 
