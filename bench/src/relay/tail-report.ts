@@ -47,10 +47,29 @@ interface Commit extends Span {
   readonly rows: number;
 }
 
+/**
+ * A checkpoint's write hold. With a trace from a relay that reports them (session 6), its parts:
+ * `toWorker` from the hold's start to the worker starting the held pass, `pass` the held pass,
+ * `toLoop` from its end to the event loop seeing the answer (and releasing the writes), ms; the
+ * frames the held pass copied, and the worker thread's ms on a core / waiting for one / asleep
+ * (the fsyncs) in it.
+ */
+interface Hold extends Span {
+  readonly timedOut: boolean;
+  readonly parts?: {
+    readonly toWorker: number;
+    readonly pass: number;
+    readonly toLoop: number;
+    readonly frames: number;
+    readonly cpu?: number;
+    readonly runq?: number;
+  };
+}
+
 interface Trace {
   readonly commits: Commit[];
   readonly gcs: Span[];
-  readonly holds: (Span & { readonly timedOut: boolean })[];
+  readonly holds: Hold[];
   readonly gaps: Span[];
   readonly fsyncs: Span[];
   readonly checkpoints: number;
@@ -88,6 +107,8 @@ export function readTailTrace(file: string, holdMaxMs: number): Trace {
       timedOut?: boolean;
       cpu?: number;
       runq?: number;
+      pass?: [number, number];
+      frames?: number;
     };
     if (e.t === 'commit') {
       trace.commits.push({
@@ -106,7 +127,20 @@ export function readTailTrace(file: string, holdMaxMs: number): Trace {
     else if (e.t === 'checkpoint') {
       checkpoints++;
       // The hold ends when the second pass returns, or at the bound.
-      if (e.held > 0) trace.holds.push({ start: o + e.held, end: o + Math.min(e.end, e.held + holdMaxMs), timedOut: e.timedOut === true });
+      if (e.held > 0) {
+        const parts = e.pass
+          ? {
+              parts: {
+                toWorker: e.pass[0] - e.held,
+                pass: e.pass[1] - e.pass[0],
+                toLoop: e.end - e.pass[1],
+                frames: e.frames ?? 0,
+                ...(e.cpu === undefined ? {} : { cpu: e.cpu, runq: e.runq ?? 0 }),
+              },
+            }
+          : {};
+        trace.holds.push({ start: o + e.held, end: o + Math.min(e.end, e.held + holdMaxMs), timedOut: e.timedOut === true, ...parts });
+      }
     }
   }
   trace.commits.sort((a, b) => a.first - b.first);
@@ -162,6 +196,18 @@ export interface TailReport {
     readonly holds: number;
     readonly holdsTimedOut: number;
     readonly holdMs: [number, number];
+    /**
+     * The holds' parts (median / max each; absent from an older relay's trace): request to worker,
+     * held pass, answer to loop, ms; frames the held pass copied; the worker thread in the held
+     * passes, ms in all: on a core, waiting for one, asleep (its fsyncs).
+     */
+    readonly holdParts?: {
+      readonly toWorker: [number, number];
+      readonly pass: [number, number];
+      readonly toLoop: [number, number];
+      readonly frames: [number, number];
+      readonly worker?: { readonly cpu: number; readonly runq: number; readonly slept: number };
+    };
     readonly gcPauses: number;
     /** GC pauses' total and longest ms. */
     readonly gcMs: [number, number];
@@ -288,6 +334,29 @@ export function attributeTail(records: readonly DeliveryRecord[], trace: Trace, 
   const inPhase = <T extends Span>(spans: T[]) => overlapping(spans, from, to);
   const holds = inPhase(trace.holds);
   const holdMs = holds.map((h) => h.end - h.start);
+  const parts = holds.flatMap((h) => (h.parts ? [h.parts] : []));
+  const mm = (xs: number[]): [number, number] => [r1(median(xs)), r1(Math.max(0, ...xs))];
+  const withSched = parts.filter((p) => p.cpu !== undefined);
+  const holdParts =
+    parts.length === 0
+      ? {}
+      : {
+          holdParts: {
+            toWorker: mm(parts.map((p) => p.toWorker)),
+            pass: mm(parts.map((p) => p.pass)),
+            toLoop: mm(parts.map((p) => p.toLoop)),
+            frames: mm(parts.map((p) => p.frames)),
+            ...(withSched.length === 0
+              ? {}
+              : {
+                  worker: {
+                    cpu: r1(withSched.reduce((x, p) => x + (p.cpu ?? 0), 0)),
+                    runq: r1(withSched.reduce((x, p) => x + (p.runq ?? 0), 0)),
+                    slept: r1(withSched.reduce((x, p) => x + Math.max(0, p.pass - (p.cpu ?? 0) - (p.runq ?? 0)), 0)),
+                  },
+                }),
+          },
+        };
   const fsyncMs = inPhase(trace.fsyncs).map((f) => f.end - f.start);
   const covered = (spans: Span[], a: number, b: number) =>
     overlapping(spans, a, b).reduce((sum, x) => sum + Math.min(b, x.end) - Math.max(a, x.start), 0);
@@ -342,6 +411,7 @@ export function attributeTail(records: readonly DeliveryRecord[], trace: Trace, 
       holds: holds.length,
       holdsTimedOut: holds.filter((h) => h.timedOut).length,
       holdMs: [r1(median(holdMs)), r1(Math.max(0, ...holdMs))],
+      ...holdParts,
       gcPauses: inPhase(trace.gcs).length,
       gcMs: [
         r1(inPhase(trace.gcs).reduce((x, g) => x + g.end - g.start, 0)),
@@ -376,6 +446,14 @@ export function formatTail(t: TailReport): string[][] {
       'tail: relay over the phase',
       `${r.commits} commits, ${r.holds} checkpoint holds (${r.holdsTimedOut} at the bound; median ${r.holdMs[0]} / max ${r.holdMs[1]} ms; ${r.checkpoints} checkpoints in the whole run), ${r.gcPauses} GC pauses (${r.gcMs[0]} ms, longest ${r.gcMs[1]}), ${r.gaps} loop gaps ≥ 8 ms, fsync median ${r.fsyncMs[0]} / p99 ${r.fsyncMs[1]} ms`,
     ],
+    ...(r.holdParts
+      ? [
+          [
+            'tail: hold parts (median / max)',
+            `request to worker ${r.holdParts.toWorker.join(' / ')} ms, held pass ${r.holdParts.pass.join(' / ')} ms (${r.holdParts.frames.join(' / ')} frames), answer to loop ${r.holdParts.toLoop.join(' / ')} ms${r.holdParts.worker ? `; worker in held passes: on a core ${r.holdParts.worker.cpu}, waiting ${r.holdParts.worker.runq}, asleep ${r.holdParts.worker.slept} ms in all` : ''}`,
+          ],
+        ]
+      : []),
     ...episodes.map((e, i) => [i === 0 ? `tail: ${episodes.length} episodes (from ${EPISODE_LEAD_MS} ms before)` : '', e]),
   ];
 }

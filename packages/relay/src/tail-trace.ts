@@ -58,6 +58,16 @@ export type TailEvent =
       readonly end: number;
       readonly log: number;
       readonly timedOut: boolean;
+      /**
+       * With a hold: the held pass on the worker, from its start to its end (this thread's clock), the
+       * frames it copied, and the worker thread's ms on a core and waiting for one in it (the rest it
+       * slept: the fsyncs). `held` → `pass[0]` is the request reaching the worker, `pass[1]` → `end`
+       * the answer reaching the event loop.
+       */
+      readonly pass?: readonly [number, number];
+      readonly frames?: number;
+      readonly cpu?: number;
+      readonly runq?: number;
     }
   | { readonly t: 'gc'; readonly start: number; readonly end: number; readonly kind: number }
   | {

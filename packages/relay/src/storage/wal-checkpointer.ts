@@ -87,9 +87,25 @@ const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
 // Plain JavaScript evaluated in the worker: no TypeScript loader needed, wherever the relay runs from.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const { openSync, readSync } = require('node:fs');
 const Database = require(workerData.module);
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 5000');
+// This thread's scheduler times (Linux): ms on a core and ms waiting for one; the rest of a pass it slept (fsync).
+let schedFd;
+try { schedFd = openSync('/proc/thread-self/schedstat', 'r'); } catch {}
+const schedBuf = Buffer.alloc(128);
+const sched = () => {
+  if (schedFd === undefined) return undefined;
+  try {
+    const [cpu, runq] = schedBuf.toString('latin1', 0, readSync(schedFd, schedBuf, 0, 128, 0)).split(' ');
+    return [Number(cpu) / 1e6, Number(runq) / 1e6];
+  } catch { return undefined; }
+};
+// Wall-clock ms (the main thread's performance.now() has another origin).
+const now = () => performance.timeOrigin + performance.now();
+// The last pass's result: what the next one copied is the difference (the whole result after the WAL started again).
+let last = { log: 0, checkpointed: 0 };
 parentPort.on('message', (m) => {
   if (m === 'close') {
     db.close();
@@ -97,13 +113,37 @@ parentPort.on('message', (m) => {
     return;
   }
   try {
+    const s0 = sched();
+    const began = now();
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ ok: true, pass: m, log: r.log, checkpointed: r.checkpointed });
+    const ended = now();
+    const s1 = sched();
+    const copied = r.log >= last.log && r.checkpointed >= last.checkpointed ? r.checkpointed - last.checkpointed : r.checkpointed;
+    last = r;
+    parentPort.postMessage({
+      ok: true, pass: m, log: r.log, checkpointed: r.checkpointed, copied, began, ended,
+      cpu: s0 && s1 ? s1[0] - s0[0] : undefined, runq: s0 && s1 ? s1[1] - s0[1] : undefined,
+    });
   } catch (error) {
     parentPort.postMessage({ ok: false, message: String(error && error.message) });
   }
 });
 `;
+
+/** What the worker answers for a pass (its times are wall-clock ms, `performance.timeOrigin + performance.now()`). */
+interface PassMessage {
+  readonly ok: boolean;
+  readonly pass?: string;
+  readonly log?: number;
+  readonly checkpointed?: number;
+  /** Frames this pass copied into the database (its result minus the previous pass's). */
+  readonly copied?: number;
+  readonly began?: number;
+  readonly ended?: number;
+  /** The worker thread's ms on a core and waiting for one during the pass (Linux). */
+  readonly cpu?: number;
+  readonly runq?: number;
+}
 
 export interface WalCheckpointerOptions {
   /** Least time between two periodic checkpoints (default CHECKPOINT_INTERVAL_MS). */
@@ -156,7 +196,7 @@ export class WalCheckpointer {
     });
     // The relay's exit does not wait for it.
     this.#worker.unref();
-    this.#worker.on('message', (m: { ok: boolean; pass?: string; log?: number; checkpointed?: number }) => {
+    this.#worker.on('message', (m: PassMessage) => {
       if (!m.ok) {
         this.#endHold();
         this.#fail();
@@ -179,14 +219,27 @@ export class WalCheckpointer {
       this.#endHold();
       this.#running = false;
       const result = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
-      tailTrace()?.add({
-        t: 'checkpoint',
-        start: this.#askedAt,
-        held: this.#heldAt,
-        end: performance.now(),
-        log: result.log,
-        timedOut: this.#timedOut,
-      });
+      const trace = tailTrace();
+      if (trace) {
+        // The held pass's parts (the worker's wall clock moved to this thread's performance.now()).
+        const parts =
+          this.#heldAt > 0 && m.began !== undefined && m.ended !== undefined
+            ? {
+                pass: [m.began - performance.timeOrigin, m.ended - performance.timeOrigin] as const,
+                frames: m.copied ?? 0,
+                ...(m.cpu === undefined ? {} : { cpu: m.cpu, runq: m.runq ?? 0 }),
+              }
+            : {};
+        trace.add({
+          t: 'checkpoint',
+          start: this.#askedAt,
+          held: this.#heldAt,
+          end: performance.now(),
+          log: result.log,
+          timedOut: this.#timedOut,
+          ...parts,
+        });
+      }
       this.#heldAt = 0;
       for (const w of this.#waiters.splice(0)) w(result);
       if (this.#next.length > 0 && !this.#closed) {
