@@ -57,6 +57,8 @@ interface Commit extends Span {
 interface Hold extends Span {
   readonly timedOut: boolean;
   readonly parts?: {
+    /** From the first unheld pass's start to the last's end, how many passes, frames they copied; then the loop seeing it. */
+    readonly unheld?: { readonly ms: number; readonly passes: number; readonly copied: number; readonly toLoop: number };
     readonly toWorker: number;
     readonly pass: number;
     readonly toLoop: number;
@@ -109,6 +111,9 @@ export function readTailTrace(file: string, holdMaxMs: number): Trace {
       runq?: number;
       pass?: [number, number];
       frames?: number;
+      unheld?: [number, number];
+      passes?: number;
+      copied?: number;
     };
     if (e.t === 'commit') {
       trace.commits.push({
@@ -131,6 +136,16 @@ export function readTailTrace(file: string, holdMaxMs: number): Trace {
         const parts = e.pass
           ? {
               parts: {
+                ...(e.unheld
+                  ? {
+                      unheld: {
+                        ms: e.unheld[1] - e.unheld[0],
+                        passes: e.passes ?? 1,
+                        copied: e.copied ?? 0,
+                        toLoop: e.held - e.unheld[1],
+                      },
+                    }
+                  : {}),
                 toWorker: e.pass[0] - e.held,
                 pass: e.pass[1] - e.pass[0],
                 toLoop: e.end - e.pass[1],
@@ -202,6 +217,13 @@ export interface TailReport {
      * passes, ms in all: on a core, waiting for one, asleep (its fsyncs).
      */
     readonly holdParts?: {
+      /** Before the holds (a relay with catch-up passes): the unheld passes' ms, count and frames, and their answer's way to the loop. */
+      readonly unheld?: {
+        readonly ms: [number, number];
+        readonly passes: [number, number];
+        readonly copied: [number, number];
+        readonly toLoop: [number, number];
+      };
       readonly toWorker: [number, number];
       readonly pass: [number, number];
       readonly toLoop: [number, number];
@@ -337,11 +359,22 @@ export function attributeTail(records: readonly DeliveryRecord[], trace: Trace, 
   const parts = holds.flatMap((h) => (h.parts ? [h.parts] : []));
   const mm = (xs: number[]): [number, number] => [r1(median(xs)), r1(Math.max(0, ...xs))];
   const withSched = parts.filter((p) => p.cpu !== undefined);
+  const unheld = parts.flatMap((p) => (p.unheld ? [p.unheld] : []));
   const holdParts =
     parts.length === 0
       ? {}
       : {
           holdParts: {
+            ...(unheld.length === 0
+              ? {}
+              : {
+                  unheld: {
+                    ms: mm(unheld.map((u) => u.ms)),
+                    passes: mm(unheld.map((u) => u.passes)),
+                    copied: mm(unheld.map((u) => u.copied)),
+                    toLoop: mm(unheld.map((u) => u.toLoop)),
+                  },
+                }),
             toWorker: mm(parts.map((p) => p.toWorker)),
             pass: mm(parts.map((p) => p.pass)),
             toLoop: mm(parts.map((p) => p.toLoop)),
@@ -446,6 +479,14 @@ export function formatTail(t: TailReport): string[][] {
       'tail: relay over the phase',
       `${r.commits} commits, ${r.holds} checkpoint holds (${r.holdsTimedOut} at the bound; median ${r.holdMs[0]} / max ${r.holdMs[1]} ms; ${r.checkpoints} checkpoints in the whole run), ${r.gcPauses} GC pauses (${r.gcMs[0]} ms, longest ${r.gcMs[1]}), ${r.gaps} loop gaps ≥ 8 ms, fsync median ${r.fsyncMs[0]} / p99 ${r.fsyncMs[1]} ms`,
     ],
+    ...(r.holdParts?.unheld
+      ? [
+          [
+            'tail: before the holds (median / max)',
+            `unheld passes ${r.holdParts.unheld.passes.join(' / ')} in ${r.holdParts.unheld.ms.join(' / ')} ms (${r.holdParts.unheld.copied.join(' / ')} frames), their answer to loop ${r.holdParts.unheld.toLoop.join(' / ')} ms`,
+          ],
+        ]
+      : []),
     ...(r.holdParts
       ? [
           [

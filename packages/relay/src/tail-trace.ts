@@ -65,6 +65,14 @@ export type TailEvent =
        * the answer reaching the event loop.
        */
       readonly pass?: readonly [number, number];
+      /**
+       * The unheld passes (the first and the catch-up ones before a hold): from the first's start to
+       * the last's end on the worker (this thread's clock), how many, and the frames they copied.
+       * `unheld[1]` → `held` is the event loop seeing that they were done.
+       */
+      readonly unheld?: readonly [number, number];
+      readonly passes?: number;
+      readonly copied?: number;
       readonly frames?: number;
       readonly cpu?: number;
       readonly runq?: number;

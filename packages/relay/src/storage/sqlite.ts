@@ -618,7 +618,7 @@ class SqliteDriver implements StorageDriver {
     migrate(db);
     // Migrations read the schema version, so the WAL exists.
     this.#wal = onDisk ? new WalSync(options.path) : undefined;
-    const checkpointer = onDisk ? new WalCheckpointer(db, options.path) : undefined;
+    const checkpointer = onDisk ? new WalCheckpointer(db, options.path, { databaseFd: this.#wal?.databaseFd }) : undefined;
     this.checkpointer = checkpointer;
     // The counters start from the rows: exact after any stop, clean or not (spec/09-relay.md §8.3).
     const counters = new MailboxCounters();

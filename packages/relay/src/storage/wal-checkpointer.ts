@@ -22,6 +22,18 @@
  * periodic checkpoint runs that second pass, and holds, only once the WAL is
  * past CHECKPOINT_HOLD_MIN_WAL_BYTES: each hold delays deliveries (session 5).
  *
+ * What a hold costs is the held pass's fsync of the database file. SQLite
+ * fsyncs the database only in a pass that catches up with the WAL's end, so
+ * the unheld passes leave every page they copied dirty in the page cache, and
+ * the held pass's fsync wrote them all: measured at 5,000 envelopes/s, held
+ * passes of 11-33 ms that copied 146-677 frames and slept most of that time
+ * (session 6, bench/results/relay-latency.md "Checkpoint holds"). So the
+ * worker writes the database's dirty pages to disk itself (fdatasync through
+ * `WalSync`'s descriptor) after every unheld pass, and before a hold it runs
+ * catch-up passes, unheld, until one copies at most CHECKPOINT_CATCH_UP_FRAMES
+ * (or CHECKPOINT_CATCH_UP_PASSES ran): the held pass then copies and syncs only
+ * what was committed since that short pass.
+ *
  * Until session 4 the second pass ran on the relay's connection, and only
  * when the worker's own result looked incomplete, which it never does (it
  * counts the frames of its own snapshot): under load the WAL never started
@@ -40,7 +52,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
-import { tailTrace } from '../tail-trace.ts';
+import { type TailTrace, tailTrace } from '../tail-trace.ts';
 
 /**
  * Most often a checkpoint is asked for while writes happen. The WAL grows by what is written
@@ -74,6 +86,30 @@ export const CHECKPOINT_HOLD_MAX_MS = 50;
 export const CHECKPOINT_HOLD_MIN_WAL_BYTES = 128 * 1024 * 1024;
 
 /**
+ * Before a hold, unheld catch-up passes run until one copied at most this many frames (2 MiB of
+ * 4 KiB pages): the held pass then copies what was committed during that short pass, its flush and
+ * the two messages around the hold, a few hundred frames at 5,000 envelopes/s. Lower bounds cost
+ * more passes (each one fsyncs the WAL and the database) for a held pass shorter by little.
+ */
+export const CHECKPOINT_CATCH_UP_FRAMES = 512;
+
+/**
+ * Most unheld passes before a hold (the first included). Each copies what came during the one
+ * before, so on a disk that keeps up the count of frames falls fast (measured: 3 passes at 5,000
+ * envelopes/s); on one that does not, the hold comes anyway after this many, so the WAL still
+ * starts again (CHECKPOINT_HOLD_MAX_MS bounds the hold).
+ */
+export const CHECKPOINT_CATCH_UP_PASSES = 6;
+
+/**
+ * The event loop seeing the catch-up's answer later than this (a long turn, a GC pause) asks for one
+ * more unheld pass before holding, within CHECKPOINT_CATCH_UP_PASSES: at 5,000 envelopes/s the relay
+ * commits 20-30 frames a ms, and the held pass copies all that came since the last unheld one
+ * (measured: answers 24-66 ms late made held passes of 328-866 frames, session 6).
+ */
+export const CHECKPOINT_HOLD_LATE_MS = 5;
+
+/**
  * `journal_size_limit` set on the relay's connection: the size SQLite cuts the WAL back to when it
  * starts again. Above the size that triggers the hold (twice it: frames keep coming during the
  * first pass), so a restart reuses the file instead of truncating it inside a commit on the event
@@ -87,10 +123,11 @@ const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
 // Plain JavaScript evaluated in the worker: no TypeScript loader needed, wherever the relay runs from.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { openSync, readSync } = require('node:fs');
+const { fdatasyncSync, openSync, readSync } = require('node:fs');
 const Database = require(workerData.module);
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 5000');
+const { databaseFd, catchUpFrames } = workerData;
 // This thread's scheduler times (Linux): ms on a core and ms waiting for one; the rest of a pass it slept (fsync).
 let schedFd;
 try { schedFd = openSync('/proc/thread-self/schedstat', 'r'); } catch {}
@@ -106,22 +143,48 @@ const sched = () => {
 const now = () => performance.timeOrigin + performance.now();
 // The last pass's result: what the next one copied is the difference (the whole result after the WAL started again).
 let last = { log: 0, checkpointed: 0 };
+const pass = () => {
+  const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+  const copied = r.log >= last.log && r.checkpointed >= last.checkpointed ? r.checkpointed - last.checkpointed : r.checkpointed;
+  last = r;
+  return { log: r.log, checkpointed: r.checkpointed, copied };
+};
+// An unheld pass that did not reach the WAL's end left the pages it copied unsynced (SQLite syncs the
+// database only in one that does): written now, while writes go on, the held pass's fsync has only its own.
+const flush = (p) => {
+  if (databaseFd !== undefined && p.copied > 0) fdatasyncSync(databaseFd);
+};
 parentPort.on('message', (m) => {
-  if (m === 'close') {
+  if (m.kind === 'close') {
     db.close();
     parentPort.close();
     return;
   }
   try {
+    if (m.kind === 'first') {
+      const began = now();
+      let p = pass();
+      flush(p);
+      let passes = 1;
+      let copied = p.copied;
+      const hold = m.hold || p.log >= m.holdAboveFrames;
+      // Catch-up passes, unheld, until one copied little: the held pass copies what came during that one.
+      while (hold && p.copied > catchUpFrames && passes < m.passes) {
+        p = pass();
+        flush(p);
+        passes++;
+        copied += p.copied;
+      }
+      parentPort.postMessage({ ok: true, kind: 'first', hold, log: p.log, checkpointed: p.checkpointed, passes, copied, began, ended: now() });
+      return;
+    }
     const s0 = sched();
     const began = now();
-    const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+    const p = pass();
     const ended = now();
     const s1 = sched();
-    const copied = r.log >= last.log && r.checkpointed >= last.checkpointed ? r.checkpointed - last.checkpointed : r.checkpointed;
-    last = r;
     parentPort.postMessage({
-      ok: true, pass: m, log: r.log, checkpointed: r.checkpointed, copied, began, ended,
+      ok: true, kind: 'held', log: p.log, checkpointed: p.checkpointed, copied: p.copied, began, ended,
       cpu: s0 && s1 ? s1[0] - s0[0] : undefined, runq: s0 && s1 ? s1[1] - s0[1] : undefined,
     });
   } catch (error) {
@@ -133,10 +196,16 @@ parentPort.on('message', (m) => {
 /** What the worker answers for a pass (its times are wall-clock ms, `performance.timeOrigin + performance.now()`). */
 interface PassMessage {
   readonly ok: boolean;
-  readonly pass?: string;
+  /** `first`: the unheld passes (the first and the catch-up ones); `held`: the pass run while writes are held. */
+  readonly kind?: 'first' | 'held';
+  /** With `first`: whether a hold should follow (asked for by `checkpoint()`, or the WAL past the size). */
+  readonly hold?: boolean;
+  /** The last pass's result. */
   readonly log?: number;
   readonly checkpointed?: number;
-  /** Frames this pass copied into the database (its result minus the previous pass's). */
+  /** With `first`: unheld passes run. */
+  readonly passes?: number;
+  /** Frames copied into the database (`first`: by all its passes; `held`: by the held pass). */
   readonly copied?: number;
   readonly began?: number;
   readonly ended?: number;
@@ -150,12 +219,25 @@ export interface WalCheckpointerOptions {
   readonly intervalMs?: number;
   /** WAL size from which a periodic checkpoint holds the writes for its second pass (default CHECKPOINT_HOLD_MIN_WAL_BYTES). */
   readonly holdAboveBytes?: number;
+  /**
+   * A descriptor of the database file, open for writing, that stays open until after the relay's
+   * connection closed (`WalSync.databaseFd`): the worker flushes the database through it after its
+   * unheld passes. Without it the held pass's fsync writes every page the unheld passes copied.
+   */
+  readonly databaseFd?: number;
+  /** Catch-up bounds (defaults CHECKPOINT_CATCH_UP_FRAMES, CHECKPOINT_CATCH_UP_PASSES). */
+  readonly catchUpFrames?: number;
+  readonly catchUpPasses?: number;
 }
 
 export interface CheckpointResult {
-  /** Frames in the WAL, and frames copied into the database, as the checkpoint found them. */
+  /** Frames in the WAL, and frames copied into the database, as the checkpoint's last pass found them. */
   readonly log: number;
   readonly checkpointed: number;
+  /** Passes run while writes went on (the first and the catch-up ones), and the frames they copied. */
+  readonly unheld: { readonly passes: number; readonly frames: number };
+  /** With a hold: the frames its pass copied (what was committed after the last unheld pass began). */
+  readonly heldFrames?: number;
 }
 
 export class WalCheckpointer {
@@ -178,13 +260,15 @@ export class WalCheckpointer {
   readonly #intervalMs: number;
   /** The hold's threshold in WAL frames (holdAboveBytes / page size). */
   readonly #holdAboveFrames: number;
-  /** Whether the running checkpoint was asked for by `checkpoint()` (always complete) or by a commit. */
-  #explicit = false;
+  /** The running checkpoint's unheld passes, as the worker reported them (for the tail trace). */
+  #unheld: PassMessage | undefined;
+  readonly #catchUpPasses: number;
 
   /** `db` is the relay's own connection (on disk, WAL mode) to `path`. */
   constructor(db: Database, path: string, options: WalCheckpointerOptions = {}) {
     this.#db = db;
     this.#intervalMs = options.intervalMs ?? CHECKPOINT_INTERVAL_MS;
+    this.#catchUpPasses = options.catchUpPasses ?? CHECKPOINT_CATCH_UP_PASSES;
     const holdAbove = options.holdAboveBytes ?? CHECKPOINT_HOLD_MIN_WAL_BYTES;
     this.#holdAboveFrames = Math.ceil(holdAbove / Number(db.pragma('page_size', { simple: true })));
     db.pragma('wal_autocheckpoint = 0');
@@ -192,7 +276,12 @@ export class WalCheckpointer {
     if (Number(db.pragma('journal_size_limit', { simple: true })) < limit) db.pragma(`journal_size_limit = ${limit}`);
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { module: createRequire(import.meta.url).resolve('better-sqlite3'), path },
+      workerData: {
+        module: createRequire(import.meta.url).resolve('better-sqlite3'),
+        path,
+        databaseFd: options.databaseFd,
+        catchUpFrames: options.catchUpFrames ?? CHECKPOINT_CATCH_UP_FRAMES,
+      },
     });
     // The relay's exit does not wait for it.
     this.#worker.unref();
@@ -202,10 +291,18 @@ export class WalCheckpointer {
         this.#fail();
         return;
       }
+      if (m.kind === 'first') this.#addUnheld(m);
       // A periodic pass that found a small WAL ends here: the WAL grows on, no write is held.
-      const wanted = this.#explicit || (m.log ?? 0) >= this.#holdAboveFrames;
-      if (m.pass === 'checkpoint' && this.#holdWrites && !this.#closed && wanted) {
-        // Between two batches (this is a turn of its own): no write runs until the second pass returns.
+      if (m.kind === 'first' && m.hold && this.#holdWrites && !this.#closed) {
+        // The loop saw the answer late (a long turn, a GC pause): the held pass would copy all that
+        // was committed meanwhile. One more unheld pass first, while the count allows.
+        const late = performance.timeOrigin + performance.now() - (m.ended ?? 0);
+        const passes = this.#unheld?.passes ?? 1;
+        if (late > CHECKPOINT_HOLD_LATE_MS && passes < this.#catchUpPasses) {
+          this.#worker.postMessage({ kind: 'first', hold: true, holdAboveFrames: 0, passes: this.#catchUpPasses - passes });
+          return;
+        }
+        // Between two batches (this is a turn of its own): no write runs until the held pass returns.
         this.#release = this.#holdWrites();
         this.#heldAt = performance.now();
         this.#timedOut = false;
@@ -213,33 +310,19 @@ export class WalCheckpointer {
           this.#timedOut = true;
           this.#endHold();
         }, CHECKPOINT_HOLD_MAX_MS);
-        this.#worker.postMessage('finish');
+        this.#worker.postMessage({ kind: 'held' });
         return;
       }
       this.#endHold();
       this.#running = false;
-      const result = { log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 };
+      const result: CheckpointResult = {
+        log: m.log ?? 0,
+        checkpointed: m.checkpointed ?? 0,
+        unheld: { passes: this.#unheld?.passes ?? 0, frames: this.#unheld?.copied ?? 0 },
+        ...(m.kind === 'held' ? { heldFrames: m.copied ?? 0 } : {}),
+      };
       const trace = tailTrace();
-      if (trace) {
-        // The held pass's parts (the worker's wall clock moved to this thread's performance.now()).
-        const parts =
-          this.#heldAt > 0 && m.began !== undefined && m.ended !== undefined
-            ? {
-                pass: [m.began - performance.timeOrigin, m.ended - performance.timeOrigin] as const,
-                frames: m.copied ?? 0,
-                ...(m.cpu === undefined ? {} : { cpu: m.cpu, runq: m.runq ?? 0 }),
-              }
-            : {};
-        trace.add({
-          t: 'checkpoint',
-          start: this.#askedAt,
-          held: this.#heldAt,
-          end: performance.now(),
-          log: result.log,
-          timedOut: this.#timedOut,
-          ...parts,
-        });
-      }
+      if (trace) this.#trace(trace, m);
       this.#heldAt = 0;
       for (const w of this.#waiters.splice(0)) w(result);
       if (this.#next.length > 0 && !this.#closed) {
@@ -285,6 +368,41 @@ export class WalCheckpointer {
     return new Promise<CheckpointResult | undefined>((resolve) => this.#next.push(resolve));
   }
 
+  /** Sums the unheld passes of this checkpoint (a late loop may have asked for more). */
+  #addUnheld(m: PassMessage): void {
+    const u = this.#unheld;
+    this.#unheld = u ? { ...m, began: u.began, passes: (u.passes ?? 1) + (m.passes ?? 1), copied: (u.copied ?? 0) + (m.copied ?? 0) } : m;
+  }
+
+  /** The checkpoint's event for the tail trace: its unheld passes and, with a hold, the held pass's parts. */
+  #trace(trace: TailTrace, m: PassMessage): void {
+    // The worker's wall clock moved to this thread's performance.now().
+    const local = (t: number) => t - performance.timeOrigin;
+    const u = this.#unheld;
+    const unheld =
+      u?.began !== undefined && u.ended !== undefined
+        ? { unheld: [local(u.began), local(u.ended)] as const, passes: u.passes ?? 1, copied: u.copied ?? 0 }
+        : {};
+    const held =
+      m.kind === 'held' && this.#heldAt > 0 && m.began !== undefined && m.ended !== undefined
+        ? {
+            pass: [local(m.began), local(m.ended)] as const,
+            frames: m.copied ?? 0,
+            ...(m.cpu === undefined ? {} : { cpu: m.cpu, runq: m.runq ?? 0 }),
+          }
+        : {};
+    trace.add({
+      t: 'checkpoint',
+      start: this.#askedAt,
+      held: this.#heldAt,
+      end: performance.now(),
+      log: m.log ?? 0,
+      timedOut: this.#timedOut,
+      ...unheld,
+      ...held,
+    });
+  }
+
   /** Whether checkpoints still run on the worker (false once it failed and the connection took them back). */
   get healthy(): boolean {
     return !this.#failed;
@@ -300,11 +418,11 @@ export class WalCheckpointer {
   }
 
   #ask(now: number, explicit: boolean): void {
-    this.#explicit = explicit;
     this.#running = true;
     this.#lastAsked = now;
     this.#askedAt = now;
-    this.#worker.postMessage('checkpoint');
+    this.#unheld = undefined;
+    this.#worker.postMessage({ kind: 'first', hold: explicit, holdAboveFrames: this.#holdAboveFrames, passes: this.#catchUpPasses });
   }
 
   #fail(): void {
@@ -326,7 +444,7 @@ export class WalCheckpointer {
     for (const w of [...this.#waiters.splice(0), ...this.#next.splice(0)]) w(undefined);
     if (this.#failed) return;
     const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
-    this.#worker.postMessage('close');
+    this.#worker.postMessage({ kind: 'close' });
     // A worker that does not exit in time is ended: closing must not hang.
     const timer = setTimeout(() => void this.#worker.terminate(), 2000);
     await exited;

@@ -16,6 +16,14 @@
  * truncates and reuses the same file, so while the storage is open the
  * descriptor names the live WAL. The folder is synced once at start, so the
  * WAL's directory entry is durable too.
+ *
+ * It also holds a descriptor of the database file, for the checkpoint
+ * worker's flushes between its passes (wal-checkpointer.ts). Closing any
+ * descriptor of a file drops every POSIX lock this process holds on it,
+ * SQLite's included (its connections keep a shared lock on the database
+ * while in WAL mode): so this one is opened once and closed after the relay's
+ * connection (`close()`, which sqlite.ts calls last), never while SQLite's
+ * locks matter.
  */
 import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -23,11 +31,14 @@ import type { DurableSync } from './write-batcher.ts';
 
 export class WalSync implements DurableSync {
   readonly #fd: number;
+  /** The database file, open for writing (an fsync through it covers the file's pages, whoever wrote them). */
+  readonly databaseFd: number;
 
   /** `databasePath`'s WAL must exist: SQLite creates it at the first read in WAL mode (migrations read the schema version). */
   constructor(databasePath: string) {
     // Read-write: POSIX does not promise that an fsync through a read-only descriptor flushes the file.
     this.#fd = openSync(`${databasePath}-wal`, 'r+');
+    this.databaseFd = openSync(databasePath, 'r+');
     const dir = openSync(dirname(databasePath), 'r');
     try {
       fsyncSync(dir);
@@ -44,7 +55,9 @@ export class WalSync implements DurableSync {
     fsyncSync(this.#fd);
   }
 
+  /** After the relay's connection closed (see above: closing the database's descriptor drops SQLite's locks). */
   close(): void {
     closeSync(this.#fd);
+    closeSync(this.databaseFd);
   }
 }
