@@ -225,6 +225,8 @@ export interface WalCheckpointerOptions {
    * unheld passes. Without it the held pass's fsync writes every page the unheld passes copied.
    */
   readonly databaseFd?: number;
+  /** Longest hold (default CHECKPOINT_HOLD_MAX_MS; tests that need the WAL to start again on a busy machine raise it). */
+  readonly holdMaxMs?: number;
   /** Catch-up bounds (defaults CHECKPOINT_CATCH_UP_FRAMES, CHECKPOINT_CATCH_UP_PASSES). */
   readonly catchUpFrames?: number;
   readonly catchUpPasses?: number;
@@ -263,12 +265,14 @@ export class WalCheckpointer {
   /** The running checkpoint's unheld passes, as the worker reported them (for the tail trace). */
   #unheld: PassMessage | undefined;
   readonly #catchUpPasses: number;
+  readonly #holdMaxMs: number;
 
   /** `db` is the relay's own connection (on disk, WAL mode) to `path`. */
   constructor(db: Database, path: string, options: WalCheckpointerOptions = {}) {
     this.#db = db;
     this.#intervalMs = options.intervalMs ?? CHECKPOINT_INTERVAL_MS;
     this.#catchUpPasses = options.catchUpPasses ?? CHECKPOINT_CATCH_UP_PASSES;
+    this.#holdMaxMs = options.holdMaxMs ?? CHECKPOINT_HOLD_MAX_MS;
     const holdAbove = options.holdAboveBytes ?? CHECKPOINT_HOLD_MIN_WAL_BYTES;
     this.#holdAboveFrames = Math.ceil(holdAbove / Number(db.pragma('page_size', { simple: true })));
     db.pragma('wal_autocheckpoint = 0');
@@ -309,7 +313,7 @@ export class WalCheckpointer {
         this.#holdTimer = setTimeout(() => {
           this.#timedOut = true;
           this.#endHold();
-        }, CHECKPOINT_HOLD_MAX_MS);
+        }, this.#holdMaxMs);
         this.#worker.postMessage({ kind: 'held' });
         return;
       }
