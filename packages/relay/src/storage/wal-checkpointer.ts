@@ -63,43 +63,49 @@ import { type TailTrace, tailTrace } from '../tail-trace.ts';
 export const CHECKPOINT_INTERVAL_MS = 500;
 
 /**
- * Longest the relay's writes are held for the second pass. That pass copies what was committed
- * during the first (a few MiB at most) and fsyncs the database file: a few ms on a quiet machine.
- * A pass still running then completes nothing, and the WAL starts again after a later checkpoint;
- * the bound keeps a slow disk from adding more than this to a write's latency.
+ * Longest the relay's writes are held for the held pass. That pass copies what was committed
+ * after the last unheld one began and fsyncs the WAL and the database: a few ms on a quiet machine,
+ * 10-30 ms where the disk's fsyncs take 20-30 ms (session 6). A pass still running then completes
+ * nothing, and the WAL starts again after a later checkpoint; the bound keeps a slow disk from
+ * adding more than this to a write's latency.
  */
 export const CHECKPOINT_HOLD_MAX_MS = 50;
 
 /**
- * The periodic checkpoint holds the writes for its second pass only once its first pass found the
- * WAL at least this large; below, the WAL grows on (the first pass still copies its frames into
- * the database every CHECKPOINT_INTERVAL_MS, so the second pass stays short). Every hold delays
- * the deliveries that arrive during it, and the batch after it is large: at two holds a second,
- * holds overlapped most of the slowest 1% of deliveries at 5,000 envelopes/s
- * (bench/results/relay-latency.md, "The slowest 1%"). A hold and the backlog after it touch about
- * 20 ms of deliveries, so fewer than one hold every 2 s keeps them under 1%. The relay writes
- * 12,000-16,000 WAL frames of 4 KiB a second at that rate (48-64 MiB/s, measured there: a commit
- * rewrites its index pages), so at this size it holds about every 2 s. Larger sizes hold even
- * less often, but a longer WAL costs every read a longer index search, and recovery after a crash
- * replays it.
+ * The periodic checkpoint holds the writes for its held pass only once its first pass found the
+ * WAL at least this large; below, the WAL grows on (the unheld passes still copy its frames into
+ * the database every CHECKPOINT_INTERVAL_MS). Every hold delays the deliveries that arrive during
+ * it, and the batch after it is large. Its floor is two fsyncs (the WAL before copying, the
+ * database after), which this machine's shared disk stretches to 10-30 ms under load, so holds
+ * must be rare: at 128 MiB (session 5) the relay held every 2-2.7 s at 5,000 envelopes/s (it wrote
+ * 56-72 MiB of WAL a second there, 14,000-18,000 frames of 4 KiB, read from the tail trace's
+ * checkpoints), and holds overlapped a third to a half of the slowest 1% of deliveries. At this
+ * size it holds every 7-9 s at that rate. What it costs: the WAL file takes this much disk and
+ * page cache under sustained load (at low rates a periodic pass completes between two commits and
+ * the WAL starts again without a hold), and recovery after a crash replays up to this much
+ * (measured: 1.7 s to open and count a database with an 869 MiB WAL after `kill -9`, 0.3 s with
+ * 217 MiB, page cache warm). Reads do not pay for its length: a reader searches only the frames
+ * after the last one copied, and the unheld passes keep that close to the end.
  */
-export const CHECKPOINT_HOLD_MIN_WAL_BYTES = 128 * 1024 * 1024;
+export const CHECKPOINT_HOLD_MIN_WAL_BYTES = 512 * 1024 * 1024;
 
 /**
  * Before a hold, unheld catch-up passes run until one copied at most this many frames (2 MiB of
  * 4 KiB pages): the held pass then copies what was committed during that short pass, its flush and
- * the two messages around the hold, a few hundred frames at 5,000 envelopes/s. Lower bounds cost
- * more passes (each one fsyncs the WAL and the database) for a held pass shorter by little.
+ * the two messages around the hold. Lower bounds cost more passes (each one fsyncs the WAL and the
+ * database) for a held pass shorter by little.
  */
 export const CHECKPOINT_CATCH_UP_FRAMES = 512;
 
 /**
  * Most unheld passes before a hold (the first included). Each copies what came during the one
- * before, so on a disk that keeps up the count of frames falls fast (measured: 3 passes at 5,000
- * envelopes/s); on one that does not, the hold comes anyway after this many, so the WAL still
- * starts again (CHECKPOINT_HOLD_MAX_MS bounds the hold).
+ * before, so the count of frames falls to what the relay commits during one pass's fixed cost (its
+ * two fsyncs): on a quiet machine below CHECKPOINT_CATCH_UP_FRAMES after 2-3 passes; where the
+ * disk's fsyncs take 20-30 ms, 300-600 frames after the second pass and no lower (measured with 6:
+ * every catch-up ran all 6, session 6). The hold comes anyway after this many, so the WAL still
+ * starts again (CHECKPOINT_HOLD_MAX_MS bounds the hold); more passes would only add fsyncs.
  */
-export const CHECKPOINT_CATCH_UP_PASSES = 6;
+export const CHECKPOINT_CATCH_UP_PASSES = 4;
 
 /**
  * The event loop seeing the catch-up's answer later than this (a long turn, a GC pause) asks for one
