@@ -129,7 +129,7 @@ const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
 // Plain JavaScript evaluated in the worker: no TypeScript loader needed, wherever the relay runs from.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { fdatasyncSync, openSync, readSync } = require('node:fs');
+const { closeSync, fdatasyncSync, openSync, readSync } = require('node:fs');
 const Database = require(workerData.module);
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 5000');
@@ -163,6 +163,7 @@ const flush = (p) => {
 parentPort.on('message', (m) => {
   if (m.kind === 'close') {
     db.close();
+    if (schedFd !== undefined) closeSync(schedFd);
     parentPort.close();
     return;
   }
