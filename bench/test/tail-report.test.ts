@@ -64,6 +64,46 @@ describe('tail report', () => {
     expect(r.episodes[0]).toMatchObject({ envelopes: 1, maxRows: 250, sched: { cpu: 20, runq: 3, slept: 0 } });
   });
 
+  it("gives a hold's parts: the unheld passes before it, the request, the held pass and its frames, the answer", () => {
+    const file = traceFile([
+      commit(0, 1, 3, 10),
+      {
+        t: 'checkpoint',
+        start: 10,
+        held: 60,
+        end: 75,
+        log: 40_000,
+        timedOut: false,
+        unheld: [10.5, 52],
+        passes: 3,
+        copied: 9_000,
+        pass: [61, 73],
+        frames: 300,
+        cpu: 4,
+        runq: 1,
+      },
+      // An older relay's event: a hold without parts.
+      { t: 'checkpoint', start: 80, held: 90, end: 95, log: 40_000, timedOut: false },
+    ]);
+    const trace = readTailTrace(file, 50);
+    const records = Array.from({ length: 100 }, (_, i) => ({
+      sent: 1_000_000 + i,
+      serverTimestamp: 1_000_003 + i,
+      delivered: 1_000_002 + i,
+    }));
+    const r = attributeTail(records, trace, 99);
+    expect(r.relay.holds).toBe(2);
+    // Only the hold with parts counts in them: request 60 → 61, pass 61 → 73 (asleep 12 − 4 − 1), answer 73 → 75.
+    expect(r.relay.holdParts).toEqual({
+      unheld: { ms: [41.5, 41.5], passes: [3, 3], copied: [9_000, 9_000], toLoop: [8, 8] },
+      toWorker: [1, 1],
+      pass: [12, 12],
+      toLoop: [2, 2],
+      frames: [300, 300],
+      worker: { cpu: 4, runq: 1, slept: 7 },
+    });
+  });
+
   it('is part of a load run with --tail (the relay writes its trace at exit)', async () => {
     const r = await runRelayLoad({
       mode: 'ws',
