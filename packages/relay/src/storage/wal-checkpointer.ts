@@ -13,14 +13,14 @@
  * reader still needs. Only a complete checkpoint lets the next write start
  * the WAL again from its beginning, and under a steady write rate the
  * worker's never is: frames are committed while it copies. So the worker
- * copies in two passes: the first while writes go on; then the relay holds
- * its writes (`WriteBatcher.hold`: they queue, the event loop runs on) and
- * the second pass copies the few frames committed during the first, with no
- * writer beside it, so it completes. The hold ends when it returns, or after
+ * copies while writes go on (unheld passes); then the relay holds its writes
+ * (`WriteBatcher.hold`: they queue, the event loop runs on) and a held pass
+ * copies the frames committed since the last unheld one, with no writer
+ * beside it, so it completes. The hold ends when it returns, or after
  * CHECKPOINT_HOLD_MAX_MS. The next write transaction then starts the WAL
  * again (the file is reused, so `WalSync`'s descriptor still names it). The
- * periodic checkpoint runs that second pass, and holds, only once the WAL is
- * past CHECKPOINT_HOLD_MIN_WAL_BYTES: each hold delays deliveries (session 5).
+ * periodic checkpoint runs the held pass, and holds, only once the WAL is
+ * past CHECKPOINT_HOLD_MIN_WAL_BYTES: each hold delays deliveries.
  *
  * What a hold costs is the held pass's fsync of the database file. SQLite
  * fsyncs the database only in a pass that catches up with the WAL's end, so
@@ -34,7 +34,7 @@
  * (or CHECKPOINT_CATCH_UP_PASSES ran): the held pass then copies and syncs only
  * what was committed since that short pass.
  *
- * Until session 4 the second pass ran on the relay's connection, and only
+ * Until session 4 the held pass ran on the relay's connection, and only
  * when the worker's own result looked incomplete, which it never does (it
  * counts the frames of its own snapshot): under load the WAL never started
  * again and grew by about 16 MiB/s, and when a quiet moment finally let it
@@ -44,7 +44,8 @@
  *
  * Durability is unchanged: a commit is durable once its WAL frames are
  * fsynced (wal-sync.ts); a checkpoint only moves durable frames into the
- * database file, fsyncing the WAL before and the database after.
+ * database file, SQLite fsyncing the WAL before and the database before the
+ * WAL can start again; the worker's flushes only add fsyncs.
  *
  * If the worker fails, the relay's connection takes checkpoints back
  * (`wal_autocheckpoint` to SQLite's default), so the WAL stays bounded either way.
@@ -55,10 +56,10 @@ import type { Database } from 'better-sqlite3';
 import { type TailTrace, tailTrace } from '../tail-trace.ts';
 
 /**
- * Most often a checkpoint is asked for while writes happen. The WAL grows by what is written
- * between two (measured: about 16 MiB/s at 8,000 rows/s of 1 KiB, so 8 MiB at this interval;
- * `journal_size_limit` cuts the file back to 64 MiB when it restarts), and a page rewritten by
- * many commits is copied once per checkpoint, so much shorter intervals cost more copying.
+ * Most often a checkpoint is asked for while writes happen. Each periodic pass copies what was
+ * written since the last (at 5,000 envelopes/s the relay writes 56-72 MiB of WAL a second, so
+ * 28-36 MiB at this interval, session 6) and then flushes it, and a page rewritten by many commits
+ * is copied once per pass, so much shorter intervals cost more copying and fsyncs.
  */
 export const CHECKPOINT_INTERVAL_MS = 500;
 
@@ -224,7 +225,7 @@ interface PassMessage {
 export interface WalCheckpointerOptions {
   /** Least time between two periodic checkpoints (default CHECKPOINT_INTERVAL_MS). */
   readonly intervalMs?: number;
-  /** WAL size from which a periodic checkpoint holds the writes for its second pass (default CHECKPOINT_HOLD_MIN_WAL_BYTES). */
+  /** WAL size from which a periodic checkpoint holds the writes for its held pass (default CHECKPOINT_HOLD_MIN_WAL_BYTES). */
   readonly holdAboveBytes?: number;
   /**
    * A descriptor of the database file, open for writing, that stays open until after the relay's
@@ -348,7 +349,7 @@ export class WalCheckpointer {
   }
 
   /**
-   * How to hold the relay's writes for the second pass (`WriteBatcher.hold`). Without it the
+   * How to hold the relay's writes for the held pass (`WriteBatcher.hold`). Without it the
    * checkpoint is the worker's first pass only, and the WAL starts again only when no write
    * happened to be committed while it ran.
    */
@@ -419,7 +420,7 @@ export class WalCheckpointer {
     return !this.#failed;
   }
 
-  /** Writes go on (the second pass returned, failed, or took longer than CHECKPOINT_HOLD_MAX_MS). */
+  /** Writes go on (the held pass returned, failed, or took longer than CHECKPOINT_HOLD_MAX_MS). */
   #endHold(): void {
     if (this.#holdTimer) clearTimeout(this.#holdTimer);
     this.#holdTimer = undefined;
