@@ -39,7 +39,6 @@ describe('WalCheckpointer', () => {
     checkpointer.holdWritesWith(() => batcher.hold());
     const row = Buffer.alloc(1024, 1);
     const write = () => batcher.submit(() => db.prepare('INSERT INTO t (v) VALUES (?)').run(row));
-    const logs: number[] = [];
     const sizes: number[] = [];
     let rows = 0;
     for (let round = 0; round < 6; round++) {
@@ -60,12 +59,12 @@ describe('WalCheckpointer', () => {
       expect(during).toBeGreaterThan(0);
       const result = await checkpoint;
       expect(result?.checkpointed).toBe(result?.log);
-      logs.push(result?.log ?? 0);
       sizes.push(walBytes(path));
     }
-    // Each checkpoint found only what was written since the last one: the WAL started again every
-    // round. (Before, it never did under writes: the log grew with every round, and so did the file.)
-    expect(Math.max(...logs.slice(1))).toBeLessThan(2 * (logs[0] ?? 0));
+    // The WAL started again every round: the file stays at about one round's frames. (Before, it
+    // never did under writes, and the file grew with every round.) The results' `log` is no measure
+    // of that since the catch-up passes (session 6): a pass that happens to complete lets the next
+    // commit start the WAL again before the hold, and the held pass then finds a few frames.
     expect(walBytes(path)).toBeLessThan(2 * (sizes[0] ?? 0));
     expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: rows });
     batcher.close();
