@@ -32,8 +32,11 @@ export class SeqAllocator {
   /** `#reserved` when the batch began: committed, so safe to return to after any rollback. */
   #committed: number;
   readonly #raise: Statement<[number]>;
+  readonly #reservation: number;
 
-  constructor(db: Database) {
+  /** `reservation`: seqs per raise (SEQ_RESERVATION; tests pass small ones to cross many raises). */
+  constructor(db: Database, reservation = SEQ_RESERVATION) {
+    this.#reservation = reservation;
     const row = db.prepare<[], { reserved: number }>('SELECT reserved FROM message_seq WHERE id = 1').get();
     if (row === undefined) throw new Error('relay database has no message_seq row');
     this.#reserved = row.reserved;
@@ -46,7 +49,7 @@ export class SeqAllocator {
   take(): number {
     const seq = this.#next++;
     if (seq > this.#reserved) {
-      const reserved = seq - 1 + SEQ_RESERVATION;
+      const reserved = seq - 1 + this.#reservation;
       this.#raise.run(reserved);
       this.#reserved = reserved;
     }
