@@ -229,9 +229,7 @@ async function run(open: Open, envelopes: number, memory: boolean, push: boolean
       }
       phases.fetch += performance.now() - t0;
       phases.ack += await busy(() =>
-        inCommits(
-          got.flatMap((seqs, r) => (seqs.length ? [() => s.ackMessages({ accountKey: account(r), deviceId: 1 }, seqs)] : [])),
-        ),
+        inCommits(got.flatMap((seqs, r) => (seqs.length ? [() => s.ackMessages({ accountKey: account(r), deviceId: 1 }, seqs)] : []))),
       );
     }
     phases.cpu = mainThreadCpuMs() - cpu;
@@ -304,7 +302,9 @@ if (values['wal-file']) {
   // A copy of a running relay's WAL (its data folder's relay.sqlite-wal): which b-trees its frames hold.
   const kinds = walPages(values['wal-file'].replace(/-wal$/, ''));
   const total = [...kinds.entries()].filter(([k]) => k !== '(commits)').reduce((n, [, v]) => n + v, 0);
-  console.log(`${total} frames, ${kinds.get('(commits)') ?? 0} commits, ${(total / (kinds.get('(commits)') ?? 1)).toFixed(1)} frames per commit`);
+  console.log(
+    `${total} frames, ${kinds.get('(commits)') ?? 0} commits, ${(total / (kinds.get('(commits)') ?? 1)).toFixed(1)} frames per commit`,
+  );
   for (const [k, v] of [...kinds.entries()].sort((a, b) => b[1] - a[1])) console.log(`  ${k}: ${v} (${((100 * v) / total).toFixed(1)}%)`);
 } else if (values.rebuild) {
   await rebuild(Number(values.rebuild));
@@ -330,6 +330,8 @@ if (values['wal-file']) {
     const per = (k: 'frames' | 'commits') => rounds.map((p) => (p[k] / envelopes).toFixed(2)).join(', ');
     const perCommit = rounds.map((p) => (p.frames / p.commits).toFixed(1)).join(', ');
     console.log(`${name}: µs per envelope: store ${cell('store')}; fetch ${cell('fetch')}; ack ${cell('ack')}; main ${cell('cpu')}`);
-    console.log(`${name}: WAL frames per envelope ${per('frames')}; commits per envelope ${per('commits')}; frames per commit ${perCommit}`);
+    console.log(
+      `${name}: WAL frames per envelope ${per('frames')}; commits per envelope ${per('commits')}; frames per commit ${perCommit}`,
+    );
   }
 }

@@ -99,9 +99,13 @@ describe('SQLite message seqs', () => {
     let highest = 0;
     // Twice: killed, reopened by another child, killed again (each child acknowledges every row, so the newest is always gone).
     for (const tag of ['a', 'b']) {
-      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/seqs-load.ts', import.meta.url)), path, tag], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', fileURLToPath(new URL('./fixtures/seqs-load.ts', import.meta.url)), path, tag],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let out = '';
       let seen = 0;
       await new Promise<void>((resolve, reject) => {

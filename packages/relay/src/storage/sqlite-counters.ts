@@ -98,10 +98,7 @@ export class MailboxCounters implements BatchJournal {
         ON CONFLICT DO UPDATE SET messages = messages + 1, bytes = bytes + excluded.bytes, soonest = MIN(soonest, excluded.soonest);
     `);
     try {
-      const rows = db
-        .prepare<[], [Buffer, number, Buffer, number, number, number]>('SELECT * FROM temp.counters_rebuild')
-        .raw()
-        .all();
+      const rows = db.prepare<[], [Buffer, number, Buffer, number, number, number]>('SELECT * FROM temp.counters_rebuild').raw().all();
       for (const [recipient, deviceId, sender, messages, bytes, expiresAt] of rows) {
         this.add(recipient, deviceId, sender, messages, bytes);
         soonest?.(mailboxKey(recipient, deviceId), recipient, deviceId, expiresAt);

@@ -77,7 +77,7 @@ const PREVIOUS_SEQ_SQL = `SELECT seq FROM messages WHERE recipient_account = ? A
   ORDER BY seq DESC LIMIT 1`;
 
 /** Most rows one sweep deletes per table, so a sweep never holds the writer for long. */
-const SWEEP_BATCH = 5000;
+export const SWEEP_BATCH = 5000;
 
 /**
  * Most mailboxes one sweep visits for expired rows (sqlite-expiry.ts): each visit is two index
