@@ -10,7 +10,7 @@
  * - `message_seq.reserved` on disk is at least every seq any committed row ever had. An insert
  *   whose seq passes it first raises it by SEQ_RESERVATION in the same write (the same savepoint,
  *   so the row never commits without it): one small write every SEQ_RESERVATION rows.
- * - At open the next seq is `reserved + 1`: after any stop, clean, `kill -9` or power loss, no seq
+ * - At open the next seq is `reserved + 1` (or above the largest seq held, if larger): after any stop, clean, `kill -9` or power loss, no seq
  *   at or below anything a committed row ever had comes back. Up to SEQ_RESERVATION seqs are
  *   skipped per restart (seqs only need to grow; gaps are normal, seqs are global).
  * - A rolled-back write or batch undoes its raise in SQL, so the memory forgets it too (the next
@@ -41,7 +41,10 @@ export class SeqAllocator {
     if (row === undefined) throw new Error('relay database has no message_seq row');
     this.#reserved = row.reserved;
     this.#committed = row.reserved;
-    this.#next = row.reserved + 1;
+    // Also above the largest seq held (one search of the rowid b-tree): a row written into the
+    // file by something other than this class (a tool, a bench) cannot be handed out again either.
+    const held = db.prepare<[], number | null>('SELECT MAX(seq) FROM messages').pluck().get() ?? 0;
+    this.#next = Math.max(row.reserved, held) + 1;
     this.#raise = db.prepare<[number]>('UPDATE message_seq SET reserved = ? WHERE id = 1');
   }
 
