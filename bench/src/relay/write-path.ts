@@ -13,6 +13,10 @@
  *   node --import tsx bench/src/relay/write-path.ts [--envelopes 40000] [--rounds 3]
  *       [--storage other/packages/relay/src/storage/sqlite.ts]   (compared with this tree's, alternating)
  *       [--push]     (stored rows handed to live push as in the relay: each row's previous seq is read)
+ *       [--commit 4] (writes per group commit; the relay at 5,000 envelopes/s commits 3-4 writes at a time)
+ *       [--pages]    (no checkpoints; then the run's WAL frames per commit by b-tree, read from the page images)
+ *   node --import tsx bench/src/relay/write-path.ts --wal-file copy-of-relay.sqlite-wal
+ *       (the same breakdown for a copy of a running relay's WAL: its last generation)
  *       [--memory]   (':memory:': no WAL, fsync or checkpoint worker, so `cpu` is the statements'
  *                     and commits' alone, and the least disturbed by other processes)
  *   node --import tsx bench/src/relay/write-path.ts --rebuild 1000000
@@ -26,7 +30,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { SqliteStorage } from '../../../packages/relay/src/storage/sqlite.ts';
 
-type Storage = Pick<SqliteStorage, 'registerDevice' | 'storeMessages' | 'fetchMessages' | 'ackMessages' | 'close'>;
+type Storage = Pick<SqliteStorage, 'registerDevice' | 'storeMessages' | 'fetchMessages' | 'ackMessages' | 'close' | 'checkpointer'>;
 type Observe = (batch: number, seconds: number, phases: { transaction: number }) => void;
 type Open = (path: string, observe: Observe, push: boolean) => Storage;
 type Options = { path: string; observeBatch: Observe; onMailboxesCommitted?: () => void };
@@ -79,9 +83,10 @@ function mainThreadCpuMs(): number {
 }
 
 /**
- * Bytes the main thread handed to write() so far (Linux /proc, per thread). On disk the relay's
- * main thread writes only the WAL (the checkpoint worker and the fsync run on other threads), so
- * its growth over the 4,120 bytes of a WAL frame (24-byte header, 4 KiB page) counts the frames.
+ * Bytes the main thread handed to write() so far (Linux /proc, per thread): the WAL's frames
+ * (4,120 bytes each: 24-byte header, 4 KiB page) and, unless the statement journal stays in memory,
+ * each savepoint's journal of the pages it changed once it passes 64 KiB (SQLite spills it to a
+ * temporary file). The checkpoint worker and the fsync run on other threads.
  */
 function mainThreadWrittenBytes(): number {
   const io = readFileSync(`/proc/self/task/${process.pid}/io`, 'utf8');
@@ -160,7 +165,9 @@ interface Phases {
   fetch: number;
   ack: number;
   cpu: number;
-  /** WAL frames written (main thread's write() bytes over the frame size). */
+  /** Bytes the main thread handed to write(). */
+  written: number;
+  /** WAL frames of the run (--pages only: the WAL holds them all). */
   frames: number;
   commits: number;
 }
@@ -189,8 +196,12 @@ async function run(open: Open, envelopes: number, memory: boolean, push: boolean
     return transactions - before;
   };
   try {
+    // --pages: no checkpoints, so the WAL keeps every frame of the run (the relay's connection never
+    // checkpoints itself while its worker runs, and closing the worker leaves it so).
+    if (pages) await s.checkpointer?.close();
     await registerAll(s, ACCOUNTS);
-    const phases: Phases = { store: 0, fetch: 0, ack: 0, cpu: 0, frames: 0, commits: 0 };
+    const phases: Phases = { store: 0, fetch: 0, ack: 0, cpu: 0, written: 0, frames: 0, commits: 0 };
+    const walBefore = pages && !memory ? statSync(`${path}-wal`).size : 0;
     const cpu = mainThreadCpuMs();
     const written = mainThreadWrittenBytes();
     commits = 0;
@@ -233,9 +244,17 @@ async function run(open: Open, envelopes: number, memory: boolean, push: boolean
       );
     }
     phases.cpu = mainThreadCpuMs() - cpu;
-    phases.frames = (mainThreadWrittenBytes() - written) / WAL_FRAME_BYTES;
+    phases.written = mainThreadWrittenBytes() - written;
     phases.commits = commits;
-    if (pages && !memory) console.log('WAL frames by b-tree (last WAL generation):', Object.fromEntries(walPages(path)));
+    if (pages && !memory) {
+      const kinds = walPages(path);
+      const commits = kinds.get('(commits)') ?? 1;
+      kinds.delete('(commits)');
+      const perCommit = [...kinds.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / commits).toFixed(2)}`);
+      // The registration's frames are left out of the count (not of the breakdown: they are few).
+      phases.frames = (statSync(`${path}-wal`).size - walBefore) / WAL_FRAME_BYTES;
+      console.log(`WAL frames per commit by b-tree (${commits} commits): ${perCommit.join(', ')}`);
+    }
     return phases;
   } finally {
     await s.close();
@@ -328,10 +347,9 @@ if (values['wal-file']) {
   for (const [name, rounds] of results) {
     const cell = (k: keyof Phases) => rounds.map((p) => us(p[k])).join(', ');
     const per = (k: 'frames' | 'commits') => rounds.map((p) => (p[k] / envelopes).toFixed(2)).join(', ');
-    const perCommit = rounds.map((p) => (p.frames / p.commits).toFixed(1)).join(', ');
+    const kib = rounds.map((p) => (p.written / 1024 / envelopes).toFixed(1)).join(', ');
     console.log(`${name}: µs per envelope: store ${cell('store')}; fetch ${cell('fetch')}; ack ${cell('ack')}; main ${cell('cpu')}`);
-    console.log(
-      `${name}: WAL frames per envelope ${per('frames')}; commits per envelope ${per('commits')}; frames per commit ${perCommit}`,
-    );
+    const frames = values.pages ? `; WAL frames per envelope ${per('frames')}` : '';
+    console.log(`${name}: main thread write() KiB per envelope ${kib}; commits per envelope ${per('commits')}${frames}`);
   }
 }

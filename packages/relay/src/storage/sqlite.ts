@@ -670,6 +670,13 @@ class SqliteDriver implements StorageDriver {
     counters.rebuild(db, (key, recipient, deviceId, expiresAt) => expiry.lower(key, recipient, deviceId, expiresAt));
     this.counters = counters;
     this.expiry = expiry;
+    // Each write runs in a savepoint, whose journal of the pages it changed SQLite spills to a
+    // temporary file past 64 KiB: at 5,000 envelopes/s that was almost half of the main thread's
+    // write() bytes, beside the WAL (bench/results/relay-latency.md, "WAL volume per envelope").
+    // In memory it is at most the pages one batch changes (MAX_BATCH_ROWS rows, or one sweep's
+    // SWEEP_BATCH: a few MiB). Set after the rebuild, whose temporary table (one row per share)
+    // and the migrations' sorts stay on disk.
+    db.pragma('temp_store = MEMORY');
     const seqs = new SeqAllocator(db);
     this.seqs = seqs;
     // Each mailbox's newest row (live push's previous seq) also follows the batches: a rollback forgets it.
