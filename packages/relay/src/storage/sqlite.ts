@@ -30,7 +30,7 @@ import {
   committed,
   sealedGroupEnvelope,
 } from './rows.ts';
-import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage, WriteQueries } from './rules/queries.ts';
+import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, TransactOptions, UploadUsage, WriteQueries } from './rules/queries.ts';
 import { RuleStorage } from './rules/storage.ts';
 import { type Rule, runSync, unwrapAbort } from './rules/step.ts';
 import { MailboxCounters, ROW_BYTES_SQL, mailboxKey } from './sqlite-counters.ts';
@@ -53,7 +53,7 @@ import type {
 } from './types.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 import { WalSync } from './wal-sync.ts';
-import { type BatchJournal, type BatchObserver, WriteBatcher } from './write-batcher.ts';
+import { type BatchJournal, type BatchObserver, type LargeWrites, WriteBatcher } from './write-batcher.ts';
 
 export interface SqliteStorageOptions {
   /** A file path, or ':memory:' (tests). The folder must exist. */
@@ -677,10 +677,16 @@ class SqliteDriver implements StorageDriver {
     // Each write runs in a savepoint, whose journal of the pages it changed SQLite spills to a
     // temporary file past 64 KiB: at 5,000 envelopes/s that was almost half of the main thread's
     // write() bytes, beside the WAL (bench/results/relay-latency.md, "WAL volume per envelope").
-    // In memory it is at most the pages one batch changes (MAX_BATCH_ROWS rows, or one sweep's
-    // SWEEP_BATCH: a few MiB). Set after the rebuild, whose temporary table (one row per share)
-    // and the migrations' sorts stay on disk.
+    // In memory it holds the pages one batch changes: up to MAX_BATCH_ROWS rows, or one write's
+    // (an acknowledgement names at most 1,000 seqs). Writes that may change a whole mailbox or a
+    // sweep's rows (TransactOptions.large) commit alone with it on disk again (`largeWrites`).
+    // Set after the rebuild, whose temporary table (one row per share) and the migrations' sorts
+    // stay on disk.
     db.pragma('temp_store = MEMORY');
+    const largeWrites: LargeWrites = {
+      before: () => db.pragma('temp_store = FILE'),
+      after: () => db.pragma('temp_store = MEMORY'),
+    };
     const seqs = new SeqAllocator(db);
     this.seqs = seqs;
     // Each mailbox's newest row (live push's previous seq) also follows the batches: a rollback forgets it.
@@ -718,7 +724,14 @@ class SqliteDriver implements StorageDriver {
       },
       rows: () => counters.rows(),
     };
-    this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()), journal);
+    this.#writes = new WriteBatcher(
+      db,
+      options.observeBatch,
+      this.#wal,
+      checkpointer && (() => checkpointer.committed()),
+      journal,
+      largeWrites,
+    );
     const writes = this.#writes;
     checkpointer?.holdWritesWith(() => writes.hold());
     const s = statements(db);
@@ -735,8 +748,9 @@ class SqliteDriver implements StorageDriver {
   }
 
   /** The rule runs in the next group commit, in its own savepoint (an Abort rolls back only it). */
-  transact<T>(rule: (q: WriteQueries) => Rule<T>): Promise<T> {
-    if (!this.#onCommitted) return this.#writes.submit(() => runSync(rule(this.#q))).catch(unwrapAbort<T>);
+  transact<T>(rule: (q: WriteQueries) => Rule<T>, options?: TransactOptions): Promise<T> {
+    const large = options?.large === true;
+    if (!this.#onCommitted) return this.#writes.submit(() => runSync(rule(this.#q)), large).catch(unwrapAbort<T>);
     return this.#writes
       .submit(() => {
         // Writes run one at a time: what an earlier write stored was handed over or rolled back with it.
@@ -745,7 +759,7 @@ class SqliteDriver implements StorageDriver {
         // Rows stored without a wake-up still go (a pump that missed one could skip it: §5.2.1).
         if (this.#stored.length > 0) this.#handOver([]);
         return result;
-      })
+      }, large)
       .catch(unwrapAbort<T>);
   }
 
