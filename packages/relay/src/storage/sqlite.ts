@@ -322,10 +322,6 @@ function statements(db: Database.Database) {
 
 type Statements = ReturnType<typeof statements>;
 
-/**
- * The queries inside a write. Synchronous: `runSync` drives the rule. With `hand`, each stored
- * mailbox row is also handed over as it was written, with the seq it drew (live push).
- */
 /** What the write queries keep in memory beside the rows (each follows the batches: see SqliteDriver). */
 interface Memory {
   readonly counters: MailboxCounters;
@@ -334,6 +330,10 @@ interface Memory {
   readonly expiry: ExpiryQueue;
 }
 
+/**
+ * The queries inside a write. Synchronous: `runSync` drives the rule. With `hand`, each stored
+ * mailbox row is also handed over as it was written, with the seq it drew (live push).
+ */
 function writeQueries(s: Statements, memory: Memory, hand?: (row: CommittedMessage) => void): WriteQueries {
   const { counters, newest, seqs, expiry } = memory;
   /** Uncounts the rows a delete of one mailbox returned ([sender account, bytes] each). */
