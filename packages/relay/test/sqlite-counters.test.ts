@@ -287,8 +287,32 @@ function expectNewest(storage: SqliteStorage, reader: Database.Database, now: nu
   }
 }
 
+/**
+ * The sweep's queue (storage/sqlite-expiry.ts): every mailbox holding rows has a bound at or
+ * before its soonest expiry (else the sweep could miss its expired rows), and the heap stays
+ * within its bound; seqs (storage/sqlite-seqs.ts): the reservation on disk covers every row.
+ */
+function expectExpiryBounds(storage: SqliteStorage, reader: Database.Database, where: string): void {
+  const rows = reader
+    .prepare<[], { account: Buffer; device: number; soonest: number }>(
+      'SELECT recipient_account AS account, recipient_device AS device, MIN(expires_at) AS soonest FROM messages GROUP BY 1, 2',
+    )
+    .all();
+  for (const r of rows) {
+    const key = `${r.device}:${r.account.toString('latin1')}`;
+    expect(storage.expiry.soonest(key), `${where}: expiry bound of ${r.account.toString('hex')}/${r.device}`).toBeLessThanOrEqual(
+      r.soonest,
+    );
+  }
+  expect(storage.expiry.heapSize, `${where}: expiry heap`).toBeLessThanOrEqual(2 * storage.expiry.size + 1025);
+  const { reserved } = reader.prepare<[], { reserved: number }>('SELECT reserved FROM message_seq').get() as { reserved: number };
+  const { max } = reader.prepare<[], { max: number | null }>('SELECT MAX(seq) AS max FROM messages').get() as { max: number | null };
+  expect(reserved, `${where}: seq reservation`).toBeGreaterThanOrEqual(max ?? 0);
+}
+
 async function expectExact(w: World, where: string): Promise<void> {
   expectNewest(w.storage, w.reader, w.now, where);
+  expectExpiryBounds(w.storage, w.reader, where);
   const rows = recount(w.reader);
   // Bounded by the rows: an entry only for a mailbox that holds rows (none left behind by an ack, sweep, purge or removal).
   const holding = new Set(rows.map((r) => `${r.recipient}/${r.deviceId}`)).size;
@@ -347,6 +371,9 @@ describe('SQLite mailbox counters in memory', () => {
           const drained = await w.storage.sweep(w.now);
           if (drained.messages > 0) outcomes.swept++;
           await expectExact(w, 'after the final sweep');
+          // Complete: one sweep (far below its bounds here) left no expired row in any mailbox.
+          const expired = w.reader.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM messages WHERE expires_at <= ?');
+          expect(expired.get(w.now)?.n, 'expired rows after the final sweep').toBe(0);
           for (const d of ALL) {
             const seqs = (await w.storage.fetchMessages(d, 0, 1000, 0)).map((m) => m.seq);
             if ((await w.storage.ackMessages(d, seqs)) > 0) outcomes.acked++;
@@ -361,6 +388,7 @@ describe('SQLite mailbox counters in memory', () => {
           const again = new SqliteStorage({ path: join(dir, 'relay.sqlite') });
           expect(inMemory(again)).toEqual(kept);
           expectNewest(again, w.reader, w.now, 'reopened');
+          expectExpiryBounds(again, w.reader, 'reopened');
           await again.close();
         } finally {
           w.reader.close();

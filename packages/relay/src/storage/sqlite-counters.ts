@@ -75,8 +75,11 @@ export class MailboxCounters implements BatchJournal {
   /** The changes of the open batch, undone on a rollback; undefined outside a batch. */
   #journal: (Mailbox | string | number)[] | undefined;
 
-  /** Replaces everything with the counts of the rows in `messages` (at open; the rows are the truth). */
-  rebuild(db: Database): void {
+  /**
+   * Replaces everything with the counts of the rows in `messages` (at open; the rows are the truth).
+   * `soonest`, when given, hears each share's earliest expiry in the same pass (sqlite-expiry.ts).
+   */
+  rebuild(db: Database, soonest?: (key: string, recipient: Buffer, deviceId: number, expiresAt: number) => void): void {
     this.#mailboxes.clear();
     this.#messages = 0;
     this.#bytes = 0;
@@ -87,24 +90,29 @@ export class MailboxCounters implements BatchJournal {
     // (bench/src/relay/write-path.ts --rebuild, bench/results/relay-latency.md).
     db.exec(`
       CREATE TEMP TABLE counters_rebuild (
-        recipient BLOB, device INTEGER, sender BLOB, messages INTEGER, bytes INTEGER,
+        recipient BLOB, device INTEGER, sender BLOB, messages INTEGER, bytes INTEGER, soonest INTEGER,
         PRIMARY KEY (recipient, device, sender)
       ) WITHOUT ROWID;
       INSERT INTO temp.counters_rebuild
-        SELECT recipient_account, recipient_device, sender_account, 1, ${ROW_BYTES_SQL} FROM messages NOT INDEXED WHERE true
-        ON CONFLICT DO UPDATE SET messages = messages + 1, bytes = bytes + excluded.bytes;
+        SELECT recipient_account, recipient_device, sender_account, 1, ${ROW_BYTES_SQL}, expires_at FROM messages NOT INDEXED WHERE true
+        ON CONFLICT DO UPDATE SET messages = messages + 1, bytes = bytes + excluded.bytes, soonest = MIN(soonest, excluded.soonest);
     `);
     try {
-      const rows = db.prepare<[], [Buffer, number, Buffer, number, number]>('SELECT * FROM temp.counters_rebuild').raw().all();
-      for (const [recipient, deviceId, sender, messages, bytes] of rows) this.add(recipient, deviceId, sender, messages, bytes);
+      const rows = db.prepare<[], [Buffer, number, Buffer, number, number, number]>('SELECT * FROM temp.counters_rebuild').raw().all();
+      for (const [recipient, deviceId, sender, messages, bytes, expiresAt] of rows) {
+        this.add(recipient, deviceId, sender, messages, bytes);
+        soonest?.(mailboxKey(recipient, deviceId), recipient, deviceId, expiresAt);
+      }
     } finally {
       db.exec('DROP TABLE temp.counters_rebuild');
     }
   }
 
-  /** Counts `messages` rows of `bytes` in all (negative: removed) from `sender` in this mailbox. */
-  add(recipient: Buffer, deviceId: number, sender: Buffer, messages: number, bytes: number): void {
-    const key = mailboxKey(recipient, deviceId);
+  /**
+   * Counts `messages` rows of `bytes` in all (negative: removed) from `sender` in this mailbox.
+   * `key`: the mailbox's key when the caller built it already (one string per row, not four).
+   */
+  add(recipient: Buffer, deviceId: number, sender: Buffer, messages: number, bytes: number, key = mailboxKey(recipient, deviceId)): void {
     let mailbox = this.#mailboxes.get(key);
     if (!mailbox) {
       // Copied: the caller's buffer may be reused (better-sqlite3 hands out fresh ones, but a rule may not).
@@ -140,8 +148,8 @@ export class MailboxCounters implements BatchJournal {
   }
 
   /** Envelopes queued in the mailbox (expired ones not swept yet included). */
-  queued(recipient: Buffer, deviceId: number): number {
-    return this.#mailboxes.get(mailboxKey(recipient, deviceId))?.messages ?? 0;
+  queued(recipient: Buffer, deviceId: number, key = mailboxKey(recipient, deviceId)): number {
+    return this.#mailboxes.get(key)?.messages ?? 0;
   }
 
   /** Queued envelopes and bytes over all mailboxes. */

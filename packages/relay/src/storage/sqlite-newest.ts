@@ -5,7 +5,7 @@
  * bench/results/relay-latency.md "SQLite cost per envelope").
  *
  * What is kept is only ever exact or absent: an entry is the newest row the mailbox holds (seqs
- * come from AUTOINCREMENT, so a row just inserted is its mailbox's newest); anything that may have
+ * only grow, sqlite-seqs.ts, so a row just inserted is its mailbox's newest); anything that may have
  * deleted that row drops the entry, and a missing or expired entry sends the question to SQL. An
  * empty mailbox (the counters, sqlite-counters.ts, say it holds nothing) answers 0 at once.
  * Rollbacks drop everything (they are rare; the next insert of each mailbox fills it again), and a
@@ -35,17 +35,17 @@ export class NewestSeqs {
   }
 
   /** The newest unexpired seq of the mailbox at `now` (0 for none), as the SQL query would answer. */
-  previousSeq(recipient: Buffer, deviceId: number, now: number): number {
-    if (this.#counters.queued(recipient, deviceId) === 0) return 0;
-    const newest = this.#rows.get(mailboxKey(recipient, deviceId));
+  previousSeq(recipient: Buffer, deviceId: number, now: number, key = mailboxKey(recipient, deviceId)): number {
+    if (this.#counters.queued(recipient, deviceId, key) === 0) return 0;
+    const newest = this.#rows.get(key);
     // The newest row, unexpired: the newest unexpired one. Expired: an older row may not be.
     if (newest !== undefined && newest.expiresAt > now) return newest.seq;
     return this.#query(recipient, deviceId, now);
   }
 
   /** A row was inserted: it is its mailbox's newest. */
-  inserted(recipient: Buffer, deviceId: number, seq: number, expiresAt: number): void {
-    this.#rows.set(mailboxKey(recipient, deviceId), { seq, expiresAt });
+  inserted(recipient: Buffer, deviceId: number, seq: number, expiresAt: number, key = mailboxKey(recipient, deviceId)): void {
+    this.#rows.set(key, { seq, expiresAt });
   }
 
   /** The mailbox's rows with these seqs were deleted (an acknowledgement). */

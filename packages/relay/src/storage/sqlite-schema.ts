@@ -288,6 +288,67 @@ const MIGRATIONS: readonly string[] = [
   -- and prekeys (64 µs per 8-account lookup in the load test).
   CREATE INDEX devices_recipient ON devices (account, device_id, certificate_hash);
   `,
+  // 8 -> 9: fewer WAL frames per envelope (issue 15; bench/results/relay-latency.md, "WAL volume per
+  // envelope"). Every commit writes each page it changed to the WAL in full (4 KiB), so each b-tree
+  // a row touches costs a page per commit.
+  `
+  -- Idempotency records keyed sender, client id, then recipient: a message's envelopes to all of
+  -- its recipients' devices share one client id (client outbox.ts), so its records land in one leaf
+  -- instead of one leaf per recipient (they were 17-40% of the WAL's frames under load).
+  CREATE TABLE sent_ids_v9 (
+    sender_account BLOB NOT NULL,
+    sender_device INTEGER NOT NULL,
+    recipient_account BLOB NOT NULL,
+    recipient_device INTEGER NOT NULL,
+    client_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (sender_account, sender_device, client_id, recipient_account, recipient_device)
+  ) WITHOUT ROWID;
+  INSERT INTO sent_ids_v9 SELECT sender_account, sender_device, recipient_account, recipient_device, client_id, expires_at
+    FROM sent_ids;
+  DROP TABLE sent_ids;
+  ALTER TABLE sent_ids_v9 RENAME TO sent_ids;
+  CREATE INDEX sent_ids_expiry ON sent_ids (expires_at);
+
+  -- Seqs come from the relay's memory (sqlite-seqs.ts), not AUTOINCREMENT, which reads and rewrites
+  -- sqlite_sequence in every insert (a page per commit); message_seq holds the highest seq handed out
+  -- or reserved, written once per SEQ_RESERVATION seqs, so a seq is still never reused.
+  CREATE TABLE message_seq (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    reserved INTEGER NOT NULL
+  );
+  INSERT INTO message_seq (id, reserved) VALUES (1, MAX(
+    COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),
+    COALESCE((SELECT MAX(seq) FROM messages), 0)));
+  -- The global expiry index goes: the sweep walks the mailboxes that may hold expired rows
+  -- (sqlite-expiry.ts) through messages_mailbox_expiry.
+  CREATE TABLE messages_v9 (
+    seq INTEGER PRIMARY KEY,
+    recipient_account BLOB NOT NULL,
+    recipient_device INTEGER NOT NULL,
+    sender_account BLOB NOT NULL,
+    sender_device INTEGER NOT NULL,
+    client_id TEXT NOT NULL,
+    server_ts INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    payload_id INTEGER,
+    payload_bytes INTEGER NOT NULL DEFAULT 0,
+    delivery BLOB
+  );
+  INSERT INTO messages_v9 (seq, recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts,
+      expires_at, envelope, payload_id, payload_bytes, delivery)
+    SELECT seq, recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts,
+      expires_at, envelope, payload_id, payload_bytes, delivery FROM messages;
+  DROP TABLE messages;
+  ALTER TABLE messages_v9 RENAME TO messages;
+  CREATE INDEX messages_mailbox ON messages (recipient_account, recipient_device, seq);
+  CREATE INDEX messages_mailbox_expiry ON messages (recipient_account, recipient_device, expires_at);
+  CREATE TRIGGER messages_payload_release AFTER DELETE ON messages WHEN OLD.payload_id IS NOT NULL BEGIN
+    UPDATE payloads SET refs = refs - 1 WHERE id = OLD.payload_id;
+    DELETE FROM payloads WHERE id = OLD.payload_id AND refs <= 0;
+  END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

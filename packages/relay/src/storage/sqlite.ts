@@ -30,12 +30,14 @@ import {
   committed,
   sealedGroupEnvelope,
 } from './rows.ts';
-import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage, WriteQueries } from './rules/queries.ts';
+import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, TransactOptions, UploadUsage, WriteQueries } from './rules/queries.ts';
 import { RuleStorage } from './rules/storage.ts';
 import { type Rule, runSync, unwrapAbort } from './rules/step.ts';
-import { MailboxCounters, ROW_BYTES_SQL } from './sqlite-counters.ts';
+import { MailboxCounters, ROW_BYTES_SQL, mailboxKey } from './sqlite-counters.ts';
+import { ExpiryQueue } from './sqlite-expiry.ts';
 import { NewestSeqs } from './sqlite-newest.ts';
 import { migrate } from './sqlite-schema.ts';
+import { SeqAllocator } from './sqlite-seqs.ts';
 import { sqliteTokenQueries } from './tokens-sqlite.ts';
 import type {
   AttachmentRecord,
@@ -51,7 +53,7 @@ import type {
 } from './types.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 import { WalSync } from './wal-sync.ts';
-import { type BatchJournal, type BatchObserver, WriteBatcher } from './write-batcher.ts';
+import { type BatchJournal, type BatchObserver, type LargeWrites, WriteBatcher } from './write-batcher.ts';
 
 export interface SqliteStorageOptions {
   /** A file path, or ':memory:' (tests). The folder must exist. */
@@ -69,13 +71,24 @@ export interface SqliteStorageOptions {
 /**
  * The newest unexpired row before an insert (CommittedMessage.previousSeq), when memory does not
  * know it (sqlite-newest.ts): messages_mailbox read backwards, stopping at the first unexpired row.
- * The unary + keeps the planner off messages_expiry.
+ * The unary + keeps the planner off messages_mailbox_expiry (it would sort the mailbox by seq).
  */
 const PREVIOUS_SEQ_SQL = `SELECT seq FROM messages WHERE recipient_account = ? AND recipient_device = ? AND +expires_at > ?
   ORDER BY seq DESC LIMIT 1`;
 
 /** Most rows one sweep deletes per table, so a sweep never holds the writer for long. */
-const SWEEP_BATCH = 5000;
+export const SWEEP_BATCH = 5000;
+
+/**
+ * Most mailboxes one sweep visits for expired rows (sqlite-expiry.ts). A visit is a DELETE and an
+ * index search, and normally deletes a row or more (a mailbox is due only once its soonest expiry
+ * has passed), so a sweep's time is its deleted rows', as with the global index before: 2,000 rows
+ * of 1 KiB spread over as many mailboxes took 200-300 ms, 5,000 rows by the old global sweep
+ * 430-740 ms (load average 12, bench/results/relay-latency.md "WAL volume per envelope"). The bound
+ * caps visits that find nothing (rows acknowledged since their mailbox's bound was set); mailboxes
+ * left over are due first in the next sweep.
+ */
+export const SWEEP_MAILBOXES = 2000;
 
 /** The pool tables by name (never from input). */
 const POOL_TABLE: Record<PreKeyPool, string> = { oneTime: 'one_time_prekeys', kem: 'kem_prekeys' };
@@ -193,21 +206,22 @@ function statements(db: Database.Database) {
          VALUES ${tuples(n, '(?, ?, ?, ?, ?, ?)')}`,
       ),
     ),
+    // Each mailbox row's seq comes from memory (sqlite-seqs.ts), first.
     insertMessage: db.prepare(
-      `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at, envelope,
-         delivery)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (seq, recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
+         envelope, delivery)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertPayload: db.prepare('INSERT INTO payloads (envelope, refs, expires_at) VALUES (?, ?, ?)'),
     insertReference: db.prepare(
-      `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
+      `INSERT INTO messages (seq, recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
          envelope, payload_id, payload_bytes, delivery)
-       VALUES (?, ?, ?, ?, ?, ?, ?, X'', ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, X'', ?, ?, ?)`,
     ),
     insertSealedReference: db.prepare(
-      `INSERT INTO messages (recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
+      `INSERT INTO messages (seq, recipient_account, recipient_device, sender_account, sender_device, client_id, server_ts, expires_at,
          envelope, payload_id, payload_bytes, delivery)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     // A fan-out's row carries no envelope of its own, a sealed group row only its seal: rows.ts joins the payload.
     fetchMessages: db.prepare<[Buffer, number, number, number, number], MessageRow>(
@@ -257,12 +271,19 @@ function statements(db: Database.Database) {
       `INSERT INTO budgets (key, tokens, updated, full_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated = excluded.updated, full_at = excluded.full_at`,
     ),
-    sweepMessages: db
-      .prepare<[number], [Buffer, number, Buffer, number]>(
-        `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE expires_at <= ? LIMIT ${SWEEP_BATCH})
-         RETURNING recipient_account, recipient_device, sender_account, ${ROW_BYTES_SQL}`,
+    // The sweep, one due mailbox at a time (sqlite-expiry.ts), through messages_mailbox_expiry.
+    sweepMailbox: db
+      .prepare<[Buffer, number, number, number], [Buffer, number]>(
+        `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE recipient_account = ? AND recipient_device = ?
+           AND expires_at <= ? LIMIT ?)
+         RETURNING sender_account, ${ROW_BYTES_SQL}`,
       )
       .raw(),
+    soonestExpiry: db
+      .prepare<[Buffer, number], number>(
+        'SELECT expires_at FROM messages WHERE recipient_account = ? AND recipient_device = ? ORDER BY expires_at LIMIT 1',
+      )
+      .pluck(),
     sweepSentIds: db.prepare('DELETE FROM sent_ids WHERE expires_at <= ?'),
     expiredAttachments: db.prepare<[number], { id: string }>(`SELECT id FROM attachments WHERE expires_at <= ? LIMIT ${SWEEP_BATCH}`),
     sweepSeen: db.prepare(
@@ -301,11 +322,20 @@ function statements(db: Database.Database) {
 
 type Statements = ReturnType<typeof statements>;
 
+/** What the write queries keep in memory beside the rows (each follows the batches: see SqliteDriver). */
+interface Memory {
+  readonly counters: MailboxCounters;
+  readonly newest: NewestSeqs;
+  readonly seqs: SeqAllocator;
+  readonly expiry: ExpiryQueue;
+}
+
 /**
  * The queries inside a write. Synchronous: `runSync` drives the rule. With `hand`, each stored
  * mailbox row is also handed over as it was written, with the seq it drew (live push).
  */
-function writeQueries(s: Statements, counters: MailboxCounters, newest: NewestSeqs, hand?: (row: CommittedMessage) => void): WriteQueries {
+function writeQueries(s: Statements, memory: Memory, hand?: (row: CommittedMessage) => void): WriteQueries {
+  const { counters, newest, seqs, expiry } = memory;
   /** Uncounts the rows a delete of one mailbox returned ([sender account, bytes] each). */
   const uncount = (recipient: Buffer, deviceId: number, deleted: readonly [Buffer, number][]): number => {
     for (const [sender, bytes] of deleted) counters.add(recipient, deviceId, sender, -1, -bytes);
@@ -340,9 +370,13 @@ function writeQueries(s: Statements, counters: MailboxCounters, newest: NewestSe
   ): unknown[] => {
     const account = buf(sender.accountKey);
     const recipient = buf(e.recipient.accountKey);
+    // Built once per row for the maps in memory (counters, newest row, expiry).
+    const key = mailboxKey(recipient, e.recipient.deviceId);
     // One statement per row: live push needs each row's seq and its mailbox's previous seq.
-    const previous = hand ? newest.previousSeq(recipient, e.recipient.deviceId, now) : 0;
-    const { lastInsertRowid } = insert.run(
+    const previous = hand ? newest.previousSeq(recipient, e.recipient.deviceId, now, key) : 0;
+    const seq = seqs.take();
+    insert.run(
+      seq,
       recipient,
       e.recipient.deviceId,
       account,
@@ -353,10 +387,10 @@ function writeQueries(s: Statements, counters: MailboxCounters, newest: NewestSe
       ...columns,
       e.delivery === undefined ? null : buf(e.delivery),
     );
-    const seq = Number(lastInsertRowid);
-    newest.inserted(recipient, e.recipient.deviceId, seq, expiresAt);
+    newest.inserted(recipient, e.recipient.deviceId, seq, expiresAt, key);
     hand?.(committed(e, previous, seq, sender, now, expiresAt, pushed));
-    counters.add(recipient, e.recipient.deviceId, account, 1, bytes);
+    counters.add(recipient, e.recipient.deviceId, account, 1, bytes, key);
+    expiry.lower(key, recipient, e.recipient.deviceId, expiresAt);
     return [account, sender.deviceId, recipient, e.recipient.deviceId, e.clientId, expiresAt];
   };
   /** Inserts each item's row (`row` returns its sent-id parameters) and keeps the sent ids, one statement per chunk. */
@@ -520,13 +554,22 @@ function writeQueries(s: Statements, counters: MailboxCounters, newest: NewestSe
     bumpSeenSlot: (signer, slot) => void s.bumpSlot.run(buf(signer.accountKey), signer.deviceId, slot),
     seenCount: (signer, fromSlot) => s.seenCount.get(buf(signer.accountKey), signer.deviceId, fromSlot)?.n ?? 0,
 
+    // Bounded: at most SWEEP_BATCH rows and SWEEP_MAILBOXES mailboxes; what is left stays due.
     sweepMessages: (now) => {
-      const deleted = s.sweepMessages.all(now);
-      for (const [recipient, deviceId, sender, bytes] of deleted) {
-        counters.add(recipient, deviceId, sender, -1, -bytes);
-        newest.expired(recipient, deviceId, now);
+      let deleted = 0;
+      for (let visits = 0; visits < SWEEP_MAILBOXES && deleted < SWEEP_BATCH; visits++) {
+        const due = expiry.due(now);
+        if (due === undefined) break;
+        const { account, deviceId } = due;
+        // Emptied by acknowledgements since: nothing to read.
+        if (counters.queued(account, deviceId, due.key) > 0) {
+          deleted += uncount(account, deviceId, s.sweepMailbox.all(account, deviceId, now, SWEEP_BATCH - deleted));
+          newest.expired(account, deviceId, now);
+        }
+        const left = counters.queued(account, deviceId, due.key) > 0 ? s.soonestExpiry.get(account, deviceId) : undefined;
+        expiry.visited(due, left);
       }
-      return deleted.length;
+      return deleted;
     },
     sweepSentIds: (now) => s.sweepSentIds.run(now).changes,
     sweepAttachments: (now) => {
@@ -597,6 +640,10 @@ class SqliteDriver implements StorageDriver {
   readonly counters: MailboxCounters;
   /** Each mailbox's newest row, for live push (sqlite-newest.ts). */
   readonly newest: NewestSeqs;
+  /** Which mailboxes may hold expired rows (sqlite-expiry.ts). */
+  readonly expiry: ExpiryQueue;
+  /** Message seqs (sqlite-seqs.ts). */
+  readonly seqs: SeqAllocator;
   readonly #q: WriteQueries;
   readonly read: ReadQueries;
   readonly #onCommitted: MailboxesCommitted | undefined;
@@ -620,46 +667,90 @@ class SqliteDriver implements StorageDriver {
     this.#wal = onDisk ? new WalSync(options.path) : undefined;
     const checkpointer = onDisk ? new WalCheckpointer(db, options.path, { databaseFd: this.#wal?.databaseFd }) : undefined;
     this.checkpointer = checkpointer;
-    // The counters start from the rows: exact after any stop, clean or not (spec/09-relay.md §8.3).
+    // The counters and the expiry bounds start from the rows: exact after any stop, clean or not
+    // (spec/09-relay.md §8.3.1), in one pass.
     const counters = new MailboxCounters();
-    counters.rebuild(db);
+    const expiry = new ExpiryQueue();
+    counters.rebuild(db, (key, recipient, deviceId, expiresAt) => expiry.lower(key, recipient, deviceId, expiresAt));
     this.counters = counters;
+    this.expiry = expiry;
+    // Each write runs in a savepoint, whose journal of the pages it changed SQLite spills to a
+    // temporary file past 64 KiB: at 5,000 envelopes/s that was almost half of the main thread's
+    // write() bytes, beside the WAL (bench/results/relay-latency.md, "WAL volume per envelope").
+    // In memory it holds the pages one batch changes: up to MAX_BATCH_ROWS rows, or one write's
+    // (an acknowledgement names at most 1,000 seqs). Writes that may change a whole mailbox or a
+    // sweep's rows (TransactOptions.large) commit alone with it on disk again (`largeWrites`).
+    // Set after the rebuild, whose temporary table (one row per share) and the migrations' sorts
+    // stay on disk.
+    db.pragma('temp_store = MEMORY');
+    const largeWrites: LargeWrites = {
+      before: () => db.pragma('temp_store = FILE'),
+      after: () => db.pragma('temp_store = MEMORY'),
+    };
+    const seqs = new SeqAllocator(db);
+    this.seqs = seqs;
     // Each mailbox's newest row (live push's previous seq) also follows the batches: a rollback forgets it.
     const previousSeq = db.prepare<[Buffer, number, number], { seq: number }>(PREVIOUS_SEQ_SQL);
     const newest = new NewestSeqs(counters, (recipient, deviceId, now) => previousSeq.get(recipient, deviceId, now)?.seq ?? 0);
     this.newest = newest;
+    // Writes run one at a time, so the expiry queue's mark of the running write's savepoint is one variable.
+    let expiryMark = 0;
     const journal: BatchJournal = {
-      begin: () => counters.begin(),
-      savepoint: () => counters.savepoint(),
+      begin: () => {
+        counters.begin();
+        expiry.begin();
+        seqs.begin();
+      },
+      savepoint: () => {
+        expiryMark = expiry.savepoint();
+        return counters.savepoint();
+      },
       rollbackTo: (mark) => {
         counters.rollbackTo(mark);
+        expiry.rollbackTo(expiryMark);
+        seqs.rollback();
         newest.forgetAll();
       },
-      commit: () => counters.commit(),
+      commit: () => {
+        counters.commit();
+        expiry.commit();
+        seqs.commit();
+      },
       rollback: () => {
         counters.rollback();
+        expiry.rollback();
+        seqs.rollback();
         newest.forgetAll();
       },
       rows: () => counters.rows(),
     };
-    this.#writes = new WriteBatcher(db, options.observeBatch, this.#wal, checkpointer && (() => checkpointer.committed()), journal);
+    this.#writes = new WriteBatcher(
+      db,
+      options.observeBatch,
+      this.#wal,
+      checkpointer && (() => checkpointer.committed()),
+      journal,
+      largeWrites,
+    );
     const writes = this.#writes;
     checkpointer?.holdWritesWith(() => writes.hold());
     const s = statements(db);
     this.#onCommitted = options.onMailboxesCommitted;
+    const memory: Memory = { counters, newest, seqs, expiry };
     this.#q = this.#onCommitted
       ? {
-          ...writeQueries(s, counters, newest, (row) => this.#stored.push(row)),
+          ...writeQueries(s, memory, (row) => this.#stored.push(row)),
           // The rule asks to notify inside the write: the wake, with the rows stored so far, runs once the batch has committed.
           notifyMailboxes: (devices) => this.#handOver(devices),
         }
-      : writeQueries(s, counters, newest);
+      : writeQueries(s, memory);
     this.read = readQueries(s, this.#q, counters);
   }
 
   /** The rule runs in the next group commit, in its own savepoint (an Abort rolls back only it). */
-  transact<T>(rule: (q: WriteQueries) => Rule<T>): Promise<T> {
-    if (!this.#onCommitted) return this.#writes.submit(() => runSync(rule(this.#q))).catch(unwrapAbort<T>);
+  transact<T>(rule: (q: WriteQueries) => Rule<T>, options?: TransactOptions): Promise<T> {
+    const large = options?.large === true;
+    if (!this.#onCommitted) return this.#writes.submit(() => runSync(rule(this.#q)), large).catch(unwrapAbort<T>);
     return this.#writes
       .submit(() => {
         // Writes run one at a time: what an earlier write stored was handed over or rolled back with it.
@@ -668,7 +759,7 @@ class SqliteDriver implements StorageDriver {
         // Rows stored without a wake-up still go (a pump that missed one could skip it: §5.2.1).
         if (this.#stored.length > 0) this.#handOver([]);
         return result;
-      })
+      }, large)
       .catch(unwrapAbort<T>);
   }
 
@@ -697,6 +788,10 @@ export class SqliteStorage extends RuleStorage {
   readonly counters: MailboxCounters;
   /** Each mailbox's newest row, in memory (live push's previous seq). */
   readonly newest: NewestSeqs;
+  /** Which mailboxes may hold expired rows, in memory (the sweep's queue). */
+  readonly expiry: ExpiryQueue;
+  /** Message seqs, handed out from memory and reserved on disk. */
+  readonly seqs: SeqAllocator;
 
   constructor(options: SqliteStorageOptions) {
     const driver = new SqliteDriver(options);
@@ -704,6 +799,8 @@ export class SqliteStorage extends RuleStorage {
     this.checkpointer = driver.checkpointer;
     this.counters = driver.counters;
     this.newest = driver.newest;
+    this.expiry = driver.expiry;
+    this.seqs = driver.seqs;
     this.wakesOnCommit = options.onMailboxesCommitted !== undefined;
   }
 }

@@ -28,6 +28,8 @@ import { mainThreadSched, tailTrace } from '../tail-trace.ts';
 
 interface PendingWrite {
   readonly run: () => unknown;
+  /** May change very many rows: committed in a batch of its own, inside `LargeWrites`' calls. */
+  readonly large: boolean;
   /** Registered by the write while it ran (`onCommit`): run once its batch committed. */
   committed?: (() => void)[];
   /** performance.now() at submit: the batch's wait is its oldest write's. */
@@ -77,6 +79,16 @@ export const MAX_BATCH_WRITES = 256;
 export const MAX_BATCH_ROWS = 256;
 
 export type BatchObserver = (batchSize: number, seconds: number, phases: BatchPhases) => void;
+
+/**
+ * Called around the batch of a large write (`submit(write, true)`), outside any transaction:
+ * sqlite.ts moves the savepoint journal to disk for it (a whole mailbox's pages would not fit in
+ * memory comfortably) and back to memory after.
+ */
+export interface LargeWrites {
+  before(): void;
+  after(): void;
+}
 
 /** Makes everything committed so far durable (fsync of the WAL); `syncNow` is the same, blocking (for close). */
 export interface DurableSync {
@@ -140,8 +152,18 @@ export class WriteBatcher {
    * `afterCommit`: told after every commit (sqlite.ts: the checkpoint worker, wal-checkpointer.ts).
    * `journal`: follows each batch's savepoints and commit (sqlite.ts: the mailbox counters).
    */
-  constructor(db: Database, observe?: BatchObserver, sync?: DurableSync, afterCommit?: () => void, journal?: BatchJournal) {
+  readonly #large: LargeWrites | undefined;
+
+  constructor(
+    db: Database,
+    observe?: BatchObserver,
+    sync?: DurableSync,
+    afterCommit?: () => void,
+    journal?: BatchJournal,
+    large?: LargeWrites,
+  ) {
     this.#db = db;
+    this.#large = large;
     this.#observe = observe;
     this.#sync = sync;
     this.#afterCommit = afterCommit;
@@ -149,11 +171,14 @@ export class WriteBatcher {
     this.#savepoint = db.transaction((run: () => unknown) => run());
   }
 
-  /** Runs `write` in the next batch; resolves with its result once the batch is committed and durable. */
-  submit<T>(write: () => T): Promise<T> {
+  /**
+   * Runs `write` in the next batch; resolves with its result once the batch is committed and durable.
+   * `large`: the write may change very many rows, and commits in a batch of its own.
+   */
+  submit<T>(write: () => T, large = false): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('storage is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run: write, at: performance.now(), resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ run: write, large, at: performance.now(), resolve: resolve as (v: unknown) => void, reject });
       this.#scheduled ??= setImmediate(() => this.flush());
     });
   }
@@ -176,13 +201,18 @@ export class WriteBatcher {
     const sched0 = tailTrace() && mainThreadSched();
     const outcomes: { ok: boolean; value: unknown }[] = [];
     const journal = this.#journal;
+    // With a LargeWrites hook, a large write commits alone, and a batch closes before one (below).
+    const hook = this.#large;
+    const alone = hook !== undefined && (queue[0] as PendingWrite).large;
+    if (alone) hook.before();
     journal?.begin();
     try {
       this.#db.transaction(() => {
         for (let i = 0; i < queued; i++) {
           // `i > 0`: a write larger than the bound still commits, alone.
-          if (!all && (i === MAX_BATCH_WRITES || (i > 0 && journal && journal.rows() >= MAX_BATCH_ROWS))) break;
           const write = queue[i] as PendingWrite;
+          const full = journal !== undefined && journal.rows() >= MAX_BATCH_ROWS;
+          if (!all && (i === MAX_BATCH_WRITES || (i > 0 && (full || alone || (hook !== undefined && write.large))))) break;
           this.#current = write;
           const mark = journal ? journal.savepoint() : 0;
           try {
@@ -203,12 +233,14 @@ export class WriteBatcher {
       journal?.rollback();
       const failed = queue.splice(0, Math.max(1, outcomes.length));
       for (const write of failed) write.committed = undefined;
+      if (alone) hook.after();
       this.#rest();
       for (const write of failed) write.reject(error);
       return;
     }
     const rows = journal ? journal.rows() : 0;
     journal?.commit();
+    if (alone) hook.after();
     const batch = queue.splice(0, outcomes.length);
     this.#rest();
     const sched1 = sched0 && mainThreadSched();

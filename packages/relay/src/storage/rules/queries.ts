@@ -187,6 +187,15 @@ export interface ReadQueries extends TokenReadQueries {
   report(id: number): Promise<ReportRow | undefined>;
 }
 
+/** How a write may be run; a backend may ignore it. */
+export interface TransactOptions {
+  /**
+   * The write may change very many rows (a device's whole mailbox, a sweep): SQLite runs it in a
+   * group commit of its own, with its savepoint journal on disk rather than in memory (sqlite.ts).
+   */
+  readonly large?: boolean;
+}
+
 /** A backend: its queries, and how it runs a rule in one transaction. */
 export interface StorageDriver {
   /**
@@ -195,7 +204,7 @@ export interface StorageDriver {
    * may run the rule again after a lost race (it must be free of side
    * effects outside the queries).
    */
-  transact<T>(rule: (q: WriteQueries) => Rule<T>): Promise<T>;
+  transact<T>(rule: (q: WriteQueries) => Rule<T>, options?: TransactOptions): Promise<T>;
   readonly read: ReadQueries;
   /** Only for a backend several relay processes share (see RelayStorage.watchMailboxes). */
   watchMailboxes?(wake: MailboxWake): Promise<() => Promise<void>>;

@@ -45,10 +45,13 @@ import { putDeviceList, registerDevice, removeDevice } from './devices.ts';
 import { rememberRequest, sweep } from './housekeeping.ts';
 import { ackMessages, storeFanout, storeMessages, storeSealedGroup } from './messages.ts';
 import { claimPreKeys, uploadPreKeys } from './prekeys.ts';
-import type { StorageDriver } from './queries.ts';
+import type { StorageDriver, TransactOptions } from './queries.ts';
 import { abort, get } from './step.ts';
 import { ruleTokenStore } from './tokens.ts';
 import type { TokenStore } from '../tokens-types.ts';
+
+/** Writes that may delete a whole mailbox or a sweep's worth of rows (queries.ts TransactOptions). */
+const LARGE: TransactOptions = { large: true };
 
 export class RuleStorage implements RelayStorage {
   protected readonly driver: StorageDriver;
@@ -62,7 +65,8 @@ export class RuleStorage implements RelayStorage {
 
   // ---- devices
   registerDevice(input: RegisterInput): Promise<RegisterResult> {
-    return this.driver.transact((q) => registerDevice(q, input));
+    // Large: a replaced device's mailbox goes with it.
+    return this.driver.transact((q) => registerDevice(q, input), LARGE);
   }
 
   async getDevice(address: DeviceAddress): Promise<DeviceRecord | undefined> {
@@ -75,7 +79,7 @@ export class RuleStorage implements RelayStorage {
   }
 
   removeDevice(address: DeviceAddress, certificateHash: Uint8Array, now: number): Promise<RemoveDeviceResult> {
-    return this.driver.transact((q) => removeDevice(q, address, certificateHash, now));
+    return this.driver.transact((q) => removeDevice(q, address, certificateHash, now), LARGE);
   }
 
   putDeviceList(accountKey: AccountKey, list: { revision: number; encoded: Uint8Array }, now: number): Promise<PutDeviceListResult> {
@@ -157,7 +161,7 @@ export class RuleStorage implements RelayStorage {
 
   // ---- housekeeping
   sweep(now: number): Promise<SweepResult> {
-    return this.driver.transact((q) => sweep(q, now));
+    return this.driver.transact((q) => sweep(q, now), LARGE);
   }
 
   stats(): Promise<StorageStats> {
