@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, migrate } from '../src/storage/sqlite-schema.ts';
-import { SWEEP_BATCH, SWEEP_MAILBOXES, SqliteStorage } from '../src/storage/sqlite.ts';
+import { SWEEP_CHUNK_ROWS } from '../src/storage/rules/housekeeping.ts';
+import { SWEEP_MAILBOXES, SqliteStorage } from '../src/storage/sqlite.ts';
 import type { DeviceAddress } from '../src/storage/types.ts';
 
 const dirs: string[] = [];
@@ -154,7 +155,7 @@ describe('schema version 8 -> 9', () => {
 });
 
 describe('the sweep without a global expiry index', () => {
-  it(`visits at most ${SWEEP_MAILBOXES} mailboxes and deletes at most ${SWEEP_BATCH} rows per run, and finishes over runs`, async () => {
+  it(`deletes at most ${SWEEP_CHUNK_ROWS} rows per run over more than ${SWEEP_MAILBOXES} due mailboxes, and finishes over runs`, async () => {
     const path = tempDb();
     const setup = new SqliteStorage({ path });
     await setup.close();
@@ -165,6 +166,7 @@ describe('the sweep without a global expiry index', () => {
     );
     let seq = 0;
     const many = SWEEP_MAILBOXES + 500;
+    const LONG = 1200;
     db.transaction(() => {
       // One expired row in each of many mailboxes, and one unexpired row in each (they stay).
       for (let m = 0; m < many; m++) {
@@ -172,7 +174,7 @@ describe('the sweep without a global expiry index', () => {
         insert.run(++seq, acct(1), m + 10, acct(2), FAR);
       }
       // One mailbox with more expired rows than a sweep deletes.
-      for (let i = 0; i < SWEEP_BATCH + 700; i++) insert.run(++seq, acct(3), 1, acct(2), 200 + (i % 50));
+      for (let i = 0; i < LONG; i++) insert.run(++seq, acct(3), 1, acct(2), 200 + (i % 50));
       db.prepare('UPDATE message_seq SET reserved = ?').run(seq);
     })();
     db.close();
@@ -180,14 +182,18 @@ describe('the sweep without a global expiry index', () => {
     const storage = new SqliteStorage({ path });
     try {
       const counts: number[] = [];
-      for (let run = 0; run < 6; run++) counts.push((await storage.sweep(1000)).messages);
-      // The mailboxes of one expired row come first (expiry 100, the long one's rows 200-249): the first run
-      // stops at the mailbox bound; each run stays within the row bound; together they delete every
-      // expired row and nothing else.
-      for (const n of counts) expect(n).toBeLessThanOrEqual(SWEEP_BATCH);
-      expect(counts.reduce((a, b) => a + b, 0)).toBe(many + SWEEP_BATCH + 700);
-      expect(counts.at(-1)).toBe(0);
-      expect(counts[0]).toBe(SWEEP_MAILBOXES);
+      let more = true;
+      for (let run = 0; run < 40 && more; run++) {
+        const swept = await storage.sweep(1000);
+        counts.push(swept.messages);
+        more = swept.more;
+      }
+      // Each run stays within the row bound and says whether more is due; together they delete every
+      // expired row and nothing else, and the last one says nothing is left.
+      for (const n of counts) expect(n).toBeLessThanOrEqual(SWEEP_CHUNK_ROWS);
+      expect(counts[0]).toBe(SWEEP_CHUNK_ROWS);
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(many + LONG);
+      expect(more).toBe(false);
       const reader = new Database(path, { readonly: true });
       try {
         expect(reader.prepare('SELECT COUNT(*) FROM messages WHERE expires_at <= 1000').pluck().get()).toBe(0);

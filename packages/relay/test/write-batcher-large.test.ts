@@ -74,7 +74,7 @@ describe('large writes', () => {
     expect(options).toEqual([
       ['register', { large: true }],
       ['remove', { large: true }],
-      ['sweep', { large: true }],
+      ['sweep', undefined],
       ['ack', undefined],
       ['send', undefined],
     ]);

@@ -85,7 +85,7 @@ export interface PostgresStorageOptions {
   readonly onMailboxesCommitted?: MailboxesCommitted;
 }
 
-/** Most rows one sweep deletes per table, so a sweep never holds locks for long. */
+/** Most rows an account's own expired attachments and the frank-key sweep delete at once (few rows each). */
 const SWEEP_BATCH = 5000;
 /** Attempts for a transaction that loses a race (deadlock, serialization, concurrent insert). */
 const MAX_ATTEMPTS = 8;
@@ -700,9 +700,10 @@ function writeQueries(q: Queryable, wakeUps: DeviceAddress[], handed?: Committed
         )
       )?.n ?? 0,
 
-    sweepMessages: async (now) => {
+    // Each sweep statement deletes at most `limit` rows (the sweep write's bound, rules/housekeeping.ts).
+    sweepMessages: async (now, limit) => {
       const expired = await all(
-        q.query<{ seq: number }>(`SELECT seq FROM messages WHERE expires_at <= $1 ORDER BY seq LIMIT ${SWEEP_BATCH}`, [now]),
+        q.query<{ seq: number }>('SELECT seq FROM messages WHERE expires_at <= $1 ORDER BY seq LIMIT $2', [now, limit]),
       );
       if (expired.length === 0) return 0;
       const seqs = expired.map((r) => r.seq);
@@ -716,28 +717,30 @@ function writeQueries(q: Queryable, wakeUps: DeviceAddress[], handed?: Committed
       );
       return changed(q.query('DELETE FROM messages WHERE seq = ANY($1::bigint[])', [seqs]));
     },
-    sweepSentIds: (now) => changed(q.query('DELETE FROM sent_ids WHERE expires_at <= $1', [now])),
-    sweepAttachments: async (now) =>
+    sweepSentIds: (now, limit) =>
+      changed(q.query('DELETE FROM sent_ids WHERE ctid IN (SELECT ctid FROM sent_ids WHERE expires_at <= $1 LIMIT $2)', [now, limit])),
+    sweepAttachments: async (now, limit) =>
       (
         await all(
           q.query<{ id: string }>(
-            `DELETE FROM attachments WHERE id IN (SELECT id FROM attachments WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH}) RETURNING id`,
-            [now],
+            'DELETE FROM attachments WHERE id IN (SELECT id FROM attachments WHERE expires_at <= $1 LIMIT $2) RETURNING id',
+            [now, limit],
           ),
         )
       ).map((r) => r.id),
-    sweepSeenRequests: async (now, beforeSlot) => {
+    sweepSeenRequests: async (now, beforeSlot, limit) => {
       const n = await changed(
         q.query(
           `DELETE FROM seen_requests WHERE (account, device_id, nonce) IN
-             (SELECT account, device_id, nonce FROM seen_requests WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH})`,
-          [now],
+             (SELECT account, device_id, nonce FROM seen_requests WHERE expires_at <= $1 LIMIT $2)`,
+          [now, limit],
         ),
       );
       await q.query('DELETE FROM seen_request_slots WHERE slot < $1', [beforeSlot]);
       return n;
     },
-    sweepBudgets: (now) => changed(q.query('DELETE FROM budgets WHERE full_at <= $1', [now])),
+    sweepBudgets: (now, limit) =>
+      changed(q.query('DELETE FROM budgets WHERE key IN (SELECT key FROM budgets WHERE full_at <= $1 LIMIT $2)', [now, limit])),
     insertFrankKey: (keyId, key, destroyAt) =>
       done(q.query('INSERT INTO frank_keys (key_id, key, destroy_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [keyId, key, destroyAt])),
     frankKey: async (keyId) => (await first(q.query<{ key: Buffer }>('SELECT key FROM frank_keys WHERE key_id = $1', [keyId])))?.key,

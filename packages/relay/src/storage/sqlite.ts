@@ -76,8 +76,12 @@ export interface SqliteStorageOptions {
 const PREVIOUS_SEQ_SQL = `SELECT seq FROM messages WHERE recipient_account = ? AND recipient_device = ? AND +expires_at > ?
   ORDER BY seq DESC LIMIT 1`;
 
-/** Most rows one sweep deletes per table, so a sweep never holds the writer for long. */
-export const SWEEP_BATCH = 5000;
+/**
+ * Most rows an account's own expired attachments (dropped before its quota refuses an upload) and
+ * the frank-key sweep delete at once; both tables hold few rows per account or period. The main
+ * sweep has its own, smaller bound (rules/housekeeping.ts SWEEP_CHUNK_ROWS).
+ */
+const EXPIRED_BATCH = 5000;
 
 /**
  * Most mailboxes one sweep visits for expired rows (sqlite-expiry.ts). A visit is a DELETE and an
@@ -253,7 +257,7 @@ function statements(db: Database.Database) {
       'SELECT COUNT(*) AS n FROM attachments WHERE owner_account = ? AND owner_device = ? AND complete = 0',
     ),
     expiredOfOwner: db.prepare<[Buffer, number], { id: string }>(
-      `SELECT id FROM attachments WHERE owner_account = ? AND expires_at <= ? LIMIT ${SWEEP_BATCH}`,
+      `SELECT id FROM attachments WHERE owner_account = ? AND expires_at <= ? LIMIT ${EXPIRED_BATCH}`,
     ),
     attachment: db.prepare<[string], AttachmentRow>('SELECT * FROM attachments WHERE id = ?'),
     progress: db.prepare('UPDATE attachments SET received = ?, complete = ?, expires_at = ? WHERE id = ?'),
@@ -284,18 +288,23 @@ function statements(db: Database.Database) {
         'SELECT expires_at FROM messages WHERE recipient_account = ? AND recipient_device = ? ORDER BY expires_at LIMIT 1',
       )
       .pluck(),
-    sweepSentIds: db.prepare('DELETE FROM sent_ids WHERE expires_at <= ?'),
-    expiredAttachments: db.prepare<[number], { id: string }>(`SELECT id FROM attachments WHERE expires_at <= ? LIMIT ${SWEEP_BATCH}`),
-    sweepSeen: db.prepare(
+    // Each sweep statement deletes at most its LIMIT (the sweep write's bound, rules/housekeeping.ts).
+    sweepSentIds: db.prepare<[number, number]>(
+      `DELETE FROM sent_ids WHERE (sender_account, sender_device, client_id, recipient_account, recipient_device) IN
+         (SELECT sender_account, sender_device, client_id, recipient_account, recipient_device FROM sent_ids
+          WHERE expires_at <= ? LIMIT ?)`,
+    ),
+    expiredAttachments: db.prepare<[number, number], { id: string }>('SELECT id FROM attachments WHERE expires_at <= ? LIMIT ?'),
+    sweepSeen: db.prepare<[number, number]>(
       `DELETE FROM seen_requests WHERE (account, device_id, nonce) IN
-         (SELECT account, device_id, nonce FROM seen_requests WHERE expires_at <= ? LIMIT ${SWEEP_BATCH})`,
+         (SELECT account, device_id, nonce FROM seen_requests WHERE expires_at <= ? LIMIT ?)`,
     ),
     sweepSlots: db.prepare('DELETE FROM seen_request_slots WHERE slot < ?'),
-    sweepBudgets: db.prepare('DELETE FROM budgets WHERE full_at <= ?'),
+    sweepBudgets: db.prepare<[number, number]>('DELETE FROM budgets WHERE key IN (SELECT key FROM budgets WHERE full_at <= ? LIMIT ?)'),
     insertFrankKey: db.prepare('INSERT INTO frank_keys (key_id, key, destroy_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
     frankKey: db.prepare<[number], { key: Buffer }>('SELECT key FROM frank_keys WHERE key_id = ?'),
     sweepFrankKeys: db.prepare(
-      `DELETE FROM frank_keys WHERE key_id IN (SELECT key_id FROM frank_keys WHERE destroy_at <= ? LIMIT ${SWEEP_BATCH})`,
+      `DELETE FROM frank_keys WHERE key_id IN (SELECT key_id FROM frank_keys WHERE destroy_at <= ? LIMIT ${EXPIRED_BATCH})`,
     ),
     countReports: db.prepare<[Buffer, number], { n: number }>(
       'SELECT count(*) AS n FROM reports WHERE reporter_account = ? AND received_at > ?',
@@ -554,16 +563,16 @@ function writeQueries(s: Statements, memory: Memory, hand?: (row: CommittedMessa
     bumpSeenSlot: (signer, slot) => void s.bumpSlot.run(buf(signer.accountKey), signer.deviceId, slot),
     seenCount: (signer, fromSlot) => s.seenCount.get(buf(signer.accountKey), signer.deviceId, fromSlot)?.n ?? 0,
 
-    // Bounded: at most SWEEP_BATCH rows and SWEEP_MAILBOXES mailboxes; what is left stays due.
-    sweepMessages: (now) => {
+    // Bounded: at most `limit` rows and SWEEP_MAILBOXES mailboxes; what is left stays due.
+    sweepMessages: (now, limit) => {
       let deleted = 0;
-      for (let visits = 0; visits < SWEEP_MAILBOXES && deleted < SWEEP_BATCH; visits++) {
+      for (let visits = 0; visits < SWEEP_MAILBOXES && deleted < limit; visits++) {
         const due = expiry.due(now);
         if (due === undefined) break;
         const { account, deviceId } = due;
         // Emptied by acknowledgements since: nothing to read.
         if (counters.queued(account, deviceId, due.key) > 0) {
-          deleted += uncount(account, deviceId, s.sweepMailbox.all(account, deviceId, now, SWEEP_BATCH - deleted));
+          deleted += uncount(account, deviceId, s.sweepMailbox.all(account, deviceId, now, limit - deleted));
           newest.expired(account, deviceId, now);
         }
         const left = counters.queued(account, deviceId, due.key) > 0 ? s.soonestExpiry.get(account, deviceId) : undefined;
@@ -571,18 +580,18 @@ function writeQueries(s: Statements, memory: Memory, hand?: (row: CommittedMessa
       }
       return deleted;
     },
-    sweepSentIds: (now) => s.sweepSentIds.run(now).changes,
-    sweepAttachments: (now) => {
-      const ids = s.expiredAttachments.all(now).map((r) => r.id);
+    sweepSentIds: (now, limit) => s.sweepSentIds.run(now, limit).changes,
+    sweepAttachments: (now, limit) => {
+      const ids = s.expiredAttachments.all(now, limit).map((r) => r.id);
       for (const id of ids) s.deleteAttachment.run(id);
       return ids;
     },
-    sweepSeenRequests: (now, beforeSlot) => {
-      const n = s.sweepSeen.run(now).changes;
+    sweepSeenRequests: (now, beforeSlot, limit) => {
+      const n = s.sweepSeen.run(now, limit).changes;
       s.sweepSlots.run(beforeSlot);
       return n;
     },
-    sweepBudgets: (now) => s.sweepBudgets.run(now).changes,
+    sweepBudgets: (now, limit) => s.sweepBudgets.run(now, limit).changes,
     insertFrankKey: (keyId, key, destroyAt) => void s.insertFrankKey.run(keyId, key, destroyAt),
     frankKey: (keyId) => s.frankKey.get(keyId)?.key,
     sweepFrankKeys: (now) => s.sweepFrankKeys.run(now).changes,
@@ -678,8 +687,8 @@ class SqliteDriver implements StorageDriver {
     // temporary file past 64 KiB: at 5,000 envelopes/s that was almost half of the main thread's
     // write() bytes, beside the WAL (bench/results/relay-latency.md, "WAL volume per envelope").
     // In memory it holds the pages one batch changes: up to MAX_BATCH_ROWS rows, or one write's
-    // (an acknowledgement names at most 1,000 seqs). Writes that may change a whole mailbox or a
-    // sweep's rows (TransactOptions.large) commit alone with it on disk again (`largeWrites`).
+    // (an acknowledgement names at most 1,000 seqs, a sweep write SWEEP_CHUNK_ROWS rows). Writes that may change a whole
+    // mailbox (TransactOptions.large) commit alone with it on disk again (`largeWrites`).
     // Set after the rebuild, whose temporary table (one row per share) and the migrations' sorts
     // stay on disk.
     db.pragma('temp_store = MEMORY');

@@ -400,6 +400,8 @@ export interface SweepResult {
   readonly budgets: number;
   /** Attachment ids whose rows were removed: the caller deletes their bytes. */
   readonly attachments: string[];
+  /** The write reached its bound (SWEEP_CHUNK_ROWS): rows due at the same time may be left, sweep again. */
+  readonly more: boolean;
 }
 
 export interface StorageStats {
@@ -574,7 +576,11 @@ export interface RelayStorage {
   returnTokens?(limit: BucketLimit, now: number, takes: readonly TokenTake[]): Promise<void>;
 
   // ---- housekeeping
-  /** Deletes expired messages, idempotency records and attachments. */
+  /**
+   * Deletes up to SWEEP_CHUNK_ROWS expired rows (messages, idempotency records, attachments, replay
+   * records, full budgets) in one write; `more` asks for another call with the same `now`
+   * (sweeper.ts runs them until none is left).
+   */
   sweep(now: number): Promise<SweepResult>;
 
   // ---- franking (spec/14-franking.md)

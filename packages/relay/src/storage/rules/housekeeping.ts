@@ -51,12 +51,34 @@ export function* recordRequest(q: WriteQueries, r: SeenRequest): Rule<SeenVerdic
   return requestVerdict(r, inserted, held);
 }
 
-/** Deletes expired messages, idempotency records, attachments (ids returned), replay records and full budgets. */
-export function* sweep(q: WriteQueries, now: number): Rule<SweepResult> {
-  const messages = yield* get(q.sweepMessages(now));
-  const sentIds = yield* get(q.sweepSentIds(now));
-  const attachments = yield* get(q.sweepAttachments(now));
-  const seenRequests = yield* get(q.sweepSeenRequests(now, Math.floor(now / REPLAY_SLOT_MS)));
-  const budgets = yield* get(q.sweepBudgets(now));
-  return { messages, sentIds, attachments, seenRequests, budgets };
+/**
+ * Most rows one sweep write deletes, every table together (spec/09-relay.md §6). A write holds the
+ * relay's writer while it runs (on SQLite the event loop itself), like a group commit: at the
+ * 40-60 µs a deleted row costs, this is about one full group commit (MAX_BATCH_ROWS, 10-15 ms on a
+ * quiet machine). The sweeper runs such writes one after another until nothing that was due when
+ * it started is left, so other writes commit between them. Until session 6 one write deleted every
+ * expired idempotency record and budget bucket with no bound, and up to 5,000 rows of each other
+ * table: at 5,000 envelopes/s a minute's expired idempotency records alone are 300,000 rows, seconds
+ * of a stalled loop.
+ */
+export const SWEEP_CHUNK_ROWS = 256;
+
+/**
+ * Deletes up to `limit` expired rows: messages, then idempotency records, attachments (ids
+ * returned), replay records and full budgets, in that order. `more` says the limit was reached, so
+ * rows due at `now` may be left: the caller sweeps again with the same `now`.
+ */
+export function* sweep(q: WriteQueries, now: number, limit = SWEEP_CHUNK_ROWS): Rule<SweepResult> {
+  let left = limit;
+  const messages = yield* get(q.sweepMessages(now, left));
+  left -= messages;
+  const sentIds = left > 0 ? yield* get(q.sweepSentIds(now, left)) : 0;
+  left -= sentIds;
+  const attachments = left > 0 ? yield* get(q.sweepAttachments(now, left)) : [];
+  left -= attachments.length;
+  const seenRequests = left > 0 ? yield* get(q.sweepSeenRequests(now, Math.floor(now / REPLAY_SLOT_MS), left)) : 0;
+  left -= seenRequests;
+  const budgets = left > 0 ? yield* get(q.sweepBudgets(now, left)) : 0;
+  left -= budgets;
+  return { messages, sentIds, attachments, seenRequests, budgets, more: left <= 0 };
 }

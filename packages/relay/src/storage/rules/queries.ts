@@ -161,12 +161,12 @@ export interface WriteQueries extends TokenQueries {
   /** False when (reporter account, envelope id) is already queued (nothing stored); else the new report's id. */
   insertReport(record: ReportRecord): Maybe<number | false>;
 
-  // ---- housekeeping (each a bounded batch)
-  sweepMessages(now: number): Maybe<number>;
-  sweepSentIds(now: number): Maybe<number>;
-  sweepAttachments(now: number): Maybe<string[]>;
-  sweepSeenRequests(now: number, beforeSlot: number): Maybe<number>;
-  sweepBudgets(now: number): Maybe<number>;
+  // ---- housekeeping: each deletes at most `limit` expired rows (housekeeping.ts SWEEP_CHUNK_ROWS)
+  sweepMessages(now: number, limit: number): Maybe<number>;
+  sweepSentIds(now: number, limit: number): Maybe<number>;
+  sweepAttachments(now: number, limit: number): Maybe<string[]>;
+  sweepSeenRequests(now: number, beforeSlot: number, limit: number): Maybe<number>;
+  sweepBudgets(now: number, limit: number): Maybe<number>;
 }
 
 /** Reads outside any transaction: they see committed data only. */
@@ -190,7 +190,7 @@ export interface ReadQueries extends TokenReadQueries {
 /** How a write may be run; a backend may ignore it. */
 export interface TransactOptions {
   /**
-   * The write may change very many rows (a device's whole mailbox, a sweep): SQLite runs it in a
+   * The write may change very many rows (a device's whole mailbox): SQLite runs it in a
    * group commit of its own, with its savepoint journal on disk rather than in memory (sqlite.ts).
    */
   readonly large?: boolean;

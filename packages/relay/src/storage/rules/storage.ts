@@ -160,8 +160,9 @@ export class RuleStorage implements RelayStorage {
   }
 
   // ---- housekeeping
+  /** One bounded sweep write (SWEEP_CHUNK_ROWS): an ordinary write, since its rows are bounded like a group commit's. */
   sweep(now: number): Promise<SweepResult> {
-    return this.driver.transact((q) => sweep(q, now), LARGE);
+    return this.driver.transact((q) => sweep(q, now));
   }
 
   stats(): Promise<StorageStats> {
