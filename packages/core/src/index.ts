@@ -21,7 +21,7 @@ export { checkX25519PublicKey, isLowOrderX25519 } from './crypto/x25519.ts';
 export { type StreamingDigest, streamingSha256 } from './crypto/streaming-sha256.ts';
 export { encodeCbor, decodeCbor, type CborValue } from './codec/cbor.ts';
 /** decodeCbor without its copies (the same decoder; byte strings are views into the input): the relay's per-frame path. */
-export { readCbor } from './codec/cbor-reader.ts';
+export { type ReadCborOptions, readCbor } from './codec/cbor-reader.ts';
 /** The field readers core decodes with (spec/01-conventions.md §2.3), for the SDK's own structures to throw the same codes. */
 export * as fields from './codec/fields.ts';
 export * as limits from './limits.ts';

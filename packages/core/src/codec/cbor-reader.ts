@@ -34,7 +34,14 @@ class Reader {
     readonly what: string,
     /** decodeCbor: byte strings are copies (readCborCopied); readCbor: views into `bytes`. */
     readonly copy: boolean,
-  ) {}
+    /** Items (of any type, at any depth) the input may hold: `maxItems` of `readCbor`. */
+    readonly maxItems: number,
+  ) {
+    this.itemsLeft = maxItems;
+  }
+
+  /** Items the input may still hold; below zero it is refused. */
+  itemsLeft: number;
 
   /** The total length of the long byte strings read (copy mode), left as views until the item is complete. */
   longBytes = 0;
@@ -48,6 +55,10 @@ class Reader {
 
   malformed(why: string): never {
     return fail('MALFORMED', `${this.what}: ${why}`);
+  }
+
+  tooManyItems(): never {
+    return fail('OVERSIZED', `${this.what}: more than ${this.maxItems} CBOR items`, { limit: this.maxItems });
   }
 
   /** The argument of a head with additional info `info`, refusing over-long and 8-byte forms. */
@@ -82,6 +93,8 @@ class Reader {
 
   item(depth: number): unknown {
     if (depth > MAX_DEPTH) this.malformed('nested too deeply');
+    // Counted before the item is read: the input is refused at the first item past the budget, whatever follows.
+    if (--this.itemsLeft < 0) this.tooManyItems();
     const b = this.bytes;
     if (this.at >= b.length) this.malformed('truncated');
     const head = b[this.at++] as number;
@@ -110,6 +123,8 @@ class Reader {
       }
       case 4: {
         const n = this.argument(info);
+        // An array claiming more items than the budget has left is refused on its head, before any of them.
+        if (n > this.itemsLeft) this.tooManyItems();
         // Every item takes at least one byte: a length beyond what is left is refused before any work.
         if (n > b.length - this.at) this.malformed('truncated');
         // Grown as items are read, not allocated from the claimed length: nested heads may each claim
@@ -157,8 +172,22 @@ class Reader {
  * the value while `bytes` is unchanged and copies what it keeps (the relay's
  * frames). `decodeCbor` is the same reader with copies of the byte strings.
  */
-export function readCbor(bytes: Uint8Array, what: string, maxBytes: number): unknown {
-  return read(bytes, what, maxBytes, false);
+export function readCbor(bytes: Uint8Array, what: string, maxBytes: number, options: ReadCborOptions = {}): unknown {
+  return read(bytes, what, maxBytes, false, options.maxItems ?? Number.POSITIVE_INFINITY);
+}
+
+/** Bounds on what `readCbor` may build, past its byte bound. */
+export interface ReadCborOptions {
+  /**
+   * The most items (of every type, at every depth, the outer one included)
+   * the input may hold: the input is refused with OVERSIZED
+   * (`details.limit`) at the first item past it, before that item is read
+   * or anything more is built. For a caller that knows how many items a
+   * legitimate input can hold (the relay's frames, spec/09-relay.md §5.4):
+   * without it, the cheapest items (one byte each: empty strings and arrays,
+   * small integers) make an input of n bytes cost n items of work.
+   */
+  readonly maxItems?: number;
 }
 
 /**
@@ -172,7 +201,7 @@ export function readCborCopied(bytes: Uint8Array, what: string, maxBytes: number
   // A Buffer's slice() is a view, and its memory may be Node's shared pool: read a plain view of it, so
   // every copy below is a plain Uint8Array of its own.
   const plain = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return read(plain, what, maxBytes, true);
+  return read(plain, what, maxBytes, true, Number.POSITIVE_INFINITY);
 }
 
 /**
@@ -183,12 +212,12 @@ export function readCborCopied(bytes: Uint8Array, what: string, maxBytes: number
  */
 const OWN_COPY_MAX = 64;
 
-function read(bytes: Uint8Array, what: string, maxBytes: number, copy: boolean): unknown {
+function read(bytes: Uint8Array, what: string, maxBytes: number, copy: boolean, maxItems: number): unknown {
   if (!(bytes instanceof Uint8Array)) fail('MALFORMED', `${what}: expected bytes`);
   if (bytes.length > maxBytes)
     fail('OVERSIZED', `${what}: ${bytes.length} bytes exceeds the limit of ${maxBytes}`, { length: bytes.length, limit: maxBytes });
   if (bytes.length === 0) fail('MALFORMED', `${what}: empty input`);
-  const reader = new Reader(bytes, what, copy);
+  const reader = new Reader(bytes, what, copy, maxItems);
   const value = reader.item(0);
   if (reader.at !== bytes.length) reader.malformed('trailing bytes after the item');
   if (reader.longBytes === 0) return value;
