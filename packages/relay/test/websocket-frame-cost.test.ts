@@ -7,7 +7,7 @@
 // - A text frame (the auth frame before "ready", a JSON ack after) is refused for its length before JSON.parse.
 // - Binary ack frames are decoded with the item budget of a legal ack frame.
 import { type CborValue, encodeCbor, fromUtf8, utf8 } from '@parley/core';
-import * as core from '@parley/core';
+import type * as core from '@parley/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { MAX_ACKS_PER_REQUEST } from '../src/schemas.ts';
@@ -130,7 +130,11 @@ describe('send frames: elements decoded within what a legal frame can hold', () 
     expect(await counter(r, 'sendsRejected', 'OVERSIZED')).toBe(1);
     // One element can hold 7 items (the array and its 6 fields): the decoder was told so, and stopped there.
     const elementsRead = reads.filter((x) => x.what.startsWith('send frame'));
-    expect(elementsRead.map((x) => [x.maxItems, x.code])).toEqual([[1 + 7, 'OVERSIZED']]);
+    // (and bob's legal frame, decoded with the same budget, was not refused)
+    expect(elementsRead.map((x) => [x.maxItems, x.code]).sort()).toEqual([
+      [1 + 7, undefined],
+      [1 + 7, 'OVERSIZED'],
+    ]);
     expect(await stored(r, carol)).toEqual(['meanwhile=ciphertext meanwhile']);
   });
 
@@ -171,7 +175,12 @@ describe('frames past the rate', () => {
 
   it('a device that goes on sending past the rate is closed after 2 x maxInFlight refusals in a row, counted; others are served', async () => {
     const maxInFlight = 4;
-    const { relay: r, alice, bob, carol } = await start({
+    const {
+      relay: r,
+      alice,
+      bob,
+      carol,
+    } = await start({
       rateLimits: { websocketSendsPerMinutePerDevice: 2 },
       limits: { maxInFlightSendsPerConnection: maxInFlight },
     });
@@ -181,13 +190,19 @@ describe('frames past the rate', () => {
     expect((await socket.closed).code).toBe(4003);
     const refused = socket.frames.filter((f) => f.type === 'send-failed' && f.error?.code === 'RATE_LIMITED');
     expect(refused.length).toBe(2 * maxInFlight);
-    expect(socket.frames.filter((f) => f.type === 'send-failed' || f.type === 'sent').length).toBe(2 + 2 * maxInFlight);
+    // Nothing past the closing frame was answered (the first two may close before their commit answers).
+    const answered = socket.frames.filter((f) => f.type === 'send-failed' || f.type === 'sent').map((f) => f.counter as number);
+    expect(Math.max(...answered)).toBe(2 + 2 * maxInFlight);
     expect(await counter(r, 'websocketClientErrors', 'SEND_RATE_FLOOD')).toBe(1);
     await bobIsServed(r, bob, carol, 'meanwhile');
   });
 
   it('refusals that are not in a row do not close: a device that waits after RATE_LIMITED keeps its connection', async () => {
-    const { relay: r, alice, bob } = await start({
+    const {
+      relay: r,
+      alice,
+      bob,
+    } = await start({
       rateLimits: { websocketSendsPerMinutePerDevice: 60_000 },
       limits: { maxInFlightSendsPerConnection: 1 },
     });

@@ -37,6 +37,13 @@ const TWO_32 = 0x1_0000_0000;
  */
 export const MAX_ACK_FRAME_BYTES = 1 + 4 + 3 + MAX_ACKS_PER_REQUEST * (1 + U64_BYTES);
 
+/**
+ * The most CBOR items of a legal ack frame: the outer array, "ack", the list and
+ * MAX_ACKS_PER_REQUEST seqs. Decoding stops at the first item past it: the byte
+ * bound alone would let a frame of one-byte items (empty arrays) cost 9,000.
+ */
+export const MAX_ACK_FRAME_ITEMS = 3 + MAX_ACKS_PER_REQUEST;
+
 /** `n` (0..2^53-1) as 8 bytes, big-endian. */
 export function u64(n: number): Uint8Array {
   const out = new Uint8Array(U64_BYTES);
@@ -191,7 +198,7 @@ export function isAckFrame(bytes: Uint8Array): boolean {
 export function decodeAckFrame(bytes: Uint8Array): number[] | undefined {
   let value: unknown;
   try {
-    value = readCbor(bytes, 'ack frame', MAX_ACK_FRAME_BYTES);
+    value = readCbor(bytes, 'ack frame', MAX_ACK_FRAME_BYTES, { maxItems: MAX_ACK_FRAME_ITEMS });
   } catch {
     return undefined;
   }

@@ -6,9 +6,12 @@
  *     [[accountKey (32 B), deviceId, id (text), envelope (bytes), certificateHash (32 B) / null,
  *       frankingTag (32 B) / null (optional)], ...]]
  *
- * Decoded with core's one-pass strict decoder `readCbor` (one encoding per
- * value; a frame in any other encoding is refused; envelopes stay views into
- * the frame, neither copied nor re-encoded), then checked field by field
+ * Read in two steps (spec/09-relay.md §5.4): the head (tag, counter, TTL,
+ * the elements' count) by hand, so a frame refused for its counter, the
+ * in-flight bound, the rate or its count costs a few bytes; then, once
+ * taken, the elements with core's one-pass strict decoder `readCbor` (one
+ * encoding per value; envelopes stay views into the frame) within an item
+ * budget of what that many legal elements hold, then checked field by field
  * with the same bounds as the HTTP body schema (schemas.ts SendBody).
  */
 import { limits as coreLimits, readCbor } from '@parley/core';
@@ -26,32 +29,88 @@ export interface SendFrame {
   /** 1 for the first send frame on a connection, one more for each next one. */
   readonly counter: number;
   readonly ttlSeconds?: number;
-  /** Still to be checked with `sendElements` (a bad element is answered under this frame's counter). */
-  readonly elements: readonly unknown[];
+  /** How many elements the frame's list claims (its head; not decoded yet). */
+  readonly count: number;
+  /** The encoded elements list: decoded by `readElements` only once the frame is taken (counter, in flight, rate). */
+  readonly elementBytes: Uint8Array;
 }
+
+/**
+ * Items one element can hold: its array and at most 6 fields (account, device, id, envelope, certificate
+ * hash, franking tag). `readElements` gives the decoder 1 + count x this: a legal frame never needs more,
+ * and a hostile one (64 KiB of empty strings or arrays: 65,000 items) is refused at the first item past it.
+ */
+export const ITEMS_PER_ELEMENT = 7;
 
 const malformed = (what: string) => relayError('MALFORMED', `send frame: ${what}`);
 
 const isUint = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
+/** The start of every send frame: array(4) head, then the text "send". */
+const FRAME_START = Uint8Array.of(0x84, 0x64, 0x73, 0x65, 0x6e, 0x64);
+const CBOR_NULL = 0xf6;
+
 /**
- * Decodes a send frame's outer array, or throws MALFORMED: then there is no
- * counter to answer under, and the relay closes the connection (4003).
+ * Reads a send frame's head: ["send", counter, ttl, <list head>, ...], in
+ * canonical CBOR (the same rules as core's reader: shortest-form heads,
+ * 4-byte arguments at most), without decoding the elements. Throws MALFORMED:
+ * then there is no counter to answer under, and the relay closes the
+ * connection (4003). Why the head alone: the counter, the in-flight bound and
+ * the rate decide whether the frame is taken at all (spec/09-relay.md §5.4),
+ * and a refused frame should cost the relay a few bytes, not its elements.
  */
-export function decodeSendFrame(bytes: Uint8Array, maxBytes: number): SendFrame {
+export function readSendHead(bytes: Uint8Array, maxBytes: number): SendFrame {
+  if (bytes.length > maxBytes) throw malformed(`more than ${maxBytes} bytes`);
+  for (let i = 0; i < FRAME_START.length; i++) {
+    if (bytes[i] !== FRAME_START[i]) throw malformed('expected ["send", counter, ttl, elements]');
+  }
+  let at = FRAME_START.length;
+  /** A canonical head of `major` at `at`: its argument (0..2^32-1), or undefined when it is not one. */
+  const head = (major: number): number | undefined => {
+    const first = bytes[at];
+    if (first === undefined || first >> 5 !== major) return undefined;
+    const info = first & 0x1f;
+    const width = info < 24 ? 0 : info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : -1;
+    if (width < 0 || at + 1 + width > bytes.length) return undefined;
+    let v = info < 24 ? info : 0;
+    for (let i = 1; i <= width; i++) v = v * 256 + (bytes[at + i] as number);
+    // Shortest form only (01 §2.1): a value that fits a narrower head is not canonical.
+    if ((width === 1 && v < 24) || (width === 2 && v < 0x100) || (width === 4 && v < 0x1_0000)) return undefined;
+    at += 1 + width;
+    return v;
+  };
+  const counter = head(0);
+  if (!isUint(counter, 1, MAX_UINT32)) throw malformed('counter must be 1..2^32-1');
+  let ttl: number | undefined;
+  if (bytes[at] === CBOR_NULL) at++;
+  else {
+    ttl = head(0);
+    if (!isUint(ttl, 1, MAX_UINT32)) throw malformed('ttlSeconds must be null or a positive integer');
+  }
+  const elementBytes = bytes.subarray(at);
+  const count = head(4);
+  if (count === undefined) throw malformed('elements must be an array');
+  return { counter, ...(ttl === undefined ? {} : { ttlSeconds: ttl }), count, elementBytes };
+}
+
+/**
+ * Decodes the elements list of a frame whose head was read, with an item
+ * budget of what `frame.count` legal elements can hold (refused: OVERSIZED),
+ * or throws MALFORMED (not canonical CBOR of the subset, trailing bytes):
+ * either way the frame stream is no longer trusted (4003). The caller has
+ * checked `count` against maxEnvelopesPerSend first.
+ */
+export function readElements(frame: SendFrame, maxBytes: number): readonly unknown[] {
   let value: unknown;
   try {
-    value = readCbor(bytes, 'send frame', maxBytes);
-  } catch {
-    throw malformed('not one canonical CBOR item of the Parley subset');
+    value = readCbor(frame.elementBytes, 'send frame elements', maxBytes, { maxItems: 1 + frame.count * ITEMS_PER_ELEMENT });
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'OVERSIZED') throw malformed('not one canonical CBOR item of the Parley subset');
+    throw relayError('OVERSIZED', `send frame: elements hold more than ${ITEMS_PER_ELEMENT} items each`, {
+      limit: 1 + frame.count * ITEMS_PER_ELEMENT,
+    });
   }
-  if (!Array.isArray(value) || value.length !== 4 || value[0] !== SEND_FRAME_TAG)
-    throw malformed('expected ["send", counter, ttl, elements]');
-  const [, counter, ttl, list] = value as [unknown, unknown, unknown, unknown];
-  if (!isUint(counter, 1, MAX_UINT32)) throw malformed('counter must be 1..2^32-1');
-  if (ttl !== null && !isUint(ttl, 1, MAX_UINT32)) throw malformed('ttlSeconds must be null or a positive integer');
-  if (!Array.isArray(list)) throw malformed('elements must be an array');
-  return { counter, ...(ttl === null ? {} : { ttlSeconds: ttl as number }), elements: list };
+  return value as readonly unknown[];
 }
 
 /**

@@ -21,7 +21,7 @@ import type { Identity } from '../context.ts';
 import { isRelayError, relayError } from '../errors.ts';
 import type { TokenBuckets } from '../limits/token-buckets.ts';
 import type { RelayMetrics } from '../metrics.ts';
-import { decodeSendFrame, sendElements } from './send-frame.ts';
+import { type SendFrame, readElements, readSendHead, sendElements } from './send-frame.ts';
 import type { SendService } from './send.ts';
 
 export interface WebSocketSendsOptions {
@@ -45,11 +45,25 @@ export interface WebSocketSendsOptions {
 /** Close code for a broken frame stream (the relay's protocol-error code, hub.ts CloseCode.protocolError). */
 const PROTOCOL_ERROR = 4003;
 
+/**
+ * Frames refused for rate (the per-device rate or the in-flight bound) in a row, as a multiple of
+ * maxInFlightSendsPerConnection, after which the connection is closed (4003; metric
+ * websocket_client_errors{code="SEND_RATE_FLOOD"}). spec/09-relay.md §5.4.
+ *
+ * Why: a refused frame still costs the relay its head, an answer and a write; a device that does not back
+ * off would keep that going at whatever rate TCP allows. Why 2: an honest client has at most maxInFlight
+ * frames unanswered, so when the first refusal reaches it at most maxInFlight more are on their way (each
+ * refused); twice that leaves room for sends started before it read the refusal. A frame taken resets it.
+ */
+export const RATE_REFUSALS_PER_IN_FLIGHT = 2;
+
 export class WebSocketSends {
   readonly #o: WebSocketSendsOptions;
   readonly #rateKey: string;
   #expected = 1;
   #inFlight = 0;
+  /** Frames refused for rate since the last frame taken (RATE_REFUSALS_PER_IN_FLIGHT). */
+  #refusedInARow = 0;
 
   constructor(options: WebSocketSendsOptions) {
     this.#o = options;
@@ -64,9 +78,10 @@ export class WebSocketSends {
   /** Handles one binary frame. */
   receive(bytes: Uint8Array): void {
     const o = this.#o;
-    let frame: ReturnType<typeof decodeSendFrame>;
+    let frame: SendFrame;
     try {
-      frame = decodeSendFrame(bytes, o.maxFrameBytes);
+      // The head only: a frame refused below costs these few bytes, not its elements.
+      frame = readSendHead(bytes, o.maxFrameBytes);
     } catch {
       o.metrics.sendsRejected.inc({ code: 'MALFORMED' });
       o.close(PROTOCOL_ERROR, 'malformed send frame');
@@ -89,8 +104,7 @@ export class WebSocketSends {
     this.#expected++;
     if (this.#inFlight >= o.maxInFlight) {
       o.metrics.rateLimited.inc({ limit: 'websocket_sends_in_flight' });
-      o.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
-      this.#fail(
+      this.#refuse(
         counter,
         relayError('RATE_LIMITED', `at most ${o.maxInFlight} send frames waiting for an answer`, {
           limit: o.maxInFlight,
@@ -102,17 +116,32 @@ export class WebSocketSends {
     const rate = o.rate.take(this.#rateKey, 1, o.now());
     if (!rate.ok) {
       o.metrics.rateLimited.inc({ limit: 'websocket_sends' });
-      o.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
-      this.#fail(
+      this.#refuse(
         counter,
         relayError('RATE_LIMITED', 'too many send frames; retry later', { retryAfterSeconds: Math.ceil(rate.retryAfterMs / 1000) }),
       );
       return;
     }
+    this.#refusedInARow = 0;
+    // Past maxElements the frame is answered from its head; otherwise its elements are decoded within the
+    // items that many legal elements hold. A list the decoder refuses is no frame a client makes: 4003.
+    let list: readonly unknown[] | undefined;
+    if (frame.count <= o.maxElements) {
+      try {
+        list = readElements(frame, o.maxFrameBytes);
+      } catch (error) {
+        o.metrics.sendsRejected.inc({ code: isRelayError(error) ? error.code : 'MALFORMED' });
+        o.close(PROTOCOL_ERROR, 'malformed send frame');
+        return;
+      }
+    }
     this.#inFlight++;
     let sending: Promise<number>;
     try {
-      const elements = sendElements(frame.elements, o.maxElements);
+      if (list === undefined) {
+        throw relayError('TOO_MANY_ENVELOPES', `at most ${o.maxElements} envelopes per send`, { limit: o.maxElements });
+      }
+      const elements = sendElements(list, o.maxElements);
       sending = o.service.send({ sender: o.sender, elements, ...(frame.ttlSeconds === undefined ? {} : { ttlSeconds: frame.ttlSeconds }) });
     } catch (error) {
       sending = Promise.reject(error);
@@ -135,6 +164,19 @@ export class WebSocketSends {
         this.#fail(counter, relayError('INTERNAL', 'internal error'));
       },
     );
+  }
+
+  /**
+   * A frame refused for the rate or the in-flight bound: answered RATE_LIMITED; the
+   * RATE_REFUSALS_PER_IN_FLIGHT x maxInFlight-th refusal in a row (no frame taken between) closes the connection.
+   */
+  #refuse(counter: number, error: ReturnType<typeof relayError>): void {
+    const o = this.#o;
+    o.metrics.sendsRejected.inc({ code: 'RATE_LIMITED' });
+    this.#fail(counter, error);
+    if (++this.#refusedInARow < RATE_REFUSALS_PER_IN_FLIGHT * o.maxInFlight) return;
+    o.metrics.websocketClientErrors.inc({ code: 'SEND_RATE_FLOOD' });
+    o.close(PROTOCOL_ERROR, 'send frames kept coming past the rate limit');
   }
 
   #fail(counter: number, error: ReturnType<typeof relayError>): void {
