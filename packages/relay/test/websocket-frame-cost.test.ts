@@ -1,5 +1,5 @@
 // What one websocket frame can cost the relay before any budget applies (issue 15, hostile input;
-// spec/09-relay.md §5.4 and §5.5): against the real relay on 127.0.0.1, bounded in count.
+// spec/09-relay.md §5.1 and §5.4): against the real relay on 127.0.0.1, bounded in count.
 // - A send frame is read head first (tag, counter, TTL, the elements' count): the counter, the in-flight
 //   bound and the rate are decided before the elements are decoded, and the elements are decoded with an
 //   item budget (what `count` legal elements can hold): a frame past it is closed and counted.

@@ -64,7 +64,7 @@ function sendCorked(socket: WebSocket, frame: string | Uint8Array): void {
 const corkedSockets = new WeakSet<Socket>();
 
 /**
- * The longest auth frame (JSON text) taken before "ready" (spec/09-relay.md §5.5). The largest legal one
+ * The longest auth frame (JSON text) taken before "ready" (spec/09-relay.md §5.1). The largest legal one
  * is about 230 bytes (a 43-character account, a 10-digit device id, an 86-character signature, "push");
  * 1 KiB leaves room for whitespace and a later optional field. Longer frames are closed unparsed: an
  * unauthenticated peer should not make the relay parse up to maxWebSocketFrameBytes of JSON.
@@ -73,7 +73,7 @@ export const MAX_AUTH_FRAME_BYTES = 1024;
 
 /**
  * The longest JSON ack frame: {"type":"ack","seqs":[...]} with MAX_ACKS_PER_REQUEST seqs of 16 digits
- * (up to 2^53-1) and their commas is 17,023 bytes; 18 KiB leaves 1 KiB for whitespace. spec §5.5.
+ * (up to 2^53-1) and their commas is 17,023 bytes; 18 KiB leaves 1 KiB for whitespace. spec/09-relay.md §5.1.
  */
 export const MAX_JSON_ACK_FRAME_BYTES = 18 * 1024;
 
@@ -193,7 +193,7 @@ function handleConnection(app: FastifyInstance, socket: WebSocket, request: Fast
       return;
     }
     // Before "ready" nothing is parsed while the auth frame is checked; then a text frame is refused for its
-    // length before JSON.parse (§5.5): the auth frame and a JSON ack have a largest legal length.
+    // length before JSON.parse (spec/09-relay.md §5.1): the auth frame and a JSON ack have a largest legal length.
     if (!pump && authenticating) return protocolError('EARLY_FRAME', 'wait for "ready" before sending');
     if (!isBinary && textLength(data) > (pump ? MAX_JSON_ACK_FRAME_BYTES : MAX_AUTH_FRAME_BYTES)) {
       return protocolError('FRAME_TOO_LARGE', pump ? 'ack frame too large' : 'auth frame too large');
