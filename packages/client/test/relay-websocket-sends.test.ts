@@ -180,6 +180,34 @@ describe('sends over the authenticated websocket', () => {
     receiver.stop();
   });
 
+  it('after a RATE_LIMITED for the frame rate, sends go over HTTP for retryAfterSeconds: the relay never closes it for not backing off', async () => {
+    await app.close();
+    app = await buildApp({ config: { dataDir, logLevel: 'silent', rateLimits: { websocketSendsPerMinutePerDevice: 2 } }, logger: false });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const { f, calls } = countingFetch();
+    const spy = spySocket();
+    const alice = await registered({ fetch: f, WebSocket: spy.Spy as never });
+    const bob = await registered();
+    const receiver = alice.client.connect(noop).start();
+    await receiver.whenOpen();
+    await alice.client.send([to(bob, 'r-1')]);
+    await alice.client.send([to(bob, 'r-2')]);
+    const refused = await alice.client.send([to(bob, 'r-3')]).catch((e: unknown) => e);
+    expect((refused as RelayError).code).toBe('RATE_LIMITED');
+    expect(calls.sends).toBe(0);
+    // 2 x maxInFlight (64) refusals in a row would close the socket: these go over HTTP instead.
+    const more = Array.from({ length: 70 }, (_, i) => `h-${i}`);
+    for (const id of more) await alice.client.send([to(bob, id)]);
+    expect(calls.sends).toBe(more.length);
+    expect(spy.sockets[0]?.binary.length).toBe(3);
+    expect(spy.sockets).toHaveLength(1);
+    expect(receiver.state).toBe('open');
+    expect(new Set(await stored(bob.client))).toEqual(new Set(['r-1', 'r-2', ...more]));
+    receiver.stop();
+  });
+
   it('falls back to HTTP: not connected, a frame over the relay’s limit, a TTL a frame cannot carry, a relay whose "ready" offers no sends', async () => {
     const { f, calls } = countingFetch();
     // A relay from before websocket sends: its "ready" names no send limits.

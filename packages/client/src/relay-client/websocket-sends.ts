@@ -22,7 +22,10 @@
  *   and the HTTP retry under the same ids settles which;
  * - the relay refused the frame for this connection's sake, not the send's
  *   (a counter it did not expect, its in-flight bound): the HTTP path does
- *   not have those refusals, so the caller never sees them.
+ *   not have those refusals, so the caller never sees them;
+ * - for `retryAfterSeconds` after the relay refused a frame for its frame
+ *   rate (that refusal is thrown, as HTTP's RATE_LIMITED would be): a
+ *   device that goes on sending into rate refusals is closed (§5.4).
  */
 import { type CborValue, encodeCbor } from '@parley/core';
 import { RelayError } from './errors.ts';
@@ -70,6 +73,12 @@ export class WebSocketSendChannel {
   #limits: WebSocketSendLimits | undefined;
   #counter = 0;
   readonly #pending = new Map<number, Pending>();
+  /**
+   * Until when (ms since the epoch) the socket carries no send: the relay refused a frame for its per-device
+   * frame rate and named a retryAfterSeconds. Sends go over HTTP meanwhile (its own limits), so this client
+   * never keeps sending into a rate refusal, which the relay answers by closing (spec/09-relay.md §5.4).
+   */
+  #quietUntil = 0;
 
   /** `timeoutMs`: how long a frame waits for its answer before the send goes over HTTP instead. */
   constructor(options: { timeoutMs: number }) {
@@ -84,6 +93,7 @@ export class WebSocketSendChannel {
       this.#socket.readyState === OPEN &&
       limits !== undefined &&
       this.#pending.size < limits.maxInFlight &&
+      Date.now() >= this.#quietUntil &&
       this.#counter < MAX_COUNTER
     );
   }
@@ -136,6 +146,10 @@ export class WebSocketSendChannel {
     if (isConnectionRefusal(error)) {
       pending.settle(undefined);
       return true;
+    }
+    const retryAfter = error.details?.['retryAfterSeconds'];
+    if (error.code === 'RATE_LIMITED' && typeof retryAfter === 'number' && retryAfter > 0) {
+      this.#quietUntil = Math.max(this.#quietUntil, Date.now() + retryAfter * 1000);
     }
     pending.settle(
       new RelayError(
