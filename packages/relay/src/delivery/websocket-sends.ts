@@ -15,7 +15,10 @@
  * it), at most maxInFlightSendsPerConnection frames wait for their commit
  * (a frame beyond is answered RATE_LIMITED and stores nothing), and a device
  * makes at most websocketSendsPerMinutePerDevice frames (RATE_LIMITED with
- * retryAfterSeconds).
+ * retryAfterSeconds). These are decided on the frame's head alone; its
+ * elements are decoded only for a frame taken, within the items that many
+ * legal elements hold (send-frame.ts), and a device that goes on sending into
+ * rate refusals is closed (RATE_REFUSALS_PER_IN_FLIGHT).
  */
 import type { Identity } from '../context.ts';
 import { isRelayError, relayError } from '../errors.ts';
