@@ -5,13 +5,17 @@
  * acknowledged envelopes lost or duplicated across kill -9").
  *
  *   PARLEY_BENCH_POSTGRES_URL=postgres://… node --import tsx bench/src/relay/multi-process.ts \
- *     [--seconds 10] [--processes 3] [--senders 48] [--json]
+ *     [--seconds 10] [--processes 3] [--senders 48] [--mode http|ws] [--batch 8] [--json]
  *
  * Each relay is `npm start`'s entry point (relay/load.ts `startRelay`) with
  * PARLEY_DATABASE_URL and a fresh schema (dropped afterwards). Recipients
  * hold a websocket on process i mod N; closed-loop senders (real signed
  * HTTP sends of 1 KiB) are spread the same way, so most envelopes cross
- * processes through LISTEN/NOTIFY. At half time the last process is killed:
+ * processes through LISTEN/NOTIFY. `--mode ws` sends over each sender
+ * device's authenticated websocket instead (spec/09-relay.md §5.4, the
+ * relay's fast path): binary send frames of `--batch` envelopes, two
+ * closed-loop lanes per device, as load.ts's ws mode (ws-sender.ts).
+ * At half time the last process is killed:
  * its senders retry their unanswered send (same id) on a live process and
  * its recipients reconnect to one. At the end every acknowledged envelope
  * must have been delivered (lost = 0) and no envelope id may arrive under
@@ -34,6 +38,7 @@ import { RelayClient, type RelayError, deviceSigner } from '@parley/client/relay
 import pg from 'pg';
 import WebSocket from 'ws';
 import { type Participant, participants, percentile, startRelay } from './load.ts';
+import { WsSender } from './ws-sender.ts';
 import {
   committedTransactions,
   cpuSeconds,
@@ -57,9 +62,18 @@ export interface MultiProcessOptions {
   readonly envelopeBytes?: number;
   /** Kill one process half-way (default true). */
   readonly kill?: boolean;
+  /** Signed HTTP sends of one envelope (default), or send frames on each sender's authenticated websocket. */
+  readonly mode?: 'http' | 'ws';
+  /** Envelopes per websocket send frame (ws mode; default 8, as load.ts). */
+  readonly batch?: number;
+  /** Extra node arguments for each relay process (e.g. --cpu-prof). */
+  readonly relayNodeArgs?: readonly string[];
 }
 
 export interface MultiProcessResult {
+  readonly mode: 'http' | 'ws';
+  /** Envelopes per send (1 over HTTP). */
+  readonly batch: number;
   readonly processes: number;
   readonly seconds: number;
   readonly senders: number;
@@ -77,7 +91,7 @@ export interface MultiProcessResult {
     readonly samples: number;
   };
   readonly killed: boolean;
-  /** Sends left unanswered by the killed process and retried (same id) on a live one. */
+  /** Sends (HTTP requests or send frames) left unanswered by the killed process and retried (same ids) on a live one. */
   readonly failedOver: number;
   /** Acknowledged envelopes never delivered. Must be 0. */
   readonly lost: number;
@@ -118,6 +132,9 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
   const concurrency = options.senders ?? 48;
   const envelopeBytes = options.envelopeBytes ?? 1024;
   const kill = options.kill ?? true;
+  const mode = options.mode ?? 'http';
+  const batch = mode === 'ws' ? (options.batch ?? 8) : 1;
+  const nodeArgs = options.relayNodeArgs ?? [];
   const schema = `parley_bench_${Buffer.from(defaultProvider().random(5)).toString('hex')}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-mp-bench-'));
   const env = { PARLEY_DATABASE_URL: options.databaseUrl, PARLEY_DATABASE_SCHEMA: schema };
@@ -125,8 +142,8 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
   const receivers: { stop(): void }[] = [];
   try {
     // The first creates and migrates the schema; the rest open it.
-    relays.push(await startRelay(dataDir, env));
-    const rest = await Promise.allSettled(Array.from({ length: n - 1 }, () => startRelay(dataDir, env)));
+    relays.push(await startRelay(dataDir, env, nodeArgs));
+    const rest = await Promise.allSettled(Array.from({ length: n - 1 }, () => startRelay(dataDir, env, nodeArgs)));
     // Every one that started is stopped in `finally`, even when another did not start.
     for (const r of rest) if (r.status === 'fulfilled') relays.push(r.value);
     const failed = rest.find((r) => r.status === 'rejected');
@@ -207,20 +224,26 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
     };
     const killTimer = setTimeout(() => void killOne(), killAt - performance.now());
 
-    const worker = async (w: number) => {
+    const nextElements = () =>
+      Array.from({ length: batch }, () => {
+        const k = next++;
+        const to = recipients[k % recipients.length] as Participant;
+        const id = `mp-${k}`;
+        sentAt.set(id, performance.now());
+        return { accountKey: to.account.publicKey, deviceId: 1, id, envelope: payload };
+      });
+
+    // HTTP: each worker a closed loop of signed one-envelope sends.
+    const httpWorker = async (w: number) => {
       const sender = senders[w % senders.length] as Participant;
       let via = w % n;
       let client = clientOn(via, sender);
       while (performance.now() < end) {
-        const k = next++;
-        const to = recipients[k % recipients.length] as Participant;
-        const id = `mp-${k}`;
-        const out = [{ accountKey: to.account.publicKey, deviceId: 1, id, envelope: payload }];
-        sentAt.set(id, performance.now());
+        const out = nextElements();
         for (;;) {
           try {
             await client.send(out);
-            acknowledged.push(id);
+            acknowledged.push(...out.map((e) => e.id));
             break;
           } catch (e) {
             if (!isNetworkError(e) || live.has(via)) {
@@ -235,6 +258,47 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
         }
       }
     };
+
+    // ws: one authenticated socket per sender device (the relay keeps one per device), two lanes on it.
+    const sockets = new Map<number, { via: number; sender: Promise<WsSender> }>();
+    const socketOf = (s: number) => {
+      let socket = sockets.get(s);
+      if (!socket) {
+        const via = s % n;
+        socket = { via, sender: WsSender.open((relays[via] as { url: string }).url, (senders[s] as Participant).device) };
+        sockets.set(s, socket);
+      }
+      return socket;
+    };
+    const wsWorker = async (w: number) => {
+      const s = w % senders.length;
+      while (performance.now() < end) {
+        const out = nextElements();
+        for (;;) {
+          const socket = socketOf(s);
+          const result = await socket.sender.then(
+            (sender) => sender.send(out),
+            (e: Error) => ({ error: { code: 'CLOSED', message: e.message } }),
+          );
+          if ('accepted' in result) {
+            acknowledged.push(...out.map((e) => e.id));
+            break;
+          }
+          if (result.error.code !== 'CLOSED' || live.has(socket.via)) {
+            errors++;
+            break;
+          }
+          // The process died with the frame unanswered: the same ids again, on a live one (the other lane reuses the new socket).
+          failedOver++;
+          if (sockets.get(s) === socket) {
+            const via = [...live][s % live.size] as number;
+            sockets.set(s, { via, sender: WsSender.open((relays[via] as { url: string }).url, (senders[s] as Participant).device) });
+          }
+        }
+      }
+    };
+    if (mode === 'ws') await Promise.all(senders.map((_, s) => socketOf(s).sender));
+    const worker = mode === 'ws' ? wsWorker : httpWorker;
     await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
     clearTimeout(killTimer);
     const elapsed = (performance.now() - start) / 1000;
@@ -255,6 +319,7 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
     while (acknowledged.some((id) => !seqsOf.has(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const relayCpuSeconds = [...live].map((i) => round(cpuSeconds(relays[i]?.child.pid), 2));
     for (const r of receivers) r.stop();
+    for (const socket of sockets.values()) socket.sender.then((sender) => sender.close()).catch(() => {});
 
     const lost = acknowledged.filter((id) => !seqsOf.has(id)).length;
     const storedTwice = [...seqsOf.values()].filter((s) => s.size > 1).length;
@@ -265,6 +330,8 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
     const all = latencies.map((l) => l.ms).sort((a, b) => a - b);
     const beforeKillSeconds = ((killedAt ?? performance.now()) - start) / 1000;
     return {
+      mode,
+      batch,
       processes: n,
       seconds: round(elapsed),
       senders: concurrency,
@@ -311,6 +378,7 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
 
 export function formatMultiProcess(r: MultiProcessResult): string {
   const rows: [string, string][] = [
+    ['mode', r.mode === 'ws' ? `websocket send frames of ${r.batch} envelopes` : 'signed HTTP sends of 1 envelope'],
     [
       'envelopes acknowledged per second',
       `${r.envelopesPerSecond} over the run (${r.acknowledged} in ${r.seconds} s), ${r.envelopesPerSecondBeforeKill} with all ${r.processes} processes up`,
@@ -322,7 +390,7 @@ export function formatMultiProcess(r: MultiProcessResult): string {
     [
       'kill -9',
       r.killed
-        ? `one process killed at half time; ${r.failedOver} unanswered sends retried elsewhere; lost ${r.lost}, stored twice ${r.storedTwice}, redelivered ${r.redelivered}`
+        ? `one process killed at half time; ${r.failedOver} unanswered ${r.mode === 'ws' ? 'frames' : 'sends'} retried elsewhere; lost ${r.lost}, stored twice ${r.storedTwice}, redelivered ${r.redelivered}`
         : 'no kill',
     ],
     ['errors', String(r.errors)],
@@ -345,6 +413,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       processes: { type: 'string' },
       senders: { type: 'string' },
       'no-kill': { type: 'boolean' },
+      mode: { type: 'string' },
+      batch: { type: 'string' },
+      'relay-cpu-prof': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -355,6 +426,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     ...(values.processes ? { processes: Number(values.processes) } : {}),
     ...(values.senders ? { senders: Number(values.senders) } : {}),
     kill: !values['no-kill'],
+    ...(values.mode ? { mode: values.mode === 'ws' ? 'ws' : 'http' } : {}),
+    ...(values.batch ? { batch: Number(values.batch) } : {}),
+    // A .cpuprofile per relay process in this directory, written when it ends (the killed one writes none).
+    ...(values['relay-cpu-prof'] ? { relayNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['relay-cpu-prof']}`] } : {}),
   });
   console.log(values.json ? JSON.stringify(result, null, 2) : formatMultiProcess(result));
   process.exit(result.lost === 0 && result.storedTwice === 0 ? 0 : 1);

@@ -42,6 +42,8 @@ export class WsSender {
       this.#pending.delete(frame.counter as number);
       settle(frame.type === 'sent' ? { accepted: frame.accepted as number } : { error: frame.error as WsSendFailure });
     });
+    // A socket whose relay died (multi-process.ts kills one) errors, then closes: the close settles its frames.
+    ws.on('error', () => {});
     ws.on('close', (code, reason) => {
       for (const settle of this.#pending.values()) settle({ error: { code: 'CLOSED', message: `${code} ${reason.toString()}` } });
       this.#pending.clear();
@@ -81,6 +83,8 @@ export class WsSender {
 
   /** Sends one frame; resolves when the relay answers it. */
   send(elements: readonly WsElement[]): Promise<{ accepted: number } | { error: WsSendFailure }> {
+    // ws drops a frame sent on a closed socket without a word: answer it here, or it would wait forever.
+    if (this.#ws.readyState !== WebSocket.OPEN) return Promise.resolve({ error: { code: 'CLOSED', message: 'socket closed' } });
     const counter = ++this.#counter;
     const frame: CborValue = ['send', counter, null, elements.map((e) => [e.accountKey, e.deviceId, e.id, e.envelope, null])];
     return new Promise((resolve) => {
