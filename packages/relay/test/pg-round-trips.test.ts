@@ -12,6 +12,7 @@
 //
 // Needs PARLEY_TEST_POSTGRES_URL; skipped without it, except under CI=true.
 import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
 import { type CborValue, encodeCbor, fromUtf8, utf8 } from '@parley/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,15 +56,43 @@ const SENDS = 8;
  *    acknowledgement per recipient device.
  */
 const LIMITS = {
-  http: { roundTrips: 5, transactions: 5 },
-  websocket: { roundTrips: 4, transactions: 4 },
-  fanout3: { roundTrips: 9, transactions: 9 },
+  http: { roundTrips: 5, transactions: 5, writes: 5 },
+  websocket: { roundTrips: 4, transactions: 4, writes: 4 },
+  fanout3: { roundTrips: 9, transactions: 9, writes: 9 },
 };
+
+/**
+ * Writes (system calls) on the relay's connections to the server, counted
+ * where Node hands a socket's data to the kernel. One per round trip: a
+ * flight of statements goes out in one write (storage/postgres.ts
+ * `flightWriter`). Before it, node-postgres wrote each statement on its own:
+ * an HTTP send took 17 writes, a websocket send 13, a fan-out to three
+ * devices 25 (one per statement). Each write is a system call for the relay and a packet for
+ * the server to read.
+ */
+function countWrites(port: () => number) {
+  const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (this: Socket, ...args: unknown[]) => unknown>;
+  const original = { _write: proto._write, _writev: proto._writev };
+  let writes = 0;
+  for (const name of ['_write', '_writev'] as const) {
+    const inner = original[name];
+    proto[name] = function (this: Socket, ...args: unknown[]) {
+      if (this.remotePort === port()) writes++;
+      return inner.apply(this, args);
+    };
+  }
+  return {
+    count: () => writes,
+    restore: () => Object.assign(proto, original),
+  };
+}
 
 describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
   const schema = `parley_rt_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
   let proxy: WireCounter;
+  let proxyPort = -1;
+  const writes = countWrites(() => proxyPort);
   let relay: Awaited<ReturnType<typeof listeningRelay>>;
   let alice: TestDevice;
   let bob: TestDevice;
@@ -74,6 +103,7 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
 
   beforeAll(async () => {
     proxy = await startWireCounter(PG_URL as string);
+    proxyPort = Number(new URL(proxy.url).port);
     const storage = await PostgresStorage.open({ connectionString: proxy.url, schema, poolSize: 4 });
     // No sweep inside a measurement (it runs every minute, and a loaded machine can stretch the test past one).
     relay = await listeningRelay({ sweepIntervalSeconds: 3600 }, { storage });
@@ -95,6 +125,7 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
   }, 30_000);
 
   afterAll(async () => {
+    writes.restore();
     for (const m of mailboxes) m.stop();
     await relay?.close();
     await proxy?.close();
@@ -116,9 +147,14 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
     await eventuallyAsync(async () => (await queued()) === 0);
     await eventually(() => proxy.outstanding() === 0);
     proxy.reset();
-    const samples: { roundTrips: number; statements: number; transactions: number }[] = [];
+    const samples: { roundTrips: number; statements: number; transactions: number; writes: number }[] = [];
     for (let i = 0; i < SENDS; i++) {
-      const at = { roundTrips: proxy.counts.roundTrips, statements: proxy.counts.statements, transactions: proxy.counts.transactions };
+      const at = {
+        roundTrips: proxy.counts.roundTrips,
+        statements: proxy.counts.statements,
+        transactions: proxy.counts.transactions,
+        writes: writes.count(),
+      };
       const before = recipients.map((d) => inbox(d).length);
       await send(i);
       await eventually(() => recipients.every((d, k) => inbox(d).length > (before[k] as number)));
@@ -128,6 +164,7 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
         roundTrips: proxy.counts.roundTrips - at.roundTrips,
         statements: proxy.counts.statements - at.statements,
         transactions: proxy.counts.transactions - at.transactions,
+        writes: writes.count() - at.writes,
       });
     }
     const median = (pick: (s: (typeof samples)[number]) => number) => {
@@ -139,6 +176,7 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
       roundTrips: median((s) => s.roundTrips),
       statements: median((s) => s.statements),
       transactions: median((s) => s.transactions),
+      writes: median((s) => s.writes),
       each: samples.map((s) => s.roundTrips),
       kinds: Object.fromEntries([...c.kinds].map(([k, n]) => [k, n / SENDS])),
     };
@@ -156,6 +194,7 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
     expect(inbox(bob).filter((m) => m.startsWith(`h-${tag}`))).toEqual(Array.from({ length: SENDS }, (_, i) => `h-${tag}-${i}=http ${i}`));
     expect(costs.roundTrips).toBeLessThanOrEqual(LIMITS.http.roundTrips);
     expect(costs.transactions).toBeLessThanOrEqual(LIMITS.http.transactions);
+    expect(costs.writes).toBeLessThanOrEqual(LIMITS.http.writes);
   }, 30_000);
 
   it('a send frame on the authenticated websocket: at most the pinned round trips and transactions', async () => {
@@ -170,6 +209,7 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
       expect(inbox(bob).filter((m) => m.startsWith(`w-${tag}`))).toEqual(Array.from({ length: SENDS }, (_, i) => `w-${tag}-${i}=ws ${i}`));
       expect(costs.roundTrips).toBeLessThanOrEqual(LIMITS.websocket.roundTrips);
       expect(costs.transactions).toBeLessThanOrEqual(LIMITS.websocket.transactions);
+      expect(costs.writes).toBeLessThanOrEqual(LIMITS.websocket.writes);
     } finally {
       socket.ws.close();
     }
@@ -195,6 +235,7 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
     }
     expect(costs.roundTrips).toBeLessThanOrEqual(LIMITS.fanout3.roundTrips);
     expect(costs.transactions).toBeLessThanOrEqual(LIMITS.fanout3.transactions);
+    expect(costs.writes).toBeLessThanOrEqual(LIMITS.fanout3.writes);
   }, 30_000);
 });
 

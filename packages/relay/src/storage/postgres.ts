@@ -190,6 +190,45 @@ function insertedInOrder(result: pg.QueryResult<InsertedRow>): InsertedRow[] {
   return [...result.rows].sort((a, b) => a.seq - b.seq);
 }
 
+/** A pooled connection's transaction queries and the state they collect into (one transaction at a time). */
+interface ConnectionQueries {
+  readonly q: Queryable;
+  readonly state: TransactionState;
+  readonly queries: WriteQueries;
+}
+
+/**
+ * The connection's queries, each flight in one write. node-postgres writes
+ * every statement with its own writev (it corks and uncorks around each),
+ * so a flight of eight statements (BEGIN, the replay record, the locks, the
+ * reads, the budget) cost eight system calls and eight loopback packets for
+ * the server to read: the largest single item in the relay's profile on
+ * PostgreSQL (spec/15-scale.md §1.2). Corking the socket at the first
+ * statement of a tick and uncorking it on the next tick sends everything a
+ * rule issued together in one write. Nothing waits for an answer before
+ * the uncork (the answers come after the write), so nothing can stall.
+ */
+function flightWriter(client: pg.PoolClient): Queryable {
+  const stream = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
+  if (!stream?.cork || !stream.uncork) return client;
+  const socket = stream as { cork(): void; uncork(): void };
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  return {
+    query: ((...args: Parameters<pg.PoolClient['query']>) => {
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
+      return (client.query as (...a: unknown[]) => unknown)(...args);
+    }) as pg.PoolClient['query'],
+  };
+}
+
 /** Serialises work on one key across processes, until the transaction ends. */
 const advisoryLock = (q: Queryable, prefix: string, key: Buffer) =>
   done(q.query(`SELECT pg_advisory_xact_lock(hashtextextended('${prefix}:' || encode($1, 'hex'), 0))`, [key]));
@@ -298,12 +337,24 @@ async function returnTokensOn(q: Queryable, limit: BucketLimit, now: number, tak
 }
 
 /**
- * The queries inside one transaction, on its connection. `wakeUps`
- * collects the mailboxes to notify once it commits; `handed`, when given,
- * the rows it inserted (live push).
+ * What one transaction collects as it runs: `wakeUps`, the mailboxes to
+ * notify once it commits; `handed`, when live push is on, the rows it
+ * inserted. Emptied when a transaction begins on the connection.
  */
-function writeQueries(q: Queryable, wakeUps: DeviceAddress[], handed?: CommittedMessage[]): WriteQueries {
-  const live = handed !== undefined;
+interface TransactionState {
+  readonly wakeUps: DeviceAddress[];
+  readonly handed: CommittedMessage[] | undefined;
+}
+
+/**
+ * The queries inside one transaction, on its connection. Built once per
+ * pooled connection (`ConnectionQueries`), not per transaction: the object
+ * holds some eighty closures, and building it per send was a measurable
+ * part of the relay's CPU per envelope (spec/15-scale.md §1.2).
+ */
+function writeQueries(q: Queryable, state: TransactionState): WriteQueries {
+  const live = state.handed !== undefined;
+  const { wakeUps, handed } = state;
   return {
     ...tokenQueries(q),
     lockAccount: (account) => advisoryLock(q, 'parley-account', account),
@@ -839,6 +890,7 @@ class PostgresDriver implements StorageDriver {
   readonly #options: PostgresStorageOptions;
   readonly #channel: string;
   readonly #listeners = new Set<MailboxListener>();
+  readonly #connections = new WeakMap<pg.PoolClient, ConnectionQueries>();
   /**
    * Names this storage in its notifications: its own sends are woken by
    * their callers in this process (RelayStorage.watchMailboxes), so the
@@ -862,6 +914,7 @@ class PostgresDriver implements StorageDriver {
   async transact<T>(rule: (q: WriteQueries) => Rule<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.#pool.connect();
+      const conn = this.#queriesOf(client);
       let broken: Error | undefined;
       try {
         // Pipelined (the pool's connections run in pipeline mode): BEGIN
@@ -869,19 +922,21 @@ class PostgresDriver implements StorageDriver {
         // ones (`getLast`), so a rule of two batches costs two round trips.
         // BEGIN reads and locks nothing: it fails only with its connection,
         // and then every statement behind it fails too.
-        const begun = client.query('BEGIN');
-        const wakeUps: DeviceAddress[] = [];
+        const begun = conn.q.query('BEGIN');
+        const { wakeUps, handed } = conn.state;
+        wakeUps.length = 0;
+        if (handed) handed.length = 0;
         const listener = this.#options.onMailboxesCommitted;
-        const stored: CommittedMessage[] | undefined = listener ? [] : undefined;
-        const { result, committed } = await runAsync(rule(writeQueries(client, wakeUps, stored)), {
-          commitBehind: () => this.#commitWithWakeUps(client, wakeUps),
+        const { result, committed } = await runAsync(rule(conn.queries), {
+          commitBehind: () => this.#commitWithWakeUps(conn.q, wakeUps),
         });
         await begun;
-        if (!committed) await this.#commitWithWakeUps(client, wakeUps);
+        if (!committed) await this.#commitWithWakeUps(conn.q, wakeUps);
         // Committed: this process's websockets get the rows (another process's get the NOTIFY).
-        if (listener && (wakeUps.length > 0 || (stored as CommittedMessage[]).length > 0)) {
+        if (listener && (wakeUps.length > 0 || (handed as CommittedMessage[]).length > 0)) {
           try {
-            listener(wakeUps, stored as CommittedMessage[]);
+            // Copies: the connection's arrays are emptied by its next transaction.
+            listener([...wakeUps], [...(handed as CommittedMessage[])]);
           } catch {
             // A listener's failure is not the send's: it is committed and will be answered.
           }
@@ -889,7 +944,7 @@ class PostgresDriver implements StorageDriver {
         return result;
       } catch (error) {
         try {
-          await client.query('ROLLBACK');
+          await conn.q.query('ROLLBACK');
         } catch (rollbackError) {
           broken = rollbackError as Error;
         }
@@ -901,6 +956,18 @@ class PostgresDriver implements StorageDriver {
       }
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
     }
+  }
+
+  /** The connection's queries, built on its first transaction (a dropped connection takes them with it). */
+  #queriesOf(client: pg.PoolClient): ConnectionQueries {
+    let conn = this.#connections.get(client);
+    if (!conn) {
+      const state: TransactionState = { wakeUps: [], handed: this.#options.onMailboxesCommitted ? [] : undefined };
+      const q = flightWriter(client);
+      conn = { q, state, queries: writeQueries(q, state) };
+      this.#connections.set(client, conn);
+    }
+    return conn;
   }
 
   /**
