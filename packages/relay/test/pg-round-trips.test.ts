@@ -44,21 +44,24 @@ const SENDS = 8;
  * budget, the store, the wake-up, the recipient's fetch and its
  * acknowledgement). The breakdown is in spec/15-scale.md §1. Before these
  * figures: an HTTP send cost 19 round trips and 7 transactions, a websocket
- * send 15 and 6, a fan-out to three devices 34 and 16.
- *  - HTTP: the signer's device row; the send (replay record, locks, reads
- *    and byte-rate take in one flight; envelope rows, idempotency records
- *    and COMMIT in the next, with the wake-up's own unflushed transaction
- *    behind it); the recipient's fetch; its acknowledgement (BEGIN, DELETE,
- *    COMMIT in one flight). Round trips 5, transactions 5 (one of them the
- *    wake-up's, which waits for no WAL flush).
- *  - websocket: the same without the device row (the socket authenticated once).
+ * send 15 and 6, a fan-out to three devices 34 and 16; then 5, 4 and 9
+ * round trips, the HTTP send and the fan-out with a read of the signer's
+ * device row, which the signer cache (storage/postgres.ts SignerCache)
+ * now spares after a device's first request.
+ *  - HTTP: the send (replay record confirming the signer, locks, reads and
+ *    byte-rate take in one flight; envelope rows, idempotency records and
+ *    COMMIT in the next, with the wake-up's own unflushed transaction
+ *    behind it); the recipient's fetch; its acknowledgement (BEGIN,
+ *    DELETE, COMMIT in one flight). Round trips 4, transactions 4 (one of
+ *    them the wake-up's, which waits for no WAL flush).
+ *  - websocket: the same (the socket authenticated once).
  *  - fan-out to three devices: the send once, a fetch and an
  *    acknowledgement per recipient device.
  */
 const LIMITS = {
-  http: { roundTrips: 5, transactions: 5, writes: 5 },
+  http: { roundTrips: 4, transactions: 4, writes: 4 },
   websocket: { roundTrips: 4, transactions: 4, writes: 4 },
-  fanout3: { roundTrips: 9, transactions: 9, writes: 9 },
+  fanout3: { roundTrips: 8, transactions: 8, writes: 8 },
 };
 
 /**
@@ -67,7 +70,8 @@ const LIMITS = {
  * flight of statements goes out in one write (storage/postgres.ts
  * `flightWriter`). Before it, node-postgres wrote each statement on its own:
  * an HTTP send took 17 writes, a websocket send 13, a fan-out to three
- * devices 25 (one per statement). Each write is a system call for the relay and a packet for
+ * devices 25 (one per statement; with the signer's read, since cached).
+ * Each write is a system call for the relay and a packet for
  * the server to read.
  */
 function countWrites(port: () => number) {

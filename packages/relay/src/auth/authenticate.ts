@@ -49,6 +49,8 @@ export interface ParsedAuthorization {
 interface Signer {
   readonly signingKey: Uint8Array;
   readonly device: Identity['device'];
+  /** Read from the storage's signer cache (`RelayStorage.cachedDevice`): read again when the signature fails. */
+  readonly cached?: boolean;
 }
 
 /** Authentication that waits for a (small) body: no Content-Digest, or a registration without Parley-Certificate. */
@@ -128,7 +130,11 @@ async function signerOf(app: FastifyInstance, request: FastifyRequest, auth: Par
     if ((await storage.listDevices(auth.accountKey)).length === 0) throw relayError('AUTH_UNKNOWN_DEVICE', 'unknown account');
     return { signingKey: auth.accountKey, device: null };
   }
-  const found = await storage.getDevice({ accountKey: auth.accountKey, deviceId: auth.deviceId });
+  const address = { accountKey: auth.accountKey, deviceId: auth.deviceId };
+  // PostgreSQL: the device as last read here, confirmed by the request's replay-record statement (no round trip).
+  const cached = storage.cachedDevice?.(address);
+  if (cached) return { signingKey: cached.signingKey, device: cached, cached: true };
+  const found = await storage.getDevice(address);
   if (!found) throw relayError('AUTH_UNKNOWN_DEVICE', 'unknown device');
   return { signingKey: found.signingKey, device: found };
 }
@@ -149,10 +155,11 @@ async function verify(
   app: FastifyInstance,
   request: FastifyRequest,
   auth: ParsedAuthorization,
-  signer: Signer,
+  initialSigner: Signer,
   bodySha256: Uint8Array,
 ): Promise<Identity> {
-  const { provider, replay, now } = app.relay;
+  const { provider, replay, now, storage } = app.relay;
+  let signer = initialSigner;
   const signed = requestSignedBytes({
     method: request.method,
     host: request.headers.host ?? '',
@@ -164,15 +171,28 @@ async function verify(
     deviceId: auth.deviceId,
   });
   if (!provider.backend.ed25519Verify(verifyingKey(signer.signingKey), signed, auth.signature)) {
-    throw relayError('AUTH_BAD_SIGNATURE', 'request signature does not verify');
+    // A cached signer may be a device since re-registered (on any process) with another key: read it once more.
+    const fresh = signer.cached ? await storage.getDevice({ accountKey: auth.accountKey, deviceId: auth.deviceId }) : undefined;
+    if (signer.cached && !fresh) throw relayError('AUTH_UNKNOWN_DEVICE', 'unknown device');
+    // The same key again would fail again: at most one more verification, and only for a new key.
+    if (
+      !fresh ||
+      sameBytes(fresh.signingKey, signer.signingKey) ||
+      !provider.backend.ed25519Verify(verifyingKey(fresh.signingKey), signed, auth.signature)
+    ) {
+      throw relayError('AUTH_BAD_SIGNATURE', 'request signature does not verify');
+    }
+    signer = { signingKey: fresh.signingKey, device: fresh };
   }
   // Only verified signatures are remembered, each in its signer's own partition.
   const signerAddress = { accountKey: auth.accountKey, deviceId: auth.deviceId };
+  // A signer from the cache is confirmed by the replay record's own statement.
+  const held = signer.cached ? signer.device?.certificateHash : undefined;
   if (request.routeOptions.config.replayWithWrite) {
     // The route writes the record in its own transaction and refuses the request if it was seen (§3.3).
-    request.replayRecord = replay.record(signerAddress, auth.nonce, now());
+    request.replayRecord = replay.record(signerAddress, auth.nonce, now(), held);
   } else {
-    await replay.admit(signerAddress, auth.nonce, now());
+    await replay.admit(signerAddress, auth.nonce, now(), held);
   }
   // This connection carried an authenticated request: a connection flood no longer displaces it.
   markAuthenticated(request.raw.socket);

@@ -40,13 +40,15 @@ export class ReplayGuard {
   }
 
   /** The record that remembers a verified request (written by `admit`, or with a send: delivery/send.ts). */
-  record(signer: DeviceAddress, nonce: Uint8Array, now: number): SeenRequest {
+  /** `signerCertificateHash`: the signer came from the storage's cache (SeenRequest). */
+  record(signer: DeviceAddress, nonce: Uint8Array, now: number, signerCertificateHash?: Uint8Array): SeenRequest {
     return {
       signer: { accountKey: signer.accountKey, deviceId: signer.deviceId },
       nonce,
       now,
       expiresAt: now + this.#lifetimeMs,
       maxPerSigner: this.#maxPerSigner,
+      ...(signerCertificateHash ? { signerCertificateHash } : {}),
     };
   }
 
@@ -54,8 +56,8 @@ export class ReplayGuard {
    * Remembers a verified request, or throws: AUTH_REPLAYED for a nonce this
    * signer already used, RATE_LIMITED when the signer's quota is spent.
    */
-  async admit(signer: DeviceAddress, nonce: Uint8Array, now: number): Promise<void> {
-    const verdict = await this.#storage.rememberRequest(this.record(signer, nonce, now));
+  async admit(signer: DeviceAddress, nonce: Uint8Array, now: number, signerCertificateHash?: Uint8Array): Promise<void> {
+    const verdict = await this.#storage.rememberRequest(this.record(signer, nonce, now, signerCertificateHash));
     if (verdict !== 'fresh') throw this.refusal(verdict);
   }
 

@@ -51,10 +51,12 @@ import type { PreKeyPool, ReadQueries, RecipientRow, StorageDriver, UploadUsage,
 import { hexOf as hex } from './rules/send-checks.ts';
 import { RuleStorage } from './rules/storage.ts';
 import { Abort, type Rule, runAsync } from './rules/step.ts';
+import { relayError } from '../errors.ts';
 import type {
   BucketLimit,
   CommittedMessage,
   DeviceAddress,
+  DeviceRecord,
   MailboxWake,
   MailboxesCommitted,
   OutgoingEnvelope,
@@ -188,6 +190,61 @@ interface InsertedRow {
 /** The rows one insert statement returned, matched to what it inserted: seqs follow the request's order. */
 function insertedInOrder(result: pg.QueryResult<InsertedRow>): InsertedRow[] {
   return [...result.rows].sort((a, b) => a.seq - b.seq);
+}
+
+/**
+ * Most signers held. Why 16384: the working set of a process's active
+ * devices, as the verifying-key cache (auth/verifying-keys.ts) and core's
+ * key-check cache; a device row is about 400 bytes (its certificate most of
+ * it), 7 MB when full. A signer beyond it is read again, never refused.
+ */
+export const SIGNER_CACHE_ENTRIES = 16384;
+
+/**
+ * The devices this process read for authentication, so a signed HTTP
+ * request needs no round trip for its signer (spec/15-scale.md §1.1). A
+ * held row is only a hint: the request's replay record, which every signed
+ * request writes (in the send's own transaction for a send), carries the
+ * certificate hash it was authenticated by (SeenRequest
+ * .signerCertificateHash) and is inserted only if the device still has it;
+ * else the request is refused (AUTH_UNKNOWN_DEVICE) and the entry dropped.
+ * So a device removed or replaced on any process signs nothing more here,
+ * as when each request read its row.
+ */
+class SignerCache {
+  readonly #rows = new Map<string, DeviceRecord>();
+  readonly #max: number;
+
+  constructor(max = SIGNER_CACHE_ENTRIES) {
+    this.#max = max;
+  }
+
+  static key(accountKey: Uint8Array, deviceId: number): string {
+    return `${Buffer.from(accountKey.buffer, accountKey.byteOffset, accountKey.byteLength).toString('latin1')}:${deviceId}`;
+  }
+
+  get(address: DeviceAddress): DeviceRecord | undefined {
+    const key = SignerCache.key(address.accountKey, address.deviceId);
+    const held = this.#rows.get(key);
+    if (held) {
+      // Map order is insertion order: re-inserting marks the row as recently used.
+      this.#rows.delete(key);
+      this.#rows.set(key, held);
+    }
+    return held;
+  }
+
+  set(address: DeviceAddress, row: DeviceRecord | undefined): void {
+    const key = SignerCache.key(address.accountKey, address.deviceId);
+    this.#rows.delete(key);
+    if (!row) return;
+    this.#rows.set(key, row);
+    if (this.#rows.size > this.#max) this.#rows.delete(this.#rows.keys().next().value as string);
+  }
+
+  forget(accountKey: Uint8Array, deviceId: number): void {
+    this.#rows.delete(SignerCache.key(accountKey, deviceId));
+  }
 }
 
 /** A pooled connection's transaction queries and the state they collect into (one transaction at a time). */
@@ -352,7 +409,7 @@ interface TransactionState {
  * holds some eighty closures, and building it per send was a measurable
  * part of the relay's CPU per envelope (spec/15-scale.md §1.2).
  */
-function writeQueries(q: Queryable, state: TransactionState): WriteQueries {
+function writeQueries(q: Queryable, state: TransactionState, signers: SignerCache): WriteQueries {
   const live = state.handed !== undefined;
   const { wakeUps, handed } = state;
   return {
@@ -717,16 +774,28 @@ function writeQueries(q: Queryable, state: TransactionState): WriteQueries {
       ),
     deleteAttachment: async (id) => (await changed(q.query('DELETE FROM attachments WHERE id = $1', [id]))) > 0,
 
-    insertSeenRequest: async (signer, nonce, expiresAt) =>
-      (await changed(
-        q.query(
+    insertSeenRequest: async (signer, nonce, expiresAt, held) => {
+      // With `held` (a signer authenticated from SignerCache), also confirms it: its device row
+      // must still have that certificate at this statement, else nothing is stored.
+      const r = await first(
+        q.query<{ signer: boolean; inserted: boolean }>(
           prepared(
             'seen_insert',
-            'INSERT INTO seen_requests (account, device_id, nonce, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
-            [buf(signer.accountKey), signer.deviceId, nonce, expiresAt],
+            `WITH signer AS (SELECT $5::bytea IS NULL
+                 OR EXISTS (SELECT 1 FROM devices WHERE account = $1 AND device_id = $2 AND certificate_hash = $5) AS ok),
+               ins AS (INSERT INTO seen_requests (account, device_id, nonce, expires_at)
+                 SELECT $1, $2, $3, $4 FROM signer WHERE signer.ok ON CONFLICT DO NOTHING RETURNING 1)
+             SELECT (SELECT ok FROM signer) AS signer, EXISTS (SELECT 1 FROM ins) AS inserted`,
+            [buf(signer.accountKey), signer.deviceId, nonce, expiresAt, held === undefined ? null : buf(held)],
           ),
         ),
-      )) > 0,
+      );
+      if (!r?.signer) {
+        signers.forget(signer.accountKey, signer.deviceId);
+        throw relayError('AUTH_UNKNOWN_DEVICE', 'unknown device');
+      }
+      return r.inserted;
+    },
     bumpSeenSlot: (signer, slot) =>
       done(
         q.query(
@@ -891,6 +960,8 @@ class PostgresDriver implements StorageDriver {
   readonly #channel: string;
   readonly #listeners = new Set<MailboxListener>();
   readonly #connections = new WeakMap<pg.PoolClient, ConnectionQueries>();
+  /** Signers read for authentication (`PostgresStorage.cachedDevice`), confirmed by each replay record. */
+  readonly signers = new SignerCache();
   /**
    * Names this storage in its notifications: its own sends are woken by
    * their callers in this process (RelayStorage.watchMailboxes), so the
@@ -964,7 +1035,7 @@ class PostgresDriver implements StorageDriver {
     if (!conn) {
       const state: TransactionState = { wakeUps: [], handed: this.#options.onMailboxesCommitted ? [] : undefined };
       const q = flightWriter(client);
-      conn = { q, state, queries: writeQueries(q, state) };
+      conn = { q, state, queries: writeQueries(q, state, this.signers) };
       this.#connections.set(client, conn);
     }
     return conn;
@@ -1062,6 +1133,18 @@ export class PostgresStorage extends RuleStorage {
       throw error;
     }
     return new PostgresStorage(new PostgresDriver(pool, options), options.onMailboxesCommitted !== undefined);
+  }
+
+  /** Reads the device, and holds it for `cachedDevice` (or drops what was held when it is gone). */
+  override async getDevice(address: DeviceAddress): Promise<DeviceRecord | undefined> {
+    const row = await super.getDevice(address);
+    this.#driver.signers.set(address, row);
+    return row;
+  }
+
+  /** The device as `getDevice` last read it here; every replay record confirms it (SignerCache). */
+  cachedDevice(address: DeviceAddress): DeviceRecord | undefined {
+    return this.#driver.signers.get(address);
   }
 
   /**

@@ -361,6 +361,13 @@ export interface SeenRequest {
   readonly expiresAt: number;
   /** Most requests one signer may have remembered at once; past it, 'over-quota'. */
   readonly maxPerSigner: number;
+  /**
+   * Set when the signer was authenticated from `RelayStorage.cachedDevice`:
+   * the certificate hash of that device. The record is then stored only if
+   * the device still has this certificate, else the request is refused
+   * with AUTH_UNKNOWN_DEVICE.
+   */
+  readonly signerCertificateHash?: Uint8Array;
 }
 
 /**
@@ -473,6 +480,15 @@ export interface RelayStorage {
    */
   registerDevice(input: RegisterInput): Promise<RegisterResult>;
   getDevice(address: DeviceAddress): Promise<DeviceRecord | undefined>;
+  /**
+   * A device as `getDevice` last read it in this process, without a query,
+   * for authenticating a signed HTTP request; undefined when not held. Only
+   * a backend that confirms the signer inside the request's replay-record
+   * statement offers it (`SeenRequest.signerCertificateHash`; PostgreSQL:
+   * storage/postgres.ts `SignerCache`), so a device removed or replaced on
+   * another process is refused there.
+   */
+  cachedDevice?(address: DeviceAddress): DeviceRecord | undefined;
   /** Ordered by device id; empty for an unknown account. */
   listDevices(accountKey: AccountKey): Promise<DeviceRecord[]>;
   /**

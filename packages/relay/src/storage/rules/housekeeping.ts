@@ -28,7 +28,7 @@ export function* rememberRequest(q: WriteQueries, r: SeenRequest): Rule<SeenVerd
  */
 export function requestQueries(q: WriteQueries, r: SeenRequest): [Maybe<boolean>, Maybe<void>, Maybe<number>] {
   return [
-    q.insertSeenRequest(r.signer, buf(r.nonce), r.expiresAt),
+    q.insertSeenRequest(r.signer, buf(r.nonce), r.expiresAt, r.signerCertificateHash),
     q.bumpSeenSlot(r.signer, Math.floor(r.expiresAt / REPLAY_SLOT_MS)),
     q.seenCount(r.signer, Math.floor(r.now / REPLAY_SLOT_MS)),
   ];

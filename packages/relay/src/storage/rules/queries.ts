@@ -144,7 +144,8 @@ export interface WriteQueries extends TokenQueries {
 
   // ---- replay records
   /** False when this signer already used this nonce. */
-  insertSeenRequest(signer: DeviceAddress, nonce: Buffer, expiresAt: number): Maybe<boolean>;
+  /** `signerCertificateHash`: throw AUTH_UNKNOWN_DEVICE (storing nothing) unless the signer's device has it (SeenRequest). */
+  insertSeenRequest(signer: DeviceAddress, nonce: Buffer, expiresAt: number, signerCertificateHash?: Uint8Array): Maybe<boolean>;
   /** Counts one more record in the signer's slot (locking the slot row). */
   bumpSeenSlot(signer: DeviceAddress, slot: number): Maybe<void>;
   /** Records the signer holds in slots from `fromSlot` on. */
