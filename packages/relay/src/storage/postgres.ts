@@ -560,9 +560,11 @@ function writeQueries(q: Queryable, state: TransactionState, signers: SignerCach
         q.query<RecipientRow>(
           prepared(
             'recipient_devices',
-            `SELECT d.account, d.device_id, d.certificate_hash, d.queued_messages, d.queued_bytes,
+            `SELECT d.account, d.device_id, d.certificate_hash,
+             coalesce(c.queued_messages, 0)::bigint AS queued_messages, coalesce(c.queued_bytes, 0)::bigint AS queued_bytes,
              coalesce(s.messages, 0)::bigint AS sender_messages, coalesce(s.bytes, 0)::bigint AS sender_bytes
-           FROM devices d LEFT JOIN mailbox_shares s
+           FROM devices d LEFT JOIN mailbox_counters c ON c.account = d.account AND c.device_id = d.device_id
+             LEFT JOIN mailbox_shares s
              ON s.recipient_account = d.account AND s.recipient_device = d.device_id AND s.sender_account = $2
            WHERE d.account = ANY($1::bytea[]) ORDER BY d.account, d.device_id`,
             [accounts, sender],
@@ -924,8 +926,8 @@ function readQueries(pool: pg.Pool): ReadQueries {
       (await first(
         pool.query<QuotaPressure>(
           `SELECT
-             (SELECT count(*) FROM devices WHERE queued_messages >= $1) AS "mailboxMessages",
-             (SELECT count(*) FROM devices WHERE queued_bytes >= $2) AS "mailboxBytes",
+             (SELECT count(*) FROM mailbox_counters WHERE queued_messages >= $1) AS "mailboxMessages",
+             (SELECT count(*) FROM mailbox_counters WHERE queued_bytes >= $2) AS "mailboxBytes",
              (SELECT count(*) FROM mailbox_shares WHERE messages >= $3 OR bytes >= $4) AS "senderShares",
              (SELECT count(*) FROM attachment_usage WHERE bytes >= $5) AS "attachmentBytesDevice",
              (SELECT count(*) FROM (SELECT owner_account FROM attachment_usage GROUP BY owner_account HAVING sum(bytes) >= $6) a)
@@ -936,10 +938,10 @@ function readQueries(pool: pg.Pool): ReadQueries {
     stats: async (): Promise<StorageStats> => {
       const s = (await first(
         pool.query<{ devices: number; messages: number; bytes: number; attachments: number; payloads: number }>(
-          `SELECT count(*) AS devices, coalesce(sum(queued_messages), 0)::bigint AS messages,
+          `SELECT (SELECT count(*) FROM devices) AS devices, coalesce(sum(queued_messages), 0)::bigint AS messages,
              coalesce(sum(queued_bytes), 0)::bigint AS bytes, (SELECT count(*) FROM attachments) AS attachments,
              (SELECT count(*) FROM payloads) AS payloads
-           FROM devices`,
+           FROM mailbox_counters`,
         ),
       )) ?? { devices: 0, messages: 0, bytes: 0, attachments: 0, payloads: 0 };
       return { devices: s.devices, queuedMessages: s.messages, queuedBytes: s.bytes, attachments: s.attachments, payloads: s.payloads };
