@@ -5,7 +5,7 @@
  * acknowledged envelopes lost or duplicated across kill -9").
  *
  *   PARLEY_BENCH_POSTGRES_URL=postgres://… node --import tsx bench/src/relay/multi-process.ts \
- *     [--seconds 10] [--processes 3] [--senders 48] [--mode http|ws] [--batch 8] [--json]
+ *     [--seconds 10] [--processes 3] [--senders 48] [--recipients 12] [--mode http|ws] [--batch 8] [--json]
  *
  * Each relay is `npm start`'s entry point (relay/load.ts `startRelay`) with
  * PARLEY_DATABASE_URL and a fresh schema (dropped afterwards). Recipients
@@ -57,7 +57,11 @@ export interface MultiProcessOptions {
   readonly processes?: number;
   /** Concurrent closed-loop senders, spread over the processes (default 48). */
   readonly senders?: number;
-  /** Recipient devices on websockets, spread over the processes (default 12). */
+  /**
+   * Recipient devices on websockets, spread over the processes (default 12). A send locks its
+   * recipients' device rows until it commits (spec/09-relay.md §7.3), so with few recipients the
+   * senders queue on those locks: the lock wait, not CPU, then sets the rate.
+   */
   readonly recipients?: number;
   readonly envelopeBytes?: number;
   /** Kill one process half-way (default true). */
@@ -77,6 +81,7 @@ export interface MultiProcessResult {
   readonly processes: number;
   readonly seconds: number;
   readonly senders: number;
+  readonly recipients: number;
   readonly envelopeBytes: number;
   /** Envelopes acknowledged (HTTP 200: committed in PostgreSQL) per second, all processes together. */
   readonly envelopesPerSecond: number;
@@ -335,6 +340,7 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
       processes: n,
       seconds: round(elapsed),
       senders: concurrency,
+      recipients: recipients.length,
       envelopeBytes,
       envelopesPerSecond: Math.round(acknowledged.length / elapsed),
       acknowledged: acknowledged.length,
@@ -378,7 +384,10 @@ export async function runMultiProcess(options: MultiProcessOptions): Promise<Mul
 
 export function formatMultiProcess(r: MultiProcessResult): string {
   const rows: [string, string][] = [
-    ['mode', r.mode === 'ws' ? `websocket send frames of ${r.batch} envelopes` : 'signed HTTP sends of 1 envelope'],
+    [
+      'mode',
+      `${r.mode === 'ws' ? `websocket send frames of ${r.batch} envelopes` : 'signed HTTP sends of 1 envelope'}; ${r.senders} senders, ${r.recipients} recipients`,
+    ],
     [
       'envelopes acknowledged per second',
       `${r.envelopesPerSecond} over the run (${r.acknowledged} in ${r.seconds} s), ${r.envelopesPerSecondBeforeKill} with all ${r.processes} processes up`,
@@ -412,6 +421,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       seconds: { type: 'string' },
       processes: { type: 'string' },
       senders: { type: 'string' },
+      recipients: { type: 'string' },
       'no-kill': { type: 'boolean' },
       mode: { type: 'string' },
       batch: { type: 'string' },
@@ -425,6 +435,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
     ...(values.processes ? { processes: Number(values.processes) } : {}),
     ...(values.senders ? { senders: Number(values.senders) } : {}),
+    ...(values.recipients ? { recipients: Number(values.recipients) } : {}),
     kill: !values['no-kill'],
     ...(values.mode ? { mode: values.mode === 'ws' ? 'ws' : 'http' } : {}),
     ...(values.batch ? { batch: Number(values.batch) } : {}),
