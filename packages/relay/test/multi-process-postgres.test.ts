@@ -14,18 +14,21 @@
 // (as storage-postgres.test.ts).
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { defaultProvider, utf8 } from '@parley/core';
+import { type CborValue, defaultProvider, encodeCbor, utf8 } from '@parley/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import {
   TestRelayClient,
   type TestDevice,
   authorizationHeader,
   contentDigest,
+  fromBase64Url,
   isRelayError,
   makeDevice,
   preKeysOf,
   toBase64Url,
+  websocketAuthFrame,
 } from './support.ts';
 import { type RelayProcess as Relay, relayProcesses } from './support/relay-process.ts';
 import { testPostgresUrl } from './support/backends.ts';
@@ -66,6 +69,46 @@ const register = (relay: Relay, d: TestDevice) => client(relay, d).registerDevic
 /** Every envelope in `d`'s mailbox, paged through on `relay`. */
 const mailbox = (relay: Relay, d: TestDevice) => client(relay, d).fetchAllMessageIds();
 
+/**
+ * `d`'s authenticated websocket on `relay`, sending binary send frames (spec/09-relay.md §5.4): each
+ * `send` resolves 'sent' or the error code of its answer, or null when the socket closed unanswered.
+ */
+async function frameSender(relay: Relay, d: TestDevice) {
+  const ws = new WebSocket(`${relay.url.replace('http', 'ws')}/v1/websocket`);
+  const pending = new Map<number, (answer: string | null) => void>();
+  let counter = 0;
+  ws.on('error', () => {}); // a killed relay: 'close' follows and settles what is pending
+  ws.on('close', () => {
+    for (const settle of pending.values()) settle(null);
+    pending.clear();
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const frame = JSON.parse(data.toString()) as { type: string; challenge?: string; counter?: number; error?: { code: string } };
+      if (frame.type === 'challenge') {
+        ws.send(websocketAuthFrame(new URL(relay.url).host, fromBase64Url(frame.challenge as string), d.signer));
+      } else if (frame.type === 'ready') resolve();
+      else if (frame.type === 'sent' || frame.type === 'send-failed') {
+        pending.get(frame.counter as number)?.(frame.type === 'sent' ? 'sent' : (frame.error?.code ?? 'send-failed'));
+        pending.delete(frame.counter as number);
+      }
+    });
+    ws.once('close', () => reject(new Error('websocket closed before ready')));
+  });
+  return {
+    send(elements: CborValue[]): Promise<string | null> {
+      if (ws.readyState !== WebSocket.OPEN) return Promise.resolve(null);
+      const n = ++counter;
+      return new Promise((resolve) => {
+        pending.set(n, resolve);
+        ws.send(encodeCbor(['send', n, null, elements]), { binary: true });
+      });
+    },
+    close: () => ws.close(),
+  };
+}
+
 describe.skipIf(!PG_URL)('three relay processes on one PostgreSQL database', () => {
   let relays: Relay[] = [];
 
@@ -85,17 +128,21 @@ describe.skipIf(!PG_URL)('three relay processes on one PostgreSQL database', () 
     }
   });
 
-  it('kill -9 of one process: no acknowledged envelope lost, none stored twice after the senders fail over', async () => {
+  it('kill -9 of one process: no acknowledged envelope lost, none stored twice after the senders (HTTP and send frames) fail over', async () => {
     const [a, b, c] = relays as [Relay, Relay, Relay];
     const bob = makeDevice();
     // Four sender accounts: the per-recipient byte budget is per (sender, recipient) account pair.
     const senders = Array.from({ length: 4 }, () => makeDevice());
-    for (const d of [bob, ...senders]) await register(a, d);
+    // Three more send frames over their websockets (the fast path, §5.4), one per process; a frame
+    // holds one envelope per device, so one here (every envelope goes to bob).
+    const frameSenders = Array.from({ length: 3 }, () => makeDevice());
+    for (const d of [bob, ...senders, ...frameSenders]) await register(a, d);
 
     const KILL_AFTER = 90;
     const STOP_AFTER = 180;
     const acknowledged: string[] = [];
     let retriedElsewhere = 0;
+    let framesRetriedElsewhere = 0;
     let killed = false;
     const envelope = new Uint8Array(64).fill(7);
     const worker = async (w: number) => {
@@ -121,11 +168,32 @@ describe.skipIf(!PG_URL)('three relay processes on one PostgreSQL database', () 
         }
       }
     };
-    await Promise.all(Array.from({ length: 12 }, (_, w) => worker(w)));
+    const frameWorker = async (w: number) => {
+      const sender = frameSenders[w] as TestDevice;
+      let socket = await frameSender(relays[w] as Relay, sender);
+      for (let i = 0; acknowledged.length < STOP_AFTER; i++) {
+        const ids = [`f${w}-${i}`];
+        const frame = ids.map((id): CborValue => [bob.account.publicKey, 1, id, envelope, null]);
+        let answer = await socket.send(frame);
+        if (answer === null) {
+          // No answer (the process died with the frame in flight): the same ids again, on a live process.
+          socket = await frameSender(a, sender);
+          answer = await socket.send(frame);
+          retriedElsewhere++;
+          framesRetriedElsewhere++;
+        }
+        expect(answer).toBe('sent');
+        acknowledged.push(...ids);
+      }
+      socket.close();
+    };
+    await Promise.all([...Array.from({ length: 12 }, (_, w) => worker(w)), ...frameSenders.map((_, w) => frameWorker(w))]);
     expect(killed).toBe(true);
     expect(c.child.signalCode ?? (await new Promise((r) => c.child.once('exit', (_code, signal) => r(signal))))).toBe('SIGKILL');
     // The workers that used c failed over (otherwise the kill tested nothing).
     expect(retriedElsewhere).toBeGreaterThan(0);
+    // The frame sender on c found its socket gone after the kill and sent its frame again on a.
+    expect(framesRetriedElsewhere).toBeGreaterThan(0);
 
     const stored = await mailbox(b, bob);
     const lost = acknowledged.filter((id) => !stored.includes(id));
