@@ -51,17 +51,19 @@ const SENDS = 8;
  *  - HTTP: the send (replay record confirming the signer, locks, reads and
  *    byte-rate take in one flight; envelope rows, idempotency records and
  *    COMMIT in the next, with the wake-up's own unflushed transaction
- *    behind it); the recipient's fetch; its acknowledgement (BEGIN,
- *    DELETE, COMMIT in one flight). Round trips 4, transactions 4 (one of
- *    them the wake-up's, which waits for no WAL flush).
+ *    behind it); the recipient's fetch; its acknowledgement (once BEGIN,
+ *    DELETE, COMMIT in one flight; since, the DELETE alone, committed as a
+ *    statement of its own). Round trips 4, transactions 4 (one of them the
+ *    wake-up's, which waits for no WAL flush), statements 14 (16 with the
+ *    acknowledgement's BEGIN and COMMIT, 17 with the signer's row).
  *  - websocket: the same (the socket authenticated once).
  *  - fan-out to three devices: the send once, a fetch and an
  *    acknowledgement per recipient device.
  */
 const LIMITS = {
-  http: { roundTrips: 4, transactions: 4, writes: 4 },
-  websocket: { roundTrips: 4, transactions: 4, writes: 4 },
-  fanout3: { roundTrips: 8, transactions: 8, writes: 8 },
+  http: { roundTrips: 4, transactions: 4, writes: 4, statements: 14 },
+  websocket: { roundTrips: 4, transactions: 4, writes: 4, statements: 11 },
+  fanout3: { roundTrips: 8, transactions: 8, writes: 8, statements: 18 },
 };
 
 /**
@@ -199,6 +201,7 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
     expect(costs.roundTrips).toBeLessThanOrEqual(LIMITS.http.roundTrips);
     expect(costs.transactions).toBeLessThanOrEqual(LIMITS.http.transactions);
     expect(costs.writes).toBeLessThanOrEqual(LIMITS.http.writes);
+    expect(costs.statements).toBeLessThanOrEqual(LIMITS.http.statements);
   }, 30_000);
 
   it('a send frame on the authenticated websocket: at most the pinned round trips and transactions', async () => {
@@ -214,6 +217,7 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
       expect(costs.roundTrips).toBeLessThanOrEqual(LIMITS.websocket.roundTrips);
       expect(costs.transactions).toBeLessThanOrEqual(LIMITS.websocket.transactions);
       expect(costs.writes).toBeLessThanOrEqual(LIMITS.websocket.writes);
+      expect(costs.statements).toBeLessThanOrEqual(LIMITS.websocket.statements);
     } finally {
       socket.ws.close();
     }
@@ -240,6 +244,7 @@ describe.skipIf(!PG_URL)('PostgreSQL round trips per send', () => {
     expect(costs.roundTrips).toBeLessThanOrEqual(LIMITS.fanout3.roundTrips);
     expect(costs.transactions).toBeLessThanOrEqual(LIMITS.fanout3.transactions);
     expect(costs.writes).toBeLessThanOrEqual(LIMITS.fanout3.writes);
+    expect(costs.statements).toBeLessThanOrEqual(LIMITS.fanout3.statements);
   }, 30_000);
 });
 
