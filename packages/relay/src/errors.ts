@@ -48,6 +48,8 @@ export const ERROR_STATUS = {
   TOO_MANY_TOKENS: 409,
   /** Too many devices on one account. */
   TOO_MANY_DEVICES: 409,
+  /** Registration: the device id's previous mailbox is still being purged (details.retryAfterSeconds). */
+  DEVICE_PURGING: 409,
   /** The upload would exceed the per-device prekey pool. */
   TOO_MANY_PREKEYS: 409,
   /** Attachment upload: the offset is not where the stored bytes end. */

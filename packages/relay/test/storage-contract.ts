@@ -17,6 +17,8 @@ import type {
   StoreFanoutInput,
   StoreMessagesInput,
 } from '../src/storage/types.ts';
+import { DEVICE_PURGE_CHUNK_ROWS } from '../src/storage/rules/devices.ts';
+import { SWEEP_CHUNK_ROWS } from '../src/storage/rules/housekeeping.ts';
 
 export interface StorageFixture {
   readonly storage: RelayStorage;
@@ -129,6 +131,74 @@ export function describeStorageContract(name: string, open: () => Promise<Storag
         expect(await s.fetchMessages({ accountKey: a, deviceId: 1 }, 0, 10, 1000)).toEqual([]);
         expect(await s.registerDevice(registration(device(a, 1)))).toEqual({ status: 'revoked' });
         expect((await s.stats()).queuedMessages).toBe(0);
+      });
+
+      describe('removing or replacing a device with a full mailbox (issue 15)', () => {
+        const BOUND = DEVICE_PURGE_CHUNK_ROWS;
+        const ROWS = 2 * BOUND + 37;
+        const countRows = async (d: DeviceAddress) => (await s.fetchMessages(d, 0, 10 * ROWS, 1000)).length;
+        /** Registers `d` and a sender, and queues ROWS envelopes in d's mailbox. */
+        const fill = async (d: DeviceRecord) => {
+          const peer = newAccount();
+          await s.registerDevice(registration(d));
+          await s.registerDevice(registration(device(peer, 1)));
+          const to = { accountKey: d.accountKey, deviceId: d.deviceId };
+          for (let i = 0; i < ROWS; i += 100) {
+            const n = Math.min(100, ROWS - i);
+            await s.storeMessages({
+              ...msg({ accountKey: peer, deviceId: 1 }, [], 'x', { maxQueuedMessages: 10 * ROWS, maxQueuedBytes: 1 << 24 }),
+              envelopes: Array.from({ length: n }, (_, j) => ({ recipient: to, clientId: `p${i + j}`, envelope: bytes(7, 64) })),
+            });
+          }
+          expect(await countRows(to)).toBe(ROWS);
+          return to;
+        };
+        /** Sweeps until done; every write deletes at most SWEEP_CHUNK_ROWS rows of the mailbox. */
+        const purge = async (d: DeviceAddress) => {
+          let left = await countRows(d);
+          for (let i = 0; i < ROWS; i++) {
+            const r = await s.sweep(1000);
+            const now = await countRows(d);
+            expect(left - now).toBeLessThanOrEqual(SWEEP_CHUNK_ROWS);
+            left = now;
+            if (!r.more) break;
+          }
+          expect(left).toBe(0);
+        };
+
+        it(`a removal's write deletes at most ${BOUND} mailbox rows; bounded sweep writes purge the rest`, async () => {
+          const d = device(newAccount(), 1);
+          const to = await fill(d);
+          expect(await s.removeDevice(to, d.certificateHash, 2000)).toBe('removed');
+          const left = await countRows(to);
+          expect(ROWS - left).toBeLessThanOrEqual(BOUND);
+          expect(left).toBeGreaterThan(0);
+          expect(await s.getDevice(to)).toBeUndefined();
+          // The id cannot be registered again while its old mailbox is being purged: no old row reaches a new device.
+          const next = device(d.accountKey, 1, 2);
+          expect(await s.registerDevice(registration(next))).toEqual({ status: 'purging' });
+          expect(left - (await countRows(to))).toBeLessThanOrEqual(BOUND);
+          expect(await s.getDevice(to)).toBeUndefined();
+          await purge(to);
+          expect((await s.registerDevice(registration(next))).status).toBe('created');
+          expect(await countRows(to)).toBe(0);
+        });
+
+        it(`a replacement's write deletes at most ${BOUND} mailbox rows and answers 'purging' until the rest is gone`, async () => {
+          const d = device(newAccount(), 1);
+          const to = await fill(d);
+          const next = device(d.accountKey, 1, 2);
+          expect(await s.registerDevice(registration(next))).toEqual({ status: 'purging' });
+          expect(ROWS - (await countRows(to))).toBeLessThanOrEqual(BOUND);
+          // The old device is gone for good (its certificate revoked); the new one waits for the purge.
+          expect(await s.getDevice(to)).toBeUndefined();
+          expect(await s.registerDevice(registration(d))).toEqual({ status: 'revoked' });
+          if (fx.reopen) s = await fx.reopen();
+          await purge(to);
+          expect((await s.registerDevice(registration(next))).status).toBe('created');
+          expect(await countRows(to)).toBe(0);
+          expect((await s.stats()).queuedMessages).toBe(0);
+        });
       });
 
       it('removes only the certificate it names: a replayed removal leaves a re-registered device alone', async () => {

@@ -12,9 +12,17 @@ import { identityOf } from '../auth/authenticate.ts';
 import { CloseCode } from '../delivery/hub.ts';
 import { fromBase64Url, sameBytes, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
+import { purgeRemoved } from '../sweeper.ts';
 import { checkPreKeyUpload } from './prekey-upload.ts';
 import { AccountParams, DeviceListResponse, DeviceParams, RegisterDeviceBody, RegisterDeviceResponse, errorResponses } from '../schemas.ts';
 import { DeviceListBody, PutDeviceListResponse, RemoveQuery, SignedDeviceListResponse } from './device-list-schemas.ts';
+
+/**
+ * Retry-After of a registration refused while the id's old mailbox is purged: the purge deletes a
+ * full mailbox (50,000 rows) in about 200 writes of DEVICE_PURGE_CHUNK_ROWS, a few seconds of
+ * writes between the others'.
+ */
+const PURGE_RETRY_AFTER_SECONDS = 5;
 
 /** Body limit of the list upload: base64url of the largest list (16 KiB) plus the JSON around it. */
 const DEVICE_LIST_BODY_LIMIT = 24 * 1024;
@@ -37,7 +45,7 @@ export async function deviceRoutes(instance: FastifyInstance): Promise<void> {
         response: { 200: RegisterDeviceResponse, ...errorResponses(403, 409) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const identity = identityOf(request);
       const body = request.body;
       const certificateBytes = fromBase64Url(body.certificate, 'certificate');
@@ -57,6 +65,19 @@ export async function deviceRoutes(instance: FastifyInstance): Promise<void> {
         preKeyLimits: relay.config.limits,
       });
       switch (result.status) {
+        case 'purging':
+          // A replacement removed the old device in this request, or an earlier removal did: its
+          // mailbox is being purged, and the id waits for it (spec/09-relay.md §4.1.2).
+          relay.hub.disconnect(
+            { accountKey: certificate.accountKey, deviceId: certificate.deviceId },
+            CloseCode.deviceRemoved,
+            'device replaced',
+          );
+          void purgeRemoved(app);
+          reply.header('retry-after', String(PURGE_RETRY_AFTER_SECONDS));
+          throw relayError('DEVICE_PURGING', "this device id's previous mailbox is still being deleted; register again later", {
+            retryAfterSeconds: PURGE_RETRY_AFTER_SECONDS,
+          });
         case 'revoked':
           throw relayError('CERTIFICATE_REVOKED', 'this certificate was replaced or removed; certify new device keys');
         case 'too-many-devices':
@@ -136,7 +157,11 @@ export async function deviceRoutes(instance: FastifyInstance): Promise<void> {
       const outcome = allowed ? await relay.storage.removeDevice(target, hash, relay.now()) : 'not-found';
       relay.metrics.deviceDirectory.inc({ op: 'remove', outcome: outcome.replace('-', '_') });
       if (outcome === 'not-found') throw relayError('NOT_FOUND', 'no such device');
-      if (outcome === 'removed') relay.hub.disconnect(target, CloseCode.deviceRemoved, 'device removed');
+      if (outcome === 'removed') {
+        relay.hub.disconnect(target, CloseCode.deviceRemoved, 'device removed');
+        // What the removal's write left of the mailbox (DEVICE_PURGE_CHUNK_ROWS at most went with it).
+        void purgeRemoved(app);
+      }
       return reply.code(204).send(null);
     },
   );

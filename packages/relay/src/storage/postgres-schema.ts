@@ -343,6 +343,16 @@ const MIGRATIONS: readonly string[] = [
     RETURN NULL;
   END $$;
   `,
+  // 7 -> 8: the mailboxes of removed or replaced devices still being purged, in bounded writes
+  // (rules/devices.ts DEVICE_PURGE_CHUNK_ROWS, spec/09-relay.md §4.1.2). A device id is not
+  // registered again while its old mailbox is recorded here.
+  `
+  CREATE TABLE purging_mailboxes (
+    account BYTEA NOT NULL,
+    device_id INTEGER NOT NULL,
+    PRIMARY KEY (account, device_id)
+  );
+  `,
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;

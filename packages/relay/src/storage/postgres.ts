@@ -463,11 +463,32 @@ function writeQueries(q: Queryable, state: TransactionState, signers: SignerCach
         ),
       ),
     deleteDevice: async (account, deviceId) => {
-      await q.query('DELETE FROM messages WHERE recipient_account = $1 AND recipient_device = $2', [account, deviceId]);
       await q.query('DELETE FROM one_time_prekeys WHERE account = $1 AND device_id = $2', [account, deviceId]);
       await q.query('DELETE FROM kem_prekeys WHERE account = $1 AND device_id = $2', [account, deviceId]);
       await q.query('DELETE FROM devices WHERE account = $1 AND device_id = $2', [account, deviceId]);
     },
+    // Called with the account locked (rules/devices.ts), after the device row is gone: the delete
+    // trigger's counter updates find no device row, and no send can add to the mailbox.
+    purgeMailbox: (account, deviceId, limit) =>
+      changed(
+        q.query(
+          `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE recipient_account = $1 AND recipient_device = $2
+             ORDER BY seq LIMIT $3)`,
+          [account, deviceId, limit],
+        ),
+      ),
+    markPurging: (account, deviceId) =>
+      done(q.query('INSERT INTO purging_mailboxes (account, device_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [account, deviceId])),
+    isPurging: async (account, deviceId) =>
+      ((await q.query('SELECT 1 FROM purging_mailboxes WHERE account = $1 AND device_id = $2', [account, deviceId])).rowCount ?? 0) > 0,
+    endPurge: (account, deviceId) =>
+      done(q.query('DELETE FROM purging_mailboxes WHERE account = $1 AND device_id = $2', [account, deviceId])),
+    nextPurging: () =>
+      first(
+        q.query<{ account: Buffer; device_id: number }>(
+          'SELECT account, device_id FROM purging_mailboxes ORDER BY account, device_id LIMIT 1',
+        ),
+      ),
     deviceList: (account) =>
       first(q.query<DeviceListRow>('SELECT revision, list, updated_at FROM device_lists WHERE account = $1', [account])),
     putDeviceList: (account, revision, list, now) =>

@@ -349,6 +349,16 @@ const MIGRATIONS: readonly string[] = [
     DELETE FROM payloads WHERE id = OLD.payload_id AND refs <= 0;
   END;
   `,
+  // 9 -> 10: the mailboxes of removed or replaced devices still being purged, in bounded writes
+  // (rules/devices.ts DEVICE_PURGE_CHUNK_ROWS, spec/09-relay.md §4.1.2). A device id is not
+  // registered again while its old mailbox is recorded here.
+  `
+  CREATE TABLE purging_mailboxes (
+    account BLOB NOT NULL,
+    device_id INTEGER NOT NULL,
+    PRIMARY KEY (account, device_id)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -155,12 +155,20 @@ function statements(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     deleteDevice: db.prepare('DELETE FROM devices WHERE account = ? AND device_id = ?'),
-    deleteMailbox: db
-      .prepare<[Buffer, number], [Buffer, number]>(
-        `DELETE FROM messages WHERE recipient_account = ? AND recipient_device = ? RETURNING sender_account, ${ROW_BYTES_SQL}`,
+    deletePool: pool((p) => db.prepare(`DELETE FROM ${POOL_TABLE[p]} WHERE account = ? AND device_id = ?`)),
+    // A removed device's mailbox, in bounded steps (rules/devices.ts), in seq order through messages_mailbox.
+    purgeMailbox: db
+      .prepare<[Buffer, number, number], [Buffer, number]>(
+        `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE recipient_account = ? AND recipient_device = ?
+           ORDER BY seq LIMIT ?) RETURNING sender_account, ${ROW_BYTES_SQL}`,
       )
       .raw(),
-    deletePool: pool((p) => db.prepare(`DELETE FROM ${POOL_TABLE[p]} WHERE account = ? AND device_id = ?`)),
+    markPurging: db.prepare('INSERT OR IGNORE INTO purging_mailboxes (account, device_id) VALUES (?, ?)'),
+    isPurging: db.prepare<[Buffer, number], { n: number }>('SELECT 1 AS n FROM purging_mailboxes WHERE account = ? AND device_id = ?'),
+    endPurge: db.prepare('DELETE FROM purging_mailboxes WHERE account = ? AND device_id = ?'),
+    nextPurging: db.prepare<[], { account: Buffer; device_id: number }>(
+      'SELECT account, device_id FROM purging_mailboxes ORDER BY account, device_id LIMIT 1',
+    ),
     deviceList: db.prepare<[Buffer], DeviceListRow>('SELECT revision, list, updated_at FROM device_lists WHERE account = ?'),
     putDeviceList: db.prepare(
       `INSERT INTO device_lists (account, revision, list, updated_at) VALUES (?, ?, ?, ?)
@@ -431,12 +439,20 @@ function writeQueries(s: Statements, memory: Memory, hand?: (row: CommittedMessa
         buf(lastResort.encoded),
       ),
     deleteDevice: (account, deviceId) => {
-      uncount(account, deviceId, s.deleteMailbox.all(account, deviceId));
-      newest.removed(account, deviceId);
       s.deletePool.oneTime.run(account, deviceId);
       s.deletePool.kem.run(account, deviceId);
       s.deleteDevice.run(account, deviceId);
     },
+    purgeMailbox: (account, deviceId, limit) => {
+      const n = uncount(account, deviceId, s.purgeMailbox.all(account, deviceId, limit));
+      // Live push's previous seq must not name a purged row (sqlite-newest.ts).
+      newest.removed(account, deviceId);
+      return n;
+    },
+    markPurging: (account, deviceId) => void s.markPurging.run(account, deviceId),
+    isPurging: (account, deviceId) => s.isPurging.get(account, deviceId) !== undefined,
+    endPurge: (account, deviceId) => void s.endPurge.run(account, deviceId),
+    nextPurging: () => s.nextPurging.get(),
     deviceList: (account) => s.deviceList.get(account),
     putDeviceList: (account, revision, list, now) => void s.putDeviceList.run(account, revision, list, now),
 

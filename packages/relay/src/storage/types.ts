@@ -84,6 +84,12 @@ export type PreKeyUploadResult =
 export type RegisterResult =
   | { readonly status: 'created' | 'replaced' | 'unchanged'; readonly counts: PreKeyCounts; readonly ignored: number }
   | { readonly status: 'revoked' }
+  /**
+   * The device id's old mailbox is still being purged (a removal or a replacement left more than
+   * DEVICE_PURGE_CHUNK_ROWS rows): nothing is registered; try again once the sweep has deleted
+   * them (spec/09-relay.md §4.1.2).
+   */
+  | { readonly status: 'purging' }
   | { readonly status: 'too-many-devices'; readonly limit: number }
   | { readonly status: 'too-many-prekeys'; readonly kind: 'oneTime' | 'kem'; readonly limit: number };
 
@@ -401,6 +407,8 @@ export interface QuotaThresholds {
 
 export interface SweepResult {
   readonly messages: number;
+  /** Rows deleted from the mailboxes of removed or replaced devices (spec/09-relay.md §4.1.2). */
+  readonly purged: number;
   readonly sentIds: number;
   /** Replay records and budget buckets forgotten. */
   readonly seenRequests: number;
@@ -598,6 +606,12 @@ export interface RelayStorage {
    * (sweeper.ts runs them until none is left).
    */
   sweep(now: number): Promise<SweepResult>;
+  /**
+   * One bounded write (DEVICE_PURGE_CHUNK_ROWS rows) of the purge of removed or replaced devices'
+   * mailboxes; `more` asks for another call (sweeper.ts purgeRemoved runs them right after a
+   * removal and at start). The sweep's writes purge too. spec/09-relay.md §4.1.2.
+   */
+  purgeRemovedMailboxes(): Promise<{ readonly purged: number; readonly more: boolean }>;
 
   // ---- franking (spec/14-franking.md)
   /**

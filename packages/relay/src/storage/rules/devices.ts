@@ -28,9 +28,13 @@ export function* registerDevice(q: WriteQueries, input: RegisterInput): Rule<Reg
     status = 'unchanged';
   } else {
     if (existing) {
-      yield* dropDevice(q, account, d.deviceId, existing, d.registeredAt);
+      // The old device goes in this write (its certificate revoked) even when its mailbox is too
+      // large to delete here: the registration is then refused, and a retry after the purge creates it.
+      if (!(yield* dropDevice(q, account, d.deviceId, existing, d.registeredAt))) return { status: 'purging' };
       status = 'replaced';
     } else {
+      // A new device never sees rows queued for the one this id named before.
+      if (!(yield* purgeStep(q, account, d.deviceId))) return { status: 'purging' };
       if ((yield* get(q.countDevices(account))) >= input.maxDevicesPerAccount) {
         return { status: 'too-many-devices', limit: input.maxDevicesPerAccount };
       }
@@ -73,10 +77,54 @@ export function* removeDevice(q: WriteQueries, address: DeviceAddress, certifica
   return (yield* get(q.isRevoked(hash))) ? 'gone' : 'not-found';
 }
 
-/** Revokes the certificate (for good) and deletes the device with its mailbox and prekeys. */
-function* dropDevice(q: WriteQueries, account: Buffer, deviceId: number, certificateHash: Buffer, now: number): Rule<void> {
+/**
+ * Most mailbox rows a device's removal or replacement deletes in its own write (spec/09-relay.md
+ * §4.1.2, §7.1). A mailbox holds up to 50,000 rows: deleting them in one write stalled the relay's
+ * writer (on SQLite its event loop: 788 ms for 50,000 rows of 1 KiB), and any account can fill its
+ * own device's mailbox and then remove or re-register it. The same bound as a sweep write
+ * (housekeeping.ts SWEEP_CHUNK_ROWS, about one group commit's worth of work): the sweep deletes
+ * what is left in writes of that size, right after the removal and at every start.
+ */
+export const DEVICE_PURGE_CHUNK_ROWS = 256;
+
+/**
+ * Revokes the certificate (for good), deletes the device with its prekeys, and deletes its mailbox
+ * up to DEVICE_PURGE_CHUNK_ROWS rows; false when rows are left (the mailbox is then recorded as
+ * being purged, and the sweep deletes the rest).
+ */
+function* dropDevice(q: WriteQueries, account: Buffer, deviceId: number, certificateHash: Buffer, now: number): Rule<boolean> {
   yield* get(q.revoke(certificateHash, now));
   yield* get(q.deleteDevice(account, deviceId));
+  if ((yield* get(q.purgeMailbox(account, deviceId, DEVICE_PURGE_CHUNK_ROWS))) < DEVICE_PURGE_CHUNK_ROWS) return true;
+  yield* get(q.markPurging(account, deviceId));
+  return false;
+}
+
+/**
+ * Before a device id is registered: when its old mailbox is still being purged, deletes up to
+ * DEVICE_PURGE_CHUNK_ROWS more of it, and says whether it is now empty.
+ */
+function* purgeStep(q: WriteQueries, account: Buffer, deviceId: number): Rule<boolean> {
+  if (!(yield* get(q.isPurging(account, deviceId)))) return true;
+  if ((yield* get(q.purgeMailbox(account, deviceId, DEVICE_PURGE_CHUNK_ROWS))) >= DEVICE_PURGE_CHUNK_ROWS) return false;
+  yield* get(q.endPurge(account, deviceId));
+  return true;
+}
+
+/**
+ * One step of the purge of the removed devices' mailboxes, for a sweep write: deletes up to `limit`
+ * rows of the lowest mailbox recorded as being purged, and forgets the record once it is empty.
+ * Returns the rows deleted and whether another step may find more.
+ */
+export function* purgeMailboxes(q: WriteQueries, limit: number): Rule<{ purged: number; more: boolean }> {
+  const next = yield* get(q.nextPurging());
+  if (!next) return { purged: 0, more: false };
+  // Ordered with the account's registrations and removals (across processes).
+  yield* get(q.lockAccount(next.account));
+  const purged = yield* get(q.purgeMailbox(next.account, next.device_id, limit));
+  if (purged < limit) yield* get(q.endPurge(next.account, next.device_id));
+  // Another mailbox may be recorded, or this one may hold more.
+  return { purged, more: true };
 }
 
 /** Stores the list when it is the first or has a higher revision (device-lists.ts). */

@@ -3,6 +3,7 @@
  */
 import { buf } from '../rows.ts';
 import { REPLAY_SLOT_MS, type SeenRequest, type SeenVerdict, type SweepResult } from '../types.ts';
+import { purgeMailboxes } from './devices.ts';
 import type { WriteQueries } from './queries.ts';
 import { type Maybe, type Rule, abort, get, getAll } from './step.ts';
 
@@ -64,13 +65,17 @@ export function* recordRequest(q: WriteQueries, r: SeenRequest): Rule<SeenVerdic
 export const SWEEP_CHUNK_ROWS = 256;
 
 /**
- * Deletes up to `limit` expired rows: messages, then idempotency records, attachments (ids
- * returned), replay records and full budgets, in that order. `more` says the limit was reached, so
+ * Deletes up to `limit` rows: first of a removed device's mailbox (devices.ts purgeMailboxes), then
+ * expired messages, idempotency records, attachments (ids returned), replay records and full
+ * budgets, in that order. `more` says the limit was reached, so
  * rows due at `now` may be left: the caller sweeps again with the same `now`.
  */
 export function* sweep(q: WriteQueries, now: number, limit = SWEEP_CHUNK_ROWS): Rule<SweepResult> {
   let left = limit;
-  const messages = yield* get(q.sweepMessages(now, left));
+  // First the mailboxes of removed devices (devices.ts), one per write: the id waits for them.
+  const purge = yield* purgeMailboxes(q, left);
+  left -= purge.purged;
+  const messages = left > 0 ? yield* get(q.sweepMessages(now, left)) : 0;
   left -= messages;
   const sentIds = left > 0 ? yield* get(q.sweepSentIds(now, left)) : 0;
   left -= sentIds;
@@ -80,5 +85,5 @@ export function* sweep(q: WriteQueries, now: number, limit = SWEEP_CHUNK_ROWS): 
   left -= seenRequests;
   const budgets = left > 0 ? yield* get(q.sweepBudgets(now, left)) : 0;
   left -= budgets;
-  return { messages, sentIds, attachments, seenRequests, budgets, more: left <= 0 };
+  return { messages, purged: purge.purged, sentIds, attachments, seenRequests, budgets, more: left <= 0 || purge.more };
 }

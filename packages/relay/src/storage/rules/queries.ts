@@ -55,8 +55,18 @@ export interface WriteQueries extends TokenQueries {
   certificateHashOf(account: Buffer, deviceId: number): Maybe<Buffer | undefined>;
   countDevices(account: Buffer): Maybe<number>;
   insertDevice(device: DeviceRow, signedPreKey: StoredPreKey, lastResortKemPreKey: StoredPreKey): Maybe<void>;
-  /** Deletes the device row, its prekeys and its mailbox. */
+  /** Deletes the device row and its prekeys (not its mailbox: purgeMailbox, in bounded steps). */
   deleteDevice(account: Buffer, deviceId: number): Maybe<void>;
+  /** Deletes up to `limit` rows of the mailbox, whatever their seq; returns how many. */
+  purgeMailbox(account: Buffer, deviceId: number, limit: number): Maybe<number>;
+  /** Records that the mailbox of a device that no longer exists still holds rows to purge. */
+  markPurging(account: Buffer, deviceId: number): Maybe<void>;
+  /** Whether the mailbox is recorded as still being purged. */
+  isPurging(account: Buffer, deviceId: number): Maybe<boolean>;
+  /** Forgets the record: the mailbox is empty. */
+  endPurge(account: Buffer, deviceId: number): Maybe<void>;
+  /** One mailbox recorded as being purged (the lowest address), or undefined. */
+  nextPurging(): Maybe<{ account: Buffer; device_id: number } | undefined>;
   deviceList(account: Buffer): Maybe<DeviceListRow | undefined>;
   putDeviceList(account: Buffer, revision: number, list: Buffer, now: number): Maybe<void>;
 

@@ -41,7 +41,7 @@ import type {
 } from '../types.ts';
 import { createAttachment, recordUploadProgress } from './attachments.ts';
 import { fileReport, frankKey } from './franking.ts';
-import { putDeviceList, registerDevice, removeDevice } from './devices.ts';
+import { DEVICE_PURGE_CHUNK_ROWS, purgeMailboxes, putDeviceList, registerDevice, removeDevice } from './devices.ts';
 import { rememberRequest, sweep } from './housekeeping.ts';
 import { ackMessages, storeFanout, storeMessages, storeSealedGroup } from './messages.ts';
 import { claimPreKeys, uploadPreKeys } from './prekeys.ts';
@@ -163,6 +163,11 @@ export class RuleStorage implements RelayStorage {
   /** One bounded sweep write (SWEEP_CHUNK_ROWS): an ordinary write, since its rows are bounded like a group commit's. */
   sweep(now: number): Promise<SweepResult> {
     return this.driver.transact((q) => sweep(q, now));
+  }
+
+  /** One bounded purge write: rows bounded like a sweep write's. */
+  purgeRemovedMailboxes(): Promise<{ readonly purged: number; readonly more: boolean }> {
+    return this.driver.transact((q) => purgeMailboxes(q, DEVICE_PURGE_CHUNK_ROWS));
   }
 
   stats(): Promise<StorageStats> {
