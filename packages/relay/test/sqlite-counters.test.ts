@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { removeDevice } from '../src/storage/rules/devices.ts';
+import { DEVICE_PURGE_CHUNK_ROWS, purgeMailboxes, registerDevice, removeDevice } from '../src/storage/rules/devices.ts';
 import { sweep } from '../src/storage/rules/housekeeping.ts';
 import { ackMessages, storeFanout, storeMessages, storeSealedGroup } from '../src/storage/rules/messages.ts';
 import type { StorageDriver, WriteQueries } from '../src/storage/rules/queries.ts';
@@ -122,7 +122,25 @@ const op = fc.oneof(
     newest: fc.boolean(),
   }),
   fc.record({ kind: fc.constant('sweep' as const) }),
-  fc.record({ kind: fc.constant('remove' as const), device: fc.nat(ALL.length - 1) }),
+  // `chunk`: the rows the removal deletes in its own write (DEVICE_PURGE_CHUNK_ROWS; smaller ones
+  // leave these small mailboxes being purged, as a full one is).
+  fc.record({
+    kind: fc.constant('remove' as const),
+    device: fc.nat(ALL.length - 1),
+    chunk: fc.constantFrom(1, 1, 2, DEVICE_PURGE_CHUNK_ROWS),
+    // Rows stored for the device by the same write first, so the mailbox is larger than the chunk.
+    flood: fc.nat(6),
+  }),
+  // Several rows for one device in one send: a mailbox larger than a removal's chunk.
+  fc.record({
+    kind: fc.constant('flood' as const),
+    from: fc.nat(ALL.length - 1),
+    device: fc.nat(ALL.length - 1),
+    rows: fc.integer({ min: 3, max: 8 }),
+    size,
+  }),
+  // One bounded purge write of the removed devices' mailboxes (what sweeper.ts purgeRemoved runs).
+  fc.record({ kind: fc.constant('purge' as const), limit: fc.integer({ min: 1, max: 3 }) }),
 );
 type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
 
@@ -131,11 +149,15 @@ const step = fc.record({
   ops: fc.array(fc.record({ op, aborted: fc.integer({ min: 0, max: 9 }).map((x) => x < 2) }), { minLength: 1, maxLength: 3 }),
   failCommit: fc.integer({ min: 0, max: 19 }).map((x) => x < 2),
   tick: fc.integer({ min: 0, max: 40 }),
+  // Removed devices come back after this step, or stay removed (their mailboxes being purged meanwhile).
+  register: fc.integer({ min: 0, max: 9 }).map((x) => x < 4),
+  // Closed and opened again after the step (mid-purge, often): the counters come from the rows.
+  reopen: fc.integer({ min: 0, max: 9 }).map((x) => x < 2),
 });
 
 interface World {
-  readonly storage: SqliteStorage;
-  readonly driver: StorageDriver;
+  storage: SqliteStorage;
+  driver: StorageDriver;
   readonly reader: Database.Database;
   readonly versions: number[];
   now: number;
@@ -232,24 +254,85 @@ async function ruleOf(w: World, o: Op): Promise<(q: WriteQueries) => Rule<unknow
     case 'remove': {
       const device = ALL[o.device] as DeviceAddress;
       const hash = certHash(device, w.versions[o.device] as number);
-      return (q) => removeDevice(q, device, hash, now);
+      const from = ALL[(o.device + 1) % ALL.length] as DeviceAddress;
+      const input: StoreMessagesInput = {
+        sender: from,
+        envelopes: Array.from({ length: o.flood }, (_, i) => ({
+          recipient: device,
+          clientId: `x${w.nextId + i}`,
+          envelope: new Uint8Array(20 + i).fill(12),
+        })),
+        now,
+        expiresAt: now + LONG_TTL,
+        maxQueuedMessages: 100,
+        maxQueuedBytes: 1 << 20,
+      };
+      w.nextId += o.flood;
+      return function* (q) {
+        // The device may be gone already (removed by an earlier op): its mailbox takes nothing then.
+        if (o.flood > 0) yield* storeMessages(q, input);
+        return yield* removeDevice(q, device, hash, now, o.chunk);
+      };
     }
+    case 'flood': {
+      const sender = ALL[o.from] as DeviceAddress;
+      const recipient = ALL[o.device] as DeviceAddress;
+      const base = w.nextId;
+      w.nextId += o.rows;
+      const input: StoreMessagesInput = {
+        sender,
+        envelopes: Array.from({ length: o.rows }, (_, i) => ({
+          recipient,
+          clientId: `r${base + i}`,
+          envelope: new Uint8Array(o.size).fill(11),
+        })),
+        now,
+        expiresAt: now + LONG_TTL,
+        maxQueuedMessages: 100,
+        maxQueuedBytes: 1 << 20,
+      };
+      return (q) => storeMessages(q, input);
+    }
+    case 'purge':
+      return (q) => purgeMailboxes(q, o.limit);
   }
 }
 
-/** Puts back every removed device under a new certificate (revoked ones cannot come back). */
-async function reRegister(w: World): Promise<void> {
+/**
+ * Puts back every removed device under a new certificate (revoked ones cannot come back). A
+ * registration deletes at most one more row of the id's old mailbox (a small bound, so purges
+ * last across steps) and is refused while rows are left; a device it creates has no row.
+ */
+async function reRegister(w: World): Promise<number> {
+  let purging = 0;
   for (const [i, d] of ALL.entries()) {
     if (await w.storage.getDevice(d)) continue;
-    w.versions[i] = (w.versions[i] as number) + 1;
-    const result = await w.storage.registerDevice({
-      device: record(d, w.versions[i] as number),
+    const version = (w.versions[i] as number) + 1;
+    const input = {
+      device: record(d, version),
       keys: { signedPreKey: key(1, 1), lastResortKemPreKey: key(1, 2) },
       maxDevicesPerAccount: 5,
       preKeyLimits: { maxOneTimePreKeys: 10, maxKemPreKeys: 4 },
-    });
+    };
+    const result = await w.driver.transact((q) => registerDevice(q, input, 1));
+    if (result.status === 'purging') {
+      purging++;
+      expect(await w.storage.fetchMessages(d, 0, 1000, 0), 'a purging mailbox still holds rows').not.toEqual([]);
+      continue;
+    }
     expect(result.status).toBe('created');
+    w.versions[i] = version;
+    // No row queued for the device this id named before reaches the new one.
+    expect(await w.storage.fetchMessages(d, 0, 1000, 0)).toEqual([]);
   }
+  return purging;
+}
+
+/** Closes the storage and opens the database again (the counters rebuilt from the rows). */
+async function reopenWorld(w: World, dir: string): Promise<void> {
+  await w.storage.close();
+  w.storage = new SqliteStorage({ path: join(dir, 'relay.sqlite') });
+  w.driver = (w.storage as unknown as { driver: StorageDriver }).driver;
 }
 
 /** The rows' own count: per mailbox and sender account, messages and bytes. */
@@ -327,7 +410,7 @@ async function expectExact(w: World, where: string): Promise<void> {
 
 describe('SQLite mailbox counters in memory', () => {
   it('equal a recount by SQL after every step: sends, fan-outs, sealed groups, acks, sweeps, purges, removals, aborts, failed commits', async () => {
-    const outcomes = { stored: 0, refused: 0, aborted: 0, failed: 0, acked: 0, swept: 0, newestKept: 0 };
+    const outcomes = { stored: 0, refused: 0, aborted: 0, failed: 0, acked: 0, swept: 0, newestKept: 0, purging: 0, reopenedMidPurge: 0 };
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 3, maxLength: 15 }), async (steps) => {
         const dir = mkdtempSync(join(tmpdir(), 'parley-counters-'));
@@ -363,8 +446,21 @@ describe('SQLite mailbox counters in memory', () => {
             }
             await expectExact(w, `step ${n}`);
             if (w.storage.newest.size > 0) outcomes.newestKept++;
-            await reRegister(w);
+            if (s.register) {
+              outcomes.purging += await reRegister(w);
+              await expectExact(w, `step ${n}, registered again`);
+            }
+            if (s.reopen) {
+              if ((w.reader.prepare('SELECT COUNT(*) AS n FROM purging_mailboxes').get() as { n: number }).n > 0)
+                outcomes.reopenedMidPurge++;
+              await reopenWorld(w, dir);
+              await expectExact(w, `step ${n}, reopened`);
+            }
           }
+          // The purges end: bounded writes until none is left, then every id can be registered.
+          for (let more = true; more; ) more = (await w.storage.purgeRemovedMailboxes()).more;
+          expect(await reRegister(w)).toBe(0);
+          await expectExact(w, 'purged');
           // Then every run drains: the short-lived envelopes expire and are swept, the rest are
           // acknowledged, and the counters come back to nothing.
           w.now += SHORT_TTL;
@@ -405,6 +501,8 @@ describe('SQLite mailbox counters in memory', () => {
     expect(outcomes.failed).toBeGreaterThan(0);
     expect(outcomes.acked).toBeGreaterThan(0);
     expect(outcomes.swept).toBeGreaterThan(0);
+    expect(outcomes.purging).toBeGreaterThan(0);
+    expect(outcomes.reopenedMidPurge).toBeGreaterThan(0);
     // Memory answered, not only SQL: the newest seqs were kept between steps.
     expect(outcomes.newestKept).toBeGreaterThan(10);
   }, 60_000);

@@ -469,14 +469,20 @@ function writeQueries(q: Queryable, state: TransactionState, signers: SignerCach
     },
     // Called with the account locked (rules/devices.ts), after the device row is gone: the delete
     // trigger's counter updates find no device row, and no send can add to the mailbox.
-    purgeMailbox: (account, deviceId, limit) =>
-      changed(
+    purgeMailbox: async (account, deviceId, limit) => {
+      const deleted = await changed(
         q.query(
           `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE recipient_account = $1 AND recipient_device = $2
              ORDER BY seq LIMIT $3)`,
           [account, deviceId, limit],
         ),
-      ),
+      );
+      const rest = await q.query('SELECT 1 FROM messages WHERE recipient_account = $1 AND recipient_device = $2 LIMIT 1', [
+        account,
+        deviceId,
+      ]);
+      return { deleted, left: (rest.rowCount ?? 0) > 0 };
+    },
     markPurging: (account, deviceId) =>
       done(q.query('INSERT INTO purging_mailboxes (account, device_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [account, deviceId])),
     isPurging: async (account, deviceId) =>

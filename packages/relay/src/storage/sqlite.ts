@@ -444,10 +444,11 @@ function writeQueries(s: Statements, memory: Memory, hand?: (row: CommittedMessa
       s.deleteDevice.run(account, deviceId);
     },
     purgeMailbox: (account, deviceId, limit) => {
-      const n = uncount(account, deviceId, s.purgeMailbox.all(account, deviceId, limit));
+      const deleted = uncount(account, deviceId, s.purgeMailbox.all(account, deviceId, limit));
       // Live push's previous seq must not name a purged row (sqlite-newest.ts).
       newest.removed(account, deviceId);
-      return n;
+      // The counters are exact (sqlite-counters.ts): no statement to know what is left.
+      return { deleted, left: counters.queued(account, deviceId) > 0 };
     },
     markPurging: (account, deviceId) => void s.markPurging.run(account, deviceId),
     isPurging: (account, deviceId) => s.isPurging.get(account, deviceId) !== undefined,

@@ -16,7 +16,7 @@ import { type Rule, abort, get } from './step.ts';
  * old certificate revoked); a revoked certificate is refused; a new device
  * must fit the account's device limit.
  */
-export function* registerDevice(q: WriteQueries, input: RegisterInput): Rule<RegisterResult> {
+export function* registerDevice(q: WriteQueries, input: RegisterInput, chunk = DEVICE_PURGE_CHUNK_ROWS): Rule<RegisterResult> {
   const d = input.device;
   const account = buf(d.accountKey);
   const hash = buf(d.certificateHash);
@@ -30,11 +30,11 @@ export function* registerDevice(q: WriteQueries, input: RegisterInput): Rule<Reg
     if (existing) {
       // The old device goes in this write (its certificate revoked) even when its mailbox is too
       // large to delete here: the registration is then refused, and a retry after the purge creates it.
-      if (!(yield* dropDevice(q, account, d.deviceId, existing, d.registeredAt))) return { status: 'purging' };
+      if (!(yield* dropDevice(q, account, d.deviceId, existing, d.registeredAt, chunk))) return { status: 'purging' };
       status = 'replaced';
     } else {
       // A new device never sees rows queued for the one this id named before.
-      if (!(yield* purgeStep(q, account, d.deviceId))) return { status: 'purging' };
+      if (!(yield* purgeStep(q, account, d.deviceId, chunk))) return { status: 'purging' };
       if ((yield* get(q.countDevices(account))) >= input.maxDevicesPerAccount) {
         return { status: 'too-many-devices', limit: input.maxDevicesPerAccount };
       }
@@ -65,13 +65,19 @@ export function* registerDevice(q: WriteQueries, input: RegisterInput): Rule<Reg
  * Removes the device only while `certificateHash` is its current one, so a
  * replayed removal cannot take out the device registered after it.
  */
-export function* removeDevice(q: WriteQueries, address: DeviceAddress, certificateHash: Uint8Array, now: number): Rule<RemoveDeviceResult> {
+export function* removeDevice(
+  q: WriteQueries,
+  address: DeviceAddress,
+  certificateHash: Uint8Array,
+  now: number,
+  chunk = DEVICE_PURGE_CHUNK_ROWS,
+): Rule<RemoveDeviceResult> {
   const account = buf(address.accountKey);
   const hash = buf(certificateHash);
   yield* get(q.lockAccount(account));
   const current = yield* get(q.certificateHashOf(account, address.deviceId));
   if (current && Buffer.compare(current, hash) === 0) {
-    yield* dropDevice(q, account, address.deviceId, current, now);
+    yield* dropDevice(q, account, address.deviceId, current, now, chunk);
     return 'removed';
   }
   return (yield* get(q.isRevoked(hash))) ? 'gone' : 'not-found';
@@ -89,24 +95,31 @@ export const DEVICE_PURGE_CHUNK_ROWS = 256;
 
 /**
  * Revokes the certificate (for good), deletes the device with its prekeys, and deletes its mailbox
- * up to DEVICE_PURGE_CHUNK_ROWS rows; false when rows are left (the mailbox is then recorded as
- * being purged, and the sweep deletes the rest).
+ * up to `chunk` rows (DEVICE_PURGE_CHUNK_ROWS; tests pass smaller ones); false when rows are left
+ * (the mailbox is then recorded as being purged, and the sweep deletes the rest).
  */
-function* dropDevice(q: WriteQueries, account: Buffer, deviceId: number, certificateHash: Buffer, now: number): Rule<boolean> {
+function* dropDevice(
+  q: WriteQueries,
+  account: Buffer,
+  deviceId: number,
+  certificateHash: Buffer,
+  now: number,
+  chunk: number,
+): Rule<boolean> {
   yield* get(q.revoke(certificateHash, now));
   yield* get(q.deleteDevice(account, deviceId));
-  if ((yield* get(q.purgeMailbox(account, deviceId, DEVICE_PURGE_CHUNK_ROWS))) < DEVICE_PURGE_CHUNK_ROWS) return true;
+  if (!(yield* get(q.purgeMailbox(account, deviceId, chunk))).left) return true;
   yield* get(q.markPurging(account, deviceId));
   return false;
 }
 
 /**
  * Before a device id is registered: when its old mailbox is still being purged, deletes up to
- * DEVICE_PURGE_CHUNK_ROWS more of it, and says whether it is now empty.
+ * `chunk` more of it, and says whether it is now empty.
  */
-function* purgeStep(q: WriteQueries, account: Buffer, deviceId: number): Rule<boolean> {
+function* purgeStep(q: WriteQueries, account: Buffer, deviceId: number, chunk: number): Rule<boolean> {
   if (!(yield* get(q.isPurging(account, deviceId)))) return true;
-  if ((yield* get(q.purgeMailbox(account, deviceId, DEVICE_PURGE_CHUNK_ROWS))) >= DEVICE_PURGE_CHUNK_ROWS) return false;
+  if ((yield* get(q.purgeMailbox(account, deviceId, chunk))).left) return false;
   yield* get(q.endPurge(account, deviceId));
   return true;
 }
@@ -121,10 +134,10 @@ export function* purgeMailboxes(q: WriteQueries, limit: number): Rule<{ purged: 
   if (!next) return { purged: 0, more: false };
   // Ordered with the account's registrations and removals (across processes).
   yield* get(q.lockAccount(next.account));
-  const purged = yield* get(q.purgeMailbox(next.account, next.device_id, limit));
-  if (purged < limit) yield* get(q.endPurge(next.account, next.device_id));
+  const { deleted, left } = yield* get(q.purgeMailbox(next.account, next.device_id, limit));
+  if (!left) yield* get(q.endPurge(next.account, next.device_id));
   // Another mailbox may be recorded, or this one may hold more.
-  return { purged, more: true };
+  return { purged: deleted, more: true };
 }
 
 /** Stores the list when it is the first or has a higher revision (device-lists.ts). */

@@ -57,8 +57,8 @@ export interface WriteQueries extends TokenQueries {
   insertDevice(device: DeviceRow, signedPreKey: StoredPreKey, lastResortKemPreKey: StoredPreKey): Maybe<void>;
   /** Deletes the device row and its prekeys (not its mailbox: purgeMailbox, in bounded steps). */
   deleteDevice(account: Buffer, deviceId: number): Maybe<void>;
-  /** Deletes up to `limit` rows of the mailbox, whatever their seq; returns how many. */
-  purgeMailbox(account: Buffer, deviceId: number, limit: number): Maybe<number>;
+  /** Deletes up to `limit` rows of the mailbox, whatever their seq, lowest first: how many, and whether rows are left. */
+  purgeMailbox(account: Buffer, deviceId: number, limit: number): Maybe<{ deleted: number; left: boolean }>;
   /** Records that the mailbox of a device that no longer exists still holds rows to purge. */
   markPurging(account: Buffer, deviceId: number): Maybe<void>;
   /** Whether the mailbox is recorded as still being purged. */
