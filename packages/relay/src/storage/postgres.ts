@@ -467,8 +467,9 @@ function writeQueries(q: Queryable, state: TransactionState, signers: SignerCach
       await q.query('DELETE FROM kem_prekeys WHERE account = $1 AND device_id = $2', [account, deviceId]);
       await q.query('DELETE FROM devices WHERE account = $1 AND device_id = $2', [account, deviceId]);
     },
-    // Called with the account locked (rules/devices.ts), after the device row is gone: the delete
-    // trigger's counter updates find no device row, and no send can add to the mailbox.
+    // Called with the account locked (rules/devices.ts), after the device row is gone: its
+    // mailbox_counters row went with it, so the delete trigger's counter updates find none, and
+    // no send can add to the mailbox.
     purgeMailbox: async (account, deviceId, limit) => {
       const deleted = await changed(
         q.query(
