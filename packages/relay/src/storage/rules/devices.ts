@@ -14,7 +14,9 @@ import { type Rule, abort, get } from './step.ts';
  * nothing (its keys are uploaded again, idempotently); a new certificate for
  * the same device id replaces the device (mailbox and prekeys dropped, the
  * old certificate revoked); a revoked certificate is refused; a new device
- * must fit the account's device limit.
+ * must fit the account's device limit. 'purging' while the id's old mailbox
+ * holds rows past what one write deletes (`chunk`, DEVICE_PURGE_CHUNK_ROWS;
+ * tests pass smaller ones): spec/09-relay.md §4.1.2.
  */
 export function* registerDevice(q: WriteQueries, input: RegisterInput, chunk = DEVICE_PURGE_CHUNK_ROWS): Rule<RegisterResult> {
   const d = input.device;
