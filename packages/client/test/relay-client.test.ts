@@ -166,3 +166,48 @@ describe('group sends', () => {
     for (const m of members) expect((await m.client.fetchMessages()).messages.map((x) => x.id)).toEqual(['g1', 'g2']);
   });
 });
+
+describe('registration while the device id is being purged (spec/09-relay.md §4.1.2)', () => {
+  /** A fetch that answers the first `n` registrations as a relay still deleting the id's old mailbox does. */
+  function purgingFor(n: number) {
+    const puts: number[] = [];
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      const path = new URL(String(input instanceof Request ? input.url : input)).pathname;
+      if (init?.method === 'PUT' && path === '/v1/devices') {
+        puts.push(Date.now());
+        if (puts.length <= n) {
+          const body = {
+            statusCode: 409,
+            code: 'DEVICE_PURGING',
+            error: 'Conflict',
+            message: 'still being deleted',
+            details: { retryAfterSeconds: 0 },
+          };
+          return new Response(JSON.stringify(body), { status: 409, headers: { 'content-type': 'application/json', 'retry-after': '0' } });
+        }
+      }
+      return globalThis.fetch(input, init);
+    };
+    return { fetch, puts };
+  }
+
+  it('waits as asked and registers again', async () => {
+    const d = device();
+    const { fetch, puts } = purgingFor(2);
+    const client = new RelayClient({ baseUrl: url(), signer: deviceSigner(d.device), fetch });
+    await client.registerDevice(d.device.certificate, preKeysOf(d.prekeys));
+    expect(puts).toHaveLength(3);
+    expect((await client.listDevices(d.account.publicKey)).map((x) => x.deviceId)).toEqual([1]);
+  });
+
+  it('gives the caller DEVICE_PURGING with its retryAfterSeconds after three attempts', async () => {
+    const d = device();
+    const { fetch, puts } = purgingFor(5);
+    const client = new RelayClient({ baseUrl: url(), signer: deviceSigner(d.device), fetch });
+    await expect(client.registerDevice(d.device.certificate, preKeysOf(d.prekeys))).rejects.toMatchObject({
+      code: 'DEVICE_PURGING',
+      details: { retryAfterSeconds: 0 },
+    });
+    expect(puts).toHaveLength(3);
+  });
+});

@@ -57,6 +57,16 @@ import type {
   WebSocketConstructor,
 } from './types.ts';
 
+/**
+ * Registration attempts while the relay still deletes the device id's previous mailbox (409
+ * DEVICE_PURGING, spec/09-relay.md §4.1.2). The largest mailbox (50,000 rows) takes the relay
+ * about a second to delete and it asks for 5 s, so a second attempt nearly always succeeds; the
+ * third covers a relay under load, and then the error goes to the caller, retryAfterSeconds with it.
+ */
+const PURGING_ATTEMPTS = 3;
+/** Longest wait between those attempts, whatever Retry-After asks (the relay asks PURGE_RETRY_AFTER_SECONDS = 5). */
+const PURGING_WAIT_MAX_SECONDS = 10;
+
 export interface RelayClientOptions {
   /** e.g. https://relay.example or http://127.0.0.1:8787 */
   readonly baseUrl: string;
@@ -207,7 +217,17 @@ export class RelayClient {
     const json = { certificate: toBase64Url(encodeCertificate(certificate)), ...encodeUpload(keys) };
     // The certificate also travels in a header so the relay can check the signature before reading the body (spec/09-relay.md §3.5).
     const headers = { 'parley-certificate': json.certificate };
-    return this.#json<WireRegisterDeviceResponse>('PUT', '/v1/devices', { json, headers, idempotent: true });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#json<WireRegisterDeviceResponse>('PUT', '/v1/devices', { json, headers, idempotent: true });
+      } catch (error) {
+        // The device id's previous mailbox is still being deleted (spec/09-relay.md §4.1.2): wait as asked, then again.
+        if (!(error instanceof RelayError) || error.code !== 'DEVICE_PURGING' || attempt >= PURGING_ATTEMPTS) throw error;
+        const asked = error.details['retryAfterSeconds'];
+        const seconds = typeof asked === 'number' && asked >= 0 ? Math.min(asked, PURGING_WAIT_MAX_SECONDS) : PURGING_WAIT_MAX_SECONDS;
+        await sleep(seconds * 1000);
+      }
+    }
   }
 
   /** An account's devices; every certificate is checked against `accountKey` (throws BAD_CERTIFICATE from core). */
