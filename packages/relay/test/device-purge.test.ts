@@ -14,6 +14,7 @@ import { DEVICE_PURGE_CHUNK_ROWS } from '../src/storage/rules/devices.ts';
 import { SCHEMA_VERSION, migrate } from '../src/storage/sqlite-schema.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
 import type { DeviceAddress } from '../src/storage/types.ts';
+import { killWhen } from './support/kill-when.ts';
 
 /** Rows queued for the removed device: twelve purge writes and a few rows. */
 const PURGE_LOAD_ROWS = 12 * DEVICE_PURGE_CHUNK_ROWS + 5;
@@ -52,24 +53,7 @@ describe('a mailbox purge interrupted by kill -9', () => {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the purge never started: ${out}`)), 20_000);
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('purging')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-      });
-      child.on('exit', (code) => reject(new Error(`the load exited (${code}): ${out}`)));
-    });
-    const exited = new Promise((r) => child.on('exit', r));
-    child.kill('SIGKILL');
-    await exited;
+    await killWhen(child, (out) => out.includes('purging'), 'the purge');
 
     const reader = new Database(path, { readonly: true });
     const left = () =>

@@ -13,6 +13,7 @@ import { migrate } from '../src/storage/sqlite-schema.ts';
 import { SeqAllocator } from '../src/storage/sqlite-seqs.ts';
 import { SqliteStorage } from '../src/storage/sqlite.ts';
 import type { DeviceAddress } from '../src/storage/types.ts';
+import { killWhen } from './support/kill-when.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -106,26 +107,8 @@ describe('SQLite message seqs', () => {
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
-      let out = '';
       let seen = 0;
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the load never got going: ${out}`)), 20_000);
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          for (const m of out.matchAll(/seq (\d+)/g)) seen = Math.max(seen, Number(m[1]));
-          if (out.split('\n').length > 40) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.stderr.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-        });
-        child.on('exit', (code) => reject(new Error(`the load exited (${code}): ${out}`)));
-      });
-      const exited = new Promise((r) => child.on('exit', r));
-      child.kill('SIGKILL');
-      await exited;
+      const out = await killWhen(child, (o) => o.split('\n').length > 40, 'the load getting going');
       for (const m of out.matchAll(/seq (\d+)/g)) seen = Math.max(seen, Number(m[1]));
       // Each life starts above everything before it.
       expect(seen).toBeGreaterThan(highest);
