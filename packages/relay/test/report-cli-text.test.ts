@@ -66,6 +66,9 @@ describe('what the moderator tool prints of a report', () => {
   it('plain text is shown as text, and bytes that are no text as hex', async () => {
     const text = await showReport(utf8('a threat, in words: ünïcode ok'), 'harassment');
     expect(text.find((l) => l.trimStart().startsWith('content'))).toContain('a threat, in words: ünïcode ok');
+    // A leading U+FEFF is the sender's text too: kept, and shown escaped (it is invisible).
+    const bom = await showReport(utf8('\ufeffhidden start'), '');
+    expect(bom.find((l) => l.trimStart().startsWith('content'))).toContain('"\\ufeffhidden start"');
     const binary = await showReport(Uint8Array.of(0x85, 0x01, 0xff, 0x00), '');
     expect(binary.find((l) => l.trimStart().startsWith('content'))).toContain('hex:8501ff00');
   });

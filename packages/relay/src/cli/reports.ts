@@ -38,10 +38,11 @@ const timeOf = (b8: Uint8Array) => Number(new DataView(b8.buffer, b8.byteOffset,
 /**
  * What a terminal acts on or reorders by, beyond what JSON escapes (C0 and
  * the quote): DEL, C1 (U+009B is an 8-bit CSI), the bidi marks, overrides and
- * isolates (they make "gpj.exe" read "exe.jpg"), and the Unicode line and
- * paragraph separators.
+ * isolates (they make "gpj.exe" read "exe.jpg"), the Unicode line and
+ * paragraph separators, and U+FEFF (invisible; the decoder below keeps a
+ * leading one, so the moderator sees every character the sender wrote).
  */
-const STEERING = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const STEERING = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
 /**
  * Someone else's text (a reporter's comment, a sender's plaintext) as one
@@ -56,7 +57,8 @@ function quoted(text: string): string {
 /** Text (quoted, see above) when the bytes are valid UTF-8 without control characters but line breaks and tabs, else hex. */
 function shown(plaintext: Uint8Array): string {
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
+    // ignoreBOM: a leading U+FEFF is part of what the sender wrote (spec/01 §2.2), shown escaped like the rest of STEERING.
+    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(plaintext);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
     if (!/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) {
       return text.length > MAX_SHOWN_CHARS ? `${quoted(text.slice(0, MAX_SHOWN_CHARS))}… (${plaintext.length} bytes)` : quoted(text);
