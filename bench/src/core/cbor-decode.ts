@@ -22,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { decodeCbor, encodeCbor, readCbor } from '@parley/core';
+import { median } from '../harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -132,11 +133,6 @@ function calibrate(decode: Decode, inputs: Uint8Array[]): number {
   const perPass = cpuPerDecode(decode, inputs, 20) * inputs.length;
   return Math.max(3, Math.round((targetMs * 1000) / Math.max(perPass, 0.01)));
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-};
 
 async function main(): Promise<void> {
   const decoders: [string, Decode][] = [];

@@ -150,6 +150,16 @@ describe('send frames: elements decoded within what a legal frame can hold', () 
     expect(reads.filter((x) => x.what.startsWith('send frame')).map((x) => [x.maxItems, x.code])).toEqual([[1 + 7, undefined]]);
     socket.ws.close();
   });
+
+  it('a list head claiming more elements than the frame has bytes: a truncated frame, closed 4003 unanswered, no rate taken', async () => {
+    const { relay: r, alice } = await start();
+    const socket = await authenticated(r, alice);
+    // ["send", 1, null, array of 2^32-1 elements] and nothing after the head.
+    socket.ws.send(Uint8Array.of(0x84, 0x64, 0x73, 0x65, 0x6e, 0x64, 0x01, 0xf6, 0x9a, 0xff, 0xff, 0xff, 0xff), { binary: true });
+    expect((await socket.closed).code).toBe(4003);
+    expect(answerTo(socket.frames, 1)).toBeUndefined();
+    expect(await counter(r, 'sendsRejected', 'MALFORMED')).toBe(1);
+  });
 });
 
 describe('frames past the rate', () => {

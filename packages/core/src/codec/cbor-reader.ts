@@ -17,12 +17,11 @@
  * check (packages/core/test/cbor-reader.test.ts), and test-vectors/cbor.json
  * to an independent cborg-based verifier.
  */
+import { fromUtf8 } from '../bytes.ts';
 import { fail } from '../errors.ts';
 
 /** Arrays nest to a depth of at most 8 (§2.1): an item inside 9 arrays is refused. */
 const MAX_DEPTH = 8;
-
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Text strings up to this length that are all ASCII are built without TextDecoder (client ids, tags). */
 const SHORT_TEXT = 64;
@@ -158,7 +157,7 @@ class Reader {
       if (ascii) return String.fromCharCode.apply(null, b.subarray(start, start + n) as unknown as number[]);
     }
     try {
-      return utf8.decode(b.subarray(start, start + n));
+      return fromUtf8(b.subarray(start, start + n));
     } catch {
       return this.malformed('invalid UTF-8');
     }

@@ -13,7 +13,7 @@
  * Exit status: 0 done (every verified report verified), 3 at least one
  * report did not verify, 2 bad usage.
  */
-import { type AbuseReport, type ReportItem, decodeReport, defaultProvider } from '@parley/core';
+import { type AbuseReport, type ReportItem, decodeReport, defaultProvider, fromUtf8 } from '@parley/core';
 import type { RelayConfig } from '../config.ts';
 import { ConfigError } from '../config.ts';
 import { FrankKeys } from '../franking/keys.ts';
@@ -57,8 +57,8 @@ function quoted(text: string): string {
 /** Text (quoted, see above) when the bytes are valid UTF-8 without control characters but line breaks and tabs, else hex. */
 function shown(plaintext: Uint8Array): string {
   try {
-    // ignoreBOM: a leading U+FEFF is part of what the sender wrote (spec/01 §2.2), shown escaped like the rest of STEERING.
-    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(plaintext);
+    // fromUtf8 keeps a leading U+FEFF (spec/01 §2.2): part of what the sender wrote, shown escaped like the rest of STEERING.
+    const text = fromUtf8(plaintext);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
     if (!/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) {
       return text.length > MAX_SHOWN_CHARS ? `${quoted(text.slice(0, MAX_SHOWN_CHARS))}… (${plaintext.length} bytes)` : quoted(text);

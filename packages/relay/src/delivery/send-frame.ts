@@ -16,9 +16,7 @@
  */
 import { limits as coreLimits, readCbor } from '@parley/core';
 import { relayError } from '../errors.ts';
-import type { SendElement } from './send.ts';
-
-export const SEND_FRAME_TAG = 'send';
+import { type SendElement, tooManyEnvelopes } from './send.ts';
 
 /** The same ids the HTTP send takes (schemas.ts ClientId). */
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -90,6 +88,8 @@ export function readSendHead(bytes: Uint8Array, maxBytes: number): SendFrame {
   const elementBytes = bytes.subarray(at);
   const count = head(4);
   if (count === undefined) throw malformed('elements must be an array');
+  // Every element takes at least one byte: a count beyond the bytes left is a truncated frame, not a large one.
+  if (count > bytes.length - at) throw malformed('truncated');
   return { counter, ...(ttl === undefined ? {} : { ttlSeconds: ttl }), count, elementBytes };
 }
 
@@ -119,9 +119,7 @@ export function readElements(frame: SendFrame, maxBytes: number): readonly unkno
  */
 export function sendElements(list: readonly unknown[], maxElements: number): SendElement[] {
   if (list.length === 0) throw malformed('elements must not be empty');
-  if (list.length > maxElements) {
-    throw relayError('TOO_MANY_ENVELOPES', `at most ${maxElements} envelopes per send`, { limit: maxElements });
-  }
+  if (list.length > maxElements) throw tooManyEnvelopes(maxElements);
   return list.map((item: unknown, i): SendElement => {
     if (!Array.isArray(item) || (item.length !== 5 && item.length !== 6)) throw malformed(`elements[${i}]: expected 5 or 6 fields`);
     const [accountKey, deviceId, clientId, envelope, certificateHash, frankingTag = null] = item as unknown[];

@@ -21,6 +21,11 @@ import type { OutgoingEnvelope, SeenRequest } from '../storage/types.ts';
 
 const MINUTE = 60_000;
 
+/** The refusal of a send with more than `limit` envelopes (maxEnvelopesPerSend), on every send path. */
+export function tooManyEnvelopes(limit: number) {
+  return relayError('TOO_MANY_ENVELOPES', `at most ${limit} envelopes per send`, { limit });
+}
+
 /** One element of a send, decoded: the same fields on the HTTP and websocket paths. */
 export interface SendElement {
   readonly accountKey: Uint8Array;
@@ -68,11 +73,7 @@ export class SendService {
     const { limits } = relay.config;
     const me = request.sender;
     const { elements } = request;
-    if (elements.length > limits.maxEnvelopesPerSend) {
-      throw relayError('TOO_MANY_ENVELOPES', `at most ${limits.maxEnvelopesPerSend} envelopes per send`, {
-        limit: limits.maxEnvelopesPerSend,
-      });
-    }
+    if (elements.length > limits.maxEnvelopesPerSend) throw tooManyEnvelopes(limits.maxEnvelopesPerSend);
     const seen = new Set<string>();
     const bytesPerAccount = new Map<string, number>();
     let totalBytes = 0;

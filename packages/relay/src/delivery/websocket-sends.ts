@@ -25,7 +25,7 @@ import { isRelayError, relayError } from '../errors.ts';
 import type { TokenBuckets } from '../limits/token-buckets.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import { type SendFrame, readElements, readSendHead, sendElements } from './send-frame.ts';
-import type { SendService } from './send.ts';
+import { type SendService, tooManyEnvelopes } from './send.ts';
 
 export interface WebSocketSendsOptions {
   readonly sender: Identity & { device: NonNullable<Identity['device']> };
@@ -141,9 +141,7 @@ export class WebSocketSends {
     this.#inFlight++;
     let sending: Promise<number>;
     try {
-      if (list === undefined) {
-        throw relayError('TOO_MANY_ENVELOPES', `at most ${o.maxElements} envelopes per send`, { limit: o.maxElements });
-      }
+      if (list === undefined) throw tooManyEnvelopes(o.maxElements);
       const elements = sendElements(list, o.maxElements);
       sending = o.service.send({ sender: o.sender, elements, ...(frame.ttlSeconds === undefined ? {} : { ttlSeconds: frame.ttlSeconds }) });
     } catch (error) {
