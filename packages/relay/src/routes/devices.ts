@@ -12,6 +12,7 @@ import { identityOf } from '../auth/authenticate.ts';
 import { CloseCode } from '../delivery/hub.ts';
 import { fromBase64Url, sameBytes, toBase64Url } from '../http/encoding.ts';
 import { relayError } from '../errors.ts';
+import { DEVICE_PURGE_CHUNK_ROWS } from '../storage/rules/devices.ts';
 import { purgeRemoved } from '../sweeper.ts';
 import { checkPreKeyUpload } from './prekey-upload.ts';
 import { AccountParams, DeviceListResponse, DeviceParams, RegisterDeviceBody, RegisterDeviceResponse, errorResponses } from '../schemas.ts';
@@ -38,8 +39,7 @@ export async function deviceRoutes(instance: FastifyInstance): Promise<void> {
       config: { auth: 'registration' },
       schema: {
         summary: 'Register (or re-register) the signing device under its account',
-        description:
-          "Authenticated by the device key named in the certificate (proof of possession); the certificate must be signed by the account key in the Authorization header. A different certificate for an existing device id replaces that device (its mailbox and prekeys are dropped, its old certificate revoked). While the device id's old mailbox is still being deleted (a removal or replacement that left more than 256 rows), the answer is 409 DEVICE_PURGING with Retry-After.",
+        description: `Authenticated by the device key named in the certificate (proof of possession); the certificate must be signed by the account key in the Authorization header. A different certificate for an existing device id replaces that device (its mailbox and prekeys are dropped, its old certificate revoked). While the device id's old mailbox is still being deleted (a removal or replacement that left more than ${DEVICE_PURGE_CHUNK_ROWS} rows), the answer is 409 DEVICE_PURGING with Retry-After.`,
         tags: ['devices'],
         body: RegisterDeviceBody,
         response: { 200: RegisterDeviceResponse, ...errorResponses(403, 409) },
@@ -138,8 +138,7 @@ export async function deviceRoutes(instance: FastifyInstance): Promise<void> {
       config: { auth: 'device-or-account' },
       schema: {
         summary: 'Remove a device (itself, or any device of the account when signed by the account key)',
-        description:
-          'Deletes the device, its prekeys and its mailbox (past 256 rows, in bounded writes after the answer), and revokes its certificate so it cannot be registered again. The query names the certificate removed: when the device now has another certificate (it was re-linked), nothing is removed, so a captured removal replayed later is a no-op. A certificate that is already revoked answers 204 again. Unknown devices and devices the signer may not remove get the same 404.',
+        description: `Deletes the device, its prekeys and its mailbox (past ${DEVICE_PURGE_CHUNK_ROWS} rows, in bounded writes after the answer), and revokes its certificate so it cannot be registered again. The query names the certificate removed: when the device now has another certificate (it was re-linked), nothing is removed, so a captured removal replayed later is a no-op. A certificate that is already revoked answers 204 again. Unknown devices and devices the signer may not remove get the same 404.`,
         tags: ['devices'],
         params: DeviceParams,
         querystring: RemoveQuery,

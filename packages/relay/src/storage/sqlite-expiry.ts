@@ -142,11 +142,14 @@ export class ExpiryQueue {
     this.#undo = [];
   }
 
+  /** `item.entry` is in #entries with `soonest` = `item.at` already (every caller sets both first). */
   #push(item: Item): void {
-    const heap = this.#heap;
-    if (heap.length > 2 * this.#entries.size + HEAP_SLACK) {
+    if (this.#heap.length > 2 * this.#entries.size + HEAP_SLACK) {
+      // The rebuild makes the heap from the entries, this one included.
       this.#rebuildHeap();
+      return;
     }
+    const heap = this.#heap;
     heap.push(item);
     let i = heap.length - 1;
     while (i > 0) {

@@ -49,8 +49,7 @@ export class NewestSeqs {
   }
 
   /** The mailbox's rows with these seqs were deleted (an acknowledgement). */
-  deleted(recipient: Buffer, deviceId: number, seqs: readonly number[]): void {
-    const key = mailboxKey(recipient, deviceId);
+  deleted(recipient: Buffer, deviceId: number, seqs: readonly number[], key = mailboxKey(recipient, deviceId)): void {
     const newest = this.#rows.get(key);
     if (newest !== undefined && seqs.includes(newest.seq)) this.#rows.delete(key);
   }

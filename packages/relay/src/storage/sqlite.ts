@@ -354,8 +354,11 @@ interface Memory {
 function writeQueries(s: Statements, memory: Memory, hand?: (row: CommittedMessage) => void): WriteQueries {
   const { counters, newest, seqs, expiry } = memory;
   /** Uncounts the rows a delete of one mailbox returned ([sender account, bytes] each). */
-  const uncount = (recipient: Buffer, deviceId: number, deleted: readonly [Buffer, number][]): number => {
-    for (const [sender, bytes] of deleted) counters.add(recipient, deviceId, sender, -1, -bytes);
+  const uncount = (recipient: Buffer, deviceId: number, deleted: readonly [Buffer, number][], key?: string): number => {
+    if (deleted.length === 0) return 0;
+    // The mailbox's key once per delete, not once per row.
+    const k = key ?? mailboxKey(recipient, deviceId);
+    for (const [sender, bytes] of deleted) counters.add(recipient, deviceId, sender, -1, -bytes, k);
     return deleted.length;
   };
   const counts = (account: Buffer, deviceId: number): PreKeyCounts | undefined => {
@@ -543,8 +546,9 @@ function writeQueries(s: Statements, memory: Memory, hand?: (row: CommittedMessa
     notifyMailboxes: noLock,
     ackMessages: (recipient, seqs) => {
       const account = buf(recipient.accountKey);
-      newest.deleted(account, recipient.deviceId, seqs);
-      return uncount(account, recipient.deviceId, s.ack.all(account, recipient.deviceId, JSON.stringify(seqs)));
+      const key = mailboxKey(account, recipient.deviceId);
+      newest.deleted(account, recipient.deviceId, seqs, key);
+      return uncount(account, recipient.deviceId, s.ack.all(account, recipient.deviceId, JSON.stringify(seqs)), key);
     },
 
     lockUploads: noLock,

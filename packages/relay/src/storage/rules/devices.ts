@@ -138,8 +138,9 @@ export function* purgeMailboxes(q: WriteQueries, limit: number): Rule<{ purged: 
   yield* get(q.lockAccount(next.account));
   const { deleted, left } = yield* get(q.purgeMailbox(next.account, next.device_id, limit));
   if (!left) yield* get(q.endPurge(next.account, next.device_id));
-  // Another mailbox may be recorded, or this one may hold more.
-  return { purged: deleted, more: true };
+  // Another mailbox may be recorded, or this one may hold more; a step that deleted nothing from a mailbox
+  // said to hold rows stops the run (the next sweep tries again) rather than repeating it without end.
+  return { purged: deleted, more: deleted > 0 || !left };
 }
 
 /** Stores the list when it is the first or has a higher revision (device-lists.ts). */
