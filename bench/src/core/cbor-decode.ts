@@ -23,6 +23,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { decodeCbor, encodeCbor, readCbor } from '@parley/core';
 import { median } from '../harness.ts';
+import { SEND_FRAME_8X1K as sendFrame } from '../relay/send-frame-fixture.ts';
 
 const { values } = parseArgs({
   options: {
@@ -80,18 +81,6 @@ function vectorInputs(file: string, field: string): Uint8Array[] {
   return out;
 }
 
-const sendFrame = encodeCbor([
-  'send',
-  1,
-  null,
-  Array.from({ length: 8 }, (_, i) => [
-    new Uint8Array(32).fill(i + 1),
-    1,
-    `m-${i}`,
-    new Uint8Array(1024).map((_, j) => (j * 31 + i) & 0xff),
-    new Uint8Array(32).fill(9),
-  ]),
-]);
 // The shape of a 1:1 message (version, header, ciphertext): only the sizes matter to the decoder.
 const bigMessage = encodeCbor([1, [new Uint8Array(32).fill(3), 7, 9], new Uint8Array(64 * 1024).map((_, j) => j & 0xff)]);
 

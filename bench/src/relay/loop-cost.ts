@@ -22,23 +22,12 @@ import { decodeCbor, encodeCbor, readCbor } from '@parley/core';
 import { Histogram, Registry } from 'prom-client';
 import { u64 } from '../../../packages/relay/src/delivery/push-frame.ts';
 import { LoopHistogram } from '../../../packages/relay/src/metrics-histogram.ts';
+import { SEND_FRAME_8X1K as sendFrame } from './send-frame-fixture.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, ops: { type: 'string', default: '20000' } } });
 const rounds = Number(values.rounds);
 const ops = Number(values.ops);
 
-const sendFrame = encodeCbor([
-  'send',
-  1,
-  null,
-  Array.from({ length: 8 }, (_, i) => [
-    new Uint8Array(32).fill(i + 1),
-    1,
-    `m-${i}`,
-    new Uint8Array(1024).map((_, j) => (j * 31 + i) & 0xff),
-    new Uint8Array(32).fill(9),
-  ]),
-]);
 const ackFrame = encodeCbor(['ack', Array.from({ length: 8 }, (_, i) => u64(1000 + i))]);
 const DELAYS = Array.from({ length: 64 }, (_, i) => (i % 17) / 1000);
 
